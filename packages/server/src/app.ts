@@ -1,0 +1,69 @@
+/**
+ * buildApp(config, deps) → a Fastify instance with every plugin and route
+ * registered. It never listens (main.ts does), so tests can inject().
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { randomBytes } from 'node:crypto';
+import type { Config } from './config.js';
+import type { AppContext } from './context.js';
+import { registerErrorHandling } from './plugins/errors.js';
+import { registerAuth } from './plugins/auth.js';
+import { metaRoutes } from './routes/meta/index.js';
+import { workspaceRoutes } from './routes/workspaces/index.js';
+import { keyRoutes } from './routes/keys/index.js';
+import { fileRoutes } from './routes/files/index.js';
+import { eventRoutes } from './routes/events/index.js';
+import { namespaceRoutes } from './routes/namespaces/index.js';
+import { execRoutes } from './routes/exec/index.js';
+
+export type AppDeps = AppContext;
+
+export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      // Security: keys and secrets never reach a log line.
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', '*.api_key', '*.admin_api_key', '*.signing_secret', '*.secret'],
+        censor: '[redacted]',
+      },
+    },
+    genReqId: () => 'req-' + randomBytes(8).toString('hex'),
+    requestIdHeader: false,
+    forceCloseConnections: true,
+    bodyLimit: 16 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, useDefaults: true, allErrors: false } },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  registerErrorHandling(app);
+  registerAuth(app, deps.auth, config.rateLimit);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Trove API',
+        version: deps.version,
+        description:
+          'Managed POSIX filesystem for AI agents. Wire contract: PROTOCOL.md. Errors are {"detail": string, "code": string}.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'trove-sk-… API key' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  await app.register(metaRoutes, deps);
+  await app.register(workspaceRoutes, deps);
+  await app.register(keyRoutes, deps);
+  await app.register(fileRoutes, deps);
+  await app.register(eventRoutes, deps);
+  await app.register(namespaceRoutes, deps);
+  await app.register(execRoutes, deps);
+  for (const extra of deps.extraRoutes) await app.register(extra, deps);
+  return app;
+}

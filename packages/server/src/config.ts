@@ -1,0 +1,221 @@
+/**
+ * Operator configuration: environment variables, each also a command-line flag
+ * (`TROVE_DATA_DIR` ⇔ `--data-dir`). PROTOCOL.md "Operator configuration" is the
+ * contract; everything else here is ours and documented in the README.
+ */
+import { resolve } from 'node:path';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string | null;
+  bootstrapAdminKey: string | null;
+  bootstrapRuntimeKey: string | null;
+  allowSignup: boolean;
+  webhookAllowPrivate: boolean;
+  logLevel: string;
+  /** Public URL printed in `trove login` lines; defaults to http://host:port. */
+  publicUrl: string | null;
+  files: {
+    maxUploadBytes: number;
+    maxReadBytes: number;
+    quotaBytes: number;
+    quotaFiles: number;
+  };
+  exec: {
+    timeoutMs: number;
+    network: boolean;
+    insecure: boolean;
+    uid: number;
+    gid: number;
+    maxOutputBytes: number;
+    cpuSeconds: number;
+    memoryBytes: number;
+    maxProcs: number;
+    maxFileBytes: number;
+    maxOpenFiles: number;
+    perNamespaceConcurrency: number;
+    globalConcurrency: number;
+    queueTimeoutMs: number;
+  };
+  webhooks: {
+    attemptTimeoutMs: number;
+    concurrency: number;
+    /** Delays (ms) between attempts; the last one repeats until maxAgeMs. */
+    retryScheduleMs: number[];
+    maxAgeMs: number;
+    disableAfterFailures: number;
+  };
+  snapshots: {
+    retentionDays: number;
+    maxPerNamespace: number;
+    sweepIntervalMs: number;
+  };
+  rateLimit: {
+    /** Requests per minute per API key; 0 = off. */
+    perKeyPerMinute: number;
+  };
+}
+
+interface Option {
+  env: string;
+  flag: string;
+  kind: 'string' | 'int' | 'bool';
+  help: string;
+}
+
+/** Every knob, in one table: env name, flag, type and one-line help. */
+export const OPTIONS: Option[] = [
+  { env: 'TROVE_HOST', flag: 'host', kind: 'string', help: 'Interface to listen on (default 127.0.0.1)' },
+  { env: 'TROVE_PORT', flag: 'port', kind: 'int', help: 'Port (default 8080; 0 = pick a free port)' },
+  { env: 'TROVE_DATA_DIR', flag: 'data-dir', kind: 'string', help: 'Database, namespace trees, snapshots (default ./.trove)' },
+  { env: 'TROVE_DATABASE_URL', flag: 'database-url', kind: 'string', help: 'postgres://… for PostgreSQL (default: SQLite in the data dir)' },
+  { env: 'TROVE_BOOTSTRAP_ADMIN_KEY', flag: 'bootstrap-admin-key', kind: 'string', help: 'Admin key to create on first start' },
+  { env: 'TROVE_BOOTSTRAP_RUNTIME_KEY', flag: 'bootstrap-runtime-key', kind: 'string', help: 'Workspace key to create on first start' },
+  { env: 'TROVE_ALLOW_SIGNUP', flag: 'allow-signup', kind: 'bool', help: 'Enable POST /v1/workspaces' },
+  { env: 'TROVE_WEBHOOK_ALLOW_PRIVATE', flag: 'webhook-allow-private', kind: 'bool', help: 'Allow webhooks to loopback/private addresses' },
+  { env: 'TROVE_EXEC_TIMEOUT_MS', flag: 'exec-timeout-ms', kind: 'int', help: 'Exec wall-clock limit (default 30000)' },
+  { env: 'TROVE_EXEC_NETWORK', flag: 'exec-network', kind: 'bool', help: 'Give exec network access (default off)' },
+  { env: 'TROVE_EXEC_INSECURE', flag: 'exec-insecure', kind: 'bool', help: 'DANGEROUS: run exec without a sandbox (development only)' },
+  { env: 'TROVE_EXEC_UID', flag: 'exec-uid', kind: 'int', help: 'Unprivileged uid exec runs as (default 64000 when root)' },
+  { env: 'TROVE_EXEC_GID', flag: 'exec-gid', kind: 'int', help: 'Unprivileged gid exec runs as (default 64000 when root)' },
+  { env: 'TROVE_EXEC_MAX_OUTPUT_BYTES', flag: 'exec-max-output-bytes', kind: 'int', help: 'Cap per output stream (default 10 MiB)' },
+  { env: 'TROVE_EXEC_CPU_SECONDS', flag: 'exec-cpu-seconds', kind: 'int', help: 'CPU-time limit per exec (default 60)' },
+  { env: 'TROVE_EXEC_MEMORY_BYTES', flag: 'exec-memory-bytes', kind: 'int', help: 'Memory limit per exec (default 1 GiB)' },
+  { env: 'TROVE_EXEC_MAX_PROCS', flag: 'exec-max-procs', kind: 'int', help: 'Process limit per exec (default 128)' },
+  { env: 'TROVE_EXEC_MAX_FILE_BYTES', flag: 'exec-max-file-bytes', kind: 'int', help: 'Largest file an exec may write (default 1 GiB)' },
+  { env: 'TROVE_EXEC_CONCURRENCY', flag: 'exec-concurrency', kind: 'int', help: 'Running execs per server (default 16)' },
+  { env: 'TROVE_EXEC_NS_CONCURRENCY', flag: 'exec-ns-concurrency', kind: 'int', help: 'Running execs per namespace (default 4)' },
+  { env: 'TROVE_EXEC_QUEUE_TIMEOUT_MS', flag: 'exec-queue-timeout-ms', kind: 'int', help: 'Max wait for an exec slot before 429 (default 5000)' },
+  { env: 'TROVE_MAX_UPLOAD_BYTES', flag: 'max-upload-bytes', kind: 'int', help: 'Largest upload (default 5 GiB)' },
+  { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
+  { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace (default 0 = unlimited)' },
+  { env: 'TROVE_QUOTA_FILES', flag: 'quota-files', kind: 'int', help: 'Files per namespace (default 0 = unlimited)' },
+  { env: 'TROVE_WEBHOOK_TIMEOUT_MS', flag: 'webhook-timeout-ms', kind: 'int', help: 'Per-attempt delivery timeout (default 10000)' },
+  { env: 'TROVE_WEBHOOK_CONCURRENCY', flag: 'webhook-concurrency', kind: 'int', help: 'Concurrent deliveries per node (default 16)' },
+  { env: 'TROVE_WEBHOOK_RETRY_SCHEDULE', flag: 'webhook-retry-schedule', kind: 'string', help: 'Comma list of retry delays in ms (default 1s,5s,30s,2m,10m,30m,1h,2h,4h)' },
+  { env: 'TROVE_WEBHOOK_MAX_AGE_MS', flag: 'webhook-max-age-ms', kind: 'int', help: 'Give up on a delivery after this long (default 26 h)' },
+  { env: 'TROVE_WEBHOOK_DISABLE_AFTER', flag: 'webhook-disable-after', kind: 'int', help: 'Disable an endpoint after N consecutive failed deliveries (default 50)' },
+  { env: 'TROVE_SNAPSHOT_RETENTION_DAYS', flag: 'snapshot-retention-days', kind: 'int', help: 'Delete snapshots older than this (default 30)' },
+  { env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE', flag: 'snapshot-max-per-namespace', kind: 'int', help: 'Keep at most N snapshots per namespace (default 100)' },
+  { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
+  { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },
+  { env: 'TROVE_LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'pino level (default info)' },
+];
+
+export class ConfigError extends Error {}
+
+/** Parses `--flag value`, `--flag=value` and boolean `--flag` into env-style names. */
+export function parseFlags(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument: ${arg}`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const opt = OPTIONS.find((o) => o.flag === name);
+    if (!opt) throw new ConfigError(`Unknown flag --${name} (see trove-server --help)`);
+    if (eq !== -1) out[opt.env] = arg.slice(eq + 1);
+    else if (opt.kind === 'bool') out[opt.env] = '1';
+    else {
+      const v = argv[++i];
+      if (v === undefined) throw new ConfigError(`--${name} needs a value`);
+      out[opt.env] = v;
+    }
+  }
+  return out;
+}
+
+/** Flags win over environment variables. */
+export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config {
+  const src: Record<string, string | undefined> = { ...env, ...parseFlags(argv) };
+  const str = (name: string) => {
+    const v = src[name];
+    return v === undefined || v === '' ? null : v;
+  };
+  const int = (name: string, def: number) => {
+    const v = str(name);
+    if (v === null) return def;
+    if (!/^\d+$/.test(v.trim())) throw new ConfigError(`${name} must be a non-negative integer, got "${v}"`);
+    return Number(v);
+  };
+  const bool = (name: string) => {
+    const v = str(name);
+    if (v === null) return false;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    throw new ConfigError(`${name} must be 1 or 0, got "${v}"`);
+  };
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const port = int('TROVE_PORT', 8080);
+  if (port > 65535) throw new ConfigError(`TROVE_PORT must be 0-65535, got ${port}`);
+  const databaseUrl = str('TROVE_DATABASE_URL');
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('TROVE_DATABASE_URL must start with postgres:// (leave it unset for embedded SQLite)');
+  }
+  const schedule = (str('TROVE_WEBHOOK_RETRY_SCHEDULE') ?? '1000,5000,30000,120000,600000,1800000,3600000,7200000,14400000')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      if (!/^\d+$/.test(s)) throw new ConfigError(`TROVE_WEBHOOK_RETRY_SCHEDULE must be a comma list of milliseconds, got "${s}"`);
+      return Number(s);
+    });
+  if (schedule.length === 0) throw new ConfigError('TROVE_WEBHOOK_RETRY_SCHEDULE must not be empty');
+  for (const name of ['TROVE_BOOTSTRAP_ADMIN_KEY', 'TROVE_BOOTSTRAP_RUNTIME_KEY']) {
+    const k = str(name);
+    if (k !== null && (k.length < 16 || !/^[\x21-\x7e]+$/.test(k))) {
+      throw new ConfigError(`${name} must be at least 16 printable characters without spaces`);
+    }
+  }
+  const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
+  const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
+  return {
+    host: str('TROVE_HOST') ?? '127.0.0.1',
+    port,
+    dataDir: resolve(str('TROVE_DATA_DIR') ?? './.trove'),
+    databaseUrl,
+    bootstrapAdminKey: str('TROVE_BOOTSTRAP_ADMIN_KEY'),
+    bootstrapRuntimeKey: str('TROVE_BOOTSTRAP_RUNTIME_KEY'),
+    allowSignup: bool('TROVE_ALLOW_SIGNUP'),
+    webhookAllowPrivate: bool('TROVE_WEBHOOK_ALLOW_PRIVATE'),
+    logLevel: str('TROVE_LOG_LEVEL') ?? 'info',
+    publicUrl: str('TROVE_PUBLIC_URL'),
+    files: {
+      maxUploadBytes: int('TROVE_MAX_UPLOAD_BYTES', 5 * 1024 ** 3),
+      maxReadBytes: int('TROVE_MAX_READ_BYTES', 100 * 1024 ** 2),
+      quotaBytes: int('TROVE_QUOTA_BYTES', 0),
+      quotaFiles: int('TROVE_QUOTA_FILES', 0),
+    },
+    exec: {
+      timeoutMs: int('TROVE_EXEC_TIMEOUT_MS', 30_000),
+      network: bool('TROVE_EXEC_NETWORK'),
+      insecure: bool('TROVE_EXEC_INSECURE'),
+      uid: int('TROVE_EXEC_UID', uidDefault),
+      gid: int('TROVE_EXEC_GID', gidDefault),
+      maxOutputBytes: int('TROVE_EXEC_MAX_OUTPUT_BYTES', 10 * 1024 ** 2),
+      cpuSeconds: int('TROVE_EXEC_CPU_SECONDS', 60),
+      memoryBytes: int('TROVE_EXEC_MEMORY_BYTES', 1024 ** 3),
+      maxProcs: int('TROVE_EXEC_MAX_PROCS', 128),
+      maxFileBytes: int('TROVE_EXEC_MAX_FILE_BYTES', 1024 ** 3),
+      maxOpenFiles: 1024,
+      perNamespaceConcurrency: Math.max(1, int('TROVE_EXEC_NS_CONCURRENCY', 4)),
+      globalConcurrency: Math.max(1, int('TROVE_EXEC_CONCURRENCY', 16)),
+      queueTimeoutMs: int('TROVE_EXEC_QUEUE_TIMEOUT_MS', 5000),
+    },
+    webhooks: {
+      attemptTimeoutMs: int('TROVE_WEBHOOK_TIMEOUT_MS', 10_000),
+      concurrency: Math.max(1, int('TROVE_WEBHOOK_CONCURRENCY', 16)),
+      retryScheduleMs: schedule,
+      maxAgeMs: int('TROVE_WEBHOOK_MAX_AGE_MS', 26 * 3600_000),
+      disableAfterFailures: int('TROVE_WEBHOOK_DISABLE_AFTER', 50),
+    },
+    snapshots: {
+      retentionDays: int('TROVE_SNAPSHOT_RETENTION_DAYS', 30),
+      maxPerNamespace: int('TROVE_SNAPSHOT_MAX_PER_NAMESPACE', 100),
+      sweepIntervalMs: 10 * 60_000,
+    },
+    rateLimit: { perKeyPerMinute: int('TROVE_RATE_LIMIT_PER_MINUTE', 0) },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Wires the services together from a Config: the store, the event log, keys,
+ * namespaces, files, exec, and the optional subsystems (webhooks, snapshots)
+ * that register themselves through `extraRoutes` / `onStart` / `onClose`.
+ */
+import { readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { openStore, type Store } from './db/index.js';
+import { LocalEventBus, type EventBus } from './events/bus.js';
+import { EventService } from './events/service.js';
+import { AuthService } from './services/auth.js';
+import { WorkspaceService } from './services/workspaces.js';
+import { NamespaceService } from './services/namespaces.js';
+import { FileService } from './services/files.js';
+import { LocalNamespaceLocks, type NamespaceLocks } from './services/locks.js';
+import { ExecService } from './sandbox/exec.js';
+
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug?(obj: object | string, msg?: string): void;
+}
+
+export type RoutePlugin = (app: FastifyInstance, deps: AppContext) => Promise<void>;
+
+export interface AppContext {
+  config: Config;
+  version: string;
+  logger: Logger;
+  store: Store;
+  bus: EventBus;
+  events: EventService;
+  auth: AuthService;
+  workspaces: WorkspaceService;
+  namespaces: NamespaceService;
+  files: FileService;
+  locks: NamespaceLocks;
+  exec: ExecService;
+  /** Routes of optional subsystems (webhooks, snapshots, dashboard, mcp). */
+  extraRoutes: RoutePlugin[];
+  /** Cleanup run when a namespace is deleted (snapshots etc.), before the tree goes. */
+  namespaceDeleteHooks: Array<(workspaceId: string, namespace: string) => Promise<void>>;
+  /** Background workers started after listen and stopped on close. */
+  onStart: Array<() => Promise<void>>;
+  onClose: Array<() => Promise<void>>;
+  deleteNamespace(workspaceId: string, namespace: string): Promise<void>;
+  health(): Promise<{ ok: boolean; detail?: string; database: string; volume: string; exec: string }>;
+  close(): Promise<void>;
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
+  await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // Security: the data dir holds the database and every tree; nobody else may traverse it.
+  await fsp.chmod(config.dataDir, 0o700);
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const bus: EventBus = new LocalEventBus();
+  const events = new EventService(store.db, bus);
+  const auth = new AuthService(store.db, events);
+  const workspaces = new WorkspaceService(store.db, events, auth);
+  const isRoot = process.getuid?.() === 0;
+  const namespaces = new NamespaceService(store.db, config.dataDir, {
+    uid: config.exec.uid,
+    gid: config.exec.gid,
+    enabled: isRoot && config.exec.uid !== 0,
+  });
+  const locks = new LocalNamespaceLocks();
+  const files = new FileService(namespaces, events, locks, config.files);
+  const exec = new ExecService(config.exec, logger);
+
+  const ctx: AppContext = {
+    config,
+    version: packageVersion(),
+    logger,
+    store,
+    bus,
+    events,
+    auth,
+    workspaces,
+    namespaces,
+    files,
+    locks,
+    exec,
+    extraRoutes: [],
+    namespaceDeleteHooks: [],
+    onStart: [],
+    onClose: [],
+    async deleteNamespace(workspaceId, namespace) {
+      await locks.exclusive(workspaceId, namespace, async () => {
+        for (const hook of ctx.namespaceDeleteHooks) await hook(workspaceId, namespace);
+        await namespaces.remove(workspaceId, namespace);
+        await events.emit({ workspaceId, namespace, type: 'namespace.deleted', data: { namespace } });
+      });
+    },
+    async health() {
+      let database = 'ok';
+      let volume = 'ok';
+      try {
+        await store.ping();
+      } catch (err) {
+        database = `unreachable: ${(err as Error).message}`;
+      }
+      try {
+        const probe = join(config.dataDir, '.healthz');
+        await fsp.writeFile(probe, String(Date.now()));
+        await fsp.unlink(probe);
+      } catch (err) {
+        volume = `unwritable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+      }
+      const s = exec.status();
+      const ok = database === 'ok' && volume === 'ok';
+      return {
+        ok,
+        detail: ok ? undefined : `database ${database}; volume ${volume}`,
+        database,
+        volume,
+        exec: s.mode,
+      };
+    },
+    async close() {
+      for (const fn of ctx.onClose.reverse()) await fn().catch((err) => logger.error({ err }, 'shutdown step failed'));
+      await exec.close();
+      await bus.close();
+      await store.close();
+    },
+  };
+  return ctx;
+}

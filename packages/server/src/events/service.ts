@@ -1,0 +1,205 @@
+/**
+ * The append-only event log. Every mutation appends here; `emit` runs the
+ * registered in-transaction hooks (the webhook outbox) in the same transaction
+ * as the event row, then wakes live waiters after commit.
+ */
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Db } from '../db/index.js';
+import type { EventBus } from './bus.js';
+import { AppError } from '../errors.js';
+import { isoMs, newEventId } from '../ids.js';
+
+export const API_VERSION = '2026-04-30';
+
+export interface EventEnvelope {
+  id: string;
+  event_id: string;
+  type: string;
+  api_version: string;
+  workspace_id: string;
+  namespace: string | null;
+  created_at: string;
+  data: Record<string, unknown>;
+}
+
+export interface StoredEvent extends EventEnvelope {
+  seq: number;
+}
+
+export interface EmitInput {
+  workspaceId: string;
+  namespace: string | null;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export type AppendHook = (trx: Transaction<Database>, event: StoredEvent) => Promise<void>;
+
+export interface EventQuery {
+  namespace?: string | null;
+  types?: string[];
+  /** Exclusive lower bound, microseconds since the epoch. */
+  sinceMicros?: number;
+  cursor?: string;
+  limit: number;
+}
+
+export function encodeCursor(seq: number): string {
+  return Buffer.from(`s:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const m = /^s:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw new AppError('query_invalid', 'Invalid cursor: pass next_cursor from a previous page unchanged');
+  return Number(m[1]);
+}
+
+export function toEnvelope(row: {
+  seq: number;
+  id: string;
+  type: string;
+  workspace_id: string;
+  namespace: string | null;
+  created_at: string;
+  data: string;
+}): StoredEvent {
+  return {
+    seq: row.seq,
+    id: row.id,
+    event_id: row.id,
+    type: row.type,
+    api_version: API_VERSION,
+    workspace_id: row.workspace_id,
+    namespace: row.namespace,
+    created_at: row.created_at,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+  };
+}
+
+export function publicEnvelope(e: StoredEvent): EventEnvelope {
+  const { seq: _seq, ...rest } = e;
+  return rest;
+}
+
+export class EventService {
+  private readonly hooks: AppendHook[] = [];
+  /** Extra work to run inside the event transaction for PostgreSQL (NOTIFY). */
+  afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
+
+  constructor(
+    private readonly db: Db,
+    readonly bus: EventBus,
+  ) {}
+
+  onAppend(hook: AppendHook): void {
+    this.hooks.push(hook);
+  }
+
+  /** Appends inside `trx` (when given) or its own transaction; wakes waiters after commit. */
+  async emit(input: EmitInput, trx?: Transaction<Database>): Promise<StoredEvent> {
+    const run = async (t: Transaction<Database>) => {
+      // The workspace row serialises appends per workspace: created_at is strictly
+      // increasing (a tie is bumped by 1 ms) and seq order matches created_at order.
+      const now = Date.now();
+      const bumped = await t
+        .updateTable('workspaces')
+        .set({
+          last_event_ms: sql<number>`case when last_event_ms + 1 > ${now} then last_event_ms + 1 else ${now} end`,
+        })
+        .where('id', '=', input.workspaceId)
+        .returning('last_event_ms')
+        .executeTakeFirst();
+      if (!bumped) throw new AppError('workspace_not_found', `Workspace not found: ${input.workspaceId}`);
+      const ms = Number(bumped.last_event_ms);
+      const row = {
+        id: newEventId(),
+        workspace_id: input.workspaceId,
+        namespace: input.namespace,
+        type: input.type,
+        created_at: isoMs(ms),
+        created_ms: ms,
+        data: JSON.stringify(input.data),
+      };
+      const inserted = await t.insertInto('events').values(row).returning('seq').executeTakeFirstOrThrow();
+      const event = toEnvelope({ ...row, seq: Number(inserted.seq) });
+      for (const hook of this.hooks) await hook(t, event);
+      if (this.afterInsertSql) await this.afterInsertSql(t, event);
+      return event;
+    };
+    const event = trx ? await run(trx) : await this.db.transaction().execute(run);
+    if (!trx) this.bus.publish(input.workspaceId);
+    return event;
+  }
+
+  async list(workspaceId: string, q: EventQuery): Promise<{ events: StoredEvent[]; next_cursor: string | null }> {
+    let query = this.db.selectFrom('events').selectAll().where('workspace_id', '=', workspaceId);
+    if (q.namespace !== undefined && q.namespace !== null) query = query.where('namespace', '=', q.namespace);
+    if (q.types && q.types.length > 0) query = query.where('type', 'in', q.types);
+    if (q.sinceMicros !== undefined) {
+      // created_ms*1000 > since  ⇔  created_ms > floor(since/1000) for integer created_ms.
+      query = query.where('created_ms', '>', Math.floor(q.sinceMicros / 1000));
+    }
+    if (q.cursor) query = query.where('seq', '<', decodeCursor(q.cursor));
+    const rows = await query.orderBy('seq', 'desc').limit(q.limit + 1).execute();
+    const page = rows.slice(0, q.limit).map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
+    const more = rows.length > q.limit;
+    return { events: page, next_cursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.seq) : null };
+  }
+
+  /** Newest event seq of a workspace (0 when none); SSE streams start after it. */
+  async latestSeq(workspaceId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    return Number(r?.m ?? 0);
+  }
+
+  /** Events after `afterSeq`, oldest first (SSE streams). */
+  async after(workspaceId: string, afterSeq: number, namespace: string | null, limit = 500): Promise<StoredEvent[]> {
+    let query = this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('seq', '>', afterSeq);
+    if (namespace !== null) query = query.where('namespace', '=', namespace);
+    const rows = await query.orderBy('seq', 'asc').limit(limit).execute();
+    return rows.map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
+  }
+
+  /**
+   * Resolves after the next wake-up for the workspace, `timeoutMs`, or abort.
+   * Subscribe first, then query, so an event that lands in between still wakes.
+   */
+  waiter(workspaceId: string): { wait(timeoutMs: number, signal?: AbortSignal): Promise<void>; dispose(): void } {
+    let pending = false;
+    let wake: (() => void) | null = null;
+    const unsubscribe = this.bus.subscribe(workspaceId, () => {
+      pending = true;
+      wake?.();
+    });
+    return {
+      wait: (timeoutMs, signal) =>
+        new Promise<void>((resolve) => {
+          if (pending || signal?.aborted) {
+            pending = false;
+            resolve();
+            return;
+          }
+          const done = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            wake = null;
+            pending = false;
+            resolve();
+          };
+          const timer = setTimeout(done, Math.max(0, timeoutMs));
+          signal?.addEventListener('abort', done, { once: true });
+          wake = done;
+        }),
+      dispose: unsubscribe,
+    };
+  }
+}

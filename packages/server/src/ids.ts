@@ -1,0 +1,68 @@
+/** Identifier, secret and timestamp formats of PROTOCOL.md. */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Unbiased base62 from the CSPRNG. */
+export function randomToken(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const b of randomBytes(length * 2)) {
+      // 248 = 4 * 62: rejecting larger bytes keeps every symbol equally likely.
+      if (b < 248) out += B62[b % 62];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}
+
+export const newWorkspaceId = () => 'ws-' + randomBytes(8).toString('hex');
+export const newKeyId = () => 'key-' + randomBytes(8).toString('hex');
+export const newWebhookId = () => 'wh-' + randomBytes(8).toString('hex');
+export const newSnapshotId = () => 'snap-' + randomBytes(12).toString('hex');
+export const newEventId = () => 'evt-' + randomBytes(12).toString('hex');
+export const newDeliveryId = () => 'dlv-' + randomBytes(12).toString('hex');
+export const newApiKey = () => 'trove-sk-' + randomToken(40);
+export const newWebhookSecret = () => 'trove-whsec-' + randomToken(40);
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** Constant-time equality of two hex digests / secrets. */
+export function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a, 'utf8');
+  const bb = Buffer.from(b, 'utf8');
+  if (ab.length !== bb.length) {
+    // Still spend the comparison so length differences are not a fast path.
+    timingSafeEqual(ab, ab);
+    return false;
+  }
+  return timingSafeEqual(ab, bb);
+}
+
+/** ISO-8601 UTC, millisecond precision, `Z`, always 24 characters. */
+export function isoMs(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export const nowIso = () => isoMs(Date.now());
+
+/**
+ * Parses a client-supplied time: ISO with `Z` or an offset, any fraction
+ * (microseconds), or a `+` that arrived URL-decoded as a space. Returns
+ * microseconds since the epoch so that exclusive comparisons stay exact.
+ */
+export function parseTimeMicros(input: string): number | null {
+  let s = input.trim();
+  // "2026-11-25T10:00:00.123456 00:00": a '+' decoded as a space.
+  s = s.replace(/ (\d{2}:?\d{2})$/, '+$1');
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|z|[+-]\d{2}:?\d{2})?$/.exec(s);
+  if (!m) return null;
+  const [, date, hh, mm, ss = '00', frac = '', tz = 'Z'] = m;
+  const zone = tz === 'Z' || tz === 'z' ? 'Z' : tz.length === 5 ? `${tz.slice(0, 3)}:${tz.slice(3)}` : tz;
+  const base = Date.parse(`${date}T${hh}:${mm}:${ss}${zone}`);
+  if (Number.isNaN(base)) return null;
+  const micros = Number((frac + '000000').slice(0, 6));
+  return base * 1000 + micros;
+}

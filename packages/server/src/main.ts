@@ -1,0 +1,131 @@
+/**
+ * The only module that reads the environment, listens, and handles signals.
+ */
+import pino from 'pino';
+import { buildApp } from './app.js';
+import { loadConfig, OPTIONS, type Config } from './config.js';
+import { createContext, type AppContext } from './context.js';
+import { registerSubsystems } from './subsystems.js';
+
+export const HELP = `trove-server — the Trove server
+
+Usage:
+  trove-server [serve] [flags]                 start the server
+  trove-server workspace create --name NAME    create a workspace and print its keys (JSON)
+  trove-server --help
+
+Every flag is also an environment variable:
+${OPTIONS.map((o) => `  --${o.flag.padEnd(28)} ${o.env.padEnd(32)} ${o.help}`).join('\n')}
+`;
+
+export interface Running {
+  ctx: AppContext;
+  url: string;
+  close(): Promise<void>;
+}
+
+function makeLogger(config: Config) {
+  return pino({
+    level: config.logLevel,
+    redact: { paths: ['*.api_key', '*.admin_api_key', '*.secret', '*.signing_secret', 'authorization'], censor: '[redacted]' },
+  });
+}
+
+/** Starts a server; prints bootstrap keys on first start, then the listening line. */
+export async function serve(config: Config, out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
+  const logger = makeLogger(config);
+  const ctx = await createContext(config, logger);
+  await registerSubsystems(ctx);
+  let bootstrap: { workspace_id: string; admin_api_key: string; api_key: string } | null = null;
+  if ((await ctx.workspaces.count()) === 0) {
+    bootstrap = await ctx.workspaces.create('default', {
+      adminKey: config.bootstrapAdminKey,
+      runtimeKey: config.bootstrapRuntimeKey,
+    });
+  }
+  const sandbox = await ctx.exec.init();
+  const app = await buildApp(config, ctx);
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
+  const publicUrl = config.publicUrl ?? url;
+  for (const fn of ctx.onStart) await fn();
+
+  if (bootstrap) {
+    out('');
+    out(`Created workspace ${bootstrap.workspace_id}. These keys are shown once — store them now:`);
+    out(`  admin key (manages keys and webhooks): ${bootstrap.admin_api_key}`);
+    out(`  workspace key (files, exec, snapshots): ${bootstrap.api_key}`);
+    out('Log in with the CLI:');
+    out(`  trove login --api-key ${bootstrap.api_key} --base-url ${publicUrl}`);
+    out(`  trove login --api-key ${bootstrap.admin_api_key} --base-url ${publicUrl} --save-as admin`);
+    out('');
+  }
+  if (!sandbox.available && sandbox.mode === 'unavailable') {
+    out(`warning: exec is disabled: ${sandbox.reason ?? 'sandbox unavailable'}${sandbox.fix ? ` — fix: ${sandbox.fix}` : ''}`);
+  }
+  out(`Trove listening on ${url}`);
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await ctx.close();
+    })());
+  return { ctx, url, close };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const args = [...argv];
+  if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (args[0] === 'workspace') {
+    if (args[1] !== 'create') {
+      process.stderr.write('usage: trove-server workspace create --name NAME [flags]\n');
+      return 2;
+    }
+    const rest = args.slice(2);
+    const i = rest.findIndex((a) => a === '--name' || a.startsWith('--name='));
+    if (i === -1) {
+      process.stderr.write('error: --name is required\n');
+      return 2;
+    }
+    const name = rest[i]!.includes('=') ? rest[i]!.split('=').slice(1).join('=') : rest[i + 1];
+    rest.splice(i, rest[i]!.includes('=') ? 1 : 2);
+    if (!name) {
+      process.stderr.write('error: --name needs a value\n');
+      return 2;
+    }
+    const config = loadConfig(env, rest);
+    const ctx = await createContext({ ...config, logLevel: 'warn' }, makeLogger({ ...config, logLevel: 'warn' }));
+    try {
+      const ws = await ctx.workspaces.create(name);
+      process.stdout.write(JSON.stringify(ws, null, 2) + '\n');
+    } finally {
+      await ctx.close();
+    }
+    return 0;
+  }
+  if (args[0] === 'serve') args.shift();
+  const config = loadConfig(env, args);
+  const running = await serve(config);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      running.ctx.logger.info({ signal }, 'shutting down');
+      // A second signal, or a stuck close, must not leave the process hanging.
+      const force = setTimeout(() => process.exit(1), 15_000);
+      force.unref();
+      running.close().then(resolve, (err) => {
+        running.ctx.logger.error({ err }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

@@ -1,0 +1,166 @@
+/** Runtime file endpoints: /write, /delete, /files/{path}, /v1/files, /v1/files/content. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { AppDeps } from '../../app.js';
+import { AppError } from '../../errors.js';
+import { runtimeNamespace } from '../../services/auth.js';
+import type { NsContext } from '../../services/files.js';
+import { errors, isoTime, nsHeader } from '../shared-schemas.js';
+
+const writeResult = {
+  type: 'object',
+  properties: { path: { type: 'string' }, size_bytes: { type: 'integer' } },
+} as const;
+
+const listEntry = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    path: { type: 'string' },
+    is_dir: { type: 'boolean' },
+    size_bytes: { type: ['integer', 'null'] },
+    modified_at: isoTime,
+  },
+} as const;
+
+export function nsContext(req: FastifyRequest): NsContext {
+  return { workspaceId: req.auth.workspaceId, namespace: runtimeNamespace(req.auth, req.headers['x-namespace']) };
+}
+
+/** The `{path}` of /files/{path}: the raw URL path, percent-decoded exactly once. */
+function filesPathParam(req: FastifyRequest): string {
+  const raw = (req.raw.url ?? '').split('?')[0]!.replace(/^\/files\/?/, '');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new AppError('path_invalid', 'Path is not valid percent-encoded UTF-8');
+  }
+}
+
+export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  app.post<{ Body: { path: string; content: string } }>(
+    '/write',
+    {
+      schema: {
+        summary: 'Write a UTF-8 text file (parents created, overwrites)',
+        tags: ['files'],
+        headers: nsHeader,
+        body: {
+          type: 'object',
+          properties: { path: { type: 'string' }, content: { type: 'string' } },
+          required: ['path', 'content'],
+        },
+        response: { 200: writeResult, ...errors(400, 401, 403, 413, 422) },
+      },
+    },
+    async (req) => deps.files.writeText(nsContext(req), req.body.path, req.body.content),
+  );
+
+  app.post<{ Body: { path: string } }>(
+    '/delete',
+    {
+      schema: {
+        summary: 'Delete a file or a directory (recursive)',
+        tags: ['files'],
+        headers: nsHeader,
+        body: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
+        response: { 200: { type: 'object', properties: { deleted: { type: 'string' } } }, ...errors(400, 401, 403, 404, 422) },
+      },
+    },
+    async (req) => deps.files.delete(nsContext(req), req.body.path),
+  );
+
+  app.get(
+    '/files/*',
+    {
+      schema: {
+        summary: 'Download a file (raw bytes; first 100 MiB, X-Trove-Truncated/X-Trove-Size when larger)',
+        tags: ['files'],
+        headers: nsHeader,
+        response: { 200: { description: 'Raw file bytes', type: 'string', format: 'binary' }, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      const ctx = nsContext(req);
+      const file = await deps.files.download(ctx, filesPathParam(req));
+      reply.header('content-type', 'application/octet-stream');
+      reply.header('content-length', String(file.length));
+      reply.header('last-modified', new Date(file.modifiedAt).toUTCString());
+      reply.header('x-trove-size', String(file.size));
+      if (file.truncated) reply.header('x-trove-truncated', '1');
+      return reply.send(file.stream);
+    },
+  );
+
+  // Uploads are raw bytes with any or no content type, streamed to disk: this
+  // encapsulated context replaces every body parser with a pass-through.
+  await app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    raw.put(
+      '/files/*',
+      {
+        schema: {
+          summary: 'Upload a file (raw body, streamed; atomic)',
+          tags: ['files'],
+          headers: nsHeader,
+          response: { 200: writeResult, ...errors(400, 401, 403, 413) },
+        },
+      },
+      async (req) => {
+        const ctx = nsContext(req);
+        const len = req.headers['content-length'];
+        const declared = len !== undefined && /^\d+$/.test(len) ? Number(len) : null;
+        const body = (req.body as Readable | undefined) ?? (req.raw as Readable);
+        return deps.files.upload(ctx, filesPathParam(req), body, declared);
+      },
+    );
+  });
+
+  app.get<{ Querystring: { path?: string; recursive?: boolean } }>(
+    '/v1/files',
+    {
+      schema: {
+        summary: 'List a directory (recursive: depth-first, flat, ≤1000 entries, ≤20 levels)',
+        tags: ['files'],
+        headers: nsHeader,
+        querystring: {
+          type: 'object',
+          properties: { path: { type: 'string', default: 'workspace/' }, recursive: { type: 'boolean', default: false } },
+        },
+        response: {
+          200: { type: 'object', properties: { entries: { type: 'array', items: listEntry }, truncated: { type: 'boolean' } } },
+          ...errors(400, 401, 403, 404, 422),
+        },
+      },
+    },
+    async (req) => deps.files.list(nsContext(req), req.query.path ?? '', req.query.recursive === true),
+  );
+
+  app.get<{ Querystring: { path: string } }>(
+    '/v1/files/content',
+    {
+      schema: {
+        summary: 'Read a file as text (first 1 MiB) or report it binary',
+        tags: ['files'],
+        headers: nsHeader,
+        querystring: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              path: { type: 'string' },
+              size_bytes: { type: 'integer' },
+              modified_at: isoTime,
+              encoding: { type: 'string', enum: ['utf-8', 'binary'] },
+              content: { type: ['string', 'null'] },
+              truncated: { type: 'boolean' },
+            },
+          },
+          ...errors(400, 401, 403, 404, 422),
+        },
+      },
+    },
+    async (req) => deps.files.content(nsContext(req), req.query.path),
+  );
+}

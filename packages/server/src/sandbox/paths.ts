@@ -1,0 +1,198 @@
+/**
+ * The only place a client path becomes a host path.
+ *
+ * A client path is normalised to a namespace-relative form (`a/b.txt`), then
+ * resolved against the realpath of the namespace root: the deepest existing
+ * ancestor is realpath'd and must still be inside the root (so a symlink
+ * planted by exec in a parent directory cannot lead outside). Opened files are
+ * checked again through /proc/self/fd, which closes the window between the
+ * check and the open.
+ */
+import { constants, promises as fsp } from 'node:fs';
+import { dirname, join, relative, sep, isAbsolute } from 'node:path';
+import { AppError } from '../errors.js';
+
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+
+/** `workspace/<rel>`, the form every response reports. */
+export function displayPath(rel: string): string {
+  return rel === '' ? 'workspace/' : `workspace/${rel}`;
+}
+
+/**
+ * Accepts every form of PROTOCOL.md (`a/b`, `/a/b`, `workspace/a/b`, `/workspace/a/b`,
+ * `workspace/`, `` for the root) and returns the namespace-relative path ('' = root).
+ */
+export function normalizeClientPath(input: unknown): string {
+  if (typeof input !== 'string') throw new AppError('path_invalid', 'Path must be a string');
+  // Security: NUL truncates paths in C APIs; lone surrogates cannot be encoded as UTF-8.
+  if (input.includes('\0')) throw new AppError('path_invalid', 'Path contains a NUL byte');
+  if (!input.isWellFormed()) throw new AppError('path_invalid', 'Path is not valid UTF-8');
+  if (Buffer.byteLength(input, 'utf8') > MAX_PATH_BYTES) {
+    throw new AppError('path_invalid', `Path is longer than ${MAX_PATH_BYTES} bytes`);
+  }
+  let s = input.replace(/^\/+/, '');
+  if (s === 'workspace') s = '';
+  else if (s.startsWith('workspace/')) s = s.slice('workspace/'.length);
+  const parts: string[] = [];
+  for (const part of s.split('/')) {
+    if (part === '' || part === '.') continue;
+    // Security: refuse every `..` rather than reason about where it lands.
+    if (part === '..') throw new AppError('path_invalid', `Path may not contain "..": ${input}`);
+    if (Buffer.byteLength(part, 'utf8') > MAX_NAME_BYTES) {
+      throw new AppError('path_invalid', `Path component is longer than ${MAX_NAME_BYTES} bytes`);
+    }
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+/** True when `child` is `root` or below it (path.relative, not startsWith: /ns/a vs /ns/a-evil). */
+export function isInside(root: string, child: string): boolean {
+  const rel = relative(root, child);
+  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
+}
+
+export interface Resolved {
+  /** realpath of the namespace root. */
+  root: string;
+  /** Namespace-relative path ('' = root). */
+  rel: string;
+  /** Host path with every existing ancestor realpath'd and verified; the last component is not followed. */
+  abs: string;
+  /** Host path of the (verified) parent directory; equals root for the root itself. */
+  parent: string;
+  name: string;
+}
+
+function outside(rel: string): AppError {
+  return new AppError('path_outside_namespace', `Path resolves outside the namespace: ${displayPath(rel)}`);
+}
+
+/**
+ * Resolves the parent chain of `rel` inside `nsRoot`. Missing ancestors are
+ * allowed (callers that write create them with mkdirInside).
+ */
+export async function resolveInRoot(nsRoot: string, rel: string): Promise<Resolved> {
+  const root = await fsp.realpath(nsRoot);
+  if (rel === '') return { root, rel, abs: root, parent: root, name: '' };
+  const parts = rel.split('/');
+  const name = parts.pop()!;
+  let parent = root;
+  for (let i = 0; i < parts.length; i++) {
+    const next = join(parent, parts[i]!);
+    let st;
+    try {
+      st = await fsp.lstat(next);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        parent = join(next, ...parts.slice(i + 1));
+        return { root, rel, abs: join(parent, name), parent, name };
+      }
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw notADirectory(parts.slice(0, i).join('/'));
+      throw err;
+    }
+    if (st.isSymbolicLink()) {
+      let real: string;
+      try {
+        real = await fsp.realpath(next);
+      } catch {
+        throw outside(rel);
+      }
+      // Security: a symlinked ancestor must land inside the root.
+      if (!isInside(root, real)) throw outside(rel);
+      parent = real;
+    } else if (st.isDirectory()) {
+      parent = next;
+    } else {
+      throw notADirectory(parts.slice(0, i + 1).join('/'));
+    }
+  }
+  return { root, rel, abs: join(parent, name), parent, name };
+}
+
+function notADirectory(rel: string): AppError {
+  return new AppError('not_a_directory', `Not a directory: ${displayPath(rel)}`);
+}
+
+/**
+ * Follows a final-component symlink for reading, verifying containment.
+ * Returns the verified host path of the target.
+ */
+export async function followForRead(r: Resolved): Promise<string> {
+  let real: string;
+  try {
+    real = await fsp.realpath(r.abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // A dangling symlink is "missing"; anything else missing is plainly missing.
+      throw new AppError('path_not_found', `Path not found: ${displayPath(r.rel)}`);
+    }
+    if (code === 'ELOOP') throw outside(r.rel);
+    throw err;
+  }
+  // Security: the final component may be a symlink planted by exec.
+  if (!isInside(r.root, real)) throw outside(r.rel);
+  return real;
+}
+
+/**
+ * Re-checks an open descriptor: /proc/self/fd/N names the file actually
+ * opened, whatever happened to the path since it was resolved.
+ */
+export async function assertFdInside(fd: number, root: string, rel: string): Promise<void> {
+  let actual: string;
+  try {
+    actual = await fsp.readlink(`/proc/self/fd/${fd}`);
+  } catch {
+    return; // no procfs (not Linux): the realpath checks above are the defence.
+  }
+  if (!isInside(root, actual)) throw outside(rel);
+}
+
+/** Opens a verified path for reading without following a final symlink. */
+export async function openForRead(root: string, realPath: string, rel: string): Promise<fsp.FileHandle> {
+  const fh = await fsp.open(realPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await assertFdInside(fh.fd, root, rel);
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+/**
+ * Creates the missing directories of `r.parent` one level at a time,
+ * re-verifying containment after each (a concurrent exec may race us).
+ * Returns the list of directories created (for chown).
+ */
+export async function mkdirInside(r: Resolved): Promise<string[]> {
+  const created: string[] = [];
+  const relParent = relative(r.root, r.parent);
+  if (relParent === '') return created;
+  let cur = r.root;
+  for (const part of relParent.split(sep)) {
+    const next = join(cur, part);
+    try {
+      await fsp.mkdir(next, { mode: 0o755 });
+      created.push(next);
+      cur = next;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const real = await fsp.realpath(next);
+      if (!isInside(r.root, real)) throw outside(r.rel);
+      const st = await fsp.stat(real);
+      if (!st.isDirectory()) throw notADirectory(relative(r.root, next));
+      cur = real;
+    }
+  }
+  if (cur !== r.parent && dirname(r.abs) !== cur) {
+    // The chain resolved somewhere else (raced symlink inside the root): use it.
+    r.parent = cur;
+    r.abs = join(cur, r.name);
+  }
+  return created;
+}

@@ -1,0 +1,453 @@
+/**
+ * Files of a namespace: atomic writes (temp file in the same directory, fsync,
+ * rename), streamed uploads and downloads, listings and deletes. Every path
+ * goes through sandbox/paths.ts; every mutation appends an event.
+ */
+import { constants, createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { AppError } from '../errors.js';
+import { isoMs } from '../ids.js';
+import type { EventService } from '../events/service.js';
+import type { NamespaceService } from './namespaces.js';
+import type { NamespaceLocks } from './locks.js';
+import {
+  assertFdInside,
+  displayPath,
+  followForRead,
+  mkdirInside,
+  normalizeClientPath,
+  openForRead,
+  resolveInRoot,
+  isInside,
+  type Resolved,
+} from '../sandbox/paths.js';
+
+export const TEMP_PREFIX = '.trove-tmp-';
+const CONTENT_CAP = 1024 * 1024;
+const LIST_CAP = 1000;
+const LIST_DEPTH = 20;
+
+export interface NsContext {
+  workspaceId: string;
+  namespace: string;
+}
+
+export interface FileLimits {
+  maxUploadBytes: number;
+  maxReadBytes: number;
+  quotaBytes: number;
+  quotaFiles: number;
+}
+
+export interface ListEntry {
+  name: string;
+  path: string;
+  is_dir: boolean;
+  size_bytes: number | null;
+  modified_at: string;
+}
+
+interface Usage {
+  bytes: number;
+  files: number;
+  at: number;
+}
+
+function notFound(rel: string): AppError {
+  return new AppError('path_not_found', `Path not found: ${displayPath(rel)}`);
+}
+
+function tooLarge(limit: number): AppError {
+  return new AppError('payload_too_large', `File is larger than the upload limit of ${limit} bytes`);
+}
+
+export class FileService {
+  private readonly usage = new Map<string, Usage>();
+
+  constructor(
+    private readonly namespaces: NamespaceService,
+    private readonly events: EventService,
+    private readonly locks: NamespaceLocks,
+    readonly limits: FileLimits,
+  ) {}
+
+  private async resolve(ctx: NsContext, clientPath: unknown): Promise<Resolved> {
+    const rel = normalizeClientPath(clientPath);
+    const root = await this.namespaces.ensure(ctx.workspaceId, ctx.namespace);
+    return resolveInRoot(root, rel);
+  }
+
+  /** `POST /write`: UTF-8 text. */
+  async writeText(ctx: NsContext, clientPath: unknown, content: string) {
+    const data = Buffer.from(content, 'utf8');
+    return this.writeStream(ctx, clientPath, [data], data.length, 'write');
+  }
+
+  /** `PUT /files/{path}`: raw bytes, streamed to disk. */
+  async upload(ctx: NsContext, clientPath: unknown, body: Readable | Iterable<Buffer>, contentLength: number | null) {
+    return this.writeStream(ctx, clientPath, body, contentLength, 'upload');
+  }
+
+  private async writeStream(
+    ctx: NsContext,
+    clientPath: unknown,
+    body: Readable | Iterable<Buffer> | AsyncIterable<Buffer>,
+    declared: number | null,
+    source: 'write' | 'upload',
+  ) {
+    const r = await this.resolve(ctx, clientPath);
+    if (r.rel === '') throw new AppError('path_is_root', 'Cannot write to the namespace root; give a file path');
+    const { maxUploadBytes } = this.limits;
+    if (declared !== null && maxUploadBytes > 0 && declared > maxUploadBytes) throw tooLarge(maxUploadBytes);
+    return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
+      const created = await mkdirInside(r);
+      for (const d of created) await this.namespaces.chown(d);
+      const existing = await lstatOrNull(r.abs);
+      if (existing?.isDirectory()) {
+        throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
+      }
+      const budget = await this.quotaBudget(ctx, existing);
+      if (declared !== null && budget.bytes !== null && declared > budget.bytes) throw this.quotaError();
+      if (budget.files === 0 && !existing) throw this.quotaError();
+
+      const tmp = join(r.parent, TEMP_PREFIX + randomBytes(8).toString('hex'));
+      // Security: O_EXCL|O_NOFOLLOW — never write through a planted link; the fd is re-verified.
+      const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      let size = 0;
+      let renamed = false;
+      try {
+        await assertFdInside(fh.fd, r.root, r.rel);
+        const limit = Math.min(
+          maxUploadBytes > 0 ? maxUploadBytes : Infinity,
+          budget.bytes !== null ? budget.bytes : Infinity,
+        );
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+          size += buf.length;
+          if (size > limit) {
+            throw size > maxUploadBytes && maxUploadBytes > 0 ? tooLarge(maxUploadBytes) : this.quotaError();
+          }
+          let off = 0;
+          while (off < buf.length) {
+            const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+            off += bytesWritten;
+          }
+        }
+        if (declared !== null && size !== declared) {
+          throw new AppError('bad_request', `Upload ended after ${size} of ${declared} bytes`);
+        }
+        await fh.sync();
+        await fh.close();
+        await this.namespaces.chown(tmp);
+        // rename() replaces a symlink at the target instead of following it.
+        await fsp.rename(tmp, r.abs);
+        renamed = true;
+        await fsyncDir(r.parent);
+      } finally {
+        if (!renamed) {
+          await fh.close().catch(() => {});
+          await fsp.unlink(tmp).catch(() => {});
+        }
+      }
+      this.adjustUsage(ctx, size - (existing?.isFile() ? existing.size : 0), existing ? 0 : 1);
+      const path = displayPath(r.rel);
+      await this.events.emit({
+        workspaceId: ctx.workspaceId,
+        namespace: ctx.namespace,
+        type: 'file.written',
+        data: { path, size_bytes: size, source },
+      });
+      void this.namespaces.touch(ctx.workspaceId, ctx.namespace).catch(() => {});
+      return { path, size_bytes: size };
+    });
+  }
+
+  /** `GET /files/{path}`: an open stream of at most maxReadBytes. */
+  async download(ctx: NsContext, clientPath: unknown) {
+    const r = await this.resolve(ctx, clientPath);
+    const real = await followForRead(r);
+    const fh = await openForRead(r.root, real, r.rel).catch((err) => {
+      throw mapOpenError(err, r.rel);
+    });
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
+      if (!st.isFile()) throw new AppError('bad_request', `Not a regular file: ${displayPath(r.rel)}`);
+      const cap = this.limits.maxReadBytes;
+      const truncated = cap > 0 && st.size > cap;
+      const length = truncated ? cap : st.size;
+      if (length === 0) {
+        await fh.close();
+        return { stream: Readable.from([]), size: st.size, length, truncated, modifiedAt: isoMs(st.mtimeMs) };
+      }
+      const stream = createReadStream('', { fd: fh.fd, start: 0, end: length - 1, autoClose: false, highWaterMark: 256 * 1024 });
+      stream.once('close', () => void fh.close().catch(() => {}));
+      return { stream, size: st.size, length, truncated, modifiedAt: isoMs(st.mtimeMs) };
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** `GET /v1/files/content`. */
+  async content(ctx: NsContext, clientPath: unknown) {
+    const r = await this.resolve(ctx, clientPath);
+    const real = await followForRead(r);
+    const fh = await openForRead(r.root, real, r.rel).catch((err) => {
+      throw mapOpenError(err, r.rel);
+    });
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
+      const want = Math.min(st.size, CONTENT_CAP);
+      const buf = Buffer.alloc(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const bytes = buf.subarray(0, got);
+      const truncated = st.size > CONTENT_CAP;
+      const text = decodeUtf8(bytes, truncated);
+      return {
+        path: displayPath(r.rel),
+        size_bytes: st.size,
+        modified_at: isoMs(st.mtimeMs),
+        encoding: text === null ? 'binary' : 'utf-8',
+        content: text,
+        truncated,
+      };
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /** `POST /delete`: a file, a symlink (never its target) or a directory tree. */
+  async delete(ctx: NsContext, clientPath: unknown) {
+    const r = await this.resolve(ctx, clientPath);
+    if (r.rel === '') throw new AppError('path_is_root', 'The namespace root cannot be deleted');
+    return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
+      const st = await lstatOrNull(r.abs);
+      if (!st) throw notFound(r.rel);
+      // fs.rm removes a symlink itself and never descends through links inside a tree.
+      await fsp.rm(r.abs, { recursive: true, force: false });
+      await fsyncDir(r.parent).catch(() => {});
+      this.usage.delete(`${ctx.workspaceId}/${ctx.namespace}`);
+      const path = displayPath(r.rel);
+      await this.events.emit({
+        workspaceId: ctx.workspaceId,
+        namespace: ctx.namespace,
+        type: 'file.deleted',
+        data: { path },
+      });
+      void this.namespaces.touch(ctx.workspaceId, ctx.namespace).catch(() => {});
+      return { deleted: path };
+    });
+  }
+
+  /** `GET /v1/files`: directories first, then files, alphabetical; recursive is depth-first and flat. */
+  async list(ctx: NsContext, clientPath: unknown, recursive: boolean) {
+    const r = await this.resolve(ctx, clientPath ?? '');
+    const real = await followForRead(r);
+    const st = await fsp.stat(real);
+    if (!st.isDirectory()) throw new AppError('not_a_directory', `Not a directory: ${displayPath(r.rel)}`);
+    const entries: ListEntry[] = [];
+    let truncated = false;
+    const walk = async (dirReal: string, dirRel: string, depth: number): Promise<void> => {
+      const items = await readDirEntries(dirReal, dirRel, r.root);
+      for (const item of items) {
+        if (entries.length >= LIST_CAP) {
+          truncated = true;
+          return;
+        }
+        entries.push(item.entry);
+        if (recursive && item.entry.is_dir && item.realDir) {
+          if (depth + 1 >= LIST_DEPTH) {
+            truncated = true;
+            continue;
+          }
+          await walk(item.realDir, item.rel, depth + 1);
+          if (truncated && entries.length >= LIST_CAP) return;
+        }
+      }
+    };
+    await walk(real, r.rel, 0);
+    return { entries, truncated };
+  }
+
+  /** Usage of a namespace (bytes, regular files), cached briefly. */
+  async usageOf(ctx: NsContext): Promise<{ bytes: number; files: number }> {
+    const key = `${ctx.workspaceId}/${ctx.namespace}`;
+    const cached = this.usage.get(key);
+    if (cached && cached.at > Date.now() - 30_000) return cached;
+    const root = await this.namespaces.ensure(ctx.workspaceId, ctx.namespace);
+    const u = await measure(await fsp.realpath(root));
+    this.usage.set(key, { ...u, at: Date.now() });
+    return u;
+  }
+
+  /** Forget cached usage (after exec or restore changed the tree behind our back). */
+  invalidateUsage(ctx: NsContext): void {
+    this.usage.delete(`${ctx.workspaceId}/${ctx.namespace}`);
+  }
+
+  private adjustUsage(ctx: NsContext, bytes: number, files: number): void {
+    const u = this.usage.get(`${ctx.workspaceId}/${ctx.namespace}`);
+    if (u) {
+      u.bytes += bytes;
+      u.files += files;
+    }
+  }
+
+  private quotaError(): AppError {
+    const { quotaBytes, quotaFiles } = this.limits;
+    return new AppError(
+      'quota_exceeded',
+      `Namespace quota exceeded (limits: ${quotaBytes || 'unlimited'} bytes, ${quotaFiles || 'unlimited'} files)`,
+    );
+  }
+
+  private async quotaBudget(ctx: NsContext, existing: Stats | null): Promise<{ bytes: number | null; files: number | null }> {
+    const { quotaBytes, quotaFiles } = this.limits;
+    if (!quotaBytes && !quotaFiles) return { bytes: null, files: null };
+    const u = await this.usageOf(ctx);
+    const freed = existing?.isFile() ? existing.size : 0;
+    return {
+      bytes: quotaBytes ? Math.max(0, quotaBytes - u.bytes + freed) : null,
+      files: quotaFiles ? Math.max(0, quotaFiles - u.files) : null,
+    };
+  }
+}
+
+async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await fsp.lstat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function mapOpenError(err: unknown, rel: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return notFound(rel);
+  if (code === 'ELOOP') return new AppError('path_outside_namespace', `Path resolves outside the namespace: ${displayPath(rel)}`);
+  if (code === 'EACCES') return new AppError('forbidden', `Permission denied: ${displayPath(rel)}`);
+  return err;
+}
+
+/** UTF-8 text or null for binary; a multi-byte character cut by truncation is dropped. */
+function decodeUtf8(bytes: Buffer, truncated: boolean): string | null {
+  if (bytes.includes(0)) return null;
+  let end = bytes.length;
+  if (truncated) {
+    // Back up over at most 3 continuation bytes to the start of a cut character.
+    let i = end - 1;
+    let n = 0;
+    while (i >= 0 && n < 3 && (bytes[i]! & 0xc0) === 0x80) {
+      i--;
+      n++;
+    }
+    if (i >= 0 && bytes[i]! >= 0xc0) end = i;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end));
+  } catch {
+    return null;
+  }
+}
+
+interface DirItem {
+  entry: ListEntry;
+  rel: string;
+  realDir: string | null;
+}
+
+async function readDirEntries(dirReal: string, dirRel: string, root: string): Promise<DirItem[]> {
+  const dirents = await fsp.readdir(dirReal, { withFileTypes: true });
+  const items: DirItem[] = [];
+  for (const d of dirents) {
+    if (d.name.startsWith(TEMP_PREFIX)) continue;
+    const host = join(dirReal, d.name);
+    const rel = dirRel === '' ? d.name : `${dirRel}/${d.name}`;
+    let st: Stats;
+    try {
+      st = await fsp.lstat(host);
+    } catch {
+      continue; // vanished while listing
+    }
+    let isDir = st.isDirectory();
+    let size = st.size;
+    let realDir: string | null = isDir ? host : null;
+    if (st.isSymbolicLink()) {
+      // Show a contained link as what it points to; never descend through it.
+      try {
+        const target = await fsp.realpath(host);
+        if (isInside(root, target)) {
+          const ts = await fsp.stat(target);
+          isDir = ts.isDirectory();
+          size = ts.size;
+        }
+      } catch {
+        /* dangling: a file-like entry */
+      }
+      realDir = null;
+    }
+    items.push({
+      entry: {
+        name: d.name,
+        path: displayPath(rel),
+        is_dir: isDir,
+        size_bytes: isDir ? null : size,
+        modified_at: isoMs(st.mtimeMs),
+      },
+      rel,
+      realDir,
+    });
+  }
+  items.sort((a, b) => {
+    if (a.entry.is_dir !== b.entry.is_dir) return a.entry.is_dir ? -1 : 1;
+    return a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : 0;
+  });
+  return items;
+}
+
+async function measure(root: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let dirents;
+    try {
+      dirents = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const d of dirents) {
+      const p = join(dir, d.name);
+      if (d.isDirectory()) stack.push(p);
+      else if (d.isFile()) {
+        try {
+          bytes += (await fsp.lstat(p)).size;
+          files++;
+        } catch {
+          /* vanished */
+        }
+      }
+    }
+  }
+  return { bytes, files };
+}

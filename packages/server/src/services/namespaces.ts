@@ -1,0 +1,129 @@
+/**
+ * Namespaces: validated names, their directory under the data dir, and the
+ * registry row that makes them listable. A namespace exists from its first use.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { Db } from '../db/index.js';
+import { AppError } from '../errors.js';
+import { nowIso } from '../ids.js';
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function validateNamespaceName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME_RE.test(name) || name === '.' || name === '..') {
+    throw new AppError(
+      'namespace_invalid',
+      'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
+    );
+  }
+  return name;
+}
+
+export interface Ownership {
+  uid: number;
+  gid: number;
+  /** chown only when the server runs as root and exec uses another uid. */
+  enabled: boolean;
+}
+
+export class NamespaceService {
+  private readonly known = new Set<string>();
+  private readonly lastTouch = new Map<string, number>();
+
+  constructor(
+    private readonly db: Db,
+    readonly dataDir: string,
+    readonly owner: Ownership,
+  ) {}
+
+  workspaceDir(workspaceId: string): string {
+    return join(this.dataDir, 'workspaces', workspaceId);
+  }
+
+  /** Host path of the namespace tree (a directory, or a symlink to one after a restore). */
+  dir(workspaceId: string, namespace: string): string {
+    return join(this.workspaceDir(workspaceId), 'namespaces', namespace);
+  }
+
+  async chown(path: string): Promise<void> {
+    if (this.owner.enabled) await fsp.lchown(path, this.owner.uid, this.owner.gid);
+  }
+
+  /** Creates the directory and registry row on first use; cheap afterwards. */
+  async ensure(workspaceId: string, namespace: string): Promise<string> {
+    const dir = this.dir(workspaceId, namespace);
+    const key = `${workspaceId}/${namespace}`;
+    if (this.known.has(key)) {
+      try {
+        await fsp.stat(dir);
+        return dir;
+      } catch {
+        this.known.delete(key); // deleted meanwhile (namespace delete): recreate below
+      }
+    }
+    await fsp.mkdir(join(this.workspaceDir(workspaceId), 'namespaces'), { recursive: true, mode: 0o700 });
+    try {
+      await fsp.mkdir(dir, { mode: 0o755 });
+      await this.chown(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const now = nowIso();
+    await this.db
+      .insertInto('namespaces')
+      .values({ workspace_id: workspaceId, name: namespace, created_at: now, last_activity_at: now })
+      .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
+      .execute();
+    this.known.add(key);
+    return dir;
+  }
+
+  /** Records activity (throttled to one write per namespace per second). */
+  async touch(workspaceId: string, namespace: string): Promise<void> {
+    const key = `${workspaceId}/${namespace}`;
+    const now = Date.now();
+    if ((this.lastTouch.get(key) ?? 0) > now - 1000) return;
+    this.lastTouch.set(key, now);
+    await this.db
+      .updateTable('namespaces')
+      .set({ last_activity_at: nowIso() })
+      .where('workspace_id', '=', workspaceId)
+      .where('name', '=', namespace)
+      .execute();
+  }
+
+  async list(workspaceId: string) {
+    return this.db
+      .selectFrom('namespaces')
+      .select(['name', 'created_at', 'last_activity_at'])
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('name')
+      .execute();
+  }
+
+  async exists(workspaceId: string, namespace: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('namespaces')
+      .select('name')
+      .where('workspace_id', '=', workspaceId)
+      .where('name', '=', namespace)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Removes the tree and the registry row (snapshots are removed by their service). */
+  async remove(workspaceId: string, namespace: string): Promise<void> {
+    const dir = this.dir(workspaceId, namespace);
+    // Move aside first so the name is free at once, then delete at leisure.
+    const trash = join(this.workspaceDir(workspaceId), `.trash-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    try {
+      await fsp.rename(dir, trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.known.delete(`${workspaceId}/${namespace}`);
+    await this.db.deleteFrom('namespaces').where('workspace_id', '=', workspaceId).where('name', '=', namespace).execute();
+    await fsp.rm(trash, { recursive: true, force: true });
+  }
+}
