@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { openStore, type Store } from './db/index.js';
-import { LocalEventBus, type EventBus } from './events/bus.js';
+import type { EventBus } from './events/bus.js';
 import { EventService } from './events/service.js';
 import { AuthService } from './services/auth.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { NamespaceService } from './services/namespaces.js';
 import { FileService } from './services/files.js';
-import { LocalNamespaceLocks, type NamespaceLocks } from './services/locks.js';
+import type { NamespaceLocks } from './services/locks.js';
+import { createCoordination } from './coordination.js';
 import { ExecService } from './sandbox/exec.js';
 
 export interface Logger {
@@ -66,8 +67,10 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   // Security: the data dir holds the database and every tree; nobody else may traverse it.
   await fsp.chmod(config.dataDir, 0o700);
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  const bus: EventBus = new LocalEventBus();
+  const coordination = await createCoordination(store, logger);
+  const bus: EventBus = coordination.bus;
   const events = new EventService(store.db, bus);
+  coordination.attach(events);
   const auth = new AuthService(store.db, events);
   const workspaces = new WorkspaceService(store.db, events, auth);
   const isRoot = process.getuid?.() === 0;
@@ -76,7 +79,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     gid: config.exec.gid,
     enabled: isRoot && config.exec.uid !== 0,
   });
-  const locks = new LocalNamespaceLocks();
+  const locks = coordination.locks;
   const files = new FileService(namespaces, events, locks, config.files);
   const exec = new ExecService(config.exec, logger);
 
