@@ -1,0 +1,171 @@
+/**
+ * Authorization matrix: every core route × {no key, bad key, revoked key,
+ * admin, workspace key, key locked to ns A} × {ns A, ns B, no header}.
+ * Each cell asserts the exact status.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+
+type KeyKind = 'none' | 'bad' | 'revoked' | 'admin' | 'workspace' | 'nsA';
+type NsKind = 'A' | 'B' | 'none';
+const KEYS: KeyKind[] = ['none', 'bad', 'revoked', 'admin', 'workspace', 'nsA'];
+const NSS: NsKind[] = ['A', 'B', 'none'];
+
+let server: StartedServer;
+const keys: Record<KeyKind, string | null> = { none: null, bad: 'trove-sk-not-a-real-key-000000000000', revoked: '', admin: '', workspace: '', nsA: '' };
+let cell = 0;
+
+async function call(key: KeyKind, ns: NsKind, method: string, path: string, body?: unknown, raw?: string) {
+  const headers: Record<string, string> = {};
+  const k = keys[key];
+  if (k) headers.authorization = `Bearer ${k}`;
+  if (ns !== 'none') headers['x-namespace'] = ns === 'A' ? 'ns-a' : 'ns-b';
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(server.baseUrl + path, {
+    method,
+    headers,
+    body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined),
+  });
+  const text = await res.text();
+  if (res.status >= 400) {
+    // Every error is JSON {"detail": string}.
+    const parsed = JSON.parse(text) as { detail: unknown };
+    expect(typeof parsed.detail).toBe('string');
+  }
+  return res.status;
+}
+
+async function adminJson(method: string, path: string, body?: unknown) {
+  const res = await fetch(server.baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await res.json()) as Record<string, string>;
+}
+
+async function seed(ns: 'ns-a' | 'ns-b', path: string) {
+  const res = await fetch(server.baseUrl + '/write', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': ns, 'content-type': 'application/json' },
+    body: JSON.stringify({ path, content: 'seed' }),
+  });
+  expect(res.status).toBe(200);
+}
+
+beforeAll(async () => {
+  server = await startServer();
+  keys.admin = server.adminKey;
+  keys.workspace = server.runtimeKey;
+  const ws = server.workspaceId;
+  keys.nsA = (await adminJson('POST', `/v1/workspaces/${ws}/keys`, { name: 'locked', namespace: 'ns-a' })).api_key!;
+  const revoked = await adminJson('POST', `/v1/workspaces/${ws}/keys`, { name: 'gone', namespace: null });
+  keys.revoked = revoked.api_key!;
+  await adminJson('DELETE', `/v1/workspaces/${ws}/keys/${revoked.key_id}`);
+  await seed('ns-a', 'seed.txt');
+  await seed('ns-b', 'seed.txt');
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+/** Expected status of a runtime endpoint for a (key, ns) cell, given the success status. */
+function runtimeExpect(key: KeyKind, ns: NsKind, ok: number): number {
+  if (key === 'none' || key === 'bad' || key === 'revoked') return 401;
+  if (key === 'admin') return 403;
+  if (key === 'workspace') return ns === 'none' ? 400 : ok;
+  return ns === 'B' ? 403 : ok; // nsA: own namespace, or header missing → own
+}
+
+function managementExpect(key: KeyKind, adminOnly: boolean, ok: number): number {
+  if (key === 'none' || key === 'bad' || key === 'revoked') return 401;
+  if (adminOnly && key !== 'admin') return 403;
+  return ok;
+}
+
+describe('runtime endpoints', () => {
+  const routes: Array<{ name: string; ok: number; run: (k: KeyKind, n: NsKind) => Promise<number> }> = [
+    { name: 'POST /write', ok: 200, run: (k, n) => call(k, n, 'POST', '/write', { path: `m/w${cell++}.txt`, content: 'x' }) },
+    { name: 'PUT /files/{path}', ok: 200, run: (k, n) => call(k, n, 'PUT', `/files/m/u${cell++}.bin`, undefined, 'bytes') },
+    { name: 'GET /files/{path}', ok: 200, run: (k, n) => call(k, n, 'GET', '/files/seed.txt') },
+    { name: 'GET /v1/files', ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/files?path=workspace/') },
+    { name: 'GET /v1/files/content', ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/files/content?path=workspace/seed.txt') },
+    {
+      name: 'POST /delete',
+      ok: 200,
+      run: async (k, n) => {
+        const p = `d${cell++}.txt`;
+        await seed('ns-a', p);
+        await seed('ns-b', p);
+        return call(k, n, 'POST', '/delete', { path: p });
+      },
+    },
+    { name: 'POST /v1/exec', ok: 200, run: (k, n) => call(k, n, 'POST', '/v1/exec', { command: 'true' }) },
+    { name: 'POST /exec', ok: 200, run: (k, n) => call(k, n, 'POST', '/exec', { command: 'echo hi' }) },
+  ];
+  for (const route of routes) {
+    for (const key of KEYS) {
+      for (const ns of NSS) {
+        it(`${route.name} · key=${key} · ns=${ns}`, async () => {
+          expect(await route.run(key, ns)).toBe(runtimeExpect(key, ns, route.ok));
+        });
+      }
+    }
+  }
+});
+
+describe('management endpoints', () => {
+  const ws = () => server.workspaceId;
+  const routes: Array<{ name: string; adminOnly: boolean; ok: number; run: (k: KeyKind, n: NsKind) => Promise<number> }> = [
+    { name: 'GET /v1/me', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/me') },
+    { name: 'GET keys', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/keys`) },
+    { name: 'POST keys', adminOnly: true, ok: 201, run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/keys`, { name: `k${cell++}`, namespace: null }) },
+    {
+      name: 'DELETE keys/{id}',
+      adminOnly: true,
+      ok: 200,
+      run: async (k, n) => {
+        const created = await adminJson('POST', `/v1/workspaces/${ws()}/keys`, { name: `r${cell++}`, namespace: null });
+        return call(k, n, 'DELETE', `/v1/workspaces/${ws()}/keys/${created.key_id}`);
+      },
+    },
+    { name: 'GET events', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/events`) },
+    { name: 'GET namespaces', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/namespaces`) },
+  ];
+  for (const route of routes) {
+    for (const key of KEYS) {
+      for (const ns of NSS) {
+        it(`${route.name} · key=${key} · ns=${ns}`, async () => {
+          expect(await route.run(key, ns)).toBe(managementExpect(key, route.adminOnly, route.ok));
+        });
+      }
+    }
+  }
+
+  it('another workspace in the path is 404 for every key', async () => {
+    for (const key of ['admin', 'workspace', 'nsA'] as KeyKind[]) {
+      expect(await call(key, 'none', 'GET', '/v1/workspaces/ws-0000000000000000/events')).toBe(404);
+      expect(await call(key, 'none', 'GET', '/v1/workspaces/ws-0000000000000000/keys')).toBe(404);
+    }
+  });
+
+  it('a namespace-locked key sees only its namespace in events', async () => {
+    const res = await fetch(`${server.baseUrl}/v1/workspaces/${ws()}/events?limit=200`, {
+      headers: { authorization: `Bearer ${keys.nsA}` },
+    });
+    const body = (await res.json()) as { events: Array<{ namespace: string | null }> };
+    expect(body.events.length).toBeGreaterThan(0);
+    expect(body.events.every((e) => e.namespace === 'ns-a')).toBe(true);
+    expect(await call('nsA', 'none', 'GET', `/v1/workspaces/${ws()}/events?namespace=ns-b`)).toBe(403);
+  });
+
+  it('exact details for scope errors', async () => {
+    const res = await fetch(`${server.baseUrl}/v1/workspaces/${ws()}/keys`, { headers: { authorization: `Bearer ${keys.workspace}` } });
+    expect(await res.json()).toEqual({ detail: 'Workspace keys cannot manage keys.', code: 'scope_forbidden' });
+    const r2 = await fetch(`${server.baseUrl}/v1/files`, { headers: { authorization: `Bearer ${keys.workspace}` } });
+    expect(await r2.json()).toEqual({ detail: 'X-Namespace header required', code: 'namespace_required' });
+    const r3 = await fetch(`${server.baseUrl}/v1/me`, { headers: { authorization: 'Bearer nope' } });
+    expect(await r3.json()).toEqual({ detail: 'Invalid API key', code: 'unauthorized' });
+  });
+});
