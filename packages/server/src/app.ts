@@ -4,8 +4,10 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
+import { AppError } from './errors.js';
 import type { AppContext } from './context.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerAuth } from './plugins/auth.js';
@@ -33,11 +35,31 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     requestIdHeader: false,
     forceCloseConnections: true,
     bodyLimit: 16 * 1024 * 1024,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, useDefaults: true, allErrors: false } },
   });
+
+  // Query strings and headers are text, so they are coerced ("true" → true);
+  // JSON bodies are not: `{"content": 5}` is a 422, not the string "5".
+  const ajvText = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false, strict: false });
+  const ajvBody = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: true, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? ajvBody.compile(schema) : ajvText.compile(schema),
+  );
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+  });
+
+  // An empty body with a JSON content type means "no body" (clients send
+  // `Content-Type: application/json` on body-less DELETE/POST calls).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new AppError('bad_request', `Malformed JSON body: ${(err as Error).message}`), undefined);
+    }
   });
 
   registerErrorHandling(app);
@@ -55,6 +77,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'trove-sk-… API key' } } },
       security: [{ bearer: [] }],
     },
+    // find-my-way's wildcard is PROTOCOL.md's {path}.
+    transform: ({ schema, url }) => ({ schema: schema as never, url: url.replace(/\/\*$/, '/{path}') }),
   });
 
   await app.register(metaRoutes, deps);

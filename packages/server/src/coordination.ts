@@ -2,11 +2,15 @@
  * How nodes coordinate: the live-event bus and namespace locks. A single node
  * (SQLite) uses in-process versions; PostgreSQL mode replaces them with
  * LISTEN/NOTIFY and advisory locks so several nodes behave as one.
+ * docs/cluster.md describes the guarantees.
  */
 import type { Store } from './db/index.js';
+import { PgSession } from './db/pg-session.js';
 import { LocalEventBus, type EventBus } from './events/bus.js';
+import { PgEventBus } from './events/pg-bus.js';
 import type { EventService } from './events/service.js';
 import { LocalNamespaceLocks, type NamespaceLocks } from './services/locks.js';
+import { ClusterNamespaceLocks } from './services/cluster-locks.js';
 import type { Logger } from './context.js';
 
 export interface Coordination {
@@ -14,10 +18,29 @@ export interface Coordination {
   locks: NamespaceLocks;
   /** Hooks the event log (e.g. NOTIFY inside the event transaction). */
   attach(events: EventService): void;
+  /** Closes the bus and any database sessions the coordination holds. */
+  close(): Promise<void>;
 }
 
 export async function createCoordination(store: Store, logger: Logger): Promise<Coordination> {
-  void store;
-  void logger;
-  return { bus: new LocalEventBus(), locks: new LocalNamespaceLocks(), attach() {} };
+  if (store.dialect !== 'postgres' || !store.pgPool) {
+    const bus = new LocalEventBus();
+    return { bus, locks: new LocalNamespaceLocks(), attach() {}, close: () => bus.close() };
+  }
+  // The sessions reuse the pool's connection settings but live outside it, so
+  // a LISTEN or a held lock never takes a slot that requests need.
+  const { max: _max, min: _min, idleTimeoutMillis: _idle, ...config } = store.pgPool.options;
+  const bus = new PgEventBus(config, logger);
+  const lockSession = new PgSession({ config, logger, name: 'locks', eager: true });
+  lockSession.start();
+  const locks = new ClusterNamespaceLocks(lockSession, logger);
+  let closed: Promise<void> | null = null;
+  return {
+    bus,
+    locks,
+    attach(events) {
+      events.afterInsertSql = PgEventBus.notify;
+    },
+    close: () => (closed ??= Promise.all([bus.close(), lockSession.close()]).then(() => {})),
+  };
 }

@@ -3,7 +3,11 @@
  * context.ts stays about the core. Each entry is one line.
  */
 import type { AppContext } from './context.js';
+import { registerWebhooks } from './webhooks/register.js';
+import { mcpRoutes } from './routes/mcp/index.js';
 
 export async function registerSubsystems(ctx: AppContext): Promise<void> {
   void ctx;
+  await registerWebhooks(ctx);
+  ctx.extraRoutes.push(mcpRoutes);
 }

@@ -151,5 +151,21 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
         void sql;
       },
     },
+    // Webhooks: a resend restarts the retry window (start + backoff step), and the
+    // claim query finds each endpoint's oldest pending delivery with one index seek.
+    '0002-webhooks': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('webhook_deliveries').addColumn('window_start_ms', 'bigint').execute();
+        await db.schema
+          .alterTable('webhook_deliveries')
+          .addColumn('window_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createIndex('deliveries_head')
+          .on('webhook_deliveries')
+          .columns(['webhook_id', 'status', 'event_seq', 'id'])
+          .execute();
+      },
+    },
   };
 }

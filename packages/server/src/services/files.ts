@@ -353,14 +353,14 @@ function decodeUtf8(bytes: Buffer, truncated: boolean): string | null {
   if (bytes.includes(0)) return null;
   let end = bytes.length;
   if (truncated) {
-    // Back up over at most 3 continuation bytes to the start of a cut character.
-    let i = end - 1;
-    let n = 0;
-    while (i >= 0 && n < 3 && (bytes[i]! & 0xc0) === 0x80) {
-      i--;
-      n++;
+    // Drop a multi-byte character that the cap cut in half (at most 3 bytes).
+    let lead = end - 1;
+    while (lead > end - 4 && lead >= 0 && (bytes[lead]! & 0xc0) === 0x80) lead--;
+    if (lead >= 0) {
+      const b = bytes[lead]!;
+      const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      if (end - lead < need) end = lead;
     }
-    if (i >= 0 && bytes[i]! >= 0xc0) end = i;
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end));

@@ -89,7 +89,7 @@ describe('bootstrap', () => {
     expect(h).toMatchObject({ status: 'ok', database: 'ok', volume: 'ok' });
     const doc = (await (await fetch(s.baseUrl + '/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toMatch(/^3\./);
-    for (const p of ['/write', '/delete', '/files/*', '/v1/files', '/v1/files/content', '/v1/me', '/v1/exec', '/exec', '/v1/workspaces/{ws}/events', '/v1/workspaces/{ws}/keys']) {
+    for (const p of ['/write', '/delete', '/files/{path}', '/v1/files', '/v1/files/content', '/v1/me', '/v1/exec', '/exec', '/v1/workspaces/{ws}/events', '/v1/workspaces/{ws}/keys']) {
       expect(Object.keys(doc.paths)).toContain(p);
     }
     const res = await fetch(s.baseUrl + '/v1/me');

@@ -149,11 +149,12 @@ describe('hostile paths', () => {
 
   it('names the refusals clearly', async () => {
     const h = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'ns-a', 'content-type': 'application/json' };
+    symlinkSync('../ns-b', join(nsA, 'link-again'));
     const cases: Array<[string, number, string]> = [
       ['../x', 400, 'path_invalid'],
       ['a\u0000b', 400, 'path_invalid'],
       ['a'.repeat(256), 400, 'path_invalid'],
-      ['link-out/x.txt', 400, 'path_outside_namespace'],
+      ['link-again/x.txt', 400, 'path_outside_namespace'],
     ];
     for (const [path, status, code] of cases) {
       const res = await fetch(server.baseUrl + '/write', { method: 'POST', headers: h, body: JSON.stringify({ path, content: 'x' }) });

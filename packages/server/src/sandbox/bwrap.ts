@@ -1,0 +1,225 @@
+/**
+ * The bubblewrap command line for one exec: what the sandbox can see.
+ *
+ * Two ways to run it, chosen by who the server runs as:
+ * - root ("privileged"): bwrap runs as root without a user namespace, so it can
+ *   bind a namespace tree that sits under the root-only (0700) data dir; the
+ *   command then drops to the unprivileged exec uid/gid with setpriv (no caps,
+ *   no_new_privs) before any user code runs. The seccomp filter stops the
+ *   sandbox from creating user namespaces of its own.
+ * - not root ("userns"): bwrap runs as the server's uid in a new user
+ *   namespace with `--disable-userns`; the exec uid is the server's uid.
+ *
+ * Either way the sandbox sees: /usr read-only (and the /bin, /lib... links
+ * into it), a handful of read-only /etc files, its own /proc and minimal /dev,
+ * private size-limited tmpfs for /tmp, /dev/shm and HOME, and the namespace
+ * tree at /home/agent/workspace. Nothing else of the host exists in it.
+ */
+import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const SANDBOX_HOME = '/home/agent';
+export const SANDBOX_WORKSPACE = `${SANDBOX_HOME}/workspace`;
+export const SANDBOX_USER = 'agent';
+export const SANDBOX_HOSTNAME = 'trove';
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Descriptor numbers inside bwrap / the command (the shell can only name 0-9). */
+export const FD = { info: 3, block: 4, seccomp: 5, ready: 6 } as const;
+
+/**
+ * /etc entries tools need: the dynamic linker, name service basics, time zone,
+ * `file`'s magic, ImageMagick/ghostscript/fontconfig configuration, CA
+ * certificates (for the network mode), perl/python site config. Never the
+ * whole of /etc: it holds host secrets (ssl/private, shadow, app configs).
+ */
+const ETC_ENTRIES = [
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'localtime',
+  'timezone',
+  'alternatives',
+  'nsswitch.conf',
+  'host.conf',
+  'gai.conf',
+  'services',
+  'protocols',
+  'mime.types',
+  'magic',
+  'magic.mime',
+  'ImageMagick-6',
+  'ImageMagick-7',
+  'fonts',
+  'ghostscript',
+  'papersize',
+  'libpaper.d',
+  'perl',
+  'inputrc',
+  'os-release',
+  'debian_version',
+  'ssl/certs',
+  'ssl/openssl.cnf',
+  'ca-certificates',
+  'pki/tls/certs',
+  'pki/ca-trust',
+];
+
+/** Top-level names that merged-/usr systems make symlinks into /usr. */
+const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+
+export interface LayoutOptions {
+  privileged: boolean;
+  uid: number;
+  gid: number;
+  network: boolean;
+  /** Size of each private tmpfs (/tmp, /dev/shm, HOME). */
+  tmpfsBytes: number;
+  /** Generated passwd/group/hosts. */
+  files: { passwd: string; group: string; hosts: string };
+  bwrap: string;
+  setpriv: string | null;
+  seccomp: boolean;
+}
+
+export interface InvocationOptions {
+  /** realpath of the namespace tree on the host. */
+  nsRoot: string;
+  env: Record<string, string>;
+  script: string;
+  /** Pass --block-fd: the sandbox waits for one byte (after we moved it into its cgroups). */
+  block: boolean;
+  /** Pass --info-fd (default true); a bare benchmark spawn has nobody reading it. */
+  info?: boolean;
+}
+
+/** Everything about the host that does not change between execs, computed once. */
+export class SandboxLayout {
+  private readonly fixed: string[];
+
+  constructor(readonly opts: LayoutOptions) {
+    this.fixed = this.buildFixed();
+  }
+
+  private buildFixed(): string[] {
+    const o = this.opts;
+    const a: string[] = [];
+    // bwrap creates missing parents of a mount point as 0700 root: make every parent explicitly 0755 first.
+    const made = new Set<string>(['/']);
+    const parents = (dest: string) => {
+      const parts = dest.split('/').filter(Boolean);
+      for (let i = 1; i < parts.length; i++) {
+        const dir = '/' + parts.slice(0, i).join('/');
+        if (!made.has(dir)) {
+          made.add(dir);
+          a.push('--dir', dir);
+        }
+      }
+    };
+    const roBind = (src: string, dest: string, optional = false) => {
+      parents(dest);
+      a.push(optional ? '--ro-bind-try' : '--ro-bind', src, dest);
+    };
+    if (o.privileged) {
+      a.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
+      // setpriv needs SETUID/SETGID to drop to the exec uid and SETPCAP to empty the bounding set.
+      a.push('--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP');
+    } else {
+      a.push('--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
+      a.push('--uid', String(o.uid), '--gid', String(o.gid));
+    }
+    if (!o.network) a.push('--unshare-net');
+    a.push('--hostname', SANDBOX_HOSTNAME, '--die-with-parent', '--new-session', '--clearenv');
+
+    a.push('--ro-bind', '/usr', '/usr');
+    for (const name of USR_LINKS) {
+      const p = `/${name}`;
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink()) a.push('--symlink', readlinkSync(p), p);
+      else if (st.isDirectory()) a.push('--ro-bind', p, p);
+    }
+    a.push('--proc', '/proc', '--dev', '/dev');
+    const size = String(o.tmpfsBytes);
+    a.push('--perms', '1777', '--size', size, '--tmpfs', '/dev/shm');
+    a.push('--perms', '1777', '--size', size, '--tmpfs', '/tmp');
+    // The privileged tmpfs belongs to root: sticky world-writable lets the exec uid use it.
+    parents(SANDBOX_HOME);
+    a.push('--perms', o.privileged ? '1777' : '0700', '--size', size, '--tmpfs', SANDBOX_HOME);
+    made.add(SANDBOX_HOME);
+
+    roBind(o.files.passwd, '/etc/passwd');
+    roBind(o.files.group, '/etc/group');
+    roBind(o.files.hosts, '/etc/hosts');
+    for (const rel of ETC_ENTRIES) {
+      const p = join('/etc', rel);
+      if (existsSync(p)) roBind(p, p, true);
+    }
+    for (const name of safeReaddir('/etc')) {
+      // Debian's python3 reads /etc/python3.X/sitecustomize.py.
+      if (/^python3(\.\d+)?$/.test(name)) roBind(`/etc/${name}`, `/etc/${name}`, true);
+    }
+    if (o.network) roBind('/etc/resolv.conf', '/etc/resolv.conf', true);
+    parents('/var/tmp');
+    a.push('--symlink', '../tmp', '/var/tmp');
+    if (existsSync('/var/cache/fontconfig')) roBind('/var/cache/fontconfig', '/var/cache/fontconfig', true);
+    return a;
+  }
+
+  /** Full argv (without the bwrap binary itself). */
+  args(inv: InvocationOptions): string[] {
+    const o = this.opts;
+    const a = [...this.fixed];
+    a.push('--bind', inv.nsRoot, SANDBOX_WORKSPACE);
+    // Last mount op: nothing else may be created in the sandbox root (only the tmpfs mounts stay writable).
+    a.push('--remount-ro', '/');
+    a.push('--chdir', SANDBOX_HOME);
+    for (const [k, v] of Object.entries(inv.env)) a.push('--setenv', k, v);
+    if (inv.info !== false) a.push('--info-fd', String(FD.info));
+    if (inv.block) a.push('--block-fd', String(FD.block));
+    if (o.seccomp) a.push('--seccomp', String(FD.seccomp));
+    a.push('--');
+    if (o.privileged) {
+      a.push(
+        o.setpriv!,
+        `--reuid=${o.uid}`,
+        `--regid=${o.gid}`,
+        '--clear-groups',
+        '--inh-caps=-all',
+        '--bounding-set=-all',
+        '--no-new-privs',
+        '--',
+      );
+    }
+    a.push('/bin/sh', '-c', inv.script, 'sh');
+    return a;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** /etc/passwd, /etc/group and /etc/hosts as the sandbox sees them. */
+export function sandboxEtc(uid: number, gid: number): { passwd: string; group: string; hosts: string } {
+  const users = [`root:x:0:0:root:/root:/usr/sbin/nologin`];
+  if (uid !== 0) users.push(`${SANDBOX_USER}:x:${uid}:${gid}:Trove agent:${SANDBOX_HOME}:/bin/sh`);
+  if (uid !== 65534) users.push('nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin');
+  const groups = ['root:x:0:'];
+  if (gid !== 0) groups.push(`${SANDBOX_USER}:x:${gid}:`);
+  if (gid !== 65534) groups.push('nogroup:x:65534:');
+  const hosts = [
+    '127.0.0.1\tlocalhost',
+    `127.0.1.1\t${SANDBOX_HOSTNAME}`,
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+  ];
+  return { passwd: users.join('\n') + '\n', group: groups.join('\n') + '\n', hosts: hosts.join('\n') + '\n' };
+}

@@ -1,0 +1,706 @@
+/**
+ * Runs agents' shell commands in a bubblewrap sandbox over their namespace
+ * tree. docs/exec.md describes the isolation model and its limits.
+ *
+ * One exec is one bwrap process tree in its own pid namespace. It is killed
+ * as a whole by SIGKILLing the namespace's pid 1 (the kernel kills every
+ * process of a pid namespace before its pid 1 finishes exiting) and, when the
+ * server may use cgroups, every process of the exec's cgroup; bwrap's
+ * --die-with-parent does the same if the server itself dies.
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { promises as fsp, constants as fsc } from 'node:fs';
+import { constants as osc, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { AppError } from '../errors.js';
+import { FD, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
+import { CgroupPool, type CgroupSlot } from './cgroups.js';
+import { inheritableFds } from './fds.js';
+import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
+import { CappedOutput } from './output.js';
+import { buildScript, type ScriptLimits } from './script.js';
+import { buildSeccompFilter } from './seccomp.js';
+
+export interface ExecOptions {
+  /** Wall clock per exec (TROVE_EXEC_TIMEOUT_MS, default 30000). */
+  timeoutMs: number;
+  /** Share the host network (TROVE_EXEC_NETWORK=1); default: an empty network namespace. */
+  network: boolean;
+  /** No sandbox at all: a plain `sh -c` as the server user (TROVE_EXEC_INSECURE=1, development only). */
+  insecure: boolean;
+  /** Unprivileged ids commands run as when the server is root (default 64000/64000). */
+  uid: number;
+  gid: number;
+  /** Cap per output stream (default 10 MiB); the rest is drained and the text marked. */
+  maxOutputBytes: number;
+  cpuSeconds: number;
+  memoryBytes: number;
+  maxProcs: number;
+  maxFileBytes: number;
+  maxOpenFiles: number;
+  perNamespaceConcurrency: number;
+  globalConcurrency: number;
+  queueTimeoutMs: number;
+}
+
+export interface ExecRequest {
+  workspaceId: string;
+  namespace: string;
+  /** Host directory of the namespace tree (may be a symlink; it is realpath'd). Created if missing. */
+  nsRoot: string;
+  command: string;
+  /** UTF-8 text for the command's stdin; absent = /dev/null. */
+  stdin?: string;
+  /** Source workspace/.trove/init.sh first when it exists. */
+  sourceInit: boolean;
+  /** Overrides ExecOptions.timeoutMs for this call. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  /** The shell's exit code; 128+N when killed by signal N; 124 after a timeout. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+export interface SandboxStatus {
+  available: boolean;
+  mode: 'bubblewrap' | 'insecure' | 'unavailable';
+  /** Why exec is unavailable (operator-facing). */
+  reason?: string;
+  /** How to fix it (operator-facing). */
+  fix?: string;
+}
+
+export interface ExecLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+/** Exit code reported for a command killed by the wall-clock limit (as timeout(1) does). */
+export const TIMEOUT_EXIT_CODE = 124;
+const RETRY_UNAVAILABLE_S = 30;
+const RETRY_BUSY_S = 1;
+const REPROBE_MS = 30_000;
+const PROBE_TIMEOUT_MS = 15_000;
+const KILL_GRACE_MS = 3_000;
+const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
+
+/** The 408 the exec routes answer when ExecResult.timedOut is true (PROTOCOL.md wording). */
+export function execTimeoutError(timeoutMs: number): AppError {
+  const s = timeoutMs / 1000;
+  return new AppError('exec_timeout', `Command timed out after ${Number.isInteger(s) ? s : s.toFixed(1)}s.`);
+}
+
+interface Launch {
+  file: string;
+  args: string[];
+  cwd?: string;
+  env: Record<string, string>;
+  stdin?: string;
+  timeoutMs: number;
+  /** bwrap mode: read --info-fd, optionally release --block-fd after joining the cgroup. */
+  bwrap: boolean;
+  slot: CgroupSlot | null;
+  seccompPath: string | null;
+  /** Insecure mode: own process group, killed as a group. */
+  detached: boolean;
+}
+
+interface Raw {
+  exitCode: number;
+  stdout: CappedOutput;
+  stderr: CappedOutput;
+  durationMs: number;
+  timedOut: boolean;
+  /** The sandbox's shell came up (limits set) before the command ran. */
+  ready: boolean;
+}
+
+interface Running {
+  kill(): void;
+  done: Promise<unknown>;
+}
+
+export class ExecService {
+  private current: SandboxStatus = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
+  private layout: SandboxLayout | null = null;
+  private pool: CgroupPool | null = null;
+  private runtimeDir: string | null = null;
+  private seccompPath: string | null = null;
+  private readonly limiter: ExecLimiter;
+  private readonly running = new Set<Running>();
+  private readonly isRoot = process.getuid?.() === 0;
+  private closing = false;
+  private lastProbe = 0;
+  private probing: Promise<SandboxStatus> | null = null;
+
+  constructor(
+    private readonly opts: ExecOptions,
+    private readonly log: ExecLogger,
+  ) {
+    this.limiter = new ExecLimiter({
+      global: Math.max(1, opts.globalConcurrency),
+      perKey: Math.max(1, opts.perNamespaceConcurrency),
+      queueTimeoutMs: opts.queueTimeoutMs,
+    });
+  }
+
+  /** Probes the sandbox by actually running one; logs how to fix it when that fails. */
+  init(): Promise<SandboxStatus> {
+    this.probing ??= this.probe().finally(() => {
+      this.probing = null;
+    });
+    return this.probing;
+  }
+
+  status(): SandboxStatus {
+    return { ...this.current };
+  }
+
+  async run(req: ExecRequest): Promise<ExecResult> {
+    if (this.closing) {
+      throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    }
+    if (!this.current.available) {
+      if (Date.now() - this.lastProbe > REPROBE_MS) await this.init();
+      if (!this.current.available) {
+        throw new AppError(
+          'sandbox_unavailable',
+          'Exec is unavailable: this server cannot create its command sandbox. The server log says how to fix it.',
+          { retryAfter: RETRY_UNAVAILABLE_S },
+        );
+      }
+    }
+    let release: Release;
+    try {
+      release = await this.limiter.acquire(`${req.workspaceId}/${req.namespace}`);
+    } catch (err) {
+      if (!(err instanceof LimiterBusyError)) throw err;
+      throw new AppError(
+        'exec_busy',
+        err.scope === 'namespace'
+          ? 'Too many commands are running in this namespace; retry shortly.'
+          : 'Too many commands are running on this server; retry shortly.',
+        { retryAfter: RETRY_BUSY_S },
+      );
+    }
+    try {
+      const nsRoot = await this.prepareRoot(req.nsRoot);
+      const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
+      if (this.current.mode === 'insecure') return await this.runInsecure(req, nsRoot, timeoutMs);
+      return await this.runSandboxed(req, nsRoot, timeoutMs);
+    } finally {
+      release();
+    }
+  }
+
+  /** Kills every running exec and waits for them; later runs get 503. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const all = [...this.running];
+    for (const r of all) r.kill();
+    await Promise.allSettled(all.map((r) => r.done));
+    await this.pool?.close();
+    this.pool = null;
+    if (this.runtimeDir) rmSync(this.runtimeDir, { recursive: true, force: true });
+    this.runtimeDir = null;
+  }
+
+  /**
+   * The bwrap command line this service would use for `command`, minus the
+   * descriptors only the service reads (info, block, ready): for benchmarks
+   * and debugging. The seccomp filter, when used, is expected on descriptor 5.
+   */
+  sandboxCommand(nsRoot: string, command: string): { file: string; args: string[]; seccompPath: string | null } | null {
+    if (!this.layout || this.current.mode !== 'bubblewrap') return null;
+    const env = this.env({ workspaceId: 'bench', namespace: 'bench', nsRoot, command, sourceInit: false }, SANDBOX_HOME, SANDBOX_PATH);
+    const args = this.layout.args({ nsRoot, env, script: command, block: false, info: false });
+    return { file: this.layout.opts.bwrap, args, seccompPath: this.seccompPath };
+  }
+
+  // ---------------------------------------------------------------- probing
+
+  private async probe(): Promise<SandboxStatus> {
+    this.lastProbe = Date.now();
+    if (this.opts.insecure) {
+      if (this.current.mode !== 'insecure') {
+        this.log.warn(
+          { user: process.getuid?.() },
+          'TROVE_EXEC_INSECURE=1: exec runs commands WITHOUT ANY SANDBOX, as the server user, with full access to ' +
+            'this machine, the data dir of every workspace and the network. Development only, never in production.',
+        );
+      }
+      this.current = { available: true, mode: 'insecure' };
+      return this.status();
+    }
+    const failed = (reason: string, fix: string): SandboxStatus => {
+      this.current = { available: false, mode: 'unavailable', reason, fix };
+      this.log.error({ reason, fix }, `Exec sandbox unavailable: ${reason}. Fix: ${fix}`);
+      return this.status();
+    };
+    if (process.platform !== 'linux') {
+      return failed('the exec sandbox (bubblewrap) needs Linux', 'run the server on Linux (TROVE_EXEC_INSECURE=1 is for local development only)');
+    }
+    if (this.isRoot && (this.opts.uid === 0 || this.opts.gid === 0)) {
+      return failed('TROVE_EXEC_UID/TROVE_EXEC_GID is 0: commands would run as root', 'set TROVE_EXEC_UID and TROVE_EXEC_GID to an unused unprivileged id such as 64000');
+    }
+    const bwrap = findExecutable('bwrap');
+    if (!bwrap) return failed('bubblewrap (bwrap) is not installed', 'apt-get install -y bubblewrap (or npm run setup:toolbox)');
+    const setpriv = this.isRoot ? findExecutable('setpriv') : null;
+    if (this.isRoot && !setpriv) return failed('setpriv (util-linux) is not installed', 'apt-get install -y util-linux');
+
+    try {
+      this.ensureRuntime();
+    } catch (err) {
+      return failed(`cannot prepare the sandbox runtime files: ${(err as Error).message}`, 'make the temp directory writable (TMPDIR)');
+    }
+    if (this.isRoot && !this.pool) {
+      const { pool, reason } = CgroupPool.create({ memoryBytes: this.opts.memoryBytes, maxProcs: this.opts.maxProcs }, this.log);
+      this.pool = pool;
+      if (pool) this.log.info({ controllers: pool.controllers, note: reason }, 'exec cgroups enabled');
+      else this.log.warn({ reason }, 'exec runs without per-exec cgroups (memory and process caps fall back to rlimits)');
+    }
+    this.layout = new SandboxLayout({
+      privileged: this.isRoot,
+      uid: this.opts.uid,
+      gid: this.opts.gid,
+      network: this.opts.network,
+      tmpfsBytes: Math.max(MIN_TMPFS_BYTES, this.opts.memoryBytes),
+      files: {
+        passwd: join(this.runtimeDir!, 'passwd'),
+        group: join(this.runtimeDir!, 'group'),
+        hosts: join(this.runtimeDir!, 'hosts'),
+      },
+      bwrap,
+      setpriv,
+      seccomp: this.seccompPath !== null,
+    });
+
+    const probeRoot = join(this.runtimeDir!, 'probe');
+    let raw: Raw;
+    try {
+      mkdirSync(probeRoot, { recursive: true, mode: 0o755 });
+      raw = await this.launchSandbox(
+        { workspaceId: 'probe', namespace: 'probe', nsRoot: probeRoot, command: 'id -u', sourceInit: false },
+        await this.prepareRoot(probeRoot),
+        PROBE_TIMEOUT_MS,
+      );
+    } catch (err) {
+      return failed(`bubblewrap could not be started: ${(err as Error).message}`, 'apt-get install -y bubblewrap');
+    }
+    const expectedUid = String(this.opts.uid);
+    if (!raw.ready || raw.exitCode !== 0 || raw.stdout.text().trim() !== expectedUid) {
+      const stderr = raw.stderr.text().trim();
+      const { reason, fix } = diagnose(stderr || `exit ${raw.exitCode}, output ${JSON.stringify(raw.stdout.text().trim())}`, this.isRoot);
+      return failed(reason, fix);
+    }
+    this.current = { available: true, mode: 'bubblewrap' };
+    this.log.info(
+      {
+        privileged: this.isRoot,
+        uid: this.opts.uid,
+        gid: this.opts.gid,
+        network: this.opts.network,
+        cgroups: this.pool?.controllers ?? [],
+        seccomp: this.seccompPath !== null,
+      },
+      'exec sandbox ready (bubblewrap)',
+    );
+    return this.status();
+  }
+
+  /** passwd/group/hosts and the seccomp filter, in a private temp dir; recreated if a tmp cleaner removed it. */
+  private ensureRuntime(): void {
+    if (this.runtimeDir && existsSync(join(this.runtimeDir, 'passwd'))) return;
+    const dir = mkdtempSync(join(tmpdir(), 'trove-exec-'));
+    const etc = sandboxEtc(this.opts.uid, this.opts.gid);
+    for (const [name, text] of Object.entries(etc)) writeFileSync(join(dir, name), text, { mode: 0o644 });
+    const filter = buildSeccompFilter();
+    if (filter) {
+      writeFileSync(join(dir, 'seccomp.bpf'), filter, { mode: 0o600 });
+      this.seccompPath = join(dir, 'seccomp.bpf');
+    } else {
+      this.seccompPath = null;
+      this.log.warn({ arch: process.arch }, 'no seccomp filter for this CPU architecture; exec runs without it');
+    }
+    const old = this.runtimeDir;
+    this.runtimeDir = dir;
+    if (this.layout) {
+      this.layout = new SandboxLayout({
+        ...this.layout.opts,
+        files: { passwd: join(dir, 'passwd'), group: join(dir, 'group'), hosts: join(dir, 'hosts') },
+      });
+    }
+    if (old) rmSync(old, { recursive: true, force: true });
+  }
+
+  /**
+   * Creates the namespace root if needed and hands it to the exec uid (so
+   * commands can write there); returns its realpath.
+   */
+  private async prepareRoot(nsRoot: string): Promise<string> {
+    await fsp.mkdir(nsRoot, { recursive: true, mode: 0o755 });
+    const real = await fsp.realpath(nsRoot);
+    const st = await fsp.stat(real);
+    if (!st.isDirectory()) throw new Error(`namespace root is not a directory: ${real}`);
+    if (this.isRoot && !this.opts.insecure && (st.uid !== this.opts.uid || st.gid !== this.opts.gid)) {
+      await fsp.chown(real, this.opts.uid, this.opts.gid);
+    }
+    if ((st.mode & 0o700) !== 0o700) await fsp.chmod(real, (st.mode & 0o7777) | 0o700);
+    return real;
+  }
+
+  // ---------------------------------------------------------------- running
+
+  private env(req: ExecRequest, home: string, path: string): Record<string, string> {
+    return {
+      PATH: path,
+      HOME: home,
+      USER: SANDBOX_USER,
+      LOGNAME: SANDBOX_USER,
+      SHELL: '/bin/sh',
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C.UTF-8',
+      TERM: 'dumb',
+      TMPDIR: '/tmp',
+      TROVE_WORKSPACE_ID: req.workspaceId,
+      TROVE_NAMESPACE: req.namespace,
+    };
+  }
+
+  private limits(): ScriptLimits {
+    const o = this.opts;
+    // RLIMIT_NPROC counts every process of the uid. Without a user namespace
+    // (root mode) all sandboxes share uid 64000, so when the pids cgroup caps
+    // each exec the rlimit is only a global backstop; in the userns mode the
+    // kernel counts per user namespace, i.e. per exec.
+    const pidsCgroup = this.pool?.controllers.includes('pids') ?? false;
+    const nproc = this.isRoot && pidsCgroup ? o.maxProcs * Math.max(1, o.globalConcurrency) : o.maxProcs;
+    return {
+      cpuSeconds: o.cpuSeconds,
+      maxFileBytes: o.maxFileBytes,
+      maxOpenFiles: o.maxOpenFiles,
+      maxProcs: nproc,
+      // RLIMIT_DATA, not RLIMIT_AS: node/V8 reserve >8 GiB of address space for WebAssembly.
+      dataBytes: o.memoryBytes,
+    };
+  }
+
+  private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<ExecResult> {
+    const raw = await this.launchSandbox(req, nsRoot, timeoutMs);
+    if (!raw.ready && !raw.timedOut) {
+      const detail = raw.stderr.text().trim().slice(0, 2000);
+      this.log.error({ namespace: req.namespace, exitCode: raw.exitCode, stderr: detail }, 'exec sandbox failed to start');
+      // Something changed under us (bwrap removed, sysctl flipped): re-probe so later calls get a clear 503.
+      this.lastProbe = 0;
+      void this.init();
+      throw new Error(`exec sandbox failed to start: ${detail}`);
+    }
+    return finish(raw);
+  }
+
+  private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<Raw> {
+    this.ensureRuntime();
+    const layout = this.layout!;
+    const slot = this.pool ? this.pool.acquire() : null;
+    const script = buildScript(req.command, this.limits(), req.sourceInit);
+    const args = layout.args({ nsRoot, env: this.env(req, SANDBOX_HOME, SANDBOX_PATH), script, block: slot !== null });
+    let raw: Raw;
+    try {
+      raw = await this.launch({
+        file: layout.opts.bwrap,
+        args,
+        env: {},
+        stdin: req.stdin,
+        timeoutMs,
+        bwrap: true,
+        slot,
+        seccompPath: this.seccompPath,
+        detached: false,
+      });
+    } catch (err) {
+      if (slot) void this.pool!.release(slot);
+      throw err;
+    }
+    if (slot) {
+      const oom = this.pool!.oomKillsSince(slot);
+      if (oom > 0) {
+        raw.stderr.push(Buffer.from(`\n[trove: a process was killed: the exec memory limit (${this.opts.memoryBytes} bytes) was exceeded]\n`));
+      }
+      // After a timeout the caller is promised that nothing survives: wait for the cgroup to empty.
+      if (raw.timedOut) await this.pool!.release(slot);
+      else void this.pool!.release(slot);
+    }
+    return raw;
+  }
+
+  private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<ExecResult> {
+    this.log.warn({ workspaceId: req.workspaceId, namespace: req.namespace }, 'exec ran WITHOUT a sandbox (TROVE_EXEC_INSECURE=1)');
+    const dir = mkdtempSync(join(tmpdir(), 'trove-insecure-'));
+    try {
+      await fsp.symlink(nsRoot, join(dir, 'workspace'));
+      const raw = await this.launch({
+        file: '/bin/sh',
+        args: ['-c', buildScript(req.command, this.limits(), req.sourceInit), 'sh'],
+        cwd: dir,
+        env: this.env(req, dir, process.env.PATH || SANDBOX_PATH),
+        stdin: req.stdin,
+        timeoutMs,
+        bwrap: false,
+        slot: null,
+        seccompPath: null,
+        detached: true,
+      });
+      if (!raw.ready && !raw.timedOut) throw new Error(`exec shell failed to start: ${raw.stderr.text().trim().slice(0, 2000)}`);
+      return finish(raw);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private launch(l: Launch): Promise<Raw> {
+    const stdout = new CappedOutput('stdout', this.opts.maxOutputBytes);
+    const stderr = new CappedOutput('stderr', this.opts.maxOutputBytes);
+    const useBlock = l.bwrap && l.slot !== null;
+
+    // Security: cover descriptors the server inherited without O_CLOEXEC; bwrap would pass them to the command.
+    const leaked = inheritableFds();
+    const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    const top = Math.max(FD.ready, ...leaked);
+    for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
+    let devNull = -1;
+    let seccompFd = -1;
+    try {
+      if (leaked.length) {
+        devNull = openSync('/dev/null', fsc.O_RDWR) // libuv opens with O_CLOEXEC;
+        for (const fd of leaked) stdio[fd] = devNull;
+      }
+      if (l.bwrap) {
+        stdio[FD.info] = 'pipe';
+        if (useBlock) stdio[FD.block] = 'pipe';
+        if (l.seccompPath) {
+          // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
+          seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
+          stdio[FD.seccomp] = seccompFd;
+        }
+      }
+      stdio[FD.ready] = 'pipe';
+    } catch (err) {
+      if (devNull >= 0) closeSync(devNull);
+      if (seccompFd >= 0) closeSync(seccompFd);
+      return Promise.reject(err);
+    }
+
+    return new Promise<Raw>((resolve, reject) => {
+      const started = performance.now();
+      let child;
+      try {
+        child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true });
+      } finally {
+        if (devNull >= 0) closeSync(devNull);
+        if (seccompFd >= 0) closeSync(seccompFd);
+      }
+      let ready = false;
+      let timedOut = false;
+      let killed = false;
+      let exited = false;
+      let sandboxPid = 0;
+      let fallback: NodeJS.Timeout | undefined;
+
+      const kill = () => {
+        if (killed) return;
+        killed = true;
+        if (l.slot) this.pool?.kill(l.slot);
+        // Once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
+        if (exited) return;
+        try {
+          if (sandboxPid) process.kill(sandboxPid, 'SIGKILL');
+          else if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+          else child.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        // bwrap exits once the namespace's pid 1 is reaped; if it somehow does not, take it down directly.
+        fallback = setTimeout(() => {
+          try {
+            if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+            if (!exited) child.kill('SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }, KILL_GRACE_MS);
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        kill();
+      }, l.timeoutMs);
+
+      const entry: Running = { kill, done: Promise.resolve() };
+      entry.done = new Promise<void>((done) => {
+        child.once('close', () => done());
+        child.once('error', () => done());
+      });
+      this.running.add(entry);
+
+      child.stdout!.on('data', (c: Buffer) => stdout.push(c));
+      child.stderr!.on('data', (c: Buffer) => stderr.push(c));
+      if (child.stdin) {
+        child.stdin.on('error', () => {
+          /* the command did not read all of stdin: not an error of ours */
+        });
+        child.stdin.end(Buffer.from(l.stdin ?? '', 'utf8'));
+      }
+      const pipes = child.stdio as unknown as Array<NodeJS.ReadableStream & NodeJS.WritableStream | null | undefined>;
+      const readyPipe = pipes[FD.ready];
+      readyPipe?.on('data', () => {
+        ready = true;
+      });
+      readyPipe?.on('error', () => {});
+      if (l.bwrap) {
+        const info = pipes[FD.info];
+        const block = useBlock ? pipes[FD.block] : null;
+        block?.on('error', () => {});
+        let infoText = '';
+        info?.on('error', () => {});
+        info?.on('data', (c: Buffer) => {
+          if (sandboxPid) return;
+          infoText += c.toString('utf8');
+          const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+          if (!m) return;
+          sandboxPid = Number(m[1]);
+          if (killed) {
+            // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job.
+            try {
+              process.kill(sandboxPid, 'SIGKILL');
+            } catch {
+              /* gone */
+            }
+            return;
+          }
+          if (block) {
+            try {
+              // The sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
+              this.pool!.attach(l.slot!, sandboxPid);
+            } catch (err) {
+              stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`));
+              kill();
+              return;
+            }
+            block.end('x');
+          }
+        });
+      }
+
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        clearTimeout(fallback);
+        this.running.delete(entry);
+        reject(err);
+      });
+      child.once('exit', () => {
+        exited = true;
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        clearTimeout(fallback);
+        this.running.delete(entry);
+        const exitCode =
+          code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
+        resolve({
+          exitCode: timedOut ? TIMEOUT_EXIT_CODE : exitCode,
+          stdout,
+          stderr,
+          durationMs: Math.round(performance.now() - started),
+          timedOut,
+          ready,
+        });
+      });
+    });
+  }
+}
+
+function finish(raw: Raw): ExecResult {
+  return {
+    exitCode: raw.exitCode,
+    stdout: raw.stdout.text(),
+    stderr: raw.stderr.text(),
+    durationMs: raw.durationMs,
+    timedOut: raw.timedOut,
+    stdoutTruncated: raw.stdout.truncated,
+    stderrTruncated: raw.stderr.truncated,
+  };
+}
+
+/** Absolute path of an executable from PATH or the usual system directories. */
+function findExecutable(name: string): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    try {
+      const st = statSync(p);
+      if (st.isFile() && st.mode & 0o111) return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+function readSysctl(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+function inContainer(): boolean {
+  if (existsSync('/.dockerenv') || existsSync('/run/.containerenv')) return true;
+  const c = readSysctl('/proc/1/cgroup') ?? '';
+  return /docker|kubepods|containerd|libpod|lxc/.test(c);
+}
+
+/** Turns bwrap's complaint into an operator-facing reason and the exact fix. */
+export function diagnose(stderr: string, privileged: boolean): { reason: string; fix: string } {
+  const firstLine = stderr.split('\n').find((l) => l.trim()) ?? stderr;
+  const reason = `the sandbox probe failed: ${firstLine.slice(0, 300)}`;
+  const container = privileged
+    ? 'run the container with --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined (see docs/exec.md)'
+    : 'run the container with --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see docs/exec.md)';
+  if (/Can't mount proc/i.test(stderr)) {
+    return { reason, fix: inContainer() ? container : 'allow mounting a new /proc (the host masks /proc paths); see docs/exec.md' };
+  }
+  if (/namespace|uid map|Operation not permitted|Permission denied|No permissions/i.test(stderr)) {
+    if (!privileged) {
+      if (readSysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0') {
+        return { reason, fix: 'sysctl -w kernel.unprivileged_userns_clone=1 (and persist it in /etc/sysctl.d/), or run the server as root' };
+      }
+      if (readSysctl('/proc/sys/user/max_user_namespaces') === '0') {
+        return { reason, fix: 'sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d/), or run the server as root' };
+      }
+      if (readSysctl('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1') {
+        return {
+          reason,
+          fix: 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor profile that lets /usr/bin/bwrap create user namespaces, or run the server as root',
+        };
+      }
+    }
+    if (inContainer()) return { reason, fix: container };
+    return {
+      reason,
+      fix: privileged
+        ? 'the server needs CAP_SYS_ADMIN to create namespaces; see docs/exec.md'
+        : 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0) or run the server as root; see docs/exec.md',
+    };
+  }
+  return { reason, fix: 'run `bwrap --unshare-all --ro-bind /usr /usr --proc /proc --dev /dev /usr/bin/true` as the server user to see the error; see docs/exec.md' };
+}

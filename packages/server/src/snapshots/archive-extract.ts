@@ -1,0 +1,453 @@
+/**
+ * Extracts a gzip'd tar into an empty staging directory, validating every
+ * entry before it touches the disk. The staging directory is private (0700
+ * under the server's own 0700 tree), so the only links in it are the ones
+ * this code created; a set of the directories created here decides where
+ * an entry may go, and nothing is ever written through a symlink.
+ */
+import { constants, promises as fsp } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { AppError } from '../errors.js';
+import { ByteReader } from './byte-reader.js';
+import * as io from './fd-io.js';
+import { crashPoint } from './crash-points.js';
+import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, TarFormatError, type PaxValues } from './tar-format.js';
+
+/** Limits a restore must respect (0 = unlimited). */
+export interface ArchiveLimits {
+  /** Sum of regular file sizes (the namespace byte quota). */
+  maxBytes: number;
+  /** Regular files, hard links included (the namespace file quota; directories and symlinks do not count, as in FileService). */
+  maxFiles: number;
+  /** Largest single file. */
+  maxEntryBytes: number;
+}
+
+export interface ExtractOptions {
+  /** Owner for every restored entry (when the server runs as root and exec uses another uid). */
+  chown?: { uid: number; gid: number };
+  /** Called after each entry is processed. */
+  onProgress?: (p: { entries: number; bytes: number }) => void;
+}
+
+export interface ExtractResult {
+  /** Non-directory entries restored: regular files, hard links and symlinks. */
+  filesRestored: number;
+  /** Regular files and hard links (what maxFiles counts). */
+  regularFiles: number;
+  totalBytes: number;
+}
+
+/** setuid/setgid are dropped: a restore never mints privilege bits. */
+const MODE_MASK = 0o1777;
+/** Files up to this size are buffered and written by the parallel pool. */
+const SMALL_FILE = 512 * 1024;
+const POOL = 16;
+/** pax / GNU long-name payloads are metadata; anything bigger is an attack. */
+const MAX_META = 1024 * 1024;
+const MAX_PATH_BYTES = 4096;
+const MAX_NAME_BYTES = 255;
+/** Data allowed after the end-of-archive marker (tar's blocking pads with zeros). */
+const MAX_TRAILER = 1024 * 1024;
+const MIN_MTIME = -(2 ** 31);
+const MAX_MTIME = 2 ** 34;
+const SLASH = 0x2f;
+
+export function invalidArchive(detail: string): AppError {
+  // TODO(lead): switch to a dedicated 'snapshot_invalid' (422) code once errors.ts has it.
+  return new AppError('validation_failed', `Snapshot cannot be restored: ${detail}`);
+}
+
+function show(p: Buffer): string {
+  const s = p.toString('utf8');
+  return JSON.stringify(s.length > 200 ? s.slice(0, 200) + '…' : s);
+}
+
+/**
+ * The components of an archive path, or an error: no absolute paths, no
+ * `..`, no NUL, bounded lengths. `.` and empty components are dropped, so
+ * `./a//b` is `a/b`, and the root is [].
+ */
+function cleanPath(raw: Buffer, what: string): Buffer[] {
+  // Security: refuse rather than strip — an archive that tries is not ours.
+  if (raw.includes(0)) throw invalidArchive(`${what} ${show(raw)} contains a NUL byte`);
+  if (raw[0] === SLASH) throw invalidArchive(`${what} ${show(raw)} is an absolute path`);
+  if (raw.length > MAX_PATH_BYTES) throw invalidArchive(`${what} is longer than ${MAX_PATH_BYTES} bytes`);
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= raw.length; i++) {
+    if (i < raw.length && raw[i] !== SLASH) continue;
+    const part = raw.subarray(start, i);
+    start = i + 1;
+    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e)) continue;
+    // Security: `..` is refused wherever it appears, even where it would stay inside.
+    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) {
+      throw invalidArchive(`${what} ${show(raw)} contains ".." (path traversal)`);
+    }
+    if (part.length > MAX_NAME_BYTES) throw invalidArchive(`${what} ${show(raw)} has a name longer than ${MAX_NAME_BYTES} bytes`);
+    parts.push(part);
+  }
+  return parts;
+}
+
+function keyOf(parts: Buffer[], n = parts.length): string {
+  // latin1 maps bytes 1:1 to code units, so distinct byte paths get distinct keys.
+  let k = '';
+  for (let i = 0; i < n; i++) k += (i ? '/' : '') + parts[i]!.toString('latin1');
+  return k;
+}
+
+interface DirAttrs {
+  mode: number;
+  mtime: number | null;
+}
+
+/** Bounded parallelism for small writes; the first failure stops the extraction. */
+class TaskPool {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { err: unknown } | null = null;
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    this.check();
+    while (this.running.size >= this.limit) {
+      await Promise.race(this.running);
+      this.check();
+    }
+    const p: Promise<void> = task()
+      .catch((err: unknown) => {
+        this.failure ??= { err };
+      })
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    this.check();
+  }
+
+  /** Waits for everything without throwing (cleanup path). */
+  async settle(): Promise<void> {
+    await Promise.all(this.running);
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure.err;
+  }
+}
+
+function mapEexist(err: unknown, rel: Buffer): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+    return invalidArchive(`entry ${show(rel)} appears twice or conflicts with an earlier entry`);
+  }
+  return err;
+}
+
+function mapStreamError(err: unknown): unknown {
+  if (err instanceof AppError) return err;
+  if (err instanceof TarFormatError) return invalidArchive(err.message);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return invalidArchive('the compressed data is corrupt or truncated (not a gzip stream written by a snapshot)');
+  }
+  return err;
+}
+
+/**
+ * Extracts `input` (gzip'd tar) into `dest`, an existing empty directory.
+ * Throws AppError (validation_failed / quota_exceeded / payload_too_large)
+ * for a bad or oversized archive; `dest` is then partially filled and the
+ * caller removes it.
+ */
+export async function extractArchive(
+  input: NodeJS.ReadableStream,
+  dest: string,
+  limits: ArchiveLimits,
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const destBuf = Buffer.from(dest);
+  const umask = await probeUmask(destBuf);
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  const src = input as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+  const onSrcError = (err: Error) => gunzip.destroy(err);
+  src.on('error', onSrcError);
+  src.pipe(gunzip);
+  const reader = new ByteReader(gunzip);
+  const pool = new TaskPool(POOL);
+  const chown = opts.chown;
+  // Directories this extraction created ('' = the root); only these may hold entries.
+  const dirs = new Map<string, DirAttrs>([['', { mode: 0o755, mtime: null }]]);
+  const res: ExtractResult = { filesRestored: 0, regularFiles: 0, totalBytes: 0 };
+  let entries = 0;
+
+  const absOf = (parts: Buffer[]): Buffer => {
+    const bufs: Buffer[] = [destBuf];
+    for (const p of parts) bufs.push(Buffer.from('/'), p);
+    return Buffer.concat(bufs);
+  };
+
+  /** Creates missing parents; refuses a parent that is not a directory created here. */
+  const ensureParents = async (parts: Buffer[], rel: Buffer) => {
+    for (let i = 1; i < parts.length; i++) {
+      const key = keyOf(parts, i);
+      if (dirs.has(key)) continue;
+      try {
+        await fsp.mkdir(absOf(parts.slice(0, i)), { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          // Security: a symlink (or file) here would redirect the write: symlink-then-write.
+          throw invalidArchive(
+            `entry ${show(rel)} is inside ${show(Buffer.from(key, 'latin1'))}, which is not a directory in the archive (symlink-then-write)`,
+          );
+        }
+        throw err;
+      }
+      dirs.set(key, { mode: 0o755, mtime: null });
+    }
+  };
+
+  const countFile = (rel: Buffer, size: number) => {
+    if (limits.maxEntryBytes > 0 && size > limits.maxEntryBytes) {
+      throw new AppError(
+        'payload_too_large',
+        `Snapshot cannot be restored: ${show(rel)} is ${size} bytes, over the per-file limit of ${limits.maxEntryBytes} bytes`,
+      );
+    }
+    if (limits.maxBytes > 0 && res.totalBytes + size > limits.maxBytes) {
+      throw new AppError('quota_exceeded', `Snapshot cannot be restored: its files exceed the namespace quota of ${limits.maxBytes} bytes`);
+    }
+    if (limits.maxFiles > 0 && res.regularFiles + 1 > limits.maxFiles) {
+      throw new AppError('quota_exceeded', `Snapshot cannot be restored: it holds more than the namespace quota of ${limits.maxFiles} files`);
+    }
+    res.totalBytes += size;
+    res.regularFiles++;
+    res.filesRestored++;
+  };
+
+  const readMeta = async (size: number, what: string): Promise<Buffer> => {
+    if (size > MAX_META) throw invalidArchive(`${what} of ${size} bytes is too large`);
+    const data = await reader.read(size + padding(size));
+    if (!data) throw truncated();
+    return Buffer.from(data.subarray(0, size));
+  };
+  const truncated = () => invalidArchive('the archive ends in the middle of an entry (truncated)');
+
+  try {
+    let pax: PaxValues = {};
+    let longName: Buffer | null = null;
+    let longLink: Buffer | null = null;
+    for (;;) {
+      const hb = await reader.read(BLOCK);
+      if (!hb) throw invalidArchive('the archive has no end-of-archive marker (truncated)');
+      if (isZeroBlock(hb)) break;
+      const h = parseHeader(hb);
+      if (h.typeflag === 'x') {
+        pax = { ...pax, ...parsePax(await readMeta(h.size, 'pax header')) };
+        continue;
+      }
+      if (h.typeflag === 'g') {
+        await readMeta(h.size, 'pax global header'); // defaults for later entries: nothing we rely on
+        continue;
+      }
+      if (h.typeflag === 'L' || h.typeflag === 'K') {
+        const v = await readMeta(h.size, 'GNU long name');
+        const nul = v.indexOf(0);
+        if (h.typeflag === 'L') longName = nul === -1 ? v : v.subarray(0, nul);
+        else longLink = nul === -1 ? v : v.subarray(0, nul);
+        continue;
+      }
+      const rel = pax.path ?? longName ?? h.name;
+      const link = pax.linkpath ?? longLink ?? h.linkname;
+      const size = pax.size ?? h.size;
+      const mtimeSec = Math.min(MAX_MTIME, Math.max(MIN_MTIME, pax.mtimeSec ?? h.mtime));
+      const mtime = mtimeSec + (pax.mtimeNsec ?? 0) / 1e9;
+      const mode = h.mode & MODE_MASK;
+      pax = {};
+      longName = null;
+      longLink = null;
+      const parts = cleanPath(rel, 'entry');
+      const flag = h.typeflag;
+      entries++;
+
+      if (flag === '5') {
+        if (!(await reader.skip(size + padding(size)))) throw truncated();
+        const key = keyOf(parts);
+        if (!dirs.has(key)) {
+          await ensureParents(parts, rel);
+          try {
+            await fsp.mkdir(absOf(parts), { mode: 0o700 });
+          } catch (err) {
+            throw mapEexist(err, rel);
+          }
+        }
+        dirs.set(key, { mode, mtime });
+      } else if (flag === '0' || flag === '7') {
+        if (parts.length === 0) throw invalidArchive('a file entry names the archive root');
+        countFile(rel, size);
+        await ensureParents(parts, rel);
+        const abs = absOf(parts);
+        if (size <= SMALL_FILE) {
+          const data = await reader.read(size + padding(size));
+          if (!data) throw truncated();
+          const attrs = { mode, mtime, chown, umask };
+          if (process.env.SNAP_SYNC) writeSmallSync(abs, rel, data.subarray(0, size), attrs);
+          else await pool.run(() => writeSmall(abs, rel, data.subarray(0, size), attrs));
+        } else {
+          await writeLarge(abs, rel, reader.take(size, truncated), { mode, mtime, chown, umask });
+          if (!(await reader.skip(padding(size)))) throw truncated();
+        }
+      } else if (flag === '2') {
+        if (parts.length === 0) throw invalidArchive('a symlink entry names the archive root');
+        if (link.length === 0 || link.includes(0) || link.length > MAX_PATH_BYTES) {
+          throw invalidArchive(`symlink ${show(rel)} has an invalid target`);
+        }
+        if (!(await reader.skip(size + padding(size)))) throw truncated();
+        await ensureParents(parts, rel);
+        res.filesRestored++;
+        const abs = absOf(parts);
+        // Targets are stored verbatim (absolute or outside included): a link is data, never followed here.
+        await pool.run(async () => {
+          try {
+            await fsp.symlink(link, abs);
+          } catch (err) {
+            throw mapEexist(err, rel);
+          }
+          if (chown) await fsp.lchown(abs, chown.uid, chown.gid);
+          await fsp.lutimes(abs, mtime, mtime);
+        });
+      } else if (flag === '1') {
+        if (parts.length === 0) throw invalidArchive('a hard link entry names the archive root');
+        if (!(await reader.skip(size + padding(size)))) throw truncated();
+        const targetParts = cleanPath(link, `hard link ${show(rel)} → target`);
+        // Security: the target must be a regular file this extraction wrote, reached through its own directories only.
+        if (targetParts.length === 0 || !dirs.has(keyOf(targetParts, targetParts.length - 1))) {
+          throw invalidArchive(`hard link ${show(rel)} points outside the archive (${show(link)})`);
+        }
+        await pool.drain(); // the target may still be being written
+        const target = absOf(targetParts);
+        const st = await fsp.lstat(target).catch(() => null);
+        if (!st || !st.isFile()) throw invalidArchive(`hard link ${show(rel)} points to ${show(link)}, which is not a file earlier in the archive`);
+        countFile(rel, st.size);
+        await ensureParents(parts, rel);
+        try {
+          await fsp.link(target, absOf(parts));
+        } catch (err) {
+          throw mapEexist(err, rel);
+        }
+      } else if (flag === '3' || flag === '4') {
+        throw invalidArchive(`entry ${show(rel)} is a device file`);
+      } else if (flag === '6') {
+        throw invalidArchive(`entry ${show(rel)} is a FIFO`);
+      } else {
+        throw invalidArchive(`entry ${show(rel)} has an unsupported type ${JSON.stringify(flag)}`);
+      }
+      opts.onProgress?.({ entries, bytes: res.totalBytes });
+      crashPoint('mid-extract', entries);
+    }
+    // Read what follows the end marker so gunzip verifies the CRC of the whole stream.
+    if (!(await reader.endsWithin(MAX_TRAILER))) throw invalidArchive('unexpected data after the end of the archive');
+    await pool.drain();
+
+    // Directory modes last: a read-only directory must not block its own children.
+    const dirTasks = [...dirs.entries()];
+    for (const [key, attrs] of dirTasks) {
+      const abs = key === '' ? destBuf : Buffer.concat([destBuf, Buffer.from('/'), Buffer.from(key, 'latin1')]);
+      await pool.run(async () => {
+        if (chown) await fsp.lchown(abs, chown.uid, chown.gid);
+        await fsp.chmod(abs, attrs.mode);
+        if (attrs.mtime !== null) await fsp.utimes(abs, attrs.mtime, attrs.mtime);
+      });
+    }
+    await pool.drain();
+    return res;
+  } catch (err) {
+    await pool.settle();
+    throw mapStreamError(err);
+  } finally {
+    src.off('error', onSrcError);
+    src.unpipe?.(gunzip);
+    gunzip.destroy();
+    src.destroy?.();
+  }
+}
+
+/** Bits the process umask removes from a new file's mode, probed once per extraction. */
+async function probeUmask(dir: Buffer): Promise<number> {
+  const probe = Buffer.concat([dir, Buffer.from('/.umask-probe')]);
+  const fd = await io.open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o777);
+  try {
+    const st = await io.fstatBig(fd);
+    return 0o777 & ~Number(st.mode & 0o777n);
+  } finally {
+    await io.close(fd);
+    await fsp.unlink(probe);
+  }
+}
+
+interface FileAttrs {
+  mode: number;
+  mtime: number;
+  chown: ExtractOptions['chown'];
+  umask: number;
+}
+
+async function createFile(abs: Buffer, rel: Buffer, a: FileAttrs): Promise<number> {
+  try {
+    // Security: O_EXCL|O_NOFOLLOW — never opens an existing path, never follows a link.
+    return await io.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, a.mode & 0o777);
+  } catch (err) {
+    throw mapEexist(err, rel);
+  }
+}
+
+async function finishFile(fd: number, a: FileAttrs): Promise<void> {
+  if (a.chown) await io.fchown(fd, a.chown.uid, a.chown.gid);
+  // open() already set the mode unless the umask or a sticky bit got in the way: skip a syscall per file.
+  if (a.mode > 0o777 || (a.mode & a.umask) !== 0) await io.fchmod(fd, a.mode);
+  await io.futimes(fd, a.mtime, a.mtime);
+}
+
+async function writeSmall(abs: Buffer, rel: Buffer, data: Buffer, a: FileAttrs): Promise<void> {
+  const fd = await createFile(abs, rel, a);
+  try {
+    await io.writeAll(fd, data);
+    await finishFile(fd, a);
+  } catch (err) {
+    io.closeQuietly(fd);
+    throw err;
+  }
+  await io.close(fd);
+}
+
+async function writeLarge(abs: Buffer, rel: Buffer, pieces: AsyncGenerator<Buffer>, a: FileAttrs): Promise<void> {
+  const fd = await createFile(abs, rel, a);
+  try {
+    for await (const piece of pieces) await io.writeAll(fd, piece);
+    await finishFile(fd, a);
+  } catch (err) {
+    io.closeQuietly(fd);
+    throw err;
+  }
+  await io.close(fd);
+}
+
+import fsSync from 'node:fs';
+function writeSmallSync(abs: Buffer, rel: Buffer, data: Buffer, a: FileAttrs): void {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, a.mode & 0o777);
+  } catch (err) {
+    throw mapEexist(err, rel);
+  }
+  try {
+    let off = 0;
+    while (off < data.length) off += fsSync.writeSync(fd, data, off, data.length - off);
+    if (a.chown) fsSync.fchownSync(fd, a.chown.uid, a.chown.gid);
+    if (a.mode > 0o777 || (a.mode & a.umask) !== 0) fsSync.fchmodSync(fd, a.mode);
+    fsSync.futimesSync(fd, a.mtime, a.mtime);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}

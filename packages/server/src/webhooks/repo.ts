@@ -1,0 +1,538 @@
+/**
+ * Every query of the webhooks subsystem. Functions that serve an API call take
+ * the workspace id first and filter on it; the delivery worker's functions
+ * (claim, record, sweep) work across workspaces, as the outbox is one queue.
+ * SQL stays dialect-neutral except the claim, which uses FOR UPDATE SKIP LOCKED
+ * on PostgreSQL so nodes of a cluster never claim the same delivery.
+ */
+import { sql, type ExpressionBuilder, type Generated, type Kysely, type Transaction } from 'kysely';
+import type { Store } from '../db/index.js';
+import type { Database, WebhookDeliveryTable, WebhookTable } from '../db/schema.js';
+import { isoMs } from '../ids.js';
+import type { StoredEvent } from '../events/service.js';
+import { toEnvelope } from '../events/service.js';
+
+/** Columns added by migration 0002-webhooks (mirrored here until db/schema.ts lists them). */
+export interface DeliveryWindowColumns {
+  /** Start of the current retry window (null: created_ms); a resend restarts it. */
+  window_start_ms: number | null;
+  /** Attempts in the current window: the backoff step. */
+  window_attempts: Generated<number>;
+}
+
+type Tables = Database & { webhook_deliveries: WebhookDeliveryTable & DeliveryWindowColumns };
+export type WebhooksDb = Kysely<Tables>;
+
+export type WebhookRow = WebhookTable;
+export type DeliveryRow = WebhookDeliveryTable & { window_start_ms: number | null; window_attempts: number };
+
+export interface AttemptRow {
+  attempted_at: string;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  next_attempt_at: string | null;
+}
+
+/** A claimed delivery with everything needed to send it. */
+export interface ClaimedDelivery {
+  delivery: DeliveryRow;
+  webhook: Pick<WebhookRow, 'id' | 'url' | 'secret' | 'enabled'> | null;
+  event: StoredEvent | null;
+}
+
+export interface AttemptOutcome {
+  deliveryId: string;
+  webhookId: string;
+  workspaceId: string;
+  leaseOwner: string;
+  attemptedAtMs: number;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+  /** Success, a retry at `nextAttemptMs`, or the final failure. */
+  result: { kind: 'delivered' } | { kind: 'retry'; nextAttemptMs: number } | { kind: 'failed' };
+  disableAfterFailures: number;
+}
+
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+function toDeliveryRow(r: Record<string, unknown>): DeliveryRow {
+  return {
+    ...(r as unknown as DeliveryRow),
+    event_seq: Number(r.event_seq),
+    attempts: Number(r.attempts),
+    next_attempt_ms: Number(r.next_attempt_ms),
+    lease_until_ms: num(r.lease_until_ms),
+    last_status_code: num(r.last_status_code),
+    created_ms: Number(r.created_ms),
+    window_start_ms: num(r.window_start_ms),
+    window_attempts: Number(r.window_attempts ?? 0),
+  };
+}
+
+export class WebhookRepo {
+  readonly db: WebhooksDb;
+
+  constructor(private readonly store: Store) {
+    this.db = store.db.withTables<{ webhook_deliveries: DeliveryWindowColumns }>() as unknown as WebhooksDb;
+  }
+
+  // ---- endpoints -------------------------------------------------------------
+
+  async insertWebhook(row: WebhookRow): Promise<void> {
+    await this.db.insertInto('webhooks').values(row).execute();
+  }
+
+  async countWebhooks(workspaceId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('webhooks')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async listWebhooks(workspaceId: string): Promise<WebhookRow[]> {
+    return this.db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+  }
+
+  async getWebhook(workspaceId: string, id: string): Promise<WebhookRow | undefined> {
+    return this.db.selectFrom('webhooks').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+  }
+
+  async updateWebhook(workspaceId: string, id: string, patch: Partial<WebhookRow>): Promise<boolean> {
+    const res = await this.db
+      .updateTable('webhooks')
+      .set(patch)
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  /** Deletes the endpoint with its delivery log; an attempt in flight finishes and updates nothing. */
+  async deleteWebhook(workspaceId: string, id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (t) => {
+      const res = await t.deleteFrom('webhooks').where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) return false;
+      await t
+        .deleteFrom('webhook_attempts')
+        .where('workspace_id', '=', workspaceId)
+        .where('delivery_id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('webhook_deliveries.id').where('webhook_deliveries.webhook_id', '=', id))
+        .execute();
+      await t.deleteFrom('webhook_deliveries').where('workspace_id', '=', workspaceId).where('webhook_id', '=', id).execute();
+      return true;
+    });
+  }
+
+  /** Workspaces whose events the worker should wake up for. */
+  async workspacesWithWebhooks(): Promise<string[]> {
+    const rows = await this.db.selectFrom('webhooks').select('workspace_id').where('enabled', '=', 1).distinct().execute();
+    return rows.map((r) => r.workspace_id);
+  }
+
+  // ---- outbox ----------------------------------------------------------------
+
+  /**
+   * Runs inside the event's transaction: one pending delivery per enabled,
+   * matching endpoint, so a delivery exists exactly when its event does.
+   */
+  async enqueue(
+    trx: Transaction<Database>,
+    event: StoredEvent,
+    match: (w: { events: string; namespace: string | null }) => boolean,
+    newId: () => string,
+  ): Promise<number> {
+    const hooks = await trx
+      .selectFrom('webhooks')
+      .select(['id', 'events', 'namespace'])
+      .where('workspace_id', '=', event.workspace_id)
+      .where('enabled', '=', 1)
+      .execute();
+    const targets = hooks.filter(match);
+    if (targets.length === 0) return 0;
+    const createdMs = Date.parse(event.created_at);
+    await trx
+      .insertInto('webhook_deliveries')
+      .values(
+        targets.map((w) => ({
+          id: newId(),
+          workspace_id: event.workspace_id,
+          webhook_id: w.id,
+          event_seq: event.seq,
+          event_id: event.id,
+          event_type: event.type,
+          status: 'pending' as const,
+          attempts: 0,
+          next_attempt_ms: createdMs,
+          lease_owner: null,
+          lease_until_ms: null,
+          last_status_code: null,
+          last_error: null,
+          last_attempt_at: null,
+          delivered_at: null,
+          created_at: event.created_at,
+          created_ms: createdMs,
+        })),
+      )
+      .execute();
+    return targets.length;
+  }
+
+  // ---- delivery log ----------------------------------------------------------
+
+  async listDeliveries(
+    workspaceId: string,
+    webhookId: string,
+    opts: { limit: number; status?: DeliveryRow['status'] },
+  ): Promise<DeliveryRow[]> {
+    let q = this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('webhook_id', '=', webhookId);
+    if (opts.status) q = q.where('status', '=', opts.status);
+    const rows = await q.orderBy('event_seq', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
+    return rows.map((r) => toDeliveryRow(r as Record<string, unknown>));
+  }
+
+  async getDelivery(workspaceId: string, webhookId: string, deliveryId: string): Promise<DeliveryRow | undefined> {
+    const r = await this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('webhook_id', '=', webhookId)
+      .where('id', '=', deliveryId)
+      .executeTakeFirst();
+    return r ? toDeliveryRow(r as Record<string, unknown>) : undefined;
+  }
+
+  async listAttempts(workspaceId: string, deliveryId: string): Promise<AttemptRow[]> {
+    const rows = await this.db
+      .selectFrom('webhook_attempts')
+      .select(['attempted_at', 'status_code', 'error', 'duration_ms', 'next_attempt_at'])
+      .where('workspace_id', '=', workspaceId)
+      .where('delivery_id', '=', deliveryId)
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ ...r, status_code: num(r.status_code), duration_ms: Number(r.duration_ms) }));
+  }
+
+  /**
+   * Makes a delivery due now. A finished one becomes pending with a fresh retry
+   * window; a pending one just skips its backoff wait (an attempt in flight is
+   * left alone). Returns false when the delivery does not exist.
+   */
+  async resend(workspaceId: string, webhookId: string, deliveryId: string, nowMs: number): Promise<boolean> {
+    return this.db.transaction().execute(async (t) => {
+      const row = await t
+        .selectFrom('webhook_deliveries')
+        .select(['status'])
+        .where('workspace_id', '=', workspaceId)
+        .where('webhook_id', '=', webhookId)
+        .where('id', '=', deliveryId)
+        .executeTakeFirst();
+      if (!row) return false;
+      if (row.status === 'pending') {
+        await t
+          .updateTable('webhook_deliveries')
+          .set({ next_attempt_ms: nowMs })
+          .where('id', '=', deliveryId)
+          .where('status', '=', 'pending')
+          .where((eb) => eb.or([eb('lease_until_ms', 'is', null), eb('lease_until_ms', '<', nowMs)]))
+          .execute();
+      } else {
+        await t
+          .updateTable('webhook_deliveries')
+          .set({
+            status: 'pending',
+            next_attempt_ms: nowMs,
+            window_start_ms: nowMs,
+            window_attempts: 0,
+            lease_owner: null,
+            lease_until_ms: null,
+            delivered_at: null,
+          })
+          .where('id', '=', deliveryId)
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  /** The synchronous `test` delivery: its row and attempt are written finished. */
+  async insertFinishedDelivery(input: {
+    row: Omit<DeliveryRow, 'window_start_ms' | 'window_attempts'>;
+    attempt: AttemptRow;
+  }): Promise<void> {
+    await this.db.transaction().execute(async (t) => {
+      await t.insertInto('webhook_deliveries').values({ ...input.row, window_start_ms: null, window_attempts: 1 }).execute();
+      await t
+        .insertInto('webhook_attempts')
+        .values({ delivery_id: input.row.id, workspace_id: input.row.workspace_id, ...input.attempt })
+        .execute();
+      await t
+        .updateTable('webhooks')
+        .set({
+          last_delivery_ok: input.row.status === 'delivered' ? 1 : 0,
+          last_delivery_at: input.attempt.attempted_at,
+          last_delivery_status: input.attempt.status_code,
+        })
+        .where('workspace_id', '=', input.row.workspace_id)
+        .where('id', '=', input.row.webhook_id)
+        .execute();
+    });
+  }
+
+  // ---- worker ----------------------------------------------------------------
+
+  /**
+   * Leases up to `limit` due deliveries, each the oldest pending delivery of its
+   * endpoint (so an endpoint has at most one attempt in flight, cluster-wide,
+   * and receives events in order). An expired lease (a node died mid-attempt)
+   * is claimable again.
+   */
+  async claim(owner: string, limit: number, nowMs: number, leaseMs: number): Promise<string[]> {
+    const lease = { lease_owner: owner, lease_until_ms: nowMs + leaseMs };
+    // Both forms walk the endpoints and look up each one's head with one index seek,
+    // rather than scanning every due delivery: a backlog behind a retrying head is free.
+    const head = (eb: ExpressionBuilder<Tables & { w: WebhookTable }, 'w'>) =>
+      eb
+        .selectFrom('webhook_deliveries as h')
+        .select('h.id')
+        .whereRef('h.webhook_id', '=', 'w.id')
+        .where('h.status', '=', 'pending')
+        .orderBy('h.event_seq')
+        .orderBy('h.id')
+        .limit(1);
+
+    if (this.store.dialect === 'postgres') {
+      return this.db.transaction().execute(async (t) => {
+        const rows = await t
+          .selectFrom('webhooks as w')
+          .innerJoinLateral((eb) => head(eb as never).as('head'), (join) => join.onTrue())
+          .innerJoin('webhook_deliveries as d', 'd.id', 'head.id')
+          .select('d.id')
+          .where('w.enabled', '=', 1)
+          .where('d.status', '=', 'pending')
+          .where('d.next_attempt_ms', '<=', nowMs)
+          .where((eb) => eb.or([eb('d.lease_until_ms', 'is', null), eb('d.lease_until_ms', '<', nowMs)]))
+          .orderBy('d.next_attempt_ms')
+          .limit(limit)
+          // SKIP LOCKED: rows another node is claiming right now are skipped, not waited on;
+          // the status and lease conditions are re-checked on the locked row's latest version.
+          .forUpdate(['d'])
+          .skipLocked()
+          .execute();
+        if (rows.length === 0) return [];
+        const ids = rows.map((r) => r.id);
+        const updated = await t.updateTable('webhook_deliveries').set(lease).where('id', 'in', ids).returning('id').execute();
+        return updated.map((r) => r.id);
+      });
+    }
+    // SQLite has one writer at a time, so a single UPDATE … WHERE id IN (…) is atomic.
+    // It has no LATERAL; CROSS JOIN is how SQLite is told to keep `webhooks` the outer loop.
+    const due = this.db
+      .selectFrom('webhooks as w')
+      .crossJoin('webhook_deliveries as d')
+      .where((eb) => eb('d.id', '=', head(eb as never)))
+      .select('d.id')
+      .where('w.enabled', '=', 1)
+      .where('d.status', '=', 'pending')
+      .where('d.next_attempt_ms', '<=', nowMs)
+      .where((eb) => eb.or([eb('d.lease_until_ms', 'is', null), eb('d.lease_until_ms', '<', nowMs)]))
+      .orderBy('d.next_attempt_ms')
+      .limit(limit);
+    const updated = await this.db
+      .updateTable('webhook_deliveries')
+      .set(lease)
+      .where('id', 'in', due as never)
+      .returning('id')
+      .execute();
+    return updated.map((r) => r.id);
+  }
+
+  async loadClaimed(ids: string[]): Promise<ClaimedDelivery[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('webhook_deliveries as d')
+      .leftJoin('webhooks as w', 'w.id', 'd.webhook_id')
+      .leftJoin('events as e', 'e.seq', 'd.event_seq')
+      .selectAll('d')
+      .select([
+        'w.id as w_id',
+        'w.url as w_url',
+        'w.secret as w_secret',
+        'w.enabled as w_enabled',
+        'e.seq as e_seq',
+        'e.id as e_id',
+        'e.type as e_type',
+        'e.workspace_id as e_workspace_id',
+        'e.namespace as e_namespace',
+        'e.created_at as e_created_at',
+        'e.data as e_data',
+      ])
+      .where('d.id', 'in', ids)
+      .execute();
+    return rows.map((r) => ({
+      delivery: toDeliveryRow(r as unknown as Record<string, unknown>),
+      webhook: r.w_id ? { id: r.w_id, url: r.w_url!, secret: r.w_secret!, enabled: Number(r.w_enabled) } : null,
+      event:
+        r.e_id && r.e_workspace_id === r.workspace_id
+          ? toEnvelope({
+              seq: Number(r.e_seq),
+              id: r.e_id,
+              type: r.e_type!,
+              workspace_id: r.e_workspace_id!,
+              namespace: r.e_namespace ?? null,
+              created_at: r.e_created_at!,
+              data: r.e_data!,
+            })
+          : null,
+    }));
+  }
+
+  /** Records one attempt and its consequences (delivery state, endpoint health) atomically. */
+  async recordAttempt(o: AttemptOutcome): Promise<{ disabledNow: boolean }> {
+    const attemptedAt = isoMs(o.attemptedAtMs);
+    return this.db.transaction().execute(async (t) => {
+      await t
+        .insertInto('webhook_attempts')
+        .values({
+          delivery_id: o.deliveryId,
+          workspace_id: o.workspaceId,
+          attempted_at: attemptedAt,
+          status_code: o.statusCode,
+          error: o.error,
+          duration_ms: o.durationMs,
+          next_attempt_at: o.result.kind === 'retry' ? isoMs(o.result.nextAttemptMs) : null,
+        })
+        .execute();
+      const common = {
+        attempts: sql<number>`attempts + 1`,
+        window_attempts: sql<number>`window_attempts + 1`,
+        last_status_code: o.statusCode,
+        last_error: o.error,
+        last_attempt_at: attemptedAt,
+        lease_owner: null,
+        lease_until_ms: null,
+      };
+      let update = t.updateTable('webhook_deliveries').where('id', '=', o.deliveryId).where('status', '=', 'pending');
+      if (o.result.kind === 'delivered') {
+        // A success counts even if our lease lapsed meanwhile: the receiver has the event.
+        await update.set({ ...common, status: 'delivered', delivered_at: attemptedAt }).execute();
+      } else {
+        // A failure only moves the delivery on while we still hold it, so a node that
+        // took over an expired lease is not overruled.
+        update = update.where('lease_owner', '=', o.leaseOwner);
+        if (o.result.kind === 'retry') await update.set({ ...common, next_attempt_ms: o.result.nextAttemptMs }).execute();
+        else await update.set({ ...common, status: 'failed' }).execute();
+      }
+      const health = {
+        last_delivery_ok: o.result.kind === 'delivered' ? 1 : 0,
+        last_delivery_at: attemptedAt,
+        last_delivery_status: o.statusCode,
+      };
+      const hook = t.updateTable('webhooks').where('workspace_id', '=', o.workspaceId).where('id', '=', o.webhookId);
+      if (o.result.kind === 'delivered') {
+        await hook.set({ ...health, consecutive_failures: 0 }).execute();
+        return { disabledNow: false };
+      }
+      if (o.result.kind === 'retry') {
+        await hook.set(health).execute();
+        return { disabledNow: false };
+      }
+      // The streak counts deliveries that gave up; one UPDATE keeps it exact when nodes race.
+      const limit = o.disableAfterFailures;
+      const reason = `Disabled automatically after ${limit} consecutive failed deliveries (last error: ${(o.error ?? 'unknown').slice(0, 300)}); re-enable with PATCH {"enabled": true}`;
+      const row = await hook
+        .set({
+          ...health,
+          consecutive_failures: sql<number>`consecutive_failures + 1`,
+          ...(limit > 0
+            ? {
+                enabled: sql<number>`case when consecutive_failures + 1 >= ${limit} then 0 else enabled end`,
+                disabled_reason: sql<string | null>`case when consecutive_failures + 1 >= ${limit} and enabled = 1 then ${reason} else disabled_reason end`,
+              }
+            : {}),
+        })
+        .returning(['consecutive_failures'])
+        .executeTakeFirst();
+      return { disabledNow: limit > 0 && Number(row?.consecutive_failures ?? 0) === limit };
+    });
+  }
+
+  /** Gives up leases (shutdown, or a delivery that could not be attempted). */
+  async releaseLeases(owner: string, ids?: string[]): Promise<void> {
+    let q = this.db
+      .updateTable('webhook_deliveries')
+      .set({ lease_owner: null, lease_until_ms: null })
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'pending');
+    if (ids) {
+      if (ids.length === 0) return;
+      q = q.where('id', 'in', ids);
+    }
+    await q.execute();
+  }
+
+  /**
+   * SQLite serves one node, so at start-up every lease belongs to a process that
+   * is gone (a crash or kill -9): release them instead of waiting for expiry.
+   */
+  async releaseOrphanedLeases(): Promise<number> {
+    const res = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ lease_owner: null, lease_until_ms: null })
+      .where('status', '=', 'pending')
+      .where('lease_owner', 'is not', null)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  /** Marks a delivery failed without an attempt (its endpoint or event is gone). */
+  async abandon(deliveryId: string, error: string): Promise<void> {
+    await this.db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'failed', last_error: error, lease_owner: null, lease_until_ms: null })
+      .where('id', '=', deliveryId)
+      .where('status', '=', 'pending')
+      .execute();
+  }
+
+  /** The earliest future retry time, so the worker sleeps exactly until then. */
+  async nextRetryMs(nowMs: number): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min('next_attempt_ms').as('m'))
+      .where('status', '=', 'pending')
+      .where('next_attempt_ms', '>', nowMs)
+      .executeTakeFirst();
+    return num(r?.m);
+  }
+
+  /** Deletes finished deliveries (and their attempts) created before `beforeMs`, a batch at a time. */
+  async sweepFinished(beforeMs: number, batch: number): Promise<number> {
+    return this.db.transaction().execute(async (t) => {
+      const rows = await t
+        .selectFrom('webhook_deliveries')
+        .select('id')
+        .where('status', 'in', ['delivered', 'failed'])
+        .where('created_ms', '<', beforeMs)
+        .limit(batch)
+        .execute();
+      if (rows.length === 0) return 0;
+      const ids = rows.map((r) => r.id);
+      await t.deleteFrom('webhook_attempts').where('delivery_id', 'in', ids).execute();
+      await t.deleteFrom('webhook_deliveries').where('id', 'in', ids).execute();
+      return ids.length;
+    });
+  }
+}

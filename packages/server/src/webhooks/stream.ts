@@ -1,0 +1,103 @@
+/**
+ * The Server-Sent Events feed of `GET …/webhooks/stream`: `data: <json>\n\n`
+ * messages, first `{"type":"connected"}`, then every new event of the
+ * workspace (or of the key's namespace) as it is committed, with `: ping`
+ * comments as heartbeats. Streams end when the client goes away or the server
+ * closes; there is no replay (clients catch up through the events list).
+ */
+import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../context.js';
+import { publicEnvelope, type EventService } from '../events/service.js';
+
+export interface StreamOptions {
+  workspaceId: string;
+  /** Only this namespace's events (a namespace-locked key, or `?namespace=`). */
+  namespace: string | null;
+  /** Only these types (null: all). */
+  types: string[] | null;
+  heartbeatMs: number;
+  requestId: string;
+}
+
+export class EventStreams {
+  private readonly open = new Set<{ abort: AbortController; done: Promise<void> }>();
+  private closed = false;
+
+  constructor(
+    private readonly events: EventService,
+    private readonly logger: Logger,
+  ) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse, o: StreamOptions): Promise<void> {
+    const abort = new AbortController();
+    let finish!: () => void;
+    const entry = { abort, done: new Promise<void>((r) => (finish = r)) };
+    this.open.add(entry);
+    const stop = () => abort.abort();
+    res.once('close', stop);
+    req.once('close', stop);
+    if (this.closed) abort.abort();
+    // Subscribe before reading the newest seq, so an event committed in between still wakes us.
+    const waiter = this.events.waiter(o.workspaceId);
+    try {
+      let seq = await this.events.latestSeq(o.workspaceId);
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        // Reverse proxies (nginx) would otherwise buffer the stream.
+        'x-accel-buffering': 'no',
+        'x-request-id': o.requestId,
+      });
+      const write = async (chunk: string) => {
+        if (!res.write(chunk)) await once(res, 'drain', { signal: abort.signal });
+      };
+      await write('data: {"type":"connected"}\n\n');
+      let nextPing = Date.now() + o.heartbeatMs;
+      while (!abort.signal.aborted) {
+        const batch = await this.events.after(o.workspaceId, seq, o.namespace, 500);
+        for (const e of batch) {
+          seq = e.seq;
+          if (o.types && !o.types.includes(e.type)) continue;
+          await write(`data: ${JSON.stringify(publicEnvelope(e))}\n\n`);
+        }
+        if (batch.length === 500) continue;
+        const now = Date.now();
+        if (now >= nextPing) {
+          await write(': ping\n\n');
+          nextPing = now + o.heartbeatMs;
+          continue;
+        }
+        await waiter.wait(nextPing - now, abort.signal);
+      }
+    } catch (err) {
+      // A client that vanished mid-write, or a database closing under shutdown, just ends the stream.
+      if (!abort.signal.aborted) this.logger.warn({ err, request_id: o.requestId }, 'webhooks: event stream ended by an error');
+    } finally {
+      waiter.dispose();
+      res.off('close', stop);
+      req.off('close', stop);
+      if (!res.headersSent) {
+        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': o.requestId });
+        res.end(JSON.stringify({ detail: 'Event stream unavailable', code: 'unavailable' }));
+      } else if (!res.writableEnded && !res.destroyed) {
+        res.end();
+      }
+      this.open.delete(entry);
+      finish();
+    }
+  }
+
+  /** Ends every open stream cleanly (server shutdown) and waits for them. */
+  async closeAll(): Promise<void> {
+    this.closed = true;
+    const all = [...this.open];
+    for (const s of all) s.abort.abort();
+    await Promise.all(all.map((s) => s.done));
+  }
+}

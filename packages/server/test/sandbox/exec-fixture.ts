@@ -1,0 +1,141 @@
+/**
+ * Shared set-up for the exec runner tests: a temp "data dir" shaped like the
+ * server's (0700, a database file, sibling namespaces with secrets) and an
+ * ExecService over it with small limits so limit tests finish fast.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { ExecService, type ExecOptions, type ExecRequest } from '../../src/sandbox/exec.js';
+
+export const isRoot = process.getuid?.() === 0;
+/** The uid commands run as: 64000 when the tests run as root, else our own. */
+export const execUid = isRoot ? 64000 : process.getuid!();
+export const execGid = isRoot ? 64000 : process.getgid!();
+
+function which(name: string): string | null {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin']) {
+    try {
+      if (dir && statSync(join(dir, name)).isFile()) return join(dir, name);
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}
+
+/** Tests skip (visibly, with this reason) only when bubblewrap is not installed at all. */
+export const bwrapPath = which('bwrap');
+export const SKIP_REASON = 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
+
+export const testOptions: ExecOptions = {
+  timeoutMs: 10_000,
+  network: false,
+  insecure: false,
+  uid: execUid,
+  gid: execGid,
+  maxOutputBytes: 1024 * 1024,
+  cpuSeconds: 30,
+  memoryBytes: 512 * 1024 * 1024,
+  maxProcs: 64,
+  maxFileBytes: 8 * 1024 * 1024,
+  maxOpenFiles: 256,
+  perNamespaceConcurrency: 4,
+  globalConcurrency: 8,
+  queueTimeoutMs: 2_000,
+};
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  obj: unknown;
+  msg?: string;
+}
+
+export function recordingLogger() {
+  const lines: LogLine[] = [];
+  const at = (level: LogLine['level']) => (obj: object | string, msg?: string) => lines.push({ level, obj, msg });
+  return { lines, logger: { info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+export interface Fixture {
+  /** The fake data dir (0700, like the server's). */
+  dataDir: string;
+  dbPath: string;
+  /** Namespace roots: `a` is the one under test, `b` its sibling with a secret. */
+  nsA: string;
+  nsB: string;
+  secretB: string;
+  dbSecret: string;
+  svc: ExecService;
+  logs: LogLine[];
+  run(command: string, extra?: Partial<ExecRequest>): ReturnType<ExecService['run']>;
+  cleanup(): Promise<void>;
+}
+
+export async function createFixture(opts: Partial<ExecOptions> = {}): Promise<Fixture> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'trove-exec-test-'));
+  chmodSync(dataDir, 0o700);
+  const nsA = join(dataDir, 'workspaces', 'ws-test', 'namespaces', 'a');
+  const nsB = join(dataDir, 'workspaces', 'ws-test', 'namespaces', 'b');
+  mkdirSync(nsA, { recursive: true });
+  mkdirSync(nsB, { recursive: true });
+  const secretB = `sibling-secret-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(join(nsB, 'secret.txt'), secretB);
+  const dbSecret = `db-secret-${Math.random().toString(36).slice(2)}`;
+  const dbPath = join(dataDir, 'trove.db');
+  writeFileSync(dbPath, dbSecret, { mode: 0o644 });
+  const { lines, logger } = recordingLogger();
+  const svc = new ExecService({ ...testOptions, ...opts }, logger);
+  const status = await svc.init();
+  if (!status.available) {
+    throw new Error(`exec sandbox unavailable although bwrap is installed: ${status.reason} — fix: ${status.fix}`);
+  }
+  return {
+    dataDir,
+    dbPath,
+    nsA,
+    nsB,
+    secretB,
+    dbSecret,
+    svc,
+    logs: lines,
+    run: (command, extra = {}) =>
+      svc.run({ workspaceId: 'ws-test', namespace: 'a', nsRoot: nsA, command, sourceInit: true, ...extra }),
+    cleanup: async () => {
+      await svc.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A number no other process on the machine has in its command line. */
+export function marker(): string {
+  return String(700000 + Math.floor(Math.random() * 299999));
+}
+
+/** Pids whose command line mentions `needle` (other than this test process). */
+export function processesMentioning(needle: string): Array<{ pid: number; cmd: string }> {
+  const out: Array<{ pid: number; cmd: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
+      // A zombie is already dead; only its exit status waits to be collected.
+      if (cmd.includes(needle) && state !== 'Z') out.push({ pid: Number(name), cmd });
+    } catch {
+      /* exited while we looked */
+    }
+  }
+  return out;
+}
+
+/** The host can still start processes (what a fork bomb would take away). */
+export function hostCanSpawn(): boolean {
+  try {
+    return execFileSync('/bin/sh', ['-c', 'echo alive'], { encoding: 'utf8', timeout: 5000 }).trim() === 'alive';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Resource limits of the exec runner: wall clock (and that nothing of the
+ * exec survives it), process count, file size, memory, CPU time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { TIMEOUT_EXIT_CODE } from '../../src/sandbox/exec.js';
+import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
+import {
+  SKIP_REASON,
+  bwrapPath,
+  createFixture,
+  hostCanSpawn,
+  isRoot,
+  marker,
+  processesMentioning,
+  testOptions,
+  type Fixture,
+} from './exec-fixture.js';
+
+const cgroupsExpected = isRoot && Boolean(ownCgroupDirs().memory && ownCgroupDirs().pids);
+
+describe.skipIf(!bwrapPath)(`exec limits${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await createFixture();
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+  });
+
+  it('kills the whole process tree on timeout: background, double-forked and setsid children included', async () => {
+    const m = marker();
+    const r = await f.run(
+      `sleep ${m}1 & (sleep ${m}2 &) ; setsid sleep ${m}3 & nohup sh -c 'trap "" TERM HUP; sleep ${m}4' >/dev/null 2>&1 & echo spawned; sleep ${m}5`,
+      { timeoutMs: 1500 },
+    );
+    expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, stdout: 'spawned\n' });
+    // run() resolves only once the tree is gone: check right away, no waiting.
+    expect(processesMentioning(m)).toEqual([]);
+  });
+
+  it('leaves nothing behind after a normal exit either', async () => {
+    const m = marker();
+    const r = await f.run(`setsid sh -c 'sleep ${m}6' </dev/null >/dev/null 2>&1 & echo done`);
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n', timedOut: false });
+    // The namespace's pid 1 dies with bwrap (die-with-parent); allow the kernel a moment to reap.
+    const deadline = Date.now() + 3000;
+    while (processesMentioning(m).length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    expect(processesMentioning(m)).toEqual([]);
+  });
+
+  it('contains a fork bomb: the host and other namespaces keep working, nothing survives', async () => {
+    const m = marker();
+    const bomb = f.run(`# bomb ${m}\nbomb() { bomb | bomb & }; bomb; sleep 3; echo "still here"`, { timeoutMs: 4000 });
+    // While the bomb runs: the server can still spawn, and another namespace's exec works.
+    await new Promise((res) => setTimeout(res, 800));
+    expect(hostCanSpawn()).toBe(true);
+    const other = await f.svc.run({
+      workspaceId: 'ws-test',
+      namespace: 'b',
+      nsRoot: f.nsB,
+      command: 'for i in 1 2 3 4 5; do sh -c "echo $i" & done; wait',
+      sourceInit: false,
+    });
+    expect(other.stdout.split('\n').filter(Boolean).sort()).toEqual(['1', '2', '3', '4', '5']);
+    const r = await bomb;
+    // Either the shell survived to the end or the bomb was cut by the wall clock; both are contained.
+    expect(r.timedOut || r.stdout.includes('still here')).toBe(true);
+    expect(r.stderr).toMatch(/fork|Cannot|Resource temporarily unavailable/i);
+    const deadline = Date.now() + 3000;
+    while (processesMentioning(m).length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    expect(processesMentioning(m)).toEqual([]);
+    expect(hostCanSpawn()).toBe(true);
+  });
+
+  it('caps the number of processes of one exec', async () => {
+    const r = await f.run(`python3 -c "
+import os, signal
+pids = []
+try:
+    while len(pids) < 1000:
+        pid = os.fork()
+        if pid == 0:
+            signal.pause()
+            os._exit(0)
+        pids.append(pid)
+except OSError as e:
+    print(len(pids), e.errno)
+for p in pids:
+    os.kill(p, 9)
+"`);
+    const [forked, errno] = r.stdout.trim().split(' ').map(Number);
+    expect(errno).toBe(11); // EAGAIN
+    expect(forked).toBeLessThan(testOptions.maxProcs);
+    expect(forked).toBeGreaterThan(testOptions.maxProcs / 2);
+  });
+
+  it('stops `yes > file` at the file size limit', async () => {
+    const r = await f.run('yes > workspace/big; echo "status=$?"');
+    expect(r.stdout).toBe('status=153\n'); // 128 + SIGXFSZ
+    expect(statSync(join(f.nsA, 'big')).size).toBe(testOptions.maxFileBytes);
+  });
+
+  it('refuses a single allocation above the memory limit', async () => {
+    const r = await f.run(`python3 -c "b = bytearray(${testOptions.memoryBytes + 64 * 1024 * 1024}); print('allocated')"`);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/MemoryError|Cannot allocate memory|Killed/);
+  });
+
+  it('keeps commands running when they use node/wasm (no address-space limit)', async () => {
+    const r = await f.run(`node -e "new WebAssembly.Memory({ initial: 1, maximum: 65536 }); console.log('wasm ok')"`);
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'wasm ok\n' });
+  });
+
+  it('caps open files', async () => {
+    const r = await f.run('ulimit -n; ulimit -Hn');
+    expect(r.stdout).toBe(`${testOptions.maxOpenFiles}\n${testOptions.maxOpenFiles}\n`);
+  });
+
+  it('limits cannot be raised from inside', async () => {
+    const r = await f.run(`ulimit -f unlimited 2>&1; ulimit -n 100000 2>&1; ulimit -f; ulimit -n`);
+    expect(r.stdout).toMatch(/Operation not permitted|not permitted|Invalid argument/);
+    expect(r.stdout.trim().split('\n').slice(-2)).toEqual([
+      String(testOptions.maxFileBytes / 512),
+      String(testOptions.maxOpenFiles),
+    ]);
+  });
+});
+
+describe.skipIf(!bwrapPath)(`exec memory cgroup${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  // Without cgroups (not root, read-only cgroupfs) only the per-process RLIMIT_DATA applies.
+  it.runIf(cgroupsExpected)('caps the memory of all processes together and says so in stderr', async () => {
+    const limit = 128 * 1024 * 1024;
+    const f = await createFixture({ memoryBytes: limit });
+    try {
+      // Three processes of 60 MiB each stay under the per-process limit but not under the 128 MiB total.
+      const r = await f.run(
+        'for i in 1 2 3; do head -c 60000000 /dev/zero | python3 -c "import sys, time; b = sys.stdin.buffer.read(); time.sleep(1)" & done; wait',
+        { timeoutMs: 30_000 },
+      );
+      expect(r.timedOut).toBe(false);
+      expect(r.stderr).toContain(`[trove: a process was killed: the exec memory limit (${limit} bytes) was exceeded]`);
+    } finally {
+      await f.cleanup();
+    }
+  });
+});
+
+describe.skipIf(!bwrapPath)(`exec cgroup lifecycle${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  it.runIf(cgroupsExpected)('runs each exec in a group under the server\'s own cgroup and removes the groups on close', async () => {
+    const f = await createFixture();
+    const own = ownCgroupDirs();
+    let memDir = '';
+    let pidsDir = '';
+    try {
+      const r = await f.run('cat /proc/self/cgroup');
+      // The sandbox's cgroup namespace is rooted at the server's own group, so paths are relative to it.
+      const mem = /^\d+:memory:(.*)$/m.exec(r.stdout)?.[1] ?? '';
+      const pids = /^\d+:pids:(.*)$/m.exec(r.stdout)?.[1] ?? '';
+      expect(mem).toMatch(/^\/trove-\d+-\d+\/slot-\d+$/);
+      expect(pids).toMatch(/^\/trove-\d+-\d+\/slot-\d+$/);
+      memDir = join(own.memory!, mem);
+      pidsDir = join(own.pids!, pids);
+      expect(readFileSync(join(memDir, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(testOptions.memoryBytes));
+      expect(readFileSync(join(pidsDir, 'pids.max'), 'utf8').trim()).toBe(String(testOptions.maxProcs));
+    } finally {
+      await f.cleanup();
+    }
+    expect(existsSync(memDir)).toBe(false);
+    expect(existsSync(dirname(memDir))).toBe(false);
+    expect(existsSync(dirname(pidsDir))).toBe(false);
+  });
+});
+
+describe.skipIf(!bwrapPath)(`exec CPU-time limit${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  it('kills a busy loop after cpuSeconds of CPU (SIGXCPU)', async () => {
+    const f = await createFixture({ cpuSeconds: 1 });
+    try {
+      const r = await f.run('while :; do :; done', { timeoutMs: 15_000 });
+      expect(r.timedOut).toBe(false);
+      expect(r.exitCode).toBe(152); // 128 + SIGXCPU
+      expect(r.durationMs).toBeLessThan(10_000);
+    } finally {
+      await f.cleanup();
+    }
+  });
+});
