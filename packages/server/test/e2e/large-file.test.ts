@@ -3,7 +3,7 @@
  * and the server's resident memory grows by less than 64 MiB.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
@@ -21,14 +21,12 @@ function rssBytes(pid: number): number {
   return Number(m![1]) * 1024;
 }
 
-/** Deterministic pseudo-random chunk i (cheap, not all zeros). */
+const BASE = randomBytes(CHUNK);
+/** Chunk i: random bytes stamped with its index, so misordered or repeated chunks change the checksum. */
 function chunk(i: number): Buffer {
-  const b = Buffer.alloc(CHUNK);
-  let x = (i * 2654435761) >>> 0;
-  for (let o = 0; o < CHUNK; o += 4) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b.writeUInt32LE(x, o);
-  }
+  const b = Buffer.from(BASE);
+  b.writeUInt32LE(i, 0);
+  b.writeUInt32LE(i, CHUNK - 4);
   return b;
 }
 
