@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, isAppError } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 
 export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
@@ -44,6 +45,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
         ? `Malformed JSON body: ${error.message}`
         : error.message;
       return sendError(reply, new AppError(code, detail, { status }));
+    }
+    if (isDatabaseUnavailable(error)) {
+      // Never a wrong answer while the database is away: 503 and let the pool reconnect.
+      request.log.warn({ err: error }, 'database unavailable');
+      return sendError(reply, new AppError('unavailable', 'The database is unavailable; retry shortly', { retryAfter: 5 }));
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, new AppError('internal_error', `Internal server error (request id ${request.id})`));
