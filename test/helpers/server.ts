@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const serverBin = join(repoRoot, 'packages/server/dist/bin.js');
@@ -21,6 +22,8 @@ export interface StartedServer {
   runtimeKey: string;
   workspaceId: string;
   dataDir: string;
+  /** The PostgreSQL database the server uses, or null for embedded SQLite. */
+  databaseUrl: string | null;
   proc: ChildProcess;
   /** Everything the server printed so far (stdout + stderr). */
   output(): string;
@@ -30,7 +33,7 @@ export interface StartedServer {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Start a new server process on the same data dir / env (after stop or kill). */
   restart(extraEnv?: Record<string, string>): Promise<StartedServer>;
-  /** stop() and remove the data dir. */
+  /** stop() and remove the data dir (and, with TROVE_TEST_PG=1, drop the database it created). */
   close(): Promise<void>;
 }
 
@@ -47,6 +50,50 @@ export function randomKey(): string {
   return 'trove-sk-' + randomBytes(24).toString('hex');
 }
 
+/** Where TROVE_TEST_PG=1 creates its databases (a superuser URL; trust auth on the local cluster). */
+export const pgAdminUrl = process.env.TROVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export const usePg = process.env.TROVE_TEST_PG === '1';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  /** Drops the database, disconnecting whoever is still connected. */
+  drop(): Promise<void>;
+}
+
+async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: pgAdminUrl });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, empty PostgreSQL database `trove_t_<random>` (for tests that share one between servers). */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = 'trove_t_' + randomBytes(6).toString('hex');
+  await adminQuery(`CREATE DATABASE ${name}`);
+  const url = new URL(pgAdminUrl);
+  url.pathname = '/' + name;
+  let dropped: Promise<void> | null = null;
+  return {
+    url: url.toString(),
+    name,
+    drop: () => (dropped ??= adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+  };
+}
+
+/**
+ * TROVE_TEST_PG=1: the database belongs to the data dir, so a second
+ * startServer({dataDir}) (a restart, or another process on the same state)
+ * finds the same database. It is dropped by the close() that leaves no
+ * server of that data dir running.
+ */
+const pgByDataDir = new Map<string, { db: TestDatabase; running: Set<ChildProcess> }>();
+
 export async function startServer(opts: StartOptions = {}): Promise<StartedServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'trove-test-'));
   const adminKey = opts.adminKey ?? randomKey();
@@ -61,14 +108,22 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
     TROVE_WEBHOOK_ALLOW_PRIVATE: '1',
     TROVE_LOG_LEVEL: process.env.TROVE_LOG_LEVEL ?? 'warn',
   };
-  // Tests can be pointed at PostgreSQL as a whole (TROVE_TEST_DATABASE_URL).
-  if (process.env.TROVE_TEST_DATABASE_URL && !('TROVE_DATABASE_URL' in (opts.env ?? {}))) {
-    env.TROVE_DATABASE_URL = process.env.TROVE_TEST_DATABASE_URL;
-  }
+  // The runner's own setting must not leak into servers that chose SQLite.
+  delete env.TROVE_DATABASE_URL;
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
+  let pgState: { db: TestDatabase; running: Set<ChildProcess> } | undefined;
+  if (usePg && !(opts.env && 'TROVE_DATABASE_URL' in opts.env)) {
+    pgState = pgByDataDir.get(dataDir);
+    if (!pgState) {
+      pgState = { db: await createTestDatabase(), running: new Set() };
+      pgByDataDir.set(dataDir, pgState);
+    }
+    env.TROVE_DATABASE_URL = pgState.db.url;
+  }
+  const databaseUrl = env.TROVE_DATABASE_URL ?? null;
   const proc = spawn(process.execPath, [serverBin, ...(opts.args ?? [])], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,8 +134,10 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
   proc.stdout!.on('data', (d: string) => (out += d));
   proc.stderr!.on('data', (d: string) => (out += d));
   const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+  pgState?.running.add(proc);
+  void exited.then(() => pgState?.running.delete(proc));
 
-  const port = await new Promise<number>((res, rej) => {
+  const listening = new Promise<number>((res, rej) => {
     const timer = setTimeout(() => rej(new Error('server did not start in 60s:\n' + out)), 60_000);
     const onData = () => {
       const m = /Trove listening on http:\/\/[^:\s]+:(\d+)/.exec(out);
@@ -96,6 +153,19 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
       rej(new Error(`server exited with ${code} before listening:\n${out}`));
     });
   });
+  let port: number;
+  try {
+    port = await listening;
+  } catch (err) {
+    // A server that never came up must not leave a process or a database behind.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    if (pgState && pgState.running.size === 0 && pgByDataDir.get(dataDir) === pgState) {
+      pgByDataDir.delete(dataDir);
+      await pgState.db.drop().catch(() => {});
+    }
+    throw err;
+  }
   const baseUrl = `http://127.0.0.1:${port}`;
   const me = await fetch(`${baseUrl}/v1/me`, { headers: { authorization: `Bearer ${adminKey}` } });
   const workspaceId = ((await me.json()) as { workspace_id: string }).workspace_id;
@@ -111,6 +181,7 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
     runtimeKey,
     workspaceId,
     dataDir,
+    databaseUrl,
     proc,
     output: () => out,
     stop: () => kill('SIGTERM'),
@@ -119,6 +190,10 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
       startServer({ ...opts, dataDir, adminKey, runtimeKey, env: { ...opts.env, ...extraEnv } }),
     close: async () => {
       await kill('SIGTERM');
+      if (pgState && pgState.running.size === 0 && pgByDataDir.get(dataDir) === pgState) {
+        pgByDataDir.delete(dataDir);
+        await pgState.db.drop();
+      }
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

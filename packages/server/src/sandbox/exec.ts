@@ -9,14 +9,14 @@
  * --die-with-parent does the same if the server itself dies.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { constants as osc, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { FD, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
 import { CgroupPool, type CgroupSlot } from './cgroups.js';
-import { inheritableFds } from './fds.js';
+import { inheritableFdsCached } from './fds.js';
 import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
 import { CappedOutput } from './output.js';
 import { buildScript, type ScriptLimits } from './script.js';
@@ -122,6 +122,8 @@ interface Raw {
   timedOut: boolean;
   /** The sandbox's shell came up (limits set) before the command ran. */
   ready: boolean;
+  /** Killed by close() (server shutdown). */
+  shutdown: boolean;
 }
 
 interface Running {
@@ -347,9 +349,16 @@ export class ExecService {
    * commands can write there); returns its realpath.
    */
   private async prepareRoot(nsRoot: string): Promise<string> {
-    await fsp.mkdir(nsRoot, { recursive: true, mode: 0o755 });
-    const real = await fsp.realpath(nsRoot);
-    const st = await fsp.stat(real);
+    // Synchronous on purpose: three metadata syscalls are cheaper than three thread-pool round trips.
+    let real: string;
+    try {
+      real = realpathSync.native(nsRoot);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fsp.mkdir(nsRoot, { recursive: true, mode: 0o755 });
+      real = realpathSync.native(nsRoot);
+    }
+    const st = statSync(real);
     if (!st.isDirectory()) throw new Error(`namespace root is not a directory: ${real}`);
     if (this.isRoot && !this.opts.insecure && (st.uid !== this.opts.uid || st.gid !== this.opts.gid)) {
       await fsp.chown(real, this.opts.uid, this.opts.gid);
@@ -396,7 +405,7 @@ export class ExecService {
 
   private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<ExecResult> {
     const raw = await this.launchSandbox(req, nsRoot, timeoutMs);
-    if (!raw.ready && !raw.timedOut) {
+    if (!raw.ready && !raw.timedOut && !raw.shutdown) {
       const detail = raw.stderr.text().trim().slice(0, 2000);
       this.log.error({ namespace: req.namespace, exitCode: raw.exitCode, stderr: detail }, 'exec sandbox failed to start');
       // Something changed under us (bwrap removed, sysctl flipped): re-probe so later calls get a clear 503.
@@ -459,7 +468,9 @@ export class ExecService {
         seccompPath: null,
         detached: true,
       });
-      if (!raw.ready && !raw.timedOut) throw new Error(`exec shell failed to start: ${raw.stderr.text().trim().slice(0, 2000)}`);
+      if (!raw.ready && !raw.timedOut && !raw.shutdown) {
+        throw new Error(`exec shell failed to start: ${raw.stderr.text().trim().slice(0, 2000)}`);
+      }
       return finish(raw);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -472,7 +483,7 @@ export class ExecService {
     const useBlock = l.bwrap && l.slot !== null;
 
     // Security: cover descriptors the server inherited without O_CLOEXEC; bwrap would pass them to the command.
-    const leaked = inheritableFds();
+    const leaked = inheritableFdsCached();
     const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
     const top = Math.max(FD.ready, ...leaked);
     for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
@@ -510,6 +521,7 @@ export class ExecService {
       }
       let ready = false;
       let timedOut = false;
+      let shutdown = false;
       let killed = false;
       let exited = false;
       let sandboxPid = 0;
@@ -543,7 +555,13 @@ export class ExecService {
         kill();
       }, l.timeoutMs);
 
-      const entry: Running = { kill, done: Promise.resolve() };
+      const entry: Running = {
+        kill: () => {
+          shutdown = true;
+          kill();
+        },
+        done: Promise.resolve(),
+      };
       entry.done = new Promise<void>((done) => {
         child.once('close', () => done());
         child.once('error', () => done());
@@ -614,6 +632,7 @@ export class ExecService {
         this.running.delete(entry);
         const exitCode =
           code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
+        if (shutdown && !timedOut) stderr.push(Buffer.from('\n[trove: the command was killed: the server is shutting down]\n'));
         resolve({
           exitCode: timedOut ? TIMEOUT_EXIT_CODE : exitCode,
           stdout,
@@ -621,6 +640,7 @@ export class ExecService {
           durationMs: Math.round(performance.now() - started),
           timedOut,
           ready,
+          shutdown,
         });
       });
     });

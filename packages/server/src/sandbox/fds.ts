@@ -9,6 +9,21 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const O_CLOEXEC = 0o2000000;
 
+/** Reading fdinfo costs ~0.1 ms per descriptor: rescan at most this often. */
+const RESCAN_MS = 2000;
+let cache: { at: number; fds: number[] } | null = null;
+
+/**
+ * Cached inheritableFds(). What matters is what the parent handed us at
+ * start (node and its addons open everything close-on-exec), so a short-lived
+ * cache costs no safety; covering a number that was closed meanwhile with
+ * /dev/null is harmless.
+ */
+export function inheritableFdsCached(now = Date.now()): number[] {
+  if (!cache || now - cache.at > RESCAN_MS) cache = { at: now, fds: inheritableFds() };
+  return cache.fds;
+}
+
 export function inheritableFds(): number[] {
   let names: string[];
   try {

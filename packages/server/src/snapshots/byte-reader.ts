@@ -1,8 +1,7 @@
 /**
- * Exact-length reads over an async iterable of chunks (a decompressed tar
- * stream). Reads return views into the producer's chunks where possible, so
- * file content is not copied on the way to disk; only a read that straddles
- * chunks is copied. Pulling is lazy, so backpressure reaches the source.
+ * Exact-length reads over a byte stream (a decompressed tar stream). Reads
+ * return views into the producer's chunks where possible, so file content is
+ * not copied on the way to disk; only a read that straddles chunks is copied.
  */
 export class ByteReader {
   private readonly chunks: Buffer[] = [];
@@ -15,6 +14,16 @@ export class ByteReader {
 
   constructor(source: AsyncIterable<Buffer | string>) {
     this.iter = source[Symbol.asyncIterator]();
+  }
+
+  /**
+   * Reads a stream chunk by chunk, keeping up to `aheadBytes` queued so the
+   * producer (zlib on the thread pool) runs ahead of the consumer. A
+   * Readable's own async iterator would instead concatenate its whole buffer
+   * on every read, copying every byte once more.
+   */
+  static fromStream(stream: NodeJS.ReadableStream, aheadBytes: number): ByteReader {
+    return new ByteReader(chunksOf(stream, aheadBytes));
   }
 
   /** Pulls until `n` bytes are buffered; false when the source ended first. */
@@ -107,4 +116,56 @@ export class ByteReader {
       this.head = 0;
     }
   }
+}
+
+function chunksOf(stream: NodeJS.ReadableStream, aheadBytes: number): AsyncIterable<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  stream.on('data', (c: Buffer | string) => {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    queue.push(b);
+    queued += b.length;
+    if (queued >= aheadBytes) stream.pause();
+    notify();
+  });
+  stream.on('end', () => {
+    ended = true;
+    notify();
+  });
+  stream.on('error', (err: Error) => {
+    failure = err;
+    notify();
+  });
+  stream.on('close', () => {
+    // Destroyed without 'end' or 'error': nothing more will come.
+    ended = true;
+    notify();
+  });
+  return {
+    [Symbol.asyncIterator]() {
+      return {
+        async next(): Promise<IteratorResult<Buffer>> {
+          for (;;) {
+            if (queue.length > 0) {
+              const c = queue.shift()!;
+              queued -= c.length;
+              if (queued < aheadBytes && stream.isPaused()) stream.resume();
+              return { value: c, done: false };
+            }
+            if (failure) throw failure;
+            if (ended) return { value: undefined, done: true };
+            await new Promise<void>((resolve) => (wake = resolve));
+          }
+        },
+      };
+    },
+  };
 }

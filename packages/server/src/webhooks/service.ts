@@ -166,7 +166,8 @@ export class WebhookService {
         throw err;
       }
     }
-    return url.href;
+    // Stored as given (trimmed), so clients read back exactly the URL they sent.
+    return String(raw).trim();
   }
 
   private async mustGet(workspaceId: string, id: string): Promise<WebhookRow> {

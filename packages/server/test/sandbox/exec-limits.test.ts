@@ -34,7 +34,7 @@ describe.skipIf(!bwrapPath)(`exec limits${bwrapPath ? '' : ` (${SKIP_REASON})`}`
     const m = marker();
     const r = await f.run(
       `sleep ${m}1 & (sleep ${m}2 &) ; setsid sleep ${m}3 & nohup sh -c 'trap "" TERM HUP; sleep ${m}4' >/dev/null 2>&1 & echo spawned; sleep ${m}5`,
-      { timeoutMs: 1500 },
+      { timeoutMs: 4000 },
     );
     expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, stdout: 'spawned\n' });
     // run() resolves only once the tree is gone: check right away, no waiting.

@@ -91,7 +91,7 @@ time.sleep(2)
         await new Promise((r) => setTimeout(r, 1000));
         results.neighbour = await run('for i in 1 2 3 4 5; do sh -c "echo $i" & done; wait', { namespace: 'neighbour' });
         results.filler = await filler;
-        results.timeout = await run('sleep ${m}1 & setsid sleep ${m}2 & sleep ${m}3', { timeoutMs: 1000 });
+        results.timeout = await run('sleep ${m}1 & setsid sleep ${m}2 & echo spawned; sleep ${m}3', { timeoutMs: 3000 });
       }
       await svc.close();
       console.log(JSON.stringify({ status, results }));
@@ -146,7 +146,7 @@ time.sleep(2)
   });
 
   it('kills the whole tree on timeout', () => {
-    expect(results.timeout).toMatchObject({ timedOut: true, exitCode: 124 });
+    expect(results.timeout).toMatchObject({ timedOut: true, exitCode: 124, stdout: 'spawned\n' });
     expect(processesMentioning(m)).toEqual([]);
   });
 });

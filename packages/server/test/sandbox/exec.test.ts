@@ -4,7 +4,7 @@
  * ownership, admission control, status and shutdown).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../../src/errors.js';
 import { ExecService, TIMEOUT_EXIT_CODE, execTimeoutError } from '../../src/sandbox/exec.js';
@@ -208,10 +208,10 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 
   it('returns timedOut with the output so far when the wall clock runs out', async () => {
-    const r = await f.run('echo before; echo err >&2; sleep 30; echo after', { timeoutMs: 700 });
+    const r = await f.run('echo before; echo err >&2; sleep 30; echo after', { timeoutMs: 3000 });
     expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, stdout: 'before\n', stderr: 'err\n' });
-    expect(r.durationMs).toBeGreaterThanOrEqual(650);
-    expect(r.durationMs).toBeLessThan(5000);
+    expect(r.durationMs).toBeGreaterThanOrEqual(2950);
+    expect(r.durationMs).toBeLessThan(8000);
     expect(execTimeoutError(30_000)).toMatchObject({ status: 408, code: 'exec_timeout', detail: 'Command timed out after 30s.' });
     expect(execTimeoutError(1500).detail).toBe('Command timed out after 1.5s.');
   });
@@ -225,6 +225,9 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 });
 
+/** A command that holds its exec slot until the test creates `workspace/<gate>`. */
+const hold = (gate: string) => `while [ ! -e workspace/${gate} ]; do sleep 0.05; done; echo released`;
+
 describe.skipIf(!bwrapPath)(`exec admission control${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
   let f: Fixture;
   beforeAll(async () => {
@@ -235,40 +238,52 @@ describe.skipIf(!bwrapPath)(`exec admission control${bwrapPath ? '' : ` (${SKIP_
   });
 
   it('answers exec_busy (429, Retry-After) when a namespace stays at its cap past the queue timeout', async () => {
-    const slow = [f.run('sleep 3'), f.run('sleep 3')];
-    // Let both take their slots before the third arrives.
-    await new Promise((r) => setTimeout(r, 100));
+    // Slots are taken synchronously when run() is called, so the holders own them before the third call.
+    const holders = [f.run(hold('gate-1')), f.run(hold('gate-1'))];
     const started = Date.now();
     const err = await f.run('echo third').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect(err).toMatchObject({ status: 429, code: 'exec_busy', retryAfter: 1 });
     expect((err as AppError).detail).toBe('Too many commands are running in this namespace; retry shortly.');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     // Another namespace is not held up by the busy one.
     const other = await f.svc.run({ workspaceId: 'ws-test', namespace: 'b', nsRoot: f.nsB, command: 'echo other', sourceInit: false });
     expect(other.stdout).toBe('other\n');
-    await Promise.all(slow);
-  });
-
-  it('queues briefly and runs when a slot frees up in time', async () => {
-    const first = [f.run('sleep 0.3'), f.run('sleep 0.3')];
-    await new Promise((r) => setTimeout(r, 50));
-    const queued = await f.run('echo queued');
-    expect(queued.stdout).toBe('queued\n');
-    await Promise.all(first);
+    writeFileSync(join(f.nsA, 'gate-1'), '');
+    for (const r of await Promise.all(holders)) expect(r.stdout).toBe('released\n');
   });
 
   it('applies the global cap across namespaces', async () => {
     const ns = (n: string) => join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', n);
-    const busy = ['g1', 'g2', 'g3'].map((n) =>
-      f.svc.run({ workspaceId: 'ws-test', namespace: n, nsRoot: ns(n), command: 'sleep 2', sourceInit: false }),
-    );
-    await new Promise((r) => setTimeout(r, 100));
+    const holders = ['g1', 'g2', 'g3'].map((n) => {
+      mkdirSync(ns(n), { recursive: true });
+      return f.svc.run({ workspaceId: 'ws-test', namespace: n, nsRoot: ns(n), command: hold('gate-2'), sourceInit: false });
+    });
     const err = await f.svc
       .run({ workspaceId: 'ws-test', namespace: 'g4', nsRoot: ns('g4'), command: 'true', sourceInit: false })
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 429, code: 'exec_busy', detail: 'Too many commands are running on this server; retry shortly.' });
-    await Promise.all(busy);
+    for (const n of ['g1', 'g2', 'g3']) writeFileSync(join(ns(n), 'gate-2'), '');
+    for (const r of await Promise.all(holders)) expect(r.stdout).toBe('released\n');
+  });
+});
+
+describe.skipIf(!bwrapPath)(`exec queueing${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  it('queues a call while the namespace is at its cap and runs it when a slot frees up', async () => {
+    const f = await createFixture({ perNamespaceConcurrency: 1, queueTimeoutMs: 60_000 });
+    try {
+      const holder = f.run(hold('gate-q'));
+      let queuedDone = false;
+      const queued = f.run('echo queued').then((r) => ((queuedDone = true), r));
+      // The holder cannot finish before the gate exists, so the queued call cannot have run yet.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(queuedDone).toBe(false);
+      writeFileSync(join(f.nsA, 'gate-q'), '');
+      expect((await holder).stdout).toBe('released\n');
+      expect((await queued).stdout).toBe('queued\n');
+    } finally {
+      await f.cleanup();
+    }
   });
 });
 
@@ -292,15 +307,16 @@ describe.skipIf(!bwrapPath)(`exec status and shutdown${bwrapPath ? '' : ` (${SKI
   it('close() kills running commands and later runs are refused', async () => {
     const f = await createFixture();
     try {
-      const started = Date.now();
-      const running = f.run('echo started; sleep 60');
-      await new Promise((r) => setTimeout(r, 300));
+      const running = f.run('echo started; touch workspace/started; sleep 60');
+      while (!existsSync(join(f.nsA, 'started'))) await new Promise((r) => setTimeout(r, 20));
+      const closing = Date.now();
       await f.svc.close();
+      expect(Date.now() - closing).toBeLessThan(5000);
       const r = await running;
       expect(r.timedOut).toBe(false);
-      expect(r.exitCode).not.toBe(0);
+      expect(r.exitCode).toBe(137);
       expect(r.stdout).toBe('started\n');
-      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.stderr).toContain('[trove: the command was killed: the server is shutting down]');
       await expect(f.run('true')).rejects.toMatchObject({ status: 503, code: 'sandbox_unavailable' });
     } finally {
       await f.cleanup();

@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+/**
+ * File API throughput against baselines measured in the same run:
+ *
+ *   GET /files/{path} 4 KiB and 1 MiB, 32 connections (wrk) vs a private nginx
+ *   serving the very same file from the server's namespace directory;
+ *   PUT /files/{path} 1 MiB durable writes vs node open+writeFile+fsync of the
+ *   same files on the same filesystem (and, informational, vs the same atomic
+ *   sequence the server promises: temp file, fsync, rename, fsync dir).
+ *
+ * Rounds alternate which side goes first and the reported ratio is the median
+ * of per-round ratios, so load from other work on the machine hits both sides.
+ *
+ *   node bench/http.mjs [--quick] [--seconds 5] [--rounds 3] [--connections 32]
+ *                       [--put-files 64] [--put-concurrency 8] [--only get4k,get1m,put]
+ *                       [--profile] [--log-level info] [--nginx-workers 1]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, readdirSync, promises as fsp, constants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { parseArgs } from './lib/args.mjs';
+import { startServer, repoRoot } from './lib/server.mjs';
+import { startNginx } from './lib/nginx.mjs';
+import { runWrk } from './lib/wrk.mjs';
+import { ensureTool } from './lib/tools.mjs';
+import { makeClient, expectJson, closedLoop } from './lib/http-client.mjs';
+import { median, MiB, fmtNum } from './lib/stats.mjs';
+import { row, atLeast, finish, loadLine, stamp } from './lib/report.mjs';
+import { latestProfile, summarizeProfile, printProfile } from './lib/profile.mjs';
+
+const args = parseArgs();
+const quick = args.has('quick');
+const seconds = args.num('seconds', quick ? 3 : 5);
+const rounds = args.num('rounds', quick ? 1 : 3);
+const connections = args.num('connections', 32);
+const putFiles = args.num('put-files', quick ? 32 : 64);
+const putConcurrency = args.num('put-concurrency', 8);
+const only = new Set((args.str('only', 'get4k,get1m,put')).split(','));
+const profileDir = args.has('profile') ? join(repoRoot, 'bench', 'results', `profile-http-${stamp()}`) : null;
+const nginxWorkers = args.str('nginx-workers', '1');
+const ns = 'bench';
+
+console.log(`http bench: ${quick ? 'quick' : 'full'} — ${rounds} round(s) × ${seconds} s per side, ${connections} connections`);
+console.log(loadLine('load at start'));
+
+const wrkBin = only.has('get4k') || only.has('get1m') ? ensureTool('wrk') : null;
+const nginxBin = wrkBin ? ensureTool('nginx') : null;
+
+const server = await startServer({ cpuProfDir: profileDir ?? undefined, logLevel: args.str('log-level') });
+const client = makeClient(server.baseUrl, { connections: Math.max(putConcurrency, 4) });
+const auth = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': ns };
+const rows = [];
+const detail = {};
+let nginx = null;
+
+const put = (path, body) => client.request({ method: 'PUT', path: `/files/${path}`, headers: auth, body });
+
+/** Finds a file's host path under the data dir (the server's layout is its own business). */
+function findOnDisk(dir, name) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isFile() && e.name === name) return p;
+    if (e.isDirectory()) {
+      const found = findOnDisk(p, name);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+try {
+  // ---------- GET: the same file served by Trove and by nginx ----------
+  const sizes = [
+    { key: 'get4k', label: '4 KiB', bytes: 4096, min: 0.5 },
+    { key: 'get1m', label: '1 MiB', bytes: MiB, min: 0.7 },
+  ].filter((s) => only.has(s.key));
+  if (sizes.length && (!wrkBin || !nginxBin)) {
+    for (const s of sizes) rows.push(row({ metric: `GET ${s.label}`, unit: 'req/s', ours: null, pass: null, note: 'wrk or nginx unavailable' }));
+  } else if (sizes.length) {
+    const files = [];
+    for (const s of sizes) {
+      const name = `bench-${s.key}.bin`;
+      const data = randomBytes(s.bytes);
+      await expectJson(await put(name, data));
+      const got = await client.request({ path: `/files/${name}`, headers: auth });
+      if (got.status !== 200 || !got.body.equals(data)) throw new Error(`GET /files/${name} did not return the uploaded bytes (${got.status})`);
+      files.push({ ...s, name, data, host: findOnDisk(server.dataDir, name) });
+    }
+    const root = dirname(files[0].host);
+    if (files.some((f) => dirname(f.host) !== root)) throw new Error('bench files ended up in different directories');
+    nginx = await startNginx(nginxBin, root, { workers: nginxWorkers === 'auto' ? 'auto' : Number(nginxWorkers), accessLog: true });
+    for (const f of files) {
+      const r = await fetch(`${nginx.baseUrl}/${f.name}`);
+      if (r.status !== 200 || !Buffer.from(await r.arrayBuffer()).equals(f.data)) throw new Error(`nginx does not serve ${f.name}`);
+    }
+    console.log(`nginx ${nginxWorkers} worker(s), sendfile on, access log on; server at its default log level${args.str('log-level') ? ` (${args.str('log-level')})` : ''}`);
+
+    for (const f of files) {
+      const ours = { url: `${server.baseUrl}/files/${f.name}`, headers: auth };
+      const base = { url: `${nginx.baseUrl}/${f.name}`, headers: auth };
+      const wrk = (t, secs) => runWrk(wrkBin, { ...t, connections, seconds: secs });
+      // Warm-up: JIT, page cache, connection setup.
+      await wrk(ours, Math.min(2, seconds));
+      await wrk(base, 1);
+      const perRound = [];
+      for (let r = 0; r < rounds; r++) {
+        const oursFirst = r % 2 === 0;
+        const a = oursFirst ? await wrk(ours, seconds) : null;
+        const b = await wrk(base, seconds);
+        const o = a ?? (await wrk(ours, seconds));
+        perRound.push({ ours: o, nginx: b, ratio: o.rps / b.rps });
+        console.log(
+          `GET ${f.label} round ${r + 1}: trove ${fmtNum(o.rps)} req/s (${fmtNum(o.mibps)} MiB/s, p99 ${fmtNum(o.p99ms, 2)} ms)` +
+            ` | nginx ${fmtNum(b.rps)} req/s (${fmtNum(b.mibps)} MiB/s, p99 ${fmtNum(b.p99ms, 2)} ms) → ${(o.rps / b.rps).toFixed(2)}×`,
+        );
+      }
+      detail[f.key] = perRound;
+      const bad = perRound.reduce((n, p) => n + p.ours.errors + p.ours.non2xx, 0);
+      const badBase = perRound.reduce((n, p) => n + p.nginx.errors + p.nginx.non2xx, 0);
+      const ratio = median(perRound.map((p) => p.ratio));
+      const chk = atLeast(ratio, f.min);
+      const note = bad || badBase ? `errors: trove ${bad}, nginx ${badBase}` : undefined;
+      const unit = f.bytes >= MiB ? 'MiB/s' : 'req/s';
+      const pick = (p) => (f.bytes >= MiB ? p.mibps : p.rps);
+      rows.push(
+        row({
+          metric: `GET ${f.label} ×${connections} conns`,
+          unit,
+          ours: median(perRound.map((p) => pick(p.ours))),
+          baseline: median(perRound.map((p) => pick(p.nginx))),
+          ratio,
+          ...chk,
+          pass: chk.pass && bad === 0 && badBase === 0,
+          note,
+        }),
+      );
+      const p99o = median(perRound.map((p) => p.ours.p99ms));
+      const p99b = median(perRound.map((p) => p.nginx.p99ms));
+      rows.push(row({ metric: `GET ${f.label} p99 latency`, unit: 'ms', ours: p99o, baseline: p99b, ratio: p99b / p99o }));
+    }
+  }
+
+  // ---------- PUT: durable 1 MiB writes vs the filesystem itself ----------
+  if (only.has('put')) {
+    const body = randomBytes(MiB);
+    const baseDir = mkdtempSync(join(tmpdir(), 'trove-bench-put-'));
+    const names = Array.from({ length: putFiles }, (_, i) => `put-${String(i).padStart(4, '0')}.bin`);
+    const putAll = async () => {
+      let failures = 0;
+      const secs = await closedLoop({
+        concurrency: putConcurrency,
+        count: names.length,
+        op: async (_w, i) => {
+          const r = await put(`put/${names[i]}`, body);
+          if (r.status !== 200) failures++;
+        },
+      });
+      return { secs, failures };
+    };
+    // What the brief names as the baseline: open, write, fsync, close.
+    const plain = async () => {
+      const secs = await closedLoop({
+        concurrency: putConcurrency,
+        count: names.length,
+        op: async (_w, i) => {
+          const fh = await fsp.open(join(baseDir, names[i]), 'w');
+          try {
+            await fh.writeFile(body);
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+        },
+      });
+      return { secs, failures: 0 };
+    };
+    // The server's own promise (atomic + durable), done with no HTTP and no bookkeeping.
+    const atomic = async () => {
+      const secs = await closedLoop({
+        concurrency: putConcurrency,
+        count: names.length,
+        op: async (_w, i) => {
+          const tmp = join(baseDir, `.tmp-${randomBytes(6).toString('hex')}`);
+          const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+          try {
+            await fh.writeFile(body);
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+          await fsp.rename(tmp, join(baseDir, names[i]));
+          const dir = await fsp.open(baseDir, constants.O_RDONLY | constants.O_DIRECTORY);
+          await dir.sync();
+          await dir.close();
+        },
+      });
+      return { secs, failures: 0 };
+    };
+    try {
+      await putAll(); // warm-up, and creates the files so every round overwrites
+      await plain();
+      const perRound = [];
+      for (let r = 0; r < rounds; r++) {
+        const order = r % 2 === 0 ? ['ours', 'plain', 'atomic'] : ['atomic', 'plain', 'ours'];
+        const res = {};
+        for (const side of order) res[side] = await { ours: putAll, plain, atomic }[side]();
+        const rate = (x) => names.length / x.secs;
+        perRound.push({
+          ours: rate(res.ours),
+          plain: rate(res.plain),
+          atomic: rate(res.atomic),
+          failures: res.ours.failures,
+        });
+        console.log(
+          `PUT 1 MiB round ${r + 1}: trove ${fmtNum(rate(res.ours))} writes/s | writeFile+fsync ${fmtNum(rate(res.plain))}/s | atomic ${fmtNum(rate(res.atomic))}/s`,
+        );
+      }
+      detail.put = perRound;
+      const failures = perRound.reduce((n, p) => n + p.failures, 0);
+      const ratio = median(perRound.map((p) => p.ours / p.plain));
+      const chk = atLeast(ratio, 0.5);
+      rows.push(
+        row({
+          metric: `PUT 1 MiB durable ×${putConcurrency} vs writeFile+fsync`,
+          unit: 'MiB/s',
+          ours: median(perRound.map((p) => p.ours)),
+          baseline: median(perRound.map((p) => p.plain)),
+          ratio,
+          ...chk,
+          pass: chk.pass && failures === 0,
+          note: failures ? `${failures} PUTs failed` : undefined,
+        }),
+      );
+      rows.push(
+        row({
+          metric: `PUT 1 MiB vs tmp+fsync+rename+fsync dir`,
+          unit: 'MiB/s',
+          ours: median(perRound.map((p) => p.ours)),
+          baseline: median(perRound.map((p) => p.atomic)),
+          ratio: median(perRound.map((p) => p.ours / p.atomic)),
+        }),
+      );
+      const check = await client.request({ path: `/files/put/${names[0]}`, headers: auth });
+      if (check.status !== 200 || !check.body.equals(body)) throw new Error('a PUT file does not read back as written');
+    } finally {
+      rmSync(baseDir, { recursive: true, force: true });
+    }
+  }
+} finally {
+  client.close();
+  await nginx?.close();
+  await server.close();
+}
+
+if (profileDir) {
+  const p = latestProfile(profileDir);
+  if (p) {
+    console.log(`\nserver profile: ${p}`);
+    const summary = summarizeProfile(p);
+    printProfile(summary);
+    detail.profile = { path: p, ...summary };
+  } else console.log(`no .cpuprofile in ${profileDir} (did the server exit cleanly?)`);
+}
+
+finish('http', rows, { params: { quick, seconds, rounds, connections, putFiles, putConcurrency, nginxWorkers }, detail });

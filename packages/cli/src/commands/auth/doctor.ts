@@ -1,0 +1,172 @@
+/**
+ * `trove doctor`: configuration, server reachability and health, latency, clock
+ * skew (from the Date header), the key and its scope, and the exec sandbox.
+ */
+import type { TroveAdminClient } from 'trove-sdk';
+import type { Context } from '../../context.js';
+import { CliError, ExitCode } from '../../errors.js';
+import { maskKey } from '../../output/format.js';
+
+type Status = 'ok' | 'warn' | 'fail';
+
+interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+}
+
+interface Health {
+  status?: string;
+  database?: string;
+  volume?: string;
+  exec?: string;
+  version?: string;
+  detail?: string;
+}
+
+/** Webhook receivers reject signatures older than this, so a larger skew breaks them. */
+const WEBHOOK_TOLERANCE_S = 300;
+
+export async function run(ctx: Context): Promise<void> {
+  const checks: Check[] = [];
+  let failure: { exitCode: number; message: string } | null = null;
+  const add = (c: Check, exitCode: number = ExitCode.error) => {
+    checks.push(c);
+    if (c.status === 'fail' && failure === null) failure = { exitCode, message: `${c.name}: ${c.detail}` };
+  };
+
+  const cfg = await ctx.config();
+  add({
+    name: 'config',
+    status: 'ok',
+    detail: cfg.source === 'env' ? 'TROVE_API_KEY from the environment' : `profile "${cfg.profile}" (${cfg.configPath})`,
+  });
+
+  const client = await ctx.admin();
+  const probes: { ms: number; skewS: number | null; health: Health | null; httpStatus: number }[] = [];
+  let unreachable: string | null = null;
+  for (let i = 0; i < 3 && unreachable === null; i++) {
+    try {
+      probes.push(await probeHealth(client, ctx.io.signal));
+    } catch (err) {
+      unreachable = (err as Error).message;
+    }
+  }
+
+  if (unreachable !== null && probes.length === 0) {
+    add({ name: 'server', status: 'fail', detail: `${cfg.baseUrl} unreachable: ${unreachable}` }, ExitCode.network);
+  } else {
+    const last = probes[probes.length - 1]!;
+    const h = last.health;
+    if (last.httpStatus === 200 && h?.status === 'ok') {
+      add({
+        name: 'server',
+        status: 'ok',
+        detail: `${cfg.baseUrl} reachable${h.version ? `, version ${h.version}` : ''} (database ${h.database ?? '?'}, volume ${h.volume ?? '?'})`,
+      });
+    } else {
+      add({
+        name: 'server',
+        status: 'fail',
+        detail: `${cfg.baseUrl} answered ${last.httpStatus}: ${h?.detail ?? `database ${h?.database ?? '?'}, volume ${h?.volume ?? '?'}`}`,
+      });
+    }
+    const sorted = probes.map((p) => p.ms).sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    add({
+      name: 'latency',
+      status: median > 1000 ? 'warn' : 'ok',
+      detail: `${Math.round(median)} ms round trip (median of ${sorted.length})`,
+    });
+    const skews = probes.map((p) => p.skewS).filter((s): s is number => s !== null);
+    if (skews.length === 0) add({ name: 'clock', status: 'warn', detail: 'the server sent no Date header' });
+    else {
+      const skew = skews.sort((a, b) => Math.abs(a) - Math.abs(b))[0]!;
+      const abs = Math.abs(skew);
+      const dir = skew > 0 ? 'ahead of' : 'behind';
+      add({
+        name: 'clock',
+        // The Date header has one-second resolution, so up to ~2 s is noise.
+        status: abs < 2 ? 'ok' : abs < WEBHOOK_TOLERANCE_S ? 'warn' : 'fail',
+        detail:
+          abs < 2
+            ? 'in sync with the server'
+            : `this machine is ${abs.toFixed(0)} s ${dir} the server${abs >= WEBHOOK_TOLERANCE_S ? ' (webhook signatures will be rejected)' : ''}`,
+      });
+    }
+
+    try {
+      const me = await client.me({ signal: ctx.io.signal, maxRetries: 0 });
+      add({
+        name: 'key',
+        status: 'ok',
+        detail: `${maskKey(cfg.apiKey)} valid: ${me.scope} scope, workspace ${me.workspaceId}${me.namespace ? `, locked to namespace "${me.namespace}"` : ''}`,
+      });
+      if (me.scope === 'workspace') {
+        const ns = me.namespace ?? cfg.namespace;
+        if (me.namespace && cfg.namespace && cfg.namespace !== me.namespace) {
+          add({ name: 'namespace', status: 'fail', detail: `"${cfg.namespace}" is configured, but the key is locked to "${me.namespace}"` }, ExitCode.auth);
+        } else {
+          add({
+            name: 'namespace',
+            status: ns ? 'ok' : 'warn',
+            detail: ns ? `"${ns}"` : 'none set: runtime commands need -n NAME (or `trove login --namespace NAME`)',
+          });
+        }
+      } else {
+        add({ name: 'namespace', status: 'ok', detail: 'admin key: manages keys and webhooks; files and exec need a workspace key' });
+      }
+    } catch (err) {
+      const e = err as { status?: number; message?: string };
+      if (e.status === 401 || e.status === 403) add({ name: 'key', status: 'fail', detail: e.message ?? 'rejected' }, ExitCode.auth);
+      else add({ name: 'key', status: 'fail', detail: e.message ?? String(err) }, e.status === undefined ? ExitCode.network : ExitCode.error);
+    }
+
+    const mode = h?.exec;
+    add(
+      mode === 'bubblewrap'
+        ? { name: 'sandbox', status: 'ok', detail: 'bubblewrap: commands run isolated' }
+        : mode === 'insecure'
+          ? { name: 'sandbox', status: 'warn', detail: 'insecure: commands run without isolation (development mode)' }
+          : mode === 'unavailable'
+            ? { name: 'sandbox', status: 'fail', detail: 'unavailable: `trove run` will fail (install bubblewrap on the server)' }
+            : { name: 'sandbox', status: 'warn', detail: 'the server did not report its exec mode' },
+    );
+  }
+
+  if (ctx.json) {
+    ctx.printJson({ ok: failure === null, checks });
+  } else {
+    const c = ctx.out;
+    const mark = { ok: c.green('✓'), warn: c.yellow('!'), fail: c.red('✗') };
+    for (const chk of checks) ctx.print(`${mark[chk.status]} ${chk.name.padEnd(10)} ${chk.detail}`);
+  }
+  if (failure !== null) {
+    const f = failure as { exitCode: number; message: string };
+    throw new CliError(`doctor found a problem: ${f.message}`, { exitCode: f.exitCode });
+  }
+}
+
+/** One `GET /healthz`: round-trip time, clock skew against the Date header, and the body. */
+async function probeHealth(client: TroveAdminClient, signal: AbortSignal) {
+  const t0 = Date.now();
+  return client.request(
+    // 503 (unhealthy) is an answer to report, not something to retry.
+    { method: 'GET', path: '/healthz', noAuth: true, maxRetries: 0, timeoutMs: 10_000, signal },
+    async (res) => {
+      const t1 = Date.now();
+      const date = res.headers.get('date');
+      const serverMs = date ? Date.parse(date) : NaN;
+      // The server stamped Date somewhere between t0 and t1; the midpoint is the best guess.
+      const skewS = Number.isNaN(serverMs) ? null : ((t0 + t1) / 2 - serverMs) / 1000;
+      const health = (await res.json().catch(() => null)) as Health | null;
+      return { ms: t1 - t0, skewS, health, httpStatus: res.status };
+    },
+  ).catch((err: { status?: number; body?: unknown; headers?: Headers }) => {
+    // An unhealthy server answers 503 with the same body shape.
+    if (typeof err.status === 'number') {
+      return { ms: Date.now() - t0, skewS: null, health: (err.body ?? null) as Health | null, httpStatus: err.status };
+    }
+    throw err;
+  });
+}

@@ -1,0 +1,248 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createArchive, restoreArchive, TREES_DIR } from '../../src/snapshots/archive.js';
+import { AppError } from '../../src/errors.js';
+import { buildFixtureTree, manifest, pseudoRandom, rmTree } from './support.js';
+
+const unlimited = { maxBytes: 0, maxFiles: 0, maxEntryBytes: 0 };
+const isRoot = process.getuid?.() === 0;
+const hasGnuTar = spawnSync('tar', ['--version']).stdout?.toString().includes('GNU tar') ?? false;
+
+let work: string;
+let src: string;
+let tgzPath: string;
+let stats: { fileCount: number; totalBytes: number };
+
+async function archiveTo(tree: string, path: string, level?: number) {
+  const { stream, done } = createArchive(tree, { level });
+  await pipeline(stream, createWriteStream(path));
+  return done;
+}
+
+/** A namespace root inside a fresh workspace layout: <ws>/namespaces/<ns>. */
+async function freshNamespace(name = 'ns1'): Promise<string> {
+  const ws = await fsp.mkdtemp(join(work, 'ws-'));
+  const nsRoot = join(ws, 'namespaces', name);
+  await fsp.mkdir(nsRoot, { recursive: true });
+  return nsRoot;
+}
+
+beforeAll(async () => {
+  work = await fsp.mkdtemp(join(tmpdir(), 'trove-snap-'));
+  src = join(work, 'src');
+  await buildFixtureTree(src);
+  tgzPath = join(work, 'fixture.tar.gz');
+  stats = await archiveTo(src, tgzPath);
+});
+
+afterAll(async () => {
+  await rmTree(work);
+});
+
+describe('createArchive + restoreArchive round trip', () => {
+  it('reproduces the tree exactly: types, modes, sizes, contents, link targets, mtimes', async () => {
+    const nsRoot = await freshNamespace();
+    // Whatever was there before is replaced, not merged.
+    await fsp.writeFile(join(nsRoot, 'stale.txt'), 'old');
+    await fsp.mkdir(join(nsRoot, 'src'));
+    await fsp.writeFile(join(nsRoot, 'src', 'old.py'), 'old');
+
+    const res = await restoreArchive(createReadStream(tgzPath), nsRoot, unlimited);
+
+    const want = await manifest(src);
+    const got = await manifest(nsRoot);
+    expect(got).toEqual(want);
+    const nonDirs = want.filter((e) => e.type !== 'dir');
+    expect(res.filesRestored).toBe(nonDirs.length);
+    expect(stats.fileCount).toBe(nonDirs.length);
+    expect(stats.totalBytes).toBe(want.filter((e) => e.type === 'file').reduce((a, e) => a + e.size, 0));
+    // The fixture really has what the test claims to cover.
+    const byPath = new Map(got.map((e) => [e.path, e]));
+    expect(byPath.get('link-outside-absolute')).toMatchObject({ type: 'symlink', link: '/etc/passwd' });
+    expect(byPath.get('link-dangling')).toMatchObject({ type: 'symlink', link: 'does/not/exist' });
+    expect(byPath.get('link-to-dir')).toMatchObject({ type: 'symlink', link: 'src' });
+    expect(byPath.get('run.sh')?.mode).toBe(0o755);
+    expect(byPath.get('secret.key')?.mode).toBe(0o600);
+    expect(byPath.get('locked')?.mode).toBe(0o555);
+    expect(byPath.get('empty-dir')?.type).toBe('dir');
+    expect(byPath.get('empty.txt')).toMatchObject({ type: 'file', size: 0 });
+    expect(byPath.get('hex:6c6174696e312de9ff')).toMatchObject({ type: 'file' });
+    expect(got.some((e) => e.path.length > 400)).toBe(true);
+    expect(byPath.has('stale.txt')).toBe(false);
+    expect(byPath.has('src/old.py')).toBe(false);
+    // No staging or old tree is left behind.
+    expect(await fsp.readdir(join(nsRoot, '..', '..', TREES_DIR))).toEqual([]);
+  });
+
+  it('creates a missing namespace root', async () => {
+    const nsRoot = await freshNamespace();
+    await fsp.rmdir(nsRoot);
+    await restoreArchive(createReadStream(tgzPath), nsRoot, unlimited);
+    expect(await manifest(nsRoot)).toEqual(await manifest(src));
+  });
+
+  it('writes deterministic archives (same tree, same bytes)', async () => {
+    const second = join(work, 'again.tar.gz');
+    await archiveTo(src, second);
+    expect((await fsp.readFile(second)).equals(await fsp.readFile(tgzPath))).toBe(true);
+  });
+
+  it.skipIf(!hasGnuTar)('writes standard archives: GNU tar extracts the same tree', async () => {
+    const out = await fsp.mkdtemp(join(work, 'gnu-x-'));
+    execFileSync('tar', ['-xzf', tgzPath, '-C', out, ...(isRoot ? ['--no-same-owner'] : [])]);
+    const want = (await manifest(src)).filter((e) => e.path !== '.');
+    const got = (await manifest(out)).filter((e) => e.path !== '.');
+    // GNU tar applies directory times late too; everything should match.
+    expect(got).toEqual(want);
+  });
+
+  it.skipIf(!hasGnuTar)('restores archives written by GNU tar (pax format)', async () => {
+    const gnu = join(work, 'gnu.tar.gz');
+    execFileSync('tar', ['--format=pax', '-czf', gnu, '-C', src, '.']);
+    const nsRoot = await freshNamespace();
+    await restoreArchive(createReadStream(gnu), nsRoot, unlimited);
+    expect(await manifest(nsRoot)).toEqual(await manifest(src));
+  });
+
+  it('drops setuid/setgid bits and skips FIFOs and sockets; hard links become separate files', async () => {
+    const tree = await fsp.mkdtemp(join(work, 'special-'));
+    await fsp.writeFile(join(tree, 'suid'), 'x');
+    await fsp.chmod(join(tree, 'suid'), 0o6755);
+    await fsp.writeFile(join(tree, 'a'), 'shared');
+    await fsp.link(join(tree, 'a'), join(tree, 'b'));
+    execFileSync('mkfifo', [join(tree, 'fifo')]);
+    const sock = createServer();
+    await new Promise<void>((r) => sock.listen(join(tree, 'sock'), r));
+    try {
+      const path = join(work, 'special.tar.gz');
+      const s = await archiveTo(tree, path);
+      expect(s.fileCount).toBe(3);
+      const nsRoot = await freshNamespace();
+      await restoreArchive(createReadStream(path), nsRoot, unlimited);
+      expect((await fsp.readdir(nsRoot)).sort()).toEqual(['a', 'b', 'suid']);
+      expect((await fsp.stat(join(nsRoot, 'suid'))).mode & 0o7777).toBe(0o755);
+      const [a, b] = [await fsp.stat(join(nsRoot, 'a')), await fsp.stat(join(nsRoot, 'b'))];
+      expect(a.ino).not.toBe(b.ino);
+      expect(await fsp.readFile(join(nsRoot, 'b'), 'utf8')).toBe('shared');
+    } finally {
+      sock.close();
+    }
+  });
+
+  it.skipIf(!isRoot)('chowns every restored entry when asked', async () => {
+    const nsRoot = await freshNamespace();
+    await restoreArchive(createReadStream(tgzPath), nsRoot, unlimited, { chown: { uid: 64123, gid: 64124 } });
+    const walk = async (p: Buffer): Promise<void> => {
+      const st = await fsp.lstat(p);
+      expect([p.toString(), st.uid, st.gid]).toEqual([p.toString(), 64123, 64124]);
+      if (!st.isDirectory()) return;
+      for (const n of await fsp.readdir(p, { encoding: 'buffer' })) await walk(Buffer.concat([p, Buffer.from('/'), n]));
+    };
+    await walk(Buffer.from(nsRoot));
+  });
+
+  it('reports a missing tree through both the stream and done', async () => {
+    const { stream, done } = createArchive(join(work, 'no-such-dir'));
+    const streamErr = new Promise((resolve) => stream.on('error', resolve));
+    stream.resume();
+    await expect(done).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(streamErr).resolves.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('streams: a tree far larger than the memory it uses', async () => {
+    const tree = await fsp.mkdtemp(join(work, 'big-'));
+    const chunk = pseudoRandom(1024 * 1024, 3);
+    const fh = await fsp.open(join(tree, 'big.bin'), 'w');
+    for (let i = 0; i < 96; i++) await fh.write(chunk);
+    await fh.close();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    try {
+      const path = join(work, 'big.tar.gz');
+      await archiveTo(tree, path, 1);
+      const nsRoot = await freshNamespace();
+      await restoreArchive(createReadStream(path), nsRoot, unlimited, { durable: false });
+      expect((await fsp.stat(join(nsRoot, 'big.bin'))).size).toBe(96 * 1024 * 1024);
+    } finally {
+      clearInterval(timer);
+    }
+    // 96 MiB went through; the process grew by far less.
+    expect(peak - before).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe('restore limits (quotas)', () => {
+  const files = 6;
+  let path: string;
+  beforeAll(async () => {
+    const tree = await fsp.mkdtemp(join(work, 'limits-'));
+    await fsp.mkdir(join(tree, 'dir'));
+    await fsp.symlink('f0', join(tree, 'link')); // links and dirs do not count as files
+    for (let i = 0; i < files; i++) await fsp.writeFile(join(tree, `f${i}`), Buffer.alloc(1000 * (i + 1), 1));
+    path = join(work, 'limits.tar.gz');
+    await archiveTo(tree, path);
+  });
+
+  async function attempt(limits: typeof unlimited) {
+    const nsRoot = await freshNamespace();
+    await fsp.writeFile(join(nsRoot, 'keep.txt'), 'keep');
+    const before = await manifest(nsRoot);
+    try {
+      return { result: await restoreArchive(createReadStream(path), nsRoot, limits), nsRoot };
+    } catch (err) {
+      expect(await manifest(nsRoot)).toEqual(before);
+      expect(await fsp.readdir(join(nsRoot, '..', '..', TREES_DIR))).toEqual([]);
+      return { err: err as AppError, nsRoot };
+    }
+  }
+
+  it('accepts an archive exactly at the limits', async () => {
+    const r = await attempt({ maxFiles: files, maxBytes: 21_000, maxEntryBytes: 6000 });
+    expect(r.err).toBeUndefined();
+    expect(r.result).toEqual({ filesRestored: files + 1 });
+  });
+
+  it('rejects one file too many', async () => {
+    const { err } = await attempt({ ...unlimited, maxFiles: files - 1 });
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'quota_exceeded', status: 413 });
+    expect(err!.detail).toBe('Snapshot cannot be restored: it holds more than the namespace quota of 5 files');
+  });
+
+  it('rejects one byte too many', async () => {
+    const { err } = await attempt({ ...unlimited, maxBytes: 20_999 });
+    expect(err).toMatchObject({ code: 'quota_exceeded' });
+    expect(err!.detail).toBe('Snapshot cannot be restored: its files exceed the namespace quota of 20999 bytes');
+  });
+
+  it('rejects a file over the per-file limit', async () => {
+    const { err } = await attempt({ ...unlimited, maxEntryBytes: 5999 });
+    expect(err).toMatchObject({ code: 'payload_too_large', status: 413 });
+    expect(err!.detail).toBe('Snapshot cannot be restored: "f5" is 6000 bytes, over the per-file limit of 5999 bytes');
+  });
+});
+
+describe('restore input errors', () => {
+  it('leaves the namespace untouched when the input stream fails', async () => {
+    const nsRoot = await freshNamespace();
+    await fsp.writeFile(join(nsRoot, 'keep.txt'), 'keep');
+    const before = await manifest(nsRoot);
+    const data = await fsp.readFile(tgzPath);
+    const failing = Readable.from(
+      (async function* () {
+        yield data.subarray(0, 20_000);
+        throw Object.assign(new Error('disk read failed'), { code: 'EIO' });
+      })(),
+    );
+    await expect(restoreArchive(failing, nsRoot, unlimited)).rejects.toThrow('disk read failed');
+    expect(await manifest(nsRoot)).toEqual(before);
+    expect(await fsp.readdir(join(nsRoot, '..', '..', TREES_DIR))).toEqual([]);
+  });
+});
