@@ -24,10 +24,11 @@ import { startServer, repoRoot } from './lib/server.mjs';
 import { startNginx } from './lib/nginx.mjs';
 import { runWrk } from './lib/wrk.mjs';
 import { ensureTool } from './lib/tools.mjs';
+import { cpuTimeMs } from './lib/cpu.mjs';
 import { makeClient, expectJson, closedLoop } from './lib/http-client.mjs';
 import { median, MiB, fmtNum } from './lib/stats.mjs';
 import { row, atLeast, finish, loadLine, stamp } from './lib/report.mjs';
-import { latestProfile, summarizeProfile, printProfile } from './lib/profile.mjs';
+import { reportProfile } from './lib/profile.mjs';
 
 const args = parseArgs();
 const quick = args.has('quick');
@@ -97,9 +98,13 @@ try {
     console.log(`nginx ${nginxWorkers} worker(s), sendfile on, access log on; server at its default log level${args.str('log-level') ? ` (${args.str('log-level')})` : ''}`);
 
     for (const f of files) {
-      const ours = { url: `${server.baseUrl}/files/${f.name}`, headers: auth };
-      const base = { url: `${nginx.baseUrl}/${f.name}`, headers: auth };
-      const wrk = (t, secs) => runWrk(wrkBin, { ...t, connections, seconds: secs });
+      const ours = { url: `${server.baseUrl}/files/${f.name}`, headers: auth, cpu: () => cpuTimeMs(server.pid) };
+      const base = { url: `${nginx.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(nginx.pid, { children: true }) };
+      const wrk = async (t, secs) => {
+        const before = t.cpu();
+        const res = await runWrk(wrkBin, { url: t.url, headers: t.headers, connections, seconds: secs });
+        return { ...res, cpuMsPerReq: (t.cpu() - before) / Math.max(1, res.requests) };
+      };
       // Warm-up: JIT, page cache, connection setup.
       await wrk(ours, Math.min(2, seconds));
       await wrk(base, 1);
@@ -111,8 +116,8 @@ try {
         const o = a ?? (await wrk(ours, seconds));
         perRound.push({ ours: o, nginx: b, ratio: o.rps / b.rps });
         console.log(
-          `GET ${f.label} round ${r + 1}: trove ${fmtNum(o.rps)} req/s (${fmtNum(o.mibps)} MiB/s, p99 ${fmtNum(o.p99ms, 2)} ms)` +
-            ` | nginx ${fmtNum(b.rps)} req/s (${fmtNum(b.mibps)} MiB/s, p99 ${fmtNum(b.p99ms, 2)} ms) → ${(o.rps / b.rps).toFixed(2)}×`,
+          `GET ${f.label} round ${r + 1}: trove ${fmtNum(o.rps)} req/s (${fmtNum(o.mibps)} MiB/s, p99 ${fmtNum(o.p99ms, 2)} ms, ${o.cpuMsPerReq.toFixed(3)} CPU ms/req)` +
+            ` | nginx ${fmtNum(b.rps)} req/s (${fmtNum(b.mibps)} MiB/s, p99 ${fmtNum(b.p99ms, 2)} ms, ${b.cpuMsPerReq.toFixed(3)} CPU ms/req) → ${(o.rps / b.rps).toFixed(2)}×`,
         );
       }
       detail[f.key] = perRound;
@@ -138,6 +143,9 @@ try {
       const p99o = median(perRound.map((p) => p.ours.p99ms));
       const p99b = median(perRound.map((p) => p.nginx.p99ms));
       rows.push(row({ metric: `GET ${f.label} p99 latency`, unit: 'ms', ours: p99o, baseline: p99b, ratio: p99b / p99o }));
+      const cpuO = median(perRound.map((p) => p.ours.cpuMsPerReq));
+      const cpuB = median(perRound.map((p) => p.nginx.cpuMsPerReq));
+      rows.push(row({ metric: `GET ${f.label} CPU per request`, unit: 'ms', ours: cpuO, baseline: cpuB, ratio: cpuB / cpuO }));
     }
   }
 
@@ -253,14 +261,6 @@ try {
   await server.close();
 }
 
-if (profileDir) {
-  const p = latestProfile(profileDir);
-  if (p) {
-    console.log(`\nserver profile: ${p}`);
-    const summary = summarizeProfile(p);
-    printProfile(summary);
-    detail.profile = { path: p, ...summary };
-  } else console.log(`no .cpuprofile in ${profileDir} (did the server exit cleanly?)`);
-}
+if (profileDir) detail.profile = reportProfile(profileDir);
 
 finish('http', rows, { params: { quick, seconds, rounds, connections, putFiles, putConcurrency, nginxWorkers }, detail });

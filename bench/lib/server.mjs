@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const serverBin = join(repoRoot, 'packages/server/dist/bin.js');
+// TROVE_BENCH_SERVER_BIN: measure another build (e.g. a patched copy of dist/) with the same harness.
+export const serverBin = process.env.TROVE_BENCH_SERVER_BIN ?? join(repoRoot, 'packages/server/dist/bin.js');
 
 export const randomKey = () => 'trove-sk-' + randomBytes(24).toString('hex');
 

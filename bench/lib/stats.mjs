@@ -21,10 +21,15 @@ export function summarize(values) {
 
 export const MiB = 1024 * 1024;
 
-export function fmtNum(n, digits = 1) {
+/** Enough digits to compare, never more: 12,345 · 123.4 · 1.23 · 0.031. */
+export function fmtNum(n, digits) {
   if (n === null || n === undefined || Number.isNaN(n)) return '—';
-  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
-  return n.toFixed(digits);
+  const a = Math.abs(n);
+  if (a >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (digits !== undefined) return n.toFixed(digits);
+  if (a >= 10 || n === 0) return n.toFixed(1);
+  if (a >= 0.1) return n.toFixed(2);
+  return n.toFixed(3);
 }
 
 export function fmtBytes(n) {

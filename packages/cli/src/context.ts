@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { TroveAdminClient, TroveClient } from 'trove-sdk';
-import { ConfirmationRequiredError, DeclinedError } from './errors.js';
+import { ConfirmationRequiredError, DeclinedError, InterruptedError } from './errors.js';
 import { configPath, readConfig, type ConfigFile } from './config/profiles.js';
 import { resolveConfig, type GlobalOptions, type ResolvedConfig } from './config/resolve.js';
 import { colorEnabled, palette, type Palette } from './output/color.js';
@@ -161,10 +161,12 @@ export class Context {
         rl.close();
         resolve(answer);
       });
+      // Ctrl-C at a prompt reaches readline, not the process: treat it like Ctrl-C anywhere else.
       rl.on('SIGINT', () => {
+        answered = true;
         rl.close();
         this.note('');
-        reject(new DeclinedError());
+        reject(new InterruptedError());
       });
       rl.on('close', () => {
         if (!answered) reject(new DeclinedError());

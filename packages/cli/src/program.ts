@@ -2,7 +2,7 @@
  * The whole `trove` command tree. Only commander is imported up front; each
  * action imports its module when it runs, so `trove --help` stays fast.
  */
-import { Argument, Command, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import type { Context, IO } from './context.js';
 import { CLI_VERSION } from './version.js';
 
@@ -40,7 +40,7 @@ function collect(value: string, previous: string[] = []): string[] {
 
 function intArg(name: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new Error(`${name} must be a whole number, got "${value}"`);
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number.`);
     return Number(value);
   };
 }

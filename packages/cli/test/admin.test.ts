@@ -1,8 +1,9 @@
 /** keys and webhooks (incl. `webhooks listen`) against a real server. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { cleanupHomes, login, makeHome, startTrove, trove, troveOk } from './helpers/cli.js';
 
@@ -171,6 +172,47 @@ describe('webhooks', () => {
     );
     const line = JSON.parse(result.stdout.trim().split('\n')[1]!);
     expect(line).toMatchObject({ event_id: event.id, type: 'file.written', status: 200, ok: true });
+  });
+
+  it('listen reconnects after the server restarts and forwards what it missed exactly once', async () => {
+    // A fixed port, so the restarted server is where the listener reconnects to.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createTcpServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    let srv = await startServer({ port });
+    const home = makeHome();
+    await login(home, srv.baseUrl, srv.adminKey);
+    const write = (path: string) =>
+      api(srv, srv.runtimeKey, 'rc')('/write', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path, content: path }),
+      }).then((r) => expect(r.status).toBe(200));
+    const listen = startTrove(['webhooks', 'listen', '--forward-to', `${receiverUrl}/rc`, '--json', '-t', 'file.written'], { home });
+    try {
+      await listen.waitFor((out) => out.includes('"ready":true'));
+      await write('a.txt');
+      await listen.waitFor((out) => out.includes('"status":200'));
+      await srv.stop();
+      srv = await srv.restart();
+      // Written while the listener is (most likely) still reconnecting: it arrives through the backfill or the stream.
+      await write('b.txt');
+      await listen.waitFor((_o, err) => err.includes('Reconnected'), 40_000);
+      await write('c.txt');
+      await listen.waitFor((out) => (out.match(/"status":200/g) ?? []).length >= 3, 20_000);
+      listen.proc.kill('SIGINT');
+      expect((await listen.exited).code).toBe(130);
+      const paths = received.filter((r) => r.path === '/rc').map((r) => JSON.parse(r.body).data.path);
+      expect(paths).toEqual(['workspace/a.txt', 'workspace/b.txt', 'workspace/c.txt']);
+    } finally {
+      listen.proc.kill('SIGKILL');
+      await srv.close();
+      // A restarted server was given its data dir explicitly, so close() leaves it.
+      rmSync(srv.dataDir, { recursive: true, force: true });
+    }
   });
 
   it('listen generates and prints a secret when none is given', async () => {

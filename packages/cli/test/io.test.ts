@@ -70,7 +70,8 @@ describe('confirmation prompts', () => {
     const no = testIO({ home: makeHome(), env, tty: true, stdin: 'n\n' });
     expect(await main(['rm', 'c/1.txt', 'c/2.txt'], no.io)).toBe(1);
     expect(no.stderr.text).toContain('Delete 2 paths in namespace "io" (c/1.txt, c/2.txt)');
-    expect(no.stderr.text).toContain('error: cancelled');
+    // eslint-disable-next-line no-control-regex
+    expect(no.stderr.text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')).toContain('error: cancelled');
 
     const yes = testIO({ home: makeHome(), env, tty: true, stdin: 'y\n' });
     expect(await main(['rm', 'c/1.txt', 'c/2.txt'], yes.io)).toBe(0);
@@ -81,6 +82,27 @@ describe('confirmation prompts', () => {
     expect(pipe.stderr.text).toBe(
       'error: refusing to delete 2 paths without confirmation\nhint: pass -y/--yes (stdin is not a terminal, so there is nobody to ask)\n',
     );
+  });
+});
+
+describe('terminal prompts', () => {
+  it('login asks for the key without echoing it', async () => {
+    const home = makeHome();
+    const t = testIO({ home, tty: true, stdin: `${server.runtimeKey}\r`, env: { TROVE_BASE_URL: server.baseUrl } });
+    expect(await main(['login', '-n', 'typed'], t.io)).toBe(0);
+    expect(t.stderr.text).toContain('API key: ');
+    expect(t.stderr.text + t.stdout.text).not.toContain(server.runtimeKey);
+    const whoami = testIO({ home });
+    expect(await main(['whoami', '--json'], whoami.io)).toBe(0);
+    expect(JSON.parse(whoami.stdout.text)).toMatchObject({ namespace: 'typed', base_url: server.baseUrl });
+  });
+
+  it('Ctrl-C at a confirmation exits 130 and deletes nothing', async () => {
+    const t = testIO({ home: makeHome(), env, tty: true, stdin: '\x03' });
+    expect(await main(['rm', 'two.txt', 'dir'], t.io)).toBe(130);
+    const ls = testIO({ home: makeHome(), env });
+    await main(['ls'], ls.io);
+    expect(ls.stdout.text).toContain('two.txt');
   });
 });
 

@@ -203,3 +203,17 @@ describe('paths and version', () => {
     expect(CLI_VERSION).toBe(pkg.version);
   });
 });
+
+describe('start-up stays fast', () => {
+  // `trove --help` must load only commander: every command module, the SDK and the MCP SDK are
+  // imported lazily by the action that needs them. Checked on the built files the binary runs.
+  const staticImports = (file: string) =>
+    [...readFileSync(new URL(`../dist/${file}`, import.meta.url), 'utf8').matchAll(/^import\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm)].map(
+      (m) => m[1],
+    );
+  it('bin.js and program.js import nothing heavy at load time', () => {
+    expect(staticImports('bin.js').sort()).toEqual(['./errors.js', './program.js', 'node:fs', 'node:os', 'node:url']);
+    expect(staticImports('program.js').sort()).toEqual(['./version.js', 'commander']);
+    expect(staticImports('errors.js')).toEqual([]);
+  });
+});

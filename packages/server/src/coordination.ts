@@ -22,6 +22,14 @@ export interface Coordination {
   close(): Promise<void>;
 }
 
+/**
+ * Dedicated connections holding a node's namespace locks. Each lock costs two
+ * round trips serialised on its session, so a few sessions keep locking off
+ * the critical path of a write-heavy node (see docs/cluster.md for the
+ * connection budget).
+ */
+const LOCK_SESSIONS = 2;
+
 export async function createCoordination(store: Store, logger: Logger): Promise<Coordination> {
   if (store.dialect !== 'postgres' || !store.pgPool) {
     const bus = new LocalEventBus();
@@ -31,9 +39,9 @@ export async function createCoordination(store: Store, logger: Logger): Promise<
   // a LISTEN or a held lock never takes a slot that requests need.
   const { max: _max, min: _min, idleTimeoutMillis: _idle, ...config } = store.pgPool.options;
   const bus = new PgEventBus(config, logger);
-  const lockSession = new PgSession({ config, logger, name: 'locks', eager: true });
-  lockSession.start();
-  const locks = new ClusterNamespaceLocks(lockSession, logger);
+  const lockSessions = Array.from({ length: LOCK_SESSIONS }, (_, i) => new PgSession({ config, logger, name: `locks-${i}`, eager: true }));
+  for (const s of lockSessions) s.start();
+  const locks = new ClusterNamespaceLocks(lockSessions, logger);
   let closed: Promise<void> | null = null;
   return {
     bus,
@@ -41,6 +49,6 @@ export async function createCoordination(store: Store, logger: Logger): Promise<
     attach(events) {
       events.afterInsertSql = PgEventBus.notify;
     },
-    close: () => (closed ??= Promise.all([bus.close(), lockSession.close()]).then(() => {})),
+    close: () => (closed ??= Promise.all([bus.close(), ...lockSessions.map((s) => s.close())]).then(() => {})),
   };
 }

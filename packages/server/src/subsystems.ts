@@ -5,9 +5,11 @@
 import type { AppContext } from './context.js';
 import { registerWebhooks } from './webhooks/register.js';
 import { mcpRoutes } from './routes/mcp/index.js';
+import { registerSnapshots } from './snapshots/register.js';
 
 export async function registerSubsystems(ctx: AppContext): Promise<void> {
   void ctx;
   await registerWebhooks(ctx);
   ctx.extraRoutes.push(mcpRoutes);
+  await registerSnapshots(ctx);
 }

@@ -1,6 +1,6 @@
 /** Reading piped input and asking for secrets on a terminal. */
 import type { InStream, IO } from '../context.js';
-import { DeclinedError } from '../errors.js';
+import { DeclinedError, InterruptedError } from '../errors.js';
 
 /** All of stdin as bytes. */
 export async function readAll(stdin: InStream): Promise<Buffer> {
@@ -31,7 +31,8 @@ export function promptSecret(io: IO, question: string): Promise<string> {
     const onData = (data: Buffer | string) => {
       for (const ch of data.toString()) {
         if (ch === '\r' || ch === '\n') return finish(null);
-        if (ch === '\u0003' || ch === '\u0004') return finish(new DeclinedError());
+        if (ch === '\u0003') return finish(new InterruptedError());
+        if (ch === '\u0004') return finish(new DeclinedError());
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
         else if (ch >= ' ') value += ch;
       }

@@ -25,7 +25,10 @@ export const SANDBOX_HOSTNAME = 'trove';
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Descriptor numbers inside bwrap / the command (the shell can only name 0-9). */
-export const FD = { info: 3, block: 4, seccomp: 5, ready: 6 } as const;
+export const FD = { info: 3, block: 4, seccomp: 5, ready: 6, command: 7 } as const;
+
+/** Where a command too long for argv is placed (read-only) inside the sandbox. */
+export const SANDBOX_COMMAND_FILE = '/run/trove/command.sh';
 
 /**
  * /etc entries tools need: the dynamic linker, name service basics, time zone,
@@ -91,6 +94,8 @@ export interface InvocationOptions {
   block: boolean;
   /** Pass --info-fd (default true); a bare benchmark spawn has nobody reading it. */
   info?: boolean;
+  /** The command arrives on FD.command and is copied to SANDBOX_COMMAND_FILE (it is too long for argv). */
+  commandFromFd?: boolean;
 }
 
 /** Everything about the host that does not change between execs, computed once. */
@@ -122,13 +127,16 @@ export class SandboxLayout {
     };
     if (o.privileged) {
       a.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
-      // setpriv needs SETUID/SETGID to drop to the exec uid and SETPCAP to empty the bounding set.
+      // Security: setpriv needs SETUID/SETGID to drop to the exec uid and SETPCAP to empty the bounding set; nothing else.
       a.push('--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP');
     } else {
+      // Security: --disable-userns: the command cannot nest a user namespace to regain capabilities.
       a.push('--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
       a.push('--uid', String(o.uid), '--gid', String(o.gid));
     }
+    // Security: an empty network namespace (loopback only) unless the operator opted in.
     if (!o.network) a.push('--unshare-net');
+    // Security: killed with the server, no controlling terminal to inject into, no server environment.
     a.push('--hostname', SANDBOX_HOSTNAME, '--die-with-parent', '--new-session', '--clearenv');
 
     a.push('--ro-bind', '/usr', '/usr');
@@ -174,8 +182,12 @@ export class SandboxLayout {
   args(inv: InvocationOptions): string[] {
     const o = this.opts;
     const a = [...this.fixed];
+    // Security: the namespace tree is the only host directory the sandbox can write.
     a.push('--bind', inv.nsRoot, SANDBOX_WORKSPACE);
-    // Last mount op: nothing else may be created in the sandbox root (only the tmpfs mounts stay writable).
+    if (inv.commandFromFd) {
+      a.push('--dir', '/run', '--dir', '/run/trove', '--perms', '0444', '--ro-bind-data', String(FD.command), SANDBOX_COMMAND_FILE);
+    }
+    // Security: last mount op: nothing else may be created in the sandbox root (only the tmpfs mounts stay writable).
     a.push('--remount-ro', '/');
     a.push('--chdir', SANDBOX_HOME);
     for (const [k, v] of Object.entries(inv.env)) a.push('--setenv', k, v);
@@ -184,6 +196,7 @@ export class SandboxLayout {
     if (o.seccomp) a.push('--seccomp', String(FD.seccomp));
     a.push('--');
     if (o.privileged) {
+      // Security: drop to the exec uid before any user code; no capabilities can come back (no_new_privs).
       a.push(
         o.setpriv!,
         `--reuid=${o.uid}`,

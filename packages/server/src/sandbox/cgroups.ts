@@ -154,6 +154,11 @@ export class CgroupPool {
     return { pool: new CgroupPool(bases, limits, log), reason: problems.length ? problems.join('; ') : undefined };
   }
 
+  /** The pool's own `trove-<pid>-<n>` directories (for the reaper). */
+  get baseDirs(): string[] {
+    return Object.values(this.bases).filter((d): d is string => Boolean(d));
+  }
+
   get controllers(): Controller[] {
     return (Object.keys(this.bases) as Controller[]).filter((c) => this.bases[c]);
   }

@@ -9,17 +9,18 @@
  * --die-with-parent does the same if the server itself dies.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { constants as osc, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
-import { FD, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
+import { FD, SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
 import { CgroupPool, type CgroupSlot } from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
+import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
 import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
 import { CappedOutput } from './output.js';
-import { buildScript, type ScriptLimits } from './script.js';
+import { MAX_INLINE_COMMAND_BYTES, buildScript, type ScriptLimits } from './script.js';
 import { buildSeccompFilter } from './seccomp.js';
 
 export interface ExecOptions {
@@ -105,6 +106,8 @@ interface Launch {
   cwd?: string;
   env: Record<string, string>;
   stdin?: string;
+  /** bwrap mode: the command text for --ro-bind-data on FD.command (too long for argv). */
+  commandData?: Buffer;
   timeoutMs: number;
   /** bwrap mode: read --info-fd, optionally release --block-fd after joining the cgroup. */
   bwrap: boolean;
@@ -139,6 +142,7 @@ export class ExecService {
   private seccompPath: string | null = null;
   private readonly limiter: ExecLimiter;
   private readonly running = new Set<Running>();
+  private readonly reaper = new Reaper();
   private readonly isRoot = process.getuid?.() === 0;
   private closing = false;
   private lastProbe = 0;
@@ -207,6 +211,7 @@ export class ExecService {
   /** Kills every running exec and waits for them; later runs get 503. */
   async close(): Promise<void> {
     this.closing = true;
+    this.reaper.stop();
     const all = [...this.running];
     for (const r of all) r.kill();
     await Promise.allSettled(all.map((r) => r.done));
@@ -251,6 +256,7 @@ export class ExecService {
     if (process.platform !== 'linux') {
       return failed('the exec sandbox (bubblewrap) needs Linux', 'run the server on Linux (TROVE_EXEC_INSECURE=1 is for local development only)');
     }
+    // Security: never run commands as root.
     if (this.isRoot && (this.opts.uid === 0 || this.opts.gid === 0)) {
       return failed('TROVE_EXEC_UID/TROVE_EXEC_GID is 0: commands would run as root', 'set TROVE_EXEC_UID and TROVE_EXEC_GID to an unused unprivileged id such as 64000');
     }
@@ -269,6 +275,7 @@ export class ExecService {
       this.pool = pool;
       if (pool) this.log.info({ controllers: pool.controllers, note: reason }, 'exec cgroups enabled');
       else this.log.warn({ reason }, 'exec runs without per-exec cgroups (memory and process caps fall back to rlimits)');
+      this.watchLeftovers();
     }
     this.layout = new SandboxLayout({
       privileged: this.isRoot,
@@ -321,8 +328,16 @@ export class ExecService {
 
   /** passwd/group/hosts and the seccomp filter, in a private temp dir; recreated if a tmp cleaner removed it. */
   private ensureRuntime(): void {
-    if (this.runtimeDir && existsSync(join(this.runtimeDir, 'passwd'))) return;
-    const dir = mkdtempSync(join(tmpdir(), 'trove-exec-'));
+    if (
+      this.runtimeDir &&
+      existsSync(join(this.runtimeDir, 'passwd')) &&
+      (this.seccompPath === null || existsSync(this.seccompPath))
+    ) {
+      return;
+    }
+    if (!this.runtimeDir) removeStaleRuntimeDirs(tmpdir());
+    // The pid in the name lets a later server remove it if this one dies without cleaning up.
+    const dir = mkdtempSync(join(tmpdir(), `trove-exec-${process.pid}-`));
     const etc = sandboxEtc(this.opts.uid, this.opts.gid);
     for (const [name, text] of Object.entries(etc)) writeFileSync(join(dir, name), text, { mode: 0o644 });
     const filter = buildSeccompFilter();
@@ -342,6 +357,13 @@ export class ExecService {
       });
     }
     if (old) rmSync(old, { recursive: true, force: true });
+    this.watchLeftovers();
+  }
+
+  /** Arms the reaper with what a SIGKILLed server would leave behind. */
+  private watchLeftovers(): void {
+    if (this.closing) return;
+    this.reaper.watch({ cgroups: this.pool?.baseDirs ?? [], trees: this.runtimeDir ? [this.runtimeDir] : [] });
   }
 
   /**
@@ -349,21 +371,21 @@ export class ExecService {
    * commands can write there); returns its realpath.
    */
   private async prepareRoot(nsRoot: string): Promise<string> {
-    // Synchronous on purpose: three metadata syscalls are cheaper than three thread-pool round trips.
+    // Synchronous on purpose: a few metadata syscalls cost less than as many thread-pool round trips.
     let real: string;
     try {
       real = realpathSync.native(nsRoot);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await fsp.mkdir(nsRoot, { recursive: true, mode: 0o755 });
+      mkdirSync(nsRoot, { recursive: true, mode: 0o755 });
       real = realpathSync.native(nsRoot);
     }
     const st = statSync(real);
     if (!st.isDirectory()) throw new Error(`namespace root is not a directory: ${real}`);
     if (this.isRoot && !this.opts.insecure && (st.uid !== this.opts.uid || st.gid !== this.opts.gid)) {
-      await fsp.chown(real, this.opts.uid, this.opts.gid);
+      chownSync(real, this.opts.uid, this.opts.gid);
     }
-    if ((st.mode & 0o700) !== 0o700) await fsp.chmod(real, (st.mode & 0o7777) | 0o700);
+    if ((st.mode & 0o700) !== 0o700) chmodSync(real, (st.mode & 0o7777) | 0o700);
     return real;
   }
 
@@ -417,18 +439,28 @@ export class ExecService {
   }
 
   private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<Raw> {
+    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     this.ensureRuntime();
     const layout = this.layout!;
     const slot = this.pool ? this.pool.acquire() : null;
-    const script = buildScript(req.command, this.limits(), req.sourceInit);
-    const args = layout.args({ nsRoot, env: this.env(req, SANDBOX_HOME, SANDBOX_PATH), script, block: slot !== null });
+    const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES;
+    const script = buildScript(req.command, this.limits(), req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined);
+    const args = layout.args({
+      nsRoot,
+      env: this.env(req, SANDBOX_HOME, SANDBOX_PATH),
+      script,
+      block: slot !== null,
+      commandFromFd: long,
+    });
     let raw: Raw;
     try {
       raw = await this.launch({
         file: layout.opts.bwrap,
         args,
+        // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
         env: {},
         stdin: req.stdin,
+        commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
         timeoutMs,
         bwrap: true,
         slot,
@@ -456,9 +488,14 @@ export class ExecService {
     const dir = mkdtempSync(join(tmpdir(), 'trove-insecure-'));
     try {
       await fsp.symlink(nsRoot, join(dir, 'workspace'));
+      let commandFile: string | undefined;
+      if (Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES) {
+        commandFile = join(dir, '.trove-command.sh');
+        writeFileSync(commandFile, req.command, { mode: 0o600 });
+      }
       const raw = await this.launch({
         file: '/bin/sh',
-        args: ['-c', buildScript(req.command, this.limits(), req.sourceInit), 'sh'],
+        args: ['-c', buildScript(req.command, this.limits(), req.sourceInit, commandFile), 'sh'],
         cwd: dir,
         env: this.env(req, dir, process.env.PATH || SANDBOX_PATH),
         stdin: req.stdin,
@@ -485,18 +522,20 @@ export class ExecService {
     // Security: cover descriptors the server inherited without O_CLOEXEC; bwrap would pass them to the command.
     const leaked = inheritableFdsCached();
     const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-    const top = Math.max(FD.ready, ...leaked);
+    const top = Math.max(FD.command, ...leaked);
     for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
     let devNull = -1;
     let seccompFd = -1;
     try {
       if (leaked.length) {
-        devNull = openSync('/dev/null', fsc.O_RDWR) // libuv opens with O_CLOEXEC;
+        // Our own copy is close-on-exec (libuv opens everything so); the child gets it dup'ed onto each leaked number.
+        devNull = openSync('/dev/null', fsc.O_RDWR);
         for (const fd of leaked) stdio[fd] = devNull;
       }
       if (l.bwrap) {
         stdio[FD.info] = 'pipe';
         if (useBlock) stdio[FD.block] = 'pipe';
+        if (l.commandData) stdio[FD.command] = 'pipe';
         if (l.seccompPath) {
           // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
           seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
@@ -531,7 +570,7 @@ export class ExecService {
         if (killed) return;
         killed = true;
         if (l.slot) this.pool?.kill(l.slot);
-        // Once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
+        // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
         if (exited) return;
         try {
           if (sandboxPid) process.kill(sandboxPid, 'SIGKILL');
@@ -582,6 +621,11 @@ export class ExecService {
         ready = true;
       });
       readyPipe?.on('error', () => {});
+      if (l.commandData) {
+        const cmd = pipes[FD.command];
+        cmd?.on('error', () => {});
+        cmd?.end(l.commandData);
+      }
       if (l.bwrap) {
         const info = pipes[FD.info];
         const block = useBlock ? pipes[FD.block] : null;
@@ -595,17 +639,20 @@ export class ExecService {
           if (!m) return;
           sandboxPid = Number(m[1]);
           if (killed) {
-            // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job.
-            try {
-              process.kill(sandboxPid, 'SIGKILL');
-            } catch {
-              /* gone */
+            // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job,
+            // unless bwrap is gone already (then --die-with-parent has done it, and the pid may be reused).
+            if (!exited) {
+              try {
+                process.kill(sandboxPid, 'SIGKILL');
+              } catch {
+                /* gone */
+              }
             }
             return;
           }
           if (block) {
             try {
-              // The sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
+              // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
               this.pool!.attach(l.slot!, sandboxPid);
             } catch (err) {
               stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`));
@@ -659,9 +706,13 @@ function finish(raw: Raw): ExecResult {
   };
 }
 
-/** Absolute path of an executable from PATH or the usual system directories. */
+/**
+ * Absolute path of an executable: the system directories first (a root
+ * server must not run a `bwrap` planted in some PATH entry), then PATH.
+ */
 function findExecutable(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
+  // Security: system directories first.
+  const dirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(delimiter)];
   for (const dir of dirs) {
     if (!dir) continue;
     const p = join(dir, name);

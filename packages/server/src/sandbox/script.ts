@@ -17,6 +17,13 @@ export interface ScriptLimits {
 export const INIT_SCRIPT = 'workspace/.trove/init.sh';
 
 /**
+ * Commands longer than this travel in a file instead of argv: Linux caps a
+ * single argument at 128 KiB (MAX_ARG_STRLEN), and agents do send large
+ * heredocs.
+ */
+export const MAX_INLINE_COMMAND_BYTES = 64 * 1024;
+
+/**
  * Builds `<limits line>\n<init line>\n<command>`.
  *
  * The limits are set by the sandbox's own shell, before any user code runs,
@@ -27,7 +34,14 @@ export const INIT_SCRIPT = 'workspace/.trove/init.sh';
  * command's and never a sandbox failure. The command comes after a newline at
  * top level and is parsed only once init.sh has run (aliases work).
  */
-export function buildScript(command: string, limits: ScriptLimits, sourceInit: boolean): string {
+export function buildScript(
+  command: string,
+  limits: ScriptLimits,
+  sourceInit: boolean,
+  /** Source the command from this file instead of inlining it (see MAX_INLINE_COMMAND_BYTES). */
+  commandFile?: string,
+): string {
+  // Security: hard limits (dash sets soft and hard together) so the command cannot raise them.
   const ulimits: string[] = ['ulimit -c 0'];
   // Hard one second above soft: the soft limit sends a catchable SIGXCPU, the hard one SIGKILL.
   if (limits.cpuSeconds > 0) ulimits.push(`ulimit -S -t ${limits.cpuSeconds} && ulimit -H -t ${limits.cpuSeconds + 1}`);
@@ -43,6 +57,6 @@ export function buildScript(command: string, limits: ScriptLimits, sourceInit: b
   ];
   // `if` rather than `&&` so a missing init.sh leaves $? at 0 for the command.
   if (sourceInit) lines.push(`if [ -f ${INIT_SCRIPT} ]; then . ./${INIT_SCRIPT}; fi`);
-  lines.push(command);
+  lines.push(commandFile ? `. ${commandFile}` : command);
   return lines.join('\n');
 }

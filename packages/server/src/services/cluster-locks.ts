@@ -3,18 +3,19 @@
  * locks keyed by a 64-bit hash of workspace + namespace, layered under the
  * in-process lock.
  *
- * Why one session per node instead of a pooled connection per held lock: an
- * exec holds the shared side for up to its timeout, so a connection per lock
- * would let a burst of execs drain the query pool. A session may hold any
- * number of advisory locks (shared ones stack), so every lock of the node
- * lives on one dedicated connection and only try-variants are sent, which
+ * Why a few dedicated sessions per node instead of a pooled connection per
+ * held lock: an exec holds the shared side for up to its timeout, so a
+ * connection per lock would let a burst of execs drain the query pool. A
+ * session may hold any number of advisory locks (shared ones stack), so the
+ * node's locks live on a small fixed set of dedicated connections (a
+ * namespace always on the same one) and only try-variants are sent, which
  * return at once; waiting is polling with backoff and a deadline, never a
  * blocked connection, so nothing can deadlock and a timeout is just a 409.
  *
  * The in-process lock goes first. It keeps same-node contention off the
  * database, and it is required for correctness: PostgreSQL never makes a
  * session wait for a lock it already holds, so two requests of one node
- * must be ordered before they reach the shared session.
+ * must be ordered before they reach a shared session.
  *
  * Writers are not starved by a stream of readers on other nodes: a waiting
  * writer holds an "intent" key (shared, so several writers may wait), and a
@@ -56,10 +57,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class ClusterNamespaceLocks implements NamespaceLocks {
   private readonly local = new LocalNamespaceLocks();
 
+  /**
+   * `sessions`: a namespace always maps to the same one (its locks must be
+   * released where they were taken). Several sessions only add throughput:
+   * each lock costs two round trips, serialised per session.
+   */
   constructor(
-    private readonly session: PgSession,
+    private readonly sessions: PgSession[],
     private readonly logger: Logger,
-  ) {}
+  ) {
+    if (sessions.length === 0) throw new Error('ClusterNamespaceLocks needs at least one session');
+  }
 
   shared<T>(ws: string, ns: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
@@ -74,23 +82,26 @@ export class ClusterNamespaceLocks implements NamespaceLocks {
   private async withRemote<T>(ws: string, ns: string, exclusive: boolean, deadline: number, fn: () => Promise<T>): Promise<T> {
     const key = advisoryKey('ns', ws, ns);
     const intent = advisoryKey('intent', ws, ns);
-    const generation = exclusive ? await this.acquireExclusive(key, intent, deadline) : await this.acquireShared(key, intent, deadline);
+    const session = this.sessions[Number(BigInt.asUintN(64, BigInt(key)) % BigInt(this.sessions.length))]!;
+    const generation = exclusive
+      ? await this.acquireExclusive(session, key, intent, deadline)
+      : await this.acquireShared(session, key, intent, deadline);
     try {
       return await fn();
     } finally {
-      await this.release(key, exclusive, generation);
+      await this.release(session, key, exclusive, generation);
     }
   }
 
-  /** Runs `sql` (a boolean try) until it returns true or the deadline passes. */
-  private async poll(sqlText: string, values: string[], deadline: number): Promise<number> {
+  /** Runs `sqlText` (a boolean try) until it returns true or the deadline passes; returns the session generation. */
+  private async poll(session: PgSession, sqlText: string, values: string[], deadline: number): Promise<number> {
     let wait = FIRST_POLL_MS;
     for (;;) {
       let ok: boolean;
       let generation: number;
       try {
-        const r = await this.session.query<{ ok: boolean }>(sqlText, values);
-        generation = this.session.generation;
+        const r = await session.query<{ ok: boolean }>(sqlText, values);
+        generation = session.generation;
         ok = r.rows[0]?.ok === true;
       } catch (err) {
         this.logger.warn({ err: (err as Error).message }, 'namespace lock: database unreachable');
@@ -103,9 +114,10 @@ export class ClusterNamespaceLocks implements NamespaceLocks {
     }
   }
 
-  private acquireShared(key: string, intent: string, deadline: number): Promise<number> {
+  private acquireShared(session: PgSession, key: string, intent: string, deadline: number): Promise<number> {
     // CASE fixes the evaluation order (AND does not): check no writer waits, give the probe back, then try.
     return this.poll(
+      session,
       `select case when pg_try_advisory_lock($2::bigint)
          then case when pg_advisory_unlock($2::bigint) then pg_try_advisory_lock_shared($1::bigint) else false end
          else false end as ok`,
@@ -114,26 +126,26 @@ export class ClusterNamespaceLocks implements NamespaceLocks {
     );
   }
 
-  private async acquireExclusive(key: string, intent: string, deadline: number): Promise<number> {
-    const gen = await this.poll('select pg_try_advisory_lock_shared($1::bigint) as ok', [intent], deadline);
+  private async acquireExclusive(session: PgSession, key: string, intent: string, deadline: number): Promise<number> {
+    const gen = await this.poll(session, 'select pg_try_advisory_lock_shared($1::bigint) as ok', [intent], deadline);
     try {
-      return await this.poll('select pg_try_advisory_lock($1::bigint) as ok', [key], deadline);
+      return await this.poll(session, 'select pg_try_advisory_lock($1::bigint) as ok', [key], deadline);
     } finally {
       // A session that died meanwhile already dropped the intent key; unlocking on the new one would warn.
-      if (this.session.generation === gen) {
-        await this.session.query('select pg_advisory_unlock_shared($1::bigint)', [intent]).catch(() => {});
+      if (session.generation === gen) {
+        await session.query('select pg_advisory_unlock_shared($1::bigint)', [intent]).catch(() => {});
       }
     }
   }
 
-  private async release(key: string, exclusive: boolean, generation: number): Promise<void> {
-    if (this.session.generation !== generation || !this.session.connected) {
+  private async release(session: PgSession, key: string, exclusive: boolean, generation: number): Promise<void> {
+    if (session.generation !== generation || !session.connected) {
       this.logger.warn({ key }, 'namespace lock was lost with its database session before release');
       return;
     }
     const fn = exclusive ? 'pg_advisory_unlock' : 'pg_advisory_unlock_shared';
     try {
-      await this.session.query(`select ${fn}($1::bigint)`, [key]);
+      await session.query(`select ${fn}($1::bigint)`, [key]);
     } catch (err) {
       // The session is gone, and PostgreSQL released the lock with it.
       this.logger.warn({ err: (err as Error).message }, 'namespace lock release failed; the session is gone');

@@ -221,7 +221,7 @@ export async function extractArchive(
     let longName: Buffer | null = null;
     let longLink: Buffer | null = null;
     for (;;) {
-      const hb = await reader.read(BLOCK);
+      const hb = reader.readNow(BLOCK) ?? (await reader.read(BLOCK));
       if (!hb) throw invalidArchive('the archive has no end-of-archive marker (truncated)');
       if (isZeroBlock(hb)) break;
       const h = parseHeader(hb);
@@ -273,7 +273,7 @@ export async function extractArchive(
         ensureParents(parts, rel);
         const attrs: FileAttrs = { mode, mtime, chown, umask };
         if (size <= SMALL_FILE) {
-          const data = await reader.read(size + padding(size));
+          const data = reader.readNow(size + padding(size)) ?? (await reader.read(size + padding(size)));
           if (!data) throw truncated();
           writeSmall(absOf(parts), rel, data.subarray(0, size), attrs);
         } else {
@@ -329,7 +329,7 @@ export async function extractArchive(
       }
       opts.onProgress?.({ entries, bytes: res.totalBytes });
       crashPoint('mid-extract', entries);
-      await maybeYield();
+      if (performance.now() - burstStart >= BURST_MS) await maybeYield();
     }
     // Read what follows the end marker so gunzip verifies the CRC of the whole stream.
     if (!(await reader.endsWithin(MAX_TRAILER))) throw invalidArchive('unexpected data after the end of the archive');

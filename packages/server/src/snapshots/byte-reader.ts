@@ -3,6 +3,8 @@
  * return views into the producer's chunks where possible, so file content is
  * not copied on the way to disk; only a read that straddles chunks is copied.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class ByteReader {
   private readonly chunks: Buffer[] = [];
   private head = 0; // offset into chunks[0]
@@ -43,9 +45,22 @@ export class ByteReader {
     return true;
   }
 
+  /**
+   * Exactly `n` bytes if they are already buffered, else null (then await
+   * read()). Most tar headers and small files are: this skips a promise per read.
+   */
+  readNow(n: number): Buffer | null {
+    return this.buffered >= n ? this.take0(n) : null;
+  }
+
   /** Exactly `n` bytes, or null when the source ends before them. */
   async read(n: number): Promise<Buffer | null> {
-    if (!(await this.fill(n))) return null;
+    if (this.buffered < n && !(await this.fill(n))) return null;
+    return this.take0(n);
+  }
+
+  private take0(n: number): Buffer {
+    if (n === 0) return EMPTY;
     const first = this.chunks[0]!;
     let out: Buffer;
     if (first.length - this.head >= n) {

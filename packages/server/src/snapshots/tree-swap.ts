@@ -41,6 +41,11 @@ export interface SwapPlan {
 export async function prepareStaging(nsRoot: string): Promise<SwapPlan> {
   const trees = treesDirFor(dirname(nsRoot));
   await fsp.mkdir(trees, { recursive: true, mode: 0o700 });
+  // The root must exist so the swap is always the same two renames.
+  await fsp.mkdir(dirname(nsRoot), { recursive: true, mode: 0o700 });
+  await fsp.mkdir(nsRoot, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
   const id = randomBytes(8).toString('hex');
   const ns = basename(nsRoot);
   const plan = { id, nsRoot, staging: join(trees, `${id}-new-${ns}`), old: join(trees, `${id}-old-${ns}`) };
@@ -52,10 +57,6 @@ export async function prepareStaging(nsRoot: string): Promise<SwapPlan> {
 export async function commitSwap(plan: SwapPlan): Promise<void> {
   const nsDir = dirname(plan.nsRoot);
   const trees = dirname(plan.staging);
-  // The root must exist so the swap is always the same two renames.
-  await fsp.mkdir(plan.nsRoot, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
   await fsp.rename(plan.nsRoot, plan.old);
   crashPoint('mid-swap');
   try {

@@ -13,6 +13,9 @@ export const KEY_FILE = 'webhook-secrets.key';
 const PREFIX = 'enc:v1:';
 
 export class SecretBox {
+  /** Opened secrets by sealed value: every delivery signs, and decrypting each time is measurable. */
+  private readonly cache = new Map<string, string>();
+
   private constructor(private readonly key: Buffer) {}
 
   static fromKey(key: Buffer): SecretBox {
@@ -61,6 +64,16 @@ export class SecretBox {
   /** Plain values (rows written without encryption) pass through unchanged. */
   open(stored: string): string {
     if (!stored.startsWith(PREFIX)) return stored;
+    const hit = this.cache.get(stored);
+    if (hit !== undefined) return hit;
+    const plain = this.decrypt(stored);
+    // The key in memory can decrypt any of them anyway; the bound only caps memory.
+    if (this.cache.size >= 1024) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(stored, plain);
+    return plain;
+  }
+
+  private decrypt(stored: string): string {
     const raw = Buffer.from(stored.slice(PREFIX.length), 'base64');
     if (raw.length < 29) throw new Error('sealed webhook secret is truncated');
     const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));

@@ -18,6 +18,10 @@ export interface StreamOptions {
   types: string[] | null;
   heartbeatMs: number;
   requestId: string;
+  /** The key this stream was opened with; a stream ends when its key is revoked. */
+  keyId: string;
+  /** Re-checks the key (at every heartbeat): false ends the stream. */
+  keyStillValid: () => Promise<boolean>;
 }
 
 export class EventStreams {
@@ -60,15 +64,27 @@ export class EventStreams {
       await write('data: {"type":"connected"}\n\n');
       let nextPing = Date.now() + o.heartbeatMs;
       while (!abort.signal.aborted) {
-        const batch = await this.events.after(o.workspaceId, seq, o.namespace, 500);
+        // Read the whole workspace and filter here: the key's own key.revoked event (namespace
+        // null) must reach namespace-filtered streams too.
+        const batch = await this.events.after(o.workspaceId, seq, null, 500);
+        let revoked = false;
         for (const e of batch) {
           seq = e.seq;
+          // Security: a revoked key stops receiving at once, not at the next heartbeat.
+          if (e.type === 'key.revoked' && e.data.key_id === o.keyId) {
+            revoked = true;
+            break;
+          }
+          if (o.namespace !== null && e.namespace !== o.namespace) continue;
           if (o.types && !o.types.includes(e.type)) continue;
           await write(`data: ${JSON.stringify(publicEnvelope(e))}\n\n`);
         }
+        if (revoked) break;
         if (batch.length === 500) continue;
         const now = Date.now();
         if (now >= nextPing) {
+          // Security: a backstop for revocations the event log did not show (e.g. a failed emit).
+          if (!(await o.keyStillValid())) break;
           await write(': ping\n\n');
           nextPing = now + o.heartbeatMs;
           continue;

@@ -48,6 +48,9 @@ export class DeliveryWorker {
   private stopping = false;
   private woken = false;
   private wake: (() => void) | null = null;
+  /** Earliest retry time known to be scheduled; re-read from the database when `retryStale`. */
+  private nextRetryAt: number | null = null;
+  private retryStale = true;
   private lastRefresh = 0;
   private lastSweep = 0;
   private readonly pollMs: number;
@@ -82,8 +85,14 @@ export class DeliveryWorker {
    * Stops claiming, gives attempts in flight `graceMs` to finish, then aborts
    * them and releases their leases so another node (or the next start) resends.
    */
-  async stop(graceMs = 5_000): Promise<void> {
-    if (this.shutdown.signal.aborted) return;
+  stop(graceMs = 5_000): Promise<void> {
+    this.stopped ??= this.halt(graceMs);
+    return this.stopped;
+  }
+
+  private stopped: Promise<void> | null = null;
+
+  private async halt(graceMs: number): Promise<void> {
     const grace = setTimeout(() => this.shutdown.abort(), graceMs);
     this.stopping = true;
     this.kick();
@@ -117,10 +126,19 @@ export class DeliveryWorker {
         if (this.woken) continue;
         let delay = this.pollMs;
         if (free > 0) {
-          const next = await this.o.repo.nextRetryMs(Date.now());
-          if (next !== null) delay = Math.max(0, Math.min(delay, next - Date.now()));
+          // Retries this worker schedules are tracked as it records them; the database is asked
+          // only after the known earliest one came due or after an idle poll (other nodes, restarts).
+          if (this.nextRetryAt !== null && this.nextRetryAt <= Date.now()) this.retryStale = true;
+          if (this.retryStale) {
+            this.nextRetryAt = await this.o.repo.nextRetryMs(Date.now());
+            this.retryStale = false;
+          }
+          if (this.nextRetryAt !== null) delay = Math.max(0, Math.min(delay, this.nextRetryAt - Date.now()));
         }
-        if (!this.woken) await this.sleep(delay);
+        if (!this.woken) {
+          const slept = await this.sleep(delay);
+          if (slept === 'timeout') this.retryStale = true;
+        }
       } catch (err) {
         if (this.stopping) break;
         // The database may be restarting; keep trying without spinning.
@@ -130,16 +148,16 @@ export class DeliveryWorker {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
+  private sleep(ms: number): Promise<'timeout' | 'woken'> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (why: 'timeout' | 'woken') => {
         clearTimeout(timer);
         this.wake = null;
-        resolve();
+        resolve(why);
       };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-      if (this.woken || this.stopping) done();
+      const timer = setTimeout(() => done('timeout'), ms);
+      this.wake = () => done('woken');
+      if (this.woken || this.stopping) done('woken');
     });
   }
 
@@ -226,6 +244,11 @@ export class DeliveryWorker {
       result: plan,
       disableAfterFailures: cfg.disableAfterFailures,
     });
+    if (plan.kind === 'retry' && (this.nextRetryAt === null || plan.nextAttemptMs < this.nextRetryAt)) {
+      this.nextRetryAt = plan.nextAttemptMs;
+      // Wake the loop so it sleeps until this retry rather than a full poll interval.
+      this.kick();
+    }
     if (plan.kind === 'failed') {
       this.o.logger.warn({ delivery_id: d.id, webhook_id: d.webhook_id, error: result.error }, 'webhooks: delivery failed for good');
     }

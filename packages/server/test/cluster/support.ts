@@ -108,3 +108,60 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
     await sleep(everyMs);
   }
 }
+
+export interface Delivery {
+  path: string;
+  eventId: string;
+  type: string;
+  at: number;
+}
+
+/** A webhook receiver that records every request and answers 200 after `delayMs`. */
+export class Receiver {
+  readonly hits: Delivery[] = [];
+  delayMs = 0;
+  private server: import('node:http').Server | null = null;
+  port = 0;
+
+  async start(): Promise<void> {
+    const http = await import('node:http');
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let body: { id?: string; type?: string } = {};
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: string; type?: string };
+        } catch {
+          // recorded with an empty id: the test sees it as a bad delivery
+        }
+        this.hits.push({ path: req.url ?? '', eventId: body.id ?? '', type: body.type ?? '', at: Date.now() });
+        setTimeout(() => {
+          res.statusCode = 200;
+          res.end('ok');
+        }, this.delayMs);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
+    const addr = this.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** Distinct (path, event id) pairs received. */
+  distinct(): Set<string> {
+    return new Set(this.hits.map((h) => `${h.path} ${h.eventId}`));
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (s) {
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+  }
+}

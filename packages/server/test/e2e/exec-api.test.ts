@@ -62,6 +62,14 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     }
   });
 
+  it('accepts a command far larger than one argv entry (an agent writing a file with a heredoc)', async () => {
+    const body = 'line of text\n'.repeat(30_000); // ~390 KB
+    const res = await post('/v1/exec', { command: `cat > workspace/doc.txt <<'EOF'\n${body}EOF\nwc -l < workspace/doc.txt` });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ exit_code: 0, stdout: '30000\n', stderr: '' });
+    expect(await (await ns('/files/doc.txt')).text()).toBe(body);
+  });
+
   it('rejects stdin over 1 MiB with 422', async () => {
     const res = await post('/v1/exec', { command: 'wc -c', stdin: 'x'.repeat(1024 * 1024 + 1) });
     expect(res.status).toBe(422);

@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
-import { Receiver } from './webhooks-receiver.js';
+import { eventually, Receiver } from './webhooks-receiver.js';
 
 const servers: StartedServer[] = [];
 const receivers: Receiver[] = [];
@@ -66,10 +66,16 @@ describe('webhook durability', () => {
     const ids = receiver.hits.map((h) => h.json.id);
     expect(ids).toEqual(order);
     // Nothing more is pending, and nothing was sent twice.
-    const pending = await api(second, second.adminKey)(
-      `/v1/workspaces/${second.workspaceId}/webhooks/${hook.webhook_id}/deliveries?limit=100&status=pending`,
+    const pending = await eventually(
+      async () => {
+        const res = await api(second, second.adminKey)(
+          `/v1/workspaces/${second.workspaceId}/webhooks/${hook.webhook_id}/deliveries?limit=100&status=pending`,
+        );
+        return ((await res.json()) as { deliveries: unknown[] }).deliveries;
+      },
+      (l) => l.length === 0,
     );
-    expect(((await pending.json()) as { deliveries: unknown[] }).deliveries).toEqual([]);
+    expect(pending).toEqual([]);
     expect(new Set(ids).size).toBe(200);
     expect(receiver.hits).toHaveLength(200);
   }, 180_000);

@@ -95,3 +95,16 @@ export class Receiver {
     await new Promise((r) => this.server.close(r));
   }
 }
+
+/**
+ * Re-reads until `ok` holds (or 15 s pass, returning the last value for the assertion to report):
+ * the receiver answers before the server records the outcome.
+ */
+export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

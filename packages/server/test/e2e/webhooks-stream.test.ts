@@ -185,6 +185,36 @@ describe('webhooks/stream', () => {
     await s.done;
   });
 
+  it('ends the stream when its key is revoked', async () => {
+    const admin = api(server, server.adminKey);
+    const create = async (body: Record<string, unknown>) => {
+      const res = await admin(`/v1/workspaces/${server.workspaceId}/keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return (await res.json()) as { key_id: string; api_key: string };
+    };
+    const revoke = (id: string) => admin(`/v1/workspaces/${server.workspaceId}/keys/${id}`, { method: 'DELETE' });
+    // A workspace key sees its own key.revoked event and stops right there.
+    const wide = await create({ name: 'stream-wide' });
+    const s1 = await open(wide.api_key);
+    await s1.waitFor(() => s1.frames.length >= 1);
+    expect((await revoke(wide.key_id)).status).toBe(200);
+    await s1.done;
+    expect(s1.endedCleanly).toBe(true);
+    expect(s1.messages.some((m) => m.type === 'key.revoked')).toBe(false);
+    // So does a namespace-scoped stream, which never shows workspace-level events.
+    const narrow = await create({ name: 'stream-narrow', namespace: 'rv' });
+    const s2 = await open(narrow.api_key);
+    await s2.waitFor(() => s2.frames.length >= 1);
+    expect((await revoke(narrow.key_id)).status).toBe(200);
+    await write('rv', 'after-revoke.txt');
+    await s2.done;
+    expect(s2.endedCleanly).toBe(true);
+    expect(s2.messages.filter((m) => m.type === 'file.written')).toEqual([]);
+  });
+
   it('answers errors as JSON before streaming', async () => {
     const path = `/v1/workspaces/${server.workspaceId}/webhooks/stream`;
     expect((await api(server, null)(path)).status).toBe(401);

@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { verifyWebhook, WebhookSignatureError } from '../../../sdk/src/index.js';
-import { Receiver } from './webhooks-receiver.js';
+import { eventually, Receiver } from './webhooks-receiver.js';
 
 let server: StartedServer;
 let admin: ReturnType<typeof api>;
@@ -325,7 +325,7 @@ describe('delivery', () => {
     const h = await createHook({ url: r.url(), events: ['key.created'] });
     await keyEvent('retry-me');
     await r.waitForCount(4);
-    const [d] = await deliveries(h.webhook_id);
+    const [d] = await eventually(() => deliveries(h.webhook_id), (l) => l[0]?.status === 'delivered');
     const detail = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`));
     expect(detail).toMatchObject({ status: 'delivered', attempts: 4, last_status_code: 200, last_error: null, next_attempt_at: null });
     expect(detail.delivered_at).toBe(detail.last_attempt_at);
@@ -363,7 +363,7 @@ describe('delivery', () => {
       'workspace/f2.txt',
       ...Array.from({ length: 9 }, (_, i) => `workspace/f${i + 3}.txt`),
     ]);
-    const list = await deliveries(h.webhook_id, '?limit=100');
+    const list = await eventually(() => deliveries(h.webhook_id, '?limit=100'), (l) => l.every((d) => d.status === 'delivered'));
     expect(list).toHaveLength(12);
     expect(list.every((d) => d.status === 'delivered')).toBe(true);
     expect(await deliveries(h.webhook_id, '?limit=3')).toHaveLength(3);
@@ -382,8 +382,9 @@ describe('delivery', () => {
       await healthy.waitForCount(i + 1, 5000);
       expect(healthy.hits[i]!.receivedAt - sent).toBeLessThan(1000);
     }
-    // The stuck endpoint holds one attempt at a time; its other events wait their turn.
-    expect(stuck.hits).toHaveLength(1);
+    // The stuck endpoint holds one attempt at a time (retried after its timeout); its other events wait their turn.
+    expect(stuck.hits.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(stuck.hits.map((h) => h.json.data.path))).toEqual(new Set(['workspace/h0.txt']));
   });
 
   it('resends a delivered event on request', async () => {
@@ -391,12 +392,15 @@ describe('delivery', () => {
     const h = await createHook({ url: r.url(), events: ['key.created'] });
     await keyEvent('resend');
     await r.waitForCount(1);
-    const [d] = await deliveries(h.webhook_id);
+    const [d] = await eventually(() => deliveries(h.webhook_id), (l) => l[0]?.status === 'delivered');
     const resent = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }));
     expect(resent).toMatchObject({ delivery_id: d!.delivery_id, event_id: d!.event_id });
     await r.waitForCount(2);
     expect(r.hits[1]!.json.id).toBe(r.hits[0]!.json.id);
-    const after = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`));
+    const after = await eventually(
+      () => json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`)),
+      (x) => x.status === 'delivered',
+    );
     expect(after).toMatchObject({ status: 'delivered', attempts: 2 });
     expect(await json(admin(`${base()}/${h.webhook_id}/deliveries/dlv-nope/resend`, { method: 'POST' }), 404)).toEqual({
       detail: 'Delivery not found: dlv-nope',
@@ -427,7 +431,6 @@ describe('auto-disable', () => {
     for (let i = 0; i < 5; i++) await json(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: `d${i}` })), 201);
 
     let view: WebhookJson;
-    const t0 = Date.now();
     const deadline = Date.now() + 20_000;
     for (;;) {
       view = await json<WebhookJson>(fa(`${fbase}/${h.webhook_id}`));
@@ -436,7 +439,6 @@ describe('auto-disable', () => {
       const seen = r.hits.length;
       await r.waitFor((hits) => hits.length > seen, 2000).catch(() => {});
     }
-    console.log('disabled after', Date.now() - t0, r.hits.map((h) => h.receivedAt - t0));
     expect(view).toMatchObject({ enabled: false, consecutive_failures: 3, last_delivery_ok: false, last_delivery_status: 500 });
     expect(view.disabled_reason).toBe(
       'Disabled automatically after 3 consecutive failed deliveries (last error: Receiver answered HTTP 500: nope); re-enable with PATCH {"enabled": true}',

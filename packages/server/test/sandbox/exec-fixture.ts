@@ -6,7 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { ExecService, type ExecOptions, type ExecRequest } from '../../src/sandbox/exec.js';
 
 export const isRoot = process.getuid?.() === 0;
@@ -138,4 +140,25 @@ export function hostCanSpawn(): boolean {
   } catch {
     return false;
   }
+}
+
+const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+
+/**
+ * Writes the runner's code (src/errors.ts and src/sandbox/*.ts), transpiled
+ * the way tsc emits it, to `<out>/code/`, so a child node process (another
+ * user, or one the test kills) can run it: `import('<out>/code/sandbox/exec.js')`.
+ */
+export function transpileSandboxCode(out: string): string {
+  const code = join(out, 'code');
+  for (const rel of ['errors.ts', ...readdirSync(join(srcDir, 'sandbox')).map((n) => `sandbox/${n}`)]) {
+    if (!rel.endsWith('.ts')) continue;
+    const js = ts.transpileModule(readFileSync(join(srcDir, rel), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+    }).outputText;
+    mkdirSync(dirname(join(code, rel)), { recursive: true, mode: 0o755 });
+    writeFileSync(join(code, rel.replace(/\.ts$/, '.js')), js, { mode: 0o644 });
+  }
+  writeFileSync(join(code, 'package.json'), '{"type":"module"}', { mode: 0o644 });
+  return code;
 }

@@ -6,15 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
-import { bwrapPath, isRoot, marker, processesMentioning, testOptions } from './exec-fixture.js';
+import { join } from 'node:path';
+import { bwrapPath, isRoot, marker, processesMentioning, testOptions, transpileSandboxCode } from './exec-fixture.js';
 
 const NOBODY = 65534;
-const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
 function usernsWorksFor(uid: number): boolean {
   const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'unshare', '-U', 'true']);
@@ -39,17 +36,7 @@ describe.skipIf(!canRun)(`exec as a non-root server${canRun ? '' : ` (${reason})
   beforeAll(() => {
     base = mkdtempSync(join(tmpdir(), 'trove-exec-nonroot-'));
     chmodSync(base, 0o755);
-    // The runner code, transpiled the way tsc would emit it.
-    const out = join(base, 'code');
-    for (const rel of ['errors.ts', ...readdirSync(join(srcDir, 'sandbox')).map((n) => `sandbox/${n}`)]) {
-      if (!rel.endsWith('.ts')) continue;
-      const js = ts.transpileModule(readFileSync(join(srcDir, rel), 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-      }).outputText;
-      mkdirSync(dirname(join(out, rel)), { recursive: true, mode: 0o755 });
-      writeFileSync(join(out, rel.replace(/\.ts$/, '.js')), js, { mode: 0o644 });
-    }
-    writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+    transpileSandboxCode(base);
     // A data dir owned by the (non-root) server user, 0700 like the real one.
     const data = join(base, 'data');
     mkdirSync(join(data, 'ns', 'a'), { recursive: true });

@@ -207,6 +207,21 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
     expect(viaLink.stdout).toBe('hi\n');
   });
 
+  it('runs commands longer than the kernel allows in one argument (large heredocs)', async () => {
+    const body = 'é'.repeat(512 * 1024); // 1 MiB of UTF-8, far above the 128 KiB argv limit
+    mkdirSync(join(f.nsA, '.trove'), { recursive: true });
+    writeFileSync(join(f.nsA, '.trove', 'init.sh'), 'alias count="wc -c"\n');
+    try {
+      const r = await f.run(`cat > workspace/heredoc.txt <<'EOF'\n${body}\nEOF\ncount < workspace/heredoc.txt; echo "$0"`);
+      expect(r).toMatchObject({ exitCode: 0, stdout: `${1024 * 1024 + 1}\nsh\n`, stderr: '' });
+      expect(readFileSync(join(f.nsA, 'heredoc.txt'), 'utf8')).toBe(body + '\n');
+      const err = await f.run(`echo "${'x'.repeat(100 * 1024)}" > /dev/null; exit 5`);
+      expect(err.exitCode).toBe(5);
+    } finally {
+      writeFileSync(join(f.nsA, '.trove', 'init.sh'), '');
+    }
+  });
+
   it('returns timedOut with the output so far when the wall clock runs out', async () => {
     const r = await f.run('echo before; echo err >&2; sleep 30; echo after', { timeoutMs: 3000 });
     expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, stdout: 'before\n', stderr: 'err\n' });
@@ -341,6 +356,8 @@ describe('exec insecure mode', () => {
       expect(readFileSync(join(root, 'a'), 'utf8')).toBe('hi\n');
       const warnings = lines.filter((l) => l.level === 'warn');
       expect(warnings.at(-1)?.msg).toBe('exec ran WITHOUT a sandbox (TROVE_EXEC_INSECURE=1)');
+      const long = await svc.run({ workspaceId: 'w', namespace: 'n', nsRoot: root, command: `echo ${'y'.repeat(200 * 1024)} | wc -c`, sourceInit: false });
+      expect(long.stdout).toBe(`${200 * 1024 + 1}\n`);
       const t = await svc.run({ workspaceId: 'w', namespace: 'n', nsRoot: root, command: 'sleep 30', sourceInit: false, timeoutMs: 300 });
       expect(t).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE });
     } finally {

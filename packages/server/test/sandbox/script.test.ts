@@ -20,6 +20,12 @@ describe('buildScript', () => {
     expect(s).toBe('ulimit -c 0 || exit 125; umask 022; printf . >&6; exec 6>&-\ntrue');
   });
 
+  it('sources a command file instead of inlining a command too long for argv', () => {
+    const s = buildScript('ignored', limits, true, '/run/trove/command.sh');
+    expect(s.split('\n').at(-1)).toBe('. /run/trove/command.sh');
+    expect(s).not.toContain('ignored');
+  });
+
   it('keeps a multi-line command intact after the prelude', () => {
     const cmd = 'cat <<EOF\nline1\nEOF\necho done';
     expect(buildScript(cmd, limits, false).endsWith('\n' + cmd)).toBe(true);

@@ -125,6 +125,8 @@ export async function run(
           attempt = 0;
           if (!connectedOnce) {
             connectedOnce = true;
+            // The newest existing event marks where a backfill after a dropped connection starts.
+            lastCreatedAt ??= await newestCreatedAt(admin, ws, signal);
             announce(ctx, target.href, secret, opts.secret === undefined);
           } else {
             ctx.note(ctx.err.dim('Reconnected; forwarding events missed meanwhile.'));
@@ -179,6 +181,14 @@ async function openStream(
       return res.body;
     },
   );
+}
+
+async function newestCreatedAt(admin: TroveAdminClient, ws: string, signal: AbortSignal): Promise<string | undefined> {
+  const page = await admin.request(
+    { method: 'GET', path: `/v1/workspaces/${ws}/events`, query: { limit: 1 }, signal },
+    async (res) => (await res.json()) as { events: { created_at: string }[] },
+  );
+  return page.events[0]?.created_at;
 }
 
 function isAuthError(err: unknown): boolean {

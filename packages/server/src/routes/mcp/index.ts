@@ -87,7 +87,6 @@ function injectFetch(app: FastifyInstance, outer: FastifyRequest): typeof fetch 
     request.headers.forEach((value, name) => {
       headers[name] = value;
     });
-    headers['x-forwarded-for'] = outer.ip;
     const payload = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
     const res = await app.inject({
       method: request.method as 'GET',

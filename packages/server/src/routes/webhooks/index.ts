@@ -30,7 +30,6 @@ const DEFAULT_HEARTBEAT_S = 15;
 
 export function webhookRoutes(service: WebhookService, streams: EventStreams): RoutePlugin {
   return async (app: FastifyInstance, deps: AppContext) => {
-    void deps;
     const base = '/v1/workspaces/:ws/webhooks';
 
     app.post<{ Params: WsParams; Body: WebhookCreateInput }>(
@@ -78,6 +77,7 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
           description:
             'Each message is one line `data: <json>` and a blank line; `: ping` comments are heartbeats. A namespace-scoped key receives only its namespace. No replay: use the events list to catch up.',
           tags: ['webhooks', 'events'],
+          produces: ['text/event-stream'],
           params: workspaceParams,
           querystring: {
             type: 'object',
@@ -115,6 +115,14 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
           types: types.length > 0 ? types : null,
           heartbeatMs: (req.query.heartbeat ?? DEFAULT_HEARTBEAT_S) * 1000,
           requestId: req.id,
+          keyId: auth.keyId,
+          keyStillValid: async () => {
+            try {
+              return (await deps.auth.authenticate(req.headers.authorization)).keyId === auth.keyId;
+            } catch {
+              return false;
+            }
+          },
         });
       },
     );

@@ -1,0 +1,141 @@
+/** Shapes of the public Trove API (PROTOCOL.md plus the dashboard's extensions). */
+
+export type Scope = 'admin' | 'workspace';
+
+export interface Me {
+  workspace_id: string;
+  key_id: string;
+  key_name: string;
+  scope: Scope;
+  namespace: string | null;
+}
+
+export interface Namespace {
+  name: string;
+  created_at: string;
+  last_activity_at: string | null;
+  size_bytes?: number | null;
+  file_count?: number | null;
+}
+
+export interface FileEntry {
+  name: string;
+  path: string;
+  is_dir: boolean;
+  size_bytes: number | null;
+  modified_at: string;
+}
+
+export interface FileList {
+  entries: FileEntry[];
+  truncated: boolean;
+}
+
+export interface FileContent {
+  path: string;
+  size_bytes: number;
+  modified_at: string;
+  encoding: 'utf-8' | 'binary';
+  content: string | null;
+  truncated: boolean;
+}
+
+export interface ExecResult {
+  exit_code: number;
+  stdout: string;
+  stderr: string;
+  duration_ms: number;
+}
+
+export interface Snapshot {
+  snapshot_id: string;
+  namespace: string;
+  label: string | null;
+  size_bytes: number;
+  created_at: string;
+}
+
+export interface TroveEvent {
+  id: string;
+  event_id: string;
+  type: string;
+  api_version: string;
+  workspace_id: string;
+  namespace: string | null;
+  created_at: string;
+  data: Record<string, unknown>;
+}
+
+export interface EventPage {
+  events: TroveEvent[];
+  next_cursor: string | null;
+}
+
+export interface ApiKey {
+  key_id: string;
+  name: string;
+  prefix: string;
+  scope: Scope;
+  namespace: string | null;
+  created_at: string;
+}
+
+export interface CreatedApiKey extends ApiKey {
+  api_key: string;
+}
+
+export interface Webhook {
+  webhook_id: string;
+  url: string;
+  events: string[];
+  namespace: string | null;
+  description: string | null;
+  enabled: boolean;
+  created_at: string;
+  last_delivery_ok?: boolean | null;
+  last_delivery_at?: string | null;
+  last_delivery_status?: number | string | null;
+}
+
+export interface CreatedWebhook extends Webhook {
+  signing_secret: string;
+}
+
+export interface WebhookTestResult {
+  ok: boolean;
+  event_id: string;
+  status: number | null;
+  error: string | null;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface Delivery {
+  delivery_id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  last_attempt_at: string | null;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  created_at: string;
+}
+
+/** Every event type PROTOCOL.md defines, for filters and webhook subscriptions. */
+export const EVENT_TYPES = [
+  'file.written',
+  'file.deleted',
+  'exec.completed',
+  'snapshot.created',
+  'snapshot.restored',
+  'snapshot.deleted',
+  'namespace.deleted',
+  'workspace.created',
+  'key.created',
+  'key.revoked',
+  'webhook.test',
+] as const;

@@ -1,0 +1,235 @@
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import { EVENT_TYPES, type TroveEvent } from '../api/types';
+import { ErrorMessage } from '../components/error-message';
+import { Stamp } from '../components/stamp';
+import { useSession } from '../context';
+import { useEventFeed, type FeedMode } from '../lib/event-feed';
+import { href, navigate, useRoute } from '../lib/router';
+import { useMediaQuery } from '../lib/use-media-query';
+
+const MODE_LABELS: Record<FeedMode, string> = {
+  poll: 'Live (long-poll)',
+  stream: 'Live (stream)',
+  paused: 'Paused',
+};
+
+/** Filters live in the URL so a filtered feed can be bookmarked or shared. */
+export function EventsPage() {
+  const { api, me } = useSession();
+  const route = useRoute();
+  const types = (route.params.get('types') ?? '').split(',').filter(Boolean);
+  const lockedNs = me.namespace;
+  const namespace = lockedNs ?? route.params.get('namespace') ?? '';
+  const modeParam = route.params.get('live');
+  const mode: FeedMode = modeParam === 'stream' || modeParam === 'paused' ? modeParam : 'poll';
+  const feed = useEventFeed(api, me.workspace_id, { types, namespace }, mode);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [nsDraft, setNsDraft] = useState(namespace);
+  const [knownNs, setKnownNs] = useState<string[]>([]);
+  const nsId = useId();
+  const modeId = useId();
+
+  useEffect(() => setNsDraft(namespace), [namespace]);
+
+  useEffect(() => {
+    if (lockedNs) return;
+    const ctrl = new AbortController();
+    api.namespaces(me.workspace_id, ctrl.signal).then(
+      (r) => setKnownNs(r.namespaces.map((n) => n.name)),
+      () => {},
+    );
+    return () => ctrl.abort();
+  }, [api, me.workspace_id, lockedNs]);
+
+  const update = (next: { types?: string[]; namespace?: string; live?: FeedMode }) => {
+    const t = next.types ?? types;
+    const n = next.namespace ?? namespace;
+    const l = next.live ?? mode;
+    navigate(
+      href('events', {
+        types: t.length ? t.join(',') : null,
+        namespace: lockedNs ? null : n || null,
+        live: l === 'poll' ? null : l,
+      }),
+      { replace: true },
+    );
+  };
+
+  const toggleType = (t: string) =>
+    update({ types: types.includes(t) ? types.filter((x) => x !== t) : [...types, t] });
+
+  const applyNs = (e?: FormEvent) => {
+    e?.preventDefault();
+    if (nsDraft.trim() !== namespace) update({ namespace: nsDraft.trim() });
+  };
+
+  const selected = feed.events.find((e) => e.id === selectedId) ?? null;
+  // On a phone the detail opens under its row instead of in a pane far below the list.
+  const narrow = useMediaQuery('(max-width: 760px)');
+  const stateLabel =
+    feed.state === 'live' ? 'Live' : feed.state === 'loading' ? 'Loading…' : feed.state === 'paused' ? 'Paused' : 'Reconnecting…';
+
+  return (
+    <>
+      <div className="page-head">
+        <h1 tabIndex={-1}>Events</h1>
+        <span className={`live-state live-${feed.state}`} role="status" data-testid="feed-state">
+          <span className="dot" aria-hidden="true" /> {stateLabel}
+        </span>
+      </div>
+      <form className="filters card" onSubmit={applyNs} aria-label="Event filters">
+        <fieldset>
+          <legend>Types {types.length === 0 ? <span className="muted">(all)</span> : null}</legend>
+          <div className="chips">
+            {EVENT_TYPES.map((t) => (
+              <label key={t} className={`chip${types.includes(t) ? ' on' : ''}`}>
+                <input type="checkbox" checked={types.includes(t)} onChange={() => toggleType(t)} />
+                {t}
+              </label>
+            ))}
+          </div>
+          {types.length ? (
+            <button type="button" className="link-button" onClick={() => update({ types: [] })}>
+              Show all types
+            </button>
+          ) : null}
+        </fieldset>
+        <div className="field-row">
+          <div className="field">
+            <label htmlFor={nsId}>Namespace</label>
+            {lockedNs ? (
+              <input id={nsId} className="mono" value={lockedNs} readOnly />
+            ) : (
+              <>
+                <input
+                  id={nsId}
+                  className="mono"
+                  list={`${nsId}-list`}
+                  value={nsDraft}
+                  placeholder="all namespaces"
+                  onChange={(e) => setNsDraft(e.target.value)}
+                  onBlur={() => applyNs()}
+                  autoComplete="off"
+                  spellCheck={false}
+                />
+                <datalist id={`${nsId}-list`}>
+                  {knownNs.map((n) => (
+                    <option key={n} value={n} />
+                  ))}
+                </datalist>
+              </>
+            )}
+          </div>
+          <div className="field">
+            <label htmlFor={modeId}>Updates</label>
+            <select id={modeId} value={mode} onChange={(e) => update({ live: e.target.value as FeedMode })}>
+              {(Object.keys(MODE_LABELS) as FeedMode[]).map((m) => (
+                <option key={m} value={m}>
+                  {MODE_LABELS[m]}
+                </option>
+              ))}
+            </select>
+          </div>
+          {!lockedNs ? (
+            <button type="submit" className="field-button">
+              Apply
+            </button>
+          ) : null}
+        </div>
+      </form>
+      <ErrorMessage error={feed.error} />
+      <div className="events-panes">
+        <section aria-label="Event list" className="event-list-pane">
+          {feed.events.length === 0 && feed.state !== 'loading' ? (
+            <p className="muted">No events yet{types.length || namespace ? ' matching these filters' : ''}. New ones appear here as they happen.</p>
+          ) : null}
+          <ol className="event-list" data-testid="event-list">
+            {feed.events.map((e) => (
+              <li key={e.id}>
+                <button
+                  type="button"
+                  className={`event-row${e.id === selectedId ? ' selected' : ''}`}
+                  aria-expanded={e.id === selectedId}
+                  onClick={() => setSelectedId(e.id === selectedId ? null : e.id)}
+                  data-event-type={e.type}
+                >
+                  <Stamp iso={e.created_at} />
+                  <span className={`badge type-${e.type.split('.')[0]}`}>{e.type}</span>
+                  <span className="mono event-ns">{e.namespace ?? '—'}</span>
+                  <span className="event-summary">{summarize(e)}</span>
+                </button>
+                {narrow && e.id === selectedId ? (
+                  <div className="event-inline-detail">
+                    <EventJson event={e} />
+                  </div>
+                ) : null}
+              </li>
+            ))}
+          </ol>
+          {feed.olderCursor ? (
+            <button type="button" onClick={feed.loadOlder} disabled={feed.loadingOlder}>
+              {feed.loadingOlder ? 'Loading…' : 'Load older events'}
+            </button>
+          ) : null}
+        </section>
+        {!narrow ? (
+          <section className="event-detail-pane" aria-label="Event detail">
+            {selected ? (
+              <>
+                <div className="preview-head">
+                  <h2>{selected.type}</h2>
+                  <button type="button" onClick={() => setSelectedId(null)}>
+                    Close
+                  </button>
+                </div>
+                <EventJson event={selected} />
+              </>
+            ) : (
+              <p className="muted">Select an event to see its JSON.</p>
+            )}
+          </section>
+        ) : null}
+      </div>
+    </>
+  );
+}
+
+function EventJson({ event }: { event: TroveEvent }) {
+  return (
+    <pre className="json" tabIndex={0} aria-label={`JSON of event ${event.id}`} data-testid="event-json">
+      {JSON.stringify(event, null, 2)}
+    </pre>
+  );
+}
+
+/** One line about the event, from the fields PROTOCOL.md documents for its type. */
+export function summarize(e: TroveEvent): string {
+  const d = e.data ?? {};
+  const s = (k: string) => (d[k] === undefined || d[k] === null ? '' : String(d[k]));
+  switch (e.type) {
+    case 'file.written':
+      return `${s('path')} (${s('size_bytes')} B, ${s('source')})`;
+    case 'file.deleted':
+      return s('path');
+    case 'exec.completed':
+      return `${s('command')} → exit ${s('exit_code')} in ${s('duration_ms')} ms`;
+    case 'snapshot.created':
+      return `${s('snapshot_id')}${d.label ? ` “${s('label')}”` : ''}`;
+    case 'snapshot.restored':
+      return `${s('snapshot_id')}: ${s('files_restored')} files`;
+    case 'snapshot.deleted':
+      return s('snapshot_id');
+    case 'namespace.deleted':
+      return s('namespace');
+    case 'workspace.created':
+      return s('name');
+    case 'key.created':
+      return `${s('name')} (${s('key_id')})`;
+    case 'key.revoked':
+      return s('key_id');
+    case 'webhook.test':
+      return s('message');
+    default:
+      return '';
+  }
+}

@@ -1,0 +1,80 @@
+import type { FileEntry } from '../../api/types';
+import { describeError } from '../../api/errors';
+import { formatBytes } from '../../lib/bytes';
+
+export interface DirState {
+  entries?: FileEntry[];
+  truncated?: boolean;
+  loading: boolean;
+  error?: unknown;
+}
+
+interface Props {
+  dirs: Map<string, DirState>;
+  expanded: Set<string>;
+  selected: string | null;
+  onToggle: (entry: FileEntry) => void;
+  onSelect: (entry: FileEntry) => void;
+}
+
+/**
+ * The namespace as nested lists of buttons. Buttons keep it fully usable with Tab/Enter/Space
+ * and screen readers hear each folder's expanded state.
+ */
+export function FileTree(props: Props) {
+  return <DirEntries {...props} path="workspace/" depth={0} />;
+}
+
+function DirEntries(props: Props & { path: string; depth: number }) {
+  const { dirs, expanded, selected, onToggle, onSelect, path, depth } = props;
+  const state = dirs.get(path);
+  if (!state || (state.loading && !state.entries)) {
+    return (
+      <p className="tree-note" role="status">
+        Loading…
+      </p>
+    );
+  }
+  if (state.error) {
+    return (
+      <p className="tree-note error" role="alert">
+        {describeError(state.error)}
+      </p>
+    );
+  }
+  const entries = state.entries ?? [];
+  if (entries.length === 0) {
+    return <p className="tree-note muted">{depth === 0 ? 'No files yet. Drop some here to upload.' : 'Empty folder'}</p>;
+  }
+  return (
+    <ul className={depth === 0 ? 'tree' : 'tree-children'} aria-label={depth === 0 ? 'Files' : undefined}>
+      {entries.map((e) => {
+        const key = e.is_dir ? dirKey(e.path) : e.path;
+        const isOpen = e.is_dir && expanded.has(key);
+        const isSelected = selected === key;
+        return (
+          <li key={key}>
+            <button
+              type="button"
+              className={`tree-item${isSelected ? ' selected' : ''}`}
+              aria-expanded={e.is_dir ? isOpen : undefined}
+              aria-current={isSelected ? 'true' : undefined}
+              onClick={() => (e.is_dir ? onToggle(e) : onSelect(e))}
+              title={e.path}
+            >
+              <span className={`tree-icon ${e.is_dir ? (isOpen ? 'dir-open' : 'dir') : 'file'}`} aria-hidden="true" />
+              <span className="tree-name">{e.name}</span>
+              {!e.is_dir ? <span className="tree-size muted">{formatBytes(e.size_bytes)}</span> : null}
+            </button>
+            {isOpen ? <DirEntries {...props} path={key} depth={depth + 1} /> : null}
+          </li>
+        );
+      })}
+      {state.truncated ? <li className="tree-note muted">Listing truncated by the server.</li> : null}
+    </ul>
+  );
+}
+
+export function dirKey(path: string): string {
+  return path.endsWith('/') ? path : `${path}/`;
+}

@@ -1,0 +1,173 @@
+import { useId, useState, type FormEvent } from 'react';
+import type { ApiKey, CreatedApiKey } from '../api/types';
+import { ConfirmDialog } from '../components/confirm-dialog';
+import { ErrorMessage } from '../components/error-message';
+import { SecretOnce } from '../components/secret-once';
+import { Stamp } from '../components/stamp';
+import { useSession } from '../context';
+import { namespaceProblem } from '../lib/paths';
+import { useLoad } from '../lib/use-load';
+
+export function KeysPage() {
+  const { api, me, signOut } = useSession();
+  const list = useLoad((signal) => api.keys(me.workspace_id, signal), [api, me.workspace_id]);
+  const [created, setCreated] = useState<CreatedApiKey | null>(null);
+  const [revoking, setRevoking] = useState<ApiKey | null>(null);
+  const [status, setStatus] = useState('');
+  const keys = list.data?.keys ?? [];
+
+  return (
+    <>
+      <div className="page-head">
+        <h1 tabIndex={-1}>API keys</h1>
+        <button type="button" onClick={list.reload} disabled={list.loading}>
+          Refresh
+        </button>
+      </div>
+      <CreateKeyForm
+        onCreated={(k) => {
+          setCreated(k);
+          setStatus('');
+          list.setData((d) => ({ keys: [...(d?.keys ?? []), k] }));
+        }}
+      />
+      {created ? (
+        <SecretOnce label={`API key “${created.name}”`} secret={created.api_key} onDone={() => setCreated(null)} />
+      ) : null}
+      <p role="status" className="status-line">
+        {status}
+      </p>
+      <ErrorMessage error={list.error} />
+      {list.loading && !list.data ? <p role="status">Loading keys…</p> : null}
+      {keys.length > 0 ? (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">Active API keys</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Prefix</th>
+                <th scope="col">Scope</th>
+                <th scope="col">Namespace</th>
+                <th scope="col">Created</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((k) => (
+                <tr key={k.key_id} data-key-id={k.key_id}>
+                  <th scope="row">
+                    {k.name}
+                    {k.key_id === me.key_id ? <span className="badge">this key</span> : null}
+                  </th>
+                  <td className="mono">{k.prefix}…</td>
+                  <td>
+                    <span className={`badge scope-${k.scope}`}>{k.scope}</span>
+                  </td>
+                  <td className="mono">{k.namespace ?? (k.scope === 'admin' ? '—' : 'any')}</td>
+                  <td>
+                    <Stamp iso={k.created_at} />
+                  </td>
+                  <td className="actions">
+                    <button type="button" className="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
+                      Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {revoking ? (
+        <ConfirmDialog
+          title="Revoke this key?"
+          confirmLabel="Revoke key"
+          danger
+          onConfirm={async () => {
+            await api.revokeKey(me.workspace_id, revoking.key_id);
+            if (revoking.key_id === me.key_id) return signOut('You revoked the key you were signed in with.');
+            setStatus(`Revoked ${revoking.name}.`);
+            list.setData((d) => ({ keys: (d?.keys ?? []).filter((k) => k.key_id !== revoking.key_id) }));
+          }}
+          onClose={() => setRevoking(null)}
+        >
+          <p>
+            <strong>{revoking.name}</strong> (<span className="mono">{revoking.prefix}…</span>) stops working immediately:
+            every client using it gets “Invalid API key”.
+          </p>
+          {revoking.key_id === me.key_id ? (
+            <p className="warning">This is the key you are signed in with. You will be signed out.</p>
+          ) : null}
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}
+
+function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void }) {
+  const { api, me } = useSession();
+  const [name, setName] = useState('');
+  const [namespace, setNamespace] = useState('');
+  const [admin, setAdmin] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const id = useId();
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const ns = namespace.trim();
+    if (!name.trim()) return setError(new Error('Give the key a name.'));
+    if (ns && !admin) {
+      const p = namespaceProblem(ns);
+      if (p) return setError(new Error(`Namespace: ${p}`));
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const key = await api.createKey(me.workspace_id, { name: name.trim(), namespace: admin ? null : ns || null, admin });
+      setName('');
+      setNamespace('');
+      setAdmin(false);
+      onCreated(key);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby={`${id}-h`} noValidate>
+      <h2 id={`${id}-h`}>Create a key</h2>
+      <div className="field-row">
+        <div className="field">
+          <label htmlFor={`${id}-name`}>Name</label>
+          <input id={`${id}-name`} value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-agent" required />
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-ns`}>Namespace (optional)</label>
+          <input
+            id={`${id}-ns`}
+            className="mono"
+            value={admin ? '' : namespace}
+            onChange={(e) => setNamespace(e.target.value)}
+            disabled={admin}
+            placeholder={admin ? 'admin keys are workspace-wide' : 'any namespace'}
+            aria-describedby={`${id}-ns-help`}
+          />
+        </div>
+        <label className="checkbox field-check">
+          <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.target.checked)} /> Admin key
+        </label>
+        <button type="submit" className="primary field-button" disabled={busy}>
+          {busy ? 'Creating…' : 'Create key'}
+        </button>
+      </div>
+      <p id={`${id}-ns-help`} className="muted small">
+        A namespace locks a workspace key to that namespace. Admin keys manage keys and webhooks but cannot touch files.
+      </p>
+      <ErrorMessage error={error} />
+    </form>
+  );
+}

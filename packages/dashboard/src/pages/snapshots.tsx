@@ -1,0 +1,167 @@
+import { useId, useState, type FormEvent } from 'react';
+import type { Snapshot } from '../api/types';
+import { ConfirmDialog } from '../components/confirm-dialog';
+import { ErrorMessage } from '../components/error-message';
+import { ChooseNamespaceHint, NamespaceBar } from '../components/namespace-bar';
+import { Stamp } from '../components/stamp';
+import { useSession } from '../context';
+import { formatBytes } from '../lib/bytes';
+import { formatFull } from '../lib/time';
+import { useLoad } from '../lib/use-load';
+
+export function SnapshotsPage() {
+  const { namespace } = useSession();
+  return (
+    <>
+      <h1 tabIndex={-1}>Snapshots</h1>
+      <NamespaceBar />
+      {namespace ? <Snapshots key={namespace} namespace={namespace} /> : <ChooseNamespaceHint />}
+    </>
+  );
+}
+
+function Snapshots({ namespace }: { namespace: string }) {
+  const { api } = useSession();
+  const list = useLoad((signal) => api.snapshots(namespace, signal), [api, namespace]);
+  const [label, setLabel] = useState('');
+  const [creating, setCreating] = useState(false);
+  const [createError, setCreateError] = useState<unknown>(null);
+  const [status, setStatus] = useState('');
+  const [restoring, setRestoring] = useState<Snapshot | null>(null);
+  const [deleting, setDeleting] = useState<Snapshot | null>(null);
+  const labelId = useId();
+
+  const create = async (e: FormEvent) => {
+    e.preventDefault();
+    setCreating(true);
+    setCreateError(null);
+    try {
+      const snap = await api.createSnapshot(namespace, label.trim() || null);
+      setLabel('');
+      setStatus(`Snapshot ${snap.snapshot_id} created (${formatBytes(snap.size_bytes)}).`);
+      list.setData((d) => ({ snapshots: [snap, ...(d?.snapshots ?? []).filter((s) => s.snapshot_id !== snap.snapshot_id)] }));
+    } catch (err) {
+      setCreateError(err);
+    } finally {
+      setCreating(false);
+    }
+  };
+
+  const snapshots = list.data?.snapshots ?? [];
+
+  return (
+    <>
+      <form className="card inline-form" onSubmit={create} aria-label="Take a snapshot">
+        <h2>Take a snapshot</h2>
+        <div className="field-row">
+          <div className="field">
+            <label htmlFor={labelId}>Label (optional)</label>
+            <input
+              id={labelId}
+              value={label}
+              maxLength={128}
+              onChange={(e) => setLabel(e.target.value)}
+              placeholder="before-migration"
+            />
+          </div>
+          <button type="submit" className="primary" disabled={creating}>
+            {creating ? 'Taking snapshot…' : 'Take snapshot'}
+          </button>
+        </div>
+        <ErrorMessage error={createError} />
+      </form>
+      <p role="status" className="status-line">
+        {status}
+      </p>
+      <div className="page-head">
+        <h2>Snapshots of {namespace}</h2>
+        <button type="button" onClick={list.reload} disabled={list.loading}>
+          Refresh
+        </button>
+      </div>
+      <ErrorMessage error={list.error} />
+      {list.loading && !list.data ? <p role="status">Loading snapshots…</p> : null}
+      {list.data && snapshots.length === 0 ? <p className="muted">No snapshots yet.</p> : null}
+      {snapshots.length > 0 ? (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">Snapshots of {namespace}, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Label</th>
+                <th scope="col">Id</th>
+                <th scope="col" className="num">
+                  Size
+                </th>
+                <th scope="col">Created</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {snapshots.map((s) => (
+                <tr key={s.snapshot_id}>
+                  <th scope="row">{s.label ?? <span className="muted">(no label)</span>}</th>
+                  <td className="mono">{s.snapshot_id}</td>
+                  <td className="num">{formatBytes(s.size_bytes)}</td>
+                  <td>
+                    <Stamp iso={s.created_at} />
+                  </td>
+                  <td className="actions">
+                    <button type="button" onClick={() => setRestoring(s)} aria-label={`Restore ${s.label ?? s.snapshot_id}`}>
+                      Restore
+                    </button>
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => setDeleting(s)}
+                      aria-label={`Delete ${s.label ?? s.snapshot_id}`}
+                    >
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {restoring ? (
+        <ConfirmDialog
+          title="Restore this snapshot?"
+          confirmLabel="Restore and replace files"
+          danger
+          onConfirm={async () => {
+            const r = await api.restoreSnapshot(namespace, restoring.snapshot_id);
+            setStatus(`Restored ${r.files_restored} files from ${restoring.label ?? restoring.snapshot_id}.`);
+          }}
+          onClose={() => setRestoring(null)}
+        >
+          <p className="warning">
+            Namespace <strong className="mono">{namespace}</strong> will become <strong>exactly</strong> this snapshot
+            from {formatFull(restoring.created_at)}. Every file written or changed since then is{' '}
+            <strong>deleted or overwritten</strong>.
+          </p>
+          <p>Take a snapshot first if you may want the current files back.</p>
+        </ConfirmDialog>
+      ) : null}
+      {deleting ? (
+        <ConfirmDialog
+          title="Delete this snapshot?"
+          confirmLabel="Delete snapshot"
+          danger
+          onConfirm={async () => {
+            await api.deleteSnapshot(namespace, deleting.snapshot_id);
+            setStatus(`Deleted snapshot ${deleting.label ?? deleting.snapshot_id}.`);
+            list.setData((d) => ({ snapshots: (d?.snapshots ?? []).filter((s) => s.snapshot_id !== deleting.snapshot_id) }));
+          }}
+          onClose={() => setDeleting(null)}
+        >
+          <p>
+            Snapshot <strong>{deleting.label ?? deleting.snapshot_id}</strong> will be deleted. The namespace's files are
+            not touched.
+          </p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,280 @@
+import { useId, useState, type FormEvent } from 'react';
+import { EVENT_TYPES, type CreatedWebhook, type Webhook, type WebhookTestResult } from '../api/types';
+import { describeError } from '../api/errors';
+import { ConfirmDialog } from '../components/confirm-dialog';
+import { ErrorMessage } from '../components/error-message';
+import { SecretOnce } from '../components/secret-once';
+import { Stamp } from '../components/stamp';
+import { useSession } from '../context';
+import { namespaceProblem } from '../lib/paths';
+import { useLoad } from '../lib/use-load';
+import { DeliveryLog } from './webhook-deliveries';
+
+export function WebhooksPage() {
+  const { api, me } = useSession();
+  const list = useLoad((signal) => api.webhooks(me.workspace_id, signal), [api, me.workspace_id]);
+  const [created, setCreated] = useState<CreatedWebhook | null>(null);
+  const [deleting, setDeleting] = useState<Webhook | null>(null);
+  const [logFor, setLogFor] = useState<string | null>(null);
+  const [tests, setTests] = useState<Record<string, { busy: boolean; result?: WebhookTestResult; error?: unknown }>>({});
+  const [rowError, setRowError] = useState<unknown>(null);
+  const [status, setStatus] = useState('');
+  const hooks = list.data?.webhooks ?? [];
+
+  const test = async (w: Webhook) => {
+    setTests((t) => ({ ...t, [w.webhook_id]: { busy: true } }));
+    try {
+      const result = await api.testWebhook(me.workspace_id, w.webhook_id);
+      setTests((t) => ({ ...t, [w.webhook_id]: { busy: false, result } }));
+      list.reload();
+    } catch (error) {
+      setTests((t) => ({ ...t, [w.webhook_id]: { busy: false, error } }));
+    }
+  };
+
+  // Optimistic: the checkbox flips at once and flips back if the server refuses.
+  const setEnabled = async (w: Webhook, enabled: boolean) => {
+    setRowError(null);
+    const apply = (value: boolean) =>
+      list.setData((d) => ({
+        webhooks: (d?.webhooks ?? []).map((x) => (x.webhook_id === w.webhook_id ? { ...x, enabled: value } : x)),
+      }));
+    apply(enabled);
+    try {
+      await api.updateWebhook(me.workspace_id, w.webhook_id, { enabled });
+      setStatus(`${enabled ? 'Enabled' : 'Disabled'} ${w.url}.`);
+    } catch (err) {
+      apply(!enabled);
+      setRowError(err);
+    }
+  };
+
+  return (
+    <>
+      <div className="page-head">
+        <h1 tabIndex={-1}>Webhooks</h1>
+        <button type="button" onClick={list.reload} disabled={list.loading}>
+          Refresh
+        </button>
+      </div>
+      <CreateWebhookForm
+        onCreated={(w) => {
+          setCreated(w);
+          list.reload();
+        }}
+      />
+      {created ? (
+        <SecretOnce label={`Signing secret for ${created.url}`} secret={created.signing_secret} onDone={() => setCreated(null)} />
+      ) : null}
+      <p role="status" className="status-line">
+        {status}
+      </p>
+      <ErrorMessage error={list.error} />
+      <ErrorMessage error={rowError} />
+      {list.loading && !list.data ? <p role="status">Loading webhooks…</p> : null}
+      {list.data && hooks.length === 0 ? <p className="muted">No webhooks yet.</p> : null}
+      <ul className="webhook-list">
+        {hooks.map((w) => {
+          const t = tests[w.webhook_id];
+          return (
+            <li key={w.webhook_id} className="card webhook" data-webhook-id={w.webhook_id}>
+              <div className="webhook-head">
+                <h2 className="mono webhook-url">{w.url}</h2>
+                <LastDelivery w={w} />
+              </div>
+              {w.description ? <p>{w.description}</p> : null}
+              <dl className="facts compact">
+                <dt>Events</dt>
+                <dd className="mono">{w.events.join(', ')}</dd>
+                <dt>Namespace</dt>
+                <dd className="mono">{w.namespace ?? 'all'}</dd>
+                <dt>Created</dt>
+                <dd>
+                  <Stamp iso={w.created_at} />
+                </dd>
+                <dt>Id</dt>
+                <dd className="mono">{w.webhook_id}</dd>
+              </dl>
+              <div className="actions">
+                <label className="checkbox">
+                  <input type="checkbox" checked={w.enabled} onChange={(e) => setEnabled(w, e.target.checked)} /> Enabled
+                </label>
+                <button type="button" onClick={() => test(w)} disabled={t?.busy}>
+                  {t?.busy ? 'Sending test…' : 'Send test'}
+                </button>
+                <button
+                  type="button"
+                  aria-expanded={logFor === w.webhook_id}
+                  aria-controls={`log-${w.webhook_id}`}
+                  onClick={() => setLogFor(logFor === w.webhook_id ? null : w.webhook_id)}
+                >
+                  {logFor === w.webhook_id ? 'Hide deliveries' : 'Deliveries'}
+                </button>
+                <button type="button" className="danger" onClick={() => setDeleting(w)} aria-label={`Delete webhook ${w.url}`}>
+                  Delete
+                </button>
+              </div>
+              <div role="status" className="test-result" data-testid="test-result">
+                {t?.result ? (
+                  t.result.ok ? (
+                    <span className="ok">
+                      Test delivered: receiver answered {t.result.status} (event {t.result.event_id}).
+                    </span>
+                  ) : (
+                    <span className="bad">
+                      Test failed{t.result.status ? `: receiver answered ${t.result.status}` : ''}
+                      {t.result.error ? ` — ${t.result.error}` : ''}.
+                    </span>
+                  )
+                ) : null}
+                {t?.error ? <span className="bad">Test could not be sent: {describeError(t.error)}</span> : null}
+              </div>
+              {logFor === w.webhook_id ? (
+                <div id={`log-${w.webhook_id}`}>
+                  <DeliveryLog webhookId={w.webhook_id} refreshKey={t?.result?.event_id ?? ''} />
+                </div>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+      {deleting ? (
+        <ConfirmDialog
+          title="Delete this webhook?"
+          confirmLabel="Delete webhook"
+          danger
+          onConfirm={async () => {
+            await api.deleteWebhook(me.workspace_id, deleting.webhook_id);
+            setStatus(`Deleted webhook ${deleting.url}.`);
+            if (logFor === deleting.webhook_id) setLogFor(null);
+            list.setData((d) => ({ webhooks: (d?.webhooks ?? []).filter((x) => x.webhook_id !== deleting.webhook_id) }));
+          }}
+          onClose={() => setDeleting(null)}
+        >
+          <p>
+            <span className="mono">{deleting.url}</span> will receive no more events, and pending retries are dropped.
+          </p>
+        </ConfirmDialog>
+      ) : null}
+    </>
+  );
+}
+
+function LastDelivery({ w }: { w: Webhook }) {
+  if (!w.last_delivery_at) return <span className="badge">never delivered</span>;
+  const code = w.last_delivery_status !== null && w.last_delivery_status !== undefined ? ` ${w.last_delivery_status}` : '';
+  return (
+    <span className={`badge ${w.last_delivery_ok ? 'ok' : 'bad'}`} data-testid="last-delivery">
+      {w.last_delivery_ok ? 'last delivery ok' : 'last delivery failed'}
+      {code} · <Stamp iso={w.last_delivery_at} />
+    </span>
+  );
+}
+
+function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => void }) {
+  const { api, me } = useSession();
+  const [url, setUrl] = useState('');
+  const [all, setAll] = useState(true);
+  const [types, setTypes] = useState<string[]>([]);
+  const [namespace, setNamespace] = useState('');
+  const [description, setDescription] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const id = useId();
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const u = url.trim();
+    try {
+      const parsed = new URL(u);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+    } catch {
+      return setError(new Error('Enter an http:// or https:// URL.'));
+    }
+    if (!all && types.length === 0) return setError(new Error('Choose at least one event type, or all events.'));
+    const ns = namespace.trim();
+    if (ns) {
+      const p = namespaceProblem(ns);
+      if (p) return setError(new Error(`Namespace: ${p}`));
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const w = await api.createWebhook(me.workspace_id, {
+        url: u,
+        events: all ? ['*'] : types,
+        namespace: ns || null,
+        description: description.trim() || null,
+      });
+      setUrl('');
+      setDescription('');
+      setNamespace('');
+      setTypes([]);
+      setAll(true);
+      onCreated(w);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby={`${id}-h`} noValidate>
+      <h2 id={`${id}-h`}>Add a webhook</h2>
+      <div className="field-row">
+        <div className="field grow">
+          <label htmlFor={`${id}-url`}>Endpoint URL</label>
+          <input
+            id={`${id}-url`}
+            type="url"
+            className="mono"
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            placeholder="https://example.com/trove-hook"
+            required
+          />
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-ns`}>Namespace (optional)</label>
+          <input
+            id={`${id}-ns`}
+            className="mono"
+            value={namespace}
+            onChange={(e) => setNamespace(e.target.value)}
+            placeholder="all namespaces"
+          />
+        </div>
+      </div>
+      <div className="field">
+        <label htmlFor={`${id}-desc`}>Description (optional)</label>
+        <input id={`${id}-desc`} value={description} onChange={(e) => setDescription(e.target.value)} />
+      </div>
+      <fieldset>
+        <legend>Events</legend>
+        <label className="checkbox">
+          <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> All events, including future
+          types (<code>*</code>)
+        </label>
+        {!all ? (
+          <div className="chips">
+            {EVENT_TYPES.map((t) => (
+              <label key={t} className={`chip${types.includes(t) ? ' on' : ''}`}>
+                <input
+                  type="checkbox"
+                  checked={types.includes(t)}
+                  onChange={() => setTypes((s) => (s.includes(t) ? s.filter((x) => x !== t) : [...s, t]))}
+                />
+                {t}
+              </label>
+            ))}
+          </div>
+        ) : null}
+      </fieldset>
+      <ErrorMessage error={error} />
+      <button type="submit" className="primary" disabled={busy}>
+        {busy ? 'Adding…' : 'Add webhook'}
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,505 @@
+/**
+ * End to end: the built dashboard, served by the real server at /dashboard, driven in Debian's
+ * Chromium. Covers the issue's acceptance path (sign in, files, exec, live events, keys,
+ * webhooks, snapshots) and fails on any console error, page error or CSP violation.
+ * Screenshots land in test-artifacts/dashboard/.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Page } from 'playwright-core';
+import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
+import {
+  LAPTOP,
+  PHONE,
+  assertPrerequisites,
+  launchBrowser,
+  openPage,
+  screenshot,
+  signIn,
+  type TrackedPage,
+} from './helpers/browser.js';
+import { gradientPng } from './helpers/png.js';
+
+const NS = 'e2e';
+// A real PNG, to prove image previews decode through blob: URLs under the CSP.
+const PICTURE_PNG = gradientPng(240, 160);
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let server: StartedServer;
+let browser: Browser;
+let tracked: TrackedPage | null = null;
+const received: Received[] = [];
+let receiver: Server;
+let receiverUrl: string;
+
+function runtime(ns = NS) {
+  return api(server, server.runtimeKey, ns);
+}
+function admin() {
+  return api(server, server.adminKey);
+}
+async function writeFile(path: string, content: string | Buffer, ns = NS): Promise<void> {
+  const body = typeof content === 'string' ? content : new Uint8Array(content);
+  const res = await runtime(ns)(`/files/${path}`, { method: 'PUT', body });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+async function open(key: string, viewport = LAPTOP): Promise<Page> {
+  tracked = await openPage(browser, server.baseUrl, viewport);
+  await signIn(tracked.page, key);
+  return tracked.page;
+}
+
+/** Waits for a received webhook request matching `pred`. */
+async function waitForDelivery(pred: (r: Received) => boolean, timeoutMs = 10_000): Promise<Received> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = received.find(pred);
+    if (hit) return hit;
+    if (Date.now() > deadline) throw new Error('webhook receiver got no matching request');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  assertPrerequisites();
+  server = await startServer();
+  const dash = await fetch(`${server.baseUrl}/dashboard/`);
+  if (dash.status !== 200 || !(dash.headers.get('content-type') ?? '').startsWith('text/html')) {
+    throw new Error(
+      `GET /dashboard/ answered ${dash.status}: register dashboardRoutes in packages/server/src/app.ts and build`,
+    );
+  }
+  browser = await launchBrowser();
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  // Seed the namespace so it exists and has something to browse.
+  await writeFile('notes/readme.md', '# Notes\nhello from the seed\n');
+  await writeFile('picture.png', PICTURE_PNG);
+});
+
+afterEach(async () => {
+  const t = tracked;
+  tracked = null;
+  if (!t) return;
+  const problems = [...t.problems];
+  await t.close();
+  expect(problems, 'console errors, page errors or CSP violations').toEqual([]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+  await server?.close();
+});
+
+describe('dashboard', { timeout: 120_000 }, () => {
+  it('is served with a strict CSP and security headers', async () => {
+    const res = await fetch(`${server.baseUrl}/dashboard/events`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+  });
+
+  it('rejects a wrong key with a readable message and signs in by keyboard alone', async () => {
+    tracked = await openPage(browser, server.baseUrl);
+    const page = tracked.page;
+    await page.goto('/dashboard/');
+    await screenshot(page, '01-sign-in');
+    // The key field has focus on load; Enter submits.
+    await page.keyboard.type('trove-sk-not-a-real-key');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').filter({ hasText: 'Invalid API key' }).waitFor();
+    // The browser logs the deliberate 401 itself; that line is the only console error allowed.
+    tracked.allow(/401 \(Unauthorized\).*\/v1\/me/);
+    tracked.allow(/Failed to load resource: the server responded with a status of 401/);
+
+    await page.getByLabel('API key').fill(server.runtimeKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('trove.apiKey'))).toBe(server.runtimeKey);
+
+    // A workspace key sees runtime pages and not the admin ones.
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    for (const name of ['Files', 'Terminal', 'Snapshots', 'Events']) {
+      await nav.getByRole('link', { name }).waitFor();
+    }
+    expect(await nav.getByRole('link', { name: 'API keys' }).count()).toBe(0);
+    expect(await nav.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
+    await screenshot(page, '02-overview-workspace-key');
+
+    // A reload keeps the session (sessionStorage); signing out clears it.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('trove.apiKey'))).toBeNull();
+  });
+
+  it('lists namespaces and browses, previews, uploads, downloads and deletes files', async () => {
+    const page = await open(server.runtimeKey);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Namespaces' }).click();
+    const row = page.getByRole('row').filter({ hasText: NS });
+    await row.waitFor();
+    await screenshot(page, '03-namespaces');
+    await row.getByRole('link', { name: `Files of ${NS}` }).click();
+    await page.getByRole('heading', { name: 'Files', level: 1 }).waitFor();
+    expect(new URL(page.url()).searchParams.get('ns')).toBe(NS);
+
+    // Tree: expand the folder, preview the text file.
+    const tree = page.getByRole('navigation', { name: 'File tree' });
+    const folder = tree.getByRole('button', { name: 'notes' });
+    await folder.click();
+    expect(await folder.getAttribute('aria-expanded')).toBe('true');
+    await tree.getByRole('button', { name: /readme\.md/ }).click();
+    await page.getByTestId('text-preview').filter({ hasText: 'hello from the seed' }).waitFor();
+
+    // Image preview: raw bytes fetched with the key, shown through a blob: URL.
+    await tree.getByRole('button', { name: /picture\.png/ }).click();
+    const img = page.getByRole('img', { name: 'Preview of workspace/picture.png' });
+    await img.waitFor();
+    expect(await img.getAttribute('src')).toMatch(/^blob:/);
+    await page.waitForFunction(() => {
+      const el = document.querySelector<HTMLImageElement>('.image-preview img');
+      return !!el && el.complete && el.naturalWidth === 240 && el.naturalHeight === 160;
+    });
+    await screenshot(page, '04-files-image-preview');
+
+    // Drag and drop upload into the selected folder.
+    await folder.click(); // collapse
+    await folder.click(); // expand again, and select the folder as the upload target
+    await page.getByText('Upload to workspace/notes/').waitFor();
+    const dt = await page.evaluateHandle(() => {
+      const d = new DataTransfer();
+      d.items.add(new File(['dropped with love\n'], 'dropped.txt', { type: 'text/plain' }));
+      return d;
+    });
+    await page.dispatchEvent('[data-testid="drop-zone"]', 'dragenter', { dataTransfer: dt });
+    await page.getByText('Drop to upload to workspace/notes/').waitFor();
+    await page.dispatchEvent('[data-testid="drop-zone"]', 'drop', { dataTransfer: dt });
+    await page.locator('.upload-done').filter({ hasText: 'workspace/notes/dropped.txt' }).waitFor();
+    await tree.getByRole('button', { name: /dropped\.txt/ }).waitFor();
+    const dropped = await runtime()('/files/notes/dropped.txt');
+    expect(await dropped.text()).toBe('dropped with love\n');
+
+    // A bigger upload through the file picker shows a progress bar that ends full.
+    const big = randomBytes(3 * 1024 * 1024);
+    await page.getByTestId('file-input').setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: big });
+    const bar = page.getByRole('progressbar', { name: 'Upload of big.bin' });
+    await bar.waitFor();
+    await page.locator('.upload-done').filter({ hasText: 'workspace/notes/big.bin' }).waitFor({ timeout: 30_000 });
+    expect(await bar.evaluate((el: HTMLProgressElement) => el.value / el.max)).toBe(1);
+    const stored = Buffer.from(await (await runtime()('/files/notes/big.bin')).arrayBuffer());
+    expect(stored.equals(big)).toBe(true);
+    await screenshot(page, '05-files-uploads');
+
+    // Download goes through the API with the key and saves the exact bytes.
+    await tree.getByRole('button', { name: /dropped\.txt/ }).click();
+    await page.getByTestId('text-preview').filter({ hasText: 'dropped with love' }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('dropped.txt');
+    expect(readFileSync((await download.path())!, 'utf8')).toBe('dropped with love\n');
+
+    // Delete asks first; Cancel keeps the file, confirming removes it.
+    await page.getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete file?' });
+    await dialog.waitFor();
+    await screenshot(page, '06-files-delete-confirm');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect((await runtime()('/files/notes/dropped.txt')).status).toBe(200);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await tree.getByRole('button', { name: /dropped\.txt/ }).waitFor({ state: 'detached' });
+    const gone = await runtime()('/v1/files/content?path=workspace/notes/dropped.txt');
+    expect(gone.status).toBe(404);
+  });
+
+  it('runs commands in the terminal panel', async () => {
+    const page = await open(server.runtimeKey);
+    await page.goto(`/dashboard/exec?ns=${NS}`);
+    const input = page.getByLabel(`${NS} $ command`);
+    await input.fill('cat workspace/notes/readme.md; echo oops >&2; exit 3');
+    await input.press('Enter');
+    const log = page.getByTestId('terminal-log');
+    await log.getByText('exit 3 ·').waitFor({ timeout: 30_000 });
+    expect(await log.locator('.term-stdout').last().textContent()).toContain('hello from the seed');
+    expect(await log.locator('.term-stderr').last().textContent()).toContain('oops');
+    expect(await log.getByTestId('exec-status').last().textContent()).toMatch(/^exit 3 · \d+ ms$/);
+
+    await input.fill('echo "$(cat)" | tr a-z A-Z');
+    await page.getByLabel('Send stdin').check();
+    await page.getByLabel('Standard input').fill('piped in');
+    await input.press('Enter');
+    await log.getByText('PIPED IN').waitFor({ timeout: 30_000 });
+    expect(await log.getByTestId('exec-status').last().textContent()).toMatch(/^exit 0 · \d+ ms$/);
+
+    // History: ArrowUp recalls the last command.
+    await input.press('ArrowUp');
+    expect(await input.inputValue()).toBe('echo "$(cat)" | tr a-z A-Z');
+    await screenshot(page, '07-terminal');
+  });
+
+  it('shows new events live within a second, filters them and shows their JSON', async () => {
+    const page = await open(server.adminKey);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).click();
+    await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+
+    const list = page.getByTestId('event-list');
+    for (const mode of ['poll', 'stream'] as const) {
+      if (mode === 'stream') {
+        await page.getByLabel('Updates').selectOption('stream');
+        await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+      }
+      const name = `live-${mode}-${randomBytes(3).toString('hex')}.txt`;
+      await writeFile(name, 'x');
+      const started = Date.now();
+      // Triggered outside the browser; the feed must show it within a second.
+      await list.getByRole('button', { name: new RegExp(name.replace('.', '\\.')) }).waitFor({ timeout: 1000 });
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+    await page.getByLabel('Updates').selectOption('poll');
+
+    // Local-time stamps as the CLI prints them: HH:MM:SS for today.
+    const stamp = await list.locator('time').first().textContent();
+    expect(stamp).toMatch(/^\d{2}:\d{2}:\d{2}$/);
+
+    // Detail view: the event's JSON.
+    await list.getByRole('button', { name: /live-poll-/ }).click();
+    const json = JSON.parse((await page.getByTestId('event-json').textContent())!);
+    expect(json.type).toBe('file.written');
+    expect(json.namespace).toBe(NS);
+    expect(json.id).toMatch(/^evt-/);
+    await screenshot(page, '08-events');
+
+    // Type filter: only exec.completed rows remain, and a new exec shows up live.
+    await page.getByLabel('exec.completed').check();
+    await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('[data-event-type]')].every((b) => b.getAttribute('data-event-type') === 'exec.completed'),
+    );
+    const exec = await runtime()('/v1/exec', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'echo filtered-live' }),
+    });
+    expect(exec.status).toBe(200);
+    await list.getByRole('button', { name: /echo filtered-live/ }).waitFor({ timeout: 1000 });
+    expect(new URL(page.url()).searchParams.get('types')).toBe('exec.completed');
+
+    // Namespace filter: another namespace's event is not shown.
+    await page.getByLabel('exec.completed').uncheck();
+    await page.getByLabel('Namespace', { exact: true }).fill('other-ns');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+    await writeFile('in-e2e.txt', 'x');
+    await writeFile('in-other.txt', 'x', 'other-ns');
+    await list.getByRole('button', { name: /in-other\.txt/ }).waitFor({ timeout: 1000 });
+    expect(await list.getByRole('button', { name: /in-e2e\.txt/ }).count()).toBe(0);
+    await screenshot(page, '09-events-filtered');
+  });
+
+  it('creates a key (secret once, copy), and revokes it after confirmation', async () => {
+    const page = await open(server.adminKey);
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    expect(await nav.getByRole('link', { name: 'Files' }).count()).toBe(0);
+    await nav.getByRole('link', { name: 'API keys' }).click();
+    await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+
+    await page.getByLabel('Name', { exact: true }).fill('e2e-agent');
+    await page.getByLabel('Namespace (optional)').fill(NS);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = await page.getByTestId('secret-value').inputValue();
+    expect(secret).toMatch(/^trove-sk-/);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByText('Copied to the clipboard.').waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    await screenshot(page, '10-keys-created');
+
+    const me = await (await api(server, secret)('/v1/me')).json();
+    expect(me).toMatchObject({ key_name: 'e2e-agent', scope: 'workspace', namespace: NS });
+
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByTestId('secret-value').waitFor({ state: 'detached' });
+
+    // Meanwhile someone signs in with the new namespace key: a locked, runtime-only view.
+    const other = await openPage(browser, server.baseUrl);
+    try {
+      await signIn(other.page, secret);
+      const otherNav = other.page.getByRole('navigation', { name: 'Main' });
+      await otherNav.getByRole('link', { name: 'Files' }).click();
+      await other.page.getByText('(this key is locked to it)').waitFor();
+      expect(await otherNav.getByRole('link', { name: 'Namespaces' }).count()).toBe(0);
+      await other.page.getByRole('navigation', { name: 'File tree' }).getByRole('button', { name: 'notes' }).waitFor();
+      await screenshot(other.page, '10b-namespace-key-files');
+
+      await page.getByRole('button', { name: 'Revoke e2e-agent' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Revoke this key?' });
+      await dialog.waitFor();
+      // Focus starts on Cancel so Enter cannot revoke by accident.
+      expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(true);
+      await screenshot(page, '11-keys-revoke-confirm');
+      await dialog.getByRole('button', { name: 'Revoke key' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await page.getByRole('row').filter({ hasText: 'e2e-agent' }).waitFor({ state: 'detached' });
+      expect((await api(server, secret)('/v1/me')).status).toBe(401);
+
+      // The revoked key's next request fails, and that tab signs itself out with the reason.
+      await other.page.getByRole('button', { name: 'Refresh' }).click();
+      await other.page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await other.page.getByText('Signed out: Invalid API key').waitFor();
+      expect(await other.page.evaluate(() => sessionStorage.getItem('trove.apiKey'))).toBeNull();
+      other.allow(/status of 401/);
+      expect(other.problems).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('lets an admin delete a namespace after confirmation', async () => {
+    await writeFile('doomed.txt', 'bye', 'doomed-ns');
+    const page = await open(server.adminKey);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Namespaces' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'doomed-ns' });
+    await row.getByRole('button', { name: 'Delete namespace doomed-ns' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this namespace?' });
+    await dialog.getByText('cannot be undone').waitFor();
+    await dialog.getByRole('button', { name: 'Delete namespace' }).click();
+    await row.waitFor({ state: 'detached' });
+    const list = (await (await admin()(`/v1/workspaces/${server.workspaceId}/namespaces`)).json()) as {
+      namespaces: { name: string }[];
+    };
+    expect(list.namespaces.some((n) => n.name === 'doomed-ns')).toBe(false);
+  });
+
+  it('creates, tests, inspects, re-sends and deletes a webhook', async () => {
+    const page = await open(server.adminKey);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+
+    await page.getByLabel('Endpoint URL').fill(receiverUrl);
+    await page.getByLabel('Description (optional)').fill('e2e receiver');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    const secret = await page.getByTestId('secret-value').inputValue();
+    expect(secret).toMatch(/^trove-whsec-/);
+    await page.getByRole('button', { name: 'Done' }).click();
+
+    const card = page.locator('.webhook').filter({ hasText: receiverUrl });
+    await card.waitFor();
+    await card.getByRole('button', { name: 'Send test' }).click();
+    await card.getByTestId('test-result').filter({ hasText: 'Test delivered: receiver answered 200' }).waitFor();
+
+    // The receiver got a correctly signed webhook.test event.
+    const test = await waitForDelivery((r) => r.headers['x-trove-event'] === 'webhook.test');
+    const sig = String(test.headers['x-trove-signature']);
+    const m = /^t=(\d+),v1=([0-9a-f]+)$/.exec(sig);
+    expect(m, sig).not.toBeNull();
+    const expected = createHmac('sha256', secret).update(`${m![1]}.${test.body}`).digest('hex');
+    expect(m![2]).toBe(expected);
+    await card.getByTestId('last-delivery').filter({ hasText: 'last delivery ok' }).waitFor();
+
+    // Delivery log with attempts, and re-send.
+    await card.getByRole('button', { name: 'Deliveries' }).click();
+    const log = card.getByTestId('delivery-log');
+    const logRow = log.getByRole('row').filter({ hasText: 'webhook.test' }).first();
+    await logRow.waitFor();
+    expect(await logRow.textContent()).toContain('delivered');
+    await screenshot(page, '12-webhooks');
+    const before = received.length;
+    await logRow.getByRole('button', { name: /Re-send webhook\.test/ }).click();
+    await waitForDelivery((r) => received.indexOf(r) >= before && r.headers['x-trove-event'] === 'webhook.test');
+
+    // Disable, then delete after confirmation.
+    await card.getByLabel('Enabled').uncheck();
+    await page.getByText(`Disabled ${receiverUrl}.`).waitFor();
+    const hooks = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as {
+      webhooks: { url: string; enabled: boolean; webhook_id: string }[];
+    };
+    expect(hooks.webhooks.find((w) => w.url === receiverUrl)?.enabled).toBe(false);
+    await card.getByRole('button', { name: `Delete webhook ${receiverUrl}` }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this webhook?' });
+    await dialog.getByRole('button', { name: 'Delete webhook' }).click();
+    await card.waitFor({ state: 'detached' });
+    const after = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as {
+      webhooks: { url: string }[];
+    };
+    expect(after.webhooks.some((w) => w.url === receiverUrl)).toBe(false);
+  });
+
+  it('takes, restores (with a warning) and deletes a snapshot', async () => {
+    const page = await open(server.runtimeKey);
+    await page.goto(`/dashboard/snapshots?ns=${NS}`);
+    await page.getByRole('heading', { name: 'Snapshots', level: 1 }).waitFor();
+    await page.getByLabel('Label (optional)').fill('before-change');
+    await page.getByRole('button', { name: 'Take snapshot' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'before-change' });
+    await row.waitFor();
+
+    // Change the namespace after the snapshot, then restore it.
+    await writeFile('after-snapshot.txt', 'should vanish');
+    await row.getByRole('button', { name: 'Restore before-change' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Restore this snapshot?' });
+    await dialog.getByText('deleted or overwritten').waitFor();
+    await screenshot(page, '13-snapshots-restore-warning');
+    await dialog.getByRole('button', { name: 'Restore and replace files' }).click();
+    await page.getByText(/Restored \d+ files from before-change\./).waitFor();
+    expect((await runtime()('/v1/files/content?path=workspace/after-snapshot.txt')).status).toBe(404);
+    expect((await runtime()('/files/notes/readme.md')).status).toBe(200);
+    await screenshot(page, '14-snapshots');
+
+    await row.getByRole('button', { name: 'Delete before-change' }).click();
+    await page.getByRole('dialog', { name: 'Delete this snapshot?' }).getByRole('button', { name: 'Delete snapshot' }).click();
+    await row.waitFor({ state: 'detached' });
+    const list = (await (await runtime()('/v1/snapshots')).json()) as { snapshots: { label: string | null }[] };
+    expect(list.snapshots.some((s) => s.label === 'before-change')).toBe(false);
+  });
+
+  it('fits a phone screen without horizontal scrolling', async () => {
+    const page = await open(server.runtimeKey, PHONE);
+    for (const [path, name] of [
+      [`/dashboard/files?ns=${NS}`, 'Files'],
+      [`/dashboard/exec?ns=${NS}`, 'Terminal'],
+      ['/dashboard/events', 'Events'],
+      [`/dashboard/snapshots?ns=${NS}`, 'Snapshots'],
+    ] as const) {
+      await page.goto(path);
+      await page.getByRole('heading', { name, level: 1 }).waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, `${name} overflows by ${overflow}px`).toBeLessThanOrEqual(0);
+      await screenshot(page, `15-phone-${name.toLowerCase()}`);
+    }
+    // On a phone an event's JSON opens right under its row.
+    await page.goto('/dashboard/events');
+    const first = page.getByTestId('event-list').getByRole('button').first();
+    await first.click();
+    expect(await first.getAttribute('aria-expanded')).toBe('true');
+    const json = page.getByTestId('event-list').getByTestId('event-json');
+    await json.waitFor();
+    expect(JSON.parse((await json.textContent())!).id).toMatch(/^evt-/);
+    await screenshot(page, '16-phone-event-detail');
+  });
+});

@@ -1,0 +1,327 @@
+/**
+ * Snapshots of a namespace: create (a gzip'd tar streamed to the blob store
+ * while the namespace is held still), list, restore (validated, atomic swap),
+ * delete, and the sweeper that enforces retention and the per-namespace
+ * count limit. The archive format and the swap live in snapshots/.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import type { Db } from '../db/index.js';
+import { AppError } from '../errors.js';
+import type { EventService } from '../events/service.js';
+import { isoMs, newSnapshotId } from '../ids.js';
+import { createArchive, recoverInterruptedRestores, restoreArchive } from '../snapshots/archive.js';
+import type { BlobStore } from '../snapshots/blob-store.js';
+import type { FileService, NsContext } from './files.js';
+import type { NamespaceLocks } from './locks.js';
+import type { NamespaceService } from './namespaces.js';
+
+export interface SnapshotView {
+  snapshot_id: string;
+  namespace: string;
+  label: string | null;
+  /** Bytes of the stored (compressed) archive. */
+  size_bytes: number;
+  /** Files and symlinks in the snapshot (ours). */
+  file_count: number;
+  created_at: string;
+}
+
+interface SnapshotRow {
+  id: string;
+  workspace_id: string;
+  namespace: string;
+  label: string | null;
+  size_bytes: number;
+  file_count: number;
+  blob_key: string;
+  created_at: string;
+  created_ms: number;
+}
+
+export interface SnapshotLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export interface SnapshotDeps {
+  db: Db;
+  events: EventService;
+  namespaces: NamespaceService;
+  files: FileService;
+  locks: NamespaceLocks;
+  blobs: BlobStore;
+  config: Pick<Config, 'files' | 'snapshots'>;
+  logger: SnapshotLogger;
+}
+
+const DAY_MS = 86_400_000;
+/** A snapshot or restore may wait this long for running writes and execs to finish. */
+const LOCK_WAIT_MS = 120_000;
+
+function view(r: SnapshotRow): SnapshotView {
+  return {
+    snapshot_id: r.id,
+    namespace: r.namespace,
+    label: r.label,
+    size_bytes: Number(r.size_bytes),
+    file_count: Number(r.file_count),
+    created_at: r.created_at,
+  };
+}
+
+function notFound(id: string): AppError {
+  return new AppError('snapshot_not_found', `Snapshot not found: ${id}`);
+}
+
+export class SnapshotService {
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
+
+  constructor(private readonly deps: SnapshotDeps) {}
+
+  /** Captures the namespace tree; writes and execs of the namespace wait until it is taken. */
+  async create(ctx: NsContext, label: string | null): Promise<SnapshotView> {
+    const { db, events, namespaces, locks, blobs } = this.deps;
+    const nsRoot = await namespaces.ensure(ctx.workspaceId, ctx.namespace);
+    const id = newSnapshotId();
+    const blobKey = `${ctx.workspaceId}/${id}.tar.gz`;
+    // The row is written under the lock too, so a namespace deletion (which
+    // takes the same lock) cannot slip between the capture and the insert.
+    const row = await locks.exclusive(
+      ctx.workspaceId,
+      ctx.namespace,
+      async () => {
+        const { stream, done } = createArchive(nsRoot);
+        const [put, stats] = await Promise.all([blobs.put(blobKey, stream), done]);
+        const ms = Date.now();
+        const r: SnapshotRow = {
+          id,
+          workspace_id: ctx.workspaceId,
+          namespace: ctx.namespace,
+          label,
+          size_bytes: put.sizeBytes,
+          file_count: stats.fileCount,
+          blob_key: blobKey,
+          created_at: isoMs(ms),
+          created_ms: ms,
+        };
+        try {
+          await db.transaction().execute(async (trx) => {
+            await trx.insertInto('snapshots').values(r).execute();
+            await events.emit(
+              { workspaceId: ctx.workspaceId, namespace: ctx.namespace, type: 'snapshot.created', data: { snapshot_id: id, label } },
+              trx,
+            );
+          });
+        } catch (err) {
+          // Without its row the blob is unreachable: do not keep it.
+          await blobs.delete(blobKey).catch(() => {});
+          throw err;
+        }
+        return r;
+      },
+      LOCK_WAIT_MS,
+    );
+    events.bus.publish(ctx.workspaceId);
+    // The count limit holds right away, not only at the next sweep.
+    await this.pruneNamespace(ctx.workspaceId, ctx.namespace).catch((err: unknown) =>
+      this.deps.logger.warn({ err }, 'snapshot count pruning failed'),
+    );
+    return view(row);
+  }
+
+  /** Newest first. */
+  async list(ctx: NsContext): Promise<SnapshotView[]> {
+    const rows = await this.deps.db
+      .selectFrom('snapshots')
+      .selectAll()
+      .where('workspace_id', '=', ctx.workspaceId)
+      .where('namespace', '=', ctx.namespace)
+      .orderBy('created_ms', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map(view);
+  }
+
+  /** Makes the namespace exactly the snapshot; a snapshot of another namespace is "not found". */
+  async restore(ctx: NsContext, id: string): Promise<{ files_restored: number }> {
+    const { events, namespaces, locks, blobs, files, config } = this.deps;
+    const row = await this.find(ctx, id);
+    const nsRoot = await namespaces.ensure(ctx.workspaceId, ctx.namespace);
+    const owner = namespaces.owner;
+    const { filesRestored } = await locks.exclusive(
+      ctx.workspaceId,
+      ctx.namespace,
+      async () => {
+        const input = await blobs.get(row.blob_key).catch((err: unknown) => {
+          if (err instanceof AppError && err.code === 'snapshot_not_found') {
+            throw new AppError('snapshot_not_found', `Snapshot ${id} has no stored data (it was removed from the blob store)`);
+          }
+          throw err;
+        });
+        try {
+          return await restoreArchive(
+            input,
+            nsRoot,
+            { maxBytes: config.files.quotaBytes, maxFiles: config.files.quotaFiles, maxEntryBytes: config.files.maxUploadBytes },
+            { chown: owner.enabled ? { uid: owner.uid, gid: owner.gid } : undefined },
+          );
+        } finally {
+          // Whatever happened, the cached usage may describe another tree now.
+          files.invalidateUsage(ctx);
+        }
+      },
+      LOCK_WAIT_MS,
+    );
+    await events.emit({
+      workspaceId: ctx.workspaceId,
+      namespace: ctx.namespace,
+      type: 'snapshot.restored',
+      data: { snapshot_id: id, files_restored: filesRestored },
+    });
+    void namespaces.touch(ctx.workspaceId, ctx.namespace).catch(() => {});
+    return { files_restored: filesRestored };
+  }
+
+  async delete(ctx: NsContext, id: string): Promise<{ snapshot_id: string; deleted: true }> {
+    const row = await this.find(ctx, id);
+    if (!(await this.remove(row, {}))) throw notFound(id); // deleted concurrently
+    return { snapshot_id: id, deleted: true };
+  }
+
+  /** Namespace deletion: every snapshot of it goes too (namespaceDeleteHooks). */
+  async deleteNamespace(workspaceId: string, namespace: string): Promise<void> {
+    const rows = await this.deps.db
+      .selectFrom('snapshots')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('namespace', '=', namespace)
+      .execute();
+    for (const r of rows) await this.remove(r, { reason: 'namespace_deleted' });
+  }
+
+  /**
+   * Deletes snapshots older than the retention period and, per namespace,
+   * all but the newest `maxPerNamespace`. Safe to run on several nodes at
+   * once: a row deleted by another node is skipped.
+   */
+  async sweep(now = Date.now()): Promise<{ deleted: number }> {
+    const { db, config } = this.deps;
+    let deleted = 0;
+    const { retentionDays, maxPerNamespace } = config.snapshots;
+    if (retentionDays > 0) {
+      const expired = await db
+        .selectFrom('snapshots')
+        .selectAll()
+        .where('created_ms', '<', now - retentionDays * DAY_MS)
+        .orderBy('created_ms')
+        .limit(10_000)
+        .execute();
+      for (const r of expired) if (await this.remove(r, { reason: 'retention' })) deleted++;
+    }
+    if (maxPerNamespace > 0) {
+      const crowded = await db
+        .selectFrom('snapshots')
+        .select(['workspace_id', 'namespace'])
+        .groupBy(['workspace_id', 'namespace'])
+        .having((eb) => eb.fn.countAll(), '>', maxPerNamespace)
+        .execute();
+      for (const c of crowded) deleted += await this.pruneNamespace(c.workspace_id, c.namespace);
+    }
+    return { deleted };
+  }
+
+  /** Runs sweep() now and every `sweepIntervalMs` (never two at once). */
+  startSweeper(): void {
+    const run = () => {
+      if (this.sweeping) return;
+      this.sweeping = this.sweep()
+        .then(({ deleted }) => {
+          if (deleted > 0) this.deps.logger.info({ deleted }, 'snapshot sweeper removed expired snapshots');
+        })
+        .catch((err: unknown) => this.deps.logger.error({ err }, 'snapshot sweep failed'))
+        .finally(() => (this.sweeping = null));
+    };
+    run();
+    this.sweepTimer = setInterval(run, this.deps.config.snapshots.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  async stopSweeper(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.sweeping;
+  }
+
+  private async pruneNamespace(workspaceId: string, namespace: string): Promise<number> {
+    const max = this.deps.config.snapshots.maxPerNamespace;
+    if (max <= 0) return 0;
+    const surplus = await this.deps.db
+      .selectFrom('snapshots')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('namespace', '=', namespace)
+      .orderBy('created_ms', 'desc')
+      .orderBy('id', 'desc')
+      .offset(max)
+      .limit(10_000)
+      .execute();
+    let n = 0;
+    for (const r of surplus) if (await this.remove(r, { reason: 'limit' })) n++;
+    return n;
+  }
+
+  private async find(ctx: NsContext, id: string): Promise<SnapshotRow> {
+    // Security: the lookup is scoped to the caller's namespace, so another namespace's id is simply "not found".
+    if (typeof id !== 'string' || !/^snap-[0-9a-f]{1,64}$/.test(id)) throw notFound(String(id));
+    const row = await this.deps.db
+      .selectFrom('snapshots')
+      .selectAll()
+      .where('id', '=', id)
+      .where('workspace_id', '=', ctx.workspaceId)
+      .where('namespace', '=', ctx.namespace)
+      .executeTakeFirst();
+    if (!row) throw notFound(id);
+    return row as SnapshotRow;
+  }
+
+  /**
+   * Row and event in one transaction, then the blob. Returns false when the
+   * row was already gone (another node or request deleted it first).
+   */
+  private async remove(r: SnapshotRow, extra: { reason?: string }): Promise<boolean> {
+    const { db, events, blobs, logger } = this.deps;
+    const gone = await db.transaction().execute(async (trx) => {
+      const res = await trx.deleteFrom('snapshots').where('id', '=', r.id).where('workspace_id', '=', r.workspace_id).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) return false;
+      await events.emit(
+        { workspaceId: r.workspace_id, namespace: r.namespace, type: 'snapshot.deleted', data: { snapshot_id: r.id, ...extra } },
+        trx,
+      );
+      return true;
+    });
+    if (!gone) return false;
+    events.bus.publish(r.workspace_id);
+    await blobs.delete(r.blob_key).catch((err: unknown) => logger.warn({ err, key: r.blob_key }, 'snapshot blob delete failed'));
+    return true;
+  }
+}
+
+/**
+ * Start-up recovery of interrupted restores in every workspace under
+ * `<dataDir>/workspaces`. Runs before the server listens.
+ */
+export async function recoverAllRestores(dataDir: string): Promise<void> {
+  const root = join(dataDir, 'workspaces');
+  let workspaces: string[];
+  try {
+    workspaces = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const ws of workspaces) await recoverInterruptedRestores(join(root, ws, 'namespaces'));
+}

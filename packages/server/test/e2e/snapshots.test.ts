@@ -1,0 +1,320 @@
+/** Snapshots over real HTTP against PROTOCOL.md: create, list, restore, delete, events, isolation, limits, kill -9. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
+
+let server: StartedServer;
+const json = (method: string, body?: unknown): RequestInit => ({
+  method,
+  headers: { 'content-type': 'application/json' },
+  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
+
+interface Snapshot {
+  snapshot_id: string;
+  namespace: string;
+  label: string | null;
+  size_bytes: number;
+  file_count: number;
+  created_at: string;
+}
+
+async function ok<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
+  const r = await res;
+  const text = await r.text();
+  expect([r.status, text]).toEqual([status, text]);
+  return JSON.parse(text) as T;
+}
+
+async function errorOf(res: Response | Promise<Response>): Promise<{ status: number; code: string; detail: string }> {
+  const r = await res;
+  const body = (await r.json()) as { code: string; detail: string };
+  return { status: r.status, code: body.code, detail: body.detail };
+}
+
+function rtFor(s: StartedServer, ns: string, key = s.runtimeKey) {
+  return api(s, key, ns);
+}
+
+async function fill(rt: ReturnType<typeof api>) {
+  await ok(rt('/write', json('POST', { path: 'a.txt', content: 'alpha' })));
+  await ok(rt('/write', json('POST', { path: 'dir/nested/b.txt', content: 'beta' })));
+  await ok(rt('/files/bin/blob.bin', { method: 'PUT', body: randomBytes(200_000) }));
+}
+
+async function read(rt: ReturnType<typeof api>, path: string): Promise<number | string> {
+  const r = await rt(`/files/${path}`);
+  return r.status === 200 ? await r.text() : r.status;
+}
+
+async function events(s: StartedServer, types: string) {
+  const r = await ok<{ events: Array<{ type: string; namespace: string; data: Record<string, unknown> }> }>(
+    api(s, s.adminKey)(`/v1/workspaces/${s.workspaceId}/events?types=${types}&limit=200`),
+  );
+  return r.events;
+}
+
+beforeAll(async () => {
+  server = await startServer({ env: { TROVE_SNAPSHOT_MAX_PER_NAMESPACE: '3' } });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('create, list, restore, delete', () => {
+  it('restores the namespace exactly and reports events', async () => {
+    const rt = rtFor(server, 'snap-main');
+    await fill(rt);
+    const blob = Buffer.from(await (await rt('/files/bin/blob.bin')).arrayBuffer());
+    const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: 'before refactor' })));
+    expect(snap).toEqual({
+      snapshot_id: expect.stringMatching(/^snap-[0-9a-f]{24}$/),
+      namespace: 'snap-main',
+      label: 'before refactor',
+      size_bytes: expect.any(Number),
+      file_count: 3,
+      created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+    });
+    expect(snap.size_bytes).toBeGreaterThan(200_000); // random bytes do not compress
+
+    // Change everything: overwrite, delete, add.
+    await ok(rt('/write', json('POST', { path: 'a.txt', content: 'changed' })));
+    await ok(rt('/delete', json('POST', { path: 'dir' })));
+    await ok(rt('/write', json('POST', { path: 'new/c.txt', content: 'gamma' })));
+
+    const restored = await ok<{ files_restored: number }>(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+    expect(restored).toEqual({ files_restored: 3 });
+    expect(await read(rt, 'a.txt')).toBe('alpha');
+    expect(await read(rt, 'dir/nested/b.txt')).toBe('beta');
+    expect(await read(rt, 'new/c.txt')).toBe(404);
+    expect(Buffer.from(await (await rt('/files/bin/blob.bin')).arrayBuffer()).equals(blob)).toBe(true);
+    // Writes work normally afterwards (same path, new tree).
+    await ok(rt('/write', json('POST', { path: 'after.txt', content: 'after' })));
+    expect(await read(rt, 'after.txt')).toBe('after');
+
+    const second = await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: null })));
+    const list = await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'));
+    expect(list.snapshots.map((s) => s.snapshot_id)).toEqual([second.snapshot_id, snap.snapshot_id]);
+    expect(list.snapshots[1]).toEqual(snap);
+
+    expect(await ok(rt(`/v1/snapshots/${snap.snapshot_id}`, { method: 'DELETE' }))).toEqual({
+      snapshot_id: snap.snapshot_id,
+      deleted: true,
+    });
+    expect((await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'))).snapshots.map((s) => s.snapshot_id)).toEqual([
+      second.snapshot_id,
+    ]);
+    expect(await errorOf(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({
+      status: 404,
+      code: 'snapshot_not_found',
+      detail: `Snapshot not found: ${snap.snapshot_id}`,
+    });
+    expect((await errorOf(rt(`/v1/snapshots/${snap.snapshot_id}`, { method: 'DELETE' }))).status).toBe(404);
+    // The blob went with it.
+    expect(existsSync(join(server.dataDir, 'blobs', 'snapshots', server.workspaceId, `${snap.snapshot_id}.tar.gz`))).toBe(false);
+
+    const evs = (await events(server, 'snapshot.created,snapshot.restored,snapshot.deleted')).filter(
+      (e) => e.namespace === 'snap-main',
+    );
+    expect(evs.map((e) => [e.type, e.data])).toEqual([
+      ['snapshot.deleted', { snapshot_id: snap.snapshot_id }],
+      ['snapshot.created', { snapshot_id: second.snapshot_id, label: null }],
+      ['snapshot.restored', { snapshot_id: snap.snapshot_id, files_restored: 3 }],
+      ['snapshot.created', { snapshot_id: snap.snapshot_id, label: 'before refactor' }],
+    ]);
+  });
+
+  it('accepts every body form clients send, and validates the label', async () => {
+    const rt = rtFor(server, 'snap-bodies');
+    await ok(rt('/write', json('POST', { path: 'x.txt', content: 'x' })));
+    const noBody = await ok<Snapshot>(rt('/v1/snapshots', { method: 'POST' }));
+    expect(noBody.label).toBeNull();
+    const emptyJson = await ok<Snapshot>(rt('/v1/snapshots', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' }));
+    expect(emptyJson.label).toBeNull();
+    expect((await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})))).label).toBeNull();
+    const long = await errorOf(rt('/v1/snapshots', json('POST', { label: 'x'.repeat(129) })));
+    expect([long.status, long.code]).toEqual([422, 'validation_failed']);
+    expect(long.detail).toContain('label');
+    const longest = await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: 'y'.repeat(128) })));
+    expect(longest.label).toBe('y'.repeat(128));
+    expect((await errorOf(rt('/v1/snapshots', json('POST', { label: 5 })))).status).toBe(422);
+
+    // Restore: no body at all, and a JSON content type with an empty body (what the Python client may send).
+    const id = longest.snapshot_id;
+    expect(await ok(rt(`/v1/snapshots/${id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 1 });
+    expect(
+      await ok(rt(`/v1/snapshots/${id}/restore`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' })),
+    ).toEqual({ files_restored: 1 });
+    expect(await ok(rt(`/v1/snapshots/${id}/restore`, json('POST', {})))).toEqual({ files_restored: 1 });
+  });
+
+  it('keeps at most TROVE_SNAPSHOT_MAX_PER_NAMESPACE snapshots, dropping the oldest', async () => {
+    const rt = rtFor(server, 'snap-limit');
+    await ok(rt('/write', json('POST', { path: 'x.txt', content: 'x' })));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: `n${i}` })))).snapshot_id);
+    const list = await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'));
+    expect(list.snapshots.map((s) => s.snapshot_id)).toEqual(ids.slice(2).reverse());
+    const deleted = (await events(server, 'snapshot.deleted')).filter((e) => e.namespace === 'snap-limit');
+    expect(deleted.map((e) => e.data).reverse()).toEqual([
+      { snapshot_id: ids[0], reason: 'limit' },
+      { snapshot_id: ids[1], reason: 'limit' },
+    ]);
+  });
+});
+
+describe('isolation', () => {
+  it('a snapshot of namespace A cannot be listed, restored or deleted through namespace B', async () => {
+    const a = rtFor(server, 'iso-a');
+    const b = rtFor(server, 'iso-b');
+    await ok(a('/write', json('POST', { path: 'secret.txt', content: 'A only' })));
+    await ok(b('/write', json('POST', { path: 'mine.txt', content: 'B' })));
+    const snap = await ok<Snapshot>(a('/v1/snapshots', json('POST', { label: 'a' })));
+    expect((await ok<{ snapshots: Snapshot[] }>(b('/v1/snapshots'))).snapshots).toEqual([]);
+    const notFound = { status: 404, code: 'snapshot_not_found', detail: `Snapshot not found: ${snap.snapshot_id}` };
+    expect(await errorOf(b(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual(notFound);
+    expect(await errorOf(b(`/v1/snapshots/${snap.snapshot_id}`, { method: 'DELETE' }))).toEqual(notFound);
+    expect(await read(b, 'secret.txt')).toBe(404);
+
+    // A key locked to B, even naming A's id, gets "not found" (and A's header → 403).
+    const admin = api(server, server.adminKey);
+    const locked = await ok<{ api_key: string }>(
+      admin(`/v1/workspaces/${server.workspaceId}/keys`, json('POST', { name: 'only-b', namespace: 'iso-b' })),
+      201,
+    );
+    const lb = api(server, locked.api_key);
+    expect(await errorOf(lb(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual(notFound);
+    expect((await errorOf(api(server, locked.api_key, 'iso-a')('/v1/snapshots'))).status).toBe(403);
+    // Admin keys cannot use runtime endpoints.
+    expect((await errorOf(api(server, server.adminKey, 'iso-a')('/v1/snapshots'))).status).toBe(403);
+    // Malformed and unknown ids are plain 404s.
+    for (const id of ['nope', 'snap-', `snap-${'0'.repeat(24)}`, '..%2F..%2Fetc']) {
+      expect((await errorOf(a(`/v1/snapshots/${id}/restore`, { method: 'POST' }))).status).toBe(404);
+    }
+    // A still has it.
+    expect((await ok<{ snapshots: Snapshot[] }>(a('/v1/snapshots'))).snapshots.map((s) => s.snapshot_id)).toEqual([
+      snap.snapshot_id,
+    ]);
+  });
+
+  it('deleting a namespace deletes its snapshots and their blobs', async () => {
+    const rt = rtFor(server, 'doomed');
+    await ok(rt('/write', json('POST', { path: 'x.txt', content: 'x' })));
+    const s1 = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+    const s2 = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+    const blobDir = join(server.dataDir, 'blobs', 'snapshots', server.workspaceId);
+    expect(readdirSync(blobDir)).toEqual(expect.arrayContaining([`${s1.snapshot_id}.tar.gz`, `${s2.snapshot_id}.tar.gz`]));
+    await ok(api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed`, { method: 'DELETE' }));
+    expect(readdirSync(blobDir)).not.toContain(`${s1.snapshot_id}.tar.gz`);
+    expect(readdirSync(blobDir)).not.toContain(`${s2.snapshot_id}.tar.gz`);
+    expect((await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'))).snapshots).toEqual([]);
+    const deleted = (await events(server, 'snapshot.deleted')).filter((e) => e.namespace === 'doomed');
+    expect(deleted.map((e) => e.data.reason)).toEqual(['namespace_deleted', 'namespace_deleted']);
+  });
+});
+
+describe('restore safety', () => {
+  it('rejects a malicious archive planted in the blob store and leaves the namespace untouched', async () => {
+    const rt = rtFor(server, 'planted');
+    await ok(rt('/write', json('POST', { path: 'keep.txt', content: 'keep' })));
+    const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+    // A tar whose only entry climbs out of the namespace.
+    const header = Buffer.alloc(512);
+    header.write('../../../../../../tmp/trove-planted.txt', 0);
+    header.write('0000644\0', 100);
+    header.write('0000000\0', 108);
+    header.write('0000000\0', 116);
+    header.write('00000000005\0', 124);
+    header.write('14000000000\0', 136);
+    header.write('0', 156);
+    header.write('ustar\u000000', 257, 'latin1');
+    header.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const tar = Buffer.concat([header, Buffer.from('pwned'), Buffer.alloc(507), Buffer.alloc(1024)]);
+    writeFileSync(join(server.dataDir, 'blobs', 'snapshots', server.workspaceId, `${snap.snapshot_id}.tar.gz`), gzipSync(tar));
+    await ok(rt('/write', json('POST', { path: 'later.txt', content: 'later' })));
+
+    const err = await errorOf(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+    expect(err).toEqual({
+      status: 422,
+      code: 'validation_failed',
+      detail: 'Snapshot cannot be restored: entry "../../../../../../tmp/trove-planted.txt" contains ".." (path traversal)',
+    });
+    expect(existsSync('/tmp/trove-planted.txt')).toBe(false);
+    expect(await read(rt, 'keep.txt')).toBe('keep');
+    expect(await read(rt, 'later.txt')).toBe('later');
+  });
+
+  it('refuses a restore that would exceed the namespace quota', async () => {
+    const s = await startServer();
+    try {
+      const rt = rtFor(s, 'quota');
+      for (let i = 0; i < 5; i++) await ok(rt('/write', json('POST', { path: `f${i}.txt`, content: 'x'.repeat(100) })));
+      const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+      await ok(rt('/delete', json('POST', { path: 'f0.txt' })));
+      await s.stop();
+      const limited = await s.restart({ TROVE_QUOTA_FILES: '4' });
+      try {
+        const lrt = rtFor(limited, 'quota');
+        expect(await errorOf(lrt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({
+          status: 413,
+          code: 'quota_exceeded',
+          detail: 'Snapshot cannot be restored: it holds more than the namespace quota of 4 files',
+        });
+        expect(await read(lrt, 'f0.txt')).toBe(404);
+        expect(await read(lrt, 'f1.txt')).toBe('x'.repeat(100));
+      } finally {
+        await limited.stop();
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  // The server kills itself (SIGKILL) at a named point of the restore; after a
+  // restart the namespace must be exactly the old tree or exactly the new one.
+  for (const [phase, expected] of [
+    ['mid-swap', 'old'],
+    ['after-swap', 'new'],
+  ] as const) {
+    it(`kill -9 during restore (${phase}) → after restart the tree is entirely ${expected}`, async () => {
+      const s = await startServer({ env: { TROVE_TEST_CRASH_AT: phase } });
+      let restarted: StartedServer | null = null;
+      try {
+        const rt = rtFor(s, 'crashy');
+        await ok(rt('/write', json('POST', { path: 'v.txt', content: 'snapshot version' })));
+        await ok(rt('/write', json('POST', { path: 'only-in-snapshot/x.txt', content: 'x' })));
+        await ok(rt('/write', json('POST', { path: 'z.txt', content: 'z' })));
+        const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+        await ok(rt('/write', json('POST', { path: 'v.txt', content: 'current version' })));
+        await ok(rt('/delete', json('POST', { path: 'only-in-snapshot' })));
+        await ok(rt('/write', json('POST', { path: 'only-current.txt', content: 'c' })));
+
+        await expect(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' })).rejects.toThrow();
+        await s.kill('SIGKILL'); // already dead; waits for the exit
+        expect(s.proc.signalCode).toBe('SIGKILL');
+
+        restarted = await s.restart({ TROVE_TEST_CRASH_AT: '' });
+        const rt2 = rtFor(restarted, 'crashy');
+        const state = [await read(rt2, 'v.txt'), await read(rt2, 'only-in-snapshot/x.txt'), await read(rt2, 'only-current.txt'), await read(rt2, 'z.txt')];
+        expect(state).toEqual(
+          expected === 'old'
+            ? ['current version', 404, 'c', 'z']
+            : ['snapshot version', 'x', 404, 'z'],
+        );
+        expect(readdirSync(join(restarted.dataDir, 'workspaces', restarted.workspaceId, '.trees'))).toEqual([]);
+        // And the namespace is fully usable: restore again, normally this time.
+        expect(await ok(rt2(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 3 });
+        expect(await read(rt2, 'v.txt')).toBe('snapshot version');
+      } finally {
+        await restarted?.stop();
+        await s.close();
+      }
+    });
+  }
+});
