@@ -18,6 +18,8 @@ import { fileRoutes } from './routes/files/index.js';
 import { eventRoutes } from './routes/events/index.js';
 import { namespaceRoutes } from './routes/namespaces/index.js';
 import { execRoutes } from './routes/exec/index.js';
+import { dashboardRoutes } from './routes/dashboard/index.js';
+import { fileURLToPath } from 'node:url';
 
 export type AppDeps = AppContext;
 
@@ -89,5 +91,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(namespaceRoutes, deps);
   await app.register(execRoutes, deps);
   for (const extra of deps.extraRoutes) await app.register(extra, deps);
+  await app.register(dashboardRoutes, {
+    // packages/server/dist/app.js → packages/dashboard/dist
+    distDir: process.env.TROVE_DASHBOARD_DIR ?? fileURLToPath(new URL('../../dashboard/dist', import.meta.url)),
+  });
+  app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/dashboard/'));
   return app;
 }
