@@ -15,6 +15,7 @@
  *                        [--webhooks 20] [--rate 10] [--seconds 20] [--profile] [--log-level L]
  */
 import http from 'node:http';
+import { setMaxListeners } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from './lib/args.mjs';
@@ -56,6 +57,7 @@ const ns = (i) => `ns-${String(i).padStart(4, '0')}`;
 
 let receiver = null;
 const stopTails = new AbortController();
+setMaxListeners(tails + 16, stopTails.signal); // one listener per tail request
 try {
   // ---------- 1. populate ----------
   const body = randomBytes(1024);
