@@ -154,7 +154,8 @@ export async function assertFdInside(fd: number, root: string, rel: string): Pro
 
 /** Opens a verified path for reading without following a final symlink. */
 export async function openForRead(root: string, realPath: string, rel: string): Promise<fsp.FileHandle> {
-  const fh = await fsp.open(realPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // Security: O_NONBLOCK so a FIFO planted by exec cannot park a thread forever.
+  const fh = await fsp.open(realPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     await assertFdInside(fh.fd, root, rel);
     return fh;

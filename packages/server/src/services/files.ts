@@ -201,6 +201,7 @@ export class FileService {
     try {
       const st = await fh.stat();
       if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
+      if (!st.isFile()) throw new AppError('bad_request', `Not a regular file: ${displayPath(r.rel)}`);
       const want = Math.min(st.size, CONTENT_CAP);
       const buf = Buffer.alloc(want);
       let got = 0;
@@ -344,6 +345,7 @@ function mapOpenError(err: unknown, rel: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return notFound(rel);
   if (code === 'ELOOP') return new AppError('path_outside_namespace', `Path resolves outside the namespace: ${displayPath(rel)}`);
+  if (code === 'ENXIO') return new AppError('bad_request', `Not a regular file: ${displayPath(rel)}`);
   if (code === 'EACCES') return new AppError('forbidden', `Permission denied: ${displayPath(rel)}`);
   return err;
 }
