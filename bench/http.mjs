@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, readdirSync, promises as fsp, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
+import { spawn } from 'node:child_process';
 import { parseArgs } from './lib/args.mjs';
 import { startServer, repoRoot } from './lib/server.mjs';
 import { startNginx } from './lib/nginx.mjs';
@@ -54,6 +55,26 @@ const auth = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': ns }
 const rows = [];
 const detail = {};
 let nginx = null;
+let floor = null;
+
+/** bench/lib/node-static.mjs in its own process; resolves {pid, baseUrl, close}. */
+async function startNodeFloor(root) {
+  const p = spawn(process.execPath, [join(repoRoot, 'bench', 'lib', 'node-static.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    p.once('exit', (code) => reject(new Error(`node-static exited ${code}`)));
+  });
+  return {
+    pid: p.pid,
+    baseUrl: `http://127.0.0.1:${port}`,
+    close: () => new Promise((r) => (p.exitCode !== null ? r() : (p.once('exit', r), p.kill()))),
+  };
+}
 
 const put = (path, body) => client.request({ method: 'PUT', path: `/files/${path}`, headers: auth, body });
 
@@ -95,11 +116,14 @@ try {
       const r = await fetch(`${nginx.baseUrl}/${f.name}`);
       if (r.status !== 200 || !Buffer.from(await r.arrayBuffer()).equals(f.data)) throw new Error(`nginx does not serve ${f.name}`);
     }
+    floor = await startNodeFloor(root);
     console.log(`nginx ${nginxWorkers} worker(s), sendfile on, access log on; server at its default log level${args.str('log-level') ? ` (${args.str('log-level')})` : ''}`);
+    console.log('floor: bare node:http + fs on the same file (no framework, auth or path checks), for scale');
 
     for (const f of files) {
       const ours = { url: `${server.baseUrl}/files/${f.name}`, headers: auth, cpu: () => cpuTimeMs(server.pid) };
       const base = { url: `${nginx.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(nginx.pid, { children: true }) };
+      const bare = { url: `${floor.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(floor.pid) };
       const wrk = async (t, secs) => {
         const before = t.cpu();
         const res = await runWrk(wrkBin, { url: t.url, headers: t.headers, connections, seconds: secs });
@@ -108,16 +132,19 @@ try {
       // Warm-up: JIT, page cache, connection setup.
       await wrk(ours, Math.min(2, seconds));
       await wrk(base, 1);
+      await wrk(bare, 1);
       const perRound = [];
       for (let r = 0; r < rounds; r++) {
         const oursFirst = r % 2 === 0;
         const a = oursFirst ? await wrk(ours, seconds) : null;
         const b = await wrk(base, seconds);
+        const n = await wrk(bare, seconds);
         const o = a ?? (await wrk(ours, seconds));
-        perRound.push({ ours: o, nginx: b, ratio: o.rps / b.rps });
+        perRound.push({ ours: o, nginx: b, node: n, ratio: o.rps / b.rps });
         console.log(
           `GET ${f.label} round ${r + 1}: trove ${fmtNum(o.rps)} req/s (${fmtNum(o.mibps)} MiB/s, p99 ${fmtNum(o.p99ms, 2)} ms, ${o.cpuMsPerReq.toFixed(3)} CPU ms/req)` +
-            ` | nginx ${fmtNum(b.rps)} req/s (${fmtNum(b.mibps)} MiB/s, p99 ${fmtNum(b.p99ms, 2)} ms, ${b.cpuMsPerReq.toFixed(3)} CPU ms/req) → ${(o.rps / b.rps).toFixed(2)}×`,
+            ` | nginx ${fmtNum(b.rps)} req/s (${fmtNum(b.mibps)} MiB/s, p99 ${fmtNum(b.p99ms, 2)} ms, ${b.cpuMsPerReq.toFixed(3)} CPU ms/req) → ${(o.rps / b.rps).toFixed(2)}×` +
+            ` | floor ${fmtNum(n.rps)} req/s (${n.cpuMsPerReq.toFixed(3)} CPU ms/req)`,
         );
       }
       detail[f.key] = perRound;
@@ -146,6 +173,16 @@ try {
       const cpuO = median(perRound.map((p) => p.ours.cpuMsPerReq));
       const cpuB = median(perRound.map((p) => p.nginx.cpuMsPerReq));
       rows.push(row({ metric: `GET ${f.label} CPU per request`, unit: 'ms', ours: cpuO, baseline: cpuB, ratio: cpuB / cpuO }));
+      rows.push(
+        row({
+          metric: `GET ${f.label} floor: bare node:http+fs`,
+          unit,
+          ours: median(perRound.map((p) => pick(p.node))),
+          baseline: median(perRound.map((p) => pick(p.nginx))),
+          ratio: median(perRound.map((p) => p.node.rps / p.nginx.rps)),
+          note: 'not Trove: what Node itself reaches on this machine, for scale',
+        }),
+      );
     }
   }
 
@@ -258,6 +295,7 @@ try {
 } finally {
   client.close();
   await nginx?.close();
+  await floor?.close();
   await server.close();
 }
 

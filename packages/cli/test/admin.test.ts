@@ -1,11 +1,14 @@
 /** keys and webhooks (incl. `webhooks listen`) against a real server. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { cleanupHomes, login, makeHome, startTrove, trove, troveOk } from './helpers/cli.js';
+
+// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 let server: StartedServer;
 let admin: string;
@@ -200,9 +203,9 @@ describe('webhooks', () => {
       srv = await srv.restart();
       // Written while the listener is (most likely) still reconnecting: it arrives through the backfill or the stream.
       await write('b.txt');
-      await listen.waitFor((_o, err) => err.includes('Reconnected'), 40_000);
+      await listen.waitFor((_o, err) => err.includes('Reconnected'), 90_000);
       await write('c.txt');
-      await listen.waitFor((out) => (out.match(/"status":200/g) ?? []).length >= 3, 20_000);
+      await listen.waitFor((out) => (out.match(/"status":200/g) ?? []).length >= 3);
       listen.proc.kill('SIGINT');
       expect((await listen.exited).code).toBe(130);
       const paths = received.filter((r) => r.path === '/rc').map((r) => JSON.parse(r.body).data.path);

@@ -1,9 +1,12 @@
 /** `trove completion`: scripts generated from the command tree; the bash one is exercised in a real bash. */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupHomes, makeHome, trove, troveOk } from './helpers/cli.js';
+
+// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 afterAll(() => cleanupHomes());
 

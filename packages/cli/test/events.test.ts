@@ -1,7 +1,10 @@
 /** tail (live, long-poll) and events list against a real server. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { cleanupHomes, login, makeHome, startTrove, trove, troveOk } from './helpers/cli.js';
+
+// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 let server: StartedServer;
 let home: string;

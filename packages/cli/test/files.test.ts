@@ -1,10 +1,13 @@
 /** run, ls, cat, get, put, write, rm against a real server, including their error paths. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { cleanupHomes, login, makeHome, trove, troveOk } from './helpers/cli.js';
+
+// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 let server: StartedServer;
 let home: string;

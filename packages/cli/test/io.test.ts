@@ -2,13 +2,16 @@
  * The CLI in-process with a test IO: terminal vs pipe output (tables, colour,
  * NO_COLOR, progress), confirmation prompts, argument errors, and exit codes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { main } from '../src/bin.js';
 import { cleanupHomes, makeHome } from './helpers/cli.js';
 import { testIO } from './helpers/test-io.js';
+
+// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 let server: StartedServer;
 let env: Record<string, string>;

@@ -1,8 +1,11 @@
 /** `trove mcp install|status|uninstall`: safe edits of agent hosts' config files (backup, merge, idempotent, dry run). */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupHomes, cliBin, makeHome, trove, troveOk } from './helpers/cli.js';
+
+// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 afterAll(() => cleanupHomes());
 

@@ -217,3 +217,18 @@ describe('start-up stays fast', () => {
     expect(staticImports('errors.js')).toEqual([]);
   });
 });
+
+describe('doctor: clock skew from the Date header', () => {
+  it('counts only what lies beyond the header’s one-second resolution and the round trip', async () => {
+    const { clockSkewSeconds } = await import('../src/commands/auth/doctor.js');
+    const date = 'Wed, 25 Nov 2026 10:00:00 GMT';
+    const server = Date.parse(date);
+    expect(clockSkewSeconds(server + 100, server + 300, date)).toBe(0);
+    expect(clockSkewSeconds(server + 900, server + 999, date)).toBe(0);
+    // Ten seconds ahead, with a 200 ms round trip: 10.2 - 0.5 offset, minus 0.6 uncertainty.
+    expect(clockSkewSeconds(server + 10_100, server + 10_300, date)).toBeCloseTo(9.1, 5);
+    expect(clockSkewSeconds(server - 10_000, server - 9_800, date)).toBeCloseTo(-9.8, 5);
+    expect(clockSkewSeconds(0, 1, null)).toBeNull();
+    expect(clockSkewSeconds(0, 1, 'garbage')).toBeNull();
+  });
+});

@@ -1,9 +1,12 @@
 /** The MCP SDK's own client against the server's Streamable HTTP endpoint `/mcp`. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { call, checkListings, exerciseTools } from './helpers/exercise.js';
+
+// Each test makes many round trips to a real server; generous, so a busy machine does not fail the run.
+vi.setConfig({ testTimeout: 240_000 });
 
 let server: StartedServer;
 

@@ -92,7 +92,10 @@ export interface Snapshot {
   snapshotId: string;
   namespace: string;
   label: string | null;
+  /** Bytes of the stored (compressed) archive. */
   sizeBytes: number;
+  /** Ours: files and symlinks in the snapshot. */
+  fileCount?: number;
   createdAt: string;
 }
 

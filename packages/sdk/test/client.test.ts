@@ -293,6 +293,7 @@ describe('snapshots', () => {
       namespace: 'snap-test',
       label: 'before',
       sizeBytes: expect.any(Number),
+      fileCount: 1,
       createdAt: expect.stringMatching(ISO_MS),
     });
     const unlabeled = await ns.snapshots.create();

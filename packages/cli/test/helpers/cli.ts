@@ -85,7 +85,7 @@ export function startTrove(args: string[], opts: CliOptions): RunningCli {
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    waitFor(pred, timeoutMs = 20_000) {
+    waitFor(pred, timeoutMs = 60_000) {
       return new Promise<void>((resolve, reject) => {
         const check = () => {
           if (pred(stdout, stderr)) {
@@ -112,7 +112,7 @@ export function startTrove(args: string[], opts: CliOptions): RunningCli {
 /** Runs `trove args…` to completion. */
 export async function trove(args: string[], opts: CliOptions): Promise<CliResult> {
   const running = startTrove(args, opts);
-  const timer = setTimeout(() => running.proc.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+  const timer = setTimeout(() => running.proc.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
   try {
     return await running.exited;
   } finally {

@@ -58,6 +58,7 @@ export interface SnapshotDeps {
 }
 
 const DAY_MS = 86_400_000;
+const ORPHAN_AGE_MS = 3_600_000;
 /** A snapshot or restore may wait this long for running writes and execs to finish. */
 const LOCK_WAIT_MS = 120_000;
 
@@ -231,7 +232,33 @@ export class SnapshotService {
         .execute();
       for (const c of crowded) deleted += await this.pruneNamespace(c.workspace_id, c.namespace);
     }
+    await this.removeOrphanBlobs(now);
     return { deleted };
+  }
+
+  /**
+   * A crash between storing a blob and committing its row leaves a blob no
+   * row points to; after an hour (no create takes that long to commit) it is deleted.
+   */
+  private async removeOrphanBlobs(now: number): Promise<void> {
+    const { blobs, db, logger } = this.deps;
+    if (!blobs.list) return;
+    const candidates: Array<{ key: string; id: string }> = [];
+    for await (const b of blobs.list()) {
+      const m = /^[^/]+\/(snap-[0-9a-f]+)\.tar\.gz$/.exec(b.key);
+      if (m && b.modifiedMs < now - ORPHAN_AGE_MS) candidates.push({ key: b.key, id: m[1]! });
+    }
+    for (let i = 0; i < candidates.length; i += 500) {
+      const batch = candidates.slice(i, i + 500);
+      const known = new Set(
+        (await db.selectFrom('snapshots').select('id').where('id', 'in', batch.map((c) => c.id)).execute()).map((r) => r.id),
+      );
+      for (const c of batch) {
+        if (known.has(c.id)) continue;
+        logger.warn({ key: c.key }, 'deleting snapshot blob without a database row');
+        await blobs.delete(c.key);
+      }
+    }
   }
 
   /** Runs sweep() now and every `sweepIntervalMs` (never two at once). */

@@ -16,6 +16,8 @@ export interface BlobStore {
   /** Idempotent. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /** Every stored key with its last-modified time (used to find blobs whose row was never written). */
+  list?(): AsyncIterable<{ key: string; modifiedMs: number }>;
 }
 
 // Components start with an alphanumeric so no key can name `..`, a hidden
@@ -107,6 +109,28 @@ export class LocalBlobStore implements BlobStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
+  }
+
+  async *list(): AsyncIterable<{ key: string; modifiedMs: number }> {
+    const walk = async function* (dir: string, prefix: string): AsyncGenerator<{ key: string; modifiedMs: number }> {
+      let entries;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const d of entries) {
+        const key = prefix ? `${prefix}/${d.name}` : d.name;
+        if (d.isDirectory()) {
+          if (d.name !== TEMP_DIR) yield* walk(join(dir, d.name), key);
+        } else if (d.isFile() && KEY_RE.test(key)) {
+          const st = await fsp.lstat(join(dir, d.name)).catch(() => null);
+          if (st) yield { key, modifiedMs: st.mtimeMs };
+        }
+      }
+    };
+    yield* walk(this.dir, '');
   }
 }
 

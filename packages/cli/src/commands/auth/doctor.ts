@@ -86,10 +86,9 @@ export async function run(ctx: Context): Promise<void> {
       const dir = skew > 0 ? 'ahead of' : 'behind';
       add({
         name: 'clock',
-        // The Date header has one-second resolution, so up to ~2 s is noise.
-        status: abs < 2 ? 'ok' : abs < WEBHOOK_TOLERANCE_S ? 'warn' : 'fail',
+        status: abs < 1 ? 'ok' : abs < WEBHOOK_TOLERANCE_S ? 'warn' : 'fail',
         detail:
-          abs < 2
+          abs < 1
             ? 'in sync with the server'
             : `this machine is ${abs.toFixed(0)} s ${dir} the server${abs >= WEBHOOK_TOLERANCE_S ? ' (webhook signatures will be rejected)' : ''}`,
       });
@@ -147,6 +146,20 @@ export async function run(ctx: Context): Promise<void> {
   }
 }
 
+/**
+ * How far this machine's clock is ahead of the server's (negative: behind), in seconds, from a
+ * response's Date header. The server read its clock somewhere between `sentMs` and `receivedMs`, and
+ * Date is truncated to the second, so only the part of the offset beyond that uncertainty counts.
+ */
+export function clockSkewSeconds(sentMs: number, receivedMs: number, dateHeader: string | null): number | null {
+  const serverMs = dateHeader ? Date.parse(dateHeader) : NaN;
+  if (Number.isNaN(serverMs)) return null;
+  const offsetMs = (sentMs + receivedMs) / 2 - (serverMs + 500);
+  const uncertaintyMs = 500 + (receivedMs - sentMs) / 2;
+  const beyond = Math.max(0, Math.abs(offsetMs) - uncertaintyMs);
+  return beyond === 0 ? 0 : (Math.sign(offsetMs) * beyond) / 1000;
+}
+
 /** One `GET /healthz`: round-trip time, clock skew against the Date header, and the body. */
 async function probeHealth(client: TroveAdminClient, signal: AbortSignal) {
   const t0 = Date.now();
@@ -156,9 +169,7 @@ async function probeHealth(client: TroveAdminClient, signal: AbortSignal) {
     async (res) => {
       const t1 = Date.now();
       const date = res.headers.get('date');
-      const serverMs = date ? Date.parse(date) : NaN;
-      // The server stamped Date somewhere between t0 and t1; the midpoint is the best guess.
-      const skewS = Number.isNaN(serverMs) ? null : ((t0 + t1) / 2 - serverMs) / 1000;
+      const skewS = clockSkewSeconds(t0, t1, date);
       const health = (await res.json().catch(() => null)) as Health | null;
       return { ms: t1 - t0, skewS, health, httpStatus: res.status };
     },

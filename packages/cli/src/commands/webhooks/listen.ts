@@ -37,6 +37,8 @@ export async function run(
   const wanted = (ev: RawEvent) =>
     (types === null || types.has('*') || types.has(ev.type)) && (opts.namespace === undefined || ev.namespace === opts.namespace);
 
+  // Asked of the server (stream and backfill) where it supports it; `wanted()` checks again.
+  const filter = { namespace: opts.namespace, types: types && !types.has('*') ? [...types].join(',') : undefined };
   const seen = new RecentIds(5000);
   let lastCreatedAt: string | undefined;
   let connectedOnce = false;
@@ -91,7 +93,7 @@ export async function run(
         {
           method: 'GET',
           path: `/v1/workspaces/${ws}/events`,
-          query: { since: lastCreatedAt, limit: 200, cursor: cursor ?? undefined },
+          query: { ...filter, since: lastCreatedAt, limit: 200, cursor: cursor ?? undefined },
           signal,
         },
         async (res) => (await res.json()) as { events: Record<string, unknown>[]; next_cursor: string | null },
@@ -105,7 +107,7 @@ export async function run(
   for (let attempt = 0; !signal.aborted; ) {
     let body: ReadableStream<Uint8Array>;
     try {
-      body = await openStream(admin, ws, { namespace: opts.namespace, types: types && !types.has('*') ? [...types].join(',') : undefined }, signal);
+      body = await openStream(admin, ws, filter, signal);
     } catch (err) {
       if (signal.aborted) break;
       // The first connection's failure is the answer (bad key, server down); later ones are retried.
@@ -169,7 +171,6 @@ async function openStream(
     {
       method: 'GET',
       path: `/v1/workspaces/${ws}/webhooks/stream`,
-      // Filtered by the server where it supports it; `wanted()` filters again for servers that do not.
       query: filter,
       headers: { accept: 'text/event-stream' },
       signal,

@@ -1,0 +1,164 @@
+/**
+ * SnapshotService against real components (SQLite store, event log, locks,
+ * namespaces, files, local blob store): retention, the count limit, orphan
+ * blobs, namespace deletion and namespace scoping.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { openStore, type Store } from '../../src/db/index.js';
+import { LocalEventBus } from '../../src/events/bus.js';
+import { EventService } from '../../src/events/service.js';
+import { AuthService } from '../../src/services/auth.js';
+import { WorkspaceService } from '../../src/services/workspaces.js';
+import { NamespaceService } from '../../src/services/namespaces.js';
+import { FileService } from '../../src/services/files.js';
+import { LocalNamespaceLocks } from '../../src/services/locks.js';
+import { SnapshotService } from '../../src/services/snapshots.js';
+import { LocalBlobStore } from '../../src/snapshots/blob-store.js';
+import { AppError } from '../../src/errors.js';
+
+const DAY = 86_400_000;
+let dir: string;
+let store: Store;
+let events: EventService;
+let blobs: LocalBlobStore;
+let namespaces: NamespaceService;
+let files: FileService;
+let ws: string;
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+function service(snapshots: { retentionDays: number; maxPerNamespace: number }) {
+  return new SnapshotService({
+    db: store.db,
+    events,
+    namespaces,
+    files,
+    locks: new LocalNamespaceLocks(),
+    blobs,
+    config: {
+      files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0 },
+      snapshots: { ...snapshots, sweepIntervalMs: 60_000 },
+    },
+    logger: quiet,
+  });
+}
+
+async function eventsOf(type: string) {
+  return (await events.list(ws, { types: [type], limit: 200 })).events;
+}
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(join(tmpdir(), 'trove-snapsvc-'));
+  store = await openStore({ dataDir: dir, databaseUrl: null });
+  events = new EventService(store.db, new LocalEventBus());
+  const workspaces = new WorkspaceService(store.db, events, new AuthService(store.db, events));
+  ws = (await workspaces.create('svc')).workspace_id;
+  namespaces = new NamespaceService(store.db, dir, { uid: 0, gid: 0, enabled: false });
+  files = new FileService(namespaces, events, new LocalNamespaceLocks(), {
+    maxUploadBytes: 0,
+    maxReadBytes: 0,
+    quotaBytes: 0,
+    quotaFiles: 0,
+  });
+  blobs = new LocalBlobStore(join(dir, 'blobs', 'snapshots'));
+  await blobs.init();
+});
+
+afterAll(async () => {
+  await store?.close();
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+describe('SnapshotService', () => {
+  it('sweeps snapshots past the retention period, with events, and deletes their blobs', async () => {
+    const svc = service({ retentionDays: 30, maxPerNamespace: 0 });
+    const ctx = { workspaceId: ws, namespace: 'retain' };
+    await files.writeText(ctx, 'a.txt', 'a');
+    const s1 = await svc.create(ctx, 'one');
+    const s2 = await svc.create(ctx, 'two');
+    expect((await svc.list(ctx)).map((s) => s.snapshot_id)).toEqual([s2.snapshot_id, s1.snapshot_id]);
+
+    // Not yet expired: nothing happens.
+    expect(await svc.sweep(Date.parse(s1.created_at) + 29 * DAY)).toEqual({ deleted: 0 });
+    expect(await svc.sweep(Date.parse(s2.created_at) + 30 * DAY + 1)).toEqual({ deleted: 2 });
+    expect(await svc.list(ctx)).toEqual([]);
+    expect(await blobs.exists(`${ws}/${s1.snapshot_id}.tar.gz`)).toBe(false);
+    const deleted = (await eventsOf('snapshot.deleted')).filter((e) => e.namespace === 'retain');
+    expect(deleted.map((e) => e.data).sort((a, b) => String(a.snapshot_id).localeCompare(String(b.snapshot_id)))).toEqual(
+      [s1, s2]
+        .map((s) => ({ snapshot_id: s.snapshot_id, reason: 'retention' }))
+        .sort((a, b) => a.snapshot_id.localeCompare(b.snapshot_id)),
+    );
+    // A second sweep (another node, say) finds nothing and emits nothing.
+    expect(await svc.sweep(Date.parse(s2.created_at) + 31 * DAY)).toEqual({ deleted: 0 });
+  });
+
+  it('keeps the newest maxPerNamespace per namespace, also when the limit is lowered later', async () => {
+    const ctx = { workspaceId: ws, namespace: 'count' };
+    const other = { workspaceId: ws, namespace: 'count-other' };
+    await files.writeText(ctx, 'a.txt', 'a');
+    await files.writeText(other, 'b.txt', 'b');
+    const loose = service({ retentionDays: 0, maxPerNamespace: 0 });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await loose.create(ctx, `n${i}`)).snapshot_id);
+    const otherSnap = await loose.create(other, null);
+    const strict = service({ retentionDays: 0, maxPerNamespace: 2 });
+    expect(await strict.sweep()).toEqual({ deleted: 2 });
+    expect((await strict.list(ctx)).map((s) => s.snapshot_id)).toEqual([ids[3], ids[2]]);
+    expect((await strict.list(other)).map((s) => s.snapshot_id)).toEqual([otherSnap.snapshot_id]);
+    // retentionDays 0 means "keep forever", not "delete everything".
+    expect(await loose.sweep(Date.now() + 10_000 * DAY)).toEqual({ deleted: 0 });
+  });
+
+  it('removes blobs that no row points to once they are an hour old', async () => {
+    const svc = service({ retentionDays: 0, maxPerNamespace: 0 });
+    const oldKey = `${ws}/snap-${'a'.repeat(24)}.tar.gz`;
+    const newKey = `${ws}/snap-${'b'.repeat(24)}.tar.gz`;
+    await blobs.put(oldKey, Readable.from([Buffer.from('orphan')]));
+    await blobs.put(newKey, Readable.from([Buffer.from('being created')]));
+    const past = new Date(Date.now() - 2 * 3600_000);
+    await fsp.utimes(join(blobs.dir, ...oldKey.split('/')), past, past);
+    const ctx = { workspaceId: ws, namespace: 'orphans' };
+    await files.writeText(ctx, 'a.txt', 'a');
+    const kept = await svc.create(ctx, null);
+    await fsp.utimes(join(blobs.dir, ws, `${kept.snapshot_id}.tar.gz`), past, past);
+    await svc.sweep();
+    expect(await blobs.exists(oldKey)).toBe(false);
+    expect(await blobs.exists(newKey)).toBe(true);
+    expect(await blobs.exists(`${ws}/${kept.snapshot_id}.tar.gz`)).toBe(true);
+  });
+
+  it('scopes every lookup to the namespace and deletes a namespace’s snapshots with it', async () => {
+    const svc = service({ retentionDays: 0, maxPerNamespace: 0 });
+    const a = { workspaceId: ws, namespace: 'scope-a' };
+    const b = { workspaceId: ws, namespace: 'scope-b' };
+    await files.writeText(a, 'a.txt', 'a');
+    const snap = await svc.create(a, 'a');
+    for (const call of [() => svc.restore(b, snap.snapshot_id), () => svc.delete(b, snap.snapshot_id)]) {
+      await expect(call()).rejects.toMatchObject({ code: 'snapshot_not_found', status: 404 });
+    }
+    await expect(svc.restore({ workspaceId: 'ws-other', namespace: 'scope-a' }, snap.snapshot_id)).rejects.toBeInstanceOf(AppError);
+    await svc.deleteNamespace(ws, 'scope-a');
+    expect(await svc.list(a)).toEqual([]);
+    expect(await blobs.exists(`${ws}/${snap.snapshot_id}.tar.gz`)).toBe(false);
+  });
+
+  it('restores and reports a missing blob as a clear 404', async () => {
+    const svc = service({ retentionDays: 0, maxPerNamespace: 0 });
+    const ctx = { workspaceId: ws, namespace: 'lost' };
+    await files.writeText(ctx, 'a.txt', 'a');
+    const snap = await svc.create(ctx, null);
+    await files.writeText(ctx, 'a.txt', 'changed');
+    expect(await svc.restore(ctx, snap.snapshot_id)).toEqual({ files_restored: 1 });
+    expect((await files.content(ctx, 'a.txt')).content).toBe('a');
+    await fsp.rm(join(blobs.dir, ws, `${snap.snapshot_id}.tar.gz`));
+    await expect(svc.restore(ctx, snap.snapshot_id)).rejects.toMatchObject({
+      code: 'snapshot_not_found',
+      detail: `Snapshot ${snap.snapshot_id} has no stored data (it was removed from the blob store)`,
+    });
+  });
+});
