@@ -24,6 +24,7 @@ if (!has('bwrap')) {
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 // tsc -b is incremental: a no-op when nothing changed.
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b']);
+execFileSync(process.execPath, [join(root, 'scripts/postbuild.mjs')], { cwd: root, stdio: 'inherit' });
 if (existsSync(join(root, 'packages/dashboard/package.json')) && !existsSync(join(root, 'packages/dashboard/dist/index.html'))) {
   run('npm', ['run', 'build', '-w', 'trove-dashboard', '--if-present']);
 }

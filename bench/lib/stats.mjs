@@ -27,7 +27,8 @@ export function fmtNum(n, digits) {
   const a = Math.abs(n);
   if (a >= 1000) return Math.round(n).toLocaleString('en-US');
   if (digits !== undefined) return n.toFixed(digits);
-  if (a >= 10 || n === 0) return n.toFixed(1);
+  if (Number.isInteger(n)) return String(n);
+  if (a >= 10) return n.toFixed(1);
   if (a >= 0.1) return n.toFixed(2);
   return n.toFixed(3);
 }

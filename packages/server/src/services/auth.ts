@@ -39,7 +39,7 @@ export class AuthService {
 
   /** Resolves an `Authorization` header to the key's identity, or throws 401. */
   async authenticate(header: string | undefined): Promise<AuthContext> {
-    if (!header) throw new AppError('unauthorized', 'Missing API key: send Authorization: Bearer <key>');
+    if (!header) throw new AppError('unauthorized', 'Invalid API key');
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new AppError('unauthorized', 'Invalid API key');
     const hash = hashKey(m[1]!);
