@@ -4,7 +4,10 @@
  * nodes sharing one PostgreSQL database and one data dir, and event → tail
  * latency when the write and the long-poll land on different nodes.
  *
- *   npm run build && node bench/cluster.mjs [--quick] [--seconds 15] [--concurrency 32] [--samples 200]
+ *   npm run build && node bench/cluster.mjs [--quick] [--seconds 15] [--concurrency 32] [--samples 200] [--workspaces 8] [--reads-only]
+ *
+ * The load is spread over --workspaces (8) workspaces: event appends are
+ * serialised per workspace, so `--workspaces 1` shows that ceiling instead.
  *
  * Needs the local PostgreSQL (TROVE_BENCH_PG_URL, default
  * postgres://postgres@127.0.0.1:5432/postgres); creates a fresh database and
@@ -33,6 +36,12 @@ const SECONDS = args.num('seconds', QUICK ? 4 : 15);
 const CONCURRENCY = args.num('concurrency', 32);
 const SAMPLES = args.num('samples', QUICK ? 30 : 200);
 const NAMESPACES = 16;
+// --reads-only: drop the writes (20%) to separate the cost of event appends from the rest.
+const READS_ONLY = args.has('reads-only');
+// Event appends are serialised per workspace (created_at is strictly increasing per workspace, across nodes),
+// so one workspace bounds write throughput whatever the node count; real clusters serve many.
+const WORKSPACES = args.num('workspaces', 8);
+const MIX = `${READS_ONLY ? 'read-only' : 'mixed'} workload, ${WORKSPACES} workspace${WORKSPACES === 1 ? '' : 's'}`;
 const PG_URL = process.env.TROVE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 if (!existsSync(serverBin)) {
@@ -62,6 +71,7 @@ async function startNode({ dataDir, databaseUrl, adminKey, runtimeKey, name }) {
     TROVE_BOOTSTRAP_ADMIN_KEY: adminKey,
     TROVE_BOOTSTRAP_RUNTIME_KEY: runtimeKey,
     TROVE_LOG_LEVEL: 'warn',
+    TROVE_ALLOW_SIGNUP: '1',
     ...(databaseUrl ? { TROVE_DATABASE_URL: databaseUrl } : {}),
   });
   const fd = openSync(logPath, 'a');
@@ -99,11 +109,13 @@ async function startNode({ dataDir, databaseUrl, adminKey, runtimeKey, name }) {
 }
 
 /** One request of the mixed workload against `client`. */
-function mixedOp(ctx, client) {
+function mixedOp(root, client) {
+  const ctx = root.tenants[Math.floor(Math.random() * root.tenants.length)];
   const ns = `ns${Math.floor(Math.random() * NAMESPACES)}`;
   const rt = { authorization: `Bearer ${ctx.runtimeKey}`, 'x-namespace': ns };
   const r = Math.random();
   if (r < 0.45) return client.request({ path: '/files/small.txt', headers: rt, discard: true });
+  if (r < 0.65 && READS_ONLY) return client.request({ path: '/files/small.txt', headers: rt, discard: true });
   if (r < 0.65) {
     return client.request({
       method: 'POST',
@@ -183,7 +195,23 @@ async function tailLatency(ctx, writer, tailer) {
   return summarize(samples);
 }
 
+/** The bootstrap workspace plus WORKSPACES - 1 signed-up ones, each with 16 namespaces of files. */
 async function seed(ctx, node) {
+  ctx.tenants = [{ workspaceId: ctx.workspaceId, adminKey: ctx.adminKey, runtimeKey: ctx.runtimeKey }];
+  for (let i = 1; i < WORKSPACES; i++) {
+    const res = await fetch(`${node.baseUrl}/v1/workspaces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `bench-${i}` }),
+    });
+    if (res.status !== 201) throw new Error(`signup answered ${res.status}: ${await res.text()}`);
+    const ws = await res.json();
+    ctx.tenants.push({ workspaceId: ws.workspace_id, adminKey: ws.admin_api_key, runtimeKey: ws.api_key });
+  }
+  for (const t of ctx.tenants) await seedWorkspace(t, node);
+}
+
+async function seedWorkspace(ctx, node) {
   const c = makeClient(node.baseUrl, { connections: 8 });
   try {
     await Promise.all(
@@ -225,7 +253,7 @@ async function main() {
       const s = await throughput(sctx, [solo]);
       console.log(`  ${fmtNum(s.rps)} req/s, p50 ${fmtNum(s.latency.p50)} ms, p99 ${fmtNum(s.latency.p99)} ms, ${s.errors} errors`);
       extra.sqlite = s;
-      rows.push(row({ metric: 'mixed workload, 1 node SQLite (reference)', unit: 'req/s', ours: s.rps, note: `p99 ${fmtNum(s.latency.p99)} ms` }));
+      rows.push(row({ metric: `${MIX}, 1 node SQLite (reference)`, unit: 'req/s', ours: s.rps, note: `p99 ${fmtNum(s.latency.p99)} ms` }));
       await solo.stop();
     }
 
@@ -254,9 +282,9 @@ async function main() {
 
     const scale = two.rps / one.rps;
     rows.push(
-      row({ metric: 'mixed workload, 1 node PostgreSQL', unit: 'req/s', ours: one.rps, note: `p99 ${fmtNum(one.latency.p99)} ms, ${one.errors} non-200` }),
+      row({ metric: `${MIX}, 1 node PostgreSQL`, unit: 'req/s', ours: one.rps, note: `p99 ${fmtNum(one.latency.p99)} ms, ${one.errors} non-200` }),
       row({
-        metric: 'mixed workload, 2 nodes vs 1 (PostgreSQL)',
+        metric: `${MIX}, 2 nodes vs 1 (PostgreSQL)`,
         unit: 'req/s',
         ours: two.rps,
         baseline: one.rps,
@@ -293,7 +321,7 @@ async function main() {
     await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err) => console.error(`could not drop ${dbName}: ${err.message}`));
     rmSync(work, { recursive: true, force: true });
   }
-  finish('cluster', rows, { ...extra, machine: { database: 'postgres' }, config: { seconds: SECONDS, concurrency: CONCURRENCY, samples: SAMPLES } });
+  finish('cluster', rows, { ...extra, machine: { database: 'postgres' }, config: { seconds: SECONDS, concurrency: CONCURRENCY, samples: SAMPLES, workspaces: WORKSPACES, readsOnly: READS_ONLY } });
 }
 
 main().catch((err) => {

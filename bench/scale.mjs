@@ -24,6 +24,7 @@ import { startServer, repoRoot } from './lib/server.mjs';
 import { reportProfile } from './lib/profile.mjs';
 import { makeClient, expectJson, closedLoop } from './lib/http-client.mjs';
 import { sampleRss, readRss } from './lib/rss.mjs';
+import { cpuTimeMs } from './lib/cpu.mjs';
 import { summarize, MiB, fmtNum, fmtBytes } from './lib/stats.mjs';
 import { row, finish, loadLine, stamp } from './lib/report.mjs';
 
@@ -237,8 +238,11 @@ try {
     }
     await Promise.all(pending);
   })();
+  const cpuBefore = cpuTimeMs(server.pid);
+  const loadStarted = performance.now();
   const loaded = await me(seconds * 1000);
   await writer;
+  const cores = (cpuTimeMs(server.pid) - cpuBefore) / (performance.now() - loadStarted);
   console.log(`GET /v1/me under load: p50 ${fmtNum(loaded.p50, 2)} ms, p99 ${fmtNum(loaded.p99, 2)} ms (${loaded.n} requests)`);
 
   // ---------- 5. every event everywhere? ----------
@@ -280,6 +284,7 @@ try {
     }),
   );
   rows.push(row({ metric: `write latency p99 at ${rate}/s`, unit: 'ms', ours: summarize(writeLatency).p99 }));
+  rows.push(row({ metric: 'server CPU under load', unit: 'cores', ours: cores }));
   rows.push(row({ metric: `event→tail latency p50 (${tails} tails)`, unit: 'ms', ours: tl.p50 }));
   rows.push(row({ metric: `event→tail latency p99`, unit: 'ms', ours: tl.p99 }));
   if (hookCount) {

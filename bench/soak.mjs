@@ -13,7 +13,7 @@
  *   - RSS stable: the median RSS of the last 15 % of the run against the median
  *     just after warm-up (20–35 %); growth must stay ≤ max(32 MiB, 25 %).
  *
- *   node bench/soak.mjs [--minutes 2] [--quick] [--agents 64] [--think-ms 20-200]
+ *   node bench/soak.mjs [--minutes 2] [--quick] [--agents 64] [--think-ms 20-200] [--mix exec=0,write=40]
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,7 @@ import { parseArgs } from './lib/args.mjs';
 import { startServer, repoRoot } from './lib/server.mjs';
 import { makeClient } from './lib/http-client.mjs';
 import { sampleRss } from './lib/rss.mjs';
+import { cpuTimeMs } from './lib/cpu.mjs';
 import { summarize, median, MiB, fmtNum, fmtBytes } from './lib/stats.mjs';
 import { row, finish, loadLine, stamp } from './lib/report.mjs';
 import { reportProfile } from './lib/profile.mjs';
@@ -35,6 +36,12 @@ const profileDir = args.has('profile') ? join(repoRoot, 'bench', 'results', `pro
 
 // Relative weights of what an agent does next.
 const MIX = { write: 30, read: 22, list: 12, content: 8, exec: 10, events: 12, delete: 6 };
+// --mix exec=0,write=50 overrides weights (exec=0 shows what exec costs everyone else).
+for (const part of (args.str('mix', '') || '').split(',').filter(Boolean)) {
+  const [op, w] = part.split('=');
+  if (!(op in MIX) || !Number.isFinite(Number(w))) throw new Error(`--mix: unknown "${part}" (ops: ${Object.keys(MIX).join(', ')})`);
+  MIX[op] = Number(w);
+}
 
 console.log(`soak: ${agents} agents for ${minutes} min, think ${thinkMin}–${thinkMax} ms, mix ${JSON.stringify(MIX)}`);
 console.log(loadLine('load at start'));
@@ -105,6 +112,7 @@ const durationMs = minutes * 60_000;
 const started = Date.now();
 const deadline = started + durationMs;
 const rss = sampleRss(server.pid, 1000);
+const cpuStart = cpuTimeMs(server.pid);
 
 async function agent(a) {
   const ns = `agent-${String(a).padStart(2, '0')}`;
@@ -229,6 +237,7 @@ const progress = setInterval(() => {
 await Promise.all(Array.from({ length: agents }, (_, a) => agent(a)));
 clearInterval(progress);
 const elapsed = (Date.now() - started) / 1000;
+const cpuUsed = cpuTimeMs(server.pid) - cpuStart;
 const rssRun = rss.stop();
 
 // ---------- every mutation's event in the log? ----------
@@ -289,11 +298,20 @@ console.log(`\n${counts.ops} operations in ${elapsed.toFixed(0)} s (${fmtNum(cou
 console.log(`statuses ${JSON.stringify(counts.status)}; exec busy (429) ${counts.busy429}`);
 console.log(`latency p50/p99 ms: ${Object.entries(lat).map(([op, s]) => `${op} ${fmtNum(s.p50)}/${fmtNum(s.p99)}`).join(', ')}`);
 console.log(`events: ${expectedTotal} expected, ${eventsRead} read back in ${pages} pages, ${lost} lost`);
+console.log(`server CPU: ${fmtNum(cpuUsed / Math.max(1, counts.ops))} ms per operation, ${(cpuUsed / 1000 / elapsed).toFixed(2)} cores on average`);
 console.log(`RSS after warm-up ${fmtBytes(rssStart)}, at the end ${fmtBytes(rssEnd)}, peak ${fmtBytes(rssRun.peak)}`);
 if (examples.length) console.log('first problems:', JSON.stringify(examples.slice(0, 8), null, 1));
 
 const checks = counts.netErrors + counts.unexpected;
 rows.push(row({ metric: `${agents} agents × ${minutes} min`, unit: 'ops/s', ours: counts.ops / elapsed }));
+rows.push(
+  row({
+    metric: 'server CPU per operation',
+    unit: 'ms',
+    ours: cpuUsed / Math.max(1, counts.ops),
+    note: `server used ${(cpuUsed / 1000 / elapsed).toFixed(2)} cores on average (its exec children not included)`,
+  }),
+);
 rows.push(row({ metric: '5xx responses', unit: '', ours: counts.fiveXX, target: '= 0', pass: counts.fiveXX === 0 }));
 rows.push(
   row({

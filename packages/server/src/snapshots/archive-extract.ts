@@ -5,21 +5,19 @@
  * this code created; a set of the directories created here decides where
  * an entry may go, and nothing is ever written through a symlink.
  *
- * Small files are written by up to 16 concurrent callback chains (open,
- * write, futimes, close) on the thread pool. On a journaling filesystem a
- * file create mostly waits, so concurrency is what makes many-file restores
- * fast (measured on ext4: 5,000 files in 0.8-2.6 s vs 5.3-8.4 s one at a
- * time). Raw callbacks, not fs/promises FileHandles, because the handle
- * bookkeeping tripled the CPU per file. Directories and links are created
- * synchronously, in archive order, so a file is only started once its parent
- * exists; those bursts are cut to ~2 ms by yielding to the event loop. Large
- * files are streamed with sequential asynchronous writes.
+ * Small files are handed in batches to a writer thread (file-writer.ts),
+ * which makes tar's plain synchronous syscalls while this thread parses and
+ * validates the next entries. Directories and links are created here,
+ * synchronously and in archive order, so a file is only queued once its
+ * parent exists; those bursts are cut to ~2 ms by yielding to the event
+ * loop. Large files are streamed from here with asynchronous writes.
  */
 import fs, { constants } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { AppError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
 import * as io from './fd-io.js';
+import { FileWriter } from './file-writer.js';
 import { crashPoint } from './crash-points.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, TarFormatError, type PaxValues } from './tar-format.js';
 
@@ -50,9 +48,8 @@ export interface ExtractResult {
 
 /** setuid/setgid are dropped: a restore never mints privilege bits. */
 const MODE_MASK = 0o1777;
-/** Files up to this size are buffered and written concurrently. */
+/** Files up to this size go to the writer thread; larger ones are streamed from here. */
 const SMALL_FILE = 256 * 1024;
-const WRITE_CONCURRENCY = 16;
 /** Longest stretch of synchronous work before yielding to the event loop. */
 const BURST_MS = 2;
 /** pax / GNU long-name payloads are metadata; anything bigger is an attack. */
@@ -115,43 +112,6 @@ interface DirAttrs {
   mtime: number | null;
 }
 
-/** Bounded parallelism for small-file writes; the first failure stops the extraction. */
-class TaskPool {
-  private readonly running = new Set<Promise<void>>();
-  private failure: { err: unknown } | null = null;
-
-  constructor(private readonly limit: number) {}
-
-  async run(task: () => Promise<void>): Promise<void> {
-    this.check();
-    while (this.running.size >= this.limit) {
-      await Promise.race(this.running);
-      this.check();
-    }
-    const p: Promise<void> = task()
-      .catch((err: unknown) => {
-        this.failure ??= { err };
-      })
-      .finally(() => this.running.delete(p));
-    this.running.add(p);
-  }
-
-  /** Everything started has finished; throws the first failure. */
-  async drain(): Promise<void> {
-    await Promise.all(this.running);
-    this.check();
-  }
-
-  /** Waits for everything without throwing (error path). */
-  async settle(): Promise<void> {
-    await Promise.all(this.running);
-  }
-
-  private check(): void {
-    if (this.failure) throw this.failure.err;
-  }
-}
-
 function mapEexist(err: unknown, rel: Buffer): unknown {
   if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
     return invalidArchive(`entry ${show(rel)} appears twice or conflicts with an earlier entry`);
@@ -188,10 +148,14 @@ export async function extractArchive(
   const onSrcError = (err: Error) => gunzip.destroy(err);
   src.on('error', onSrcError);
   src.pipe(gunzip);
-  // Up to 4 MiB inflated ahead: inflation (on the thread pool) overlaps the writes.
-  const reader = ByteReader.fromStream(gunzip, 4 * 1024 * 1024);
+  // Up to 2 MiB inflated ahead: inflation (on the thread pool) overlaps the writes.
+  const reader = ByteReader.fromStream(gunzip, 2 * 1024 * 1024);
   const chown = opts.chown;
-  const pool = new TaskPool(WRITE_CONCURRENCY);
+  const writer = new FileWriter(opts.chown, (f) =>
+    f.code === 'EEXIST'
+      ? invalidArchive(`entry ${show(f.rel)} appears twice or conflicts with an earlier entry`)
+      : new Error(`restoring ${show(f.rel)}: ${f.message}`),
+  );
   // Directories this extraction created ('' = the root); only these may hold entries.
   const dirs = new Map<string, DirAttrs>([['', { mode: 0o755, mtime: null }]]);
   const res: ExtractResult = { filesRestored: 0, regularFiles: 0, totalBytes: 0 };
@@ -317,7 +281,8 @@ export async function extractArchive(
         if (size <= SMALL_FILE) {
           const data = reader.readNow(size + padding(size)) ?? (await reader.read(size + padding(size)));
           if (!data) throw truncated();
-          await pool.run(() => writeSmall(absOf(parts), rel, data.subarray(0, size), attrs));
+          const wait = writer.write(absOf(parts), rel, data.subarray(0, size), mode, needsChmod(attrs), mtime);
+          if (wait) await wait;
         } else {
           await writeLarge(absOf(parts), rel, reader.take(size, truncated), attrs);
           if (!(await reader.skip(padding(size)))) throw truncated();
@@ -347,7 +312,7 @@ export async function extractArchive(
         if (targetParts.length === 0 || !dirs.has(keyOf(targetParts, targetParts.length - 1))) {
           throw invalidArchive(`hard link ${show(rel)} points outside the archive (${show(link)})`);
         }
-        await pool.drain(); // the target may still be being written
+        await writer.drain(); // the target may still be being written
         const target = absOf(targetParts);
         let st: fs.Stats | undefined;
         try {
@@ -376,7 +341,7 @@ export async function extractArchive(
     }
     // Read what follows the end marker so gunzip verifies the CRC of the whole stream.
     if (!(await reader.endsWithin(MAX_TRAILER))) throw invalidArchive('unexpected data after the end of the archive');
-    await pool.drain();
+    await writer.drain();
 
     // Directory modes last: a read-only directory must not block its own children.
     for (const [key, attrs] of dirs) {
@@ -388,9 +353,9 @@ export async function extractArchive(
     }
     return res;
   } catch (err) {
-    await pool.settle();
     throw mapStreamError(err);
   } finally {
+    await writer.close();
     src.off('error', onSrcError);
     src.unpipe?.(gunzip);
     gunzip.destroy();
@@ -421,31 +386,6 @@ interface FileAttrs {
 const needsChmod = (a: FileAttrs) => a.mode > 0o777 || (a.mode & a.umask) !== 0;
 // Security: O_EXCL|O_NOFOLLOW — never opens an existing path, never follows a link.
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-
-/** One small file as a single callback chain: one promise per file, not per syscall. */
-function writeSmall(abs: Buffer, rel: Buffer, data: Buffer, a: FileAttrs): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fs.open(abs, CREATE_FLAGS, a.mode & 0o777, (err, fd) => {
-      if (err) return reject(mapEexist(err, rel));
-      const fail = (e: unknown) => fs.close(fd, () => reject(e));
-      const finish = () => {
-        const times = () =>
-          fs.futimes(fd, a.mtime, a.mtime, (e) => {
-            if (e) return fail(e);
-            fs.close(fd, (e2) => (e2 ? reject(e2) : resolve()));
-          });
-        const chmod = () => (needsChmod(a) ? fs.fchmod(fd, a.mode, (e) => (e ? fail(e) : times())) : times());
-        if (a.chown) fs.fchown(fd, a.chown.uid, a.chown.gid, (e) => (e ? fail(e) : chmod()));
-        else chmod();
-      };
-      const write = (off: number) => {
-        if (off >= data.length) return finish();
-        fs.write(fd, data, off, data.length - off, null, (e, n) => (e ? fail(e) : write(off + n)));
-      };
-      write(0);
-    });
-  });
-}
 
 async function writeLarge(abs: Buffer, rel: Buffer, pieces: AsyncGenerator<Buffer>, a: FileAttrs): Promise<void> {
   let fd: number;

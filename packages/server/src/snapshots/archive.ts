@@ -32,7 +32,13 @@ export async function restoreArchive(
   limits: ArchiveLimits,
   opts: RestoreOptions = {},
 ): Promise<{ filesRestored: number }> {
-  const plan = await prepareStaging(nsRoot);
+  let plan;
+  try {
+    plan = await prepareStaging(nsRoot);
+  } catch (err) {
+    (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    throw err;
+  }
   let filesRestored: number;
   try {
     ({ filesRestored } = await extractArchive(input, plan.staging, limits, opts));

@@ -57,7 +57,12 @@ export async function prepareStaging(nsRoot: string): Promise<SwapPlan> {
 export async function commitSwap(plan: SwapPlan): Promise<void> {
   const nsDir = dirname(plan.nsRoot);
   const trees = dirname(plan.staging);
-  await fsp.rename(plan.nsRoot, plan.old);
+  try {
+    await fsp.rename(plan.nsRoot, plan.old);
+  } catch (err) {
+    await removeTree(plan.staging).catch(() => {});
+    throw err;
+  }
   crashPoint('mid-swap');
   try {
     await fsp.rename(plan.staging, plan.nsRoot);
@@ -68,7 +73,9 @@ export async function commitSwap(plan: SwapPlan): Promise<void> {
   await fsyncDir(nsDir);
   await fsyncDir(trees);
   crashPoint('after-swap');
-  await removeTree(plan.old, (i) => crashPoint('mid-cleanup', i));
+  // Committed: a failure to delete the old tree must not turn the restore into an
+  // error. Whatever is left in .trees is removed by the next start-up recovery.
+  await removeTree(plan.old, (i) => crashPoint('mid-cleanup', i)).catch(() => {});
 }
 
 /** Old tree back at the root (a root recreated meanwhile is discarded), staging removed. */
@@ -105,7 +112,8 @@ export async function recoverInterruptedRestores(namespacesDir: string): Promise
   try {
     names = await fsp.readdir(trees);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
     throw err;
   }
   const swaps = new Map<string, { ns: string; has: Set<string> }>();
