@@ -4,6 +4,7 @@
  * that register themselves through `extraRoutes` / `onStart` / `onClose`.
  */
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -116,7 +117,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
         database = `unreachable: ${(err as Error).message}`;
       }
       try {
-        const probe = join(config.dataDir, '.healthz');
+        const probe = join(config.dataDir, `.healthz-${process.pid}-${randomBytes(6).toString('hex')}`);
         await fsp.writeFile(probe, String(Date.now()));
         await fsp.unlink(probe);
       } catch (err) {

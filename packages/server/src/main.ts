@@ -36,13 +36,12 @@ export async function serve(config: Config, out: (line: string) => void = (l) =>
   const logger = makeLogger(config);
   const ctx = await createContext(config, logger);
   await registerSubsystems(ctx);
-  let bootstrap: { workspace_id: string; admin_api_key: string; api_key: string } | null = null;
-  if ((await ctx.workspaces.count()) === 0) {
-    bootstrap = await ctx.workspaces.create('default', {
-      adminKey: config.bootstrapAdminKey,
-      runtimeKey: config.bootstrapRuntimeKey,
-    });
-  }
+  // Cluster nodes may start together: check-and-create under one cluster-wide lock.
+  const bootstrap = await ctx.locks.exclusive('', '.bootstrap', async () =>
+    (await ctx.workspaces.count()) === 0
+      ? ctx.workspaces.create('default', { adminKey: config.bootstrapAdminKey, runtimeKey: config.bootstrapRuntimeKey })
+      : null,
+  );
   const sandbox = await ctx.exec.init();
   const app = await buildApp(config, ctx);
   await app.listen({ host: config.host, port: config.port });
