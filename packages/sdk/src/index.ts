@@ -69,3 +69,6 @@ export { Namespaces } from './resources/namespaces.js';
 export { WorkspaceSummary, AGENT_NOTES_PATH } from './resources/bootstrap.js';
 export { INIT_SCRIPT_PATH } from './resources/init-script.js';
 export type * from './types.js';
+
+/** Reads a Server-Sent Events body and yields each message's raw `data` (comments and other fields skipped). */
+export { readSseData } from './internal/sse.js';

@@ -11,7 +11,7 @@ import { colorType } from '../../output/events.js';
 import { formatTimestamp } from '../../output/time.js';
 import { CLI_VERSION } from '../../version.js';
 import { newSigningSecret, signatureHeaders } from '../../webhooks/sign.js';
-import { readSseData } from '../../webhooks/sse.js';
+import { readSseData } from 'trove-sdk';
 import { parseLocalTarget } from '../../webhooks/target.js';
 
 interface RawEvent {
