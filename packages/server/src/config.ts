@@ -4,6 +4,7 @@
  * contract; everything else here is ours and documented in the README.
  */
 import { resolve } from 'node:path';
+import type { ExecOptions } from './sandbox/exec.js';
 
 export interface Config {
   host: string;
@@ -23,22 +24,8 @@ export interface Config {
     quotaBytes: number;
     quotaFiles: number;
   };
-  exec: {
-    timeoutMs: number;
-    network: boolean;
-    insecure: boolean;
-    uid: number;
-    gid: number;
-    maxOutputBytes: number;
-    cpuSeconds: number;
-    memoryBytes: number;
-    maxProcs: number;
-    maxFileBytes: number;
-    maxOpenFiles: number;
-    perNamespaceConcurrency: number;
-    globalConcurrency: number;
-    queueTimeoutMs: number;
-  };
+  /** Exec sandbox limits; the fields are documented on ExecOptions. */
+  exec: ExecOptions;
   webhooks: {
     attemptTimeoutMs: number;
     concurrency: number;
