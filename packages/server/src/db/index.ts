@@ -34,6 +34,12 @@ export async function openStore(opts: { dataDir: string; databaseUrl: string | n
     pgPool = new pg.Pool({ connectionString: opts.databaseUrl, max: 20, connectionTimeoutMillis: 5000 });
     // A pool error (database restarted) must not crash the process; requests fail with 503 meanwhile.
     pgPool.on('error', () => {});
+    // The pool only listens for errors on idle clients. A checked-out client whose socket
+    // dies emits 'error' with no listener, which would crash the process; its query
+    // already fails through its own callback, so the event itself can be dropped.
+    pgPool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pgPool }) });
   } else {
     dialect = 'sqlite';

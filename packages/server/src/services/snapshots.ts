@@ -341,7 +341,9 @@ export class SnapshotService {
  * Start-up recovery of interrupted restores in every workspace under
  * `<dataDir>/workspaces`. Runs before the server listens.
  */
-export async function recoverAllRestores(dataDir: string): Promise<void> {
+const RECOVERY_LOCK_WAIT_MS = 1_000;
+
+export async function recoverAllRestores(dataDir: string, locks?: NamespaceLocks, logger?: SnapshotLogger): Promise<void> {
   const root = join(dataDir, 'workspaces');
   let workspaces: string[];
   try {
@@ -350,5 +352,18 @@ export async function recoverAllRestores(dataDir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  for (const ws of workspaces) await recoverInterruptedRestores(join(root, ws, 'namespaces'));
+  for (const ws of workspaces) {
+    // Another node holding the namespace's lock is running that restore right now: leave it alone.
+    const guard = locks
+      ? (ns: string, fn: () => Promise<void>) =>
+          locks.exclusive(ws, ns, fn, RECOVERY_LOCK_WAIT_MS).catch((err: unknown) => {
+            if (err instanceof AppError && err.code === 'conflict') {
+              logger?.info({ workspace: ws, namespace: ns }, 'restore in progress on another node; not recovering it');
+              return;
+            }
+            throw err;
+          })
+      : undefined;
+    await recoverInterruptedRestores(join(root, ws, 'namespaces'), guard);
+  }
 }

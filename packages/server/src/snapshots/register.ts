@@ -10,7 +10,7 @@ import { recoverAllRestores, SnapshotService } from '../services/snapshots.js';
 import { LocalBlobStore } from './blob-store.js';
 
 export async function registerSnapshots(ctx: AppContext): Promise<SnapshotService> {
-  await recoverAllRestores(ctx.config.dataDir);
+  await recoverAllRestores(ctx.config.dataDir, ctx.locks, ctx.logger);
   const blobs = new LocalBlobStore(join(ctx.config.dataDir, 'blobs', 'snapshots'));
   await blobs.init();
   const service = new SnapshotService({

@@ -104,9 +104,17 @@ export async function discardStaging(plan: SwapPlan): Promise<void> {
  * Finishes or rolls back every swap interrupted by a crash under
  * `namespacesDir` (`<data>/workspaces/<ws>/namespaces`), and deletes leftover
  * staging and old trees. Call at start-up, before the server accepts
- * requests: it assumes no restore is running on this data directory.
+ * requests. On a shared data directory another node may be running one of
+ * these restores: `guard` runs each namespace's recovery under that
+ * namespace's exclusive lock and skips it (returns without calling `fn`)
+ * when the lock is held elsewhere.
  */
-export async function recoverInterruptedRestores(namespacesDir: string): Promise<void> {
+export type RecoveryGuard = (namespace: string, fn: () => Promise<void>) => Promise<void>;
+
+export async function recoverInterruptedRestores(
+  namespacesDir: string,
+  guard: RecoveryGuard = (_ns, fn) => fn(),
+): Promise<void> {
   const trees = treesDirFor(namespacesDir);
   let names: string[];
   try {
@@ -137,14 +145,16 @@ export async function recoverInterruptedRestores(namespacesDir: string): Promise
       staging: join(trees, `${id}-new-${s.ns}`),
       old: join(trees, `${id}-old-${s.ns}`),
     };
-    if (s.has.has('new') && s.has.has('old')) {
-      await rollBack(plan); // crashed between the two renames: not committed
-    } else if (s.has.has('old')) {
-      await removeTree(plan.old); // committed; the old tree was being deleted
-    } else if (s.has.has('new')) {
-      await removeTree(plan.staging); // crashed before the swap began
-    }
-    if (s.has.has('stray')) await removeTree(join(trees, `${id}-stray-${s.ns}`));
+    await guard(s.ns, async () => {
+      if (s.has.has('new') && s.has.has('old')) {
+        await rollBack(plan); // crashed between the two renames: not committed
+      } else if (s.has.has('old')) {
+        await removeTree(plan.old); // committed; the old tree was being deleted
+      } else if (s.has.has('new')) {
+        await removeTree(plan.staging); // crashed before the swap began
+      }
+      if (s.has.has('stray')) await removeTree(join(trees, `${id}-stray-${s.ns}`));
+    });
   }
 }
 

@@ -336,7 +336,9 @@ describe.skipIf(!pgState.ok)(`two nodes on one database and data dir${pgState.ok
       expect(await ok(call(c, runtimeKey, '/v1/me'))).toMatchObject({ workspace_id: b.workspaceId });
       await proxy.cut();
 
-      const health = await fetch(c.baseUrl + '/healthz');
+      const health = await fetch(c.baseUrl + '/healthz').catch((err: unknown) => {
+        throw new Error(`node C did not answer (did it crash?):\n${c.output().slice(-4000)}`, { cause: err });
+      });
       expect(health.status).toBe(503);
       expect(health.headers.get('retry-after')).toBe('5');
       expect(await health.json()).toMatchObject({ status: 'unavailable', code: 'unavailable', volume: 'ok' });
