@@ -112,9 +112,11 @@ export async function createContext(config: Config, logger: Logger): Promise<App
       let database = 'ok';
       let volume = 'ok';
       try {
-        await store.ping();
+        await withTimeout(store.ping(), HEALTH_DB_TIMEOUT_MS);
       } catch (err) {
-        database = `unreachable: ${(err as Error).message}`;
+        // /healthz is public: say what kind of failure, not where the database lives. The log has the rest.
+        database = `unreachable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+        logger.warn({ err: (err as Error).message }, 'health check: database unreachable');
       }
       try {
         const probe = join(config.dataDir, `.healthz-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -141,4 +143,15 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     },
   };
   return ctx;
+}
+
+/** A load balancer's health probe must get an answer quickly, even while connecting to the database hangs. */
+const HEALTH_DB_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

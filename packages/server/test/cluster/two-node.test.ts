@@ -341,7 +341,11 @@ describe.skipIf(!pgState.ok)(`two nodes on one database and data dir${pgState.ok
       });
       expect(health.status).toBe(503);
       expect(health.headers.get('retry-after')).toBe('5');
-      expect(await health.json()).toMatchObject({ status: 'unavailable', code: 'unavailable', volume: 'ok' });
+      const healthBody = (await health.json()) as { database: string; detail: string };
+      expect(healthBody).toMatchObject({ status: 'unavailable', code: 'unavailable', volume: 'ok' });
+      // Public endpoint: the kind of failure, never the database's address.
+      expect(healthBody.database).toMatch(/^unreachable: [A-Z_]+$|^unreachable: error$/);
+      expect(JSON.stringify(healthBody)).not.toContain(new URL(viaProxy(db.url, proxy)).port);
 
       for (const [path, init, ns] of [
         ['/v1/me', {}, undefined],

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * The PostgreSQL pass of `npm test`: the API test suites (server end-to-end,
+ * SDK, CLI, MCP) again, with every test server on its own fresh PostgreSQL
+ * database instead of SQLite (TROVE_TEST_PG=1; see test/helpers/server.ts).
+ *
+ * PostgreSQL is the local server at TROVE_TEST_PG_URL (default
+ * postgres://postgres@127.0.0.1:5432/postgres). When it cannot be reached the
+ * pass is skipped with the reason, unless TROVE_REQUIRE_PG=1 (CI), which makes
+ * that a failure. Databases left behind by an interrupted run are dropped.
+ */
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(new URL('../packages/server/package.json', import.meta.url));
+const pg = require('pg');
+
+const adminUrl = process.env.TROVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const required = process.env.TROVE_REQUIRE_PG === '1';
+const SUITES = ['packages/server/test/e2e', 'packages/sdk/test', 'packages/cli/test', 'packages/mcp/test'];
+
+async function withAdmin(fn) {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Test databases of a run that was killed before its afterAll hooks ran. */
+async function dropLeftovers() {
+  await withAdmin(async (c) => {
+    const { rows } = await c.query("select datname from pg_database where datname like 'trove\\_t\\_%'");
+    for (const { datname } of rows) {
+      if (/^trove_t_[0-9a-f]+$/.test(datname)) await c.query(`drop database if exists ${datname} with (force)`);
+    }
+  });
+}
+
+try {
+  await withAdmin((c) => c.query('select 1'));
+} catch (err) {
+  const msg = `PostgreSQL pass: ${adminUrl} is not reachable (${err.message})`;
+  if (required) {
+    console.error(`error: ${msg}; TROVE_REQUIRE_PG=1 makes this a failure`);
+    process.exit(1);
+  }
+  console.log(`${msg}; skipped. Start the local PostgreSQL to run the API suites against it.`);
+  process.exit(0);
+}
+
+await dropLeftovers();
+console.log(`\nPostgreSQL pass: ${SUITES.join(' ')} against ${adminUrl}\n`);
+const run = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...SUITES, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: { ...process.env, TROVE_TEST_PG: '1' },
+});
+await dropLeftovers().catch(() => {});
+process.exit(run.status ?? 1);
