@@ -1,5 +1,5 @@
 /**
- * Authorization matrix: every core route × {no key, bad key, revoked key,
+ * Authorization matrix: every authenticated route × {no key, bad key, revoked key,
  * admin, workspace key, key locked to ns A} × {ns A, ns B, no header}.
  * Each cell asserts the exact status.
  */
@@ -43,6 +43,45 @@ async function adminJson(method: string, path: string, body?: unknown) {
   });
   return (await res.json()) as Record<string, string>;
 }
+
+async function runtimeJson(ns: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(server.baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': ns, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  expect(res.status, `${method} ${path}`).toBeLessThan(300);
+  return (await res.json()) as Record<string, string>;
+}
+
+/** The namespace a (key, ns) cell acts on when it is allowed to: the header's, or the locked key's own. */
+function targetNs(key: KeyKind, ns: NsKind): 'ns-a' | 'ns-b' {
+  if (ns === 'B' && key !== 'nsA') return 'ns-b';
+  return 'ns-a';
+}
+
+/** Status of a request whose body may be an endless stream (SSE): read the head only, then hang up. */
+async function statusOnly(key: KeyKind, ns: NsKind, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  const k = keys[key];
+  if (k) headers.authorization = `Bearer ${k}`;
+  if (ns !== 'none') headers['x-namespace'] = ns === 'A' ? 'ns-a' : 'ns-b';
+  const ctl = new AbortController();
+  const res = await fetch(server.baseUrl + path, { method, headers, body, signal: ctl.signal });
+  if (res.status >= 400) {
+    const parsed = (await res.json()) as { detail: unknown };
+    expect(typeof parsed.detail).toBe('string');
+  } else {
+    ctl.abort();
+  }
+  return res.status;
+}
+
+const MCP_INIT = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'matrix', version: '0' } },
+});
 
 async function seed(ns: 'ns-a' | 'ns-b', path: string) {
   const res = await fetch(server.baseUrl + '/write', {
@@ -103,6 +142,30 @@ describe('runtime endpoints', () => {
     },
     { name: 'POST /v1/exec', ok: 200, run: (k, n) => call(k, n, 'POST', '/v1/exec', { command: 'true' }) },
     { name: 'POST /exec', ok: 200, run: (k, n) => call(k, n, 'POST', '/exec', { command: 'echo hi' }) },
+    { name: 'GET /v1/snapshots', ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/snapshots') },
+    { name: 'POST /v1/snapshots', ok: 200, run: (k, n) => call(k, n, 'POST', '/v1/snapshots', { label: `m${cell++}` }) },
+    {
+      name: 'POST /v1/snapshots/{id}/restore',
+      ok: 200,
+      run: async (k, n) => {
+        const snap = await runtimeJson(targetNs(k, n), 'POST', '/v1/snapshots', { label: null });
+        return call(k, n, 'POST', `/v1/snapshots/${snap.snapshot_id}/restore`);
+      },
+    },
+    {
+      name: 'DELETE /v1/snapshots/{id}',
+      ok: 200,
+      run: async (k, n) => {
+        const snap = await runtimeJson(targetNs(k, n), 'POST', '/v1/snapshots', { label: null });
+        return call(k, n, 'DELETE', `/v1/snapshots/${snap.snapshot_id}`);
+      },
+    },
+    {
+      name: 'POST /mcp',
+      ok: 200,
+      run: (k, n) =>
+        statusOnly(k, n, 'POST', '/mcp', { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, MCP_INIT),
+    },
   ];
   for (const route of routes) {
     for (const key of KEYS) {
@@ -117,6 +180,25 @@ describe('runtime endpoints', () => {
 
 describe('management endpoints', () => {
   const ws = () => server.workspaceId;
+  // One endpoint (to a closed port) with one recorded delivery, for the per-webhook routes.
+  let hookId = '';
+  let deliveryId = '';
+  const hook = () => hookId;
+  const delivery = () => deliveryId;
+  beforeAll(async () => {
+    const created = await adminJson('POST', `/v1/workspaces/${ws()}/webhooks`, { url: 'http://127.0.0.1:9/hook', events: ['file.written'] });
+    hookId = created.webhook_id!;
+    await seed('ns-a', 'for-delivery.txt');
+    for (let i = 0; i < 100 && !deliveryId; i++) {
+      const res = await fetch(`${server.baseUrl}/v1/workspaces/${ws()}/webhooks/${hookId}/deliveries`, {
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+      const body = (await res.json()) as { deliveries: Array<{ delivery_id: string }> };
+      deliveryId = body.deliveries[0]?.delivery_id ?? '';
+      if (!deliveryId) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(deliveryId).not.toBe('');
+  });
   const routes: Array<{ name: string; adminOnly: boolean; ok: number; run: (k: KeyKind, n: NsKind) => Promise<number> }> = [
     { name: 'GET /v1/me', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/me') },
     { name: 'GET keys', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/keys`) },
@@ -132,6 +214,60 @@ describe('management endpoints', () => {
     },
     { name: 'GET events', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/events`) },
     { name: 'GET namespaces', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/namespaces`) },
+    {
+      name: 'DELETE namespaces/{ns}',
+      adminOnly: true,
+      ok: 200,
+      run: async (k, n) => {
+        const doomed = `gone-${cell++}`;
+        await runtimeJson(doomed, 'POST', '/write', { path: 'x.txt', content: 'x' });
+        return call(k, n, 'DELETE', `/v1/workspaces/${ws()}/namespaces/${doomed}`);
+      },
+    },
+    { name: 'GET webhooks', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks`) },
+    {
+      name: 'POST webhooks',
+      adminOnly: true,
+      ok: 201,
+      run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks`, { url: `http://127.0.0.1:9/m${cell++}`, events: ['*'] }),
+    },
+    { name: 'GET webhooks/{id}', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/${hook()}`) },
+    {
+      name: 'PATCH webhooks/{id}',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'PATCH', `/v1/workspaces/${ws()}/webhooks/${hook()}`, { description: `d${cell++}` }),
+    },
+    {
+      name: 'DELETE webhooks/{id}',
+      adminOnly: true,
+      ok: 200,
+      run: async (k, n) => {
+        const created = await adminJson('POST', `/v1/workspaces/${ws()}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['*'] });
+        return call(k, n, 'DELETE', `/v1/workspaces/${ws()}/webhooks/${created.webhook_id}`);
+      },
+    },
+    { name: 'POST webhooks/{id}/test', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks/${hook()}/test`) },
+    {
+      name: 'GET webhooks/{id}/deliveries',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/${hook()}/deliveries`),
+    },
+    {
+      name: 'GET webhooks/{id}/deliveries/{id}',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/${hook()}/deliveries/${delivery()}`),
+    },
+    {
+      name: 'POST webhooks/{id}/deliveries/{id}/resend',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks/${hook()}/deliveries/${delivery()}/resend`),
+    },
+    // Any key of the workspace may follow the stream (a locked key sees only its namespace).
+    { name: 'GET webhooks/stream', adminOnly: false, ok: 200, run: (k, n) => statusOnly(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/stream`) },
   ];
   for (const route of routes) {
     for (const key of KEYS) {
