@@ -35,7 +35,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     },
     genReqId: () => 'req-' + randomBytes(8).toString('hex'),
     requestIdHeader: false,
-    forceCloseConnections: true,
+    // On close, idle keep-alive sockets go at once; requests in flight finish (long-polls and SSE
+    // streams are ended by preClose hooks; main.ts cuts whatever is left after a grace period).
+    forceCloseConnections: 'idle',
     bodyLimit: 16 * 1024 * 1024,
   });
 
@@ -49,6 +51,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+  });
+  // Shutting down: answer what is in flight, and tell keep-alive clients not to reuse the connection,
+  // so the server is not left waiting for sockets that the clients would keep open.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    deps.events.endWaits();
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
   });
 
   // An empty body with a JSON content type means "no body" (clients send

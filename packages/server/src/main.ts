@@ -70,11 +70,20 @@ export async function serve(config: Config, out: (line: string) => void = (l) =>
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
-      await app.close();
+      // Requests in flight get a grace period to finish; then their connections are cut.
+      const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await ctx.close();
     })());
   return { ctx, url, close };
 }
+
+/** How long a SIGTERM waits for requests in flight (uploads, execs) before cutting them. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = [...argv];

@@ -92,6 +92,18 @@ export class EventService {
     readonly bus: EventBus,
   ) {}
 
+  private readonly closing = new AbortController();
+
+  /** Aborted when the server shuts down: long-polls answer at once instead of holding the shutdown up. */
+  get closingSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  /** Ends every long-poll wait (they return what they have, usually an empty page). */
+  endWaits(): void {
+    this.closing.abort();
+  }
+
   onAppend(hook: AppendHook): void {
     this.hooks.push(hook);
   }

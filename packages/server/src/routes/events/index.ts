@@ -80,8 +80,9 @@ export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<
         return { events: page.events.map(publicEnvelope), next_cursor: page.next_cursor };
       }
       // Long-poll: subscribe before the first query so nothing slips between.
-      const abort = new AbortController();
-      req.raw.once('close', () => abort.abort());
+      const gone = new AbortController();
+      req.raw.once('close', () => gone.abort());
+      const abort = { signal: AbortSignal.any([gone.signal, deps.events.closingSignal]) };
       const waiter = deps.events.waiter(auth.workspaceId);
       const deadline = Date.now() + waitMs;
       try {
