@@ -14,8 +14,9 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
+/** One process's waiters; the PostgreSQL bus adds cross-node wake-ups on top. */
 export class LocalEventBus implements EventBus {
-  private readonly emitter = new EventEmitter();
+  protected readonly emitter = new EventEmitter();
 
   constructor() {
     // Thousands of tails may wait on one workspace; that is expected, not a leak.

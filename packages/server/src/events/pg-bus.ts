@@ -5,24 +5,21 @@
  * wake-up lost while the LISTEN connection was down is repaired by waking
  * everyone once it is back.
  */
-import { EventEmitter } from 'node:events';
 import { sql, type Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Database } from '../db/schema.js';
 import { PgSession } from '../db/pg-session.js';
 import type { Logger } from '../context.js';
-import type { EventBus } from './bus.js';
+import { LocalEventBus } from './bus.js';
 import type { StoredEvent } from './service.js';
 
 export const EVENTS_CHANNEL = 'trove_events';
 
-export class PgEventBus implements EventBus {
-  private readonly emitter = new EventEmitter();
+export class PgEventBus extends LocalEventBus {
   private readonly session: PgSession;
 
   constructor(config: pg.ClientConfig, logger: Logger) {
-    // Thousands of tails may wait on one workspace; that is expected, not a leak.
-    this.emitter.setMaxListeners(0);
+    super();
     this.session = new PgSession({
       config,
       logger,
@@ -55,18 +52,10 @@ export class PgEventBus implements EventBus {
     await sql`select pg_notify(${EVENTS_CHANNEL}, ${event.workspace_id})`.execute(trx);
   }
 
-  /** Local waiters are woken at once; other nodes hear the NOTIFY sent by the committed transaction. */
-  publish(workspaceId: string): void {
-    this.emitter.emit(workspaceId);
-  }
+  // publish() wakes local waiters at once; other nodes hear the NOTIFY sent by the committed transaction.
 
-  subscribe(workspaceId: string, listener: () => void): () => void {
-    this.emitter.on(workspaceId, listener);
-    return () => this.emitter.off(workspaceId, listener);
-  }
-
-  async close(): Promise<void> {
-    this.emitter.removeAllListeners();
+  override async close(): Promise<void> {
+    await super.close();
     await this.session.close();
   }
 }
