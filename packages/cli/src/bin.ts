@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { IO } from './context.js';
 import { CliError, ExitCode, RemoteExit } from './errors.js';
+import { colorEnabled, palette } from './output/color.js';
 import { buildProgram } from './program.js';
 
 interface Failure {
@@ -29,9 +30,8 @@ export async function main(argv: string[], io: IO): Promise<number> {
     const debug = argv.includes('--debug') || io.env.TROVE_DEBUG === '1';
     const f = describe(err, io);
     if (f.message !== null) {
-      const tty = io.stderr.isTTY === true && !io.env.NO_COLOR;
-      const red = (s: string) => (tty ? `\x1b[31m${s}\x1b[39m` : s);
-      const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[22m` : s);
+      // The same rule as every command's output: a terminal, unless NO_COLOR (FORCE_COLOR wins over a pipe).
+      const { red, dim } = palette(colorEnabled(io.stderr, io.env));
       io.stderr.write(`${red('error:')} ${f.message}\n`);
       if (f.hint) io.stderr.write(`${dim('hint:')} ${f.hint}\n`);
       if (debug) {

@@ -1,16 +1,14 @@
 /** keys and webhooks (incl. `webhooks listen`) against a real server. */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
-import { cleanupHomes, login, makeHome, startTrove, trove, troveOk } from './helpers/cli.js';
+import { api, startServer } from '../../../test/helpers/server.js';
+import { login, makeHome, startTrove, trove, troveOk } from './helpers/cli.js';
+import { useLoggedInCli } from './helpers/session.js';
 
-// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
-vi.setConfig({ testTimeout: 240_000 });
-
-let server: StartedServer;
+const session = useLoggedInCli({ admin: true });
 let admin: string;
 let runtime: string;
 
@@ -25,11 +23,9 @@ const received: Received[] = [];
 let receiverStatus = 200;
 
 beforeAll(async () => {
-  server = await startServer();
-  admin = makeHome();
+  admin = session.home;
   runtime = makeHome();
-  await login(admin, server.baseUrl, server.adminKey);
-  await login(runtime, server.baseUrl, server.runtimeKey, ['-n', 'adm']);
+  await login(runtime, session.server.baseUrl, session.server.runtimeKey, ['-n', 'adm']);
   receiver = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -43,9 +39,7 @@ beforeAll(async () => {
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
-  await server?.close();
   await new Promise((r) => receiver?.close(r));
-  cleanupHomes();
 });
 
 describe('keys', () => {
@@ -63,7 +57,7 @@ describe('keys', () => {
     const table = await troveOk(['keys', 'list'], { home: admin });
     expect(table).toMatch(new RegExp(`^${entry.key_id}\\tagent-1\\tworkspace\\tagent-1\\t${key.slice(0, 12)}…\\t`, 'm'));
 
-    const env = { TROVE_API_KEY: key, TROVE_BASE_URL: server.baseUrl };
+    const env = { TROVE_API_KEY: key, TROVE_BASE_URL: session.server.baseUrl };
     expect((await trove(['whoami'], { home: makeHome(), env })).code).toBe(0);
     const refused = await trove(['keys', 'revoke', entry.key_id], { home: admin });
     expect(refused.code).toBe(1);
@@ -147,7 +141,7 @@ describe('webhooks', () => {
     const ready = JSON.parse(listen.stdout().split('\n')[0]!);
     expect(ready).toMatchObject({ ready: true, forward_to: `${receiverUrl}/listen`, signing_secret: secret });
 
-    const res = await api(server, server.runtimeKey, 'adm')('/write', {
+    const res = await api(session.server, session.server.runtimeKey, 'adm')('/write', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'listened.txt', content: 'hi' }),

@@ -1,22 +1,11 @@
 /** login, logout, whoami, doctor and the exit codes of auth/config/network failures, against a real server. */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type StartedServer } from '../../../test/helpers/server.js';
-import { cleanupHomes, login, makeHome, trove, troveOk } from './helpers/cli.js';
+import { login, makeHome, trove, troveOk } from './helpers/cli.js';
+import { useServer } from './helpers/session.js';
 
-// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
-vi.setConfig({ testTimeout: 240_000 });
-
-let server: StartedServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-  cleanupHomes();
-});
+const session = useServer();
 
 function readConfig(home: string) {
   return JSON.parse(readFileSync(join(home, '.trove', 'config.json'), 'utf8'));
@@ -25,14 +14,14 @@ function readConfig(home: string) {
 describe('login', () => {
   it('checks the key, saves the profile 0600 and shows the key only masked', async () => {
     const home = makeHome();
-    const r = await trove(['login', '--api-key', server.runtimeKey, '--base-url', server.baseUrl, '-n', 'dev'], { home });
+    const r = await trove(['login', '--api-key', session.server.runtimeKey, '--base-url', session.server.baseUrl, '-n', 'dev'], { home });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(server.workspaceId);
-    expect(r.stdout + r.stderr).not.toContain(server.runtimeKey);
-    expect(r.stderr).toContain(`${server.runtimeKey.slice(0, 14)}…${server.runtimeKey.slice(-4)}`);
+    expect(r.stderr).toContain(session.server.workspaceId);
+    expect(r.stdout + r.stderr).not.toContain(session.server.runtimeKey);
+    expect(r.stderr).toContain(`${session.server.runtimeKey.slice(0, 14)}…${session.server.runtimeKey.slice(-4)}`);
     expect(readConfig(home)).toEqual({
       profiles: {
-        default: { api_key: server.runtimeKey, workspace_id: server.workspaceId, base_url: server.baseUrl, namespace: 'dev' },
+        default: { api_key: session.server.runtimeKey, workspace_id: session.server.workspaceId, base_url: session.server.baseUrl, namespace: 'dev' },
       },
     });
     expect(statSync(join(home, '.trove', 'config.json')).mode & 0o777).toBe(0o600);
@@ -50,26 +39,26 @@ describe('login', () => {
         profiles: { other: { api_key: 'trove-sk-x', workspace_id: 'ws-1', base_url: 'http://x', namespace: null, color: 'blue' } },
       }),
     );
-    await login(home, server.baseUrl, server.adminKey, ['--save-as', 'admin']);
+    await login(home, session.server.baseUrl, session.server.adminKey, ['--save-as', 'admin']);
     const cfg = readConfig(home);
     expect(cfg.active).toBe('default');
     expect(cfg.telemetry).toBe(false);
     expect(cfg.profiles.other).toEqual({ api_key: 'trove-sk-x', workspace_id: 'ws-1', base_url: 'http://x', namespace: null, color: 'blue' });
-    expect(cfg.profiles.admin).toMatchObject({ api_key: server.adminKey, workspace_id: server.workspaceId, namespace: null });
+    expect(cfg.profiles.admin).toMatchObject({ api_key: session.server.adminKey, workspace_id: session.server.workspaceId, namespace: null });
   });
 
   it('--api-key - reads the key from stdin; --json reports the login', async () => {
     const home = makeHome();
-    const r = await trove(['login', '--api-key', '-', '--base-url', server.baseUrl, '--json'], { home, input: server.adminKey + '\n' });
+    const r = await trove(['login', '--api-key', '-', '--base-url', session.server.baseUrl, '--json'], { home, input: session.server.adminKey + '\n' });
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ profile: 'default', workspace_id: server.workspaceId, scope: 'admin', namespace_lock: null });
-    expect(out.api_key).not.toBe(server.adminKey);
+    expect(out).toMatchObject({ profile: 'default', workspace_id: session.server.workspaceId, scope: 'admin', namespace_lock: null });
+    expect(out.api_key).not.toBe(session.server.adminKey);
   });
 
   it('a bad key exits 2 and saves nothing', async () => {
     const home = makeHome();
-    const r = await trove(['login', '--api-key', 'trove-sk-nope', '--base-url', server.baseUrl], { home });
+    const r = await trove(['login', '--api-key', 'trove-sk-nope', '--base-url', session.server.baseUrl], { home });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error: Invalid API key/m);
     expect(r.stderr).toMatch(/^hint: /m);
@@ -79,18 +68,18 @@ describe('login', () => {
   it('a namespace other than the key’s lock exits 2', async () => {
     const home = makeHome();
     const admin = makeHome();
-    await login(admin, server.baseUrl, server.adminKey);
+    await login(admin, session.server.baseUrl, session.server.adminKey);
     const key = (await troveOk(['keys', 'create', 'locked', '-n', 'ns-a'], { home: admin })).trim();
-    const r = await trove(['login', '--api-key', key, '--base-url', server.baseUrl, '-n', 'ns-b'], { home });
+    const r = await trove(['login', '--api-key', key, '--base-url', session.server.baseUrl, '-n', 'ns-b'], { home });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('locked to namespace "ns-a"');
     // Without -n the lock becomes the profile's namespace.
-    await login(home, server.baseUrl, key);
+    await login(home, session.server.baseUrl, key);
     expect(readConfig(home).profiles.default.namespace).toBe('ns-a');
   });
 
   it('without a key and without a terminal is a usage error', async () => {
-    const r = await trove(['login', '--base-url', server.baseUrl], { home: makeHome() });
+    const r = await trove(['login', '--base-url', session.server.baseUrl], { home: makeHome() });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error: no API key given');
   });
@@ -99,19 +88,19 @@ describe('login', () => {
 describe('whoami', () => {
   it('shows profile, workspace, scope and namespace lock', async () => {
     const home = makeHome();
-    await login(home, server.baseUrl, server.runtimeKey, ['-n', 'dev']);
+    await login(home, session.server.baseUrl, session.server.runtimeKey, ['-n', 'dev']);
     const out = await troveOk(['whoami'], { home });
     expect(out).toMatch(/Profile:\s+default/);
-    expect(out).toContain(server.workspaceId);
+    expect(out).toContain(session.server.workspaceId);
     expect(out).toMatch(/Scope:\s+workspace/);
     expect(out).toMatch(/Namespace:\s+dev/);
-    expect(out).not.toContain(server.runtimeKey);
+    expect(out).not.toContain(session.server.runtimeKey);
     const json = JSON.parse(await troveOk(['whoami', '--json'], { home }));
     expect(json).toMatchObject({
       profile: 'default',
       source: 'profile',
-      base_url: server.baseUrl,
-      workspace_id: server.workspaceId,
+      base_url: session.server.baseUrl,
+      workspace_id: session.server.workspaceId,
       scope: 'workspace',
       namespace_lock: null,
       namespace: 'dev',
@@ -127,7 +116,7 @@ describe('whoami', () => {
 
   it('an unknown --profile exits 3 and names the saved ones', async () => {
     const home = makeHome();
-    await login(home, server.baseUrl, server.runtimeKey, ['--save-as', 'work']);
+    await login(home, session.server.baseUrl, session.server.runtimeKey, ['--save-as', 'work']);
     const r = await trove(['whoami', '--profile', 'nope'], { home });
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('no profile named "nope"');
@@ -141,13 +130,13 @@ describe('whoami', () => {
   });
 
   it('a revoked or wrong key exits 2', async () => {
-    const r = await trove(['whoami'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: server.baseUrl } });
+    const r = await trove(['whoami'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: session.server.baseUrl } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: Invalid API key');
   });
 
   it('a server that is down exits 4', async () => {
-    const r = await trove(['whoami'], { home: makeHome(), env: { TROVE_API_KEY: server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9' } });
+    const r = await trove(['whoami'], { home: makeHome(), env: { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9' } });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^error: .*(ECONNREFUSED|Connection error)/m);
     expect(r.stderr).toMatch(/^hint: is the server running\?/m);
@@ -157,8 +146,8 @@ describe('whoami', () => {
 describe('precedence: flag > environment > profile', () => {
   it('TROVE_API_KEY overrides the profile unless --profile is given; -n beats both', async () => {
     const home = makeHome();
-    await login(home, server.baseUrl, server.adminKey);
-    const env = { TROVE_API_KEY: server.runtimeKey, TROVE_BASE_URL: server.baseUrl, TROVE_NAMESPACE: 'env-ns' };
+    await login(home, session.server.baseUrl, session.server.adminKey);
+    const env = { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'env-ns' };
     const fromEnv = JSON.parse(await troveOk(['whoami', '--json'], { home, env }));
     expect(fromEnv).toMatchObject({ source: 'env', scope: 'workspace', namespace: 'env-ns', profile: null });
     const fromFlag = JSON.parse(await troveOk(['whoami', '--json', '-n', 'flag-ns'], { home, env }));
@@ -168,7 +157,7 @@ describe('precedence: flag > environment > profile', () => {
     // The environment's namespace does not leak into an explicitly chosen profile.
     await troveOk(['write', 'p.txt', 'x', '-n', 'p-ns'], { home, env });
     const runtimeHome = makeHome();
-    await login(runtimeHome, server.baseUrl, server.runtimeKey, ['-n', 'prof-ns']);
+    await login(runtimeHome, session.server.baseUrl, session.server.runtimeKey, ['-n', 'prof-ns']);
     await troveOk(['write', 'where.txt', 'profile'], { home: runtimeHome, env: { TROVE_NAMESPACE: 'env-ns' } });
     expect(await troveOk(['cat', 'where.txt', '-n', 'prof-ns'], { home: runtimeHome })).toBe('profile');
     await troveOk(['write', 'where2.txt', 'explicit', '--profile', 'default'], { home: runtimeHome, env: { ...env } });
@@ -179,8 +168,8 @@ describe('precedence: flag > environment > profile', () => {
 describe('logout', () => {
   it('removes the profile and keeps the rest of the file; a missing profile exits 3', async () => {
     const home = makeHome();
-    await login(home, server.baseUrl, server.runtimeKey);
-    await login(home, server.baseUrl, server.adminKey, ['--save-as', 'admin']);
+    await login(home, session.server.baseUrl, session.server.runtimeKey);
+    await login(home, session.server.baseUrl, session.server.adminKey, ['--save-as', 'admin']);
     await troveOk(['logout'], { home });
     expect(Object.keys(readConfig(home).profiles)).toEqual(['admin']);
     const again = await trove(['logout'], { home });
@@ -192,9 +181,9 @@ describe('logout', () => {
 });
 
 describe('doctor', () => {
-  it('checks server, latency, clock, key, namespace and sandbox', async () => {
+  it('checks session.server, latency, clock, key, namespace and sandbox', async () => {
     const home = makeHome();
-    await login(home, server.baseUrl, server.runtimeKey, ['-n', 'dev']);
+    await login(home, session.server.baseUrl, session.server.runtimeKey, ['-n', 'dev']);
     const r = await trove(['doctor', '--json'], { home });
     const report = JSON.parse(r.stdout);
     const names = report.checks.map((c: { name: string }) => c.name);
@@ -205,7 +194,7 @@ describe('doctor', () => {
     expect(byName.clock.status).toBe('ok');
     expect(byName.latency.detail).toMatch(/\d+ ms round trip/);
     // The sandbox check mirrors /healthz: bubblewrap ok, insecure warn, unavailable fail (exit 1).
-    const health = await (await fetch(`${server.baseUrl}/healthz`)).json();
+    const health = await (await fetch(`${session.server.baseUrl}/healthz`)).json();
     const expected = health.exec === 'bubblewrap' ? 'ok' : health.exec === 'unavailable' ? 'fail' : 'warn';
     expect(byName.sandbox.status).toBe(expected);
     expect(r.code).toBe(expected === 'fail' ? 1 : 0);
@@ -217,7 +206,7 @@ describe('doctor', () => {
     const down = await trove(['doctor'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-x', TROVE_BASE_URL: 'http://127.0.0.1:9' } });
     expect(down.code).toBe(4);
     expect(down.stdout).toMatch(/✗ server/);
-    const bad = await trove(['doctor'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: server.baseUrl } });
+    const bad = await trove(['doctor'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: session.server.baseUrl } });
     expect(bad.code).toBe(2);
     expect(bad.stdout).toMatch(/✗ key/);
   });

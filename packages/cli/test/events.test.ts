@@ -1,26 +1,13 @@
 /** tail (live, long-poll) and events list against a real server. */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
-import { cleanupHomes, login, makeHome, startTrove, trove, troveOk } from './helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { api } from '../../../test/helpers/server.js';
+import { makeHome, trove } from './helpers/cli.js';
+import { useLoggedInCli } from './helpers/session.js';
 
-// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
-vi.setConfig({ testTimeout: 240_000 });
-
-let server: StartedServer;
-let home: string;
-
-beforeAll(async () => {
-  server = await startServer();
-  home = makeHome();
-  await login(home, server.baseUrl, server.runtimeKey, ['-n', 'ev']);
-});
-afterAll(async () => {
-  await server?.close();
-  cleanupHomes();
-});
+const session = useLoggedInCli({ namespace: 'ev' });
 
 const write = (ns: string, path: string, content: string) =>
-  api(server, server.runtimeKey, ns)('/write', {
+  api(session.server, session.server.runtimeKey, ns)('/write', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ path, content }),
@@ -34,10 +21,10 @@ describe('tail', () => {
     await write('ev', 'before.txt', 'x');
     // --since replays what happened since the test began, so the first line proves the tail is live
     // without racing its start; the second event is one that happens while it waits.
-    const tail = startTrove(['tail', '--json', '--since', started, '-t', 'file.written', '-n', 'ev'], { home });
+    const tail = session.start(['tail', '--json', '--since', started, '-t', 'file.written', '-n', 'ev']);
     await tail.waitFor((out) => out.includes('workspace/before.txt'));
     await write('other', 'elsewhere.txt', 'filtered out by namespace');
-    await api(server, server.runtimeKey, 'ev')('/delete', {
+    await api(session.server, session.server.runtimeKey, 'ev')('/delete', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'before.txt' }),
@@ -50,7 +37,7 @@ describe('tail', () => {
     const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((e) => e.data.path)).toEqual(['workspace/before.txt', 'workspace/live.txt']);
     for (const e of lines) {
-      expect(e).toMatchObject({ type: 'file.written', namespace: 'ev', api_version: '2026-04-30', workspace_id: server.workspaceId });
+      expect(e).toMatchObject({ type: 'file.written', namespace: 'ev', api_version: '2026-04-30', workspace_id: session.server.workspaceId });
       expect(e.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(e.data.size_bytes).toBeTypeOf('number');
     }
@@ -59,7 +46,7 @@ describe('tail', () => {
   it('prints one line per event with a local HH:MM:SS time, and -v adds the data', async () => {
     const started = new Date(Date.now() - 1000).toISOString();
     await write('ev', 'verbose.txt', 'abc');
-    const tail = startTrove(['tail', '-v', '--since', started, '-t', 'file.written'], { home });
+    const tail = session.start(['tail', '-v', '--since', started, '-t', 'file.written']);
     await tail.waitFor((out) => out.includes('"size_bytes": 3'));
     tail.proc.kill('SIGINT');
     const { stdout, code } = await tail.exited;
@@ -68,7 +55,7 @@ describe('tail', () => {
   });
 
   it('a bad key exits 2 instead of waiting', async () => {
-    const r = await trove(['tail'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: server.baseUrl } });
+    const r = await trove(['tail'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: session.server.baseUrl } });
     expect(r.code).toBe(2);
   });
 });
@@ -78,24 +65,24 @@ describe('events list', () => {
     await write('list-a', 'one.txt', '1');
     await write('list-a', 'two.txt', '22');
     await write('list-b', 'three.txt', '333');
-    const json = JSON.parse(await troveOk(['events', 'list', '--json', '-t', 'file.written', '-n', 'list-a', '--since', '10m'], { home }));
+    const json = JSON.parse(await session.ok(['events', 'list', '--json', '-t', 'file.written', '-n', 'list-a', '--since', '10m']));
     expect(json.events.map((e: { data: { path: string } }) => e.data.path)).toEqual(['workspace/two.txt', 'workspace/one.txt']);
     expect(json.next_cursor).toBeNull();
 
-    const limited = JSON.parse(await troveOk(['events', 'list', '--json', '--limit', '1', '-t', 'file.written'], { home }));
+    const limited = JSON.parse(await session.ok(['events', 'list', '--json', '--limit', '1', '-t', 'file.written']));
     expect(limited.events).toHaveLength(1);
     expect(limited.events[0].data.path).toBe('workspace/three.txt');
     expect(limited.next_cursor).not.toBeNull();
 
-    const text = await troveOk(['events', 'list', '-t', 'file.written', '-n', 'list-b'], { home });
+    const text = await session.ok(['events', 'list', '-t', 'file.written', '-n', 'list-b']);
     expect(text).toMatch(/^\d\d:\d\d:\d\d\tfile\.written\tlist-b\tworkspace\/three\.txt \(3 B, write\)\n$/);
   });
 
   it('--limit caps the list and --all returns every matching event', async () => {
     for (let i = 0; i < 5; i++) await write('paged', `p${i}.txt`, 'x');
-    const some = JSON.parse(await troveOk(['events', 'list', '--json', '-n', 'paged', '--limit', '3'], { home }));
+    const some = JSON.parse(await session.ok(['events', 'list', '--json', '-n', 'paged', '--limit', '3']));
     expect(some.events).toHaveLength(3);
-    const all = JSON.parse(await troveOk(['events', 'list', '--json', '-n', 'paged', '--all'], { home }));
+    const all = JSON.parse(await session.ok(['events', 'list', '--json', '-n', 'paged', '--all']));
     expect(all.events.map((e: { data: { path: string } }) => e.data.path)).toEqual(
       [4, 3, 2, 1, 0].map((i) => `workspace/p${i}.txt`),
     );
@@ -103,9 +90,9 @@ describe('events list', () => {
 
   it('--since accepts durations and ISO times, and rejects anything else', async () => {
     const future = new Date(Date.now() + 3_600_000).toISOString();
-    expect(JSON.parse(await troveOk(['events', 'list', '--json', '--since', future], { home })).events).toEqual([]);
-    expect(JSON.parse(await troveOk(['events', 'list', '--json', '--since', '1h30m'], { home })).events.length).toBeGreaterThan(0);
-    const bad = await trove(['events', 'list', '--since', 'yesterday'], { home });
+    expect(JSON.parse(await session.ok(['events', 'list', '--json', '--since', future])).events).toEqual([]);
+    expect(JSON.parse(await session.ok(['events', 'list', '--json', '--since', '1h30m'])).events.length).toBeGreaterThan(0);
+    const bad = await session.run(['events', 'list', '--since', 'yesterday']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--since: cannot read "yesterday"');
     expect(bad.stderr).toContain('1h30m');

@@ -2,30 +2,22 @@
  * The CLI in-process with a test IO: terminal vs pipe output (tables, colour,
  * NO_COLOR, progress), confirmation prompts, argument errors, and exit codes.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { main } from '../src/bin.js';
-import { cleanupHomes, makeHome } from './helpers/cli.js';
+import { makeHome } from './helpers/cli.js';
+import { useServer } from './helpers/session.js';
 import { testIO } from './helpers/test-io.js';
 
-// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
-vi.setConfig({ testTimeout: 240_000 });
-
-let server: StartedServer;
+const session = useServer();
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  server = await startServer();
-  env = { TROVE_API_KEY: server.runtimeKey, TROVE_BASE_URL: server.baseUrl, TROVE_NAMESPACE: 'io' };
+  env = { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'io' };
   const t = testIO({ home: makeHome(), env });
   expect(await main(['write', 'dir/one.txt', '1'], t.io)).toBe(0);
   expect(await main(['write', 'two.txt', '22'], t.io)).toBe(0);
-});
-afterAll(async () => {
-  await server?.close();
-  cleanupHomes();
 });
 
 const ESC = '\x1b[';
@@ -91,13 +83,13 @@ describe('confirmation prompts', () => {
 describe('terminal prompts', () => {
   it('login asks for the key without echoing it', async () => {
     const home = makeHome();
-    const t = testIO({ home, tty: true, stdin: `${server.runtimeKey}\r`, env: { TROVE_BASE_URL: server.baseUrl } });
+    const t = testIO({ home, tty: true, stdin: `${session.server.runtimeKey}\r`, env: { TROVE_BASE_URL: session.server.baseUrl } });
     expect(await main(['login', '-n', 'typed'], t.io)).toBe(0);
     expect(t.stderr.text).toContain('API key: ');
-    expect(t.stderr.text + t.stdout.text).not.toContain(server.runtimeKey);
+    expect(t.stderr.text + t.stdout.text).not.toContain(session.server.runtimeKey);
     const whoami = testIO({ home });
     expect(await main(['whoami', '--json'], whoami.io)).toBe(0);
-    expect(JSON.parse(whoami.stdout.text)).toMatchObject({ namespace: 'typed', base_url: server.baseUrl });
+    expect(JSON.parse(whoami.stdout.text)).toMatchObject({ namespace: 'typed', base_url: session.server.baseUrl });
   });
 
   it('Ctrl-C at a confirmation exits 130 and deletes nothing', async () => {

@@ -212,7 +212,8 @@ describe('start-up stays fast', () => {
       (m) => m[1],
     );
   it('bin.js and program.js import nothing heavy at load time', () => {
-    expect(staticImports('bin.js').sort()).toEqual(['./errors.js', './program.js', 'node:fs', 'node:os', 'node:url']);
+    expect(staticImports('bin.js').sort()).toEqual(['./errors.js', './output/color.js', './program.js', 'node:fs', 'node:os', 'node:url']);
+    expect(staticImports('output/color.js')).toEqual([]);
     expect(staticImports('program.js').sort()).toEqual(['./version.js', 'commander']);
     expect(staticImports('errors.js')).toEqual([]);
   });

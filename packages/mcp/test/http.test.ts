@@ -1,24 +1,15 @@
 /** The MCP SDK's own client against the server's Streamable HTTP endpoint `/mcp`. */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
+import { api } from '../../../test/helpers/server.js';
+import { useServer } from '../../cli/test/helpers/session.js';
 import { call, checkListings, exerciseTools } from './helpers/exercise.js';
 
-// Each test makes many round trips to a real server; generous, so a busy machine does not fail the run.
-vi.setConfig({ testTimeout: 240_000 });
-
-let server: StartedServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-});
+const session = useServer();
 
 async function connect(headers: Record<string, string>): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.baseUrl}/mcp`), { requestInit: { headers } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${session.server.baseUrl}/mcp`), { requestInit: { headers } });
   const client = new Client({ name: 'trove-test', version: '1.0.0' });
   await client.connect(transport);
   return client;
@@ -26,23 +17,23 @@ async function connect(headers: Record<string, string>): Promise<Client> {
 
 describe('POST /mcp (Streamable HTTP, stateless)', () => {
   it('lists the tools and prompt, and every tool works in the X-Namespace namespace', async () => {
-    const client = await connect({ authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'mcp-http' });
+    const client = await connect({ authorization: `Bearer ${session.server.runtimeKey}`, 'x-namespace': 'mcp-http' });
     try {
       await checkListings(client);
       await exerciseTools(client);
     } finally {
       await client.close();
     }
-    const res = await api(server, server.runtimeKey, 'mcp-http')('/files/notes/hello.md');
+    const res = await api(session.server, session.server.runtimeKey, 'mcp-http')('/files/notes/hello.md');
     expect(await res.text()).toBe('hello');
     // Tool calls are real API calls: they emit the same events.
-    const events = await api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/events?namespace=mcp-http&types=file.written&limit=200`);
+    const events = await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/events?namespace=mcp-http&types=file.written&limit=200`);
     const paths = ((await events.json()) as { events: { data: { path: string } }[] }).events.map((e) => e.data.path);
     expect(paths).toContain('workspace/notes/hello.md');
   });
 
   it('a namespace-locked key works without X-Namespace and is held to its namespace', async () => {
-    const created = await api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/keys`, {
+    const created = await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'mcp-locked', namespace: 'locked-ns', admin: false }),
@@ -54,13 +45,13 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
     } finally {
       await client.close();
     }
-    expect((await api(server, server.runtimeKey, 'locked-ns')('/files/mine.txt')).status).toBe(200);
+    expect((await api(session.server, session.server.runtimeKey, 'locked-ns')('/files/mine.txt')).status).toBe(200);
     await expect(connect({ authorization: `Bearer ${key}`, 'x-namespace': 'other' })).rejects.toThrow(/403|locked/);
   });
 
   it('rejects bad keys, admin keys and a missing namespace with the API’s own errors', async () => {
     const post = (headers: Record<string, string>) =>
-      fetch(`${server.baseUrl}/mcp`, {
+      fetch(`${session.server.baseUrl}/mcp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
@@ -68,15 +59,15 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
     const none = await post({});
     expect(none.status).toBe(401);
     expect(((await none.json()) as { detail: string }).detail).toMatch(/API key/);
-    const admin = await post({ authorization: `Bearer ${server.adminKey}`, 'x-namespace': 'a' });
+    const admin = await post({ authorization: `Bearer ${session.server.adminKey}`, 'x-namespace': 'a' });
     expect(admin.status).toBe(403);
     expect(await admin.json()).toMatchObject({ code: 'scope_forbidden' });
-    const noNs = await post({ authorization: `Bearer ${server.runtimeKey}` });
+    const noNs = await post({ authorization: `Bearer ${session.server.runtimeKey}` });
     expect(noNs.status).toBe(400);
     expect(await noNs.json()).toMatchObject({ detail: 'X-Namespace header required' });
-    const badNs = await post({ authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': '..' });
+    const badNs = await post({ authorization: `Bearer ${session.server.runtimeKey}`, 'x-namespace': '..' });
     expect(badNs.status).toBe(400);
-    const ok = await post({ authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'a' });
+    const ok = await post({ authorization: `Bearer ${session.server.runtimeKey}`, 'x-namespace': 'a' });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('x-request-id')).toMatch(/^req-/);
     expect(((await ok.json()) as { result: { serverInfo: { name: string } } }).result.serverInfo.name).toBe('trove');
@@ -84,7 +75,7 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
 
   it('GET and DELETE answer 405 (no sessions to stream to or end)', async () => {
     for (const method of ['GET', 'DELETE']) {
-      const res = await fetch(`${server.baseUrl}/mcp`, { method, headers: { authorization: `Bearer ${server.runtimeKey}` } });
+      const res = await fetch(`${session.server.baseUrl}/mcp`, { method, headers: { authorization: `Bearer ${session.server.runtimeKey}` } });
       expect(res.status, method).toBe(405);
       expect(res.headers.get('allow')).toBe('POST');
       expect(((await res.json()) as { error: { code: number } }).error.code).toBe(-32000);
@@ -92,7 +83,7 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
   });
 
   it('a revoked key stops working between calls', async () => {
-    const created = await api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/keys`, {
+    const created = await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'mcp-revoke', namespace: null, admin: false }),
@@ -101,7 +92,7 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
     const client = await connect({ authorization: `Bearer ${key}`, 'x-namespace': 'rv' });
     try {
       expect((await call(client, 'trove_list', {})).isError).toBe(false);
-      await api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/keys/${keyId}`, { method: 'DELETE' });
+      await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys/${keyId}`, { method: 'DELETE' });
       await expect(call(client, 'trove_list', {})).rejects.toThrow(/401|Invalid API key/);
     } finally {
       await client.close().catch(() => {});

@@ -1,26 +1,17 @@
 /** The MCP SDK's own client against `trove mcp serve` (the built CLI) over stdio, with a real server behind it. */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { cliBin, startServer, type StartedServer } from '../../../test/helpers/server.js';
+import { cliBin } from '../../../test/helpers/server.js';
+import { login, makeHome } from '../../cli/test/helpers/cli.js';
+import { useServer } from '../../cli/test/helpers/session.js';
 import { call, checkListings, exerciseTools } from './helpers/exercise.js';
 
-// Every step spawns the CLI (a fresh node process); generous, so a busy machine does not fail the run.
-vi.setConfig({ testTimeout: 240_000 });
-
-let server: StartedServer;
+const session = useServer();
 let home: string;
 
-beforeAll(async () => {
-  server = await startServer();
-  home = mkdtempSync(join(tmpdir(), 'trove-mcp-home-'));
-});
-afterAll(async () => {
-  await server?.close();
-  rmSync(home, { recursive: true, force: true });
+beforeAll(() => {
+  home = makeHome();
 });
 
 async function connect(env: Record<string, string>): Promise<{ client: Client; stderr: () => string; transport: StdioClientTransport }> {
@@ -39,13 +30,13 @@ async function connect(env: Record<string, string>): Promise<{ client: Client; s
 
 describe('trove mcp serve (stdio)', () => {
   it('lists the tools and prompt, and every tool works', async () => {
-    const { client, stderr } = await connect({ TROVE_API_KEY: server.runtimeKey, TROVE_BASE_URL: server.baseUrl, TROVE_NAMESPACE: 'mcp-stdio' });
+    const { client, stderr } = await connect({ TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'mcp-stdio' });
     try {
       await checkListings(client);
       await exerciseTools(client);
       // The tools really acted on the namespace the environment named.
-      const res = await fetch(`${server.baseUrl}/files/notes/hello.md`, {
-        headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'mcp-stdio' },
+      const res = await fetch(`${session.server.baseUrl}/files/notes/hello.md`, {
+        headers: { authorization: `Bearer ${session.server.runtimeKey}`, 'x-namespace': 'mcp-stdio' },
       });
       expect(await res.text()).toBe('hello');
       expect(stderr()).toContain('trove mcp: serving');
@@ -55,7 +46,7 @@ describe('trove mcp serve (stdio)', () => {
   });
 
   it('failures are tool results, not crashes: a bad key, then the server going away', async () => {
-    const bad = await connect({ TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: server.baseUrl, TROVE_NAMESPACE: 'x' });
+    const bad = await connect({ TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'x' });
     try {
       expect(await call(bad.client, 'trove_exec', { command: 'true' })).toEqual({
         text: 'trove error (HTTP 401): Invalid API key',
@@ -64,7 +55,7 @@ describe('trove mcp serve (stdio)', () => {
     } finally {
       await bad.client.close();
     }
-    const down = await connect({ TROVE_API_KEY: server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9', TROVE_NAMESPACE: 'x' });
+    const down = await connect({ TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9', TROVE_NAMESPACE: 'x' });
     try {
       const r = await call(down.client, 'trove_list', {});
       expect(r.isError).toBe(true);
@@ -74,6 +65,31 @@ describe('trove mcp serve (stdio)', () => {
     } finally {
       await down.client.close();
     }
+  });
+
+  it('without TROVE_* variables it uses the active profile saved by `trove login`', async () => {
+    const profileHome = makeHome();
+    await login(profileHome, session.server.baseUrl, session.server.runtimeKey, ['-n', 'mcp-profile']);
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [cliBin, 'mcp', 'serve'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: profileHome },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'trove-test', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      expect(await call(client, 'trove_write', { path: 'from-profile.txt', content: 'p' })).toEqual({
+        text: 'wrote workspace/from-profile.txt (1 bytes)',
+        isError: false,
+      });
+    } finally {
+      await client.close();
+    }
+    const res = await fetch(`${session.server.baseUrl}/files/from-profile.txt`, {
+      headers: { authorization: `Bearer ${session.server.runtimeKey}`, 'x-namespace': 'mcp-profile' },
+    });
+    expect(await res.text()).toBe('p');
   });
 
   it('without credentials it exits 3 before speaking MCP', async () => {

@@ -130,7 +130,9 @@ export class TroveAdminClient extends BaseClient {
 export interface CreateWorkspaceOptions {
   /** Server URL; default `TROVE_BASE_URL`, then `http://127.0.0.1:8080`. */
   baseUrl?: string;
+  /** A fetch implementation (default: the global `fetch`). */
   fetch?: typeof fetch;
+  /** Aborts the call; it then rejects with `APIUserAbortError`. */
   signal?: AbortSignal;
 }
 

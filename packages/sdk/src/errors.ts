@@ -56,28 +56,8 @@ export class APIError extends TroveError {
   static generate(status: number, body: unknown, headers: Headers): APIError {
     const { detail, code } = parseErrorBody(body);
     const init = { detail, code, requestId: headers.get('x-request-id') ?? undefined };
-    switch (status) {
-      case 400:
-        return new BadRequestError(status, body, headers, init);
-      case 401:
-        return new AuthenticationError(status, body, headers, init);
-      case 403:
-        return new PermissionDeniedError(status, body, headers, init);
-      case 404:
-        return new NotFoundError(status, body, headers, init);
-      case 408:
-        return new ExecTimeoutError(status, body, headers, init);
-      case 409:
-        return new ConflictError(status, body, headers, init);
-      case 413:
-        return new PayloadTooLargeError(status, body, headers, init);
-      case 422:
-        return new UnprocessableEntityError(status, body, headers, init);
-      case 429:
-        return new RateLimitError(status, body, headers, init);
-    }
-    if (status >= 500) return new InternalServerError(status, body, headers, init);
-    return new APIError(status, body, headers, init);
+    const cls = STATUS_CLASSES[status] ?? (status >= 500 ? InternalServerError : APIError);
+    return new cls(status, body, headers, init);
   }
 }
 
@@ -124,6 +104,26 @@ export class RateLimitError extends APIError {
 
 /** Thrown on any 5xx once retries are exhausted: a server-side failure or an unavailable sandbox (503). */
 export class InternalServerError extends APIError {}
+
+type APIErrorClass = new (
+  status: number,
+  body: unknown,
+  headers: Headers,
+  init: { detail?: string; code?: string; requestId?: string },
+) => APIError;
+
+/** The one place a status picks its error class (5xx without an entry: `InternalServerError`). */
+const STATUS_CLASSES: Record<number, APIErrorClass> = {
+  400: BadRequestError,
+  401: AuthenticationError,
+  403: PermissionDeniedError,
+  404: NotFoundError,
+  408: ExecTimeoutError,
+  409: ConflictError,
+  413: PayloadTooLargeError,
+  422: UnprocessableEntityError,
+  429: RateLimitError,
+};
 
 /** Thrown when no response arrived: DNS failure, refused or reset connection. */
 export class APIConnectionError extends TroveError {

@@ -9,9 +9,13 @@ export type KeyScope = 'admin' | 'workspace';
 
 /** The key behind a client, from `GET /v1/me`. */
 export interface Identity {
+  /** The workspace the key belongs to (`ws-…`). */
   workspaceId: string;
+  /** The key's id (`key-…`). */
   keyId: string;
+  /** The name the key was created with. */
   keyName: string;
+  /** What the key may do: `admin` or `workspace`. */
   scope: KeyScope;
   /** The namespace a workspace key is locked to, or `null`. */
   namespace: string | null;
@@ -19,9 +23,13 @@ export interface Identity {
 
 /** Result of `execDetailed()`; a non-zero `exitCode` is a normal result, not an error. */
 export interface ExecResult {
+  /** The command's exit code (0 on success). */
   exitCode: number;
+  /** Everything the command wrote to stdout. */
   stdout: string;
+  /** Everything the command wrote to stderr. */
   stderr: string;
+  /** Wall-clock run time measured by the server. */
   durationMs: number;
 }
 
@@ -29,6 +37,7 @@ export interface ExecResult {
 export interface WriteResult {
   /** Always `workspace/<rel>`. */
   path: string;
+  /** Size of the file as written, in bytes. */
   sizeBytes: number;
 }
 
@@ -40,17 +49,21 @@ export interface DeleteResult {
 
 /** One entry of a directory listing. */
 export interface FileEntry {
+  /** The last path segment. */
   name: string;
   /** Always `workspace/<rel>`. */
   path: string;
+  /** True for directories. */
   isDir: boolean;
   /** `null` for directories. */
   sizeBytes: number | null;
+  /** Last modification time (ISO-8601 UTC, milliseconds). */
   modifiedAt: string;
 }
 
 /** Result of `listDir()`: directories first, then files, alphabetical (depth-first and flat when recursive). */
 export interface DirListing {
+  /** The entries, in listing order. */
   entries: FileEntry[];
   /** True when a recursive listing hit the server's cap (1,000 entries or 20 levels). */
   truncated: boolean;
@@ -58,12 +71,15 @@ export interface DirListing {
 
 /** Result of `readFile()` (the content API). */
 export interface FileContent {
+  /** Always `workspace/<rel>`. */
   path: string;
   /** The full size of the file, even when `content` is truncated. */
   sizeBytes: number;
+  /** Last modification time (ISO-8601 UTC, milliseconds). */
   modifiedAt: string;
   /** `utf-8` with the text in `content`, or `binary` with `content: null`. */
   encoding: 'utf-8' | 'binary';
+  /** The text (`utf-8`), or `null` for binary files. */
   content: string | null;
   /** True when the text is only the first 1 MiB of the file. */
   truncated: boolean;
@@ -71,6 +87,7 @@ export interface FileContent {
 
 /** Result of `readBytesFull()`. */
 export interface FileBytes {
+  /** The bytes received. */
   content: Uint8Array;
   /** True when the server sent only the first part of the file (its read cap, 100 MiB by default). */
   truncated: boolean;
@@ -80,6 +97,7 @@ export interface FileBytes {
 
 /** Result of `readStream()`: the body is not buffered. */
 export interface FileStream {
+  /** The file's bytes, read as they arrive. */
   body: ReadableStream<Uint8Array>;
   /** True when the server will send only the first part of the file. */
   truncated: boolean;
@@ -89,63 +107,85 @@ export interface FileStream {
 
 /** A point-in-time copy of a namespace tree. */
 export interface Snapshot {
+  /** The snapshot's id (`snap-…`). */
   snapshotId: string;
+  /** The namespace it was taken of. */
   namespace: string;
+  /** The label given at creation, or `null`. */
   label: string | null;
   /** Bytes of the stored (compressed) archive. */
   sizeBytes: number;
   /** Ours: files and symlinks in the snapshot. */
   fileCount?: number;
+  /** When it was taken (ISO-8601 UTC). */
   createdAt: string;
 }
 
 /** Result of `snapshots.restore()`. */
 export interface SnapshotRestoreResult {
+  /** Files (and symlinks) the namespace holds after the restore. */
   filesRestored: number;
 }
 
 /** Result of `snapshots.delete()`. */
 export interface SnapshotDeleteResult {
+  /** The deleted snapshot. */
   snapshotId: string;
+  /** Always `true`. */
   deleted: true;
 }
 
 /** An API key as listed (the secret itself is only shown once, at creation). */
 export interface ApiKey {
+  /** The key's id (`key-…`), used to revoke it. */
   keyId: string;
+  /** The name given at creation. */
   name: string;
   /** The first 12 characters of the key, to recognise it. */
   prefix: string;
+  /** What the key may do: `admin` or `workspace`. */
   scope: KeyScope;
+  /** The namespace the key is locked to, or `null` for every namespace. */
   namespace: string | null;
+  /** When it was created (ISO-8601 UTC). */
   createdAt: string;
 }
 
 /** A freshly created API key, including the secret `apiKey` (shown only this once). */
 export interface CreatedApiKey extends ApiKey {
+  /** The secret key (`trove-sk-…`); store it now, it is not shown again. */
   apiKey: string;
 }
 
 /** Result of `revokeKey()`. */
 export interface KeyRevokeResult {
+  /** The revoked key. */
   keyId: string;
+  /** Always `true`. */
   revoked: true;
 }
 
 /** A webhook endpoint. */
 export interface Webhook {
+  /** The endpoint's id (`wh-…`). */
   webhookId: string;
+  /** Where deliveries are `POST`ed. */
   url: string;
   /** `["*"]` for every type (including future ones), or a list of event types. */
   events: string[];
+  /** Only this namespace's events are delivered, or `null` for all. */
   namespace: string | null;
+  /** A free-form note, or `null`. */
   description: string | null;
   /** False after the server auto-disabled it for repeated failures, or after `updateWebhook({enabled: false})`. */
   enabled: boolean;
+  /** When it was created (ISO-8601 UTC). */
   createdAt: string;
   /** Present in listings: whether the newest delivery succeeded (`null` before any). */
   lastDeliveryOk?: boolean | null;
+  /** When the newest delivery was attempted (`null` before any). */
   lastDeliveryAt?: string | null;
+  /** The receiver's HTTP status on the newest delivery (`null` before any, or when unreachable). */
   lastDeliveryStatus?: number | null;
   /** Ours: why the endpoint is disabled (`null` while enabled). */
   disabledReason?: string | null;
@@ -155,21 +195,27 @@ export interface Webhook {
 
 /** A freshly created webhook, including its `signingSecret` (`trove-whsec-…`). */
 export interface CreatedWebhook extends Webhook {
+  /** The secret deliveries are signed with (`trove-whsec-…`); pass it to `verifyWebhook`. */
   signingSecret: string;
 }
 
 /** Result of `deleteWebhook()`. */
 export interface WebhookDeleteResult {
+  /** The deleted endpoint. */
   webhookId: string;
+  /** Always `true`. */
   deleted: true;
 }
 
 /** Result of `testWebhook()`: a receiver failure is `ok: false`, not an exception. */
 export interface WebhookTestResult {
+  /** True when the receiver answered 2xx. */
   ok: boolean;
+  /** The `webhook.test` event that was delivered. */
   eventId: string;
   /** The receiver's HTTP status, or `null` when it could not be reached. */
   status: number | null;
+  /** Why the delivery failed (connection error, timeout), or `null`. */
   error: string | null;
   /** Ours: the delivery log entry of this test. */
   deliveryId?: string;
@@ -177,26 +223,41 @@ export interface WebhookTestResult {
 
 /** One entry of a webhook's delivery log. */
 export interface WebhookDelivery {
+  /** The delivery's id. */
   deliveryId: string;
+  /** The endpoint it goes to. */
   webhookId: string;
+  /** The event it carries. */
   eventId: string;
+  /** The type of that event. */
   eventType: string;
+  /** `pending` while retries remain, then `delivered` or `failed`. */
   status: 'pending' | 'delivered' | 'failed';
+  /** Attempts made so far. */
   attempts: number;
+  /** The receiver's HTTP status on the last attempt (`null`: none, or unreachable). */
   lastStatusCode: number | null;
+  /** Why the last attempt failed, or `null`. */
   lastError: string | null;
+  /** When the last attempt was made, or `null`. */
   lastAttemptAt: string | null;
+  /** When the next retry is due, or `null`. */
   nextAttemptAt: string | null;
+  /** When a 2xx was received, or `null`. */
   deliveredAt: string | null;
+  /** When the delivery was queued. */
   createdAt: string;
 }
 
 /** One attempt of a delivery. */
 export interface WebhookDeliveryAttempt {
+  /** When the attempt was made. */
   attemptedAt: string;
   /** The receiver's HTTP status, or `null` when it could not be reached. */
   statusCode: number | null;
+  /** Why it failed (connection error, timeout), or `null`. */
   error: string | null;
+  /** How long the receiver took to answer. */
   durationMs: number;
   /** When the next attempt was scheduled after this one (`null`: none). */
   nextAttemptAt: string | null;
@@ -210,8 +271,11 @@ export interface WebhookDeliveryDetail extends WebhookDelivery {
 
 /** A namespace of the workspace; it exists from its first use. */
 export interface Namespace {
+  /** The namespace name. */
   name: string;
+  /** When it was first used. */
   createdAt: string;
+  /** When it was last used, or `null`. */
   lastActivityAt: string | null;
   /** Ours: bytes stored in the namespace tree. */
   sizeBytes?: number;
@@ -221,18 +285,22 @@ export interface Namespace {
 
 /** Result of `deleteNamespace()`. */
 export interface NamespaceDeleteResult {
+  /** The deleted namespace. */
   namespace: string;
+  /** Always `true`. */
   deleted: true;
 }
 
 /** Result of `health()` (`GET /healthz`). */
 export interface HealthStatus {
+  /** `ok` when the server is healthy. */
   status: 'ok';
   [key: string]: unknown;
 }
 
 /** Result of `createWorkspace()` (open signup). */
 export interface SignupResult {
+  /** The new workspace (`ws-…`). */
   workspaceId: string;
   /** Ours: the workspace name as stored. */
   name?: string;
@@ -255,12 +323,17 @@ export interface EventEnvelope<TType extends string, TData> {
   id: string;
   /** Repeats `id`. */
   eventId: string;
+  /** The event type, e.g. `file.written`. */
   type: TType;
+  /** The envelope version. */
   apiVersion: ApiVersion;
+  /** The workspace it happened in. */
   workspaceId: string;
+  /** The namespace it happened in, or `null` for workspace-level events. */
   namespace: string | null;
   /** Unique and strictly increasing within a workspace, so it can be used as `since`. */
   createdAt: string;
+  /** Type-specific details (see each event type). */
   data: TData;
 }
 

@@ -105,6 +105,37 @@ describe('keys', () => {
   });
 });
 
+describe('environment', () => {
+  it('reads TROVE_ADMIN_API_KEY (else TROVE_API_KEY), TROVE_WORKSPACE_ID and TROVE_BASE_URL', async () => {
+    const saved = { ...process.env };
+    try {
+      process.env.TROVE_ADMIN_API_KEY = server.adminKey;
+      process.env.TROVE_API_KEY = server.runtimeKey;
+      process.env.TROVE_BASE_URL = server.baseUrl;
+      process.env.TROVE_WORKSPACE_ID = server.workspaceId;
+      const urls: string[] = [];
+      const fromEnv = new TroveAdminClient({
+        fetch: (input, init) => {
+          urls.push(String(input));
+          return fetch(input, init);
+        },
+      });
+      expect(fromEnv.baseUrl).toBe(server.baseUrl);
+      expect((await fromEnv.listKeys()).length).toBeGreaterThan(0);
+      // The workspace id came from the environment: no /v1/me round trip.
+      expect(urls).toEqual([`${server.baseUrl}/v1/workspaces/${server.workspaceId}/keys`]);
+
+      delete process.env.TROVE_ADMIN_API_KEY;
+      const fallback = new TroveAdminClient();
+      expect((await fallback.me()).scope).toBe('workspace');
+      delete process.env.TROVE_API_KEY;
+      expect(() => new TroveAdminClient()).toThrow(/TROVE_ADMIN_API_KEY/);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
+
 describe('webhooks', () => {
   it('create / list / test / update / delete, with verifiable signatures', async () => {
     const hook = await admin.createWebhook({

@@ -1,7 +1,7 @@
 /** events.list / iteration / tail (long-poll and polling fallback) / stream (SSE). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type StartedServer } from '../../../test/helpers/server.js';
-import { TroveAdminClient, TroveClient, type TroveEvent } from '../src/index.js';
+import { TroveAdminClient, TroveClient, type EventStreamParams, type TroveEvent } from '../src/index.js';
 import { json, startPeer } from './helpers/peer.js';
 
 let server: StartedServer;
@@ -245,54 +245,46 @@ describe('events.tail', () => {
   });
 });
 
+/**
+ * Opens `events.stream()` with `params`, resolves `connected` once the server confirmed the
+ * subscription, and `done` with the first `count` events (the stream is then aborted).
+ */
+function collectStream(client: TroveClient | TroveAdminClient, params: EventStreamParams, count: number) {
+  const ac = new AbortController();
+  let onConnected!: () => void;
+  const isConnected = new Promise<void>((r) => (onConnected = r));
+  const received: TroveEvent[] = [];
+  const done = (async () => {
+    for await (const e of client.events.stream({ ...params, signal: ac.signal, onConnected })) {
+      received.push(e);
+      if (received.length === count) ac.abort();
+    }
+    return received;
+  })();
+  // A failing stream rejects `done` instead of ever connecting.
+  return { connected: Promise.race([isConnected, done.then(() => {})]), done };
+}
+
 describe('events.stream (SSE)', () => {
   it('delivers live events over Server-Sent Events until aborted', async () => {
-    const ac = new AbortController();
-    let connected!: () => void;
-    const isConnected = new Promise<void>((r) => (connected = r));
-    const received: TroveEvent[] = [];
-    const done = (async () => {
-      for await (const e of admin.events.stream({ signal: ac.signal, onConnected: connected })) {
-        received.push(e);
-        if (received.length === 2) ac.abort();
-      }
-    })();
-    // A failing stream rejects `done` instead of ever connecting.
-    await Promise.race([isConnected, done]);
+    const stream = collectStream(admin, {}, 2);
+    await stream.connected;
     const ns = trove.withNamespace('ev-sse');
     await ns.write('s1.txt', 'one');
     await ns.delete('s1.txt');
-    await done;
+    const received = await stream.done;
     expect(received.map((e) => e.type)).toEqual(['file.written', 'file.deleted']);
     expect(received[0]).toMatchObject({ namespace: 'ev-sse', data: { path: 'workspace/s1.txt', sizeBytes: 3, source: 'write' } });
   });
-});
 
-describe('events.stream filters', () => {
   it('passes types and namespace to the server', async () => {
-    const ac = new AbortController();
-    let connected!: () => void;
-    const isConnected = new Promise<void>((r) => (connected = r));
-    const received: TroveEvent[] = [];
-    const done = (async () => {
-      const stream = trove.events.stream({
-        signal: ac.signal,
-        onConnected: connected,
-        types: ['file.deleted'],
-        namespace: 'ev-sse2',
-        heartbeatSeconds: 1,
-      });
-      for await (const e of stream) {
-        received.push(e);
-        ac.abort();
-      }
-    })();
-    await Promise.race([isConnected, done]);
+    const stream = collectStream(trove, { types: ['file.deleted'], namespace: 'ev-sse2', heartbeatSeconds: 1 }, 1);
+    await stream.connected;
     await trove.withNamespace('ev-sse-other').write('gone.txt', 'x');
     await trove.withNamespace('ev-sse-other').delete('gone.txt');
     await trove.withNamespace('ev-sse2').write('s2.txt', 'x');
     await trove.withNamespace('ev-sse2').delete('s2.txt');
-    await done;
+    const received = await stream.done;
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ type: 'file.deleted', namespace: 'ev-sse2', data: { path: 'workspace/s2.txt' } });
   });

@@ -6,7 +6,9 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { IO } from '../context.js';
 import { CliError } from '../errors.js';
+import { defaultConfigPath, type HostId } from './hosts.js';
 
 export interface HostConfig {
   path: string;
@@ -71,6 +73,34 @@ export async function writeHostConfig(cfg: HostConfig, doc: Record<string, unkno
     await fsp.rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** The options `mcp install` and `mcp uninstall` share (a type alias, so it fits commander's option record). */
+export type HostEditOptions = {
+  client: HostId;
+  dryRun?: boolean;
+  configPath?: string;
+  /** The server name in `mcpServers`. */
+  name: string;
+};
+
+/**
+ * Reads the host's config and hands its `mcpServers` to `change`, which returns the new
+ * servers or `null` for "nothing to do". Unless that, or a dry run, the old file is backed
+ * up and the new one written.
+ */
+export async function editServers(
+  io: Pick<IO, 'env' | 'home' | 'now'>,
+  opts: HostEditOptions,
+  change: (current: Record<string, unknown>) => Record<string, unknown> | null,
+): Promise<{ path: string; changed: boolean; backup: string | null }> {
+  const path = opts.configPath ?? defaultConfigPath(opts.client, io);
+  const cfg = await readHostConfig(path);
+  const next = change(servers(cfg.doc));
+  if (next === null || opts.dryRun) return { path, changed: false, backup: null };
+  const backupPath = await backup(cfg, io.now());
+  await writeHostConfig(cfg, { ...cfg.doc, mcpServers: next });
+  return { path, changed: true, backup: backupPath };
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -15,6 +15,7 @@ export type UploadData =
 
 /** Progress of an upload: bytes handed to the network so far, and the total when known. */
 export interface UploadProgress {
+  /** Bytes handed to the network so far. */
   loaded: number;
   /** Known for strings, bytes and Blobs, or when `size` was passed for a stream. */
   total?: number;

@@ -124,6 +124,7 @@ export class EventPagePromise implements PromiseLike<EventPage>, AsyncIterable<T
     return (this.#promise ??= this.#load());
   }
 
+  /** Resolves with the first page. */
   then<R1 = EventPage, R2 = never>(
     onfulfilled?: ((value: EventPage) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
@@ -131,14 +132,17 @@ export class EventPagePromise implements PromiseLike<EventPage>, AsyncIterable<T
     return this.#get().then(onfulfilled, onrejected);
   }
 
+  /** Like `Promise.prototype.catch`, for the first page. */
   catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<EventPage | R> {
     return this.#get().catch(onrejected);
   }
 
+  /** Like `Promise.prototype.finally`, for the first page. */
   finally(onfinally?: (() => void) | null): Promise<EventPage> {
     return this.#get().finally(onfinally);
   }
 
+  /** Every matching event across pages, newest first. */
   async *[Symbol.asyncIterator](): AsyncGenerator<TroveEvent> {
     yield* await this.#get();
   }

@@ -18,6 +18,7 @@ export interface WebhookCreateParams extends RequestOptions {
   events?: readonly ('*' | EventType | (string & {}))[];
   /** Only this namespace's events (`null`/omitted: all). */
   namespace?: string | null;
+  /** A free-form note shown in listings. */
   description?: string | null;
 }
 
@@ -25,9 +26,13 @@ export interface WebhookCreateParams extends RequestOptions {
 export interface WebhookUpdateParams extends RequestOptions {
   /** `true` re-enables an endpoint the server disabled after repeated failures. */
   enabled?: boolean;
+  /** A new receiver URL. */
   url?: string;
+  /** New event types (`["*"]` for all). */
   events?: readonly ('*' | EventType | (string & {}))[];
+  /** Only this namespace's events (`null`: all). */
   namespace?: string | null;
+  /** A new note (`null` clears it). */
   description?: string | null;
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_BASE_URL, selectedProfileName } from '../../config/resolve.js';
 import { writeConfig } from '../../config/profiles.js';
 import { promptSecret, readAll } from '../../input/stdin.js';
 import { maskKey } from '../../output/format.js';
+import { identityReport } from '../../output/identity.js';
 
 export async function run(ctx: Context, _args: unknown[], opts: { apiKey?: string; saveAs?: string }): Promise<void> {
   const { io } = ctx;
@@ -46,18 +47,7 @@ export async function run(ctx: Context, _args: unknown[], opts: { apiKey?: strin
   await writeConfig(ctx.configPath, file);
 
   if (ctx.json) {
-    ctx.printJson({
-      profile: name,
-      configPath: ctx.configPath,
-      baseUrl,
-      workspaceId: me.workspaceId,
-      keyId: me.keyId,
-      keyName: me.keyName,
-      scope: me.scope,
-      namespaceLock: me.namespace,
-      namespace,
-      apiKey: maskKey(key),
-    });
+    ctx.printJson(identityReport({ profile: name, configPath: ctx.configPath, baseUrl, me, namespace, apiKey: key }));
     return;
   }
   const c = ctx.err;

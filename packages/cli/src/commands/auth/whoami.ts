@@ -1,6 +1,7 @@
 /** `trove whoami`: the profile, workspace, key scope and namespace in use. */
 import type { Context } from '../../context.js';
 import { maskKey } from '../../output/format.js';
+import { identityReport } from '../../output/identity.js';
 
 export async function run(ctx: Context): Promise<void> {
   const cfg = await ctx.config();
@@ -8,19 +9,8 @@ export async function run(ctx: Context): Promise<void> {
   const me = await client.me({ signal: ctx.io.signal });
   const namespace = me.namespace ?? cfg.namespace;
   if (ctx.json) {
-    ctx.printJson({
-      profile: cfg.profile,
-      source: cfg.source,
-      configPath: cfg.configPath,
-      baseUrl: cfg.baseUrl,
-      workspaceId: me.workspaceId,
-      keyId: me.keyId,
-      keyName: me.keyName,
-      scope: me.scope,
-      namespaceLock: me.namespace,
-      namespace,
-      apiKey: maskKey(cfg.apiKey),
-    });
+    const { profile, source, configPath, baseUrl, apiKey } = cfg;
+    ctx.printJson(identityReport({ profile, source, configPath, baseUrl, me, namespace, apiKey }));
     return;
   }
   const c = ctx.out;

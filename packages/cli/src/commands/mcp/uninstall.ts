@@ -1,25 +1,19 @@
 /** `trove mcp uninstall --client X`: removes the trove entry, keeping everything else. */
 import type { Context } from '../../context.js';
-import { backup, readHostConfig, servers, writeHostConfig } from '../../mcp-hosts/config-file.js';
-import { defaultConfigPath, hostLabel, type HostId } from '../../mcp-hosts/hosts.js';
+import { editServers, type HostEditOptions } from '../../mcp-hosts/config-file.js';
+import { hostLabel } from '../../mcp-hosts/hosts.js';
 
-export async function run(
-  ctx: Context,
-  _args: unknown[],
-  opts: { client: HostId; dryRun?: boolean; configPath?: string; name: string },
-): Promise<void> {
-  const path = opts.configPath ?? defaultConfigPath(opts.client, ctx.io);
-  const cfg = await readHostConfig(path);
-  const present = opts.name in servers(cfg.doc);
-  let backupPath: string | null = null;
-  if (present && !opts.dryRun) {
-    backupPath = await backup(cfg, ctx.io.now());
-    const rest = { ...servers(cfg.doc) };
+export async function run(ctx: Context, _args: unknown[], opts: HostEditOptions): Promise<void> {
+  let present = false;
+  const { path, changed, backup } = await editServers(ctx.io, opts, (current) => {
+    present = opts.name in current;
+    if (!present) return null;
+    const rest = { ...current };
     delete rest[opts.name];
-    await writeHostConfig(cfg, { ...cfg.doc, mcpServers: rest });
-  }
+    return rest;
+  });
   if (ctx.json) {
-    ctx.printJson({ client: opts.client, configPath: path, name: opts.name, action: present ? 'remove' : 'none', changed: present && !opts.dryRun, dryRun: opts.dryRun === true, backup: backupPath });
+    ctx.printJson({ client: opts.client, configPath: path, name: opts.name, action: present ? 'remove' : 'none', changed, dryRun: opts.dryRun === true, backup });
     return;
   }
   const label = hostLabel(opts.client);
@@ -27,6 +21,6 @@ export async function run(
   else if (opts.dryRun) ctx.note(`Would remove "${opts.name}" from ${path}.`);
   else {
     ctx.note(`${ctx.err.green('✓')} Removed "${opts.name}" from ${label} (${path})`);
-    if (backupPath) ctx.note(`  Backup of the previous file: ${backupPath}`);
+    if (backup) ctx.note(`  Backup of the previous file: ${backup}`);
   }
 }
