@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   quota_exceeded: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
+  snapshot_invalid: 422,
   rate_limited: 429,
   exec_busy: 429,
   internal_error: 500,

@@ -176,7 +176,7 @@ export class CgroupPool {
     try {
       if (this.bases.memory) {
         const dir = join(this.bases.memory, `slot-${id}`);
-        mkdirSync(dir);
+        makeSlotDir(dir);
         slot.dirs.memory = dir;
         writeFileSync(join(dir, 'memory.limit_in_bytes'), String(this.limits.memoryBytes));
         // memsw exists only with swap accounting; it must be >= the RAM limit, so it is set second.
@@ -190,7 +190,7 @@ export class CgroupPool {
       }
       if (this.bases.pids) {
         const dir = join(this.bases.pids, `slot-${id}`);
-        mkdirSync(dir);
+        makeSlotDir(dir);
         slot.dirs.pids = dir;
         writeFileSync(join(dir, 'pids.max'), String(this.limits.maxProcs));
       }
@@ -283,6 +283,21 @@ export class CgroupPool {
         /* a retired slot is still busy */
       }
     }
+  }
+}
+
+/**
+ * Creates a slot directory. One that exists already was left by an earlier
+ * process that had our pid (pids are reused; its reaper may have been killed
+ * too): its processes are not ours to keep, so they are killed and the group
+ * is reused, rather than failing every exec with EEXIST.
+ */
+function makeSlotDir(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    killAll(dir);
   }
 }
 

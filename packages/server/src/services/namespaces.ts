@@ -3,10 +3,12 @@
  * registry row that makes them listable. A namespace exists from its first use.
  */
 import { promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { nowIso } from '../ids.js';
+import { removeTree, treesDirFor } from '../snapshots/tree-swap.js';
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -41,7 +43,11 @@ export class NamespaceService {
     return join(this.dataDir, 'workspaces', workspaceId);
   }
 
-  /** Host path of the namespace tree (a directory, or a symlink to one after a restore). */
+  /**
+   * Host path of the namespace tree: always a real directory at this fixed
+   * path (a snapshot restore swaps a new directory in at the same path; see
+   * snapshots/tree-swap.ts).
+   */
   dir(workspaceId: string, namespace: string): string {
     return join(this.workspaceDir(workspaceId), 'namespaces', namespace);
   }
@@ -112,11 +118,19 @@ export class NamespaceService {
     return row !== undefined;
   }
 
-  /** Removes the tree and the registry row (snapshots are removed by their service). */
+  /**
+   * Removes the tree and the registry row (snapshots are removed by their
+   * service). The caller holds the namespace's exclusive lock.
+   */
   async remove(workspaceId: string, namespace: string): Promise<void> {
-    const dir = this.dir(workspaceId, namespace);
-    // Move aside first so the name is free at once, then delete at leisure.
-    const trash = join(this.workspaceDir(workspaceId), `.trash-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const namespacesDir = join(this.workspaceDir(workspaceId), 'namespaces');
+    const dir = join(namespacesDir, namespace);
+    // Moved aside first so the name is free at once. The trash goes into the
+    // workspace's .trees directory, where start-up recovery removes anything
+    // it does not recognise: a crash half-way through the delete leaves no debris.
+    const trees = treesDirFor(namespacesDir);
+    const trash = join(trees, `trash-${randomBytes(8).toString('hex')}-${namespace}`);
+    await fsp.mkdir(trees, { recursive: true, mode: 0o700 });
     try {
       await fsp.rename(dir, trash);
     } catch (err) {
@@ -124,6 +138,9 @@ export class NamespaceService {
     }
     this.known.delete(`${workspaceId}/${namespace}`);
     await this.db.deleteFrom('namespaces').where('workspace_id', '=', workspaceId).where('name', '=', namespace).execute();
-    await fsp.rm(trash, { recursive: true, force: true });
+    // removeTree, not fs.rm: a non-root server cannot empty the read-only
+    // directories an agent or a restore left (0555) without making them writable first.
+    // The namespace is already gone; a failure here only leaves debris for the next start.
+    await removeTree(trash).catch(() => {});
   }
 }

@@ -64,8 +64,7 @@ const SLASH = 0x2f;
 const SLASH_BUF = Buffer.from('/');
 
 export function invalidArchive(detail: string): AppError {
-  // TODO(lead): switch to a dedicated 'snapshot_invalid' (422) code once errors.ts has it.
-  return new AppError('validation_failed', `Snapshot cannot be restored: ${detail}`);
+  return new AppError('snapshot_invalid', `Snapshot cannot be restored: ${detail}`);
 }
 
 function show(p: Buffer): string {
@@ -131,7 +130,7 @@ function mapStreamError(err: unknown): unknown {
 
 /**
  * Extracts `input` (gzip'd tar) into `dest`, an existing empty directory.
- * Throws AppError (validation_failed / quota_exceeded / payload_too_large)
+ * Throws AppError (snapshot_invalid / quota_exceeded / payload_too_large)
  * for a bad or oversized archive; `dest` is then partially filled and the
  * caller removes it.
  */

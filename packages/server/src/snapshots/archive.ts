@@ -22,7 +22,7 @@ export interface RestoreOptions extends ExtractOptions {
 /**
  * Makes `nsRoot` exactly the archive's tree. Every entry is validated while
  * extracting into a private staging directory; only a fully valid archive is
- * swapped in. On a bad archive (AppError validation_failed / quota_exceeded /
+ * swapped in. On a bad archive (AppError snapshot_invalid / quota_exceeded /
  * payload_too_large) or any other failure, `nsRoot` is untouched.
  * The caller holds the namespace's exclusive lock.
  */

@@ -41,6 +41,47 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     expect(without.stdout).toBe('[end]\n');
   });
 
+  it('caps large output at 10 MiB per stream and marks the truncation (JSON and legacy forms)', async () => {
+    const cap = 10 * 1024 * 1024;
+    const command = `head -c ${cap + 4096} /dev/zero | tr '\\0' a; echo tail-on-stderr >&2`;
+    const res = await post('/v1/exec', { command });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { exit_code: number; stdout: string; stderr: string };
+    expect(body.exit_code).toBe(0);
+    expect(body.stdout.length).toBe(cap + `\n[trove: stdout truncated: showing the first ${cap} of ${cap + 4096} bytes]\n`.length);
+    expect(body.stdout.startsWith('a'.repeat(cap))).toBe(true);
+    expect(body.stdout.slice(cap)).toBe(`\n[trove: stdout truncated: showing the first ${cap} of ${cap + 4096} bytes]\n`);
+    expect(body.stderr).toBe('tail-on-stderr\n');
+    const legacy = await post('/exec', { command: `head -c ${cap + 1} /dev/zero | tr '\\0' b` });
+    const text = await legacy.text();
+    expect(text.endsWith(`\n[trove: stdout truncated: showing the first ${cap} of ${cap + 1} bytes]\n`)).toBe(true);
+  });
+
+  it('returns binary output as UTF-8 text with U+FFFD for invalid bytes', async () => {
+    const r = (await (await post('/v1/exec', { command: "printf 'a\\377\\376b\\000c'; printf '\\351t\\351' >&2" })).json()) as {
+      stdout: string;
+      stderr: string;
+    };
+    expect(r.stdout).toBe('a\uFFFD\uFFFDb\u0000c');
+    expect(r.stderr).toBe('\uFFFDt\uFFFD');
+  });
+
+  it('round-trips unicode in the command, stdin, output, stderr and file names', async () => {
+    const r = (await (
+      await post('/v1/exec', {
+        command: 'printf "%s|" "héllo 日本語 🎉"; cat; echo "ünï ✓" >&2; echo "contenu" > "workspace/résumé-📄.txt"',
+        stdin: 'ß→∑',
+      })
+    ).json()) as { exit_code: number; stdout: string; stderr: string };
+    expect(r).toMatchObject({ exit_code: 0, stdout: 'héllo 日本語 🎉|ß→∑', stderr: 'ünï ✓\n' });
+    const list = (await (await ns('/v1/files?path=workspace/')).json()) as { entries: Array<{ path: string }> };
+    expect(list.entries.map((e) => e.path)).toContain('workspace/résumé-📄.txt');
+    expect(await (await ns(`/files/${encodeURIComponent('résumé-📄.txt')}`)).text()).toBe('contenu\n');
+    const legacy = await post('/exec', { command: 'echo "ok ✓"' });
+    expect(legacy.headers.get('content-type')).toMatch(/charset=utf-8/);
+    expect(await legacy.text()).toBe('ok ✓\n');
+  });
+
   it('POST /exec (legacy) answers text/plain: stdout on success', async () => {
     const res = await post('/exec', { command: 'printf "a\\nb"' });
     expect(res.status).toBe(200);
@@ -60,6 +101,12 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
       expect(res.status).toBe(408);
       expect(await res.json()).toEqual({ detail: 'Command timed out after 2.5s.', code: 'exec_timeout' });
     }
+    // A timed-out command completed nothing: no exec.completed event.
+    const admin = api(server, server.adminKey);
+    const evs = (await (
+      await admin(`/v1/workspaces/${server.workspaceId}/events?types=exec.completed&namespace=exec-api&limit=200`)
+    ).json()) as { events: Array<{ data: { command: string } }> };
+    expect(evs.events.filter((e) => e.data.command === 'sleep 20')).toEqual([]);
   });
 
   it('accepts a command far larger than one argv entry (an agent writing a file with a heredoc)', async () => {
@@ -73,6 +120,10 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
   it('rejects stdin over 1 MiB with 422', async () => {
     const res = await post('/v1/exec', { command: 'wc -c', stdin: 'x'.repeat(1024 * 1024 + 1) });
     expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({ detail: 'stdin is larger than 1 MiB', code: 'validation_failed' });
+    // Exactly 1 MiB is fine.
+    const max = await post('/v1/exec', { command: 'wc -c', stdin: 'x'.repeat(1024 * 1024) });
+    expect(((await max.json()) as { stdout: string }).stdout.trim()).toBe(String(1024 * 1024));
   });
 
   it('files created by exec are visible through GET /v1/files and /files', async () => {
@@ -130,5 +181,13 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     ).json()) as { events: Array<{ data: { command: string; exit_code: number; duration_ms: number; stdout: string } }> };
     expect(events.events[0]!.data).toMatchObject({ command, exit_code: 4, stdout: 'z'.repeat(1024) });
     expect(Number.isInteger(events.events[0]!.data.duration_ms)).toBe(true);
+  });
+
+  it('the server process is still alive after everything above', async () => {
+    expect({ exitCode: server.proc.exitCode, signal: server.proc.signalCode }, server.output().slice(-4000)).toEqual({
+      exitCode: null,
+      signal: null,
+    });
+    expect((await api(server, server.runtimeKey, 'alive')('/v1/me')).status).toBe(200);
   });
 });

@@ -5,6 +5,9 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
+import { buildFixtureTree, manifest } from '../snapshots/support.js';
+
+const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
 
 let server: StartedServer;
 const json = (method: string, body?: unknown): RequestInit => ({
@@ -166,6 +169,43 @@ describe('create, list, restore, delete', () => {
   });
 });
 
+describe('fidelity and consistency', () => {
+  it('restores a tree with every kind of entry exactly (manifest: path, type, mode, size, sha256, link target, mtime)', async () => {
+    const rt = rtFor(server, 'manifest');
+    await ok(rt('/write', json('POST', { path: 'seed.txt', content: 'seed' })));
+    const nsRoot = join(server.dataDir, 'workspaces', server.workspaceId, 'namespaces', 'manifest');
+    // Nested and empty dirs, binary/empty/large files, symlinks (inside, dangling, absolute, relative out),
+    // unicode and non-UTF-8 names, long paths, modes 0600/0755/0444/1644 and a 0555 dir, sub-second mtimes.
+    await buildFixtureTree(nsRoot);
+    const before = await manifest(nsRoot);
+    const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: 'fixture' })));
+    expect(snap.file_count).toBe(before.filter((e) => e.type !== 'dir').length);
+
+    await ok(rt('/write', json('POST', { path: 'README.md', content: 'changed' })));
+    await ok(rt('/delete', json('POST', { path: 'src' })));
+    await ok(rt('/write', json('POST', { path: 'added/new.txt', content: 'new' })));
+    expect(await manifest(nsRoot)).not.toEqual(before);
+
+    const res = await ok<{ files_restored: number }>(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+    expect(res.files_restored).toBe(snap.file_count);
+    expect(await manifest(nsRoot)).toEqual(before);
+  });
+
+  it.skipIf(!hasBwrap)('a snapshot requested while an exec runs waits for it: it holds all of the exec’s writes, never half', async () => {
+    const rt = rtFor(server, 'consistent');
+    const running = rt('/v1/exec', json('POST', { command: 'echo 1 > workspace/first; sleep 1; echo 2 > workspace/second' }));
+    const deadline = Date.now() + 10_000;
+    while ((await read(rt, 'first')) !== '1\n' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // The exec is now between its two writes: a snapshot taken at this instant would hold `first` only.
+    const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+    expect(await ok<{ exit_code: number }>(running)).toMatchObject({ exit_code: 0 });
+    await ok(rt('/delete', json('POST', { path: 'first' })));
+    await ok(rt('/delete', json('POST', { path: 'second' })));
+    expect(await ok(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 2 });
+    expect([await read(rt, 'first'), await read(rt, 'second')]).toEqual(['1\n', '2\n']);
+  });
+});
+
 describe('isolation', () => {
   it('a snapshot of namespace A cannot be listed, restored or deleted through namespace B', async () => {
     const a = rtFor(server, 'iso-a');
@@ -213,6 +253,20 @@ describe('isolation', () => {
     expect((await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'))).snapshots).toEqual([]);
     const deleted = (await events(server, 'snapshot.deleted')).filter((e) => e.namespace === 'doomed');
     expect(deleted.map((e) => e.data.reason)).toEqual(['namespace_deleted', 'namespace_deleted']);
+    const gone = (await events(server, 'namespace.deleted')).filter((e) => e.namespace === 'doomed');
+    expect(gone.map((e) => e.data)).toEqual([{ namespace: 'doomed' }]);
+    // The tree went too, with nothing left on the side.
+    const wsDir = join(server.dataDir, 'workspaces', server.workspaceId);
+    expect(existsSync(join(wsDir, 'namespaces', 'doomed'))).toBe(false);
+    expect(readdirSync(join(wsDir, '.trees'))).toEqual([]);
+    // Deleting it again: it no longer exists.
+    expect(await errorOf(api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed`, { method: 'DELETE' }))).toEqual({
+      status: 404,
+      code: 'namespace_not_found',
+      detail: 'Namespace not found: doomed',
+    });
+    // Used again, it starts empty.
+    expect(await read(rt, 'x.txt')).toBe(404);
   });
 });
 
@@ -242,7 +296,7 @@ describe('restore safety', () => {
     const err = await errorOf(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
     expect(err).toEqual({
       status: 422,
-      code: 'validation_failed',
+      code: 'snapshot_invalid',
       detail: 'Snapshot cannot be restored: entry "../../../../../../tmp/trove-planted.txt" contains ".." (path traversal)',
     });
     expect(existsSync('/tmp/trove-planted.txt')).toBe(false);
@@ -278,7 +332,11 @@ describe('restore safety', () => {
 
   // The server kills itself (SIGKILL) at a named point of the restore; after a
   // restart the namespace must be exactly the old tree or exactly the new one.
+  const BULK = 60;
+  const bulkBody = (i: number) => Buffer.concat([Buffer.from(`bulk ${i}\n`), randomBytes(64 * 1024)]);
   for (const [phase, expected] of [
+    ['mid-extract:40', 'old'], // entry 40 of the archive is one of the bulk files
+    ['before-swap', 'old'],
     ['mid-swap', 'old'],
     ['after-swap', 'new'],
   ] as const) {
@@ -290,9 +348,12 @@ describe('restore safety', () => {
         await ok(rt('/write', json('POST', { path: 'v.txt', content: 'snapshot version' })));
         await ok(rt('/write', json('POST', { path: 'only-in-snapshot/x.txt', content: 'x' })));
         await ok(rt('/write', json('POST', { path: 'z.txt', content: 'z' })));
+        const bodies = Array.from({ length: BULK }, (_, i) => bulkBody(i));
+        for (let i = 0; i < BULK; i++) await ok(rt(`/files/bulk/f${String(i).padStart(2, '0')}.bin`, { method: 'PUT', body: bodies[i] }));
         const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
         await ok(rt('/write', json('POST', { path: 'v.txt', content: 'current version' })));
         await ok(rt('/delete', json('POST', { path: 'only-in-snapshot' })));
+        await ok(rt('/delete', json('POST', { path: 'bulk' })));
         await ok(rt('/write', json('POST', { path: 'only-current.txt', content: 'c' })));
 
         await expect(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' })).rejects.toThrow();
@@ -307,9 +368,20 @@ describe('restore safety', () => {
             ? ['current version', 404, 'c', 'z']
             : ['snapshot version', 'x', 404, 'z'],
         );
+        // The bulk of the snapshot is there entirely, byte for byte, or not at all.
+        const bulk = await rt2('/v1/files?path=workspace/bulk');
+        if (expected === 'old') {
+          expect(bulk.status).toBe(404);
+        } else {
+          expect(((await bulk.json()) as { entries: unknown[] }).entries).toHaveLength(BULK);
+          for (let i = 0; i < BULK; i++) {
+            const got = Buffer.from(await (await rt2(`/files/bulk/f${String(i).padStart(2, '0')}.bin`)).arrayBuffer());
+            expect(got.equals(bodies[i]!)).toBe(true);
+          }
+        }
         expect(readdirSync(join(restarted.dataDir, 'workspaces', restarted.workspaceId, '.trees'))).toEqual([]);
         // And the namespace is fully usable: restore again, normally this time.
-        expect(await ok(rt2(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 3 });
+        expect(await ok(rt2(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 3 + BULK });
         expect(await read(rt2, 'v.txt')).toBe('snapshot version');
       } finally {
         await restarted?.stop();

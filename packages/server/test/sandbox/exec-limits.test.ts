@@ -3,10 +3,10 @@
  * exec survives it), process count, file size, memory, CPU time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TIMEOUT_EXIT_CODE } from '../../src/sandbox/exec.js';
-import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
+import { CgroupPool, ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import {
   SKIP_REASON,
   bwrapPath,
@@ -172,6 +172,27 @@ describe.skipIf(!bwrapPath)(`exec cgroup lifecycle${bwrapPath ? '' : ` (${SKIP_R
     expect(existsSync(memDir)).toBe(false);
     expect(existsSync(dirname(memDir))).toBe(false);
     expect(existsSync(dirname(pidsDir))).toBe(false);
+  });
+});
+
+describe(`exec cgroup pool`, () => {
+  // A pid is reused after its server died without cleaning up (reaper killed too): its groups are still there.
+  it.runIf(cgroupsExpected)('reuses slot groups left by an earlier process with the same pid instead of failing', async () => {
+    const quiet = { warn() {}, error() {} };
+    const { pool } = CgroupPool.create({ memoryBytes: 96 * 1024 * 1024, maxProcs: 17 }, quiet);
+    expect(pool).not.toBeNull();
+    try {
+      for (const base of pool!.baseDirs) mkdirSync(join(base, 'slot-0'));
+      const slot = pool!.acquire();
+      expect(readFileSync(join(slot.dirs.memory!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * 1024 * 1024));
+      expect(readFileSync(join(slot.dirs.pids!, 'pids.max'), 'utf8').trim()).toBe('17');
+      expect(pool!.isEmpty(slot)).toBe(true);
+      expect(await pool!.release(slot)).toBe(true);
+    } finally {
+      const bases = pool!.baseDirs;
+      await pool!.close();
+      for (const base of bases) expect(existsSync(base)).toBe(false);
+    }
   });
 });
 

@@ -57,7 +57,7 @@ const ok = (name: string, content = 'fine') => rawEntry({ name, content });
 describe('restore rejects malicious archives', () => {
   it('path traversal with ..', async () => {
     const err = await mustReject(tgz([ok('a.txt'), ok(`../../../..${outside}/victim.txt`)]));
-    expect(err).toMatchObject({ code: 'validation_failed', status: 422 });
+    expect(err).toMatchObject({ code: 'snapshot_invalid', status: 422 });
     expect(err.detail).toContain('contains ".." (path traversal)');
   });
 
@@ -192,14 +192,14 @@ describe('restore rejects malicious archives', () => {
     );
     const gz = gzipSync(body);
     const cut = await mustReject(gz.subarray(0, gz.length - 20));
-    expect(cut.code).toBe('validation_failed');
+    expect(cut.code).toBe('snapshot_invalid');
     const midEntry = await mustReject(gzipSync(body.subarray(0, 3000)));
     expect(midEntry.detail).toBe('Snapshot cannot be restored: the archive ends in the middle of an entry (truncated)');
     const noEnd = await mustReject(tgz([ok('a.txt')], { noEnd: true }));
     expect(noEnd.detail).toBe('Snapshot cannot be restored: the archive has no end-of-archive marker (truncated)');
     const flipped = Buffer.from(gz);
     flipped[Math.floor(flipped.length / 2)]! ^= 0xff;
-    expect((await mustReject(flipped)).code).toBe('validation_failed');
+    expect((await mustReject(flipped)).code).toBe('snapshot_invalid');
   });
 
   it('entries that name the root as a file or link', async () => {

@@ -31,7 +31,7 @@ let ws: string;
 
 const quiet = { info() {}, warn() {}, error() {} };
 
-function service(snapshots: { retentionDays: number; maxPerNamespace: number }) {
+function service(snapshots: { retentionDays: number; maxPerNamespace: number; sweepIntervalMs?: number }) {
   return new SnapshotService({
     db: store.db,
     events,
@@ -41,7 +41,7 @@ function service(snapshots: { retentionDays: number; maxPerNamespace: number }) 
     blobs,
     config: {
       files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0 },
-      snapshots: { ...snapshots, sweepIntervalMs: 60_000 },
+      snapshots: { sweepIntervalMs: 60_000, ...snapshots },
     },
     logger: quiet,
   });
@@ -95,6 +95,34 @@ describe('SnapshotService', () => {
     );
     // A second sweep (another node, say) finds nothing and emits nothing.
     expect(await svc.sweep(Date.parse(s2.created_at) + 31 * DAY)).toEqual({ deleted: 0 });
+  });
+
+  it('the periodic sweeper enforces retention by itself every sweepIntervalMs, until stopped', async () => {
+    const svc = service({ retentionDays: 1, maxPerNamespace: 0, sweepIntervalMs: 50 });
+    const ctx = { workspaceId: ws, namespace: 'periodic' };
+    await files.writeText(ctx, 'a.txt', 'a');
+    const fresh = await svc.create(ctx, 'fresh');
+    const stale = await svc.create(ctx, 'stale');
+    const backdate = (id: string) =>
+      store.db.updateTable('snapshots').set({ created_ms: Date.now() - 2 * DAY }).where('id', '=', id).execute();
+    const ids = async () => (await svc.list(ctx)).map((s) => s.snapshot_id);
+    svc.startSweeper();
+    try {
+      // Expired only after the sweeper's first (immediate) run: a later periodic run must catch it.
+      await new Promise((r) => setTimeout(r, 20));
+      await backdate(stale.snapshot_id);
+      const deadline = Date.now() + 5000;
+      while ((await ids()).includes(stale.snapshot_id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await ids()).toEqual([fresh.snapshot_id]);
+      expect(await blobs.exists(`${ws}/${stale.snapshot_id}.tar.gz`)).toBe(false);
+    } finally {
+      await svc.stopSweeper();
+    }
+    // Stopped: an expired snapshot now stays until something sweeps again.
+    await backdate(fresh.snapshot_id);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await ids()).toEqual([fresh.snapshot_id]);
+    expect(await svc.sweep()).toEqual({ deleted: 1 });
   });
 
   it('keeps the newest maxPerNamespace per namespace, also when the limit is lowered later', async () => {
