@@ -6,24 +6,28 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { api, startServer, type StartedServer } from '../../../test/helpers/server.js';
 import {
+  ARTIFACTS,
   LAPTOP,
   PHONE,
   assertPrerequisites,
   launchBrowser,
   openPage,
   screenshot,
+  screenshotsTaken,
   signIn,
   type TrackedPage,
 } from './helpers/browser.js';
 import { gradientPng } from './helpers/png.js';
 
 const NS = 'e2e';
+const runStarted = Date.now();
 // A real PNG, to prove image previews decode through blob: URLs under the CSP.
 const PICTURE_PNG = gradientPng(240, 160);
 
@@ -38,6 +42,8 @@ let tracked: TrackedPage | null = null;
 const received: Received[] = [];
 let receiver: Server;
 let receiverUrl: string;
+/** How many of the receiver's next requests answer 500 (to make the server retry). */
+let failNext = 0;
 
 function runtime(ns = NS) {
   return api(server, server.runtimeKey, ns);
@@ -55,6 +61,15 @@ async function open(key: string, viewport = LAPTOP): Promise<Page> {
   tracked = await openPage(browser, server.baseUrl, viewport);
   await signIn(tracked.page, key);
   return tracked.page;
+}
+
+/** Presses Tab until `isTarget(document.activeElement)` holds: proves the control is reachable by keyboard. */
+async function tabTo(page: Page, what: string, isTarget: (el: Element) => boolean, max = 60): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(`(${isTarget.toString()})(document.activeElement)`)) return;
+  }
+  throw new Error(`${what} is not reachable with Tab`);
 }
 
 /** Waits for a received webhook request matching `pred`. */
@@ -83,6 +98,11 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('receiver down');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
   });
@@ -161,6 +181,15 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Namespaces' }).click();
     const row = page.getByRole('row').filter({ hasText: NS });
     await row.waitFor();
+    // Size, file count and last activity, as the API reports them.
+    const listed = (await (await runtime()(`/v1/workspaces/${server.workspaceId}/namespaces`)).json()) as {
+      namespaces: { name: string; size_bytes: number; file_count: number; last_activity_at: string }[];
+    };
+    const ns = listed.namespaces.find((n) => n.name === NS)!;
+    const cells = row.getByRole('cell');
+    expect(await cells.nth(0).textContent()).toMatch(ns.size_bytes < 1024 ? `${ns.size_bytes} B` : /^\d+(\.\d+)? (KiB|MiB)$/);
+    expect(await cells.nth(1).textContent()).toBe(String(ns.file_count));
+    expect(await cells.nth(2).locator('time').getAttribute('datetime')).toBe(ns.last_activity_at);
     await screenshot(page, '03-namespaces');
     await row.getByRole('link', { name: `Files of ${NS}` }).click();
     await page.getByRole('heading', { name: 'Files', level: 1 }).waitFor();
@@ -325,6 +354,7 @@ describe('dashboard', { timeout: 120_000 }, () => {
 
   it('creates a key (secret once, copy), and revokes it after confirmation', async () => {
     const page = await open(server.adminKey);
+    await screenshot(page, '10a-overview-admin');
     const nav = page.getByRole('navigation', { name: 'Main' });
     expect(await nav.getByRole('link', { name: 'Files' }).count()).toBe(0);
     await nav.getByRole('link', { name: 'API keys' }).click();
@@ -401,11 +431,21 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Webhooks' }).click();
     await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
 
+    // The server refuses this URL (422); the form shows the server's own explanation.
+    await page.getByLabel('Endpoint URL').fill('http://user:pw@127.0.0.1:9/hook');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'url: must not contain credentials (user:password@); authenticate deliveries by their signature' })
+      .waitFor();
+    tracked!.allow(/status of 422/);
+
     await page.getByLabel('Endpoint URL').fill(receiverUrl);
     await page.getByLabel('Description (optional)').fill('e2e receiver');
     await page.getByRole('button', { name: 'Add webhook' }).click();
     const secret = await page.getByTestId('secret-value').inputValue();
     expect(secret).toMatch(/^trove-whsec-/);
+    expect(await page.getByRole('alert').count()).toBe(0);
     await page.getByRole('button', { name: 'Done' }).click();
 
     const card = page.locator('.webhook').filter({ hasText: receiverUrl });
@@ -422,9 +462,35 @@ describe('dashboard', { timeout: 120_000 }, () => {
     expect(m![2]).toBe(expected);
     await card.getByTestId('last-delivery').filter({ hasText: 'last delivery ok' }).waitFor();
 
-    // Delivery log with attempts, and re-send.
+    // A real event whose first attempt fails: the server retries it (about a second later).
+    const hooks0 = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as {
+      webhooks: { url: string; webhook_id: string }[];
+    };
+    const hookId = hooks0.webhooks.find((w) => w.url === receiverUrl)!.webhook_id;
+    failNext = 1;
+    await writeFile('for-the-log.txt', 'x');
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const res = await admin()(`/v1/workspaces/${server.workspaceId}/webhooks/${hookId}/deliveries?status=delivered`);
+      const { deliveries } = (await res.json()) as { deliveries: { event_type: string }[] };
+      if (deliveries.some((d) => d.event_type === 'file.written')) break;
+      if (Date.now() > deadline) throw new Error('the file.written delivery was not retried to success');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // Delivery log with every attempt, and re-send.
     await card.getByRole('button', { name: 'Deliveries' }).click();
     const log = card.getByTestId('delivery-log');
+    const retried = log.getByRole('row').filter({ hasText: 'file.written' }).first();
+    await retried.waitFor();
+    await retried.getByRole('button', { name: /Attempts of file\.written/ }).click();
+    const attempts = log.getByTestId('attempt-history').getByRole('listitem');
+    await attempts.nth(1).waitFor();
+    expect(await attempts.count()).toBe(2);
+    expect(await attempts.nth(0).textContent()).toContain('500');
+    expect(await attempts.nth(0).textContent()).toContain('Receiver answered HTTP 500: receiver down');
+    expect(await attempts.nth(0).textContent()).toContain('next attempt at');
+    expect(await attempts.nth(1).textContent()).toContain('200');
     const logRow = log.getByRole('row').filter({ hasText: 'webhook.test' }).first();
     await logRow.waitFor();
     expect(await logRow.textContent()).toContain('delivered');
@@ -436,6 +502,10 @@ describe('dashboard', { timeout: 120_000 }, () => {
     // Disable, then delete after confirmation.
     await card.getByLabel('Enabled').uncheck();
     await page.getByText(`Disabled ${receiverUrl}.`).waitFor();
+    // Why it is disabled (the server's disabled_reason) and how to undo it, in the dashboard's words.
+    expect(await card.getByTestId('disabled-reason').textContent()).toBe(
+      'Disabled by an admin. Tick Enabled to re-enable it: its pending deliveries then go out.',
+    );
     const hooks = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as {
       webhooks: { url: string; enabled: boolean; webhook_id: string }[];
     };
@@ -501,5 +571,96 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await json.waitFor();
     expect(JSON.parse((await json.textContent())!).id).toMatch(/^evt-/);
     await screenshot(page, '16-phone-event-detail');
+  });
+  it('works with the keyboard alone: skip link, navigation, forms, dialogs', async () => {
+    const page = await open(server.adminKey);
+    // The first Tab lands on the skip link, which moves focus to the content.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+
+    // Navigation: reach the Webhooks link, follow it; focus moves to the new page's heading.
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    await tabTo(page, 'the Webhooks link', (el) => el.tagName === 'A' && el.textContent === 'Webhooks');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
+
+    // A form, start to end: type the URL, Enter submits, the secret appears, Done dismisses it.
+    const url = receiverUrl.replace(/\/hook$/, '/keyboard');
+    await tabTo(page, 'the Endpoint URL field', (el) => (el as HTMLInputElement).labels?.[0]?.textContent === 'Endpoint URL');
+    await page.keyboard.type(url);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('secret-value').waitFor();
+    await tabTo(page, 'the Done button', (el) => el.tagName === 'BUTTON' && el.textContent === 'Done');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('secret-value').waitFor({ state: 'detached' });
+
+    // A dialog: opened from the keyboard, focus starts on Cancel, Escape closes it and nothing is deleted.
+    const card = page.locator('.webhook').filter({ hasText: url });
+    await tabTo(page, 'the Delete button', (el) => el.getAttribute('aria-label')?.startsWith('Delete webhook') === true && el.closest('.webhook')?.textContent?.includes('/keyboard') === true);
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Delete this webhook?' });
+    await dialog.waitFor();
+    expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await card.waitFor();
+    // Confirm by keyboard this time: Tab from Cancel to the destructive button.
+    await tabTo(page, 'the Delete button', (el) => el.getAttribute('aria-label')?.startsWith('Delete webhook') === true && el.closest('.webhook')?.textContent?.includes('/keyboard') === true);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    await tabTo(page, 'the confirm button', (el) => el.tagName === 'BUTTON' && el.textContent === 'Delete webhook', 5);
+    await page.keyboard.press('Enter');
+    await card.waitFor({ state: 'detached' });
+    const hooks = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as { webhooks: { url: string }[] };
+    expect(hooks.webhooks.some((w) => w.url === url)).toBe(false);
+  });
+
+  it('fits a phone screen on the admin pages too', async () => {
+    // A webhook with a long URL and a delivery, so the card and its log are laid out too.
+    const longUrl = `${receiverUrl}/${'a-rather-long-path-segment/'.repeat(4)}end`;
+    const created = await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: longUrl, events: ['*'], description: 'phone layout' }),
+    });
+    expect(created.status).toBe(201);
+    const hook = (await created.json()) as { webhook_id: string };
+    const tested = await admin()(`/v1/workspaces/${server.workspaceId}/webhooks/${hook.webhook_id}/test`, { method: 'POST' });
+    expect(tested.status).toBe(200);
+    const page = await open(server.adminKey, PHONE);
+    for (const [path, name] of [
+      ['/dashboard/', 'Overview'],
+      ['/dashboard/namespaces', 'Namespaces'],
+      ['/dashboard/keys', 'API keys'],
+      ['/dashboard/webhooks', 'Webhooks'],
+    ] as const) {
+      await page.goto(path);
+      await page.getByRole('heading', { name, level: 1 }).waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, `${name} overflows by ${overflow}px`).toBeLessThanOrEqual(0);
+      if (name === 'Webhooks') {
+        await page.getByRole('button', { name: 'Deliveries' }).click();
+        await page.getByTestId('delivery-log').waitFor();
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(wide, `the delivery log overflows by ${wide}px`).toBeLessThanOrEqual(0);
+      }
+      await screenshot(page, `17-phone-admin-${name.toLowerCase().replace(/ /g, '-')}`);
+    }
+    await admin()(`/v1/workspaces/${server.workspaceId}/webhooks/${hook.webhook_id}`, { method: 'DELETE' });
+  });
+
+  it('wrote a screenshot of every page as a test artifact', () => {
+    const pages = ['sign-in', 'overview', 'namespaces', 'files', 'terminal', 'events', 'keys', 'webhooks', 'snapshots'];
+    for (const p of pages) expect(screenshotsTaken.some((n) => n.includes(p)), `a screenshot of ${p}`).toBe(true);
+    for (const name of screenshotsTaken) {
+      const file = join(ARTIFACTS, `${name}.png`);
+      const st = statSync(file);
+      // Written by this run (not left over from an earlier one), and a real PNG.
+      expect(st.mtimeMs, file).toBeGreaterThanOrEqual(runStarted - 1000);
+      expect(readFileSync(file).subarray(0, 8).toString('hex'), file).toBe('89504e470d0a1a0a');
+    }
   });
 });

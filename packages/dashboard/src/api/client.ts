@@ -1,5 +1,6 @@
 import { ApiError, NetworkError, errorFromResponse } from './errors';
 import type {
+  DeliveryDetail,
   ApiKey,
   CreatedApiKey,
   CreatedWebhook,
@@ -172,6 +173,12 @@ export class TroveApi {
 
   deliveries(ws: string, id: string, signal?: AbortSignal) {
     return this.json<{ deliveries: Delivery[] }>('GET', `${wsPath(ws)}/webhooks/${enc(id)}/deliveries`, {
+      signal,
+    });
+  }
+
+  delivery(ws: string, id: string, deliveryId: string, signal?: AbortSignal) {
+    return this.json<DeliveryDetail>('GET', `${wsPath(ws)}/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}`, {
       signal,
     });
   }

@@ -95,6 +95,10 @@ export interface Webhook {
   last_delivery_ok?: boolean | null;
   last_delivery_at?: string | null;
   last_delivery_status?: number | string | null;
+  /** Why the endpoint is disabled (by an admin, or automatically after a failure streak); null while enabled. */
+  disabled_reason?: string | null;
+  /** Deliveries in a row that failed for good; the server disables the endpoint at its limit. */
+  consecutive_failures?: number;
 }
 
 export interface CreatedWebhook extends Webhook {
@@ -125,17 +129,23 @@ export interface Delivery {
   created_at: string;
 }
 
-/** Every event type PROTOCOL.md defines, for filters and webhook subscriptions. */
-export const EVENT_TYPES = [
-  'file.written',
-  'file.deleted',
-  'exec.completed',
-  'snapshot.created',
-  'snapshot.restored',
-  'snapshot.deleted',
-  'namespace.deleted',
-  'workspace.created',
-  'key.created',
-  'key.revoked',
-  'webhook.test',
-] as const;
+/** One HTTP attempt of a delivery (oldest first in `attempt_history`). */
+export interface DeliveryAttempt {
+  attempted_at: string;
+  /** The receiver's HTTP status, or null when it could not be reached. */
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  /** When the next attempt was scheduled after this one (null after a success or the last failure). */
+  next_attempt_at: string | null;
+}
+
+export interface DeliveryDetail extends Delivery {
+  attempt_history: DeliveryAttempt[];
+}
+
+/**
+ * Every event type the server emits, for filters and webhook subscriptions: the server's own
+ * list, bundled at build time, so the dashboard can never offer a type the server rejects.
+ */
+export { EVENT_TYPES } from '../../../server/src/webhooks/event-types';

@@ -85,11 +85,22 @@ export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFi
         });
       });
 
+    let backoff = 1000;
+    // After a failure: show it, wait (doubling up to 30 s), then the caller tries again.
+    // Returns false when the feed was closed meanwhile.
+    const pauseAfter = async (err: unknown): Promise<boolean> => {
+      if (signal.aborted || isAbort(err)) return false;
+      setError(err);
+      setState('reconnecting');
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 30_000);
+      return true;
+    };
+
     const run = async () => {
       setEvents([]);
       setError(null);
       setState('loading');
-      let backoff = 1000;
       // The first page, retried until it works (e.g. the server is restarting).
       for (;;) {
         try {
@@ -99,11 +110,7 @@ export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFi
           setError(null);
           break;
         } catch (err) {
-          if (signal.aborted || isAbort(err)) return;
-          setError(err);
-          setState('reconnecting');
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 30_000);
+          if (!(await pauseAfter(err))) return;
         }
       }
       if (mode === 'paused') {
@@ -136,11 +143,7 @@ export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFi
           setError(null);
           backoff = 1000;
         } catch (err) {
-          if (signal.aborted || isAbort(err)) return;
-          setError(err);
-          setState('reconnecting');
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 30_000);
+          if (!(await pauseAfter(err))) return;
         }
       }
     };

@@ -2,10 +2,13 @@ import { useId, useState, type FormEvent } from 'react';
 import type { ApiKey, CreatedApiKey } from '../api/types';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
+import { FormCard } from '../components/form-card';
+import { PageHead } from '../components/page-head';
 import { SecretOnce } from '../components/secret-once';
 import { Stamp } from '../components/stamp';
 import { useSession } from '../context';
 import { namespaceProblem } from '../lib/paths';
+import { useAction } from '../lib/use-action';
 import { useLoad } from '../lib/use-load';
 
 export function KeysPage() {
@@ -18,12 +21,7 @@ export function KeysPage() {
 
   return (
     <>
-      <div className="page-head">
-        <h1 tabIndex={-1}>API keys</h1>
-        <button type="button" onClick={list.reload} disabled={list.loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="API keys" refresh={list} />
       <CreateKeyForm
         onCreated={(k) => {
           setCreated(k);
@@ -110,8 +108,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void 
   const [name, setName] = useState('');
   const [namespace, setNamespace] = useState('');
   const [admin, setAdmin] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction();
   const id = useId();
 
   const submit = async (e: FormEvent) => {
@@ -122,24 +119,17 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void 
       const p = namespaceProblem(ns);
       if (p) return setError(new Error(`Namespace: ${p}`));
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const key = await api.createKey(me.workspace_id, { name: name.trim(), namespace: admin ? null : ns || null, admin });
       setName('');
       setNamespace('');
       setAdmin(false);
       onCreated(key);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
-    <form className="card" onSubmit={submit} aria-labelledby={`${id}-h`} noValidate>
-      <h2 id={`${id}-h`}>Create a key</h2>
+    <FormCard title="Create a key" onSubmit={submit}>
       <div className="field-row">
         <div className="field">
           <label htmlFor={`${id}-name`}>Name</label>
@@ -168,6 +158,6 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void 
         A namespace locks a workspace key to that namespace. Admin keys manage keys and webhooks but cannot touch files.
       </p>
       <ErrorMessage error={error} />
-    </form>
+    </FormCard>
   );
 }

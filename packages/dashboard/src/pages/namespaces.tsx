@@ -6,6 +6,7 @@ import { Link, href, navigate } from '../lib/router';
 import { useLoad } from '../lib/use-load';
 import { formatBytes } from '../lib/bytes';
 import { ErrorMessage } from '../components/error-message';
+import { PageHead } from '../components/page-head';
 import { NamespaceBar } from '../components/namespace-bar';
 import { Stamp } from '../components/stamp';
 
@@ -20,12 +21,7 @@ export function NamespacesPage() {
 
   return (
     <>
-      <div className="page-head">
-        <h1 tabIndex={-1}>Namespaces</h1>
-        <button type="button" onClick={list.reload} disabled={list.loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="Namespaces" refresh={list} />
       {runtime ? <NamespaceBar openLabel="Open files" onOpen={(ns) => navigate(href('files', { ns }))} /> : null}
       <p role="status" className="status-line">
         {status}

@@ -2,11 +2,13 @@ import { useId, useState, type FormEvent } from 'react';
 import type { Snapshot } from '../api/types';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
+import { PageHead } from '../components/page-head';
 import { ChooseNamespaceHint, NamespaceBar } from '../components/namespace-bar';
 import { Stamp } from '../components/stamp';
 import { useSession } from '../context';
 import { formatBytes } from '../lib/bytes';
 import { formatFull } from '../lib/time';
+import { useAction } from '../lib/use-action';
 import { useLoad } from '../lib/use-load';
 
 export function SnapshotsPage() {
@@ -24,8 +26,7 @@ function Snapshots({ namespace }: { namespace: string }) {
   const { api } = useSession();
   const list = useLoad((signal) => api.snapshots(namespace, signal), [api, namespace]);
   const [label, setLabel] = useState('');
-  const [creating, setCreating] = useState(false);
-  const [createError, setCreateError] = useState<unknown>(null);
+  const creation = useAction();
   const [status, setStatus] = useState('');
   const [restoring, setRestoring] = useState<Snapshot | null>(null);
   const [deleting, setDeleting] = useState<Snapshot | null>(null);
@@ -33,18 +34,12 @@ function Snapshots({ namespace }: { namespace: string }) {
 
   const create = async (e: FormEvent) => {
     e.preventDefault();
-    setCreating(true);
-    setCreateError(null);
-    try {
+    await creation.run(async () => {
       const snap = await api.createSnapshot(namespace, label.trim() || null);
       setLabel('');
       setStatus(`Snapshot ${snap.snapshot_id} created (${formatBytes(snap.size_bytes)}).`);
       list.setData((d) => ({ snapshots: [snap, ...(d?.snapshots ?? []).filter((s) => s.snapshot_id !== snap.snapshot_id)] }));
-    } catch (err) {
-      setCreateError(err);
-    } finally {
-      setCreating(false);
-    }
+    });
   };
 
   const snapshots = list.data?.snapshots ?? [];
@@ -64,21 +59,16 @@ function Snapshots({ namespace }: { namespace: string }) {
               placeholder="before-migration"
             />
           </div>
-          <button type="submit" className="primary" disabled={creating}>
-            {creating ? 'Taking snapshot…' : 'Take snapshot'}
+          <button type="submit" className="primary" disabled={creation.busy}>
+            {creation.busy ? 'Taking snapshot…' : 'Take snapshot'}
           </button>
         </div>
-        <ErrorMessage error={createError} />
+        <ErrorMessage error={creation.error} />
       </form>
       <p role="status" className="status-line">
         {status}
       </p>
-      <div className="page-head">
-        <h2>Snapshots of {namespace}</h2>
-        <button type="button" onClick={list.reload} disabled={list.loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title={`Snapshots of ${namespace}`} level={2} refresh={list} />
       <ErrorMessage error={list.error} />
       {list.loading && !list.data ? <p role="status">Loading snapshots…</p> : null}
       {list.data && snapshots.length === 0 ? <p className="muted">No snapshots yet.</p> : null}

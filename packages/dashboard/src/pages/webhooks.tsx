@@ -3,10 +3,13 @@ import { EVENT_TYPES, type CreatedWebhook, type Webhook, type WebhookTestResult 
 import { describeError } from '../api/errors';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
+import { FormCard } from '../components/form-card';
+import { PageHead } from '../components/page-head';
 import { SecretOnce } from '../components/secret-once';
 import { Stamp } from '../components/stamp';
 import { useSession } from '../context';
 import { namespaceProblem } from '../lib/paths';
+import { useAction } from '../lib/use-action';
 import { useLoad } from '../lib/use-load';
 import { DeliveryLog } from './webhook-deliveries';
 
@@ -41,7 +44,9 @@ export function WebhooksPage() {
       }));
     apply(enabled);
     try {
-      await api.updateWebhook(me.workspace_id, w.webhook_id, { enabled });
+      const updated = await api.updateWebhook(me.workspace_id, w.webhook_id, { enabled });
+      // The server's view carries the new disabled_reason and failure streak.
+      list.setData((d) => ({ webhooks: (d?.webhooks ?? []).map((x) => (x.webhook_id === w.webhook_id ? { ...x, ...updated } : x)) }));
       setStatus(`${enabled ? 'Enabled' : 'Disabled'} ${w.url}.`);
     } catch (err) {
       apply(!enabled);
@@ -51,12 +56,7 @@ export function WebhooksPage() {
 
   return (
     <>
-      <div className="page-head">
-        <h1 tabIndex={-1}>Webhooks</h1>
-        <button type="button" onClick={list.reload} disabled={list.loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="Webhooks" refresh={list} />
       <CreateWebhookForm
         onCreated={(w) => {
           setCreated(w);
@@ -83,6 +83,12 @@ export function WebhooksPage() {
                 <LastDelivery w={w} />
               </div>
               {w.description ? <p>{w.description}</p> : null}
+              {!w.enabled && w.disabled_reason ? (
+                <p className="warning" data-testid="disabled-reason">
+                  {w.disabled_reason.replace(/; re-enable with PATCH \{"enabled": true\}$/, '')}. Tick Enabled to re-enable it:
+                  its pending deliveries then go out.
+                </p>
+              ) : null}
               <dl className="facts compact">
                 <dt>Events</dt>
                 <dd className="mono">{w.events.join(', ')}</dd>
@@ -178,8 +184,7 @@ function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => vo
   const [types, setTypes] = useState<string[]>([]);
   const [namespace, setNamespace] = useState('');
   const [description, setDescription] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction();
   const id = useId();
 
   const submit = async (e: FormEvent) => {
@@ -197,9 +202,7 @@ function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => vo
       const p = namespaceProblem(ns);
       if (p) return setError(new Error(`Namespace: ${p}`));
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const w = await api.createWebhook(me.workspace_id, {
         url: u,
         events: all ? ['*'] : types,
@@ -212,16 +215,11 @@ function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => vo
       setTypes([]);
       setAll(true);
       onCreated(w);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
-    <form className="card" onSubmit={submit} aria-labelledby={`${id}-h`} noValidate>
-      <h2 id={`${id}-h`}>Add a webhook</h2>
+    <FormCard title="Add a webhook" onSubmit={submit}>
       <div className="field-row">
         <div className="field grow">
           <label htmlFor={`${id}-url`}>Endpoint URL</label>
@@ -253,8 +251,11 @@ function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => vo
       <fieldset>
         <legend>Events</legend>
         <label className="checkbox">
-          <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> All events, including future
-          types (<code>*</code>)
+          <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} />{' '}
+          {/* One flex item, so the text and the code wrap as a sentence. */}
+          <span>
+            All events, including future types (<code>*</code>)
+          </span>
         </label>
         {!all ? (
           <div className="chips">
@@ -275,6 +276,6 @@ function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => vo
       <button type="submit" className="primary" disabled={busy}>
         {busy ? 'Adding…' : 'Add webhook'}
       </button>
-    </form>
+    </FormCard>
   );
 }

@@ -83,8 +83,12 @@ export async function openPage(browser: Browser, baseUrl: string, viewport = LAP
   };
 }
 
+/** Names of the screenshots taken in this run, so a test can check they were all written. */
+export const screenshotsTaken: string[] = [];
+
 export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  screenshotsTaken.push(name);
 }
 
 /** Signs in through the form, the way a person does. */

@@ -23,6 +23,15 @@ export interface DeliveryWindowColumns {
 type Tables = Database & { webhook_deliveries: WebhookDeliveryTable & DeliveryWindowColumns };
 export type WebhooksDb = Kysely<Tables>;
 
+/** `window_attempts` of a delivery re-sent while an attempt was in flight (see `resend`). */
+export const RESEND_AFTER_ATTEMPT = -1;
+
+/**
+ * Releasing a lease means the attempt never happened, so a resend asked for during it
+ * is already satisfied by the next attempt: drop the marker.
+ */
+const notResending = sql<number>`case when window_attempts < 0 then 0 else window_attempts end`;
+
 export type WebhookRow = WebhookTable;
 export type DeliveryRow = WebhookDeliveryTable & { window_start_ms: number | null; window_attempts: number };
 
@@ -226,45 +235,32 @@ export class WebhookRepo {
   }
 
   /**
-   * Makes a delivery due now. A finished one becomes pending with a fresh retry
-   * window; a pending one just skips its backoff wait (an attempt in flight is
-   * left alone). Returns false when the delivery does not exist.
+   * Makes a delivery due now with a fresh retry window, whatever its state, in
+   * one UPDATE (a read-then-write could miss a state change between the two).
+   * A finished delivery becomes pending; a pending one skips its backoff wait.
+   * One with an attempt in flight keeps its lease and is marked
+   * (`window_attempts = -1`), so that attempt's outcome leaves it pending and
+   * due instead of finishing it: the receiver gets the event once more after
+   * the attempt that was already on its way. Returns false when it does not exist.
    */
   async resend(workspaceId: string, webhookId: string, deliveryId: string, nowMs: number): Promise<boolean> {
-    return this.db.transaction().execute(async (t) => {
-      const row = await t
-        .selectFrom('webhook_deliveries')
-        .select(['status'])
-        .where('workspace_id', '=', workspaceId)
-        .where('webhook_id', '=', webhookId)
-        .where('id', '=', deliveryId)
-        .executeTakeFirst();
-      if (!row) return false;
-      if (row.status === 'pending') {
-        await t
-          .updateTable('webhook_deliveries')
-          .set({ next_attempt_ms: nowMs })
-          .where('id', '=', deliveryId)
-          .where('status', '=', 'pending')
-          .where((eb) => eb.or([eb('lease_until_ms', 'is', null), eb('lease_until_ms', '<', nowMs)]))
-          .execute();
-      } else {
-        await t
-          .updateTable('webhook_deliveries')
-          .set({
-            status: 'pending',
-            next_attempt_ms: nowMs,
-            window_start_ms: nowMs,
-            window_attempts: 0,
-            lease_owner: null,
-            lease_until_ms: null,
-            delivered_at: null,
-          })
-          .where('id', '=', deliveryId)
-          .execute();
-      }
-      return true;
-    });
+    const inFlight = sql<boolean>`status = 'pending' and lease_owner is not null and lease_until_ms >= ${nowMs}`;
+    const res = await this.db
+      .updateTable('webhook_deliveries')
+      .set({
+        status: 'pending',
+        next_attempt_ms: nowMs,
+        window_start_ms: nowMs,
+        window_attempts: sql<number>`case when ${inFlight} then ${sql.lit(RESEND_AFTER_ATTEMPT)} else 0 end`,
+        lease_owner: sql<string | null>`case when ${inFlight} then lease_owner else null end`,
+        lease_until_ms: sql<number | null>`case when ${inFlight} then lease_until_ms else null end`,
+        delivered_at: null,
+      })
+      .where('workspace_id', '=', workspaceId)
+      .where('webhook_id', '=', webhookId)
+      .where('id', '=', deliveryId)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
   }
 
   /** The synchronous `test` delivery: its row and attempt are written finished. */
@@ -312,6 +308,14 @@ export class WebhookRepo {
         .orderBy('h.event_seq')
         .orderBy('h.id')
         .limit(1);
+    // The head is claimable when its endpoint is enabled, it is due, and nobody holds a live lease on it.
+    const due = (eb: ExpressionBuilder<Tables & { w: WebhookTable; d: WebhookDeliveryTable }, 'w' | 'd'>) =>
+      eb.and([
+        eb('w.enabled', '=', 1),
+        eb('d.status', '=', 'pending'),
+        eb('d.next_attempt_ms', '<=', nowMs),
+        eb.or([eb('d.lease_until_ms', 'is', null), eb('d.lease_until_ms', '<', nowMs)]),
+      ]);
 
     if (this.store.dialect === 'postgres') {
       return this.db.transaction().execute(async (t) => {
@@ -320,10 +324,7 @@ export class WebhookRepo {
           .innerJoinLateral((eb) => head(eb as never).as('head'), (join) => join.onTrue())
           .innerJoin('webhook_deliveries as d', 'd.id', 'head.id')
           .select('d.id')
-          .where('w.enabled', '=', 1)
-          .where('d.status', '=', 'pending')
-          .where('d.next_attempt_ms', '<=', nowMs)
-          .where((eb) => eb.or([eb('d.lease_until_ms', 'is', null), eb('d.lease_until_ms', '<', nowMs)]))
+          .where((eb) => due(eb as never))
           .orderBy('d.next_attempt_ms')
           .limit(limit)
           // SKIP LOCKED: rows another node is claiming right now are skipped, not waited on;
@@ -339,21 +340,18 @@ export class WebhookRepo {
     }
     // SQLite has one writer at a time, so a single UPDATE … WHERE id IN (…) is atomic.
     // It has no LATERAL; CROSS JOIN is how SQLite is told to keep `webhooks` the outer loop.
-    const due = this.db
+    const claimable = this.db
       .selectFrom('webhooks as w')
       .crossJoin('webhook_deliveries as d')
       .where((eb) => eb('d.id', '=', head(eb as never)))
       .select('d.id')
-      .where('w.enabled', '=', 1)
-      .where('d.status', '=', 'pending')
-      .where('d.next_attempt_ms', '<=', nowMs)
-      .where((eb) => eb.or([eb('d.lease_until_ms', 'is', null), eb('d.lease_until_ms', '<', nowMs)]))
+      .where((eb) => due(eb as never))
       .orderBy('d.next_attempt_ms')
       .limit(limit);
     const updated = await this.db
       .updateTable('webhook_deliveries')
       .set(lease)
-      .where('id', 'in', due as never)
+      .where('id', 'in', claimable as never)
       .returning('id')
       .execute();
     return updated.map((r) => r.id);
@@ -400,7 +398,7 @@ export class WebhookRepo {
   }
 
   /** Records one attempt and its consequences (delivery state, endpoint health) atomically. */
-  async recordAttempt(o: AttemptOutcome): Promise<{ disabledNow: boolean }> {
+  async recordAttempt(o: AttemptOutcome): Promise<{ disabledNow: boolean; failedForGood: boolean }> {
     const attemptedAt = isoMs(o.attemptedAtMs);
     return this.db.transaction().execute(async (t) => {
       await t
@@ -415,25 +413,46 @@ export class WebhookRepo {
           next_attempt_at: o.result.kind === 'retry' ? isoMs(o.result.nextAttemptMs) : null,
         })
         .execute();
+      // A resend asked for while this attempt was in flight (see resend) turns any outcome
+      // into "pending, due now", so the event goes out once more.
+      const again = sql<boolean>`window_attempts = ${sql.lit(RESEND_AFTER_ATTEMPT)}`;
+      const nowMs = Date.now();
       const common = {
         attempts: sql<number>`attempts + 1`,
-        window_attempts: sql<number>`window_attempts + 1`,
+        window_attempts: sql<number>`case when ${again} then 0 else window_attempts + 1 end`,
         last_status_code: o.statusCode,
         last_error: o.error,
         last_attempt_at: attemptedAt,
         lease_owner: null,
         lease_until_ms: null,
       };
+      const finalStatus = (done: 'delivered' | 'failed') => sql<'pending' | 'delivered' | 'failed'>`case when ${again} then 'pending' else ${done} end`;
+      // Casts: PostgreSQL would type a CASE of bare parameters as text.
+      const dueNowOr = (ms: number | null) =>
+        sql<number>`case when ${again} then cast(${nowMs} as bigint) else ${ms === null ? sql.ref('next_attempt_ms') : sql`cast(${ms} as bigint)`} end`;
       let update = t.updateTable('webhook_deliveries').where('id', '=', o.deliveryId).where('status', '=', 'pending');
+      let changed: { status: string } | undefined;
       if (o.result.kind === 'delivered') {
         // A success counts even if our lease lapsed meanwhile: the receiver has the event.
-        await update.set({ ...common, status: 'delivered', delivered_at: attemptedAt }).execute();
+        changed = await update
+          .set({
+            ...common,
+            status: finalStatus('delivered'),
+            delivered_at: sql<string | null>`case when ${again} then null else ${attemptedAt} end`,
+            next_attempt_ms: dueNowOr(null),
+          })
+          .returning('status')
+          .executeTakeFirst();
       } else {
         // A failure only moves the delivery on while we still hold it, so a node that
         // took over an expired lease is not overruled.
         update = update.where('lease_owner', '=', o.leaseOwner);
-        if (o.result.kind === 'retry') await update.set({ ...common, next_attempt_ms: o.result.nextAttemptMs }).execute();
-        else await update.set({ ...common, status: 'failed' }).execute();
+        changed = await (o.result.kind === 'retry'
+          ? update.set({ ...common, next_attempt_ms: dueNowOr(o.result.nextAttemptMs) })
+          : update.set({ ...common, status: finalStatus('failed'), next_attempt_ms: dueNowOr(null) })
+        )
+          .returning('status')
+          .executeTakeFirst();
       }
       const health = {
         last_delivery_ok: o.result.kind === 'delivered' ? 1 : 0,
@@ -443,11 +462,12 @@ export class WebhookRepo {
       const hook = t.updateTable('webhooks').where('workspace_id', '=', o.workspaceId).where('id', '=', o.webhookId);
       if (o.result.kind === 'delivered') {
         await hook.set({ ...health, consecutive_failures: 0 }).execute();
-        return { disabledNow: false };
+        return { disabledNow: false, failedForGood: false };
       }
-      if (o.result.kind === 'retry') {
+      if (o.result.kind === 'retry' || changed?.status !== 'failed') {
+        // Still pending (a retry, or a resend asked for meanwhile), or not ours to record.
         await hook.set(health).execute();
-        return { disabledNow: false };
+        return { disabledNow: false, failedForGood: false };
       }
       // The streak counts deliveries that gave up; one UPDATE keeps it exact when nodes race.
       const limit = o.disableAfterFailures;
@@ -465,7 +485,7 @@ export class WebhookRepo {
         })
         .returning(['consecutive_failures'])
         .executeTakeFirst();
-      return { disabledNow: limit > 0 && Number(row?.consecutive_failures ?? 0) === limit };
+      return { disabledNow: limit > 0 && Number(row?.consecutive_failures ?? 0) === limit, failedForGood: true };
     });
   }
 
@@ -473,7 +493,7 @@ export class WebhookRepo {
   async releaseLeases(owner: string, ids?: string[]): Promise<void> {
     let q = this.db
       .updateTable('webhook_deliveries')
-      .set({ lease_owner: null, lease_until_ms: null })
+      .set({ lease_owner: null, lease_until_ms: null, window_attempts: notResending })
       .where('lease_owner', '=', owner)
       .where('status', '=', 'pending');
     if (ids) {
@@ -490,7 +510,7 @@ export class WebhookRepo {
   async releaseOrphanedLeases(): Promise<number> {
     const res = await this.db
       .updateTable('webhook_deliveries')
-      .set({ lease_owner: null, lease_until_ms: null })
+      .set({ lease_owner: null, lease_until_ms: null, window_attempts: notResending })
       .where('status', '=', 'pending')
       .where('lease_owner', 'is not', null)
       .executeTakeFirst();

@@ -1,21 +1,7 @@
 /** Input rules for webhook endpoints: URL, event filter, namespace, description. */
 import { AppError } from '../errors.js';
 import { validateNamespaceName } from '../services/namespaces.js';
-
-/** Every event type the server emits (PROTOCOL.md "Events"); `["*"]` also matches future ones. */
-export const EVENT_TYPES = [
-  'file.written',
-  'file.deleted',
-  'exec.completed',
-  'snapshot.created',
-  'snapshot.restored',
-  'snapshot.deleted',
-  'namespace.deleted',
-  'workspace.created',
-  'key.created',
-  'key.revoked',
-  'webhook.test',
-] as const;
+import { EVENT_TYPES } from './event-types.js';
 
 export const MAX_URL_LENGTH = 2048;
 

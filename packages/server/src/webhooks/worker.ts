@@ -232,7 +232,7 @@ export class DeliveryWorker {
           );
           return p.final ? ({ kind: 'failed' } as const) : ({ kind: 'retry', nextAttemptMs: p.nextAttemptMs } as const);
         })();
-    const { disabledNow } = await this.o.repo.recordAttempt({
+    const { disabledNow, failedForGood } = await this.o.repo.recordAttempt({
       deliveryId: d.id,
       webhookId: d.webhook_id,
       workspaceId: d.workspace_id,
@@ -249,7 +249,7 @@ export class DeliveryWorker {
       // Wake the loop so it sleeps until this retry rather than a full poll interval.
       this.kick();
     }
-    if (plan.kind === 'failed') {
+    if (failedForGood) {
       this.o.logger.warn({ delivery_id: d.id, webhook_id: d.webhook_id, error: result.error }, 'webhooks: delivery failed for good');
     }
     if (disabledNow) {

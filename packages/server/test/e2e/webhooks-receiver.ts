@@ -16,7 +16,19 @@ export interface Hit {
   receivedAt: number;
 }
 
-export type Behaviour = { status: number } | { hang: true } | { status: number; delayMs: number };
+export type Behaviour =
+  | { status: number }
+  | { hang: true }
+  | { status: number; delayMs: number }
+  /** Answers once `after` settles: the test decides when an attempt in flight ends. */
+  | { status: number; after: Promise<unknown> };
+
+/** A promise the test resolves by hand (to hold a receiver's answer). */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
 
 export class Receiver {
   readonly hits: Hit[] = [];
@@ -53,6 +65,7 @@ export class Receiver {
           res.end(b.status >= 300 ? 'nope' : 'ok');
         };
         if ('delayMs' in b) setTimeout(answer, b.delayMs);
+        else if ('after' in b) void b.after.then(answer, answer);
         else answer();
       });
     });

@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { verifyWebhook, WebhookSignatureError } from '../../../sdk/src/index.js';
-import { eventually, Receiver } from './webhooks-receiver.js';
+import { eventually, gate, Receiver } from './webhooks-receiver.js';
 
 let server: StartedServer;
 let admin: ReturnType<typeof api>;
@@ -65,8 +65,13 @@ async function receiver(): Promise<Receiver> {
   return r;
 }
 
+/** Every signing secret this file was shown, to check none ever reaches the server's log. */
+const secretsShown: string[] = [];
+
 async function createHook(body: Record<string, unknown>): Promise<WebhookJson> {
-  return json<WebhookJson>(admin(base(), post(body)), 201);
+  const created = await json<WebhookJson>(admin(base(), post(body)), 201);
+  secretsShown.push(created.signing_secret!);
+  return created;
 }
 
 /** A file.written event in `ns`; returns nothing (the event id comes from the receiver). */
@@ -86,7 +91,10 @@ async function deliveries(id: string, query = ''): Promise<DeliveryJson[]> {
 }
 
 beforeAll(async () => {
-  server = await startServer({ env: { TROVE_WEBHOOK_RETRY_SCHEDULE: '100,200,300', TROVE_WEBHOOK_TIMEOUT_MS: '3000' } });
+  // Debug logging, so the check that secrets are never logged looks at everything the server says.
+  server = await startServer({
+    env: { TROVE_WEBHOOK_RETRY_SCHEDULE: '100,200,300', TROVE_WEBHOOK_TIMEOUT_MS: '3000', TROVE_LOG_LEVEL: 'debug' },
+  });
   admin = api(server, server.adminKey);
   runtime = api(server, server.runtimeKey);
 });
@@ -206,6 +214,30 @@ describe('webhook endpoints API', () => {
   });
 });
 
+describe('OpenAPI document', () => {
+  it('documents the delivery log, resend and auto-disable (re-enable by PATCH)', async () => {
+    type Op = { summary?: string; description?: string; responses?: Record<string, { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> }> };
+    const doc = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, Op>> };
+    const hooks = '/v1/workspaces/{ws}/webhooks';
+    const op = (path: string, method: string): Op => {
+      const o = doc.paths[path]?.[method];
+      expect(o, `${method.toUpperCase()} ${path} is in /openapi.json`).toBeDefined();
+      return o!;
+    };
+    expect(op(`${hooks}/{webhook_id}/deliveries`, 'get').description).toMatch(/status.*pending, delivered or failed/);
+    expect(op(`${hooks}/{webhook_id}/deliveries/{delivery_id}`, 'get').description).toMatch(/attempt_history/);
+    const resend = op(`${hooks}/{webhook_id}/deliveries/{delivery_id}/resend`, 'post');
+    expect(resend.description).toMatch(/fresh retry window/);
+    expect(Object.keys(resend.responses ?? {})).toContain('409');
+    const update = op(`${hooks}/{webhook_id}`, 'patch');
+    expect(update.description).toMatch(/Auto-disable: after `TROVE_WEBHOOK_DISABLE_AFTER`/);
+    expect(update.description).toMatch(/`\{"enabled": true\}` re-enables it/);
+    const view = update.responses?.['200']?.content?.['application/json']?.schema?.properties ?? {};
+    expect(Object.keys(view)).toEqual(expect.arrayContaining(['enabled', 'disabled_reason', 'consecutive_failures', 'last_delivery_ok']));
+    expect(op(`${hooks}/{webhook_id}/test`, 'post').description).toMatch(/synchronously to this endpoint only/);
+  });
+});
+
 describe('delivery', () => {
   it('signs every delivery so the SDK verifies it; tampering, a wrong secret and a stale timestamp are rejected', async () => {
     const r = await receiver();
@@ -267,6 +299,9 @@ describe('delivery', () => {
     await keyEvent('filter-key');
     const del = await api(server, server.runtimeKey, 'fa')('/delete', post({ path: 'one.txt' }));
     expect(del.status).toBe(200);
+    // `test` delivers synchronously, outside the endpoint's queue, so it would overtake queued
+    // deliveries still on their way: let those arrive first to make the order below defined.
+    await all.waitForCount(4);
     const test = await json<{ ok: boolean; event_id: string }>(admin(`${base()}/${hAll.webhook_id}/test`, { method: 'POST' }));
     expect(test.ok).toBe(true);
 
@@ -413,6 +448,33 @@ describe('delivery', () => {
   });
 });
 
+describe('resend while an attempt is in flight', () => {
+  it('sends the event again after the attempt on its way, instead of dropping the request', async () => {
+    const r = await receiver();
+    const held = gate();
+    r.respond = (_hit, i) => (i === 0 ? { status: 200, after: held.promise } : { status: 200 });
+    const h = await createHook({ url: r.url(), events: ['key.created'] });
+    await keyEvent('in-flight');
+    // The first attempt has reached the receiver and waits for its answer.
+    await r.waitForCount(1);
+    const [d] = await deliveries(h.webhook_id);
+    expect(d).toMatchObject({ status: 'pending', attempts: 0 });
+    const resent = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }));
+    expect(resent).toMatchObject({ delivery_id: d!.delivery_id, status: 'pending' });
+    held.open();
+    await r.waitForCount(2);
+    expect(r.hits.map((x) => x.json.id)).toEqual([d!.event_id, d!.event_id]);
+    const after = await eventually(
+      () => json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`)),
+      (x) => x.status === 'delivered',
+    );
+    expect(after).toMatchObject({ status: 'delivered', attempts: 2, last_status_code: 200 });
+    expect(after.attempt_history!.map((a) => a.status_code)).toEqual([200, 200]);
+    // Exactly two: the marker was consumed by the first outcome.
+    expect(r.hits).toHaveLength(2);
+  });
+});
+
 describe('auto-disable', () => {
   let fast: StartedServer;
   afterAll(async () => {
@@ -426,9 +488,13 @@ describe('auto-disable', () => {
     const fa = api(fast, fast.adminKey);
     const fbase = `/v1/workspaces/${fast.workspaceId}/webhooks`;
     const r = await receiver();
-    r.respond = () => ({ status: 500 });
+    // The first attempt is held until all five events exist: otherwise, on a slow machine, three
+    // deliveries could fail and disable the endpoint before the last events are even created.
+    const held = gate();
+    r.respond = (_hit, i) => (i === 0 ? { status: 500, after: held.promise } : { status: 500 });
     const h = await json<WebhookJson>(fa(fbase, post({ url: r.url(), events: ['key.created'] })), 201);
     for (let i = 0; i < 5; i++) await json(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: `d${i}` })), 201);
+    held.open();
 
     let view: WebhookJson;
     const deadline = Date.now() + 20_000;
@@ -461,5 +527,15 @@ describe('auto-disable', () => {
     const okIds = new Set(r.hits.slice(before).map((x) => x.json.id));
     const pendingIds = logs.filter((d) => d.status === 'pending').map((d) => d.event_id);
     for (const id of pendingIds) expect(okIds.has(id)).toBe(true);
+  });
+});
+
+describe('signing secrets', () => {
+  it('never appear in the server log (debug level), after every test above', () => {
+    expect(secretsShown.length).toBeGreaterThan(10);
+    const log = server.output();
+    // The log is not empty: the check would catch a secret if one were logged.
+    expect(log).toContain('/webhooks');
+    for (const secret of secretsShown) expect(log.includes(secret), 'a signing secret was logged').toBe(false);
   });
 });

@@ -1,16 +1,17 @@
 /**
  * The outbox and the claim query against a real database: SQLite always, and
- * PostgreSQL too when TROVE_TEST_DATABASE_URL is set (a scratch database is
- * created and dropped). On PostgreSQL two stores (two pools) stand in for two
- * nodes; SQLite serves one node, so its two "nodes" are two claimers sharing
- * the process's connection (two connections in one thread would just deadlock).
+ * PostgreSQL too in the PostgreSQL pass (TROVE_TEST_PG=1: a fresh database from
+ * createTestDatabase, dropped afterwards). On PostgreSQL two stores (two pools)
+ * stand in for two nodes; SQLite serves one node, so its two "nodes" are two
+ * claimers sharing the process's connection (two connections in one thread
+ * would just deadlock).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, usePg } from '../../../../test/helpers/server.js';
 import { loadConfig } from '../../src/config.js';
 import { openStore, type Store } from '../../src/db/index.js';
 import { LocalEventBus } from '../../src/events/bus.js';
@@ -21,8 +22,7 @@ import { WebhookRepo } from '../../src/webhooks/repo.js';
 import { SecretBox } from '../../src/webhooks/secret-box.js';
 import { WebhookService } from '../../src/webhooks/service.js';
 
-const PG_URL = process.env.TROVE_TEST_DATABASE_URL;
-const dialects = ['sqlite', ...(PG_URL ? ['postgres'] : [])] as const;
+const dialects = ['sqlite', ...(usePg ? ['postgres'] : [])] as const;
 
 interface Node {
   store: Store;
@@ -30,25 +30,6 @@ interface Node {
   events: EventService;
   service: WebhookService;
   sender: DeliverySender;
-}
-
-async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = 'trove_whtest_' + randomBytes(6).toString('hex');
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(PG_URL!);
-  url.pathname = '/' + name;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
 }
 
 describe.each(dialects)('webhook outbox on %s', (dialect) => {
@@ -83,7 +64,7 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
 
   beforeAll(async () => {
     if (dialect === 'postgres') {
-      const db = await scratchDatabase();
+      const db = await createTestDatabase();
       databaseUrl = db.url;
       dropDb = db.drop;
     }
@@ -251,14 +232,14 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
       });
     const claimOne = async () => (await a.repo.claim('n', 1, Date.now() + 10, 60_000))[0]!;
     expect(await claimOne()).toBe(ds[0]!.id);
-    expect(await fail(ds[0]!.id)).toEqual({ disabledNow: false });
+    expect(await fail(ds[0]!.id)).toEqual({ disabledNow: false, failedForGood: true });
     expect(await claimOne()).toBe(ds[1]!.id);
     await ok({ id: ds[1]!.id, webhookId: w.webhook_id, owner: 'n' });
     expect((await a.service.retrieve(ws, w.webhook_id)).consecutive_failures).toBe(0);
     expect(await claimOne()).toBe(ds[2]!.id);
-    expect(await fail(ds[2]!.id)).toEqual({ disabledNow: false });
+    expect(await fail(ds[2]!.id)).toEqual({ disabledNow: false, failedForGood: true });
     expect(await claimOne()).toBe(ds[3]!.id);
-    expect(await fail(ds[3]!.id)).toEqual({ disabledNow: true });
+    expect(await fail(ds[3]!.id)).toEqual({ disabledNow: true, failedForGood: true });
     const view = await a.service.retrieve(ws, w.webhook_id);
     expect(view).toMatchObject({ enabled: false, consecutive_failures: 2, last_delivery_ok: false, last_delivery_status: null });
     expect(view.disabled_reason).toBe(
@@ -327,5 +308,62 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     expect(row?.window_attempts).toBe(0);
     expect(row?.window_start_ms).toBeGreaterThan(0);
     void d2;
+  });
+  it('resend during an attempt in flight sends once more after it, whatever its outcome', async () => {
+    await clear();
+    const w = await hook(['*']);
+    await emit('key.created');
+    await emit('key.revoked');
+    const [d1, d2] = await deliveriesOf(w.webhook_id);
+    const fail = (id: string, kind: 'retry' | 'failed') =>
+      a.repo.recordAttempt({
+        deliveryId: id,
+        webhookId: w.webhook_id,
+        workspaceId: ws,
+        leaseOwner: 'n',
+        attemptedAtMs: Date.now(),
+        statusCode: 500,
+        error: 'Receiver answered HTTP 500',
+        durationMs: 1,
+        result: kind === 'retry' ? { kind, nextAttemptMs: Date.now() + 3_600_000 } : { kind },
+        disableAfterFailures: 1,
+      });
+    const due = () => Date.now() + 10;
+
+    // Success in flight: stays pending and due, ahead of d2, and the next success finishes it.
+    expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d1!.id]);
+    expect(await a.service.resend(ws, w.webhook_id, d1!.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await ok({ id: d1!.id, webhookId: w.webhook_id, owner: 'n' })).toEqual({ disabledNow: false, failedForGood: false });
+    expect(await a.repo.getDelivery(ws, w.webhook_id, d1!.id)).toMatchObject({ status: 'pending', attempts: 1, delivered_at: null, window_attempts: 0 });
+    expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d1!.id]);
+    await ok({ id: d1!.id, webhookId: w.webhook_id, owner: 'n' });
+    expect(await a.repo.getDelivery(ws, w.webhook_id, d1!.id)).toMatchObject({ status: 'delivered', attempts: 2 });
+
+    // A retry planned an hour out, and a final failure: both become "due now" instead,
+    // and the final one neither counts towards auto-disable (limit 1 here) nor fails.
+    expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d2!.id]);
+    await a.service.resend(ws, w.webhook_id, d2!.id);
+    await fail(d2!.id, 'retry');
+    expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d2!.id]);
+    await a.service.resend(ws, w.webhook_id, d2!.id);
+    expect(await fail(d2!.id, 'failed')).toEqual({ disabledNow: false, failedForGood: false });
+    expect(await a.service.retrieve(ws, w.webhook_id)).toMatchObject({ enabled: true, consecutive_failures: 0 });
+    expect(await a.repo.getDelivery(ws, w.webhook_id, d2!.id)).toMatchObject({ status: 'pending', attempts: 2 });
+    expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d2!.id]);
+    // Without a resend, a final failure is final and counts.
+    expect(await fail(d2!.id, 'failed')).toEqual({ disabledNow: true, failedForGood: true });
+  });
+
+  it('a resend during an attempt that is then released (shutdown) is satisfied by the next attempt', async () => {
+    await clear();
+    const w = await hook(['*']);
+    await emit('key.created');
+    const [d] = await deliveriesOf(w.webhook_id);
+    expect(await a.repo.claim('n', 5, Date.now() + 10, 60_000)).toEqual([d!.id]);
+    await a.service.resend(ws, w.webhook_id, d!.id);
+    await a.repo.releaseLeases('n');
+    expect(await a.repo.claim('n', 5, Date.now() + 10, 60_000)).toEqual([d!.id]);
+    await ok({ id: d!.id, webhookId: w.webhook_id, owner: 'n' });
+    expect(await a.repo.getDelivery(ws, w.webhook_id, d!.id)).toMatchObject({ status: 'delivered', attempts: 1 });
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The delivery worker in-process, on SQLite, against a real loopback receiver:
- * wake-ups, ordering, crash leftovers, and shutdown in the middle of an attempt.
+ * The delivery worker in-process against a real loopback receiver: wake-ups,
+ * ordering, crash leftovers, and shutdown in the middle of an attempt. On
+ * SQLite, and on PostgreSQL too in the PostgreSQL pass (TROVE_TEST_PG=1).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, usePg, type TestDatabase } from '../../../../test/helpers/server.js';
 import { loadConfig } from '../../src/config.js';
 import { openStore, type Store } from '../../src/db/index.js';
 import { LocalEventBus } from '../../src/events/bus.js';
@@ -20,6 +22,8 @@ import { WebhookService } from '../../src/webhooks/service.js';
 import { DeliveryWorker } from '../../src/webhooks/worker.js';
 
 const ws = 'ws-worker000000000';
+const dialects = ['sqlite', ...(usePg ? ['postgres'] : [])] as const;
+let pgDb: TestDatabase | null = null;
 let dir: string;
 let store: Store;
 let events: EventService;
@@ -75,110 +79,114 @@ async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean): Pro
   }
 }
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'trove-worker-'));
-  store = await openStore({ dataDir: dir, databaseUrl: null });
-  bus = new LocalEventBus();
-  events = new EventService(store.db, bus);
-  repo = new WebhookRepo(store);
-  sender = new DeliverySender({ allowPrivate: true, timeoutMs: 5000 });
-  secrets = await SecretBox.open(dir);
-  hits = [];
-  respond = (res) => res.end('ok');
-  receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      hits.push({ id: (JSON.parse(body) as { id: string }).id, path: req.url ?? '' });
-      respond(res);
-      onHit();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  service = new WebhookService({ repo, secrets, sender, events, config: config(), version: 'test', onWork: () => {} });
-  events.onAppend(service.outboxHook);
-  await store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
-});
-
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.stop(100);
-  receiver.closeAllConnections();
-  await new Promise((r) => receiver.close(r));
-  await sender.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const emit = () => events.emit({ workspaceId: ws, namespace: null, type: 'key.created', data: {} });
-
-describe('DeliveryWorker', () => {
-  it('drains a backlog in event order and is woken by new events', async () => {
-    await service.create(ws, { url: `${url}/a`, events: ['*'] });
-    const ids: string[] = [];
-    for (let i = 0; i < 20; i++) ids.push((await emit()).id);
-    const w = worker();
-    await w.start();
-    await waitHits(20);
-    expect(hits.map((h) => h.id)).toEqual(ids);
-    // Polling is once a second; an event is delivered well before that because the bus wakes the worker.
-    const started = Date.now();
-    const late = await emit();
-    await waitHits(21);
-    expect(hits[20]!.id).toBe(late.id);
-    expect(Date.now() - started).toBeLessThan(900);
-  });
-
-  it('resumes deliveries a crashed process left leased', async () => {
-    const h = await service.create(ws, { url: `${url}/b`, events: ['*'] });
-    const e = await emit();
-    // A process that claimed the delivery and died: its lease would only lapse in an hour.
-    expect(await repo.claim('dead-process', 10, Date.now() + 5, 3_600_000)).toHaveLength(1);
-    await worker().start();
-    await waitHits(1);
-    expect(hits[0]!.id).toBe(e.id);
-    const [d] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
-    expect(d).toMatchObject({ status: 'delivered', attempts: 1 });
-  });
-
-  it('on stop, aborts an attempt in flight without charging it and releases the lease', async () => {
-    respond = () => {}; // hang
-    const h = await service.create(ws, { url: `${url}/c`, events: ['*'] });
-    await emit();
-    const w = worker();
-    await w.start();
-    await waitHits(1);
-    const t0 = Date.now();
-    await w.stop(200);
-    expect(Date.now() - t0).toBeLessThan(3000);
-    const [d] = await service.listDeliveries(ws, h.webhook_id, { limit: 5 });
-    expect(d).toMatchObject({ status: 'pending', attempts: 0, last_error: null });
-    const row = await store.db.selectFrom('webhook_deliveries').select(['lease_owner', 'lease_until_ms']).where('id', '=', d!.delivery_id).executeTakeFirst();
-    expect(row).toEqual({ lease_owner: null, lease_until_ms: null });
-    // The next worker sends it.
+describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trove-worker-'));
+    pgDb = dialect === 'postgres' ? await createTestDatabase() : null;
+    store = await openStore({ dataDir: dir, databaseUrl: pgDb?.url ?? null });
+    bus = new LocalEventBus();
+    events = new EventService(store.db, bus);
+    repo = new WebhookRepo(store);
+    sender = new DeliverySender({ allowPrivate: true, timeoutMs: 5000 });
+    secrets = await SecretBox.open(dir);
+    hits = [];
     respond = (res) => res.end('ok');
-    await worker().start();
-    await waitHits(2);
-    const [after] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
-    expect(after).toMatchObject({ status: 'delivered', attempts: 1 });
+    receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        hits.push({ id: (JSON.parse(body) as { id: string }).id, path: req.url ?? '' });
+        respond(res);
+        onHit();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    service = new WebhookService({ repo, secrets, sender, events, config: config(), version: 'test', onWork: () => {} });
+    events.onAppend(service.outboxHook);
+    await store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
   });
 
-  it('retries a failure after its backoff and records both attempts', async () => {
-    let n = 0;
-    respond = (res) => {
-      res.statusCode = n++ === 0 ? 502 : 200;
-      res.end();
-    };
-    const h = await service.create(ws, { url: `${url}/d`, events: ['*'] });
-    await emit();
-    await worker().start();
-    await waitHits(2);
-    const [d] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
-    const detail = await service.retrieveDelivery(ws, h.webhook_id, d!.delivery_id);
-    expect(detail.status).toBe('delivered');
-    expect(detail.attempt_history.map((a) => [a.status_code, a.error])).toEqual([
-      [502, 'Receiver answered HTTP 502'],
-      [200, null],
-    ]);
+  afterEach(async () => {
+    for (const w of workers.splice(0)) await w.stop(100);
+    receiver.closeAllConnections();
+    await new Promise((r) => receiver.close(r));
+    await sender.close();
+    await store.close();
+    await pgDb?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const emit = () => events.emit({ workspaceId: ws, namespace: null, type: 'key.created', data: {} });
+
+  describe('DeliveryWorker', () => {
+    it('drains a backlog in event order and is woken by new events', async () => {
+      await service.create(ws, { url: `${url}/a`, events: ['*'] });
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push((await emit()).id);
+      const w = worker();
+      await w.start();
+      await waitHits(20);
+      expect(hits.map((h) => h.id)).toEqual(ids);
+      // Polling is once a second; an event is delivered well before that because the bus wakes the worker.
+      const started = Date.now();
+      const late = await emit();
+      await waitHits(21);
+      expect(hits[20]!.id).toBe(late.id);
+      expect(Date.now() - started).toBeLessThan(900);
+    });
+
+    it('resumes deliveries a crashed process left leased', async () => {
+      const h = await service.create(ws, { url: `${url}/b`, events: ['*'] });
+      const e = await emit();
+      // A process that claimed the delivery and died: its lease would only lapse in an hour.
+      expect(await repo.claim('dead-process', 10, Date.now() + 5, 3_600_000)).toHaveLength(1);
+      await worker().start();
+      await waitHits(1);
+      expect(hits[0]!.id).toBe(e.id);
+      const [d] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
+      expect(d).toMatchObject({ status: 'delivered', attempts: 1 });
+    });
+
+    it('on stop, aborts an attempt in flight without charging it and releases the lease', async () => {
+      respond = () => {}; // hang
+      const h = await service.create(ws, { url: `${url}/c`, events: ['*'] });
+      await emit();
+      const w = worker();
+      await w.start();
+      await waitHits(1);
+      const t0 = Date.now();
+      await w.stop(200);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      const [d] = await service.listDeliveries(ws, h.webhook_id, { limit: 5 });
+      expect(d).toMatchObject({ status: 'pending', attempts: 0, last_error: null });
+      const row = await store.db.selectFrom('webhook_deliveries').select(['lease_owner', 'lease_until_ms']).where('id', '=', d!.delivery_id).executeTakeFirst();
+      expect(row).toEqual({ lease_owner: null, lease_until_ms: null });
+      // The next worker sends it.
+      respond = (res) => res.end('ok');
+      await worker().start();
+      await waitHits(2);
+      const [after] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
+      expect(after).toMatchObject({ status: 'delivered', attempts: 1 });
+    });
+
+    it('retries a failure after its backoff and records both attempts', async () => {
+      let n = 0;
+      respond = (res) => {
+        res.statusCode = n++ === 0 ? 502 : 200;
+        res.end();
+      };
+      const h = await service.create(ws, { url: `${url}/d`, events: ['*'] });
+      await emit();
+      await worker().start();
+      await waitHits(2);
+      const [d] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
+      const detail = await service.retrieveDelivery(ws, h.webhook_id, d!.delivery_id);
+      expect(detail.status).toBe('delivered');
+      expect(detail.attempt_history.map((a) => [a.status_code, a.error])).toEqual([
+        [502, 'Receiver answered HTTP 502'],
+        [200, null],
+      ]);
+    });
   });
 });

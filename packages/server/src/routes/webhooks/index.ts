@@ -150,6 +150,12 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
       {
         schema: {
           summary: 'Update a webhook endpoint (ours); {"enabled": true} re-enables it after an auto-disable',
+          description:
+            'Changes any of `enabled`, `url`, `events`, `namespace`, `description`. Auto-disable: after ' +
+            '`TROVE_WEBHOOK_DISABLE_AFTER` (default 50) deliveries in a row failed for good, the server sets ' +
+            '`enabled: false` and explains why in `disabled_reason`; new events are not queued for it meanwhile, its ' +
+            'pending deliveries wait. `{"enabled": true}` re-enables it, resets `consecutive_failures` and sends the ' +
+            'pending deliveries; `{"enabled": false}` disables it by hand. A new `url` passes the same checks as at creation.',
           tags: ['webhooks'],
           params: webhookParams,
           body: updateBody,
@@ -186,6 +192,9 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
       {
         schema: {
           summary: "A webhook's delivery log, newest event first (ours)",
+          description:
+            'One entry per (event, endpoint): `status` pending, delivered or failed, the number of `attempts`, the last ' +
+            'status code and error, and `next_attempt_at` while pending. Entries are kept 30 days after they finish.',
           tags: ['webhooks'],
           params: webhookParams,
           querystring: {
@@ -216,6 +225,9 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
       {
         schema: {
           summary: 'One delivery with every attempt (ours)',
+          description:
+            '`attempt_history` lists every attempt oldest first: when, the receiver status (null when unreachable), the ' +
+            'error, how long it took, and when the next attempt was scheduled.',
           tags: ['webhooks'],
           params: deliveryParams,
           response: { 200: deliveryDetailView, ...errors(401, 403, 404) },
@@ -238,6 +250,9 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
         {
           schema: {
             summary: 'Send one signed webhook.test delivery now; a receiver failure is ok: false, not an error',
+            description:
+              'No body. Stores a `webhook.test` event and delivers it synchronously to this endpoint only (even when ' +
+              'disabled); not retried, not counted towards auto-disable, recorded in the delivery log.',
             tags: ['webhooks'],
             params: webhookParams,
             response: { 200: testResult, ...errors(401, 403, 404) },
@@ -254,6 +269,10 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
         {
           schema: {
             summary: 'Queue a delivery again (ours); it goes out before newer pending deliveries of the endpoint',
+            description:
+              'No body. A delivered or failed delivery becomes `pending` with a fresh retry window; a pending one is ' +
+              'made due now. If an attempt is on its way, the event is sent once more after it, whatever its outcome. ' +
+              '409 while the endpoint is disabled (re-enable it with PATCH first).',
             tags: ['webhooks'],
             params: deliveryParams,
             response: { 200: deliveryView, ...errors(401, 403, 404, 409) },
