@@ -33,6 +33,8 @@ export interface Config {
     retryScheduleMs: number[];
     maxAgeMs: number;
     disableAfterFailures: number;
+    /** How long past the attempt timeout a node's claim on a delivery lasts (a dead node's claims lapse then). */
+    leaseMarginMs: number;
   };
   snapshots: {
     retentionDays: number;
@@ -84,6 +86,7 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_WEBHOOK_RETRY_SCHEDULE', flag: 'webhook-retry-schedule', kind: 'string', help: 'Comma list of retry delays in ms (default 1s,5s,30s,2m,10m,30m,1h,2h,4h)' },
   { env: 'TROVE_WEBHOOK_MAX_AGE_MS', flag: 'webhook-max-age-ms', kind: 'int', help: 'Give up on a delivery after this long (default 26 h)' },
   { env: 'TROVE_WEBHOOK_DISABLE_AFTER', flag: 'webhook-disable-after', kind: 'int', help: 'Disable an endpoint after N consecutive failed deliveries (default 50)' },
+  { env: 'TROVE_WEBHOOK_LEASE_MARGIN_MS', flag: 'webhook-lease-margin-ms', kind: 'int', help: 'Cluster: a dead node\'s in-flight deliveries are retried this long after the attempt timeout (default 30000)' },
   { env: 'TROVE_SNAPSHOT_RETENTION_DAYS', flag: 'snapshot-retention-days', kind: 'int', help: 'Delete snapshots older than this (default 30)' },
   { env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE', flag: 'snapshot-max-per-namespace', kind: 'int', help: 'Keep at most N snapshots per namespace (default 100)' },
   { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
@@ -197,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       retryScheduleMs: schedule,
       maxAgeMs: int('TROVE_WEBHOOK_MAX_AGE_MS', 26 * 3600_000),
       disableAfterFailures: int('TROVE_WEBHOOK_DISABLE_AFTER', 50),
+      leaseMarginMs: int('TROVE_WEBHOOK_LEASE_MARGIN_MS', 30_000),
     },
     snapshots: {
       retentionDays: int('TROVE_SNAPSHOT_RETENTION_DAYS', 30),

@@ -32,8 +32,6 @@ export interface WorkerOptions {
   pollMs?: number;
 }
 
-/** Longest time an attempt may hold its lease beyond the attempt timeout. */
-const LEASE_MARGIN_MS = 30_000;
 const SUBSCRIPTION_REFRESH_MS = 10_000;
 const SWEEP_INTERVAL_MS = 3_600_000;
 /** Finished deliveries are kept this long for the delivery log. */
@@ -115,7 +113,7 @@ export class DeliveryWorker {
         if (now - this.lastRefresh > SUBSCRIPTION_REFRESH_MS) await this.refreshSubscriptions();
         if (now - this.lastSweep > SWEEP_INTERVAL_MS) await this.sweep();
         if (free > 0) {
-          const ids = await this.o.repo.claim(this.owner, free, now, this.o.config.attemptTimeoutMs + LEASE_MARGIN_MS);
+          const ids = await this.o.repo.claim(this.owner, free, now, this.o.config.attemptTimeoutMs + this.o.config.leaseMarginMs);
           claimed = ids.length;
           if (ids.length > 0) {
             for (const item of await this.o.repo.loadClaimed(ids)) this.begin(item);

@@ -67,6 +67,8 @@ describe.skipIf(!pgState.ok)(`two nodes on one database and data dir${pgState.ok
       TROVE_DATABASE_URL: db.url,
       // Short attempts keep the lease of a killed node (attempt timeout + 30 s) within the test's patience.
       TROVE_WEBHOOK_TIMEOUT_MS: '2000',
+      // A killed node's claims lapse 2 s + 3 s after their attempt started (30 s by default).
+      TROVE_WEBHOOK_LEASE_MARGIN_MS: '3000',
       TROVE_WEBHOOK_RETRY_SCHEDULE: '200,500,1000',
     };
     a = await startServer({ dataDir, adminKey, runtimeKey, env });
@@ -297,7 +299,7 @@ describe.skipIf(!pgState.ok)(`two nodes on one database and data dir${pgState.ok
       expect(log).toHaveLength(200);
       for (const e of log) for (let i = 0; i < ENDPOINTS; i++) expected.add(`/r${i} ${e.id}`);
       await waitFor(
-        'every event at every endpoint after the kill (leases of the dead node expire after attempt timeout + 30 s)',
+        'every event at every endpoint after the kill (leases of the dead node expire after attempt timeout + lease margin)',
         async () => [...expected].every((k) => receiver.distinct().has(k)),
         90_000,
         200,
