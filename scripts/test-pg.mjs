@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The PostgreSQL pass of `npm test`: the API test suites (server end-to-end,
- * webhook outbox and worker, SDK, CLI, MCP) again, with every test server on its own fresh PostgreSQL
+ * webhook outbox and worker, SDK, CLI, MCP) again — every file of them that
+ * starts a server or creates a test database — with every test server on its own fresh PostgreSQL
  * database instead of SQLite (TROVE_TEST_PG=1; see test/helpers/server.ts).
  *
  * PostgreSQL is the local server at TROVE_TEST_PG_URL (default
@@ -10,6 +11,8 @@
  * that a failure. Databases left behind by an interrupted run are dropped.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(new URL('../packages/server/package.json', import.meta.url));
@@ -51,9 +54,26 @@ try {
   process.exit(0);
 }
 
+/** Test files of the suites that reach a database: they start a server or create a test database. */
+function databaseTests() {
+  const files = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.test.ts') && /\b(startServer|useServer|useLoggedInCli|createTestDatabase)\b/.test(readFileSync(p, 'utf8'))) {
+        files.push(p);
+      }
+    }
+  };
+  for (const suite of SUITES) walk(suite);
+  return files.sort();
+}
+
 await dropLeftovers();
-console.log(`\nPostgreSQL pass: ${SUITES.join(' ')} against ${adminUrl}\n`);
-const run = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...SUITES, ...process.argv.slice(2)], {
+const files = databaseTests();
+console.log(`\nPostgreSQL pass: ${files.length} test files of ${SUITES.join(' ')} against ${adminUrl}\n`);
+const run = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...files, ...process.argv.slice(2)], {
   stdio: 'inherit',
   env: { ...process.env, TROVE_TEST_PG: '1' },
 });
