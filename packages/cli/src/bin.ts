@@ -175,7 +175,8 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
+/** Runs `trove` as a process: signals, exit code. Also called by the package's `bin/trove.js`. */
+export async function runCli(): Promise<void> {
   const controller = new AbortController();
   // First Ctrl-C: commands stop cleanly (tail, listen, serve end their loops); a second one,
   // or a command that does not stop within 2 s, exits at once.
@@ -196,3 +197,5 @@ if (isEntryPoint()) {
   // Exit explicitly (keep-alive sockets would hold the process open) once output is flushed.
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
+
+if (isEntryPoint()) void runCli();
