@@ -280,6 +280,9 @@ const alive = await client.request({ path: '/v1/me', headers: admin }).catch(() 
 const log = server.output();
 const logErrors = (log.match(/"level":(50|60)/g) ?? []).length;
 const logWarnings = (log.match(/"level":40|\bWarning:/g) ?? []).length;
+// Node prints this when the GC has to close a FileHandle nobody closed: a leak that the
+// fd count alone can miss, because a busy server collects often enough to hide it.
+const gcClosedFds = (log.match(/Closing file descriptor \d+ on garbage collection/g) ?? []).length;
 
 client.close();
 await server.stop();
@@ -292,6 +295,13 @@ const rssStart = at(0.2, 0.35);
 const rssEnd = at(0.85, 1.01);
 const growth = rssEnd - rssStart;
 const allowed = Math.max(32 * MiB, 0.25 * rssStart);
+// Open descriptors, same windows: a per-request leak (a download's file handle left
+// to the GC) adds one per request, thousands by the end; sockets and exec pipes of
+// the 64 agents make the rest, which the median over each window smooths.
+const fdsAt = (from, to) => median(rssRun.samples.filter((s) => s.fds !== null && s.t >= from * durationMs && s.t <= to * durationMs).map((s) => s.fds));
+const fdsStart = fdsAt(0.2, 0.35);
+const fdsEnd = fdsAt(0.85, 1.01);
+const fdsAllowed = Math.max(64, Math.round(0.25 * fdsStart));
 
 const lat = Object.fromEntries(Object.entries(latency).map(([op, xs]) => [op, summarize(xs)]));
 console.log(`\n${counts.ops} operations in ${elapsed.toFixed(0)} s (${fmtNum(counts.ops / elapsed)} ops/s): ${JSON.stringify(counts.byOp)}`);
@@ -300,6 +310,7 @@ console.log(`latency p50/p99 ms: ${Object.entries(lat).map(([op, s]) => `${op} $
 console.log(`events: ${expectedTotal} expected, ${eventsRead} read back in ${pages} pages, ${lost} lost`);
 console.log(`server CPU: ${fmtNum(cpuUsed / Math.max(1, counts.ops))} ms per operation, ${(cpuUsed / 1000 / elapsed).toFixed(2)} cores on average`);
 console.log(`RSS after warm-up ${fmtBytes(rssStart)}, at the end ${fmtBytes(rssEnd)}, peak ${fmtBytes(rssRun.peak)}`);
+console.log(`open fds after warm-up ${fmtNum(fdsStart)}, at the end ${fmtNum(fdsEnd)}`);
 if (examples.length) console.log('first problems:', JSON.stringify(examples.slice(0, 8), null, 1));
 
 const checks = counts.netErrors + counts.unexpected;
@@ -338,6 +349,20 @@ rows.push(
     pass: growth <= allowed,
   }),
 );
+if (Number.isFinite(fdsStart) && Number.isFinite(fdsEnd)) {
+  rows.push(
+    row({
+      metric: 'open fds end vs after warm-up',
+      unit: '',
+      ours: fdsEnd,
+      baseline: fdsStart,
+      ratio: null,
+      target: `≤ +${fdsAllowed}`,
+      pass: fdsEnd - fdsStart <= fdsAllowed,
+    }),
+  );
+}
+rows.push(row({ metric: 'file handles closed by the GC (leaked)', unit: '', ours: gcClosedFds, target: '= 0', pass: gcClosedFds === 0 }));
 rows.push(row({ metric: 'server alive at the end (GET /v1/me)', unit: '', ours: alive?.status ?? 0, target: '= 200', pass: alive?.status === 200 }));
 rows.push(row({ metric: 'server log: error lines', unit: '', ours: logErrors, target: '= 0', pass: logErrors === 0 }));
 rows.push(row({ metric: 'server log: warning lines', unit: '', ours: logWarnings }));
@@ -347,5 +372,5 @@ for (const op of ['write', 'read', 'list', 'exec', 'events']) {
 
 finish('soak', rows, {
   params: { quick, minutes, agents, thinkMin, thinkMax, mix: MIX, execAvailable },
-  detail: { counts, problems, examples, latency: lat, rss: { start: rssStart, end: rssEnd, peak: rssRun.peak, samples: rssRun.samples }, events: { expected: expectedTotal, read: eventsRead, pages, lost } },
+  detail: { counts, problems, examples, latency: lat, rss: { start: rssStart, end: rssEnd, peak: rssRun.peak, samples: rssRun.samples }, fds: { start: fdsStart, end: fdsEnd }, events: { expected: expectedTotal, read: eventsRead, pages, lost } },
 });

@@ -1,5 +1,5 @@
-/** Resident set size of a process from /proc/<pid>/status, and a periodic sampler. */
-import { readFileSync } from 'node:fs';
+/** Resident set size and open descriptors of a process from /proc/<pid>, and a periodic sampler. */
+import { readFileSync, readdirSync } from 'node:fs';
 
 export function readRss(pid) {
   try {
@@ -10,13 +10,22 @@ export function readRss(pid) {
   }
 }
 
-/** Samples every `intervalMs`; `stop()` returns {samples: [{t, rss}], peak}. */
+/** Open file descriptors (files, sockets, pipes) of a process, or null. */
+export function openFds(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}
+
+/** Samples every `intervalMs`; `stop()` returns {samples: [{t, rss, fds}], peak}. */
 export function sampleRss(pid, intervalMs = 500) {
   const t0 = Date.now();
   const samples = [];
   const take = () => {
     const rss = readRss(pid);
-    if (rss !== null) samples.push({ t: Date.now() - t0, rss });
+    if (rss !== null) samples.push({ t: Date.now() - t0, rss, fds: openFds(pid) });
   };
   take();
   const timer = setInterval(take, intervalMs);
