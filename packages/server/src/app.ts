@@ -38,6 +38,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // On close, idle keep-alive sockets go at once; requests in flight finish (long-polls and SSE
     // streams are ended by preClose hooks; main.ts cuts whatever is left after a grace period).
     forceCloseConnections: 'idle',
+    // One log line per request (on completion) instead of Fastify's two; the arrival is logged at debug.
+    disableRequestLogging: true,
     bodyLimit: 16 * 1024 * 1024,
   });
 
@@ -51,6 +53,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    req.log.debug({ method: req.method, url: req.url }, 'incoming request');
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      { method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request completed',
+    );
   });
   // Shutting down: answer what is in flight, and tell keep-alive clients not to reuse the connection,
   // so the server is not left waiting for sockets that the clients would keep open.

@@ -115,7 +115,7 @@ describe('SIGTERM', () => {
   });
 
   it('answers a waiting long-poll at once (an empty page) instead of waiting out its 30 s', async () => {
-    const s = await startServer({ env: { TROVE_LOG_LEVEL: 'info' } });
+    const s = await startServer({ env: { TROVE_LOG_LEVEL: 'debug' } });
     started.push(s);
     // Nothing newer than the bootstrap events: the poll waits.
     const latest = await json(s, s.adminKey, 'GET', `/v1/workspaces/${s.workspaceId}/events?limit=1`);
@@ -124,7 +124,7 @@ describe('SIGTERM', () => {
     const poll = fetch(`${s.baseUrl}/v1/workspaces/${s.workspaceId}/events?wait=30&since=${encodeURIComponent(since)}&types=file.deleted`, {
       headers: { authorization: `Bearer ${s.adminKey}` },
     });
-    // The request is in the server once it is logged ("incoming request", info level).
+    // The request is in the server once it is logged ("incoming request", debug level).
     for (let i = 0; i < 500 && !s.output().includes('wait=30'); i++) await new Promise((r) => setTimeout(r, 10));
     expect(s.output()).toContain('wait=30');
     const exited = new Promise<number | null>((r) => s.proc.once('exit', (code) => r(code)));
