@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// Before anything touches the libuv thread pool: file uploads, downloads and fsyncs all run on it,
-// and its default of 4 threads queues them behind each other under concurrent load.
-process.env.UV_THREADPOOL_SIZE ??= '16';
+import './threadpool.js'; // first: sizes the libuv thread pool before anything uses it
 import { ConfigError } from './config.js';
 import { main } from './main.js';
 
