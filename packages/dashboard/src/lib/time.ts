@@ -1,3 +1,7 @@
+// The CLI's formatter, bundled at build time (a dependency-free file), so the dashboard and
+// `trove tail` print the very same stamps.
+import { formatTimestamp } from '../../../cli/src/output/time';
+
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /**
@@ -5,13 +9,7 @@ const pad = (n: number) => String(n).padStart(2, '0');
  * anything older (or in the future, e.g. a retry schedule on another day).
  */
 export function formatStamp(iso: string | null | undefined, now: Date = new Date()): string {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  const sameDay =
-    d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
-  return sameDay ? time : `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  return iso ? formatTimestamp(iso, now) : '—';
 }
 
 /** Full local date and time, for tooltips next to short stamps. */

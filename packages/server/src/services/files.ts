@@ -181,11 +181,8 @@ export class FileService {
    */
   async download(ctx: NsContext, clientPath: unknown) {
     const r = await this.resolve(ctx, clientPath);
-    const fh = await openResolved(r);
+    const { fh, st } = await openRegularFile(r);
     try {
-      const st = await fh.stat();
-      if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
-      if (!st.isFile()) throw new AppError('bad_request', `Not a regular file: ${displayPath(r.rel)}`);
       const cap = this.limits.maxReadBytes;
       const truncated = cap > 0 && st.size > cap;
       const modifiedAt = isoMs(st.mtimeMs);
@@ -193,16 +190,9 @@ export class FileService {
       if (want <= SMALL_READ) {
         // Small files skip the stream machinery entirely; a file that shrank since
         // fstat is sent as read, so Content-Length always matches the body.
-        const buf = Buffer.allocUnsafe(want);
-        let got = 0;
-        while (got < want) {
-          const { bytesRead } = await fh.read(buf, got, want - got, got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
+        const body: Readable | Buffer = await readHead(fh, want);
         await fh.close();
-        const body: Readable | Buffer = got === want ? buf : buf.subarray(0, got);
-        return { stream: body, size: st.size, length: got, truncated, modifiedAt };
+        return { stream: body, size: st.size, length: body.length, truncated, modifiedAt };
       }
       // The stream owns the handle from here: autoClose closes it on end, on error
       // and on destroy (a client that hangs up mid-body). A stream over a bare fd
@@ -219,20 +209,9 @@ export class FileService {
   /** `GET /v1/files/content`. */
   async content(ctx: NsContext, clientPath: unknown) {
     const r = await this.resolve(ctx, clientPath);
-    const fh = await openResolved(r);
+    const { fh, st } = await openRegularFile(r);
     try {
-      const st = await fh.stat();
-      if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
-      if (!st.isFile()) throw new AppError('bad_request', `Not a regular file: ${displayPath(r.rel)}`);
-      const want = Math.min(st.size, CONTENT_CAP);
-      const buf = Buffer.alloc(want);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await fh.read(buf, got, want - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      const bytes = buf.subarray(0, got);
+      const bytes = await readHead(fh, Math.min(st.size, CONTENT_CAP));
       const truncated = st.size > CONTENT_CAP;
       const text = decodeUtf8(bytes, truncated);
       return {
@@ -506,4 +485,30 @@ async function measure(root: string): Promise<{ bytes: number; files: number }> 
     }
   }
   return { bytes, files };
+}
+
+/** Opens a resolved path for reading; 400 unless it is a regular file (the handle is closed then). */
+async function openRegularFile(r: Resolved): Promise<{ fh: fsp.FileHandle; st: Stats }> {
+  const fh = await openResolved(r);
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
+    if (!st.isFile()) throw new AppError('bad_request', `Not a regular file: ${displayPath(r.rel)}`);
+    return { fh, st };
+  } catch (err) {
+    await fh.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** Up to `want` bytes from the start of the file; fewer when it shrank since it was measured. */
+async function readHead(fh: fsp.FileHandle, want: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(want);
+  let got = 0;
+  while (got < want) {
+    const { bytesRead } = await fh.read(buf, got, want - got, got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === want ? buf : buf.subarray(0, got);
 }

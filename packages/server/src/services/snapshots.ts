@@ -8,6 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
+import type { SnapshotTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { EventService } from '../events/service.js';
 import { isoMs, newSnapshotId } from '../ids.js';
@@ -28,17 +29,8 @@ export interface SnapshotView {
   created_at: string;
 }
 
-interface SnapshotRow {
-  id: string;
-  workspace_id: string;
-  namespace: string;
-  label: string | null;
-  size_bytes: number;
-  file_count: number;
-  blob_key: string;
-  created_at: string;
-  created_ms: number;
-}
+/** A row of the snapshot index, as stored. */
+type SnapshotRow = SnapshotTable;
 
 export interface SnapshotLogger {
   info(obj: object | string, msg?: string): void;
