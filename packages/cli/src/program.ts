@@ -136,7 +136,9 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .command('write')
       .description('write text to a file (parents are created; an existing file is replaced)')
       .argument('<path>', 'file in the namespace')
-      .argument('<text>', 'the content; "-" reads stdin'),
+      .argument('<text>', 'the content; "-" reads stdin')
+      // Text may start with a dash ("- [ ] todo"); write.ts still refuses what looks like a mistyped flag.
+      .allowUnknownOption(),
   ).action(action(() => import('./commands/files/write.js')));
   common(
     program

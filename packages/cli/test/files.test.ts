@@ -49,6 +49,21 @@ describe('run', () => {
 });
 
 describe('write, cat, ls, rm', () => {
+  it('writes text that starts with a dash, and refuses a mistyped flag unless it follows --', async () => {
+    expect(JSON.parse(await session.ok(['write', 'dash/todo.md', '- [ ] ship it', '--json']))).toEqual({
+      path: 'workspace/dash/todo.md',
+      size_bytes: 13,
+    });
+    expect(await session.ok(['cat', 'dash/todo.md'])).toBe('- [ ] ship it');
+    const typo = await session.run(['write', 'dash/x.md', '--jsn']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain("error: unknown option '--jsn'");
+    expect(typo.stderr).toContain("trove write PATH -- '--jsn'");
+    await session.ok(['write', 'dash/x.md', '--', '--jsn']);
+    expect(await session.ok(['cat', 'dash/x.md'])).toBe('--jsn');
+    await session.ok(['rm', 'dash']);
+  });
+
   it('writes text (argument and stdin), reads it back, lists and deletes', async () => {
     const w = await session.run(['write', 'notes/a.md', 'hello world']);
     expect(w.code).toBe(0);
