@@ -23,6 +23,12 @@ export interface Config {
     maxReadBytes: number;
     quotaBytes: number;
     quotaFiles: number;
+    /**
+     * How long a measured namespace usage is trusted for quota checks. One node sees every write
+     * (and re-measures after exec and restore), so its figure stays exact; in a cluster, other
+     * nodes' writes are only seen on the next measurement.
+     */
+    usageCacheMs: number;
   };
   /** Exec sandbox limits; the fields are documented on ExecOptions. */
   exec: ExecOptions;
@@ -81,6 +87,7 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
   { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace (default 0 = unlimited)' },
   { env: 'TROVE_QUOTA_FILES', flag: 'quota-files', kind: 'int', help: 'Files per namespace (default 0 = unlimited)' },
+  { env: 'TROVE_QUOTA_CACHE_MS', flag: 'quota-cache-ms', kind: 'int', help: 'Re-measure a namespace for quota checks after this long (default 30000; 2000 with PostgreSQL)' },
   { env: 'TROVE_WEBHOOK_TIMEOUT_MS', flag: 'webhook-timeout-ms', kind: 'int', help: 'Per-attempt delivery timeout (default 10000)' },
   { env: 'TROVE_WEBHOOK_CONCURRENCY', flag: 'webhook-concurrency', kind: 'int', help: 'Concurrent deliveries per node (default 16)' },
   { env: 'TROVE_WEBHOOK_RETRY_SCHEDULE', flag: 'webhook-retry-schedule', kind: 'string', help: 'Comma list of retry delays in ms (default 1s,5s,30s,2m,10m,30m,1h,2h,4h)' },
@@ -177,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       maxReadBytes: int('TROVE_MAX_READ_BYTES', 100 * 1024 ** 2),
       quotaBytes: int('TROVE_QUOTA_BYTES', 0),
       quotaFiles: int('TROVE_QUOTA_FILES', 0),
+      usageCacheMs: int('TROVE_QUOTA_CACHE_MS', databaseUrl ? 2_000 : 30_000),
     },
     exec: {
       timeoutMs: int('TROVE_EXEC_TIMEOUT_MS', 30_000),

@@ -43,6 +43,8 @@ export interface FileLimits {
   maxReadBytes: number;
   quotaBytes: number;
   quotaFiles: number;
+  /** How long a measured usage is trusted (see Config.files.usageCacheMs). */
+  usageCacheMs: number;
 }
 
 export interface ListEntry {
@@ -284,7 +286,7 @@ export class FileService {
   async usageOf(ctx: NsContext): Promise<{ bytes: number; files: number }> {
     const key = `${ctx.workspaceId}/${ctx.namespace}`;
     const cached = this.usage.get(key);
-    if (cached && cached.at > Date.now() - 30_000) return cached;
+    if (cached && cached.at > Date.now() - this.limits.usageCacheMs) return cached;
     const root = await this.namespaces.ensure(ctx.workspaceId, ctx.namespace);
     const u = await measure(await fsp.realpath(root));
     this.usage.set(key, { ...u, at: Date.now() });

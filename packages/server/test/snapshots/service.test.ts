@@ -40,7 +40,7 @@ function service(snapshots: { retentionDays: number; maxPerNamespace: number; sw
     locks: new LocalNamespaceLocks(),
     blobs,
     config: {
-      files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0 },
+      files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, usageCacheMs: 30_000 },
       snapshots: { sweepIntervalMs: 60_000, ...snapshots },
     },
     logger: quiet,
@@ -63,6 +63,7 @@ beforeAll(async () => {
     maxReadBytes: 0,
     quotaBytes: 0,
     quotaFiles: 0,
+    usageCacheMs: 30_000,
   });
   blobs = new LocalBlobStore(join(dir, 'blobs', 'snapshots'));
   await blobs.init();
