@@ -69,6 +69,9 @@ describe.skipIf(!pgState.ok)(`two nodes on one database and data dir${pgState.ok
       TROVE_WEBHOOK_TIMEOUT_MS: '2000',
       // A killed node's claims lapse 2 s + 3 s after their attempt started (30 s by default).
       TROVE_WEBHOOK_LEASE_MARGIN_MS: '3000',
+      // Two attempts in flight per node, four endpoints kept busy: neither node can take all the work,
+      // so both deliver whatever the timing (with 16 the quicker node may win every claim).
+      TROVE_WEBHOOK_CONCURRENCY: '2',
       TROVE_WEBHOOK_RETRY_SCHEDULE: '200,500,1000',
     };
     a = await startServer({ dataDir, adminKey, runtimeKey, env });
