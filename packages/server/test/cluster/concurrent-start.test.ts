@@ -4,34 +4,23 @@
  * bootstrap the first workspace: every node must come up, the schema must be
  * migrated once, and exactly one workspace (with the preset keys) must exist.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, randomKey, startServer, type StartedServer, type TestDatabase } from '../../../../test/helpers/server.js';
-import { pgAvailable } from './support.js';
+import { randomKey, startServer } from '../../../../test/helpers/server.js';
+import { pgAvailable, useSharedState } from './support.js';
 
 const pgState = await pgAvailable();
 
 describe.skipIf(!pgState.ok)(`nodes starting at once on an empty database${pgState.ok ? '' : ` — SKIPPED: ${pgState.reason}`}`, () => {
-  let db: TestDatabase | undefined;
-  let dataDir: string | undefined;
-  const nodes: StartedServer[] = [];
-
-  afterAll(async () => {
-    for (const n of nodes) await n.close().catch(() => {});
-    await db?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const shared = useSharedState('trove-cluster-start');
+  const nodes = shared.nodes;
 
   it('all come up, migrate once and bootstrap exactly one workspace', async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(join(tmpdir(), 'trove-cluster-start-'));
+    const { db, dataDir } = await shared.create();
     const adminKey = randomKey();
     const runtimeKey = randomKey();
     const started = await Promise.allSettled(
-      [1, 2, 3].map(() => startServer({ dataDir, adminKey, runtimeKey, env: { TROVE_DATABASE_URL: db!.url } })),
+      [1, 2, 3].map(() => startServer({ dataDir, adminKey, runtimeKey, env: { TROVE_DATABASE_URL: db.url } })),
     );
     for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
     const failures = started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []));

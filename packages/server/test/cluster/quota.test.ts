@@ -3,29 +3,18 @@
  * holds across nodes; TROVE_QUOTA_CACHE_MS bounds how stale a node's figure
  * may be (0: measured before every write).
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestDatabase, randomKey, startServer, type StartedServer, type TestDatabase } from '../../../../test/helpers/server.js';
-import { pgAvailable } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { randomKey, startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { pgAvailable, useSharedState } from './support.js';
 
 const pgState = await pgAvailable();
 
 describe.skipIf(!pgState.ok)(`quotas across two nodes${pgState.ok ? '' : ` — SKIPPED: ${pgState.reason}`}`, () => {
-  let db: TestDatabase | undefined;
-  let dataDir: string | undefined;
-  const nodes: StartedServer[] = [];
-
-  afterAll(async () => {
-    for (const n of nodes) await n.close().catch(() => {});
-    await db?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const shared = useSharedState('trove-cluster-quota');
+  const nodes = shared.nodes;
 
   it('a write through one node counts against the quota on the other at once (TROVE_QUOTA_CACHE_MS=0)', async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(join(tmpdir(), 'trove-cluster-quota-'));
+    const { db, dataDir } = await shared.create();
     const keys = { adminKey: randomKey(), runtimeKey: randomKey() };
     const env = { TROVE_DATABASE_URL: db.url, TROVE_QUOTA_FILES: '3', TROVE_QUOTA_CACHE_MS: '0' };
     const a = await startServer({ dataDir, ...keys, env });

@@ -6,32 +6,27 @@
  * and only recover the ones nobody holds.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { advisoryKey } from '../../src/services/cluster-locks.js';
-import { createTestDatabase, randomKey, startServer, type StartedServer, type TestDatabase } from '../../../../test/helpers/server.js';
-import { pgAvailable } from './support.js';
+import { randomKey, startServer } from '../../../../test/helpers/server.js';
+import { pgAvailable, useSharedState } from './support.js';
 
 const pgState = await pgAvailable();
 
 describe.skipIf(!pgState.ok)(`restore recovery on a shared data dir${pgState.ok ? '' : ` — SKIPPED: ${pgState.reason}`}`, () => {
-  let db: TestDatabase | undefined;
-  let dataDir: string | undefined;
-  const nodes: StartedServer[] = [];
+  const shared = useSharedState('trove-cluster-recovery');
+  const nodes = shared.nodes;
   let holder: pg.Client | undefined;
 
+  // Registered after useSharedState's hook, so it runs first: the lock holder goes before the database.
   afterAll(async () => {
     await holder?.end().catch(() => {});
-    for (const n of nodes) await n.close().catch(() => {});
-    await db?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('a starting node leaves a restore that another node is running alone, and cleans up a crashed one', async () => {
-    db = await createTestDatabase();
-    dataDir = mkdtempSync(join(tmpdir(), 'trove-cluster-recovery-'));
+    const { db, dataDir } = await shared.create();
     const keys = { adminKey: randomKey(), runtimeKey: randomKey() };
     const env = { TROVE_DATABASE_URL: db.url };
     const a = await startServer({ dataDir, ...keys, env });

@@ -3,9 +3,13 @@
  * proxy in front of it that a test can cut (to take the database away from
  * one node without stopping the shared server), and polling helpers.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
-import { pgAdminUrl } from '../../../../test/helpers/server.js';
+import { afterAll } from 'vitest';
+import { createTestDatabase, pgAdminUrl, type StartedServer, type TestDatabase } from '../../../../test/helpers/server.js';
 
 /**
  * Cluster tests need PostgreSQL. Without it they are skipped with a reason,
@@ -25,6 +29,30 @@ export async function pgAvailable(): Promise<{ ok: boolean; reason: string }> {
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * The state a cluster test's nodes share: a fresh database and data dir made
+ * by `create()`, and `nodes` to push started servers on. Everything is closed,
+ * dropped and removed after the file's tests.
+ */
+export function useSharedState(prefix: string) {
+  const nodes: StartedServer[] = [];
+  let db: TestDatabase | undefined;
+  let dataDir: string | undefined;
+  afterAll(async () => {
+    for (const n of nodes) await n.close().catch(() => {});
+    await db?.drop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+  return {
+    nodes,
+    async create(): Promise<{ db: TestDatabase; dataDir: string }> {
+      db = await createTestDatabase();
+      dataDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+      return { db, dataDir };
+    },
+  };
 }
 
 /** A plain TCP forwarder; `cut()` drops every connection and refuses new ones until `restore()`. */
