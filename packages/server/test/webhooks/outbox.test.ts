@@ -106,7 +106,6 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
       durationMs: 1,
       result: { kind: 'delivered' },
       disableAfterFailures: 50,
-      leaseMarginMs: 30_000,
     });
 
   it('writes deliveries in the event transaction: a rolled-back event leaves none', async () => {
@@ -192,7 +191,6 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
       durationMs: 3,
       result: { kind: 'retry', nextAttemptMs: t0 + 5000 },
       disableAfterFailures: 50,
-      leaseMarginMs: 30_000,
     });
     expect(await a.repo.claim('n', 5, t0 + 4999, 60_000)).toEqual([]);
     expect(await a.repo.nextRetryMs(t0)).toBe(t0 + 5000);
@@ -231,7 +229,6 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
         durationMs: 1,
         result: { kind: 'failed' },
         disableAfterFailures: 2,
-        leaseMarginMs: 30_000,
       });
     const claimOne = async () => (await a.repo.claim('n', 1, Date.now() + 10, 60_000))[0]!;
     expect(await claimOne()).toBe(ds[0]!.id);
@@ -284,7 +281,6 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
               durationMs: 1,
               result: { kind: 'delivered' },
               disableAfterFailures: 50,
-              leaseMarginMs: 30_000,
             }),
           ),
         );
@@ -331,7 +327,6 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
         durationMs: 1,
         result: kind === 'retry' ? { kind, nextAttemptMs: Date.now() + 3_600_000 } : { kind },
         disableAfterFailures: 1,
-        leaseMarginMs: 30_000,
       });
     const due = () => Date.now() + 10;
 
