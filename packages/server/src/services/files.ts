@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import { isoMs } from '../ids.js';
 import type { EventService } from '../events/service.js';
+import * as io from '../snapshots/fd-io.js';
 import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import {
@@ -338,13 +339,7 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
 /** Writes every buffer at the current position; writev may stop short (ENOSPC is reported on the retry). */
 async function writeAll(fh: fsp.FileHandle, bufs: Buffer[], total: number): Promise<void> {
   const { bytesWritten } = await fh.writev(bufs);
-  if (bytesWritten === total) return;
-  const rest = Buffer.concat(bufs).subarray(bytesWritten);
-  let off = 0;
-  while (off < rest.length) {
-    const { bytesWritten: n } = await fh.write(rest, off, rest.length - off);
-    off += n;
-  }
+  if (bytesWritten < total) await io.writeAll(fh.fd, Buffer.concat(bufs).subarray(bytesWritten));
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -329,12 +329,13 @@ export class SnapshotService {
   }
 }
 
+/** How long start-up recovery waits for a namespace's lock before leaving its restore to the node holding it. */
+const RECOVERY_LOCK_WAIT_MS = 1_000;
+
 /**
  * Start-up recovery of interrupted restores in every workspace under
  * `<dataDir>/workspaces`. Runs before the server listens.
  */
-const RECOVERY_LOCK_WAIT_MS = 1_000;
-
 export async function recoverAllRestores(dataDir: string, locks?: NamespaceLocks, logger?: SnapshotLogger): Promise<void> {
   const root = join(dataDir, 'workspaces');
   let workspaces: string[];

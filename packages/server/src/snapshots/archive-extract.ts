@@ -151,9 +151,7 @@ export async function extractArchive(
   const reader = ByteReader.fromStream(gunzip, 2 * 1024 * 1024);
   const chown = opts.chown;
   const writer = new FileWriter(opts.chown, (f) =>
-    f.code === 'EEXIST'
-      ? invalidArchive(`entry ${show(f.rel)} appears twice or conflicts with an earlier entry`)
-      : new Error(`restoring ${show(f.rel)}: ${f.message}`),
+    f.code === 'EEXIST' ? mapEexist(f, f.rel) : new Error(`restoring ${show(f.rel)}: ${f.message}`),
   );
   // Directories this extraction created ('' = the root); only these may hold entries.
   const dirs = new Map<string, DirAttrs>([['', { mode: 0o755, mtime: null }]]);
