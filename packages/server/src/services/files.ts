@@ -158,7 +158,7 @@ export class FileService {
         // rename() replaces a symlink at the target instead of following it.
         await fsp.rename(tmp, r.abs);
         renamed = true;
-        await fsyncDir(r.parent);
+        await io.fsyncDir(r.parent);
       } finally {
         if (!renamed) {
           await fh.close().catch(() => {});
@@ -239,7 +239,7 @@ export class FileService {
       if (!st) throw notFound(r.rel);
       // fs.rm removes a symlink itself and never descends through links inside a tree.
       await fsp.rm(r.abs, { recursive: true, force: false });
-      await fsyncDir(r.parent).catch(() => {});
+      await io.fsyncDir(r.parent).catch(() => {});
       this.usage.delete(`${ctx.workspaceId}/${ctx.namespace}`);
       const path = displayPath(r.rel);
       await this.events.emit({
@@ -340,15 +340,6 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
 async function writeAll(fh: fsp.FileHandle, bufs: Buffer[], total: number): Promise<void> {
   const { bytesWritten } = await fh.writev(bufs);
   if (bytesWritten < total) await io.writeAll(fh.fd, Buffer.concat(bufs).subarray(bytesWritten));
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

@@ -7,6 +7,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.js';
+import { fsyncDir } from './fd-io.js';
 
 export interface BlobStore {
   /** Stores the whole body under `key`, atomically: readers see the old blob, then the complete new one. */
@@ -131,14 +132,5 @@ export class LocalBlobStore implements BlobStore {
       }
     };
     yield* walk(this.dir, '');
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

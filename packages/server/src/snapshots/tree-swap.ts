@@ -19,7 +19,7 @@ import { promises as fsp } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fsyncDir } from './blob-store.js';
+import { fsyncDir } from './fd-io.js';
 import { crashPoint } from './crash-points.js';
 
 export const TREES_DIR = '.trees';
