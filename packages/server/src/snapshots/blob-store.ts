@@ -7,7 +7,7 @@ import { constants, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.js';
-import { fsyncDir } from './fd-io.js';
+import { fsyncDir, writeAll } from './fd-io.js';
 
 export interface BlobStore {
   /** Stores the whole body under `key`, atomically: readers see the old blob, then the complete new one. */
@@ -60,12 +60,8 @@ export class LocalBlobStore implements BlobStore {
     let closed = false;
     try {
       for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        let off = 0;
-        while (off < buf.length) {
-          const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-          off += bytesWritten;
-        }
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        await writeAll(fh.fd, buf);
         size += buf.length;
       }
       // Durable before visible: a crash after rename must not leave a short blob.
