@@ -273,10 +273,13 @@ describe.skipIf(!pgState.ok)(`two nodes on one database and data dir${pgState.ok
       const writesOnA = emit(a, 100, 150).catch(() => {}); // cut short by the kill
       const writesOnB = emit(b, 150, 175);
       await waitFor('node A to hold a delivery lease', async () => heldBy(a), 20_000, 5);
+      await a.kill('SIGKILL');
+      // Counted after the kill, when nothing can change them: a dead node's leases stay until they
+      // lapse (attempt timeout + lease margin, 5 s here). Counting before the kill races with the
+      // node claiming one more in between.
       const inFlightAtKill = Number(
         (await client.query<{ n: string }>('select count(*) as n from webhook_deliveries where lease_owner like $1', [`%:${a.proc.pid}:%`])).rows[0]!.n,
       );
-      await a.kill('SIGKILL');
       await Promise.all([writesOnA, writesOnB]);
 
       // Every event written (and acknowledged) must reach every endpoint: check against the event log itself.
