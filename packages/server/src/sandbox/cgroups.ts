@@ -9,6 +9,7 @@
  * slot goes back to the pool only once it holds no process.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type Controller = 'memory' | 'pids';
@@ -21,8 +22,6 @@ export interface CgroupLimits {
 export interface CgroupSlot {
   id: number;
   dirs: Partial<Record<Controller, string>>;
-  /** memory.oom_control `oom_kill` when the slot was handed out. */
-  oomKillsAtStart: number;
 }
 
 interface Log {
@@ -98,12 +97,49 @@ function readProcs(dir: string): number[] {
   }
 }
 
-function killAll(dir: string): void {
-  for (const pid of readProcs(dir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
+/** The slot's group directories, one per controller: what the launcher process needs to attach and kill. */
+export function slotDirs(slot: CgroupSlot): string[] {
+  return Object.values(slot.dirs).filter((d): d is string => typeof d === 'string');
+}
+
+/** Moves `pid` into each group; its children inherit them. */
+export function attachToCgroups(dirs: readonly string[], pid: number): void {
+  for (const dir of dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+}
+
+/**
+ * attachToCgroups on the thread pool: a cgroup v1 migration can block for an
+ * RCU grace period (measured up to ~15 ms here), which must not stall the
+ * caller's event loop.
+ */
+export async function attachToCgroupsAsync(dirs: readonly string[], pid: number): Promise<void> {
+  for (const dir of dirs) await writeFile(join(dir, 'cgroup.procs'), String(pid));
+}
+
+/** True when no process is left in any of the groups. */
+export function cgroupsEmpty(dirs: readonly string[]): boolean {
+  return dirs.every((d) => readProcs(d).length === 0);
+}
+
+/** A memory group's OOM-kill counter (memory.oom_control `oom_kill`). */
+export function oomKillCount(memoryDir: string): number {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(memoryDir, 'memory.oom_control'), 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** SIGKILLs every process of each group. */
+export function killCgroups(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    for (const pid of readProcs(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   }
 }
@@ -165,14 +201,12 @@ export class CgroupPool {
 
   acquire(): CgroupSlot {
     if (this.closed) throw new Error('cgroup pool closed');
-    const slot = this.free.pop() ?? this.createSlot();
-    slot.oomKillsAtStart = this.oomKills(slot);
-    return slot;
+    return this.free.pop() ?? this.createSlot();
   }
 
   private createSlot(): CgroupSlot {
     const id = this.nextId++;
-    const slot: CgroupSlot = { id, dirs: {}, oomKillsAtStart: 0 };
+    const slot: CgroupSlot = { id, dirs: {} };
     try {
       if (this.bases.memory) {
         const dir = join(this.bases.memory, `slot-${id}`);
@@ -202,43 +236,23 @@ export class CgroupPool {
     return slot;
   }
 
-  /** Moves `pid` (not yet running user code) into the slot; its children inherit it. */
-  attach(slot: CgroupSlot, pid: number): void {
-    for (const dir of Object.values(slot.dirs)) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-  }
-
-  /** OOM kills in this slot since it was handed out. */
-  oomKillsSince(slot: CgroupSlot): number {
-    return this.oomKills(slot) - slot.oomKillsAtStart;
-  }
-
-  private oomKills(slot: CgroupSlot): number {
-    if (!slot.dirs.memory) return 0;
-    try {
-      const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(slot.dirs.memory, 'memory.oom_control'), 'utf8'));
-      return m ? Number(m[1]) : 0;
-    } catch {
-      return 0;
-    }
-  }
-
   /** True when no process is left in the slot. */
   isEmpty(slot: CgroupSlot): boolean {
-    return Object.values(slot.dirs).every((d) => readProcs(d).length === 0);
+    return cgroupsEmpty(slotDirs(slot));
   }
 
   /** SIGKILLs everything in the slot. */
   kill(slot: CgroupSlot): void {
-    for (const dir of Object.values(slot.dirs)) killAll(dir);
+    killCgroups(slotDirs(slot));
   }
 
   /**
    * Waits until the slot is empty (killing stragglers) and returns it to the
    * pool. A slot that will not empty is retired, never reused.
    */
-  async release(slot: CgroupSlot, graceMs = 2000): Promise<boolean> {
-    const deadline = Date.now() + graceMs;
-    while (!this.isEmpty(slot)) {
+  async release(slot: CgroupSlot, opts: { graceMs?: number; knownEmpty?: boolean } = {}): Promise<boolean> {
+    const deadline = Date.now() + (opts.graceMs ?? 2000);
+    while (!(opts.knownEmpty === true || this.isEmpty(slot))) {
       if (Date.now() > deadline) {
         this.all.delete(slot);
         this.log.error({ slot: slot.dirs }, 'exec cgroup still has processes after kill; retiring it');
@@ -297,7 +311,7 @@ function makeSlotDir(dir: string): void {
     mkdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    killAll(dir);
+    killCgroups([dir]);
   }
 }
 
@@ -316,7 +330,7 @@ function removeStale(parent: string, log: Log): void {
     try {
       for (const slot of readdirSync(base, { withFileTypes: true })) {
         if (!slot.isDirectory()) continue;
-        killAll(join(base, slot.name));
+        killCgroups([join(base, slot.name)]);
         try {
           rmdirSync(join(base, slot.name));
         } catch {

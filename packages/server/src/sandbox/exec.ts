@@ -8,15 +8,15 @@
  * server may use cgroups, every process of the exec's cgroup; bwrap's
  * --die-with-parent does the same if the server itself dies.
  */
-import { spawn, type StdioOptions } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { promises as fsp, constants as fsc } from 'node:fs';
-import { constants as osc, tmpdir } from 'node:os';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
-import { FD, SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
-import { CgroupPool, type CgroupSlot } from './cgroups.js';
-import { inheritableFdsCached } from './fds.js';
+import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
+import { CgroupPool, slotDirs } from './cgroups.js';
+import { TIMEOUT_EXIT_CODE, type LaunchOutcome, type LaunchSpec } from './launch.js';
+import { Launcher, LauncherGoneError } from './launcher.js';
 import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
 import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
 import { CappedOutput } from './output.js';
@@ -85,36 +85,17 @@ export interface ExecLogger {
   error(obj: object | string, msg?: string): void;
 }
 
-/** Exit code reported for a command killed by the wall-clock limit (as timeout(1) does). */
-export const TIMEOUT_EXIT_CODE = 124;
+export { TIMEOUT_EXIT_CODE };
 const RETRY_UNAVAILABLE_S = 30;
 const RETRY_BUSY_S = 1;
 const REPROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 15_000;
-const KILL_GRACE_MS = 3_000;
 const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
 
 /** The 408 the exec routes answer when ExecResult.timedOut is true (PROTOCOL.md wording). */
 export function execTimeoutError(timeoutMs: number): AppError {
   const s = timeoutMs / 1000;
   return new AppError('exec_timeout', `Command timed out after ${Number.isInteger(s) ? s : s.toFixed(1)}s.`);
-}
-
-interface Launch {
-  file: string;
-  args: string[];
-  cwd?: string;
-  env: Record<string, string>;
-  stdin?: string;
-  /** bwrap mode: the command text for --ro-bind-data on FD.command (too long for argv). */
-  commandData?: Buffer;
-  timeoutMs: number;
-  /** bwrap mode: read --info-fd, optionally release --block-fd after joining the cgroup. */
-  bwrap: boolean;
-  slot: CgroupSlot | null;
-  seccompPath: string | null;
-  /** Insecure mode: own process group, killed as a group. */
-  detached: boolean;
 }
 
 interface Raw {
@@ -127,6 +108,8 @@ interface Raw {
   ready: boolean;
   /** Killed by close() (server shutdown). */
   shutdown: boolean;
+  oomKills: number;
+  cgroupsEmpty: boolean;
 }
 
 interface Running {
@@ -142,6 +125,8 @@ export class ExecService {
   private seccompPath: string | null = null;
   private readonly limiter: ExecLimiter;
   private readonly running = new Set<Running>();
+  /** Starts every process tree (see launcher.ts); created by the first probe. */
+  private launcher: Launcher | null = null;
   private readonly reaper = new Reaper();
   private readonly isRoot = process.getuid?.() === 0;
   private closing = false;
@@ -169,6 +154,11 @@ export class ExecService {
 
   status(): SandboxStatus {
     return { ...this.current };
+  }
+
+  /** Pid of the launcher process that starts the sandboxes, while one runs (diagnostics, tests). */
+  launcherPid(): number | undefined {
+    return this.launcher?.pid;
   }
 
   async run(req: ExecRequest): Promise<ExecResult> {
@@ -215,6 +205,8 @@ export class ExecService {
     const all = [...this.running];
     for (const r of all) r.kill();
     await Promise.allSettled(all.map((r) => r.done));
+    await this.launcher?.close();
+    this.launcher = null;
     await this.pool?.close();
     this.pool = null;
     if (this.runtimeDir) rmSync(this.runtimeDir, { recursive: true, force: true });
@@ -222,14 +214,21 @@ export class ExecService {
   }
 
   /**
-   * The bwrap command line this service would use for `command`, minus the
-   * descriptors only the service reads (info, block, ready): for benchmarks
-   * and debugging. The seccomp filter, when used, is expected on descriptor 5.
+   * The bwrap command line this service would use for `command`, for
+   * benchmarks and debugging. The seccomp filter, when used, is expected on
+   * descriptor 5. Without `handOff` there are no info/block descriptors; with
+   * it bwrap reports its pid on descriptor 3 and waits on descriptor 4, as for
+   * the service, so a caller can place the sandbox in cgroups first.
    */
-  sandboxCommand(nsRoot: string, command: string): { file: string; args: string[]; seccompPath: string | null } | null {
+  sandboxCommand(
+    nsRoot: string,
+    command: string,
+    opts: { handOff?: boolean } = {},
+  ): { file: string; args: string[]; seccompPath: string | null } | null {
     if (!this.layout || this.current.mode !== 'bubblewrap') return null;
     const env = this.env({ workspaceId: 'bench', namespace: 'bench', nsRoot, command, sourceInit: false }, SANDBOX_HOME, SANDBOX_PATH);
-    const args = this.layout.args({ nsRoot, env, script: command, block: false, info: false });
+    const handOff = opts.handOff === true;
+    const args = this.layout.args({ nsRoot, env, script: command, block: handOff, info: handOff });
     return { file: this.layout.opts.bwrap, args, seccompPath: this.seccompPath };
   }
 
@@ -293,6 +292,13 @@ export class ExecService {
       seccomp: this.seccompPath !== null,
     });
 
+    try {
+      // Forked now, while the server is small (see launcher.ts).
+      this.launcher ??= new Launcher(this.log);
+      this.launcher.start();
+    } catch (err) {
+      return failed(`the exec launcher cannot start: ${(err as Error).message}`, 'reinstall or rebuild trove-server (npm run build)');
+    }
     const probeRoot = join(this.runtimeDir!, 'probe');
     let raw: Raw;
     try {
@@ -463,7 +469,8 @@ export class ExecService {
         commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
         timeoutMs,
         bwrap: true,
-        slot,
+        cgroupDirs: slot ? slotDirs(slot) : null,
+        memoryCgroup: slot?.dirs.memory ?? null,
         seccompPath: this.seccompPath,
         detached: false,
       });
@@ -472,13 +479,13 @@ export class ExecService {
       throw err;
     }
     if (slot) {
-      const oom = this.pool!.oomKillsSince(slot);
-      if (oom > 0) {
+      if (raw.oomKills > 0) {
         raw.stderr.push(Buffer.from(`\n[trove: a process was killed: the exec memory limit (${this.opts.memoryBytes} bytes) was exceeded]\n`));
       }
       // After a timeout the caller is promised that nothing survives: wait for the cgroup to empty.
-      if (raw.timedOut) await this.pool!.release(slot);
-      else void this.pool!.release(slot);
+      const release = this.pool!.release(slot, { knownEmpty: raw.cgroupsEmpty });
+      if (raw.timedOut) await release;
+      else void release;
     }
     return raw;
   }
@@ -501,7 +508,8 @@ export class ExecService {
         stdin: req.stdin,
         timeoutMs,
         bwrap: false,
-        slot: null,
+        cgroupDirs: null,
+        memoryCgroup: null,
         seccompPath: null,
         detached: true,
       });
@@ -514,183 +522,37 @@ export class ExecService {
     }
   }
 
-  private launch(l: Launch): Promise<Raw> {
-    const stdout = new CappedOutput('stdout', this.opts.maxOutputBytes);
-    const stderr = new CappedOutput('stderr', this.opts.maxOutputBytes);
-    const useBlock = l.bwrap && l.slot !== null;
-
-    // Security: cover descriptors the server inherited without O_CLOEXEC; bwrap would pass them to the command.
-    const leaked = inheritableFdsCached();
-    const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-    const top = Math.max(FD.command, ...leaked);
-    for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
-    let devNull = -1;
-    let seccompFd = -1;
+  /** Starts one process tree in the launcher and tracks it until it is gone (close() kills what runs). */
+  private async launch(spec: Omit<LaunchSpec, 'maxOutputBytes'>): Promise<Raw> {
+    this.launcher ??= new Launcher(this.log);
+    const run = this.launcher.run({ ...spec, maxOutputBytes: this.opts.maxOutputBytes });
+    const entry: Running = { kill: () => run.kill(), done: run.done.catch(() => {}) };
+    this.running.add(entry);
     try {
-      if (leaked.length) {
-        // Our own copy is close-on-exec (libuv opens everything so); the child gets it dup'ed onto each leaked number.
-        devNull = openSync('/dev/null', fsc.O_RDWR);
-        for (const fd of leaked) stdio[fd] = devNull;
-      }
-      if (l.bwrap) {
-        stdio[FD.info] = 'pipe';
-        if (useBlock) stdio[FD.block] = 'pipe';
-        if (l.commandData) stdio[FD.command] = 'pipe';
-        if (l.seccompPath) {
-          // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
-          seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
-          stdio[FD.seccomp] = seccompFd;
-        }
-      }
-      stdio[FD.ready] = 'pipe';
-    } catch (err) {
-      if (devNull >= 0) closeSync(devNull);
-      if (seccompFd >= 0) closeSync(seccompFd);
-      return Promise.reject(err);
-    }
-
-    return new Promise<Raw>((resolve, reject) => {
-      const started = performance.now();
-      let child;
+      let o: LaunchOutcome;
       try {
-        child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true });
-      } finally {
-        if (devNull >= 0) closeSync(devNull);
-        if (seccompFd >= 0) closeSync(seccompFd);
+        o = await run.done;
+      } catch (err) {
+        if (!(err instanceof LauncherGoneError)) throw err;
+        throw new AppError('sandbox_unavailable', 'The exec launcher stopped while the command ran; the command may have run in part. Retry shortly.', {
+          retryAfter: RETRY_BUSY_S,
+        });
       }
-      let ready = false;
-      let timedOut = false;
-      let shutdown = false;
-      let killed = false;
-      let exited = false;
-      let sandboxPid = 0;
-      let fallback: NodeJS.Timeout | undefined;
-
-      const kill = () => {
-        if (killed) return;
-        killed = true;
-        if (l.slot) this.pool?.kill(l.slot);
-        // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
-        if (exited) return;
-        try {
-          if (sandboxPid) process.kill(sandboxPid, 'SIGKILL');
-          else if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
-          else child.kill('SIGKILL');
-        } catch {
-          /* already gone */
-        }
-        // bwrap exits once the namespace's pid 1 is reaped; if it somehow does not, take it down directly.
-        fallback = setTimeout(() => {
-          try {
-            if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
-            if (!exited) child.kill('SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }, KILL_GRACE_MS);
+      const cap = this.opts.maxOutputBytes;
+      return {
+        exitCode: o.exitCode,
+        stdout: CappedOutput.restore('stdout', cap, o.stdout),
+        stderr: CappedOutput.restore('stderr', cap, o.stderr),
+        durationMs: o.durationMs,
+        timedOut: o.timedOut,
+        ready: o.ready,
+        shutdown: o.shutdown,
+        oomKills: o.oomKills,
+        cgroupsEmpty: o.cgroupsEmpty,
       };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        kill();
-      }, l.timeoutMs);
-
-      const entry: Running = {
-        kill: () => {
-          shutdown = true;
-          kill();
-        },
-        done: Promise.resolve(),
-      };
-      entry.done = new Promise<void>((done) => {
-        child.once('close', () => done());
-        child.once('error', () => done());
-      });
-      this.running.add(entry);
-
-      child.stdout!.on('data', (c: Buffer) => stdout.push(c));
-      child.stderr!.on('data', (c: Buffer) => stderr.push(c));
-      if (child.stdin) {
-        child.stdin.on('error', () => {
-          /* the command did not read all of stdin: not an error of ours */
-        });
-        child.stdin.end(Buffer.from(l.stdin ?? '', 'utf8'));
-      }
-      const pipes = child.stdio as unknown as Array<NodeJS.ReadableStream & NodeJS.WritableStream | null | undefined>;
-      const readyPipe = pipes[FD.ready];
-      readyPipe?.on('data', () => {
-        ready = true;
-      });
-      readyPipe?.on('error', () => {});
-      if (l.commandData) {
-        const cmd = pipes[FD.command];
-        cmd?.on('error', () => {});
-        cmd?.end(l.commandData);
-      }
-      if (l.bwrap) {
-        const info = pipes[FD.info];
-        const block = useBlock ? pipes[FD.block] : null;
-        block?.on('error', () => {});
-        let infoText = '';
-        info?.on('error', () => {});
-        info?.on('data', (c: Buffer) => {
-          if (sandboxPid) return;
-          infoText += c.toString('utf8');
-          const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
-          if (!m) return;
-          sandboxPid = Number(m[1]);
-          if (killed) {
-            // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job,
-            // unless bwrap is gone already (then --die-with-parent has done it, and the pid may be reused).
-            if (!exited) {
-              try {
-                process.kill(sandboxPid, 'SIGKILL');
-              } catch {
-                /* gone */
-              }
-            }
-            return;
-          }
-          if (block) {
-            try {
-              // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
-              this.pool!.attach(l.slot!, sandboxPid);
-            } catch (err) {
-              stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`));
-              kill();
-              return;
-            }
-            block.end('x');
-          }
-        });
-      }
-
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        clearTimeout(fallback);
-        this.running.delete(entry);
-        reject(err);
-      });
-      child.once('exit', () => {
-        exited = true;
-      });
-      child.once('close', (code, signal) => {
-        clearTimeout(timer);
-        clearTimeout(fallback);
-        this.running.delete(entry);
-        const exitCode =
-          code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
-        if (shutdown && !timedOut) stderr.push(Buffer.from('\n[trove: the command was killed: the server is shutting down]\n'));
-        resolve({
-          exitCode: timedOut ? TIMEOUT_EXIT_CODE : exitCode,
-          stdout,
-          stderr,
-          durationMs: Math.round(performance.now() - started),
-          timedOut,
-          ready,
-          shutdown,
-        });
-      });
-    });
+    } finally {
+      this.running.delete(entry);
+    }
   }
 }
 

@@ -3,6 +3,12 @@
  * still drained (a writer blocked on a full pipe would otherwise hang until
  * the timeout) but discarded, and the text gets a visible marker.
  */
+/** What a CappedOutput holds, in a form that crosses a process boundary (the exec launcher's channel). */
+export interface OutputSnapshot {
+  kept: Uint8Array;
+  total: number;
+}
+
 export class CappedOutput {
   private readonly chunks: Buffer[] = [];
   private kept = 0;
@@ -21,6 +27,20 @@ export class CappedOutput {
     const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
     this.chunks.push(part);
     this.kept += part.length;
+  }
+
+  /** Rebuilds an output collected by another process (see snapshot()). */
+  static restore(name: string, cap: number, snap: OutputSnapshot): CappedOutput {
+    const out = new CappedOutput(name, cap);
+    const kept = Buffer.from(snap.kept.buffer, snap.kept.byteOffset, Math.min(snap.kept.byteLength, cap));
+    if (kept.length) out.chunks.push(kept);
+    out.kept = kept.length;
+    out.total = Math.max(snap.total, kept.length);
+    return out;
+  }
+
+  snapshot(): OutputSnapshot {
+    return { kept: Buffer.concat(this.chunks, this.kept), total: this.total };
   }
 
   get truncated(): boolean {

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
@@ -77,6 +77,7 @@ describe.skipIf(!canRun)(
           const svc = new ExecService(${JSON.stringify({ ...testOptions, timeoutMs: 120_000 })}, log);
           const status = await svc.init();
           console.log(JSON.stringify(status));
+          console.log(JSON.stringify({ launcher: svc.launcherPid() }));
           svc.run({ workspaceId: 'w', namespace: 'n', nsRoot: ${JSON.stringify(nsRoot)}, command: 'touch workspace/started; sleep ${m}1 & sleep ${m}2', sourceInit: false });
           setInterval(() => {}, 1000);
           `,
@@ -88,6 +89,16 @@ describe.skipIf(!canRun)(
         expect(JSON.parse(out.trim().split('\n')[0]!)).toMatchObject({ available: true, mode: 'bubblewrap' });
 
         const pid = child.pid!;
+        const launcher = JSON.parse(out.trim().split('\n')[1]!).launcher as number;
+        expect(launcher).toBeGreaterThan(0);
+        const launcherAlive = () => {
+          try {
+            return !/^State:\s+Z/m.test(readFileSync(`/proc/${launcher}/status`, 'utf8'));
+          } catch {
+            return false;
+          }
+        };
+        expect(launcherAlive()).toBe(true);
         const own = ownCgroupDirs();
         const cgroupDirs = () =>
           [own.memory, own.pids].flatMap((d) => (d ? readdirSync(d).filter((n) => n.startsWith(`trove-${pid}-`)).map((n) => join(d, n)) : []));
@@ -97,6 +108,8 @@ describe.skipIf(!canRun)(
         expect(processesMentioning(m).length).toBeGreaterThan(0);
 
         child.kill('SIGKILL');
+        // The launcher sees its channel close and exits; bwrap --die-with-parent takes the sandboxes down.
+        expect(await waitFor(() => !launcherAlive())).toBe(true);
         expect(await waitFor(() => processesMentioning(m).length === 0)).toBe(true);
         expect(await waitFor(() => cgroupDirs().length === 0 && runtimeDirs().length === 0)).toBe(true);
         // And the reaper itself is gone too.

@@ -1,0 +1,244 @@
+/**
+ * Starts one exec's process tree and watches it to the end: the descriptor
+ * layout bwrap expects, stdin, capped stdout/stderr, the cgroup hand-off, the
+ * wall-clock timeout and the kill discipline. It runs inside the launcher
+ * process (launcher-main.ts), never in the server: see launcher.ts for why.
+ *
+ * Everything a LaunchSpec holds is plain data, so it crosses the launcher's
+ * channel as is; the outcome does too (outputs as snapshots).
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
+import { constants as osc } from 'node:os';
+import { FD } from './bwrap.js';
+import { attachToCgroupsAsync, cgroupsEmpty, killCgroups, oomKillCount } from './cgroups.js';
+import { inheritableFdsCached } from './fds.js';
+import { CappedOutput, type OutputSnapshot } from './output.js';
+
+/** Exit code reported for a command killed by the wall-clock limit (as timeout(1) does). */
+export const TIMEOUT_EXIT_CODE = 124;
+const KILL_GRACE_MS = 3_000;
+
+export interface LaunchSpec {
+  file: string;
+  args: string[];
+  cwd?: string;
+  env: Record<string, string>;
+  /** UTF-8 text for stdin; absent = /dev/null. */
+  stdin?: string;
+  /** bwrap mode: the command text for --ro-bind-data on FD.command (too long for argv). */
+  commandData?: Uint8Array;
+  timeoutMs: number;
+  maxOutputBytes: number;
+  /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in `cgroupDirs`. */
+  bwrap: boolean;
+  /** The exec's cgroup directories (one per controller); null = no per-exec cgroups. */
+  cgroupDirs: string[] | null;
+  /** The memory one among them, whose OOM kills are counted. */
+  memoryCgroup: string | null;
+  seccompPath: string | null;
+  /** Insecure mode: own process group, killed as a group. */
+  detached: boolean;
+}
+
+export interface LaunchOutcome {
+  exitCode: number;
+  stdout: OutputSnapshot;
+  stderr: OutputSnapshot;
+  durationMs: number;
+  timedOut: boolean;
+  /** The sandbox's shell came up (limits set) before the command ran. */
+  ready: boolean;
+  /** Killed by kill('shutdown') (server shutdown). */
+  shutdown: boolean;
+  /** Processes the memory cgroup's OOM killer killed during this exec. */
+  oomKills: number;
+  /** The exec's cgroups held no process any more when it ended (the slot can be reused as is). */
+  cgroupsEmpty: boolean;
+}
+
+export interface Launched {
+  /** Settles when the process tree is gone; rejects only when it could not be started. */
+  done: Promise<LaunchOutcome>;
+  /** Kills the whole tree; 'shutdown' marks the outcome and appends a note to stderr. */
+  kill(reason: 'shutdown'): void;
+}
+
+export function launch(l: LaunchSpec): Launched {
+  const stdout = new CappedOutput('stdout', l.maxOutputBytes);
+  const stderr = new CappedOutput('stderr', l.maxOutputBytes);
+  const cgroups = l.bwrap && l.cgroupDirs && l.cgroupDirs.length > 0 ? l.cgroupDirs : null;
+  const memory = cgroups ? l.memoryCgroup : null;
+  const oomAtStart = memory ? oomKillCount(memory) : 0;
+
+  // Security: cover descriptors this process inherited without O_CLOEXEC; bwrap would pass them to the command.
+  const leaked = inheritableFdsCached();
+  const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  const top = Math.max(FD.command, ...leaked);
+  for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
+  let devNull = -1;
+  let seccompFd = -1;
+  let child: ChildProcess;
+  const started = performance.now();
+  try {
+    if (leaked.length) {
+      // Our own copy is close-on-exec (libuv opens everything so); the child gets it dup'ed onto each leaked number.
+      devNull = openSync('/dev/null', fsc.O_RDWR);
+      for (const fd of leaked) stdio[fd] = devNull;
+    }
+    if (l.bwrap) {
+      stdio[FD.info] = 'pipe';
+      if (cgroups) stdio[FD.block] = 'pipe';
+      if (l.commandData) stdio[FD.command] = 'pipe';
+      if (l.seccompPath) {
+        // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
+        seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
+        stdio[FD.seccomp] = seccompFd;
+      }
+    }
+    stdio[FD.ready] = 'pipe';
+    child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true });
+  } catch (err) {
+    return { done: Promise.reject(err), kill: () => {} };
+  } finally {
+    if (devNull >= 0) closeSync(devNull);
+    if (seccompFd >= 0) closeSync(seccompFd);
+  }
+
+  let ready = false;
+  let timedOut = false;
+  let shutdown = false;
+  let killed = false;
+  let exited = false;
+  let sandboxPid = 0;
+  let fallback: NodeJS.Timeout | undefined;
+
+  const kill = () => {
+    if (killed) return;
+    killed = true;
+    if (cgroups) killCgroups(cgroups);
+    // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
+    if (exited) return;
+    try {
+      if (sandboxPid) process.kill(sandboxPid, 'SIGKILL');
+      else if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    // bwrap exits once the namespace's pid 1 is reaped; if it somehow does not, take it down directly.
+    fallback = setTimeout(() => {
+      try {
+        if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+        if (!exited) child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, KILL_GRACE_MS);
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, l.timeoutMs);
+
+  // A cgroup write still in flight; the outcome waits for it, so none lands after the exec is over.
+  // (bwrap itself stays outside the exec's groups: the command's OOM kills and fork bombs must not reach it.)
+  const moves: Promise<unknown>[] = [];
+
+  child.stdout!.on('data', (c: Buffer) => stdout.push(c));
+  child.stderr!.on('data', (c: Buffer) => stderr.push(c));
+  if (child.stdin) {
+    child.stdin.on('error', () => {
+      /* the command did not read all of stdin: not an error of ours */
+    });
+    child.stdin.end(Buffer.from(l.stdin ?? '', 'utf8'));
+  }
+  const pipes = child.stdio as unknown as Array<(NodeJS.ReadableStream & NodeJS.WritableStream) | null | undefined>;
+  const readyPipe = pipes[FD.ready];
+  readyPipe?.on('data', () => {
+    ready = true;
+  });
+  readyPipe?.on('error', () => {});
+  if (l.commandData) {
+    const cmd = pipes[FD.command];
+    cmd?.on('error', () => {});
+    cmd?.end(Buffer.from(l.commandData.buffer, l.commandData.byteOffset, l.commandData.byteLength));
+  }
+  if (l.bwrap) {
+    const info = pipes[FD.info];
+    const block = cgroups ? pipes[FD.block] : null;
+    block?.on('error', () => {});
+    let infoText = '';
+    info?.on('error', () => {});
+    info?.on('data', (c: Buffer) => {
+      if (sandboxPid) return;
+      infoText += c.toString('utf8');
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+      if (!m) return;
+      sandboxPid = Number(m[1]);
+      if (killed) {
+        // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job,
+        // unless bwrap is gone already (then --die-with-parent has done it, and the pid may be reused).
+        if (!exited) {
+          try {
+            process.kill(sandboxPid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        return;
+      }
+      if (block && cgroups) {
+        // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
+        // On the thread pool: a cgroup v1 migration can wait for an RCU grace period (docs/exec.md, Performance).
+        moves.push(
+          attachToCgroupsAsync(cgroups, sandboxPid).then(
+            () => {
+              if (!killed) block.end('x');
+            },
+            (err: Error) => {
+              stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${err.message}\n`));
+              kill();
+            },
+          ),
+        );
+      }
+    });
+  }
+
+  const done = new Promise<LaunchOutcome>((resolve, reject) => {
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      clearTimeout(fallback);
+      reject(err);
+    });
+    child.once('exit', () => {
+      exited = true;
+    });
+    child.once('close', async (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(fallback);
+      await Promise.all(moves);
+      const exitCode = code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
+      if (shutdown && !timedOut) stderr.push(Buffer.from('\n[trove: the command was killed: the server is shutting down]\n'));
+      resolve({
+        exitCode: timedOut ? TIMEOUT_EXIT_CODE : exitCode,
+        stdout: stdout.snapshot(),
+        stderr: stderr.snapshot(),
+        durationMs: Math.round(performance.now() - started),
+        timedOut,
+        ready,
+        shutdown,
+        oomKills: memory ? oomKillCount(memory) - oomAtStart : 0,
+        cgroupsEmpty: cgroups ? cgroupsEmpty(cgroups) : true,
+      });
+    });
+  });
+  return {
+    done,
+    kill: () => {
+      shutdown = true;
+      kill();
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The exec launcher: sandboxes are started by a small child process, never
+ * forked from the server itself (fork copies the server's page tables while
+ * its event loop waits). What must hold: bwrap is the launcher's child; a
+ * launcher that dies takes its sandboxes with it, fails their execs with a
+ * clear 503 and is replaced on the next exec; close() stops it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { AppError } from '../../src/errors.js';
+import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, type Fixture } from './exec-fixture.js';
+
+function ppid(pid: number): number | null {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return state !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => boolean, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return check();
+}
+
+describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await createFixture();
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+  });
+
+  it('starts with the probe, as a separate process named trove-exec-launcher', () => {
+    const pid = f.svc.launcherPid();
+    expect(pid).toBeGreaterThan(0);
+    expect(pid).not.toBe(process.pid);
+    expect(ppid(pid!)).toBe(process.pid);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^trove-exec-launcher/);
+  });
+
+  it('forks bwrap from the launcher, never from the server', async () => {
+    const m = marker();
+    const running = f.run(`sleep ${m}`);
+    expect(await waitFor(() => processesMentioning(`sleep ${m}`).length > 0)).toBe(true);
+    const launcher = f.svc.launcherPid()!;
+    const procs = processesMentioning(`sleep ${m}`);
+    const parents = procs.map((p) => ppid(p.pid));
+    // The outermost bwrap is the launcher's child; nothing of the exec is the server's child.
+    expect(parents).toContain(launcher);
+    expect(parents).not.toContain(process.pid);
+    await f.cleanup();
+    const r = await running;
+    expect(r.stderr).toContain('the server is shutting down');
+    f = await createFixture();
+  });
+
+  it('a launcher killed mid-exec fails that exec with 503, kills its sandbox, and is replaced on the next exec', async () => {
+    const m = marker();
+    const first = f.svc.launcherPid()!;
+    const running = f.run(`sleep ${m}`);
+    expect(await waitFor(() => processesMentioning(`sleep ${m}`).length > 0)).toBe(true);
+    process.kill(first, 'SIGKILL');
+
+    const err = await running.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).status).toBe(503);
+    expect((err as AppError).code).toBe('sandbox_unavailable');
+    expect((err as AppError).message).toMatch(/launcher stopped/);
+    // bwrap --die-with-parent: the sandbox does not outlive its launcher.
+    expect(await waitFor(() => processesMentioning(`sleep ${m}`).length === 0)).toBe(true);
+    expect(f.logs.some((l) => l.level === 'error' && l.msg === 'exec launcher died; its commands were killed')).toBe(true);
+
+    const r = await f.run('echo again');
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'again\n' });
+    const second = f.svc.launcherPid()!;
+    expect(second).not.toBe(first);
+    expect(alive(second)).toBe(true);
+  });
+
+  it('close() stops the launcher process', async () => {
+    const pid = f.svc.launcherPid()!;
+    expect(alive(pid)).toBe(true);
+    await f.cleanup();
+    expect(await waitFor(() => !alive(pid))).toBe(true);
+    expect(f.svc.launcherPid()).toBeUndefined();
+    f = await createFixture();
+  });
+
+  it('the launcher exits, killing its sandboxes, when its server goes away without closing it', async () => {
+    // Closing the channel is what the kernel does for a SIGKILLed server; exec-crash-cleanup covers that case.
+    const m = marker();
+    const pid = f.svc.launcherPid()!;
+    const running = f.run(`sleep ${m}`).catch((e: unknown) => e);
+    expect(await waitFor(() => processesMentioning(`sleep ${m}`).length > 0)).toBe(true);
+    const launcher = (f.svc as unknown as { launcher: { child: { disconnect(): void } } }).launcher;
+    launcher.child.disconnect();
+    expect(await waitFor(() => !alive(pid))).toBe(true);
+    expect(await waitFor(() => processesMentioning(`sleep ${m}`).length === 0)).toBe(true);
+    expect(await running).toBeInstanceOf(AppError);
+  });
+});
