@@ -10,6 +10,7 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrations, type DialectName } from './migrations.js';
+import { Checkpointer, type CheckpointerLogger } from './checkpointer.js';
 
 export type Db = Kysely<Database>;
 
@@ -18,6 +19,8 @@ export interface Store {
   dialect: DialectName;
   /** For PostgreSQL: the pool (LISTEN/NOTIFY, advisory locks). */
   pgPool: pg.Pool | null;
+  /** SQLite: the WAL checkpoint worker (see checkpointer.ts). */
+  checkpointer: Checkpointer | null;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -25,10 +28,21 @@ export interface Store {
 // int8 (bigint) columns hold millisecond times and sequence numbers, all far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
-export async function openStore(opts: { dataDir: string; databaseUrl: string | null }): Promise<Store> {
+/** How often the checkpoint worker folds the WAL back into the database file. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** A fully copied WAL longer than this (pages, 4 KiB each) is restarted by the server's own connection. */
+const RESTART_WAL_FRAMES = 4096;
+
+export async function openStore(opts: {
+  dataDir: string;
+  databaseUrl: string | null;
+  log?: CheckpointerLogger;
+}): Promise<Store> {
   let db: Db;
   let dialect: DialectName;
   let pgPool: pg.Pool | null = null;
+  let sqliteFile: string | null = null;
+  let sqliteConn: SQLite.Database | null = null;
   if (opts.databaseUrl) {
     dialect = 'postgres';
     pgPool = new pg.Pool({ connectionString: opts.databaseUrl, max: 20, connectionTimeoutMillis: 5000 });
@@ -46,6 +60,8 @@ export async function openStore(opts: { dataDir: string; databaseUrl: string | n
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const file = join(opts.dataDir, 'trove.db');
     const sqlite = new SQLite(file);
+    sqliteFile = file;
+    sqliteConn = sqlite;
     sqlite.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives process crashes (kill -9); only an OS crash can lose the last commits.
     sqlite.pragma('synchronous = NORMAL');
@@ -62,14 +78,49 @@ export async function openStore(opts: { dataDir: string; databaseUrl: string | n
     const failed = results?.find((r) => r.status === 'Error');
     throw new Error(`database migration failed${failed ? ` at ${failed.migrationName}` : ''}: ${String(error)}`);
   }
+  let checkpointer: Checkpointer | null = null;
+  let restarting = false;
+  if (sqliteConn && sqliteFile) {
+    const conn = sqliteConn;
+    // Commits never checkpoint (an fsync on the event loop); the worker does, off the loop.
+    conn.pragma('wal_autocheckpoint = 0');
+    // After a checkpoint resets the log, a WAL file that grew in a burst is cut back to this size.
+    conn.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    checkpointer = new Checkpointer(
+      sqliteFile,
+      CHECKPOINT_INTERVAL_MS,
+      opts.log ?? { warn: (o, m) => console.error(m ?? o) },
+      () => {
+        try {
+          conn.pragma('wal_autocheckpoint = 1000');
+        } catch {
+          /* closed meanwhile */
+        }
+      },
+      (r) => {
+        if (r.log < RESTART_WAL_FRAMES || r.checkpointed < r.log || restarting) return;
+        restarting = true;
+        // Through Kysely, so it waits for a transaction in progress on this connection instead of joining it.
+        void sql`pragma wal_checkpoint(RESTART)`
+          .execute(db)
+          .catch(() => {})
+          .finally(() => {
+            restarting = false;
+          });
+      },
+    );
+  }
   return {
     db,
     dialect,
     pgPool,
+    checkpointer,
     async ping() {
       await sql`select 1`.execute(db);
     },
     async close() {
+      // The worker's connection first: the last connection to close folds the WAL in and removes it.
+      await checkpointer?.close();
       await db.destroy();
     },
   };
