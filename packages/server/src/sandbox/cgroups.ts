@@ -9,7 +9,6 @@
  * slot goes back to the pool only once it holds no process.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type Controller = 'memory' | 'pids';
@@ -105,15 +104,6 @@ export function slotDirs(slot: CgroupSlot): string[] {
 /** Moves `pid` into each group; its children inherit them. */
 export function attachToCgroups(dirs: readonly string[], pid: number): void {
   for (const dir of dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-}
-
-/**
- * attachToCgroups on the thread pool: a cgroup v1 migration can block for an
- * RCU grace period (measured up to ~15 ms here), which must not stall the
- * caller's event loop.
- */
-export async function attachToCgroupsAsync(dirs: readonly string[], pid: number): Promise<void> {
-  for (const dir of dirs) await writeFile(join(dir, 'cgroup.procs'), String(pid));
 }
 
 /** True when no process is left in any of the groups. */

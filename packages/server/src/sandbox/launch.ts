@@ -11,7 +11,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { constants as osc } from 'node:os';
 import { FD } from './bwrap.js';
-import { attachToCgroupsAsync, cgroupsEmpty, killCgroups, oomKillCount } from './cgroups.js';
+import { attachToCgroups, cgroupsEmpty, killCgroups, oomKillCount } from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
 
@@ -141,9 +141,6 @@ export function launch(l: LaunchSpec): Launched {
     kill();
   }, l.timeoutMs);
 
-  // A cgroup write still in flight; the outcome waits for it, so none lands after the exec is over.
-  // (bwrap itself stays outside the exec's groups: the command's OOM kills and fork bombs must not reach it.)
-  const moves: Promise<unknown>[] = [];
 
   child.stdout!.on('data', (c: Buffer) => stdout.push(c));
   child.stderr!.on('data', (c: Buffer) => stderr.push(c));
@@ -189,19 +186,17 @@ export function launch(l: LaunchSpec): Launched {
         return;
       }
       if (block && cgroups) {
-        // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
-        // On the thread pool: a cgroup v1 migration can wait for an RCU grace period (docs/exec.md, Performance).
-        moves.push(
-          attachToCgroupsAsync(cgroups, sandboxPid).then(
-            () => {
-              if (!killed) block.end('x');
-            },
-            (err: Error) => {
-              stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${err.message}\n`));
-              kill();
-            },
-          ),
-        );
+        try {
+          // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
+          // Synchronous: a cgroup v1 migration may wait for an RCU grace period (docs/exec.md, Performance); that
+          // pauses only this process, and a thread-pool hop would add latency to every exec for no one's benefit.
+          attachToCgroups(cgroups, sandboxPid);
+        } catch (err) {
+          stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`));
+          kill();
+          return;
+        }
+        block.end('x');
       }
     });
   }
@@ -215,10 +210,9 @@ export function launch(l: LaunchSpec): Launched {
     child.once('exit', () => {
       exited = true;
     });
-    child.once('close', async (code, signal) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
       clearTimeout(fallback);
-      await Promise.all(moves);
       const exitCode = code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
       if (shutdown && !timedOut) stderr.push(Buffer.from('\n[trove: the command was killed: the server is shutting down]\n'));
       resolve({
