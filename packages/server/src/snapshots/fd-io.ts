@@ -21,6 +21,19 @@ export function closeQuietly(fd: number): void {
   fs.close(fd, () => {});
 }
 
+/** Linux releases the descriptor even when close reports an error: never retried, never reported. */
+export function closeSyncQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* the first error is the one that matters */
+  }
+}
+
+export function rename(from: string, to: string): Promise<void> {
+  return new Promise((resolve, reject) => fs.rename(from, to, (err) => (err ? reject(err) : resolve())));
+}
+
 /** Writes all of `buf` (looping over short writes). */
 export async function writeAll(fd: number, buf: Buffer): Promise<void> {
   let off = 0;
@@ -50,12 +63,21 @@ export function futimes(fd: number, atime: number, mtime: number): Promise<void>
   return new Promise((resolve, reject) => fs.futimes(fd, atime, mtime, (err) => (err ? reject(err) : resolve())));
 }
 
-/** Makes a rename or create in `dir` durable (the directory entry itself is fsynced). */
+/** fsync(2) on the thread pool (the one call here that waits on the disk). */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * Makes a rename, create or unlink in `dir` durable (the directory entry itself
+ * is fsynced). Only the fsync goes to the thread pool: opening a directory
+ * read-only and closing it never wait on the disk.
+ */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const fd = fs.openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }

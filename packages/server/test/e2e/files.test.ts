@@ -1,7 +1,7 @@
 /** Files API behaviour against PROTOCOL.md, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
 
@@ -104,6 +104,24 @@ describe('listing and content', () => {
     const body = (await (await ns('/v1/files?path=workspace/&recursive=true')).json()) as { entries: any[]; truncated: boolean };
     expect(body.entries.length).toBe(1000);
     expect(body.truncated).toBe(true);
+  });
+
+  it('lists a directory of several hundred entries completely and in order (examined in slices)', async () => {
+    const ns = api(server, server.runtimeKey, 'wide-list');
+    await ns('/write', json({ path: 'w/first.txt', content: 'x' }));
+    const dir = join(server.dataDir, 'workspaces', server.workspaceId, 'namespaces', 'wide-list', 'w');
+    rmSync(join(dir, 'first.txt'));
+    const names: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const name = `f${String(i).padStart(4, '0')}`;
+      writeFileSync(join(dir, name), 'y'.repeat(i % 7));
+      names.push(name);
+    }
+    for (let i = 0; i < 5; i++) writeFileSync(join(dir, `.trove-tmp-${i}`), 'half-written');
+    const body = (await (await ns('/v1/files?path=w')).json()) as { entries: any[]; truncated: boolean };
+    expect(body.truncated).toBe(false);
+    expect(body.entries.map((e) => e.name)).toEqual(names);
+    expect(body.entries.map((e) => e.size_bytes)).toEqual(names.map((_, i) => i % 7));
   });
 
   it('content API: utf-8 text, binary, and truncation at 1 MiB', async () => {

@@ -85,7 +85,7 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       const file = await deps.files.download(ctx, filesPathParam(req));
       reply.header('content-type', 'application/octet-stream');
       reply.header('content-length', String(file.length));
-      reply.header('last-modified', new Date(file.modifiedAt).toUTCString());
+      reply.header('last-modified', new Date(file.modifiedMs).toUTCString());
       reply.header('x-trove-size', String(file.size));
       if (file.truncated) reply.header('x-trove-truncated', '1');
       return reply.send(file.stream);
