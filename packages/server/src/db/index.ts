@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely, type SqliteDatabase, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type CompiledQuery, type SqliteDatabase, Migrator, PostgresDialect, SqliteDialect, createQueryId, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -27,6 +27,19 @@ export interface Store {
 
 // int8 (bigint) columns hold millisecond times and sequence numbers, all far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/**
+ * A query the hot paths run on every request, compiled once: each call gives
+ * the parameters in the compiled order (check `.parameters` of the template)
+ * and skips the query builder and compiler (~30 µs per query on SQLite).
+ */
+export function prepared<R>(template: CompiledQuery<R>): (params: readonly unknown[]) => CompiledQuery<R> {
+  const n = template.parameters.length;
+  return (params) => {
+    if (params.length !== n) throw new Error(`prepared query expects ${n} parameters, got ${params.length}: ${template.sql}`);
+    return { ...template, parameters: params, queryId: createQueryId() };
+  };
+}
 
 /** How often the checkpoint worker folds the WAL back into the database file. */
 const CHECKPOINT_INTERVAL_MS = 1000;

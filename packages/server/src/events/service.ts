@@ -3,9 +3,9 @@
  * registered in-transaction hooks (the webhook outbox) in the same transaction
  * as the event row, then wakes live waiters after commit.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type CompiledQuery, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import type { Db } from '../db/index.js';
+import { prepared, type Db } from '../db/index.js';
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
@@ -87,10 +87,27 @@ export class EventService {
   /** Extra work to run inside the event transaction for PostgreSQL (NOTIFY). */
   afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
 
+  /** Every mutation appends: these two statements are compiled once (see prepared()). */
+  private readonly bump: (p: [now: number, now2: number, workspaceId: string]) => CompiledQuery<{ last_event_ms: number }>;
+  private readonly insert: (
+    p: [id: string, workspaceId: string, namespace: string | null, type: string, createdAt: string, createdMs: number, data: string],
+  ) => CompiledQuery<{ seq: number }>;
+
   constructor(
     private readonly db: Db,
     readonly bus: EventBus,
-  ) {}
+  ) {
+    this.bump = prepared(
+      db
+        .updateTable('workspaces')
+        .set({ last_event_ms: sql<number>`case when last_event_ms + 1 > ${0} then last_event_ms + 1 else ${0} end` })
+        .where('id', '=', '')
+        .returning('last_event_ms')
+        .compile(),
+    );
+    const columns = { id: '', workspace_id: '', namespace: null, type: '', created_at: '', created_ms: 0, data: '' };
+    this.insert = prepared(db.insertInto('events').values(columns).returning('seq').compile());
+  }
 
   private readonly closing = new AbortController();
 
@@ -114,14 +131,7 @@ export class EventService {
       // The workspace row serialises appends per workspace: created_at is strictly
       // increasing (a tie is bumped by 1 ms) and seq order matches created_at order.
       const now = Date.now();
-      const bumped = await t
-        .updateTable('workspaces')
-        .set({
-          last_event_ms: sql<number>`case when last_event_ms + 1 > ${now} then last_event_ms + 1 else ${now} end`,
-        })
-        .where('id', '=', input.workspaceId)
-        .returning('last_event_ms')
-        .executeTakeFirst();
+      const bumped = (await t.executeQuery(this.bump([now, now, input.workspaceId]))).rows[0];
       if (!bumped) throw new AppError('workspace_not_found', `Workspace not found: ${input.workspaceId}`);
       const ms = Number(bumped.last_event_ms);
       const row = {
@@ -133,7 +143,10 @@ export class EventService {
         created_ms: ms,
         data: JSON.stringify(input.data),
       };
-      const inserted = await t.insertInto('events').values(row).returning('seq').executeTakeFirstOrThrow();
+      // Parameters in the column order of `columns` in the constructor.
+      const inserted = (
+        await t.executeQuery(this.insert([row.id, row.workspace_id, row.namespace, row.type, row.created_at, row.created_ms, row.data]))
+      ).rows[0]!;
       const event = toEnvelope({ ...row, seq: Number(inserted.seq) });
       for (const hook of this.hooks) await hook(t, event);
       if (this.afterInsertSql) await this.afterInsertSql(t, event);

@@ -3,8 +3,8 @@
  * comparison, revocation effective on the next request, and the scope rules
  * of PROTOCOL.md.
  */
-import { createQueryId, type CompiledQuery, type Transaction } from 'kysely';
-import type { Db } from '../db/index.js';
+import type { CompiledQuery, Transaction } from 'kysely';
+import { prepared, type Db } from '../db/index.js';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { hashKey, newApiKey, newKeyId, nowIso, safeEqual } from '../ids.js';
@@ -45,19 +45,20 @@ export class AuthService {
    * The key lookup runs on every request: compiled once (its only parameter is the hash) instead of
    * being rebuilt and recompiled by the query builder each time.
    */
-  private readonly lookup: CompiledQuery<KeyRow>;
+  private readonly lookup: (params: [hash: string]) => CompiledQuery<KeyRow>;
 
   constructor(
     private readonly db: Db,
     private readonly events: EventService,
   ) {
-    this.lookup = db
-      .selectFrom('api_keys')
-      .select(['id', 'workspace_id', 'name', 'scope', 'namespace', 'key_hash'])
-      .where('key_hash', '=', '')
-      .where('revoked_at', 'is', null)
-      .compile();
-    if (this.lookup.parameters.length !== 1) throw new Error('api key lookup: expected exactly one parameter');
+    this.lookup = prepared<KeyRow>(
+      db
+        .selectFrom('api_keys')
+        .select(['id', 'workspace_id', 'name', 'scope', 'namespace', 'key_hash'])
+        .where('key_hash', '=', '')
+        .where('revoked_at', 'is', null)
+        .compile(),
+    );
   }
 
   /** Resolves an `Authorization` header to the key's identity, or throws 401. */
@@ -66,7 +67,7 @@ export class AuthService {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new AppError('unauthorized', 'Invalid API key');
     const hash = hashKey(m[1]!);
-    const { rows } = await this.db.executeQuery<KeyRow>({ ...this.lookup, parameters: [hash], queryId: createQueryId() });
+    const { rows } = await this.db.executeQuery(this.lookup([hash]));
     const row = rows[0];
     // Security: the index lookup finds the row; the final decision is a constant-time compare.
     if (!row || !safeEqual(row.key_hash, hash)) throw INVALID();

@@ -5,8 +5,8 @@
  * SQL stays dialect-neutral except the claim, which uses FOR UPDATE SKIP LOCKED
  * on PostgreSQL so nodes of a cluster never claim the same delivery.
  */
-import { sql, type ExpressionBuilder, type Generated, type Kysely, type Transaction } from 'kysely';
-import type { Store } from '../db/index.js';
+import { sql, type CompiledQuery, type ExpressionBuilder, type Generated, type Kysely, type Transaction } from 'kysely';
+import { prepared, type Store } from '../db/index.js';
 import type { Database, WebhookDeliveryTable, WebhookTable } from '../db/schema.js';
 import { isoMs } from '../ids.js';
 import type { StoredEvent } from '../events/service.js';
@@ -83,8 +83,14 @@ function toDeliveryRow(r: Record<string, unknown>): DeliveryRow {
 export class WebhookRepo {
   readonly db: WebhooksDb;
 
+  /** Runs inside every event's transaction (the outbox): compiled once (see prepared()). */
+  private readonly enabledHooks: (p: [workspaceId: string, enabled: 1]) => CompiledQuery<{ id: string; events: string; namespace: string | null }>;
+
   constructor(private readonly store: Store) {
     this.db = store.db.withTables<{ webhook_deliveries: DeliveryWindowColumns }>() as unknown as WebhooksDb;
+    this.enabledHooks = prepared(
+      store.db.selectFrom('webhooks').select(['id', 'events', 'namespace']).where('workspace_id', '=', '').where('enabled', '=', 1).compile(),
+    );
   }
 
   // ---- endpoints -------------------------------------------------------------
@@ -159,12 +165,7 @@ export class WebhookRepo {
     match: (w: { events: string; namespace: string | null }) => boolean,
     newId: () => string,
   ): Promise<number> {
-    const hooks = await trx
-      .selectFrom('webhooks')
-      .select(['id', 'events', 'namespace'])
-      .where('workspace_id', '=', event.workspace_id)
-      .where('enabled', '=', 1)
-      .execute();
+    const hooks = (await trx.executeQuery(this.enabledHooks([event.workspace_id, 1]))).rows;
     const targets = hooks.filter(match);
     if (targets.length === 0) return 0;
     const createdMs = Date.parse(event.created_at);
