@@ -2,7 +2,7 @@
  * Namespaces: validated names, their directory under the data dir, and the
  * registry row that makes them listable. A namespace exists from its first use.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../db/index.js';
@@ -61,12 +61,10 @@ export class NamespaceService {
     const dir = this.dir(workspaceId, namespace);
     const key = `${workspaceId}/${namespace}`;
     if (this.known.has(key)) {
-      try {
-        await fsp.stat(dir);
-        return dir;
-      } catch {
-        this.known.delete(key); // deleted meanwhile (namespace delete): recreate below
-      }
+      // Every request passes here: a synchronous stat (read-only metadata, ~3 µs) rather than a thread-pool
+      // round trip, as sandbox/paths.ts does.
+      if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return dir;
+      this.known.delete(key); // deleted meanwhile (namespace delete): recreate below
     }
     await fsp.mkdir(join(this.workspaceDir(workspaceId), 'namespaces'), { recursive: true, mode: 0o700 });
     try {
