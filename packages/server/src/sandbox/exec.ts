@@ -98,19 +98,8 @@ export function execTimeoutError(timeoutMs: number): AppError {
   return new AppError('exec_timeout', `Command timed out after ${Number.isInteger(s) ? s : s.toFixed(1)}s.`);
 }
 
-interface Raw {
-  exitCode: number;
-  stdout: CappedOutput;
-  stderr: CappedOutput;
-  durationMs: number;
-  timedOut: boolean;
-  /** The sandbox's shell came up (limits set) before the command ran. */
-  ready: boolean;
-  /** Killed by close() (server shutdown). */
-  shutdown: boolean;
-  oomKills: number;
-  cgroupsEmpty: boolean;
-}
+/** A LaunchOutcome with its outputs rebuilt on this side of the launcher's channel. */
+type Raw = Omit<LaunchOutcome, 'stdout' | 'stderr'> & { stdout: CappedOutput; stderr: CappedOutput };
 
 interface Running {
   kill(): void;
@@ -539,17 +528,7 @@ export class ExecService {
         });
       }
       const cap = this.opts.maxOutputBytes;
-      return {
-        exitCode: o.exitCode,
-        stdout: CappedOutput.restore('stdout', cap, o.stdout),
-        stderr: CappedOutput.restore('stderr', cap, o.stderr),
-        durationMs: o.durationMs,
-        timedOut: o.timedOut,
-        ready: o.ready,
-        shutdown: o.shutdown,
-        oomKills: o.oomKills,
-        cgroupsEmpty: o.cgroupsEmpty,
-      };
+      return { ...o, stdout: CappedOutput.restore('stdout', cap, o.stdout), stderr: CappedOutput.restore('stderr', cap, o.stderr) };
     } finally {
       this.running.delete(entry);
     }

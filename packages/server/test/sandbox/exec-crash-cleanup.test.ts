@@ -10,16 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import { Reaper } from '../../src/sandbox/reaper.js';
-import { SKIP_REASON, bwrapPath, isRoot, marker, processesMentioning, testOptions, transpileSandboxCode } from './exec-fixture.js';
+import { SKIP_REASON, bwrapPath, isRoot, marker, processesMentioning, testOptions, transpileSandboxCode, waitFor } from './exec-fixture.js';
 
-async function waitFor(check: () => boolean, ms = 8000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
 
 describe('Reaper', () => {
   const base = mkdtempSync(join(tmpdir(), 'trove-reaper-test-'));

@@ -162,3 +162,13 @@ export function transpileSandboxCode(out: string): string {
   writeFileSync(join(code, 'package.json'), '{"type":"module"}', { mode: 0o644 });
   return code;
 }
+
+/** Polls `check` until it holds or `ms` pass; returns its last answer. */
+export async function waitFor(check: () => boolean, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return check();
+}

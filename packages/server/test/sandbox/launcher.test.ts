@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { AppError } from '../../src/errors.js';
-import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, type Fixture } from './exec-fixture.js';
+import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, waitFor, type Fixture } from './exec-fixture.js';
 
 function ppid(pid: number): number | null {
   try {
@@ -30,14 +30,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitFor(check: () => boolean, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-}
 
 describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
   let f: Fixture;
