@@ -1,10 +1,12 @@
 /** Runtime file endpoints: /write, /delete, /files/{path}, /v1/files, /v1/files/content. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { AppDeps } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { runtimeNamespace } from '../../services/auth.js';
-import type { NsContext } from '../../services/files.js';
+import { sendFileBody, type NsContext } from '../../services/files.js';
+import { closeSyncQuietly as closeFd } from '../../snapshots/fd-io.js';
 import { errors, isoTime, nsHeader } from '../shared-schemas.js';
 
 const writeResult = {
@@ -88,7 +90,23 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       reply.header('last-modified', new Date(file.modifiedMs).toUTCString());
       reply.header('x-trove-size', String(file.size));
       if (file.truncated) reply.header('x-trove-truncated', '1');
-      return reply.send(file.stream);
+      if (Buffer.isBuffer(file.body)) return reply.send(file.body);
+      // Large files: written by sendFileBody with reused buffers (see there); onResponse hooks still run.
+      const { fd } = file.body;
+      reply.hijack();
+      try {
+        reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
+      } catch (err) {
+        closeFd(fd);
+        throw err;
+      }
+      if (req.method === 'HEAD') {
+        closeFd(fd);
+        reply.raw.end();
+        return reply;
+      }
+      await sendFileBody(reply.raw, fd, file.length);
+      return reply;
     },
   );
 

@@ -1,0 +1,87 @@
+/**
+ * sendFileBody: large downloads go out through two reused buffers. What must
+ * hold: exactly `length` bytes in order, the descriptor closed in every case,
+ * and a file that shrinks mid-download never looks like a complete body.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { fstatSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, get, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sendFileBody } from '../../src/services/files.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'trove-sendfile-'));
+let server: Server;
+let base = '';
+/** What the next request sends: a path, how many bytes, and a hook run after the headers went out. */
+let plan: { path: string; length: number; afterHeaders?: () => void } = { path: '', length: 0 };
+const fds: number[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const fd = openSync(plan.path, 'r');
+    fds.push(fd);
+    res.writeHead(200, { 'content-length': String(plan.length) });
+    plan.afterHeaders?.();
+    void sendFileBody(res, fd, plan.length);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** GET with node:http: the body and whether it ended normally or was cut. */
+function fetchRaw(): Promise<{ body: Buffer; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    get(`${base}/`, (res) => {
+      const chunks: Buffer[] = [];
+      let cut = false;
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('aborted', () => (cut = true));
+      res.on('error', () => (cut = true));
+      res.on('close', () => resolve({ body: Buffer.concat(chunks), complete: !cut && res.complete }));
+    }).on('error', reject);
+  });
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const closed = (fd: number) => {
+  try {
+    fstatSync(fd);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EBADF';
+  }
+};
+
+describe('sendFileBody', () => {
+  it('sends exactly the first `length` bytes, across many reused chunks, and closes the descriptor', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 12345);
+    const path = join(dir, 'big.bin');
+    writeFileSync(path, data);
+    for (const length of [data.length, 2 * 1024 * 1024 + 1, 256 * 1024, 1000]) {
+      plan = { path, length };
+      const r = await fetchRaw();
+      expect(r.complete).toBe(true);
+      expect(r.body.length).toBe(length);
+      expect(sha(r.body)).toBe(sha(data.subarray(0, length)));
+      await expect.poll(() => closed(fds.at(-1)!)).toBe(true);
+    }
+  });
+
+  it('cuts the connection when the file shrinks under it, so the short body never looks complete', async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    const path = join(dir, 'shrinks.bin');
+    writeFileSync(path, data);
+    plan = { path, length: data.length, afterHeaders: () => truncateSync(path, 100_000) };
+    const r = await fetchRaw();
+    expect(r.complete).toBe(false);
+    expect(r.body.length).toBeLessThan(data.length);
+    await expect.poll(() => closed(fds.at(-1)!)).toBe(true);
+  });
+});
