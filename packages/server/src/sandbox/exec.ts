@@ -91,6 +91,8 @@ const RETRY_BUSY_S = 1;
 const REPROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 15_000;
 const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
+/** close(): how long killed execs get to report before the launcher itself is stopped. */
+const CLOSE_WAIT_MS = 5_000;
 
 /** The 408 the exec routes answer when ExecResult.timedOut is true (PROTOCOL.md wording). */
 export function execTimeoutError(timeoutMs: number): AppError {
@@ -193,9 +195,14 @@ export class ExecService {
     this.reaper.stop();
     const all = [...this.running];
     for (const r of all) r.kill();
-    await Promise.allSettled(all.map((r) => r.done));
+    // The launcher answers each kill within its own grace; a launcher that does not is stopped anyway
+    // (closing it rejects whatever it still owes, so nothing here waits forever).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(all.map((r) => r.done)), new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.launcher?.close();
     this.launcher = null;
+    await Promise.allSettled(all.map((r) => r.done));
     await this.pool?.close();
     this.pool = null;
     if (this.runtimeDir) rmSync(this.runtimeDir, { recursive: true, force: true });

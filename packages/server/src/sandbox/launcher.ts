@@ -39,6 +39,7 @@ export class LauncherGoneError extends Error {
 }
 
 interface Pending {
+  child: ChildProcess;
   resolve(outcome: LaunchOutcome): void;
   reject(err: Error): void;
 }
@@ -77,7 +78,7 @@ export class Launcher {
     const child = this.ensure();
     const id = this.nextId++;
     const done = new Promise<LaunchOutcome>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { child, resolve, reject });
     });
     this.refresh();
     this.send(child, { t: 'run', id, spec });
@@ -128,15 +129,20 @@ export class Launcher {
   }
 
   private onGone(child: ChildProcess, why: string): void {
-    if (this.child !== child) return;
-    this.child = null;
-    // A broken channel with the process still up: it must not keep running sandboxes nobody waits for.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    if (this.pending.size === 0) return;
-    this.log.error({ pid: child.pid, running: this.pending.size, why }, 'exec launcher died; its commands were killed');
+    if (this.child === child) {
+      this.child = null;
+      // A broken channel with the process still up: it must not keep running sandboxes nobody waits for.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    const mine = [...this.pending].filter(([, p]) => p.child === child);
+    if (mine.length === 0) return;
+    this.log.error({ pid: child.pid, running: mine.length, why }, 'exec launcher died; its commands were killed');
     const err = new LauncherGoneError(why);
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    for (const [id, p] of mine) {
+      this.pending.delete(id);
+      p.reject(err);
+    }
+    this.refresh();
   }
 
   private send(child: ChildProcess, m: ToLauncher): void {

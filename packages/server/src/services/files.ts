@@ -367,12 +367,20 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
   const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
   // Resolve with the write's error (or null): a rejected promise nobody awaits yet would crash the process.
   const inFlight: Array<Promise<Error | null | undefined> | null> = [null, null];
+  // A write's callback may never come once the client has gone (data still queued in the response):
+  // every wait also ends when the response closes, so the descriptor is always released.
+  let onClose: () => void = () => {};
+  const closed = new Promise<Error>((resolve) => {
+    onClose = () => resolve(new Error('response closed'));
+    res.once('close', onClose);
+  });
+  const settled = (p: Promise<Error | null | undefined>) => Promise.race([p, closed]);
   let pos = 0;
   let k = 0;
   try {
     while (pos < length) {
       const pending = inFlight[k];
-      if (pending && (await pending)) return void res.destroy();
+      if (pending && (await settled(pending))) return void res.destroy();
       if (res.destroyed) return;
       const buf = bufs[k]!;
       const n = await io.read(fd, buf, 0, Math.min(size, length - pos), pos);
@@ -382,11 +390,12 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
       inFlight[k] = new Promise((resolve) => res.write(chunk, resolve));
       k ^= 1;
     }
-    for (const p of inFlight) if (p && (await p)) return void res.destroy();
+    for (const p of inFlight) if (p && (await settled(p))) return void res.destroy();
     res.end();
   } catch {
     res.destroy();
   } finally {
+    res.off('close', onClose);
     io.closeSyncQuietly(fd);
   }
 }
@@ -430,7 +439,8 @@ async function openResolved(r: Resolved) {
 
 function mapOpenError(err: unknown, rel: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return notFound(rel);
+  // ENOTDIR: a component turned into a file between resolving and opening (a race with exec).
+  if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(rel);
   if (code === 'ELOOP') return new AppError('path_outside_namespace', `Path resolves outside the namespace: ${displayPath(rel)}`);
   if (code === 'ENXIO') return new AppError('bad_request', `Not a regular file: ${displayPath(rel)}`);
   if (code === 'EACCES') return new AppError('forbidden', `Permission denied: ${displayPath(rel)}`);

@@ -99,6 +99,30 @@ describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_R
     f = await createFixture();
   });
 
+  it('close() does not hang on a launcher that stopped answering: it is killed, and so are its sandboxes', async () => {
+    const m = marker();
+    const pid = f.svc.launcherPid()!;
+    const running = f.run(`sleep ${m}`).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(await waitFor(() => processesMentioning(`sleep ${m}`).length > 0)).toBe(true);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await f.cleanup();
+      expect(await running).toBeInstanceOf(AppError);
+      expect(await waitFor(() => !alive(pid))).toBe(true);
+      expect(await waitFor(() => processesMentioning(`sleep ${m}`).length === 0)).toBe(true);
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone, as it should be */
+      }
+    }
+    f = await createFixture();
+  }, 30_000);
+
   it('the launcher exits, killing its sandboxes, when its server goes away without closing it', async () => {
     // Closing the channel is what the kernel does for a SIGKILLed server; exec-crash-cleanup covers that case.
     const m = marker();
