@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { fstatSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, get, type Server } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,4 +85,25 @@ describe('sendFileBody', () => {
     expect(r.body.length).toBeLessThan(data.length);
     await expect.poll(() => closed(fds.at(-1)!)).toBe(true);
   });
+
+  it('releases the descriptor whenever a client hangs up mid-body (at once, or after it stopped reading)', async () => {
+    const data = randomBytes(8 * 1024 * 1024);
+    const path = join(dir, 'abandoned.bin');
+    writeFileSync(path, data);
+    for (let round = 0; round < 40; round++) {
+      plan = { path, length: data.length };
+      const before = fds.length;
+      const sock = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      await new Promise<void>((r) => sock.once('connect', () => r()));
+      sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise<void>((r) => sock.once('data', () => r()));
+      if (round % 2 === 1) {
+        // Stop reading first: the server's writes back up behind full socket buffers.
+        sock.pause();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      sock.destroy();
+      await expect.poll(() => fds.length > before && closed(fds.at(-1)!), { timeout: 5000 }).toBe(true);
+    }
+  }, 60_000);
 });
