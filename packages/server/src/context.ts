@@ -70,7 +70,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log: logger });
   const coordination = await createCoordination(store, logger);
   const bus: EventBus = coordination.bus;
-  const events = new EventService(store.db, bus);
+  const events = new EventService(store.db, bus, store.sqliteSync);
   coordination.attach(events);
   const auth = new AuthService(store.db, events);
   const workspaces = new WorkspaceService(store.db, events, auth);

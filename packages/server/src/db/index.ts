@@ -21,12 +21,29 @@ export interface Store {
   pgPool: pg.Pool | null;
   /** SQLite: the WAL checkpoint worker (see checkpointer.ts). */
   checkpointer: Checkpointer | null;
+  /** SQLite: synchronous transactions for the hottest path (see SqliteSync); null with PostgreSQL. */
+  sqliteSync: SqliteSync | null;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 // int8 (bigint) columns hold millisecond times and sequence numbers, all far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/** Runs one compiled query on the SQLite connection, synchronously: its rows (none for a statement without RETURNING). */
+export type SyncRunner = <R>(q: CompiledQuery<R>) => R[];
+
+/**
+ * SQLite only. better-sqlite3 runs every statement synchronously; Kysely wraps
+ * each one in promises and its own bookkeeping, ~20–40 µs per statement, more
+ * with cold caches. `transaction(fn)` runs `fn` as one SQLite transaction with
+ * no await inside, while holding Kysely's connection (its mutex), so no other
+ * query, and no other transaction, can interleave. For the per-mutation event
+ * append; `fn` must not touch Kysely (that would wait for the held connection).
+ */
+export interface SqliteSync {
+  transaction<T>(fn: (run: SyncRunner) => T): Promise<T>;
+}
 
 /**
  * A query the hot paths run on every request, compiled once: each call gives
@@ -56,6 +73,7 @@ export async function openStore(opts: {
   let pgPool: pg.Pool | null = null;
   let sqliteFile: string | null = null;
   let sqliteConn: SQLite.Database | null = null;
+  let sqliteSync: SqliteSync | null = null;
   if (opts.databaseUrl) {
     dialect = 'postgres';
     pgPool = new pg.Pool({ connectionString: opts.databaseUrl, max: 20, connectionTimeoutMillis: 5000 });
@@ -80,7 +98,21 @@ export async function openStore(opts: {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    const cached = withStatementCache(sqlite);
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+    const kysely = db;
+    const run: SyncRunner = <R>(q: CompiledQuery<R>) => {
+      const stmt = cached.prepare(q.sql);
+      if (stmt.reader) return stmt.all(q.parameters as unknown[]) as R[];
+      stmt.run(q.parameters as unknown[]);
+      return [];
+    };
+    // One wrapper for all calls: better-sqlite3 issues BEGIN/COMMIT (ROLLBACK when fn throws) around it.
+    const inTransaction = sqlite.transaction((fn: (r: SyncRunner) => unknown) => fn(run));
+    sqliteSync = {
+      transaction: <T>(fn: (r: SyncRunner) => T) =>
+        kysely.connection().execute(async () => inTransaction(fn as (r: SyncRunner) => unknown) as T),
+    };
   }
   const migrator = new Migrator({
     db,
@@ -128,6 +160,7 @@ export async function openStore(opts: {
     dialect,
     pgPool,
     checkpointer,
+    sqliteSync,
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -148,7 +181,7 @@ const STATEMENT_CACHE_SIZE = 500;
  * synchronously (all/run), so one per SQL text is safe to share. Only a
  * streaming read (`iterate`) would hold a statement open; nothing uses one.
  */
-function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase & { prepare(text: string): SQLite.Statement } {
   const cache = new Map<string, SQLite.Statement>();
   return {
     prepare(text: string) {

@@ -5,7 +5,7 @@
  */
 import { sql, type CompiledQuery, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { prepared, type Db } from '../db/index.js';
+import { prepared, type Db, type SqliteSync, type SyncRunner } from '../db/index.js';
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
@@ -35,6 +35,8 @@ export interface EmitInput {
 }
 
 export type AppendHook = (trx: Transaction<Database>, event: StoredEvent) => Promise<void>;
+/** The same hook for SqliteSync's synchronous transaction (SQLite only). */
+export type SyncAppendHook = (run: SyncRunner, event: StoredEvent) => void;
 
 export interface EventQuery {
   namespace?: string | null;
@@ -82,8 +84,25 @@ export function publicEnvelope(e: StoredEvent): EventEnvelope {
   return rest;
 }
 
+interface EventRow {
+  id: string;
+  workspace_id: string;
+  namespace: string | null;
+  type: string;
+  created_at: string;
+  created_ms: number;
+  data: string;
+}
+
+/** Parameters of the prepared insert, in the column order of `columns` in the constructor. */
+function insertParams(r: EventRow): [string, string, string | null, string, string, number, string] {
+  return [r.id, r.workspace_id, r.namespace, r.type, r.created_at, r.created_ms, r.data];
+}
+
 export class EventService {
   private readonly hooks: AppendHook[] = [];
+  /** Synchronous forms of `hooks` (same order); the synchronous append is used only when every hook has one. */
+  private readonly syncHooks: SyncAppendHook[] = [];
   /** Extra work to run inside the event transaction for PostgreSQL (NOTIFY). */
   afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
 
@@ -96,6 +115,8 @@ export class EventService {
   constructor(
     private readonly db: Db,
     readonly bus: EventBus,
+    /** SQLite: append without Kysely's per-statement overhead (Store.sqliteSync). */
+    private readonly sync: SqliteSync | null = null,
   ) {
     this.bump = prepared(
       db
@@ -121,40 +142,59 @@ export class EventService {
     this.closing.abort();
   }
 
-  onAppend(hook: AppendHook): void {
+  /** A hook runs inside every event's transaction; give `syncHook` too, or SQLite falls back to Kysely for appends. */
+  onAppend(hook: AppendHook, syncHook?: SyncAppendHook): void {
     this.hooks.push(hook);
+    if (syncHook) this.syncHooks.push(syncHook);
   }
 
   /** Appends inside `trx` (when given) or its own transaction; wakes waiters after commit. */
   async emit(input: EmitInput, trx?: Transaction<Database>): Promise<StoredEvent> {
-    const run = async (t: Transaction<Database>) => {
-      // The workspace row serialises appends per workspace: created_at is strictly
-      // increasing (a tie is bumped by 1 ms) and seq order matches created_at order.
-      const now = Date.now();
-      const bumped = (await t.executeQuery(this.bump([now, now, input.workspaceId]))).rows[0];
-      if (!bumped) throw new AppError('workspace_not_found', `Workspace not found: ${input.workspaceId}`);
-      const ms = Number(bumped.last_event_ms);
-      const row = {
-        id: newEventId(),
-        workspace_id: input.workspaceId,
-        namespace: input.namespace,
-        type: input.type,
-        created_at: isoMs(ms),
-        created_ms: ms,
-        data: JSON.stringify(input.data),
-      };
-      // Parameters in the column order of `columns` in the constructor.
-      const inserted = (
-        await t.executeQuery(this.insert([row.id, row.workspace_id, row.namespace, row.type, row.created_at, row.created_ms, row.data]))
-      ).rows[0]!;
-      const event = toEnvelope({ ...row, seq: Number(inserted.seq) });
+    if (!trx && this.sync && this.syncHooks.length === this.hooks.length && !this.afterInsertSql) {
+      const event = await this.sync.transaction((run) => {
+        const bumped = run(this.bump(this.bumpParams(input)))[0];
+        const row = this.row(input, bumped);
+        const event = toEnvelope({ ...row, seq: Number(run(this.insert(insertParams(row)))[0]!.seq) });
+        for (const hook of this.syncHooks) hook(run, event);
+        return event;
+      });
+      this.bus.publish(input.workspaceId);
+      return event;
+    }
+    const append = async (t: Transaction<Database>) => {
+      const bumped = (await t.executeQuery(this.bump(this.bumpParams(input)))).rows[0];
+      const row = this.row(input, bumped);
+      const event = toEnvelope({ ...row, seq: Number((await t.executeQuery(this.insert(insertParams(row)))).rows[0]!.seq) });
       for (const hook of this.hooks) await hook(t, event);
       if (this.afterInsertSql) await this.afterInsertSql(t, event);
       return event;
     };
-    const event = trx ? await run(trx) : await this.db.transaction().execute(run);
+    const event = trx ? await append(trx) : await this.db.transaction().execute(append);
     if (!trx) this.bus.publish(input.workspaceId);
     return event;
+  }
+
+  /**
+   * The workspace row serialises appends per workspace: created_at is strictly
+   * increasing (a tie is bumped by 1 ms) and seq order matches created_at order.
+   */
+  private bumpParams(input: EmitInput): [number, number, string] {
+    const now = Date.now();
+    return [now, now, input.workspaceId];
+  }
+
+  private row(input: EmitInput, bumped: { last_event_ms: number } | undefined): EventRow {
+    if (!bumped) throw new AppError('workspace_not_found', `Workspace not found: ${input.workspaceId}`);
+    const ms = Number(bumped.last_event_ms);
+    return {
+      id: newEventId(),
+      workspace_id: input.workspaceId,
+      namespace: input.namespace,
+      type: input.type,
+      created_at: isoMs(ms),
+      created_ms: ms,
+      data: JSON.stringify(input.data),
+    };
   }
 
   async list(workspaceId: string, q: EventQuery): Promise<{ events: StoredEvent[]; next_cursor: string | null }> {

@@ -41,7 +41,7 @@ export async function registerWebhooks(ctx: AppContext): Promise<{ service: Webh
   });
   const streams = new EventStreams(ctx.events, ctx.logger);
 
-  ctx.events.onAppend(service.outboxHook);
+  ctx.events.onAppend(service.outboxHook, service.outboxHookSync);
   ctx.extraRoutes.push(webhookRoutes(service, streams));
   ctx.onStart.push(() => worker.start());
   ctx.onClose.push(async () => {

@@ -6,7 +6,7 @@
  * on PostgreSQL so nodes of a cluster never claim the same delivery.
  */
 import { sql, type CompiledQuery, type ExpressionBuilder, type Generated, type Kysely, type Transaction } from 'kysely';
-import { prepared, type Store } from '../db/index.js';
+import { prepared, type Store, type SyncRunner } from '../db/index.js';
 import type { Database, WebhookDeliveryTable, WebhookTable } from '../db/schema.js';
 import { isoMs } from '../ids.js';
 import type { StoredEvent } from '../events/service.js';
@@ -165,11 +165,26 @@ export class WebhookRepo {
     match: (w: { events: string; namespace: string | null }) => boolean,
     newId: () => string,
   ): Promise<number> {
-    const hooks = (await trx.executeQuery(this.enabledHooks([event.workspace_id, 1]))).rows;
-    const targets = hooks.filter(match);
-    if (targets.length === 0) return 0;
+    const targets = (await trx.executeQuery(this.enabledHooks([event.workspace_id, 1]))).rows.filter(match);
+    if (targets.length > 0) await trx.executeQuery(this.insertDeliveries(event, targets, newId));
+    return targets.length;
+  }
+
+  /** enqueue() inside a synchronous SQLite transaction (SqliteSync). */
+  enqueueSync(
+    run: SyncRunner,
+    event: StoredEvent,
+    match: (w: { events: string; namespace: string | null }) => boolean,
+    newId: () => string,
+  ): number {
+    const targets = run(this.enabledHooks([event.workspace_id, 1])).filter(match);
+    if (targets.length > 0) run(this.insertDeliveries(event, targets, newId));
+    return targets.length;
+  }
+
+  private insertDeliveries(event: StoredEvent, targets: Array<{ id: string }>, newId: () => string) {
     const createdMs = Date.parse(event.created_at);
-    await trx
+    return this.db
       .insertInto('webhook_deliveries')
       .values(
         targets.map((w) => ({
@@ -192,8 +207,7 @@ export class WebhookRepo {
           created_ms: createdMs,
         })),
       )
-      .execute();
-    return targets.length;
+      .compile();
   }
 
   // ---- delivery log ----------------------------------------------------------

@@ -5,6 +5,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { Config } from '../config.js';
+import type { SyncRunner } from '../db/index.js';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { EventService, StoredEvent } from '../events/service.js';
@@ -22,6 +23,18 @@ import {
   validateUrl,
   validateWebhookNamespace,
 } from './validate.js';
+
+/**
+ * A webhook.test event is addressed to the one endpoint being tested, which `test`
+ * delivers synchronously; fanning it out would ping every other endpoint too.
+ */
+function fansOut(event: StoredEvent): boolean {
+  return event.type !== 'webhook.test';
+}
+
+function endpointMatches(event: StoredEvent): (w: { events: string; namespace: string | null }) => boolean {
+  return (w) => matches({ events: JSON.parse(w.events) as string[], namespace: w.namespace }, event.type, event.namespace);
+}
 
 export const MAX_WEBHOOKS_PER_WORKSPACE = 100;
 export const TEST_MESSAGE = 'This is a test event from Trove.';
@@ -141,15 +154,12 @@ export class WebhookService {
 
   /** The outbox: runs inside every event's transaction (EventService.onAppend). */
   readonly outboxHook = async (trx: Transaction<Database>, event: StoredEvent): Promise<void> => {
-    // A webhook.test event is addressed to the one endpoint being tested, which `test`
-    // delivers synchronously; fanning it out would ping every other endpoint too.
-    if (event.type === 'webhook.test') return;
-    await this.d.repo.enqueue(
-      trx,
-      event,
-      (w) => matches({ events: JSON.parse(w.events) as string[], namespace: w.namespace }, event.type, event.namespace),
-      newDeliveryId,
-    );
+    if (fansOut(event)) await this.d.repo.enqueue(trx, event, endpointMatches(event), newDeliveryId);
+  };
+
+  /** outboxHook inside SQLite's synchronous append (SqliteSync). */
+  readonly outboxHookSync = (run: SyncRunner, event: StoredEvent): void => {
+    if (fansOut(event)) this.d.repo.enqueueSync(run, event, endpointMatches(event), newDeliveryId);
   };
 
   /** Validates the URL and, unless private targets are allowed, its resolved addresses. */

@@ -54,7 +54,7 @@ async function eventsOf(type: string) {
 beforeAll(async () => {
   dir = await fsp.mkdtemp(join(tmpdir(), 'trove-snapsvc-'));
   store = await openStore({ dataDir: dir, databaseUrl: null });
-  events = new EventService(store.db, new LocalEventBus());
+  events = new EventService(store.db, new LocalEventBus(), store.sqliteSync);
   const workspaces = new WorkspaceService(store.db, events, new AuthService(store.db, events));
   ws = (await workspaces.create('svc')).workspace_id;
   namespaces = new NamespaceService(store.db, dir, { uid: 0, gid: 0, enabled: false });

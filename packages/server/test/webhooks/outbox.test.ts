@@ -44,7 +44,7 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
 
   async function node(): Promise<Node> {
     const store = dialect === 'sqlite' && nodes[0] ? nodes[0].store : await openStore({ dataDir, databaseUrl });
-    const events = new EventService(store.db, new LocalEventBus());
+    const events = new EventService(store.db, new LocalEventBus(), store.sqliteSync);
     const repo = new WebhookRepo(store);
     const sender = new DeliverySender({ allowPrivate: true, timeoutMs: 1000 });
     const service = new WebhookService({
@@ -56,7 +56,7 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
       version: 'test',
       onWork: () => {},
     });
-    events.onAppend(service.outboxHook);
+    events.onAppend(service.outboxHook, service.outboxHookSync);
     const n = { store, repo, events, service, sender };
     nodes.push(n);
     return n;

@@ -85,7 +85,7 @@ describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
     pgDb = dialect === 'postgres' ? await createTestDatabase() : null;
     store = await openStore({ dataDir: dir, databaseUrl: pgDb?.url ?? null });
     bus = new LocalEventBus();
-    events = new EventService(store.db, bus);
+    events = new EventService(store.db, bus, store.sqliteSync);
     repo = new WebhookRepo(store);
     sender = new DeliverySender({ allowPrivate: true, timeoutMs: 5000 });
     secrets = await SecretBox.open(dir);
@@ -103,7 +103,7 @@ describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
     service = new WebhookService({ repo, secrets, sender, events, config: config(), version: 'test', onWork: () => {} });
-    events.onAppend(service.outboxHook);
+    events.onAppend(service.outboxHook, service.outboxHookSync);
     await store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
   });
 
