@@ -4,7 +4,7 @@
  * as the event row, then wakes live waiters after commit.
  */
 import { sql, type CompiledQuery, type Transaction } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Database, EventTable } from '../db/schema.js';
 import { prepared, type Db, type SqliteSync, type SyncRunner } from '../db/index.js';
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
@@ -84,15 +84,8 @@ export function publicEnvelope(e: StoredEvent): EventEnvelope {
   return rest;
 }
 
-interface EventRow {
-  id: string;
-  workspace_id: string;
-  namespace: string | null;
-  type: string;
-  created_at: string;
-  created_ms: number;
-  data: string;
-}
+/** An events row before the database numbers it. */
+type EventRow = Omit<EventTable, 'seq'>;
 
 /** Parameters of the prepared insert, in the column order of `columns` in the constructor. */
 function insertParams(r: EventRow): [string, string, string | null, string, string, number, string] {
