@@ -49,6 +49,7 @@ const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 };
+const percentiles = (xs) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) });
 const fmt = (ms) => `${ms.toFixed(2)} ms`;
 
 const config = loadConfig(process.env).exec;
@@ -113,6 +114,34 @@ function bareSpawnInCgroups(cmd) {
   });
 }
 
+/**
+ * `ours` interleaved with the two bare spawns of the same sandbox on `dir` (plain, and placed in its
+ * cgroups), rotating which side goes first so a slow moment of the machine hits every side alike; after
+ * 10 warm-up rounds. Returns each side's times and the paired differences ours − bare.
+ */
+async function againstBare(dir, ours, rounds) {
+  const bare = svc.sandboxCommand(dir, 'true');
+  const bareHandOff = svc.sandboxCommand(dir, 'true', { handOff: true });
+  const sides = [() => bareSpawn(bare), () => bareSpawnInCgroups(bareHandOff), ours];
+  // `ours` first: it creates the namespace directory the bare spawns bind.
+  for (let i = 0; i < 10; i++) for (const side of [ours, sides[0], sides[1]]) await side();
+  const times = [[], [], []];
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < 3; k++) {
+      const j = (k + i) % 3;
+      times[j].push(await sides[j]());
+    }
+  }
+  const [plain, inCgroups, mine] = times;
+  return {
+    bare: plain,
+    bareCg: inCgroups,
+    ours: mine,
+    diffs: mine.map((t, i) => t - plain[i]),
+    diffsCg: mine.map((t, i) => t - inCgroups[i]),
+  };
+}
+
 async function viaService(ns, command = 'true') {
   const started = performance.now();
   const r = await svc.run({ workspaceId: 'bench', namespace: ns, nsRoot: nsRoot(ns), command, sourceInit: true });
@@ -121,36 +150,8 @@ async function viaService(ns, command = 'true') {
 }
 
 try {
-  // Warm-up: page cache, cgroup slot creation, JIT.
-  await viaService('warm');
-  const bare = svc.sandboxCommand(nsRoot('warm'), 'true');
-  const bareHandOff = svc.sandboxCommand(nsRoot('warm'), 'true', { handOff: true });
-  for (let i = 0; i < 10; i++) {
-    await viaService('warm');
-    await bareSpawn(bare);
-    await bareSpawnInCgroups(bareHandOff);
-  }
-
-  // 1. Overhead, interleaved (rotating which side goes first) so machine noise hits every side alike.
-  const svcTimes = [];
-  const bareTimes = [];
-  const bareCgTimes = [];
-  const diffs = [];
-  const diffsCg = [];
-  for (let i = 0; i < iterations; i++) {
-    const sides = [() => bareSpawn(bare), () => bareSpawnInCgroups(bareHandOff), () => viaService('warm')];
-    const t = [];
-    for (let k = 0; k < 3; k++) {
-      const j = (k + i) % 3;
-      t[j] = await sides[j]();
-    }
-    const [b, bc, sv] = t;
-    bareTimes.push(b);
-    bareCgTimes.push(bc);
-    svcTimes.push(sv);
-    diffs.push(sv - b);
-    diffsCg.push(sv - bc);
-  }
+  // 1. Overhead: the service against the bare sandbox (warm-up included: page cache, cgroup slots, JIT).
+  const inProcess = await againstBare(nsRoot('warm'), () => viaService('warm'), iterations);
 
   // 2. First exec in a brand-new namespace.
   const firsts = [];
@@ -182,12 +183,12 @@ try {
     privileged: process.getuid?.() === 0,
     iterations,
     cgroups: benchPool ? benchPool.controllers : [],
-    bare: { p50: quantile(bareTimes, 0.5), p99: quantile(bareTimes, 0.99) },
-    bareInCgroups: { p50: quantile(bareCgTimes, 0.5), p99: quantile(bareCgTimes, 0.99) },
-    service: { p50: quantile(svcTimes, 0.5), p99: quantile(svcTimes, 0.99) },
-    overhead: { p50: quantile(diffsCg, 0.5), p99: quantile(diffsCg, 0.99) },
-    overheadNoCgroups: { p50: quantile(diffs, 0.5), p99: quantile(diffs, 0.99) },
-    firstExecNewNamespace: { p50: quantile(firsts, 0.5), p99: quantile(firsts, 0.99) },
+    bare: percentiles(inProcess.bare),
+    bareInCgroups: percentiles(inProcess.bareCg),
+    service: percentiles(inProcess.ours),
+    overhead: percentiles(inProcess.diffsCg),
+    overheadNoCgroups: percentiles(inProcess.diffs),
+    firstExecNewNamespace: percentiles(firsts),
     throughput: { execsPerSecond: total / seconds, namespaces: names.length, inFlight },
     api,
   };
@@ -256,44 +257,17 @@ async function measureApi() {
       return null;
     }
     const nsDir = join(server.dataDir, 'workspaces', server.workspaceId, 'namespaces', 'api');
-    const bare = svc.sandboxCommand(nsDir, 'true');
-    const bareHandOff = svc.sandboxCommand(nsDir, 'true', { handOff: true });
-    for (let i = 0; i < 10; i++) {
-      await call();
-      await bareSpawn(bare);
-      await bareSpawnInCgroups(bareHandOff);
-    }
-    const apiTimes = [];
-    const bareTimes = [];
-    const bareCgTimes = [];
-    const diffs = [];
-    const diffsCg = [];
     // A p99 needs samples: at least 400 rounds (~20 s), 100 with --quick.
-    const rounds = Math.max(iterations, quick ? 100 : 400);
-    for (let i = 0; i < rounds; i++) {
-      // Rotate which side goes first so a slow moment of the machine is shared.
-      const sides = [() => bareSpawn(bare), () => bareSpawnInCgroups(bareHandOff), call];
-      const t = [];
-      for (let k = 0; k < 3; k++) {
-        const j = (k + i) % 3;
-        t[j] = await sides[j]();
-      }
-      const [b, bc, a] = t;
-      apiTimes.push(a);
-      bareTimes.push(b);
-      bareCgTimes.push(bc);
-      diffs.push(a - b);
-      diffsCg.push(a - bc);
-    }
+    const r = await againstBare(nsDir, call, Math.max(iterations, quick ? 100 : 400));
     return {
-      api: { p50: quantile(apiTimes, 0.5), p99: quantile(apiTimes, 0.99) },
-      bare: { p50: quantile(bareTimes, 0.5), p99: quantile(bareTimes, 0.99) },
-      bareInCgroups: { p50: quantile(bareCgTimes, 0.5), p99: quantile(bareCgTimes, 0.99) },
-      overhead: { p50: quantile(diffsCg, 0.5), p99: quantile(diffsCg, 0.99) },
-      overheadNoCgroups: { p50: quantile(diffs, 0.5), p99: quantile(diffs, 0.99) },
+      api: percentiles(r.ours),
+      bare: percentiles(r.bare),
+      bareInCgroups: percentiles(r.bareCg),
+      overhead: percentiles(r.diffsCg),
+      overheadNoCgroups: percentiles(r.diffs),
       // The tail the API adds: its p99 latency minus the sandbox's own p99 latency.
-      tail: quantile(apiTimes, 0.99) - quantile(bareCgTimes, 0.99),
-      tailNoCgroups: quantile(apiTimes, 0.99) - quantile(bareTimes, 0.99),
+      tail: quantile(r.ours, 0.99) - quantile(r.bareCg, 0.99),
+      tailNoCgroups: quantile(r.ours, 0.99) - quantile(r.bare, 0.99),
     };
   } finally {
     client.close();

@@ -71,7 +71,6 @@ export async function openStore(opts: {
   let db: Db;
   let dialect: DialectName;
   let pgPool: pg.Pool | null = null;
-  let sqliteFile: string | null = null;
   let sqliteConn: SQLite.Database | null = null;
   let sqliteSync: SqliteSync | null = null;
   if (opts.databaseUrl) {
@@ -91,7 +90,6 @@ export async function openStore(opts: {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const file = join(opts.dataDir, 'trove.db');
     const sqlite = new SQLite(file);
-    sqliteFile = file;
     sqliteConn = sqlite;
     sqlite.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives process crashes (kill -9); only an OS crash can lose the last commits.
@@ -125,14 +123,14 @@ export async function openStore(opts: {
   }
   let checkpointer: Checkpointer | null = null;
   let restarting = false;
-  if (sqliteConn && sqliteFile) {
+  if (sqliteConn) {
     const conn = sqliteConn;
     // Commits never checkpoint (an fsync on the event loop); the worker does, off the loop.
     conn.pragma('wal_autocheckpoint = 0');
     // After a checkpoint resets the log, a WAL file that grew in a burst is cut back to this size.
     conn.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
     checkpointer = new Checkpointer(
-      sqliteFile,
+      conn.name,
       CHECKPOINT_INTERVAL_MS,
       opts.log ?? { warn: (o, m) => console.error(m ?? o) },
       () => {

@@ -5,8 +5,9 @@
  * One exec is one bwrap process tree in its own pid namespace. It is killed
  * as a whole by SIGKILLing the namespace's pid 1 (the kernel kills every
  * process of a pid namespace before its pid 1 finishes exiting) and, when the
- * server may use cgroups, every process of the exec's cgroup; bwrap's
- * --die-with-parent does the same if the server itself dies.
+ * server may use cgroups, every process of the exec's cgroup. The server never
+ * forks a sandbox itself: the launcher process does (launcher.ts), and bwrap's
+ * --die-with-parent takes the sandboxes down if that process dies.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -116,8 +117,8 @@ export class ExecService {
   private seccompPath: string | null = null;
   private readonly limiter: ExecLimiter;
   private readonly running = new Set<Running>();
-  /** Starts every process tree (see launcher.ts); created by the first probe. */
-  private launcher: Launcher | null = null;
+  /** Starts every process tree (see launcher.ts); its process is forked by the first probe or run. */
+  private readonly launcher: Launcher;
   private readonly reaper = new Reaper();
   private readonly isRoot = process.getuid?.() === 0;
   private closing = false;
@@ -128,6 +129,7 @@ export class ExecService {
     private readonly opts: ExecOptions,
     private readonly log: ExecLogger,
   ) {
+    this.launcher = new Launcher(log);
     this.limiter = new ExecLimiter({
       global: Math.max(1, opts.globalConcurrency),
       perKey: Math.max(1, opts.perNamespaceConcurrency),
@@ -149,7 +151,7 @@ export class ExecService {
 
   /** Pid of the launcher process that starts the sandboxes, while one runs (diagnostics, tests). */
   launcherPid(): number | undefined {
-    return this.launcher?.pid;
+    return this.launcher.pid;
   }
 
   async run(req: ExecRequest): Promise<ExecResult> {
@@ -200,8 +202,7 @@ export class ExecService {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(all.map((r) => r.done)), new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
-    await this.launcher?.close();
-    this.launcher = null;
+    await this.launcher.close();
     await Promise.allSettled(all.map((r) => r.done));
     await this.pool?.close();
     this.pool = null;
@@ -290,7 +291,6 @@ export class ExecService {
 
     try {
       // Forked now, while the server is small (see launcher.ts).
-      this.launcher ??= new Launcher(this.log);
       this.launcher.start();
     } catch (err) {
       return failed(`the exec launcher cannot start: ${(err as Error).message}`, 'reinstall or rebuild trove-server (npm run build)');
@@ -520,7 +520,6 @@ export class ExecService {
 
   /** Starts one process tree in the launcher and tracks it until it is gone (close() kills what runs). */
   private async launch(spec: Omit<LaunchSpec, 'maxOutputBytes'>): Promise<Raw> {
-    this.launcher ??= new Launcher(this.log);
     const run = this.launcher.run({ ...spec, maxOutputBytes: this.opts.maxOutputBytes });
     const entry: Running = { kill: () => run.kill(), done: run.done.catch(() => {}) };
     this.running.add(entry);

@@ -60,8 +60,8 @@ export interface LaunchOutcome {
 export interface Launched {
   /** Settles when the process tree is gone; rejects only when it could not be started. */
   done: Promise<LaunchOutcome>;
-  /** Kills the whole tree; 'shutdown' marks the outcome and appends a note to stderr. */
-  kill(reason: 'shutdown'): void;
+  /** Kills the whole tree for a shutdown: marks the outcome and appends a note to stderr. */
+  kill(): void;
 }
 
 export function launch(l: LaunchSpec): Launched {

@@ -16,7 +16,7 @@ function reply(m: FromLauncher): void {
 
 process.on('message', (m: ToLauncher) => {
   if (m.t === 'kill') {
-    running.get(m.id)?.kill('shutdown');
+    running.get(m.id)?.kill();
     return;
   }
   if (m.t !== 'run') return;
@@ -31,7 +31,7 @@ process.on('message', (m: ToLauncher) => {
 
 // The server is gone (it exited, or was killed): nobody will read these results, and nothing may outlive it.
 process.on('disconnect', () => {
-  for (const run of running.values()) run.kill('shutdown');
+  for (const run of running.values()) run.kill();
   const all = [...running.values()].map((r) => r.done.catch(() => {}));
   setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
   void Promise.allSettled(all).then(() => process.exit(0));

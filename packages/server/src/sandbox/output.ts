@@ -1,14 +1,14 @@
-/**
- * Collects one output stream up to a byte cap. Past the cap the stream is
- * still drained (a writer blocked on a full pipe would otherwise hang until
- * the timeout) but discarded, and the text gets a visible marker.
- */
 /** What a CappedOutput holds, in a form that crosses a process boundary (the exec launcher's channel). */
 export interface OutputSnapshot {
   kept: Uint8Array;
   total: number;
 }
 
+/**
+ * Collects one output stream up to a byte cap. Past the cap the stream is
+ * still drained (a writer blocked on a full pipe would otherwise hang until
+ * the timeout) but discarded, and the text gets a visible marker.
+ */
 export class CappedOutput {
   private readonly chunks: Buffer[] = [];
   private kept = 0;

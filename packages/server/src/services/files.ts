@@ -427,9 +427,7 @@ async function openResolved(r: Resolved) {
   try {
     return await openForRead(r.root, r.abs, r.rel);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(r.rel);
-    if (code !== 'ELOOP') throw mapOpenError(err, r.rel);
+    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw mapOpenError(err, r.rel);
   }
   const real = await followForRead(r);
   return openForRead(r.root, real, r.rel).catch((err) => {
