@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
-import { randomBytes } from 'node:crypto';
+import { newRequestId } from './ids.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import type { AppContext } from './context.js';
@@ -33,7 +33,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         censor: '[redacted]',
       },
     },
-    genReqId: () => 'req-' + randomBytes(8).toString('hex'),
+    genReqId: newRequestId,
     requestIdHeader: false,
     // On close, idle keep-alive sockets go at once; requests in flight finish (long-polls and SSE
     // streams are ended by preClose hooks; main.ts cuts whatever is left after a grace period).

@@ -72,7 +72,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const bus: EventBus = coordination.bus;
   const events = new EventService(store.db, bus, store.sqliteSync);
   coordination.attach(events);
-  const auth = new AuthService(store.db, events);
+  const auth = new AuthService(store.db, events, store.sqliteSync);
   const workspaces = new WorkspaceService(store.db, events, auth);
   const isRoot = process.getuid?.() === 0;
   const namespaces = new NamespaceService(store.db, config.dataDir, {

@@ -22,6 +22,16 @@ export const newWebhookId = () => 'wh-' + randomBytes(8).toString('hex');
 export const newSnapshotId = () => 'snap-' + randomBytes(12).toString('hex');
 export const newEventId = () => 'evt-' + randomBytes(12).toString('hex');
 export const newDeliveryId = () => 'dlv-' + randomBytes(12).toString('hex');
+/**
+ * `req-` + 16 hex: a random per-process prefix and a counter. Unique (in a cluster too), not secret, and
+ * ~1 µs cheaper per request than drawing 8 random bytes.
+ */
+const requestIdPrefix = randomBytes(4).toString('hex');
+let requestCounter = 0;
+export function newRequestId(): string {
+  requestCounter = (requestCounter + 1) >>> 0;
+  return 'req-' + requestIdPrefix + requestCounter.toString(16).padStart(8, '0');
+}
 export const newApiKey = () => 'trove-sk-' + randomToken(40);
 export const newWebhookSecret = () => 'trove-whsec-' + randomToken(40);
 

@@ -43,6 +43,13 @@ export type SyncRunner = <R>(q: CompiledQuery<R>) => R[];
  */
 export interface SqliteSync {
   transaction<T>(fn: (run: SyncRunner) => T): Promise<T>;
+  /**
+   * Runs one read-only query now, without waiting for Kysely's connection: ~5 µs against ~30 µs.
+   * While a Kysely transaction is open on the connection the read sees its uncommitted writes, so
+   * it is only for lookups where that is harmless (the API-key lookup: a key's secret is unknown
+   * to clients until its transaction commits, and a revocation seen early only refuses sooner).
+   */
+  read<R>(q: CompiledQuery<R>): R[];
 }
 
 /**
@@ -110,6 +117,11 @@ export async function openStore(opts: {
     sqliteSync = {
       transaction: <T>(fn: (r: SyncRunner) => T) =>
         kysely.connection().execute(async () => inTransaction(fn as (r: SyncRunner) => unknown) as T),
+      read: <R>(q: CompiledQuery<R>) => {
+        const stmt = cached.prepare(q.sql);
+        if (!stmt.reader) throw new Error(`sqliteSync.read is for queries that return rows: ${q.sql}`);
+        return stmt.all(q.parameters as unknown[]) as R[];
+      },
     };
   }
   const migrator = new Migrator({

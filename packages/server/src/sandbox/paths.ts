@@ -8,17 +8,18 @@
  * checked again through /proc/self/fd, which closes the window between the
  * check and the open.
  *
- * Calls that only read metadata (lstat, stat, realpath, readlink) run
- * synchronously: each costs 1–4 µs of CPU against ~30 µs for a round trip
- * through libuv's thread pool, and none of them writes to the filesystem, so
- * none waits on the journal or on file data. Anything that opens, creates or
- * writes a file, or reads its contents, stays on the pool. (sandbox/exec.ts
+ * Calls that only read metadata (lstat, stat, realpath, readlink) and the
+ * open of a file for reading run synchronously: each costs 1–4 µs of CPU
+ * against ~30 µs for a round trip through libuv's thread pool, and none of
+ * them writes to the filesystem, so none waits on the journal or on file data
+ * (the directory entries they need were just looked up by the same
+ * resolution). Anything that creates or writes a file stays on the pool; file
+ * contents too, except small reads (services/files.ts). (sandbox/exec.ts
  * prepareRoot makes the same trade for the namespace root.)
  */
 import fs, { constants, promises as fsp, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, relative, sep, isAbsolute } from 'node:path';
 import { AppError } from '../errors.js';
-import { open } from '../snapshots/fd-io.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -79,11 +80,11 @@ function outside(rel: string): AppError {
 }
 
 /**
- * Resolves the parent chain of `rel` inside `nsRoot`. Missing ancestors are
- * allowed (callers that write create them with mkdirInside).
+ * Resolves the parent chain of `rel` inside `root`, which must be a real path
+ * (NamespaceService.ensure returns one). Missing ancestors are allowed
+ * (callers that write create them with mkdirInside).
  */
-export async function resolveInRoot(nsRoot: string, rel: string): Promise<Resolved> {
-  const root = realpathSync.native(nsRoot);
+export async function resolveInRoot(root: string, rel: string): Promise<Resolved> {
   if (rel === '') return { root, rel, abs: root, parent: root, name: '' };
   const parts = rel.split('/');
   const name = parts.pop()!;
@@ -168,7 +169,7 @@ export function assertFdInside(fd: number, root: string, rel: string): void {
 export async function openForRead(root: string, realPath: string, rel: string): Promise<number> {
   // Security: O_NONBLOCK so a FIFO planted by exec cannot park a thread forever.
   // A bare descriptor: a FileHandle costs twice the CPU per open+close.
-  const fd = await open(realPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const fd = fs.openSync(realPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     assertFdInside(fd, root, rel);
     return fd;

@@ -4,7 +4,7 @@
  * of PROTOCOL.md.
  */
 import type { CompiledQuery, Transaction } from 'kysely';
-import { prepared, type Db } from '../db/index.js';
+import { prepared, type Db, type SqliteSync } from '../db/index.js';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { hashKey, newApiKey, newKeyId, nowIso, safeEqual } from '../ids.js';
@@ -50,6 +50,8 @@ export class AuthService {
   constructor(
     private readonly db: Db,
     private readonly events: EventService,
+    /** SQLite: the lookup runs synchronously (see SqliteSync.read for why that is safe here). */
+    private readonly sync: SqliteSync | null = null,
   ) {
     this.lookup = prepared<KeyRow>(
       db
@@ -67,8 +69,8 @@ export class AuthService {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new AppError('unauthorized', 'Invalid API key');
     const hash = hashKey(m[1]!);
-    const { rows } = await this.db.executeQuery(this.lookup([hash]));
-    const row = rows[0];
+    const q = this.lookup([hash]);
+    const row = this.sync ? this.sync.read(q)[0] : (await this.db.executeQuery(q)).rows[0];
     // Security: the index lookup finds the row; the final decision is a constant-time compare.
     if (!row || !safeEqual(row.key_hash, hash)) throw INVALID();
     return {

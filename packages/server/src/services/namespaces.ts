@@ -2,7 +2,7 @@
  * Namespaces: validated names, their directory under the data dir, and the
  * registry row that makes them listable. A namespace exists from its first use.
  */
-import { promises as fsp, statSync } from 'node:fs';
+import { promises as fsp, realpathSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../db/index.js';
@@ -32,6 +32,8 @@ export interface Ownership {
 export class NamespaceService {
   private readonly known = new Set<string>();
   private readonly lastTouch = new Map<string, number>();
+  /** realpath of the data dir, taken once (see realDir). */
+  private realDataDir: string | null = null;
 
   constructor(
     private readonly db: Db,
@@ -52,13 +54,26 @@ export class NamespaceService {
     return join(this.workspaceDir(workspaceId), 'namespaces', namespace);
   }
 
+  /**
+   * dir() with the data dir realpath'd: a real path, no symlink anywhere in it.
+   * Below the data dir every component is a directory the server created (0700,
+   * never visible to exec, never replaced by a link: a restore swaps in another
+   * directory), so only the data dir itself needs resolving, once. Path
+   * resolution (sandbox/paths.ts) starts from here instead of paying a
+   * realpath, one lstat per component, on every request.
+   */
+  realDir(workspaceId: string, namespace: string): string {
+    this.realDataDir ??= realpathSync.native(this.dataDir);
+    return join(this.realDataDir, 'workspaces', workspaceId, 'namespaces', namespace);
+  }
+
   async chown(path: string): Promise<void> {
     if (this.owner.enabled) await fsp.lchown(path, this.owner.uid, this.owner.gid);
   }
 
-  /** Creates the directory and registry row on first use; cheap afterwards. */
+  /** Creates the directory and registry row on first use; cheap afterwards. Returns realDir(). */
   async ensure(workspaceId: string, namespace: string): Promise<string> {
-    const dir = this.dir(workspaceId, namespace);
+    const dir = this.realDir(workspaceId, namespace);
     const key = `${workspaceId}/${namespace}`;
     if (this.known.has(key)) {
       // Every request passes here: a synchronous stat (read-only metadata, ~3 µs) rather than a thread-pool
