@@ -48,7 +48,8 @@ export async function startServer(opts = {}) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const nodeArgs = [];
+  // TROVE_BENCH_NODE_ARGS: extra node flags for the server (e.g. --trace-deopt, --perf-basic-prof).
+  const nodeArgs = (process.env.TROVE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (opts.cpuProfDir) {
     mkdirSync(opts.cpuProfDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);

@@ -5,6 +5,8 @@
  */
 import fs, { constants, promises as fsp, type Stats } from 'node:fs';
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -12,6 +14,7 @@ import { AppError } from '../errors.js';
 import { isoMs } from '../ids.js';
 import type { EventService } from '../events/service.js';
 import * as io from '../snapshots/fd-io.js';
+import { sendfileAddon } from '../native.js';
 import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import {
@@ -347,22 +350,39 @@ export interface Download {
 
 /** Chunk of a large download: one read and one socket write each. */
 const SEND_CHUNK = 256 * 1024;
+/** The first chunk goes through res.write: it carries the headers out before any sendfile. */
+const FIRST_CHUNK = 64 * 1024;
+/** Bytes sendfile may push in a row before the loop gets a turn (a fast reader keeps the socket drained). */
+const SENDFILE_BURST = 4 * 1024 * 1024;
+const EAGAIN = -osConstants.errno.EAGAIN;
 
 /**
  * Writes the first `length` bytes of `fd` as the response body, then ends the
- * response; closes `fd` in every case. Two buffers are reused for the whole
- * download: one is read into while the other is being written, and a buffer is
- * refilled only after its write callback (the socket holds it until then).
- * A file read stream allocates a fresh off-heap buffer per read instead; at
- * GB/s that volume alone makes V8 run full collections back to back (2.5× the
- * CPU per 1 MiB download, see bench/README.md). At most two chunks are in
- * flight, so a slow client holds 512 KiB, not the file.
+ * response; closes `fd` in every case.
  *
- * Headers must have been sent. If the file shrinks meanwhile or the client goes
- * away, the connection is destroyed: a body shorter than its Content-Length
- * must not look complete.
+ * With the sendfile addon (native.ts), the kernel copies the file to the
+ * socket itself: no read into a buffer, no second copy. Its calls never wait
+ * (the socket is non-blocking): when the send buffer is full the next chunk
+ * goes through res.write instead, and that write's callback, once the socket
+ * has drained, is the signal to resume sendfile. sendfile only runs once
+ * everything written before it (the headers and the first chunk) has left
+ * Node's buffers, so the bytes stay in order.
+ *
+ * Without the addon (or for the first chunk and those fallbacks), two buffers
+ * are reused for the whole download: one is read into while the other is
+ * being written, and a buffer is refilled only after its write callback (the
+ * socket holds it until then). A file read stream allocates a fresh off-heap
+ * buffer per read instead; at GB/s that volume alone makes V8 run full
+ * collections back to back (2.5× the CPU per 1 MiB download, see
+ * bench/README.md). At most two chunks are in flight, so a slow client holds
+ * 512 KiB, not the file.
+ *
+ * Headers must have been set (writeHead), not necessarily sent. If the file
+ * shrinks meanwhile or the client goes away, the connection is destroyed: a
+ * body shorter than its Content-Length must not look complete.
  */
 export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
+  const addon = sendfileAddon();
   const size = Math.min(SEND_CHUNK, length);
   const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
   // Resolve with the write's error (or null): a rejected promise nobody awaits yet would crash the process.
@@ -377,13 +397,41 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
   const settled = (p: Promise<Error | null | undefined>) => Promise.race([p, closed]);
   let pos = 0;
   let k = 0;
+  let burst = 0;
   try {
     while (pos < length) {
+      if (addon && pos > 0) {
+        // Everything written before must have reached the kernel.
+        for (let i = 0; i < 2; i++) {
+          const p = inFlight[i];
+          if (p && (await settled(p))) return void res.destroy();
+          inFlight[i] = null;
+        }
+        if (res.destroyed) return;
+        const sock = socketFd(res);
+        if (sock !== null && res.writableLength === 0) {
+          const n = addon.sendfile(sock, fd, pos, length - pos);
+          if (n > 0) {
+            pos += n;
+            burst += n;
+            if (burst >= SENDFILE_BURST) {
+              burst = 0;
+              await yieldToLoop();
+            }
+            continue;
+          }
+          // 0: the file shrank since fstat; EPIPE, ECONNRESET…: the client is gone.
+          if (n !== EAGAIN) return void res.destroy();
+          // The send buffer is full: one buffered chunk, whose callback says it drained.
+          burst = 0;
+        }
+      }
       const pending = inFlight[k];
       if (pending && (await settled(pending))) return void res.destroy();
       if (res.destroyed) return;
       const buf = bufs[k]!;
-      const n = await io.read(fd, buf, 0, Math.min(size, length - pos), pos);
+      const want = Math.min(pos === 0 && addon ? FIRST_CHUNK : size, length - pos);
+      const n = await io.read(fd, buf, 0, want, pos);
       if (n === 0) return void res.destroy(); // the file shrank since fstat
       pos += n;
       const chunk = n === buf.length ? buf : buf.subarray(0, n);
@@ -398,6 +446,14 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
     res.off('close', onClose);
     io.closeSyncQuietly(fd);
   }
+}
+
+/** The descriptor of a response's plain TCP socket (not TLS), or null. */
+function socketFd(res: ServerResponse): number | null {
+  const sock = res.socket as (Socket & { _handle?: { fd?: unknown }; encrypted?: boolean }) | null;
+  if (!sock || sock.destroyed || sock.encrypted) return null;
+  const fd = sock._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
 function yieldToLoop(): Promise<void> {

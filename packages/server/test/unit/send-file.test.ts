@@ -1,5 +1,6 @@
 /**
- * sendFileBody: large downloads go out through two reused buffers. What must
+ * sendFileBody: large downloads go out through sendfile (the native addon)
+ * or, without it, two reused buffers; every case runs both ways. What must
  * hold: exactly `length` bytes in order, the descriptor closed in every case,
  * and a file that shrinks mid-download never looks like a complete body.
  */
@@ -12,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendFileBody } from '../../src/services/files.js';
+import { sendfileAddon } from '../../src/native.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trove-sendfile-'));
 let server: Server;
@@ -60,7 +62,29 @@ const closed = (fd: number) => {
   }
 };
 
-describe('sendFileBody', () => {
+it('the sendfile addon is built and loads on Linux (npm ci builds it with node-gyp)', () => {
+  if (process.platform !== 'linux') return;
+  const addon = sendfileAddon();
+  expect(addon).not.toBeNull();
+  // Argument checks throw instead of reaching the kernel.
+  expect(() => addon!.sendfile(-1, 0, 0, 1)).toThrow(TypeError);
+  expect(() => addon!.sendfile(1, 0, 0, 0)).toThrow(TypeError);
+});
+
+describe.each([
+  { mode: 'sendfile', env: undefined },
+  { mode: 'buffered writes', env: '0' },
+])('sendFileBody with $mode', ({ env }) => {
+  const saved = process.env.TROVE_SENDFILE;
+  beforeAll(() => {
+    if (env === undefined) delete process.env.TROVE_SENDFILE;
+    else process.env.TROVE_SENDFILE = env;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.TROVE_SENDFILE;
+    else process.env.TROVE_SENDFILE = saved;
+  });
+
   it('sends exactly the first `length` bytes, across many reused chunks, and closes the descriptor', async () => {
     const data = randomBytes(3 * 1024 * 1024 + 12345);
     const path = join(dir, 'big.bin');
@@ -74,6 +98,35 @@ describe('sendFileBody', () => {
       await expect.poll(() => closed(fds.at(-1)!)).toBe(true);
     }
   });
+
+  it('keeps every byte in order for a client that stops reading and resumes (full socket buffers)', async () => {
+    const data = randomBytes(24 * 1024 * 1024 + 7);
+    const path = join(dir, 'slow.bin');
+    writeFileSync(path, data);
+    plan = { path, length: data.length };
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      get(`${base}/`, (res) => {
+        const chunks: Buffer[] = [];
+        let got = 0;
+        let paused = 0;
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          got += c.length;
+          // Stall three times: the server's send buffer fills and it must wait for the socket to drain.
+          if (paused < 3 && got > (paused + 1) * 6 * 1024 * 1024) {
+            paused++;
+            res.pause();
+            setTimeout(() => res.resume(), 50);
+          }
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    expect(body.length).toBe(data.length);
+    expect(sha(body)).toBe(sha(data));
+    await expect.poll(() => closed(fds.at(-1)!)).toBe(true);
+  }, 30_000);
 
   it('cuts the connection when the file shrinks under it, so the short body never looks complete', async () => {
     const data = randomBytes(2 * 1024 * 1024);

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "trove_sendfile",
+      "sources": ["native/sendfile.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
