@@ -29,7 +29,7 @@ if (existsSync(join(root, 'packages/dashboard/package.json')) && !existsSync(joi
   run('npm', ['run', 'build', '-w', 'trove-dashboard', '--if-present']);
 }
 
-const child = spawn(process.execPath, [join(root, 'packages/server/dist/bin.js'), ...process.argv.slice(2)], {
+const child = spawn(process.execPath, [join(root, 'packages/server/bin/trove-server.cjs'), ...process.argv.slice(2)], {
   cwd: process.cwd(),
   stdio: 'inherit',
 });

@@ -1,5 +1,5 @@
 /**
- * Starts the real built server (packages/server/dist/bin.js) the way an
+ * Starts the real built server (packages/server/bin/trove-server.cjs, which imports dist/bin.js) the way an
  * operator would: its own process, TROVE_PORT=0, a temp data dir, preset
  * bootstrap keys. Its output goes to a log file, not a pipe, so the bench
  * process never sits on the server's logging path.
@@ -7,14 +7,14 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 // TROVE_BENCH_SERVER_BIN: measure another build (e.g. a patched copy of dist/) with the same harness.
-export const serverBin = process.env.TROVE_BENCH_SERVER_BIN ?? join(repoRoot, 'packages/server/dist/bin.js');
+export const serverBin = process.env.TROVE_BENCH_SERVER_BIN ?? join(repoRoot, 'packages/server/bin/trove-server.cjs');
 
 export const randomKey = () => 'trove-sk-' + randomBytes(24).toString('hex');
 
@@ -25,7 +25,9 @@ export const randomKey = () => 'trove-sk-' + randomBytes(24).toString('hex');
  * @param {string} [opts.logLevel]  TROVE_LOG_LEVEL; default: the server's own default
  */
 export async function startServer(opts = {}) {
-  if (!existsSync(serverBin)) throw new Error(`${serverBin} is missing: run \`npm run build\` first`);
+  // The launcher (bin/trove-server.cjs) imports ../dist/bin.js: that is what a build produces.
+  const built = serverBin.endsWith('.cjs') ? join(dirname(serverBin), '..', 'dist', 'bin.js') : serverBin;
+  if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'trove-bench-'));
   const logPath = join(dataDir, 'server.log');
   const adminKey = randomKey();

@@ -1,5 +1,5 @@
 /**
- * Starts the real, built Trove server (packages/server/dist/bin.js) on an
+ * Starts the real, built Trove server (packages/server/bin/trove-server.cjs → dist/bin.js) on an
  * ephemeral port with a temp data dir and preset bootstrap keys.
  * Every end-to-end test in the repository uses this one helper.
  */
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const serverBin = join(repoRoot, 'packages/server/dist/bin.js');
+export const serverBin = join(repoRoot, 'packages/server/bin/trove-server.cjs');
 export const cliBin = join(repoRoot, 'packages/cli/dist/bin.js');
 
 export interface StartedServer {

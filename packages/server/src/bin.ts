@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import './threadpool.js'; // first: sizes the libuv thread pool before anything uses it
 import { ConfigError } from './config.js';
 import { main } from './main.js';
 

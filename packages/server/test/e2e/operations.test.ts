@@ -136,3 +136,31 @@ describe('SIGTERM', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });
+
+describe('thread pool', () => {
+  /** Threads of the server process after an upload has started libuv's pool. */
+  async function threadsAfterUpload(env: Record<string, string | undefined>): Promise<number> {
+    const s = await startServer({ env });
+    started.push(s);
+    const res = await fetch(`${s.baseUrl}/files/pool.bin`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${s.runtimeKey}`, 'x-namespace': 'pool' },
+      body: 'x'.repeat(100_000),
+    });
+    expect(res.status).toBe(200);
+    const n = readdirSync(`/proc/${s.proc.pid}/task`).length;
+    await s.close();
+    return n;
+  }
+
+  it.runIf(process.platform === 'linux')(
+    'has 16 threads for file I/O by default (sized before the ES module loader starts it) and honours UV_THREADPOOL_SIZE',
+    async () => {
+      const byDefault = await threadsAfterUpload({ UV_THREADPOOL_SIZE: undefined });
+      const two = await threadsAfterUpload({ UV_THREADPOOL_SIZE: '2' });
+      // The main thread plus 16 pool threads at least; the same server with a pool of 2 has 14 fewer.
+      expect(byDefault).toBeGreaterThanOrEqual(17);
+      expect(byDefault - two).toBe(14);
+    },
+  );
+});
