@@ -18,6 +18,32 @@ done = function(summary, latency, requests)
 end
 `;
 
+/** Lua string literal. */
+const lua = (s) => JSON.stringify(s);
+
+/**
+ * Uploads instead of GETs: every request is `PUT <path>` with the bytes of
+ * `bodyFile`, cycling through `paths`. The requests are formatted once, when
+ * wrk starts, so each one costs wrk a single write of prepared bytes.
+ */
+function putScript({ paths, bodyFile }, headers, host) {
+  const h = [`Host = ${lua(host)}`, ...Object.entries(headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)].join(', ');
+  return `
+local f = assert(io.open(${lua(bodyFile)}, 'rb'))
+local body = f:read('*a')
+f:close()
+local reqs = {}
+for _, p in ipairs({${paths.map(lua).join(', ')}}) do
+  reqs[#reqs + 1] = wrk.format('PUT', p, { ${h} }, body)
+end
+local n = 0
+request = function()
+  n = n % #reqs + 1
+  return reqs[n]
+end
+`;
+}
+
 /**
  * @param {string} wrkBin
  * @param {object} o
@@ -26,13 +52,14 @@ end
  * @param {number} o.seconds
  * @param {number} [o.threads]
  * @param {Record<string,string>} [o.headers]
+ * @param {{paths: string[], bodyFile: string}} [o.put]  PUT these paths round-robin instead of GET url
  */
-export async function runWrk(wrkBin, { url, connections, seconds, threads = 2, headers = {} }) {
+export async function runWrk(wrkBin, { url, connections, seconds, threads = 2, headers = {}, put }) {
   const dir = mkdtempSync(join(tmpdir(), 'trove-bench-wrk-'));
   const script = join(dir, 'done.lua');
-  writeFileSync(script, DONE);
+  writeFileSync(script, (put ? putScript(put, headers, new URL(url).host) : '') + DONE);
   const args = ['-t', String(Math.min(threads, connections)), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', script];
-  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  if (!put) for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
   try {
     const { code, stdout, stderr } = await new Promise((resolve, reject) => {
