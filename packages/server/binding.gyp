@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "trove_sendfile",
-      "sources": ["native/sendfile.c"],
+      "target_name": "trove_native",
+      "sources": ["native/trove_native.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]

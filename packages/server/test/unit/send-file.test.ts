@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendFileBody } from '../../src/services/files.js';
-import { sendfileAddon } from '../../src/native.js';
+import { nativeIo } from '../../src/native.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trove-sendfile-'));
 let server: Server;
@@ -62,9 +62,9 @@ const closed = (fd: number) => {
   }
 };
 
-it('the sendfile addon is built and loads on Linux (npm ci builds it with node-gyp)', () => {
+it('the native addon is built and loads on Linux (npm ci builds it with node-gyp)', () => {
   if (process.platform !== 'linux') return;
-  const addon = sendfileAddon();
+  const addon = nativeIo();
   expect(addon).not.toBeNull();
   // Argument checks throw instead of reaching the kernel.
   expect(() => addon!.sendfile(-1, 0, 0, 1)).toThrow(TypeError);
@@ -75,14 +75,14 @@ describe.each([
   { mode: 'sendfile', env: undefined },
   { mode: 'buffered writes', env: '0' },
 ])('sendFileBody with $mode', ({ env }) => {
-  const saved = process.env.TROVE_SENDFILE;
+  const saved = process.env.TROVE_NATIVE_IO;
   beforeAll(() => {
-    if (env === undefined) delete process.env.TROVE_SENDFILE;
-    else process.env.TROVE_SENDFILE = env;
+    if (env === undefined) delete process.env.TROVE_NATIVE_IO;
+    else process.env.TROVE_NATIVE_IO = env;
   });
   afterAll(() => {
-    if (saved === undefined) delete process.env.TROVE_SENDFILE;
-    else process.env.TROVE_SENDFILE = saved;
+    if (saved === undefined) delete process.env.TROVE_NATIVE_IO;
+    else process.env.TROVE_NATIVE_IO = saved;
   });
 
   it('sends exactly the first `length` bytes, across many reused chunks, and closes the descriptor', async () => {

@@ -1,15 +1,14 @@
 /*
- * trove_sendfile: one synchronous, non-blocking sendfile(2) call for
- * services/files.ts sendFileBody. Node has no sendfile; without it a download
- * copies every byte twice (page cache → a buffer → the socket) where nginx
- * copies none in user space.
+ * trove_native: what Node's fs API cannot do (src/native.ts loads it;
+ * without it the same work is done with buffered writes).
  *
  *   sendfile(socketFd, fileFd, offset, count) → bytes sent (> 0), 0 at end of
  *   file, or -errno (-EAGAIN when the socket's send buffer is full: the socket
- *   is non-blocking, so the call never waits for the client).
- *
- * The caller guarantees both descriptors stay open for the duration of the
- * call (it runs on the JS thread, which alone could close them).
+ *   is non-blocking, so the call never waits for the client). Synchronous.
+ *   Node has no sendfile; without it a download copies every byte twice (page
+ *   cache → a buffer → the socket) where nginx copies none in user space. The
+ *   caller guarantees both descriptors stay open for the call (it runs on the
+ *   JS thread, which alone could close them).
  */
 #include <errno.h>
 #include <node_api.h>
