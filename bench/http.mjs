@@ -12,7 +12,7 @@
  * of per-round ratios, so load from other work on the machine hits both sides.
  *
  *   node bench/http.mjs [--quick] [--seconds 5] [--rounds 3] [--connections 32]
- *                       [--put-files 64] [--put-seconds 3] [--put-concurrency 8] [--only get4k,get1m,put]
+ *                       [--put-files 64] [--put-seconds 3] [--put-rounds 5] [--put-concurrency 8] [--only get4k,get1m,put]
  *                       [--profile] [--log-level info] [--nginx-workers 1]
  */
 import { randomBytes } from 'node:crypto';
@@ -38,6 +38,8 @@ const rounds = args.num('rounds', quick ? 1 : 3);
 const connections = args.num('connections', 32);
 const putFiles = args.num('put-files', quick ? 32 : 64);
 const putSeconds = args.num('put-seconds', quick ? 1 : 3);
+// Disk-bound rounds vary more than the GET rounds: more of them, shorter.
+const putRounds = args.num('put-rounds', quick ? 1 : 5);
 const putConcurrency = args.num('put-concurrency', 8);
 const only = new Set((args.str('only', 'get4k,get1m,put')).split(','));
 const profileDir = args.has('profile') ? join(repoRoot, 'bench', 'results', `profile-http-${stamp()}`) : null;
@@ -255,7 +257,7 @@ try {
       await ours(Math.min(2, putSeconds));
       await plain(1);
       const perRound = [];
-      for (let r = 0; r < rounds; r++) {
+      for (let r = 0; r < putRounds; r++) {
         const order = r % 2 === 0 ? ['ours', 'plain', 'atomic'] : ['atomic', 'plain', 'ours'];
         const res = {};
         for (const side of order) res[side] = await { ours, plain, atomic }[side](putSeconds);
@@ -305,4 +307,4 @@ try {
 
 if (profileDir) detail.profile = reportProfile(profileDir);
 
-finish('http', rows, { params: { quick, seconds, rounds, connections, putFiles, putSeconds, putConcurrency, nginxWorkers }, detail });
+finish('http', rows, { params: { quick, seconds, rounds, connections, putFiles, putSeconds, putRounds, putConcurrency, nginxWorkers }, detail });
