@@ -21,12 +21,14 @@ export const randomKey = () => 'trove-sk-' + randomBytes(24).toString('hex');
 /**
  * @param {object} [opts]
  * @param {Record<string,string|undefined>} [opts.env]  extra environment (undefined removes a variable)
+ * @param {string} [opts.bin]  the launcher to run (default: serverBin)
  * @param {string} [opts.cpuProfDir]  run the server under `node --cpu-prof` writing here (written on SIGTERM)
  * @param {string} [opts.logLevel]  TROVE_LOG_LEVEL; default: the server's own default
  */
 export async function startServer(opts = {}) {
   // The launcher (bin/trove-server.cjs) imports ../dist/bin.js: that is what a build produces.
-  const built = serverBin.endsWith('.cjs') ? join(dirname(serverBin), '..', 'dist', 'bin.js') : serverBin;
+  const bin = opts.bin ?? serverBin;
+  const built = bin.endsWith('.cjs') ? join(dirname(bin), '..', 'dist', 'bin.js') : bin;
   if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'trove-bench-'));
   const logPath = join(dataDir, 'server.log');
@@ -57,7 +59,7 @@ export async function startServer(opts = {}) {
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   }
   const logFd = openSync(logPath, 'a');
-  const proc = spawn(process.execPath, [...nodeArgs, serverBin], { env, stdio: ['ignore', logFd, logFd] });
+  const proc = spawn(process.execPath, [...nodeArgs, bin], { env, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   const exited = new Promise((res) => proc.once('exit', (code, signal) => res({ code, signal })));
   const output = () => {

@@ -387,7 +387,8 @@ const EAGAIN = -osConstants.errno.EAGAIN;
 export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
   const addon = nativeIo();
   const size = Math.min(SEND_CHUNK, length);
-  const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+  // Allocated when first needed: with sendfile most downloads only ever fill the small first chunk.
+  const bufs: Array<Buffer | null> = [null, null];
   // Resolve with the write's error (or null): a rejected promise nobody awaits yet would crash the process.
   const inFlight: Array<Promise<Error | null | undefined> | null> = [null, null];
   // A write's callback may never come once the client has gone (data still queued in the response):
@@ -432,8 +433,8 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
       const pending = inFlight[k];
       if (pending && (await settled(pending))) return void res.destroy();
       if (res.destroyed) return;
-      const buf = bufs[k]!;
-      const want = Math.min(pos === 0 && addon ? FIRST_CHUNK : size, length - pos);
+      const buf = (bufs[k] ??= Buffer.allocUnsafeSlow(pos === 0 && addon ? Math.min(FIRST_CHUNK, size) : size));
+      const want = Math.min(buf.length, length - pos);
       const n = await io.read(fd, buf, 0, want, pos);
       if (n === 0) return void res.destroy(); // the file shrank since fstat
       pos += n;
