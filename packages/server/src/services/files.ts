@@ -355,6 +355,11 @@ export interface Download {
 const SEND_CHUNK = 256 * 1024;
 /** The first chunk goes through res.write: it carries the headers out before any sendfile. */
 const FIRST_CHUNK = 64 * 1024;
+/**
+ * At most this much per sendfile call, like nginx's sendfile_max_chunk: a file that is not in the page
+ * cache is read from disk inside the call, on the event loop, so one call's stall stays bounded.
+ */
+const SENDFILE_MAX_CHUNK = 2 * 1024 * 1024;
 /** Bytes sendfile may push in a row before the loop gets a turn (a fast reader keeps the socket drained). */
 const SENDFILE_BURST = 4 * 1024 * 1024;
 const EAGAIN = -osConstants.errno.EAGAIN;
@@ -369,7 +374,9 @@ const EAGAIN = -osConstants.errno.EAGAIN;
  * goes through res.write instead, and that write's callback, once the socket
  * has drained, is the signal to resume sendfile. sendfile only runs once
  * everything written before it (the headers and the first chunk) has left
- * Node's buffers, so the bytes stay in order.
+ * Node's buffers, so the bytes stay in order. As with nginx's sendfile, data
+ * not in the page cache is read from disk inside the call: each call is capped
+ * at SENDFILE_MAX_CHUNK and the loop gets a turn every SENDFILE_BURST bytes.
  *
  * Without the addon (or for the first chunk and those fallbacks), two buffers
  * are reused for the whole download: one is read into while the other is
@@ -414,7 +421,7 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
         if (res.destroyed) return;
         const sock = socketFd(res);
         if (sock !== null && res.writableLength === 0) {
-          const n = addon.sendfile(sock, fd, pos, length - pos);
+          const n = addon.sendfile(sock, fd, pos, Math.min(SENDFILE_MAX_CHUNK, length - pos));
           if (n > 0) {
             pos += n;
             burst += n;
