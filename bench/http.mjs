@@ -127,11 +127,7 @@ try {
       const ours = { url: `${server.baseUrl}/files/${f.name}`, headers: auth, cpu: () => cpuTimeMs(server.pid) };
       const base = { url: `${nginx.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(nginx.pid, { children: true }) };
       const bare = { url: `${floor.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(floor.pid) };
-      const wrk = async (t, secs) => {
-        const before = t.cpu();
-        const res = await runWrk(wrkBin, { url: t.url, headers: t.headers, connections, seconds: secs });
-        return { ...res, cpuMsPerReq: (t.cpu() - before) / Math.max(1, res.requests) };
-      };
+      const wrk = (t, secs) => runWrk(wrkBin, { url: t.url, headers: t.headers, connections, seconds: secs, cpu: t.cpu });
       // Warm-up: JIT, page cache, connection setup.
       await wrk(ours, Math.min(2, seconds));
       await wrk(base, 1);
@@ -202,7 +198,6 @@ try {
     writeFileSync(bodyFile, body);
     const names = Array.from({ length: putFiles }, (_, i) => `put-${String(i).padStart(4, '0')}.bin`);
     const ours = async (secs) => {
-      const before = cpuTimeMs(server.pid);
       const r = await runWrk(wrkBin, {
         url: server.baseUrl,
         connections: putConcurrency,
@@ -210,8 +205,9 @@ try {
         seconds: secs,
         headers: auth,
         put: { paths: names.map((n) => `/files/put/${n}`), bodyFile },
+        cpu: () => cpuTimeMs(server.pid),
       });
-      return { rate: r.rps, failures: r.errors + r.non2xx, cpuMs: (cpuTimeMs(server.pid) - before) / Math.max(1, r.requests) };
+      return { rate: r.rps, failures: r.errors + r.non2xx, cpuMs: r.cpuMsPerReq };
     };
     const loop = async (secs, op) => {
       let done = 0;

@@ -49,13 +49,13 @@ const paths = Array.from({ length: 64 }, (_, i) => `/files/ab/f${i}.bin`);
 
 async function run(s, secs) {
   const headers = { authorization: `Bearer ${s.runtimeKey}`, 'x-namespace': 'ab' };
-  const before = cpuTimeMs(s.pid);
+  const cpu = () => cpuTimeMs(s.pid);
   const r =
     workload === 'get'
-      ? await runWrk(wrkBin, { url: `${s.baseUrl}${paths[0]}`, headers, connections, seconds: secs })
-      : await runWrk(wrkBin, { url: s.baseUrl, headers, connections, threads: 1, seconds: secs, put: { paths, bodyFile } });
+      ? await runWrk(wrkBin, { url: `${s.baseUrl}${paths[0]}`, headers, connections, seconds: secs, cpu })
+      : await runWrk(wrkBin, { url: s.baseUrl, headers, connections, threads: 1, seconds: secs, put: { paths, bodyFile }, cpu });
   if (r.errors + r.non2xx > 0) throw new Error(`${r.errors + r.non2xx} failed requests`);
-  return { rps: r.rps, cpuMs: (cpuTimeMs(s.pid) - before) / Math.max(1, r.requests) };
+  return { rps: r.rps, cpuMs: r.cpuMsPerReq };
 }
 
 try {

@@ -53,8 +53,10 @@ end
  * @param {number} [o.threads]
  * @param {Record<string,string>} [o.headers]
  * @param {{paths: string[], bodyFile: string}} [o.put]  PUT these paths round-robin instead of GET url
+ * @param {() => number} [o.cpu]  CPU ms of the server under test (lib/cpu.mjs): adds `cpuMsPerReq`
  */
-export async function runWrk(wrkBin, { url, connections, seconds, threads = 2, headers = {}, put }) {
+export async function runWrk(wrkBin, { url, connections, seconds, threads = 2, headers = {}, put, cpu }) {
+  const cpuBefore = cpu?.();
   const dir = mkdtempSync(join(tmpdir(), 'trove-bench-wrk-'));
   const script = join(dir, 'done.lua');
   writeFileSync(script, (put ? putScript(put, headers, new URL(url).host) : '') + DONE);
@@ -85,6 +87,7 @@ export async function runWrk(wrkBin, { url, connections, seconds, threads = 2, h
       non2xx: s.status,
       p50ms: s.p50_us / 1000,
       p99ms: s.p99_us / 1000,
+      cpuMsPerReq: cpu ? (cpu() - cpuBefore) / Math.max(1, s.requests) : undefined,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
