@@ -10,7 +10,8 @@ import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import type { AppContext } from './context.js';
 import { registerErrorHandling } from './plugins/errors.js';
-import { registerAuth } from './plugins/auth.js';
+import { RateLimiter, registerAuth } from './plugins/auth.js';
+import { installDownloadLane } from './plugins/download-lane.js';
 import { metaRoutes } from './routes/meta/index.js';
 import { workspaceRoutes } from './routes/workspaces/index.js';
 import { keyRoutes } from './routes/keys/index.js';
@@ -55,9 +56,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     reply.header('x-request-id', req.id);
     req.log.debug({ method: req.method, url: req.url }, 'incoming request');
   });
+  // The access log: one line per request, written without redaction (~6 µs of a 4 KiB GET's ~60 µs). Its
+  // fields are fixed and hold no secrets; every other log call keeps the redaction configured above.
+  const accessLog = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info(
-      { method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+    accessLog.info(
+      { reqId: req.id, method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',
     );
   });
@@ -87,7 +91,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
 
   registerErrorHandling(app);
-  registerAuth(app, deps.auth, config.rateLimit);
+  const limiter = config.rateLimit.perKeyPerMinute > 0 ? new RateLimiter(config.rateLimit.perKeyPerMinute) : null;
+  registerAuth(app, deps.auth, limiter);
 
   await app.register(swagger, {
     openapi: {
@@ -118,5 +123,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     distDir: process.env.TROVE_DASHBOARD_DIR ?? fileURLToPath(new URL('../../dashboard/dist', import.meta.url)),
   });
   app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/dashboard/'));
+  if (config.downloadLane) installDownloadLane(app, { auth: deps.auth, files: deps.files, limiter, accessLog });
   return app;
 }

@@ -16,23 +16,31 @@ declare module 'fastify' {
   }
 }
 
-export function registerAuth(app: FastifyInstance, auth: AuthService, opts: { perKeyPerMinute: number }): void {
+/** Requests per key in fixed one-minute windows; shared by the routes and the download lane. */
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(readonly perMinute: number) {}
+
+  /** Counts one request of `keyId`: 0 when it is allowed, else the seconds until its window ends. */
+  take(keyId: string, now = Date.now()): number {
+    const w = this.windows.get(keyId);
+    if (!w || now - w.start >= 60_000) this.windows.set(keyId, { start: now, count: 1 });
+    else if (++w.count > this.perMinute) return Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000));
+    return 0;
+  }
+}
+
+export function registerAuth(app: FastifyInstance, auth: AuthService, limiter: RateLimiter | null): void {
   app.decorateRequest('auth', null as unknown as AuthContext);
-  const windows = new Map<string, { start: number; count: number }>();
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (request.routeOptions.config?.public) return;
     // Unknown routes answer 404 without touching the database.
     if (!request.routeOptions.url) return;
     request.auth = await auth.authenticate(request.headers.authorization);
-    if (opts.perKeyPerMinute > 0) {
-      const now = Date.now();
-      const w = windows.get(request.auth.keyId);
-      if (!w || now - w.start >= 60_000) windows.set(request.auth.keyId, { start: now, count: 1 });
-      else if (++w.count > opts.perKeyPerMinute) {
-        throw new AppError('rate_limited', `Rate limit of ${opts.perKeyPerMinute} requests per minute exceeded`, {
-          retryAfter: Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000)),
-        });
-      }
+    const retryAfter = limiter ? limiter.take(request.auth.keyId) : 0;
+    if (retryAfter > 0) {
+      throw new AppError('rate_limited', `Rate limit of ${limiter!.perMinute} requests per minute exceeded`, { retryAfter });
     }
   });
 }

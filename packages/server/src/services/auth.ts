@@ -40,7 +40,19 @@ interface KeyRow {
   key_hash: string;
 }
 
+/** How long a key found on SQLite is trusted without another lookup (see AuthService.recent). */
+const RECENT_TTL_MS = 2000;
+const RECENT_MAX = 10_000;
+
 export class AuthService {
+  /**
+   * SQLite only: keys found in the last RECENT_TTL_MS, by hash. SQLite means one node, and this node is
+   * the only writer of api_keys: a revocation (revokeKey, the only way a key stops working) empties the
+   * map as it commits, so it still takes effect on the next request. The TTL only bounds how long a key
+   * changed behind the server's back (another process on the same database file) stays usable.
+   * PostgreSQL (a cluster: another node may revoke) always looks the key up.
+   */
+  private readonly recent = new Map<string, { ctx: AuthContext; until: number }>();
   /**
    * The key lookup runs on every request: compiled once (its only parameter is the hash) instead of
    * being rebuilt and recompiled by the query builder each time.
@@ -69,17 +81,26 @@ export class AuthService {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new AppError('unauthorized', 'Invalid API key');
     const hash = hashKey(m[1]!);
+    if (this.sync) {
+      const hit = this.recent.get(hash);
+      if (hit && hit.until > Date.now()) return hit.ctx;
+    }
     const q = this.lookup([hash]);
     const row = this.sync ? this.sync.read(q)[0] : (await this.db.executeQuery(q)).rows[0];
     // Security: the index lookup finds the row; the final decision is a constant-time compare.
     if (!row || !safeEqual(row.key_hash, hash)) throw INVALID();
-    return {
+    const ctx: AuthContext = Object.freeze({
       workspaceId: row.workspace_id,
       keyId: row.id,
       keyName: row.name,
       scope: row.scope,
       namespace: row.namespace,
-    };
+    });
+    if (this.sync) {
+      if (this.recent.size >= RECENT_MAX) this.recent.clear();
+      this.recent.set(hash, { ctx, until: Date.now() + RECENT_TTL_MS });
+    }
+    return ctx;
   }
 
   /** Inserts a key; `secret` lets the bootstrap preset one. Emits key.created. */
@@ -161,6 +182,8 @@ export class AuthService {
       await this.events.emit({ workspaceId, namespace: null, type: 'key.revoked', data: { key_id: keyId } }, t);
       return true;
     });
+    // Committed: no request from now on may use the key (a lookup before the commit was not cached after it).
+    this.recent.clear();
     if (!done) throw new AppError('key_not_found', `Key not found: ${keyId}`);
     this.events.bus.publish(workspaceId);
     return { key_id: keyId, revoked: true };

@@ -30,7 +30,8 @@ export interface Ownership {
 }
 
 export class NamespaceService {
-  private readonly known = new Set<string>();
+  /** Namespaces known to exist, by `workspace/namespace`, with their realDir(). */
+  private readonly known = new Map<string, string>();
   private readonly lastTouch = new Map<string, number>();
   /** realpath of the data dir, taken once (see realDir). */
   private realDataDir: string | null = null;
@@ -73,14 +74,15 @@ export class NamespaceService {
 
   /** Creates the directory and registry row on first use; cheap afterwards. Returns realDir(). */
   async ensure(workspaceId: string, namespace: string): Promise<string> {
-    const dir = this.realDir(workspaceId, namespace);
     const key = `${workspaceId}/${namespace}`;
-    if (this.known.has(key)) {
+    const knownDir = this.known.get(key);
+    if (knownDir !== undefined) {
       // Every request passes here: a synchronous stat (read-only metadata, ~3 µs) rather than a thread-pool
       // round trip, as sandbox/paths.ts does.
-      if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return dir;
+      if (statSync(knownDir, { throwIfNoEntry: false })?.isDirectory()) return knownDir;
       this.known.delete(key); // deleted meanwhile (namespace delete): recreate below
     }
+    const dir = this.realDir(workspaceId, namespace);
     await fsp.mkdir(join(this.workspaceDir(workspaceId), 'namespaces'), { recursive: true, mode: 0o700 });
     try {
       await fsp.mkdir(dir, { mode: 0o755 });
@@ -94,7 +96,7 @@ export class NamespaceService {
       .values({ workspace_id: workspaceId, name: namespace, created_at: now, last_activity_at: now })
       .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
       .execute();
-    this.known.add(key);
+    this.known.set(key, dir);
     return dir;
   }
 

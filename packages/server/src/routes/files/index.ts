@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { AppDeps } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { runtimeNamespace } from '../../services/auth.js';
-import { sendFileBody, type NsContext } from '../../services/files.js';
+import { sendFileBody, type Download, type NsContext } from '../../services/files.js';
 import { closeSyncQuietly as closeFd } from '../../snapshots/fd-io.js';
 import { errors, isoTime, nsHeader } from '../shared-schemas.js';
 
@@ -30,13 +30,25 @@ export function nsContext(req: FastifyRequest): NsContext {
 }
 
 /** The `{path}` of /files/{path}: the raw URL path, percent-decoded exactly once. */
-function filesPathParam(req: FastifyRequest): string {
-  const raw = (req.raw.url ?? '').split('?')[0]!.replace(/^\/files\/?/, '');
+export function filesPathParam(url: string): string {
+  const raw = url.split('?')[0]!.replace(/^\/files\/?/, '');
   try {
     return decodeURIComponent(raw);
   } catch {
     throw new AppError('path_invalid', 'Path is not valid percent-encoded UTF-8');
   }
+}
+
+/** The headers of a successful download, after x-request-id (the download lane writes the same ones). */
+export function downloadHeaders(file: Download): Array<[string, string]> {
+  const h: Array<[string, string]> = [
+    ['content-type', 'application/octet-stream'],
+    ['content-length', String(file.length)],
+    ['last-modified', new Date(file.modifiedMs).toUTCString()],
+    ['x-trove-size', String(file.size)],
+  ];
+  if (file.truncated) h.push(['x-trove-truncated', '1']);
+  return h;
 }
 
 export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -84,12 +96,8 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     async (req, reply) => {
       const ctx = nsContext(req);
-      const file = await deps.files.download(ctx, filesPathParam(req));
-      reply.header('content-type', 'application/octet-stream');
-      reply.header('content-length', String(file.length));
-      reply.header('last-modified', new Date(file.modifiedMs).toUTCString());
-      reply.header('x-trove-size', String(file.size));
-      if (file.truncated) reply.header('x-trove-truncated', '1');
+      const file = await deps.files.download(ctx, filesPathParam(req.raw.url ?? ''));
+      for (const [name, value] of downloadHeaders(file)) reply.header(name, value);
       if (Buffer.isBuffer(file.body)) return reply.send(file.body);
       // Large files: written by sendFileBody with reused buffers (see there); onResponse hooks still run.
       const { fd } = file.body;
@@ -130,7 +138,7 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         const len = req.headers['content-length'];
         const declared = len !== undefined && /^\d+$/.test(len) ? Number(len) : null;
         const body = (req.body as Readable | undefined) ?? (req.raw as Readable);
-        return deps.files.upload(ctx, filesPathParam(req), body, declared);
+        return deps.files.upload(ctx, filesPathParam(req.raw.url ?? ''), body, declared);
       },
     );
   });

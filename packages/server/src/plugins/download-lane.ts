@@ -1,0 +1,260 @@
+/**
+ * The download lane: `GET /files/{path}` of a small file answered straight
+ * from the socket, without node:http and Fastify in between.
+ *
+ * Why: for a 4 KiB download node:http and Fastify cost more CPU than the
+ * download itself. A bare node:http server that does nothing but read the
+ * file reaches about 0.2× nginx's requests/s on the same machine; most of a
+ * request's time goes to building IncomingMessage/ServerResponse objects,
+ * header maps, hooks and stream machinery (bench/README.md).
+ *
+ * What it answers, and nothing else:
+ * - a request head that arrived complete and is unambiguous under a strict
+ *   subset of HTTP/1.1 (parseHead): `GET /files/… HTTP/1.1`, visible-ASCII
+ *   target, well-formed header lines, one Host, at most one Authorization,
+ *   X-Namespace and Connection (keep-alive or close), no body-framing or
+ *   upgrade headers;
+ * - whose checks all pass, through the very functions the route calls:
+ *   AuthService.authenticate, the rate limiter, runtimeNamespace and
+ *   FileService.download (path resolution, O_NOFOLLOW open, regular-file
+ *   check);
+ * - for a file read whole into memory (≤ 64 KiB): its response is the
+ *   route's, byte for byte but the date and the request id.
+ *
+ * Everything else (another method or path, a partial or odd head, any error,
+ * a larger file, a client that stops reading, a server that is closing) hands
+ * the connection, with every byte read from it so far, to node:http for the
+ * rest of its life, and the regular routes answer. So there is one
+ * implementation of every error response and of every check; the lane only
+ * frames the one success it knows how to frame. A request the lane had
+ * started is then simply answered again by the route (reads have no side
+ * effects; a rate-limited key is counted twice, once over its limit).
+ */
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { newRequestId } from '../ids.js';
+import type { AuthService } from '../services/auth.js';
+import { runtimeNamespace } from '../services/auth.js';
+import type { Download, FileService } from '../services/files.js';
+import { closeSyncQuietly } from '../snapshots/fd-io.js';
+import { downloadHeaders, filesPathParam } from '../routes/files/index.js';
+import type { RateLimiter } from './auth.js';
+
+export interface LaneDeps {
+  auth: AuthService;
+  files: FileService;
+  limiter: RateLimiter | null;
+  /** Where the routes' "request completed" lines go (app.ts). */
+  accessLog: FastifyBaseLogger;
+}
+
+export interface LaneRequest {
+  /** The request target, as sent. */
+  url: string;
+  authorization: string | undefined;
+  namespace: string | undefined;
+  /** `Connection: close`: answer, then end the connection. */
+  close: boolean;
+}
+
+/** node:http's default limit on a request head (--max-http-header-size). */
+const MAX_HEAD = 16 * 1024;
+const MAX_HEADER_LINES = 100;
+/** A client pipelining more than this while one request is being answered is cut off. */
+const MAX_PENDING = 1024 * 1024;
+const PREFIX = Buffer.from('GET /files/', 'latin1');
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const REQUEST_LINE = /^GET (\/files\/[!-~]*) HTTP\/1\.1$/;
+/** RFC 9110 token: a header name. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header value the lane accepts: visible ASCII, spaces and tabs (no obs-text, no control bytes). */
+const VALUE = /^[\t\x20-\x7e]*$/;
+
+/**
+ * Parses a request head (without its final CRLF CRLF) into what the lane
+ * needs, or null when the request is anything but an ordinary GET under
+ * /files/ that node:http would read exactly the same way.
+ */
+export function parseHead(head: string): LaneRequest | null {
+  const lines = head.split('\r\n');
+  if (lines.length > MAX_HEADER_LINES) return null;
+  const m = REQUEST_LINE.exec(lines[0]!);
+  if (!m) return null;
+  let hosts = 0;
+  let authorization: string | undefined;
+  let namespace: string | undefined;
+  let connection: string | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return null;
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!TOKEN.test(name) || !VALUE.test(value)) return null;
+    switch (name.toLowerCase()) {
+      case 'host':
+        hosts++;
+        break;
+      case 'authorization':
+        if (authorization !== undefined) return null;
+        authorization = value;
+        break;
+      case 'x-namespace':
+        if (namespace !== undefined) return null;
+        namespace = value;
+        break;
+      case 'connection':
+        if (connection !== undefined) return null;
+        connection = value.toLowerCase();
+        if (connection !== 'keep-alive' && connection !== 'close') return null;
+        break;
+      case 'content-length':
+      case 'transfer-encoding':
+      case 'expect':
+      case 'upgrade':
+        return null;
+    }
+  }
+  if (hosts !== 1) return null;
+  return { url: m[1]!, authorization, namespace, close: connection === 'close' };
+}
+
+let dateSecond = -1;
+let dateText = '';
+/** The Date header's value, formatted once per second (as node:http does). */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/** The response head node:http and the route would write for this download. */
+export function responseHead(requestId: string, file: Download, close: boolean, keepAliveSeconds: number): string {
+  let head = 'HTTP/1.1 200 OK\r\nx-request-id: ' + requestId + '\r\n';
+  for (const [name, value] of downloadHeaders(file)) head += name + ': ' + value + '\r\n';
+  head += 'Date: ' + httpDate() + '\r\n';
+  head += close ? 'Connection: close\r\n' : 'Connection: keep-alive\r\nKeep-Alive: timeout=' + keepAliveSeconds + '\r\n';
+  return head + '\r\n';
+}
+
+/**
+ * Puts the lane in front of `app.server`'s connections. Call once, before
+ * listening. Connections the lane hands over get node:http's own listeners.
+ */
+export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void {
+  const server = app.server;
+  const nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  server.removeAllListeners('connection');
+  /** Connections the lane owns, with whether a request is being answered. */
+  const owned = new Map<Socket, { busy: boolean }>();
+  let closing = false;
+
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const [socket, state] of owned) if (!state.busy) socket.destroy();
+  });
+
+  async function lookup(req: LaneRequest): Promise<Download | null> {
+    const auth = await deps.auth.authenticate(req.authorization);
+    if (deps.limiter && deps.limiter.take(auth.keyId) > 0) return null;
+    const ctx = { workspaceId: auth.workspaceId, namespace: runtimeNamespace(auth, req.namespace) };
+    return deps.files.download(ctx, filesPathParam(req.url));
+  }
+
+  server.on('connection', (socket: Socket) => {
+    const state = { busy: false };
+    let pending: Buffer | null = null;
+    owned.set(socket, state);
+
+    const onData = (chunk: Buffer) => {
+      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+      if (!state.busy) next();
+      else if (pending.length > MAX_PENDING) socket.destroy();
+    };
+    const onTimeout = () => socket.destroy();
+    const onError = () => socket.destroy();
+    const onClose = () => owned.delete(socket);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('timeout', onTimeout);
+    // node:http ends idle keep-alive connections after keepAliveTimeout; so does the lane.
+    socket.setTimeout(server.keepAliveTimeout);
+
+    /** From now on node:http owns the connection; what the lane read from it is read again there. */
+    const handOff = () => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.off('timeout', onTimeout);
+      socket.setTimeout(0);
+      owned.delete(socket);
+      const rest = pending;
+      pending = null;
+      for (const listener of nodeListeners) listener.call(server, socket);
+      if (rest) socket.emit('data', rest);
+    };
+
+    const next = () => {
+      if (!pending || state.busy || socket.destroyed) return;
+      if (closing) return handOff();
+      const n = Math.min(pending.length, PREFIX.length);
+      if (pending.compare(PREFIX, 0, n, 0, n) !== 0) return handOff();
+      const end = pending.indexOf(HEAD_END);
+      // A head that did not arrive whole (or is too large) is node:http's, with its timeouts and limits.
+      if (end < 0 || end + HEAD_END.length > MAX_HEAD) return handOff();
+      const req = parseHead(pending.toString('latin1', 0, end));
+      if (!req) return handOff();
+      state.busy = true;
+      void answer(req, end + HEAD_END.length);
+    };
+
+    const answer = async (req: LaneRequest, headLength: number) => {
+      const started = performance.now();
+      let file: Download | null = null;
+      try {
+        file = await lookup(req);
+      } catch {
+        file = null;
+      }
+      state.busy = false;
+      if (file && !Buffer.isBuffer(file.body)) {
+        closeSyncQuietly(file.body.fd);
+        file = null;
+      }
+      if (socket.destroyed) return;
+      if (!file) return handOff();
+      const id = newRequestId();
+      const close = req.close || closing;
+      // One buffer, one write(2).
+      const head = responseHead(id, file, close, Math.floor(server.keepAliveTimeout / 1000));
+      const body = file.body as Buffer;
+      const out = Buffer.allocUnsafe(head.length + body.length);
+      out.write(head, 0, 'latin1');
+      body.copy(out, head.length);
+      const drained = socket.write(out);
+      deps.accessLog.info(
+        { reqId: id, method: 'GET', url: req.url, statusCode: 200, ms: Math.round((performance.now() - started) * 10) / 10 },
+        'request completed',
+      );
+      const buffered = pending!;
+      pending = buffered.length === headLength ? null : buffered.subarray(headLength);
+      if (close) {
+        pending = null;
+        socket.off('data', onData);
+        socket.end();
+        return;
+      }
+      // A client that stops reading: node:http stops reading from it until it catches up.
+      if (!drained) return handOff();
+      next();
+    };
+
+    next();
+  });
+}
