@@ -29,6 +29,15 @@
  * frames the one success it knows how to frame. A request the lane had
  * started is then simply answered again by the route (reads have no side
  * effects; a rate-limited key is counted twice, once over its limit).
+ *
+ * One difference is visible, and only to a client that breaks the protocol:
+ * node:http parses a whole read before answering any of it, so a valid GET
+ * followed in the same read by garbage (or by anything after a
+ * `Connection: close` request) gets only node's 400. The lane answers the GET
+ * first, then node:http answers the rest: what node:http itself does when
+ * those bytes arrive in a later read. Request boundaries are never read
+ * differently (the lane refuses every body-framing header).
+ * test/e2e/download-lane.test.ts holds both implementations to the same bytes.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
@@ -211,7 +220,8 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
       const req = parseHead(pending.toString('latin1', 0, end));
       if (!req) return handOff();
       state.busy = true;
-      void answer(req, end + HEAD_END.length);
+      // answer() catches what the checks throw; anything else ends this connection, never the process.
+      answer(req, end + HEAD_END.length).catch(() => socket.destroy());
     };
 
     const answer = async (req: LaneRequest, headLength: number) => {
