@@ -27,7 +27,7 @@ describe('crash safety', () => {
     const first = await startServer();
     const h = { authorization: `Bearer ${first.runtimeKey}`, 'x-namespace': 'crash' };
     for (let i = 0; i < N; i++) {
-      const res = await fetch(`${first.baseUrl}/files/f${i}.bin`, { method: 'PUT', headers: h, body: content(i, 'old') });
+      const res = await fetch(`${first.baseUrl}/files/f${i}.bin`, { method: 'PUT', headers: h, body: new Uint8Array(content(i, 'old')) });
       expect(res.status).toBe(200);
     }
     // 50 uploads: each sends half of its new content, then stalls; a few finish.

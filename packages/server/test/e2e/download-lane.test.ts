@@ -43,7 +43,7 @@ async function call(s: StartedServer, key: string, method: string, path: string,
   const res = await fetch(s.baseUrl + path, {
     method,
     headers: { authorization: `Bearer ${key}`, 'x-namespace': NS, ...headers },
-    body,
+    body: typeof body === 'string' || body === undefined ? body : new Uint8Array(body),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);

@@ -101,7 +101,7 @@ beforeAll(async () => {
     ['small.bin', small],
     ['dir/inner.txt', Buffer.from('x')],
   ] as const) {
-    const res = await fetch(`${server.baseUrl}/files/${name}`, { method: 'PUT', headers: h, body });
+    const res = await fetch(`${server.baseUrl}/files/${name}`, { method: 'PUT', headers: h, body: new Uint8Array(body) });
     expect(res.status).toBe(200);
   }
 });
@@ -158,7 +158,7 @@ describe('download file descriptors', () => {
 
 describe('upload and content-read file descriptors', () => {
   it('are closed after complete, refused, short and abandoned uploads and after content reads', async () => {
-    const put = (path: string, body: Buffer) => fetch(`${server.baseUrl}/files/${path}`, { method: 'PUT', headers: h, body });
+    const put = (path: string, body: Buffer) => fetch(`${server.baseUrl}/files/${path}`, { method: 'PUT', headers: h, body: new Uint8Array(body) });
     for (let i = 0; i < 5; i++) expect((await put('up/warm.bin', small)).status).toBe(200);
     const baseline = await settleFds(Infinity);
 

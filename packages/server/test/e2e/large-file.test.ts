@@ -36,7 +36,7 @@ describe('large files', () => {
     const pid = server.proc.pid!;
     const h = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'big' };
     // Warm up so the baseline includes the JIT and pools.
-    await fetch(`${server.baseUrl}/files/warm.bin`, { method: 'PUT', headers: h, body: chunk(0) });
+    await fetch(`${server.baseUrl}/files/warm.bin`, { method: 'PUT', headers: h, body: new Uint8Array(chunk(0)) });
     await (await fetch(`${server.baseUrl}/files/warm.bin`, { headers: h })).arrayBuffer();
     const baseline = rssBytes(pid);
     let peak = baseline;
