@@ -353,7 +353,7 @@ export interface Download {
 
 /** Chunk of a large download: one read and one socket write each. */
 const SEND_CHUNK = 256 * 1024;
-/** The first chunk goes through res.write: it carries the headers out before any sendfile. */
+/** A first chunk sent through res.write when the headers could not leave at once (see sendFileBody). */
 const FIRST_CHUNK = 64 * 1024;
 /**
  * At most this much per sendfile call, like nginx's sendfile_max_chunk: a file that is not in the page
@@ -372,13 +372,13 @@ const EAGAIN = -osConstants.errno.EAGAIN;
  * socket itself: no read into a buffer, no second copy. Its calls never wait
  * (the socket is non-blocking): when the send buffer is full the next chunk
  * goes through res.write instead, and that write's callback, once the socket
- * has drained, is the signal to resume sendfile. sendfile only runs once
- * everything written before it (the headers and the first chunk) has left
- * Node's buffers, so the bytes stay in order. As with nginx's sendfile, data
+ * has drained, is the signal to resume sendfile. The headers are flushed on
+ * their own first, and sendfile only runs once everything written before it
+ * has left Node's buffers, so the bytes stay in order. As with nginx's sendfile, data
  * not in the page cache is read from disk inside the call: each call is capped
  * at SENDFILE_MAX_CHUNK and the loop gets a turn every SENDFILE_BURST bytes.
  *
- * Without the addon (or for the first chunk and those fallbacks), two buffers
+ * Without the addon (or for those fallbacks), two buffers
  * are reused for the whole download: one is read into while the other is
  * being written, and a buffer is refilled only after its write callback (the
  * socket holds it until then). A file read stream allocates a fresh off-heap
@@ -394,7 +394,7 @@ const EAGAIN = -osConstants.errno.EAGAIN;
 export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
   const addon = nativeIo();
   const size = Math.min(SEND_CHUNK, length);
-  // Allocated when first needed: with sendfile most downloads only ever fill the small first chunk.
+  // Allocated when first needed: with sendfile most downloads never need one.
   const bufs: Array<Buffer | null> = [null, null];
   // Resolve with the write's error (or null): a rejected promise nobody awaits yet would crash the process.
   const inFlight: Array<Promise<Error | null | undefined> | null> = [null, null];
@@ -409,9 +409,14 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
   let pos = 0;
   let k = 0;
   let burst = 0;
+  // With sendfile the headers go out alone and the kernel sends the whole body: no read of a first
+  // chunk into memory. (Still queued behind an earlier response? Then a first chunk goes through
+  // res.write, and sendfile starts once it has drained.)
+  const headersFirst = addon !== null && length > 0 && !res.headersSent;
+  if (headersFirst) res.flushHeaders();
   try {
     while (pos < length) {
-      if (addon && pos > 0) {
+      if (addon && (pos > 0 || headersFirst)) {
         // Everything written before must have reached the kernel.
         for (let i = 0; i < 2; i++) {
           const p = inFlight[i];
