@@ -18,11 +18,12 @@
  *   AuthService.authenticate, the rate limiter, runtimeNamespace and
  *   FileService.download (path resolution, O_NOFOLLOW open, regular-file
  *   check);
- * - for a file read whole into memory (≤ 64 KiB): its response is the
- *   route's, byte for byte but the date and the request id.
+ * - and answers it with the route's response, byte for byte but the date and
+ *   the request id: a file up to 64 KiB in one write, a larger one as its
+ *   head and then sendfile (services/files.ts pumpFile, as the route does).
  *
  * Everything else (another method or path, a partial or odd head, any error,
- * a larger file, a client that stops reading, a server that is closing) hands
+ * a client that stops reading small files, a server that is closing) hands
  * the connection, with every byte read from it so far, to node:http for the
  * rest of its life, and the regular routes answer. So there is one
  * implementation of every error response and of every check; the lane only
@@ -45,7 +46,7 @@ import { performance } from 'node:perf_hooks';
 import { newRequestId } from '../ids.js';
 import type { AuthService } from '../services/auth.js';
 import { runtimeNamespace } from '../services/auth.js';
-import type { Download, FileService } from '../services/files.js';
+import { pumpFile, type Download, type FileService } from '../services/files.js';
 import { closeSyncQuietly } from '../snapshots/fd-io.js';
 import { downloadHeaders, filesPathParam } from '../routes/files/index.js';
 import type { RateLimiter } from './auth.js';
@@ -163,10 +164,25 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
   const owned = new Map<Socket, { busy: boolean }>();
   let closing = false;
 
+  const closeIdle = () => {
+    for (const [socket, state] of owned) if (!state.busy) socket.destroy();
+  };
   app.addHook('preClose', async () => {
     closing = true;
-    for (const [socket, state] of owned) if (!state.busy) socket.destroy();
+    closeIdle();
   });
+  // The lane's connections are the server's too: node:http's "close them" calls include them
+  // (main.ts cuts every connection after the shutdown grace period).
+  const nodeCloseIdle = server.closeIdleConnections.bind(server);
+  const nodeCloseAll = server.closeAllConnections.bind(server);
+  server.closeIdleConnections = () => {
+    closeIdle();
+    nodeCloseIdle();
+  };
+  server.closeAllConnections = () => {
+    for (const socket of owned.keys()) socket.destroy();
+    nodeCloseAll();
+  };
 
   async function lookup(req: LaneRequest): Promise<Download | null> {
     const auth = await deps.auth.authenticate(req.authorization);
@@ -232,29 +248,38 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
       } catch {
         file = null;
       }
-      state.busy = false;
-      if (file && !Buffer.isBuffer(file.body)) {
-        closeSyncQuietly(file.body.fd);
-        file = null;
+      if (socket.destroyed || !file) {
+        state.busy = false;
+        if (file && !Buffer.isBuffer(file.body)) closeSyncQuietly(file.body.fd);
+        return socket.destroyed ? undefined : handOff();
       }
-      if (socket.destroyed) return;
-      if (!file) return handOff();
       const id = newRequestId();
       const close = req.close || closing;
-      // One buffer, one write(2).
       const head = responseHead(id, file, close, Math.floor(server.keepAliveTimeout / 1000));
-      const body = file.body as Buffer;
-      const out = Buffer.allocUnsafe(head.length + body.length);
-      out.write(head, 0, 'latin1');
-      body.copy(out, head.length);
-      const drained = socket.write(out);
+      let drained = true;
+      if (Buffer.isBuffer(file.body)) {
+        // One buffer, one write(2).
+        const out = Buffer.allocUnsafe(head.length + file.body.length);
+        out.write(head, 0, 'latin1');
+        file.body.copy(out, head.length);
+        drained = socket.write(out);
+      } else {
+        // The head, then the kernel sends the file (pumpFile waits until every byte has left).
+        socket.write(head, 'latin1');
+        // node:http puts no time limit on a response being sent; neither does the lane.
+        socket.setTimeout(0);
+        const complete = await pumpFile(socket, socket, file.body.fd, file.length, true);
+        if (!complete) return; // the socket is destroyed
+        socket.setTimeout(server.keepAliveTimeout);
+      }
+      state.busy = false;
       deps.accessLog.info(
         { reqId: id, method: 'GET', url: req.url, statusCode: 200, ms: Math.round((performance.now() - started) * 10) / 10 },
         'request completed',
       );
       const buffered = pending!;
       pending = buffered.length === headLength ? null : buffered.subarray(headLength);
-      if (close) {
+      if (close || closing) {
         pending = null;
         socket.off('data', onData);
         socket.end();

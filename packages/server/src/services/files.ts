@@ -366,66 +366,92 @@ const EAGAIN = -osConstants.errno.EAGAIN;
 
 /**
  * Writes the first `length` bytes of `fd` as the response body, then ends the
- * response; closes `fd` in every case.
+ * response; closes `fd` in every case. Headers must have been set (writeHead),
+ * not necessarily sent. With sendfile they are flushed on their own first, so
+ * the kernel sends the whole body; see pumpFile for the rest.
+ */
+export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
+  const headersFirst = nativeIo() !== null && length > 0 && !res.headersSent;
+  if (headersFirst) res.flushHeaders();
+  if (await pumpFile(res, res.socket, fd, length, headersFirst)) res.end();
+}
+
+/** Where pumpFile writes: a ServerResponse, or the raw socket of the download lane. */
+export interface FileSink {
+  write(chunk: Buffer, cb: (err?: Error | null) => void): unknown;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  destroy(): unknown;
+  once(event: 'close', fn: () => void): unknown;
+  off(event: 'close', fn: () => void): unknown;
+}
+
+/**
+ * Writes the first `length` bytes of `fd` to `sink`, whose bytes go out on
+ * `socket`; closes `fd` in every case. True when every byte has reached the
+ * kernel; false when the sink was destroyed (the file shrank, the client went
+ * away): a body shorter than its Content-Length must not look complete.
+ * `sentBefore`: everything the sink was given so far may still be queued (the
+ * headers); sendfile waits until it has left.
  *
  * With the native addon (native.ts), the kernel copies the file to the
  * socket itself: no read into a buffer, no second copy. Its calls never wait
  * (the socket is non-blocking): when the send buffer is full the next chunk
- * goes through res.write instead, and that write's callback, once the socket
- * has drained, is the signal to resume sendfile. The headers are flushed on
- * their own first, and sendfile only runs once everything written before it
- * has left Node's buffers, so the bytes stay in order. As with nginx's sendfile, data
- * not in the page cache is read from disk inside the call: each call is capped
- * at SENDFILE_MAX_CHUNK and the loop gets a turn every SENDFILE_BURST bytes.
+ * goes through sink.write instead, and that write's callback, once the socket
+ * has drained, is the signal to resume sendfile. sendfile only runs once
+ * everything written before it has left Node's buffers, so the bytes stay in
+ * order. As with nginx's sendfile, data not in the page cache is read from
+ * disk inside the call: each call is capped at SENDFILE_MAX_CHUNK and the
+ * loop gets a turn every SENDFILE_BURST bytes.
  *
- * Without the addon (or for those fallbacks), two buffers
- * are reused for the whole download: one is read into while the other is
- * being written, and a buffer is refilled only after its write callback (the
- * socket holds it until then). A file read stream allocates a fresh off-heap
- * buffer per read instead; at GB/s that volume alone makes V8 run full
- * collections back to back (2.5× the CPU per 1 MiB download, see
- * bench/README.md). At most two chunks are in flight, so a slow client holds
- * 512 KiB, not the file.
- *
- * Headers must have been set (writeHead), not necessarily sent. If the file
- * shrinks meanwhile or the client goes away, the connection is destroyed: a
- * body shorter than its Content-Length must not look complete.
+ * Without the addon (or for those fallbacks), two buffers are reused for the
+ * whole download: one is read into while the other is being written, and a
+ * buffer is refilled only after its write callback (the socket holds it until
+ * then). A file read stream allocates a fresh off-heap buffer per read
+ * instead; at GB/s that volume alone makes V8 run full collections back to
+ * back (2.5× the CPU per 1 MiB download, see bench/README.md). At most two
+ * chunks are in flight, so a slow client holds 512 KiB, not the file.
  */
-export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
+export async function pumpFile(
+  sink: FileSink,
+  socket: Socket | null,
+  fd: number,
+  length: number,
+  sentBefore: boolean,
+): Promise<boolean> {
   const addon = nativeIo();
   const size = Math.min(SEND_CHUNK, length);
   // Allocated when first needed: with sendfile most downloads never need one.
   const bufs: Array<Buffer | null> = [null, null];
   // Resolve with the write's error (or null): a rejected promise nobody awaits yet would crash the process.
   const inFlight: Array<Promise<Error | null | undefined> | null> = [null, null];
-  // A write's callback may never come once the client has gone (data still queued in the response):
-  // every wait also ends when the response closes, so the descriptor is always released.
+  // A write's callback may never come once the client has gone (data still queued in the sink):
+  // every wait also ends when the sink closes, so the descriptor is always released.
   let onClose: () => void = () => {};
   const closed = new Promise<Error>((resolve) => {
     onClose = () => resolve(new Error('response closed'));
-    res.once('close', onClose);
+    sink.once('close', onClose);
   });
   const settled = (p: Promise<Error | null | undefined>) => Promise.race([p, closed]);
+  const fail = () => {
+    sink.destroy();
+    return false;
+  };
   let pos = 0;
   let k = 0;
   let burst = 0;
-  // With sendfile the headers go out alone and the kernel sends the whole body: no read of a first
-  // chunk into memory. (Still queued behind an earlier response? Then a first chunk goes through
-  // res.write, and sendfile starts once it has drained.)
-  const headersFirst = addon !== null && length > 0 && !res.headersSent;
-  if (headersFirst) res.flushHeaders();
   try {
     while (pos < length) {
-      if (addon && (pos > 0 || headersFirst)) {
+      if (addon && (pos > 0 || sentBefore)) {
         // Everything written before must have reached the kernel.
         for (let i = 0; i < 2; i++) {
           const p = inFlight[i];
-          if (p && (await settled(p))) return void res.destroy();
+          if (p && (await settled(p))) return fail();
           inFlight[i] = null;
         }
-        if (res.destroyed) return;
-        const sock = socketFd(res);
-        if (sock !== null && res.writableLength === 0) {
+        if (sink.destroyed) return false;
+        const sock = socketFd(socket);
+        if (sock !== null && sink.writableLength === 0) {
           const n = addon.sendfile(sock, fd, pos, Math.min(SENDFILE_MAX_CHUNK, length - pos));
           if (n > 0) {
             pos += n;
@@ -437,36 +463,36 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
             continue;
           }
           // 0: the file shrank since fstat; EPIPE, ECONNRESET…: the client is gone.
-          if (n !== EAGAIN) return void res.destroy();
+          if (n !== EAGAIN) return fail();
           // The send buffer is full: one buffered chunk, whose callback says it drained.
           burst = 0;
         }
       }
       const pending = inFlight[k];
-      if (pending && (await settled(pending))) return void res.destroy();
-      if (res.destroyed) return;
+      if (pending && (await settled(pending))) return fail();
+      if (sink.destroyed) return false;
       const buf = (bufs[k] ??= Buffer.allocUnsafeSlow(pos === 0 && addon ? Math.min(FIRST_CHUNK, size) : size));
       const want = Math.min(buf.length, length - pos);
       const n = await io.read(fd, buf, 0, want, pos);
-      if (n === 0) return void res.destroy(); // the file shrank since fstat
+      if (n === 0) return fail(); // the file shrank since fstat
       pos += n;
       const chunk = n === buf.length ? buf : buf.subarray(0, n);
-      inFlight[k] = new Promise((resolve) => res.write(chunk, resolve));
+      inFlight[k] = new Promise((resolve) => sink.write(chunk, resolve));
       k ^= 1;
     }
-    for (const p of inFlight) if (p && (await settled(p))) return void res.destroy();
-    res.end();
+    for (const p of inFlight) if (p && (await settled(p))) return fail();
+    return !sink.destroyed;
   } catch {
-    res.destroy();
+    return fail();
   } finally {
-    res.off('close', onClose);
+    sink.off('close', onClose);
     io.closeSyncQuietly(fd);
   }
 }
 
-/** The descriptor of a response's plain TCP socket (not TLS), or null. */
-function socketFd(res: ServerResponse): number | null {
-  const sock = res.socket as (Socket & { _handle?: { fd?: unknown }; encrypted?: boolean }) | null;
+/** The descriptor of a plain TCP socket (not TLS), or null. */
+function socketFd(socket: Socket | null): number | null {
+  const sock = socket as (Socket & { _handle?: { fd?: unknown }; encrypted?: boolean }) | null;
   if (!sock || sock.destroyed || sock.encrypted) return null;
   const fd = sock._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : null;

@@ -15,7 +15,7 @@
  * connections do not hold up a shutdown, and a client that stops reading
  * gets every byte in order.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -26,8 +26,9 @@ import { startServer, type StartedServer } from '../../../../test/helpers/server
 
 const NS = 'lane';
 const SMALL = randomBytes(4096);
-const CAPPED = randomBytes(6000); // over TROVE_MAX_READ_BYTES below: sent truncated, still small
-const LARGE = randomBytes(100 * 1024); // over the lane's 64 KiB: node:http's
+const MAX_READ = 200 * 1024;
+const CAPPED = randomBytes(300 * 1024); // over TROVE_MAX_READ_BYTES: sent truncated (with sendfile)
+const LARGE = randomBytes(100 * 1024); // over 64 KiB: head, then sendfile
 const MTIME = new Date('2026-01-02T03:04:05Z');
 
 interface Side {
@@ -52,7 +53,7 @@ async function call(s: StartedServer, key: string, method: string, path: string,
 
 async function prepare(env: Record<string, string>): Promise<Side> {
   const server = await startServer({
-    env: { TROVE_MAX_READ_BYTES: '5000', TROVE_LOG_LEVEL: 'debug', ...env },
+    env: { TROVE_MAX_READ_BYTES: String(MAX_READ), TROVE_LOG_LEVEL: 'debug', ...env },
   });
   const key = server.runtimeKey;
   await call(server, key, 'PUT', '/files/small.bin', SMALL);
@@ -220,18 +221,19 @@ describe('download lane: the same bytes as node:http + Fastify', () => {
     expect(text.slice(0, first)).toMatch(/^HTTP\/1\.1 200 OK\r\nx-request-id: req-\w+\r\ncontent-type: application\/octet-stream\r\ncontent-length: 4096\r\nlast-modified: Fri, 02 Jan 2026 03:04:05 GMT\r\nx-trove-size: 4096\r\nDate: .+ GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=\d+\r\n\r\n$/);
     expect(raw.subarray(first, first + 4096).equals(SMALL)).toBe(true);
     const second = text.indexOf('\r\n\r\n', first + 4096) + 4;
-    expect(text.slice(first + 4096, second)).toContain('content-length: 5000\r\n');
-    expect(text.slice(first + 4096, second)).toContain('x-trove-size: 6000\r\nx-trove-truncated: 1\r\n');
-    expect(raw.subarray(second, second + 5000).equals(CAPPED.subarray(0, 5000))).toBe(true);
+    expect(text.slice(first + 4096, second)).toContain(`content-length: ${MAX_READ}\r\n`);
+    expect(text.slice(first + 4096, second)).toContain(`x-trove-size: ${CAPPED.length}\r\nx-trove-truncated: 1\r\n`);
+    expect(raw.subarray(second, second + MAX_READ).equals(CAPPED.subarray(0, MAX_READ))).toBe(true);
   });
 });
 
 describe('download lane: what only the lane does', () => {
-  it('answers plain GETs itself (no Fastify request), one access-log line each with the response request id', async () => {
+  it('answers plain GETs itself, small and large files (no Fastify request), one access-log line each with the response request id', async () => {
     const before = lane.server.output().length;
-    const raw = await exchange(lane.server.port, [sub(get('/files/small.bin') + get('/files/in-link') + get('/files/small.bin', 'Connection: close\r\n'), lane.vars)]);
+    const urls = ['/files/small.bin', '/files/in-link', '/files/large.bin', '/files/small.bin'];
+    const raw = await exchange(lane.server.port, [sub(urls.slice(0, -1).map((u) => get(u)).join('') + get(urls.at(-1)!, 'Connection: close\r\n'), lane.vars)]);
     const ids = [...raw.toString('latin1').matchAll(/^x-request-id: (\S+)\r$/gm)].map((m) => m[1]!);
-    expect(ids).toHaveLength(3);
+    expect(ids).toHaveLength(urls.length);
     // The server's stdout reaches this process on its own schedule: wait for the lines.
     for (let i = 0; i < 500 && !ids.every((id) => lane.server.output().includes(id)); i++) await new Promise((r) => setTimeout(r, 20));
     const lines = lane.server
@@ -244,7 +246,7 @@ describe('download lane: what only the lane does', () => {
       const mine = lines.filter((l) => l.reqId === id);
       // Fastify logs "incoming request" at debug for every request it handles; the lane does not.
       expect(mine.map((l) => l.msg)).toEqual(['request completed']);
-      expect(mine[0]).toMatchObject({ level: 30, method: 'GET', url: i === 1 ? '/files/in-link' : '/files/small.bin', statusCode: 200 });
+      expect(mine[0]).toMatchObject({ level: 30, method: 'GET', url: urls[i], statusCode: 200 });
       expect(typeof mine[0]!.ms).toBe('number');
     }
     // And the same script on the server without the lane goes through Fastify.
@@ -296,6 +298,66 @@ describe('download lane: what only the lane does', () => {
       pos = end + 4 + 4096;
     }
     expect(pos).toBe(raw.length);
+  });
+});
+
+describe('download lane: large files', () => {
+  it('sends every byte of a large file in order to a client that stalls, then reads on', async () => {
+    const s = await startServer();
+    onTestFinished(() => s.close());
+    const big = randomBytes(24 * 1024 * 1024);
+    await call(s, s.runtimeKey, 'PUT', '/files/big.bin', big);
+    await call(s, s.runtimeKey, 'PUT', '/files/small.bin', SMALL);
+    const script = sub(get('/files/big.bin') + get('/files/small.bin', 'Connection: close\r\n'), { KEY: s.runtimeKey });
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      let stalls = 0;
+      const socket = net.connect(s.port, '127.0.0.1', () => socket.write(script));
+      socket.on('data', (d) => {
+        chunks.push(d);
+        got += d.length;
+        // Three pauses while the body is being sent: the socket buffers fill, sendfile meets EAGAIN.
+        if (stalls < 3 && got > (stalls + 1) * 6 * 1024 * 1024) {
+          stalls++;
+          socket.pause();
+          setTimeout(() => socket.resume(), 300);
+        }
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+    });
+    const end = raw.indexOf('\r\n\r\n');
+    expect(raw.toString('latin1', 0, end)).toContain(`\r\ncontent-length: ${big.length}\r\n`);
+    expect(raw.subarray(end + 4, end + 4 + big.length).equals(big)).toBe(true);
+    const rest = raw.subarray(end + 4 + big.length).toString('latin1');
+    expect(rest).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(raw.subarray(raw.length - SMALL.length).equals(SMALL)).toBe(true);
+  });
+
+  it('does not let a download that never finishes hold up a shutdown past its grace period', async () => {
+    const s = await startServer();
+    try {
+      await call(s, s.runtimeKey, 'PUT', '/files/big.bin', randomBytes(32 * 1024 * 1024));
+      const socket = net.connect(s.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let got = 0;
+      socket.on('data', (d) => {
+        got += d.length;
+        socket.pause(); // and never read again
+      });
+      socket.write(sub(get('/files/big.bin'), { KEY: s.runtimeKey }));
+      while (got === 0) await new Promise((r) => setTimeout(r, 10));
+      const started = Date.now();
+      await s.stop();
+      socket.destroy();
+      // main.ts cuts every connection after its 10 s grace period (the lane's too); without that the stalled
+      // download would hold the server until main.ts gives up at 15 s and exits with 1.
+      expect(Date.now() - started).toBeLessThan(14_000);
+      expect(s.proc.exitCode).toBe(0);
+    } finally {
+      await s.close();
+    }
   });
 });
 
