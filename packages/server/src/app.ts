@@ -2,7 +2,7 @@
  * buildApp(config, deps) → a Fastify instance with every plugin and route
  * registered. It never listens (main.ts does), so tests can inject().
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import { newRequestId } from './ids.js';
@@ -40,7 +40,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // streams are ended by preClose hooks; main.ts cuts whatever is left after a grace period).
     forceCloseConnections: 'idle',
     // One log line per request (on completion) instead of Fastify's two; the arrival is logged at debug.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024 * 1024,
   });
 
