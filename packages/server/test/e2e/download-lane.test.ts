@@ -22,6 +22,7 @@ import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseHead } from '../../src/plugins/download-lane.js';
+import { stallingReader } from '../helpers/stalling-reader.js';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
 
 const NS = 'lane';
@@ -310,22 +311,11 @@ describe('download lane: large files', () => {
     await call(s, s.runtimeKey, 'PUT', '/files/small.bin', SMALL);
     const script = sub(get('/files/big.bin') + get('/files/small.bin', 'Connection: close\r\n'), { KEY: s.runtimeKey });
     const raw = await new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let got = 0;
-      let stalls = 0;
       const socket = net.connect(s.port, '127.0.0.1', () => socket.write(script));
-      socket.on('data', (d) => {
-        chunks.push(d);
-        got += d.length;
-        // Three pauses while the body is being sent: the socket buffers fill, sendfile meets EAGAIN.
-        if (stalls < 3 && got > (stalls + 1) * 6 * 1024 * 1024) {
-          stalls++;
-          socket.pause();
-          setTimeout(() => socket.resume(), 300);
-        }
-      });
+      // Three pauses while the body is being sent: the socket buffers fill, sendfile meets EAGAIN.
+      const collected = stallingReader(socket, { times: 3, every: 6 * 1024 * 1024, ms: 300 });
       socket.on('error', reject);
-      socket.on('close', () => resolve(Buffer.concat(chunks)));
+      socket.on('close', () => resolve(collected()));
     });
     const end = raw.indexOf('\r\n\r\n');
     expect(raw.toString('latin1', 0, end)).toContain(`\r\ncontent-length: ${big.length}\r\n`);

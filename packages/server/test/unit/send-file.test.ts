@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendFileBody } from '../../src/services/files.js';
 import { nativeIo } from '../../src/native.js';
+import { stallingReader } from '../helpers/stalling-reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trove-sendfile-'));
 let server: Server;
@@ -106,20 +107,9 @@ describe.each([
     plan = { path, length: data.length };
     const body = await new Promise<Buffer>((resolve, reject) => {
       get(`${base}/`, (res) => {
-        const chunks: Buffer[] = [];
-        let got = 0;
-        let paused = 0;
-        res.on('data', (c: Buffer) => {
-          chunks.push(c);
-          got += c.length;
-          // Stall three times: the server's send buffer fills and it must wait for the socket to drain.
-          if (paused < 3 && got > (paused + 1) * 6 * 1024 * 1024) {
-            paused++;
-            res.pause();
-            setTimeout(() => res.resume(), 50);
-          }
-        });
-        res.on('end', () => resolve(Buffer.concat(chunks)));
+        // Stall three times: the server's send buffer fills and it must wait for the socket to drain.
+        const collected = stallingReader(res, { times: 3, every: 6 * 1024 * 1024, ms: 50 });
+        res.on('end', () => resolve(collected()));
         res.on('error', reject);
       }).on('error', reject);
     });
