@@ -31,13 +31,16 @@
  * started is then simply answered again by the route (reads have no side
  * effects; a rate-limited key is counted twice, once over its limit).
  *
- * One difference is visible, and only to a client that breaks the protocol:
+ * Two differences are visible. The first only to a client that breaks the protocol:
  * node:http parses a whole read before answering any of it, so a valid GET
  * followed in the same read by garbage (or by anything after a
  * `Connection: close` request) gets only node's 400. The lane answers the GET
  * first, then node:http answers the rest: what node:http itself does when
  * those bytes arrive in a later read. Request boundaries are never read
- * differently (the lane refuses every body-framing header).
+ * differently (the lane refuses every body-framing header). And a client that
+ * half-closes (FIN) right after its requests gets every answer, then the
+ * close; node:http aborts what is still in flight at that moment, so it may
+ * close without answering.
  * test/e2e/download-lane.test.ts holds both implementations to the same bytes.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -204,7 +207,14 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
     const onTimeout = () => socket.destroy();
     const onError = () => socket.destroy();
     const onClose = () => owned.delete(socket);
+    // The client has sent everything (FIN): answer what it asked, then end the connection, as node:http does.
+    let ended = false;
+    const onEnd = () => {
+      ended = true;
+      if (!state.busy) next();
+    };
     socket.on('data', onData);
+    socket.on('end', onEnd);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('timeout', onTimeout);
@@ -214,6 +224,7 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
     /** From now on node:http owns the connection; what the lane read from it is read again there. */
     const handOff = () => {
       socket.off('data', onData);
+      socket.off('end', onEnd);
       socket.off('error', onError);
       socket.off('close', onClose);
       socket.off('timeout', onTimeout);
@@ -223,10 +234,16 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
       pending = null;
       for (const listener of nodeListeners) listener.call(server, socket);
       if (rest) socket.emit('data', rest);
+      // node:http's listeners came after the client's FIN: let them see it.
+      if (ended) socket.emit('end');
     };
 
     const next = () => {
-      if (!pending || state.busy || socket.destroyed) return;
+      if (state.busy || socket.destroyed) return;
+      if (!pending) {
+        if (ended) socket.end();
+        return;
+      }
       if (closing) return handOff();
       const n = Math.min(pending.length, PREFIX.length);
       if (pending.compare(PREFIX, 0, n, 0, n) !== 0) return handOff();

@@ -89,8 +89,11 @@ afterAll(async () => {
   await Promise.all([lane?.server.close(), plain?.server.close()]);
 });
 
-/** A part of a script: bytes, sent after a short pause, or once `afterResponses` responses have begun to arrive. */
-type Part = string | { text: string; afterResponses: number };
+/**
+ * A part of a script: bytes, sent after a short pause, or once `afterResponses` responses have begun to
+ * arrive; or the client's FIN (it has nothing more to send).
+ */
+type Part = string | { text: string; afterResponses: number } | { fin: true; afterResponses: number };
 
 /** Sends the parts of a script, returns everything received until the server closes the connection. */
 function exchange(port: number, parts: Part[]): Promise<Buffer> {
@@ -117,6 +120,11 @@ function exchange(port: number, parts: Part[]): Promise<Buffer> {
     socket.on('connect', async () => {
       for (let i = 0; i < parts.length; i++) {
         const part = parts[i]!;
+        if (typeof part !== 'string' && 'fin' in part) {
+          while (received < part.afterResponses && !socket.destroyed) await new Promise<void>((r) => (wake = r));
+          socket.end();
+          continue;
+        }
         if (typeof part === 'string') {
           if (i > 0) await new Promise((r) => setTimeout(r, 50));
         } else {
@@ -203,13 +211,17 @@ const scripts: Array<[name: string, parts: Part[]]> = [
   ['a head split across writes', [get('/files/small.bin').slice(0, 30), get('/files/small.bin').slice(30) + closing]],
   ['a pipelined request split across writes', [get('/files/small.bin') + closing.slice(0, 25), closing.slice(25)]],
   ['garbage', ['HELLO\r\n\r\n']],
+  // A FIN that arrives while requests are still being answered: node:http sometimes drops those answers
+  // (it aborts what is in flight), the lane answers them (see "what only the lane does").
+  ['the client half-closes after two GETs', [get('/files/small.bin') + get('/files/small.bin'), { fin: true, afterResponses: 2 }]],
+  ['half-close after a large file and a 404', [get('/files/large.bin') + get('/files/nope') + get('/files/small.bin'), { fin: true, afterResponses: 3 }]],
   ['an unknown route', [`GET /filesx HTTP/1.1\r\nHost: h\r\n\r\n` + closing]],
 ];
 
 describe('download lane: the same bytes as node:http + Fastify', () => {
   it.each(scripts)('%s', async (_name, parts) => {
     const script = (vars: Record<string, string>) =>
-      parts.map((p) => (typeof p === 'string' ? sub(p, vars) : { ...p, text: sub(p.text, vars) }));
+      parts.map((p) => (typeof p === 'string' ? sub(p, vars) : 'fin' in p ? p : { ...p, text: sub(p.text, vars) }));
     const [a, b] = await Promise.all([exchange(lane.server.port, script(lane.vars)), exchange(plain.server.port, script(plain.vars))]);
     expect(mask(a)).toBe(mask(b));
     expect(a.length).toBeGreaterThan(0);
@@ -256,6 +268,19 @@ describe('download lane: what only the lane does', () => {
     const plainId = /^x-request-id: (\S+)\r$/m.exec(plainRaw.toString('latin1'))![1]!;
     for (let i = 0; i < 500 && !plain.server.output().slice(beforePlain).includes('request completed'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(plain.server.output().slice(beforePlain)).toContain(`"reqId":"${plainId}","method":"GET","url":"/files/small.bin","msg":"incoming request"`);
+  });
+
+  it('answers every request sent before the client half-closed, then closes', async () => {
+    const requests = get('/files/small.bin') + get('/files/large.bin') + get('/files/in-link');
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const socket = net.connect(lane.server.port, '127.0.0.1', () => socket.end(sub(requests, lane.vars)));
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+    });
+    expect(raw.toString('latin1').match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(raw.subarray(raw.length - SMALL.length).equals(SMALL)).toBe(true);
   });
 
   it('refuses a revoked key on the very next request (the key cache is emptied by the revocation)', async () => {
