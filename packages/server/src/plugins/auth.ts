@@ -22,6 +22,12 @@ export class RateLimiter {
 
   constructor(readonly perMinute: number) {}
 
+  /** Whether take() would refuse now, without counting anything. */
+  wouldRefuse(keyId: string, now = Date.now()): boolean {
+    const w = this.windows.get(keyId);
+    return w !== undefined && now - w.start < 60_000 && w.count >= this.perMinute;
+  }
+
   /** Counts one request of `keyId`: 0 when it is allowed, else the seconds until its window ends. */
   take(keyId: string, now = Date.now()): number {
     const w = this.windows.get(keyId);

@@ -29,7 +29,7 @@
  * implementation of every error response and of every check; the lane only
  * frames the one success it knows how to frame. A request the lane had
  * started is then simply answered again by the route (reads have no side
- * effects; a rate-limited key is counted twice, once over its limit).
+ * effects; the rate limit counts only what the lane answers itself).
  *
  * Two differences are visible. The first only to a client that breaks the protocol:
  * node:http parses a whole read before answering any of it, so a valid GET
@@ -187,11 +187,22 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
     nodeCloseAll();
   };
 
+  /**
+   * The route's checks, in the route's order. A request over its key's rate limit goes to the route
+   * uncounted (the route counts it and answers 429); only a request the lane answers is counted here, so
+   * one the route answers instead (an error) is counted once, by the route.
+   */
   async function lookup(req: LaneRequest): Promise<Download | null> {
     const auth = await deps.auth.authenticate(req.authorization);
-    if (deps.limiter && deps.limiter.take(auth.keyId) > 0) return null;
+    if (deps.limiter?.wouldRefuse(auth.keyId)) return null;
     const ctx = { workspaceId: auth.workspaceId, namespace: runtimeNamespace(auth, req.namespace) };
-    return deps.files.download(ctx, filesPathParam(req.url));
+    const file = await deps.files.download(ctx, filesPathParam(req.url));
+    if (deps.limiter && deps.limiter.take(auth.keyId) > 0) {
+      // Other requests of the key used up its window meanwhile.
+      if (!Buffer.isBuffer(file.body)) closeSyncQuietly(file.body.fd);
+      return null;
+    }
+    return file;
   }
 
   server.on('connection', (socket: Socket) => {

@@ -390,12 +390,18 @@ describe('download lane: rate limits and shutdown', () => {
           // One at a time: node:http answers pipelined requests in order but may check their keys in
           // another order (with PostgreSQL the lookups finish when they finish).
           const v = { KEY: s.runtimeKey };
-          const parts: Part[] = [sub(get('/files/x'), v), ...[1, 2, 3].map((n) => ({ text: sub(n === 3 ? closing : get('/files/x'), v), afterResponses: n }))];
+          // The 404 is answered by the route: it must count once, not once in the lane and once in the route.
+          const paths = ['/files/nope', '/files/x'];
+          const parts: Part[] = [
+            sub(get('/files/x'), v),
+            ...paths.map((p, i) => ({ text: sub(get(p), v), afterResponses: i + 1 })),
+            { text: sub(closing, v), afterResponses: 3 },
+          ];
           return mask(await exchange(s.port, parts));
         }),
       );
       expect(answers[0]).toBe(answers[1]);
-      expect(answers[0]!.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 429', 'HTTP/1.1 429']);
+      expect(answers[0]!.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 404', 'HTTP/1.1 429', 'HTTP/1.1 429']);
       expect(answers[0]).toMatch(/^retry-after: \d+\r$/m);
     } finally {
       await Promise.all(sides.map((s) => s.close()));
