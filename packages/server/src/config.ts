@@ -51,7 +51,7 @@ export interface Config {
     /** Requests per minute per API key; 0 = off. */
     perKeyPerMinute: number;
   };
-  /** Answer plain small-file GETs on the download lane (plugins/download-lane.ts) instead of node:http. */
+  /** Answer plain GET /files/{path} requests on the download lane (plugins/download-lane.ts) instead of node:http. */
   downloadLane: boolean;
 }
 
@@ -98,7 +98,7 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_WEBHOOK_LEASE_MARGIN_MS', flag: 'webhook-lease-margin-ms', kind: 'int', help: 'Cluster: a dead node\'s in-flight deliveries are retried this long after the attempt timeout (default 30000)' },
   { env: 'TROVE_SNAPSHOT_RETENTION_DAYS', flag: 'snapshot-retention-days', kind: 'int', help: 'Delete snapshots older than this (default 30)' },
   { env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE', flag: 'snapshot-max-per-namespace', kind: 'int', help: 'Keep at most N snapshots per namespace (default 100)' },
-  { env: 'TROVE_DOWNLOAD_LANE', flag: 'download-lane', kind: 'bool', help: 'Serve plain GETs of small files without node:http (default 1; 0 = off)' },
+  { env: 'TROVE_DOWNLOAD_LANE', flag: 'download-lane', kind: 'bool', help: 'Answer plain GET /files/{path} requests without node:http (default 1; 0 = off)' },
   { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
   { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },
   { env: 'TROVE_LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'pino level (default info)' },
