@@ -75,7 +75,7 @@ export interface LaneRequest {
 const MAX_HEAD = 16 * 1024;
 const MAX_HEADER_LINES = 100;
 /** A client pipelining more than this while one request is being answered is cut off. */
-const MAX_PENDING = 1024 * 1024;
+const MAX_QUEUED = 256 * 1024;
 const PREFIX = Buffer.from('GET /files/', 'latin1');
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const REQUEST_LINE = /^GET (\/files\/[!-~]*) HTTP\/1\.1$/;
@@ -207,13 +207,24 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
 
   server.on('connection', (socket: Socket) => {
     const state = { busy: false };
+    /** Bytes read and not yet answered, from the head being answered on. */
     let pending: Buffer | null = null;
+    /** What arrived while a request was being answered: joined once, when it is done (no copy per chunk). */
+    let queued: Buffer[] = [];
+    let queuedBytes = 0;
+    let served = false;
     owned.set(socket, state);
 
     const onData = (chunk: Buffer) => {
-      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
-      if (!state.busy) next();
-      else if (pending.length > MAX_PENDING) socket.destroy();
+      if (!state.busy) {
+        // Not answering: everything before was consumed (a partial head is handed over at once).
+        pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+        next();
+        return;
+      }
+      queued.push(chunk);
+      queuedBytes += chunk.length;
+      if (queuedBytes > MAX_QUEUED) socket.destroy();
     };
     const onTimeout = () => socket.destroy();
     const onError = () => socket.destroy();
@@ -229,8 +240,17 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('timeout', onTimeout);
-    // node:http ends idle keep-alive connections after keepAliveTimeout; so does the lane.
-    socket.setTimeout(server.keepAliveTimeout);
+    // As node:http: a connection that sends no request is closed after headersTimeout, an idle one between
+    // requests after keepAliveTimeout.
+    socket.setTimeout(server.headersTimeout || server.keepAliveTimeout);
+
+    const joinQueued = (head: Buffer | null): Buffer | null => {
+      if (queued.length === 0) return head;
+      const all = head ? [head, ...queued] : queued;
+      queued = [];
+      queuedBytes = 0;
+      return all.length === 1 ? all[0]! : Buffer.concat(all);
+    };
 
     /** From now on node:http owns the connection; what the lane read from it is read again there. */
     const handOff = () => {
@@ -241,7 +261,7 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
       socket.off('timeout', onTimeout);
       socket.setTimeout(0);
       owned.delete(socket);
-      const rest = pending;
+      const rest = joinQueued(pending);
       pending = null;
       for (const listener of nodeListeners) listener.call(server, socket);
       if (rest) socket.emit('data', rest);
@@ -252,7 +272,7 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
     const next = () => {
       if (state.busy || socket.destroyed) return;
       if (!pending) {
-        if (ended) socket.end();
+        if (ended) socket.destroySoon();
         return;
       }
       if (closing) return handOff();
@@ -306,11 +326,16 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
         'request completed',
       );
       const buffered = pending!;
-      pending = buffered.length === headLength ? null : buffered.subarray(headLength);
+      pending = joinQueued(buffered.length === headLength ? null : buffered.subarray(headLength));
+      if (!served) {
+        served = true;
+        socket.setTimeout(server.keepAliveTimeout);
+      }
       if (close || closing) {
         pending = null;
         socket.off('data', onData);
-        socket.end();
+        // End, and destroy once the answer is out (a client that never closes its side cannot hold the socket).
+        socket.destroySoon();
         return;
       }
       // A client that stops reading: node:http stops reading from it until it catches up.

@@ -284,6 +284,26 @@ describe('download lane: what only the lane does', () => {
     expect(raw.subarray(raw.length - SMALL.length).equals(SMALL)).toBe(true);
   });
 
+  it('closes the connection after a Connection: close answer, even when the client keeps its side open', async () => {
+    for (const side of [lane, plain]) {
+      const refused = await new Promise<string>((resolve) => {
+        const socket = net.connect({ port: side.server.port, host: '127.0.0.1', allowHalfOpen: true });
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+        socket.on('connect', () => socket.write(sub(get('/files/small.bin', 'Connection: close\r\n'), side.vars)));
+        socket.resume();
+        // The answer and the server's FIN have arrived; keep writing until the server refuses (RST), for up to 10 s.
+        socket.on('end', async () => {
+          for (let i = 0; i < 200 && !socket.destroyed; i++) {
+            socket.write('x');
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          resolve('still open');
+        });
+      });
+      expect(refused, side === lane ? 'lane' : 'node:http').toMatch(/^(EPIPE|ECONNRESET)$/);
+    }
+  });
+
   it('refuses a revoked key on the very next request (the key cache is emptied by the revocation)', async () => {
     const s = lane.server;
     const created = await call(s, s.adminKey, 'POST', `/v1/workspaces/${s.workspaceId}/keys`, JSON.stringify({ name: 'soon-revoked' }), {
@@ -349,6 +369,45 @@ describe('download lane: large files', () => {
     const rest = raw.subarray(end + 4 + big.length).toString('latin1');
     expect(rest).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(raw.subarray(raw.length - SMALL.length).equals(SMALL)).toBe(true);
+  });
+
+  it('answers requests that arrive piecemeal during a stalled large download, in order', async () => {
+    const s = await startServer();
+    onTestFinished(() => s.close());
+    const big = randomBytes(16 * 1024 * 1024);
+    await call(s, s.runtimeKey, 'PUT', '/files/big.bin', big);
+    await call(s, s.runtimeKey, 'PUT', '/files/small.bin', SMALL);
+    const v = { KEY: s.runtimeKey };
+    const n = 40;
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const socket = net.connect(s.port, '127.0.0.1', async () => {
+        socket.write(sub(get('/files/big.bin'), v));
+        socket.pause(); // the download stalls: the lane is busy while the rest arrives
+        for (let i = 0; i < n; i++) {
+          const req = sub(i === n - 1 ? get('/files/small.bin', 'Connection: close\r\n') : get('/files/small.bin'), v);
+          // Each request in three writes.
+          for (const part of [req.slice(0, 10), req.slice(10, 40), req.slice(40)]) {
+            socket.write(part);
+            await new Promise((r) => setTimeout(r, 2));
+          }
+        }
+        socket.resume();
+      });
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+    });
+    let pos = raw.indexOf('\r\n\r\n') + 4;
+    expect(raw.subarray(pos, pos + big.length).equals(big)).toBe(true);
+    pos += big.length;
+    for (let i = 0; i < n; i++) {
+      const end = raw.indexOf('\r\n\r\n', pos);
+      expect(raw.toString('latin1', pos, end)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(raw.subarray(end + 4, end + 4 + SMALL.length).equals(SMALL)).toBe(true);
+      pos = end + 4 + SMALL.length;
+    }
+    expect(pos).toBe(raw.length);
   });
 
   it('does not let a download that never finishes hold up a shutdown past its grace period', async () => {
