@@ -198,7 +198,8 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
     const ctx = { workspaceId: auth.workspaceId, namespace: runtimeNamespace(auth, req.namespace) };
     const file = await deps.files.download(ctx, filesPathParam(req.url));
     if (deps.limiter && deps.limiter.take(auth.keyId) > 0) {
-      // Other requests of the key used up its window meanwhile.
+      // Other requests of the key used up its window meanwhile: this one is now counted, over the limit,
+      // and the route counts it again as it answers 429. Only a request already refused counts twice.
       if (!Buffer.isBuffer(file.body)) closeSyncQuietly(file.body.fd);
       return null;
     }
