@@ -349,12 +349,18 @@ describe('download lane: what only the lane does', () => {
 });
 
 describe('download lane: large files', () => {
-  it('sends every byte of a large file in order to a client that stalls, then reads on', async () => {
+  /** A server of its own (no read cap) with big.bin of `size` random bytes and small.bin; closed after the test. */
+  async function serverWithBigFile(size: number) {
     const s = await startServer();
     onTestFinished(() => s.close());
-    const big = randomBytes(24 * 1024 * 1024);
+    const big = randomBytes(size);
     await call(s, s.runtimeKey, 'PUT', '/files/big.bin', big);
     await call(s, s.runtimeKey, 'PUT', '/files/small.bin', SMALL);
+    return { s, big };
+  }
+
+  it('sends every byte of a large file in order to a client that stalls, then reads on', async () => {
+    const { s, big } = await serverWithBigFile(24 * 1024 * 1024);
     const script = sub(get('/files/big.bin') + get('/files/small.bin', 'Connection: close\r\n'), { KEY: s.runtimeKey });
     const raw = await new Promise<Buffer>((resolve, reject) => {
       const socket = net.connect(s.port, '127.0.0.1', () => socket.write(script));
@@ -372,11 +378,7 @@ describe('download lane: large files', () => {
   });
 
   it('answers requests that arrive piecemeal during a stalled large download, in order', async () => {
-    const s = await startServer();
-    onTestFinished(() => s.close());
-    const big = randomBytes(16 * 1024 * 1024);
-    await call(s, s.runtimeKey, 'PUT', '/files/big.bin', big);
-    await call(s, s.runtimeKey, 'PUT', '/files/small.bin', SMALL);
+    const { s, big } = await serverWithBigFile(16 * 1024 * 1024);
     const v = { KEY: s.runtimeKey };
     const n = 40;
     const raw = await new Promise<Buffer>((resolve, reject) => {
