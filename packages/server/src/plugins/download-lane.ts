@@ -43,7 +43,7 @@
  * close without answering.
  * test/e2e/download-lane.test.ts holds both implementations to the same bytes.
  */
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { newRequestId } from '../ids.js';
@@ -54,12 +54,14 @@ import { closeSyncQuietly } from '../snapshots/fd-io.js';
 import { downloadHeaders, filesPathParam } from '../routes/files/index.js';
 import type { RateLimiter } from './auth.js';
 
+/** Writes the access log's "request completed" line (app.ts): the routes' and the lane's are one format. */
+export type AccessLogger = (reqId: string, method: string, url: string, statusCode: number, ms: number) => void;
+
 export interface LaneDeps {
   auth: AuthService;
   files: FileService;
   limiter: RateLimiter | null;
-  /** Where the routes' "request completed" lines go (app.ts). */
-  accessLog: FastifyBaseLogger;
+  logCompleted: AccessLogger;
 }
 
 export interface LaneRequest {
@@ -167,19 +169,15 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
   const owned = new Map<Socket, { busy: boolean }>();
   let closing = false;
 
-  const closeIdle = () => {
-    for (const [socket, state] of owned) if (!state.busy) socket.destroy();
-  };
   app.addHook('preClose', async () => {
     closing = true;
-    closeIdle();
   });
-  // The lane's connections are the server's too: node:http's "close them" calls include them
-  // (main.ts cuts every connection after the shutdown grace period).
+  // The lane's connections are the server's too: node:http's "close them" calls include them. server.close()
+  // calls closeIdleConnections itself; main.ts cuts every connection after the shutdown grace period.
   const nodeCloseIdle = server.closeIdleConnections.bind(server);
   const nodeCloseAll = server.closeAllConnections.bind(server);
   server.closeIdleConnections = () => {
-    closeIdle();
+    for (const [socket, state] of owned) if (!state.busy) socket.destroy();
     nodeCloseIdle();
   };
   server.closeAllConnections = () => {
@@ -322,10 +320,7 @@ export function installDownloadLane(app: FastifyInstance, deps: LaneDeps): void 
         socket.setTimeout(server.keepAliveTimeout);
       }
       state.busy = false;
-      deps.accessLog.info(
-        { reqId: id, method: 'GET', url: req.url, statusCode: 200, ms: Math.round((performance.now() - started) * 10) / 10 },
-        'request completed',
-      );
+      deps.logCompleted(id, 'GET', req.url, 200, performance.now() - started);
       const buffered = pending!;
       pending = joinQueued(buffered.length === headLength ? null : buffered.subarray(headLength));
       if (!served) {
