@@ -22,16 +22,22 @@ export class RateLimiter {
 
   constructor(readonly perMinute: number) {}
 
+  /** The key's window if it is still running at `now`. */
+  private current(keyId: string, now: number): { start: number; count: number } | undefined {
+    const w = this.windows.get(keyId);
+    return w && now - w.start < 60_000 ? w : undefined;
+  }
+
   /** Whether take() would refuse now, without counting anything. */
   wouldRefuse(keyId: string, now = Date.now()): boolean {
-    const w = this.windows.get(keyId);
-    return w !== undefined && now - w.start < 60_000 && w.count >= this.perMinute;
+    const w = this.current(keyId, now);
+    return w !== undefined && w.count >= this.perMinute;
   }
 
   /** Counts one request of `keyId`: 0 when it is allowed, else the seconds until its window ends. */
   take(keyId: string, now = Date.now()): number {
-    const w = this.windows.get(keyId);
-    if (!w || now - w.start >= 60_000) this.windows.set(keyId, { start: now, count: 1 });
+    const w = this.current(keyId, now);
+    if (!w) this.windows.set(keyId, { start: now, count: 1 });
     else if (++w.count > this.perMinute) return Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000));
     return 0;
   }

@@ -52,7 +52,7 @@ export class AuthService {
    * changed behind the server's back (another process on the same database file) stays usable.
    * PostgreSQL (a cluster: another node may revoke) always looks the key up.
    */
-  private readonly recent = new Map<string, { ctx: AuthContext; until: number }>();
+  private readonly recent: Map<string, { ctx: AuthContext; until: number }> | null;
   /**
    * The key lookup runs on every request: compiled once (its only parameter is the hash) instead of
    * being rebuilt and recompiled by the query builder each time.
@@ -65,6 +65,7 @@ export class AuthService {
     /** SQLite: the lookup runs synchronously (see SqliteSync.read for why that is safe here). */
     private readonly sync: SqliteSync | null = null,
   ) {
+    this.recent = sync ? new Map() : null;
     this.lookup = prepared<KeyRow>(
       db
         .selectFrom('api_keys')
@@ -81,10 +82,8 @@ export class AuthService {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new AppError('unauthorized', 'Invalid API key');
     const hash = hashKey(m[1]!);
-    if (this.sync) {
-      const hit = this.recent.get(hash);
-      if (hit && hit.until > Date.now()) return hit.ctx;
-    }
+    const hit = this.recent?.get(hash);
+    if (hit && hit.until > Date.now()) return hit.ctx;
     const q = this.lookup([hash]);
     const row = this.sync ? this.sync.read(q)[0] : (await this.db.executeQuery(q)).rows[0];
     // Security: the index lookup finds the row; the final decision is a constant-time compare.
@@ -96,7 +95,7 @@ export class AuthService {
       scope: row.scope,
       namespace: row.namespace,
     });
-    if (this.sync) {
+    if (this.recent) {
       if (this.recent.size >= RECENT_MAX) this.recent.clear();
       this.recent.set(hash, { ctx, until: Date.now() + RECENT_TTL_MS });
     }
@@ -183,7 +182,7 @@ export class AuthService {
       return true;
     });
     // Committed: no request from now on may use the key (a lookup before the commit was not cached after it).
-    this.recent.clear();
+    this.recent?.clear();
     if (!done) throw new AppError('key_not_found', `Key not found: ${keyId}`);
     this.events.bus.publish(workspaceId);
     return { key_id: keyId, revoked: true };
