@@ -191,6 +191,22 @@ export interface Webhook {
   disabledReason?: string | null;
   /** Ours: deliveries in a row that failed for good; the server disables the endpoint past its limit. */
   consecutiveFailures?: number;
+  /**
+   * Ours, in the answers of `createWebhook()` and `updateWebhook()` only, and only when there is something to
+   * note about the accepted URL, e.g. a host that does not resolve yet.
+   */
+  warnings?: WebhookWarning[];
+}
+
+/** Ours: a note on an accepted webhook URL. */
+export interface WebhookWarning {
+  /**
+   * `dns_unresolved`: the host did not resolve when the URL was saved; each delivery resolves and checks it again,
+   * and fails (to be retried) until it resolves. Other codes may be added.
+   */
+  code: 'dns_unresolved' | (string & {});
+  /** What happened, for people. */
+  detail: string;
 }
 
 /** A freshly created webhook, including its `signingSecret` (`trove-whsec-…`). */

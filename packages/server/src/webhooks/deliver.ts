@@ -99,7 +99,7 @@ export class DeliverySender {
       const url = new URL(input.url);
       if (!this.opts.allowPrivate) {
         // Security: IP literals never reach the lookup hook, so every URL is checked here too.
-        await resolveDestination(url.hostname, { allowPrivate: false, resolve: this.resolve });
+        await resolveDestination(url.hostname, { allowPrivate: false, resolve: this.resolve, timeoutMs: this.opts.timeoutMs });
       }
       const res = await request(url, {
         method: 'POST',

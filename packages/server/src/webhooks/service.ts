@@ -38,6 +38,18 @@ function endpointMatches(event: StoredEvent): (w: { events: string; namespace: s
 
 export const MAX_WEBHOOKS_PER_WORKSPACE = 100;
 export const TEST_MESSAGE = 'This is a test event from Trove.';
+/** How long creating or changing an endpoint waits for DNS before accepting the URL unresolved. */
+export const CREATE_DNS_TIMEOUT_MS = 5_000;
+
+/**
+ * Ours: something the caller should know about an accepted request, e.g. a host
+ * name that does not resolve yet (`dns_unresolved`). Answers carry `warnings`
+ * only when there is one, so an ordinary answer is unchanged.
+ */
+export interface WebhookWarning {
+  code: 'dns_unresolved';
+  detail: string;
+}
 
 export interface WebhookView {
   webhook_id: string;
@@ -99,6 +111,10 @@ export interface WebhookUpdateInput {
   description?: unknown;
 }
 
+function withWarnings(warnings: WebhookWarning[]): { warnings?: WebhookWarning[] } {
+  return warnings.length > 0 ? { warnings } : {};
+}
+
 export function webhookView(row: WebhookRow): WebhookView {
   return {
     webhook_id: row.id,
@@ -143,13 +159,17 @@ export interface WebhookServiceDeps {
   /** Told when deliveries may have become due (new endpoint, re-enable, resend). */
   onWork: (workspaceId: string) => void;
   resolve?: Resolver;
+  /** Default CREATE_DNS_TIMEOUT_MS (tests shorten it). */
+  dnsTimeoutMs?: number;
 }
 
 export class WebhookService {
   private readonly resolve: Resolver;
+  private readonly dnsTimeoutMs: number;
 
   constructor(private readonly d: WebhookServiceDeps) {
     this.resolve = d.resolve ?? systemResolver;
+    this.dnsTimeoutMs = d.dnsTimeoutMs ?? CREATE_DNS_TIMEOUT_MS;
   }
 
   /** The outbox: runs inside every event's transaction (EventService.onAppend). */
@@ -162,22 +182,33 @@ export class WebhookService {
     if (fansOut(event)) this.d.repo.enqueueSync(run, event, endpointMatches(event), newDeliveryId);
   };
 
-  /** Validates the URL and, unless private targets are allowed, its resolved addresses. */
-  private async checkUrl(raw: unknown): Promise<string> {
+  /**
+   * Validates the URL and, unless private targets are allowed, its resolved
+   * addresses: a literal or a name resolving to any refused address is refused.
+   * A name that does not resolve now (record not yet published, resolver down)
+   * is accepted with a warning: every delivery attempt resolves and checks it
+   * again, and that connect-time check is what keeps deliveries off private
+   * addresses.
+   */
+  private async checkUrl(raw: unknown): Promise<{ url: string; warnings: WebhookWarning[] }> {
     const url = validateUrl(raw);
+    const warnings: WebhookWarning[] = [];
     if (!this.d.config.webhookAllowPrivate) {
       try {
-        await resolveDestination(url.hostname, { allowPrivate: false, resolve: this.resolve });
+        await resolveDestination(url.hostname, { allowPrivate: false, resolve: this.resolve, timeoutMs: this.dnsTimeoutMs });
       } catch (err) {
         if (err instanceof DestinationRefusedError) throw new AppError('bad_request', `url: ${err.message}`);
-        if (err instanceof ResolutionError) {
-          throw new AppError('bad_request', `url: ${err.message}; check the host name (it is checked against private addresses)`);
-        }
-        throw err;
+        if (!(err instanceof ResolutionError)) throw err;
+        warnings.push({
+          code: 'dns_unresolved',
+          detail:
+            `url: ${err.message}. The webhook was saved anyway: each delivery attempt resolves the host again ` +
+            '(private addresses are still refused) and fails, to be retried, until it resolves; see the delivery log',
+        });
       }
     }
     // Stored as given (trimmed), so clients read back exactly the URL they sent.
-    return String(raw).trim();
+    return { url: String(raw).trim(), warnings };
   }
 
   private async mustGet(workspaceId: string, id: string): Promise<WebhookRow> {
@@ -186,11 +217,14 @@ export class WebhookService {
     return row;
   }
 
-  async create(workspaceId: string, input: WebhookCreateInput): Promise<WebhookView & { signing_secret: string }> {
+  async create(
+    workspaceId: string,
+    input: WebhookCreateInput,
+  ): Promise<WebhookView & { signing_secret: string; warnings?: WebhookWarning[] }> {
     const events = validateEvents(input.events ?? ['*']);
     const namespace = validateWebhookNamespace(input.namespace);
     const description = validateDescription(input.description);
-    const url = await this.checkUrl(input.url);
+    const { url, warnings } = await this.checkUrl(input.url);
     if ((await this.d.repo.countWebhooks(workspaceId)) >= MAX_WEBHOOKS_PER_WORKSPACE) {
       throw new AppError('conflict', `A workspace can have at most ${MAX_WEBHOOKS_PER_WORKSPACE} webhooks; delete one first`);
     }
@@ -214,7 +248,7 @@ export class WebhookService {
     };
     await this.d.repo.insertWebhook(row);
     this.d.onWork(workspaceId);
-    return { ...webhookView(row), signing_secret: secret };
+    return { ...webhookView(row), signing_secret: secret, ...withWarnings(warnings) };
   }
 
   async list(workspaceId: string): Promise<WebhookView[]> {
@@ -225,9 +259,10 @@ export class WebhookService {
     return webhookView(await this.mustGet(workspaceId, id));
   }
 
-  async update(workspaceId: string, id: string, input: WebhookUpdateInput): Promise<WebhookView> {
+  async update(workspaceId: string, id: string, input: WebhookUpdateInput): Promise<WebhookView & { warnings?: WebhookWarning[] }> {
     const patch: Partial<WebhookRow> = {};
-    if (input.url !== undefined) patch.url = await this.checkUrl(input.url);
+    let warnings: WebhookWarning[] = [];
+    if (input.url !== undefined) ({ url: patch.url, warnings } = await this.checkUrl(input.url));
     if (input.events !== undefined) patch.events = JSON.stringify(validateEvents(input.events));
     if (input.namespace !== undefined) patch.namespace = validateWebhookNamespace(input.namespace);
     if (input.description !== undefined) patch.description = validateDescription(input.description);
@@ -251,7 +286,7 @@ export class WebhookService {
     }
     const row = await this.mustGet(workspaceId, id);
     if (Number(row.enabled) === 1) this.d.onWork(workspaceId);
-    return webhookView(row);
+    return { ...webhookView(row), ...withWarnings(warnings) };
   }
 
   async delete(workspaceId: string, id: string): Promise<{ webhook_id: string; deleted: true }> {

@@ -5,8 +5,10 @@
  * metadata), CGNAT, unspecified, multicast, documentation and reserved ranges,
  * for IPv4 and IPv6 alike, including IPv4 addresses embedded in IPv6
  * (IPv4-mapped, IPv4-compatible, NAT64, 6to4). The delivery path resolves the
- * host itself and connects to the address it checked (see sender.ts), so a DNS
+ * host itself and connects to the address it checked (see deliver.ts), so a DNS
  * answer that changes between the check and the connection cannot slip through.
+ * That connect-time check is the guard; the one at creation only refuses early
+ * what is already known to be refused (a name that does not resolve yet passes).
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -32,11 +34,32 @@ export class DestinationRefusedError extends Error {
   }
 }
 
-/** Host name resolution failed (NXDOMAIN, no network): retried like any connection error. */
+/** What a resolver error code means, for people reading a delivery log. */
+function resolutionHint(code: string | undefined): string | null {
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'ENODATA':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      return 'no such host, or it has no address record';
+    case 'EAI_AGAIN':
+    case 'ESERVFAIL':
+    case 'ECONNREFUSED':
+    case 'ETIMEOUT':
+      return 'the DNS resolver did not answer';
+    default:
+      return null;
+  }
+}
+
+/**
+ * Host name resolution failed (NXDOMAIN, resolver down): retried like any
+ * connection error at delivery, accepted with a warning at creation.
+ */
 export class ResolutionError extends Error {
   readonly code: string | undefined;
-  constructor(hostname: string, code: string | undefined) {
-    super(`DNS lookup of ${hostname} failed${code ? ` (${code})` : ''}`);
+  constructor(hostname: string, code: string | undefined, hint = resolutionHint(code)) {
+    super(`DNS lookup of ${hostname} failed${code ? ` (${code}${hint ? `: ${hint}` : ''})` : ''}`);
     this.name = 'ResolutionError';
     this.code = code;
   }
@@ -181,7 +204,7 @@ const HINT = 'webhooks may only target public addresses (the operator setting TR
  */
 export async function resolveDestination(
   hostname: string,
-  opts: { allowPrivate: boolean; resolve: Resolver },
+  opts: { allowPrivate: boolean; resolve: Resolver; timeoutMs?: number },
 ): Promise<ResolvedAddress[]> {
   const host = bareHost(hostname);
   const literal = isIP(host);
@@ -194,8 +217,9 @@ export async function resolveDestination(
   }
   let addresses: ResolvedAddress[];
   try {
-    addresses = await opts.resolve(host);
+    addresses = await withTimeout(opts.resolve(host), host, opts.timeoutMs);
   } catch (err) {
+    if (err instanceof ResolutionError) throw err;
     throw new ResolutionError(host, (err as NodeJS.ErrnoException).code);
   }
   if (addresses.length === 0) throw new ResolutionError(host, 'ENOTFOUND');
@@ -206,6 +230,19 @@ export async function resolveDestination(
     }
   }
   return addresses;
+}
+
+/**
+ * A lookup that hangs (resolver down: getaddrinfo retries for tens of seconds)
+ * fails after `timeoutMs`; the lookup itself cannot be cancelled and finishes unseen.
+ */
+function withTimeout(pending: Promise<ResolvedAddress[]>, host: string, timeoutMs: number | undefined): Promise<ResolvedAddress[]> {
+  if (timeoutMs === undefined) return pending;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ResolutionError(host, 'ETIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([pending, expired]).finally(() => clearTimeout(timer));
 }
 
 type LookupCallback = (

@@ -150,7 +150,56 @@ describe('DeliverySender', () => {
       throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });
     };
     const r = await send(sender({ allowPrivate: false, resolve }), 'https://nowhere.trove-test.invalid/');
-    expect(r).toMatchObject({ ok: false, statusCode: null, error: 'DNS lookup of nowhere.trove-test.invalid failed (ENOTFOUND)' });
+    expect(r).toMatchObject({
+      ok: false,
+      statusCode: null,
+      error: 'DNS lookup of nowhere.trove-test.invalid failed (ENOTFOUND: no such host, or it has no address record)',
+    });
+    // Same answer when the guard is off: the connection's own lookup fails.
+    const open = await send(sender({ allowPrivate: true, resolve }), 'https://nowhere.trove-test.invalid/');
+    expect(open).toMatchObject({ ok: false, statusCode: null, error: r.error });
+  });
+
+  it('refuses a host with public and private addresses, before and at connect time', async () => {
+    let calls = 0;
+    const mixed: Resolver = async () => {
+      calls++;
+      return [
+        { address: '93.184.216.34', family: 4 },
+        { address: '127.0.0.1', family: 4 },
+      ];
+    };
+    const r = await send(sender({ allowPrivate: false, resolve: mixed }), `http://mixed.trove-test.invalid:${port}/`);
+    expect(r).toMatchObject({
+      ok: false,
+      statusCode: null,
+      error:
+        'Refused: mixed.trove-test.invalid resolves to 127.0.0.1, a loopback address; webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)',
+    });
+    expect(calls).toBe(1);
+    // The connect-time lookup alone (public answer first, mixed answer at connect) refuses it too.
+    calls = 0;
+    const rebinding: Resolver = async () => {
+      calls++;
+      return calls === 1
+        ? [{ address: '93.184.216.34', family: 4 }]
+        : [
+            { address: '93.184.216.34', family: 4 },
+            { address: '127.0.0.1', family: 4 },
+          ];
+    };
+    const r2 = await send(sender({ allowPrivate: false, resolve: rebinding }), `http://mixed.trove-test.invalid:${port}/`);
+    expect(calls).toBe(2);
+    expect(r2.error).toBe(r.error);
+    expect(hits).toHaveLength(0);
+  });
+
+  it('bounds a DNS lookup that never answers by the attempt timeout', async () => {
+    const hang: Resolver = () => new Promise(() => {});
+    const r = await send(sender({ allowPrivate: false, resolve: hang, timeoutMs: 100 }), 'https://slow.trove-test.invalid/');
+    expect(r.ok).toBe(false);
+    expect(r.statusCode).toBeNull();
+    expect(r.error).toMatch(/^(Timed out after 100 ms|DNS lookup of slow\.trove-test\.invalid failed \(ETIMEOUT: no answer within 100 ms\))$/);
   });
 
   it('stops at shutdown', async () => {

@@ -149,12 +149,40 @@ describe('resolveDestination', () => {
   it('reports a name that does not resolve', async () => {
     const err = await resolveDestination('nope.test', { allowPrivate: false, resolve }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResolutionError);
-    expect((err as Error).message).toBe('DNS lookup of nope.test failed (ENOTFOUND)');
+    expect((err as Error).message).toBe('DNS lookup of nope.test failed (ENOTFOUND: no such host, or it has no address record)');
+    expect((err as ResolutionError).code).toBe('ENOTFOUND');
+    const empty: Resolver = async () => [];
+    await expect(resolveDestination('empty.test', { allowPrivate: false, resolve: empty })).rejects.toThrow(
+      'DNS lookup of empty.test failed (ENOTFOUND: no such host, or it has no address record)',
+    );
+  });
+
+  it('reports a resolver that is down, and one that does not answer in time', async () => {
+    const down: Resolver = async () => {
+      throw Object.assign(new Error('getaddrinfo EAI_AGAIN'), { code: 'EAI_AGAIN' });
+    };
+    await expect(resolveDestination('a.test', { allowPrivate: false, resolve: down })).rejects.toThrow(
+      'DNS lookup of a.test failed (EAI_AGAIN: the DNS resolver did not answer)',
+    );
+    const odd: Resolver = async () => {
+      throw Object.assign(new Error('?'), { code: 'EWEIRD' });
+    };
+    await expect(resolveDestination('b.test', { allowPrivate: false, resolve: odd })).rejects.toThrow(/^DNS lookup of b\.test failed \(EWEIRD\)$/);
+    const hang: Resolver = () => new Promise(() => {});
+    const err = await resolveDestination('c.test', { allowPrivate: false, resolve: hang, timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResolutionError);
+    expect((err as Error).message).toBe('DNS lookup of c.test failed (ETIMEOUT: no answer within 50 ms)');
+    // A resolver that answers in time is not affected by the bound.
+    await expect(resolveDestination('public.test', { allowPrivate: false, resolve, timeoutMs: 5_000 })).resolves.toHaveLength(1);
   });
 });
 
 describe('guardedLookup', () => {
-  const resolve = fixed({ 'dual.test': ['93.184.216.34', '2606:4700::1'], 'private.test': ['192.168.0.10'] });
+  const resolve = fixed({
+    'dual.test': ['93.184.216.34', '2606:4700::1'],
+    'private.test': ['192.168.0.10'],
+    'mixed.test': ['2606:4700::1', '93.184.216.34', '::ffff:127.0.0.1'],
+  });
   const call = (host: string, options: { all?: boolean; family?: number }, allowPrivate = false) =>
     new Promise<{ err: Error | null; address: unknown; family?: number }>((done) =>
       guardedLookup({ allowPrivate, resolve })(host, options, (err, address, family) => done({ err, address, family })),
@@ -176,5 +204,19 @@ describe('guardedLookup', () => {
     const r = await call('private.test', { all: true });
     expect(r.err).toBeInstanceOf(DestinationRefusedError);
     expect((await call('private.test', {}, true)).address).toBe('192.168.0.10');
+  });
+
+  it('fails the connection for a host with public and private addresses, whatever family is asked', async () => {
+    for (const options of [{}, { all: true }, { family: 4 }, { family: 6 }]) {
+      const r = await call('mixed.test', options);
+      expect(r.err).toBeInstanceOf(DestinationRefusedError);
+      expect(r.err!.message).toMatch(/^Refused: mixed\.test resolves to ::ffff:127\.0\.0\.1, a IPv4-mapped loopback address; /);
+    }
+  });
+
+  it('fails the connection for a host that does not resolve', async () => {
+    const r = await call('nowhere.test', { all: true });
+    expect(r.err).toBeInstanceOf(ResolutionError);
+    expect(r.err!.message).toBe('DNS lookup of nowhere.test failed (ENOTFOUND: no such host, or it has no address record)');
   });
 });

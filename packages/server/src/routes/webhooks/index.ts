@@ -18,6 +18,7 @@ import {
   deliveryView,
   testResult,
   updateBody,
+  updatedWebhookView,
   webhookParams,
   webhookView,
 } from './schemas.js';
@@ -37,6 +38,10 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
       {
         schema: {
           summary: 'Create a webhook endpoint (the signing secret is shown once)',
+          description:
+            'The URL is refused (400) when its host is, or resolves to, any loopback, private, link-local or other ' +
+            'non-public address. A host that does not resolve yet is accepted: `warnings` says so, and each delivery ' +
+            'attempt resolves and checks it again.',
           tags: ['webhooks'],
           params: workspaceParams,
           body: createBody,
@@ -155,11 +160,12 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
             '`TROVE_WEBHOOK_DISABLE_AFTER` (default 50) deliveries in a row failed for good, the server sets ' +
             '`enabled: false` and explains why in `disabled_reason`; new events are not queued for it meanwhile, its ' +
             'pending deliveries wait. `{"enabled": true}` re-enables it, resets `consecutive_failures` and sends the ' +
-            'pending deliveries; `{"enabled": false}` disables it by hand. A new `url` passes the same checks as at creation.',
+            'pending deliveries; `{"enabled": false}` disables it by hand. A new `url` passes the same checks as at creation ' +
+            '(and an unresolvable host is accepted the same way, with `warnings`).',
           tags: ['webhooks'],
           params: webhookParams,
           body: updateBody,
-          response: { 200: webhookView, ...errors(400, 401, 403, 404, 422) },
+          response: { 200: updatedWebhookView, ...errors(400, 401, 403, 404, 422) },
         },
       },
       async (req) => {

@@ -34,12 +34,31 @@ export const webhookView = {
   },
 } as const;
 
+const warnings = {
+  type: 'array',
+  description:
+    'Ours, only when there is something to note about the accepted URL. `dns_unresolved`: the host did not resolve when it was saved; ' +
+    'deliveries resolve and check it again and fail, to be retried, until it does',
+  items: {
+    type: 'object',
+    properties: { code: { type: 'string', enum: ['dns_unresolved'] }, detail: { type: 'string' } },
+    required: ['code', 'detail'],
+  },
+} as const;
+
 export const createdWebhookView = {
   ...webhookView,
   properties: {
     ...webhookView.properties,
     signing_secret: { type: 'string', description: 'trove-whsec-…; shown only in this response' },
+    warnings,
   },
+} as const;
+
+/** The PATCH answer: the endpoint, plus the notes on a new `url`. */
+export const updatedWebhookView = {
+  ...webhookView,
+  properties: { ...webhookView.properties, warnings },
 } as const;
 
 const filterProperties = {
