@@ -80,6 +80,8 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     gid: config.exec.gid,
     enabled: isRoot && config.exec.uid !== 0,
   });
+  // Sweeps upload temp files a crash left, and holds the scratch directory open.
+  await namespaces.trees.start();
   const locks = coordination.locks;
   const files = new FileService(namespaces, events, locks, config.files);
   const exec = new ExecService(config.exec, logger);
@@ -138,6 +140,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     async close() {
       for (const fn of ctx.onClose.reverse()) await fn().catch((err) => logger.error({ err }, 'shutdown step failed'));
       await exec.close();
+      await namespaces.trees.close().catch((err: unknown) => logger.warn({ err }, 'scratch directory cleanup failed'));
       await bus.close();
       await store.close();
     },

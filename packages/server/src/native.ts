@@ -1,31 +1,77 @@
 /**
- * The optional native addon (native/trove_native.c, built by `npm ci` through
- * node-gyp into build/Release): sendfile for downloads. When it is missing
- * (no compiler, not Linux) or disabled with TROVE_NATIVE_IO=0, everything
- * works the same way through buffered writes, only with more copying.
+ * The native addon (native/trove_native.c, built by `npm ci` through node-gyp
+ * into build/Release). It is required: every operation on a namespace tree
+ * resolves beneath a held descriptor with its openat2/*at calls (src/tree/),
+ * and the server refuses to start without it rather than fall back to path
+ * strings. It also gives downloads sendfile, which TROVE_NATIVE_IO=0 turns
+ * off (buffered writes instead; for comparisons).
  */
 import { createRequire } from 'node:module';
 
-export interface NativeIo {
+export interface TroveNative {
   /** Bytes sent (> 0), 0 at end of file, or -errno (-EAGAIN: the socket's send buffer is full). */
   sendfile(socketFd: number, fileFd: number, offset: number, count: number): number;
+  openat2(dirFd: number, path: string | Buffer, flags: number, mode: number, resolve: number): number;
+  openat2Async(dirFd: number, path: string | Buffer, flags: number, mode: number, resolve: number, cb: (r: number) => void): void;
+  mkdirat(dirFd: number, name: string | Buffer, mode: number): number;
+  mkdiratAsync(dirFd: number, name: string | Buffer, mode: number, cb: (r: number) => void): void;
+  unlinkat(dirFd: number, name: string | Buffer, flags: number): number;
+  unlinkatAsync(dirFd: number, name: string | Buffer, flags: number, cb: (r: number) => void): void;
+  renameat2(oldDirFd: number, oldName: string | Buffer, newDirFd: number, newName: string | Buffer, flags: number): number;
+  renameat2Async(
+    oldDirFd: number,
+    oldName: string | Buffer,
+    newDirFd: number,
+    newName: string | Buffer,
+    flags: number,
+    cb: (r: number) => void,
+  ): void;
+  linkat(oldDirFd: number, oldName: string | Buffer, newDirFd: number, newName: string | Buffer, flags: number): number;
+  linkatAsync(
+    oldDirFd: number,
+    oldName: string | Buffer,
+    newDirFd: number,
+    newName: string | Buffer,
+    flags: number,
+    cb: (r: number) => void,
+  ): void;
+  fchownat(dirFd: number, name: string | Buffer, uid: number, gid: number, flags: number): number;
+  symlinkat(target: string | Buffer, dirFd: number, name: string | Buffer): number;
+  fstatat(dirFd: number, name: string | Buffer, flags: number, out: Float64Array): number;
+  fstat(fd: number, out: Float64Array): number;
+  readlinkat(dirFd: number, name: string | Buffer): Buffer | number;
+  getdents(dirFd: number, buf: Buffer): number;
+  utimensat(dirFd: number, name: string | Buffer, sec: number, nsec: number, flags: number): number;
+  lseek(fd: number, offset: number, whence: number): number;
 }
 
-let loaded: NativeIo | null | undefined;
+let loaded: TroveNative | undefined;
+let loadError: Error | undefined;
 
-/** The addon, or null when it is not built or TROVE_NATIVE_IO=0 (read on every call, so tests can switch). */
-export function nativeIo(): NativeIo | null {
-  if (process.env.TROVE_NATIVE_IO === '0') return null;
-  if (loaded === undefined) {
-    loaded = null;
-    if (process.platform === 'linux') {
-      try {
-        // src/ and dist/ are both one level below the package root, where node-gyp builds.
-        loaded = createRequire(import.meta.url)('../build/Release/trove_native.node') as NativeIo;
-      } catch {
-        loaded = null;
-      }
-    }
+/** The addon; throws a clear error when it was not built (the server cannot run without it). */
+export function native(): TroveNative {
+  if (loaded) return loaded;
+  if (loadError) throw loadError;
+  if (process.platform !== 'linux') {
+    loadError = new Error('trove-server runs on Linux only (namespace trees need openat2, Linux ≥ 5.6)');
+    throw loadError;
   }
-  return loaded;
+  try {
+    // src/ and dist/ are both one level below the package root, where node-gyp builds.
+    loaded = createRequire(import.meta.url)('../build/Release/trove_native.node') as TroveNative;
+    return loaded;
+  } catch (err) {
+    loadError = new Error(
+      `trove-server: the native addon is missing (${(err as Error).message.split('\n')[0]}). ` +
+        'It is built by `npm ci` (needs make, a C compiler and python3: apt-get install -y make gcc g++ python3); ' +
+        'run `npm rebuild trove-server` after installing them.',
+    );
+    throw loadError;
+  }
+}
+
+/** The addon for sendfile, or null when TROVE_NATIVE_IO=0 (read on every call, so tests can switch). */
+export function nativeIo(): Pick<TroveNative, 'sendfile'> | null {
+  if (process.env.TROVE_NATIVE_IO === '0') return null;
+  return native();
 }

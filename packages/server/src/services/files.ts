@@ -1,14 +1,14 @@
 /**
- * Files of a namespace: atomic writes (temp file in the same directory, fsync,
- * rename), streamed uploads and downloads, listings and deletes. Every path
- * goes through sandbox/paths.ts; every mutation appends an event.
+ * Files of a namespace: atomic writes (temp file in the server's private
+ * scratch directory, fsync, renameat into place), streamed uploads and
+ * downloads, listings and deletes. Every operation on the tree goes through
+ * tree/ (descriptors resolved beneath the namespace root); every mutation
+ * appends an event.
  */
-import fs, { constants, promises as fsp, type Stats } from 'node:fs';
+import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import { isoMs } from '../ids.js';
@@ -17,19 +17,8 @@ import * as io from '../snapshots/fd-io.js';
 import { nativeIo } from '../native.js';
 import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
-import {
-  assertFdInside,
-  displayPath,
-  followForRead,
-  mkdirInside,
-  normalizeClientPath,
-  openForRead,
-  resolveInRoot,
-  isInside,
-  type Resolved,
-} from '../sandbox/paths.js';
+import { closeQuietly, displayPath, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
 
-export const TEMP_PREFIX = '.trove-tmp-';
 const CONTENT_CAP = 1024 * 1024;
 /**
  * Upload bytes gathered per writev call: a 1 MiB upload is one thread-pool
@@ -40,9 +29,13 @@ const WRITE_BATCH = 1024 * 1024;
 /** Downloads up to this size are read into one buffer instead of streamed. */
 const SMALL_READ = 64 * 1024;
 const LIST_CAP = 1000;
-/** Directory entries examined between two turns of the event loop (≈ 1 ms of lstat). */
-const LSTAT_SLICE = 256;
 const LIST_DEPTH = 20;
+/**
+ * Entries a usage measure examines at most (≈ 1–3 s of fstatat): past it the
+ * usage counts what was seen, so one namespace of millions of entries cannot
+ * make every write of its own pay for a full walk.
+ */
+const MEASURE_MAX_ENTRIES = 1_000_000;
 
 export interface NsContext {
   workspaceId: string;
@@ -72,10 +65,6 @@ interface Usage {
   at: number;
 }
 
-function notFound(rel: string): AppError {
-  return new AppError('path_not_found', `Path not found: ${displayPath(rel)}`);
-}
-
 function tooLarge(limit: number): AppError {
   return new AppError('payload_too_large', `File is larger than the upload limit of ${limit} bytes`);
 }
@@ -90,10 +79,15 @@ export class FileService {
     readonly limits: FileLimits,
   ) {}
 
-  private async resolve(ctx: NsContext, clientPath: unknown): Promise<Resolved> {
-    const rel = normalizeClientPath(clientPath);
-    const root = await this.namespaces.ensure(ctx.workspaceId, ctx.namespace);
-    return resolveInRoot(root, rel);
+  /**
+   * The namespace's tree, created on first use when `create`; null when it
+   * does not exist and `create` is false (reads never create a namespace).
+   */
+  private async tree(ctx: NsContext, create: true): Promise<NamespaceTree>;
+  private async tree(ctx: NsContext, create: false): Promise<NamespaceTree | null>;
+  private async tree(ctx: NsContext, create: boolean): Promise<NamespaceTree | null> {
+    if (create) await this.namespaces.ensure(ctx.workspaceId, ctx.namespace);
+    return this.namespaces.openTree(ctx.workspaceId, ctx.namespace);
   }
 
   /** `POST /write`: UTF-8 text. */
@@ -114,78 +108,77 @@ export class FileService {
     declared: number | null,
     source: 'write' | 'upload',
   ) {
-    const r = await this.resolve(ctx, clientPath);
-    if (r.rel === '') throw new AppError('path_is_root', 'Cannot write to the namespace root; give a file path');
+    const rel = normalizeClientPath(clientPath);
+    if (rel === '') throw new AppError('path_is_root', 'Cannot write to the namespace root; give a file path');
     const { maxUploadBytes } = this.limits;
     if (declared !== null && maxUploadBytes > 0 && declared > maxUploadBytes) throw tooLarge(maxUploadBytes);
     return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
-      const created = await mkdirInside(r);
-      for (const d of created) await this.namespaces.chown(d);
-      const existing = lstatOrNull(r.abs);
-      if (existing?.isDirectory()) {
-        throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
-      }
-      const budget = await this.quotaBudget(ctx, existing);
-      if (declared !== null && budget.bytes !== null && declared > budget.bytes) throw this.quotaError();
-      if (budget.files === 0 && !existing) throw this.quotaError();
-
-      const tmp = join(r.parent, TEMP_PREFIX + randomBytes(8).toString('hex'));
-      // Security: O_EXCL|O_NOFOLLOW — never write through a planted link; the fd is re-verified.
-      // On the pool: creating a name waits for the directory, which concurrent renames and fsyncs hold
-      // (synchronous, it cost 14–18 % of PUT throughput in an interleaved A/B).
-      const fd = await io.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      const tree = (await this.tree(ctx, true))!;
       let size = 0;
-      let closed = false;
-      let renamed = false;
+      let existing: Stat | null;
       try {
-        assertFdInside(fd, r.root, r.rel);
-        // On the descriptor, before any byte lands: the name never appears with the wrong owner.
-        // Synchronous: it changes only the new inode, which nothing else holds (1.04× PUT/s in an A/B).
-        const { owner } = this.namespaces;
-        if (owner.enabled) fs.fchownSync(fd, owner.uid, owner.gid);
-        const limit = Math.min(
-          maxUploadBytes > 0 ? maxUploadBytes : Infinity,
-          budget.bytes !== null ? budget.bytes : Infinity,
-        );
-        // Socket chunks are 16–64 KiB; gathering them into one writev per WRITE_BATCH
-        // costs a thread-pool round trip per batch instead of one per chunk.
-        let pending: Buffer[] = [];
-        let pendingBytes = 0;
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          size += buf.length;
-          if (size > limit) {
-            throw size > maxUploadBytes && maxUploadBytes > 0 ? tooLarge(maxUploadBytes) : this.quotaError();
+        const dir = await tree.openParent(rel, true);
+        try {
+          existing = tree.statIn(dir.fd, dir.name);
+          if (existing?.isDirectory()) {
+            throw new AppError('path_is_directory', `Path is a directory: ${displayPath(rel)}`);
           }
-          pending.push(buf);
-          pendingBytes += buf.length;
-          if (pendingBytes >= WRITE_BATCH || pending.length >= 256) {
-            await writeAll(fd, pending, pendingBytes);
-            pending = [];
-            pendingBytes = 0;
+          const budget = await this.quotaBudget(ctx, tree, existing);
+          if (declared !== null && budget.bytes !== null && declared > budget.bytes) throw this.quotaError();
+          if (budget.files === 0 && !existing) throw this.quotaError();
+          const limit = Math.min(
+            maxUploadBytes > 0 ? maxUploadBytes : Infinity,
+            budget.bytes !== null ? budget.bytes : Infinity,
+          );
+          const tmp = await tree.createTemp();
+          let closed = false;
+          let committed = false;
+          try {
+            // Socket chunks are 16–64 KiB; gathering them into one writev per WRITE_BATCH
+            // costs a thread-pool round trip per batch instead of one per chunk.
+            let pending: Buffer[] = [];
+            let pendingBytes = 0;
+            for await (const chunk of body as AsyncIterable<Buffer>) {
+              const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+              size += buf.length;
+              if (size > limit) {
+                throw size > maxUploadBytes && maxUploadBytes > 0 ? tooLarge(maxUploadBytes) : this.quotaError();
+              }
+              pending.push(buf);
+              pendingBytes += buf.length;
+              if (pendingBytes >= WRITE_BATCH || pending.length >= 256) {
+                await writeAll(tmp.fd, pending, pendingBytes);
+                pending = [];
+                pendingBytes = 0;
+              }
+            }
+            if (declared !== null && size !== declared) {
+              throw new AppError('bad_request', `Upload ended after ${size} of ${declared} bytes`);
+            }
+            if (pendingBytes > 0) await writeAll(tmp.fd, pending, pendingBytes);
+            await io.fsyncFd(tmp.fd);
+            // After the fsync nothing is left to flush: closing is instant, no thread needed.
+            closed = true;
+            fs.closeSync(tmp.fd);
+            // renameat replaces a file or a symlink at the target instead of following it.
+            await tree.commit(tmp.name, dir);
+            committed = true;
+            // The data is durable (fsync above); this makes the new name durable.
+            await io.fsyncFd(dir.fd);
+          } finally {
+            if (!committed) {
+              if (!closed) io.closeSyncQuietly(tmp.fd);
+              await tree.discard(tmp.name);
+            }
           }
+        } finally {
+          closeQuietly(dir.fd);
         }
-        if (declared !== null && size !== declared) {
-          throw new AppError('bad_request', `Upload ended after ${size} of ${declared} bytes`);
-        }
-        if (pendingBytes > 0) await writeAll(fd, pending, pendingBytes);
-        await io.fsyncFd(fd);
-        // After the fsync nothing is left to flush: closing is instant, no thread needed.
-        closed = true;
-        fs.closeSync(fd);
-        // rename() replaces a symlink at the target instead of following it.
-        await io.rename(tmp, r.abs);
-        renamed = true;
-        // The data is durable (fsync above); this makes the new name durable.
-        await io.fsyncDir(r.parent);
       } finally {
-        if (!renamed) {
-          if (!closed) io.closeSyncQuietly(fd);
-          await fsp.unlink(tmp).catch(() => {});
-        }
+        tree.close();
       }
       this.adjustUsage(ctx, size - (existing?.isFile() ? existing.size : 0), existing ? 0 : 1);
-      const path = displayPath(r.rel);
+      const path = displayPath(rel);
       await this.events.emit({
         workspaceId: ctx.workspaceId,
         namespace: ctx.namespace,
@@ -203,8 +196,7 @@ export class FileService {
    * sendFileBody (which closes it).
    */
   async download(ctx: NsContext, clientPath: unknown): Promise<Download> {
-    const r = await this.resolve(ctx, clientPath);
-    const { fd, st } = await openRegularFile(r);
+    const { fd, st } = await this.openFile(ctx, clientPath);
     const cap = this.limits.maxReadBytes;
     const truncated = cap > 0 && st.size > cap;
     const modifiedMs = st.mtimeMs;
@@ -225,8 +217,8 @@ export class FileService {
 
   /** `GET /v1/files/content`. */
   async content(ctx: NsContext, clientPath: unknown) {
-    const r = await this.resolve(ctx, clientPath);
-    const { fd, st } = await openRegularFile(r);
+    const rel = normalizeClientPath(clientPath);
+    const { fd, st } = await this.openFile(ctx, rel);
     let bytes: Buffer;
     try {
       bytes = await readHead(fd, Math.min(st.size, CONTENT_CAP));
@@ -236,7 +228,7 @@ export class FileService {
     const truncated = st.size > CONTENT_CAP;
     const text = decodeUtf8(bytes, truncated);
     return {
-      path: displayPath(r.rel),
+      path: displayPath(rel),
       size_bytes: st.size,
       modified_at: isoMs(st.mtimeMs),
       encoding: text === null ? 'binary' : 'utf-8',
@@ -245,18 +237,44 @@ export class FileService {
     };
   }
 
+  /** A regular file opened for reading (links inside the tree followed); 404 in a namespace never used. */
+  private async openFile(ctx: NsContext, clientPath: unknown) {
+    const rel = normalizeClientPath(clientPath);
+    const tree = await this.tree(ctx, false);
+    if (!tree) throw new AppError('path_not_found', `Path not found: ${displayPath(rel)}`);
+    try {
+      return tree.openFile(rel);
+    } finally {
+      tree.close();
+    }
+  }
+
   /** `POST /delete`: a file, a symlink (never its target) or a directory tree. */
   async delete(ctx: NsContext, clientPath: unknown) {
-    const r = await this.resolve(ctx, clientPath);
-    if (r.rel === '') throw new AppError('path_is_root', 'The namespace root cannot be deleted');
+    const rel = normalizeClientPath(clientPath);
+    if (rel === '') throw new AppError('path_is_root', 'The namespace root cannot be deleted');
+    const path = displayPath(rel);
     return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
-      const st = lstatOrNull(r.abs);
-      if (!st) throw notFound(r.rel);
-      // fs.rm removes a symlink itself and never descends through links inside a tree.
-      await fsp.rm(r.abs, { recursive: true, force: false });
-      await io.fsyncDir(r.parent).catch(() => {});
+      const tree = await this.tree(ctx, false);
+      if (!tree) throw new AppError('path_not_found', `Path not found: ${path}`);
+      try {
+        const dir = await tree.openParent(rel, false).catch((err: unknown) => {
+          // A missing or non-directory parent means the path names nothing.
+          if (err instanceof AppError && (err.code === 'not_a_directory' || err.code === 'path_not_found')) {
+            throw new AppError('path_not_found', `Path not found: ${path}`);
+          }
+          throw err;
+        });
+        try {
+          if (!(await tree.remove(dir))) throw new AppError('path_not_found', `Path not found: ${path}`);
+          await io.fsyncFd(dir.fd).catch(() => {});
+        } finally {
+          closeQuietly(dir.fd);
+        }
+      } finally {
+        tree.close();
+      }
       this.usage.delete(`${ctx.workspaceId}/${ctx.namespace}`);
-      const path = displayPath(r.rel);
       await this.events.emit({
         workspaceId: ctx.workspaceId,
         namespace: ctx.namespace,
@@ -268,45 +286,51 @@ export class FileService {
     });
   }
 
-  /** `GET /v1/files`: directories first, then files, alphabetical; recursive is depth-first and flat. */
-  async list(ctx: NsContext, clientPath: unknown, recursive: boolean) {
-    const r = await this.resolve(ctx, clientPath ?? '');
-    const real = await followForRead(r);
-    const st = fs.statSync(real);
-    if (!st.isDirectory()) throw new AppError('not_a_directory', `Not a directory: ${displayPath(r.rel)}`);
-    const entries: ListEntry[] = [];
-    let truncated = false;
-    const walk = async (dirReal: string, dirRel: string, depth: number): Promise<void> => {
-      const items = await readDirEntries(dirReal, dirRel, r.root);
-      for (const item of items) {
-        if (entries.length >= LIST_CAP) {
-          truncated = true;
-          return;
-        }
-        entries.push(item.entry);
-        if (recursive && item.entry.is_dir && item.realDir) {
-          if (depth + 1 >= LIST_DEPTH) {
-            truncated = true;
-            continue;
-          }
-          await walk(item.realDir, item.rel, depth + 1);
-          if (truncated && entries.length >= LIST_CAP) return;
-        }
-      }
-    };
-    await walk(real, r.rel, 0);
-    return { entries, truncated };
+  /**
+   * `GET /v1/files`: directories first, then files, alphabetical; recursive is depth-first and flat.
+   * At most LIST_CAP entries are read, from a directory of any size (see NamespaceTree.list).
+   */
+  async list(ctx: NsContext, clientPath: unknown, recursive: boolean): Promise<{ entries: ListEntry[]; truncated: boolean }> {
+    const rel = normalizeClientPath(clientPath ?? '');
+    const tree = await this.tree(ctx, false);
+    if (!tree) {
+      // A namespace never used is an empty tree: its root lists as empty, anything below it is missing.
+      if (rel === '') return { entries: [], truncated: false };
+      throw new AppError('path_not_found', `Path not found: ${displayPath(rel)}`);
+    }
+    try {
+      const { entries, truncated } = await tree.list(rel, recursive, LIST_CAP, LIST_DEPTH);
+      return {
+        entries: entries.map((e) => ({
+          name: e.name,
+          path: displayPath(e.rel),
+          is_dir: e.isDir,
+          size_bytes: e.isDir ? null : e.size,
+          modified_at: isoMs(e.mtimeMs),
+        })),
+        truncated,
+      };
+    } finally {
+      tree.close();
+    }
   }
 
   /** Usage of a namespace (bytes, regular files), cached briefly. */
-  async usageOf(ctx: NsContext): Promise<{ bytes: number; files: number }> {
+  async usageOf(ctx: NsContext, open?: NamespaceTree): Promise<{ bytes: number; files: number }> {
     const key = `${ctx.workspaceId}/${ctx.namespace}`;
     const cached = this.usage.get(key);
     if (cached && cached.at > Date.now() - this.limits.usageCacheMs) return cached;
-    const root = await this.namespaces.ensure(ctx.workspaceId, ctx.namespace);
-    const u = await measure(await fsp.realpath(root));
-    this.usage.set(key, { ...u, at: Date.now() });
-    return u;
+    const tree = open ?? (await this.tree(ctx, false));
+    if (!tree) return { bytes: 0, files: 0 };
+    let u;
+    try {
+      u = await tree.measure(MEASURE_MAX_ENTRIES);
+    } finally {
+      if (!open) tree.close();
+    }
+    const usage = { bytes: u.bytes, files: u.files, at: Date.now() };
+    this.usage.set(key, usage);
+    return usage;
   }
 
   /** Forget cached usage (after exec or restore changed the tree behind our back). */
@@ -330,10 +354,14 @@ export class FileService {
     );
   }
 
-  private async quotaBudget(ctx: NsContext, existing: Stats | null): Promise<{ bytes: number | null; files: number | null }> {
+  private async quotaBudget(
+    ctx: NsContext,
+    tree: NamespaceTree,
+    existing: Stat | null,
+  ): Promise<{ bytes: number | null; files: number | null }> {
     const { quotaBytes, quotaFiles } = this.limits;
     if (!quotaBytes && !quotaFiles) return { bytes: null, files: null };
-    const u = await this.usageOf(ctx);
+    const u = await this.usageOf(ctx, tree);
     const freed = existing?.isFile() ? existing.size : 0;
     return {
       bytes: quotaBytes ? Math.max(0, quotaBytes - u.bytes + freed) : null,
@@ -502,47 +530,12 @@ function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Read-only metadata, so synchronous (see sandbox/paths.ts). */
-function lstatOrNull(p: string): Stats | null {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) ?? null;
-}
-
 /** Writes every buffer at the current position; writev may stop short (ENOSPC is reported on the retry). */
 async function writeAll(fd: number, bufs: Buffer[], total: number): Promise<void> {
   const written = await new Promise<number>((resolve, reject) =>
     fs.writev(fd, bufs, (err, n) => (err ? reject(err) : resolve(n))),
   );
   if (written < total) await io.writeAll(fd, Buffer.concat(bufs).subarray(written));
-}
-
-/**
- * Opens a resolved path for reading. The common case (a regular file) costs one
- * open: O_NOFOLLOW refuses a final symlink and the descriptor's /proc link is
- * re-checked, so no realpath is needed. Only a final symlink (ELOOP) takes the
- * slower path that follows it and verifies the target stays inside the root.
- */
-async function openResolved(r: Resolved) {
-  try {
-    return await openForRead(r.root, r.abs, r.rel);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw mapOpenError(err, r.rel);
-  }
-  const real = await followForRead(r);
-  try {
-    return await openForRead(r.root, real, r.rel);
-  } catch (err) {
-    throw mapOpenError(err, r.rel);
-  }
-}
-
-function mapOpenError(err: unknown, rel: string): unknown {
-  const code = (err as NodeJS.ErrnoException).code;
-  // ENOTDIR: a component turned into a file between resolving and opening (a race with exec).
-  if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(rel);
-  if (code === 'ELOOP') return new AppError('path_outside_namespace', `Path resolves outside the namespace: ${displayPath(rel)}`);
-  if (code === 'ENXIO') return new AppError('bad_request', `Not a regular file: ${displayPath(rel)}`);
-  if (code === 'EACCES') return new AppError('forbidden', `Permission denied: ${displayPath(rel)}`);
-  return err;
 }
 
 /** UTF-8 text or null for binary; a multi-byte character cut by truncation is dropped. */
@@ -563,113 +556,6 @@ function decodeUtf8(bytes: Buffer, truncated: boolean): string | null {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end));
   } catch {
     return null;
-  }
-}
-
-interface DirItem {
-  entry: ListEntry;
-  rel: string;
-  realDir: string | null;
-}
-
-/**
- * The lstat of each entry is synchronous (read-only metadata, see
- * sandbox/paths.ts): ~3 µs each instead of a ~30 µs thread-pool round trip,
- * ten times less CPU for a large listing. A huge directory is done in slices
- * with a turn of the event loop between them, so no request waits long behind it.
- */
-async function readDirEntries(dirReal: string, dirRel: string, root: string): Promise<DirItem[]> {
-  const dirents = await fsp.readdir(dirReal, { withFileTypes: true });
-  const items: DirItem[] = [];
-  for (let i = 0; i < dirents.length; i++) {
-    if (i > 0 && i % LSTAT_SLICE === 0) await yieldToLoop();
-    const d = dirents[i]!;
-    if (d.name.startsWith(TEMP_PREFIX)) continue;
-    const host = join(dirReal, d.name);
-    const rel = dirRel === '' ? d.name : `${dirRel}/${d.name}`;
-    let st: Stats | undefined;
-    try {
-      st = fs.lstatSync(host, { throwIfNoEntry: false });
-    } catch {
-      st = undefined;
-    }
-    if (!st) continue; // vanished while listing
-    let isDir = st.isDirectory();
-    let size = st.size;
-    let realDir: string | null = isDir ? host : null;
-    if (st.isSymbolicLink()) {
-      // Show a contained link as what it points to; never descend through it.
-      try {
-        const target = fs.realpathSync.native(host);
-        if (isInside(root, target)) {
-          const ts = fs.statSync(target);
-          isDir = ts.isDirectory();
-          size = ts.size;
-        }
-      } catch {
-        /* dangling: a file-like entry */
-      }
-      realDir = null;
-    }
-    items.push({
-      entry: {
-        name: d.name,
-        path: displayPath(rel),
-        is_dir: isDir,
-        size_bytes: isDir ? null : size,
-        modified_at: isoMs(st.mtimeMs),
-      },
-      rel,
-      realDir,
-    });
-  }
-  items.sort((a, b) => {
-    if (a.entry.is_dir !== b.entry.is_dir) return a.entry.is_dir ? -1 : 1;
-    return a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : 0;
-  });
-  return items;
-}
-
-async function measure(root: string): Promise<{ bytes: number; files: number }> {
-  let bytes = 0;
-  let files = 0;
-  const stack = [root];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
-    let dirents;
-    try {
-      dirents = await fsp.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const d of dirents) {
-      const p = join(dir, d.name);
-      if (d.isDirectory()) stack.push(p);
-      else if (d.isFile()) {
-        try {
-          bytes += (await fsp.lstat(p)).size;
-          files++;
-        } catch {
-          /* vanished */
-        }
-      }
-    }
-  }
-  return { bytes, files };
-}
-
-/** Opens a resolved path for reading; 400 unless it is a regular file (the descriptor is closed then). */
-async function openRegularFile(r: Resolved): Promise<{ fd: number; st: Stats }> {
-  const fd = await openResolved(r);
-  try {
-    // fstat of an open descriptor never touches the disk: synchronous.
-    const st = fs.fstatSync(fd);
-    if (st.isDirectory()) throw new AppError('path_is_directory', `Path is a directory: ${displayPath(r.rel)}`);
-    if (!st.isFile()) throw new AppError('bad_request', `Not a regular file: ${displayPath(r.rel)}`);
-    return { fd, st };
-  } catch (err) {
-    fs.closeSync(fd);
-    throw err;
   }
 }
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { nowIso } from '../ids.js';
-import { removeTree, treesDirFor } from '../snapshots/tree-swap.js';
+import { treesDirFor } from '../snapshots/tree-swap.js';
+import { TreeStore, type NamespaceTree, type Ownership } from '../tree/index.js';
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -22,12 +23,7 @@ export function validateNamespaceName(name: unknown): string {
   return name;
 }
 
-export interface Ownership {
-  uid: number;
-  gid: number;
-  /** chown only when the server runs as root and exec uses another uid. */
-  enabled: boolean;
-}
+export type { Ownership } from '../tree/index.js';
 
 export class NamespaceService {
   /** Namespaces known to exist, by `workspace/namespace`, with their realDir(). */
@@ -36,11 +32,25 @@ export class NamespaceService {
   /** realpath of the data dir, taken once (see realDir). */
   private realDataDir: string | null = null;
 
+  /** Opens namespace trees and owns the private scratch directory (tree/). */
+  readonly trees: TreeStore;
+
   constructor(
     private readonly db: Db,
     readonly dataDir: string,
     readonly owner: Ownership,
-  ) {}
+  ) {
+    this.trees = new TreeStore(dataDir, owner);
+  }
+
+  /**
+   * The namespace's tree held open by its root descriptor (every tenant path
+   * is resolved beneath it), or null when the namespace has no tree (never
+   * used, or deleted). The caller closes it.
+   */
+  openTree(workspaceId: string, namespace: string): NamespaceTree | null {
+    return this.trees.open(this.realDir(workspaceId, namespace));
+  }
 
   workspaceDir(workspaceId: string): string {
     return join(this.dataDir, 'workspaces', workspaceId);
@@ -68,7 +78,8 @@ export class NamespaceService {
     return join(this.realDataDir, 'workspaces', workspaceId, 'namespaces', namespace);
   }
 
-  async chown(path: string): Promise<void> {
+  /** chown of a directory the server made (a namespace root), never of a tenant path. */
+  private async chownServerDir(path: string): Promise<void> {
     if (this.owner.enabled) await fsp.lchown(path, this.owner.uid, this.owner.gid);
   }
 
@@ -86,7 +97,7 @@ export class NamespaceService {
     await fsp.mkdir(join(this.workspaceDir(workspaceId), 'namespaces'), { recursive: true, mode: 0o700 });
     try {
       await fsp.mkdir(dir, { mode: 0o755 });
-      await this.chown(dir);
+      await this.chownServerDir(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
@@ -144,7 +155,8 @@ export class NamespaceService {
     // workspace's .trees directory, where start-up recovery removes anything
     // it does not recognise: a crash half-way through the delete leaves no debris.
     const trees = treesDirFor(namespacesDir);
-    const trash = join(trees, `trash-${randomBytes(8).toString('hex')}-${namespace}`);
+    const trashName = `trash-${randomBytes(8).toString('hex')}-${namespace}`;
+    const trash = join(trees, trashName);
     await fsp.mkdir(trees, { recursive: true, mode: 0o700 });
     try {
       await fsp.rename(dir, trash);
@@ -153,9 +165,8 @@ export class NamespaceService {
     }
     this.known.delete(`${workspaceId}/${namespace}`);
     await this.db.deleteFrom('namespaces').where('workspace_id', '=', workspaceId).where('name', '=', namespace).execute();
-    // removeTree, not fs.rm: a non-root server cannot empty the read-only
-    // directories an agent or a restore left (0555) without making them writable first.
+    // Emptied through descriptors (tree/): nothing in it is followed, whatever a tenant process left there.
     // The namespace is already gone; a failure here only leaves debris for the next start.
-    await removeTree(trash).catch(() => {});
+    await this.trees.removeIn(trees, trashName).catch(() => {});
   }
 }

@@ -80,8 +80,11 @@ function nsDir(): string {
   return join(server.dataDir, 'workspaces', server.workspaceId, 'namespaces', 'fds');
 }
 
-function tempFiles(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.trove-tmp-')) : [];
+/** Upload temp files: in the server's private scratch directory (data/tmp/<host>.<pid>), never in the tree. */
+function tempFiles(): string[] {
+  const base = join(server.dataDir, 'tmp');
+  if (!existsSync(base)) return [];
+  return readdirSync(base).flatMap((d) => readdirSync(join(base, d)).filter((n) => n.startsWith('upload-')));
 }
 
 /** Polls (bounded) until `check` is true; the caller asserts on the outcome. */
@@ -189,9 +192,9 @@ describe('upload and content-read file descriptors', () => {
     const dir = join(nsDir(), 'up');
     for (let i = 0; i < 20; i++) {
       await abortMidUpload(`/files/up/abandoned-${i}.bin`, 4 * MiB, 256 * 1024, async () => {
-        expect(await until(() => tempFiles(dir).length > 0), 'the upload reached the temp file').toBe(true);
+        expect(await until(() => tempFiles().length > 0), 'the upload reached the temp file').toBe(true);
       });
-      expect(await until(() => tempFiles(dir).length === 0), 'the temp file of an abandoned upload is removed').toBe(true);
+      expect(await until(() => tempFiles().length === 0), 'the temp file of an abandoned upload is removed').toBe(true);
     }
     expect(readdirSync(dir).filter((n) => n.startsWith('abandoned-'))).toEqual([]);
 

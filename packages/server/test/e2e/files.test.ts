@@ -117,11 +117,13 @@ describe('listing and content', () => {
       writeFileSync(join(dir, name), 'y'.repeat(i % 7));
       names.push(name);
     }
-    for (let i = 0; i < 5; i++) writeFileSync(join(dir, `.trove-tmp-${i}`), 'half-written');
+    // Upload temp files live outside the tree: a user file may use their old prefix and is listed.
+    for (let i = 0; i < 5; i++) writeFileSync(join(dir, `.trove-tmp-${i}`), 'user file');
+    const all = [...Array.from({ length: 5 }, (_, i) => `.trove-tmp-${i}`), ...names];
     const body = (await (await ns('/v1/files?path=w')).json()) as { entries: any[]; truncated: boolean };
     expect(body.truncated).toBe(false);
-    expect(body.entries.map((e) => e.name)).toEqual(names);
-    expect(body.entries.map((e) => e.size_bytes)).toEqual(names.map((_, i) => i % 7));
+    expect(body.entries.map((e) => e.name)).toEqual(all);
+    expect(body.entries.map((e) => e.size_bytes)).toEqual([...Array(5).fill(9), ...names.map((_, i) => i % 7)]);
   });
 
   it('content API: utf-8 text, binary, and truncation at 1 MiB', async () => {

@@ -94,10 +94,14 @@ describe('SIGTERM', () => {
       duplex: 'half',
     } as RequestInit);
     await firstSent;
-    // The handler is running once its temp file exists (writes go to a temp file in the same directory).
-    const nsDir = join(s.dataDir, 'workspaces', s.workspaceId, 'namespaces', 'term');
-    for (let i = 0; i < 500 && !(existsSync(nsDir) && readdirSync(nsDir).length > 0); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(readdirSync(nsDir).length).toBeGreaterThan(0);
+    // The handler is running once its temp file exists (in the server's private scratch directory, data/tmp/<host>.<pid>).
+    const uploads = () => {
+      const base = join(s.dataDir, 'tmp');
+      if (!existsSync(base)) return 0;
+      return readdirSync(base).reduce((n, d) => n + readdirSync(join(base, d)).filter((f) => f.startsWith('upload-')).length, 0);
+    };
+    for (let i = 0; i < 500 && uploads() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(uploads()).toBeGreaterThan(0);
     const exited = new Promise<number | null>((r) => s.proc.once('exit', (code) => r(code)));
     s.proc.kill('SIGTERM');
     // Let the signal land before the rest of the body goes out.
@@ -108,7 +112,7 @@ describe('SIGTERM', () => {
     expect(res.status, text + s.output().slice(-3000)).toBe(200);
     expect(await res.json()).toMatchObject({ path: 'workspace/slow.bin', size_bytes: chunks * chunk.length });
     expect(await exited).toBe(0);
-    const onDisk = readFileSync(join(nsDir, 'slow.bin'));
+    const onDisk = readFileSync(join(s.dataDir, 'workspaces', s.workspaceId, 'namespaces', 'term', 'slow.bin'));
     expect(onDisk.length).toBe(chunks * chunk.length);
     // New connections are refused once it is gone.
     await expect(fetch(s.baseUrl + '/healthz')).rejects.toThrow();
