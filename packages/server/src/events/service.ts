@@ -9,6 +9,7 @@ import { prepared, type Db, type SqliteSync, type SyncRunner } from '../db/index
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
+import { boundEventData, withinBound } from './data-size.js';
 
 export const API_VERSION = '2026-04-30';
 
@@ -75,8 +76,14 @@ export function toEnvelope(row: {
     workspace_id: row.workspace_id,
     namespace: row.namespace,
     created_at: row.created_at,
-    data: JSON.parse(row.data) as Record<string, unknown>,
+    data: parseData(row.data),
   };
+}
+
+/** Stored data; a row from before the size bound (data-size.ts) is cut on the way out, as a new one is on the way in. */
+function parseData(json: string): Record<string, unknown> {
+  const data = JSON.parse(json) as Record<string, unknown>;
+  return withinBound(json) ? data : (JSON.parse(boundEventData(data)) as Record<string, unknown>);
 }
 
 export function publicEnvelope(e: StoredEvent): EventEnvelope {
@@ -186,7 +193,8 @@ export class EventService {
       type: input.type,
       created_at: isoMs(ms),
       created_ms: ms,
-      data: JSON.stringify(input.data),
+      // Bounded: a page of events must stay a few MiB whatever one emitter passes (data-size.ts).
+      data: boundEventData(input.data),
     };
   }
 

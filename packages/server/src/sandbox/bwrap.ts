@@ -25,7 +25,7 @@ export const SANDBOX_HOSTNAME = 'trove';
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Descriptor numbers inside bwrap / the command (the shell can only name 0-9). */
-export const FD = { info: 3, block: 4, seccomp: 5, ready: 6, command: 7 } as const;
+export const FD = { info: 3, block: 4, seccomp: 5, ready: 6, command: 7, args: 8 } as const;
 
 /** Where a command too long for argv is placed (read-only) inside the sandbox. */
 export const SANDBOX_COMMAND_FILE = '/run/trove/command.sh';
@@ -178,9 +178,31 @@ export class SandboxLayout {
     return a;
   }
 
-  /** Full argv (without the bwrap binary itself). */
+  /** Full argv (without the bwrap binary itself), everything on the command line (benchmarks, debugging). */
   args(inv: InvocationOptions): string[] {
-    const o = this.opts;
+    return [...this.options(inv), '--', ...this.command(inv)];
+  }
+
+  /**
+   * What the service runs: bwrap's options travel NUL-separated on FD.args
+   * (`--args`), only the command stays in argv. The sandbox's pid 1 is a bwrap
+   * process, so its /proc/1/cmdline is readable inside: with the options in
+   * argv it would show the host paths of the data dir, the namespace tree and
+   * the runtime files. bwrap closes FD.args once read; the command never gets it.
+   */
+  argsViaFd(inv: InvocationOptions): { argv: string[]; argsData: Buffer } {
+    const opts = this.options(inv);
+    for (const arg of opts) {
+      // Security: a NUL would split one argument in two inside bwrap and shift the option stream: refuse.
+      if (arg.includes('\0')) throw new Error('a sandbox option contains a NUL byte');
+    }
+    return {
+      argv: ['--args', String(FD.args), '--', ...this.command(inv)],
+      argsData: Buffer.from(opts.map((arg) => `${arg}\0`).join(''), 'utf8'),
+    };
+  }
+
+  private options(inv: InvocationOptions): string[] {
     const a = [...this.fixed];
     // Security: the namespace tree is the only host directory the sandbox can write.
     a.push('--bind', inv.nsRoot, SANDBOX_WORKSPACE);
@@ -193,8 +215,14 @@ export class SandboxLayout {
     for (const [k, v] of Object.entries(inv.env)) a.push('--setenv', k, v);
     if (inv.info !== false) a.push('--info-fd', String(FD.info));
     if (inv.block) a.push('--block-fd', String(FD.block));
-    if (o.seccomp) a.push('--seccomp', String(FD.seccomp));
-    a.push('--');
+    if (this.opts.seccomp) a.push('--seccomp', String(FD.seccomp));
+    return a;
+  }
+
+  /** The argv bwrap runs in the sandbox (after `--`): nothing host-specific, it is visible inside. */
+  private command(inv: InvocationOptions): string[] {
+    const o = this.opts;
+    const a: string[] = [];
     if (o.privileged) {
       // Security: drop to the exec uid before any user code; no capabilities can come back (no_new_privs).
       a.push(

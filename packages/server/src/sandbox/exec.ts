@@ -42,6 +42,8 @@ export interface ExecOptions {
   maxFileBytes: number;
   maxOpenFiles: number;
   perNamespaceConcurrency: number;
+  /** Running execs per workspace (default: half the global slots, rounded up): no tenant takes every slot. */
+  perWorkspaceConcurrency: number;
   globalConcurrency: number;
   queueTimeoutMs: number;
 }
@@ -89,6 +91,7 @@ export interface ExecLogger {
 export { TIMEOUT_EXIT_CODE };
 const RETRY_UNAVAILABLE_S = 30;
 const RETRY_BUSY_S = 1;
+const BUSY_WHERE = { namespace: 'in this namespace', workspace: 'in this workspace', global: 'on this server' } as const;
 const REPROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 15_000;
 const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
@@ -132,7 +135,8 @@ export class ExecService {
     this.launcher = new Launcher(log);
     this.limiter = new ExecLimiter({
       global: Math.max(1, opts.globalConcurrency),
-      perKey: Math.max(1, opts.perNamespaceConcurrency),
+      perWorkspace: Math.max(1, opts.perWorkspaceConcurrency),
+      perNamespace: Math.max(1, opts.perNamespaceConcurrency),
       queueTimeoutMs: opts.queueTimeoutMs,
     });
   }
@@ -170,16 +174,12 @@ export class ExecService {
     }
     let release: Release;
     try {
-      release = await this.limiter.acquire(`${req.workspaceId}/${req.namespace}`);
+      release = await this.limiter.acquire(req.workspaceId, req.namespace);
     } catch (err) {
       if (!(err instanceof LimiterBusyError)) throw err;
-      throw new AppError(
-        'exec_busy',
-        err.scope === 'namespace'
-          ? 'Too many commands are running in this namespace; retry shortly.'
-          : 'Too many commands are running on this server; retry shortly.',
-        { retryAfter: RETRY_BUSY_S },
-      );
+      throw new AppError('exec_busy', `Too many commands are running ${BUSY_WHERE[err.scope]}; retry shortly.`, {
+        retryAfter: RETRY_BUSY_S,
+      });
     }
     try {
       const nsRoot = await this.prepareRoot(req.nsRoot);
@@ -212,10 +212,12 @@ export class ExecService {
 
   /**
    * The bwrap command line this service would use for `command`, for
-   * benchmarks and debugging. The seccomp filter, when used, is expected on
-   * descriptor 5. Without `handOff` there are no info/block descriptors; with
-   * it bwrap reports its pid on descriptor 3 and waits on descriptor 4, as for
-   * the service, so a caller can place the sandbox in cgroups first.
+   * benchmarks and debugging, with every option in argv (the service passes
+   * the same options on a descriptor with `--args`). The seccomp filter, when
+   * used, is expected on descriptor 5. Without `handOff` there are no
+   * info/block descriptors; with it bwrap reports its pid on descriptor 3 and
+   * waits on descriptor 4, as for the service, so a caller can place the
+   * sandbox in cgroups first.
    */
   sandboxCommand(
     nsRoot: string,
@@ -444,21 +446,23 @@ export class ExecService {
     if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     this.ensureRuntime();
     const layout = this.layout!;
-    const slot = this.pool ? this.pool.acquire() : null;
     const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES;
     const script = buildScript(req.command, this.limits(), req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined);
-    const args = layout.args({
+    // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
+    const { argv, argsData } = layout.argsViaFd({
       nsRoot,
       env: this.env(req, SANDBOX_HOME, SANDBOX_PATH),
       script,
-      block: slot !== null,
+      block: this.pool !== null,
       commandFromFd: long,
     });
+    const slot = this.pool ? this.pool.acquire() : null;
     let raw: Raw;
     try {
       raw = await this.launch({
         file: layout.opts.bwrap,
-        args,
+        args: argv,
+        argsData,
         // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
         env: {},
         stdin: req.stdin,

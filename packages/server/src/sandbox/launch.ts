@@ -28,6 +28,8 @@ export interface LaunchSpec {
   stdin?: string;
   /** bwrap mode: the command text for --ro-bind-data on FD.command (too long for argv). */
   commandData?: Uint8Array;
+  /** bwrap mode: NUL-separated options for `--args` on FD.args (kept out of the cmdline the sandbox can read). */
+  argsData?: Uint8Array;
   timeoutMs: number;
   maxOutputBytes: number;
   /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in `cgroupDirs`. */
@@ -74,7 +76,7 @@ export function launch(l: LaunchSpec): Launched {
   // Security: cover descriptors this process inherited without O_CLOEXEC; bwrap would pass them to the command.
   const leaked = inheritableFdsCached();
   const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-  const top = Math.max(FD.command, ...leaked);
+  const top = Math.max(FD.args, ...leaked);
   for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
   let devNull = -1;
   let seccompFd = -1;
@@ -90,6 +92,7 @@ export function launch(l: LaunchSpec): Launched {
       stdio[FD.info] = 'pipe';
       if (cgroups) stdio[FD.block] = 'pipe';
       if (l.commandData) stdio[FD.command] = 'pipe';
+      if (l.argsData) stdio[FD.args] = 'pipe';
       if (l.seccompPath) {
         // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
         seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
@@ -156,10 +159,12 @@ export function launch(l: LaunchSpec): Launched {
     ready = true;
   });
   readyPipe?.on('error', () => {});
-  if (l.commandData) {
-    const cmd = pipes[FD.command];
-    cmd?.on('error', () => {});
-    cmd?.end(Buffer.from(l.commandData.buffer, l.commandData.byteOffset, l.commandData.byteLength));
+  // bwrap reads each to EOF before it sets the sandbox up; a write error means bwrap died, which `close` reports.
+  for (const [fd, data] of [[FD.command, l.commandData], [FD.args, l.argsData]] as const) {
+    if (!data) continue;
+    const pipe = pipes[fd];
+    pipe?.on('error', () => {});
+    pipe?.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
   if (l.bwrap) {
     const info = pipes[FD.info];

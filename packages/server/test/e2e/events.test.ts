@@ -1,4 +1,5 @@
 /** The event log: fields, order, filters, paging, since, and the wait long-poll. */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
 
@@ -57,7 +58,19 @@ describe('events', () => {
     expect(got).toEqual([
       ['key.revoked', null, { key_id: key.key_id }],
       ['key.created', null, { key_id: key.key_id, name: 'evk' }],
-      ['exec.completed', 'ev', { command: 'echo out; exit 3', exit_code: 3, duration_ms: expect.any(Number), stdout: 'out\n' }],
+      [
+        'exec.completed',
+        'ev',
+        {
+          command: 'echo out; exit 3',
+          command_bytes: 16,
+          command_sha256: createHash('sha256').update('echo out; exit 3').digest('hex'),
+          command_truncated: false,
+          exit_code: 3,
+          duration_ms: expect.any(Number),
+          stdout: 'out\n',
+        },
+      ],
       ['file.deleted', 'ev', { path: 'workspace/e/a.txt' }],
       ['file.written', 'ev', { path: 'workspace/e/b.bin', size_bytes: 2, source: 'upload' }],
       ['file.written', 'ev', { path: 'workspace/e/a.txt', size_bytes: 3, source: 'write' }],

@@ -44,6 +44,7 @@ export const testOptions: ExecOptions = {
   maxFileBytes: 8 * 1024 * 1024,
   maxOpenFiles: 256,
   perNamespaceConcurrency: 4,
+  perWorkspaceConcurrency: 8,
   globalConcurrency: 8,
   queueTimeoutMs: 2_000,
 };

@@ -7,9 +7,9 @@ afterEach(() => {
 
 describe('ExecLimiter', () => {
   it('grants immediately under both caps and counts running slots', async () => {
-    const l = new ExecLimiter({ global: 2, perKey: 2, queueTimeoutMs: 100 });
-    const a = await l.acquire('ns');
-    const b = await l.acquire('other');
+    const l = new ExecLimiter({ global: 2, perWorkspace: 100, perNamespace: 2, queueTimeoutMs: 100 });
+    const a = await l.acquire('ws', 'ns');
+    const b = await l.acquire('ws', 'other');
     expect(l.active).toBe(2);
     a();
     a(); // releasing twice must not free a second slot
@@ -20,9 +20,9 @@ describe('ExecLimiter', () => {
 
   it('refuses with scope "namespace" when the key stays at its cap past the queue timeout', async () => {
     vi.useFakeTimers();
-    const l = new ExecLimiter({ global: 10, perKey: 1, queueTimeoutMs: 500 });
-    await l.acquire('ns');
-    const waiting = l.acquire('ns');
+    const l = new ExecLimiter({ global: 10, perWorkspace: 100, perNamespace: 1, queueTimeoutMs: 500 });
+    await l.acquire('ws', 'ns');
+    const waiting = l.acquire('ws', 'ns');
     const result = waiting.catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(499);
     expect(l.queued).toBe(1);
@@ -35,20 +35,20 @@ describe('ExecLimiter', () => {
 
   it('refuses with scope "global" when the server is full', async () => {
     vi.useFakeTimers();
-    const l = new ExecLimiter({ global: 1, perKey: 5, queueTimeoutMs: 100 });
-    await l.acquire('a');
-    const err = l.acquire('b').catch((e: unknown) => e);
+    const l = new ExecLimiter({ global: 1, perWorkspace: 100, perNamespace: 5, queueTimeoutMs: 100 });
+    await l.acquire('ws', 'a');
+    const err = l.acquire('ws', 'b').catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(100);
     expect(await err).toMatchObject({ scope: 'global' });
   });
 
   it('hands a freed slot to the oldest waiter that fits, skipping a namespace still at its cap', async () => {
-    const l = new ExecLimiter({ global: 2, perKey: 1, queueTimeoutMs: 5000 });
-    const a1 = await l.acquire('a');
-    const b1 = await l.acquire('b');
+    const l = new ExecLimiter({ global: 2, perWorkspace: 100, perNamespace: 1, queueTimeoutMs: 5000 });
+    const a1 = await l.acquire('ws', 'a');
+    const b1 = await l.acquire('ws', 'b');
     const order: string[] = [];
-    const a2 = l.acquire('a').then((r) => (order.push('a2'), r));
-    const c1 = l.acquire('c').then((r) => (order.push('c1'), r));
+    const a2 = l.acquire('ws', 'a').then((r) => (order.push('a2'), r));
+    const c1 = l.acquire('ws', 'c').then((r) => (order.push('c1'), r));
     b1(); // frees a global slot; 'a' is still at its cap, so 'c' goes first
     const rc = await c1;
     expect(order).toEqual(['c1']);
@@ -61,13 +61,62 @@ describe('ExecLimiter', () => {
   });
 
   it('refuses at once when too many callers are already waiting', async () => {
-    const l = new ExecLimiter({ global: 1, perKey: 1, queueTimeoutMs: 10_000, maxWaiting: 2 });
-    const first = await l.acquire('a');
-    const w1 = l.acquire('a');
-    const w2 = l.acquire('a');
-    await expect(l.acquire('a')).rejects.toBeInstanceOf(LimiterBusyError);
+    const l = new ExecLimiter({ global: 1, perWorkspace: 100, perNamespace: 1, queueTimeoutMs: 10_000, maxWaiting: 2 });
+    const first = await l.acquire('ws', 'a');
+    const w1 = l.acquire('ws', 'a');
+    const w2 = l.acquire('ws', 'a');
+    await expect(l.acquire('ws', 'a')).rejects.toBeInstanceOf(LimiterBusyError);
     first();
     (await w1)();
     (await w2)();
+  });
+
+  it('caps one workspace below the global cap: its next call is refused with scope "workspace", another workspace still runs', async () => {
+    vi.useFakeTimers();
+    const l = new ExecLimiter({ global: 4, perWorkspace: 2, perNamespace: 4, queueTimeoutMs: 200 });
+    // Different namespaces: the namespace cap is not what stops the third call.
+    const a1 = await l.acquire('ws-a', 'n1');
+    const a2 = await l.acquire('ws-a', 'n2');
+    const refused = l.acquire('ws-a', 'n3').catch((e: unknown) => e);
+    const b = await l.acquire('ws-b', 'n1');
+    expect(l.active).toBe(3);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await refused).toMatchObject({ scope: 'workspace' });
+    a1();
+    a2();
+    b();
+    expect(l.active).toBe(0);
+  });
+
+  it('hands a freed slot to a waiter of another workspace while the busy workspace stays at its cap', async () => {
+    const l = new ExecLimiter({ global: 3, perWorkspace: 2, perNamespace: 4, queueTimeoutMs: 5000 });
+    const a1 = await l.acquire('ws-a', 'n');
+    await l.acquire('ws-a', 'n');
+    const b1 = await l.acquire('ws-b', 'n');
+    const order: string[] = [];
+    const a3 = l.acquire('ws-a', 'n').then((r) => (order.push('a3'), r));
+    const b2 = l.acquire('ws-b', 'n').then((r) => (order.push('b2'), r));
+    b1(); // ws-a is still at its cap, so its older waiter is skipped
+    const rb = await b2;
+    expect(order).toEqual(['b2']);
+    a1();
+    (await a3)();
+    expect(order).toEqual(['b2', 'a3']);
+    rb();
+  });
+
+  it('refuses at once a workspace that already has too many waiters, while others may still queue', async () => {
+    const l = new ExecLimiter({ global: 1, perWorkspace: 1, perNamespace: 1, queueTimeoutMs: 10_000, maxWaitingPerWorkspace: 2 });
+    const first = await l.acquire('ws-a', 'n');
+    const w1 = l.acquire('ws-a', 'n');
+    const w2 = l.acquire('ws-a', 'n');
+    await expect(l.acquire('ws-a', 'n')).rejects.toMatchObject({ scope: 'workspace' });
+    const other = l.acquire('ws-b', 'n');
+    expect(l.queued).toBe(3);
+    first();
+    (await w1)();
+    (await w2)();
+    (await other)();
+    expect(l.active).toBe(0);
   });
 });

@@ -1,12 +1,15 @@
 /** `POST /v1/exec` (JSON) and the legacy `POST /exec` (text/plain). */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../../app.js';
 import { AppError } from '../../errors.js';
+import { utf8Head } from '../../events/data-size.js';
 import { nsContext } from '../files/index.js';
 import { errors, nsHeader } from '../shared-schemas.js';
 
 const MAX_STDIN_BYTES = 1024 * 1024;
 const EVENT_STDOUT_BYTES = 1024;
+const EVENT_COMMAND_BYTES = 4096;
 
 const execBody = {
   type: 'object',
@@ -27,11 +30,19 @@ function formatSeconds(ms: number): string {
   return Number.isInteger(s) ? `${s}s` : `${s.toFixed(1)}s`;
 }
 
-/** First `max` bytes of UTF-8 text without splitting a character. */
-function headBytes(text: string, max: number): string {
-  const buf = Buffer.from(text, 'utf8');
-  if (buf.length <= max) return text;
-  return new TextDecoder().decode(buf.subarray(0, max)).replace(/\uFFFD$/, '');
+/**
+ * The command as `exec.completed` records it: its first 4 KiB, with the full
+ * size and SHA-256 to recognise it by. A command may be 1 MiB, and events are
+ * read back 200 to a page (events/data-size.ts).
+ */
+function commandFields(command: string): Record<string, unknown> {
+  const bytes = Buffer.from(command, 'utf8');
+  return {
+    command: utf8Head(command, EVENT_COMMAND_BYTES),
+    command_bytes: bytes.length,
+    command_sha256: createHash('sha256').update(bytes).digest('hex'),
+    command_truncated: bytes.length > EVENT_COMMAND_BYTES,
+  };
 }
 
 export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -42,6 +53,8 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     if (stdin !== undefined && Buffer.byteLength(stdin, 'utf8') > MAX_STDIN_BYTES) {
       throw new AppError('validation_failed', 'stdin is larger than 1 MiB');
     }
+    // 507 while the volume is below its reserve or the namespace over its quota (what exec wrote counts).
+    await deps.files.assertCanGrow(ctx);
     const nsRoot = await deps.namespaces.ensure(ctx.workspaceId, ctx.namespace);
     const result = await deps.locks.shared(ctx.workspaceId, ctx.namespace, () =>
       deps.exec.run({
@@ -53,7 +66,7 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         sourceInit: true,
       }),
     );
-    deps.files.invalidateUsage(ctx);
+    deps.files.execFinished(ctx);
     void deps.namespaces.touch(ctx.workspaceId, ctx.namespace).catch(() => {});
     if (result.timedOut) {
       throw new AppError('exec_timeout', `Command timed out after ${formatSeconds(deps.config.exec.timeoutMs)}.`);
@@ -63,10 +76,10 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       namespace: ctx.namespace,
       type: 'exec.completed',
       data: {
-        command,
+        ...commandFields(command),
         exit_code: result.exitCode,
         duration_ms: result.durationMs,
-        stdout: headBytes(result.stdout, EVENT_STDOUT_BYTES),
+        stdout: utf8Head(result.stdout, EVENT_STDOUT_BYTES),
       },
     });
     return result;
