@@ -52,7 +52,9 @@ const quantile = (xs, q) => {
 const percentiles = (xs) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) });
 const fmt = (ms) => `${ms.toFixed(2)} ms`;
 
-const config = loadConfig(process.env).exec;
+// The throughput row measures the sandbox, not the fairness cap: one workspace may use every slot here.
+const config = { ...loadConfig(process.env).exec };
+config.perWorkspaceConcurrency = config.globalConcurrency;
 const quiet = { info() {}, warn() {}, error: (o, m) => console.error(m ?? o) };
 const svc = new ExecService(config, quiet);
 const status = await svc.init();

@@ -363,7 +363,16 @@ export type FileDeletedEvent = EventEnvelope<'file.deleted', { path: string }>;
 /** An exec command finished (any exit code). */
 export type ExecCompletedEvent = EventEnvelope<
   'exec.completed',
-  { command: string; exitCode: number; durationMs: number; stdout: string }
+  {
+    /** The command's first 4 KiB (UTF-8); `commandBytes` and `commandSha256` identify the whole of it. */
+    command: string;
+    commandBytes: number;
+    commandSha256: string;
+    commandTruncated: boolean;
+    exitCode: number;
+    durationMs: number;
+    stdout: string;
+  }
 >;
 /** A snapshot was taken. */
 export type SnapshotCreatedEvent = EventEnvelope<'snapshot.created', { snapshotId: string; label: string | null }>;

@@ -1,4 +1,5 @@
 /** events.list / iteration / tail (long-poll and polling fallback) / stream (SSE). */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type StartedServer } from '../../../test/helpers/server.js';
 import { TroveAdminClient, TroveClient, type EventStreamParams, type TroveEvent } from '../src/index.js';
@@ -55,6 +56,9 @@ describe('events.list', () => {
     expect(written[1]!.data).toEqual({ path: 'workspace/b.bin', sizeBytes: 3, source: 'upload' });
     expect(byType('exec.completed')[0]!.data).toEqual({
       command: 'echo done',
+      commandBytes: 9,
+      commandSha256: createHash('sha256').update('echo done').digest('hex'),
+      commandTruncated: false,
       exitCode: 0,
       durationMs: expect.any(Number),
       stdout: 'done\n',

@@ -23,6 +23,8 @@ export interface Config {
     maxReadBytes: number;
     quotaBytes: number;
     quotaFiles: number;
+    /** Free space kept from tenants on the data volume (null: 5 % of it, at most 1 GiB; 0: none). */
+    minFreeBytes: number | null;
     /**
      * How long a measured namespace usage is trusted for quota checks. One node sees every write
      * (and re-measures after exec and restore), so its figure stays exact; in a cluster, other
@@ -53,6 +55,19 @@ export interface Config {
   };
   /** Answer plain GET /files/{path} requests on the download lane (plugins/download-lane.ts) instead of node:http. */
   downloadLane: boolean;
+  /** How long a client may take, phase by phase (plugins/slow-clients.ts). */
+  timeouts: {
+    /** A request body that sends nothing for this long → 408 `request_timeout`, connection closed. */
+    bodyIdleMs: number;
+    /** The whole request (head and body) must arrive within this; 0 = no limit (node:http requestTimeout). */
+    requestMs: number;
+    /** A request head must arrive within this (node:http headersTimeout). */
+    headersMs: number;
+    /** A connection where nothing moves while the client should act is closed; 0 = never (Fastify connectionTimeout). */
+    connectionMs: number;
+    /** An idle keep-alive connection is closed after this. */
+    keepAliveMs: number;
+  };
 }
 
 interface Option {
@@ -63,6 +78,9 @@ interface Option {
 }
 
 /** Every knob, in one table: env name, flag, type and one-line help. */
+/** Per-namespace byte quota of a new install: generous for agents' work trees, small next to a disk. */
+export const DEFAULT_QUOTA_BYTES = 10 * 1024 ** 3;
+
 export const OPTIONS: Option[] = [
   { env: 'TROVE_HOST', flag: 'host', kind: 'string', help: 'Interface to listen on (default 127.0.0.1)' },
   { env: 'TROVE_PORT', flag: 'port', kind: 'int', help: 'Port (default 8080; 0 = pick a free port)' },
@@ -88,8 +106,9 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_EXEC_QUEUE_TIMEOUT_MS', flag: 'exec-queue-timeout-ms', kind: 'int', help: 'Max wait for an exec slot before 429 (default 5000)' },
   { env: 'TROVE_MAX_UPLOAD_BYTES', flag: 'max-upload-bytes', kind: 'int', help: 'Largest upload (default 5 GiB)' },
   { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
-  { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace (default 0 = unlimited)' },
+  { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace, what exec writes included (default 10 GiB; 0 = unlimited)' },
   { env: 'TROVE_QUOTA_FILES', flag: 'quota-files', kind: 'int', help: 'Files per namespace (default 0 = unlimited)' },
+  { env: 'TROVE_MIN_FREE_BYTES', flag: 'min-free-bytes', kind: 'int', help: 'Free space on the data volume kept from tenant writes and execs (default 5 % of it, at most 1 GiB; 0 = none)' },
   { env: 'TROVE_QUOTA_CACHE_MS', flag: 'quota-cache-ms', kind: 'int', help: 'Re-measure a namespace for quota checks after this long (default 30000; 2000 with PostgreSQL)' },
   { env: 'TROVE_WEBHOOK_TIMEOUT_MS', flag: 'webhook-timeout-ms', kind: 'int', help: 'Per-attempt delivery timeout (default 10000)' },
   { env: 'TROVE_WEBHOOK_CONCURRENCY', flag: 'webhook-concurrency', kind: 'int', help: 'Concurrent deliveries per node (default 16)' },
@@ -100,6 +119,11 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_SNAPSHOT_RETENTION_DAYS', flag: 'snapshot-retention-days', kind: 'int', help: 'Delete snapshots older than this (default 30)' },
   { env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE', flag: 'snapshot-max-per-namespace', kind: 'int', help: 'Keep at most N snapshots per namespace (default 100)' },
   { env: 'TROVE_DOWNLOAD_LANE', flag: 'download-lane', kind: 'bool', help: 'Answer plain GET /files/{path} requests without node:http (default 1; 0 = off)' },
+  { env: 'TROVE_BODY_IDLE_TIMEOUT_MS', flag: 'body-idle-timeout-ms', kind: 'int', help: 'A request body that sends nothing for this long gets 408 and the connection closed (default 30000)' },
+  { env: 'TROVE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', help: 'A whole request, upload included, must arrive within this (default 3600000 = 1 h; 0 = no limit)' },
+  { env: 'TROVE_HEADERS_TIMEOUT_MS', flag: 'headers-timeout-ms', kind: 'int', help: 'A request head must arrive within this (default 30000)' },
+  { env: 'TROVE_CONNECTION_TIMEOUT_MS', flag: 'connection-timeout-ms', kind: 'int', help: 'Close a connection idle this long while the client should read or send (default 120000; 0 = never; else >= 65000)' },
+  { env: 'TROVE_KEEP_ALIVE_TIMEOUT_MS', flag: 'keep-alive-timeout-ms', kind: 'int', help: 'Close an idle keep-alive connection after this (default 72000)' },
   { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
   { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },
   { env: 'TROVE_LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'pino level (default info)' },
@@ -170,6 +194,24 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       throw new ConfigError(`${name} must be at least 16 printable characters without spaces`);
     }
   }
+  const timeouts = {
+    bodyIdleMs: int('TROVE_BODY_IDLE_TIMEOUT_MS', 30_000),
+    requestMs: int('TROVE_REQUEST_TIMEOUT_MS', 3600_000),
+    headersMs: int('TROVE_HEADERS_TIMEOUT_MS', 30_000),
+    connectionMs: int('TROVE_CONNECTION_TIMEOUT_MS', 120_000),
+    keepAliveMs: int('TROVE_KEEP_ALIVE_TIMEOUT_MS', 72_000),
+  };
+  for (const [name, v] of [['TROVE_BODY_IDLE_TIMEOUT_MS', timeouts.bodyIdleMs], ['TROVE_HEADERS_TIMEOUT_MS', timeouts.headersMs], ['TROVE_KEEP_ALIVE_TIMEOUT_MS', timeouts.keepAliveMs]] as const) {
+    // No "off": these are what keep slow clients from holding connections.
+    if (v === 0) throw new ConfigError(`${name} must be at least 1, got 0`);
+  }
+  if (timeouts.requestMs > 0 && timeouts.headersMs > timeouts.requestMs) {
+    throw new ConfigError('TROVE_HEADERS_TIMEOUT_MS must not exceed TROVE_REQUEST_TIMEOUT_MS');
+  }
+  // Event streams may be silent for up to 60 s between heartbeats (?heartbeat=60).
+  if (timeouts.connectionMs > 0 && timeouts.connectionMs < 65_000) {
+    throw new ConfigError(`TROVE_CONNECTION_TIMEOUT_MS must be 0 or at least 65000 (event streams send a heartbeat every 60 s at most), got ${timeouts.connectionMs}`);
+  }
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
   return {
@@ -186,7 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     files: {
       maxUploadBytes: int('TROVE_MAX_UPLOAD_BYTES', 5 * 1024 ** 3),
       maxReadBytes: int('TROVE_MAX_READ_BYTES', 100 * 1024 ** 2),
-      quotaBytes: int('TROVE_QUOTA_BYTES', 0),
+      quotaBytes: int('TROVE_QUOTA_BYTES', DEFAULT_QUOTA_BYTES),
+      minFreeBytes: str('TROVE_MIN_FREE_BYTES') === null ? null : int('TROVE_MIN_FREE_BYTES', 0),
       quotaFiles: int('TROVE_QUOTA_FILES', 0),
       usageCacheMs: int('TROVE_QUOTA_CACHE_MS', databaseUrl ? 2_000 : 30_000),
     },
@@ -222,5 +265,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     },
     rateLimit: { perKeyPerMinute: int('TROVE_RATE_LIMIT_PER_MINUTE', 0) },
     downloadLane: bool('TROVE_DOWNLOAD_LANE', true),
+    timeouts,
   };
 }

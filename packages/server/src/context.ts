@@ -16,6 +16,7 @@ import { AuthService } from './services/auth.js';
 import { WorkspaceService } from './services/workspaces.js';
 import { NamespaceService } from './services/namespaces.js';
 import { FileService } from './services/files.js';
+import { StorageGuard } from './services/storage.js';
 import type { NamespaceLocks } from './services/locks.js';
 import { createCoordination } from './coordination.js';
 import { ExecService } from './sandbox/exec.js';
@@ -83,7 +84,8 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   // Sweeps upload temp files a crash left, and holds the scratch directory open.
   await namespaces.trees.start();
   const locks = coordination.locks;
-  const files = new FileService(namespaces, events, locks, config.files);
+  const files = new FileService(namespaces, events, locks, config.files, new StorageGuard(config.dataDir, config.files.minFreeBytes));
+  files.startWatching();
   const exec = new ExecService(config.exec, logger);
 
   const ctx: AppContext = {
@@ -140,6 +142,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     async close() {
       for (const fn of ctx.onClose.reverse()) await fn().catch((err) => logger.error({ err }, 'shutdown step failed'));
       await exec.close();
+      files.stopWatching();
       await namespaces.trees.close().catch((err: unknown) => logger.warn({ err }, 'scratch directory cleanup failed'));
       await bus.close();
       await store.close();

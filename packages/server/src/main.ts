@@ -31,6 +31,18 @@ function makeLogger(config: Config) {
   });
 }
 
+function gib(n: number): string {
+  return n >= 1024 ** 3 ? `${+(n / 1024 ** 3).toFixed(1)} GiB` : `${+(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+/** What a tenant may store: the per-namespace quota and the free-space reserve, printed at every start. */
+function storageLine(config: Config, s: { freeBytes: number; reserveBytes: number }): string {
+  const { quotaBytes, quotaFiles } = config.files;
+  const quota = quotaBytes > 0 ? `${gib(quotaBytes)} per namespace` : 'unlimited per namespace';
+  const files = quotaFiles > 0 ? `, ${quotaFiles} files` : '';
+  return `Storage: quota ${quota}${files} (--quota-bytes); ${gib(s.freeBytes)} free, ${gib(s.reserveBytes)} kept in reserve (--min-free-bytes)`;
+}
+
 /** Starts a server; prints bootstrap keys on first start, then the listening line. */
 export async function serve(config: Config, out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
   const logger = makeLogger(config);
@@ -65,6 +77,7 @@ export async function serve(config: Config, out: (line: string) => void = (l) =>
   if (!sandbox.available && sandbox.mode === 'unavailable') {
     out(`warning: exec is disabled: ${sandbox.reason ?? 'sandbox unavailable'}${sandbox.fix ? ` — fix: ${sandbox.fix}` : ''}`);
   }
+  out(storageLine(config, ctx.files.storage.status()));
   out(`Trove listening on ${url}`);
 
   let closing: Promise<void> | null = null;

@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, isAppError } from '../errors.js';
 import { isDatabaseUnavailable } from '../db/errors.js';
+import { storageErrorFor } from '../services/storage.js';
 
 export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
@@ -46,6 +47,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
         : error.message;
       return sendError(reply, new AppError(code, detail, { status }));
     }
+    // A full disk (or an exhausted disk quota) is the tenant's or the operator's to fix: 507, never 500.
+    const storage = storageErrorFor(error);
+    if (storage) return sendError(reply, storage);
     if (isDatabaseUnavailable(error)) {
       // Never a wrong answer while the database is away: 503 and let the pool reconnect.
       request.log.warn({ err: error }, 'database unavailable');

@@ -17,6 +17,7 @@ import * as io from '../snapshots/fd-io.js';
 import { nativeIo } from '../native.js';
 import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
+import type { StorageGuard } from './storage.js';
 import { closeQuietly, displayPath, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
@@ -51,6 +52,9 @@ export interface FileLimits {
   usageCacheMs: number;
 }
 
+/** How often namespaces where exec ran (or that are over their quota) are measured again. */
+const WATCH_INTERVAL_MS = 30_000;
+
 export interface ListEntry {
   name: string;
   path: string;
@@ -72,12 +76,74 @@ function tooLarge(limit: number): AppError {
 export class FileService {
   private readonly usage = new Map<string, Usage>();
 
+  /** Namespaces whose last measure found them over their quota (exec wrote past it): writes and execs get 507. */
+  private readonly over = new Set<string>();
+  /** Namespaces to measure again at the next watch tick (exec ran there, or they are over). */
+  private readonly watched = new Map<string, NsContext>();
+  private watchTimer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly namespaces: NamespaceService,
     private readonly events: EventService,
     private readonly locks: NamespaceLocks,
     readonly limits: FileLimits,
+    readonly storage: StorageGuard,
   ) {}
+
+  private get quotaOn(): boolean {
+    return this.limits.quotaBytes > 0 || this.limits.quotaFiles > 0;
+  }
+
+  /**
+   * Before anything that makes a namespace grow (writes, uploads, execs): 507
+   * `storage_full` when the volume is below the server's reserve, 507
+   * `over_quota` while the namespace's measured usage is over its quota (what
+   * exec wrote counts; the limit is soft: exec can pass it, then the
+   * namespace may only shrink until it is below again).
+   */
+  async assertCanGrow(ctx: NsContext, incoming = 0): Promise<void> {
+    this.storage.check(incoming);
+    const key = `${ctx.workspaceId}/${ctx.namespace}`;
+    if (!this.over.has(key)) return;
+    const u = await this.usageOf(ctx); // re-measured when stale: deletes may have brought it below
+    if (this.over.has(key)) {
+      const { quotaBytes, quotaFiles } = this.limits;
+      throw new AppError(
+        'over_quota',
+        `The namespace is over its quota (${u.bytes} bytes${quotaBytes ? ` of ${quotaBytes}` : ''}, ${u.files} files${quotaFiles ? ` of ${quotaFiles}` : ''}); delete files to write again`,
+      );
+    }
+  }
+
+  /** An exec ended: its writes are unknown, so the namespace is measured again now (in the background) and at the next tick. */
+  execFinished(ctx: NsContext): void {
+    this.invalidateUsage(ctx);
+    if (!this.quotaOn) return;
+    this.watched.set(`${ctx.workspaceId}/${ctx.namespace}`, ctx);
+    void this.usageOf(ctx).catch(() => {});
+  }
+
+  /** Measures watched namespaces every WATCH_INTERVAL_MS (processes may keep writing after an exec answered). */
+  startWatching(): void {
+    if (this.watchTimer || !this.quotaOn) return;
+    this.watchTimer = setInterval(() => void this.watchTick(), WATCH_INTERVAL_MS);
+    this.watchTimer.unref();
+  }
+
+  stopWatching(): void {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+  }
+
+  private async watchTick(): Promise<void> {
+    const due = [...this.watched.entries()];
+    this.watched.clear();
+    for (const [key, ctx] of due) {
+      this.invalidateUsage(ctx);
+      await this.usageOf(ctx).catch(() => {});
+      if (this.over.has(key)) this.watched.set(key, ctx);
+    }
+  }
 
   /**
    * The namespace's tree, created on first use when `create`; null when it
@@ -113,6 +179,7 @@ export class FileService {
     const { maxUploadBytes } = this.limits;
     if (declared !== null && maxUploadBytes > 0 && declared > maxUploadBytes) throw tooLarge(maxUploadBytes);
     return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
+      await this.assertCanGrow(ctx, declared ?? 0);
       const tree = (await this.tree(ctx, true))!;
       let size = 0;
       let existing: Stat | null;
@@ -330,6 +397,9 @@ export class FileService {
     }
     const usage = { bytes: u.bytes, files: u.files, at: Date.now() };
     this.usage.set(key, usage);
+    const { quotaBytes, quotaFiles } = this.limits;
+    if ((quotaBytes > 0 && u.bytes > quotaBytes) || (quotaFiles > 0 && u.files > quotaFiles)) this.over.add(key);
+    else this.over.delete(key);
     return usage;
   }
 

@@ -28,6 +28,7 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
   'sandbox/launch.ts': '/dev/null and the runtime dir',
   'sandbox/launcher.ts': 'the launcher script shipped with the server',
   'sandbox/reaper.ts': 'stale sandbox runtime dirs in the temp dir',
+  'services/storage.ts': 'statfs of the data dir (free space)',
 };
 
 /** fs functions that take a path (or resolve one); the fd-based ones are not listed. */
