@@ -17,6 +17,9 @@
  *   readlinkat(dirFd, name)                           → Buffer | -errno
  *   getdents(dirFd, buf: Buffer)                      → bytes filled | -errno (linux_dirent64 records)
  *   lseek(fd, offset, whence)                         → offset | -errno (SEEK_DATA / SEEK_HOLE)
+ *   fsType(fd)                                        → statfs f_type | -errno
+ *   btrfsSubvolCreate(dirFd, name)                    → 0 | -errno (a subvolume instead of mkdirat)
+ *   btrfsQgroupLimit(fd, maxBytes)                    → 0 | -errno (referenced-bytes limit of fd's subvolume; 0 = none)
  * Names and paths are strings (UTF-8) or Buffers (any bytes but NUL).
  * Each of openat2, mkdirat, unlinkat, renameat2 and linkat also has an
  * `...Async(..., callback(result))` form that runs on libuv's thread pool, for
@@ -34,6 +37,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/btrfs.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -41,7 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -121,7 +128,7 @@ static void op_run(op_t *op) {
       struct open_how how;
       memset(&how, 0, sizeof how);
       how.flags = (uint64_t)op->a | O_CLOEXEC;
-      how.mode = (op->a & (O_CREAT | O_TMPFILE)) ? (uint64_t)op->b : 0;
+      how.mode = ((op->a & O_CREAT) || (op->a & O_TMPFILE) == O_TMPFILE) ? (uint64_t)op->b : 0;
       how.resolve = (uint64_t)op->c;
       /* EAGAIN: a rename raced a ".." step of a RESOLVE_BENEATH walk; the kernel asks for a retry. Bounded: the
          tenant who renames in a loop only gets its own call refused. */
@@ -399,6 +406,53 @@ static napi_value Lseek(napi_env env, napi_callback_info info) {
   return num(env, neg_errno((long)lseek((int)fd, (off_t)off, (int)whence)));
 }
 
+/* ------------------------------------------------------------------ btrfs: hard per-namespace quotas */
+
+static napi_value FsType(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd;
+  if (argc != 1 || !int_arg(env, argv[0], &fd) || fd < 0) return fail(env, "fsType(fd)");
+  struct statfs st;
+  if (fstatfs((int)fd, &st) < 0) return num(env, -(int64_t)errno);
+  return num(env, (int64_t)(uint32_t)st.f_type);
+}
+
+static napi_value BtrfsSubvolCreate(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd;
+  char *name;
+  if (argc != 2 || !int_arg(env, argv[0], &fd) || fd < 0) return fail(env, "btrfsSubvolCreate(dirFd, name)");
+  if (!(name = path_arg(env, argv[1])) || strchr(name, '/') != NULL || strlen(name) >= BTRFS_PATH_NAME_MAX) {
+    free(name);
+    return fail(env, "btrfsSubvolCreate: name must be one path component");
+  }
+  struct btrfs_ioctl_vol_args args;
+  memset(&args, 0, sizeof args);
+  strcpy(args.name, name);
+  free(name);
+  return num(env, neg_errno(ioctl((int)fd, BTRFS_IOC_SUBVOL_CREATE, &args)));
+}
+
+static napi_value BtrfsQgroupLimit(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd, max;
+  if (argc != 2 || !int_arg(env, argv[0], &fd) || fd < 0 || !int_arg(env, argv[1], &max) || max < 0) {
+    return fail(env, "btrfsQgroupLimit(fd, maxBytes)");
+  }
+  struct btrfs_ioctl_qgroup_limit_args args;
+  memset(&args, 0, sizeof args);
+  args.qgroupid = 0; /* the subvolume fd is in */
+  args.lim.flags = BTRFS_QGROUP_LIMIT_MAX_RFER;
+  args.lim.max_rfer = max == 0 ? (uint64_t)-1 : (uint64_t)max;
+  return num(env, neg_errno(ioctl((int)fd, BTRFS_IOC_QGROUP_LIMIT, &args)));
+}
+
 /* ------------------------------------------------------------------ downloads */
 
 static napi_value Sendfile(napi_env env, napi_callback_info info) {
@@ -449,5 +503,8 @@ NAPI_MODULE_INIT() {
   EXPORT("getdents", Getdents);
   EXPORT("utimensat", Utimensat);
   EXPORT("lseek", Lseek);
+  EXPORT("fsType", FsType);
+  EXPORT("btrfsSubvolCreate", BtrfsSubvolCreate);
+  EXPORT("btrfsQgroupLimit", BtrfsQgroupLimit);
   return exports;
 }

@@ -80,7 +80,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     uid: config.exec.uid,
     gid: config.exec.gid,
     enabled: isRoot && config.exec.uid !== 0,
-  });
+  }, config.files.quotaBytes);
   // Sweeps upload temp files a crash left, and holds the scratch directory open.
   await namespaces.trees.start();
   const locks = coordination.locks;

@@ -6,6 +6,7 @@ import { buildApp } from './app.js';
 import { loadConfig, OPTIONS, type Config } from './config.js';
 import { createContext, type AppContext } from './context.js';
 import { registerSubsystems } from './subsystems.js';
+import type { HardQuotaMode } from './tree/hard-quota.js';
 
 export const HELP = `trove-server — the Trove server
 
@@ -36,11 +37,12 @@ function gib(n: number): string {
 }
 
 /** What a tenant may store: the per-namespace quota and the free-space reserve, printed at every start. */
-function storageLine(config: Config, s: { freeBytes: number; reserveBytes: number }): string {
+function storageLine(config: Config, s: { freeBytes: number; reserveBytes: number }, hard: HardQuotaMode): string {
   const { quotaBytes, quotaFiles } = config.files;
+  const enforced = hard.kind === 'btrfs' ? ', hard (btrfs qgroups)' : `, measured (${hard.reason})`;
   const quota = quotaBytes > 0 ? `${gib(quotaBytes)} per namespace` : 'unlimited per namespace';
   const files = quotaFiles > 0 ? `, ${quotaFiles} files` : '';
-  return `Storage: quota ${quota}${files} (--quota-bytes); ${gib(s.freeBytes)} free, ${gib(s.reserveBytes)} kept in reserve (--min-free-bytes)`;
+  return `Storage: quota ${quota}${files} (--quota-bytes)${quotaBytes > 0 ? enforced : ''}; ${gib(s.freeBytes)} free, ${gib(s.reserveBytes)} kept in reserve (--min-free-bytes)`;
 }
 
 /** Starts a server; prints bootstrap keys on first start, then the listening line. */
@@ -77,7 +79,7 @@ export async function serve(config: Config, out: (line: string) => void = (l) =>
   if (!sandbox.available && sandbox.mode === 'unavailable') {
     out(`warning: exec is disabled: ${sandbox.reason ?? 'sandbox unavailable'}${sandbox.fix ? ` — fix: ${sandbox.fix}` : ''}`);
   }
-  out(storageLine(config, ctx.files.storage.status()));
+  out(storageLine(config, ctx.files.storage.status(), ctx.namespaces.trees.hardQuotaMode));
   out(`Trove listening on ${url}`);
 
   let closing: Promise<void> | null = null;

@@ -43,6 +43,9 @@ export interface TroveNative {
   getdents(dirFd: number, buf: Buffer): number;
   utimensat(dirFd: number, name: string | Buffer, sec: number, nsec: number, flags: number): number;
   lseek(fd: number, offset: number, whence: number): number;
+  fsType(fd: number): number;
+  btrfsSubvolCreate(dirFd: number, name: string | Buffer): number;
+  btrfsQgroupLimit(fd: number, maxBytes: number): number;
 }
 
 let loaded: TroveNative | undefined;

@@ -101,10 +101,12 @@ export class FileService {
    * exec wrote counts; the limit is soft: exec can pass it, then the
    * namespace may only shrink until it is below again).
    */
-  async assertCanGrow(ctx: NsContext, incoming = 0): Promise<void> {
+  async assertCanGrow(ctx: NsContext, incoming = 0, measure = false): Promise<void> {
     this.storage.check(incoming);
+    if (!this.quotaOn) return;
     const key = `${ctx.workspaceId}/${ctx.namespace}`;
-    if (!this.over.has(key)) return;
+    // Writes measure (cached) anyway for their budget; an exec only looks again when the last measure found it over.
+    if (!measure && !this.over.has(key)) return;
     const u = await this.usageOf(ctx); // re-measured when stale: deletes may have brought it below
     if (this.over.has(key)) {
       const { quotaBytes, quotaFiles } = this.limits;
@@ -179,7 +181,7 @@ export class FileService {
     const { maxUploadBytes } = this.limits;
     if (declared !== null && maxUploadBytes > 0 && declared > maxUploadBytes) throw tooLarge(maxUploadBytes);
     return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
-      await this.assertCanGrow(ctx, declared ?? 0);
+      await this.assertCanGrow(ctx, declared ?? 0, true);
       const tree = (await this.tree(ctx, true))!;
       let size = 0;
       let existing: Stat | null;
@@ -197,7 +199,7 @@ export class FileService {
             maxUploadBytes > 0 ? maxUploadBytes : Infinity,
             budget.bytes !== null ? budget.bytes : Infinity,
           );
-          const tmp = await tree.createTemp();
+          const tmp = await tree.createTemp(dir);
           let closed = false;
           let committed = false;
           try {
@@ -224,19 +226,17 @@ export class FileService {
             }
             if (pendingBytes > 0) await writeAll(tmp.fd, pending, pendingBytes);
             await io.fsyncFd(tmp.fd);
+            // renameat replaces a file or a symlink at the target instead of following it.
+            await tree.commit(tmp, dir);
+            committed = true;
             // After the fsync nothing is left to flush: closing is instant, no thread needed.
             closed = true;
             fs.closeSync(tmp.fd);
-            // renameat replaces a file or a symlink at the target instead of following it.
-            await tree.commit(tmp.name, dir);
-            committed = true;
             // The data is durable (fsync above); this makes the new name durable.
             await io.fsyncFd(dir.fd);
           } finally {
-            if (!committed) {
-              if (!closed) io.closeSyncQuietly(tmp.fd);
-              await tree.discard(tmp.name);
-            }
+            if (!closed) io.closeSyncQuietly(tmp.fd);
+            if (!committed) await tree.discard(tmp);
           }
         } finally {
           closeQuietly(dir.fd);

@@ -2,7 +2,7 @@
  * Namespaces: validated names, their directory under the data dir, and the
  * registry row that makes them listable. A namespace exists from its first use.
  */
-import { promises as fsp, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, promises as fsp, realpathSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Db } from '../db/index.js';
@@ -39,8 +39,10 @@ export class NamespaceService {
     private readonly db: Db,
     readonly dataDir: string,
     readonly owner: Ownership,
+    /** The namespace byte quota, enforced by the kernel too where the volume allows (tree/hard-quota.ts). */
+    quotaBytes = 0,
   ) {
-    this.trees = new TreeStore(dataDir, owner);
+    this.trees = new TreeStore(dataDir, owner, quotaBytes);
   }
 
   /**
@@ -94,12 +96,24 @@ export class NamespaceService {
       this.known.delete(key); // deleted meanwhile (namespace delete): recreate below
     }
     const dir = this.realDir(workspaceId, namespace);
-    await fsp.mkdir(join(this.workspaceDir(workspaceId), 'namespaces'), { recursive: true, mode: 0o700 });
+    const parent = join(this.workspaceDir(workspaceId), 'namespaces');
+    await fsp.mkdir(parent, { recursive: true, mode: 0o700 });
+    const parentFd = openSync(parent, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try {
-      await fsp.mkdir(dir, { mode: 0o755 });
+      // A btrfs subvolume with the quota as its limit where the volume offers hard quotas, else a directory.
+      this.trees.hardQuota.makeRoot(parentFd, namespace);
       await this.chownServerDir(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      closeSync(parentFd);
+    }
+    // Once per process and namespace: the limit follows --quota-bytes when the operator changes it.
+    const tree = this.trees.open(dir);
+    try {
+      if (tree) this.trees.hardQuota.applyLimit(tree.rootFd);
+    } finally {
+      tree?.close();
     }
     const now = nowIso();
     await this.db

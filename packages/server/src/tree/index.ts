@@ -39,8 +39,13 @@ import {
   O_NONBLOCK,
   O_PATH,
   O_RDONLY,
+  O_TMPFILE,
   O_WRONLY,
+  AT_EMPTY_PATH,
   errCode,
+  linkat,
+  renameat2,
+  unlinkat,
   fstat,
   fstatat,
   mkdirat,
@@ -51,6 +56,7 @@ import {
   type Stat,
 } from './sys.js';
 import { closeQuietly, DirReader, measureTree, removeEntry, walkTree, yieldToLoop, type Measured } from './walk.js';
+import { HardQuota, type HardQuotaMode } from './hard-quota.js';
 
 export { displayPath, normalizeClientPath, splitRel, MAX_NAME_BYTES, MAX_PATH_BYTES } from './paths.js';
 export { closeQuietly, type Measured } from './walk.js';
@@ -109,6 +115,17 @@ export interface ParentDir {
   rel: string;
 }
 
+/**
+ * An upload's temp file: a name in the private scratch directory, or (when
+ * the tree is another file system or btrfs subvolume than the scratch
+ * directory, so renameat cannot cross) an unnamed O_TMPFILE in the target's
+ * parent. The caller writes and fsyncs `fd`, commit()s, then closes it.
+ */
+export interface TempFile {
+  fd: number;
+  name: string | null;
+}
+
 /** A listed entry before it becomes the wire form. */
 export interface TreeEntry {
   name: string;
@@ -125,12 +142,27 @@ export interface TreeEntry {
  */
 export class TreeStore {
   private scratchFd = -1;
+  private scratchDev = -1;
   private scratchPath = '';
+  /** Kernel-enforced namespace byte limits, where the data volume offers them (hard-quota.ts). */
+  readonly hardQuota: HardQuota;
 
   constructor(
     private readonly dataDir: string,
     readonly owner: Ownership,
-  ) {}
+    quotaBytes = 0,
+  ) {
+    this.hardQuota = new HardQuota(quotaBytes);
+  }
+
+  get hardQuotaMode(): HardQuotaMode {
+    return this.hardQuota.mode;
+  }
+
+  /** Device of the scratch directory (a tree on another one gets O_TMPFILE uploads). */
+  get scratchDevice(): number {
+    return this.scratchDev;
+  }
 
   /**
    * Opens the scratch directory, first removing what dead processes left
@@ -169,6 +201,8 @@ export class TreeStore {
       }
       this.scratchPath = join(base, mine);
       this.scratchFd = openat2(baseFd, mine, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+      this.scratchDev = fstat(this.scratchFd).dev;
+      this.hardQuota.probe(this.scratchPath);
     } finally {
       fs.closeSync(baseFd);
     }
@@ -373,30 +407,57 @@ export class NamespaceTree {
   }
 
   /**
-   * Creates an empty temp file in the private scratch directory, owned by the
-   * namespace's uid: the caller fills and fsyncs it, then commit() renames it
-   * into place, or discard() removes it.
+   * Creates an empty temp file for a write into `dir`, owned by the
+   * namespace's uid: in the private scratch directory, or unnamed in `dir`
+   * when renameat could not cross from there (see TempFile). The caller
+   * fills and fsyncs it, then commit()s it into place or discard()s it.
    */
-  async createTemp(): Promise<{ fd: number; name: string }> {
-    const name = this.store.freshName('upload');
+  async createTemp(dir: ParentDir): Promise<TempFile> {
+    const sameDevice = fstat(dir.fd).dev === this.store.scratchDevice;
+    const name = sameDevice ? this.store.freshName('upload') : null;
     // On the pool: creating a name waits for the directory, which concurrent renames and fsyncs hold.
-    const fd = await openat2Async(this.store.scratch, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, BENEATH_NO_LINKS);
+    const fd =
+      name !== null
+        ? await openat2Async(this.store.scratch, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, BENEATH_NO_LINKS)
+        : await openat2Async(dir.fd, '.', O_TMPFILE | O_WRONLY, 0o644, BENEATH_NO_LINKS);
     const { owner } = this.store;
     try {
       // On the descriptor, before any byte lands: the name never appears with the wrong owner.
       if (owner.enabled) fs.fchownSync(fd, owner.uid, owner.gid);
     } catch (err) {
       closeQuietly(fd);
-      await this.discard(name);
+      await this.discard({ fd, name });
       throw err;
     }
     return { fd, name };
   }
 
-  /** Moves a filled temp file to `name` in `dirFd` (replacing a file or link there, atomically). */
-  async commit(tempName: string, dir: ParentDir): Promise<void> {
+  /** Moves a filled temp file to `dir.name` (replacing a file or link there, atomically). */
+  async commit(tmp: TempFile, dir: ParentDir): Promise<void> {
     try {
-      await renameat2Async(this.store.scratch, tempName, dir.fd, dir.name);
+      if (tmp.name !== null) {
+        await renameat2Async(this.store.scratch, tmp.name, dir.fd, dir.name);
+        return;
+      }
+      try {
+        linkat(tmp.fd, '', dir.fd, dir.name, AT_EMPTY_PATH);
+        return;
+      } catch (err) {
+        if (errCode(err) !== 'EEXIST') throw err;
+      }
+      // Replacing: a name of its own in the same directory for an instant, then renamed over the target.
+      const fresh = `.trove-upload-${this.store.freshName('x')}`;
+      linkat(tmp.fd, '', dir.fd, fresh, AT_EMPTY_PATH);
+      try {
+        renameat2(dir.fd, fresh, dir.fd, dir.name);
+      } catch (err) {
+        try {
+          unlinkat(dir.fd, fresh, 0);
+        } catch {
+          /* the first error is the one that matters */
+        }
+        throw err;
+      }
     } catch (err) {
       const code = errCode(err);
       if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -406,8 +467,9 @@ export class NamespaceTree {
     }
   }
 
-  async discard(tempName: string): Promise<void> {
-    await unlinkatAsync(this.store.scratch, tempName, 0).catch(() => {});
+  /** Removes an uncommitted temp file (an unnamed one goes with its descriptor). */
+  async discard(tmp: TempFile): Promise<void> {
+    if (tmp.name !== null) await unlinkatAsync(this.store.scratch, tmp.name, 0).catch(() => {});
   }
 
   /**

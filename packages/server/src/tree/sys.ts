@@ -18,6 +18,8 @@ export const O_NOCTTY = constants.O_NOCTTY;
 export const O_DIRECTORY = constants.O_DIRECTORY;
 /** Linux's O_PATH: a descriptor that names a file without opening it for I/O. */
 export const O_PATH = 0o10000000;
+/** Linux's O_TMPFILE (includes O_DIRECTORY): an unnamed file in the given directory, linked later with linkat. */
+export const O_TMPFILE = 0o20200000;
 
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_REMOVEDIR = 0x200;

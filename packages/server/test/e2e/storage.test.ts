@@ -78,7 +78,7 @@ describe('storage', () => {
   it('refuses tenant writes and execs below the free-space reserve with 507, while reads and deletes work', async () => {
     const s = await startServer({ env: { TROVE_MIN_FREE_BYTES: String(2 ** 52) } });
     started.push(s);
-    expect(s.output()).toMatch(/Storage: quota 10 GiB per namespace \(--quota-bytes\); [\d.]+ [GM]iB free, 4194304 GiB kept in reserve/);
+    expect(s.output()).toMatch(/Storage: quota 10 GiB per namespace \(--quota-bytes\), measured \(the data volume is not btrfs\); [\d.]+ [GM]iB free, 4194304 GiB kept in reserve/);
     const c = client(s, 'reserve');
     const full = { detail: 'The server is out of storage space for tenant data; delete files or ask the operator to add space', code: 'storage_full' };
     expect(await c.write('a.txt', 'x')).toEqual({ status: 507, body: full });

@@ -174,11 +174,13 @@ describe('NamespaceTree resolution', () => {
 
   it('writes through a temp file in the private scratch directory and renames it into place', async () => {
     const dir = await tree.openParent('abs-file', false);
-    const tmp = await tree.createTemp();
+    const tmp = await tree.createTemp(dir);
+    expect(tmp.name).toMatch(/^upload-/);
     expect(readdirSync(root).some((n) => n.startsWith('upload-'))).toBe(false);
+    expect(readdirSync(store.scratchDir)).toEqual([tmp.name]);
     fs.writeSync(tmp.fd, 'replaced the link');
+    await tree.commit(tmp, dir);
     fs.closeSync(tmp.fd);
-    await tree.commit(tmp.name, dir);
     fs.closeSync(dir.fd);
     // The link itself was replaced; its target is untouched.
     expect(lstatSync(join(root, 'abs-file')).isFile()).toBe(true);
