@@ -4,7 +4,6 @@
  * delete, and the sweeper that enforces retention and the per-namespace
  * count limit. The archive format and the swap live in snapshots/.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
@@ -12,7 +11,7 @@ import type { SnapshotTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { EventService } from '../events/service.js';
 import { isoMs, newSnapshotId } from '../ids.js';
-import { createArchive, recoverInterruptedRestores, restoreArchive } from '../snapshots/archive.js';
+import { createArchive, recoverInterruptedRestores, restoreArchive, workspaceIds, type ArchiveStats } from '../snapshots/archive.js';
 import type { BlobStore } from '../snapshots/blob-store.js';
 import type { FileService, NsContext } from './files.js';
 import type { NamespaceLocks } from './locks.js';
@@ -75,10 +74,15 @@ export class SnapshotService {
 
   constructor(private readonly deps: SnapshotDeps) {}
 
-  /** Captures the namespace tree; writes and execs of the namespace wait until it is taken. */
+  /**
+   * Captures the namespace tree; writes and execs of the namespace wait until
+   * it is taken. The tree is read only through its root descriptor (see
+   * snapshots/archive-create.ts); a tree deeper than the walk limit is refused
+   * (422 tree_too_deep) rather than captured in part.
+   */
   async create(ctx: NsContext, label: string | null): Promise<SnapshotView> {
     const { db, events, namespaces, locks, blobs } = this.deps;
-    const nsRoot = await namespaces.ensure(ctx.workspaceId, ctx.namespace);
+    await namespaces.ensure(ctx.workspaceId, ctx.namespace);
     const id = newSnapshotId();
     const blobKey = `${ctx.workspaceId}/${id}.tar.gz`;
     // The row is written under the lock too, so a namespace deletion (which
@@ -87,8 +91,28 @@ export class SnapshotService {
       ctx.workspaceId,
       ctx.namespace,
       async () => {
-        const { stream, done } = createArchive(nsRoot);
-        const [put, stats] = await Promise.all([blobs.put(blobKey, stream), done]);
+        let tree = namespaces.openTree(ctx.workspaceId, ctx.namespace);
+        if (!tree) {
+          // Deleted between ensure() and the lock: a snapshot of the empty namespace it is now.
+          await namespaces.ensure(ctx.workspaceId, ctx.namespace);
+          tree = namespaces.openTree(ctx.workspaceId, ctx.namespace);
+          if (!tree) throw new AppError('conflict', `Namespace ${ctx.namespace} was deleted while being snapshotted; retry`);
+        }
+        const { stream, done } = createArchive(tree.rootFd);
+        const stored = blobs.put(blobKey, stream).catch((err: unknown) => {
+          // Nobody reads the archive any more: stop the capture, which would wait for its reader forever.
+          (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+          throw err;
+        });
+        let put: { sizeBytes: number };
+        let stats: ArchiveStats;
+        try {
+          [put, stats] = await Promise.all([stored, done]);
+        } finally {
+          // Only once both sides settled: the capture reads through this descriptor until `done`.
+          await Promise.allSettled([stored, done]);
+          tree.close();
+        }
         const ms = Date.now();
         const r: SnapshotRow = {
           id,
@@ -338,14 +362,7 @@ const RECOVERY_LOCK_WAIT_MS = 1_000;
  */
 export async function recoverAllRestores(dataDir: string, locks?: NamespaceLocks, logger?: SnapshotLogger): Promise<void> {
   const root = join(dataDir, 'workspaces');
-  let workspaces: string[];
-  try {
-    workspaces = await readdir(root);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const ws of workspaces) {
+  for (const ws of await workspaceIds(dataDir)) {
     // Another node holding the namespace's lock is running that restore right now: leave it alone.
     const guard = locks
       ? (ns: string, fn: () => Promise<void>) =>

@@ -5,29 +5,61 @@
  * this code created; a set of the directories created here decides where
  * an entry may go, and nothing is ever written through a symlink.
  *
+ * Nothing is reached by a path from `/`: the staging root is an open
+ * descriptor, an entry's parent directory is opened beneath it with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+ * RESOLVE_NO_XDEV), and the entry is made relative to that descriptor
+ * (mkdirat, openat2 with O_CREAT|O_EXCL|O_NOFOLLOW, symlinkat, linkat,
+ * fchownat, utimensat). So even a link that got into the staging tree could
+ * not redirect a write: the kernel refuses to resolve through it.
+ *
  * Small files are handed in batches to a writer thread (file-writer.ts),
  * which makes tar's plain synchronous syscalls while this thread parses and
  * validates the next entries. Directories and links are created here,
  * synchronously and in archive order, so a file is only queued once its
  * parent exists; those bursts are cut to ~2 ms by yielding to the event
- * loop. Large files are streamed from here with asynchronous writes.
+ * loop. Large files (and sparse ones) are streamed from here with
+ * asynchronous writes; holes are skipped, never written.
  */
-import fs, { constants } from 'node:fs';
+import fs from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { AppError } from '../errors.js';
+import { closeQuietly } from '../tree/walk.js';
+import {
+  AT_SYMLINK_NOFOLLOW,
+  BENEATH_NO_LINKS,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  O_WRONLY,
+  errCode,
+  fchownat,
+  fstat,
+  fstatat,
+  linkat,
+  mkdirat,
+  openat2,
+  openat2Async,
+  symlinkat,
+  unlinkat,
+  utimensat,
+} from '../tree/sys.js';
 import { ByteReader } from './byte-reader.js';
 import * as io from './fd-io.js';
 import { FileWriter } from './file-writer.js';
 import { crashPoint } from './crash-points.js';
-import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, TarFormatError, type PaxValues } from './tar-format.js';
+import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, TarFormatError, type PaxValues, type SparseSegment } from './tar-format.js';
 
 /** Limits a restore must respect (0 = unlimited). */
 export interface ArchiveLimits {
-  /** Sum of regular file sizes (the namespace byte quota). */
+  /** Sum of regular file sizes (the namespace byte quota; apparent sizes, each hard link counted, as the files module measures). */
   maxBytes: number;
   /** Regular files, hard links included (the namespace file quota; directories and symlinks do not count, as in FileService). */
   maxFiles: number;
-  /** Largest single file. */
+  /** Largest single file (apparent size). */
   maxEntryBytes: number;
 }
 
@@ -52,7 +84,7 @@ const MODE_MASK = 0o1777;
 const SMALL_FILE = 256 * 1024;
 /** Longest stretch of synchronous work before yielding to the event loop. */
 const BURST_MS = 2;
-/** pax / GNU long-name payloads are metadata; anything bigger is an attack. */
+/** pax / GNU long-name payloads and sparse maps are metadata; anything bigger is an attack. */
 const MAX_META = 1024 * 1024;
 const MAX_PATH_BYTES = 4096;
 const MAX_NAME_BYTES = 255;
@@ -60,8 +92,9 @@ const MAX_NAME_BYTES = 255;
 const MAX_TRAILER = 1024 * 1024;
 const MIN_MTIME = -(2 ** 31);
 const MAX_MTIME = 2 ** 34;
+/** Parent directory descriptors kept open on the main thread. */
+const DIR_CACHE = 64;
 const SLASH = 0x2f;
-const SLASH_BUF = Buffer.from('/');
 
 export function invalidArchive(detail: string): AppError {
   return new AppError('snapshot_invalid', `Snapshot cannot be restored: ${detail}`);
@@ -108,11 +141,16 @@ function keyOf(parts: Buffer[], n = parts.length): string {
 
 interface DirAttrs {
   mode: number;
-  mtime: number | null;
+  mtime: Mtime | null;
+}
+
+interface Mtime {
+  sec: number;
+  nsec: number;
 }
 
 function mapEexist(err: unknown, rel: Buffer): unknown {
-  if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+  if (errCode(err) === 'EEXIST') {
     return invalidArchive(`entry ${show(rel)} appears twice or conflicts with an earlier entry`);
   }
   return err;
@@ -121,7 +159,7 @@ function mapEexist(err: unknown, rel: Buffer): unknown {
 function mapStreamError(err: unknown): unknown {
   if (err instanceof AppError) return err;
   if (err instanceof TarFormatError) return invalidArchive(err.message);
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = errCode(err);
   if (typeof code === 'string' && code.startsWith('Z_')) {
     return invalidArchive('the compressed data is corrupt or truncated (not a gzip stream written by a snapshot)');
   }
@@ -129,19 +167,53 @@ function mapStreamError(err: unknown): unknown {
 }
 
 /**
- * Extracts `input` (gzip'd tar) into `dest`, an existing empty directory.
- * Throws AppError (snapshot_invalid / quota_exceeded / payload_too_large)
- * for a bad or oversized archive; `dest` is then partially filled and the
- * caller removes it.
+ * Directories of the staging tree by key (the archive path of a directory
+ * created here, '' for the root), opened beneath the root on demand and
+ * kept in a small LRU. O_PATH: only ever used as the `dirfd` of *at calls.
+ */
+class StagingDirs {
+  private readonly cache = new Map<string, number>();
+
+  constructor(readonly rootFd: number) {}
+
+  fd(key: string): number {
+    if (key === '') return this.rootFd;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    // Security: RESOLVE_NO_SYMLINKS — not a single link is followed on the way, whatever the tree holds.
+    const fd = openat2(this.rootFd, Buffer.from(key, 'latin1'), O_PATH | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+    this.cache.set(key, fd);
+    if (this.cache.size > DIR_CACHE) {
+      const [oldest, old] = this.cache.entries().next().value as [string, number];
+      this.cache.delete(oldest);
+      closeQuietly(old);
+    }
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.cache.values()) closeQuietly(fd);
+    this.cache.clear();
+  }
+}
+
+/**
+ * Extracts `input` (gzip'd tar) into the empty directory open as `destFd`
+ * (not closed here). Throws AppError (snapshot_invalid / quota_exceeded /
+ * payload_too_large) for a bad or oversized archive; the directory is then
+ * partially filled and the caller removes it.
  */
 export async function extractArchive(
   input: NodeJS.ReadableStream,
-  dest: string,
+  destFd: number,
   limits: ArchiveLimits,
   opts: ExtractOptions = {},
 ): Promise<ExtractResult> {
-  const destBuf = Buffer.from(dest);
-  const umask = probeUmask(destBuf);
+  const umask = probeUmask(destFd);
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const src = input as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
   const onSrcError = (err: Error) => gunzip.destroy(err);
@@ -150,7 +222,8 @@ export async function extractArchive(
   // Up to 2 MiB inflated ahead: inflation (on the thread pool) overlaps the writes.
   const reader = ByteReader.fromStream(gunzip, 2 * 1024 * 1024);
   const chown = opts.chown;
-  const writer = new FileWriter(opts.chown, (f) =>
+  const staging = new StagingDirs(destFd);
+  const writer = new FileWriter(destFd, opts.chown, (f) =>
     f.code === 'EEXIST' ? mapEexist(f, f.rel) : new Error(`restoring ${show(f.rel)}: ${f.message}`),
   );
   // Directories this extraction created ('' = the root); only these may hold entries.
@@ -164,21 +237,15 @@ export async function extractArchive(
     burstStart = performance.now();
   };
 
-  const absOf = (parts: Buffer[], n = parts.length): Buffer => {
-    const bufs: Buffer[] = [destBuf];
-    for (let i = 0; i < n; i++) bufs.push(SLASH_BUF, parts[i]!);
-    return Buffer.concat(bufs);
-  };
-
   /** Creates missing parents; refuses a parent that is not a directory created here. */
   const ensureParents = (parts: Buffer[], rel: Buffer) => {
     for (let i = 1; i < parts.length; i++) {
       const key = keyOf(parts, i);
       if (dirs.has(key)) continue;
       try {
-        fs.mkdirSync(absOf(parts, i), { mode: 0o700 });
+        mkdirat(staging.fd(keyOf(parts, i - 1)), parts[i - 1]!, 0o700);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        if (errCode(err) === 'EEXIST') {
           // Security: a symlink (or file) here would redirect the write: symlink-then-write.
           throw invalidArchive(
             `entry ${show(rel)} is inside ${show(Buffer.from(key, 'latin1'))}, which is not a directory in the archive (symlink-then-write)`,
@@ -243,13 +310,12 @@ export async function extractArchive(
         else longLink = nul === -1 ? v : v.subarray(0, nul);
         continue;
       }
-      const rel = pax.path ?? longName ?? h.name;
+      const named = pax.path ?? longName ?? h.name;
+      const sparse = sparseOf(pax, h.typeflag, named);
+      const rel = sparse ? pax.sparseName! : named;
       const link = pax.linkpath ?? longLink ?? h.linkname;
       const size = pax.size ?? h.size;
-      const mtimeSec = Math.min(MAX_MTIME, Math.max(MIN_MTIME, pax.mtimeSec ?? h.mtime));
-      // Node's utimes keeps microseconds and truncates; aiming at the middle of
-      // the microsecond makes the double's rounding error land on the right one.
-      const mtime = mtimeSec + (Math.floor((pax.mtimeNsec ?? 0) / 1000) + 0.5) / 1e6;
+      const mtime: Mtime = { sec: Math.min(MAX_MTIME, Math.max(MIN_MTIME, pax.mtimeSec ?? h.mtime)), nsec: pax.mtimeNsec ?? 0 };
       const mode = h.mode & MODE_MASK;
       pax = {};
       longName = null;
@@ -257,6 +323,8 @@ export async function extractArchive(
       const parts = cleanPath(rel, 'entry');
       const flag = h.typeflag;
       entries++;
+      const parentKey = () => keyOf(parts, parts.length - 1);
+      const lastName = () => parts[parts.length - 1]!;
 
       if (flag === '5') {
         await skipContent(size);
@@ -264,12 +332,30 @@ export async function extractArchive(
         if (!dirs.has(key)) {
           ensureParents(parts, rel);
           try {
-            fs.mkdirSync(absOf(parts), { mode: 0o700 });
+            mkdirat(staging.fd(parentKey()), lastName(), 0o700);
           } catch (err) {
             throw mapEexist(err, rel);
           }
         }
         dirs.set(key, { mode, mtime });
+      } else if ((flag === '0' || flag === '7') && sparse) {
+        if (parts.length === 0) throw invalidArchive('a file entry names the archive root');
+        countFile(rel, sparse.realSize);
+        const map = await readSparseMap(reader, size, sparse.realSize, rel, truncated);
+        ensureParents(parts, rel);
+        const attrs: FileAttrs = { mode, mtime, chown, umask };
+        await writeLarge(staging, parentKey(), lastName(), rel, attrs, async (fd) => {
+          for (const s of map.segments) {
+            let pos = s.offset;
+            for await (const piece of reader.take(s.length, truncated)) {
+              await io.writeAllAt(fd, piece, pos);
+              pos += piece.length;
+            }
+          }
+          // The holes stay holes: only the apparent size is set.
+          await io.ftruncate(fd, sparse.realSize);
+        });
+        if (!(await reader.skip(padding(size)))) throw truncated();
       } else if (flag === '0' || flag === '7') {
         if (parts.length === 0) throw invalidArchive('a file entry names the archive root');
         countFile(rel, size);
@@ -278,10 +364,21 @@ export async function extractArchive(
         if (size <= SMALL_FILE) {
           const data = reader.readNow(size + padding(size)) ?? (await reader.read(size + padding(size)));
           if (!data) throw truncated();
-          const wait = writer.write(absOf(parts), rel, data.subarray(0, size), mode, needsChmod(attrs), mtime);
+          const wait = writer.write({
+            parent: Buffer.from(parentKey(), 'latin1'),
+            name: lastName(),
+            rel,
+            data: data.subarray(0, size),
+            mode,
+            chmod: needsChmod(attrs),
+            mtimeSec: mtime.sec,
+            mtimeNsec: mtime.nsec,
+          });
           if (wait) await wait;
         } else {
-          await writeLarge(absOf(parts), rel, reader.take(size, truncated), attrs);
+          await writeLarge(staging, parentKey(), lastName(), rel, attrs, async (fd) => {
+            for await (const piece of reader.take(size, truncated)) await io.writeAll(fd, piece);
+          });
           if (!(await reader.skip(padding(size)))) throw truncated();
         }
       } else if (flag === '2') {
@@ -292,15 +389,15 @@ export async function extractArchive(
         await skipContent(size);
         ensureParents(parts, rel);
         res.filesRestored++;
-        const abs = absOf(parts);
+        const dirFd = staging.fd(parentKey());
         // Targets are stored verbatim (absolute or outside included): a link is data, never followed here.
         try {
-          fs.symlinkSync(link, abs);
+          symlinkat(link, dirFd, lastName());
         } catch (err) {
           throw mapEexist(err, rel);
         }
-        if (chown) fs.lchownSync(abs, chown.uid, chown.gid);
-        fs.lutimesSync(abs, mtime, mtime);
+        if (chown) fchownat(dirFd, lastName(), chown.uid, chown.gid, AT_SYMLINK_NOFOLLOW);
+        utimensat(dirFd, lastName(), mtime.sec, mtime.nsec, AT_SYMLINK_NOFOLLOW);
       } else if (flag === '1') {
         if (parts.length === 0) throw invalidArchive('a hard link entry names the archive root');
         await skipContent(size);
@@ -310,18 +407,15 @@ export async function extractArchive(
           throw invalidArchive(`hard link ${show(rel)} points outside the archive (${show(link)})`);
         }
         await writer.drain(); // the target may still be being written
-        const target = absOf(targetParts);
-        let st: fs.Stats | undefined;
-        try {
-          st = fs.lstatSync(target);
-        } catch {
-          st = undefined;
-        }
+        const targetName = targetParts[targetParts.length - 1]!;
+        const st = fstatat(staging.fd(keyOf(targetParts, targetParts.length - 1)), targetName);
         if (!st || !st.isFile()) throw invalidArchive(`hard link ${show(rel)} points to ${show(link)}, which is not a file earlier in the archive`);
         countFile(rel, st.size);
         ensureParents(parts, rel);
+        const dirFd = staging.fd(parentKey());
+        const targetDirFd = staging.fd(keyOf(targetParts, targetParts.length - 1));
         try {
-          fs.linkSync(target, absOf(parts));
+          linkat(targetDirFd, targetName, dirFd, lastName(), 0);
         } catch (err) {
           throw mapEexist(err, rel);
         }
@@ -339,13 +433,22 @@ export async function extractArchive(
     // Read what follows the end marker so gunzip verifies the CRC of the whole stream.
     if (!(await reader.endsWithin(MAX_TRAILER))) throw invalidArchive('unexpected data after the end of the archive');
     await writer.drain();
+    staging.close();
 
-    // Directory modes last: a read-only directory must not block its own children.
-    for (const [key, attrs] of dirs) {
-      const abs = key === '' ? destBuf : Buffer.concat([destBuf, SLASH_BUF, Buffer.from(key, 'latin1')]);
-      if (chown) fs.lchownSync(abs, chown.uid, chown.gid);
-      fs.chmodSync(abs, attrs.mode);
-      if (attrs.mtime !== null) fs.utimesSync(abs, attrs.mtime, attrs.mtime);
+    // Directory attributes last, deepest first (a directory is inserted after
+    // its parent): a read-only directory must not block its own children.
+    const keys = [...dirs.keys()];
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      const attrs = dirs.get(key)!;
+      const fd = key === '' ? destFd : openat2(destFd, Buffer.from(key, 'latin1'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+      try {
+        if (chown) fs.fchownSync(fd, chown.uid, chown.gid);
+        fs.fchmodSync(fd, attrs.mode);
+        if (attrs.mtime !== null) utimensat(fd, '.', attrs.mtime.sec, attrs.mtime.nsec, 0);
+      } finally {
+        if (fd !== destFd) closeQuietly(fd);
+      }
       await maybeYield();
     }
     return res;
@@ -353,6 +456,7 @@ export async function extractArchive(
     throw mapStreamError(err);
   } finally {
     await writer.close();
+    staging.close();
     src.off('error', onSrcError);
     src.unpipe?.(gunzip);
     gunzip.destroy();
@@ -360,45 +464,128 @@ export async function extractArchive(
   }
 }
 
+/**
+ * The sparse layout of an entry, from its pax records: GNU's format 1.0 is
+ * restored with its holes; the older 0.x formats (whose data would be
+ * restored condensed, i.e. wrong) are refused.
+ */
+function sparseOf(pax: PaxValues, flag: string, named: Buffer): { realSize: number } | null {
+  const v = pax.sparseVersion;
+  if (!v && !pax.sparseLegacy && pax.sparseRealSize === undefined && !pax.sparseName) return null;
+  if (flag !== '0' && flag !== '7') return null; // GNU tar writes these keys only for regular files
+  const name = pax.sparseName ?? named;
+  if (pax.sparseLegacy || v?.major !== '1' || v.minor !== '0') {
+    throw invalidArchive(`entry ${show(name)} uses an unsupported sparse format (only GNU tar's PAX sparse format 1.0 is restored)`);
+  }
+  if (pax.sparseRealSize === undefined || !pax.sparseName) {
+    throw invalidArchive(`sparse entry ${show(name)} lacks GNU.sparse.name or GNU.sparse.realsize`);
+  }
+  return { realSize: pax.sparseRealSize };
+}
+
+/**
+ * Reads and checks the map at the start of a sparse entry's data: segments
+ * in increasing order, inside the apparent size, their lengths adding up to
+ * what the entry holds after the map.
+ */
+async function readSparseMap(
+  reader: ByteReader,
+  size: number,
+  realSize: number,
+  rel: Buffer,
+  truncated: () => AppError,
+): Promise<{ segments: SparseSegment[]; mapBytes: number }> {
+  const bad = (why: string) => invalidArchive(`sparse entry ${show(rel)} has a bad map (${why})`);
+  const nums: number[] = [];
+  let want = -1;
+  let digits = '';
+  let mapBytes = 0;
+  while (want < 0 || nums.length < want) {
+    if (mapBytes + BLOCK > size) throw bad('it runs past the entry');
+    if (mapBytes + BLOCK > MAX_META) throw bad(`it is larger than ${MAX_META} bytes`);
+    const b = reader.readNow(BLOCK) ?? (await reader.read(BLOCK));
+    if (!b) throw truncated();
+    mapBytes += BLOCK;
+    for (let i = 0; i < BLOCK && (want < 0 || nums.length < want); i++) {
+      const c = b[i]!;
+      if (c >= 0x30 && c <= 0x39) {
+        digits += String.fromCharCode(c);
+        if (digits.length > 16) throw bad('a number is too large');
+      } else if (c === 0x0a && digits !== '') {
+        const n = Number(digits);
+        if (n > Number.MAX_SAFE_INTEGER) throw bad('a number is too large');
+        nums.push(n);
+        digits = '';
+        if (nums.length === 1) want = 1 + 2 * n;
+      } else {
+        throw bad('not a list of decimal numbers');
+      }
+    }
+  }
+  const segments: SparseSegment[] = [];
+  let end = 0;
+  let data = 0;
+  for (let i = 1; i < nums.length; i += 2) {
+    const offset = nums[i]!;
+    const length = nums[i + 1]!;
+    if (offset < end) throw bad('segments overlap or are out of order');
+    if (offset + length > realSize) throw bad('a segment ends past the file size');
+    end = offset + length;
+    data += length;
+    if (length > 0) segments.push({ offset, length });
+  }
+  if (mapBytes + data !== size) throw bad('its segments do not add up to the entry size');
+  return { segments, mapBytes };
+}
+
 /** Bits the process umask removes from a new file's mode, probed once per extraction. */
-function probeUmask(dir: Buffer): number {
-  const probe = Buffer.concat([dir, Buffer.from('/.umask-probe')]);
-  const fd = fs.openSync(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o777);
+function probeUmask(dirFd: number): number {
+  const name = '.umask-probe';
+  const fd = openat2(dirFd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o777, BENEATH_NO_LINKS);
   try {
-    return 0o777 & ~(fs.fstatSync(fd).mode & 0o777);
+    return 0o777 & ~(fstat(fd).mode & 0o777);
   } finally {
     fs.closeSync(fd);
-    fs.unlinkSync(probe);
+    unlinkat(dirFd, name, 0);
   }
 }
 
 interface FileAttrs {
   mode: number;
-  mtime: number;
+  mtime: Mtime;
   chown: ExtractOptions['chown'];
   umask: number;
 }
 
 /** open() already applied the mode unless the umask or a sticky bit got in the way: skip a syscall per file. */
 const needsChmod = (a: FileAttrs) => a.mode > 0o777 || (a.mode & a.umask) !== 0;
-// Security: O_EXCL|O_NOFOLLOW — never opens an existing path, never follows a link.
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+// Security: O_EXCL|O_NOFOLLOW — never opens an existing name, never follows a link.
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
-async function writeLarge(abs: Buffer, rel: Buffer, pieces: AsyncGenerator<Buffer>, a: FileAttrs): Promise<void> {
+/** Creates `name` in the staging directory `parentKey`, lets `fill` write it, then sets owner, mode and mtime. */
+async function writeLarge(
+  staging: StagingDirs,
+  parentKey: string,
+  name: Buffer,
+  rel: Buffer,
+  a: FileAttrs,
+  fill: (fd: number) => Promise<void>,
+): Promise<void> {
   let fd: number;
   try {
-    fd = await io.open(abs, CREATE_FLAGS, a.mode & 0o777);
+    fd = await openat2Async(staging.fd(parentKey), name, CREATE_FLAGS, a.mode & 0o777, BENEATH_NO_LINKS);
   } catch (err) {
     throw mapEexist(err, rel);
   }
   try {
-    for await (const piece of pieces) await io.writeAll(fd, piece);
+    await fill(fd);
     if (a.chown) await io.fchown(fd, a.chown.uid, a.chown.gid);
     if (needsChmod(a)) await io.fchmod(fd, a.mode);
-    await io.futimes(fd, a.mtime, a.mtime);
   } catch (err) {
     io.closeQuietly(fd);
     throw err;
   }
   await io.close(fd);
+  // By name in its (private) directory: the native call keeps nanoseconds, futimes only microseconds.
+  utimensat(staging.fd(parentKey), name, a.mtime.sec, a.mtime.nsec, AT_SYMLINK_NOFOLLOW);
 }

@@ -7,8 +7,14 @@ import { crashPoint } from './crash-points.js';
 import { extractArchive, type ArchiveLimits, type ExtractOptions } from './archive-extract.js';
 import { commitSwap, discardStaging, flushToDisk, prepareStaging } from './tree-swap.js';
 
-export { createArchive, DEFAULT_GZIP_LEVEL, type ArchiveStats, type CreateArchiveOptions } from './archive-create.js';
-export { recoverInterruptedRestores, TREES_DIR, treesDirFor } from './tree-swap.js';
+export {
+  createArchive,
+  DEFAULT_GZIP_LEVEL,
+  MAX_ARCHIVE_PATH_BYTES,
+  type ArchiveStats,
+  type CreateArchiveOptions,
+} from './archive-create.js';
+export { recoverInterruptedRestores, removeTreeAt, TREES_DIR, treesDirFor, workspaceIds } from './tree-swap.js';
 export type { ArchiveLimits } from './archive-extract.js';
 
 export interface RestoreOptions extends ExtractOptions {
@@ -20,7 +26,8 @@ export interface RestoreOptions extends ExtractOptions {
 }
 
 /**
- * Makes `nsRoot` exactly the archive's tree. Every entry is validated while
+ * Makes the namespace root `nsRoot` (`<ws>/namespaces/<ns>`, a path the
+ * server made) exactly the archive's tree. Every entry is validated while
  * extracting into a private staging directory; only a fully valid archive is
  * swapped in. On a bad archive (AppError snapshot_invalid / quota_exceeded /
  * payload_too_large) or any other failure, `nsRoot` is untouched.
@@ -39,15 +46,19 @@ export async function restoreArchive(
     (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
     throw err;
   }
-  let filesRestored: number;
   try {
-    ({ filesRestored } = await extractArchive(input, plan.staging, limits, opts));
-    if (opts.durable !== false) await flushToDisk(plan.staging);
-  } catch (err) {
-    await discardStaging(plan).catch(() => {});
-    throw err;
+    let filesRestored: number;
+    try {
+      ({ filesRestored } = await extractArchive(input, plan.stagingFd, limits, opts));
+      if (opts.durable !== false) await flushToDisk(plan.stagingFd);
+    } catch (err) {
+      await discardStaging(plan).catch(() => {});
+      throw err;
+    }
+    crashPoint('before-swap');
+    await commitSwap(plan);
+    return { filesRestored };
+  } finally {
+    plan.close();
   }
-  crashPoint('before-swap');
-  await commitSwap(plan);
-  return { filesRestored };
 }

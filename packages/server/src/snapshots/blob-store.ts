@@ -3,11 +3,11 @@
  * can replace the local directory without touching callers: keys are opaque
  * relative names (`<workspace>/<snapshot>.tar.gz`), bodies are streams.
  */
-import { constants, promises as fsp } from 'node:fs';
+import fs, { constants, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.js';
-import { fsyncDir, writeAll } from './fd-io.js';
+import { fsyncFd, writeAll } from './fd-io.js';
 
 export interface BlobStore {
   /** Stores the whole body under `key`, atomically: readers see the old blob, then the complete new one. */
@@ -25,6 +25,20 @@ export interface BlobStore {
 // file or the store's own temp directory.
 const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:\/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,7}$/;
 const TEMP_DIR = '.tmp';
+
+/**
+ * Makes a rename, create or unlink in the store's directory `dir` durable
+ * (the directory entry itself is fsynced). Only the fsync goes to the thread
+ * pool: opening a directory read-only and closing it never wait on the disk.
+ */
+async function fsyncDir(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fsyncFd(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 export class LocalBlobStore implements BlobStore {
   constructor(readonly dir: string) {}

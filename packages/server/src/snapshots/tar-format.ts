@@ -6,6 +6,12 @@
  * Writing uses ustar fields when a value fits and a pax extended header
  * otherwise (long names, sizes ≥ 8 GiB, sub-second mtimes). Reading accepts
  * ustar, pax and GNU (`L`/`K` long names, base-256 numbers) archives.
+ *
+ * Files with holes use GNU tar's PAX sparse format 1.0 (`tar --sparse` with
+ * `--format=pax` writes and reads it): pax records GNU.sparse.major=1,
+ * minor=0, name=<real path>, realsize=<apparent size>; the entry's data is a
+ * map (decimal numbers, one per line: the count, then offset and length of
+ * each data segment; padded to a block) followed by the segments' bytes.
  */
 
 export const BLOCK = 512;
@@ -23,6 +29,17 @@ export interface TarEntry {
   /** Seconds since the epoch plus nanoseconds, kept apart so no precision is lost. */
   mtimeSec: number;
   mtimeNsec: number;
+  /**
+   * A file stored sparse: `size` is then what the entry holds in the archive
+   * (the encoded map plus the data segments), `realSize` the file's apparent size.
+   */
+  sparse?: { realSize: number };
+}
+
+/** One run of data in a sparse file (the bytes in between are holes). */
+export interface SparseSegment {
+  offset: number;
+  length: number;
 }
 
 /** What a header block says, before pax/GNU overrides are applied. */
@@ -114,9 +131,20 @@ function fillHeader(block: Buffer, offset: number, h: {
  */
 export function encodeEntryHeader(e: TarEntry): Buffer {
   const isDir = e.kind === 'dir';
-  const name = isDir ? Buffer.concat([e.path, Buffer.from('/')]) : e.path;
-  const split = splitUstar(name);
   const records: Buffer[] = [];
+  let name = isDir ? Buffer.concat([e.path, Buffer.from('/')]) : e.path;
+  if (e.sparse) {
+    // GNU tar's layout: the real name lives in GNU.sparse.name; the header
+    // names `<dir>/GNUSparseFile.0/<base>`, which a tar without sparse
+    // support extracts as the condensed data (pid 0 keeps archives deterministic).
+    records.push(paxRecord('GNU.sparse.major', Buffer.from('1')), paxRecord('GNU.sparse.minor', Buffer.from('0')));
+    records.push(paxRecord('GNU.sparse.name', e.path));
+    records.push(paxRecord('GNU.sparse.realsize', Buffer.from(String(e.sparse.realSize))));
+    const slash = e.path.lastIndexOf(SLASH);
+    const fake = Buffer.concat([e.path.subarray(0, slash + 1), Buffer.from('GNUSparseFile.0/'), e.path.subarray(slash + 1)]);
+    name = splitUstar(fake) ? fake : Buffer.concat([Buffer.from('GNUSparseFile.0/'), e.path.subarray(slash + 1)]).subarray(0, 100);
+  }
+  const split = splitUstar(name);
   if (!split) records.push(paxRecord('path', name));
   const linkTooLong = (e.kind === 'symlink' || e.kind === 'hardlink') && !fits(e.linkpath, 100);
   if (linkTooLong) records.push(paxRecord('linkpath', e.linkpath));
@@ -152,6 +180,23 @@ export function encodeEntryHeader(e: TarEntry): Buffer {
     typeflag,
     linkname: linkTooLong ? e.linkpath.subarray(0, 100) : e.linkpath,
   });
+  return out;
+}
+
+/**
+ * The data map of a sparse entry, padded to a whole block: the number of
+ * entries, then offset and length of each, one decimal number per line.
+ * Ends with a zero-length entry at `realSize` when the file ends in a hole,
+ * as GNU tar writes it.
+ */
+export function encodeSparseMap(segments: SparseSegment[], realSize: number): Buffer {
+  const last = segments[segments.length - 1];
+  const all = last && last.offset + last.length === realSize ? segments : [...segments, { offset: realSize, length: 0 }];
+  const lines: string[] = [String(all.length)];
+  for (const s of all) lines.push(String(s.offset), String(s.length));
+  const text = Buffer.from(lines.join('\n') + '\n', 'ascii');
+  const out = Buffer.alloc(text.length + padding(text.length));
+  text.copy(out);
   return out;
 }
 
@@ -229,6 +274,20 @@ export interface PaxValues {
   size?: number;
   mtimeSec?: number;
   mtimeNsec?: number;
+  /** GNU.sparse.major / minor, as written (only 1.0 is restorable). */
+  sparseVersion?: { major?: string; minor?: string };
+  /** GNU.sparse.name: the real path of a sparse file. */
+  sparseName?: Buffer;
+  /** GNU.sparse.realsize: the apparent size of a sparse file (format 1.0). */
+  sparseRealSize?: number;
+  /** Keys of the older GNU sparse formats (0.0 / 0.1), which are refused. */
+  sparseLegacy?: string;
+}
+
+function paxNumber(value: Buffer, what: string): number {
+  const s = value.toString('latin1');
+  if (!/^[0-9]{1,16}$/.test(s) || Number(s) > Number.MAX_SAFE_INTEGER) throw new TarFormatError(`invalid pax ${what}`);
+  return Number(s);
 }
 
 /** Parses pax records; unknown keys are ignored, malformed records rejected. */
@@ -251,11 +310,13 @@ export function parsePax(data: Buffer): PaxValues {
     const value = Buffer.from(rec.subarray(eq + 1));
     if (key === 'path') out.path = value;
     else if (key === 'linkpath') out.linkpath = value;
-    else if (key === 'size') {
-      const s = value.toString('latin1');
-      if (!/^[0-9]{1,16}$/.test(s) || Number(s) > Number.MAX_SAFE_INTEGER) throw new TarFormatError('invalid pax size');
-      out.size = Number(s);
-    } else if (key === 'mtime') {
+    else if (key === 'size') out.size = paxNumber(value, 'size');
+    else if (key === 'GNU.sparse.major') out.sparseVersion = { ...out.sparseVersion, major: value.toString('latin1') };
+    else if (key === 'GNU.sparse.minor') out.sparseVersion = { ...out.sparseVersion, minor: value.toString('latin1') };
+    else if (key === 'GNU.sparse.name') out.sparseName = value;
+    else if (key === 'GNU.sparse.realsize') out.sparseRealSize = paxNumber(value, 'GNU.sparse.realsize');
+    else if (key.startsWith('GNU.sparse.')) out.sparseLegacy = key;
+    else if (key === 'mtime') {
       const m = /^(-?[0-9]{1,15})(?:\.([0-9]{1,9})[0-9]*)?$/.exec(value.toString('latin1'));
       if (!m) throw new TarFormatError('invalid pax mtime');
       const sec = Number(m[1]);

@@ -1,5 +1,5 @@
 /**
- * Atomic replacement of a namespace tree, crash-safe without renameat2.
+ * Atomic replacement of a namespace tree, crash-safe, with two renames.
  *
  * The namespace root stays a real directory at a fixed path. Work happens in
  * `<workspace>/.trees/` (a sibling of `namespaces/`, so it can never be taken
@@ -14,12 +14,31 @@
  * to the root); old alone → committed, finish deleting it; new alone →
  * never swapped, delete it. So a crash at any moment leaves the old tree or
  * the new one, never a mix.
+ *
+ * Every name is handled relative to descriptors of `namespaces/` and
+ * `.trees/` (renameat2, mkdirat), and every tree is removed through
+ * descriptors (tree/walk.ts removeEntry): an old tree may still hold what a
+ * tenant process made or is making (links out of the tree, FIFOs), and none
+ * of it is ever followed.
  */
-import { promises as fsp } from 'node:fs';
-import { execFile } from 'node:child_process';
+import fs, { promises as fsp } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fsyncDir } from './fd-io.js';
+import { DirReader, closeQuietly, openChildDir, removeEntry, walkTree } from '../tree/walk.js';
+import {
+  BENEATH_NO_LINKS,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_RDONLY,
+  errCode,
+  fstatat,
+  mkdirat,
+  openat2,
+  renameat2,
+} from '../tree/sys.js';
+import { fsyncFd } from './fd-io.js';
 import { crashPoint } from './crash-points.js';
 
 export const TREES_DIR = '.trees';
@@ -30,74 +49,117 @@ export function treesDirFor(namespacesDir: string): string {
   return join(dirname(namespacesDir), TREES_DIR);
 }
 
-export interface SwapPlan {
-  id: string;
-  nsRoot: string;
-  staging: string;
-  old: string;
+/** Opens a directory the server made (`namespaces/`, `.trees/`): no component of it is the tenant's. */
+function openServerDir(path: string): number {
+  return fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
 }
 
-/** Creates an empty private staging directory for a restore of `nsRoot`. */
+/** A restore in progress: descriptors of both work directories and of the staging root. close() when done. */
+export class SwapPlan {
+  constructor(
+    readonly id: string,
+    /** The namespace name (the root's name in `namespaces/`). */
+    readonly ns: string,
+    readonly nsDirFd: number,
+    readonly treesFd: number,
+    /** The staging root, open (-1 for a plan rebuilt by recovery). */
+    readonly stagingFd: number,
+  ) {}
+
+  get stagingName(): string {
+    return `${this.id}-new-${this.ns}`;
+  }
+
+  get oldName(): string {
+    return `${this.id}-old-${this.ns}`;
+  }
+
+  get strayName(): string {
+    return `${this.id}-stray-${this.ns}`;
+  }
+
+  close(): void {
+    if (this.stagingFd >= 0) closeQuietly(this.stagingFd);
+    closeQuietly(this.nsDirFd);
+    closeQuietly(this.treesFd);
+  }
+}
+
+/** Creates an empty private staging directory for a restore of `nsRoot` (`<ws>/namespaces/<ns>`). */
 export async function prepareStaging(nsRoot: string): Promise<SwapPlan> {
-  const trees = treesDirFor(dirname(nsRoot));
-  await fsp.mkdir(trees, { recursive: true, mode: 0o700 });
-  // The root must exist so the swap is always the same two renames.
-  await fsp.mkdir(dirname(nsRoot), { recursive: true, mode: 0o700 });
-  await fsp.mkdir(nsRoot, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  const id = randomBytes(8).toString('hex');
+  const namespacesDir = dirname(nsRoot);
   const ns = basename(nsRoot);
-  const plan = { id, nsRoot, staging: join(trees, `${id}-new-${ns}`), old: join(trees, `${id}-old-${ns}`) };
-  await fsp.mkdir(plan.staging, { mode: 0o700 });
-  return plan;
+  await fsp.mkdir(treesDirFor(namespacesDir), { recursive: true, mode: 0o700 });
+  await fsp.mkdir(namespacesDir, { recursive: true, mode: 0o700 });
+  const nsDirFd = openServerDir(namespacesDir);
+  let treesFd = -1;
+  let stagingFd = -1;
+  try {
+    treesFd = openServerDir(treesDirFor(namespacesDir));
+    // The root must exist so the swap is always the same two renames.
+    try {
+      mkdirat(nsDirFd, ns, 0o755);
+    } catch (err) {
+      if (errCode(err) !== 'EEXIST') throw err;
+    }
+    const id = randomBytes(8).toString('hex');
+    const staging = `${id}-new-${ns}`;
+    mkdirat(treesFd, staging, 0o700);
+    stagingFd = openat2(treesFd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+    return new SwapPlan(id, ns, nsDirFd, treesFd, stagingFd);
+  } catch (err) {
+    if (stagingFd >= 0) closeQuietly(stagingFd);
+    if (treesFd >= 0) closeQuietly(treesFd);
+    closeQuietly(nsDirFd);
+    throw err;
+  }
 }
 
 /** Makes the staging tree the namespace root; the old tree is removed before returning. */
 export async function commitSwap(plan: SwapPlan): Promise<void> {
-  const nsDir = dirname(plan.nsRoot);
-  const trees = dirname(plan.staging);
   try {
-    await fsp.rename(plan.nsRoot, plan.old);
+    renameat2(plan.nsDirFd, plan.ns, plan.treesFd, plan.oldName);
   } catch (err) {
-    await removeTree(plan.staging).catch(() => {});
+    await removeTreeAt(plan.treesFd, plan.stagingName, plan.treesFd).catch(() => {});
     throw err;
   }
   crashPoint('mid-swap');
   try {
-    await fsp.rename(plan.staging, plan.nsRoot);
+    renameat2(plan.treesFd, plan.stagingName, plan.nsDirFd, plan.ns);
   } catch (err) {
     await rollBack(plan).catch(() => {});
     throw err;
   }
-  await fsyncDir(nsDir);
-  await fsyncDir(trees);
+  await fsyncFd(plan.nsDirFd);
+  await fsyncFd(plan.treesFd);
   crashPoint('after-swap');
   // Committed: a failure to delete the old tree must not turn the restore into an
   // error. Whatever is left in .trees is removed by the next start-up recovery.
-  await removeTree(plan.old, (i) => crashPoint('mid-cleanup', i)).catch(() => {});
+  await removeTreeAt(plan.treesFd, plan.oldName, plan.treesFd, (i) => crashPoint('mid-cleanup', i)).catch(() => {});
+}
+
+function exists(dirFd: number, name: string): boolean {
+  return fstatat(dirFd, name) !== null;
 }
 
 /** Old tree back at the root (a root recreated meanwhile is discarded), staging removed. */
 async function rollBack(plan: SwapPlan): Promise<void> {
-  const trees = dirname(plan.staging);
-  if (await exists(plan.old)) {
-    if (await exists(plan.nsRoot)) {
-      const stray = join(trees, `${plan.id}-stray-${basename(plan.nsRoot)}`);
-      await fsp.rename(plan.nsRoot, stray);
-      await fsp.rename(plan.old, plan.nsRoot);
-      await removeTree(stray);
+  if (exists(plan.treesFd, plan.oldName)) {
+    if (exists(plan.nsDirFd, plan.ns)) {
+      renameat2(plan.nsDirFd, plan.ns, plan.treesFd, plan.strayName);
+      renameat2(plan.treesFd, plan.oldName, plan.nsDirFd, plan.ns);
+      await removeTreeAt(plan.treesFd, plan.strayName, plan.treesFd);
     } else {
-      await fsp.rename(plan.old, plan.nsRoot);
+      renameat2(plan.treesFd, plan.oldName, plan.nsDirFd, plan.ns);
     }
-    await fsyncDir(dirname(plan.nsRoot));
+    await fsyncFd(plan.nsDirFd);
   }
-  await removeTree(plan.staging);
+  await removeTreeAt(plan.treesFd, plan.stagingName, plan.treesFd);
 }
 
 /** Drops a staging tree that was never swapped in. */
 export async function discardStaging(plan: SwapPlan): Promise<void> {
-  await removeTree(plan.staging);
+  await removeTreeAt(plan.treesFd, plan.stagingName, plan.treesFd);
 }
 
 /**
@@ -115,154 +177,154 @@ export async function recoverInterruptedRestores(
   namespacesDir: string,
   guard: RecoveryGuard = (_ns, fn) => fn(),
 ): Promise<void> {
-  const trees = treesDirFor(namespacesDir);
-  let names: string[];
+  let treesFd: number;
   try {
-    names = await fsp.readdir(trees);
+    treesFd = openServerDir(treesDirFor(namespacesDir));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return;
     throw err;
   }
-  const swaps = new Map<string, { ns: string; has: Set<string> }>();
-  for (const name of names) {
-    const m = NAME_RE.exec(name);
-    if (!m) {
-      // Nothing else belongs here; an unknown entry is debris.
-      await removeTree(join(trees, name));
-      continue;
-    }
-    const key = `${m[1]}-${m[3]}`;
-    const s = swaps.get(key) ?? { ns: m[3]!, has: new Set<string>() };
-    s.has.add(m[2]!);
-    swaps.set(key, s);
-  }
-  for (const [key, s] of swaps) {
-    const id = key.slice(0, 16);
-    const plan: SwapPlan = {
-      id,
-      nsRoot: join(namespacesDir, s.ns),
-      staging: join(trees, `${id}-new-${s.ns}`),
-      old: join(trees, `${id}-old-${s.ns}`),
-    };
-    await guard(s.ns, async () => {
-      if (s.has.has('new') && s.has.has('old')) {
-        await rollBack(plan); // crashed between the two renames: not committed
-      } else if (s.has.has('old')) {
-        await removeTree(plan.old); // committed; the old tree was being deleted
-      } else if (s.has.has('new')) {
-        await removeTree(plan.staging); // crashed before the swap began
+  let nsDirFd = -1;
+  try {
+    const names: Buffer[] = [];
+    const reader = new DirReader(treesFd);
+    for (let batch = reader.next(); batch !== null; batch = reader.next()) for (const d of batch) names.push(d.name);
+    const swaps = new Map<string, { ns: string; has: Set<string> }>();
+    for (const raw of names) {
+      const m = NAME_RE.exec(raw.toString('latin1'));
+      if (!m) {
+        // Nothing else belongs here; an unknown entry is debris (a deleted namespace's trash among it).
+        await removeTreeAt(treesFd, raw, treesFd);
+        continue;
       }
-      if (s.has.has('stray')) await removeTree(join(trees, `${id}-stray-${s.ns}`));
-    });
+      const key = `${m[1]}-${m[3]}`;
+      const s = swaps.get(key) ?? { ns: m[3]!, has: new Set<string>() };
+      s.has.add(m[2]!);
+      swaps.set(key, s);
+    }
+    if (swaps.size === 0) return;
+    await fsp.mkdir(namespacesDir, { recursive: true, mode: 0o700 });
+    nsDirFd = openServerDir(namespacesDir);
+    for (const [key, s] of swaps) {
+      const plan = new SwapPlan(key.slice(0, 16), s.ns, nsDirFd, treesFd, -1);
+      await guard(s.ns, async () => {
+        if (s.has.has('new') && s.has.has('old')) {
+          await rollBack(plan); // crashed between the two renames: not committed
+        } else if (s.has.has('old')) {
+          await removeTreeAt(treesFd, plan.oldName, treesFd); // committed; the old tree was being deleted
+        } else if (s.has.has('new')) {
+          await removeTreeAt(treesFd, plan.stagingName, treesFd); // crashed before the swap began
+        }
+        if (s.has.has('stray')) await removeTreeAt(treesFd, plan.strayName, treesFd);
+      });
+    }
+  } finally {
+    if (nsDirFd >= 0) closeQuietly(nsDirFd);
+    closeQuietly(treesFd);
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+/** The workspace ids under `<dataDir>/workspaces` (server-made directories), for start-up recovery. */
+export async function workspaceIds(dataDir: string): Promise<string[]> {
   try {
-    await fsp.lstat(p);
-    return true;
+    return await fsp.readdir(join(dataDir, 'workspaces'));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (errCode(err) === 'ENOENT') return [];
     throw err;
   }
 }
 
 /**
- * rm -rf that also works when the server is not root and the tree has
- * read-only directories (a restored 0555 directory cannot be emptied until
- * it is made writable). Top-level children go one at a time so the crash
- * tests can stop it half-way.
+ * Removes the entry `name` of `dirFd` through descriptors (tree/walk.ts), read-only
+ * directories included when the server is not root; nothing in it is followed.
+ * Subtrees deeper than the walk limit are moved to `hoistFd` (same filesystem)
+ * and removed from there. With `afterChild`, the top-level children go one at
+ * a time first, so the crash tests can stop it half-way.
  */
-export async function removeTree(path: string, afterChild?: (i: number) => void): Promise<void> {
-  let st;
-  try {
-    st = await fsp.lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!st.isDirectory()) {
-    await fsp.rm(path, { force: true });
-    return;
-  }
-  try {
-    if (afterChild) {
-      const children = await fsp.readdir(path);
-      for (let i = 0; i < children.length; i++) {
-        await fsp.rm(join(path, children[i]!), { recursive: true, force: true });
-        afterChild(i + 1);
+export async function removeTreeAt(
+  dirFd: number,
+  name: string | Buffer,
+  hoistFd: number,
+  afterChild?: (i: number) => void,
+): Promise<void> {
+  if (afterChild) {
+    const fd = openChildDir(dirFd, name);
+    if (fd !== null) {
+      try {
+        // Its children are unlinked through it: a read-only root (0555) must not stop that.
+        fs.fchmodSync(fd, 0o700);
+        const reader = new DirReader(fd);
+        let i = 0;
+        for (let batch = reader.next(); batch !== null; batch = reader.next()) {
+          for (const d of batch) {
+            await removeRacing(fd, d.name, hoistFd);
+            afterChild(++i);
+          }
+        }
+      } finally {
+        closeQuietly(fd);
       }
     }
-    await fsp.rm(path, { recursive: true, force: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EPERM') throw err;
-    await makeWritable(path);
-    await fsp.rm(path, { recursive: true, force: true });
+  }
+  await removeRacing(dirFd, name, hoistFd);
+}
+
+async function removeRacing(dirFd: number, name: string | Buffer, hoistFd: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await removeEntry(dirFd, name, hoistFd);
+      return;
+    } catch (err) {
+      // A process still running in an old tree can swap a directory it is
+      // emptying for a link or another directory between two calls (rmdir then
+      // says ENOTDIR / ENOTEMPTY); each pass removes what it saw, so passes converge.
+      if (attempt >= REMOVE_ATTEMPTS || !RACED.has(errCode(err) ?? '')) throw err;
+    }
   }
 }
 
-async function makeWritable(dir: string): Promise<void> {
-  const st = await fsp.lstat(dir).catch(() => null);
-  if (!st?.isDirectory()) return;
-  await fsp.chmod(dir, 0o700).catch(() => {});
-  for (const d of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (d.isDirectory()) await makeWritable(join(dir, d.name));
-  }
-}
+const REMOVE_ATTEMPTS = 5;
+const RACED = new Set(['ENOTDIR', 'ENOTEMPTY', 'EISDIR']);
 
 /**
  * Makes a freshly written tree durable before it is swapped in, so a power
  * cut after the commit cannot expose files whose data never reached the
- * disk. One syncfs (coreutils `sync -f`) flushes the filesystem in a single
- * pass; without it every file and directory is fsync'd.
+ * disk. One syncfs (coreutils `sync -f`, given the directory as its fd 3)
+ * flushes the filesystem in a single pass; without it every file and
+ * directory is fsync'd, through descriptors.
  */
-export async function flushToDisk(dir: string): Promise<void> {
+export async function flushToDisk(dirFd: number): Promise<void> {
   for (const bin of ['/usr/bin/sync', '/bin/sync']) {
     const r = await new Promise<'ok' | 'missing' | 'failed'>((resolve) => {
-      execFile(bin, ['-f', dir], { timeout: 10 * 60_000 }, (err) => {
-        if (!err) resolve('ok');
-        else resolve((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'failed');
-      });
+      const child = spawn(bin, ['-f', '/dev/fd/3'], { stdio: ['ignore', 'ignore', 'ignore', dirFd], timeout: 10 * 60_000 });
+      child.on('error', (err) => resolve(errCode(err) === 'ENOENT' ? 'missing' : 'failed'));
+      child.on('exit', (code) => resolve(code === 0 ? 'ok' : 'failed'));
     });
     if (r === 'ok') return;
     if (r === 'failed') break;
   }
-  await fsyncTree(dir);
+  await fsyncTree(dirFd);
 }
 
-async function fsyncTree(root: string): Promise<void> {
-  const fsyncPath = async (p: Buffer) => {
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(p, 'r');
-    } catch (err) {
-      // Unreadable to a non-root server (mode 0000): best effort, the rest is still flushed.
-      if ((err as NodeJS.ErrnoException).code === 'EACCES') return;
-      throw err;
-    }
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  };
-  const dirs: Buffer[] = [Buffer.from(root)];
-  let batch: Promise<void>[] = [];
-  while (dirs.length > 0) {
-    const dir = dirs.pop()!;
-    const entries = await fsp.readdir(dir, { withFileTypes: true, encoding: 'buffer' });
-    for (const d of entries) {
-      const p = Buffer.concat([dir, Buffer.from('/'), d.name as unknown as Buffer]);
-      if (d.isDirectory()) dirs.push(p);
-      else if (d.isFile()) batch.push(fsyncPath(p));
-      if (batch.length >= 16) {
-        await Promise.all(batch);
-        batch = [];
+async function fsyncTree(rootFd: number): Promise<void> {
+  await walkTree(rootFd, {
+    visit(e) {
+      if (!e.st.isFile() && !e.st.isDirectory()) return;
+      let fd: number;
+      try {
+        fd = openat2(e.dirFd, e.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, BENEATH_NO_LINKS);
+      } catch (err) {
+        // Unreadable to a non-root server (mode 0000): best effort, the rest is still flushed.
+        if (errCode(err) === 'EACCES') return;
+        throw err;
       }
-    }
-    batch.push(fsyncPath(dir));
-  }
-  await Promise.all(batch);
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        closeQuietly(fd);
+      }
+    },
+  });
+  await fsyncFd(rootFd);
 }

@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createArchive, restoreArchive, TREES_DIR } from '../../src/snapshots/archive.js';
+import { createArchive, removeTreeAt, restoreArchive, TREES_DIR } from '../../src/snapshots/archive.js';
 import { AppError } from '../../src/errors.js';
-import { buildFixtureTree, manifest, pseudoRandom, rmTree } from './support.js';
+import { MAX_WALK_DEPTH } from '../../src/tree/walk.js';
+import { BENEATH_NO_LINKS, O_CREAT, O_DIRECTORY, O_RDONLY, O_WRONLY, mkdirat, openat2 } from '../../src/tree/sys.js';
+import { archiveDir, buildFixtureTree, manifest, pseudoRandom, rmTree } from './support.js';
 
 const unlimited = { maxBytes: 0, maxFiles: 0, maxEntryBytes: 0 };
 const isRoot = process.getuid?.() === 0;
@@ -20,7 +22,7 @@ let tgzPath: string;
 let stats: { fileCount: number; totalBytes: number };
 
 async function archiveTo(tree: string, path: string, level?: number) {
-  const { stream, done } = createArchive(tree, { level });
+  const { stream, done } = archiveDir(tree, { level });
   await pipeline(stream, createWriteStream(path));
   return done;
 }
@@ -110,26 +112,35 @@ describe('createArchive + restoreArchive round trip', () => {
     expect(await manifest(nsRoot)).toEqual(await manifest(src));
   });
 
-  it('drops setuid/setgid bits and skips FIFOs and sockets; hard links become separate files', async () => {
+  it('drops setuid/setgid bits, skips FIFOs and sockets, keeps hard links as links', async () => {
     const tree = await fsp.mkdtemp(join(work, 'special-'));
     await fsp.writeFile(join(tree, 'suid'), 'x');
     await fsp.chmod(join(tree, 'suid'), 0o6755);
     await fsp.writeFile(join(tree, 'a'), 'shared');
     await fsp.link(join(tree, 'a'), join(tree, 'b'));
+    await fsp.mkdir(join(tree, 'sub'));
+    await fsp.link(join(tree, 'a'), join(tree, 'sub', 'c'));
     execFileSync('mkfifo', [join(tree, 'fifo')]);
     const sock = createServer();
     await new Promise<void>((r) => sock.listen(join(tree, 'sock'), r));
     try {
       const path = join(work, 'special.tar.gz');
       const s = await archiveTo(tree, path);
-      expect(s.fileCount).toBe(3);
+      expect(s).toEqual({ fileCount: 4, totalBytes: 1 + 3 * 6 });
       const nsRoot = await freshNamespace();
-      await restoreArchive(createReadStream(path), nsRoot, unlimited);
-      expect((await fsp.readdir(nsRoot)).sort()).toEqual(['a', 'b', 'suid']);
+      expect(await restoreArchive(createReadStream(path), nsRoot, unlimited)).toEqual({ filesRestored: 4 });
+      expect((await fsp.readdir(nsRoot)).sort()).toEqual(['a', 'b', 'sub', 'suid']);
       expect((await fsp.stat(join(nsRoot, 'suid'))).mode & 0o7777).toBe(0o755);
-      const [a, b] = [await fsp.stat(join(nsRoot, 'a')), await fsp.stat(join(nsRoot, 'b'))];
-      expect(a.ino).not.toBe(b.ino);
-      expect(await fsp.readFile(join(nsRoot, 'b'), 'utf8')).toBe('shared');
+      const [a, b, c] = await Promise.all(['a', 'b', 'sub/c'].map((n) => fsp.stat(join(nsRoot, n))));
+      expect([b!.ino, c!.ino]).toEqual([a!.ino, a!.ino]);
+      expect(a!.nlink).toBe(3);
+      expect(await fsp.readFile(join(nsRoot, 'sub/c'), 'utf8')).toBe('shared');
+      // The second and third paths are tar hard-link entries, not copies.
+      if (hasGnuTar) {
+        const listing = execFileSync('tar', ['-tvzf', path], { encoding: 'utf8' });
+        expect(listing).toMatch(/^h.* b link to a$/m);
+        expect(listing).toMatch(/^h.* sub\/c link to a$/m);
+      }
     } finally {
       sock.close();
     }
@@ -147,12 +158,19 @@ describe('createArchive + restoreArchive round trip', () => {
     await walk(Buffer.from(nsRoot));
   });
 
-  it('reports a missing tree through both the stream and done', async () => {
-    const { stream, done } = createArchive(join(work, 'no-such-dir'));
-    const streamErr = new Promise((resolve) => stream.on('error', resolve));
-    stream.resume();
-    await expect(done).rejects.toMatchObject({ code: 'ENOENT' });
-    await expect(streamErr).resolves.toMatchObject({ code: 'ENOENT' });
+  it('reports a descriptor that is not a directory through both the stream and done', async () => {
+    const file = join(work, 'not-a-dir');
+    await fsp.writeFile(file, 'x');
+    const fd = openSync(file, 'r');
+    try {
+      const { stream, done } = createArchive(fd);
+      const streamErr = new Promise((resolve) => stream.on('error', resolve));
+      stream.resume();
+      await expect(done).rejects.toMatchObject({ code: 'ENOTDIR' });
+      await expect(streamErr).resolves.toMatchObject({ code: 'ENOTDIR' });
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('streams: a tree far larger than the memory it uses', async () => {
@@ -244,5 +262,62 @@ describe('restore input errors', () => {
     await expect(restoreArchive(failing, nsRoot, unlimited)).rejects.toThrow('disk read failed');
     expect(await manifest(nsRoot)).toEqual(before);
     expect(await fsp.readdir(join(nsRoot, '..', '..', TREES_DIR))).toEqual([]);
+  });
+});
+
+describe('trees the walk refuses rather than archive in part', () => {
+  /** `levels` nested directories `a/a/…` (names of `nameLen` bytes) below `root`, made through descriptors. */
+  function nest(root: string, levels: number, nameLen = 1): void {
+    const name = 'a'.repeat(nameLen);
+    let fd = openSync(root, 'r');
+    for (let i = 0; i < levels; i++) {
+      mkdirat(fd, name, 0o755);
+      const next = openat2(fd, name, O_RDONLY | O_DIRECTORY, 0, BENEATH_NO_LINKS);
+      closeSync(fd);
+      fd = next;
+    }
+    closeSync(openat2(fd, 'leaf.txt', O_WRONLY | O_CREAT, 0o644, BENEATH_NO_LINKS));
+    closeSync(fd);
+  }
+
+  it('archives and restores a tree exactly at the depth limit (255 directories below the root)', async () => {
+    const tree = await fsp.mkdtemp(join(work, 'deep-ok-'));
+    nest(tree, MAX_WALK_DEPTH - 1);
+    const path = join(work, 'deep-ok.tar.gz');
+    expect(await archiveTo(tree, path)).toEqual({ fileCount: 1, totalBytes: 0 });
+    const nsRoot = await freshNamespace();
+    await restoreArchive(createReadStream(path), nsRoot, unlimited);
+    expect(await manifest(nsRoot)).toEqual(await manifest(tree));
+  });
+
+  it('refuses one level deeper, through both the stream and done', async () => {
+    const tree = await fsp.mkdtemp(join(work, 'deep-no-'));
+    nest(tree, MAX_WALK_DEPTH);
+    const { stream, done } = archiveDir(tree);
+    const streamErr = new Promise((resolve) => stream.on('error', resolve));
+    stream.resume();
+    const err = await done.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'tree_too_deep', status: 422 });
+    expect((err as AppError).detail).toMatch(
+      /^Snapshot not taken: the tree is deeper than 256 directory levels \(at workspace\/a\/a\/.*…\); a snapshot never leaves part of the tree out$/,
+    );
+    expect(await streamErr).toBe(err);
+  });
+
+  it('refuses a path longer than restore accepts (4096 bytes)', async () => {
+    const tree = await fsp.mkdtemp(join(work, 'long-'));
+    nest(tree, 17, 255); // 17 × 256 bytes: only reachable through descriptors
+    try {
+      const { stream, done } = archiveDir(tree);
+      stream.on('error', () => {}).resume();
+      const err = await done.catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'tree_too_deep' });
+      expect((err as AppError).detail).toMatch(/^Snapshot not taken: a path is longer than 4096 bytes \(at workspace\/aaa/);
+    } finally {
+      // Too long for path-based clean-up too.
+      const fd = openSync(work, 'r');
+      await removeTreeAt(fd, basename(tree), fd).finally(() => closeSync(fd));
+    }
   });
 });

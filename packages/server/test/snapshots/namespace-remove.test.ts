@@ -39,9 +39,11 @@ beforeAll(async () => {
   work = await fsp.mkdtemp(join(tmpdir(), 'trove-nsrm-'));
   store = await openStore({ dataDir: work, databaseUrl: null });
   namespaces = new NamespaceService(store.db, work, { uid: 0, gid: 0, enabled: false });
+  await namespaces.trees.start();
 });
 
 afterAll(async () => {
+  await namespaces?.trees.close();
   await store?.close?.();
   if (work) await rmTree(work);
 });
@@ -85,7 +87,7 @@ describe('NamespaceService.remove', () => {
 
 const canRunAsNobody = isRoot && hasSetpriv;
 describe.skipIf(!canRunAsNobody)(
-  `removeTree as a non-root server${canRunAsNobody ? '' : ' (SKIPPED: needs root and setpriv to run a child as nobody)'}`,
+  `removeTreeAt as a non-root server${canRunAsNobody ? '' : ' (SKIPPED: needs root and setpriv to run a child as nobody)'}`,
   () => {
     it('empties read-only directories that fs.rm cannot', async () => {
       const base = await fsp.mkdtemp(join(tmpdir(), 'trove-nsrm-nobody-'));
@@ -114,11 +116,13 @@ describe.skipIf(!canRunAsNobody)(
         const script = join(base, 'rm.mjs');
         writeFileSync(
           script,
-          `import { promises as fsp } from 'node:fs';
-import { removeTree } from ${JSON.stringify(treeSwap)};
+          `import fs, { promises as fsp } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { removeTreeAt } from ${JSON.stringify(treeSwap)};
 const out = {};
 try { await fsp.rm(process.argv[2], { recursive: true, force: true }); out.plain = 'ok'; } catch (e) { out.plain = e.code; }
-try { await removeTree(process.argv[3]); out.removeTree = 'ok'; } catch (e) { out.removeTree = e.code; }
+const parent = fs.openSync(dirname(process.argv[3]), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+try { await removeTreeAt(parent, basename(process.argv[3]), parent); out.removeTree = 'ok'; } catch (e) { out.removeTree = e.code; }
 console.log(JSON.stringify(out));
 `,
         );

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { openStore, type Store } from '../../src/db/index.js';
 import { LocalEventBus } from '../../src/events/bus.js';
@@ -15,6 +16,7 @@ import { AuthService } from '../../src/services/auth.js';
 import { WorkspaceService } from '../../src/services/workspaces.js';
 import { NamespaceService } from '../../src/services/namespaces.js';
 import { FileService } from '../../src/services/files.js';
+import { StorageGuard } from '../../src/services/storage.js';
 import { LocalNamespaceLocks } from '../../src/services/locks.js';
 import { SnapshotService } from '../../src/services/snapshots.js';
 import { LocalBlobStore } from '../../src/snapshots/blob-store.js';
@@ -40,7 +42,7 @@ function service(snapshots: { retentionDays: number; maxPerNamespace: number; sw
     locks: new LocalNamespaceLocks(),
     blobs,
     config: {
-      files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, usageCacheMs: 30_000 },
+      files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, minFreeBytes: 0, usageCacheMs: 30_000 },
       snapshots: { sweepIntervalMs: 60_000, ...snapshots },
     },
     logger: quiet,
@@ -58,18 +60,20 @@ beforeAll(async () => {
   const workspaces = new WorkspaceService(store.db, events, new AuthService(store.db, events));
   ws = (await workspaces.create('svc')).workspace_id;
   namespaces = new NamespaceService(store.db, dir, { uid: 0, gid: 0, enabled: false });
-  files = new FileService(namespaces, events, new LocalNamespaceLocks(), {
-    maxUploadBytes: 0,
-    maxReadBytes: 0,
-    quotaBytes: 0,
-    quotaFiles: 0,
-    usageCacheMs: 30_000,
-  });
+  await namespaces.trees.start();
+  files = new FileService(
+    namespaces,
+    events,
+    new LocalNamespaceLocks(),
+    { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, usageCacheMs: 30_000 },
+    new StorageGuard(dir, 0),
+  );
   blobs = new LocalBlobStore(join(dir, 'blobs', 'snapshots'));
   await blobs.init();
 });
 
 afterAll(async () => {
+  await namespaces?.trees.close();
   await store?.close();
   await fsp.rm(dir, { recursive: true, force: true });
 });
@@ -189,5 +193,51 @@ describe('SnapshotService', () => {
       code: 'snapshot_not_found',
       detail: `Snapshot ${snap.snapshot_id} has no stored data (it was removed from the blob store)`,
     });
+  });
+  it('refuses a tree deeper than the walk limit with 422 tree_too_deep, leaving no row and no blob', async () => {
+    const svc = service({ retentionDays: 0, maxPerNamespace: 0 });
+    const ctx = { workspaceId: ws, namespace: 'too-deep' };
+    const root = await namespaces.ensure(ws, 'too-deep');
+    await fsp.mkdir(join(root, ...Array.from({ length: 256 }, () => 'd')), { recursive: true });
+    const blobsBefore: string[] = [];
+    for await (const b of blobs.list()) blobsBefore.push(b.key);
+    const err = await svc.create(ctx, 'deep').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'tree_too_deep', status: 422 });
+    expect(await svc.list(ctx)).toEqual([]);
+    const blobsAfter: string[] = [];
+    for await (const b of blobs.list()) blobsAfter.push(b.key);
+    expect(blobsAfter.sort()).toEqual(blobsBefore.sort());
+    expect(await fsp.readdir(join(blobs.dir, '.tmp'))).toEqual([]);
+    expect((await eventsOf('snapshot.created')).filter((e) => e.namespace === 'too-deep')).toEqual([]);
+  });
+  it('a blob store that fails before reading the archive fails the snapshot and releases the namespace', async () => {
+    const failing = Object.create(blobs) as LocalBlobStore;
+    failing.put = async () => {
+      throw Object.assign(new Error('blob store down'), { code: 'EIO' });
+    };
+    const locks = new LocalNamespaceLocks();
+    const svc = new SnapshotService({
+      db: store.db,
+      events,
+      namespaces,
+      files,
+      locks,
+      blobs: failing,
+      config: {
+        files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, minFreeBytes: 0, usageCacheMs: 30_000 },
+        snapshots: { sweepIntervalMs: 60_000, retentionDays: 0, maxPerNamespace: 0 },
+      },
+      logger: quiet,
+    });
+    const ctx = { workspaceId: ws, namespace: 'blob-down' };
+    // Enough data that the capture blocks on its unread stream.
+    for (let i = 0; i < 20; i++) await files.writeText(ctx, `f${i}.txt`, randomBytes(256 * 1024).toString('base64'));
+    await expect(svc.create(ctx, null)).rejects.toThrow('blob store down');
+    expect(await svc.list(ctx)).toEqual([]);
+    // The capture stopped and released the lock; a snapshot through the working store goes through.
+    await expect(locks.exclusive(ws, 'blob-down', async () => 'free', 1_000)).resolves.toBe('free');
+    const ok = service({ retentionDays: 0, maxPerNamespace: 0 });
+    expect((await ok.create(ctx, null)).file_count).toBe(20);
   });
 });

@@ -5,11 +5,24 @@
  * modules for child processes (plain node cannot load the .ts sources).
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp, readFileSync, writeFileSync, mkdirSync, readdirSync, lstatSync, chmodSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  promises as fsp,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { createArchive, type ArchiveStats, type CreateArchiveOptions } from '../../src/snapshots/archive.js';
 
 export interface ManifestEntry {
   path: string;
@@ -221,21 +234,48 @@ export function tgz(entries: Buffer[], opts: { noEnd?: boolean } = {}): Buffer {
   return gzipSync(Buffer.concat([...entries, opts.noEnd ? Buffer.alloc(0) : Buffer.alloc(1024)]));
 }
 
+/* ---------- descriptors ---------- */
+
+/** Opens a test directory for createArchive (which only takes descriptors). */
+export function openDir(path: string): number {
+  return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+}
+
+/** createArchive of the directory at `path`, its descriptor closed once the archive is done. */
+export function archiveDir(path: string, opts: CreateArchiveOptions = {}): { stream: NodeJS.ReadableStream; done: Promise<ArchiveStats> } {
+  const fd = openDir(path);
+  const r = createArchive(fd, opts);
+  const done = r.done.finally(() => closeSync(fd));
+  done.catch(() => {});
+  return { stream: r.stream, done };
+}
+
 /* ---------- transpiled modules for child processes ---------- */
 
 const srcDir = fileURLToPath(new URL('../../src/', import.meta.url));
+const buildDir = fileURLToPath(new URL('../../build/', import.meta.url));
 
-/** Transpiles errors.ts and snapshots/*.ts into `outDir` (ESM .js), returning the path of archive.js. */
+/**
+ * Transpiles errors.ts, native.ts, tree/*.ts and snapshots/*.ts into
+ * `outDir/src` (ESM .js), with `outDir/build` linked to the package's native
+ * build (the addon is found relative to the modules), and returns the path of
+ * snapshots/archive.js.
+ */
 export function transpileSnapshots(outDir: string): string {
-  const files = ['errors.ts', ...readdirSync(join(srcDir, 'snapshots')).filter((f) => f.endsWith('.ts')).map((f) => `snapshots/${f}`)];
+  const files = [
+    'errors.ts',
+    'native.ts',
+    ...['tree', 'snapshots'].flatMap((d) => readdirSync(join(srcDir, d)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`)),
+  ];
   for (const f of files) {
     const out = ts.transpileModule(readFileSync(join(srcDir, f), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
     });
-    const dest = join(outDir, f.replace(/\.ts$/, '.js'));
+    const dest = join(outDir, 'src', f.replace(/\.ts$/, '.js'));
     mkdirSync(dirname(dest), { recursive: true });
     writeFileSync(dest, out.outputText);
   }
   writeFileSync(join(outDir, 'package.json'), '{"type":"module"}');
-  return join(outDir, 'snapshots/archive.js');
+  symlinkSync(buildDir, join(outDir, 'build'));
+  return join(outDir, 'src/snapshots/archive.js');
 }
