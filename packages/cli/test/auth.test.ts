@@ -193,13 +193,27 @@ describe('doctor', () => {
     expect(byName.key.status).toBe('ok');
     expect(byName.clock.status).toBe('ok');
     expect(byName.latency.detail).toMatch(/\d+ ms round trip/);
-    // The sandbox check mirrors /healthz: bubblewrap ok, insecure warn, unavailable fail (exit 1).
-    const health = await (await fetch(`${session.server.baseUrl}/healthz`)).json();
+    // The exec mode is an admin detail: a workspace key's doctor says it did not check it.
+    expect(byName.sandbox).toMatchObject({ status: 'warn', detail: expect.stringContaining('admin keys only') });
+    expect(r.code).toBe(0);
+    const text = await trove(['doctor'], { home });
+    expect(text.stdout).toMatch(/✓ server/);
+  });
+
+  it('with an admin key, reports the server details and checks the sandbox', async () => {
+    const home = makeHome();
+    await login(home, session.server.baseUrl, session.server.adminKey);
+    const r = await trove(['doctor', '--json'], { home });
+    const report = JSON.parse(r.stdout);
+    const byName = Object.fromEntries(report.checks.map((c: { name: string; status: string; detail: string }) => [c.name, c]));
+    const health = await (
+      await fetch(`${session.server.baseUrl}/v1/admin/health`, { headers: { authorization: `Bearer ${session.server.adminKey}` } })
+    ).json();
+    expect(byName.server).toMatchObject({ status: 'ok', detail: expect.stringContaining(`version ${health.version} (database ok, volume ok)`) });
+    // The sandbox check mirrors the details: bubblewrap ok, insecure warn, unavailable fail (exit 1).
     const expected = health.exec === 'bubblewrap' ? 'ok' : health.exec === 'unavailable' ? 'fail' : 'warn';
     expect(byName.sandbox.status).toBe(expected);
     expect(r.code).toBe(expected === 'fail' ? 1 : 0);
-    const text = await trove(['doctor'], { home });
-    expect(text.stdout).toMatch(/✓ server/);
   });
 
   it('exits 4 when the server is down and 2 for a bad key', async () => {

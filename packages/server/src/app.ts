@@ -12,6 +12,7 @@ import type { AppContext } from './context.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { RateLimiter, registerAuth } from './plugins/auth.js';
 import { installDownloadLane, type AccessLogger } from './plugins/download-lane.js';
+import { registerSlowClients } from './plugins/slow-clients.js';
 import { metaRoutes } from './routes/meta/index.js';
 import { workspaceRoutes } from './routes/workspaces/index.js';
 import { keyRoutes } from './routes/keys/index.js';
@@ -42,6 +43,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // One log line per request (on completion) instead of Fastify's two; the arrival is logged at debug.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024 * 1024,
+    // Every phase of a request has its limit (plugins/slow-clients.ts says how they fit together): the head
+    // (headersTimeout), a stalled body (the body idle timeout), the whole request (requestTimeout), a
+    // connection where nothing moves while the client should act (connectionTimeout), an idle keep-alive.
+    requestTimeout: config.timeouts.requestMs,
+    connectionTimeout: config.timeouts.connectionMs,
+    keepAliveTimeout: config.timeouts.keepAliveMs,
+    http: { headersTimeout: config.timeouts.headersMs, requestTimeout: config.timeouts.requestMs },
   });
 
   // Query strings and headers are text, so they are coerced ("true" → true);
@@ -88,6 +96,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   });
 
   registerErrorHandling(app);
+  // Before auth: a body is watched, and a refused one closed, whatever the key.
+  registerSlowClients(app, { bodyIdleTimeoutMs: config.timeouts.bodyIdleMs });
   const limiter = config.rateLimit.perKeyPerMinute > 0 ? new RateLimiter(config.rateLimit.perKeyPerMinute) : null;
   registerAuth(app, deps.auth, limiter);
 

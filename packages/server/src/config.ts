@@ -63,7 +63,7 @@ export interface Config {
     requestMs: number;
     /** A request head must arrive within this (node:http headersTimeout). */
     headersMs: number;
-    /** A connection where nothing moves while the client should act is closed; 0 = never (Fastify connectionTimeout). */
+    /** A connection where nothing moves is closed, unless the server is working on its answer; 0 = never (Fastify connectionTimeout). */
     connectionMs: number;
     /** An idle keep-alive connection is closed after this. */
     keepAliveMs: number;
@@ -122,7 +122,7 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_BODY_IDLE_TIMEOUT_MS', flag: 'body-idle-timeout-ms', kind: 'int', help: 'A request body that sends nothing for this long gets 408 and the connection closed (default 30000)' },
   { env: 'TROVE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', help: 'A whole request, upload included, must arrive within this (default 3600000 = 1 h; 0 = no limit)' },
   { env: 'TROVE_HEADERS_TIMEOUT_MS', flag: 'headers-timeout-ms', kind: 'int', help: 'A request head must arrive within this (default 30000)' },
-  { env: 'TROVE_CONNECTION_TIMEOUT_MS', flag: 'connection-timeout-ms', kind: 'int', help: 'Close a connection idle this long while the client should read or send (default 120000; 0 = never; else >= 65000)' },
+  { env: 'TROVE_CONNECTION_TIMEOUT_MS', flag: 'connection-timeout-ms', kind: 'int', help: 'Close a connection idle this long unless the server is still working on its answer (default 120000; 0 = never; else >= 65000)' },
   { env: 'TROVE_KEEP_ALIVE_TIMEOUT_MS', flag: 'keep-alive-timeout-ms', kind: 'int', help: 'Close an idle keep-alive connection after this (default 72000)' },
   { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
   { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },

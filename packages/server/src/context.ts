@@ -3,10 +3,8 @@
  * namespaces, files, exec, and the optional subsystems (webhooks, snapshots)
  * that register themselves through `extraRoutes` / `onStart` / `onClose`.
  */
-import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, readFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { openStore, type Store } from './db/index.js';
@@ -19,7 +17,7 @@ import { FileService } from './services/files.js';
 import { StorageGuard } from './services/storage.js';
 import type { NamespaceLocks } from './services/locks.js';
 import { createCoordination } from './coordination.js';
-import { ExecService } from './sandbox/exec.js';
+import { ExecService, type SandboxStatus } from './sandbox/exec.js';
 
 export interface Logger {
   info(obj: object | string, msg?: string): void;
@@ -51,8 +49,21 @@ export interface AppContext {
   onStart: Array<() => Promise<void>>;
   onClose: Array<() => Promise<void>>;
   deleteNamespace(workspaceId: string, namespace: string): Promise<void>;
-  health(): Promise<{ ok: boolean; detail?: string; database: string; volume: string; exec: string }>;
+  /** Database, data volume and exec sandbox status; writes nothing (see HealthReport). */
+  health(): Promise<HealthReport>;
   close(): Promise<void>;
+}
+
+/** What /healthz answers up/down from, and what /v1/admin/health shows an admin. */
+export interface HealthReport {
+  ok: boolean;
+  /** `ok`, or the kind of failure (`unreachable: ECONNREFUSED`), never where the database lives. */
+  database: string;
+  /** `ok`, `unwritable: EROFS` (or another errno), `unreachable: ETIMEDOUT`. */
+  volume: string;
+  exec: SandboxStatus;
+  /** The data volume's space for unprivileged writers; null when it could not be read. */
+  disk: { free_bytes: number; total_bytes: number } | null;
 }
 
 export function packageVersion(): string {
@@ -88,6 +99,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   files.startWatching();
   const exec = new ExecService(config.exec, logger);
 
+  let volumeCheck: Promise<NonNullable<HealthReport['disk']>> | null = null;
   const ctx: AppContext = {
     config,
     version: packageVersion(),
@@ -115,29 +127,28 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     async health() {
       let database = 'ok';
       let volume = 'ok';
-      try {
-        await withTimeout(store.ping(), HEALTH_DB_TIMEOUT_MS);
-      } catch (err) {
-        // /healthz is public: say what kind of failure, not where the database lives. The log has the rest.
-        database = `unreachable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
-        logger.warn({ err: (err as Error).message }, 'health check: database unreachable');
-      }
-      try {
-        const probe = join(config.dataDir, `.healthz-${process.pid}-${randomBytes(6).toString('hex')}`);
-        await fsp.writeFile(probe, String(Date.now()));
-        await fsp.unlink(probe);
-      } catch (err) {
-        volume = `unwritable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
-      }
-      const s = exec.status();
-      const ok = database === 'ok' && volume === 'ok';
-      return {
-        ok,
-        detail: ok ? undefined : `database ${database}; volume ${volume}`,
-        database,
-        volume,
-        exec: s.mode,
-      };
+      let disk: HealthReport['disk'] = null;
+      // Nothing is written: load balancers call this every few seconds. access(W_OK) fails with EROFS on a
+      // read-only (re)mount and ENOENT/EACCES when the data dir went away; statfs gives the free space.
+      // A check still running (a hung network volume) is shared, so probes cannot pile up on the thread pool.
+      volumeCheck ??= (async () => {
+        await fsp.access(config.dataDir, fsConstants.W_OK);
+        const st = await fsp.statfs(config.dataDir);
+        return { free_bytes: st.bavail * st.bsize, total_bytes: st.blocks * st.bsize };
+      })().finally(() => (volumeCheck = null));
+      await Promise.all([
+        withTimeout(store.ping(), HEALTH_TIMEOUT_MS).catch((err: unknown) => {
+          // Say what kind of failure, not where the database lives. The log has the rest.
+          database = `unreachable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+          logger.warn({ err: (err as Error).message }, 'health check: database unreachable');
+        }),
+        withTimeout(volumeCheck, HEALTH_TIMEOUT_MS).then((d) => void (disk = d), (err: unknown) => {
+          const code = (err as NodeJS.ErrnoException).code ?? 'error';
+          volume = code === 'ETIMEDOUT' ? 'unreachable: ETIMEDOUT' : `unwritable: ${code}`;
+          logger.warn({ err: (err as Error).message }, 'health check: data volume unusable');
+        }),
+      ]);
+      return { ok: database === 'ok' && volume === 'ok', database, volume, exec: exec.status(), disk };
     },
     async close() {
       for (const fn of ctx.onClose.reverse()) await fn().catch((err) => logger.error({ err }, 'shutdown step failed'));
@@ -151,8 +162,8 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   return ctx;
 }
 
-/** A load balancer's health probe must get an answer quickly, even while connecting to the database hangs. */
-const HEALTH_DB_TIMEOUT_MS = 2_000;
+/** A load balancer's health probe must get an answer quickly, even while the database or a network volume hangs. */
+const HEALTH_TIMEOUT_MS = 2_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -85,8 +85,7 @@ describe('bootstrap', () => {
   it('serves /healthz and /openapi.json without a key', async () => {
     const s = await startServer();
     cleanup.push(s);
-    const h = (await (await fetch(s.baseUrl + '/healthz')).json()) as { status: string; database: string };
-    expect(h).toMatchObject({ status: 'ok', database: 'ok', volume: 'ok' });
+    expect(await (await fetch(s.baseUrl + '/healthz')).json()).toEqual({ status: 'ok' });
     const doc = (await (await fetch(s.baseUrl + '/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toMatch(/^3\./);
     for (const p of ['/write', '/delete', '/files/{path}', '/v1/files', '/v1/files/content', '/v1/me', '/v1/exec', '/exec', '/v1/workspaces/{ws}/events', '/v1/workspaces/{ws}/keys']) {

@@ -1,6 +1,8 @@
 /**
  * `trove doctor`: configuration, server reachability and health, latency, clock
  * skew (from the Date header), the key and its scope, and the exec sandbox.
+ * `/healthz` only says up or down; with an admin key the details (database,
+ * volume, version, exec mode) come from `/v1/admin/health`.
  */
 import type { TroveAdminClient } from 'trove-sdk';
 import type { Context } from '../../context.js';
@@ -17,11 +19,15 @@ interface Check {
 
 interface Health {
   status?: string;
+  detail?: string;
+}
+
+/** `GET /v1/admin/health` (admin keys). */
+interface HealthDetails extends Health {
   database?: string;
   volume?: string;
   exec?: string;
   version?: string;
-  detail?: string;
 }
 
 /** Webhook receivers reject signatures older than this, so a larger skew breaks them. */
@@ -58,17 +64,22 @@ export async function run(ctx: Context): Promise<void> {
   } else {
     const last = probes[probes.length - 1]!;
     const h = last.health;
+    const me = await client.me({ signal: ctx.io.signal, maxRetries: 0 }).then(
+      (identity) => ({ identity, error: null }),
+      (error: unknown) => ({ identity: null, error: error as { status?: number; message?: string } }),
+    );
+    // The details are for admin keys only; an unhealthy server answers 503 with them too.
+    const details = me.identity?.scope === 'admin' ? await healthDetails(client, ctx.io.signal) : null;
+    const parts = details
+      ? `${details.version ? `, version ${details.version}` : ''} (database ${details.database ?? '?'}, volume ${details.volume ?? '?'})`
+      : '';
     if (last.httpStatus === 200 && h?.status === 'ok') {
-      add({
-        name: 'server',
-        status: 'ok',
-        detail: `${cfg.baseUrl} reachable${h.version ? `, version ${h.version}` : ''} (database ${h.database ?? '?'}, volume ${h.volume ?? '?'})`,
-      });
+      add({ name: 'server', status: 'ok', detail: `${cfg.baseUrl} reachable${parts}` });
     } else {
       add({
         name: 'server',
         status: 'fail',
-        detail: `${cfg.baseUrl} answered ${last.httpStatus}: ${h?.detail ?? `database ${h?.database ?? '?'}, volume ${h?.volume ?? '?'}`}`,
+        detail: `${cfg.baseUrl} answered ${last.httpStatus}: ${details?.detail ?? h?.detail ?? 'unavailable'}`,
       });
     }
     const sorted = probes.map((p) => p.ms).sort((a, b) => a - b);
@@ -94,17 +105,17 @@ export async function run(ctx: Context): Promise<void> {
       });
     }
 
-    try {
-      const me = await client.me({ signal: ctx.io.signal, maxRetries: 0 });
+    if (me.identity) {
+      const identity = me.identity;
       add({
         name: 'key',
         status: 'ok',
-        detail: `${maskKey(cfg.apiKey)} valid: ${me.scope} scope, workspace ${me.workspaceId}${me.namespace ? `, locked to namespace "${me.namespace}"` : ''}`,
+        detail: `${maskKey(cfg.apiKey)} valid: ${identity.scope} scope, workspace ${identity.workspaceId}${identity.namespace ? `, locked to namespace "${identity.namespace}"` : ''}`,
       });
-      if (me.scope === 'workspace') {
-        const ns = me.namespace ?? cfg.namespace;
-        if (me.namespace && cfg.namespace && cfg.namespace !== me.namespace) {
-          add({ name: 'namespace', status: 'fail', detail: `"${cfg.namespace}" is configured, but the key is locked to "${me.namespace}"` }, ExitCode.auth);
+      if (identity.scope === 'workspace') {
+        const ns = identity.namespace ?? cfg.namespace;
+        if (identity.namespace && cfg.namespace && cfg.namespace !== identity.namespace) {
+          add({ name: 'namespace', status: 'fail', detail: `"${cfg.namespace}" is configured, but the key is locked to "${identity.namespace}"` }, ExitCode.auth);
         } else {
           add({
             name: 'namespace',
@@ -115,22 +126,13 @@ export async function run(ctx: Context): Promise<void> {
       } else {
         add({ name: 'namespace', status: 'ok', detail: 'admin key: manages keys and webhooks; files and exec need a workspace key' });
       }
-    } catch (err) {
-      const e = err as { status?: number; message?: string };
+    } else {
+      const e = me.error!;
       if (e.status === 401 || e.status === 403) add({ name: 'key', status: 'fail', detail: e.message ?? 'rejected' }, ExitCode.auth);
-      else add({ name: 'key', status: 'fail', detail: e.message ?? String(err) }, e.status === undefined ? ExitCode.network : ExitCode.error);
+      else add({ name: 'key', status: 'fail', detail: e.message ?? String(e) }, e.status === undefined ? ExitCode.network : ExitCode.error);
     }
 
-    const mode = h?.exec;
-    add(
-      mode === 'bubblewrap'
-        ? { name: 'sandbox', status: 'ok', detail: 'bubblewrap: commands run isolated' }
-        : mode === 'insecure'
-          ? { name: 'sandbox', status: 'warn', detail: 'insecure: commands run without isolation (development mode)' }
-          : mode === 'unavailable'
-            ? { name: 'sandbox', status: 'fail', detail: 'unavailable: `trove run` will fail (install bubblewrap on the server)' }
-            : { name: 'sandbox', status: 'warn', detail: 'the server did not report its exec mode' },
-    );
+    add(sandboxCheck(me.identity?.scope ?? null, details?.exec));
   }
 
   if (ctx.json) {
@@ -160,6 +162,31 @@ export function clockSkewSeconds(sentMs: number, receivedMs: number, dateHeader:
   return beyond === 0 ? 0 : (Math.sign(offsetMs) * beyond) / 1000;
 }
 
+/** The exec sandbox, from the admin health details (`scope` null: the key check failed). */
+function sandboxCheck(scope: string | null, mode: string | undefined): Check {
+  if (scope === null) return { name: 'sandbox', status: 'warn', detail: 'not checked: the key check failed' };
+  if (scope !== 'admin') {
+    return {
+      name: 'sandbox',
+      status: 'warn',
+      detail: 'not checked: the server shows its exec mode to admin keys only (`trove doctor --profile <admin profile>`)',
+    };
+  }
+  if (mode === 'bubblewrap') return { name: 'sandbox', status: 'ok', detail: 'bubblewrap: commands run isolated' };
+  if (mode === 'insecure') return { name: 'sandbox', status: 'warn', detail: 'insecure: commands run without isolation (development mode)' };
+  if (mode === 'unavailable') {
+    return { name: 'sandbox', status: 'fail', detail: 'unavailable: `trove run` will fail (install bubblewrap on the server)' };
+  }
+  return { name: 'sandbox', status: 'warn', detail: 'the server did not report its exec mode' };
+}
+
+/** `GET /v1/admin/health`; null when it cannot be read (the check then says the mode is unknown). */
+async function healthDetails(client: TroveAdminClient, signal: AbortSignal): Promise<HealthDetails | null> {
+  return client
+    .request({ method: 'GET', path: '/v1/admin/health', maxRetries: 0, timeoutMs: 10_000, signal }, async (res) => (await res.json()) as HealthDetails)
+    .catch((err: { status?: number; body?: unknown }) => (err.status === 503 ? ((err.body ?? null) as HealthDetails | null) : null));
+}
+
 /** One `GET /healthz`: round-trip time, clock skew against the Date header, and the body. */
 async function probeHealth(client: TroveAdminClient, signal: AbortSignal) {
   const t0 = Date.now();
@@ -174,7 +201,7 @@ async function probeHealth(client: TroveAdminClient, signal: AbortSignal) {
       return { ms: t1 - t0, skewS, health, httpStatus: res.status };
     },
   ).catch((err: { status?: number; body?: unknown; headers?: Headers }) => {
-    // An unhealthy server answers 503 with the same body shape.
+    // An unhealthy server answers 503 with {status, detail, code}.
     if (typeof err.status === 'number') {
       return { ms: Date.now() - t0, skewS: null, health: (err.body ?? null) as Health | null, httpStatus: err.status };
     }

@@ -1,29 +1,27 @@
 /** Health and the OpenAPI document. */
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app.js';
+import { AppError } from '../../errors.js';
+import { errors } from '../shared-schemas.js';
+
+const RETRY_AFTER_S = 5;
 
 export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  // Public, for load balancers and uptime checks: up or down and nothing else (no version, no exec mode, no
+  // disk figures for anyone who can reach the port). It writes nothing; the details are /v1/admin/health.
   app.get(
     '/healthz',
     {
       config: { public: true },
       schema: {
-        summary: 'Health: database and volume reachability',
+        summary: 'Liveness for load balancers: 200 {"status": "ok"} or 503 (no key; details at /v1/admin/health)',
         tags: ['meta'],
+        security: [],
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              status: { type: 'string' },
-              database: { type: 'string' },
-              volume: { type: 'string' },
-              exec: { type: 'string' },
-              version: { type: 'string' },
-            },
-          },
+          200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } },
           503: {
             type: 'object',
-            properties: { status: { type: 'string' }, detail: { type: 'string' }, code: { type: 'string' }, database: { type: 'string' }, volume: { type: 'string' } },
+            properties: { status: { type: 'string', enum: ['unavailable'] }, detail: { type: 'string' }, code: { type: 'string' } },
           },
         },
       },
@@ -31,10 +29,64 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     async (_req, reply) => {
       const h = await deps.health();
       if (!h.ok) {
-        reply.header('retry-after', '5');
-        return reply.code(503).send({ status: 'unavailable', detail: h.detail, code: 'unavailable', database: h.database, volume: h.volume });
+        reply.header('retry-after', String(RETRY_AFTER_S));
+        return reply.code(503).send({ status: 'unavailable', detail: 'The server cannot serve requests right now; retry shortly', code: 'unavailable' });
       }
-      return { status: 'ok', database: h.database, volume: h.volume, exec: h.exec, version: deps.version };
+      return { status: 'ok' };
+    },
+  );
+
+  const details = {
+    status: { type: 'string', enum: ['ok', 'unavailable'] },
+    version: { type: 'string' },
+    database: { type: 'string', description: '`ok` or the kind of failure (`unreachable: ECONNREFUSED`)' },
+    volume: { type: 'string', description: '`ok`, `unwritable: <errno>` or `unreachable: ETIMEDOUT` (the data dir)' },
+    exec: { type: 'string', enum: ['bubblewrap', 'insecure', 'unavailable'] },
+    exec_reason: { type: ['string', 'null'], description: 'Why exec is unavailable' },
+    exec_fix: { type: ['string', 'null'], description: 'How to make it available' },
+    cgroups: {
+      type: ['object', 'null'],
+      description: 'Per-exec cgroups: `v1`, `v2` or `none`, the controllers applied, and what is missing',
+      properties: { mode: { type: 'string' }, controllers: { type: 'array', items: { type: 'string' } }, missing: { type: 'array', items: { type: 'string' } } },
+    },
+    disk: {
+      type: ['object', 'null'],
+      description: 'The data volume (null when it could not be read)',
+      properties: { free_bytes: { type: 'integer' }, total_bytes: { type: 'integer' } },
+    },
+  } as const;
+
+  app.get(
+    '/v1/admin/health',
+    {
+      schema: {
+        summary: 'Health details (ours, admin key): database, data volume, disk space, exec sandbox and cgroups, version',
+        tags: ['meta'],
+        response: {
+          200: { type: 'object', properties: details },
+          503: { type: 'object', properties: { ...details, detail: { type: 'string' }, code: { type: 'string' } } },
+          ...errors(401, 403),
+        },
+      },
+    },
+    async (req, reply) => {
+      if (req.auth.scope !== 'admin') throw new AppError('scope_forbidden', 'Health details need an admin key.');
+      const h = await deps.health();
+      const body = {
+        status: h.ok ? 'ok' : 'unavailable',
+        version: deps.version,
+        database: h.database,
+        volume: h.volume,
+        exec: h.exec.mode,
+        exec_reason: h.exec.reason ?? null,
+        exec_fix: h.exec.fix ?? null,
+        // Host paths (the cgroup parent directory) stay out: the schema lists what is shown.
+        cgroups: 'cgroups' in h.exec ? h.exec.cgroups : null,
+        disk: h.disk,
+      };
+      if (h.ok) return body;
+      reply.header('retry-after', String(RETRY_AFTER_S));
+      return reply.code(503).send({ ...body, detail: `database ${h.database}; volume ${h.volume}`, code: 'unavailable' });
     },
   );
 
