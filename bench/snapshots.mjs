@@ -64,9 +64,15 @@ async function child([op, ...args]) {
     const [tree, blobDir, level] = args;
     const store = new LocalBlobStore(blobDir);
     await store.init();
-    const { stream, done } = archive.createArchive(tree, { level: Number(level) });
-    const { sizeBytes } = await store.put('bench/snap.tar.gz', stream);
-    extra = { ...(await done), sizeBytes };
+    // The engine reads a tree through its root descriptor, as the server does.
+    const rootFd = openSync(tree, 'r');
+    try {
+      const { stream, done } = archive.createArchive(rootFd, { level: Number(level) });
+      const { sizeBytes } = await store.put('bench/snap.tar.gz', stream);
+      extra = { ...(await done), sizeBytes };
+    } finally {
+      closeSync(rootFd);
+    }
   } else if (op === 'restore') {
     const [blobDir, nsRoot, durable] = args;
     const store = new LocalBlobStore(blobDir);
@@ -106,9 +112,14 @@ async function warmUp(archive, LocalBlobStore) {
     await fsp.writeFile(join(dir, 'tree', 'f.txt'), 'warm');
     const store = new LocalBlobStore(join(dir, 'blobs'));
     await store.init();
-    const { stream, done } = archive.createArchive(join(dir, 'tree'));
-    await store.put('w/warm.tar.gz', stream);
-    await done;
+    const rootFd = openSync(join(dir, 'tree'), 'r');
+    try {
+      const { stream, done } = archive.createArchive(rootFd);
+      await store.put('w/warm.tar.gz', stream);
+      await done;
+    } finally {
+      closeSync(rootFd);
+    }
     const limits = { maxBytes: 0, maxFiles: 0, maxEntryBytes: 0 };
     await archive.restoreArchive(await store.get('w/warm.tar.gz'), join(dir, 'ws', 'namespaces', 'n'), limits);
   } finally {

@@ -184,7 +184,11 @@ export class SnapshotService {
             input,
             nsRoot,
             { maxBytes: config.files.quotaBytes, maxFiles: config.files.quotaFiles, maxEntryBytes: config.files.maxUploadBytes },
-            { chown: owner.enabled ? { uid: owner.uid, gid: owner.gid } : undefined },
+            {
+              chown: owner.enabled ? { uid: owner.uid, gid: owner.gid } : undefined,
+              // A restored tree keeps the namespace's hard quota: its staging root is a limited subvolume too.
+              roots: namespaces.trees.hardQuotaMode.kind === 'btrfs' ? namespaces.trees.hardQuota : undefined,
+            },
           );
         } finally {
           // Whatever happened, the cached usage may describe another tree now.

@@ -5,7 +5,7 @@
  */
 import { crashPoint } from './crash-points.js';
 import { extractArchive, type ArchiveLimits, type ExtractOptions } from './archive-extract.js';
-import { commitSwap, discardStaging, flushToDisk, prepareStaging } from './tree-swap.js';
+import { commitSwap, discardStaging, flushToDisk, prepareStaging, type RootMaker } from './tree-swap.js';
 
 export {
   createArchive,
@@ -23,6 +23,8 @@ export interface RestoreOptions extends ExtractOptions {
    * old-or-new guarantee also holds across a power cut, not only a process crash.
    */
   durable?: boolean;
+  /** How the staging root is made (a limited btrfs subvolume where namespaces have hard quotas). */
+  roots?: RootMaker;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function restoreArchive(
 ): Promise<{ filesRestored: number }> {
   let plan;
   try {
-    plan = await prepareStaging(nsRoot);
+    plan = await prepareStaging(nsRoot, opts.roots);
   } catch (err) {
     (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
     throw err;

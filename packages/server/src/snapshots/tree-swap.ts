@@ -85,8 +85,22 @@ export class SwapPlan {
   }
 }
 
-/** Creates an empty private staging directory for a restore of `nsRoot` (`<ws>/namespaces/<ns>`). */
-export async function prepareStaging(nsRoot: string): Promise<SwapPlan> {
+/** How a namespace root is made: a plain directory, or a limited btrfs subvolume (tree/hard-quota.ts). */
+export interface RootMaker {
+  makeRoot(parentFd: number, name: string): void;
+  applyLimit(rootFd: number): boolean;
+}
+
+const plainRoots: RootMaker = {
+  makeRoot: (parentFd, name) => mkdirat(parentFd, name, 0o700),
+  applyLimit: () => false,
+};
+
+/**
+ * Creates an empty private staging directory for a restore of `nsRoot` (`<ws>/namespaces/<ns>`), made the way
+ * `roots` makes namespace roots, so that the tree swapped in keeps the namespace's hard quota.
+ */
+export async function prepareStaging(nsRoot: string, roots: RootMaker = plainRoots): Promise<SwapPlan> {
   const namespacesDir = dirname(nsRoot);
   const ns = basename(nsRoot);
   await fsp.mkdir(treesDirFor(namespacesDir), { recursive: true, mode: 0o700 });
@@ -104,8 +118,9 @@ export async function prepareStaging(nsRoot: string): Promise<SwapPlan> {
     }
     const id = randomBytes(8).toString('hex');
     const staging = `${id}-new-${ns}`;
-    mkdirat(treesFd, staging, 0o700);
+    roots.makeRoot(treesFd, staging);
     stagingFd = openat2(treesFd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+    roots.applyLimit(stagingFd);
     return new SwapPlan(id, ns, nsDirFd, treesFd, stagingFd);
   } catch (err) {
     if (stagingFd >= 0) closeQuietly(stagingFd);

@@ -33,6 +33,8 @@ export const MAX_WALK_DEPTH = 256;
 const DIRENT_BUF = 32 * 1024;
 /** Entries handled between two turns of the event loop (each costs a few µs of syscalls). */
 const SLICE = 256;
+/** Passes over one directory while something keeps creating names in it, before removal gives up. */
+const MAX_REWINDS = 16;
 
 export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -225,7 +227,7 @@ async function removeOne(
     reader: DirReader;
     batch: DirEntry[];
     i: number;
-    rewound: boolean;
+    rewinds: number;
   }
   const frame = (fd: number, pfd: number, n: string | Buffer): Frame => ({
     fd,
@@ -234,7 +236,7 @@ async function removeOne(
     reader: new DirReader(fd),
     batch: [],
     i: 0,
-    rewound: false,
+    rewinds: 0,
   });
   const frames: Frame[] = [frame(top, parentFd, name)];
   let work = 0;
@@ -248,19 +250,27 @@ async function removeOne(
           f.i = 0;
           continue;
         }
-        // Emptied (as far as this pass saw): remove it; a name created meanwhile means one more pass.
+        // Emptied (as far as this pass saw): remove it. A name created meanwhile means one more pass; a
+        // directory swapped for a file or link meanwhile (a tenant process) is unlinked as what it is now.
         try {
           await rmdirAt(f.parentFd, f.name, frames.length >= 2 ? frames[frames.length - 2]!.fd : undefined);
         } catch (err) {
-          if (errCode(err) !== 'ENOTEMPTY' || f.rewound) throw err;
-          closeQuietly(f.fd);
-          const fd = openChildDir(f.parentFd, f.name);
-          if (fd === null) {
-            frames.pop();
+          const code = errCode(err);
+          if (code === 'ENOTDIR') {
+            await unlinkNonDir(f.parentFd, f.name);
+          } else if (code === 'ENOTEMPTY' && f.rewinds < MAX_REWINDS) {
+            closeQuietly(f.fd);
+            const fd = openChildDir(f.parentFd, f.name);
+            if (fd === null) {
+              frames.pop();
+              await unlinkNonDir(f.parentFd, f.name);
+              continue;
+            }
+            Object.assign(f, frame(fd, f.parentFd, f.name), { rewinds: f.rewinds + 1 });
             continue;
+          } else {
+            throw err;
           }
-          Object.assign(f, frame(fd, f.parentFd, f.name), { rewound: true });
-          continue;
         }
         frames.pop();
         closeQuietly(f.fd);

@@ -27,7 +27,7 @@ function client(s: StartedServer, namespace: string) {
     const res = await fetch(s.baseUrl + path, {
       method,
       headers: raw ? headers : { ...headers, 'content-type': 'application/json' },
-      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+      body: raw ? new Uint8Array(raw) : body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
     let json: any = null;

@@ -38,7 +38,7 @@ function call(ns: string, method: string, path: string, body?: unknown, raw?: Bu
       'x-namespace': ns,
       ...(raw ? {} : { 'content-type': 'application/json' }),
     },
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    body: raw ? new Uint8Array(raw) : body === undefined ? undefined : JSON.stringify(body),
   }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
 }
 
