@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
 
 const started: StartedServer[] = [];
@@ -136,5 +137,32 @@ describe('storage', () => {
     expect((await c.del('blob')).status).toBe(200);
     expect((await c.write('small.txt', 'y')).status).toBe(200);
     expect((await c.exec('true')).status).toBe(200);
+  });
+
+  it('sweeps the temp files of a killed server at the next start; users may name files like them', async () => {
+    const s = await startServer({ env: { TROVE_MIN_FREE_BYTES: '0' } });
+    started.push(s);
+    const c = client(s, 'crashy');
+    expect((await c.write('.trove-tmp-mine', 'a user file')).status).toBe(200);
+    // An upload that never finishes: its temp file exists when the server is killed.
+    const req = request(`${s.baseUrl}/files/half.bin`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${s.runtimeKey}`, 'x-namespace': 'crashy', 'content-length': String(8 * 1024 * 1024) },
+    });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(256 * 1024));
+    const scratch = join(s.dataDir, 'tmp');
+    const temps = () => readdirSync(scratch).flatMap((d) => readdirSync(join(scratch, d)).map((f) => `${d}/${f}`));
+    for (let i = 0; i < 500 && temps().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const left = temps();
+    expect(left).toHaveLength(1);
+    await s.kill('SIGKILL');
+    req.destroy();
+    const again = await s.restart();
+    started.push(again);
+    expect(readdirSync(scratch).flatMap((d) => readdirSync(join(scratch, d)))).toEqual([]);
+    expect(readdirSync(scratch)).not.toContain(left[0]!.split('/')[0]);
+    const listing = await client(again, 'crashy').list();
+    expect(listing.body.entries.map((e: { name: string }) => e.name)).toEqual(['.trove-tmp-mine']);
   });
 });
