@@ -543,6 +543,11 @@ export class Race {
     for (const [name, s] of this.stats) {
       if (s.swaps < MIN_SWAPS) lines.push(`the ${name} exchanged d and l only ${s.swaps} times: the attack did not run`);
     }
+    const errors = this.serverErrors();
+    if (errors.length > 0) {
+      lines.push("The server's logged errors (what the 5xx answers hide):");
+      lines.push(...errors.map((e) => `  ${e}`));
+    }
     if (lines.length > 0) {
       lines.push('Answers by operation:');
       for (const [label, counts] of this.tally) {
@@ -551,6 +556,26 @@ export class Race {
       lines.push(`Attackers: ${this.stats.map(([n, s]) => `${n} ${JSON.stringify(s)}`).join('; ')}`);
     }
     expect(lines.join('\n'), 'zero effects on the victims').toBe('');
+  }
+
+  /** Distinct errors the server logged (pino level error and above), most frequent first, with their counts. */
+  private serverErrors(): string[] {
+    const seen = new Map<string, number>();
+    for (const line of this.server.output().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string; code?: string; stack?: string } };
+        if ((entry.level ?? 0) < 50) continue;
+        // The first frame past the syscall wrappers says which operation failed.
+        const frames = (entry.err?.stack ?? '').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('at '));
+        const where = frames.find((f) => !/\/tree\/sys\.|node:internal|new Promise/.test(f)) ?? frames[0] ?? '';
+        const key = `${entry.msg ?? ''}: ${entry.err?.message ?? ''}${where ? ` (${where})` : ''}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      } catch {
+        /* not a log line */
+      }
+    }
+    return [...seen].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, n]) => `×${n} ${k}`);
   }
 
   /** Ends the attackers (if a test failed half-way), the server and the temp directories. */
