@@ -60,6 +60,7 @@ describe('events.list', () => {
       commandSha256: createHash('sha256').update('echo done').digest('hex'),
       commandTruncated: false,
       exitCode: 0,
+      exitReason: 'exited',
       durationMs: expect.any(Number),
       stdout: 'done\n',
     });

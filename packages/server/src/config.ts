@@ -104,6 +104,10 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_EXEC_NS_CONCURRENCY', flag: 'exec-ns-concurrency', kind: 'int', help: 'Running execs per namespace (default 4)' },
   { env: 'TROVE_EXEC_WORKSPACE_CONCURRENCY', flag: 'exec-workspace-concurrency', kind: 'int', help: 'Running execs per workspace (default: half of --exec-concurrency, rounded up)' },
   { env: 'TROVE_EXEC_QUEUE_TIMEOUT_MS', flag: 'exec-queue-timeout-ms', kind: 'int', help: 'Max wait for an exec slot before 429 (default 5000)' },
+  { env: 'TROVE_NS_MEMORY_BYTES', flag: 'ns-memory-bytes', kind: 'int', help: 'Memory of all running execs of a namespace together, cgroup (default 2 GiB; 0 = none)' },
+  { env: 'TROVE_NS_MAX_PROCS', flag: 'ns-max-procs', kind: 'int', help: 'Processes of all running execs of a namespace together, cgroup (default 256; 0 = none)' },
+  { env: 'TROVE_NS_CPU_WEIGHT', flag: 'ns-cpu-weight', kind: 'int', help: 'CPU weight of each namespace against the others, 1-10000 (default 100: even shares)' },
+  { env: 'TROVE_CGROUP_PARENT', flag: 'cgroup-parent', kind: 'string', help: 'Delegated cgroup v2 directory for exec groups (default: cgroup v1 if mounted, else the server\'s own v2 group)' },
   { env: 'TROVE_MAX_UPLOAD_BYTES', flag: 'max-upload-bytes', kind: 'int', help: 'Largest upload (default 5 GiB)' },
   { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
   { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace, what exec writes included (default 10 GiB; 0 = unlimited)' },
@@ -212,6 +216,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (timeouts.connectionMs > 0 && timeouts.connectionMs < 65_000) {
     throw new ConfigError(`TROVE_CONNECTION_TIMEOUT_MS must be 0 or at least 65000 (event streams send a heartbeat every 60 s at most), got ${timeouts.connectionMs}`);
   }
+  const nsCpuWeight = int('TROVE_NS_CPU_WEIGHT', 100);
+  if (nsCpuWeight < 1 || nsCpuWeight > 10_000) throw new ConfigError(`TROVE_NS_CPU_WEIGHT must be 1-10000, got ${nsCpuWeight}`);
+  const cgroupParent = str('TROVE_CGROUP_PARENT');
+  if (cgroupParent !== null && !cgroupParent.startsWith('/')) {
+    throw new ConfigError(`TROVE_CGROUP_PARENT must be an absolute path (a directory in a cgroup2 file system), got "${cgroupParent}"`);
+  }
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
   return {
@@ -249,6 +259,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       perWorkspaceConcurrency: Math.max(1, int('TROVE_EXEC_WORKSPACE_CONCURRENCY', Math.ceil(int('TROVE_EXEC_CONCURRENCY', 16) / 2))),
       globalConcurrency: Math.max(1, int('TROVE_EXEC_CONCURRENCY', 16)),
       queueTimeoutMs: int('TROVE_EXEC_QUEUE_TIMEOUT_MS', 5000),
+      nsMemoryBytes: int('TROVE_NS_MEMORY_BYTES', 2 * 1024 ** 3),
+      nsMaxProcs: int('TROVE_NS_MAX_PROCS', 256),
+      nsCpuWeight,
+      cgroupParent,
     },
     webhooks: {
       attemptTimeoutMs: int('TROVE_WEBHOOK_TIMEOUT_MS', 10_000),

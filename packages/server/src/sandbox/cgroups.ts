@@ -1,26 +1,72 @@
 /**
- * Per-exec cgroup v1 `memory` and `pids` groups, when the server may create
- * them (root, writable cgroupfs). rlimits are per process; only a cgroup caps
- * the sum of a command's processes (a fork bomb, or many small allocations).
+ * Exec cgroups, when the server may create them (root, writable cgroupfs).
+ * rlimits are per process; only a cgroup caps the sum of many processes (a
+ * fork bomb, many small allocations), and only a group above the execs caps
+ * what a tenant gets by running many of them at once.
  *
- * Groups are created below the server's own cgroup (so limits the operator
- * put on the server still apply to its sandboxes) as
- * `<own cgroup>/trove-<server pid>-<pool>/slot-<n>` and reused between execs: a
- * slot goes back to the pool only once it holds no process.
+ * Two levels, below a base group of this server:
+ *
+ *   <base>/ns-<hash>           one per namespace: its memory, pids and CPU weight
+ *   <base>/ns-<hash>/slot-<k>  one per running exec: the per-exec caps; every
+ *                              process of the exec is in it, so it can be
+ *                              counted, OOM-attributed and killed as a whole
+ *
+ * cgroup v1: `<base>` is `<server's own group>/trove-<pid>-<n>` in each of the
+ * memory, pids and cpu hierarchies. cgroup v2: `<parent>/trove-<pid>-<n>`,
+ * where parent is a delegated subtree (TROVE_CGROUP_PARENT) or the server's
+ * own group. Slots are reused between execs of their namespace: one goes back
+ * only once it holds no process. Idle namespace groups are removed (LRU).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
-export type Controller = 'memory' | 'pids';
+export type Controller = 'memory' | 'pids' | 'cpu';
+export type CgroupMode = 'v1' | 'v2' | 'none';
+
+const CONTROLLERS: readonly Controller[] = ['memory', 'pids', 'cpu'];
 
 export interface CgroupLimits {
+  /** Per exec: memory of all its processes together. */
   memoryBytes: number;
+  /** Per exec: processes (and threads) at once. */
   maxProcs: number;
+  /** Per namespace, all its running execs together; 0 or absent = no limit of its own. */
+  nsMemoryBytes?: number;
+  nsMaxProcs?: number;
+  /** A namespace's CPU weight against the others (v2 scale 1–10000, 100 = even); 0 or absent = the kernel's default. */
+  nsCpuWeight?: number;
+}
+
+export interface CgroupSetup {
+  /**
+   * cgroup v2 only: the group (a directory in a cgroup2 file system, delegated
+   * to this server) under which exec groups are made. Absent: cgroup v1 when
+   * its memory or pids controller is mounted, else the server's own v2 group.
+   */
+  parent?: string | null;
+}
+
+/** What the exec cgroups do on this host (ExecService.status().cgroups; the admin health view). */
+export interface CgroupStatus {
+  mode: CgroupMode;
+  /** Directory the server's groups are made in (v1: the memory hierarchy's, or the first one's). */
+  parent: string | null;
+  /** Controllers whose limits are applied. */
+  controllers: Controller[];
+  /** What is not available, one operator-facing line each (no host paths: parent names the place); empty when everything works. */
+  missing: string[];
 }
 
 export interface CgroupSlot {
   id: number;
-  dirs: Partial<Record<Controller, string>>;
+  /** The slot's group directories: one per v1 hierarchy, one in v2. */
+  dirs: string[];
+  /** The one whose OOM counters belong to this exec (null without the memory controller). */
+  memoryDir: string | null;
+  v2: boolean;
+  /** Its namespace group's name (`ns-<hash>`). */
+  group: string;
 }
 
 interface Log {
@@ -28,53 +74,116 @@ interface Log {
   error(obj: object | string, msg?: string): void;
 }
 
+/** One hierarchy the server's groups live in: v1 has one per mounted controller, v2 exactly one. */
+interface Root {
+  base: string;
+  controllers: Controller[];
+}
+
+interface NsGroup {
+  name: string;
+  /** Per root, in the order of the pool's roots. */
+  dirs: string[];
+  free: CgroupSlot[];
+  /** Slots handed out and not yet released. */
+  active: number;
+  lastUsed: number;
+}
+
 const PREFIX = 'trove-';
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+/** Idle namespace groups kept for reuse; beyond this the least recently used go. */
+const MAX_IDLE_GROUPS = 64;
+/** An idle namespace group older than this is removed (at the next release of any slot). */
+const IDLE_GROUP_MS = 5 * 60_000;
 /** Several pools may live in one process (tests); each gets its own directory. */
 let instances = 0;
 
-/** Host directory of this process's cgroup for each v1 controller that is mounted. */
-export function ownCgroupDirs(): Partial<Record<Controller, string>> {
-  const out: Partial<Record<Controller, string>> = {};
-  let cgroups: string;
-  let mountinfo: string;
-  try {
-    cgroups = readFileSync('/proc/self/cgroup', 'utf8');
-    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return out;
-  }
-  for (const line of cgroups.split('\n')) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (!m) continue;
-    const controllers = m[1]!.split(',');
-    for (const c of ['memory', 'pids'] as const) {
-      if (!controllers.includes(c)) continue;
-      const mount = findMount(mountinfo, c);
-      if (!mount) continue;
-      let rel = m[2]!;
-      // Inside a cgroup namespace the mount root may be a prefix of our path.
-      if (mount.root !== '/' && rel.startsWith(mount.root)) rel = rel.slice(mount.root.length);
-      out[c] = join(mount.point, rel);
-    }
-  }
-  return out;
+/** The namespace group's directory name: a hash, so no tenant-chosen text ends up in a path. */
+export function nsGroupName(workspaceId: string, namespace: string): string {
+  return `ns-${createHash('sha256').update(`${workspaceId}\0${namespace}`).digest('hex').slice(0, 16)}`;
 }
 
-function findMount(mountinfo: string, controller: string): { point: string; root: string } | null {
-  for (const line of mountinfo.split('\n')) {
+// ------------------------------------------------------------------ discovery
+
+interface MountEntry {
+  root: string;
+  point: string;
+  fstype: string;
+  superOpts: string[];
+}
+
+function mounts(): MountEntry[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
     const [pre, post] = line.split(' - ');
     if (!pre || !post) continue;
     const [fstype, , superOpts] = post.split(' ');
-    if (fstype !== 'cgroup' || !superOpts?.split(',').includes(controller)) continue;
     const f = pre.split(' ');
-    return { root: unescapeMount(f[3]!), point: unescapeMount(f[4]!) };
+    out.push({ root: unescapeMount(f[3]!), point: unescapeMount(f[4]!), fstype: fstype!, superOpts: (superOpts ?? '').split(',') });
   }
-  return null;
+  return out;
 }
 
 function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
+
+/** The host directory of a cgroup path, given the mount of its hierarchy. */
+function hostDir(mount: MountEntry, rel: string): string {
+  // Inside a cgroup namespace the mount root may be a prefix of our path.
+  if (mount.root !== '/' && rel.startsWith(mount.root)) rel = rel.slice(mount.root.length);
+  return join(mount.point, rel);
+}
+
+function ownCgroupLines(): Array<{ controllers: string[]; path: string }> {
+  try {
+    return readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .map((line) => /^\d+:([^:]*):(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ controllers: m[1] ? m[1].split(',') : [], path: m[2]! }));
+  } catch {
+    return [];
+  }
+}
+
+/** Host directory of this process's cgroup for each v1 controller that is mounted. */
+export function ownCgroupDirs(): Partial<Record<Controller, string>> {
+  const out: Partial<Record<Controller, string>> = {};
+  const all = mounts();
+  for (const line of ownCgroupLines()) {
+    for (const c of CONTROLLERS) {
+      if (!line.controllers.includes(c)) continue;
+      const mount = all.find((m) => m.fstype === 'cgroup' && m.superOpts.includes(c));
+      if (mount) out[c] = hostDir(mount, line.path);
+    }
+  }
+  return out;
+}
+
+/** Host directory of this process's cgroup v2 group, when a cgroup2 hierarchy is mounted. */
+export function ownCgroupV2Dir(): string | null {
+  const line = ownCgroupLines().find((l) => l.controllers.length === 0 && l.path.startsWith('/'));
+  const mount = mounts().find((m) => m.fstype === 'cgroup2');
+  return line && mount ? hostDir(mount, line.path) : null;
+}
+
+function isCgroup2(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------ group files
 
 function pidAlive(pid: number): boolean {
   try {
@@ -96,9 +205,30 @@ function readProcs(dir: string): number[] {
   }
 }
 
-/** The slot's group directories, one per controller: what the launcher process needs to attach and kill. */
+function readWords(file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** The numeric fields of a flat-keyed cgroup file (`memory.events`, `memory.oom_control`). */
+function readKeyed(file: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const m of text.matchAll(/^(\S+) (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+/** The slot's group directories: what the launcher process needs to attach and kill. */
 export function slotDirs(slot: CgroupSlot): string[] {
-  return Object.values(slot.dirs).filter((d): d is string => typeof d === 'string');
+  return slot.dirs;
 }
 
 /** Moves `pid` into each group; its children inherit them. */
@@ -106,24 +236,32 @@ export function attachToCgroups(dirs: readonly string[], pid: number): void {
   for (const dir of dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
 }
 
-/** True when no process is left in any of the groups. */
-export function cgroupsEmpty(dirs: readonly string[]): boolean {
+/** True when no process is left in any of the groups (v2: none below them either). */
+export function cgroupsEmpty(dirs: readonly string[], v2 = false): boolean {
+  if (v2) {
+    return dirs.every((d) => {
+      const events = readKeyed(join(d, 'cgroup.events'));
+      return events.populated === undefined ? readProcs(d).length === 0 : events.populated === 0;
+    });
+  }
   return dirs.every((d) => readProcs(d).length === 0);
 }
 
-/** A memory group's OOM-kill counter (memory.oom_control `oom_kill`). */
-export function oomKillCount(memoryDir: string): number {
-  try {
-    const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(memoryDir, 'memory.oom_control'), 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** SIGKILLs every process of each group. */
-export function killCgroups(dirs: readonly string[]): void {
+/**
+ * SIGKILLs every process of each group. v2: `cgroup.kill`, which the kernel
+ * applies to the whole subtree and to processes forked while it runs; v1 (and
+ * v2 before Linux 5.14) signals each listed pid, so a caller loops until empty.
+ */
+export function killCgroups(dirs: readonly string[], v2 = false): void {
   for (const dir of dirs) {
+    if (v2) {
+      try {
+        writeFileSync(join(dir, 'cgroup.kill'), '1');
+        continue;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') continue;
+      }
+    }
     for (const pid of readProcs(dir)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -134,92 +272,280 @@ export function killCgroups(dirs: readonly string[]): void {
   }
 }
 
+/** Counters of a memory group that say whether the OOM killer acted in it. */
+export interface MemoryCounters {
+  /** Processes of the group the OOM killer killed. */
+  oomKills: number;
+  /** v2: times the group's own limit was reached (not a parent's); v1: 0 (see peakReachedLimit). */
+  limitHits: number;
+}
+
+/** v2: `memory.events` (`oom_kill`, `oom`); v1: `memory.oom_control` (`oom_kill`). */
+export function memoryCounters(memoryDir: string, v2 = false): MemoryCounters {
+  if (v2) {
+    const e = readKeyed(join(memoryDir, 'memory.events'));
+    return { oomKills: e.oom_kill ?? 0, limitHits: e.oom ?? 0 };
+  }
+  return { oomKills: readKeyed(join(memoryDir, 'memory.oom_control')).oom_kill ?? 0, limitHits: 0 };
+}
+
+/** A charge that fails is at most a huge page (2 MiB); a usage peak this close to the limit reached it. */
+const PEAK_MARGIN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * v1: whether the group's usage peak (reset when its slot is released) came
+ * within a failed charge of its own limit. v1 has no dependable "limit
+ * reached" count: with swap accounting the memory+swap counter is charged
+ * first, so `memory.failcnt` stays 0, and `memory.memsw.failcnt` stayed 0 too
+ * on the kernel we tested (Linux 6.18).
+ */
+export function peakReachedLimit(memoryDir: string): boolean {
+  const num = (file: string) => Number(readWords(join(memoryDir, file))[0] ?? NaN);
+  const memsw = existsSync(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
+  const peak = num(memsw ? 'memory.memsw.max_usage_in_bytes' : 'memory.max_usage_in_bytes');
+  const limit = num(memsw ? 'memory.memsw.limit_in_bytes' : 'memory.limit_in_bytes');
+  return Number.isFinite(peak) && Number.isFinite(limit) && peak >= limit - PEAK_MARGIN_BYTES;
+}
+
+function resetPeak(memoryDir: string): void {
+  for (const file of ['memory.max_usage_in_bytes', 'memory.memsw.max_usage_in_bytes']) {
+    try {
+      writeFileSync(join(memoryDir, file), '0');
+    } catch {
+      /* no swap accounting */
+    }
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Writes a limit file; an `optional` one only when it exists (swap files exist only with swap accounting). */
+function writeLimit(dir: string, file: string, value: string | number, optional = false): void {
+  const path = join(dir, file);
+  if (optional && !existsSync(path)) return;
+  writeFileSync(path, String(value));
+}
+
+function v1Shares(weight: number): number {
+  return Math.min(262_144, Math.max(2, Math.round((weight * 1024) / 100)));
+}
+
+// ------------------------------------------------------------------ pool
+
 export class CgroupPool {
-  private readonly free: CgroupSlot[] = [];
+  private readonly groups = new Map<string, NsGroup>();
   private readonly all = new Set<CgroupSlot>();
   private nextId = 0;
   private closed = false;
 
   private constructor(
-    /** Per-controller `<own cgroup>/trove-<pid>-<n>` directories. */
-    private readonly bases: Partial<Record<Controller, string>>,
+    private readonly version: 1 | 2,
+    private readonly roots: Root[],
     private readonly limits: CgroupLimits,
     private readonly log: Log,
+    readonly status: CgroupStatus,
   ) {}
 
   /**
-   * Creates the pool, or returns null with the reason when cgroup v1
-   * memory/pids cannot be written here (not root, cgroup v2 only, read-only
-   * cgroupfs in a container). Also removes groups left by a crashed server.
+   * Creates the pool, or returns null with the reason when no cgroup can be
+   * used here (not root, read-only cgroupfs in a container, nothing mounted).
+   * `status` says what is used and what is missing in both cases. Also removes
+   * groups left by a crashed server.
    */
-  static create(limits: CgroupLimits, log: Log): { pool: CgroupPool | null; reason?: string } {
-    const own = ownCgroupDirs();
-    const bases: Partial<Record<Controller, string>> = {};
-    const problems: string[] = [];
+  static create(limits: CgroupLimits, log: Log, setup: CgroupSetup = {}): { pool: CgroupPool | null; reason?: string; status: CgroupStatus } {
     const instance = instances++;
-    for (const c of ['memory', 'pids'] as const) {
+    const own = ownCgroupDirs();
+    if (!setup.parent && (own.memory || own.pids)) return CgroupPool.createV1(own, instance, limits, log);
+    const parent = setup.parent ? resolve(setup.parent) : ownCgroupV2Dir();
+    if (!parent) {
+      const reason = 'no cgroup v1 memory or pids controller and no cgroup2 hierarchy mounted';
+      return { pool: null, reason, status: { mode: 'none', parent: null, controllers: [], missing: [reason] } };
+    }
+    return CgroupPool.createV2(parent, !setup.parent, instance, limits, log);
+  }
+
+  private static createV1(own: Partial<Record<Controller, string>>, instance: number, limits: CgroupLimits, log: Log) {
+    const missing: string[] = [];
+    const roots: Root[] = [];
+    for (const c of CONTROLLERS) {
       const parent = own[c];
       if (!parent) {
-        problems.push(`no cgroup v1 ${c} controller mounted`);
+        missing.push(`${c}: no cgroup v1 ${c} controller mounted`);
+        continue;
+      }
+      // Controllers mounted together (memory,pids) share one hierarchy: one group serves both.
+      const same = roots.find((r) => dirname(r.base) === parent);
+      if (same) {
+        same.controllers.push(c);
         continue;
       }
       removeStale(parent, log);
       const base = join(parent, `${PREFIX}${process.pid}-${instance}`);
       try {
         mkdirSync(base);
-        bases[c] = base;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') bases[c] = base;
-        else problems.push(`cannot create ${base} (${code})`);
+        if (code !== 'EEXIST') {
+          missing.push(`${c}: cannot create the server's group in the v1 ${c} hierarchy (${code})`);
+          continue;
+        }
+      }
+      roots.push({ base, controllers: [c] });
+    }
+    const controllers = roots.flatMap((r) => r.controllers);
+    const status: CgroupStatus = {
+      mode: controllers.includes('memory') || controllers.includes('pids') ? 'v1' : 'none',
+      parent: roots[0] ? dirname(roots[0].base) : null,
+      controllers,
+      missing,
+    };
+    if (status.mode === 'none') {
+      for (const r of roots) tryRmdir(r.base);
+      return { pool: null, reason: missing.join('; '), status: { ...status, parent: null, controllers: [] } };
+    }
+    return { pool: new CgroupPool(1, roots, limits, log, status), reason: missing.length ? missing.join('; ') : undefined, status };
+  }
+
+  private static createV2(parent: string, ownGroup: boolean, instance: number, limits: CgroupLimits, log: Log) {
+    const none = (reason: string) => ({
+      pool: null,
+      reason,
+      status: { mode: 'none' as const, parent, controllers: [], missing: [reason] },
+    });
+    if (!isCgroup2(parent)) return none('TROVE_CGROUP_PARENT is not a directory of a cgroup2 file system');
+    const missing: string[] = [];
+    removeStale(parent, log);
+    const available = readWords(join(parent, 'cgroup.controllers'));
+    const wanted = CONTROLLERS.filter((c) => available.includes(c));
+    for (const c of CONTROLLERS) {
+      if (!available.includes(c)) {
+        missing.push(`${c}: not delegated to the parent group (its own parent's cgroup.subtree_control lacks it); its limits are skipped`);
       }
     }
-    if (!bases.memory && !bases.pids) return { pool: null, reason: problems.join('; ') };
-    return { pool: new CgroupPool(bases, limits, log), reason: problems.length ? problems.join('; ') : undefined };
+    let enabled = enableControllers(parent, wanted);
+    if (enabled.error === 'EBUSY' && ownGroup) {
+      // No internal processes in v2: a group that hands controllers to children must hold no process
+      // itself. Our own group holds us, so we move into a leaf of it (as systemd's Delegate= expects).
+      const moved = vacate(parent);
+      enabled = enableControllers(parent, wanted);
+      if (enabled.error) undoVacate(parent, moved);
+    }
+    if (enabled.error) {
+      const others = readProcs(parent);
+      const why =
+        enabled.error === 'EBUSY'
+          ? `the parent group holds other processes (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}); give the server an empty delegated group with TROVE_CGROUP_PARENT`
+          : `cannot enable it in the parent group's cgroup.subtree_control (${enabled.error})`;
+      for (const c of wanted) missing.push(`${c}: ${why}; its limits are skipped`);
+    }
+    const base = join(parent, `${PREFIX}${process.pid}-${instance}`);
+    try {
+      mkdirSync(base);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') return none(`cannot create the server's group in the parent group (${code})`);
+    }
+    const delegated = enabled.error ? [] : enabled.controllers;
+    const inBase = enableControllers(base, delegated);
+    const controllers = inBase.error ? [] : inBase.controllers;
+    if (inBase.error) missing.push(`cannot enable ${delegated.join(', ')} in the server's group (${inBase.error}); their limits are skipped`);
+    if (!existsSync(join(base, 'cgroup.kill'))) missing.push('cgroup.kill (Linux 5.14+): execs are killed process by process');
+    const status: CgroupStatus = { mode: 'v2', parent, controllers, missing };
+    return {
+      pool: new CgroupPool(2, [{ base, controllers }], limits, log, status),
+      reason: missing.length ? missing.join('; ') : undefined,
+      status,
+    };
   }
 
   /** The pool's own `trove-<pid>-<n>` directories (for the reaper). */
   get baseDirs(): string[] {
-    return Object.values(this.bases).filter((d): d is string => Boolean(d));
+    return this.roots.map((r) => r.base);
   }
 
   get controllers(): Controller[] {
-    return (Object.keys(this.bases) as Controller[]).filter((c) => this.bases[c]);
+    return this.roots.flatMap((r) => r.controllers);
   }
 
-  acquire(): CgroupSlot {
+  get isV2(): boolean {
+    return this.version === 2;
+  }
+
+  /** A group for one exec of the namespace `group` (nsGroupName()); created with its namespace group on first use. */
+  acquire(group = 'ns-default'): CgroupSlot {
     if (this.closed) throw new Error('cgroup pool closed');
-    return this.free.pop() ?? this.createSlot();
+    let g = this.groups.get(group);
+    if (g) this.groups.delete(group);
+    else g = this.createGroup(group);
+    // Re-inserted: the map's order is least recently used first.
+    this.groups.set(group, g);
+    g.lastUsed = Date.now();
+    const slot = g.free.pop() ?? this.createSlot(g);
+    g.active++;
+    return slot;
   }
 
-  private createSlot(): CgroupSlot {
-    const id = this.nextId++;
-    const slot: CgroupSlot = { id, dirs: {} };
+  private createGroup(name: string): NsGroup {
+    const l = this.limits;
+    const dirs: string[] = [];
     try {
-      if (this.bases.memory) {
-        const dir = join(this.bases.memory, `slot-${id}`);
-        makeSlotDir(dir);
-        slot.dirs.memory = dir;
-        writeFileSync(join(dir, 'memory.limit_in_bytes'), String(this.limits.memoryBytes));
-        // memsw exists only with swap accounting; it must be >= the RAM limit, so it is set second.
-        if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) {
-          try {
-            writeFileSync(join(dir, 'memory.memsw.limit_in_bytes'), String(this.limits.memoryBytes));
-          } catch {
-            /* swap accounting disabled at boot: RAM limit alone */
+      for (const root of this.roots) {
+        const dir = join(root.base, name);
+        makeGroupDir(dir, this.version === 2);
+        dirs.push(dir);
+        for (const c of root.controllers) {
+          if (c === 'memory' && l.nsMemoryBytes) this.writeMemoryLimit(dir, l.nsMemoryBytes);
+          if (c === 'pids' && l.nsMaxProcs) writeLimit(dir, 'pids.max', l.nsMaxProcs);
+          if (c === 'cpu' && l.nsCpuWeight) {
+            if (this.version === 2) writeLimit(dir, 'cpu.weight', Math.min(10_000, Math.max(1, l.nsCpuWeight)));
+            else writeLimit(dir, 'cpu.shares', v1Shares(l.nsCpuWeight));
           }
         }
-      }
-      if (this.bases.pids) {
-        const dir = join(this.bases.pids, `slot-${id}`);
-        makeSlotDir(dir);
-        slot.dirs.pids = dir;
-        writeFileSync(join(dir, 'pids.max'), String(this.limits.maxProcs));
+        if (this.version === 2) {
+          // The per-exec caps below need these controllers handed down (cpu weight is per namespace only).
+          const err = enableControllers(dir, root.controllers.filter((c) => c !== 'cpu')).error;
+          if (err) throw new Error(`cannot enable controllers in ${dir}/cgroup.subtree_control (${err})`);
+        }
       }
     } catch (err) {
-      this.removeSlotDirs(slot);
+      for (const d of dirs) tryRmdir(d);
+      throw err;
+    }
+    return { name, dirs, free: [], active: 0, lastUsed: Date.now() };
+  }
+
+  private writeMemoryLimit(dir: string, bytes: number): void {
+    if (this.version === 2) {
+      writeLimit(dir, 'memory.max', bytes);
+      // Swap is not a way around the cap (v1's memsw below does the same).
+      writeLimit(dir, 'memory.swap.max', 0, true);
+      return;
+    }
+    writeLimit(dir, 'memory.limit_in_bytes', bytes);
+    // memsw exists only with swap accounting; it must be >= the RAM limit, so it is set second.
+    try {
+      writeLimit(dir, 'memory.memsw.limit_in_bytes', bytes, true);
+    } catch {
+      /* swap accounting disabled at boot: RAM limit alone */
+    }
+  }
+
+  private createSlot(g: NsGroup): CgroupSlot {
+    const id = this.nextId++;
+    const slot: CgroupSlot = { id, dirs: [], memoryDir: null, v2: this.version === 2, group: g.name };
+    try {
+      this.roots.forEach((root, i) => {
+        const dir = join(g.dirs[i]!, `slot-${id}`);
+        makeSlotDir(dir, this.version === 2);
+        slot.dirs.push(dir);
+        if (root.controllers.includes('memory')) {
+          this.writeMemoryLimit(dir, this.limits.memoryBytes);
+          slot.memoryDir = dir;
+        }
+        if (root.controllers.includes('pids')) writeLimit(dir, 'pids.max', this.limits.maxProcs);
+      });
+    } catch (err) {
+      for (const d of slot.dirs) tryRmdir(d);
       throw err;
     }
     this.all.add(slot);
@@ -228,42 +554,69 @@ export class CgroupPool {
 
   /** True when no process is left in the slot. */
   isEmpty(slot: CgroupSlot): boolean {
-    return cgroupsEmpty(slotDirs(slot));
+    return cgroupsEmpty(slot.dirs, slot.v2);
   }
 
   /** SIGKILLs everything in the slot. */
   kill(slot: CgroupSlot): void {
-    killCgroups(slotDirs(slot));
+    killCgroups(slot.dirs, slot.v2);
   }
 
   /**
-   * Waits until the slot is empty (killing stragglers) and returns it to the
-   * pool. A slot that will not empty is retired, never reused.
+   * Waits until the slot is empty (killing stragglers) and returns it to its
+   * namespace group. A slot that will not empty is retired, never reused.
    */
   async release(slot: CgroupSlot, opts: { graceMs?: number; knownEmpty?: boolean } = {}): Promise<boolean> {
     const deadline = Date.now() + (opts.graceMs ?? 2000);
+    const g = this.groups.get(slot.group);
+    let ok = true;
     while (!(opts.knownEmpty === true || this.isEmpty(slot))) {
       if (Date.now() > deadline) {
         this.all.delete(slot);
         this.log.error({ slot: slot.dirs }, 'exec cgroup still has processes after kill; retiring it');
-        return false;
+        ok = false;
+        break;
       }
       this.kill(slot);
       await sleep(5);
     }
-    if (this.closed) this.removeSlotDirs(slot);
-    else this.free.push(slot);
-    return true;
-  }
-
-  private removeSlotDirs(slot: CgroupSlot): void {
-    for (const dir of Object.values(slot.dirs)) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        /* busy or gone */
+    if (ok) {
+      if (this.closed || !g) removeDirs(slot.dirs);
+      else {
+        if (this.version === 1 && slot.memoryDir) resetPeak(slot.memoryDir);
+        g.free.push(slot);
       }
     }
+    if (g) {
+      g.active--;
+      g.lastUsed = Date.now();
+    }
+    if (!this.closed) this.evictIdle();
+    return ok;
+  }
+
+  /** Removes namespace groups nobody used for a while, and the least recently used beyond MAX_IDLE_GROUPS. */
+  private evictIdle(): void {
+    const now = Date.now();
+    let idle = 0;
+    for (const g of this.groups.values()) if (g.active === 0) idle++;
+    for (const g of [...this.groups.values()]) {
+      if (g.active > 0) continue;
+      if (idle <= MAX_IDLE_GROUPS && now - g.lastUsed < IDLE_GROUP_MS) continue;
+      this.removeGroup(g);
+      idle--;
+    }
+  }
+
+  private removeGroup(g: NsGroup): void {
+    for (const slot of g.free) {
+      this.all.delete(slot);
+      removeDirs(slot.dirs);
+    }
+    g.free = [];
+    this.groups.delete(g.name);
+    // A retired slot still inside keeps its group; a later start's stale sweep removes both.
+    removeDirs(g.dirs);
   }
 
   /** Kills everything left, removes every group. */
@@ -276,36 +629,135 @@ export class CgroupPool {
         this.kill(slot);
         await sleep(5);
       }
-      this.removeSlotDirs(slot);
+      removeDirs(slot.dirs);
     }
     this.all.clear();
-    this.free.length = 0;
-    for (const base of Object.values(this.bases)) {
-      try {
-        rmdirSync(base);
-      } catch {
-        /* a retired slot is still busy */
-      }
-    }
+    for (const g of this.groups.values()) removeDirs(g.dirs);
+    this.groups.clear();
+    for (const root of this.roots) tryRmdir(root.base);
   }
 }
 
+/** Enables controllers for a group's children; returns which are enabled, or the errno of the refusal. */
+function enableControllers(dir: string, wanted: readonly Controller[]): { controllers: Controller[]; error?: string } {
+  const have = readWords(join(dir, 'cgroup.subtree_control'));
+  const add = wanted.filter((c) => !have.includes(c));
+  if (add.length === 0) return { controllers: [...wanted] };
+  try {
+    writeFileSync(join(dir, 'cgroup.subtree_control'), add.map((c) => `+${c}`).join(' '));
+    return { controllers: [...wanted] };
+  } catch (err) {
+    return { controllers: wanted.filter((c) => have.includes(c)), error: (err as NodeJS.ErrnoException).code ?? 'error' };
+  }
+}
+
+function parentPid(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+function descendsFromUs(pid: number): boolean {
+  for (let p = pid, depth = 0; p > 1 && depth < 64; depth++) {
+    if (p === process.pid) return true;
+    p = parentPid(p);
+  }
+  return false;
+}
+
 /**
- * Creates a slot directory. One that exists already was left by an earlier
+ * Moves this server and its children (the launcher, the reaper) from `dir`
+ * into the leaf `dir/trove-server-<pid>`; returns the pids moved.
+ */
+function vacate(dir: string): number[] {
+  const leaf = join(dir, `${PREFIX}server-${process.pid}`);
+  try {
+    mkdirSync(leaf);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return [];
+  }
+  const moved: number[] = [];
+  for (const pid of readProcs(dir)) {
+    if (!descendsFromUs(pid)) continue;
+    try {
+      writeFileSync(join(leaf, 'cgroup.procs'), String(pid));
+      moved.push(pid);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return moved;
+}
+
+/** Other processes share the group, so the move bought nothing: put ours back as they were. */
+function undoVacate(dir: string, moved: number[]): void {
+  for (const pid of moved) {
+    try {
+      writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+    } catch {
+      /* exited */
+    }
+  }
+  tryRmdir(join(dir, `${PREFIX}server-${process.pid}`));
+}
+
+function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function removeDirs(dirs: readonly string[]): void {
+  for (const dir of dirs) tryRmdir(dir);
+}
+
+/**
+ * Creates a group directory. One that exists already was left by an earlier
  * process that had our pid (pids are reused; its reaper may have been killed
  * too): its processes are not ours to keep, so they are killed and the group
  * is reused, rather than failing every exec with EEXIST.
  */
-function makeSlotDir(dir: string): void {
+function makeSlotDir(dir: string, v2: boolean): void {
   try {
     mkdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    killCgroups([dir]);
+    killCgroups([dir], v2);
   }
 }
 
-/** Removes `trove-<pid>-<n>` groups of servers that are no longer running. */
+function makeGroupDir(dir: string, v2: boolean): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // v2 has no processes in an inner group; v1 might (an older layout put execs right there).
+    if (!v2) killCgroups([dir]);
+  }
+}
+
+/** Kills the processes of a group tree and removes it, deepest groups first. */
+function removeTree(dir: string): boolean {
+  let ok = true;
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) ok = removeTree(join(dir, e.name)) && ok;
+    }
+  } catch {
+    /* gone */
+  }
+  killCgroups([dir], existsSync(join(dir, 'cgroup.kill')));
+  return tryRmdir(dir) && ok;
+}
+
+/** Removes `trove-<pid>-<n>` groups (and v2 `trove-server-<pid>` leaves) of servers that are no longer running. */
 function removeStale(parent: string, log: Log): void {
   let entries: string[];
   try {
@@ -314,22 +766,16 @@ function removeStale(parent: string, log: Log): void {
     return;
   }
   for (const name of entries) {
-    const m = new RegExp(`^${PREFIX}(\\d+)-\\d+$`).exec(name);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    const base = join(parent, name);
-    try {
-      for (const slot of readdirSync(base, { withFileTypes: true })) {
-        if (!slot.isDirectory()) continue;
-        killCgroups([join(base, slot.name)]);
-        try {
-          rmdirSync(join(base, slot.name));
-        } catch {
-          /* processes still exiting: retried on the next start */
-        }
-      }
-      rmdirSync(base);
-    } catch (err) {
-      log.warn({ dir: base, err: (err as Error).message }, 'could not remove a stale exec cgroup');
+    const m = new RegExp(`^${PREFIX}(?:(\\d+)-\\d+|server-(\\d+))$`).exec(name);
+    if (!m) continue;
+    const pid = Number(m[1] ?? m[2]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    const dir = join(parent, name);
+    if (m[2]) {
+      // A leaf the server had moved into: its children (a reaper) may still be finishing; removed when empty.
+      tryRmdir(dir);
+      continue;
     }
+    if (!removeTree(dir)) log.warn({ dir }, 'could not remove a stale exec cgroup (processes still exiting); retried at the next start');
   }
 }

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
-import { CgroupPool, slotDirs } from './cgroups.js';
+import { CgroupPool, nsGroupName, type CgroupStatus } from './cgroups.js';
 import { TIMEOUT_EXIT_CODE, type LaunchOutcome, type LaunchSpec } from './launch.js';
 import { Launcher, LauncherGoneError } from './launcher.js';
 import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
@@ -46,6 +46,19 @@ export interface ExecOptions {
   perWorkspaceConcurrency: number;
   globalConcurrency: number;
   queueTimeoutMs: number;
+  /**
+   * Limits of a namespace's cgroup, shared by all its running execs (TROVE_NS_MEMORY_BYTES,
+   * TROVE_NS_MAX_PROCS, TROVE_NS_CPU_WEIGHT); 0 or absent = none of its own (only the per-exec caps).
+   */
+  nsMemoryBytes?: number;
+  nsMaxProcs?: number;
+  /** CPU weight of each namespace against the others (cgroup v2 scale 1–10000, 100 = even). */
+  nsCpuWeight?: number;
+  /**
+   * A delegated cgroup v2 group to make exec groups under (TROVE_CGROUP_PARENT); absent: cgroup v1
+   * when mounted, else the server's own v2 group.
+   */
+  cgroupParent?: string | null;
 }
 
 export interface ExecRequest {
@@ -62,9 +75,18 @@ export interface ExecRequest {
   timeoutMs?: number;
 }
 
+/**
+ * Why a command ended: `exited` (on its own), `signaled` (exit code 128+N: a
+ * shell's report of a process killed by signal N), `oom` (the kernel's OOM
+ * killer killed one of its processes: its memory limit or its namespace's was
+ * reached), `timeout` (the wall clock).
+ */
+export type ExitReason = 'exited' | 'signaled' | 'oom' | 'timeout';
+
 export interface ExecResult {
   /** The shell's exit code; 128+N when killed by signal N; 124 after a timeout. */
   exitCode: number;
+  exitReason: ExitReason;
   stdout: string;
   stderr: string;
   durationMs: number;
@@ -80,6 +102,8 @@ export interface SandboxStatus {
   reason?: string;
   /** How to fix it (operator-facing). */
   fix?: string;
+  /** The exec cgroups: v1, v2 or none, and what is missing (for the admin health view). */
+  cgroups: CgroupStatus;
 }
 
 export interface ExecLogger {
@@ -113,7 +137,10 @@ interface Running {
 }
 
 export class ExecService {
-  private current: SandboxStatus = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
+  private current: Omit<SandboxStatus, 'cgroups'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
+  private cgroups: CgroupStatus = { mode: 'none', parent: null, controllers: [], missing: ['exec not initialised yet'] };
+  /** The last cgroup warning logged, so a re-probe does not repeat it. */
+  private cgroupWarning = '';
   private layout: SandboxLayout | null = null;
   private pool: CgroupPool | null = null;
   private runtimeDir: string | null = null;
@@ -150,7 +177,7 @@ export class ExecService {
   }
 
   status(): SandboxStatus {
-    return { ...this.current };
+    return { ...this.current, cgroups: { ...this.cgroups, controllers: [...this.cgroups.controllers], missing: [...this.cgroups.missing] } };
   }
 
   /** Pid of the launcher process that starts the sandboxes, while one runs (diagnostics, tests). */
@@ -244,6 +271,7 @@ export class ExecService {
         );
       }
       this.current = { available: true, mode: 'insecure' };
+      this.cgroups = { mode: 'none', parent: null, controllers: [], missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'] };
       return this.status();
     }
     const failed = (reason: string, fix: string): SandboxStatus => {
@@ -268,13 +296,7 @@ export class ExecService {
     } catch (err) {
       return failed(`cannot prepare the sandbox runtime files: ${(err as Error).message}`, 'make the temp directory writable (TMPDIR)');
     }
-    if (this.isRoot && !this.pool) {
-      const { pool, reason } = CgroupPool.create({ memoryBytes: this.opts.memoryBytes, maxProcs: this.opts.maxProcs }, this.log);
-      this.pool = pool;
-      if (pool) this.log.info({ controllers: pool.controllers, note: reason }, 'exec cgroups enabled');
-      else this.log.warn({ reason }, 'exec runs without per-exec cgroups (memory and process caps fall back to rlimits)');
-      this.watchLeftovers();
-    }
+    this.setUpCgroups();
     this.layout = new SandboxLayout({
       privileged: this.isRoot,
       uid: this.opts.uid,
@@ -322,12 +344,58 @@ export class ExecService {
         uid: this.opts.uid,
         gid: this.opts.gid,
         network: this.opts.network,
-        cgroups: this.pool?.controllers ?? [],
+        cgroups: { mode: this.cgroups.mode, controllers: this.cgroups.controllers },
         seccomp: this.seccompPath !== null,
       },
       'exec sandbox ready (bubblewrap)',
     );
     return this.status();
+  }
+
+  /**
+   * The exec cgroups (cgroups.ts): v1 or v2, or none, said at start in a
+   * warning line (and in status()) whenever something is missing, never silently.
+   */
+  private setUpCgroups(): void {
+    if (this.pool) return;
+    const o = this.opts;
+    const fallback = 'memory and process caps are per-process rlimits only and namespaces have no limits of their own (docs/exec.md, "Limits")';
+    if (!this.isRoot) {
+      this.cgroups = { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] };
+      this.warnCgroups({}, `exec runs without cgroups: the server does not run as root; ${fallback}`);
+      return;
+    }
+    const { pool, status } = CgroupPool.create(
+      {
+        memoryBytes: o.memoryBytes,
+        maxProcs: o.maxProcs,
+        nsMemoryBytes: o.nsMemoryBytes ?? 0,
+        nsMaxProcs: o.nsMaxProcs ?? 0,
+        nsCpuWeight: o.nsCpuWeight ?? 0,
+      },
+      this.log,
+      { parent: o.cgroupParent ?? null },
+    );
+    this.pool = pool;
+    this.cgroups = status;
+    if (!pool) {
+      const where = status.parent ? ` (${status.parent})` : '';
+      this.warnCgroups({ missing: status.missing }, `exec runs without cgroups: ${status.missing.join('; ')}${where}; ${fallback}`);
+    } else if (status.missing.length > 0) {
+      this.warnCgroups(
+        { mode: status.mode, parent: status.parent, controllers: status.controllers, missing: status.missing },
+        `exec cgroups (${status.mode}, ${status.parent}) are incomplete: ${status.missing.join('; ')}`,
+      );
+    } else {
+      this.log.info({ mode: status.mode, parent: status.parent, controllers: status.controllers }, 'exec cgroups enabled');
+    }
+    this.watchLeftovers();
+  }
+
+  private warnCgroups(obj: object, msg: string): void {
+    if (msg === this.cgroupWarning) return;
+    this.cgroupWarning = msg;
+    this.log.warn(obj, msg);
   }
 
   /** passwd/group/hosts and the seccomp filter, in a private temp dir; recreated if a tmp cleaner removed it. */
@@ -433,6 +501,14 @@ export class ExecService {
     const raw = await this.launchSandbox(req, nsRoot, timeoutMs);
     if (!raw.ready && !raw.timedOut && !raw.shutdown) {
       const detail = raw.stderr.text().trim().slice(0, 2000);
+      if (this.nsProcessLimited() && /Can't fork.*Resource temporarily unavailable/i.test(detail)) {
+        // The namespace's other commands hold every process it may have: the tenant's own doing, not a broken sandbox.
+        throw new AppError(
+          'exec_busy',
+          `This namespace's running commands hold all of its ${this.opts.nsMaxProcs} processes; retry when some have ended.`,
+          { retryAfter: RETRY_BUSY_S },
+        );
+      }
       this.log.error({ namespace: req.namespace, exitCode: raw.exitCode, stderr: detail }, 'exec sandbox failed to start');
       // Something changed under us (bwrap removed, sysctl flipped): re-probe so later calls get a clear 503.
       this.lastProbe = 0;
@@ -456,7 +532,7 @@ export class ExecService {
       block: this.pool !== null,
       commandFromFd: long,
     });
-    const slot = this.pool ? this.pool.acquire() : null;
+    const slot = this.pool ? this.pool.acquire(nsGroupName(req.workspaceId, req.namespace)) : null;
     let raw: Raw;
     try {
       raw = await this.launch({
@@ -469,8 +545,7 @@ export class ExecService {
         commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
         timeoutMs,
         bwrap: true,
-        cgroupDirs: slot ? slotDirs(slot) : null,
-        memoryCgroup: slot?.dirs.memory ?? null,
+        cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
         seccompPath: this.seccompPath,
         detached: false,
       });
@@ -479,15 +554,27 @@ export class ExecService {
       throw err;
     }
     if (slot) {
-      if (raw.oomKills > 0) {
-        raw.stderr.push(Buffer.from(`\n[trove: a process was killed: the exec memory limit (${this.opts.memoryBytes} bytes) was exceeded]\n`));
-      }
+      if (raw.oomKills > 0) raw.stderr.push(Buffer.from(`\n[trove: a process was killed: ${this.oomCause(raw)}]\n`));
       // After a timeout the caller is promised that nothing survives: wait for the cgroup to empty.
       const release = this.pool!.release(slot, { knownEmpty: raw.cgroupsEmpty });
       if (raw.timedOut) await release;
       else void release;
     }
     return raw;
+  }
+
+  private nsProcessLimited(): boolean {
+    return Boolean(this.opts.nsMaxProcs) && (this.pool?.controllers.includes('pids') ?? false);
+  }
+
+  /** Which limit an OOM kill of this exec most likely came from (the exec's own when it was reached). */
+  private oomCause(raw: Raw): string {
+    const o = this.opts;
+    if (raw.execMemoryLimitHit) return `the exec memory limit (${o.memoryBytes} bytes) was exceeded`;
+    if (o.nsMemoryBytes && this.pool?.controllers.includes('memory')) {
+      return `the namespace memory limit (${o.nsMemoryBytes} bytes, all its running commands together) was exceeded`;
+    }
+    return 'the machine or the server ran out of memory';
   }
 
   private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<ExecResult> {
@@ -508,8 +595,7 @@ export class ExecService {
         stdin: req.stdin,
         timeoutMs,
         bwrap: false,
-        cgroupDirs: null,
-        memoryCgroup: null,
+        cgroup: null,
         seccompPath: null,
         detached: true,
       });
@@ -545,9 +631,18 @@ export class ExecService {
   }
 }
 
+function exitReason(raw: Raw): ExitReason {
+  if (raw.timedOut) return 'timeout';
+  if (raw.oomKills > 0) return 'oom';
+  // Shell convention: 128+N reports a process ended by signal N (1-64 on Linux).
+  if (raw.shutdown || (raw.exitCode > 128 && raw.exitCode <= 128 + 64)) return 'signaled';
+  return 'exited';
+}
+
 function finish(raw: Raw): ExecResult {
   return {
     exitCode: raw.exitCode,
+    exitReason: exitReason(raw),
     stdout: raw.stdout.text(),
     stderr: raw.stderr.text(),
     durationMs: raw.durationMs,

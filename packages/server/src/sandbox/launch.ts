@@ -11,7 +11,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { constants as osc } from 'node:os';
 import { FD } from './bwrap.js';
-import { attachToCgroups, cgroupsEmpty, killCgroups, oomKillCount } from './cgroups.js';
+import { attachToCgroups, cgroupsEmpty, killCgroups, memoryCounters, peakReachedLimit, type MemoryCounters } from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
 
@@ -32,15 +32,22 @@ export interface LaunchSpec {
   argsData?: Uint8Array;
   timeoutMs: number;
   maxOutputBytes: number;
-  /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in `cgroupDirs`. */
+  /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in its cgroup. */
   bwrap: boolean;
-  /** The exec's cgroup directories (one per controller); null = no per-exec cgroups. */
-  cgroupDirs: string[] | null;
-  /** The memory one among them, whose OOM kills are counted. */
-  memoryCgroup: string | null;
+  /** The exec's cgroup; null = no per-exec cgroups. */
+  cgroup: LaunchCgroup | null;
   seccompPath: string | null;
   /** Insecure mode: own process group, killed as a group. */
   detached: boolean;
+}
+
+export interface LaunchCgroup {
+  /** Its directories: one per v1 hierarchy, one in v2. */
+  dirs: string[];
+  /** The one whose OOM counters belong to this exec; null without the memory controller. */
+  memoryDir: string | null;
+  /** cgroup v2: killed with cgroup.kill, emptiness from cgroup.events. */
+  v2: boolean;
 }
 
 export interface LaunchOutcome {
@@ -53,8 +60,10 @@ export interface LaunchOutcome {
   ready: boolean;
   /** Killed by kill('shutdown') (server shutdown). */
   shutdown: boolean;
-  /** Processes the memory cgroup's OOM killer killed during this exec. */
+  /** Processes of this exec the OOM killer killed (its own memory limit, its namespace's, or the host's). */
   oomKills: number;
+  /** The exec's own memory limit was reached during it (so an OOM kill is most likely its own doing). */
+  execMemoryLimitHit: boolean;
   /** The exec's cgroups held no process any more when it ended (the slot can be reused as is). */
   cgroupsEmpty: boolean;
 }
@@ -69,9 +78,11 @@ export interface Launched {
 export function launch(l: LaunchSpec): Launched {
   const stdout = new CappedOutput('stdout', l.maxOutputBytes);
   const stderr = new CappedOutput('stderr', l.maxOutputBytes);
-  const cgroups = l.bwrap && l.cgroupDirs && l.cgroupDirs.length > 0 ? l.cgroupDirs : null;
-  const memory = cgroups ? l.memoryCgroup : null;
-  const oomAtStart = memory ? oomKillCount(memory) : 0;
+  const cg = l.bwrap && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
+  const cgroups = cg?.dirs ?? null;
+  const v2 = cg?.v2 ?? false;
+  const memory = cg?.memoryDir ?? null;
+  const memAtStart = memory ? memoryCounters(memory, v2) : null;
 
   // Security: cover descriptors this process inherited without O_CLOEXEC; bwrap would pass them to the command.
   const leaked = inheritableFdsCached();
@@ -119,7 +130,7 @@ export function launch(l: LaunchSpec): Launched {
   const kill = () => {
     if (killed) return;
     killed = true;
-    if (cgroups) killCgroups(cgroups);
+    if (cgroups) killCgroups(cgroups, v2);
     // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
     if (exited) return;
     try {
@@ -228,8 +239,8 @@ export function launch(l: LaunchSpec): Launched {
         timedOut,
         ready,
         shutdown,
-        oomKills: memory ? oomKillCount(memory) - oomAtStart : 0,
-        cgroupsEmpty: cgroups ? cgroupsEmpty(cgroups) : true,
+        ...memoryOutcome(memory, v2, memAtStart),
+        cgroupsEmpty: cgroups ? cgroupsEmpty(cgroups, v2) : true,
       });
     });
   });
@@ -240,4 +251,16 @@ export function launch(l: LaunchSpec): Launched {
       kill();
     },
   };
+}
+
+function memoryOutcome(
+  dir: string | null,
+  v2: boolean,
+  atStart: MemoryCounters | null,
+): Pick<LaunchOutcome, 'oomKills' | 'execMemoryLimitHit'> {
+  if (!dir || !atStart) return { oomKills: 0, execMemoryLimitHit: false };
+  const now = memoryCounters(dir, v2);
+  const oomKills = now.oomKills - atStart.oomKills;
+  if (oomKills <= 0) return { oomKills: 0, execMemoryLimitHit: false };
+  return { oomKills, execMemoryLimitHit: v2 ? now.limitHits > atStart.limitHits : peakReachedLimit(dir) };
 }

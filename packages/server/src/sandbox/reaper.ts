@@ -19,7 +19,7 @@ while [ $i -lt 20 ]; do
   for p in "$@"; do
     case "$p" in
       cg:*) d=\${p#cg:}
-            for s in "$d"/slot-*; do [ -d "$s" ] && { rmdir "$s" 2>/dev/null || left=1; }; done
+            for s in "$d"/*/*/ "$d"/*/; do [ -d "$s" ] && { rmdir "$s" 2>/dev/null || left=1; }; done
             [ -d "$d" ] && { rmdir "$d" 2>/dev/null || left=1; } ;;
       rm:*) rm -rf -- "\${p#rm:}" ;;
     esac
@@ -30,7 +30,7 @@ done
 `;
 
 export interface Leftovers {
-  /** cgroup directories `<parent>/trove-<pid>-<n>` (their slot-* children are removed first). */
+  /** cgroup directories `<parent>/trove-<pid>-<n>` (their namespace and slot groups are removed first). */
   cgroups: string[];
   /** Directories removed recursively. */
   trees: string[];

@@ -67,6 +67,7 @@ describe('events', () => {
           command_sha256: createHash('sha256').update('echo out; exit 3').digest('hex'),
           command_truncated: false,
           exit_code: 3,
+          exit_reason: 'exited',
           duration_ms: expect.any(Number),
           stdout: 'out\n',
         },

@@ -25,13 +25,23 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     await server?.close();
   });
 
-  it('POST /v1/exec returns exit_code, stdout, stderr and duration_ms; a non-zero exit is still 200', async () => {
+  it('POST /v1/exec returns exit_code, stdout, stderr and duration_ms (and exit_reason); a non-zero exit is still 200', async () => {
     const res = await post('/v1/exec', { command: 'echo out; echo err >&2; exit 3' });
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(['duration_ms', 'exit_code', 'stderr', 'stdout']);
-    expect(body).toMatchObject({ exit_code: 3, stdout: 'out\n', stderr: 'err\n' });
+    // PROTOCOL.md's four fields, plus exit_reason (ours).
+    expect(Object.keys(body).sort()).toEqual(['duration_ms', 'exit_code', 'exit_reason', 'stderr', 'stdout']);
+    expect(body).toMatchObject({ exit_code: 3, stdout: 'out\n', stderr: 'err\n', exit_reason: 'exited' });
     expect(Number.isInteger(body.duration_ms)).toBe(true);
+  });
+
+  it('exit_reason says signaled for 128+N (a process ended by signal N), exited otherwise', async () => {
+    const killed = (await (await post('/v1/exec', { command: 'kill -9 $$' })).json()) as Record<string, unknown>;
+    expect(killed).toMatchObject({ exit_code: 137, exit_reason: 'signaled' });
+    const ok = (await (await post('/v1/exec', { command: 'true' })).json()) as Record<string, unknown>;
+    expect(ok).toMatchObject({ exit_code: 0, exit_reason: 'exited' });
+    // The legacy form keeps its format: no reason in it.
+    expect(await (await post('/exec', { command: 'kill -9 $$' })).text()).toBe('[exit 137]\n\n');
   });
 
   it('forwards stdin, and without it stdin is empty', async () => {
@@ -179,7 +189,7 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     const events = (await (
       await admin(`/v1/workspaces/${server.workspaceId}/events?types=exec.completed&namespace=exec-api&limit=1`)
     ).json()) as { events: Array<{ data: { command: string; exit_code: number; duration_ms: number; stdout: string } }> };
-    expect(events.events[0]!.data).toMatchObject({ command, exit_code: 4, stdout: 'z'.repeat(1024) });
+    expect(events.events[0]!.data).toMatchObject({ command, exit_code: 4, exit_reason: 'exited', stdout: 'z'.repeat(1024) });
     expect(Number.isInteger(events.events[0]!.data.duration_ms)).toBe(true);
   });
 

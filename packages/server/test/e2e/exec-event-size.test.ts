@@ -68,6 +68,7 @@ describe.skipIf(!hasBwrap)(`exec.completed size${hasBwrap ? '' : ` (${SKIP})`}`,
       command_sha256: createHash('sha256').update(command, 'utf8').digest('hex'),
       command_truncated: true,
       exit_code: 0,
+      exit_reason: 'exited',
       duration_ms: data.duration_ms,
       stdout: 'ran\n',
     });

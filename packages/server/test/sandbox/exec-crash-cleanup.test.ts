@@ -19,8 +19,10 @@ describe('Reaper', () => {
 
   it('removes the watched directories only after the watched process is gone', async () => {
     const cg = join(base, 'trove-1-0');
-    mkdirSync(join(cg, 'slot-0'), { recursive: true });
-    mkdirSync(join(cg, 'slot-1'));
+    // Namespace groups with their slots, deepest first (rmdir only removes empty directories, as in cgroupfs).
+    mkdirSync(join(cg, 'ns-a', 'slot-0'), { recursive: true });
+    mkdirSync(join(cg, 'ns-a', 'slot-1'));
+    mkdirSync(join(cg, 'ns-b'));
     const tree = join(base, 'runtime');
     mkdirSync(join(tree, 'probe'), { recursive: true });
     writeFileSync(join(tree, 'passwd'), 'x');

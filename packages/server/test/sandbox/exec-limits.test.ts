@@ -3,10 +3,10 @@
  * exec survives it), process count, file size, memory, CPU time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { TIMEOUT_EXIT_CODE } from '../../src/sandbox/exec.js';
-import { CgroupPool, ownCgroupDirs } from '../../src/sandbox/cgroups.js';
+import { CgroupPool, nsGroupName, ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import {
   SKIP_REASON,
   bwrapPath,
@@ -142,6 +142,8 @@ describe.skipIf(!bwrapPath)(`exec memory cgroup${bwrapPath ? '' : ` (${SKIP_REAS
         { timeoutMs: 30_000 },
       );
       expect(r.timedOut).toBe(false);
+      // The shell itself survives (\`wait\` returns 0): the reason still says a process was OOM-killed.
+      expect(r).toMatchObject({ exitCode: 0, exitReason: 'oom' });
       expect(r.stderr).toContain(`[trove: a process was killed: the exec memory limit (${limit} bytes) was exceeded]`);
     } finally {
       await f.cleanup();
@@ -150,48 +152,78 @@ describe.skipIf(!bwrapPath)(`exec memory cgroup${bwrapPath ? '' : ` (${SKIP_REAS
 });
 
 describe.skipIf(!bwrapPath)(`exec cgroup lifecycle${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
-  it.runIf(cgroupsExpected)('runs each exec in a group under the server\'s own cgroup and removes the groups on close', async () => {
-    const f = await createFixture();
+  it.runIf(cgroupsExpected)('runs each exec in a slot of its namespace\'s group under the server\'s own cgroup and removes the groups on close', async () => {
+    const f = await createFixture({ nsMemoryBytes: 300 * 1024 * 1024, nsMaxProcs: 99, nsCpuWeight: 50 });
     const own = ownCgroupDirs();
-    let memDir = '';
-    let pidsDir = '';
+    const dirs: string[] = [];
     try {
       const r = await f.run('cat /proc/self/cgroup');
       // The sandbox's cgroup namespace is rooted at the server's own group, so paths are relative to it.
-      const mem = /^\d+:memory:(.*)$/m.exec(r.stdout)?.[1] ?? '';
-      const pids = /^\d+:pids:(.*)$/m.exec(r.stdout)?.[1] ?? '';
-      expect(mem).toMatch(/^\/trove-\d+-\d+\/slot-\d+$/);
-      expect(pids).toMatch(/^\/trove-\d+-\d+\/slot-\d+$/);
-      memDir = join(own.memory!, mem);
-      pidsDir = join(own.pids!, pids);
-      expect(readFileSync(join(memDir, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(testOptions.memoryBytes));
-      expect(readFileSync(join(pidsDir, 'pids.max'), 'utf8').trim()).toBe(String(testOptions.maxProcs));
+      const slotPath = /^\/trove-\d+-\d+\/ns-[0-9a-f]{16}\/slot-\d+$/;
+      const rel = (c: string) => new RegExp(`^\\d+:${c}:(.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
+      for (const c of ['memory', 'pids', 'cpu']) expect(rel(c)).toMatch(slotPath);
+      const slot = (c: 'memory' | 'pids' | 'cpu') => join(own[c]!, rel(c));
+      const ns = (c: 'memory' | 'pids' | 'cpu') => dirname(slot(c));
+      expect(basename(ns('memory'))).toBe(nsGroupName('ws-test', 'a'));
+      expect(readFileSync(join(slot('memory'), 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(testOptions.memoryBytes));
+      expect(readFileSync(join(slot('pids'), 'pids.max'), 'utf8').trim()).toBe(String(testOptions.maxProcs));
+      expect(readFileSync(join(ns('memory'), 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(300 * 1024 * 1024));
+      expect(readFileSync(join(ns('pids'), 'pids.max'), 'utf8').trim()).toBe('99');
+      // cgroup v1 has shares, not weights: 100 ↔ 1024.
+      expect(readFileSync(join(ns('cpu'), 'cpu.shares'), 'utf8').trim()).toBe('512');
+      // Another namespace: another group, same base.
+      const other = await f.svc.run({ workspaceId: 'ws-test', namespace: 'b', nsRoot: f.nsB, command: 'cat /proc/self/cgroup', sourceInit: false });
+      const otherMem = /^\d+:memory:(.*)$/m.exec(other.stdout)?.[1] ?? '';
+      expect(dirname(dirname(otherMem))).toBe(dirname(dirname(rel('memory'))));
+      expect(basename(dirname(otherMem))).toBe(nsGroupName('ws-test', 'b'));
+      expect(f.svc.status().cgroups).toEqual({ mode: 'v1', parent: own.memory, controllers: ['memory', 'pids', 'cpu'], missing: [] });
+      dirs.push(...(['memory', 'pids', 'cpu'] as const).flatMap((c) => [slot(c), ns(c), dirname(ns(c))]));
     } finally {
       await f.cleanup();
     }
-    expect(existsSync(memDir)).toBe(false);
-    expect(existsSync(dirname(memDir))).toBe(false);
-    expect(existsSync(dirname(pidsDir))).toBe(false);
+    for (const d of dirs) expect(existsSync(d)).toBe(false);
   });
 });
 
 describe(`exec cgroup pool`, () => {
+  const quiet = { warn() {}, error() {} };
   // A pid is reused after its server died without cleaning up (reaper killed too): its groups are still there.
-  it.runIf(cgroupsExpected)('reuses slot groups left by an earlier process with the same pid instead of failing', async () => {
-    const quiet = { warn() {}, error() {} };
-    const { pool } = CgroupPool.create({ memoryBytes: 96 * 1024 * 1024, maxProcs: 17 }, quiet);
+  it.runIf(cgroupsExpected)('reuses groups left by an earlier process with the same pid instead of failing', async () => {
+    const { pool } = CgroupPool.create({ memoryBytes: 96 * 1024 * 1024, maxProcs: 17, nsMaxProcs: 40 }, quiet);
     expect(pool).not.toBeNull();
     try {
-      for (const base of pool!.baseDirs) mkdirSync(join(base, 'slot-0'));
-      const slot = pool!.acquire();
-      expect(readFileSync(join(slot.dirs.memory!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * 1024 * 1024));
-      expect(readFileSync(join(slot.dirs.pids!, 'pids.max'), 'utf8').trim()).toBe('17');
+      for (const base of pool!.baseDirs) mkdirSync(join(base, 'ns-left', 'slot-0'), { recursive: true });
+      const slot = pool!.acquire('ns-left');
+      const [memory, pids] = slot.dirs;
+      expect(slot.memoryDir).toBe(memory);
+      expect(readFileSync(join(memory!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * 1024 * 1024));
+      expect(readFileSync(join(pids!, 'pids.max'), 'utf8').trim()).toBe('17');
+      expect(readFileSync(join(dirname(pids!), 'pids.max'), 'utf8').trim()).toBe('40');
       expect(pool!.isEmpty(slot)).toBe(true);
       expect(await pool!.release(slot)).toBe(true);
     } finally {
       const bases = pool!.baseDirs;
       await pool!.close();
       for (const base of bases) expect(existsSync(base)).toBe(false);
+    }
+  });
+
+  it.runIf(cgroupsExpected)('keeps a bounded number of idle namespace groups, dropping the least recently used', async () => {
+    const { pool } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 8 }, quiet);
+    try {
+      const base = pool!.baseDirs[0]!;
+      const groups = () => readdirSync(base).filter((n) => n.startsWith('ns-'));
+      for (let i = 0; i < 70; i++) await pool!.release(pool!.acquire(`ns-${i}`));
+      expect(groups()).toHaveLength(64);
+      // The oldest went; a used one is kept (moved to the recent end) when others go.
+      expect(groups()).not.toContain('ns-0');
+      await pool!.release(pool!.acquire('ns-6'));
+      await pool!.release(pool!.acquire('ns-new'));
+      expect(groups()).toContain('ns-6');
+      expect(groups()).not.toContain('ns-7');
+      expect(groups()).toHaveLength(64);
+    } finally {
+      await pool!.close();
     }
   });
 });

@@ -28,7 +28,7 @@ const reason = !bwrapPath
 describe.skipIf(!canRun)(`exec as a non-root server${canRun ? '' : ` (${reason})`}`, () => {
   let base: string;
   let results: Record<string, { exitCode: number; stdout: string; stderr: string; timedOut: boolean } | string>;
-  let status: { available: boolean; mode: string; reason?: string };
+  let status: { available: boolean; mode: string; reason?: string; cgroups?: unknown };
   let nsRoot: string;
   let sibling: string;
   const m = marker();
@@ -97,7 +97,11 @@ time.sleep(2)
   });
 
   it('probes bubblewrap successfully without root', () => {
-    expect(status).toEqual({ available: true, mode: 'bubblewrap' });
+    expect(status).toEqual({
+      available: true,
+      mode: 'bubblewrap',
+      cgroups: { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] },
+    });
   });
 
   it('runs commands as the server user in a user namespace that maps that one uid only', () => {

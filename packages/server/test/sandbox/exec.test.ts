@@ -30,13 +30,13 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 
   it('reports the sandbox as bubblewrap and logs that it is ready', () => {
-    expect(f.svc.status()).toEqual({ available: true, mode: 'bubblewrap' });
+    expect(f.svc.status()).toEqual({ available: true, mode: 'bubblewrap', cgroups: expect.objectContaining({ mode: expect.any(String) }) });
     expect(f.logs.some((l) => l.level === 'info' && l.msg === 'exec sandbox ready (bubblewrap)')).toBe(true);
   });
 
   it('returns stdout, stderr and the exit code separately', async () => {
     const r = await f.run('echo out; echo err >&2; exit 3');
-    expect(r).toMatchObject({ exitCode: 3, stdout: 'out\n', stderr: 'err\n', timedOut: false });
+    expect(r).toMatchObject({ exitCode: 3, exitReason: 'exited', stdout: 'out\n', stderr: 'err\n', timedOut: false });
     expect(r.stdoutTruncated).toBe(false);
     expect(r.stderrTruncated).toBe(false);
     expect(Number.isInteger(r.durationMs) && r.durationMs >= 0).toBe(true);
@@ -224,7 +224,7 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
 
   it('returns timedOut with the output so far when the wall clock runs out', async () => {
     const r = await f.run('echo before; echo err >&2; sleep 30; echo after', { timeoutMs: 3000 });
-    expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, stdout: 'before\n', stderr: 'err\n' });
+    expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, exitReason: 'timeout', stdout: 'before\n', stderr: 'err\n' });
     expect(r.durationMs).toBeGreaterThanOrEqual(2950);
     expect(r.durationMs).toBeLessThan(8000);
     expect(execTimeoutError(30_000)).toMatchObject({ status: 408, code: 'exec_timeout', detail: 'Command timed out after 30s.' });
@@ -330,6 +330,7 @@ describe.skipIf(!bwrapPath)(`exec status and shutdown${bwrapPath ? '' : ` (${SKI
       const r = await running;
       expect(r.timedOut).toBe(false);
       expect(r.exitCode).toBe(137);
+      expect(r.exitReason).toBe('signaled');
       expect(r.stdout).toBe('started\n');
       expect(r.stderr).toContain('[trove: the command was killed: the server is shutting down]');
       await expect(f.run('true')).rejects.toMatchObject({ status: 503, code: 'sandbox_unavailable' });
@@ -343,7 +344,11 @@ describe('exec insecure mode', () => {
   it('runs without a sandbox, warns loudly at start and on every exec', async () => {
     const { lines, logger } = recordingLogger();
     const svc = new ExecService({ ...testOptions, insecure: true }, logger);
-    expect(await svc.init()).toEqual({ available: true, mode: 'insecure' });
+    expect(await svc.init()).toEqual({
+      available: true,
+      mode: 'insecure',
+      cgroups: { mode: 'none', parent: null, controllers: [], missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'] },
+    });
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
       expect.stringMatching(/^TROVE_EXEC_INSECURE=1: exec runs commands WITHOUT ANY SANDBOX/),
     ]);

@@ -78,6 +78,7 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       data: {
         ...commandFields(command),
         exit_code: result.exitCode,
+        exit_reason: result.exitReason,
         duration_ms: result.durationMs,
         stdout: utf8Head(result.stdout, EVENT_STDOUT_BYTES),
       },
@@ -101,6 +102,11 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
               stdout: { type: 'string' },
               stderr: { type: 'string' },
               duration_ms: { type: 'integer' },
+              exit_reason: {
+                type: 'string',
+                enum: ['exited', 'signaled', 'oom'],
+                description: 'exited; signaled (exit_code 128+N); oom (a process was killed for memory: the exec or namespace limit)',
+              },
             },
           },
           ...errors(400, 401, 403, 408, 422, 429, 503),
@@ -109,7 +115,7 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     },
     async (req) => {
       const r = await run(req);
-      return { exit_code: r.exitCode, stdout: r.stdout, stderr: r.stderr, duration_ms: r.durationMs };
+      return { exit_code: r.exitCode, stdout: r.stdout, stderr: r.stderr, duration_ms: r.durationMs, exit_reason: r.exitReason };
     },
   );
 
