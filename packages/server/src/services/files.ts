@@ -18,7 +18,8 @@ import { nativeIo } from '../native.js';
 import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import type { StorageGuard } from './storage.js';
-import { closeQuietly, displayPath, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
+import { dirSyncer } from './dir-sync.js';
+import { closeQuietly, displayPath, errCode, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
 /**
@@ -227,13 +228,30 @@ export class FileService {
             if (pendingBytes > 0) await writeAll(tmp.fd, pending, pendingBytes);
             await io.fsyncFd(tmp.fd);
             // renameat replaces a file or a symlink at the target instead of following it.
-            await tree.commit(tmp, dir);
-            committed = true;
-            // After the fsync nothing is left to flush: closing is instant, no thread needed.
-            closed = true;
-            fs.closeSync(tmp.fd);
-            // The data is durable (fsync above); this makes the new name durable.
-            await io.fsyncFd(dir.fd);
+            let target = dir;
+            try {
+              for (let attempt = 1; ; attempt++) {
+                try {
+                  await tree.commit(tmp, target);
+                  break;
+                } catch (err) {
+                  // The parent was removed meanwhile (a concurrent delete, a command): make it again, beneath the root.
+                  if (errCode(err) !== 'ENOENT' || attempt === 3) throw err;
+                  if (target !== dir) closeQuietly(target.fd);
+                  target = dir;
+                  target = await tree.openParent(rel, true);
+                }
+              }
+              committed = true;
+              // After the fsync nothing is left to flush: closing is instant, no thread needed.
+              closed = true;
+              fs.closeSync(tmp.fd);
+              // The data is durable (fsync above); this makes the new name durable (one fsync shared by
+              // the writes landing in this directory meanwhile: dir-sync.ts).
+              await dirSyncer.sync(target.fd);
+            } finally {
+              if (target !== dir) closeQuietly(target.fd);
+            }
           } finally {
             if (!closed) io.closeSyncQuietly(tmp.fd);
             if (!committed) await tree.discard(tmp);
