@@ -71,9 +71,9 @@ export class NamespaceService {
    * dir() with the data dir realpath'd: a real path, no symlink anywhere in it.
    * Below the data dir every component is a directory the server created (0700,
    * never visible to exec, never replaced by a link: a restore swaps in another
-   * directory), so only the data dir itself needs resolving, once. Path
-   * resolution (sandbox/paths.ts) starts from here instead of paying a
-   * realpath, one lstat per component, on every request.
+   * directory), so only the data dir itself needs resolving, once. The tree
+   * module opens the namespace root from here; tenant paths are then resolved
+   * beneath that descriptor (tree/index.ts).
    */
   realDir(workspaceId: string, namespace: string): string {
     this.realDataDir ??= realpathSync.native(this.dataDir);
@@ -90,8 +90,7 @@ export class NamespaceService {
     const key = `${workspaceId}/${namespace}`;
     const knownDir = this.known.get(key);
     if (knownDir !== undefined) {
-      // Every request passes here: a synchronous stat (read-only metadata, ~3 µs) rather than a thread-pool
-      // round trip, as sandbox/paths.ts does.
+      // Every write passes here: a synchronous stat (read-only metadata, ~3 µs) rather than a thread-pool round trip.
       if (statSync(knownDir, { throwIfNoEntry: false })?.isDirectory()) return knownDir;
       this.known.delete(key); // deleted meanwhile (namespace delete): recreate below
     }
