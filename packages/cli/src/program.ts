@@ -252,6 +252,21 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .argument('<snapshot_id>', 'snap-…')
       .option('-y, --yes', 'do not ask'),
   ).action(action(() => import('./commands/snapshot/delete.js')));
+  common(
+    snapshot
+      .command('export')
+      .description('download a snapshot as a .tar.gz (GNU tar reads it)')
+      .argument('<snapshot_id>', 'snap-…')
+      .option('-o, --output <file>', 'file or directory to write it to (default: ./<snapshot_id>.tar.gz; "-" for stdout)'),
+  ).action(action(() => import('./commands/snapshot/export.js')));
+  common(
+    snapshot
+      .command('import')
+      .description('create a snapshot from a tar (.tar.gz or .tar), validated by the server like a restore')
+      .argument('<file>', 'the archive; "-" reads stdin')
+      .option('--label <label>', 'up to 128 characters'),
+  ).action(action(() => import('./commands/snapshot/import.js')));
+
 
   // --- shell completion ---
   common(

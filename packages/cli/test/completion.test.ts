@@ -71,7 +71,7 @@ describe('completion', () => {
         .split('\n')
         .filter(Boolean)
         .map((l) => l.split(/(?<!\\):/)[0]);
-    expect(complete(['trove', 'snapshot', ''])).toEqual(['create', 'list', 'restore', 'delete']);
+    expect(complete(['trove', 'snapshot', ''])).toEqual(['create', 'list', 'restore', 'delete', 'export', 'import']);
     expect(complete(['trove', 'webhooks', 'listen', '--f'])).toContain('--forward-to');
     expect(complete(['trove', 'put', 'local.txt', ''])).toEqual(['FILES']);
   });
@@ -86,7 +86,7 @@ describe('completion', () => {
         .split('\n')
         .filter(Boolean)
         .map((l) => l.split('\t')[0]);
-    expect(complete('trove snapshot ').sort()).toEqual(['create', 'delete', 'list', 'restore']);
+    expect(complete('trove snapshot ').sort()).toEqual(['create', 'delete', 'export', 'import', 'list', 'restore']);
     expect(complete('trove webhooks listen --f')).toEqual(['--forward-to']);
     expect(complete('trove mcp install --client ').sort()).toEqual(['claude-code', 'claude-desktop', 'cursor']);
   });

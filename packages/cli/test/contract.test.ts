@@ -42,7 +42,7 @@ describe('the command set', () => {
         'tail', 'events list',
         'keys list', 'keys create', 'keys revoke',
         'webhooks list', 'webhooks create', 'webhooks delete', 'webhooks test', 'webhooks deliveries', 'webhooks listen',
-        'snapshot create', 'snapshot list', 'snapshot restore', 'snapshot delete',
+        'snapshot create', 'snapshot list', 'snapshot restore', 'snapshot delete', 'snapshot export', 'snapshot import',
         'completion',
         'mcp serve', 'mcp install', 'mcp status', 'mcp uninstall',
       ].sort(),

@@ -49,7 +49,7 @@ export {
 } from './webhooks.js';
 export { type ExecOptions, joinChain } from './resources/exec.js';
 export { type UploadOptions, type ListDirOptions } from './resources/files.js';
-export { Snapshots, type SnapshotCreateParams } from './resources/snapshots.js';
+export { Snapshots, type SnapshotCreateParams, type SnapshotImportParams, type SnapshotArchive } from './resources/snapshots.js';
 export {
   Events,
   EventPage,

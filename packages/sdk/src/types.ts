@@ -374,8 +374,16 @@ export type ExecCompletedEvent = EventEnvelope<
     stdout: string;
   }
 >;
-/** A snapshot was taken. */
-export type SnapshotCreatedEvent = EventEnvelope<'snapshot.created', { snapshotId: string; label: string | null }>;
+/** A snapshot was taken (or imported: `snapshots.import()`). */
+export type SnapshotCreatedEvent = EventEnvelope<
+  'snapshot.created',
+  {
+    snapshotId: string;
+    label: string | null;
+    /** Ours: `true` when the snapshot was created from an uploaded archive. */
+    imported?: boolean;
+  }
+>;
 /** A namespace was restored from a snapshot. */
 export type SnapshotRestoredEvent = EventEnvelope<
   'snapshot.restored',

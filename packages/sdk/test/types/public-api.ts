@@ -103,6 +103,13 @@ export async function client(): Promise<void> {
   is<Snapshot[]>(await trove.snapshots.list());
   is<{ filesRestored: number }>(await trove.snapshots.restore('snap-1'));
   is<{ snapshotId: string; deleted: true }>(await trove.snapshots.delete('snap-1'));
+  const archive = await trove.snapshots.export('snap-1');
+  is<ReadableStream<Uint8Array>>(archive.body);
+  is<number | null>(archive.sizeBytes);
+  for await (const chunk of archive) is<Uint8Array>(chunk);
+  is<Snapshot>(await trove.snapshots.import(new Uint8Array(0), { label: 'x', contentType: 'application/x-tar' }));
+  // @ts-expect-error an archive is a tar, gzip'd or not
+  await trove.snapshots.import(new Uint8Array(0), { contentType: 'text/plain' });
 
   const page: EventPage = await trove.events.list({ since: new Date(), types: ['file.written'], namespace: 'n', limit: 5, cursor: 'c' });
   is<TroveEvent[]>(page.events);

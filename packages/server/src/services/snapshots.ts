@@ -4,14 +4,23 @@
  * delete, and the sweeper that enforces retention and the per-namespace
  * count limit. The archive format and the swap live in snapshots/.
  */
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
 import type { SnapshotTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { EventService } from '../events/service.js';
 import { isoMs, newSnapshotId } from '../ids.js';
-import { createArchive, recoverInterruptedRestores, restoreArchive, workspaceIds, type ArchiveStats } from '../snapshots/archive.js';
+import {
+  createArchive,
+  importLockName,
+  normaliseArchive,
+  recoverInterruptedRestores,
+  restoreArchive,
+  workspaceIds,
+  type ArchiveStats,
+} from '../snapshots/archive.js';
 import type { BlobStore } from '../snapshots/blob-store.js';
 import type { FileService, NsContext } from './files.js';
 import type { NamespaceLocks } from './locks.js';
@@ -68,9 +77,40 @@ function notFound(id: string): AppError {
   return new AppError('snapshot_not_found', `Snapshot not found: ${id}`);
 }
 
+/** A snapshot's stored archive, opened for download. */
+export interface SnapshotArchive {
+  snapshotId: string;
+  body: NodeJS.ReadableStream;
+  /** Bytes of the archive, when the blob store knows it. */
+  sizeBytes: number | null;
+}
+
+export interface SnapshotImportOptions {
+  label: string | null;
+  /** false: a plain tar. */
+  compressed: boolean;
+  /** The request's Content-Length, when it sent one. */
+  declaredBytes: number | null;
+}
+
+const RESTORE_PREFIX = 'Snapshot cannot be restored: ';
+
+/** The extractor's refusals, worded for an upload. */
+function importError(err: unknown): unknown {
+  if (err instanceof AppError && err.detail.startsWith(RESTORE_PREFIX)) {
+    const why = err.detail
+      .slice(RESTORE_PREFIX.length)
+      .replace('(not a gzip stream written by a snapshot)', '(not gzip data; send a plain tar as application/x-tar)');
+    return new AppError(err.code, `Archive cannot be imported: ${why}`, { retryAfter: err.retryAfter });
+  }
+  return err;
+}
+
 export class SnapshotService {
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
+  /** Run under the namespace's exclusive lock before a restore touches the tree (background processes stop). */
+  readonly restoreHooks: Array<(workspaceId: string, namespace: string) => Promise<void>> = [];
 
   constructor(private readonly deps: SnapshotDeps) {}
 
@@ -150,6 +190,112 @@ export class SnapshotService {
     return view(row);
   }
 
+  /**
+   * Creates a snapshot from an uploaded tar. The upload is never stored as
+   * sent: it is extracted into a private staging tree by the restore's
+   * extractor (validated exactly like a restore, against the namespace's
+   * limits; a refusal is 422 snapshot_invalid, or 413 like a restore's) and
+   * that tree is captured into an archive of our own format
+   * (snapshots/archive.ts normaliseArchive). The namespace's tree is never
+   * touched and its lock is only taken to record the row, so writes and execs
+   * go on meanwhile. Nothing is left behind on failure: no staging tree, no
+   * blob, no row, no namespace.
+   */
+  async import(ctx: NsContext, input: NodeJS.ReadableStream, opts: SnapshotImportOptions): Promise<SnapshotView> {
+    const { db, events, namespaces, locks, blobs, files, config } = this.deps;
+    // Staging and blob both take disk: refuse at once when the volume is already below the reserve.
+    try {
+      files.storage.check(opts.declaredBytes ?? 0);
+    } catch (err) {
+      (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      throw err;
+    }
+    const id = newSnapshotId();
+    const blobKey = `${ctx.workspaceId}/${id}.tar.gz`;
+    const stagingId = randomBytes(8).toString('hex');
+    // Not ensure(): a refused import must not create the namespace.
+    const namespacesDir = dirname(namespaces.realDir(ctx.workspaceId, ctx.namespace));
+    let put: { sizeBytes: number };
+    let stats: ArchiveStats;
+    try {
+      ({ stored: put, stats } = await locks.exclusive(
+        ctx.workspaceId,
+        importLockName(stagingId),
+        () =>
+          normaliseArchive(
+            input,
+            namespacesDir,
+            stagingId,
+            { maxBytes: config.files.quotaBytes, maxFiles: config.files.quotaFiles, maxEntryBytes: config.files.maxUploadBytes },
+            { compressed: opts.compressed },
+            (archive) => blobs.put(blobKey, archive),
+          ),
+        LOCK_WAIT_MS,
+      ));
+    } catch (err) {
+      await blobs.delete(blobKey).catch(() => {});
+      throw importError(err);
+    }
+    let row: SnapshotRow;
+    try {
+      // Under the namespace's lock, like create: a namespace deletion cannot slip in before the row.
+      row = await locks.shared(
+        ctx.workspaceId,
+        ctx.namespace,
+        async () => {
+          await namespaces.ensure(ctx.workspaceId, ctx.namespace);
+          const ms = Date.now();
+          const r: SnapshotRow = {
+            id,
+            workspace_id: ctx.workspaceId,
+            namespace: ctx.namespace,
+            label: opts.label,
+            size_bytes: put.sizeBytes,
+            file_count: stats.fileCount,
+            blob_key: blobKey,
+            created_at: isoMs(ms),
+            created_ms: ms,
+          };
+          await db.transaction().execute(async (trx) => {
+            await trx.insertInto('snapshots').values(r).execute();
+            await events.emit(
+              {
+                workspaceId: ctx.workspaceId,
+                namespace: ctx.namespace,
+                type: 'snapshot.created',
+                data: { snapshot_id: id, label: opts.label, imported: true },
+              },
+              trx,
+            );
+          });
+          return r;
+        },
+        LOCK_WAIT_MS,
+      );
+    } catch (err) {
+      // Without its row the blob is unreachable: do not keep it.
+      await blobs.delete(blobKey).catch(() => {});
+      throw err;
+    }
+    events.bus.publish(ctx.workspaceId);
+    await this.pruneNamespace(ctx.workspaceId, ctx.namespace).catch((err: unknown) =>
+      this.deps.logger.warn({ err }, 'snapshot count pruning failed'),
+    );
+    return view(row);
+  }
+
+  /** The snapshot's archive as stored (a gzip'd tar), for download; no lock: a blob never changes once stored. */
+  async archive(ctx: NsContext, id: string): Promise<SnapshotArchive> {
+    const row = await this.find(ctx, id);
+    const { body, sizeBytes } = await this.deps.blobs.open(row.blob_key).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'snapshot_not_found') {
+        throw new AppError('snapshot_not_found', `Snapshot ${id} has no stored data (it was removed from the blob store)`);
+      }
+      throw err;
+    });
+    return { snapshotId: row.id, body, sizeBytes };
+  }
+
   /** Newest first. */
   async list(ctx: NsContext): Promise<SnapshotView[]> {
     const rows = await this.deps.db
@@ -173,6 +319,7 @@ export class SnapshotService {
       ctx.workspaceId,
       ctx.namespace,
       async () => {
+        for (const hook of this.restoreHooks) await hook(ctx.workspaceId, ctx.namespace);
         const input = await blobs.get(row.blob_key).catch((err: unknown) => {
           if (err instanceof AppError && err.code === 'snapshot_not_found') {
             throw new AppError('snapshot_not_found', `Snapshot ${id} has no stored data (it was removed from the blob store)`);
@@ -372,7 +519,7 @@ export async function recoverAllRestores(dataDir: string, locks?: NamespaceLocks
       ? (ns: string, fn: () => Promise<void>) =>
           locks.exclusive(ws, ns, fn, RECOVERY_LOCK_WAIT_MS).catch((err: unknown) => {
             if (err instanceof AppError && err.code === 'conflict') {
-              logger?.info({ workspace: ws, namespace: ns }, 'restore in progress on another node; not recovering it');
+              logger?.info({ workspace: ws, namespace: ns }, 'restore or import in progress on another node; not recovering it');
               return;
             }
             throw err;

@@ -68,6 +68,8 @@ export interface ExtractOptions {
   chown?: { uid: number; gid: number };
   /** Called after each entry is processed. */
   onProgress?: (p: { entries: number; bytes: number }) => void;
+  /** false: `input` is a plain tar (an uploaded archive), not gzip'd. Default true. */
+  compressed?: boolean;
 }
 
 export interface ExtractResult {
@@ -214,13 +216,15 @@ export async function extractArchive(
   opts: ExtractOptions = {},
 ): Promise<ExtractResult> {
   const umask = probeUmask(destFd);
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const src = input as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
-  const onSrcError = (err: Error) => gunzip.destroy(err);
-  src.on('error', onSrcError);
-  src.pipe(gunzip);
+  const gunzip = opts.compressed === false ? null : createGunzip({ chunkSize: 256 * 1024 });
+  const onSrcError = (err: Error) => gunzip?.destroy(err);
+  if (gunzip) {
+    src.on('error', onSrcError);
+    src.pipe(gunzip);
+  }
   // Up to 2 MiB inflated ahead: inflation (on the thread pool) overlaps the writes.
-  const reader = ByteReader.fromStream(gunzip, 2 * 1024 * 1024);
+  const reader = ByteReader.fromStream(gunzip ?? src, 2 * 1024 * 1024);
   const chown = opts.chown;
   const staging = new StagingDirs(destFd);
   const writer = new FileWriter(destFd, opts.chown, (f) =>
@@ -430,7 +434,7 @@ export async function extractArchive(
       crashPoint('mid-extract', entries);
       if (performance.now() - burstStart >= BURST_MS) await maybeYield();
     }
-    // Read what follows the end marker so gunzip verifies the CRC of the whole stream.
+    // Read what follows the end marker so gunzip verifies the CRC of the whole stream (and a plain tar ends).
     if (!(await reader.endsWithin(MAX_TRAILER))) throw invalidArchive('unexpected data after the end of the archive');
     await writer.drain();
     staging.close();
@@ -457,9 +461,11 @@ export async function extractArchive(
   } finally {
     await writer.close();
     staging.close();
-    src.off('error', onSrcError);
-    src.unpipe?.(gunzip);
-    gunzip.destroy();
+    if (gunzip) {
+      src.off('error', onSrcError);
+      src.unpipe?.(gunzip);
+      gunzip.destroy();
+    }
     src.destroy?.();
   }
 }

@@ -4,8 +4,10 @@
  * directory at its usual path; see tree-swap.ts for the on-disk protocol.
  */
 import { crashPoint } from './crash-points.js';
-import { extractArchive, type ArchiveLimits, type ExtractOptions } from './archive-extract.js';
-import { commitSwap, discardStaging, flushToDisk, prepareStaging, type RootMaker } from './tree-swap.js';
+import { createArchive, type ArchiveStats } from './archive-create.js';
+import { extractArchive, invalidArchive, type ArchiveLimits, type ExtractOptions } from './archive-extract.js';
+import { errCode } from '../tree/sys.js';
+import { commitSwap, discardStaging, flushToDisk, ImportStaging, prepareStaging, type RootMaker } from './tree-swap.js';
 
 export {
   createArchive,
@@ -14,7 +16,7 @@ export {
   type ArchiveStats,
   type CreateArchiveOptions,
 } from './archive-create.js';
-export { recoverInterruptedRestores, removeTreeAt, TREES_DIR, treesDirFor, workspaceIds } from './tree-swap.js';
+export { importLockName, recoverInterruptedRestores, removeTreeAt, TREES_DIR, treesDirFor, workspaceIds } from './tree-swap.js';
 export type { ArchiveLimits } from './archive-extract.js';
 
 export interface RestoreOptions extends ExtractOptions {
@@ -62,5 +64,56 @@ export async function restoreArchive(
     return { filesRestored };
   } finally {
     plan.close();
+  }
+}
+
+/**
+ * Turns an uploaded tar (gzip'd, or plain with `compressed: false`) into an
+ * archive of our own format, never passing the upload through: it is
+ * extracted into the private staging directory `.trees/import-<id>` of
+ * `namespacesDir` by the restore's extractor (so validated exactly like a
+ * restore, against the same limits), then that tree is captured with
+ * createArchive and handed to `store` as a stream. The staging tree is
+ * removed whatever happens. The caller holds `importLockName(id)`.
+ */
+export async function normaliseArchive<T>(
+  input: NodeJS.ReadableStream,
+  namespacesDir: string,
+  id: string,
+  limits: ArchiveLimits,
+  opts: { compressed?: boolean },
+  store: (archive: NodeJS.ReadableStream) => Promise<T>,
+): Promise<{ stored: T; stats: ArchiveStats }> {
+  let staging: ImportStaging;
+  try {
+    staging = await ImportStaging.create(namespacesDir, id);
+  } catch (err) {
+    (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    throw err;
+  }
+  try {
+    await extractArchive(input, staging.fd, limits, { compressed: opts.compressed });
+    const { stream, done } = createArchive(staging.fd);
+    const stored = store(stream).catch((err: unknown) => {
+      // Nobody reads the archive any more: stop the capture, which would wait for its reader forever.
+      (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+      throw err;
+    });
+    try {
+      const [s, stats] = await Promise.all([stored, done]);
+      return { stored: s, stats };
+    } catch (err) {
+      // Only a server that is not root meets this (root reads whatever mode an entry has).
+      if (errCode(err) === 'EACCES') {
+        throw invalidArchive('it holds a file or directory without read permission for its owner, which this server (not running as root) cannot read back');
+      }
+      throw err;
+    } finally {
+      // The capture reads through the staging descriptor until `done` settles.
+      await Promise.allSettled([stored, done]);
+    }
+  } finally {
+    // A tree that could not be removed is left to the next start-up's recovery: the import itself is done.
+    await staging.close().catch(() => {});
   }
 }

@@ -14,6 +14,8 @@ export interface BlobStore {
   put(key: string, body: NodeJS.ReadableStream | AsyncIterable<Uint8Array>): Promise<{ sizeBytes: number }>;
   /** A stream of the blob; AppError('snapshot_not_found') when it does not exist. */
   get(key: string): Promise<NodeJS.ReadableStream>;
+  /** Like get(), with the blob's size when the store knows it (downloads send it as Content-Length). */
+  open(key: string): Promise<{ body: NodeJS.ReadableStream; sizeBytes: number | null }>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
@@ -93,13 +95,25 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<NodeJS.ReadableStream> {
+    return (await this.open(key)).body;
+  }
+
+  async open(key: string): Promise<{ body: NodeJS.ReadableStream; sizeBytes: number | null }> {
     const path = this.pathFor(key);
     // Opening first turns a missing blob into a clean 404 instead of a stream error later.
     const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ELOOP') throw new AppError('snapshot_not_found', `Snapshot data not found: ${key}`);
       throw err;
     });
-    return fh.createReadStream({ highWaterMark: 1024 * 1024 });
+    let sizeBytes: number;
+    try {
+      // The size of what was opened: blobs are replaced by rename, never rewritten in place.
+      sizeBytes = (await fh.stat()).size;
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    return { body: fh.createReadStream({ highWaterMark: 1024 * 1024 }), sizeBytes };
   }
 
   async delete(key: string): Promise<void> {

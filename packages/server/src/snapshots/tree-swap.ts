@@ -43,6 +43,17 @@ import { crashPoint } from './crash-points.js';
 
 export const TREES_DIR = '.trees';
 const NAME_RE = /^([0-9a-f]{16})-(new|old|stray)-(.+)$/;
+/** An uploaded archive being normalised (archive.ts normaliseArchive): never a namespace's tree. */
+const IMPORT_RE = /^import-([0-9a-f]{16})$/;
+
+/**
+ * The lock an import holds on its staging tree `import-<id>` while it works,
+ * so that start-up recovery on another node leaves it alone. `:` cannot occur
+ * in a namespace name, so this never collides with a namespace's lock.
+ */
+export function importLockName(id: string): string {
+  return `import:${id}`;
+}
 
 /** `<workspace>/.trees` for `<workspace>/namespaces`. */
 export function treesDirFor(namespacesDir: string): string {
@@ -172,22 +183,59 @@ async function rollBack(plan: SwapPlan): Promise<void> {
   await removeTreeAt(plan.treesFd, plan.stagingName, plan.treesFd);
 }
 
+/** A private, empty directory `.trees/import-<id>` for an uploaded archive; `close()` removes it. */
+export class ImportStaging {
+  private constructor(
+    readonly name: string,
+    private readonly treesFd: number,
+    readonly fd: number,
+  ) {}
+
+  /** `id`: 16 hex digits; the caller holds `importLockName(id)` until close() returned. */
+  static async create(namespacesDir: string, id: string): Promise<ImportStaging> {
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new TypeError(`invalid import id ${id}`);
+    await fsp.mkdir(treesDirFor(namespacesDir), { recursive: true, mode: 0o700 });
+    const treesFd = openServerDir(treesDirFor(namespacesDir));
+    const name = `import-${id}`;
+    try {
+      mkdirat(treesFd, name, 0o700);
+      const fd = openat2(treesFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+      return new ImportStaging(name, treesFd, fd);
+    } catch (err) {
+      await removeTreeAt(treesFd, name, treesFd).catch(() => {});
+      closeQuietly(treesFd);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    closeQuietly(this.fd);
+    try {
+      await removeTreeAt(this.treesFd, this.name, this.treesFd);
+    } finally {
+      closeQuietly(this.treesFd);
+    }
+  }
+}
+
 /** Drops a staging tree that was never swapped in. */
 export async function discardStaging(plan: SwapPlan): Promise<void> {
   await removeTreeAt(plan.treesFd, plan.stagingName, plan.treesFd);
 }
 
+/** `name`: the namespace, or `importLockName(id)` for an import's staging tree. */
+export type RecoveryGuard = (name: string, fn: () => Promise<void>) => Promise<void>;
+
 /**
  * Finishes or rolls back every swap interrupted by a crash under
  * `namespacesDir` (`<data>/workspaces/<ws>/namespaces`), and deletes leftover
- * staging and old trees. Call at start-up, before the server accepts
- * requests. On a shared data directory another node may be running one of
- * these restores: `guard` runs each namespace's recovery under that
- * namespace's exclusive lock and skips it (returns without calling `fn`)
- * when the lock is held elsewhere.
+ * staging and old trees and imports' staging trees. Call at start-up, before
+ * the server accepts requests. On a shared data directory another node may be
+ * running one of these restores or imports: `guard` runs each namespace's
+ * recovery under that namespace's exclusive lock (an import's under
+ * `importLockName(id)`) and skips it (returns without calling `fn`) when the
+ * lock is held elsewhere.
  */
-export type RecoveryGuard = (namespace: string, fn: () => Promise<void>) => Promise<void>;
-
 export async function recoverInterruptedRestores(
   namespacesDir: string,
   guard: RecoveryGuard = (_ns, fn) => fn(),
@@ -207,6 +255,12 @@ export async function recoverInterruptedRestores(
     for (let batch = reader.next(); batch !== null; batch = reader.next()) for (const d of batch) names.push(d.name);
     const swaps = new Map<string, { ns: string; has: Set<string> }>();
     for (const raw of names) {
+      const imp = IMPORT_RE.exec(raw.toString('latin1'));
+      if (imp) {
+        // An import that died with its process; one running on another node holds its lock.
+        await guard(importLockName(imp[1]!), () => removeTreeAt(treesFd, raw, treesFd));
+        continue;
+      }
       const m = NAME_RE.exec(raw.toString('latin1'));
       if (!m) {
         // Nothing else belongs here; an unknown entry is debris (a deleted namespace's trash among it).
