@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   conflict: 409,
   not_a_directory: 400,
   payload_too_large: 413,
+  precondition_failed: 412,
   quota_exceeded: 413,
   unsupported_media_type: 415,
   validation_failed: 422,

@@ -128,6 +128,13 @@ export function parseHead(head: string): LaneRequest | null {
       case 'transfer-encoding':
       case 'expect':
       case 'upgrade':
+      // Conditional and partial requests are the route's (304, 412, ranges).
+      case 'if-none-match':
+      case 'if-match':
+      case 'if-modified-since':
+      case 'if-unmodified-since':
+      case 'if-range':
+      case 'range':
         return null;
     }
   }

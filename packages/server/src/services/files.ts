@@ -19,7 +19,7 @@ import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import type { StorageGuard } from './storage.js';
 import { dirSyncer } from './dir-sync.js';
-import { closeQuietly, displayPath, errCode, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
+import { closeQuietly, displayPath, errCode, fstat, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
 /**
@@ -70,12 +70,64 @@ interface Usage {
   at: number;
 }
 
+/** `If-Match` / `If-None-Match` of a write (header values as sent). */
+export interface WriteConditions {
+  ifMatch?: string | null;
+  ifNoneMatch?: string | null;
+}
+
+/**
+ * A file's version as an HTTP entity tag: inode, size and modification time to
+ * the nanosecond. Every API write makes a new inode (temp file, rename), and a
+ * command that changes a file in place changes its mtime.
+ */
+export function etagOf(st: Pick<Stat, 'ino' | 'size' | 'mtimeSec' | 'mtimeNsec'>): string {
+  return `"${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeSec.toString(16)}.${st.mtimeNsec.toString(16)}"`;
+}
+
+function isStar(v: string | null | undefined): boolean {
+  return typeof v === 'string' && v.trim() === '*';
+}
+
+/** Whether a list of entity tags (`"a", W/"b"`) names `etag`; weak tags only match when `weak` is allowed. */
+export function etagListMatches(list: string, etag: string, weak: boolean): boolean {
+  if (isStar(list)) return true;
+  return list.split(',').some((raw) => {
+    let t = raw.trim();
+    if (t.startsWith('W/')) {
+      if (!weak) return false;
+      t = t.slice(2);
+    }
+    return t === etag;
+  });
+}
+
+function preconditionFailed(rel: string, why: string): AppError {
+  return new AppError('precondition_failed', `Precondition failed for ${displayPath(rel)}: ${why}`);
+}
+
+/** RFC 9110 §13: If-Match (strong comparison) and If-None-Match against the current file (null: none). */
+function checkConditions(cond: WriteConditions, st: Stat | null, rel: string): void {
+  const current = st && !st.isDirectory() ? etagOf(st) : null;
+  if (cond.ifMatch != null && cond.ifMatch !== '') {
+    if (current === null) throw preconditionFailed(rel, 'If-Match, but the file does not exist');
+    if (!etagListMatches(cond.ifMatch, current, false)) throw preconditionFailed(rel, `If-Match does not match its ETag ${current}`);
+  }
+  if (cond.ifNoneMatch != null && cond.ifNoneMatch !== '') {
+    if (isStar(cond.ifNoneMatch) ? st !== null : current !== null && etagListMatches(cond.ifNoneMatch, current, true)) {
+      throw preconditionFailed(rel, isStar(cond.ifNoneMatch) ? 'If-None-Match: *, but the file exists' : `If-None-Match matches its ETag ${current}`);
+    }
+  }
+}
+
 function tooLarge(limit: number): AppError {
   return new AppError('payload_too_large', `File is larger than the upload limit of ${limit} bytes`);
 }
 
 export class FileService {
   private readonly usage = new Map<string, Usage>();
+  /** Per-path queues of the commit step (exclusivePath). */
+  private readonly pathLocks = new Map<string, Promise<void>>();
 
   /** Namespaces whose last measure found them over their quota (exec wrote past it): writes and execs get 507. */
   private readonly over = new Set<string>();
@@ -160,14 +212,39 @@ export class FileService {
   }
 
   /** `POST /write`: UTF-8 text. */
-  async writeText(ctx: NsContext, clientPath: unknown, content: string) {
+  async writeText(ctx: NsContext, clientPath: unknown, content: string, cond: WriteConditions = {}) {
     const data = Buffer.from(content, 'utf8');
-    return this.writeStream(ctx, clientPath, [data], data.length, 'write');
+    return this.writeStream(ctx, clientPath, [data], data.length, 'write', cond);
   }
 
   /** `PUT /files/{path}`: raw bytes, streamed to disk. */
-  async upload(ctx: NsContext, clientPath: unknown, body: Readable | Iterable<Buffer>, contentLength: number | null) {
-    return this.writeStream(ctx, clientPath, body, contentLength, 'upload');
+  async upload(
+    ctx: NsContext,
+    clientPath: unknown,
+    body: Readable | Iterable<Buffer>,
+    contentLength: number | null,
+    cond: WriteConditions = {},
+  ) {
+    return this.writeStream(ctx, clientPath, body, contentLength, 'upload', cond);
+  }
+
+  /**
+   * Runs `fn` alone among this node's writes of one path: a conditional write's check and its rename
+   * happen with no other API write of that path in between (two `If-Match` writes: one wins, one gets 412).
+   */
+  private async exclusivePath<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.pathLocks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chained = before.then(() => mine);
+    this.pathLocks.set(key, chained);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.pathLocks.get(key) === chained) this.pathLocks.delete(key);
+    }
   }
 
   private async writeStream(
@@ -176,6 +253,7 @@ export class FileService {
     body: Readable | Iterable<Buffer> | AsyncIterable<Buffer>,
     declared: number | null,
     source: 'write' | 'upload',
+    cond: WriteConditions,
   ) {
     const rel = normalizeClientPath(clientPath);
     if (rel === '') throw new AppError('path_is_root', 'Cannot write to the namespace root; give a file path');
@@ -185,6 +263,7 @@ export class FileService {
       await this.assertCanGrow(ctx, declared ?? 0, true);
       const tree = (await this.tree(ctx, true))!;
       let size = 0;
+      let etag = '';
       let existing: Stat | null;
       try {
         const dir = await tree.openParent(rel, true);
@@ -193,6 +272,8 @@ export class FileService {
           if (existing?.isDirectory()) {
             throw new AppError('path_is_directory', `Path is a directory: ${displayPath(rel)}`);
           }
+          // Checked before the body is read (fail fast), and again just before the rename.
+          checkConditions(cond, existing, rel);
           const budget = await this.quotaBudget(ctx, tree, existing);
           if (declared !== null && budget.bytes !== null && declared > budget.bytes) throw this.quotaError();
           if (budget.files === 0 && !existing) throw this.quotaError();
@@ -227,12 +308,18 @@ export class FileService {
             }
             if (pendingBytes > 0) await writeAll(tmp.fd, pending, pendingBytes);
             await io.fsyncFd(tmp.fd);
+            // The inode keeps its number, size and mtime through the rename: this is the new file's ETag.
+            etag = etagOf(fstat(tmp.fd));
             // renameat replaces a file or a symlink at the target instead of following it.
             let target = dir;
             try {
               for (let attempt = 1; ; attempt++) {
                 try {
-                  await tree.commit(tmp, target);
+                  const into = target;
+                  await this.exclusivePath(`${ctx.workspaceId}/${ctx.namespace}/${rel}`, async () => {
+                    checkConditions(cond, tree.statIn(into.fd, into.name), rel);
+                    await tree.commit(tmp, into, { noReplace: isStar(cond.ifNoneMatch) });
+                  });
                   break;
                 } catch (err) {
                   // The parent was removed meanwhile (a concurrent delete, a command): make it again, beneath the root.
@@ -271,7 +358,7 @@ export class FileService {
         data: { path, size_bytes: size, source },
       });
       void this.namespaces.touch(ctx.workspaceId, ctx.namespace).catch(() => {});
-      return { path, size_bytes: size };
+      return { path, size_bytes: size, etag };
     });
   }
 
@@ -295,9 +382,9 @@ export class FileService {
       } finally {
         fs.closeSync(fd);
       }
-      return { body, size: st.size, length: body.length, truncated, modifiedMs };
+      return { body, size: st.size, length: body.length, truncated, modifiedMs, etag: etagOf(st) };
     }
-    return { body: { fd }, size: st.size, length: want, truncated, modifiedMs };
+    return { body: { fd }, size: st.size, length: want, truncated, modifiedMs, etag: etagOf(st) };
   }
 
   /** `GET /v1/files/content`. */
@@ -319,6 +406,7 @@ export class FileService {
       encoding: text === null ? 'binary' : 'utf-8',
       content: text,
       truncated,
+      etag: etagOf(st),
     };
   }
 
@@ -465,6 +553,8 @@ export interface Download {
   length: number;
   truncated: boolean;
   modifiedMs: number;
+  /** The file's version (see etagOf). */
+  etag: string;
 }
 
 /** Chunk of a large download: one read and one socket write each. */

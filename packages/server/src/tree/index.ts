@@ -42,6 +42,7 @@ import {
   O_TMPFILE,
   O_WRONLY,
   AT_EMPTY_PATH,
+  RENAME_NOREPLACE,
   errCode,
   linkat,
   renameat2,
@@ -61,7 +62,7 @@ import { HardQuota, type HardQuotaMode } from './hard-quota.js';
 export { displayPath, normalizeClientPath, splitRel, MAX_NAME_BYTES, MAX_PATH_BYTES } from './paths.js';
 export { closeQuietly, type Measured } from './walk.js';
 export type { Stat } from './sys.js';
-export { errCode } from './sys.js';
+export { errCode, fstat } from './sys.js';
 
 export interface Ownership {
   uid: number;
@@ -433,11 +434,20 @@ export class NamespaceTree {
     return { fd, name };
   }
 
-  /** Moves a filled temp file to `dir.name` (replacing a file or link there, atomically). */
-  async commit(tmp: TempFile, dir: ParentDir): Promise<void> {
+  /**
+   * Moves a filled temp file to `dir.name`, atomically: replacing a file or link there, or with `noReplace`
+   * only if the name is free (412 `precondition_failed` otherwise, decided by the kernel).
+   */
+  async commit(tmp: TempFile, dir: ParentDir, opts: { noReplace?: boolean } = {}): Promise<void> {
+    const taken = () => new AppError('precondition_failed', `Precondition failed for ${displayPath(dir.rel)}: If-None-Match: *, but the file exists`);
     try {
       if (tmp.name !== null) {
-        await renameat2Async(this.store.scratch, tmp.name, dir.fd, dir.name);
+        try {
+          await renameat2Async(this.store.scratch, tmp.name, dir.fd, dir.name, opts.noReplace ? RENAME_NOREPLACE : 0);
+        } catch (err) {
+          if (opts.noReplace && errCode(err) === 'EEXIST') throw taken();
+          throw err;
+        }
         return;
       }
       try {
@@ -445,6 +455,7 @@ export class NamespaceTree {
         return;
       } catch (err) {
         if (errCode(err) !== 'EEXIST') throw err;
+        if (opts.noReplace) throw taken();
       }
       // Replacing: a name of its own in the same directory for an instant, then renamed over the target.
       const fresh = `.trove-upload-${this.store.freshName('x')}`;
@@ -460,6 +471,7 @@ export class NamespaceTree {
         throw err;
       }
     } catch (err) {
+      if (err instanceof AppError) throw err;
       const code = errCode(err);
       if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
         throw new AppError('path_is_directory', `Path is a directory: ${displayPath(dir.rel)}`);

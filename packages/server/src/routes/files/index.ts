@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { AppDeps } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { runtimeNamespace } from '../../services/auth.js';
-import { sendFileBody, type Download, type NsContext } from '../../services/files.js';
+import { etagListMatches, sendFileBody, type Download, type NsContext, type WriteConditions } from '../../services/files.js';
 import { closeSyncQuietly as closeFd } from '../../snapshots/fd-io.js';
 import { errors, isoTime, nsHeader } from '../shared-schemas.js';
 
@@ -39,11 +39,18 @@ export function filesPathParam(url: string): string {
   }
 }
 
+/** `If-Match` / `If-None-Match` of a write request (one value each; repeated headers are joined by node). */
+function writeConditions(req: FastifyRequest): WriteConditions {
+  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(', ') : v);
+  return { ifMatch: one(req.headers['if-match']), ifNoneMatch: one(req.headers['if-none-match']) };
+}
+
 /** The headers of a successful download, after x-request-id (the download lane writes the same ones). */
 export function downloadHeaders(file: Download): Array<[string, string]> {
   const h: Array<[string, string]> = [
     ['content-type', 'application/octet-stream'],
     ['content-length', String(file.length)],
+    ['etag', file.etag],
     ['last-modified', new Date(file.modifiedMs).toUTCString()],
     ['x-trove-size', String(file.size)],
   ];
@@ -64,10 +71,14 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           properties: { path: { type: 'string' }, content: { type: 'string' } },
           required: ['path', 'content'],
         },
-        response: { 200: writeResult, ...errors(400, 401, 403, 413, 422) },
+        response: { 200: writeResult, ...errors(400, 401, 403, 412, 413, 422) },
       },
     },
-    async (req) => deps.files.writeText(nsContext(req), req.body.path, req.body.content),
+    async (req, reply) => {
+      const { etag, ...result } = await deps.files.writeText(nsContext(req), req.body.path, req.body.content, writeConditions(req));
+      reply.header('etag', etag);
+      return result;
+    },
   );
 
   app.post<{ Body: { path: string } }>(
@@ -91,12 +102,22 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         summary: 'Download a file (raw bytes; first 100 MiB, X-Trove-Truncated/X-Trove-Size when larger)',
         tags: ['files'],
         headers: nsHeader,
-        response: { 200: { description: 'Raw file bytes', type: 'string', format: 'binary' }, ...errors(400, 401, 403, 404) },
+        response: {
+          200: { description: 'Raw file bytes (ETag: the file version)', type: 'string', format: 'binary' },
+          304: { description: 'Not modified: If-None-Match names the current ETag', type: 'null' },
+          ...errors(400, 401, 403, 404),
+        },
       },
     },
     async (req, reply) => {
       const ctx = nsContext(req);
       const file = await deps.files.download(ctx, filesPathParam(req.raw.url ?? ''));
+      const inm = req.headers['if-none-match'];
+      if (typeof inm === 'string' && etagListMatches(inm, file.etag, true)) {
+        // The client's copy is current (RFC 9110 §13.1.2: weak comparison): no body.
+        if (!Buffer.isBuffer(file.body)) closeFd(file.body.fd);
+        return reply.code(304).header('etag', file.etag).header('last-modified', new Date(file.modifiedMs).toUTCString()).send();
+      }
       for (const [name, value] of downloadHeaders(file)) reply.header(name, value);
       if (Buffer.isBuffer(file.body)) return reply.send(file.body);
       // Large files: written by sendFileBody with reused buffers (see there); onResponse hooks still run.
@@ -130,15 +151,17 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           summary: 'Upload a file (raw body, streamed; atomic)',
           tags: ['files'],
           headers: nsHeader,
-          response: { 200: writeResult, ...errors(400, 401, 403, 413) },
+          response: { 200: writeResult, ...errors(400, 401, 403, 412, 413) },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const ctx = nsContext(req);
         const len = req.headers['content-length'];
         const declared = len !== undefined && /^\d+$/.test(len) ? Number(len) : null;
         const body = (req.body as Readable | undefined) ?? (req.raw as Readable);
-        return deps.files.upload(ctx, filesPathParam(req.raw.url ?? ''), body, declared);
+        const { etag, ...result } = await deps.files.upload(ctx, filesPathParam(req.raw.url ?? ''), body, declared, writeConditions(req));
+        reply.header('etag', etag);
+        return result;
       },
     );
   });
@@ -187,6 +210,10 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         },
       },
     },
-    async (req) => deps.files.content(nsContext(req), req.query.path),
+    async (req, reply) => {
+      const { etag, ...content } = await deps.files.content(nsContext(req), req.query.path);
+      reply.header('etag', etag);
+      return content;
+    },
   );
 }
