@@ -236,6 +236,13 @@ export function attachToCgroups(dirs: readonly string[], pid: number): void {
   for (const dir of dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
 }
 
+/** Every process (host pid) in the groups: the union over v1's hierarchies. */
+export function cgroupPids(dirs: readonly string[]): number[] {
+  const all = new Set<number>();
+  for (const dir of dirs) for (const pid of readProcs(dir)) all.add(pid);
+  return [...all];
+}
+
 /** True when no process is left in any of the groups (v2: none below them either). */
 export function cgroupsEmpty(dirs: readonly string[], v2 = false): boolean {
   if (v2) {

@@ -9,15 +9,15 @@
  * forks a sandbox itself: the launcher process does (launcher.ts), and bwrap's
  * --die-with-parent takes the sandboxes down if that process dies.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { promises as fsp } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
-import { CgroupPool, nsGroupName, type CgroupStatus } from './cgroups.js';
-import { TIMEOUT_EXIT_CODE, type LaunchOutcome, type LaunchSpec } from './launch.js';
-import { Launcher, LauncherGoneError } from './launcher.js';
+import { CgroupPool, nsGroupName, type CgroupSlot, type CgroupStatus } from './cgroups.js';
+import { TIMEOUT_EXIT_CODE, type LaunchSpec, type SignalName } from './launch.js';
+import { Launcher, LauncherGoneError, type ControlResult, type LaunchHandle, type LaunchHooks, type Launched, type RingOutput, type RingTotals } from './launcher.js';
+import type { StreamName } from './ring-writer.js';
 import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
 import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
 import { CappedOutput } from './output.js';
@@ -59,6 +59,11 @@ export interface ExecOptions {
    * when mounted, else the server's own v2 group.
    */
   cgroupParent?: string | null;
+  /**
+   * Background processes the server may run at once (TROVE_PROCESS_MAX_TOTAL): part of the shared
+   * RLIMIT_NPROC backstop of the exec uid, which counts their processes too.
+   */
+  backgroundProcesses?: number;
 }
 
 export interface ExecRequest {
@@ -82,6 +87,66 @@ export interface ExecRequest {
  * reached), `timeout` (the wall clock).
  */
 export type ExitReason = 'exited' | 'signaled' | 'oom' | 'timeout';
+
+/** Live exec: output as the command produces it (POST /v1/exec with streaming). */
+export interface ExecLive {
+  /** The sandbox came up: the command runs (a refusal such as exec_busy can no longer happen). */
+  ready(): void;
+  /**
+   * A piece of output, in order within its stream, at most maxOutputBytes per stream in all (the rest is
+   * counted: ExecResult.*Truncated). A returned promise holds the command's output until it settles.
+   */
+  output(stream: StreamName, data: Buffer): Promise<void> | void;
+  /** Aborted when the consumer goes away: the command runs on, its output is no longer passed on. */
+  signal?: AbortSignal;
+}
+
+/** A background process to start (ProcessService). */
+export interface ProcessRequest extends Omit<ExecRequest, 'timeoutMs'> {
+  /** Wall clock; null = none. */
+  timeoutMs: number | null;
+  /** Added to the sandbox environment (names checked by the caller). */
+  env?: Record<string, string>;
+  /** stdin stays open after `stdin` for later writes. */
+  keepStdinOpen: boolean;
+  /** Where the launcher writes the output (ring files). */
+  output: RingOutput;
+  /** RLIMIT_CPU per process (0 = none). */
+  cpuSeconds: number;
+}
+
+/**
+ * Why a background process ended, beyond ExitReason: `killed` (stopped by a client's SIGKILL, a namespace
+ * restore or delete, or the launcher's death), `server_restart` (the server shut down).
+ */
+export type ProcessEndReason = ExitReason | 'killed' | 'server_restart';
+
+export interface ProcessOutcome {
+  exitCode: number;
+  /** exited, signaled, oom or timeout as for exec; the caller refines signaled/killed with what it sent. */
+  exitReason: ExitReason;
+  durationMs: number;
+  timedOut: boolean;
+  /** Killed by ExecService.close() (server shutdown). */
+  shutdown: boolean;
+  /** Killed by stop() or a SIGKILL signal. */
+  stopped: boolean;
+  /** The launcher died (its sandboxes with it); ring totals are then unknown here. */
+  launcherGone: boolean;
+  ring: RingTotals | null;
+  /** The output could not be written (the process was stopped then). */
+  outputError?: string;
+}
+
+/** A running background process. */
+export interface BackgroundProcess {
+  done: Promise<ProcessOutcome>;
+  /** Queues stdin bytes (null: none) and closes stdin after them when `close`. */
+  stdin(data: Buffer | null, close: boolean): Promise<ControlResult>;
+  signal(signal: SignalName): Promise<ControlResult>;
+  /** SIGKILLs the whole tree (restore, delete); done settles once it is gone. */
+  stop(): void;
+}
 
 export interface ExecResult {
   /** The shell's exit code; 128+N when killed by signal N; 124 after a timeout. */
@@ -129,12 +194,15 @@ export function execTimeoutError(timeoutMs: number): AppError {
 }
 
 /** A LaunchOutcome with its outputs rebuilt on this side of the launcher's channel. */
-type Raw = Omit<LaunchOutcome, 'stdout' | 'stderr'> & { stdout: CappedOutput; stderr: CappedOutput };
+type Raw = Omit<Launched, 'stdout' | 'stderr'> & { stdout: CappedOutput; stderr: CappedOutput };
 
 interface Running {
   kill(): void;
   done: Promise<unknown>;
 }
+
+/** Live exec: what the launcher keeps of the output for the outcome (the client got all of it already). */
+const LIVE_KEEP_BYTES = 64 * 1024;
 
 export class ExecService {
   private current: Omit<SandboxStatus, 'cgroups'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
@@ -185,7 +253,37 @@ export class ExecService {
     return this.launcher.pid;
   }
 
-  async run(req: ExecRequest): Promise<ExecResult> {
+  /** Runs one command to its end; with `live`, its output is also passed on as it comes. */
+  async run(req: ExecRequest, live?: ExecLive): Promise<ExecResult> {
+    const release = await this.admit(req);
+    try {
+      const nsRoot = await this.prepareRoot(req.nsRoot);
+      const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
+      if (this.current.mode === 'insecure') return await this.runInsecure(req, nsRoot, timeoutMs, live);
+      return await this.runSandboxed(req, nsRoot, timeoutMs, live);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Starts a background process: resolves once its sandbox is up (the command runs), with the handle to
+   * write its stdin, signal and stop it. Its start takes an exec slot like a one-shot exec (429 exec_busy
+   * when none frees up); once running it holds a cgroup slot in its namespace's group (so the namespace's
+   * memory, process and CPU limits cover it with the namespace's execs) but no exec slot.
+   */
+  async startProcess(req: ProcessRequest, hooks: { progress?(totals: RingTotals): void } = {}): Promise<BackgroundProcess> {
+    const release = await this.admit(req);
+    try {
+      const nsRoot = await this.prepareRoot(req.nsRoot);
+      return await this.launchProcess(req, nsRoot, hooks);
+    } finally {
+      release();
+    }
+  }
+
+  /** The availability checks and an exec slot (429 exec_busy when none frees up in time). */
+  private async admit(req: { workspaceId: string; namespace: string }): Promise<Release> {
     if (this.closing) {
       throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     }
@@ -199,22 +297,13 @@ export class ExecService {
         );
       }
     }
-    let release: Release;
     try {
-      release = await this.limiter.acquire(req.workspaceId, req.namespace);
+      return await this.limiter.acquire(req.workspaceId, req.namespace);
     } catch (err) {
       if (!(err instanceof LimiterBusyError)) throw err;
       throw new AppError('exec_busy', `Too many commands are running ${BUSY_WHERE[err.scope]}; retry shortly.`, {
         retryAfter: RETRY_BUSY_S,
       });
-    }
-    try {
-      const nsRoot = await this.prepareRoot(req.nsRoot);
-      const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
-      if (this.current.mode === 'insecure') return await this.runInsecure(req, nsRoot, timeoutMs);
-      return await this.runSandboxed(req, nsRoot, timeoutMs);
-    } finally {
-      release();
     }
   }
 
@@ -252,7 +341,7 @@ export class ExecService {
     opts: { handOff?: boolean } = {},
   ): { file: string; args: string[]; seccompPath: string | null } | null {
     if (!this.layout || this.current.mode !== 'bubblewrap') return null;
-    const env = this.env({ workspaceId: 'bench', namespace: 'bench', nsRoot, command, sourceInit: false }, SANDBOX_HOME, SANDBOX_PATH);
+    const env = this.env({ workspaceId: 'bench', namespace: 'bench' }, SANDBOX_HOME, SANDBOX_PATH);
     const handOff = opts.handOff === true;
     const args = this.layout.args({ nsRoot, env, script: command, block: handOff, info: handOff });
     return { file: this.layout.opts.bwrap, args, seccompPath: this.seccompPath };
@@ -315,7 +404,7 @@ export class ExecService {
 
     try {
       // Forked now, while the server is small (see launcher.ts).
-      this.launcher.start();
+      this.launcher.warm();
     } catch (err) {
       return failed(`the exec launcher cannot start: ${(err as Error).message}`, 'reinstall or rebuild trove-server (npm run build)');
     }
@@ -463,8 +552,10 @@ export class ExecService {
 
   // ---------------------------------------------------------------- running
 
-  private env(req: ExecRequest, home: string, path: string): Record<string, string> {
+  private env(req: Pick<ExecRequest, 'workspaceId' | 'namespace'> & { env?: Record<string, string> }, home: string, path: string): Record<string, string> {
     return {
+      // A background process's own variables first: the sandbox's identity below cannot be overridden.
+      ...req.env,
       PATH: path,
       HOME: home,
       USER: SANDBOX_USER,
@@ -479,16 +570,18 @@ export class ExecService {
     };
   }
 
-  private limits(): ScriptLimits {
+  private limits(cpuSeconds = this.opts.cpuSeconds): ScriptLimits {
     const o = this.opts;
     // RLIMIT_NPROC counts every process of the uid. Without a user namespace
     // (root mode) all sandboxes share uid 64000, so when the pids cgroup caps
     // each exec the rlimit is only a global backstop; in the userns mode the
     // kernel counts per user namespace, i.e. per exec.
     const pidsCgroup = this.pool?.controllers.includes('pids') ?? false;
-    const nproc = this.isRoot && pidsCgroup ? o.maxProcs * Math.max(1, o.globalConcurrency) : o.maxProcs;
+    // Background processes run beside the execs, so they get their share of the backstop too.
+    const slots = Math.max(1, o.globalConcurrency) + Math.max(0, o.backgroundProcesses ?? 0);
+    const nproc = this.isRoot && pidsCgroup ? o.maxProcs * slots : o.maxProcs;
     return {
-      cpuSeconds: o.cpuSeconds,
+      cpuSeconds,
       maxFileBytes: o.maxFileBytes,
       maxOpenFiles: o.maxOpenFiles,
       maxProcs: nproc,
@@ -497,33 +590,40 @@ export class ExecService {
     };
   }
 
-  private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<ExecResult> {
-    const raw = await this.launchSandbox(req, nsRoot, timeoutMs);
-    if (!raw.ready && !raw.timedOut && !raw.shutdown) {
-      const detail = raw.stderr.text().trim().slice(0, 2000);
-      if (this.nsProcessLimited() && /Can't fork.*Resource temporarily unavailable/i.test(detail)) {
-        // The namespace's other commands hold every process it may have: the tenant's own doing, not a broken sandbox.
-        throw new AppError(
-          'exec_busy',
-          `This namespace's running commands hold all of its ${this.opts.nsMaxProcs} processes; retry when some have ended.`,
-          { retryAfter: RETRY_BUSY_S },
-        );
-      }
-      this.log.error({ namespace: req.namespace, exitCode: raw.exitCode, stderr: detail }, 'exec sandbox failed to start');
-      // Something changed under us (bwrap removed, sysctl flipped): re-probe so later calls get a clear 503.
-      this.lastProbe = 0;
-      void this.init();
-      throw new Error(`exec sandbox failed to start: ${detail}`);
-    }
-    return finish(raw);
+  private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<ExecResult> {
+    const raw = await this.launchSandbox(req, nsRoot, timeoutMs, live);
+    if (!raw.ready && !raw.timedOut && !raw.shutdown) this.notStarted(req, raw.exitCode, raw.stderr.text());
+    return finish(raw, live ? this.opts.maxOutputBytes : null);
   }
 
-  private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<Raw> {
-    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+  /** A sandbox whose shell never came up: 429 when the namespace's processes are all taken, else a failure. */
+  private notStarted(req: { namespace: string }, exitCode: number, stderr: string): never {
+    const detail = stderr.trim().slice(0, 2000);
+    if (this.nsProcessLimited() && /Can't fork.*Resource temporarily unavailable/i.test(detail)) {
+      // The namespace's other commands hold every process it may have: the tenant's own doing, not a broken sandbox.
+      throw new AppError(
+        'exec_busy',
+        `This namespace's running commands hold all of its ${this.opts.nsMaxProcs} processes; retry when some have ended.`,
+        { retryAfter: RETRY_BUSY_S },
+      );
+    }
+    this.log.error({ namespace: req.namespace, exitCode, stderr: detail }, 'exec sandbox failed to start');
+    // Something changed under us (bwrap removed, sysctl flipped): re-probe so later calls get a clear 503.
+    this.lastProbe = 0;
+    void this.init();
+    throw new Error(`exec sandbox failed to start: ${detail}`);
+  }
+
+  /** The bwrap launch of `req` and the cgroup slot it runs in (released by the caller). */
+  private sandboxSpec(
+    req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit'> & { env?: Record<string, string> },
+    nsRoot: string,
+    limits: ScriptLimits,
+  ): { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; slot: CgroupSlot | null } {
     this.ensureRuntime();
     const layout = this.layout!;
     const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES;
-    const script = buildScript(req.command, this.limits(), req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined);
+    const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined);
     // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
     const { argv, argsData } = layout.argsViaFd({
       nsRoot,
@@ -533,28 +633,39 @@ export class ExecService {
       commandFromFd: long,
     });
     const slot = this.pool ? this.pool.acquire(nsGroupName(req.workspaceId, req.namespace)) : null;
-    let raw: Raw;
-    try {
-      raw = await this.launch({
+    return {
+      spec: {
         file: layout.opts.bwrap,
         args: argv,
         argsData,
         // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
         env: {},
-        stdin: req.stdin,
         commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
-        timeoutMs,
         bwrap: true,
         cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
         seccompPath: this.seccompPath,
         detached: false,
-      });
+      },
+      slot,
+    };
+  }
+
+  private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<Raw> {
+    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    const { spec, slot } = this.sandboxSpec(req, nsRoot, this.limits());
+    let raw: Raw;
+    try {
+      raw = await this.launch({ ...spec, stdin: req.stdin, timeoutMs }, live);
     } catch (err) {
       if (slot) void this.pool!.release(slot);
       throw err;
     }
     if (slot) {
-      if (raw.oomKills > 0) raw.stderr.push(Buffer.from(`\n[trove: a process was killed: ${this.oomCause(raw)}]\n`));
+      if (raw.oomKills > 0) {
+        const text = `\n[trove: a process was killed: ${this.oomCause(raw)}]\n`;
+        raw.stderr.push(Buffer.from(text));
+        if (live && !live.signal?.aborted) await live.output('stderr', Buffer.from(text));
+      }
       // After a timeout the caller is promised that nothing survives: wait for the cgroup to empty.
       const release = this.pool!.release(slot, { knownEmpty: raw.cgroupsEmpty });
       if (raw.timedOut) await release;
@@ -568,7 +679,7 @@ export class ExecService {
   }
 
   /** Which limit an OOM kill of this exec most likely came from (the exec's own when it was reached). */
-  private oomCause(raw: Raw): string {
+  private oomCause(raw: Pick<Raw, 'execMemoryLimitHit'>): string {
     const o = this.opts;
     if (raw.execMemoryLimitHit) return `the exec memory limit (${o.memoryBytes} bytes) was exceeded`;
     if (o.nsMemoryBytes && this.pool?.controllers.includes('memory')) {
@@ -577,44 +688,78 @@ export class ExecService {
     return 'the machine or the server ran out of memory';
   }
 
-  private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number): Promise<ExecResult> {
+  /** Insecure mode: a temp dir whose `workspace` links to the tree, and the plain `sh -c` launch. */
+  private insecureSpec(
+    req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit'> & { env?: Record<string, string> },
+    nsRoot: string,
+    limits: ScriptLimits,
+  ): { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; dir: string } {
     this.log.warn({ workspaceId: req.workspaceId, namespace: req.namespace }, 'exec ran WITHOUT a sandbox (TROVE_EXEC_INSECURE=1)');
     const dir = mkdtempSync(join(tmpdir(), 'trove-insecure-'));
     try {
-      await fsp.symlink(nsRoot, join(dir, 'workspace'));
+      symlinkSync(nsRoot, join(dir, 'workspace'));
       let commandFile: string | undefined;
       if (Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES) {
         commandFile = join(dir, '.trove-command.sh');
         writeFileSync(commandFile, req.command, { mode: 0o600 });
       }
-      const raw = await this.launch({
-        file: '/bin/sh',
-        args: ['-c', buildScript(req.command, this.limits(), req.sourceInit, commandFile), 'sh'],
-        cwd: dir,
-        env: this.env(req, dir, process.env.PATH || SANDBOX_PATH),
-        stdin: req.stdin,
-        timeoutMs,
-        bwrap: false,
-        cgroup: null,
-        seccompPath: null,
-        detached: true,
-      });
+      return {
+        spec: {
+          file: '/bin/sh',
+          args: ['-c', buildScript(req.command, limits, req.sourceInit, commandFile), 'sh'],
+          cwd: dir,
+          env: this.env(req, dir, process.env.PATH || SANDBOX_PATH),
+          bwrap: false,
+          cgroup: null,
+          seccompPath: null,
+          detached: true,
+        },
+        dir,
+      };
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<ExecResult> {
+    const { spec, dir } = this.insecureSpec(req, nsRoot, this.limits());
+    try {
+      const raw = await this.launch({ ...spec, stdin: req.stdin, timeoutMs }, live);
       if (!raw.ready && !raw.timedOut && !raw.shutdown) {
         throw new Error(`exec shell failed to start: ${raw.stderr.text().trim().slice(0, 2000)}`);
       }
-      return finish(raw);
+      return finish(raw, live ? this.opts.maxOutputBytes : null);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
   /** Starts one process tree in the launcher and tracks it until it is gone (close() kills what runs). */
-  private async launch(spec: Omit<LaunchSpec, 'maxOutputBytes'>): Promise<Raw> {
-    const run = this.launcher.run({ ...spec, maxOutputBytes: this.opts.maxOutputBytes });
+  private async launch(spec: Omit<LaunchSpec, 'maxOutputBytes'>, live?: ExecLive): Promise<Raw> {
+    const cap = this.opts.maxOutputBytes;
+    let hooks: LaunchHooks = {};
+    let full: LaunchSpec = { ...spec, maxOutputBytes: cap };
+    if (live) {
+      // The client gets the output as it comes; the outcome keeps only a head (the event's stdout excerpt).
+      full = { ...spec, maxOutputBytes: Math.min(cap, LIVE_KEEP_BYTES), forward: { maxBytes: cap, stopOnKill: true } };
+      hooks = {
+        ready: () => live.ready(),
+        chunk: (stream, data) => {
+          if (live.signal?.aborted) return;
+          const passed = live.output(stream, data);
+          if (passed) void passed.then(() => run.ack(data.length), () => run.unforward());
+          else run.ack(data.length);
+        },
+      };
+    }
+    const run = this.launcher.run(full, hooks);
+    const onAbort = () => run.unforward();
+    live?.signal?.addEventListener('abort', onAbort, { once: true });
     const entry: Running = { kill: () => run.kill(), done: run.done.catch(() => {}) };
     this.running.add(entry);
     try {
-      let o: LaunchOutcome;
+      let o: Launched;
       try {
         o = await run.done;
       } catch (err) {
@@ -623,15 +768,107 @@ export class ExecService {
           retryAfter: RETRY_BUSY_S,
         });
       }
-      const cap = this.opts.maxOutputBytes;
       return { ...o, stdout: CappedOutput.restore('stdout', cap, o.stdout), stderr: CappedOutput.restore('stderr', cap, o.stderr) };
     } finally {
+      live?.signal?.removeEventListener('abort', onAbort);
       this.running.delete(entry);
     }
   }
+
+  // ---------------------------------------------------------------- background processes
+
+  private async launchProcess(
+    req: ProcessRequest,
+    nsRoot: string,
+    hooks: { progress?(totals: RingTotals): void },
+  ): Promise<BackgroundProcess> {
+    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    const limits = this.limits(req.cpuSeconds);
+    const insecure = this.current.mode === 'insecure';
+    const built = insecure ? this.insecureSpec(req, nsRoot, limits) : this.sandboxSpec(req, nsRoot, limits);
+    const slot = 'slot' in built ? built.slot : null;
+    const tmp = 'dir' in built ? built.dir : null;
+    let markReady!: () => void;
+    const ready = new Promise<void>((r) => (markReady = r));
+    let handle: LaunchHandle;
+    try {
+      handle = this.launcher.startBackground(
+        {
+          ...built.spec,
+          stdin: req.stdin,
+          keepStdinOpen: req.keepStdinOpen,
+          timeoutMs: req.timeoutMs,
+          // Only a head is collected (why a sandbox did not come up); the output itself goes to the ring files.
+          maxOutputBytes: 64 * 1024,
+          forward: { maxBytes: null, stopOnKill: false },
+        },
+        req.output,
+        { ready: markReady, progress: hooks.progress },
+      );
+    } catch (err) {
+      if (slot) void this.pool!.release(slot);
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    const started = performance.now();
+    const outcome: Promise<ProcessOutcome & { ready: boolean; stderrHead: string }> = handle.done.then(
+      async (o) => {
+        if (slot) await this.pool!.release(slot, { knownEmpty: o.cgroupsEmpty });
+        return {
+          exitCode: o.exitCode,
+          exitReason: exitReason(o),
+          durationMs: o.durationMs,
+          timedOut: o.timedOut,
+          shutdown: o.shutdown,
+          stopped: o.stopped,
+          launcherGone: false,
+          ring: o.ring ?? null,
+          outputError: o.outputError,
+          ready: o.ready,
+          stderrHead: CappedOutput.restore('stderr', 64 * 1024, o.stderr).text(),
+        };
+      },
+      async (err: unknown) => {
+        if (slot) await this.pool!.release(slot);
+        if (!(err instanceof LauncherGoneError)) throw err;
+        // Its sandbox died with the launcher (bwrap --die-with-parent): SIGKILLed.
+        return {
+          exitCode: 137,
+          exitReason: 'signaled' as const,
+          durationMs: Math.round(performance.now() - started),
+          timedOut: false,
+          shutdown: false,
+          stopped: true,
+          launcherGone: true,
+          ring: null,
+          ready: true,
+          stderrHead: '',
+        };
+      },
+    );
+    const settled = outcome.finally(() => {
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    });
+    const entry: Running = { kill: () => handle.kill('shutdown'), done: settled.catch(() => {}) };
+    this.running.add(entry);
+    void settled.catch(() => {}).finally(() => this.running.delete(entry));
+
+    const first = await Promise.race([ready.then(() => null), settled]);
+    if (first !== null) {
+      // Ended before its shell came up: refused (exec_busy) or a broken sandbox, as for exec.
+      if (!first.ready && !first.timedOut && !first.shutdown && !first.stopped) this.notStarted(req, first.exitCode, first.stderrHead);
+      if (first.shutdown) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    }
+    return {
+      done: settled.then(({ ready: _r, stderrHead: _h, ...o }) => o),
+      stdin: (data, close) => handle.stdin(data, close),
+      signal: (signal) => handle.signal(signal),
+      stop: () => handle.kill('stop'),
+    };
+  }
 }
 
-function exitReason(raw: Raw): ExitReason {
+function exitReason(raw: Pick<Launched, 'timedOut' | 'oomKills' | 'shutdown' | 'exitCode'>): ExitReason {
   if (raw.timedOut) return 'timeout';
   if (raw.oomKills > 0) return 'oom';
   // Shell convention: 128+N reports a process ended by signal N (1-64 on Linux).
@@ -639,7 +876,8 @@ function exitReason(raw: Raw): ExitReason {
   return 'exited';
 }
 
-function finish(raw: Raw): ExecResult {
+/** The result of a run; `liveCap`: the output went out live, and was truncated only past that cap. */
+function finish(raw: Raw, liveCap: number | null = null): ExecResult {
   return {
     exitCode: raw.exitCode,
     exitReason: exitReason(raw),
@@ -647,8 +885,8 @@ function finish(raw: Raw): ExecResult {
     stderr: raw.stderr.text(),
     durationMs: raw.durationMs,
     timedOut: raw.timedOut,
-    stdoutTruncated: raw.stdout.truncated,
-    stderrTruncated: raw.stderr.truncated,
+    stdoutTruncated: liveCap === null ? raw.stdout.truncated : raw.stdout.total > liveCap,
+    stderrTruncated: liveCap === null ? raw.stderr.truncated : raw.stderr.total > liveCap,
   };
 }
 

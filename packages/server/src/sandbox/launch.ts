@@ -6,14 +6,22 @@
  *
  * Everything a LaunchSpec holds is plain data, so it crosses the launcher's
  * channel as is; the outcome does too (outputs as snapshots).
+ *
+ * Beyond collecting output for the outcome, a launch can hand output to a
+ * sink as it arrives (live exec, background processes); a sink that returns a
+ * promise pauses that stream until it settles, so a slow consumer slows the
+ * command (its pipe fills) instead of growing memory. A background process
+ * also keeps its stdin open for later writes and takes signals.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, constants as fsc, openSync } from 'node:fs';
+import { closeSync, constants as fsc, openSync, readFileSync, readdirSync } from 'node:fs';
 import { constants as osc } from 'node:os';
+import type { Readable } from 'node:stream';
 import { FD } from './bwrap.js';
-import { attachToCgroups, cgroupsEmpty, killCgroups, memoryCounters, peakReachedLimit, type MemoryCounters } from './cgroups.js';
+import { attachToCgroups, cgroupsEmpty, cgroupPids, killCgroups, memoryCounters, peakReachedLimit, type MemoryCounters } from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
+import type { StreamName } from './ring-writer.js';
 
 /** Exit code reported for a command killed by the wall-clock limit (as timeout(1) does). */
 export const TIMEOUT_EXIT_CODE = 124;
@@ -24,14 +32,24 @@ export interface LaunchSpec {
   args: string[];
   cwd?: string;
   env: Record<string, string>;
-  /** UTF-8 text for stdin; absent = /dev/null. */
+  /** UTF-8 text for stdin; absent = /dev/null (unless keepStdinOpen). */
   stdin?: string;
+  /** stdin stays an open pipe after `stdin` for later writes (write/closeStdin); background processes. */
+  keepStdinOpen?: boolean;
   /** bwrap mode: the command text for --ro-bind-data on FD.command (too long for argv). */
   commandData?: Uint8Array;
   /** bwrap mode: NUL-separated options for `--args` on FD.args (kept out of the cmdline the sandbox can read). */
   argsData?: Uint8Array;
-  timeoutMs: number;
+  /** Wall clock; null = none (background processes without a limit). */
+  timeoutMs: number | null;
+  /** Output collected into the outcome, per stream (the rest is counted). */
   maxOutputBytes: number;
+  /**
+   * Hand output to the sink as it arrives, at most maxBytes per stream (null = all; the rest is only
+   * counted). stopOnKill: once killed, nothing more is handed over and paused streams are drained
+   * (a live consumer that stopped reading must not keep a killed command's pipes full).
+   */
+  forward?: { maxBytes: number | null; stopOnKill: boolean };
   /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in its cgroup. */
   bwrap: boolean;
   /** The exec's cgroup; null = no per-exec cgroups. */
@@ -60,6 +78,8 @@ export interface LaunchOutcome {
   ready: boolean;
   /** Killed by kill('shutdown') (server shutdown). */
   shutdown: boolean;
+  /** Killed by kill('stop') (a caller ended it: namespace restore or delete, a SIGKILL sent by a client). */
+  stopped: boolean;
   /** Processes of this exec the OOM killer killed (its own memory limit, its namespace's, or the host's). */
   oomKills: number;
   /** The exec's own memory limit was reached during it (so an OOM kill is most likely its own doing). */
@@ -68,14 +88,49 @@ export interface LaunchOutcome {
   cgroupsEmpty: boolean;
 }
 
+export interface LaunchSink {
+  /** The sandbox's shell came up (limits set): what follows is the command's doing. */
+  ready?(): void;
+  /** Output as it arrives (see LaunchSpec.forward); a returned promise pauses the stream until it settles. */
+  output?(stream: StreamName, chunk: Buffer): void | Promise<void>;
+}
+
+export type KillReason = 'shutdown' | 'stop';
+
+/** Signals a client may send to a background process (and what POST /v1/processes/{id}/signal accepts). */
+export const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT'] as const;
+export type SignalName = (typeof SIGNALS)[number];
+
+export class StdinClosedError extends Error {
+  constructor(why: string) {
+    super(why);
+    this.name = 'StdinClosedError';
+  }
+}
+
 export interface Launched {
   /** Settles when the process tree is gone; rejects only when it could not be started. */
   done: Promise<LaunchOutcome>;
-  /** Kills the whole tree for a shutdown: marks the outcome and appends a note to stderr. */
-  kill(): void;
+  /** Kills the whole tree: 'shutdown' (the default) marks the outcome and appends a note to stderr; 'stop' marks it stopped. */
+  kill(reason?: KillReason): void;
+  /** Queues bytes for stdin (keepStdinOpen); returns the bytes still queued. Throws StdinClosedError. */
+  write(data: Buffer): number;
+  /** Ends stdin (the command reads EOF once it has read what was queued). */
+  closeStdin(): void;
+  readonly stdinOpen: boolean;
+  /** Bytes written to stdin but not yet taken by the command's pipe. */
+  readonly stdinQueued: number;
+  /**
+   * Sends `signal` to every process of the command (its cgroup, else every descendant of the sandbox's
+   * pid 1; insecure mode: its process group); the sandbox's own pid 1 only gets SIGKILL. True when at least
+   * one process received it.
+   */
+  signal(signal: SignalName): boolean;
+  /** Stops handing output to the sink (its consumer went away); the streams flow on into the outcome only. */
+  unforward(): void;
 }
 
-export function launch(l: LaunchSpec): Launched {
+export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
   const stdout = new CappedOutput('stdout', l.maxOutputBytes);
   const stderr = new CappedOutput('stderr', l.maxOutputBytes);
   const cg = l.bwrap && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
@@ -86,7 +141,7 @@ export function launch(l: LaunchSpec): Launched {
 
   // Security: cover descriptors this process inherited without O_CLOEXEC; bwrap would pass them to the command.
   const leaked = inheritableFdsCached();
-  const stdio: StdioOptions = [l.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  const stdio: StdioOptions = [l.stdin !== undefined || l.keepStdinOpen ? 'pipe' : 'ignore', 'pipe', 'pipe'];
   const top = Math.max(FD.args, ...leaked);
   for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
   let devNull = -1;
@@ -113,7 +168,18 @@ export function launch(l: LaunchSpec): Launched {
     stdio[FD.ready] = 'pipe';
     child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true });
   } catch (err) {
-    return { done: Promise.reject(err), kill: () => {} };
+    return {
+      done: Promise.reject(err),
+      kill: () => {},
+      write: () => {
+        throw new StdinClosedError('the command did not start');
+      },
+      closeStdin: () => {},
+      stdinOpen: false,
+      stdinQueued: 0,
+      signal: () => false,
+      unforward: () => {},
+    };
   } finally {
     if (devNull >= 0) closeSync(devNull);
     if (seccompFd >= 0) closeSync(seccompFd);
@@ -122,6 +188,7 @@ export function launch(l: LaunchSpec): Launched {
   let ready = false;
   let timedOut = false;
   let shutdown = false;
+  let stopped = false;
   let killed = false;
   let exited = false;
   let sandboxPid = 0;
@@ -130,6 +197,7 @@ export function launch(l: LaunchSpec): Launched {
   const kill = () => {
     if (killed) return;
     killed = true;
+    if (l.forward?.stopOnKill) unforward();
     if (cgroups) killCgroups(cgroups, v2);
     // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
     if (exited) return;
@@ -150,24 +218,101 @@ export function launch(l: LaunchSpec): Launched {
       }
     }, KILL_GRACE_MS);
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    kill();
-  }, l.timeoutMs);
+  const timer =
+    l.timeoutMs === null
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, l.timeoutMs);
 
+  // Output: always collected (up to maxOutputBytes) into the outcome; also handed to the sink when forwarding.
+  let forwarding = Boolean(l.forward && sink.output);
+  const forwarded = { stdout: 0, stderr: 0 };
+  const paused = new Set<Readable>();
+  /** Sink writes not settled yet: a background process's outcome waits for its output to be on disk. */
+  const inflight = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    const t = p.catch(() => {}).finally(() => inflight.delete(t));
+    inflight.add(t);
+    return t;
+  };
+  /** Notes of ours in stderr (e.g. the shutdown kill): kept like output and handed over like it. */
+  const note = (text: string) => {
+    const buf = Buffer.from(text);
+    stderr.push(buf);
+    if (forwarding) forward('stderr', buf);
+  };
+  const unforward = () => {
+    forwarding = false;
+    for (const s of paused) s.resume();
+    paused.clear();
+  };
+  // Pieces go to the sink one at a time per stream, in order. pause() holds the pipe while the sink is
+  // busy, but node resumes every stdio stream when the child exits (child_process flushStdio): what
+  // arrives then (at most what the pipe held) waits in this chain instead.
+  const chains: Record<StreamName, { tail: Promise<void>; queued: number; stream: Readable | null }> = {
+    stdout: { tail: Promise.resolve(), queued: 0, stream: null },
+    stderr: { tail: Promise.resolve(), queued: 0, stream: null },
+  };
+  const forward = (name: StreamName, part: Buffer) => {
+    const chain = chains[name];
+    let wait: Promise<void> | void;
+    if (chain.queued === 0) {
+      wait = sink.output!(name, part);
+      if (!wait) return;
+    } else {
+      wait = chain.tail.then(() => (forwarding ? sink.output!(name, part) : undefined));
+    }
+    chain.queued++;
+    const tail = track(wait);
+    chain.tail = tail;
+    const stream = chain.stream;
+    if (stream && !paused.has(stream)) {
+      stream.pause();
+      paused.add(stream);
+    }
+    void tail.then(() => {
+      chain.queued--;
+      if (chain.queued > 0 || !stream) return;
+      if (!paused.delete(stream)) return; // unforward() resumed it already
+      stream.resume();
+    });
+  };
+  const collect = (name: StreamName, stream: Readable, out: CappedOutput) => {
+    chains[name].stream = stream;
+    stream.on('data', (c: Buffer) => {
+      out.push(c);
+      if (!forwarding) return;
+      const max = l.forward!.maxBytes;
+      const room = max === null ? c.length : max - forwarded[name];
+      if (room <= 0) return;
+      const part = c.length <= room ? c : c.subarray(0, room);
+      forwarded[name] += part.length;
+      forward(name, part);
+    });
+  };
+  collect('stdout', child.stdout!, stdout);
+  collect('stderr', child.stderr!, stderr);
 
-  child.stdout!.on('data', (c: Buffer) => stdout.push(c));
-  child.stderr!.on('data', (c: Buffer) => stderr.push(c));
+  let stdinOpen = Boolean(child.stdin);
   if (child.stdin) {
     child.stdin.on('error', () => {
-      /* the command did not read all of stdin: not an error of ours */
+      // The command did not read all of stdin (or closed it): not an error of ours, but nothing more goes in.
+      stdinOpen = false;
     });
-    child.stdin.end(Buffer.from(l.stdin ?? '', 'utf8'));
+    if (l.stdin) child.stdin.write(Buffer.from(l.stdin, 'utf8'));
+    if (!l.keepStdinOpen) {
+      child.stdin.end();
+      stdinOpen = false;
+    }
   }
   const pipes = child.stdio as unknown as Array<(NodeJS.ReadableStream & NodeJS.WritableStream) | null | undefined>;
   const readyPipe = pipes[FD.ready];
   readyPipe?.on('data', () => {
+    if (ready) return;
     ready = true;
+    sink.ready?.();
   });
   readyPipe?.on('error', () => {});
   // bwrap reads each to EOF before it sets the sandbox up; a write error means bwrap died, which `close` reports.
@@ -208,7 +353,7 @@ export function launch(l: LaunchSpec): Launched {
           // pauses only this process, and a thread-pool hop would add latency to every exec for no one's benefit.
           attachToCgroups(cgroups, sandboxPid);
         } catch (err) {
-          stderr.push(Buffer.from(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`));
+          note(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`);
           kill();
           return;
         }
@@ -225,12 +370,16 @@ export function launch(l: LaunchSpec): Launched {
     });
     child.once('exit', () => {
       exited = true;
+      stdinOpen = false;
     });
-    child.once('close', (code, signal) => {
+    child.once('close', async (code, signal) => {
       clearTimeout(timer);
       clearTimeout(fallback);
       const exitCode = code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
-      if (shutdown && !timedOut) stderr.push(Buffer.from('\n[trove: the command was killed: the server is shutting down]\n'));
+      if (shutdown && !timedOut) note('\n[trove: the command was killed: the server is shutting down]\n');
+      // A live consumer's acknowledgements may never come (it stopped reading): only a sink that always
+      // settles (the ring files) is waited for.
+      if (!l.forward?.stopOnKill) await Promise.all([...inflight]);
       resolve({
         exitCode: timedOut ? TIMEOUT_EXIT_CODE : exitCode,
         stdout: stdout.snapshot(),
@@ -239,18 +388,104 @@ export function launch(l: LaunchSpec): Launched {
         timedOut,
         ready,
         shutdown,
+        stopped,
         ...memoryOutcome(memory, v2, memAtStart),
         cgroupsEmpty: cgroups ? cgroupsEmpty(cgroups, v2) : true,
       });
     });
   });
+  // Security: a pid read from a cgroup or /proc is signalled only while the sandbox runs; once bwrap
+  // exited its processes are gone and their pids may belong to someone else.
+  const signal = (name: SignalName): boolean => {
+    if (exited || killed) return false;
+    if (name === 'SIGKILL') {
+      stopped = true;
+      kill();
+      return true;
+    }
+    let pids: number[];
+    if (!l.bwrap) {
+      if (!l.detached || !child.pid) return false;
+      try {
+        process.kill(-child.pid, name);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (!sandboxPid) return false;
+    // The sandbox's pid 1 is bwrap's init: it only reaps; the command and everything it started are below it.
+    pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter((p) => p !== sandboxPid);
+    let delivered = false;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, name);
+        delivered = true;
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    return delivered;
+  };
+
   return {
     done,
-    kill: () => {
-      shutdown = true;
+    kill: (reason: KillReason = 'shutdown') => {
+      if (reason === 'shutdown') shutdown = true;
+      else stopped = true;
       kill();
     },
+    write: (data: Buffer) => {
+      if (!child.stdin || !stdinOpen) throw new StdinClosedError(exited ? 'the process has exited' : 'stdin is closed');
+      child.stdin.write(data);
+      return child.stdin.writableLength;
+    },
+    closeStdin: () => {
+      if (!child.stdin || !stdinOpen) return;
+      stdinOpen = false;
+      child.stdin.end();
+    },
+    get stdinOpen() {
+      return stdinOpen;
+    },
+    get stdinQueued() {
+      return child.stdin?.writableLength ?? 0;
+    },
+    signal,
+    unforward,
   };
+}
+
+/** Every descendant of `pid` (host pids), through /proc/<pid>/task/<tid>/children; at most 100,000. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  const seen = new Set<number>([pid]);
+  while (queue.length > 0 && out.length < 100_000) {
+    const p = queue.shift()!;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const w of text.split(' ')) {
+        const c = Number(w);
+        if (!c || seen.has(c)) continue;
+        seen.add(c);
+        out.push(c);
+        queue.push(c);
+      }
+    }
+  }
+  return out;
 }
 
 function memoryOutcome(

@@ -1,38 +1,180 @@
 /**
  * Entry point of the exec launcher process (see launcher.ts): runs each
  * LaunchSpec the server sends and answers with its outcome.
+ *
+ * Three kinds of launch: a one-shot exec (output collected, sent with the
+ * outcome), a live one-shot exec (output also forwarded as it comes, within a
+ * window of unacknowledged bytes), and a background process (output written
+ * here, straight into its ring files: the server's memory never holds it).
  */
-import { launch, type Launched } from './launch.js';
-import type { FromLauncher, ToLauncher } from './launcher.js';
+import { mkdirSync } from 'node:fs';
+import { launch, StdinClosedError, type Launched, type LaunchSink } from './launch.js';
+import type { ControlResult, FromLauncher, RingTotals, ToLauncher } from './launcher.js';
+import { RingWriter } from './ring-writer.js';
 
 const EXIT_GRACE_MS = 3_000;
+/** Live exec: forwarded bytes the server has not acknowledged yet before the command's output is paused. */
+const LIVE_WINDOW_BYTES = 512 * 1024;
+/** Background process: stdin bytes queued (not yet read by the command) beyond which a write is refused. */
+const STDIN_QUEUE_BYTES = 1024 * 1024;
 
 process.title = 'trove-exec-launcher';
-const running = new Map<number, Launched>();
+
+interface Entry {
+  run: Launched;
+  /** Live exec: acknowledgements release the window. */
+  credit?: { unacked: number; waiters: Array<() => void> };
+}
+
+const running = new Map<number, Entry>();
 
 function reply(m: FromLauncher): void {
   if (process.connected) process.send!(m);
 }
 
-process.on('message', (m: ToLauncher) => {
-  if (m.t === 'kill') {
-    running.get(m.id)?.kill();
-    return;
+function releaseCredit(e: Entry): void {
+  const c = e.credit;
+  if (!c) return;
+  while (c.waiters.length > 0 && c.unacked <= LIVE_WINDOW_BYTES) c.waiters.shift()!();
+}
+
+function liveSink(id: number, entry: () => Entry | undefined): LaunchSink {
+  return {
+    ready: () => reply({ t: 'ready', id }),
+    output: (stream, chunk) => {
+      const e = entry();
+      reply({ t: 'chunk', id, stream, data: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
+      if (!e?.credit) return;
+      e.credit.unacked += chunk.length;
+      if (e.credit.unacked <= LIVE_WINDOW_BYTES) return;
+      return new Promise<void>((resolve) => e.credit!.waiters.push(resolve));
+    },
+  };
+}
+
+function ringSink(id: number, rings: { stdout: RingWriter; stderr: RingWriter }, failed: (err: Error) => void): LaunchSink {
+  const totals = (): RingTotals => ({
+    stdoutBytes: rings.stdout.total,
+    stderrBytes: rings.stderr.total,
+    stdoutDropped: rings.stdout.dropped,
+    stderrDropped: rings.stderr.dropped,
+  });
+  return {
+    ready: () => reply({ t: 'ready', id }),
+    output: (stream, chunk) =>
+      rings[stream].append(chunk).then(
+        () => reply({ t: 'progress', id, totals: totals() }),
+        (err: Error) => failed(err),
+      ),
+  };
+}
+
+function control(e: Entry | undefined, m: Extract<ToLauncher, { t: 'stdin' | 'signal' }>): ControlResult {
+  if (!e) return { ok: false, error: 'gone' };
+  const run = e.run;
+  if (m.t === 'signal') return { ok: true, delivered: run.signal(m.signal) };
+  let written = 0;
+  if (m.data && m.data.byteLength > 0) {
+    if (!run.stdinOpen) return { ok: false, error: 'closed', stdinOpen: false };
+    // Security: a command that never reads its stdin must not make the launcher buffer without bound.
+    if (run.stdinQueued + m.data.byteLength > STDIN_QUEUE_BYTES) return { ok: false, error: 'full', stdinOpen: true };
+    try {
+      run.write(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+      written = m.data.byteLength;
+    } catch (err) {
+      if (err instanceof StdinClosedError) return { ok: false, error: 'closed', stdinOpen: false };
+      throw err;
+    }
+  } else if (!run.stdinOpen && !m.close) {
+    return { ok: false, error: 'closed', stdinOpen: false };
   }
-  if (m.t !== 'run') return;
+  if (m.close) run.closeStdin();
+  return { ok: true, written, stdinOpen: run.stdinOpen };
+}
+
+process.on('message', (m: ToLauncher) => {
+  switch (m.t) {
+    case 'kill':
+      running.get(m.id)?.run.kill(m.reason);
+      return;
+    case 'ack': {
+      const e = running.get(m.id);
+      if (e?.credit) {
+        e.credit.unacked = Math.max(0, e.credit.unacked - m.bytes);
+        releaseCredit(e);
+      }
+      return;
+    }
+    case 'unforward': {
+      const e = running.get(m.id);
+      if (!e) return;
+      e.run.unforward();
+      if (e.credit) {
+        e.credit.unacked = 0;
+        releaseCredit(e);
+      }
+      return;
+    }
+    case 'stdin':
+    case 'signal':
+      reply({ t: 'reply', id: m.id, req: m.req, result: control(running.get(m.id), m) });
+      return;
+    case 'run':
+    case 'start':
+      break;
+    default:
+      return;
+  }
   const { id } = m;
-  const run = launch(m.spec);
-  running.set(id, run);
-  run.done.then(
-    (outcome) => reply({ t: 'done', id, outcome }),
-    (err: NodeJS.ErrnoException) => reply({ t: 'failed', id, message: err.message, code: err.code }),
-  ).finally(() => running.delete(id));
+  let rings: { stdout: RingWriter; stderr: RingWriter } | null = null;
+  let sink: LaunchSink = {};
+  let ringError: Error | null = null;
+  if (m.t === 'start') {
+    try {
+      mkdirSync(m.output.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      reply({ t: 'failed', id, message: `cannot create the output directory: ${e.message}`, code: e.code });
+      return;
+    }
+    rings = { stdout: new RingWriter(m.output.dir, 'stdout', m.output.capBytes), stderr: new RingWriter(m.output.dir, 'stderr', m.output.capBytes) };
+    // A write that fails (volume full, gone) ends the process: output it cannot keep must not be lost silently.
+    sink = ringSink(id, rings, (err) => {
+      ringError ??= err;
+      running.get(id)?.run.kill('stop');
+    });
+  } else if (m.live) {
+    sink = liveSink(id, () => running.get(id));
+  }
+  const run = launch(m.spec, sink);
+  const entry: Entry = { run };
+  if (m.t === 'run' && m.live) entry.credit = { unacked: 0, waiters: [] };
+  running.set(id, entry);
+  run.done
+    .then(async (outcome) => {
+      if (!rings) return reply({ t: 'done', id, outcome });
+      await Promise.all([rings.stdout.close(), rings.stderr.close()]);
+      reply({
+        t: 'done',
+        id,
+        outcome,
+        ring: {
+          stdoutBytes: rings.stdout.total,
+          stderrBytes: rings.stderr.total,
+          stdoutDropped: rings.stdout.dropped,
+          stderrDropped: rings.stderr.dropped,
+        },
+        ...(ringError ? { outputError: (ringError as Error).message } : {}),
+      });
+    })
+    .catch((err: NodeJS.ErrnoException) => reply({ t: 'failed', id, message: err.message, code: err.code }))
+    .finally(() => running.delete(id));
 });
 
 // The server is gone (it exited, or was killed): nobody will read these results, and nothing may outlive it.
 process.on('disconnect', () => {
-  for (const run of running.values()) run.kill();
-  const all = [...running.values()].map((r) => r.done.catch(() => {}));
+  for (const e of running.values()) e.run.kill();
+  const all = [...running.values()].map((e) => e.run.done.catch(() => {}));
   setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
   void Promise.allSettled(all).then(() => process.exit(0));
 });

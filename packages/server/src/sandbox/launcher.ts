@@ -19,12 +19,76 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LaunchOutcome, LaunchSpec } from './launch.js';
+import type { KillReason, LaunchOutcome, LaunchSpec, SignalName } from './launch.js';
+import type { StreamName } from './ring-writer.js';
 
-export type ToLauncher = { t: 'run'; id: number; spec: LaunchSpec } | { t: 'kill'; id: number };
+/** Where a background process's output goes: ring files in `dir` (ring-writer.ts), `capBytes` retained per stream. */
+export interface RingOutput {
+  dir: string;
+  capBytes: number;
+}
+
+/** A background process's output so far: bytes written and bytes no longer retained, per stream. */
+export interface RingTotals {
+  stdoutBytes: number;
+  stderrBytes: number;
+  stdoutDropped: number;
+  stderrDropped: number;
+}
+
+export type ToLauncher =
+  | { t: 'run'; id: number; spec: LaunchSpec; live?: boolean }
+  | { t: 'start'; id: number; spec: LaunchSpec; output: RingOutput }
+  | { t: 'kill'; id: number; reason?: KillReason }
+  /** Live run: the server has passed on `bytes` more of its output (flow control). */
+  | { t: 'ack'; id: number; bytes: number }
+  /** Live run: its consumer went away; collect the rest without forwarding it. */
+  | { t: 'unforward'; id: number }
+  | { t: 'stdin'; id: number; req: number; data?: Uint8Array; close?: boolean }
+  | { t: 'signal'; id: number; req: number; signal: SignalName };
+
 export type FromLauncher =
-  | { t: 'done'; id: number; outcome: LaunchOutcome }
-  | { t: 'failed'; id: number; message: string; code?: string };
+  /** outputError: a background process's output could not be written (it was stopped then). */
+  | { t: 'done'; id: number; outcome: LaunchOutcome; ring?: RingTotals; outputError?: string }
+  | { t: 'failed'; id: number; message: string; code?: string }
+  | { t: 'ready'; id: number }
+  | { t: 'chunk'; id: number; stream: StreamName; data: Uint8Array }
+  | { t: 'progress'; id: number; totals: RingTotals }
+  | { t: 'reply'; id: number; req: number; result: ControlResult };
+
+/** The answer to a stdin write or a signal. */
+export interface ControlResult {
+  ok: boolean;
+  /** Why not (ok false): `closed` (stdin closed or process ended), `full` (too much queued), `gone`. */
+  error?: 'closed' | 'full' | 'gone';
+  /** stdin: bytes taken (all of them when ok). */
+  written?: number;
+  stdinOpen?: boolean;
+  /** signal: at least one process received it. */
+  delivered?: boolean;
+}
+
+/** What the server hears about one launch besides its outcome. */
+export interface LaunchHooks {
+  ready?(): void;
+  /** Live run: a piece of output; call ack(bytes) once it is passed on, or the command stalls at the window. */
+  chunk?(stream: StreamName, data: Buffer): void;
+  /** Background process: its ring totals after each write. */
+  progress?(totals: RingTotals): void;
+}
+
+/** A launch's outcome with, for a background process, its ring totals at exit. */
+export type Launched = LaunchOutcome & { ring?: RingTotals; outputError?: string };
+
+/** A launched process tree as the server holds it. */
+export interface LaunchHandle {
+  done: Promise<Launched>;
+  kill(reason?: KillReason): void;
+  ack(bytes: number): void;
+  unforward(): void;
+  stdin(data: Buffer | null, close: boolean): Promise<ControlResult>;
+  signal(signal: SignalName): Promise<ControlResult>;
+}
 
 export interface LauncherLogger {
   error(obj: object | string, msg?: string): void;
@@ -40,11 +104,16 @@ export class LauncherGoneError extends Error {
 
 interface Pending {
   child: ChildProcess;
-  resolve(outcome: LaunchOutcome): void;
+  hooks: LaunchHooks;
+  resolve(outcome: Launched): void;
   reject(err: Error): void;
+  /** stdin/signal requests waiting for their reply. */
+  replies: Map<number, (r: ControlResult) => void>;
 }
 
 const EXIT_GRACE_MS = 2_000;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** The built entry point: next to this module, or in dist/ when this module runs from its TypeScript source (tests). */
 export function launcherScript(): string {
@@ -64,7 +133,7 @@ export class Launcher {
   constructor(private readonly log: LauncherLogger) {}
 
   /** Starts the process now (normally it starts with the first run). */
-  start(): void {
+  warm(): void {
     this.ensure();
   }
 
@@ -73,20 +142,51 @@ export class Launcher {
     return this.child?.pid;
   }
 
-  /** Starts `spec` in the launcher. `done` rejects when it cannot be started or the launcher dies. */
-  run(spec: LaunchSpec): { done: Promise<LaunchOutcome>; kill(): void } {
+  /**
+   * Starts `spec` in the launcher. `done` rejects when it cannot be started or the launcher dies.
+   * With hooks.chunk the output is forwarded as it comes (live exec, `spec.forward`).
+   */
+  run(spec: LaunchSpec, hooks: LaunchHooks = {}): LaunchHandle {
+    return this.launch({ t: 'run', spec, live: Boolean(hooks.chunk) }, hooks);
+  }
+
+  /** Starts a background process whose output the launcher writes to ring files (see RingOutput). */
+  startBackground(spec: LaunchSpec, output: RingOutput, hooks: LaunchHooks = {}): LaunchHandle {
+    return this.launch({ t: 'start', spec, output }, hooks);
+  }
+
+  private launch(m: DistributiveOmit<Extract<ToLauncher, { t: 'run' | 'start' }>, 'id'>, hooks: LaunchHooks): LaunchHandle {
     const child = this.ensure();
     const id = this.nextId++;
-    const done = new Promise<LaunchOutcome>((resolve, reject) => {
-      this.pending.set(id, { child, resolve, reject });
+    const replies = new Map<number, (r: ControlResult) => void>();
+    const done = new Promise<Launched>((resolve, reject) => {
+      this.pending.set(id, { child, hooks, resolve, reject, replies });
     });
     this.refresh();
-    this.send(child, { t: 'run', id, spec });
+    this.send(child, { ...m, id } as ToLauncher);
+    const live = () => this.pending.has(id) && this.child === child;
+    const control = (msg: (req: number) => ToLauncher): Promise<ControlResult> => {
+      if (!live()) return Promise.resolve({ ok: false, error: 'gone' });
+      const req = this.nextId++;
+      return new Promise((resolve) => {
+        replies.set(req, resolve);
+        this.send(child, msg(req));
+      });
+    };
     return {
       done,
-      kill: () => {
-        if (this.pending.has(id) && this.child === child) this.send(child, { t: 'kill', id });
+      kill: (reason) => {
+        if (live()) this.send(child, { t: 'kill', id, reason });
       },
+      ack: (bytes) => {
+        if (live()) this.send(child, { t: 'ack', id, bytes });
+      },
+      unforward: () => {
+        if (live()) this.send(child, { t: 'unforward', id });
+      },
+      stdin: (data, close) =>
+        control((req) => ({ t: 'stdin', id, req, data: data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined, close })),
+      signal: (signal) => control((req) => ({ t: 'signal', id, req, signal })),
     };
   }
 
@@ -122,9 +222,28 @@ export class Launcher {
   private onMessage(m: FromLauncher): void {
     const p = this.pending.get(m.id);
     if (!p) return;
+    switch (m.t) {
+      case 'ready':
+        p.hooks.ready?.();
+        return;
+      case 'chunk':
+        p.hooks.chunk?.(m.stream, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+        return;
+      case 'progress':
+        p.hooks.progress?.(m.totals);
+        return;
+      case 'reply': {
+        const r = p.replies.get(m.req);
+        p.replies.delete(m.req);
+        r?.(m.result);
+        return;
+      }
+    }
     this.pending.delete(m.id);
     this.refresh();
-    if (m.t === 'done') p.resolve(m.outcome);
+    for (const r of p.replies.values()) r({ ok: false, error: 'gone' });
+    p.replies.clear();
+    if (m.t === 'done') p.resolve(m.ring ? { ...m.outcome, ring: m.ring, outputError: m.outputError } : m.outcome);
     else p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
   }
 
@@ -140,6 +259,7 @@ export class Launcher {
     const err = new LauncherGoneError(why);
     for (const [id, p] of mine) {
       this.pending.delete(id);
+      for (const r of p.replies.values()) r({ ok: false, error: 'gone' });
       p.reject(err);
     }
     this.refresh();
