@@ -2,6 +2,15 @@
  * The append-only event log. Every mutation appends here; `emit` runs the
  * registered in-transaction hooks (the webhook outbox) in the same transaction
  * as the event row, then wakes live waiters after commit.
+ *
+ * Group commit: `emit` without a caller's transaction queues the event, and a
+ * committer appends whatever queued while its previous commit ran, in one
+ * transaction: one commit (PostgreSQL: one WAL flush, and the workspace row
+ * held once) for a burst of concurrent writes instead of one each, while each
+ * `emit` still resolves only after the commit that holds its event. A batch that fails before its commit
+ * is retried one event per transaction, so one bad event fails only its own
+ * caller. Within a workspace, events get seq and created_at in the order their
+ * `emit` was called, as one transaction per event gave them.
  */
 import { sql, type CompiledQuery, type Transaction } from 'kysely';
 import type { Database, EventTable } from '../db/schema.js';
@@ -99,18 +108,79 @@ function insertParams(r: EventRow): [string, string, string | null, string, stri
   return [r.id, r.workspace_id, r.namespace, r.type, r.created_at, r.created_ms, r.data];
 }
 
+/**
+ * Most events one group commit appends: bounds how long its transaction holds
+ * the workspace rows; the rest wait for the next commit.
+ */
+const MAX_BATCH = 256;
+/**
+ * PostgreSQL: committers running side by side, each for a fixed share of the
+ * workspaces (one workspace's events always go through the same one, in
+ * order), so a burst in many workspaces is not one transaction after another.
+ * SQLite has one connection: one committer.
+ */
+const PG_LANES = 4;
+
+interface Queued {
+  input: EmitInput;
+  resolve(event: StoredEvent): void;
+  reject(err: unknown): void;
+}
+
+/** One committer: its queue, in emit order, and whether it is running. */
+interface Lane {
+  queue: Queued[];
+  committing: boolean;
+}
+
+/** FNV-1a of the workspace id: which lane its events take. */
+function laneOf(workspaceId: string, lanes: number): number {
+  if (lanes === 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < workspaceId.length; i++) h = Math.imul(h ^ workspaceId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
+}
+
+/** One event's result in a batch: the stored event, or why that event alone failed. */
+type Outcome = StoredEvent | AppError;
+
+/**
+ * The positions of `inputs` by workspace, workspaces in id order: a batch
+ * locks its workspace rows in that order, so two nodes' batches over the same
+ * workspaces cannot deadlock.
+ */
+function byWorkspace(inputs: readonly EmitInput[]): Array<[string, number[]]> {
+  if (inputs.length === 1) return [[inputs[0]!.workspaceId, [0]]];
+  const at = new Map<string, number[]>();
+  inputs.forEach((input, i) => {
+    const list = at.get(input.workspaceId);
+    if (list) list.push(i);
+    else at.set(input.workspaceId, [i]);
+  });
+  return [...at].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export class EventService {
   private readonly hooks: AppendHook[] = [];
   /** Synchronous forms of `hooks` (same order); the synchronous append is used only when every hook has one. */
   private readonly syncHooks: SyncAppendHook[] = [];
-  /** Extra work to run inside the event transaction for PostgreSQL (NOTIFY). */
+  /**
+   * Extra work inside an event transaction for PostgreSQL (NOTIFY): once per
+   * workspace per transaction, given that workspace's last event in it.
+   */
   afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
 
   /** Every mutation appends: these two statements are compiled once (see prepared()). */
-  private readonly bump: (p: [now: number, now2: number, workspaceId: string]) => CompiledQuery<{ last_event_ms: number }>;
+  private readonly bump: (
+    p: [n: number, last: number, n2: number, last2: number, workspaceId: string],
+  ) => CompiledQuery<{ last_event_ms: number }>;
   private readonly insert: (
     p: [id: string, workspaceId: string, namespace: string | null, type: string, createdAt: string, createdMs: number, data: string],
   ) => CompiledQuery<{ seq: number }>;
+
+  private readonly lanes: Lane[];
+  /** Group commits so far and the events they appended (diagnostics, tests). */
+  readonly stats = { commits: 0, events: 0 };
 
   constructor(
     private readonly db: Db,
@@ -118,16 +188,18 @@ export class EventService {
     /** SQLite: append without Kysely's per-statement overhead (Store.sqliteSync). */
     private readonly sync: SqliteSync | null = null,
   ) {
+    // Takes n consecutive milliseconds for n events at once; for n = 1, max(last + 1, now).
     this.bump = prepared(
       db
         .updateTable('workspaces')
-        .set({ last_event_ms: sql<number>`case when last_event_ms + 1 > ${0} then last_event_ms + 1 else ${0} end` })
+        .set({ last_event_ms: sql<number>`case when last_event_ms + ${0} > ${0} then last_event_ms + ${0} else ${0} end` })
         .where('id', '=', '')
         .returning('last_event_ms')
         .compile(),
     );
     const columns = { id: '', workspace_id: '', namespace: null, type: '', created_at: '', created_ms: 0, data: '' };
     this.insert = prepared(db.insertInto('events').values(columns).returning('seq').compile());
+    this.lanes = Array.from({ length: sync ? 1 : PG_LANES }, () => ({ queue: [], committing: false }));
   }
 
   private readonly closing = new AbortController();
@@ -148,44 +220,164 @@ export class EventService {
     if (syncHook) this.syncHooks.push(syncHook);
   }
 
-  /** Appends inside `trx` (when given) or its own transaction; wakes waiters after commit. */
+  /**
+   * Appends inside `trx` when given (committed with it; waiters are not woken),
+   * else in the next group commit; resolves once that commit is done, after
+   * waking the workspace's waiters.
+   */
   async emit(input: EmitInput, trx?: Transaction<Database>): Promise<StoredEvent> {
-    if (!trx && this.sync && this.syncHooks.length === this.hooks.length && !this.afterInsertSql) {
-      const event = await this.sync.transaction((run) => {
-        const bumped = run(this.bump(this.bumpParams(input)))[0];
-        const row = this.row(input, bumped);
-        const event = toEnvelope({ ...row, seq: Number(run(this.insert(insertParams(row)))[0]!.seq) });
-        for (const hook of this.syncHooks) hook(run, event);
-        return event;
-      });
-      this.bus.publish(input.workspaceId);
-      return event;
+    if (trx) {
+      const [event] = await this.appendAsync(trx, [input]);
+      if (event instanceof AppError) throw event;
+      return event!;
     }
-    const append = async (t: Transaction<Database>) => {
-      const bumped = (await t.executeQuery(this.bump(this.bumpParams(input)))).rows[0];
-      const row = this.row(input, bumped);
-      const event = toEnvelope({ ...row, seq: Number((await t.executeQuery(this.insert(insertParams(row)))).rows[0]!.seq) });
-      for (const hook of this.hooks) await hook(t, event);
-      if (this.afterInsertSql) await this.afterInsertSql(t, event);
+    const lane = this.lanes[laneOf(input.workspaceId, this.lanes.length)]!;
+    return new Promise<StoredEvent>((resolve, reject) => {
+      lane.queue.push({ input, resolve, reject });
+      // A running committer takes it with whatever else queued during its current commit.
+      if (lane.committing) return;
+      lane.committing = true;
+      void this.commitQueued(lane);
+    });
+  }
+
+  /** A lane's committer: one batch at a time, each holding whatever queued while the previous one committed. */
+  private async commitQueued(lane: Lane): Promise<void> {
+    try {
+      while (lane.queue.length > 0) await this.commitBatch(lane.queue.splice(0, MAX_BATCH));
+    } finally {
+      lane.committing = false;
+    }
+  }
+
+  /** Appends `batch` in one transaction and settles each caller; never throws. */
+  private async commitBatch(batch: Queued[]): Promise<void> {
+    const at = { commit: false };
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.appendBatch(batch.map((q) => q.input), at);
+    } catch (err) {
+      // Failed before its commit: nothing was written, so each event again on its own and only a bad one
+      // fails. Failed in the commit (connection lost): it may have been written; every caller gets the
+      // error, as one event's own transaction gave it.
+      if (batch.length > 1 && !at.commit) {
+        for (const q of batch) await this.commitBatch([q]);
+      } else {
+        for (const q of batch) q.reject(err);
+      }
+      return;
+    }
+    this.stats.commits++;
+    this.stats.events += batch.length;
+    const woken = new Set<string>();
+    for (const o of outcomes) if (!(o instanceof AppError)) woken.add(o.workspace_id);
+    for (const workspaceId of woken) this.bus.publish(workspaceId);
+    batch.forEach((q, i) => {
+      const o = outcomes[i]!;
+      if (o instanceof AppError) q.reject(o);
+      else q.resolve(o);
+    });
+  }
+
+  /** One transaction for all of `inputs`; `at.commit` is set once only the commit is left. */
+  private async appendBatch(inputs: EmitInput[], at: { commit: boolean }): Promise<Outcome[]> {
+    if (this.sync && this.syncHooks.length === this.hooks.length && !this.afterInsertSql) {
+      return this.sync.transaction((run) => {
+        const out = this.appendSync(run, inputs);
+        at.commit = true;
+        return out;
+      });
+    }
+    return this.db.transaction().execute(async (t) => {
+      const out = await this.appendAsync(t, inputs);
+      at.commit = true;
+      return out;
+    });
+  }
+
+  /** appendAsync inside SQLite's synchronous transaction: the same statements without Kysely. */
+  private appendSync(run: SyncRunner, inputs: EmitInput[]): Outcome[] {
+    const rows: Array<EventRow | AppError> = new Array(inputs.length);
+    for (const [workspaceId, at] of byWorkspace(inputs)) {
+      this.number(rows, inputs, at, run(this.bump(this.bumpParams(workspaceId, at.length)))[0]);
+    }
+    return rows.map((row) => {
+      if (row instanceof AppError) return row;
+      const event = toEnvelope({ ...row, seq: Number(run(this.insert(insertParams(row)))[0]!.seq) });
+      for (const hook of this.syncHooks) hook(run, event);
       return event;
-    };
-    const event = trx ? await append(trx) : await this.db.transaction().execute(append);
-    if (!trx) this.bus.publish(input.workspaceId);
-    return event;
+    });
+  }
+
+  /**
+   * Numbers `inputs` (each workspace's row bumped once, in workspace order),
+   * then inserts them in input order, so within a workspace seq follows
+   * created_at; runs the hooks after each event and afterInsertSql once per
+   * workspace.
+   */
+  private async appendAsync(t: Transaction<Database>, inputs: EmitInput[]): Promise<Outcome[]> {
+    const rows: Array<EventRow | AppError> = new Array(inputs.length);
+    for (const [workspaceId, at] of byWorkspace(inputs)) {
+      this.number(rows, inputs, at, (await t.executeQuery(this.bump(this.bumpParams(workspaceId, at.length)))).rows[0]);
+    }
+    const seqs = await this.insertRows(t, rows.filter((r): r is EventRow => !(r instanceof AppError)));
+    const out: Outcome[] = [];
+    const lastOf = new Map<string, StoredEvent>();
+    let k = 0;
+    for (const row of rows) {
+      if (row instanceof AppError) {
+        out.push(row);
+        continue;
+      }
+      const event = toEnvelope({ ...row, seq: seqs[k++]! });
+      for (const hook of this.hooks) await hook(t, event);
+      lastOf.set(event.workspace_id, event);
+      out.push(event);
+    }
+    if (this.afterInsertSql) for (const event of lastOf.values()) await this.afterInsertSql(t, event);
+    return out;
+  }
+
+  /**
+   * Inserts `rows` with one statement (one round trip to PostgreSQL); their
+   * seqs, in the same order.
+   */
+  private async insertRows(t: Transaction<Database>, rows: EventRow[]): Promise<number[]> {
+    if (rows.length === 0) return [];
+    if (rows.length === 1) return [Number((await t.executeQuery(this.insert(insertParams(rows[0]!)))).rows[0]!.seq)];
+    const got = await t.insertInto('events').values(rows).returning(['id', 'seq']).execute();
+    const seqOf = new Map(got.map((r) => [r.id, Number(r.seq)]));
+    const seqs = rows.map((r) => seqOf.get(r.id)!);
+    // The database numbers the rows in VALUES order, which the order of events rests on: checked, not
+    // assumed (a failure fails the batch before its commit, and each event is appended on its own).
+    for (let i = 1; i < seqs.length; i++) {
+      if (!(seqs[i]! > seqs[i - 1]!)) throw new Error('events numbered out of VALUES order');
+    }
+    return seqs;
   }
 
   /**
    * The workspace row serialises appends per workspace: created_at is strictly
    * increasing (a tie is bumped by 1 ms) and seq order matches created_at order.
+   * A batch's n events of one workspace take n consecutive milliseconds, as n
+   * appends in a row within the same millisecond would.
    */
-  private bumpParams(input: EmitInput): [number, number, string] {
-    const now = Date.now();
-    return [now, now, input.workspaceId];
+  private bumpParams(workspaceId: string, n: number): [number, number, number, number, string] {
+    const last = Date.now() + n - 1;
+    return [n, last, n, last, workspaceId];
   }
 
-  private row(input: EmitInput, bumped: { last_event_ms: number } | undefined): EventRow {
-    if (!bumped) throw new AppError('workspace_not_found', `Workspace not found: ${input.workspaceId}`);
-    const ms = Number(bumped.last_event_ms);
+  /** Rows for the events of one workspace at positions `at`, given its bumped row (none: it does not exist). */
+  private number(rows: Array<EventRow | AppError>, inputs: EmitInput[], at: number[], bumped: { last_event_ms: number } | undefined): void {
+    if (!bumped) {
+      for (const i of at) rows[i] = new AppError('workspace_not_found', `Workspace not found: ${inputs[i]!.workspaceId}`);
+      return;
+    }
+    let ms = Number(bumped.last_event_ms) - at.length + 1;
+    for (const i of at) rows[i] = this.row(inputs[i]!, ms++);
+  }
+
+  private row(input: EmitInput, ms: number): EventRow {
     return {
       id: newEventId(),
       workspace_id: input.workspaceId,
