@@ -34,6 +34,21 @@ export interface Config {
   };
   /** Exec sandbox limits; the fields are documented on ExecOptions. */
   exec: ExecOptions;
+  /** Background processes (processes/service.ts, docs/exec.md "Background processes"). */
+  processes: {
+    /** Running processes per namespace (429 exec_busy beyond). */
+    maxPerNamespace: number;
+    /** Running processes per server (node). */
+    maxTotal: number;
+    /** Output retained per stream of a process (a ring: the oldest bytes go first). */
+    outputBytes: number;
+    /** Records and output are kept this long after a process ends. */
+    retentionMs: number;
+    /** Cap on a requested timeout_ms (0 = no cap); without one a process has no wall clock. */
+    maxTimeoutMs: number;
+    /** RLIMIT_CPU per process of a background process (0 = none: its namespace's CPU weight shares the CPU). */
+    cpuSeconds: number;
+  };
   webhooks: {
     attemptTimeoutMs: number;
     concurrency: number;
@@ -108,6 +123,12 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_NS_MAX_PROCS', flag: 'ns-max-procs', kind: 'int', help: 'Processes of all running execs of a namespace together, cgroup (default 256; 0 = none)' },
   { env: 'TROVE_NS_CPU_WEIGHT', flag: 'ns-cpu-weight', kind: 'int', help: 'CPU weight of each namespace against the others, 1-10000 (default 100: even shares)' },
   { env: 'TROVE_CGROUP_PARENT', flag: 'cgroup-parent', kind: 'string', help: 'Delegated cgroup v2 directory for exec groups (default: cgroup v1 if mounted, else the server\'s own v2 group)' },
+  { env: 'TROVE_PROCESS_MAX_PER_NAMESPACE', flag: 'process-max-per-namespace', kind: 'int', help: 'Running background processes per namespace (default 16)' },
+  { env: 'TROVE_PROCESS_MAX_TOTAL', flag: 'process-max-total', kind: 'int', help: 'Running background processes per server (default 256)' },
+  { env: 'TROVE_PROCESS_OUTPUT_BYTES', flag: 'process-output-bytes', kind: 'int', help: 'Output kept per stream of a background process, oldest dropped first (default 16 MiB)' },
+  { env: 'TROVE_PROCESS_RETENTION_MS', flag: 'process-retention-ms', kind: 'int', help: 'Keep a background process\'s record and output this long after it ends (default 86400000 = 24 h)' },
+  { env: 'TROVE_PROCESS_MAX_TIMEOUT_MS', flag: 'process-max-timeout-ms', kind: 'int', help: 'Cap on a background process\'s timeout_ms (default 86400000 = 24 h; 0 = no cap); default timeout: none' },
+  { env: 'TROVE_PROCESS_CPU_SECONDS', flag: 'process-cpu-seconds', kind: 'int', help: 'CPU-time limit per process of a background process (default 0 = none)' },
   { env: 'TROVE_MAX_UPLOAD_BYTES', flag: 'max-upload-bytes', kind: 'int', help: 'Largest upload (default 5 GiB)' },
   { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
   { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace, what exec writes included (default 10 GiB; 0 = unlimited)' },
@@ -222,6 +243,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (cgroupParent !== null && !cgroupParent.startsWith('/')) {
     throw new ConfigError(`TROVE_CGROUP_PARENT must be an absolute path (a directory in a cgroup2 file system), got "${cgroupParent}"`);
   }
+  const processes = {
+    maxPerNamespace: int('TROVE_PROCESS_MAX_PER_NAMESPACE', 16),
+    maxTotal: int('TROVE_PROCESS_MAX_TOTAL', 256),
+    outputBytes: int('TROVE_PROCESS_OUTPUT_BYTES', 16 * 1024 ** 2),
+    retentionMs: int('TROVE_PROCESS_RETENTION_MS', 24 * 3600_000),
+    maxTimeoutMs: int('TROVE_PROCESS_MAX_TIMEOUT_MS', 24 * 3600_000),
+    cpuSeconds: int('TROVE_PROCESS_CPU_SECONDS', 0),
+  };
+  if (processes.outputBytes < 1024) throw new ConfigError(`TROVE_PROCESS_OUTPUT_BYTES must be at least 1024, got ${processes.outputBytes}`);
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
   return {
@@ -263,7 +293,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       nsMaxProcs: int('TROVE_NS_MAX_PROCS', 256),
       nsCpuWeight,
       cgroupParent,
+      backgroundProcesses: processes.maxTotal,
     },
+    processes,
     webhooks: {
       attemptTimeoutMs: int('TROVE_WEBHOOK_TIMEOUT_MS', 10_000),
       concurrency: Math.max(1, int('TROVE_WEBHOOK_CONCURRENCY', 16)),

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   webhook_not_found: 404,
   delivery_not_found: 404,
   snapshot_not_found: 404,
+  process_not_found: 404,
   namespace_not_found: 404,
   workspace_not_found: 404,
   method_not_allowed: 405,

@@ -6,10 +6,14 @@ import type { AppContext } from './context.js';
 import { registerWebhooks } from './webhooks/register.js';
 import { mcpRoutes } from './routes/mcp/index.js';
 import { registerSnapshots } from './snapshots/register.js';
+import { registerProcesses } from './processes/register.js';
 
 export async function registerSubsystems(ctx: AppContext): Promise<void> {
   void ctx;
   await registerWebhooks(ctx);
   ctx.extraRoutes.push(mcpRoutes);
-  await registerSnapshots(ctx);
+  const snapshots = await registerSnapshots(ctx);
+  const processes = await registerProcesses(ctx);
+  // A restore stops the namespace's background processes first: they would run on in the swapped tree.
+  snapshots.restoreHooks.push((ws, ns) => processes.stopNamespace(ws, ns));
 }

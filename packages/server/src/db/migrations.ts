@@ -182,5 +182,38 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    // Background processes (processes/): one row per process, running or kept for its retention.
+    '0004-processes': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('processes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('namespace', 'text', (c) => c.notNull())
+          .addColumn('command', 'text', (c) => c.notNull())
+          .addColumn('command_bytes', 'integer', (c) => c.notNull())
+          .addColumn('command_truncated', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('exit_code', 'integer')
+          .addColumn('exit_reason', 'text')
+          .addColumn('signal', 'text')
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('started_ms', 'bigint', (c) => c.notNull())
+          .addColumn('ended_at', 'text')
+          .addColumn('ended_ms', 'bigint')
+          .addColumn('timeout_ms', 'bigint')
+          .addColumn('stdin_open', 'integer', (c) => c.notNull())
+          .addColumn('stdout_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('stderr_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('stdout_dropped_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('stderr_dropped_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('node', 'text', (c) => c.notNull())
+          .addColumn('heartbeat_ms', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('processes_ns').on('processes').columns(['workspace_id', 'namespace', 'started_ms']).execute();
+        await db.schema.createIndex('processes_state').on('processes').columns(['state', 'node']).execute();
+        await db.schema.createIndex('processes_ended').on('processes').columns(['ended_ms']).execute();
+      },
+    },
   };
 }

@@ -106,6 +106,36 @@ export interface SnapshotTable {
   created_ms: number;
 }
 
+/** A background process (processes/): its record while it runs and for its retention after. */
+export interface ProcessTable {
+  id: string;
+  workspace_id: string;
+  namespace: string;
+  /** The first 4 KiB of the command. */
+  command: string;
+  command_bytes: number;
+  command_truncated: number;
+  state: 'running' | 'exited';
+  exit_code: number | null;
+  exit_reason: string | null;
+  signal: string | null;
+  started_at: string;
+  started_ms: number;
+  ended_at: string | null;
+  ended_ms: number | null;
+  timeout_ms: number | null;
+  stdin_open: number;
+  /** Output totals, written when the process ends (while it runs, its ring files say). */
+  stdout_bytes: number;
+  stderr_bytes: number;
+  stdout_dropped_bytes: number;
+  stderr_dropped_bytes: number;
+  /** The node running it (a per-start id); only that node can write its stdin or signal it. */
+  node: string;
+  /** When its node last said it still runs it (cluster: a stale one is marked node_lost). */
+  heartbeat_ms: number;
+}
+
 export interface Database {
   workspaces: WorkspaceTable;
   api_keys: ApiKeyTable;
@@ -115,4 +145,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
   snapshots: SnapshotTable;
+  processes: ProcessTable;
 }

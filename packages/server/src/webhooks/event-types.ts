@@ -7,6 +7,8 @@ export const EVENT_TYPES = [
   'file.written',
   'file.deleted',
   'exec.completed',
+  'process.started',
+  'process.exited',
   'snapshot.created',
   'snapshot.restored',
   'snapshot.deleted',

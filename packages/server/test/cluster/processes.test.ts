@@ -1,0 +1,121 @@
+/**
+ * Background processes on two real nodes sharing one PostgreSQL database and one data dir: a process started
+ * on one node is listed, read and streamed on the other; a signal sent to the other node reaches it (through
+ * LISTEN/NOTIFY), stdin there is a clear 409, and a restore on the other node stops it first.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { randomKey, startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { pgAvailable, useSharedState } from './support.js';
+
+const pgState = await pgAvailable();
+const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
+const skip = !pgState.ok ? ` — SKIPPED: ${pgState.reason}` : !hasBwrap ? ' — SKIPPED: bubblewrap (bwrap) is not installed' : '';
+
+interface Proc {
+  process_id: string;
+  state: string;
+  exit_code: number | null;
+  exit_reason: string | null;
+  signal: string | null;
+  stdout_bytes: number;
+}
+
+const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
+  const shared = useSharedState('trove-cluster-procs');
+  let a: StartedServer;
+  let b: StartedServer;
+  const runtimeKey = randomKey();
+  const adminKey = randomKey();
+
+  const call = (node: StartedServer, path: string, init: RequestInit = {}, ns = 'shared') => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${runtimeKey}`);
+    headers.set('x-namespace', ns);
+    return fetch(node.baseUrl + path, { ...init, headers });
+  };
+  async function ok<T>(res: Promise<Response>, status = 200): Promise<T> {
+    const r = await res;
+    const text = await r.text();
+    expect([r.status, text]).toEqual([status, text]);
+    return JSON.parse(text) as T;
+  }
+  async function waitExit(node: StartedServer, id: string, ns = 'shared'): Promise<Proc> {
+    for (;;) {
+      const p = await ok<Proc>(call(node, `/v1/processes/${id}/wait?timeout=20`, {}, ns));
+      if (p.state === 'exited') return p;
+    }
+  }
+
+  beforeAll(async () => {
+    const { db, dataDir } = await shared.create();
+    const env = { TROVE_DATABASE_URL: db.url };
+    a = await startServer({ dataDir, adminKey, runtimeKey, env });
+    shared.nodes.push(a);
+    b = await startServer({ dataDir, adminKey, runtimeKey, env });
+    shared.nodes.push(b);
+  });
+
+  it('the other node lists it, reads and streams its output to the exit', async () => {
+    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'echo from-a; while [ ! -f workspace/go ]; do sleep 0.05; done; echo done' })), 201);
+    const seen = await ok<{ processes: Proc[] }>(call(b, '/v1/processes?state=running'));
+    expect(seen.processes.map((x) => x.process_id)).toContain(p.process_id);
+    // B streams it: it must poll the shared files, and see the exit A records.
+    const stream = await call(b, `/v1/processes/${p.process_id}/stream`, { headers: { accept: 'application/x-ndjson' } });
+    const reader = stream.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('from-a')) text += decoder.decode((await reader.read()).value, { stream: true });
+    await ok(call(b, '/write', json({ path: 'go', content: '' })));
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; data?: string; process?: Proc });
+    expect(lines.filter((l) => l.type === 'stdout').map((l) => l.data).join('')).toBe('from-a\ndone\n');
+    expect(lines.at(-1)).toMatchObject({ type: 'exit', process: { process_id: p.process_id, exit_code: 0, exit_reason: 'exited' } });
+    const out = await ok<{ data: string; eof: boolean }>(call(b, `/v1/processes/${p.process_id}/output`));
+    expect(out).toMatchObject({ data: 'from-a\ndone\n', eof: true });
+  });
+
+  it('stdin on the other node is a 409 that says why; a signal there reaches the owning node', async () => {
+    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'sleep 600' })), 201);
+    const r = await call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'x' }));
+    expect(r.status).toBe(409);
+    const body = (await r.json()) as { code: string; detail: string };
+    expect(body.code).toBe('conflict');
+    expect(body.detail).toContain('runs on another node');
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/signal`, json({ signal: 'SIGTERM' })))).toEqual({
+      process_id: p.process_id,
+      signal: 'SIGTERM',
+      delivered: true,
+    });
+    expect(await waitExit(b, p.process_id)).toMatchObject({ exit_reason: 'killed', signal: 'SIGTERM', exit_code: 143 });
+  });
+
+  it('a restore on the other node stops the process first', async () => {
+    const snap = await ok<{ snapshot_id: string }>(call(b, '/v1/snapshots', json({}), 'restored'));
+    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'sleep 600' }), 'restored'), 201);
+    await ok(call(b, `/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }, 'restored'));
+    expect(await ok<Proc>(call(b, `/v1/processes/${p.process_id}`, {}, 'restored'))).toMatchObject({
+      state: 'exited',
+      exit_reason: 'killed',
+      signal: 'SIGKILL',
+    });
+  });
+
+  it('a node that shuts down records its processes as server_restart; the other node still serves their output', async () => {
+    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'echo kept; sleep 600' })), 201);
+    for (;;) {
+      const o = await ok<{ data: string }>(call(b, `/v1/processes/${p.process_id}/output`));
+      if (o.data === 'kept\n') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await a.stop();
+    expect(await ok<Proc>(call(b, `/v1/processes/${p.process_id}`))).toMatchObject({ state: 'exited', exit_reason: 'server_restart', stdout_bytes: 5 });
+    expect(await ok<{ data: string; eof: boolean }>(call(b, `/v1/processes/${p.process_id}/output`))).toMatchObject({ data: 'kept\n', eof: true });
+  });
+});
