@@ -18,6 +18,7 @@ import type { UploadData, UploadProgress } from './internal/upload-body.js';
 import { SDK_VERSION } from './internal/version.js';
 import { Events } from './resources/events.js';
 import { Exec, type ExecOptions } from './resources/exec.js';
+import { Processes } from './resources/processes.js';
 import { Files, type ListDirOptions, type UploadOptions } from './resources/files.js';
 import { InitScript } from './resources/init-script.js';
 import { Namespaces } from './resources/namespaces.js';
@@ -27,6 +28,7 @@ import type {
   DeleteResult,
   DirListing,
   ExecResult,
+  ExecStreamEvent,
   FileBytes,
   FileContent,
   FileStream,
@@ -357,6 +359,20 @@ function describe(err: unknown): string {
   return cause instanceof Error ? `${err.message} (${cause.message})` : err.message;
 }
 
+/** `client.exec`: call it for a command's stdout, or use `exec.stream()` for its output as it comes. */
+export interface ExecCall {
+  /**
+   * Runs `sh -c command` in the namespace and returns its stdout.
+   * Throws `TroveExecError` on a non-zero exit and `ExecTimeoutError` past the server's limit.
+   */
+  (command: string, options?: ExecOptions): Promise<string>;
+  /**
+   * Runs the command and yields `stdout`/`stderr` chunks as they are produced, then one `exit` event
+   * (`exitCode`, `exitReason`, `durationMs`). A non-zero exit or a timeout is an event, not an exception.
+   */
+  stream(command: string, options?: ExecOptions): AsyncGenerator<ExecStreamEvent, void, undefined>;
+}
+
 /**
  * Client for the runtime API: exec, files, snapshots, events, with a workspace key.
  * @example
@@ -369,6 +385,14 @@ export class TroveClient extends BaseClient {
   readonly namespace: string | undefined;
   /** Snapshots of the namespace: create, list, restore, delete. */
   readonly snapshots: Snapshots;
+  /** Background processes of the namespace: start, list, get, output, stream, writeStdin, signal, wait. */
+  readonly processes: Processes;
+  /**
+   * Runs `sh -c command` in the namespace and returns its stdout (`exec(cmd)`), or streams its output
+   * live (`exec.stream(cmd)`). Throws `TroveExecError` on a non-zero exit and `ExecTimeoutError` past the
+   * server's limit.
+   */
+  readonly exec: ExecCall;
 
   readonly #options: TroveClientOptions;
   readonly #files: Files;
@@ -380,8 +404,12 @@ export class TroveClient extends BaseClient {
     this.#options = options;
     this.namespace = options.namespace ?? readEnv('TROVE_NAMESPACE');
     this.snapshots = new Snapshots(this);
+    this.processes = new Processes(this);
     this.#files = new Files(this);
-    this.#exec = new Exec(this);
+    const exec = (this.#exec = new Exec(this));
+    this.exec = Object.assign((command: string, opts?: ExecOptions) => exec.run(command, opts), {
+      stream: (command: string, opts?: ExecOptions) => exec.stream(command, opts),
+    });
     this.#init = new InitScript(this.#files);
   }
 
@@ -392,14 +420,6 @@ export class TroveClient extends BaseClient {
 
   protected override namespaceHeader(): string | undefined {
     return this.namespace;
-  }
-
-  /**
-   * Runs `sh -c command` in the namespace and returns its stdout.
-   * Throws `TroveExecError` on a non-zero exit and `ExecTimeoutError` past the server's limit.
-   */
-  exec(command: string, options?: ExecOptions): Promise<string> {
-    return this.#exec.run(command, options);
   }
 
   /** Runs a command and returns exit code, stdout, stderr and duration; a non-zero exit does not throw. */

@@ -2,6 +2,7 @@
  * The SDK's error hierarchy. Every error the SDK throws is a `TroveError`; HTTP
  * failures are `APIError`s whose subclass is chosen by status in `APIError.generate`.
  */
+import type { ExitReason } from './types.js';
 
 /** Base class of every error thrown by the SDK. */
 export class TroveError extends Error {
@@ -78,6 +79,7 @@ export class ExecTimeoutError extends APIError {}
 
 /** Thrown on 409: the request conflicts with the current state. */
 export class ConflictError extends APIError {}
+
 
 /** Thrown on 413: the body is larger than the server accepts, or a quota would be exceeded. */
 export class PayloadTooLargeError extends APIError {}
@@ -158,8 +160,17 @@ export class TroveExecError extends TroveError {
   readonly stderr: string;
   /** Wall-clock run time reported by the server. */
   readonly durationMs: number;
+  /** How the command ended (`exited`, `signaled`, `oom`), when the server reports it. */
+  readonly exitReason: ExitReason | undefined;
 
-  constructor(result: { command: string; exitCode: number; stdout: string; stderr: string; durationMs: number }) {
+  constructor(result: {
+    command: string;
+    exitCode: number;
+    stdout: string;
+    stderr: string;
+    durationMs: number;
+    exitReason?: ExitReason;
+  }) {
     const firstLine = result.stderr.trim().split('\n')[0] ?? '';
     super(`Command exited with code ${result.exitCode}${firstLine ? `: ${firstLine}` : ''}`);
     this.command = result.command;
@@ -167,6 +178,7 @@ export class TroveExecError extends TroveError {
     this.stdout = result.stdout;
     this.stderr = result.stderr;
     this.durationMs = result.durationMs;
+    this.exitReason = result.exitReason;
   }
 }
 

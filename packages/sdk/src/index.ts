@@ -10,6 +10,7 @@ export {
   DEFAULT_MAX_RETRIES,
   type TroveClientOptions,
   type BaseClientOptions,
+  type ExecCall,
   type RequestOptions,
   type UploadData,
   type UploadProgress,
@@ -49,6 +50,15 @@ export {
 } from './webhooks.js';
 export { type ExecOptions, joinChain } from './resources/exec.js';
 export { type UploadOptions, type ListDirOptions } from './resources/files.js';
+export {
+  Processes,
+  type ProcessStartParams,
+  type ProcessListParams,
+  type ProcessOutputParams,
+  type ProcessStreamParams,
+  type ProcessWriteStdinParams,
+  type ProcessWaitParams,
+} from './resources/processes.js';
 export { Snapshots, type SnapshotCreateParams, type SnapshotImportParams, type SnapshotArchive } from './resources/snapshots.js';
 export {
   Events,
@@ -72,3 +82,5 @@ export type * from './types.js';
 
 /** Reads a Server-Sent Events body and yields each message's raw `data` (comments and other fields skipped). */
 export { readSseData } from './internal/sse.js';
+/** Reads a Server-Sent Events body and yields each message's `event`, `data` and `id`. */
+export { readSseMessages, type SseMessage } from './internal/sse.js';

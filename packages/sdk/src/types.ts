@@ -21,6 +21,14 @@ export interface Identity {
   namespace: string | null;
 }
 
+/**
+ * How a command ended: `exited` (it returned), `signaled` (a signal ended it; `exitCode` 128+N), `oom` (killed for
+ * memory: the exec's or the namespace's limit), `timeout` (its wall-clock limit), `killed` (a signal sent through
+ * `processes.signal()`), `server_restart` / `node_lost` (the server or its cluster node went away while it ran).
+ * Servers may add reasons.
+ */
+export type ExitReason = 'exited' | 'signaled' | 'oom' | 'timeout' | 'killed' | 'server_restart' | 'node_lost';
+
 /** Result of `execDetailed()`; a non-zero `exitCode` is a normal result, not an error. */
 export interface ExecResult {
   /** The command's exit code (0 on success). */
@@ -31,6 +39,150 @@ export interface ExecResult {
   stderr: string;
   /** Wall-clock run time measured by the server. */
   durationMs: number;
+  /** Ours: how the command ended (`exited`, `signaled`, `oom`); absent from servers that do not report it. */
+  exitReason?: ExitReason;
+}
+
+/** Which output stream of a command. */
+export type OutputStreamName = 'stdout' | 'stderr';
+
+/** Output of a running command as it arrives (`exec.stream()`, `processes.stream()`). */
+export interface OutputChunk {
+  /** The stream the bytes were written to. */
+  type: OutputStreamName;
+  /** Byte offset of `data` in its stream (offsets are absolute: a resumed stream continues them). */
+  offset: number;
+  /** The bytes, exactly as the command wrote them. */
+  data: Uint8Array;
+  /**
+   * `data` decoded as UTF-8, with a character split across chunks completed in the chunk where it ends, so the
+   * `text` of a stream's chunks joins into its whole text (invalid sequences become U+FFFD).
+   */
+  text: string;
+}
+
+/** The last event of `exec.stream()`: the command has ended. */
+export interface ExecExitEvent {
+  /** Always `exit`. */
+  type: 'exit';
+  /** The command's exit code (124 after a timeout). */
+  exitCode: number;
+  /** How the command ended (`timeout` past the server's exec limit). */
+  exitReason: ExitReason;
+  /** Wall-clock run time measured by the server. */
+  durationMs: number;
+  /** True when the server stopped sending stdout at its output cap. */
+  stdoutTruncated?: boolean;
+  /** True when the server stopped sending stderr at its output cap. */
+  stderrTruncated?: boolean;
+  /** What went wrong when the server ended the command itself, e.g. `{ code: 'exec_timeout', detail: 'Command timed out after 30s.' }`. */
+  error?: { detail: string; code: string };
+}
+
+/** What `exec.stream()` yields: output chunks as they come, then one `exit`. */
+export type ExecStreamEvent = OutputChunk | ExecExitEvent;
+
+/** `running` until the process ends, then `exited` (whatever the reason). */
+export type ProcessState = 'running' | 'exited';
+
+/** The signals `processes.signal()` can send (to the whole process group). */
+export type ProcessSignal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGSTOP' | 'SIGCONT';
+
+/** A background process started with `processes.start()`. */
+export interface Process {
+  /** The process's id (`proc-…`). */
+  processId: string;
+  /** The namespace it runs in. */
+  namespace: string;
+  /** The command's first 4 KiB (UTF-8). */
+  command: string;
+  /** The command's full size in bytes. */
+  commandBytes: number;
+  /** True when `command` is only the start of it. */
+  commandTruncated: boolean;
+  /** `running`, or `exited` once it has ended. */
+  state: ProcessState;
+  /** The exit code, `null` while running (128+N when a signal ended it). */
+  exitCode: number | null;
+  /** How it ended, `null` while running. */
+  exitReason: ExitReason | null;
+  /** The signal that ended it (`SIGTERM`, …), or `null`. */
+  signal: string | null;
+  /** When it started (ISO-8601 UTC). */
+  startedAt: string;
+  /** When it ended, or `null`. */
+  endedAt: string | null;
+  /** Its wall-clock limit, or `null` for none. */
+  timeoutMs: number | null;
+  /** Whether its stdin still accepts `writeStdin()`. */
+  stdinOpen: boolean;
+  /** Bytes written to stdout so far (stdout offsets run up to this). */
+  stdoutBytes: number;
+  /** Bytes written to stderr so far. */
+  stderrBytes: number;
+  /** Oldest stdout bytes the server no longer keeps (its per-stream cap, 16 MiB by default). */
+  stdoutDroppedBytes: number;
+  /** Oldest stderr bytes the server no longer keeps. */
+  stderrDroppedBytes: number;
+}
+
+/** A slice of a process's output, from `processes.output()`. */
+export interface ProcessOutput {
+  /** The process. */
+  processId: string;
+  /** The stream read. */
+  stream: OutputStreamName;
+  /** Offset of `data`: the one asked for, or the oldest retained byte when that one is gone. */
+  offset: number;
+  /** Where the next read starts (`offset + data.length`). */
+  nextOffset: number;
+  /** The bytes. */
+  data: Uint8Array;
+  /** `data` decoded as UTF-8 (invalid sequences and characters cut at the ends become U+FFFD). */
+  text: string;
+  /** Bytes of this stream no longer retained (all before the oldest retained offset). */
+  droppedBytes: number;
+  /** True when the process has exited and nothing follows `nextOffset`. */
+  eof: boolean;
+}
+
+/** The last event of `processes.stream()`: the process has ended. */
+export interface ProcessExitEvent {
+  /** Always `exit`. */
+  type: 'exit';
+  /** The process as it ended. */
+  process: Process;
+}
+
+/** What `processes.stream()` yields: output chunks as they come, then one `exit`. */
+export type ProcessStreamEvent = OutputChunk | ProcessExitEvent;
+
+/** Result of `processes.writeStdin()`. */
+export interface ProcessStdinResult {
+  /** The process. */
+  processId: string;
+  /** Bytes written (0 for a close alone). */
+  written: number;
+  /** Whether stdin is still open. */
+  stdinOpen: boolean;
+}
+
+/** Result of `processes.closeStdin()`. */
+export interface ProcessCloseStdinResult {
+  /** The process. */
+  processId: string;
+  /** Always `false`. */
+  stdinOpen: false;
+}
+
+/** Result of `processes.signal()`. */
+export interface ProcessSignalResult {
+  /** The process. */
+  processId: string;
+  /** The signal sent. */
+  signal: ProcessSignal;
+  /** False when the process had already exited. */
+  delivered: boolean;
 }
 
 /** Result of `write()` and `upload()`. */
@@ -370,8 +522,32 @@ export type ExecCompletedEvent = EventEnvelope<
     commandSha256: string;
     commandTruncated: boolean;
     exitCode: number;
+    /** How it ended (`exited`, `signaled`, `oom`); absent from servers that do not report it. */
+    exitReason?: ExitReason;
     durationMs: number;
     stdout: string;
+  }
+>;
+/** A background process started (`processes.start()`). */
+export type ProcessStartedEvent = EventEnvelope<
+  'process.started',
+  {
+    processId: string;
+    /** The command's first 4 KiB (UTF-8). */
+    command: string;
+    commandBytes: number;
+  }
+>;
+/** A background process ended. */
+export type ProcessExitedEvent = EventEnvelope<
+  'process.exited',
+  {
+    processId: string;
+    exitCode: number;
+    exitReason: ExitReason;
+    /** The signal that ended it, or `null`. */
+    signal: string | null;
+    durationMs: number;
   }
 >;
 /** A snapshot was taken (or imported: `snapshots.import()`). */
@@ -410,6 +586,8 @@ export type TroveEvent =
   | FileWrittenEvent
   | FileDeletedEvent
   | ExecCompletedEvent
+  | ProcessStartedEvent
+  | ProcessExitedEvent
   | SnapshotCreatedEvent
   | SnapshotRestoredEvent
   | SnapshotDeletedEvent

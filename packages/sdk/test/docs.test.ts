@@ -71,6 +71,7 @@ describe('README', () => {
     TroveClient: sdk.TroveClient,
     TroveAdminClient: sdk.TroveAdminClient,
     Snapshots: sdk.Snapshots,
+    Processes: sdk.Processes,
     Events: sdk.Events,
     Keys: sdk.Keys,
     Webhooks: sdk.Webhooks,

@@ -23,11 +23,17 @@ import {
   type EventPage,
   type EventType,
   type ExecResult,
+  type ExecStreamEvent,
+  type ExitReason,
   type FileBytes,
   type FileContent,
   type FileStream,
   type Identity,
   type Namespace,
+  type OutputChunk,
+  type Process,
+  type ProcessOutput,
+  type ProcessStreamEvent,
   type Snapshot,
   type TroveEvent,
   type UploadProgress,
@@ -52,13 +58,59 @@ export async function client(): Promise<void> {
 
   assertType<Equal<Awaited<ReturnType<typeof trove.exec>>, string>>();
   assertType<Equal<Awaited<ReturnType<typeof trove.execDetailed>>, ExecResult>>();
-  assertType<Equal<ExecResult, { exitCode: number; stdout: string; stderr: string; durationMs: number }>>();
+  assertType<Equal<ExecResult, { exitCode: number; stdout: string; stderr: string; durationMs: number; exitReason?: ExitReason }>>();
   assertType<Equal<Awaited<ReturnType<typeof trove.execChain>>, string>>();
   is<string>(await trove.exec('ls', { stdin: 'x', signal: new AbortController().signal, timeoutMs: 5 }));
   // @ts-expect-error command must be a string
   await trove.exec(42);
   // @ts-expect-error stdin is text
   await trove.exec('cat', { stdin: new Uint8Array() });
+  for await (const e of trove.exec.stream('ls', { stdin: 'x', signal: AbortSignal.timeout(1) })) {
+    is<ExecStreamEvent>(e);
+    if (e.type === 'exit') {
+      is<number>(e.exitCode);
+      is<ExitReason>(e.exitReason);
+      is<{ detail: string; code: string } | undefined>(e.error);
+      // @ts-expect-error the exit carries no bytes
+      is<Uint8Array>(e.data);
+    } else {
+      is<'stdout' | 'stderr'>(e.type);
+      is<Uint8Array>(e.data);
+      is<string>(e.text);
+      is<number>(e.offset);
+    }
+  }
+  // @ts-expect-error command must be a string
+  trove.exec.stream(1);
+
+  const proc: Process = await trove.processes.start('sleep 1', { stdin: 'x', closeStdin: true, processTimeoutMs: 1000, env: { A: '1' } });
+  assertType<Equal<Process['state'], 'running' | 'exited'>>();
+  is<number | null>(proc.exitCode);
+  is<ExitReason | null>(proc.exitReason);
+  // @ts-expect-error the request timeout and the process's limit are different options
+  await trove.processes.start('x', { processTimeoutMs: '1s' });
+  is<Process[]>(await trove.processes.list({ state: 'running', limit: 10 }));
+  // @ts-expect-error not a process state
+  await trove.processes.list({ state: 'zombie' });
+  is<Process>(await trove.processes.get(proc.processId));
+  const out: ProcessOutput = await trove.processes.output(proc.processId, { stream: 'stderr', offset: 0, limit: 10 });
+  is<Uint8Array>(out.data);
+  is<string>(out.text);
+  is<boolean>(out.eof);
+  is<number>(out.nextOffset);
+  for await (const e of trove.processes.stream(proc.processId, { stdoutOffset: 1, stderrOffset: 2, lastEventId: '1:2', maxReconnects: 0 })) {
+    is<ProcessStreamEvent>(e);
+    if (e.type === 'exit') is<Process>(e.process);
+    else is<OutputChunk>(e);
+  }
+  is<{ processId: string; written: number; stdinOpen: boolean }>(await trove.processes.writeStdin(proc.processId, 'text', { close: true }));
+  await trove.processes.writeStdin(proc.processId, new Uint8Array([1]));
+  is<{ processId: string; stdinOpen: false }>(await trove.processes.closeStdin(proc.processId));
+  is<boolean>((await trove.processes.signal(proc.processId)).delivered);
+  await trove.processes.signal(proc.processId, 'SIGKILL');
+  // @ts-expect-error not a signal the server sends
+  await trove.processes.signal(proc.processId, 'SIGSEGV');
+  is<Process>(await trove.processes.wait(proc.processId, { maxWaitMs: 5000 }));
 
   is<WriteResult>(await trove.write('a', 'text'));
   // @ts-expect-error write takes text; bytes go through upload()
@@ -137,6 +189,8 @@ export function events(e: Event): void {
       | 'file.written'
       | 'file.deleted'
       | 'exec.completed'
+      | 'process.started'
+      | 'process.exited'
       | 'snapshot.created'
       | 'snapshot.restored'
       | 'snapshot.deleted'
@@ -157,6 +211,10 @@ export function events(e: Event): void {
       break;
     case 'key.created':
       is<string>(e.data.keyId);
+      break;
+    case 'process.exited':
+      is<ExitReason>(e.data.exitReason);
+      is<string | null>(e.data.signal);
       break;
   }
   is<string>(e.createdAt);
