@@ -38,6 +38,11 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
+/** A repeatable option whose values may contain commas (`--env A=1,2`). */
+function repeat(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 function intArg(name: string) {
   return (value: string): number => {
     if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number.`);
@@ -100,10 +105,48 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .command('run')
       .description('run a shell command in the namespace (sh -c); exits with its exit code')
       .argument('<command...>', 'the command; quote it, or put it after --')
-      .option('--no-stdin', 'do not forward piped stdin')
+      .option('--no-stdin', 'do not forward piped stdin (with --background: its stdin then stays open for attach)')
+      .option('--stream', 'show output as it is produced (the default when stdout is a terminal; with --json: one line per chunk)')
+      .option('--no-stream', 'wait for the command to end and print its output at once (the default on a pipe)')
+      .option('-b, --background', 'start it as a background process and print its id (see trove ps, logs, attach, kill)')
+      .option('--timeout <duration>', 'with --background: its wall-clock limit, e.g. 90s, 10m, 2h (default: none)')
+      .option('-e, --env <NAME=VALUE>', 'with --background: an environment variable (repeatable)', repeat)
       .passThroughOptions()
-      .addHelpText('after', '\nExamples:\n  trove run "ls -la workspace"\n  echo hi | trove run -- cat\n'),
+      .addHelpText(
+        'after',
+        '\nExamples:\n  trove run "ls -la workspace"\n  echo hi | trove run -- cat\n  trove run --background -e PORT=3000 "python3 -m http.server 3000"\n',
+      ),
   ).action(action(() => import('./commands/exec/run.js')));
+  common(
+    program
+      .command('ps')
+      .description('list background processes of the namespace, newest first (running ones; -a: also ended)')
+      .option('-a, --all', 'also processes that have ended (the server keeps them for a day)')
+      .option('--limit <n>', 'at most this many', intArg('--limit')),
+  ).action(action(() => import('./commands/process/ps.js')));
+  common(
+    program
+      .command('logs')
+      .description('print a background process’s output (stdout to stdout, stderr to stderr)')
+      .argument('<process_id>', 'proc-…')
+      .option('-f, --follow', 'keep showing output as it is produced, until the process ends')
+      .option('--stdout', 'only stdout')
+      .option('--stderr', 'only stderr'),
+  ).action(action(() => import('./commands/process/logs.js')));
+  common(
+    program
+      .command('kill')
+      .description('send a signal to a background process and everything it started')
+      .argument('<process_id>', 'proc-…')
+      .option('-s, --signal <signal>', 'TERM, KILL, INT, HUP, QUIT, USR1, USR2, STOP, CONT (or a number)', 'TERM'),
+  ).action(action(() => import('./commands/process/kill.js')));
+  common(
+    program
+      .command('attach')
+      .description('show a background process’s output from now on and send it your stdin (Ctrl-C detaches)')
+      .argument('<process_id>', 'proc-…')
+      .option('--no-stdin', 'do not forward stdin'),
+  ).action(action(() => import('./commands/process/attach.js')));
   common(
     program
       .command('ls')

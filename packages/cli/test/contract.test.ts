@@ -39,6 +39,7 @@ describe('the command set', () => {
       [
         'login', 'logout', 'whoami', 'doctor',
         'run', 'ls', 'cat', 'get', 'put', 'write', 'rm',
+        'ps', 'logs', 'kill', 'attach',
         'tail', 'events list',
         'keys list', 'keys create', 'keys revoke',
         'webhooks list', 'webhooks create', 'webhooks delete', 'webhooks test', 'webhooks deliveries', 'webhooks listen',

@@ -15,6 +15,12 @@ export function summarizeEvent(ev: TroveEvent): string {
       const cmd = ev.data.command.replace(/\s+/g, ' ');
       return `exit ${ev.data.exitCode} in ${formatDuration(ev.data.durationMs)}: ${cmd.length > 80 ? cmd.slice(0, 79) + '…' : cmd}`;
     }
+    case 'process.started': {
+      const cmd = ev.data.command.replace(/\s+/g, ' ');
+      return `${ev.data.processId}: ${cmd.length > 80 ? cmd.slice(0, 79) + '…' : cmd}`;
+    }
+    case 'process.exited':
+      return `${ev.data.processId}: ${ev.data.exitReason} ${ev.data.exitCode}${ev.data.signal ? ` (${ev.data.signal})` : ''} after ${formatDuration(ev.data.durationMs)}`;
     case 'snapshot.created':
       return ev.data.label ? `${ev.data.snapshotId} "${ev.data.label}"` : ev.data.snapshotId;
     case 'snapshot.restored':
@@ -38,7 +44,7 @@ export function summarizeEvent(ev: TroveEvent): string {
 
 export function colorType(type: string, c: Palette): string {
   if (type.startsWith('file.')) return c.cyan(type);
-  if (type.startsWith('exec.')) return c.magenta(type);
+  if (type.startsWith('exec.') || type.startsWith('process.')) return c.magenta(type);
   if (type.startsWith('snapshot.')) return c.blue(type);
   if (type.startsWith('key.') || type.startsWith('namespace.') || type.startsWith('workspace.')) return c.yellow(type);
   return c.green(type);
