@@ -1,5 +1,5 @@
 /** How tool results read: plain text an agent can act on, errors as `trove error (HTTP <status>): <detail>`. */
-import type { ExecResult } from 'trove-sdk';
+import type { ExecResult, Process, ProcessOutput } from 'trove-sdk';
 
 /** Tool output beyond this many characters is cut (with a note), so one call cannot flood the context. */
 export const MAX_TOOL_OUTPUT = 100_000;
@@ -32,4 +32,51 @@ export function formatBytes(n: number): string {
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+}
+
+/** `running`, or how a process ended: `exited with 3`, `killed by SIGTERM (exit 143)`, `timeout (exit 124)`. */
+export function formatProcessState(p: Process): string {
+  if (p.state === 'running') return 'running';
+  switch (p.exitReason) {
+    case 'exited':
+      return `exited with ${p.exitCode}`;
+    case 'killed':
+    case 'signaled':
+      return `${p.exitReason} by ${p.signal ?? 'a signal'} (exit ${p.exitCode})`;
+    default:
+      return `ended: ${p.exitReason ?? 'unknown'} (exit ${p.exitCode})`;
+  }
+}
+
+/**
+ * A process's state, each stream's new output with its byte range, and the offsets to pass next;
+ * clipped so that one call cannot flood the context (the offsets still say where to go on).
+ */
+export function formatProcessOutput(
+  p: Process,
+  out: { stdout: ProcessOutput; stderr: ProcessOutput },
+  asked: { stdout: number; stderr: number },
+): string {
+  const parts = [`${p.processId}: ${formatProcessState(p)}`];
+  for (const name of ['stdout', 'stderr'] as const) {
+    const o = out[name];
+    const total = Math.max(name === 'stdout' ? p.stdoutBytes : p.stderrBytes, o.nextOffset);
+    if (o.offset > asked[name]) parts.push(`[${o.offset - asked[name]} bytes of ${name} before byte ${o.offset} are no longer kept]`);
+    if (o.data.length === 0) {
+      parts.push(`--- ${name}: nothing new (${total} bytes in all) ---`);
+      continue;
+    }
+    parts.push(`--- ${name} [bytes ${o.offset}-${o.nextOffset} of ${total}] ---`);
+    parts.push(o.text.endsWith('\n') ? o.text.slice(0, -1) : o.text);
+  }
+  const more = out.stdout.nextOffset < p.stdoutBytes || out.stderr.nextOffset < p.stderrBytes;
+  const next = `stdout_offset=${out.stdout.nextOffset}, stderr_offset=${out.stderr.nextOffset}`;
+  parts.push(
+    more
+      ? `more output is waiting: call again with ${next}`
+      : p.state === 'running'
+        ? `next call: ${next} (the process is still running)`
+        : `that is all: the process has ended`,
+  );
+  return clip(parts.join('\n'));
 }

@@ -10,6 +10,8 @@ export function serverInstructions(namespace: string | undefined): string {
       '(`notes/a.md` and `workspace/notes/a.md` are the same file).',
     'Keep handoff notes in workspace/.trove/agent.md: what you did, what is left, where things are. ' +
       'Update them before you finish, so the next session can pick up where you stopped.',
+    'Commands that take longer than trove_exec allows (30 s by default), servers and watchers go to trove_process_start; ' +
+      'read their output with trove_process_output (pass back the offsets it returns) and stop them with trove_process_kill.',
     'Take a trove_snapshot before a risky change; trove_restore rolls the namespace back to it.',
   ].join('\n');
 }

@@ -8,7 +8,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { TroveClient } from 'trove-sdk';
 import { z } from 'zod';
-import { clip, formatBytes, formatError, formatExecResult } from './format.js';
+import { clip, formatBytes, formatError, formatExecResult, formatProcessOutput, formatProcessState } from './format.js';
 import { ORIENT_PREAMBLE, serverInstructions } from './instructions.js';
 
 /** Options of `createTroveMcpServer`. */
@@ -33,6 +33,9 @@ export const TOOL_NAMES = [
   'trove_delete',
   'trove_snapshot',
   'trove_restore',
+  'trove_process_start',
+  'trove_process_output',
+  'trove_process_kill',
 ] as const;
 
 /** The prompt that orients an agent in its workspace. */
@@ -77,7 +80,8 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       description:
         'Run `sh -c <command>` in the workspace sandbox. The working directory contains `workspace/`, the only ' +
         'directory that persists between calls. Returns `[exit N]`, then stdout, then `--- stderr ---` and stderr ' +
-        'when there is any; a non-zero exit is a normal result. The server stops commands at its time limit (30 s by default).',
+        'when there is any; a non-zero exit is a normal result. The server stops commands at its time limit (30 s by default): ' +
+        'for longer commands, servers and watchers use trove_process_start.',
       inputSchema: {
         command: z.string().min(1).describe('The shell command, e.g. "ls -la workspace && cat workspace/notes.md"'),
         stdin: z.string().optional().describe('Optional UTF-8 text fed to the command’s stdin (at most 1 MiB)'),
@@ -233,6 +237,92 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       guarded(async () => {
         const res = await client.snapshots.restore(snapshot_id);
         return text(`restored ${snapshot_id}: ${res.filesRestored} files`);
+      }),
+  );
+
+  server.registerTool(
+    'trove_process_start',
+    {
+      title: 'Start a background process',
+      description:
+        'Start `sh -c <command>` in the background, in the same sandbox as trove_exec, without its time limit: builds, test ' +
+        'suites, servers, watchers. Returns the process id at once; read its output with trove_process_output and stop ' +
+        'it with trove_process_kill. It keeps running between calls; its stdin gets `stdin` (if given) and then end-of-file.',
+      inputSchema: {
+        command: z.string().min(1).describe('The shell command, e.g. "cd workspace/app && npm test"'),
+        stdin: z.string().optional().describe('Optional UTF-8 text fed to its stdin, followed by end-of-file'),
+        timeout_seconds: z.number().int().positive().optional().describe('Stop it after this many seconds (default: no limit)'),
+      },
+      annotations: { title: 'Start a background process', readOnlyHint: false, destructiveHint: true, openWorldHint: false },
+    },
+    ({ command, stdin, timeout_seconds }) =>
+      guarded(async () => {
+        const proc = await client.processes.start(command, {
+          stdin,
+          // No tool writes to stdin later: a command reading it must see its end, not wait forever.
+          closeStdin: true,
+          processTimeoutMs: timeout_seconds === undefined ? undefined : timeout_seconds * 1000,
+        });
+        return text(
+          `started ${proc.processId} (${formatProcessState(proc)})\n` +
+            `Read its output with trove_process_output {"process_id": "${proc.processId}"}; stop it with trove_process_kill.`,
+        );
+      }),
+  );
+
+  server.registerTool(
+    'trove_process_output',
+    {
+      title: 'Read a background process’s output',
+      description:
+        'Read the stdout and stderr of a process started with trove_process_start, from byte offsets (0: from the start). ' +
+        'The result ends with the offsets to pass next time, so each call returns only new output. `wait_seconds` first ' +
+        'waits up to that long for the process to end, instead of calling again and again.',
+      inputSchema: {
+        process_id: z.string().min(1).describe('The process id (proc-…)'),
+        stdout_offset: z.number().int().min(0).optional().describe('First stdout byte to return (default 0)'),
+        stderr_offset: z.number().int().min(0).optional().describe('First stderr byte to return (default 0)'),
+        max_bytes: z.number().int().min(1).max(65_536).optional().describe('At most this many bytes of each stream (default 32768)'),
+        wait_seconds: z.number().int().min(0).max(30).optional().describe('Wait up to this long for the process to end first (default 0)'),
+      },
+      annotations: { title: 'Read a background process’s output', readOnlyHint: true, openWorldHint: false },
+    },
+    ({ process_id, stdout_offset, stderr_offset, max_bytes, wait_seconds }) =>
+      guarded(async () => {
+        if (wait_seconds) await client.processes.wait(process_id, { maxWaitMs: wait_seconds * 1000 });
+        const limit = max_bytes ?? 32_768;
+        const [stdout, stderr] = await Promise.all([
+          client.processes.output(process_id, { stream: 'stdout', offset: stdout_offset ?? 0, limit }),
+          client.processes.output(process_id, { stream: 'stderr', offset: stderr_offset ?? 0, limit }),
+        ]);
+        // Read after the output, so "ended" never hides output written after the read.
+        const proc = await client.processes.get(process_id);
+        return text(formatProcessOutput(proc, { stdout, stderr }, { stdout: stdout_offset ?? 0, stderr: stderr_offset ?? 0 }));
+      }),
+  );
+
+  server.registerTool(
+    'trove_process_kill',
+    {
+      title: 'Stop a background process',
+      description:
+        'Send a signal (default SIGTERM; SIGKILL cannot be caught) to a process started with trove_process_start and to ' +
+        'everything it started. trove_process_output with wait_seconds then shows how it ended.',
+      inputSchema: {
+        process_id: z.string().min(1).describe('The process id (proc-…)'),
+        signal: z
+          .enum(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT'])
+          .optional()
+          .describe('The signal (default SIGTERM)'),
+      },
+      annotations: { title: 'Stop a background process', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    ({ process_id, signal }) =>
+      guarded(async () => {
+        const res = await client.processes.signal(process_id, signal ?? 'SIGTERM');
+        if (res.delivered) return text(`sent ${res.signal} to ${process_id}`);
+        const proc = await client.processes.get(process_id);
+        return text(`${process_id} had already ended (${formatProcessState(proc)}); no signal was sent`);
       }),
   );
 

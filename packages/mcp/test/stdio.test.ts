@@ -5,7 +5,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { cliBin } from '../../../test/helpers/server.js';
 import { login, makeHome } from '../../cli/test/helpers/cli.js';
 import { useServer } from '../../cli/test/helpers/session.js';
-import { call, checkListings, exerciseTools } from './helpers/exercise.js';
+import { call, checkListings, EXPECTED_TOOLS, exerciseTools } from './helpers/exercise.js';
 
 const session = useServer();
 let home: string;
@@ -61,7 +61,7 @@ describe('trove mcp serve (stdio)', () => {
       expect(r.isError).toBe(true);
       expect(r.text).toMatch(/^trove error: Connection error/);
       // Still serving after the failure.
-      expect((await down.client.listTools()).tools.length).toBe(9);
+      expect((await down.client.listTools()).tools.length).toBe(EXPECTED_TOOLS.length);
     } finally {
       await down.client.close();
     }

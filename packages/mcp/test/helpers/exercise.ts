@@ -12,6 +12,9 @@ export const EXPECTED_TOOLS = [
   'trove_delete',
   'trove_exec',
   'trove_list',
+  'trove_process_kill',
+  'trove_process_output',
+  'trove_process_start',
   'trove_put_base64',
   'trove_read',
   'trove_restore',
@@ -42,6 +45,18 @@ export async function checkListings(client: Client): Promise<void> {
   expect(byName.trove_list!.inputSchema.required ?? []).toEqual([]);
   expect(byName.trove_read!.annotations?.readOnlyHint).toBe(true);
   expect(byName.trove_delete!.annotations?.destructiveHint).toBe(true);
+  expect(byName.trove_process_start!.inputSchema.required).toEqual(['command']);
+  expect(Object.keys(byName.trove_process_start!.inputSchema.properties ?? {})).toEqual(['command', 'stdin', 'timeout_seconds']);
+  expect(byName.trove_process_output!.inputSchema.required).toEqual(['process_id']);
+  expect(Object.keys(byName.trove_process_output!.inputSchema.properties ?? {})).toEqual([
+    'process_id',
+    'stdout_offset',
+    'stderr_offset',
+    'max_bytes',
+    'wait_seconds',
+  ]);
+  expect(byName.trove_process_output!.annotations?.readOnlyHint).toBe(true);
+  expect(byName.trove_process_kill!.inputSchema.required).toEqual(['process_id']);
 
   const { prompts } = await client.listPrompts();
   expect(prompts.map((p) => p.name)).toEqual(['trove_orient']);
@@ -49,6 +64,7 @@ export async function checkListings(client: Client): Promise<void> {
   const instructions = client.getInstructions() ?? '';
   expect(instructions).toContain('trove_bootstrap first');
   expect(instructions).toContain('workspace/.trove/agent.md');
+  expect(instructions).toContain('trove_process_start');
 }
 
 /** Calls every tool (success and failure paths) and the prompt. */
@@ -114,10 +130,71 @@ export async function exerciseTools(client: Client): Promise<void> {
   expect(rootDelete.isError).toBe(true);
   expect(rootDelete.text).toMatch(/^trove error \(HTTP 400\): /);
 
+  await exerciseProcessTools(client);
+
   const prompt = await client.getPrompt({ name: 'trove_orient' });
   const first = prompt.messages[0]!;
   expect(first.role).toBe('user');
   const promptText = first.content.type === 'text' ? first.content.text : '';
   expect(promptText).toContain('Orient yourself');
   expect(promptText).toContain('Left off at step 3.');
+}
+
+/** A background process through the three process tools: start, offset-based reads, kill. */
+async function exerciseProcessTools(client: Client): Promise<void> {
+  const started = await call(client, 'trove_process_start', {
+    command: 'cat; echo to-err >&2; while [ ! -e workspace/proc-go ]; do sleep 0.05; done; echo after; exit 4',
+    stdin: 'from stdin\n',
+  });
+  expect(started.isError, started.text).toBe(false);
+  const id = /^started (proc-[0-9a-f]+) \(running\)\n/.exec(started.text)?.[1];
+  expect(id, started.text).toBeTruthy();
+  expect(started.text).toContain(`trove_process_output {"process_id": "${id}"}`);
+
+  // stdin was written and closed: `cat` ends and the next lines are printed; wait for them.
+  let first = await call(client, 'trove_process_output', { process_id: id });
+  while (!first.text.includes('to-err')) first = await call(client, 'trove_process_output', { process_id: id });
+  expect(first).toEqual({
+    text: [
+      `${id}: running`,
+      '--- stdout [bytes 0-11 of 11] ---',
+      'from stdin',
+      '--- stderr [bytes 0-7 of 7] ---',
+      'to-err',
+      'next call: stdout_offset=11, stderr_offset=7 (the process is still running)',
+    ].join('\n'),
+    isError: false,
+  });
+
+  await call(client, 'trove_write', { path: 'proc-go', content: '' });
+  const rest = await call(client, 'trove_process_output', { process_id: id, stdout_offset: 11, stderr_offset: 7, wait_seconds: 30 });
+  expect(rest).toEqual({
+    text: [
+      `${id}: exited with 4`,
+      '--- stdout [bytes 11-17 of 17] ---',
+      'after',
+      '--- stderr: nothing new (7 bytes in all) ---',
+      'that is all: the process has ended',
+    ].join('\n'),
+    isError: false,
+  });
+  // Paging: a small max_bytes leaves the rest for the next call.
+  const paged = await call(client, 'trove_process_output', { process_id: id, max_bytes: 5 });
+  expect(paged.text).toContain('--- stdout [bytes 0-5 of 17] ---\nfrom ');
+  expect(paged.text).toContain('more output is waiting: call again with stdout_offset=5, stderr_offset=5');
+  expect(await call(client, 'trove_process_kill', { process_id: id })).toEqual({
+    text: `${id} had already ended (exited with 4); no signal was sent`,
+    isError: false,
+  });
+
+  const sleeper = /^started (proc-[0-9a-f]+)/.exec((await call(client, 'trove_process_start', { command: 'sleep 300' })).text)![1];
+  expect(await call(client, 'trove_process_kill', { process_id: sleeper, signal: 'SIGKILL' })).toEqual({ text: `sent SIGKILL to ${sleeper}`, isError: false });
+  const killed = await call(client, 'trove_process_output', { process_id: sleeper, wait_seconds: 30 });
+  expect(killed.text.split('\n')[0]).toMatch(new RegExp(`^${sleeper}: (killed|signaled) by SIGKILL \\(exit 137\\)$`));
+
+  const missing = await call(client, 'trove_process_output', { process_id: 'proc-0000' });
+  expect(missing.isError).toBe(true);
+  expect(missing.text).toMatch(/^trove error \(HTTP 404\): /);
+  const badSignal = await call(client, 'trove_process_kill', { process_id: sleeper, signal: 'SIGSEGV' });
+  expect(badSignal.isError).toBe(true);
 }
