@@ -293,6 +293,58 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await screenshot(page, '07-terminal');
   });
 
+  it('shows exec output while the command runs, and starts, follows and stops background processes', async () => {
+    const page = await open(server.runtimeKey);
+    await page.goto(`/dashboard/exec?ns=${NS}`);
+    const input = page.getByLabel(`${NS} $ command`);
+    const log = page.getByTestId('terminal-log');
+    // The command waits for a file the test writes once the first line is on screen.
+    await input.fill('echo first-line; while [ ! -e workspace/live-go ]; do sleep 0.05; done; echo second-line >&2');
+    await input.press('Enter');
+    await log.locator('.term-stdout').filter({ hasText: 'first-line' }).waitFor({ timeout: 30_000 });
+    expect(await log.getByText('running…').count()).toBe(1);
+    expect(await log.locator('.term-stderr').filter({ hasText: 'second-line' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Stop', exact: true }).waitFor();
+    await writeFile('live-go', 'go');
+    await log.locator('.term-stderr').filter({ hasText: 'second-line' }).waitFor({ timeout: 30_000 });
+    expect(await log.getByTestId('exec-status').last().textContent()).toMatch(/^exit 0 · \d+ ms$/);
+
+    // A background process: listed, its output followed live, its end shown in the list.
+    const panel = page.getByRole('region', { name: 'Background processes' });
+    await input.fill('echo bg-start; while [ ! -e workspace/bg-stop ]; do sleep 0.05; done; echo bg-end; exit 4');
+    await page.getByRole('button', { name: 'Run in background' }).click();
+    const procLog = page.getByTestId('process-log');
+    await procLog.locator('.term-stdout').filter({ hasText: 'bg-start' }).waitFor({ timeout: 30_000 });
+    const row = panel.getByRole('row').filter({ hasText: 'echo bg-start' });
+    expect(await row.getByTestId('process-status').textContent()).toBe('running');
+    const listed = (await (await runtime()('/v1/processes?state=running')).json()) as { processes: { process_id: string; command: string }[] };
+    const bg = listed.processes.find((p) => p.command.startsWith('echo bg-start'))!;
+    expect(await row.locator('td.mono').textContent()).toBe(bg.process_id);
+    await screenshot(page, '07b-terminal-processes');
+    await writeFile('bg-stop', '');
+    await procLog.getByTestId('process-ended').filter({ hasText: 'ended: exited 4' }).waitFor({ timeout: 30_000 });
+    expect(await procLog.locator('.term-stdout').textContent()).toBe('bg-start\nbg-end\n');
+    expect(await row.getByTestId('process-status').textContent()).toBe('exited 4');
+
+    // Stopping asks first, then sends SIGTERM.
+    await input.fill('sleep 300');
+    await page.getByRole('button', { name: 'Run in background' }).click();
+    const sleeper = panel.getByRole('row').filter({ hasText: 'sleep 300' });
+    await sleeper.getByTestId('process-status').filter({ hasText: 'running' }).waitFor();
+    await sleeper.getByRole('button', { name: /^Stop proc-/ }).click();
+    const dialog = page.getByRole('dialog', { name: 'Stop this process?' });
+    await dialog.getByRole('button', { name: 'Stop (SIGTERM)' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await sleeper.getByTestId('process-status').filter({ hasText: 'SIGTERM' }).waitFor({ timeout: 30_000 });
+
+    // After a reload the list comes from the server, and old output can be opened again.
+    await page.reload();
+    const again = page.getByRole('region', { name: 'Background processes' }).getByRole('row').filter({ hasText: 'echo bg-start' });
+    expect(await again.getByTestId('process-status').textContent()).toBe('exited 4');
+    await again.getByRole('button', { name: `Output of ${bg.process_id}` }).click();
+    await page.getByTestId('process-log').locator('.term-stdout').filter({ hasText: 'bg-end' }).waitFor();
+  });
+
   it('shows new events live within a second, filters them and shows their JSON', async () => {
     const page = await open(server.adminKey);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).click();

@@ -1,4 +1,6 @@
-import { ApiError, NetworkError, errorFromResponse } from './errors';
+import { ApiError, NetworkError, errorFromResponse, isAbort } from './errors';
+import { OutputDecoder, type ExecStreamEvent, type ProcessStreamEvent, type WireChunk } from './output';
+import { readSse } from './sse';
 import type {
   DeliveryDetail,
   ApiKey,
@@ -11,6 +13,7 @@ import type {
   FileList,
   Me,
   Namespace,
+  Process,
   Snapshot,
   Webhook,
   WebhookTestResult,
@@ -24,6 +27,10 @@ interface RequestOptions {
   /** Sent as X-Namespace: runtime endpoints only (PROTOCOL.md). */
   namespace?: string | null;
   signal?: AbortSignal;
+  /** Overrides `Accept` (streams). */
+  accept?: string;
+  /** Extra headers. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -48,6 +55,8 @@ export class TroveApi {
 
   async fetch(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     const headers = this.headers(opts.namespace);
+    if (opts.accept) headers.set('accept', opts.accept);
+    for (const [k, v] of Object.entries(opts.headers ?? {})) headers.set(k, v);
     let body: BodyInit | undefined;
     if (opts.body !== undefined) {
       headers.set('content-type', 'application/json');
@@ -115,6 +124,96 @@ export class TroveApi {
     const body: { command: string; stdin?: string } = { command };
     if (stdin !== undefined) body.stdin = stdin;
     return this.json<ExecResult>('POST', '/v1/exec', { namespace, body, signal });
+  }
+
+  /**
+   * Runs a command and reports its output as it is written (`Accept: text/event-stream`), then its
+   * exit. A server without live exec answers JSON: the same events, at once.
+   */
+  async execStream(
+    namespace: string,
+    command: string,
+    stdin: string | undefined,
+    signal: AbortSignal,
+    onEvent: (event: ExecStreamEvent) => void,
+  ): Promise<void> {
+    const body: { command: string; stdin?: string; stream: true } = { command, stream: true };
+    if (stdin !== undefined) body.stdin = stdin;
+    const res = await this.fetch('POST', '/v1/exec', { namespace, body, signal, accept: 'text/event-stream' });
+    if (!(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+      const r = (await res.json()) as ExecResult;
+      if (r.stdout) onEvent({ type: 'stdout', offset: 0, bytes: r.stdout.length, text: r.stdout });
+      if (r.stderr) onEvent({ type: 'stderr', offset: 0, bytes: r.stderr.length, text: r.stderr });
+      onEvent({ type: 'exit', exit_code: r.exit_code, exit_reason: r.exit_reason ?? 'exited', duration_ms: r.duration_ms });
+      return;
+    }
+    if (!res.body) throw new Error('This browser cannot read streamed responses.');
+    const decoder = new OutputDecoder();
+    let exit: Extract<ExecStreamEvent, { type: 'exit' }> | undefined;
+    let error: { detail: string; code: string } | undefined;
+    await readSse(res.body, (msg) => {
+      if (msg.event === 'stdout' || msg.event === 'stderr') onEvent(decoder.chunk(msg.event, JSON.parse(msg.data) as WireChunk));
+      else if (msg.event === 'exit') exit = { type: 'exit', ...(JSON.parse(msg.data) as Omit<ExecStreamEvent & { type: 'exit' }, 'type'>) };
+      else if (msg.event === 'error') error = JSON.parse(msg.data) as { detail: string; code: string };
+    });
+    // The `error` event (a timeout) may come on either side of `exit`: report them together.
+    if (!exit) throw new Error('The connection was lost before the command ended.');
+    onEvent(error ? { ...exit, error } : exit);
+  }
+
+  // --- background processes (runtime) -----------------------------------------------------
+  processes(namespace: string, signal?: AbortSignal) {
+    return this.json<{ processes: Process[] }>('GET', '/v1/processes', { namespace, query: { limit: 100 }, signal });
+  }
+
+  startProcess(namespace: string, command: string) {
+    return this.json<Process>('POST', '/v1/processes', { namespace, body: { command } });
+  }
+
+  signalProcess(namespace: string, id: string, sig: 'SIGTERM' | 'SIGKILL') {
+    return this.json<{ process_id: string; signal: string; delivered: boolean }>('POST', `/v1/processes/${enc(id)}/signal`, {
+      namespace,
+      body: { signal: sig },
+    });
+  }
+
+  /**
+   * Follows a process's output live from the start until it exits. A dropped connection is
+   * resumed with `Last-Event-ID` (a few times in a row at most), so no byte shows twice or is lost.
+   */
+  async followProcess(namespace: string, id: string, signal: AbortSignal, onEvent: (event: ProcessStreamEvent) => void): Promise<void> {
+    const decoder = new OutputDecoder();
+    let lastEventId: string | undefined;
+    for (let failures = 0; ; ) {
+      let received = false;
+      let ended = false;
+      try {
+        const res = await this.fetch('GET', `/v1/processes/${enc(id)}/stream`, {
+          namespace,
+          signal,
+          accept: 'text/event-stream',
+          headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        });
+        if (!res.body) throw new Error('This browser cannot read streamed responses.');
+        await readSse(res.body, (msg) => {
+          received = true;
+          if (msg.event === 'stdout' || msg.event === 'stderr') {
+            onEvent(decoder.chunk(msg.event, JSON.parse(msg.data) as WireChunk));
+            if (msg.id) lastEventId = msg.id;
+          } else if (msg.event === 'exit') {
+            ended = true;
+            onEvent({ type: 'exit', process: JSON.parse(msg.data) as Process });
+          }
+        });
+        if (ended) return;
+      } catch (err) {
+        // Answers (404, 401) are final; so is the user leaving.
+        if (isAbort(err) || err instanceof ApiError || signal.aborted) throw err;
+      }
+      failures = received ? 0 : failures + 1;
+      if (failures > 3) throw new NetworkError(new Error(`the output stream of ${id} keeps dropping`));
+      await new Promise((r) => setTimeout(r, 250 * 2 ** failures));
+    }
   }
 
   // --- snapshots (runtime) ----------------------------------------------------------------

@@ -40,11 +40,56 @@ export interface FileContent {
   truncated: boolean;
 }
 
+export type ExitReason = 'exited' | 'signaled' | 'oom' | 'timeout' | 'killed' | 'server_restart' | 'node_lost';
+
 export interface ExecResult {
   exit_code: number;
   stdout: string;
   stderr: string;
   duration_ms: number;
+  /** How it ended; absent from servers that do not report it. */
+  exit_reason?: ExitReason;
+}
+
+/** Output of a running command, decoded for display. */
+export interface OutputChunk {
+  type: 'stdout' | 'stderr';
+  /** Byte offset in its stream. */
+  offset: number;
+  /** Bytes in this chunk. */
+  bytes: number;
+  text: string;
+}
+
+/** The last event of a streamed exec. */
+export interface ExecExit {
+  type: 'exit';
+  exit_code: number;
+  exit_reason: ExitReason;
+  duration_ms: number;
+  /** Set when the server ended the command itself (its time limit: `exec_timeout`). */
+  error?: { detail: string; code: string };
+}
+
+/** A background process (`/v1/processes`). */
+export interface Process {
+  process_id: string;
+  namespace: string;
+  command: string;
+  command_bytes: number;
+  command_truncated: boolean;
+  state: 'running' | 'exited';
+  exit_code: number | null;
+  exit_reason: ExitReason | null;
+  signal: string | null;
+  started_at: string;
+  ended_at: string | null;
+  timeout_ms: number | null;
+  stdin_open: boolean;
+  stdout_bytes: number;
+  stderr_bytes: number;
+  stdout_dropped_bytes: number;
+  stderr_dropped_bytes: number;
 }
 
 export interface Snapshot {

@@ -1,8 +1,10 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { describeError } from '../api/errors';
-import type { ExecResult } from '../api/types';
+import { describeError, isAbort } from '../api/errors';
+import { segments } from '../api/output';
+import type { ExecExit, OutputChunk, Process } from '../api/types';
 import { ChooseNamespaceHint, NamespaceBar } from '../components/namespace-bar';
 import { useSession } from '../context';
+import { ProcessesPanel } from './processes';
 
 export function ExecPage() {
   const { namespace } = useSession();
@@ -10,7 +12,18 @@ export function ExecPage() {
     <>
       <h1 tabIndex={-1}>Terminal</h1>
       <NamespaceBar />
-      {namespace ? <Terminal key={namespace} namespace={namespace} /> : <ChooseNamespaceHint />}
+      {namespace ? <NamespaceTerminal key={namespace} namespace={namespace} /> : <ChooseNamespaceHint />}
+    </>
+  );
+}
+
+/** The terminal, and the namespace's background processes below it (the terminal can start one). */
+function NamespaceTerminal({ namespace }: { namespace: string }) {
+  const [started, setStarted] = useState<Process | null>(null);
+  return (
+    <>
+      <Terminal namespace={namespace} onStarted={setStarted} />
+      <ProcessesPanel namespace={namespace} started={started} />
     </>
   );
 }
@@ -19,17 +32,22 @@ interface Entry {
   id: number;
   command: string;
   stdin?: string;
-  result?: ExecResult;
+  /** Output as it arrived. */
+  chunks: OutputChunk[];
+  exit?: ExecExit;
   error?: string;
+  /** Started as a background process instead. */
+  background?: string;
 }
 
 let seq = 0;
 
 /**
- * A terminal-like log of `POST /v1/exec` runs. Each command is its own `sh -c` in the namespace:
- * only `workspace/` persists, so `cd` does not carry over between lines (as with the CLI).
+ * A terminal-like log of `POST /v1/exec` runs, whose output shows as the command writes it. Each
+ * command is its own `sh -c` in the namespace: only `workspace/` persists, so `cd` does not carry
+ * over between lines (as with the CLI).
  */
-function Terminal({ namespace }: { namespace: string }) {
+function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: Process) => void }) {
   const { api } = useSession();
   const [entries, setEntries] = useState<Entry[]>([]);
   const [command, setCommand] = useState('');
@@ -40,6 +58,10 @@ function Terminal({ namespace }: { namespace: string }) {
   const [cursor, setCursor] = useState<number | null>(null);
   const logRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLInputElement>(null);
+  const runningRef = useRef<AbortController | null>(null);
+
+  // Leaving the page stops reading (and the server ends the command with the connection).
+  useEffect(() => () => runningRef.current?.abort(), []);
   const cmdId = useId();
   const stdinId = useId();
 
@@ -48,26 +70,57 @@ function Terminal({ namespace }: { namespace: string }) {
     if (log) log.scrollTop = log.scrollHeight;
   }, [entries]);
 
-  const run = async (e?: FormEvent) => {
-    e?.preventDefault();
+  const update = (id: number, change: (x: Entry) => Entry) => setEntries((list) => list.map((x) => (x.id === id ? change(x) : x)));
+
+  const begin = () => {
     const cmd = command.trim();
-    if (!cmd || running) return;
+    if (!cmd || running) return null;
     const id = ++seq;
-    const input = useStdin ? stdin : undefined;
-    setEntries((list) => [...list, { id, command: cmd, stdin: input }]);
     setHistory((h) => (h[h.length - 1] === cmd ? h : [...h, cmd]));
     setCursor(null);
     setCommand('');
+    return { id, cmd };
+  };
+
+  const run = async (e?: FormEvent) => {
+    e?.preventDefault();
+    const started = begin();
+    if (!started) return;
+    const { id, cmd } = started;
+    const input = useStdin ? stdin : undefined;
+    setEntries((list) => [...list, { id, command: cmd, stdin: input, chunks: [] }]);
     setRunning(true);
+    const ctrl = new AbortController();
+    runningRef.current = ctrl;
     try {
-      const result = await api.exec(namespace, cmd, input);
-      setEntries((list) => list.map((x) => (x.id === id ? { ...x, result } : x)));
+      await api.execStream(namespace, cmd, input, ctrl.signal, (event) => {
+        if (event.type === 'exit') update(id, (x) => ({ ...x, exit: event }));
+        else update(id, (x) => ({ ...x, chunks: [...x.chunks, event] }));
+      });
     } catch (err) {
-      setEntries((list) => list.map((x) => (x.id === id ? { ...x, error: describeError(err) } : x)));
+      const error = isAbort(err) ? 'Stopped: the command was ended when its connection closed.' : describeError(err);
+      update(id, (x) => ({ ...x, error }));
     } finally {
+      runningRef.current = null;
       setRunning(false);
       inputRef.current?.focus();
     }
+  };
+
+  /** Starts the command as a background process: it outlives this page and has no exec time limit. */
+  const runInBackground = async () => {
+    const started = begin();
+    if (!started) return;
+    const { id, cmd } = started;
+    setEntries((list) => [...list, { id, command: cmd, chunks: [] }]);
+    try {
+      const proc = await api.startProcess(namespace, cmd);
+      update(id, (x) => ({ ...x, background: proc.process_id }));
+      onStarted(proc);
+    } catch (err) {
+      update(id, (x) => ({ ...x, error: describeError(err) }));
+    }
+    inputRef.current?.focus();
   };
 
   // Up/Down walk the command history like a shell.
@@ -112,21 +165,27 @@ function Terminal({ namespace }: { namespace: string }) {
               {x.command}
             </div>
             {x.stdin !== undefined ? <div className="term-meta">stdin: {x.stdin.length} characters</div> : null}
-            {!x.result && !x.error ? <div className="term-meta">running…</div> : null}
-            {x.result ? (
+            {segments(x.chunks).map((seg, i) => (
+              <pre key={i} className={seg.type === 'stdout' ? 'term-stdout' : 'term-stderr'} aria-label={seg.type}>
+                {seg.text}
+              </pre>
+            ))}
+            {x.background ? (
+              <div className="term-meta" data-testid="exec-status">
+                started in the background as <span className="mono">{x.background}</span> (see Background processes)
+              </div>
+            ) : null}
+            {!x.exit && !x.error && !x.background ? <div className="term-meta">running…</div> : null}
+            {x.exit ? (
               <>
-                {x.result.stdout ? (
-                  <pre className="term-stdout" aria-label="stdout">
-                    {x.result.stdout}
-                  </pre>
+                {x.exit.error ? (
+                  <div className="term-stderr" role="alert">
+                    {x.exit.error.detail}
+                  </div>
                 ) : null}
-                {x.result.stderr ? (
-                  <pre className="term-stderr" aria-label="stderr">
-                    {x.result.stderr}
-                  </pre>
-                ) : null}
-                <div className={`term-meta ${x.result.exit_code === 0 ? 'ok' : 'bad'}`} data-testid="exec-status">
-                  exit {x.result.exit_code} · {x.result.duration_ms} ms
+                <div className={`term-meta ${x.exit.exit_code === 0 ? 'ok' : 'bad'}`} data-testid="exec-status">
+                  exit {x.exit.exit_code} · {x.exit.duration_ms} ms
+                  {x.exit.exit_reason && x.exit.exit_reason !== 'exited' ? ` · ${x.exit.exit_reason}` : ''}
                 </div>
               </>
             ) : null}
@@ -155,8 +214,17 @@ function Terminal({ namespace }: { namespace: string }) {
           placeholder="ls -la workspace/"
           autoFocus
         />
-        <button type="submit" className="primary" disabled={running || !command.trim()}>
-          {running ? 'Running…' : 'Run'}
+        {running ? (
+          <button type="button" onClick={() => runningRef.current?.abort()}>
+            Stop
+          </button>
+        ) : (
+          <button type="submit" className="primary" disabled={!command.trim()}>
+            Run
+          </button>
+        )}
+        <button type="button" onClick={runInBackground} disabled={running || !command.trim()}>
+          Run in background
         </button>
         <button type="button" onClick={() => setEntries([])} disabled={entries.length === 0}>
           Clear
