@@ -211,7 +211,7 @@ describe('event group commit under kill -9', () => {
               (
                 await watcher.query<{ n: string }>(
                   `select count(*) as n from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`,
-                  [second.processID],
+                  [(second as unknown as { processID: number }).processID],
                 )
               ).rows[0]!.n,
             ),
