@@ -87,7 +87,11 @@ export interface ProcessDeps {
 export const COMMAND_HEAD_BYTES = 4096;
 const MAX_STDIN_BYTES = 1024 * 1024;
 const MAX_ENV_VARS = 128;
-const MAX_ENV_BYTES = 128 * 1024;
+/**
+ * The variables travel in the sandbox shell's script (sandbox/script.ts exportLine), one argv string that
+ * Linux caps at 128 KiB together with an inline command of up to 64 KiB: their quoted form stays under 48 KiB.
+ */
+const MAX_ENV_BYTES = 48 * 1024;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 /** Variables the sandbox sets about itself: a process cannot claim to be another workspace or namespace. */
 const RESERVED_ENV = new Set(['TROVE_WORKSPACE_ID', 'TROVE_NAMESPACE']);
@@ -774,11 +778,12 @@ function validateEnv(env: Record<string, string> | undefined): Record<string, st
     if (!ENV_NAME.test(name)) throw new AppError('validation_failed', `env: invalid variable name "${name.slice(0, 100)}" (letters, digits and _, not starting with a digit)`);
     if (RESERVED_ENV.has(name)) throw new AppError('validation_failed', `env: ${name} is set by the sandbox and cannot be overridden`);
     if (typeof value !== 'string') throw new AppError('validation_failed', `env: the value of ${name} must be a string`);
-    // Security: bwrap's options travel NUL-separated (bwrap.ts argsViaFd): a NUL would split one in two.
+    // An environment string ends at a NUL: such a value cannot be passed.
     if (value.includes('\0')) throw new AppError('validation_failed', `env: the value of ${name} contains a NUL character`);
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
+    // As exportLine writes it: name='value' with each quote as '\'' and a separator.
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 3 * (value.split("'").length - 1) + 4;
   }
-  if (bytes > MAX_ENV_BYTES) throw new AppError('validation_failed', `env: at most ${MAX_ENV_BYTES} bytes in all`);
+  if (bytes > MAX_ENV_BYTES) throw new AppError('validation_failed', `env: at most ${MAX_ENV_BYTES} bytes in all (names and quoted values)`);
   return { ...env };
 }
 

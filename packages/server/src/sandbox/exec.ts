@@ -552,10 +552,8 @@ export class ExecService {
 
   // ---------------------------------------------------------------- running
 
-  private env(req: Pick<ExecRequest, 'workspaceId' | 'namespace'> & { env?: Record<string, string> }, home: string, path: string): Record<string, string> {
+  private env(req: Pick<ExecRequest, 'workspaceId' | 'namespace'>, home: string, path: string): Record<string, string> {
     return {
-      // A background process's own variables first: the sandbox's identity below cannot be overridden.
-      ...req.env,
       PATH: path,
       HOME: home,
       USER: SANDBOX_USER,
@@ -623,7 +621,7 @@ export class ExecService {
     this.ensureRuntime();
     const layout = this.layout!;
     const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES;
-    const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined);
+    const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined, userEnv(req.env));
     // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
     const { argv, argsData } = layout.argsViaFd({
       nsRoot,
@@ -706,7 +704,7 @@ export class ExecService {
       return {
         spec: {
           file: '/bin/sh',
-          args: ['-c', buildScript(req.command, limits, req.sourceInit, commandFile), 'sh'],
+          args: ['-c', buildScript(req.command, limits, req.sourceInit, commandFile, userEnv(req.env)), 'sh'],
           cwd: dir,
           env: this.env(req, dir, process.env.PATH || SANDBOX_PATH),
           bwrap: false,
@@ -866,6 +864,17 @@ export class ExecService {
       stop: () => handle.kill('stop'),
     };
   }
+}
+
+/**
+ * A background process's own variables, minus the sandbox's identity (TROVE_WORKSPACE_ID and
+ * TROVE_NAMESPACE say which tenant it is: not the caller's to claim).
+ */
+function userEnv(env: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!env) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k !== 'TROVE_WORKSPACE_ID' && k !== 'TROVE_NAMESPACE') out[k] = v;
+  return out;
 }
 
 function exitReason(raw: Pick<Launched, 'timedOut' | 'oomKills' | 'shutdown' | 'exitCode'>): ExitReason {

@@ -377,9 +377,17 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       clearTimeout(fallback);
       const exitCode = code ?? (signal ? 128 + ((osc.signals as Record<string, number>)[signal] ?? 0) : 1);
       if (shutdown && !timedOut) note('\n[trove: the command was killed: the server is shutting down]\n');
-      // A live consumer's acknowledgements may never come (it stopped reading): only a sink that always
-      // settles (the ring files) is waited for.
+      // Output still queued for the sink goes out before the outcome (the outcome ends the launch for the
+      // server). The ring files always settle; a live consumer that stopped reading gets what is left of
+      // the wall clock, then the rest is dropped (after a kill it is dropped at once).
       if (!l.forward?.stopOnKill) await Promise.all([...inflight]);
+      else if (forwarding && inflight.size > 0) {
+        const left = l.timeoutMs === null ? KILL_GRACE_MS : Math.max(0, l.timeoutMs - (performance.now() - started));
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all([...inflight]), new Promise((r) => (timer = setTimeout(r, left)))]);
+        clearTimeout(timer);
+        unforward();
+      }
       resolve({
         exitCode: timedOut ? TIMEOUT_EXIT_CODE : exitCode,
         stdout: stdout.snapshot(),

@@ -40,6 +40,8 @@ export function buildScript(
   sourceInit: boolean,
   /** Source the command from this file instead of inlining it (see MAX_INLINE_COMMAND_BYTES). */
   commandFile?: string,
+  /** Variables exported before init.sh and the command (background processes); names are checked by the caller. */
+  env?: Record<string, string>,
 ): string {
   // Security: hard limits (dash sets soft and hard together) so the command cannot raise them.
   const ulimits: string[] = ['ulimit -c 0'];
@@ -55,8 +57,26 @@ export function buildScript(
   const lines = [
     `${ulimits.join(' && ')} || exit 125; umask 022; printf . >&${fd}; exec ${fd}>&-`,
   ];
+  // Security: exported by the sandbox's unprivileged shell, never given to bwrap (--setenv): setpriv runs as
+  // root inside the sandbox before it drops to the exec uid, and must not see LD_PRELOAD and the like.
+  const exports = exportLine(env);
+  if (exports) lines.push(exports);
   // `if` rather than `&&` so a missing init.sh leaves $? at 0 for the command.
   if (sourceInit) lines.push(`if [ -f ${INIT_SCRIPT} ]; then . ./${INIT_SCRIPT}; fi`);
   lines.push(commandFile ? `. ${commandFile}` : command);
   return lines.join('\n');
+}
+
+/** Shell-safe name: letters, digits and `_`, not starting with a digit. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `export A='x' B='y'`, values single-quoted (a quote becomes '\''); null when there is nothing to export. */
+export function exportLine(env: Record<string, string> | undefined): string | null {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(env ?? {})) {
+    // Security: anything else could inject shell syntax; the API refuses such names before this.
+    if (!ENV_NAME.test(name) || value.includes('\0')) throw new Error(`invalid environment variable ${JSON.stringify(name)}`);
+    parts.push(`${name}='${value.replace(/'/g, `'\\''`)}'`);
+  }
+  return parts.length > 0 ? `export ${parts.join(' ')}` : null;
 }

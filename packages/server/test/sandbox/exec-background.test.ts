@@ -59,7 +59,7 @@ describe.skipIf(!bwrapPath)(`background processes in the runner${bwrapPath ? '' 
     const { dir, p } = start('echo one; echo err >&2; read line; echo "got $line"; exit 3');
     const proc = await p;
     expect(await waitFor(() => ring(dir, 'stdout').data.toString() === 'one\n')).toBe(true);
-    expect(ring(dir, 'stderr').data.toString()).toBe('err\n');
+    expect(await waitFor(() => ring(dir, 'stderr').data.toString() === 'err\n')).toBe(true);
     expect(await proc.stdin(Buffer.from('hello\n'), false)).toEqual({ ok: true, written: 6, stdinOpen: true });
     const o = await proc.done;
     expect(o).toMatchObject({ exitCode: 3, exitReason: 'exited', timedOut: false, stopped: false, shutdown: false });
@@ -155,6 +155,18 @@ describe.skipIf(!bwrapPath)(`background processes in the runner${bwrapPath ? '' 
     const { dir, p } = start('echo "$FOO $TROVE_NAMESPACE"', { env: { FOO: 'bar baz', TROVE_NAMESPACE: 'other' } });
     await (await p).done;
     expect(ring(dir, 'stdout').data.toString()).toBe('bar baz a\n');
+  });
+
+  it('variables are exported by the sandbox shell, quoted: nothing in a value runs, and nothing privileged sees them', async () => {
+    const tricky = "it's $(echo no) `echo no` \"q\"\nline2";
+    const { dir, p } = start('printf "%s|%s" "$TRICKY" "$PATH"; true', {
+      env: { TRICKY: tricky, PATH: '/bin:/usr/bin', LD_PRELOAD: '/nonexistent-trove-test.so' },
+    });
+    const o = await (await p).done;
+    expect(o.exitCode).toBe(0);
+    expect(ring(dir, 'stdout').data.toString()).toBe(`${tricky}|/bin:/usr/bin`);
+    // Given to bwrap, LD_PRELOAD would reach setpriv (root) or the shell at its start: the loader would complain.
+    expect(ring(dir, 'stderr').data.toString()).toBe('');
   });
 
   it('server shutdown kills running processes (shutdown outcome)', async () => {

@@ -1,0 +1,602 @@
+/**
+ * Background processes over real HTTP with real bwrap: start, list, get, stdin, signals, wait, output from
+ * any offset (JSON and raw), the live stream (SSE with Last-Event-ID resume, NDJSON), the ring cap, the
+ * limits, the events, restore / namespace delete / server restart, and live one-shot exec.
+ *
+ * Ordering, never timing: a command that must still be running when something is observed waits for a
+ * file the test writes through the files API after observing it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
+
+const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
+const SKIP = 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
+
+interface Proc {
+  process_id: string;
+  namespace: string;
+  command: string;
+  command_bytes: number;
+  command_truncated: boolean;
+  state: 'running' | 'exited';
+  exit_code: number | null;
+  exit_reason: string | null;
+  signal: string | null;
+  started_at: string;
+  ended_at: string | null;
+  timeout_ms: number | null;
+  stdin_open: boolean;
+  stdout_bytes: number;
+  stderr_bytes: number;
+  stdout_dropped_bytes: number;
+  stderr_dropped_bytes: number;
+}
+
+interface Output {
+  process_id: string;
+  stream: string;
+  offset: number;
+  next_offset: number;
+  data: string;
+  encoding: 'utf-8' | 'base64';
+  dropped_bytes: number;
+  eof: boolean;
+}
+
+interface SseEvent {
+  event: string;
+  id?: string;
+  data: unknown;
+}
+
+type Rt = ReturnType<typeof api>;
+
+const json = (method: string, body?: unknown, headers: Record<string, string> = {}): RequestInit => ({
+  method,
+  headers: { 'content-type': 'application/json', ...headers },
+  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
+
+async function ok<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
+  const r = await res;
+  const text = await r.text();
+  expect([r.status, text]).toEqual([status, text]);
+  return JSON.parse(text) as T;
+}
+
+async function errorOf(res: Response | Promise<Response>): Promise<{ status: number; code: string; detail: string }> {
+  const r = await res;
+  const body = (await r.json()) as { code: string; detail: string };
+  return { status: r.status, code: body.code, detail: body.detail };
+}
+
+/** Reads Server-Sent Events from a response body as they arrive. */
+async function* sse(res: Response): AsyncGenerator<SseEvent> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += decoder.decode(value, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) !== -1) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev: { event: string; id?: string; data: string } = { event: 'message', data: '' };
+      let comment = true;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        comment = false;
+        const [k, ...rest] = line.split(':');
+        const v = rest.join(':').replace(/^ /, '');
+        if (k === 'event') ev.event = v;
+        else if (k === 'id') ev.id = v;
+        else if (k === 'data') ev.data += v;
+      }
+      if (!comment) yield { ...ev, data: JSON.parse(ev.data) };
+    }
+  }
+}
+
+function decode(o: { data: string; encoding: string }): Buffer {
+  return Buffer.from(o.data, o.encoding === 'base64' ? 'base64' : 'utf8');
+}
+
+async function start(rt: Rt, body: Record<string, unknown>): Promise<Proc> {
+  return ok<Proc>(rt('/v1/processes', json('POST', body)), 201);
+}
+
+async function waitExit(rt: Rt, id: string): Promise<Proc> {
+  for (;;) {
+    const p = await ok<Proc>(rt(`/v1/processes/${id}/wait?timeout=20`));
+    if (p.state === 'exited') return p;
+  }
+}
+
+/** The whole retained stream, read page by page from `from`. */
+async function readAll(rt: Rt, id: string, stream: 'stdout' | 'stderr', from = 0, limit?: number): Promise<{ data: Buffer; first: Output; last: Output }> {
+  const parts: Buffer[] = [];
+  let offset = from;
+  let first: Output | undefined;
+  for (;;) {
+    const o = await ok<Output>(rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`));
+    first ??= o;
+    parts.push(decode(o));
+    offset = o.next_offset;
+    if (o.eof) return { data: Buffer.concat(parts), first, last: o };
+    if (o.data === '') await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function events(s: StartedServer, types: string) {
+  const r = await ok<{ events: Array<{ type: string; namespace: string; data: Record<string, unknown> }> }>(
+    api(s, s.adminKey)(`/v1/workspaces/${s.workspaceId}/events?types=${types}&limit=200`),
+  );
+  return r.events;
+}
+
+function vmRssBytes(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+describe.skipIf(!hasBwrap)(`background processes over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () => {
+  let server: StartedServer;
+  let rt: Rt;
+
+  beforeAll(async () => {
+    server = await startServer({
+      env: {
+        TROVE_PROCESS_MAX_PER_NAMESPACE: '3',
+        TROVE_PROCESS_OUTPUT_BYTES: String(64 * 1024),
+        TROVE_EXEC_TIMEOUT_MS: '5000',
+      },
+    });
+    rt = api(server, server.runtimeKey, 'procs');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('starts, lists, gets, takes stdin, waits and records process.started / process.exited', async () => {
+    const p = await start(rt, { command: 'echo hello; read line; echo "got $line"; echo oops >&2; exit 3', stdin: 'first\n' });
+    expect(p).toMatchObject({
+      namespace: 'procs',
+      command: 'echo hello; read line; echo "got $line"; echo oops >&2; exit 3',
+      command_truncated: false,
+      state: 'running',
+      exit_code: null,
+      exit_reason: null,
+      signal: null,
+      ended_at: null,
+      timeout_ms: null,
+      stdin_open: true,
+    });
+    expect(p.process_id).toMatch(/^proc-[0-9a-f]{24}$/);
+    expect(Object.keys(p).sort()).toEqual(
+      [
+        'command',
+        'command_bytes',
+        'command_truncated',
+        'ended_at',
+        'exit_code',
+        'exit_reason',
+        'namespace',
+        'process_id',
+        'signal',
+        'started_at',
+        'state',
+        'stderr_bytes',
+        'stderr_dropped_bytes',
+        'stdin_open',
+        'stdout_bytes',
+        'stdout_dropped_bytes',
+        'timeout_ms',
+      ].sort(),
+    );
+    const done = await waitExit(rt, p.process_id);
+    expect(done).toMatchObject({ state: 'exited', exit_code: 3, exit_reason: 'exited', signal: null, stdin_open: false, stdout_bytes: 16, stderr_bytes: 5 });
+    expect(Date.parse(done.ended_at!)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
+    expect((await readAll(rt, p.process_id, 'stdout')).data.toString()).toBe('hello\ngot first\n');
+    expect((await readAll(rt, p.process_id, 'stderr')).data.toString()).toBe('oops\n');
+    expect(await ok<Proc>(rt(`/v1/processes/${p.process_id}`))).toEqual(done);
+    const list = await ok<{ processes: Proc[] }>(rt('/v1/processes?state=exited'));
+    expect(list.processes.map((x) => x.process_id)).toContain(p.process_id);
+    const ev = await events(server, 'process.started,process.exited');
+    const mine = ev.filter((e) => e.data.process_id === p.process_id);
+    expect(mine.map((e) => e.type)).toEqual(['process.exited', 'process.started']);
+    expect(mine[1]!.data).toEqual({ process_id: p.process_id, command: p.command, command_bytes: p.command_bytes });
+    expect(mine[0]!.data).toMatchObject({ process_id: p.process_id, exit_code: 3, exit_reason: 'exited', signal: null });
+    expect(typeof mine[0]!.data.duration_ms).toBe('number');
+  });
+
+  it('stdin as raw bytes and JSON, closing it, and 409 once closed or exited', async () => {
+    const p = await start(rt, { command: 'cat' });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0x61, 0xff, 0x0a]) }))).toEqual({
+      process_id: p.process_id,
+      written: 3,
+      stdin_open: true,
+    });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'é\n' })))).toEqual({ process_id: p.process_id, written: 3, stdin_open: true });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({ process_id: p.process_id, stdin_open: false });
+    const closed = await errorOf(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'late' })));
+    expect(closed.status).toBe(409);
+    expect(closed.code).toBe('conflict');
+    const done = await waitExit(rt, p.process_id);
+    expect(done.exit_code).toBe(0);
+    const raw = await rt(`/v1/processes/${p.process_id}/output`, { headers: { accept: 'application/octet-stream' } });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('x-trove-offset')).toBe('0');
+    expect(raw.headers.get('x-trove-next-offset')).toBe('6');
+    expect(raw.headers.get('x-trove-eof')).toBe('1');
+    expect(Buffer.from(await raw.arrayBuffer())).toEqual(Buffer.from([0x61, 0xff, 0x0a, 0xc3, 0xa9, 0x0a]));
+    // Not valid UTF-8: JSON carries it as base64.
+    const o = await ok<Output>(rt(`/v1/processes/${p.process_id}/output`));
+    expect(o).toMatchObject({ offset: 0, next_offset: 6, encoding: 'base64', eof: true, dropped_bytes: 0 });
+    expect(decode(o)).toEqual(Buffer.from([0x61, 0xff, 0x0a, 0xc3, 0xa9, 0x0a]));
+    const exited = await errorOf(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'x' })));
+    expect([exited.status, exited.code]).toEqual([409, 'conflict']);
+    expect(exited.detail).toContain('has exited');
+  });
+
+  it('a JSON stdin write with close: true ends the input', async () => {
+    const p = await start(rt, { command: 'wc -c' });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'abcd', close: true })))).toEqual({
+      process_id: p.process_id,
+      written: 4,
+      stdin_open: false,
+    });
+    await waitExit(rt, p.process_id);
+    expect((await readAll(rt, p.process_id, 'stdout')).data.toString().trim()).toBe('4');
+  });
+
+  it('close_stdin at start gives EOF after the initial stdin', async () => {
+    const p = await start(rt, { command: 'cat', stdin: 'only this', close_stdin: true });
+    expect(p.stdin_open).toBe(false);
+    await waitExit(rt, p.process_id);
+    expect((await readAll(rt, p.process_id, 'stdout')).data.toString()).toBe('only this');
+  });
+
+  it('signals reach the whole process tree: SIGTERM → killed with signal SIGTERM; a signal from inside → signaled', async () => {
+    const p = await start(rt, { command: 'sleep 600 & sleep 601 & echo started; wait' });
+    // Wait for the output that says both are started.
+    const first = await rt(`/v1/processes/${p.process_id}/stream`);
+    for await (const e of sse(first)) if (e.event === 'stdout') break;
+    expect(await ok(rt(`/v1/processes/${p.process_id}/signal`, json('POST', { signal: 'SIGTERM' })))).toEqual({
+      process_id: p.process_id,
+      signal: 'SIGTERM',
+      delivered: true,
+    });
+    const done = await waitExit(rt, p.process_id);
+    expect(done).toMatchObject({ exit_code: 143, exit_reason: 'killed', signal: 'SIGTERM' });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/signal`, json('POST', { signal: 'SIGTERM' })))).toEqual({
+      process_id: p.process_id,
+      signal: 'SIGTERM',
+      delivered: false,
+    });
+    const self = await start(rt, { command: 'kill -USR1 $$' });
+    expect(await waitExit(rt, self.process_id)).toMatchObject({ exit_code: 138, exit_reason: 'signaled', signal: 'SIGUSR1' });
+    const k = await start(rt, { command: 'sleep 600' });
+    expect((await ok<{ delivered: boolean }>(rt(`/v1/processes/${k.process_id}/signal`, json('POST', { signal: 'SIGKILL' })))).delivered).toBe(true);
+    expect(await waitExit(rt, k.process_id)).toMatchObject({ exit_code: 137, exit_reason: 'killed', signal: 'SIGKILL' });
+    const bad = await errorOf(rt(`/v1/processes/${k.process_id}/signal`, json('POST', { signal: 'SIGSEGV' })));
+    expect([bad.status, bad.code]).toEqual([422, 'validation_failed']);
+  });
+
+  it('timeout_ms ends it with exit_reason timeout and exit code 124', async () => {
+    const p = await start(rt, { command: 'sleep 600', timeout_ms: 300 });
+    expect(p.timeout_ms).toBe(300);
+    expect(await waitExit(rt, p.process_id)).toMatchObject({ exit_code: 124, exit_reason: 'timeout', signal: null });
+  });
+
+  it('wait answers running after its timeout', async () => {
+    const p = await start(rt, { command: 'sleep 600' });
+    const r = await ok<Proc>(rt(`/v1/processes/${p.process_id}/wait?timeout=0.2`));
+    expect(r.state).toBe('running');
+    const tooLong = await errorOf(rt(`/v1/processes/${p.process_id}/wait?timeout=61`));
+    expect([tooLong.status, tooLong.code]).toEqual([422, 'validation_failed']);
+    await ok(rt(`/v1/processes/${p.process_id}/signal`, json('POST', { signal: 'SIGKILL' })));
+    await waitExit(rt, p.process_id);
+  });
+
+  it('survives its client: the stream left and rejoined with Last-Event-ID, and output from offset 0, are complete', async () => {
+    // 400 lines, each released only when the test writes the next "go" file: nothing depends on timing.
+    const p = await start(rt, {
+      command:
+        'i=0; while [ $i -lt 40 ]; do printf "line-%04d %s\\n" $i "$(head -c 50 /dev/zero | tr "\\0" x)"; [ $i = 9 ] && echo half >&2; i=$((i+1)); done; ' +
+        'while [ ! -f workspace/go-rejoin ]; do sleep 0.02; done; ' +
+        'i=40; while [ $i -lt 80 ]; do printf "line-%04d %s\\n" $i "$(head -c 50 /dev/zero | tr "\\0" x)"; i=$((i+1)); done; echo bye >&2',
+    });
+    const first = new AbortController();
+    const res = await rt(`/v1/processes/${p.process_id}/stream`, { signal: first.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    let got = '';
+    let lastId = '';
+    for await (const e of sse(res)) {
+      expect(['stdout', 'stderr']).toContain(e.event);
+      if (e.event === 'stdout') got += decode(e.data as Output).toString();
+      lastId = e.id!;
+      // Leave in the middle of the first half.
+      if (got.split('\n').length > 20) break;
+    }
+    first.abort();
+    const [o, e] = lastId.split(':').map(Number);
+    expect(o).toBe(Buffer.byteLength(got));
+    // The process runs on without its client.
+    expect((await ok<Proc>(rt(`/v1/processes/${p.process_id}`))).state).toBe('running');
+    await ok(rt('/write', json('POST', { path: 'go-rejoin', content: '' })));
+    const rejoin = await rt(`/v1/processes/${p.process_id}/stream?stdout_offset=999999`, { headers: { 'last-event-id': lastId } });
+    let rest = '';
+    let err = '';
+    let exit: Proc | null = null;
+    for await (const ev of sse(rejoin)) {
+      if (ev.event === 'stdout') {
+        expect((ev.data as Output).offset).toBe(o! + Buffer.byteLength(rest));
+        rest += decode(ev.data as Output).toString();
+      } else if (ev.event === 'stderr') {
+        expect((ev.data as Output).offset).toBe(e! + Buffer.byteLength(err));
+        err += decode(ev.data as Output).toString();
+      } else if (ev.event === 'exit') exit = ev.data as Proc;
+    }
+    expect(exit).toMatchObject({ process_id: p.process_id, state: 'exited', exit_code: 0 });
+    const all = got + rest;
+    const lines = all.trimEnd().split('\n');
+    expect(lines).toHaveLength(80);
+    lines.forEach((l, i) => expect(l).toBe(`line-${String(i).padStart(4, '0')} ${'x'.repeat(50)}`));
+    // Offset 0 later: the same bytes (the ring of 64 KiB holds them all).
+    expect((await readAll(rt, p.process_id, 'stdout', 0, 1000)).data.toString()).toBe(all);
+    expect((await readAll(rt, p.process_id, 'stderr')).data.toString()).toBe('half\nbye\n');
+  });
+
+  it('NDJSON stream: output lines, then the exit with the process', async () => {
+    const p = await start(rt, { command: 'echo one; echo two >&2' });
+    await waitExit(rt, p.process_id);
+    const res = await rt(`/v1/processes/${p.process_id}/stream`, { headers: { accept: 'application/x-ndjson' } });
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+    const lines = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.slice(0, 2)).toEqual([
+      { type: 'stdout', offset: 0, data: 'one\n', encoding: 'utf-8' },
+      { type: 'stderr', offset: 0, data: 'two\n', encoding: 'utf-8' },
+    ]);
+    expect(lines[2]).toMatchObject({ type: 'exit', process: { process_id: p.process_id, exit_code: 0 } });
+    expect(lines).toHaveLength(3);
+  });
+
+  it('keeps the last TROVE_PROCESS_OUTPUT_BYTES per stream; an older offset reads from the retained start', async () => {
+    // 200 KiB through a 64 KiB ring: records of 8 bytes at their own absolute offsets.
+    const p = await start(rt, { command: 'i=0; while [ $i -lt 25600 ]; do printf "%07d\\n" $i; i=$((i+1)); done' });
+    const done = await waitExit(rt, p.process_id);
+    expect(done.stdout_bytes).toBe(204_800);
+    // Retained: more than cap - cap/16, at most the cap.
+    expect(done.stdout_dropped_bytes).toBeGreaterThanOrEqual(204_800 - 64 * 1024);
+    expect(done.stdout_dropped_bytes).toBeLessThan(204_800 - 60 * 1024);
+    const o = await ok<Output>(rt(`/v1/processes/${p.process_id}/output?offset=0&limit=16`));
+    expect(o.offset).toBe(done.stdout_dropped_bytes);
+    expect(o.dropped_bytes).toBe(done.stdout_dropped_bytes);
+    const rec = Math.ceil(o.offset / 8);
+    const at = rec * 8 - o.offset;
+    expect(decode(o).subarray(at, at + 8).toString()).toBe(`${String(rec).padStart(7, '0')}\n`);
+    const tail = await readAll(rt, p.process_id, 'stdout', done.stdout_dropped_bytes);
+    expect(tail.data.length).toBe(204_800 - done.stdout_dropped_bytes);
+    expect(tail.data.subarray(-8).toString()).toBe('0025599\n');
+    const big = await errorOf(rt(`/v1/processes/${p.process_id}/output?limit=${4 * 1024 * 1024 + 1}`));
+    expect([big.status, big.code]).toEqual([422, 'validation_failed']);
+  });
+
+  it('a namespace runs at most TROVE_PROCESS_MAX_PER_NAMESPACE (3) at once: 429 exec_busy', async () => {
+    const other = api(server, server.runtimeKey, 'limits');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await start(other, { command: 'sleep 600' })).process_id);
+    const r = await other('/v1/processes', json('POST', { command: 'true' }));
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(((await r.json()) as { code: string }).code).toBe('exec_busy');
+    // Another namespace is not affected.
+    const elsewhere = await start(api(server, server.runtimeKey, 'limits-2'), { command: 'true' });
+    expect(elsewhere.state).toBe('running');
+    for (const id of ids) await ok(other(`/v1/processes/${id}/signal`, json('POST', { signal: 'SIGKILL' })));
+    for (const id of ids) await waitExit(other, id);
+    await start(other, { command: 'true' });
+  });
+
+  it('another namespace (or a bad id) sees 404 process_not_found; bad input is 422', async () => {
+    const p = await start(rt, { command: 'true' });
+    for (const path of [`/v1/processes/${p.process_id}`, `/v1/processes/${p.process_id}/output`, `/v1/processes/proc-nope`]) {
+      const e = await errorOf(api(server, server.runtimeKey, 'someone-else')(path));
+      expect([e.status, e.code]).toEqual([404, 'process_not_found']);
+    }
+    for (const body of [{}, { command: '' }, { command: 'x', timeout_ms: 0 }, { command: 'x', env: { 'BAD-NAME': '1' } }, { command: 'x', env: { TROVE_NAMESPACE: 'x' } }]) {
+      const e = await errorOf(rt('/v1/processes', json('POST', body)));
+      expect([e.status, e.code], JSON.stringify(body)).toEqual([422, 'validation_failed']);
+    }
+    const env = await start(rt, { command: 'echo "$GREETING"', env: { GREETING: 'hi there' }, timeout_ms: 10_000 });
+    await waitExit(rt, env.process_id);
+    expect((await readAll(rt, env.process_id, 'stdout')).data.toString()).toBe('hi there\n');
+  });
+
+  it('a snapshot restore stops the namespace’s running processes first (exit_reason killed)', async () => {
+    const ns = api(server, server.runtimeKey, 'restore-me');
+    await ok(ns('/write', json('POST', { path: 'f.txt', content: 'v1' })));
+    const snap = await ok<{ snapshot_id: string }>(ns('/v1/snapshots', json('POST', {})));
+    const p = await start(ns, { command: 'sleep 600' });
+    await ok(ns(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+    // Recorded before the restore answered.
+    expect(await ok<Proc>(ns(`/v1/processes/${p.process_id}`))).toMatchObject({ state: 'exited', exit_reason: 'killed', signal: 'SIGKILL' });
+  });
+
+  it('a namespace delete stops its processes first, then their records go', async () => {
+    const ns = api(server, server.runtimeKey, 'doomed-procs');
+    const p = await start(ns, { command: 'sleep 600' });
+    await ok(api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed-procs`, { method: 'DELETE' }));
+    const e = await errorOf(ns(`/v1/processes/${p.process_id}`));
+    expect([e.status, e.code]).toEqual([404, 'process_not_found']);
+    const ev = await events(server, 'process.exited');
+    expect(ev.find((x) => x.data.process_id === p.process_id)?.data).toMatchObject({ exit_reason: 'killed', signal: 'SIGKILL' });
+  });
+});
+
+describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, () => {
+  let server: StartedServer;
+  let rt: Rt;
+  beforeAll(async () => {
+    server = await startServer({ env: { TROVE_EXEC_TIMEOUT_MS: '3000', TROVE_EXEC_MAX_OUTPUT_BYTES: String(100 * 1024) } });
+    rt = api(server, server.runtimeKey, 'live');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('the first output arrives while the command still runs (Accept: text/event-stream)', async () => {
+    const res = await rt(
+      '/v1/exec',
+      json('POST', { command: 'echo a; while [ ! -f workspace/go-live ]; do sleep 0.02; done; touch workspace/after; echo b' }, { accept: 'text/event-stream' }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const seen: SseEvent[] = [];
+    for await (const e of sse(res)) {
+      seen.push(e);
+      if (seen.length === 1) {
+        expect(e).toEqual({ event: 'stdout', data: { offset: 0, data: 'a\n', encoding: 'utf-8' } });
+        // The command has not got past its wait: the file it makes afterwards does not exist.
+        expect((await rt('/files/after')).status).toBe(404);
+        await ok(rt('/write', json('POST', { path: 'go-live', content: '' })));
+      }
+    }
+    expect(seen.slice(1)).toEqual([
+      { event: 'stdout', data: { offset: 2, data: 'b\n', encoding: 'utf-8' } },
+      { event: 'exit', data: { exit_code: 0, exit_reason: 'exited', duration_ms: expect.any(Number), stdout_truncated: false, stderr_truncated: false } },
+    ]);
+    const ev = await events(server, 'exec.completed');
+    expect(ev[0]!.data).toMatchObject({ exit_code: 0, stdout: 'a\nb\n' });
+  });
+
+  it('"stream": true does the same; a timeout sends error exec_timeout, then exit 124 / timeout', async () => {
+    const res = await rt('/v1/exec', json('POST', { command: 'echo x >&2; sleep 30', stream: true }));
+    const seen: SseEvent[] = [];
+    for await (const e of sse(res)) seen.push(e);
+    expect(seen).toEqual([
+      { event: 'stderr', data: { offset: 0, data: 'x\n', encoding: 'utf-8' } },
+      { event: 'error', data: { detail: 'Command timed out after 3s.', code: 'exec_timeout' } },
+      { event: 'exit', data: { exit_code: 124, exit_reason: 'timeout', duration_ms: expect.any(Number), stdout_truncated: false, stderr_truncated: false } },
+    ]);
+  });
+
+  it('caps live output as JSON exec does, and without streaming the answer is as before', async () => {
+    const res = await rt('/v1/exec', json('POST', { command: 'head -c 300000 /dev/zero | tr "\\0" a', stream: true }));
+    let bytes = 0;
+    let exit: Record<string, unknown> | null = null;
+    for await (const e of sse(res)) {
+      if (e.event === 'stdout') bytes += decode(e.data as Output).length;
+      if (e.event === 'exit') exit = e.data as Record<string, unknown>;
+    }
+    expect(bytes).toBe(100 * 1024);
+    expect(exit).toMatchObject({ exit_code: 0, stdout_truncated: true, stderr_truncated: false });
+    const plain = await ok<Record<string, unknown>>(rt('/v1/exec', json('POST', { command: 'echo plain' })));
+    expect(plain).toEqual({ exit_code: 0, stdout: 'plain\n', stderr: '', duration_ms: expect.any(Number), exit_reason: 'exited' });
+  });
+
+  it('a refusal before the sandbox is up is an ordinary JSON error', async () => {
+    const e = await errorOf(rt('/v1/exec', json('POST', { command: 'true', stdin: 'x'.repeat(1024 * 1024 + 1) }, { accept: 'text/event-stream' })));
+    expect([e.status, e.code]).toEqual([422, 'validation_failed']);
+  });
+});
+
+describe.skipIf(!hasBwrap)(`background processes across a restart and with a slow reader${hasBwrap ? '' : ` (${SKIP})`}`, () => {
+  let server: StartedServer;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  /** Reads an NDJSON or SSE response slowly (a pause after every ~4 MiB), noting the server's peak RSS. */
+  async function slowRead(s: StartedServer, path: string, init: { method?: string; body?: string; headers: Record<string, string> }) {
+    const before = vmRssBytes(s.proc.pid!);
+    let peak = before;
+    let received = 0;
+    let sinceSample = 0;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(new URL(s.baseUrl + path), { method: init.method ?? 'GET', headers: { authorization: `Bearer ${s.runtimeKey}`, ...init.headers } }, (res) => {
+        let pending = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          // NDJSON lines, or SSE "data: " lines: either way one JSON object per line.
+          let i: number;
+          while ((i = pending.indexOf('\n')) !== -1) {
+            let line = pending.slice(0, i);
+            pending = pending.slice(i + 1);
+            if (line.startsWith('data: ')) line = line.slice(6);
+            if (!line.startsWith('{')) continue;
+            const m = JSON.parse(line) as { type?: string; data?: string; encoding?: string; offset?: number };
+            if (typeof m.data === 'string' && m.offset !== undefined) {
+              const n = decode(m as Output).length;
+              received += n;
+              sinceSample += n;
+            }
+          }
+          if (sinceSample >= 4 * 1024 * 1024) {
+            sinceSample = 0;
+            res.pause();
+            peak = Math.max(peak, vmRssBytes(s.proc.pid!));
+            setTimeout(() => res.resume(), 100);
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(init.body);
+    });
+    return { received, growth: peak - before };
+  }
+
+  it('100 MiB streamed to a slow reader: the server RSS grows by less than 32 MiB (process stream and live exec)', async () => {
+    const total = 100 * 1024 * 1024;
+    server = await startServer({
+      env: {
+        TROVE_PROCESS_OUTPUT_BYTES: String(128 * 1024 * 1024),
+        TROVE_EXEC_MAX_OUTPUT_BYTES: String(128 * 1024 * 1024),
+        TROVE_EXEC_TIMEOUT_MS: '300000',
+      },
+    });
+    const command = `yes 0123456789abcdef0123456789abcdef | head -c ${total}`;
+    const rt = api(server, server.runtimeKey, 'big');
+    const p = await start(rt, { command });
+    const proc = await slowRead(server, `/v1/processes/${p.process_id}/stream`, { headers: { 'x-namespace': 'big', accept: 'application/x-ndjson' } });
+    expect(proc.received).toBe(total);
+    expect(proc.growth, `RSS growth ${proc.growth} bytes`).toBeLessThan(32 * 1024 * 1024);
+    // Live exec: the command waits for the slow client (the launcher's window), nothing piles up in the server.
+    const live = await slowRead(server, '/v1/exec', {
+      method: 'POST',
+      body: JSON.stringify({ command }),
+      headers: { 'x-namespace': 'big', 'content-type': 'application/json', accept: 'text/event-stream' },
+    });
+    expect(live.received).toBe(total);
+    expect(live.growth, `RSS growth ${live.growth} bytes`).toBeLessThan(32 * 1024 * 1024);
+  }, 180_000);
+
+  it('after a restart the process is gone, its record says server_restart and its output is kept', async () => {
+    const rt = api(server, server.runtimeKey, 'restart');
+    const p = await start(rt, { command: 'echo before; while :; do sleep 1; done' });
+    const s = await rt(`/v1/processes/${p.process_id}/stream`);
+    for await (const e of sse(s)) if (e.event === 'stdout') break;
+    await server.kill('SIGKILL');
+    server = await server.restart();
+    const rt2 = api(server, server.runtimeKey, 'restart');
+    const after = await ok<Proc>(rt2(`/v1/processes/${p.process_id}`));
+    expect(after).toMatchObject({ state: 'exited', exit_reason: 'server_restart', exit_code: null, stdout_bytes: 7 });
+    expect((await readAll(rt2, p.process_id, 'stdout')).data.toString()).toBe('before\n');
+    // A graceful stop records it at shutdown.
+    const q = await start(rt2, { command: 'sleep 600' });
+    await server.stop();
+    server = await server.restart();
+    expect(await ok<Proc>(api(server, server.runtimeKey, 'restart')(`/v1/processes/${q.process_id}`))).toMatchObject({
+      state: 'exited',
+      exit_reason: 'server_restart',
+    });
+  }, 120_000);
+});
