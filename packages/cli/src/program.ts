@@ -310,7 +310,6 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .option('--label <label>', 'up to 128 characters'),
   ).action(action(() => import('./commands/snapshot/import.js')));
 
-
   // --- shell completion ---
   common(
     program

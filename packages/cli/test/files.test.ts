@@ -53,6 +53,7 @@ describe('write, cat, ls, rm', () => {
     expect(JSON.parse(await session.ok(['write', 'dash/todo.md', '- [ ] ship it', '--json']))).toEqual({
       path: 'workspace/dash/todo.md',
       size_bytes: 13,
+      etag: expect.stringMatching(/^"[0-9a-f.-]+"$/),
     });
     expect(await session.ok(['cat', 'dash/todo.md'])).toBe('- [ ] ship it');
     const typo = await session.run(['write', 'dash/x.md', '--jsn']);
@@ -71,6 +72,7 @@ describe('write, cat, ls, rm', () => {
     expect(JSON.parse(await session.ok(['write', 'notes/b.md', '-', '--json'], { input: 'from stdin\n' }))).toEqual({
       path: 'workspace/notes/b.md',
       size_bytes: 11,
+      etag: expect.stringMatching(/^"[0-9a-f.-]+"$/),
     });
     expect(await session.ok(['cat', 'notes/a.md'])).toBe('hello world');
     expect(await session.ok(['cat', 'workspace/notes/b.md'])).toBe('from stdin\n');

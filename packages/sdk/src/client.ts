@@ -19,7 +19,7 @@ import { SDK_VERSION } from './internal/version.js';
 import { Events } from './resources/events.js';
 import { Exec, type ExecOptions } from './resources/exec.js';
 import { Processes } from './resources/processes.js';
-import { Files, type ListDirOptions, type UploadOptions } from './resources/files.js';
+import { Files, type ListDirOptions, type UploadOptions, type WriteOptions } from './resources/files.js';
 import { InitScript } from './resources/init-script.js';
 import { Namespaces } from './resources/namespaces.js';
 import { Snapshots } from './resources/snapshots.js';
@@ -436,7 +436,7 @@ export class TroveClient extends BaseClient {
   }
 
   /** Writes UTF-8 text to a file (parent directories are created; an existing file is replaced). */
-  write(path: string, content: string, options?: RequestOptions): Promise<WriteResult> {
+  write(path: string, content: string, options?: WriteOptions): Promise<WriteResult> {
     return this.#files.write(path, content, options);
   }
 

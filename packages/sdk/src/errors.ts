@@ -80,6 +80,8 @@ export class ExecTimeoutError extends APIError {}
 /** Thrown on 409: the request conflicts with the current state. */
 export class ConflictError extends APIError {}
 
+/** Thrown on 412: a write's `ifMatch` / `ifNoneMatch` condition did not hold (someone else changed the file). */
+export class PreconditionFailedError extends APIError {}
 
 /** Thrown on 413: the body is larger than the server accepts, or a quota would be exceeded. */
 export class PayloadTooLargeError extends APIError {}
@@ -122,6 +124,7 @@ const STATUS_CLASSES: Record<number, APIErrorClass> = {
   404: NotFoundError,
   408: ExecTimeoutError,
   409: ConflictError,
+  412: PreconditionFailedError,
   413: PayloadTooLargeError,
   422: UnprocessableEntityError,
   429: RateLimitError,

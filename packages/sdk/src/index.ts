@@ -25,6 +25,7 @@ export {
   NotFoundError,
   ExecTimeoutError,
   ConflictError,
+  PreconditionFailedError,
   PayloadTooLargeError,
   UnprocessableEntityError,
   RateLimitError,
@@ -49,7 +50,7 @@ export {
   type WebhookHeaders,
 } from './webhooks.js';
 export { type ExecOptions, joinChain } from './resources/exec.js';
-export { type UploadOptions, type ListDirOptions } from './resources/files.js';
+export { type UploadOptions, type ListDirOptions, type WriteOptions } from './resources/files.js';
 export {
   Processes,
   type ProcessStartParams,

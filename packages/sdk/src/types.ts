@@ -191,6 +191,8 @@ export interface WriteResult {
   path: string;
   /** Size of the file as written, in bytes. */
   sizeBytes: number;
+  /** The version written (`ETag`): pass it as `ifMatch` to change the file only if nobody else did meanwhile. */
+  etag?: string;
 }
 
 /** Result of `delete()`. */
@@ -245,6 +247,8 @@ export interface FileBytes {
   truncated: boolean;
   /** The full size of the file. */
   sizeBytes: number;
+  /** The version read (`ETag`), for `ifMatch` on a later write. */
+  etag?: string;
 }
 
 /** Result of `readStream()`: the body is not buffered. */

@@ -68,7 +68,7 @@ describe('identity', () => {
 describe('files', () => {
   it('write / readText / readBytes / readFile round-trip UTF-8', async () => {
     const w = await trove.write('notes/a.txt', 'héllo\n');
-    expect(w).toEqual({ path: 'workspace/notes/a.txt', sizeBytes: 7 });
+    expect(w).toEqual({ path: 'workspace/notes/a.txt', sizeBytes: 7, etag: expect.stringMatching(/^"[0-9a-f.-]+"$/) });
     expect(await trove.readText('notes/a.txt')).toBe('héllo\n');
     expect(await trove.readBytes('workspace/notes/a.txt')).toEqual(new TextEncoder().encode('héllo\n'));
     const f = await trove.readFile('/workspace/notes/a.txt');
@@ -117,7 +117,12 @@ describe('files', () => {
     expect((await trove.readBytes('big.bin')).length).toBe(READ_CAP);
 
     const small = await trove.readBytesFull('notes/a.txt');
-    expect(small).toEqual({ content: new TextEncoder().encode('héllo\n'), truncated: false, sizeBytes: 7 });
+    expect(small).toEqual({
+      content: new TextEncoder().encode('héllo\n'),
+      truncated: false,
+      sizeBytes: 7,
+      etag: expect.stringMatching(/^"[0-9a-f.-]+"$/),
+    });
   });
 
   it('readStream streams the body', async () => {

@@ -45,7 +45,7 @@ describe('upload', () => {
     const bytes = data(300_000);
     const progress: UploadProgress[] = [];
     const r = await trove.upload('u/bytes.bin', bytes, { onProgress: (p) => progress.push(p) });
-    expect(r).toEqual({ path: 'workspace/u/bytes.bin', sizeBytes: 300_000 });
+    expect(r).toEqual({ path: 'workspace/u/bytes.bin', sizeBytes: 300_000, etag: expect.stringMatching(/^"[0-9a-f.-]+"$/) });
     expectProgress(progress, 300_000);
     // 64 KiB chunks: 5 chunks plus the initial report.
     expect(progress).toHaveLength(6);
@@ -133,6 +133,7 @@ describe('upload', () => {
     expect(await trove.upload('u/empty', new Uint8Array(0), { onProgress: (p) => progress.push(p) })).toEqual({
       path: 'workspace/u/empty',
       sizeBytes: 0,
+      etag: expect.stringMatching(/^"[0-9a-f.-]+"$/),
     });
     expect(progress).toEqual([{ loaded: 0, total: 0 }]);
     expect(await trove.readText('u/empty')).toBe('');

@@ -5,8 +5,23 @@ import { encodeFilePath, toRelativePath, toWorkspacePath } from '../internal/pat
 import { prepareUploadBody, type UploadData, type UploadProgress } from '../internal/upload-body.js';
 import type { DeleteResult, DirListing, FileBytes, FileContent, FileStream, WriteResult } from '../types.js';
 
+/** Conditions of a write (optimistic concurrency): a 412 `PreconditionFailedError` when they do not hold. */
+export interface WriteOptions extends RequestOptions {
+  /** Write only if the file's current version is this `etag` (from a read or an earlier write). */
+  ifMatch?: string;
+  /** `'*'`: write only if the file does not exist yet. */
+  ifNoneMatch?: '*';
+}
+
+function conditionHeaders(o: WriteOptions): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (o.ifMatch !== undefined) h['if-match'] = o.ifMatch;
+  if (o.ifNoneMatch !== undefined) h['if-none-match'] = o.ifNoneMatch;
+  return h;
+}
+
 /** Options of `upload()`. */
-export interface UploadOptions extends RequestOptions {
+export interface UploadOptions extends WriteOptions {
   /** Called as bytes are handed to the network (and once with `loaded: 0` at the start). */
   onProgress?: (progress: UploadProgress) => void;
   /** Total size of a stream body, reported as `total` in progress (strings, bytes and Blobs know theirs). */
@@ -26,31 +41,43 @@ export class Files {
   constructor(private readonly client: BaseClient) {}
 
   /** `POST /write`: UTF-8 text, parents created, overwrite. */
-  async write(path: string, content: string, options?: RequestOptions): Promise<WriteResult> {
+  async write(path: string, content: string, options: WriteOptions = {}): Promise<WriteResult> {
     if (typeof content !== 'string') {
       throw new TypeError('write() takes text; use upload() for bytes, Blobs and streams');
     }
-    return this.client.requestJson<WriteResult>({
-      ...options,
-      method: 'POST',
-      path: '/write',
-      namespaced: true,
-      json: { path: toRelativePath(path), content },
-    });
+    const { ifMatch, ifNoneMatch, ...req } = options;
+    return this.client.request(
+      {
+        ...req,
+        headers: { ...conditionHeaders({ ifMatch, ifNoneMatch }), ...req.headers },
+        method: 'POST',
+        path: '/write',
+        namespaced: true,
+        json: { path: toRelativePath(path), content },
+      },
+      writeResult,
+    );
   }
 
   /** `PUT /files/{path}` with a (possibly streamed) raw body. */
   async upload(path: string, data: UploadData, options: UploadOptions = {}): Promise<WriteResult> {
-    const { onProgress, size, contentType, ...req } = options;
+    const { onProgress, size, contentType, ifMatch, ifNoneMatch, ...req } = options;
     const body = prepareUploadBody(data, { onProgress, size });
-    return this.client.requestJson<WriteResult>({
-      ...req,
-      headers: { ...(contentType ? { 'content-type': contentType } : {}), ...req.headers },
-      method: 'PUT',
-      path: '/files/' + encodeFilePath(path),
-      namespaced: true,
-      body,
-    });
+    return this.client.request(
+      {
+        ...req,
+        headers: {
+          ...(contentType ? { 'content-type': contentType } : {}),
+          ...conditionHeaders({ ifMatch, ifNoneMatch }),
+          ...req.headers,
+        },
+        method: 'PUT',
+        path: '/files/' + encodeFilePath(path),
+        namespaced: true,
+        body,
+      },
+      writeResult,
+    );
   }
 
   /** `GET /files/{path}`, buffered, with the truncation headers. */
@@ -60,7 +87,8 @@ export class Files {
       async (res) => {
         const content = new Uint8Array(await res.arrayBuffer());
         const { truncated, sizeBytes } = truncation(res.headers);
-        return { content, truncated, sizeBytes: sizeBytes ?? content.length };
+        const etag = res.headers.get('etag');
+        return { content, truncated, sizeBytes: sizeBytes ?? content.length, ...(etag ? { etag } : {}) };
       },
     );
   }
@@ -125,4 +153,11 @@ function truncation(headers: Headers): { truncated: boolean; sizeBytes: number |
     truncated: flag !== null && flag !== '0' && flag.toLowerCase() !== 'false',
     sizeBytes: size !== null && /^\d+$/.test(size) ? Number(size) : null,
   };
+}
+
+/** A write's JSON answer with the new version from its `ETag` header. */
+async function writeResult(res: Response): Promise<WriteResult> {
+  const body = (await res.json()) as { path: string; size_bytes: number };
+  const etag = res.headers.get('etag');
+  return { path: body.path, sizeBytes: body.size_bytes, ...(etag ? { etag } : {}) };
 }

@@ -128,7 +128,7 @@ export async function client(): Promise<void> {
 
   is<Uint8Array>(await trove.readBytes('a'));
   is<FileBytes>(await trove.readBytesFull('a'));
-  assertType<Equal<FileBytes, { content: Uint8Array; truncated: boolean; sizeBytes: number }>>();
+  assertType<Equal<FileBytes, { content: Uint8Array; truncated: boolean; sizeBytes: number; etag?: string }>>();
   is<string>(await trove.readText('a'));
   is<FileStream>(await trove.readStream('a'));
   const content: FileContent = await trove.readFile('a');
