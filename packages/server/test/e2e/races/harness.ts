@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { Agent } from 'undici';
 import { expect } from 'vitest';
 import { api, type StartedServer, type StartOptions } from '../../../../../test/helpers/server.js';
 
@@ -46,6 +47,8 @@ const READY_WAIT_MS = 30_000;
 const REPOINT_EVERY = 61;
 
 const SWAPPER = fileURLToPath(new URL('./swapper.py', import.meta.url));
+/** For the attacker's exec, which answers only when the attack ends. */
+const UNBOUNDED_WAIT = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
 /**
  * A vitest timeout for a race test that drives `iterations` operations: a few ms each on an idle machine,
@@ -417,10 +420,14 @@ export class Race {
     };
     const script = readFileSync(SWAPPER, 'utf8');
     let finished: Response | null = null;
-    const running = this.post('exec: the attacker in the sandbox', '/v1/exec', {
-      command: `exec python3 - '${JSON.stringify(cfg)}'`,
-      stdin: script,
-    }).then((r) => (finished = r));
+    // The attack lasts as long as the operations (minutes on a loaded machine): no client-side timeout on its
+    // answer (fetch gives up on response headers after 300 s by default).
+    const running = this.request('exec: the attacker in the sandbox', '/v1/exec', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command: `exec python3 - '${JSON.stringify(cfg)}'`, stdin: script }),
+      dispatcher: UNBOUNDED_WAIT,
+    } as RequestInit).then((r) => (finished = r));
     const readyFile = join(this.evilDir, '.race-ready');
     await waitFor(
       () => existsSync(readyFile),
