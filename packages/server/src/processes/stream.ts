@@ -15,6 +15,7 @@ import type { Logger } from '../context.js';
 import type { StreamName } from '../sandbox/ring-writer.js';
 import type { NsContext } from '../services/files.js';
 import { encodeChunk, readOutput } from './output-store.js';
+import type { ProcessRow } from './repository.js';
 import type { ProcessService, ProcessView } from './service.js';
 
 export type StreamFormat = 'sse' | 'ndjson';
@@ -95,10 +96,12 @@ export class ProcessStreams {
       // Headers out at once: a client learns the stream is open before the first output.
       res.flushHeaders();
       let nextPing = Date.now() + o.heartbeatMs;
+      let ended: ProcessRow | null = null;
       while (!abort.signal.aborted) {
         pending = false;
         // The state before the read: an ended process's files are complete, so an empty read then means the end.
-        const row = await this.service.find(o.ctx, o.id);
+        const row: ProcessRow = ended ?? (await this.service.find(o.ctx, o.id));
+        if (row.state === 'exited') ended = row;
         const exited = row.state === 'exited';
         const dir = this.service.dirOf(row);
         let wrote = false;

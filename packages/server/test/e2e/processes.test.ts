@@ -418,6 +418,23 @@ describe.skipIf(!hasBwrap)(`background processes over HTTP${hasBwrap ? '' : ` ($
     expect((await readAll(rt, env.process_id, 'stdout')).data.toString()).toBe('hi there\n');
   });
 
+  it('every route is in /openapi.json', async () => {
+    const doc = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const routes = [
+      ['post', '/v1/processes'],
+      ['get', '/v1/processes'],
+      ['get', '/v1/processes/{id}'],
+      ['post', '/v1/processes/{id}/stdin'],
+      ['post', '/v1/processes/{id}/stdin/close'],
+      ['post', '/v1/processes/{id}/signal'],
+      ['get', '/v1/processes/{id}/wait'],
+      ['get', '/v1/processes/{id}/output'],
+      ['get', '/v1/processes/{id}/stream'],
+    ];
+    for (const [method, path] of routes) expect(doc.paths[path!]?.[method!], `${method} ${path}`).toBeDefined();
+    expect(JSON.stringify(doc.paths['/v1/exec'])).toContain('text/event-stream');
+  });
+
   it('a snapshot restore stops the namespace’s running processes first (exit_reason killed)', async () => {
     const ns = api(server, server.runtimeKey, 'restore-me');
     await ok(ns('/write', json('POST', { path: 'f.txt', content: 'v1' })));

@@ -13,6 +13,14 @@ import type { ProcessRequest } from '../../src/sandbox/exec.js';
 import { parseSegmentName, type StreamName } from '../../src/sandbox/ring-writer.js';
 import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, waitFor, type Fixture } from './exec-fixture.js';
 
+/** Three processes that each trap SIGTERM and say so (once trapping): a signal must reach every one of them. */
+const TREE_SCRIPT =
+  "trap 'echo main-term' TERM; " +
+  "( trap 'echo child-term; exit 0' TERM; echo child-ready; while :; do sleep 0.05; done ) & " +
+  "setsid sh -c 'trap \"echo daemon-term; exit 0\" TERM; echo daemon-ready; while :; do sleep 0.05; done' & " +
+  'wait; wait; echo end';
+const treeReady = (out: string) => out.includes('child-ready\n') && out.includes('daemon-ready\n');
+
 /** The retained bytes of one stream, read straight from its segment files, and where they start. */
 function ring(dir: string, stream: StreamName): { start: number; data: Buffer } {
   const starts = existsSync(dir)
@@ -105,6 +113,17 @@ describe.skipIf(!bwrapPath)(`background processes in the runner${bwrapPath ? '' 
     expect(o.exitCode).toBe(143);
     expect(o.exitReason).toBe('signaled');
     expect(processesMentioning(`sleep ${m}`)).toEqual([]);
+  });
+
+  it('a signal reaches each process: a background subshell and a setsid daemon trap it too', async () => {
+    const { dir, p } = start(TREE_SCRIPT);
+    const proc = await p;
+    expect(await waitFor(() => treeReady(ring(dir, 'stdout').data.toString()))).toBe(true);
+    expect((await proc.signal('SIGTERM')).delivered).toBe(true);
+    const o = await proc.done;
+    expect([o.exitCode, o.exitReason]).toEqual([0, 'exited']);
+    const lines = ring(dir, 'stdout').data.toString().trim().split('\n');
+    expect(lines.slice().sort()).toEqual(['child-ready', 'child-term', 'daemon-ready', 'daemon-term', 'end', 'main-term']);
   });
 
   it('SIGSTOP and SIGCONT pause and resume; SIGKILL stops the whole tree', async () => {
