@@ -17,6 +17,8 @@ const EXIT_GRACE_MS = 3_000;
 const LIVE_WINDOW_BYTES = 512 * 1024;
 /** Background process: stdin bytes queued (not yet read by the command) beyond which a write is refused. */
 const STDIN_QUEUE_BYTES = 1024 * 1024;
+/** Background process: least time between two "new output" messages to the server. */
+const PROGRESS_MS = 5;
 
 process.title = 'trove-exec-launcher';
 
@@ -59,13 +61,26 @@ function ringSink(id: number, rings: { stdout: RingWriter; stderr: RingWriter },
     stdoutDropped: rings.stdout.dropped,
     stderrDropped: rings.stderr.dropped,
   });
+  // At most one progress message per PROGRESS_MS (the last one trailing): a command writing a byte at a
+  // time must not turn into as many messages and stream wake-ups in the server.
+  let last = 0;
+  let trailing: NodeJS.Timeout | null = null;
+  const progress = () => {
+    const now = performance.now();
+    if (now - last >= PROGRESS_MS) {
+      last = now;
+      reply({ t: 'progress', id, totals: totals() });
+      return;
+    }
+    trailing ??= setTimeout(() => {
+      trailing = null;
+      last = performance.now();
+      reply({ t: 'progress', id, totals: totals() });
+    }, PROGRESS_MS - (now - last));
+  };
   return {
     ready: () => reply({ t: 'ready', id }),
-    output: (stream, chunk) =>
-      rings[stream].append(chunk).then(
-        () => reply({ t: 'progress', id, totals: totals() }),
-        (err: Error) => failed(err),
-      ),
+    output: (stream, chunk) => rings[stream].append(chunk).then(progress, (err: Error) => failed(err)),
   };
 }
 
