@@ -1,13 +1,11 @@
 /** `trove get path [dest] [-r]`: downloads through a temp file, so a failed download leaves nothing half-written. */
-import { createWriteStream, promises as fsp } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { promises as fsp } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { TroveClient } from 'trove-sdk';
 import type { Context } from '../../context.js';
 import { CliError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../output/format.js';
-import { ProgressBar } from '../../output/progress.js';
+import { saveToFile } from '../../output/save-file.js';
 import { pipeToOut } from '../../output/stream.js';
 import { relativePath, remoteBasename } from '../../paths.js';
 
@@ -67,28 +65,7 @@ export async function run(
 
 async function download(ctx: Context, client: TroveClient, remote: string, target: string): Promise<Downloaded> {
   const file = await client.readStream(remote, { signal: ctx.io.signal });
-  const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.part`);
-  const bar = ctx.io.stderr.isTTY && !ctx.json ? new ProgressBar(ctx.io.stderr, basename(target)) : null;
-  let loaded = 0;
-  const out = createWriteStream(tmp, { flags: 'wx' });
-  try {
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        loaded += chunk.length;
-        bar?.update(loaded, file.sizeBytes ?? undefined);
-        controller.enqueue(chunk);
-      },
-    });
-    await file.body.pipeThrough(counter).pipeTo(Writable.toWeb(out), { signal: ctx.io.signal });
-    bar?.update(loaded, file.sizeBytes ?? undefined, true);
-    await fsp.rename(tmp, target);
-  } catch (err) {
-    out.destroy();
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  } finally {
-    bar?.done();
-  }
+  const loaded = await saveToFile(ctx, file.body, file.sizeBytes, target);
   return { path: 'workspace/' + relativePath(remote), dest: target, sizeBytes: loaded, truncated: file.truncated };
 }
 
