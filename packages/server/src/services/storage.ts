@@ -54,10 +54,11 @@ export class StorageGuard {
   }
 }
 
-/** ENOSPC / EDQUOT from the kernel, answered as 507 instead of 500. */
+/** ENOSPC / EDQUOT from the kernel (or a full disk under the database), answered as 507 instead of 500. */
 export function storageErrorFor(err: unknown): AppError | null {
   const code = (err as { code?: string } | null)?.code;
-  if (code === 'ENOSPC') return storageFullError();
+  // The database's own "disk full" too (SQLite's SQLITE_FULL, PostgreSQL's 53100): the volume is full, not a bug.
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL' || code === '53100') return storageFullError();
   if (code === 'EDQUOT') {
     return new AppError('over_quota', "The namespace's disk quota is exhausted; delete files to write again");
   }
