@@ -7,7 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SKIP_REASON, bwrapPath, createFixture, execUid, isRoot, type Fixture } from './exec-fixture.js';
+
+/** The repository checkout, wherever it is on this machine. */
+const REPO_ROOT = fileURLToPath(new URL('../../../..', import.meta.url)).replace(/\/$/, '');
 
 interface Listener {
   port: number;
@@ -74,7 +78,8 @@ describe.skipIf(!bwrapPath)(`exec isolation${bwrapPath ? '' : ` (${SKIP_REASON})
     expect(listing).not.toContain('/etc/shadow');
     expect(listing).not.toContain('/etc/ssl/private');
     expect(listing).not.toContain('/root');
-    expect(listing).not.toMatch(/^\/work/m);
+    // The server's own checkout (wherever it lives) is not visible either.
+    expect(listing).not.toContain(REPO_ROOT);
   });
 
   it('cannot read the server database or data dir', async () => {
