@@ -11,6 +11,7 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OpenStreams } from '../http/open-streams.js';
 import type { Logger } from '../context.js';
 import type { StreamName } from '../sandbox/ring-writer.js';
 import type { NsContext } from '../services/files.js';
@@ -48,7 +49,7 @@ export function parseResumeId(header: string | string[] | undefined): Record<Str
 }
 
 export class ProcessStreams {
-  private readonly open = new Set<{ abort: AbortController; done: Promise<void> }>();
+  private readonly open = new OpenStreams();
 
   constructor(
     private readonly service: ProcessService,
@@ -57,13 +58,8 @@ export class ProcessStreams {
 
   /** Serves one stream on a hijacked response; the process must exist (checked by the caller). */
   async serve(req: IncomingMessage, res: ServerResponse, o: ProcessStreamOptions): Promise<void> {
-    const abort = new AbortController();
-    let finish!: () => void;
-    const entry = { abort, done: new Promise<void>((r) => (finish = r)) };
-    this.open.add(entry);
-    const stop = () => abort.abort();
-    res.once('close', stop);
-    req.once('close', stop);
+    const abort = this.open.begin(req, res, o.requestId);
+    const stop = abort.abort;
     const closing = this.service.closingSignal;
     closing.addEventListener('abort', stop, { once: true });
     if (closing.aborted) abort.abort();
@@ -146,23 +142,12 @@ export class ProcessStreams {
     } finally {
       unsubscribe();
       closing.removeEventListener('abort', stop);
-      res.off('close', stop);
-      req.off('close', stop);
-      if (!res.headersSent) {
-        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': o.requestId });
-        res.end(JSON.stringify({ detail: 'Process stream unavailable', code: 'unavailable' }));
-      } else if (!res.writableEnded && !res.destroyed) {
-        res.end();
-      }
-      this.open.delete(entry);
-      finish();
+      abort.end('Process stream unavailable');
     }
   }
 
   /** Ends every open stream (server shutdown) and waits for them. */
   async closeAll(): Promise<void> {
-    const all = [...this.open];
-    for (const s of all) s.abort.abort();
-    await Promise.all(all.map((s) => s.done));
+    await this.open.closeAll();
   }
 }

@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OpenStreams } from '../http/open-streams.js';
 import type { Logger } from '../context.js';
 import { publicEnvelope, type EventService } from '../events/service.js';
 
@@ -25,7 +26,7 @@ export interface StreamOptions {
 }
 
 export class EventStreams {
-  private readonly open = new Set<{ abort: AbortController; done: Promise<void> }>();
+  private readonly open = new OpenStreams();
   private closed = false;
 
   constructor(
@@ -38,13 +39,7 @@ export class EventStreams {
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, o: StreamOptions): Promise<void> {
-    const abort = new AbortController();
-    let finish!: () => void;
-    const entry = { abort, done: new Promise<void>((r) => (finish = r)) };
-    this.open.add(entry);
-    const stop = () => abort.abort();
-    res.once('close', stop);
-    req.once('close', stop);
+    const abort = this.open.begin(req, res, o.requestId);
     if (this.closed) abort.abort();
     // Subscribe before reading the newest seq, so an event committed in between still wakes us.
     const waiter = this.events.waiter(o.workspaceId);
@@ -96,24 +91,13 @@ export class EventStreams {
       if (!abort.signal.aborted) this.logger.warn({ err, request_id: o.requestId }, 'webhooks: event stream ended by an error');
     } finally {
       waiter.dispose();
-      res.off('close', stop);
-      req.off('close', stop);
-      if (!res.headersSent) {
-        res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': o.requestId });
-        res.end(JSON.stringify({ detail: 'Event stream unavailable', code: 'unavailable' }));
-      } else if (!res.writableEnded && !res.destroyed) {
-        res.end();
-      }
-      this.open.delete(entry);
-      finish();
+      abort.end('Event stream unavailable');
     }
   }
 
   /** Ends every open stream cleanly (server shutdown) and waits for them. */
   async closeAll(): Promise<void> {
     this.closed = true;
-    const all = [...this.open];
-    for (const s of all) s.abort.abort();
-    await Promise.all(all.map((s) => s.done));
+    await this.open.closeAll();
   }
 }
