@@ -19,7 +19,7 @@ import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import type { StorageGuard } from './storage.js';
 import { dirSyncer } from './dir-sync.js';
-import { closeQuietly, displayPath, errCode, fstat, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
+import { closeQuietly, displayPath, errCode, fstat, normalizeClientPath, yieldToLoop, type NamespaceTree, type Stat } from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
 /**
@@ -702,10 +702,6 @@ function socketFd(socket: Socket | null): number | null {
   if (!sock || sock.destroyed || sock.encrypted) return null;
   const fd = sock._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : null;
-}
-
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Writes every buffer at the current position; writev may stop short (ENOSPC is reported on the retry). */

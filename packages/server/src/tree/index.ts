@@ -60,7 +60,7 @@ import { closeQuietly, DirReader, measureTree, removeEntry, walkTree, yieldToLoo
 import { HardQuota, type HardQuotaMode } from './hard-quota.js';
 
 export { displayPath, normalizeClientPath, splitRel, MAX_NAME_BYTES, MAX_PATH_BYTES } from './paths.js';
-export { closeQuietly, type Measured } from './walk.js';
+export { closeQuietly, yieldToLoop, type Measured } from './walk.js';
 export type { Stat } from './sys.js';
 export { errCode, fstat } from './sys.js';
 

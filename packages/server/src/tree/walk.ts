@@ -9,6 +9,7 @@
  * bounded (MAX_WALK_DEPTH); removal has no such limit (see removeTree).
  */
 import fs from 'node:fs';
+import { closeSyncQuietly as closeQuietly } from '../snapshots/fd-io.js';
 import { randomBytes } from 'node:crypto';
 import {
   AT_REMOVEDIR,
@@ -52,13 +53,7 @@ export function openChildDir(dirFd: number, name: string | Buffer): number | nul
   }
 }
 
-export function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* already closed or never valid: nothing to release */
-  }
-}
+export { closeQuietly };
 
 /** Reads an open directory batch by batch; each batch holds at most DIRENT_BUF bytes of names. */
 export class DirReader {
