@@ -9,11 +9,15 @@ import { registerSnapshots } from './snapshots/register.js';
 import { registerProcesses } from './processes/register.js';
 
 export async function registerSubsystems(ctx: AppContext): Promise<void> {
-  void ctx;
   await registerWebhooks(ctx);
   ctx.extraRoutes.push(mcpRoutes);
   const snapshots = await registerSnapshots(ctx);
   const processes = await registerProcesses(ctx);
-  // A restore stops the namespace's background processes first: they would run on in the swapped tree.
-  snapshots.restoreHooks.push((ws, ns) => processes.stopNamespace(ws, ns));
+  // A restore stops the namespace's background processes first, then its warm sandbox (which binds the
+  // tree being swapped); a delete does the same (its processes' hook runs first).
+  snapshots.restoreHooks.push(async (ws, ns) => {
+    await processes.stopNamespace(ws, ns);
+    await ctx.exec.stopSandbox(ws, ns);
+  });
+  ctx.namespaceDeleteHooks.push((ws, ns) => ctx.exec.stopSandbox(ws, ns));
 }

@@ -28,7 +28,8 @@ export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const FD = { info: 3, block: 4, seccomp: 5, ready: 6, command: 7, args: 8 } as const;
 
 /** Where a command too long for argv is placed (read-only) inside the sandbox. */
-export const SANDBOX_COMMAND_FILE = '/run/trove/command.sh';
+export const SANDBOX_COMMAND_DIR = '/run/trove';
+export const SANDBOX_COMMAND_FILE = `${SANDBOX_COMMAND_DIR}/command.sh`;
 
 /**
  * /etc entries tools need: the dynamic linker, name service basics, time zone,
@@ -94,9 +95,13 @@ export interface InvocationOptions {
   block: boolean;
   /** Pass --info-fd (default true); a bare benchmark spawn has nobody reading it. */
   info?: boolean;
-  /** The command arrives on FD.command and is copied to SANDBOX_COMMAND_FILE (it is too long for argv). */
-  commandFromFd?: boolean;
 }
+
+/**
+ * What a warm sandbox's pid 1 runs: it says it is up on FD.ready, then holds the sandbox's namespaces
+ * and mounts until it is stopped (commands enter them with trove-enter).
+ */
+const HOLD_SCRIPT = `printf . >&${FD.ready}; exec ${FD.ready}>&-; exec /bin/sleep infinity`;
 
 /** Everything about the host that does not change between execs, computed once. */
 export class SandboxLayout {
@@ -184,20 +189,24 @@ export class SandboxLayout {
   }
 
   /**
-   * What the service runs: bwrap's options travel NUL-separated on FD.args
-   * (`--args`), only the command stays in argv. The sandbox's pid 1 is a bwrap
-   * process, so its /proc/1/cmdline is readable inside: with the options in
-   * argv it would show the host paths of the data dir, the namespace tree and
-   * the runtime files. bwrap closes FD.args once read; the command never gets it.
+   * A namespace's warm sandbox (see trove_enter.c): bwrap's options travel NUL-separated on FD.args
+   * (`--args`), only the holder command stays in argv. The sandbox's pid 1 is a bwrap process, so its
+   * /proc/1/cmdline is readable inside: with the options in argv it would show the host paths of the
+   * data dir, the namespace tree and the runtime files. bwrap closes FD.args once read.
    */
-  argsViaFd(inv: InvocationOptions): { argv: string[]; argsData: Buffer } {
-    const opts = this.options(inv);
+  holderArgsViaFd(nsRoot: string, block: boolean): { argv: string[]; argsData: Buffer } {
+    const opts = this.options({ nsRoot, env: {}, script: HOLD_SCRIPT, block });
     for (const arg of opts) {
       // Security: a NUL would split one argument in two inside bwrap and shift the option stream: refuse.
       if (arg.includes('\0')) throw new Error('a sandbox option contains a NUL byte');
     }
+    const o = this.opts;
+    // Security: the holder stays root (so the tenant's uid cannot signal it) with no capability at all.
+    const hold = o.privileged
+      ? [o.setpriv!, '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', '/bin/sh', '-c', HOLD_SCRIPT]
+      : ['/bin/sh', '-c', HOLD_SCRIPT];
     return {
-      argv: ['--args', String(FD.args), '--', ...this.command(inv)],
+      argv: ['--args', String(FD.args), '--', ...hold],
       argsData: Buffer.from(opts.map((arg) => `${arg}\0`).join(''), 'utf8'),
     };
   }
@@ -206,9 +215,8 @@ export class SandboxLayout {
     const a = [...this.fixed];
     // Security: the namespace tree is the only host directory the sandbox can write.
     a.push('--bind', inv.nsRoot, SANDBOX_WORKSPACE);
-    if (inv.commandFromFd) {
-      a.push('--dir', '/run', '--dir', '/run/trove', '--perms', '0444', '--ro-bind-data', String(FD.command), SANDBOX_COMMAND_FILE);
-    }
+    // Where trove-enter mounts a command too long for argv (a read-only tmpfs per exec).
+    a.push('--dir', '/run', '--dir', SANDBOX_COMMAND_DIR);
     // Security: last mount op: nothing else may be created in the sandbox root (only the tmpfs mounts stay writable).
     a.push('--remount-ro', '/');
     a.push('--chdir', SANDBOX_HOME);

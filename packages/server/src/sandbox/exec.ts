@@ -13,9 +13,10 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
-import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SandboxLayout, sandboxEtc } from './bwrap.js';
+import { fileURLToPath } from 'node:url';
+import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SANDBOX_WORKSPACE, SandboxLayout, sandboxEtc } from './bwrap.js';
 import { CgroupPool, nsGroupName, type CgroupSlot, type CgroupStatus } from './cgroups.js';
-import { TIMEOUT_EXIT_CODE, type LaunchSpec, type SignalName } from './launch.js';
+import { TIMEOUT_EXIT_CODE, type LaunchSpec, type SandboxInfo, type SignalName } from './launch.js';
 import { Launcher, LauncherGoneError, type ControlResult, type LaunchHandle, type LaunchHooks, type Launched, type RingOutput, type RingTotals } from './launcher.js';
 import type { StreamName } from './ring-writer.js';
 import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
@@ -23,6 +24,7 @@ import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
 import { CappedOutput } from './output.js';
 import { MAX_INLINE_COMMAND_BYTES, buildScript, type ScriptLimits } from './script.js';
 import { buildSeccompFilter } from './seccomp.js';
+import { WarmSandboxes, type WarmHandle, type WarmLease } from './warm.js';
 
 export interface ExecOptions {
   /** Wall clock per exec (TROVE_EXEC_TIMEOUT_MS, default 30000). */
@@ -59,6 +61,10 @@ export interface ExecOptions {
    * when mounted, else the server's own v2 group.
    */
   cgroupParent?: string | null;
+  /** An idle warm sandbox is stopped after this long (TROVE_EXEC_WARM_IDLE_MS, default 5 min). */
+  warmIdleMs?: number;
+  /** Idle warm sandboxes kept at most, least recently used stopped first (TROVE_EXEC_WARM_MAX, default 256). */
+  warmMax?: number;
   /**
    * Background processes the server may run at once (TROVE_PROCESS_MAX_TOTAL): part of the shared
    * RLIMIT_NPROC backstop of the exec uid, which counts their processes too.
@@ -169,6 +175,8 @@ export interface SandboxStatus {
   fix?: string;
   /** The exec cgroups: v1, v2 or none, and what is missing (for the admin health view). */
   cgroups: CgroupStatus;
+  /** Warm namespace sandboxes: how many run, how many hold no command, and the pool's bounds. */
+  warm: { running: number; idle: number; max: number; idleMs: number };
 }
 
 export interface ExecLogger {
@@ -184,6 +192,10 @@ const BUSY_WHERE = { namespace: 'in this namespace', workspace: 'in this workspa
 const REPROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 15_000;
 const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
+const DEFAULT_WARM_IDLE_MS = 5 * 60_000;
+const DEFAULT_WARM_MAX = 256;
+/** Processes of trove-enter itself in an exec's cgroup (it and the supervisor), on top of the command's own. */
+const ENTER_PROCS = 2;
 /** close(): how long killed execs get to report before the launcher itself is stopped. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -205,7 +217,7 @@ interface Running {
 const LIVE_KEEP_BYTES = 64 * 1024;
 
 export class ExecService {
-  private current: Omit<SandboxStatus, 'cgroups'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
+  private current: Omit<SandboxStatus, 'cgroups' | 'warm'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
   private cgroups: CgroupStatus = { mode: 'none', parent: null, controllers: [], missing: ['exec not initialised yet'] };
   /** The last cgroup warning logged, so a re-probe does not repeat it. */
   private cgroupWarning = '';
@@ -213,6 +225,9 @@ export class ExecService {
   private pool: CgroupPool | null = null;
   private runtimeDir: string | null = null;
   private seccompPath: string | null = null;
+  /** trove-enter, built with the native addon. */
+  private enterPath: string | null = null;
+  private readonly warm: WarmSandboxes;
   private readonly limiter: ExecLimiter;
   private readonly running = new Set<Running>();
   /** Starts every process tree (see launcher.ts); its process is forked by the first probe or run. */
@@ -228,6 +243,10 @@ export class ExecService {
     private readonly log: ExecLogger,
   ) {
     this.launcher = new Launcher(log);
+    this.warm = new WarmSandboxes(
+      { idleMs: opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS, max: opts.warmMax ?? DEFAULT_WARM_MAX },
+      (key, nsRoot) => this.makeWarm(key, nsRoot),
+    );
     this.limiter = new ExecLimiter({
       global: Math.max(1, opts.globalConcurrency),
       perWorkspace: Math.max(1, opts.perWorkspaceConcurrency),
@@ -245,7 +264,20 @@ export class ExecService {
   }
 
   status(): SandboxStatus {
-    return { ...this.current, cgroups: { ...this.cgroups, controllers: [...this.cgroups.controllers], missing: [...this.cgroups.missing] } };
+    const { warm, idle } = this.warm.stats();
+    return {
+      ...this.current,
+      cgroups: { ...this.cgroups, controllers: [...this.cgroups.controllers], missing: [...this.cgroups.missing] },
+      warm: { running: warm, idle, max: this.opts.warmMax ?? DEFAULT_WARM_MAX, idleMs: this.opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS },
+    };
+  }
+
+  /**
+   * Stops the namespace's warm sandbox and everything in it (namespace restore and delete, under the
+   * namespace's exclusive lock: no command of it runs; its background processes were stopped first).
+   */
+  async stopSandbox(workspaceId: string, namespace: string): Promise<void> {
+    await this.warm.stop(nsGroupName(workspaceId, namespace));
   }
 
   /** Pid of the launcher process that starts the sandboxes, while one runs (diagnostics, tests). */
@@ -316,7 +348,10 @@ export class ExecService {
     // The launcher answers each kill within its own grace; a launcher that does not is stopped anyway
     // (closing it rejects whatever it still owes, so nothing here waits forever).
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(all.map((r) => r.done)), new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    await Promise.race([
+      Promise.allSettled([...all.map((r) => r.done), this.warm.stopAll()]),
+      new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS))),
+    ]);
     clearTimeout(timer);
     await this.launcher.close();
     await Promise.allSettled(all.map((r) => r.done));
@@ -379,6 +414,10 @@ export class ExecService {
     if (!bwrap) return failed('bubblewrap (bwrap) is not installed', 'apt-get install -y bubblewrap (or npm run setup:toolbox)');
     const setpriv = this.isRoot ? findExecutable('setpriv') : null;
     if (this.isRoot && !setpriv) return failed('setpriv (util-linux) is not installed', 'apt-get install -y util-linux');
+    this.enterPath = enterBinary();
+    if (!this.enterPath) {
+      return failed('trove-enter (built with the native addon) is missing', 'rebuild trove-server: npm rebuild trove-server (needs make and a C compiler)');
+    }
 
     try {
       this.ensureRuntime();
@@ -418,7 +457,14 @@ export class ExecService {
         PROBE_TIMEOUT_MS,
       );
     } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr;
+      if (stderr) {
+        const { reason, fix } = diagnose(stderr, this.isRoot);
+        return failed(reason, fix);
+      }
       return failed(`bubblewrap could not be started: ${(err as Error).message}`, 'apt-get install -y bubblewrap');
+    } finally {
+      await this.warm.stop(nsGroupName('probe', 'probe'));
     }
     const expectedUid = String(this.opts.uid);
     if (!raw.ready || raw.exitCode !== 0 || raw.stdout.text().trim() !== expectedUid) {
@@ -457,9 +503,10 @@ export class ExecService {
     const { pool, status } = CgroupPool.create(
       {
         memoryBytes: o.memoryBytes,
-        maxProcs: o.maxProcs,
+        maxProcs: o.maxProcs + ENTER_PROCS,
         nsMemoryBytes: o.nsMemoryBytes ?? 0,
-        nsMaxProcs: o.nsMaxProcs ?? 0,
+        // The warm sandbox's own two processes (bwrap's pid 1 and its holder) are not the tenant's.
+        nsMaxProcs: o.nsMaxProcs ? o.nsMaxProcs + 2 : 0,
         nsCpuWeight: o.nsCpuWeight ?? 0,
       },
       this.log,
@@ -597,7 +644,8 @@ export class ExecService {
   /** A sandbox whose shell never came up: 429 when the namespace's processes are all taken, else a failure. */
   private notStarted(req: { namespace: string }, exitCode: number, stderr: string): never {
     const detail = stderr.trim().slice(0, 2000);
-    if (this.nsProcessLimited() && /Can't fork.*Resource temporarily unavailable/i.test(detail)) {
+    // dash's words, or trove-enter's when even the exec's supervisor could not be forked.
+    if (this.nsProcessLimited() && /(Can't fork|^trove-enter: fork:).*Resource temporarily unavailable/im.test(detail)) {
       // The namespace's other commands hold every process it may have: the tenant's own doing, not a broken sandbox.
       throw new AppError(
         'exec_busy',
@@ -612,34 +660,136 @@ export class ExecService {
     throw new Error(`exec sandbox failed to start: ${detail}`);
   }
 
-  /** The bwrap launch of `req` and the cgroup slot it runs in (released by the caller). */
+  /**
+   * A namespace's warm sandbox (warm.ts): bwrap over its tree holding the namespaces and mounts, in a
+   * cgroup slot of the namespace's group (so the namespace's limits cover it).
+   */
+  private makeWarm(key: string, nsRoot: string): WarmHandle {
+    this.ensureRuntime();
+    const layout = this.layout!;
+    const slot = this.pool ? this.pool.acquire(key) : null;
+    let handle: LaunchHandle;
+    let info: SandboxInfo | null = null;
+    let up = false;
+    let resolveReady!: (info: SandboxInfo) => void;
+    let rejectReady!: (err: Error) => void;
+    const ready = new Promise<SandboxInfo>((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    void ready.catch(() => {});
+    const settle = () => {
+      if (up && info) resolveReady(info);
+    };
+    try {
+      // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
+      const { argv, argsData } = layout.holderArgsViaFd(nsRoot, slot !== null);
+      handle = this.launcher.run(
+        {
+          file: layout.opts.bwrap,
+          args: argv,
+          argsData,
+          // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
+          env: {},
+          timeoutMs: null,
+          maxOutputBytes: 16 * 1024,
+          bwrap: true,
+          cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
+          seccompPath: this.seccompPath,
+          detached: false,
+        },
+        {
+          ready: () => {
+            up = true;
+            settle();
+          },
+          sandbox: (i) => {
+            info = i;
+            settle();
+          },
+        },
+      );
+    } catch (err) {
+      if (slot) void this.pool!.release(slot);
+      throw err;
+    }
+    const done = handle.done
+      .then(
+        (o) => {
+          const stderr = CappedOutput.restore('stderr', 16 * 1024, o.stderr).text().trim();
+          rejectReady(Object.assign(new Error(`the sandbox did not start: ${stderr || `exit ${o.exitCode}`}`), { stderr: stderr || `exit ${o.exitCode}` }));
+          return o.cgroupsEmpty;
+        },
+        (err: Error) => {
+          rejectReady(err);
+          return false;
+        },
+      )
+      .then(async (empty) => {
+        if (slot) await this.pool!.release(slot, { knownEmpty: empty });
+      });
+    return { ready, done, stop: () => handle.kill('stop') };
+  }
+
+  /** The namespace's warm sandbox, made (or made again, for a tree that was replaced) when needed. */
+  private async warmLease(req: Pick<ExecRequest, 'workspaceId' | 'namespace'>, nsRoot: string): Promise<WarmLease> {
+    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    const st = statSync(nsRoot);
+    return this.warm.acquire(nsGroupName(req.workspaceId, req.namespace), nsRoot, `${st.dev}:${st.ino}:${nsRoot}`);
+  }
+
+  /** trove-enter running `req` in the warm sandbox `info`, and the cgroup slot it runs in (released by the caller). */
   private sandboxSpec(
     req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit'> & { env?: Record<string, string> },
-    nsRoot: string,
+    info: SandboxInfo,
     limits: ScriptLimits,
   ): { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; slot: CgroupSlot | null } {
     this.ensureRuntime();
     const layout = this.layout!;
-    const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES;
+    // A command too long for argv, or one holding a NUL (which would split the option stream), goes in a file.
+    const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES || req.command.includes('\0');
     const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined, userEnv(req.env));
-    // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
-    const { argv, argsData } = layout.argsViaFd({
-      nsRoot,
-      env: this.env(req, SANDBOX_HOME, SANDBOX_PATH),
-      script,
-      block: this.pool !== null,
-      commandFromFd: long,
-    });
+    const env = this.env(req, SANDBOX_HOME, SANDBOX_PATH);
     const slot = this.pool ? this.pool.acquire(nsGroupName(req.workspaceId, req.namespace)) : null;
+    const options = [
+      `bwrap=${info.bwrapPid}`,
+      `target=${info.pid1}`,
+      `mnt=${info.mntNs}`,
+      `privileged=${this.isRoot ? 1 : 0}`,
+      `uid=${this.opts.uid}`,
+      `gid=${this.opts.gid}`,
+      `tmpfs=${layout.opts.tmpfsBytes}`,
+      `home=${SANDBOX_HOME}`,
+      `workspace=${SANDBOX_WORKSPACE}`,
+      // The privileged tmpfs belongs to root: sticky world-writable lets the exec uid use it.
+      `home_mode=${this.isRoot ? '1777' : '0700'}`,
+      `cwd=${SANDBOX_HOME}`,
+      `seccomp=${this.seccompPath ? 1 : 0}`,
+      ...(slot ? slot.dirs.map((d) => `cgroup=${d}`) : []),
+      ...Object.entries(env).map(([k, v]) => `env=${k}=${v}`),
+      ...(long ? [`command_file=${SANDBOX_COMMAND_FILE}`] : []),
+      '--',
+      '/bin/sh',
+      '-c',
+      script,
+      'sh',
+    ];
+    // Security: a NUL would split one option in two and shift the stream: refuse.
+    if (options.some((o) => o.includes('\0'))) {
+      if (slot) void this.pool!.release(slot);
+      throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
+    }
     return {
       spec: {
-        file: layout.opts.bwrap,
-        args: argv,
-        argsData,
-        // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
+        file: this.enterPath!,
+        argv0: 'trove-enter',
+        args: [],
+        argsData: Buffer.from(options.map((o) => `${o}\0`).join(''), 'utf8'),
+        // Security: trove-enter (root) gets an empty environment; the command's comes in the options.
         env: {},
         commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
-        bwrap: true,
+        bwrap: false,
+        enter: true,
         cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
         seccompPath: this.seccompPath,
         detached: false,
@@ -648,15 +798,27 @@ export class ExecService {
     };
   }
 
-  private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<Raw> {
-    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
-    const { spec, slot } = this.sandboxSpec(req, nsRoot, this.limits());
+  private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive, retry = true): Promise<Raw> {
+    const lease = await this.warmLease(req, nsRoot);
     let raw: Raw;
+    let slot: CgroupSlot | null;
     try {
-      raw = await this.launch({ ...spec, stdin: req.stdin, timeoutMs }, live);
-    } catch (err) {
-      if (slot) void this.pool!.release(slot);
-      throw err;
+      const built = this.sandboxSpec(req, lease.info, this.limits());
+      slot = built.slot;
+      try {
+        raw = await this.launch({ ...built.spec, stdin: req.stdin, timeoutMs }, live);
+      } catch (err) {
+        if (slot) void this.pool!.release(slot);
+        throw err;
+      }
+    } finally {
+      lease.release();
+    }
+    if (!raw.ready && retry && !raw.timedOut && !raw.shutdown && sandboxGone(raw.stderr.text())) {
+      // Its sandbox ended between the lease and the entry (stopped while idle, or its holder died): a new one.
+      if (slot) await this.pool!.release(slot, { knownEmpty: raw.cgroupsEmpty });
+      await this.warm.stop(nsGroupName(req.workspaceId, req.namespace));
+      return this.launchSandbox(req, nsRoot, timeoutMs, live, false);
     }
     if (slot) {
       if (raw.oomKills > 0) {
@@ -783,7 +945,15 @@ export class ExecService {
     if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const limits = this.limits(req.cpuSeconds);
     const insecure = this.current.mode === 'insecure';
-    const built = insecure ? this.insecureSpec(req, nsRoot, limits) : this.sandboxSpec(req, nsRoot, limits);
+    // The process holds its namespace's warm sandbox for as long as it runs.
+    const lease = insecure ? null : await this.warmLease(req, nsRoot);
+    let built: ReturnType<ExecService['insecureSpec']> | ReturnType<ExecService['sandboxSpec']>;
+    try {
+      built = lease ? this.sandboxSpec(req, lease.info, limits) : this.insecureSpec(req, nsRoot, limits);
+    } catch (err) {
+      lease?.release();
+      throw err;
+    }
     const slot = 'slot' in built ? built.slot : null;
     const tmp = 'dir' in built ? built.dir : null;
     let markReady!: () => void;
@@ -806,6 +976,7 @@ export class ExecService {
     } catch (err) {
       if (slot) void this.pool!.release(slot);
       if (tmp) rmSync(tmp, { recursive: true, force: true });
+      lease?.release();
       throw err;
     }
     const started = performance.now();
@@ -846,6 +1017,7 @@ export class ExecService {
     );
     const settled = outcome.finally(() => {
       if (tmp) rmSync(tmp, { recursive: true, force: true });
+      lease?.release();
     });
     const entry: Running = { kill: () => handle.kill('shutdown'), done: settled.catch(() => {}) };
     this.running.add(entry);
@@ -897,6 +1069,22 @@ function finish(raw: Raw, liveCap: number | null = null): ExecResult {
     stdoutTruncated: liveCap === null ? raw.stdout.truncated : raw.stdout.total > liveCap,
     stderrTruncated: liveCap === null ? raw.stderr.truncated : raw.stderr.total > liveCap,
   };
+}
+
+/** trove-enter's message when the sandbox it was to enter is gone (trove_enter.c). */
+function sandboxGone(stderr: string): boolean {
+  return /^trove-enter: (the sandbox \(pid \d+\) is gone|pid \d+ is not the sandbox any more|open the sandbox's|join the sandbox's)/m.test(stderr);
+}
+
+/** build/Release/trove-enter of this package (from src/sandbox or dist/sandbox), when it was built. */
+function enterBinary(): string | null {
+  const p = fileURLToPath(new URL('../../build/Release/trove-enter', import.meta.url));
+  try {
+    const st = statSync(p);
+    return st.isFile() && st.mode & 0o111 ? p : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

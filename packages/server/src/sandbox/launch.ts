@@ -52,6 +52,13 @@ export interface LaunchSpec {
   forward?: { maxBytes: number | null; stopOnKill: boolean };
   /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in its cgroup. */
   bwrap: boolean;
+  /**
+   * `file` is trove-enter (a command in a namespace's warm sandbox): it reports its supervisor's pid on
+   * FD.info and joins the cgroup itself; when it exits, whatever is left in the cgroup is killed.
+   */
+  enter?: boolean;
+  /** argv[0] the process shows (trove-enter's cmdline is readable inside the sandbox: no host path). */
+  argv0?: string;
   /** The exec's cgroup; null = no per-exec cgroups. */
   cgroup: LaunchCgroup | null;
   seccompPath: string | null;
@@ -88,9 +95,21 @@ export interface LaunchOutcome {
   cgroupsEmpty: boolean;
 }
 
+/** bwrap's report of a sandbox it made (--info-fd): enough for trove-enter to find and check it. */
+export interface SandboxInfo {
+  /** The bwrap process (the launcher's child). */
+  bwrapPid: number;
+  /** The sandbox's pid 1, as the host sees it. */
+  pid1: number;
+  /** Its mount namespace's inode. */
+  mntNs: number;
+}
+
 export interface LaunchSink {
   /** The sandbox's shell came up (limits set): what follows is the command's doing. */
   ready?(): void;
+  /** bwrap mode: the sandbox exists (its pids and mount namespace). */
+  sandbox?(info: SandboxInfo): void;
   /** Output as it arrives (see LaunchSpec.forward); a returned promise pauses the stream until it settles. */
   output?(stream: StreamName, chunk: Buffer): void | Promise<void>;
 }
@@ -133,7 +152,7 @@ export interface Launched {
 export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
   const stdout = new CappedOutput('stdout', l.maxOutputBytes);
   const stderr = new CappedOutput('stderr', l.maxOutputBytes);
-  const cg = l.bwrap && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
+  const cg = (l.bwrap || l.enter) && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
   const cgroups = cg?.dirs ?? null;
   const v2 = cg?.v2 ?? false;
   const memory = cg?.memoryDir ?? null;
@@ -154,9 +173,9 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       devNull = openSync('/dev/null', fsc.O_RDWR);
       for (const fd of leaked) stdio[fd] = devNull;
     }
-    if (l.bwrap) {
+    if (l.bwrap || l.enter) {
       stdio[FD.info] = 'pipe';
-      if (cgroups) stdio[FD.block] = 'pipe';
+      if (cgroups && l.bwrap) stdio[FD.block] = 'pipe';
       if (l.commandData) stdio[FD.command] = 'pipe';
       if (l.argsData) stdio[FD.args] = 'pipe';
       if (l.seccompPath) {
@@ -166,7 +185,7 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       }
     }
     stdio[FD.ready] = 'pipe';
-    child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true });
+    child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true, argv0: l.argv0 });
   } catch (err) {
     return {
       done: Promise.reject(err),
@@ -201,6 +220,8 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
     if (cgroups) killCgroups(cgroups, v2);
     // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
     if (exited) return;
+    // Without a cgroup, a warm sandbox's command tree is what hangs below its supervisor (a subreaper).
+    if (l.enter && !cgroups && sandboxPid) killPids(descendants(sandboxPid));
     try {
       if (sandboxPid) process.kill(sandboxPid, 'SIGKILL');
       else if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -322,18 +343,22 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
     pipe?.on('error', () => {});
     pipe?.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
-  if (l.bwrap) {
+  if (l.bwrap || l.enter) {
     const info = pipes[FD.info];
-    const block = cgroups ? pipes[FD.block] : null;
+    const block = cgroups && l.bwrap ? pipes[FD.block] : null;
     block?.on('error', () => {});
     let infoText = '';
     info?.on('error', () => {});
     info?.on('data', (c: Buffer) => {
       if (sandboxPid) return;
       infoText += c.toString('utf8');
+      // bwrap writes one JSON object; its pid comes first, the namespaces after it.
+      if (!infoText.includes('}')) return;
       const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
       if (!m) return;
       sandboxPid = Number(m[1]);
+      const mnt = /"mnt-namespace"\s*:\s*(\d+)/.exec(infoText);
+      if (l.bwrap && child.pid) sink.sandbox?.({ bwrapPid: child.pid, pid1: sandboxPid, mntNs: mnt ? Number(mnt[1]) : 0 });
       if (killed) {
         // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job,
         // unless bwrap is gone already (then --die-with-parent has done it, and the pid may be reused).
@@ -371,6 +396,8 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
     child.once('exit', () => {
       exited = true;
       stdinOpen = false;
+      // The command ended: what it left in its cgroup ends too (its supervisor has killed its own subtree).
+      if (l.enter && cgroups) killCgroups(cgroups, v2);
     });
     child.once('close', async (code, signal) => {
       clearTimeout(timer);
@@ -412,7 +439,7 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       return true;
     }
     let pids: number[];
-    if (!l.bwrap) {
+    if (!l.bwrap && !l.enter) {
       if (!l.detached || !child.pid) return false;
       try {
         process.kill(-child.pid, name);
@@ -422,8 +449,9 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       }
     }
     if (!sandboxPid) return false;
-    // The sandbox's pid 1 is bwrap's init: it only reaps; the command and everything it started are below it.
-    pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter((p) => p !== sandboxPid);
+    // The sandbox's pid 1 (bwrap's init, or trove-enter's supervisor) only reaps; the command and everything
+    // it started are below it. trove-enter's own process (in the cgroup too) only waits.
+    pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter((p) => p !== sandboxPid && p !== child.pid);
     let delivered = false;
     for (const pid of pids) {
       try {
@@ -462,6 +490,16 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
     signal,
     unforward,
   };
+}
+
+function killPids(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /** Every descendant of `pid` (host pids), through /proc/<pid>/task/<tid>/children; at most 100,000. */

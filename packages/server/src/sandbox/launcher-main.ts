@@ -160,7 +160,10 @@ process.on('message', (m: ToLauncher) => {
     });
   } else if (m.live) {
     sink = liveSink(id, () => running.get(id));
+  } else if (m.notify) {
+    sink = { ready: () => reply({ t: 'ready', id }) };
   }
+  sink.sandbox = (info) => reply({ t: 'sandbox', id, info });
   const run = launch(m.spec, sink);
   const entry: Entry = { run };
   if (m.t === 'run' && m.live) entry.credit = { unacked: 0, waiters: [] };

@@ -19,7 +19,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KillReason, LaunchOutcome, LaunchSpec, SignalName } from './launch.js';
+import type { KillReason, LaunchOutcome, LaunchSpec, SandboxInfo, SignalName } from './launch.js';
 import type { StreamName } from './ring-writer.js';
 
 /** Where a background process's output goes: ring files in `dir` (ring-writer.ts), `capBytes` retained per stream. */
@@ -37,7 +37,8 @@ export interface RingTotals {
 }
 
 export type ToLauncher =
-  | { t: 'run'; id: number; spec: LaunchSpec; live?: boolean }
+  /** notify: send `ready` and `sandbox` (a warm sandbox's holder) even though the output is not live. */
+  | { t: 'run'; id: number; spec: LaunchSpec; live?: boolean; notify?: boolean }
   | { t: 'start'; id: number; spec: LaunchSpec; output: RingOutput }
   | { t: 'kill'; id: number; reason?: KillReason }
   /** Live run: the server has passed on `bytes` more of its output (flow control). */
@@ -52,6 +53,7 @@ export type FromLauncher =
   | { t: 'done'; id: number; outcome: LaunchOutcome; ring?: RingTotals; outputError?: string }
   | { t: 'failed'; id: number; message: string; code?: string }
   | { t: 'ready'; id: number }
+  | { t: 'sandbox'; id: number; info: SandboxInfo }
   | { t: 'chunk'; id: number; stream: StreamName; data: Uint8Array }
   | { t: 'progress'; id: number; totals: RingTotals }
   | { t: 'reply'; id: number; req: number; result: ControlResult };
@@ -71,6 +73,8 @@ export interface ControlResult {
 /** What the server hears about one launch besides its outcome. */
 export interface LaunchHooks {
   ready?(): void;
+  /** bwrap mode: the sandbox exists (a warm sandbox's holder: what trove-enter needs to find it). */
+  sandbox?(info: SandboxInfo): void;
   /** Live run: a piece of output; call ack(bytes) once it is passed on, or the command stalls at the window. */
   chunk?(stream: StreamName, data: Buffer): void;
   /** Background process: its ring totals after each write. */
@@ -147,7 +151,7 @@ export class Launcher {
    * With hooks.chunk the output is forwarded as it comes (live exec, `spec.forward`).
    */
   run(spec: LaunchSpec, hooks: LaunchHooks = {}): LaunchHandle {
-    return this.launch({ t: 'run', spec, live: Boolean(hooks.chunk) }, hooks);
+    return this.launch({ t: 'run', spec, live: Boolean(hooks.chunk), notify: Boolean(hooks.ready || hooks.sandbox) }, hooks);
   }
 
   /** Starts a background process whose output the launcher writes to ring files (see RingOutput). */
@@ -225,6 +229,9 @@ export class Launcher {
     switch (m.t) {
       case 'ready':
         p.hooks.ready?.();
+        return;
+      case 'sandbox':
+        p.hooks.sandbox?.(m.info);
         return;
       case 'chunk':
         p.hooks.chunk?.(m.stream, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));

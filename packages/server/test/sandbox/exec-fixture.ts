@@ -4,7 +4,7 @@
  * ExecService over it with small limits so limit tests finish fast.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,6 +161,11 @@ export function transpileSandboxCode(out: string): string {
     writeFileSync(join(code, rel.replace(/\.ts$/, '.js')), js, { mode: 0o644 });
   }
   writeFileSync(join(code, 'package.json'), '{"type":"module"}', { mode: 0o644 });
+  // trove-enter, where exec.ts looks for it (build/Release two levels above sandbox/).
+  const enter = join(out, 'build', 'Release');
+  mkdirSync(enter, { recursive: true, mode: 0o755 });
+  copyFileSync(join(srcDir, '..', 'build', 'Release', 'trove-enter'), join(enter, 'trove-enter'));
+  chmodSync(join(enter, 'trove-enter'), 0o755);
   return code;
 }
 

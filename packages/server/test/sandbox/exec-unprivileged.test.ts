@@ -101,6 +101,7 @@ time.sleep(2)
       available: true,
       mode: 'bubblewrap',
       cgroups: { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] },
+      warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
     });
   });
 

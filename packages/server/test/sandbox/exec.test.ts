@@ -30,7 +30,12 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 
   it('reports the sandbox as bubblewrap and logs that it is ready', () => {
-    expect(f.svc.status()).toEqual({ available: true, mode: 'bubblewrap', cgroups: expect.objectContaining({ mode: expect.any(String) }) });
+    expect(f.svc.status()).toEqual({
+      available: true,
+      mode: 'bubblewrap',
+      cgroups: expect.objectContaining({ mode: expect.any(String) }),
+      warm: { running: expect.any(Number), idle: expect.any(Number), max: 256, idleMs: 300_000 },
+    });
     expect(f.logs.some((l) => l.level === 'info' && l.msg === 'exec sandbox ready (bubblewrap)')).toBe(true);
   });
 
@@ -348,6 +353,7 @@ describe('exec insecure mode', () => {
       available: true,
       mode: 'insecure',
       cgroups: { mode: 'none', parent: null, controllers: [], missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'] },
+      warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
     });
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
       expect.stringMatching(/^TROVE_EXEC_INSECURE=1: exec runs commands WITHOUT ANY SANDBOX/),

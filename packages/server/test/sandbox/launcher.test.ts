@@ -6,7 +6,7 @@
  * clear 503 and is replaced on the next exec; close() stops it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { AppError } from '../../src/errors.js';
 import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, waitFor, type Fixture } from './exec-fixture.js';
 
@@ -48,16 +48,24 @@ describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_R
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^trove-exec-launcher/);
   });
 
-  it('forks bwrap from the launcher, never from the server', async () => {
+  it('forks the sandbox and every command from the launcher, never from the server', async () => {
     const m = marker();
     const running = f.run(`sleep ${m}`);
     expect(await waitFor(() => processesMentioning(`sleep ${m}`).length > 0)).toBe(true);
     const launcher = f.svc.launcherPid()!;
     const procs = processesMentioning(`sleep ${m}`);
-    const parents = procs.map((p) => ppid(p.pid));
-    // The outermost bwrap is the launcher's child; nothing of the exec is the server's child.
-    expect(parents).toContain(launcher);
-    expect(parents).not.toContain(process.pid);
+    // The command descends from the launcher (through trove-enter); nothing of the exec is the server's child.
+    for (const p of procs) {
+      const chain: number[] = [];
+      for (let q = ppid(p.pid); q && q > 1 && chain.length < 16; q = ppid(q)) chain.push(q);
+      expect(chain).toContain(launcher);
+      expect(chain.indexOf(process.pid)).toBe(chain.indexOf(launcher) + 1);
+    }
+    // The namespace's warm sandbox (bwrap) is the launcher's child too.
+    const bwraps = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'bwrap' && ppid(Number(d)) === launcher);
+    expect(bwraps.length).toBeGreaterThan(0);
     await f.cleanup();
     const r = await running;
     expect(r.stderr).toContain('the server is shutting down');

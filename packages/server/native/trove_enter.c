@@ -1,0 +1,549 @@
+/*
+ * trove-enter: runs one command inside a namespace's warm sandbox.
+ *
+ * The warm sandbox is a bubblewrap process tree kept per namespace (its mount,
+ * pid, ipc, uts, net and cgroup namespaces, its bind mounts and limits); its
+ * pid 1 holds them. This program joins them and starts the command there, as
+ * a new process of that sandbox, in the exec's own cgroup, with a fresh
+ * private /tmp, /dev/shm and HOME, so that one exec sees exactly what a
+ * sandbox built for it alone would show. It replaces building a sandbox per
+ * exec (tens of milliseconds of kernel work) with a few syscalls.
+ *
+ * Three processes:
+ *   outer       (host pid namespace) joins the exec's cgroups and the sandbox's
+ *               namespaces, forks the supervisor, reports its pid on the info
+ *               descriptor, waits for it and exits with its status.
+ *   supervisor  (the sandbox's pid namespace, its own mount namespace) mounts
+ *               the private tmpfs, becomes the subreaper of everything the
+ *               command starts, forks the command, and when the command ends
+ *               SIGKILLs whatever it left behind before it exits with the
+ *               command's status. It keeps no capability but CAP_KILL.
+ *   command     drops to the exec uid/gid with no capabilities, no_new_privs
+ *               and the seccomp filter, and execs the shell.
+ *
+ * Every option arrives NUL-separated on descriptor 8 (`key=value`, then `--`
+ * and the command's argv): the command line of these processes is readable
+ * inside the sandbox and must not name host paths.
+ *
+ * Descriptors: 0-2 the command's stdio, 3 info (the supervisor's pid, JSON as
+ * bubblewrap writes it), 5 the seccomp filter, 6 the ready pipe (passed to
+ * the command), 7 a command too long for argv (written to a read-only file).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/nsfs.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The mount API (Linux 5.2), for C libraries older than glibc 2.36. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+
+#define FD_INFO 3
+#define FD_SECCOMP 5
+#define FD_READY 6
+#define FD_COMMAND 7
+#define FD_ARGS 8
+
+#define MAX_CGROUPS 8
+#define MAX_ENV 256
+#define MAX_ARGV 64
+
+/* Exit codes of our own failures, before the command runs (the shell never reports these as its own). */
+#define EXIT_SETUP 126
+
+struct opts {
+  long bwrap_pid;        /* the sandbox's bwrap process: the launcher's child, alive while the sandbox is */
+  long target_pid;       /* the sandbox's pid 1 (its parent is bwrap_pid) */
+  unsigned long mnt_ino; /* its mount namespace, as bwrap reported it (0 = not checked) */
+  int privileged;        /* drop to uid/gid (the server is root); else the user namespace maps them already */
+  uid_t uid;
+  gid_t gid;
+  unsigned long tmpfs_bytes;
+  const char *home;      /* the private HOME tmpfs; the workspace is re-bound inside it */
+  const char *workspace; /* absolute, below home */
+  const char *home_mode; /* octal */
+  const char *command_file; /* where a command from FD_COMMAND is placed, read-only */
+  const char *cwd;
+  int seccomp;
+  const char *cgroups[MAX_CGROUPS];
+  int ncgroups;
+  char *env[MAX_ENV + 1];
+  int nenv;
+  char *argv[MAX_ARGV + 1];
+  int nargv;
+};
+
+static void die(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 2, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+  n += snprintf(buf + n, sizeof buf - n, "%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
+  if (write(2, "trove-enter: ", 13) < 0 || write(2, buf, strlen(buf)) < 0) {
+    /* nothing more to do */
+  }
+  _exit(EXIT_SETUP);
+}
+
+static char *read_all(int fd, size_t *len, size_t max) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  if (!buf) die("out of memory");
+  for (;;) {
+    if (n == cap) {
+      if (cap >= max) {
+        errno = 0;
+        die("descriptor %d holds more than %zu bytes", fd, max);
+      }
+      cap *= 2;
+      buf = realloc(buf, cap + 1);
+      if (!buf) die("out of memory");
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die("read descriptor %d", fd);
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+static long parse_long(const char *key, const char *v) {
+  char *end;
+  errno = 0;
+  long x = strtol(v, &end, 10);
+  if (errno || *end || x < 0) {
+    errno = 0;
+    die("bad %s %s", key, v);
+  }
+  return x;
+}
+
+static void parse(struct opts *o, char *buf, size_t len) {
+  memset(o, 0, sizeof *o);
+  o->home_mode = "1777";
+  char *p = buf, *end = buf + len;
+  int in_argv = 0;
+  while (p < end) {
+    char *tok = p;
+    p += strlen(tok) + 1;
+    if (in_argv) {
+      if (o->nargv == MAX_ARGV) die("too many arguments");
+      o->argv[o->nargv++] = tok;
+      continue;
+    }
+    if (strcmp(tok, "--") == 0) {
+      in_argv = 1;
+      continue;
+    }
+    char *eq = strchr(tok, '=');
+    if (!eq) {
+      errno = 0;
+      die("bad option %s", tok);
+    }
+    *eq = '\0';
+    const char *k = tok, *v = eq + 1;
+    if (!strcmp(k, "bwrap")) o->bwrap_pid = parse_long(k, v);
+    else if (!strcmp(k, "target")) o->target_pid = parse_long(k, v);
+    else if (!strcmp(k, "mnt")) o->mnt_ino = (unsigned long)parse_long(k, v);
+    else if (!strcmp(k, "privileged")) o->privileged = parse_long(k, v) != 0;
+    else if (!strcmp(k, "uid")) o->uid = (uid_t)parse_long(k, v);
+    else if (!strcmp(k, "gid")) o->gid = (gid_t)parse_long(k, v);
+    else if (!strcmp(k, "tmpfs")) o->tmpfs_bytes = (unsigned long)parse_long(k, v);
+    else if (!strcmp(k, "home")) o->home = v;
+    else if (!strcmp(k, "workspace")) o->workspace = v;
+    else if (!strcmp(k, "home_mode")) o->home_mode = v;
+    else if (!strcmp(k, "command_file")) o->command_file = v;
+    else if (!strcmp(k, "cwd")) o->cwd = v;
+    else if (!strcmp(k, "seccomp")) o->seccomp = parse_long(k, v) != 0;
+    else if (!strcmp(k, "cgroup")) {
+      if (o->ncgroups == MAX_CGROUPS) die("too many cgroups");
+      o->cgroups[o->ncgroups++] = v;
+    } else if (!strcmp(k, "env")) {
+      if (o->nenv == MAX_ENV) die("too many environment variables");
+      o->env[o->nenv++] = (char *)v;
+    } else {
+      errno = 0;
+      die("unknown option %s", k);
+    }
+  }
+  errno = 0;
+  if (o->nargv == 0) die("no command");
+  if (!o->bwrap_pid || !o->target_pid) die("no sandbox to enter");
+  if (!o->home || !o->workspace || !o->cwd) die("home, workspace and cwd are required");
+  if (strncmp(o->workspace, o->home, strlen(o->home)) != 0 || o->workspace[strlen(o->home)] != '/') die("workspace must be below home");
+  if (strspn(o->home_mode, "01234567") != strlen(o->home_mode)) die("bad home_mode");
+}
+
+/* The parent pid of the process whose /proc directory is `dirfd`, or -1. */
+static long proc_ppid(int dirfd) {
+  int fd = openat(dirfd, "stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  /* The command name may hold spaces and parentheses: the fields start after the last ')'. */
+  char *rp = strrchr(buf, ')');
+  if (!rp) return -1;
+  char state;
+  long ppid;
+  if (sscanf(rp + 1, " %c %ld", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("open %s", path);
+  size_t len = strlen(text);
+  if (write(fd, text, len) != (ssize_t)len) die("write %s", path);
+  close(fd);
+}
+
+/* True when the namespace `fd` is the one this process is in already (`name` as in /proc/self/ns). */
+static int same_ns(int fd, const char *name) {
+  struct stat want, have;
+  char self[32];
+  snprintf(self, sizeof self, "/proc/self/ns/%s", name);
+  return fstat(fd, &want) == 0 && stat(self, &have) == 0 && want.st_ino == have.st_ino && want.st_dev == have.st_dev;
+}
+
+/* Joins `fd` (a namespace of kind `type`) unless this process is in it already; closes it. */
+static void join_fd(int fd, const char *name, int type) {
+  /* Already there (the user namespace when the server is root; the cgroup namespace without --unshare-cgroup). */
+  if (!same_ns(fd, name) && setns(fd, type) < 0) die("join the sandbox's %s namespace", name);
+  close(fd);
+}
+
+static int open_ns(int dirfd, const char *name, int optional) {
+  char path[32];
+  snprintf(path, sizeof path, "ns/%s", name);
+  int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && !(optional && errno == ENOENT)) die("open the sandbox's %s namespace", name);
+  return fd;
+}
+
+static void join_ns(int dirfd, const char *name, int type, int optional) {
+  int fd = open_ns(dirfd, name, optional);
+  if (fd >= 0) join_fd(fd, name, type);
+}
+
+static void mount_tmpfs(const char *dest, const char *mode, unsigned long size);
+
+/* A fresh tmpfs in place of the sandbox's (detached, so that /proc/self/mountinfo lists each place once). */
+static void replace_tmpfs(const char *dest, const char *mode, unsigned long size) {
+  if (umount2(dest, MNT_DETACH) < 0) die("unmount the sandbox's %s", dest);
+  mount_tmpfs(dest, mode, size);
+}
+
+static void mount_tmpfs(const char *dest, const char *mode, unsigned long size) {
+  char data[96];
+  snprintf(data, sizeof data, "mode=%s,size=%lu", mode, size);
+  if (mount("tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) die("mount a tmpfs on %s", dest);
+}
+
+/* CAP_* numbers up to the kernel's last one (read from /proc; 63 when unknown). */
+static int last_cap(void) {
+  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 63;
+  char buf[16];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 63;
+  buf[n] = '\0';
+  return atoi(buf);
+}
+
+/* Keeps only `keep` (a CAP_* number, or -1 for none) in every capability set, the bounding set included. */
+static void limit_caps(int keep, int last) {
+  for (int c = 0; c <= last; c++) {
+    if (c == keep || prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1) continue;
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) die("drop capability %d from the bounding set", c);
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clear the ambient capabilities");
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (keep >= 0) {
+    data[keep / 32].effective = data[keep / 32].permitted = 1u << (keep % 32);
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) die("set the capabilities");
+}
+
+/* Empties the bounding set (needs CAP_SETPCAP, which stays effective until the ids change). */
+static void limit_caps_bounding(int last) {
+  for (int c = 0; c <= last; c++) {
+    if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1) continue;
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) die("drop capability %d from the bounding set", c);
+  }
+}
+
+static void close_from(int lowest, int except) {
+  for (int fd = lowest; fd < 1024; fd++) {
+    if (fd != except) close(fd);
+  }
+}
+
+/* The command, in the sandbox's pid namespace: drop everything, then exec. Never returns. */
+static void run_command(struct opts *o, const char *filter, size_t filter_len, int last, int userns) {
+  if (setsid() < 0) die("setsid");
+  /*
+   * Unprivileged mode: the sandbox's own user namespace (bwrap --disable-userns nests one below the one
+   * that owns the other namespaces, with user namespaces disabled in it), joined last: the mounts above
+   * needed the owner's.
+   */
+  if (userns >= 0) join_fd(userns, "user", CLONE_NEWUSER);
+  if (o->privileged) {
+    /* Security: the bounding set goes first (it needs CAP_SETPCAP), then the ids; no capability can come back. */
+    limit_caps_bounding(last);
+    if (setgroups(0, NULL) < 0) die("clear the supplementary groups");
+    if (setresgid(o->gid, o->gid, o->gid) < 0) die("set the gid");
+    if (setresuid(o->uid, o->uid, o->uid) < 0) die("set the uid");
+  }
+  limit_caps(-1, last);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("set no_new_privs");
+  /* After the id change (which clears it): the command dies with its supervisor. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
+  if (chdir(o->cwd) < 0) die("chdir %s", o->cwd);
+  close_from(3, FD_READY);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  if (filter) {
+    /* Security: last, right before exec: everything above needed syscalls the filter refuses. */
+    struct sock_fprog prog = {(unsigned short)(filter_len / sizeof(struct sock_filter)), (struct sock_filter *)filter};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) die("load the seccomp filter");
+  }
+  o->env[o->nenv] = NULL;
+  o->argv[o->nargv] = NULL;
+  execve(o->argv[0], o->argv, o->env);
+  die("exec %s", o->argv[0]);
+}
+
+/* Every child of this process (after the command ended: what it left behind, reparented to us). */
+static int kill_children(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)syscall(SYS_gettid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[8192];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  int killed = 0;
+  for (char *s = strtok(buf, " \n"); s; s = strtok(NULL, " \n")) {
+    long pid = strtol(s, NULL, 10);
+    if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0) killed++;
+  }
+  return killed;
+}
+
+static int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+/* The supervisor: the command's private mounts, its subreaper, its end. Never returns. */
+static void supervise(struct opts *o, const char *filter, size_t filter_len, int userns) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
+  /* A private mount namespace: the tmpfs below exist for this exec only and vanish with it. */
+  if (unshare(CLONE_NEWNS) < 0) die("unshare the mount namespace");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make the mounts private");
+  /* Security: a copy of the sandbox's workspace mount (its nosuid/nodev flags with it), nothing else. */
+  int ws = (int)syscall(SYS_open_tree, AT_FDCWD, o->workspace, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (ws < 0) die("copy the workspace mount");
+  replace_tmpfs("/tmp", "1777", o->tmpfs_bytes);
+  replace_tmpfs("/dev/shm", "1777", o->tmpfs_bytes);
+  replace_tmpfs(o->home, o->home_mode, o->tmpfs_bytes);
+  if (mkdir(o->workspace, 0755) < 0) die("mkdir %s", o->workspace);
+  if (syscall(SYS_move_mount, ws, "", AT_FDCWD, o->workspace, MOVE_MOUNT_F_EMPTY_PATH) < 0) die("mount the workspace");
+  close(ws);
+  if (o->command_file) {
+    size_t len;
+    char *text = read_all(FD_COMMAND, &len, (size_t)1 << 30);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", o->command_file);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) die("bad command_file");
+    *slash = '\0';
+    mount_tmpfs(dir, "0755", len + 65536);
+    int fd = open(o->command_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0) die("create %s", o->command_file);
+    for (size_t off = 0; off < len;) {
+      ssize_t w = write(fd, text + off, len - off);
+      if (w < 0) die("write %s", o->command_file);
+      off += (size_t)w;
+    }
+    close(fd);
+    free(text);
+    if (mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) die("make %s read-only", dir);
+  }
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("become a subreaper");
+  int last = last_cap();
+  pid_t cmd = fork();
+  if (cmd < 0) die("fork");
+  if (cmd == 0) run_command(o, filter, filter_len, last, userns);
+  if (userns >= 0) close(userns);
+  /* Our copies of the command's descriptors go: the launcher sees its output end when the command's tree ends. */
+  close_from(0, -1);
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  (void)fd;
+  /* Security: root in the sandbox, but able only to signal (what it supervises runs as another uid). */
+  limit_caps(o->privileged ? CAP_KILL : -1, last);
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  int status = 0, code = -1;
+  for (;;) {
+    int st;
+    pid_t p = waitpid(-1, &st, __WALL);
+    if (p < 0) {
+      if (errno == EINTR) continue;
+      break; /* ECHILD: nothing left */
+    }
+    if (p == cmd) {
+      status = st;
+      code = exit_code(st);
+    }
+    /* Once the command ended, everything it started ends too (as when a sandbox's pid 1 exits). */
+    if (code >= 0) kill_children();
+  }
+  _exit(code >= 0 ? code : exit_code(status));
+}
+
+int main(void) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
+  size_t len;
+  char *buf = read_all(FD_ARGS, &len, 1 << 20);
+  close(FD_ARGS);
+  struct opts o;
+  parse(&o, buf, len);
+
+  char *filter = NULL;
+  size_t filter_len = 0;
+  if (o.seccomp) {
+    filter = read_all(FD_SECCOMP, &filter_len, 1 << 20);
+    if (filter_len == 0 || filter_len % sizeof(struct sock_filter) != 0) {
+      errno = 0;
+      die("bad seccomp filter (%zu bytes)", filter_len);
+    }
+    close(FD_SECCOMP);
+  }
+
+  /* Security: into the exec's cgroups before anything else, so every process it makes is counted and killable. */
+  for (int i = 0; i < o.ncgroups; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cgroup.procs", o.cgroups[i]);
+    write_file(path, "0");
+  }
+
+  /*
+   * Security: the pid could have been reused if the sandbox died. Its bwrap process is the launcher's child
+   * (not reaped, so its pid is not reused), and only the sandbox's pid 1 has it as parent. The directory
+   * descriptor pins the process we checked: if it dies afterwards, opening its namespaces fails.
+   */
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld", o.target_pid);
+  int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) die("the sandbox (pid %ld) is gone", o.target_pid);
+  if (proc_ppid(dirfd) != o.bwrap_pid) {
+    errno = 0;
+    die("pid %ld is not the sandbox any more", o.target_pid);
+  }
+  if (o.mnt_ino) {
+    struct stat st;
+    int fd = openat(dirfd, "ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) die("the sandbox's mount namespace");
+    if ((unsigned long)st.st_ino != o.mnt_ino) {
+      errno = 0;
+      die("pid %ld is not the sandbox any more", o.target_pid);
+    }
+    close(fd);
+  }
+  int root = openat(dirfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) die("open the sandbox's root");
+
+  /*
+   * Unprivileged mode: first the user namespace that owns the sandbox's namespaces (it grants what
+   * joining them and mounting need), the sandbox's own (maybe nested) one last, in the command.
+   */
+  int ipc = open_ns(dirfd, "ipc", 0);
+  int owner = ioctl(ipc, NS_GET_USERNS);
+  if (owner < 0) die("find the owner of the sandbox's namespaces");
+  join_fd(owner, "user", CLONE_NEWUSER);
+  int userns = open_ns(dirfd, "user", 0);
+  if (same_ns(userns, "user")) {
+    close(userns);
+    userns = -1;
+  }
+  join_fd(ipc, "ipc", CLONE_NEWIPC);
+  join_ns(dirfd, "uts", CLONE_NEWUTS, 0);
+  join_ns(dirfd, "net", CLONE_NEWNET, 0);
+  join_ns(dirfd, "cgroup", CLONE_NEWCGROUP, 1);
+  join_ns(dirfd, "pid", CLONE_NEWPID, 0);
+  join_ns(dirfd, "mnt", CLONE_NEWNS, 0);
+  if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0) die("enter the sandbox's root");
+  close(root);
+  close(dirfd);
+
+  pid_t sup = fork();
+  if (sup < 0) die("fork");
+  if (sup == 0) supervise(&o, filter, filter_len, userns);
+
+  /* The launcher signals the supervisor's subtree by this pid (as it does a bwrap sandbox's pid 1). */
+  char info[64];
+  int n = snprintf(info, sizeof info, "{\"child-pid\": %ld}\n", (long)sup);
+  if (write(FD_INFO, info, (size_t)n) < 0) {
+    /* no reader: nobody to tell */
+  }
+  close_from(0, -1);
+  int status;
+  for (;;) {
+    pid_t p = waitpid(sup, &status, 0);
+    if (p == sup) break;
+    if (p < 0 && errno != EINTR) _exit(EXIT_SETUP);
+  }
+  _exit(exit_code(status));
+}
