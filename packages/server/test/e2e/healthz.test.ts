@@ -55,7 +55,8 @@ describe('/v1/admin/health', () => {
     const res = await get('/v1/admin/health', server.adminKey);
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown> & { disk: { free_bytes: number; total_bytes: number } };
-    expect(Object.keys(body).sort()).toEqual(['cgroups', 'database', 'disk', 'exec', 'exec_fix', 'exec_reason', 'status', 'version', 'volume']);
+    expect(Object.keys(body).sort()).toEqual(['cgroups', 'database', 'disk', 'exec', 'exec_fix', 'exec_reason', 'status', 'version', 'volume', 'warm_sandboxes']);
+    expect(body.warm_sandboxes).toEqual({ running: expect.any(Number), idle: expect.any(Number), max: 256, idle_ms: 300_000 });
     const cgroups = body.cgroups as { mode: string; controllers: string[]; missing: string[] } | null;
     if (cgroups !== null) {
       expect(Object.keys(cgroups).sort()).toEqual(['controllers', 'missing', 'mode']);

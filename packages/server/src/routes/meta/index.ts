@@ -49,6 +49,12 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       description: 'Per-exec cgroups: `v1`, `v2` or `none`, the controllers applied, and what is missing',
       properties: { mode: { type: 'string' }, controllers: { type: 'array', items: { type: 'string' } }, missing: { type: 'array', items: { type: 'string' } } },
     },
+    warm_sandboxes: {
+      type: 'object',
+      description:
+        "Warm namespace sandboxes on this node: how many run, how many hold no command, the most kept idle, and how long an idle one is kept (ms)",
+      properties: { running: { type: 'integer' }, idle: { type: 'integer' }, max: { type: 'integer' }, idle_ms: { type: 'integer' } },
+    },
     disk: {
       type: ['object', 'null'],
       description: 'The data volume (null when it could not be read)',
@@ -82,6 +88,7 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         exec_fix: h.exec.fix ?? null,
         // Host paths (the cgroup parent directory) stay out: the schema lists what is shown.
         cgroups: 'cgroups' in h.exec ? h.exec.cgroups : null,
+        warm_sandboxes: { running: h.exec.warm.running, idle: h.exec.warm.idle, max: h.exec.warm.max, idle_ms: h.exec.warm.idleMs },
         disk: h.disk,
       };
       if (h.ok) return body;
