@@ -1,19 +1,23 @@
 /**
- * The bubblewrap command line for one exec: what the sandbox can see.
+ * The bubblewrap command line of a namespace's warm sandbox: what its
+ * commands can see (they enter it with trove-enter, which adds a private
+ * /tmp, /dev/shm and HOME per command and drops to the exec uid).
  *
  * Two ways to run it, chosen by who the server runs as:
  * - root ("privileged"): bwrap runs as root without a user namespace, so it can
  *   bind a namespace tree that sits under the root-only (0700) data dir; the
- *   command then drops to the unprivileged exec uid/gid with setpriv (no caps,
- *   no_new_privs) before any user code runs. The seccomp filter stops the
- *   sandbox from creating user namespaces of its own.
+ *   holder stays root with no capabilities, commands drop to the unprivileged
+ *   exec uid/gid (no caps, no_new_privs) before any user code runs. The
+ *   seccomp filter stops the sandbox from creating user namespaces of its own.
  * - not root ("userns"): bwrap runs as the server's uid in a new user
  *   namespace with `--disable-userns`; the exec uid is the server's uid.
  *
  * Either way the sandbox sees: /usr read-only (and the /bin, /lib... links
  * into it), a handful of read-only /etc files, its own /proc and minimal /dev,
- * private size-limited tmpfs for /tmp, /dev/shm and HOME, and the namespace
- * tree at /home/agent/workspace. Nothing else of the host exists in it.
+ * size-limited tmpfs for /tmp, /dev/shm and HOME, and the namespace tree at
+ * /home/agent/workspace. Nothing else of the host exists in it.
+ *
+ * `args()` is the same sandbox as a one-shot command line (benchmarks, debugging).
  */
 import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';

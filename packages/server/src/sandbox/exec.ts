@@ -2,12 +2,13 @@
  * Runs agents' shell commands in a bubblewrap sandbox over their namespace
  * tree. docs/exec.md describes the isolation model and its limits.
  *
- * One exec is one bwrap process tree in its own pid namespace. It is killed
- * as a whole by SIGKILLing the namespace's pid 1 (the kernel kills every
- * process of a pid namespace before its pid 1 finishes exiting) and, when the
- * server may use cgroups, every process of the exec's cgroup. The server never
- * forks a sandbox itself: the launcher process does (launcher.ts), and bwrap's
- * --die-with-parent takes the sandboxes down if that process dies.
+ * Each namespace has one warm sandbox (warm.ts): a bwrap process tree holding
+ * its namespaces and mounts, made on first use, stopped when idle. Each exec
+ * enters it with trove-enter (native/trove_enter.c): the exec's own cgroup,
+ * a private /tmp, /dev/shm and HOME, and a supervisor that kills whatever the
+ * command leaves behind. The server never forks anything itself: the launcher
+ * process does (launcher.ts), and bwrap's --die-with-parent takes the
+ * sandboxes down if that process dies.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
