@@ -48,6 +48,8 @@ export interface Config {
     maxTimeoutMs: number;
     /** RLIMIT_CPU per process of a background process (0 = none: its namespace's CPU weight shares the CPU). */
     cpuSeconds: number;
+    /** Cluster: a node's running processes are marked node_lost once it has not vouched for them this long. */
+    nodeLostMs: number;
   };
   webhooks: {
     attemptTimeoutMs: number;
@@ -130,6 +132,7 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_PROCESS_OUTPUT_BYTES', flag: 'process-output-bytes', kind: 'int', help: 'Output kept per stream of a background process, oldest dropped first (default 16 MiB)' },
   { env: 'TROVE_PROCESS_RETENTION_MS', flag: 'process-retention-ms', kind: 'int', help: 'Keep a background process\'s record and output this long after it ends (default 86400000 = 24 h)' },
   { env: 'TROVE_PROCESS_MAX_TIMEOUT_MS', flag: 'process-max-timeout-ms', kind: 'int', help: 'Cap on a background process\'s timeout_ms (default 86400000 = 24 h; 0 = no cap); default timeout: none' },
+  { env: 'TROVE_PROCESS_NODE_LOST_MS', flag: 'process-node-lost-ms', kind: 'int', help: "Cluster: another node's running processes are marked node_lost after it has not vouched for them this long (default 45000)" },
   { env: 'TROVE_PROCESS_CPU_SECONDS', flag: 'process-cpu-seconds', kind: 'int', help: 'CPU-time limit per process of a background process (default 0 = none)' },
   { env: 'TROVE_MAX_UPLOAD_BYTES', flag: 'max-upload-bytes', kind: 'int', help: 'Largest upload (default 5 GiB)' },
   { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
@@ -252,7 +255,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     retentionMs: int('TROVE_PROCESS_RETENTION_MS', 24 * 3600_000),
     maxTimeoutMs: int('TROVE_PROCESS_MAX_TIMEOUT_MS', 24 * 3600_000),
     cpuSeconds: int('TROVE_PROCESS_CPU_SECONDS', 0),
+    nodeLostMs: int('TROVE_PROCESS_NODE_LOST_MS', 45_000),
   };
+  if (processes.nodeLostMs < 1000) throw new ConfigError(`TROVE_PROCESS_NODE_LOST_MS must be at least 1000, got ${processes.nodeLostMs}`);
   if (processes.outputBytes < 1024) throw new ConfigError(`TROVE_PROCESS_OUTPUT_BYTES must be at least 1024, got ${processes.outputBytes}`);
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);

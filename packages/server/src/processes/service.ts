@@ -95,10 +95,8 @@ const MAX_ENV_BYTES = 48 * 1024;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 /** Variables the sandbox sets about itself: a process cannot claim to be another workspace or namespace. */
 const RESERVED_ENV = new Set(['TROVE_WORKSPACE_ID', 'TROVE_NAMESPACE']);
-/** Cluster: a node vouches for its running processes this often… */
+/** Cluster: a node vouches for its running processes this often (or a quarter of the node-lost window, if shorter). */
 const HEARTBEAT_MS = 10_000;
-/** …and another node marks them node_lost when it has not for this long. */
-const NODE_LOST_MS = 45_000;
 const SWEEP_MS = 10 * 60_000;
 /** How often the namespaces of running processes are queued for a quota measure (the files service's own tick). */
 const QUOTA_MEASURE_MS = 30_000;
@@ -721,9 +719,11 @@ export class ProcessService {
     });
     void this.sweep().catch((err: unknown) => this.deps.logger.warn({ err }, 'background process retention sweep failed'));
     if (this.deps.cluster) {
-      every(HEARTBEAT_MS, async () => {
+      // Another node marks them node_lost when this one has not vouched for them for processes.nodeLostMs.
+      const lostMs = this.deps.config.processes.nodeLostMs;
+      every(Math.min(HEARTBEAT_MS, Math.max(250, Math.floor(lostMs / 4))), async () => {
         if (this.live.size > 0) await this.repo.heartbeat(this.node, Date.now());
-        for (const r of await this.repo.orphans(Date.now() - NODE_LOST_MS, this.node, 200)) await this.endOrphan(r, 'node_lost');
+        for (const r of await this.repo.orphans(Date.now() - lostMs, this.node, 200)) await this.endOrphan(r, 'node_lost');
       });
     }
   }

@@ -16,8 +16,6 @@
  * into it), a handful of read-only /etc files, its own /proc and minimal /dev,
  * size-limited tmpfs for /tmp, /dev/shm and HOME, and the namespace tree at
  * /home/agent/workspace. Nothing else of the host exists in it.
- *
- * `args()` is the same sandbox as a one-shot command line (benchmarks, debugging).
  */
 import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,17 +86,6 @@ export interface LayoutOptions {
   bwrap: string;
   setpriv: string | null;
   seccomp: boolean;
-}
-
-export interface InvocationOptions {
-  /** realpath of the namespace tree on the host. */
-  nsRoot: string;
-  env: Record<string, string>;
-  script: string;
-  /** Pass --block-fd: the sandbox waits for one byte (after we moved it into its cgroups). */
-  block: boolean;
-  /** Pass --info-fd (default true); a bare benchmark spawn has nobody reading it. */
-  info?: boolean;
 }
 
 /**
@@ -187,11 +174,6 @@ export class SandboxLayout {
     return a;
   }
 
-  /** Full argv (without the bwrap binary itself), everything on the command line (benchmarks, debugging). */
-  args(inv: InvocationOptions): string[] {
-    return [...this.options(inv), '--', ...this.command(inv)];
-  }
-
   /**
    * A namespace's warm sandbox (see trove_enter.c): bwrap's options travel NUL-separated on FD.args
    * (`--args`), only the holder command stays in argv. The sandbox's pid 1 is a bwrap process, so its
@@ -199,7 +181,7 @@ export class SandboxLayout {
    * data dir, the namespace tree and the runtime files. bwrap closes FD.args once read.
    */
   holderArgsViaFd(nsRoot: string, block: boolean): { argv: string[]; argsData: Buffer } {
-    const opts = this.options({ nsRoot, env: {}, script: HOLD_SCRIPT, block });
+    const opts = this.options(nsRoot, block);
     for (const arg of opts) {
       // Security: a NUL would split one argument in two inside bwrap and shift the option stream: refuse.
       if (arg.includes('\0')) throw new Error('a sandbox option contains a NUL byte');
@@ -215,40 +197,19 @@ export class SandboxLayout {
     };
   }
 
-  private options(inv: InvocationOptions): string[] {
+  /** `block`: bwrap reports its pid on FD.info and waits on FD.block until it was moved into its cgroups. */
+  private options(nsRoot: string, block: boolean): string[] {
     const a = [...this.fixed];
     // Security: the namespace tree is the only host directory the sandbox can write.
-    a.push('--bind', inv.nsRoot, SANDBOX_WORKSPACE);
+    a.push('--bind', nsRoot, SANDBOX_WORKSPACE);
     // Where trove-enter mounts a command too long for argv (a read-only tmpfs per exec).
     a.push('--dir', '/run', '--dir', SANDBOX_COMMAND_DIR);
     // Security: last mount op: nothing else may be created in the sandbox root (only the tmpfs mounts stay writable).
     a.push('--remount-ro', '/');
     a.push('--chdir', SANDBOX_HOME);
-    for (const [k, v] of Object.entries(inv.env)) a.push('--setenv', k, v);
-    if (inv.info !== false) a.push('--info-fd', String(FD.info));
-    if (inv.block) a.push('--block-fd', String(FD.block));
+    a.push('--info-fd', String(FD.info));
+    if (block) a.push('--block-fd', String(FD.block));
     if (this.opts.seccomp) a.push('--seccomp', String(FD.seccomp));
-    return a;
-  }
-
-  /** The argv bwrap runs in the sandbox (after `--`): nothing host-specific, it is visible inside. */
-  private command(inv: InvocationOptions): string[] {
-    const o = this.opts;
-    const a: string[] = [];
-    if (o.privileged) {
-      // Security: drop to the exec uid before any user code; no capabilities can come back (no_new_privs).
-      a.push(
-        o.setpriv!,
-        `--reuid=${o.uid}`,
-        `--regid=${o.gid}`,
-        '--clear-groups',
-        '--inh-caps=-all',
-        '--bounding-set=-all',
-        '--no-new-privs',
-        '--',
-      );
-    }
-    a.push('/bin/sh', '-c', inv.script, 'sh');
     return a;
   }
 }

@@ -362,27 +362,6 @@ export class ExecService {
     this.runtimeDir = null;
   }
 
-  /**
-   * The bwrap command line this service would use for `command`, for
-   * benchmarks and debugging, with every option in argv (the service passes
-   * the same options on a descriptor with `--args`). The seccomp filter, when
-   * used, is expected on descriptor 5. Without `handOff` there are no
-   * info/block descriptors; with it bwrap reports its pid on descriptor 3 and
-   * waits on descriptor 4, as for the service, so a caller can place the
-   * sandbox in cgroups first.
-   */
-  sandboxCommand(
-    nsRoot: string,
-    command: string,
-    opts: { handOff?: boolean } = {},
-  ): { file: string; args: string[]; seccompPath: string | null } | null {
-    if (!this.layout || this.current.mode !== 'bubblewrap') return null;
-    const env = this.env({ workspaceId: 'bench', namespace: 'bench' }, SANDBOX_HOME, SANDBOX_PATH);
-    const handOff = opts.handOff === true;
-    const args = this.layout.args({ nsRoot, env, script: command, block: handOff, info: handOff });
-    return { file: this.layout.opts.bwrap, args, seccompPath: this.seccompPath };
-  }
-
   // ---------------------------------------------------------------- probing
 
   private async probe(): Promise<SandboxStatus> {

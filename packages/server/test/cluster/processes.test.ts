@@ -119,3 +119,46 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
     expect(await ok<{ data: string; eof: boolean }>(call(b, `/v1/processes/${p.process_id}/output`))).toMatchObject({ data: 'kept\n', eof: true });
   });
 });
+
+describe.skipIf(skip !== '')(`a node that dies${skip}`, () => {
+  const shared = useSharedState('trove-cluster-lost');
+  const runtimeKey = randomKey();
+  const adminKey = randomKey();
+
+  it("has its running processes marked node_lost by another node once it stops vouching for them; their output stays", async () => {
+    const { db, dataDir } = await shared.create();
+    // A short window, so the test does not wait the default 45 s; what is tested is the same path.
+    const env = { TROVE_DATABASE_URL: db.url, TROVE_PROCESS_NODE_LOST_MS: '2000' };
+    const a = await startServer({ dataDir, adminKey, runtimeKey, env });
+    shared.nodes.push(a);
+    const b = await startServer({ dataDir, adminKey, runtimeKey, env });
+    shared.nodes.push(b);
+    const call = (node: StartedServer, path: string, init: RequestInit = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set('authorization', `Bearer ${runtimeKey}`);
+      headers.set('x-namespace', 'lost');
+      return fetch(node.baseUrl + path, { ...init, headers });
+    };
+    const res = await call(a, '/v1/processes', json({ command: 'echo before; sleep 600' }));
+    expect(res.status).toBe(201);
+    const p = (await res.json()) as Proc;
+    for (;;) {
+      const o = (await (await call(b, `/v1/processes/${p.process_id}/output`)).json()) as { data: string };
+      if (o.data === 'before\n') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Node a vouches for it while it lives: still running on b after twice the window.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(((await (await call(b, `/v1/processes/${p.process_id}`)).json()) as Proc).state).toBe('running');
+    await a.kill('SIGKILL');
+    const deadline = Date.now() + 15_000;
+    let seen: Proc;
+    for (;;) {
+      seen = (await (await call(b, `/v1/processes/${p.process_id}`)).json()) as Proc;
+      if (seen.state === 'exited' || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen).toMatchObject({ state: 'exited', exit_reason: 'node_lost', exit_code: null, stdout_bytes: 7 });
+    expect(await (await call(b, `/v1/processes/${p.process_id}/output`)).json()).toMatchObject({ data: 'before\n', eof: true });
+  }, 60_000);
+});
