@@ -7,8 +7,9 @@
  * volume (sandbox/ring-writer.ts) and this service keeps its record in the
  * `processes` table, so any node can list it, read its output and stream it.
  * Only the owning node can write its stdin or signal it; other nodes pass
- * signals and namespace stops on through the cluster's control channel
- * (control.ts) and answer 409 for stdin.
+ * signals, stdin writes and closes, and namespace stops on through the
+ * cluster's control channel (control.ts; a stdin write's bytes travel as a
+ * file on the shared volume) and answer as the owning node would.
  *
  * A process does not hold its namespace's lock while it runs (it may run for
  * hours; snapshots would wait for it); it takes the shared side only to start.
@@ -32,7 +33,7 @@ import type { StreamName } from '../sandbox/ring-writer.js';
 import type { FileService, NsContext } from '../services/files.js';
 import type { NamespaceLocks } from '../services/locks.js';
 import type { NamespaceService } from '../services/namespaces.js';
-import type { ProcessControl } from './control.js';
+import type { ProcessControl, StdinOutcome } from './control.js';
 import { outputDir, readOutput, removeOutput, streamRange, type OutputSlice } from './output-store.js';
 import { ProcessRepository, type EndFields, type ProcessRow } from './repository.js';
 
@@ -155,6 +156,7 @@ export class ProcessService {
     deps.control.bind(this.node);
     deps.control.serve({
       signal: (workspaceId, id, signal) => this.signalLocal(workspaceId, id, signal),
+      stdin: (workspaceId, id, take, close) => this.stdinFromNode(workspaceId, id, take, close),
       stopNamespace: (workspaceId, namespace) => this.stopLocal(workspaceId, namespace),
     });
   }
@@ -531,48 +533,77 @@ export class ProcessService {
 
   // ---------------------------------------------------------------- stdin and signals
 
-  private async owned(ctx: NsContext, id: string, what: string): Promise<Live> {
-    const row = await this.find(ctx, id);
-    if (row.state !== 'running') throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
-    const live = this.live.get(id);
-    if (!live || !live.proc) {
-      if (row.node !== this.node) {
-        throw new AppError(
-          'conflict',
-          `Process ${id} runs on another node of the cluster; ${what} must be sent to that node (route this namespace's requests to one node, or retry there).`,
-        );
-      }
-      throw new AppError('conflict', `Process ${id} is still starting; retry shortly.`);
-    }
-    return live;
-  }
-
   async writeStdin(ctx: NsContext, id: string, data: Buffer, close: boolean): Promise<{ process_id: string; written: number; stdin_open: boolean }> {
     if (data.length > MAX_STDIN_BYTES) throw new AppError('payload_too_large', 'A stdin write is at most 1 MiB.');
-    const live = await this.owned(ctx, id, 'writing to its stdin');
-    if (!live.stdinOpen) throw new AppError('conflict', `The stdin of process ${id} is closed.`);
-    const r = await live.proc!.stdin(data.length > 0 ? data : null, close);
-    if (!r.ok) {
-      if (r.error === 'full') {
+    const what = 'writing to its stdin';
+    const r = await this.stdinAnywhere(ctx, id, data, close, what);
+    if (r.ok) return { process_id: id, written: r.written, stdin_open: r.stdinOpen };
+    switch (r.error) {
+      case 'full':
         throw new AppError(
           'conflict',
           `Process ${id} is not reading its stdin: 1 MiB is already waiting for it. Retry once it has read some.`,
         );
-      }
-      if (r.error === 'closed') await this.stdinClosed(live);
-      throw new AppError('conflict', r.error === 'gone' ? `Process ${id} has exited.` : `The stdin of process ${id} is closed.`);
+      case 'gone':
+        throw new AppError('conflict', `Process ${id} has exited.`);
+      case 'closed':
+        throw new AppError('conflict', `The stdin of process ${id} is closed.`);
+      case 'not_found':
+        return this.notRunning(ctx, id, what);
     }
-    if (r.stdinOpen === false) await this.stdinClosed(live);
-    return { process_id: id, written: r.written ?? 0, stdin_open: live.stdinOpen };
   }
 
   async closeStdin(ctx: NsContext, id: string): Promise<{ process_id: string; stdin_open: false }> {
-    const live = await this.owned(ctx, id, 'closing its stdin');
-    if (live.stdinOpen) {
-      await live.proc!.stdin(null, true);
-      await this.stdinClosed(live);
-    }
+    const what = 'closing its stdin';
+    const r = await this.stdinAnywhere(ctx, id, Buffer.alloc(0), true, what);
+    if (!r.ok && r.error === 'not_found') return this.notRunning(ctx, id, what);
+    // Closed now, or already: either way it is closed.
     return { process_id: id, stdin_open: false };
+  }
+
+  /** A stdin request for a running process of this namespace, on this node or passed on to the one that runs it. */
+  private async stdinAnywhere(ctx: NsContext, id: string, data: Buffer, close: boolean, what: string): Promise<StdinOutcome> {
+    const row = await this.find(ctx, id);
+    if (row.state !== 'running') throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
+    if (this.live.has(id) || row.node === this.node) return this.stdinLocal(row.workspace_id, id, data, close);
+    const r = await this.deps.control.stdin(row.node, row.workspace_id, id, this.dirOf(row), data, close);
+    if (r === null) {
+      throw new AppError('conflict', `Process ${id} runs on another node of the cluster, which did not answer; retry.`);
+    }
+    return r;
+  }
+
+  /** The node that should run it does not (yet, or any more): the answer a local request gives then. */
+  private async notRunning(ctx: NsContext, id: string, what: string): Promise<never> {
+    const row = await this.find(ctx, id);
+    if (row.state !== 'running') throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
+    throw new AppError('conflict', `Process ${id} is still starting; retry shortly.`);
+  }
+
+  /**
+   * Writes to (and with `close`, closes) the stdin of a process this node runs: a client's request, here
+   * or from another node. `not_found` when this node does not run it (or not for that workspace).
+   */
+  private async stdinLocal(workspaceId: string, id: string, data: Buffer, close: boolean): Promise<StdinOutcome> {
+    const live = this.live.get(id);
+    if (!live?.proc || live.row.workspace_id !== workspaceId) return { ok: false, error: 'not_found' };
+    if (!live.stdinOpen) return { ok: false, error: 'closed' };
+    const r = await live.proc.stdin(data.length > 0 ? data : null, close);
+    if (!r.ok) {
+      // A close asked of a process that is ending is as good as done.
+      if (r.error === 'closed' || (r.error === 'gone' && close)) await this.stdinClosed(live);
+      return { ok: false, error: r.error === 'full' ? 'full' : r.error === 'gone' ? 'gone' : 'closed' };
+    }
+    if (r.stdinOpen === false) await this.stdinClosed(live);
+    return { ok: true, written: r.written ?? 0, stdinOpen: live.stdinOpen };
+  }
+
+  /** A stdin request from another node: its bytes are read (take) only once the process is known to be ours. */
+  private async stdinFromNode(workspaceId: string, id: string, take: (dir: string) => Promise<Buffer>, close: boolean): Promise<StdinOutcome> {
+    const live = this.live.get(id);
+    // Security: as signalLocal, a request names the workspace, and a process of another one is not there.
+    if (!live?.proc || live.row.workspace_id !== workspaceId) return { ok: false, error: 'not_found' };
+    return this.stdinLocal(workspaceId, id, await take(live.dir), close);
   }
 
   private async stdinClosed(live: Live): Promise<void> {

@@ -19,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
@@ -226,14 +227,9 @@ function readKeyed(file: string): Record<string, number> {
   return out;
 }
 
-/** The slot's group directories: what the launcher process needs to attach and kill. */
-export function slotDirs(slot: CgroupSlot): string[] {
-  return slot.dirs;
-}
-
 /** Moves `pid` into each group; its children inherit them. */
-export function attachToCgroups(dirs: readonly string[], pid: number): void {
-  for (const dir of dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+export async function attachToCgroups(dirs: readonly string[], pid: number): Promise<void> {
+  for (const dir of dirs) await writeFile(join(dir, 'cgroup.procs'), String(pid));
 }
 
 /** Every process (host pid) in the groups: the union over v1's hierarchies. */

@@ -372,17 +372,19 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
         return;
       }
       if (block && cgroups) {
-        try {
-          // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
-          // Synchronous: a cgroup v1 migration may wait for an RCU grace period (docs/exec.md, Performance); that
-          // pauses only this process, and a thread-pool hop would add latency to every exec for no one's benefit.
-          attachToCgroups(cgroups, sandboxPid);
-        } catch (err) {
-          note(`cannot move the sandbox into its cgroup: ${(err as Error).message}\n`);
-          kill();
-          return;
-        }
-        block.end('x');
+        // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
+        // On the thread pool: a cgroup v1 migration may wait for an RCU grace period (docs/exec.md, Performance),
+        // and this process meanwhile starts other namespaces' commands.
+        const pid = sandboxPid;
+        attachToCgroups(cgroups, pid).then(
+          () => {
+            if (!killed) block.end('x');
+          },
+          (err: Error) => {
+            note(`cannot move the sandbox into its cgroup: ${err.message}\n`);
+            kill();
+          },
+        );
       }
     });
   }

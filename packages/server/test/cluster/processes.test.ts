@@ -1,10 +1,12 @@
 /**
  * Background processes on two real nodes sharing one PostgreSQL database and one data dir: a process started
  * on one node is listed, read and streamed on the other; a signal sent to the other node reaches it (through
- * LISTEN/NOTIFY), stdin there is a clear 409, and a restore on the other node stops it first.
+ * LISTEN/NOTIFY), so do stdin writes and closes (their bytes through a file on the shared data volume, answered
+ * as the owning node answers), and a restore on the other node stops it first.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomKey, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { pgAvailable, useSharedState } from './support.js';
 
@@ -49,9 +51,12 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
     }
   }
 
+  let dataDir: string;
+
   beforeAll(async () => {
-    const { db, dataDir } = await shared.create();
-    const env = { TROVE_DATABASE_URL: db.url };
+    const created = await shared.create();
+    dataDir = created.dataDir;
+    const env = { TROVE_DATABASE_URL: created.db.url };
     a = await startServer({ dataDir, adminKey, runtimeKey, env });
     shared.nodes.push(a);
     b = await startServer({ dataDir, adminKey, runtimeKey, env });
@@ -81,13 +86,70 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
     expect(out).toMatchObject({ data: 'from-a\ndone\n', eof: true });
   });
 
-  it('stdin on the other node is a 409 that says why; a signal there reaches the owning node', async () => {
+  /** What is left in a process's output directory besides its output segments (stdin files must not stay). */
+  function strayFiles(id: string): string[] {
+    const root = join(dataDir, 'processes');
+    for (const ws of readdirSync(root)) {
+      const names = readdirSync(join(root, ws)).includes(id) ? readdirSync(join(root, ws, id)) : null;
+      if (names) return names.filter((n) => !/^(stdout|stderr)\.\d{16}$/.test(n));
+    }
+    throw new Error(`no output directory for ${id}`);
+  }
+
+  async function outputOf(node: StartedServer, id: string, want: string): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const o = await ok<{ data: string }>(call(node, `/v1/processes/${id}/output`));
+      if (o.data.length >= want.length || Date.now() > deadline) return o.data;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('stdin written on the other node reaches the process; closing it there ends the process', async () => {
+    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'cat' })), 201);
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'hello from b\n' })))).toEqual({
+      process_id: p.process_id,
+      written: 13,
+      stdin_open: true,
+    });
+    // More than a NOTIFY payload holds, as raw bytes: the file on the shared volume carries it.
+    const big = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join('');
+    expect(big.length).toBeGreaterThan(100_000);
+    expect(
+      await ok(call(b, `/v1/processes/${p.process_id}/stdin`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: big })),
+    ).toEqual({ process_id: p.process_id, written: big.length, stdin_open: true });
+    const want = 'hello from b\n' + big;
+    expect(await outputOf(b, p.process_id, want)).toBe(want);
+    expect(strayFiles(p.process_id)).toEqual([]);
+
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({ process_id: p.process_id, stdin_open: false });
+    expect(await waitExit(b, p.process_id)).toMatchObject({ exit_code: 0, exit_reason: 'exited', stdout_bytes: want.length });
+    expect(strayFiles(p.process_id)).toEqual([]);
+  });
+
+  it('a write and a close with data on the other node; a write to a closed stdin there is the 409 the owning node gives', async () => {
+    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'cat; sleep 600' })), 201);
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'last\n', close: true })))).toEqual({
+      process_id: p.process_id,
+      written: 5,
+      stdin_open: false,
+    });
+    expect(await outputOf(b, p.process_id, 'last\n')).toBe('last\n');
+    expect(await ok<Proc & { stdin_open: boolean }>(call(b, `/v1/processes/${p.process_id}`))).toMatchObject({ state: 'running', stdin_open: false });
+    const there = await call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'more' }));
+    const here = await call(a, `/v1/processes/${p.process_id}/stdin`, json({ data: 'more' }));
+    const [bodyThere, bodyHere] = [(await there.json()) as { code: string; detail: string }, (await here.json()) as { code: string; detail: string }];
+    expect([there.status, bodyThere.code, bodyThere.detail]).toEqual([409, 'conflict', `The stdin of process ${p.process_id} is closed.`]);
+    expect([here.status, bodyHere.code, bodyHere.detail]).toEqual([there.status, bodyThere.code, bodyThere.detail]);
+    // Closing a closed stdin is done already, on either node.
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({ process_id: p.process_id, stdin_open: false });
+    expect(strayFiles(p.process_id)).toEqual([]);
+    await ok(call(b, `/v1/processes/${p.process_id}/signal`, json({ signal: 'SIGKILL' })));
+    await waitExit(b, p.process_id);
+  });
+
+  it('a signal sent to the other node reaches the owning node', async () => {
     const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'sleep 600' })), 201);
-    const r = await call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'x' }));
-    expect(r.status).toBe(409);
-    const body = (await r.json()) as { code: string; detail: string };
-    expect(body.code).toBe('conflict');
-    expect(body.detail).toContain('runs on another node');
     expect(await ok(call(b, `/v1/processes/${p.process_id}/signal`, json({ signal: 'SIGTERM' })))).toEqual({
       process_id: p.process_id,
       signal: 'SIGTERM',

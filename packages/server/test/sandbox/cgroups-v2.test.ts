@@ -110,7 +110,7 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
     const sh = spawn('/bin/sh', ['-c', `read go; sleep ${m}1 & sleep ${m}2 & wait`], { stdio: ['pipe', 'ignore', 'ignore'] });
     try {
       const slot = pool!.acquire('ns-kill');
-      attachToCgroups(slot.dirs, sh.pid!);
+      await attachToCgroups(slot.dirs, sh.pid!);
       // Only now the shell forks: its children start inside the group.
       sh.stdin!.write('go\n');
       // The shell (its command line names the marker too) and its two sleeps.

@@ -96,7 +96,7 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
         {
           schema: {
             summary: "Write to a background process's stdin: raw bytes (application/octet-stream) or JSON {data, close?}",
-            description: '409 conflict when stdin is closed, the process has exited, 1 MiB already waits unread, or it runs on another cluster node.',
+            description: '409 conflict when stdin is closed, the process has exited, 1 MiB already waits unread, or it runs on another cluster node that does not answer within 5 s.',
             tags: ['processes'],
             headers: nsHeader,
             params: processParams,
