@@ -27,7 +27,7 @@ export const SANDBOX_HOSTNAME = 'trove';
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Descriptor numbers inside bwrap / the command (the shell can only name 0-9). */
-export const FD = { info: 3, block: 4, seccomp: 5, ready: 6, command: 7, args: 8 } as const;
+export const FD = { info: 3, seccomp: 5, ready: 6, command: 7, args: 8 } as const;
 
 /** Where a command too long for argv is placed (read-only) inside the sandbox. */
 export const SANDBOX_COMMAND_DIR = '/run/trove';
@@ -180,8 +180,8 @@ export class SandboxLayout {
    * /proc/1/cmdline is readable inside: with the options in argv it would show the host paths of the
    * data dir, the namespace tree and the runtime files. bwrap closes FD.args once read.
    */
-  holderArgsViaFd(nsRoot: string, block: boolean): { argv: string[]; argsData: Buffer } {
-    const opts = this.options(nsRoot, block);
+  holderArgsViaFd(nsRoot: string): { argv: string[]; argsData: Buffer } {
+    const opts = this.options(nsRoot);
     for (const arg of opts) {
       // Security: a NUL would split one argument in two inside bwrap and shift the option stream: refuse.
       if (arg.includes('\0')) throw new Error('a sandbox option contains a NUL byte');
@@ -197,8 +197,7 @@ export class SandboxLayout {
     };
   }
 
-  /** `block`: bwrap reports its pid on FD.info and waits on FD.block until it was moved into its cgroups. */
-  private options(nsRoot: string, block: boolean): string[] {
+  private options(nsRoot: string): string[] {
     const a = [...this.fixed];
     // Security: the namespace tree is the only host directory the sandbox can write.
     a.push('--bind', nsRoot, SANDBOX_WORKSPACE);
@@ -208,7 +207,6 @@ export class SandboxLayout {
     a.push('--remount-ro', '/');
     a.push('--chdir', SANDBOX_HOME);
     a.push('--info-fd', String(FD.info));
-    if (block) a.push('--block-fd', String(FD.block));
     if (this.opts.seccomp) a.push('--seccomp', String(FD.seccomp));
     return a;
   }

@@ -19,7 +19,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
@@ -225,11 +224,6 @@ function readKeyed(file: string): Record<string, number> {
   }
   for (const m of text.matchAll(/^(\S+) (\d+)$/gm)) out[m[1]!] = Number(m[2]);
   return out;
-}
-
-/** Moves `pid` into each group; its children inherit them. */
-export async function attachToCgroups(dirs: readonly string[], pid: number): Promise<void> {
-  for (const dir of dirs) await writeFile(join(dir, 'cgroup.procs'), String(pid));
 }
 
 /** Every process (host pid) in the groups: the union over v1's hierarchies. */

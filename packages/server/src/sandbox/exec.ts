@@ -246,7 +246,7 @@ export class ExecService {
     this.launcher = new Launcher(log);
     this.warm = new WarmSandboxes(
       { idleMs: opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS, max: opts.warmMax ?? DEFAULT_WARM_MAX },
-      (key, nsRoot) => this.makeWarm(key, nsRoot),
+      (_key, nsRoot) => this.makeWarm(nsRoot),
     );
     this.limiter = new ExecLimiter({
       global: Math.max(1, opts.globalConcurrency),
@@ -485,8 +485,7 @@ export class ExecService {
         memoryBytes: o.memoryBytes,
         maxProcs: o.maxProcs + ENTER_PROCS,
         nsMemoryBytes: o.nsMemoryBytes ?? 0,
-        // The warm sandbox's own two processes (bwrap's pid 1 and its holder) are not the tenant's.
-        nsMaxProcs: o.nsMaxProcs ? o.nsMaxProcs + 2 : 0,
+        nsMaxProcs: o.nsMaxProcs ?? 0,
         nsCpuWeight: o.nsCpuWeight ?? 0,
       },
       this.log,
@@ -641,14 +640,14 @@ export class ExecService {
   }
 
   /**
-   * A namespace's warm sandbox (warm.ts): bwrap over its tree holding the namespaces and mounts, in a
-   * cgroup slot of the namespace's group (so the namespace's limits cover it).
+   * A namespace's warm sandbox (warm.ts): bwrap over its tree holding the namespaces and mounts. It stays
+   * in the launcher's cgroup: its two processes (bwrap's pid 1 and the holder) run no tenant code, and each
+   * command that enters it joins its own cgroup in the namespace's group (no cgroup move here, so none of
+   * the kernel's cgroup v1 migration waits either).
    */
-  private makeWarm(key: string, nsRoot: string): WarmHandle {
+  private makeWarm(nsRoot: string): WarmHandle {
     this.ensureRuntime();
     const layout = this.layout!;
-    const slot = this.pool ? this.pool.acquire(key) : null;
-    let handle: LaunchHandle;
     let info: SandboxInfo | null = null;
     let up = false;
     let resolveReady!: (info: SandboxInfo) => void;
@@ -661,53 +660,40 @@ export class ExecService {
     const settle = () => {
       if (up && info) resolveReady(info);
     };
-    try {
-      // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
-      const { argv, argsData } = layout.holderArgsViaFd(nsRoot, slot !== null);
-      handle = this.launcher.run(
-        {
-          file: layout.opts.bwrap,
-          args: argv,
-          argsData,
-          // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
-          env: {},
-          timeoutMs: null,
-          maxOutputBytes: 16 * 1024,
-          bwrap: true,
-          cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
-          seccompPath: this.seccompPath,
-          detached: false,
+    // Security: options (host paths) on a descriptor, not in the cmdline the sandbox's /proc shows.
+    const { argv, argsData } = layout.holderArgsViaFd(nsRoot);
+    const handle = this.launcher.run(
+      {
+        file: layout.opts.bwrap,
+        args: argv,
+        argsData,
+        // Security: bwrap (root) gets an empty environment: no LD_PRELOAD or similar from the server's.
+        env: {},
+        timeoutMs: null,
+        maxOutputBytes: 16 * 1024,
+        bwrap: true,
+        cgroup: null,
+        seccompPath: this.seccompPath,
+        detached: false,
+      },
+      {
+        ready: () => {
+          up = true;
+          settle();
         },
-        {
-          ready: () => {
-            up = true;
-            settle();
-          },
-          sandbox: (i) => {
-            info = i;
-            settle();
-          },
+        sandbox: (i) => {
+          info = i;
+          settle();
         },
-      );
-    } catch (err) {
-      if (slot) void this.pool!.release(slot);
-      throw err;
-    }
-    const done = handle.done
-      .then(
-        (o) => {
-          const stderr = CappedOutput.restore('stderr', 16 * 1024, o.stderr).text().trim();
-          rejectReady(Object.assign(new Error(`the sandbox did not start: ${stderr || `exit ${o.exitCode}`}`), { stderr: stderr || `exit ${o.exitCode}` }));
-          return o.cgroupsEmpty;
-        },
-        (err: Error) => {
-          rejectReady(err);
-          return false;
-        },
-      )
-      .then(async (empty) => {
-        if (slot) await this.pool!.release(slot, { knownEmpty: empty });
-      });
+      },
+    );
+    const done = handle.done.then(
+      (o) => {
+        const stderr = CappedOutput.restore('stderr', 16 * 1024, o.stderr).text().trim() || `exit ${o.exitCode}`;
+        rejectReady(Object.assign(new Error(`the sandbox did not start: ${stderr}`), { stderr }));
+      },
+      (err: Error) => rejectReady(err),
+    );
     return { ready, done, stop: () => handle.kill('stop') };
   }
 

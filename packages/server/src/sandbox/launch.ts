@@ -18,7 +18,7 @@ import { closeSync, constants as fsc, openSync, readFileSync, readdirSync } from
 import { constants as osc } from 'node:os';
 import type { Readable } from 'node:stream';
 import { FD } from './bwrap.js';
-import { attachToCgroups, cgroupsEmpty, cgroupPids, killCgroups, memoryCounters, peakReachedLimit, type MemoryCounters } from './cgroups.js';
+import { cgroupsEmpty, cgroupPids, killCgroups, memoryCounters, peakReachedLimit, type MemoryCounters } from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
 import type { StreamName } from './ring-writer.js';
@@ -50,7 +50,7 @@ export interface LaunchSpec {
    * (a live consumer that stopped reading must not keep a killed command's pipes full).
    */
   forward?: { maxBytes: number | null; stopOnKill: boolean };
-  /** bwrap mode: read --info-fd, and release --block-fd once the sandbox is in its cgroup. */
+  /** bwrap mode: read --info-fd (the sandbox's pid 1 and namespaces). */
   bwrap: boolean;
   /**
    * `file` is trove-enter (a command in a namespace's warm sandbox): it reports its supervisor's pid on
@@ -152,7 +152,7 @@ export interface Launched {
 export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
   const stdout = new CappedOutput('stdout', l.maxOutputBytes);
   const stderr = new CappedOutput('stderr', l.maxOutputBytes);
-  const cg = (l.bwrap || l.enter) && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
+  const cg = l.enter && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
   const cgroups = cg?.dirs ?? null;
   const v2 = cg?.v2 ?? false;
   const memory = cg?.memoryDir ?? null;
@@ -175,7 +175,6 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
     }
     if (l.bwrap || l.enter) {
       stdio[FD.info] = 'pipe';
-      if (cgroups && l.bwrap) stdio[FD.block] = 'pipe';
       if (l.commandData) stdio[FD.command] = 'pipe';
       if (l.argsData) stdio[FD.args] = 'pipe';
       if (l.seccompPath) {
@@ -345,8 +344,6 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
   }
   if (l.bwrap || l.enter) {
     const info = pipes[FD.info];
-    const block = cgroups && l.bwrap ? pipes[FD.block] : null;
-    block?.on('error', () => {});
     let infoText = '';
     info?.on('error', () => {});
     info?.on('data', (c: Buffer) => {
@@ -359,32 +356,14 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       sandboxPid = Number(m[1]);
       const mnt = /"mnt-namespace"\s*:\s*(\d+)/.exec(infoText);
       if (l.bwrap && child.pid) sink.sandbox?.({ bwrapPid: child.pid, pid1: sandboxPid, mntNs: mnt ? Number(mnt[1]) : 0 });
-      if (killed) {
-        // Killed before we knew the namespace's pid 1 (bwrap was still setting up): finish the job,
-        // unless bwrap is gone already (then --die-with-parent has done it, and the pid may be reused).
-        if (!exited) {
-          try {
-            process.kill(sandboxPid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
+      // Killed before we knew the sandbox's pid 1 (still setting up): finish the job, unless the process we
+      // spawned is gone already (then --die-with-parent has done it, and the pid may be reused).
+      if (killed && !exited) {
+        try {
+          process.kill(sandboxPid, 'SIGKILL');
+        } catch {
+          /* gone */
         }
-        return;
-      }
-      if (block && cgroups) {
-        // Security: the sandbox's pid 1 waits on --block-fd until it is in its cgroups, so no process escapes the caps.
-        // On the thread pool: a cgroup v1 migration may wait for an RCU grace period (docs/exec.md, Performance),
-        // and this process meanwhile starts other namespaces' commands.
-        const pid = sandboxPid;
-        attachToCgroups(cgroups, pid).then(
-          () => {
-            if (!killed) block.end('x');
-          },
-          (err: Error) => {
-            note(`cannot move the sandbox into its cgroup: ${err.message}\n`);
-            kill();
-          },
-        );
       }
     });
   }
