@@ -135,7 +135,9 @@ const server = await startServer({
   env: {
     // 100 MiB of live output must fit under the per-stream cap; every namespace of the burst gets its own slot.
     TROVE_EXEC_MAX_OUTPUT_BYTES: String(128 * MiB),
-    TROVE_EXEC_WORKSPACE_CONCURRENCY: '16',
+    TROVE_EXEC_WORKSPACE_CONCURRENCY: "16",
+    // 200 warm sandboxes at once on top of those the rows before made.
+    TROVE_EXEC_WARM_MAX: "512",
   },
 });
 const client = makeClient(server.baseUrl, { connections: 128 });

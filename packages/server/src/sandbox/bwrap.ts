@@ -84,7 +84,6 @@ export interface LayoutOptions {
   /** Generated passwd/group/hosts. */
   files: { passwd: string; group: string; hosts: string };
   bwrap: string;
-  setpriv: string | null;
   seccomp: boolean;
 }
 
@@ -123,8 +122,8 @@ export class SandboxLayout {
     };
     if (o.privileged) {
       a.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
-      // Security: setpriv needs SETUID/SETGID to drop to the exec uid and SETPCAP to empty the bounding set; nothing else.
-      a.push('--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP');
+      // Security: the holder and bwrap's pid 1 keep no capability (commands enter with trove-enter, which drops its own).
+      a.push('--cap-drop', 'ALL');
     } else {
       // Security: --disable-userns: the command cannot nest a user namespace to regain capabilities.
       a.push('--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
@@ -186,13 +185,9 @@ export class SandboxLayout {
       // Security: a NUL would split one argument in two inside bwrap and shift the option stream: refuse.
       if (arg.includes('\0')) throw new Error('a sandbox option contains a NUL byte');
     }
-    const o = this.opts;
-    // Security: the holder stays root (so the tenant's uid cannot signal it) with no capability at all.
-    const hold = o.privileged
-      ? [o.setpriv!, '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', '/bin/sh', '-c', HOLD_SCRIPT]
-      : ['/bin/sh', '-c', HOLD_SCRIPT];
+    // Security: privileged, the holder stays root (the tenant's uid cannot signal it) with no capability (--cap-drop ALL).
     return {
-      argv: ['--args', String(FD.args), '--', ...hold],
+      argv: ['--args', String(FD.args), '--', '/bin/sh', '-c', HOLD_SCRIPT],
       argsData: Buffer.from(opts.map((arg) => `${arg}\0`).join(''), 'utf8'),
     };
   }

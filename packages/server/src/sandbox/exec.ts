@@ -392,8 +392,6 @@ export class ExecService {
     }
     const bwrap = findExecutable('bwrap');
     if (!bwrap) return failed('bubblewrap (bwrap) is not installed', 'apt-get install -y bubblewrap (or npm run setup:toolbox)');
-    const setpriv = this.isRoot ? findExecutable('setpriv') : null;
-    if (this.isRoot && !setpriv) return failed('setpriv (util-linux) is not installed', 'apt-get install -y util-linux');
     this.enterPath = enterBinary();
     if (!this.enterPath) {
       return failed('trove-enter (built with the native addon) is missing', 'rebuild trove-server: npm rebuild trove-server (needs make and a C compiler)');
@@ -417,7 +415,6 @@ export class ExecService {
         hosts: join(this.runtimeDir!, 'hosts'),
       },
       bwrap,
-      setpriv,
       seccomp: this.seccompPath !== null,
     });
 

@@ -45,8 +45,10 @@ export class ExecLimiter {
   private readonly maxWaitingPerWorkspace: number;
 
   constructor(private readonly opts: LimiterOptions) {
-    this.maxWaiting = opts.maxWaiting ?? Math.max(64, opts.global * 16);
-    this.maxWaitingPerWorkspace = opts.maxWaitingPerWorkspace ?? Math.max(16, opts.perWorkspace * 4);
+    // A waiter is a closure and a timer: 256 of them cost nothing, and a burst of 100 first commands (an agent
+    // platform starting 100 sandboxes) waits its turn instead of being refused.
+    this.maxWaiting = opts.maxWaiting ?? Math.max(256, opts.global * 16);
+    this.maxWaitingPerWorkspace = opts.maxWaitingPerWorkspace ?? Math.max(128, opts.perWorkspace * 8);
   }
 
   get active(): number {

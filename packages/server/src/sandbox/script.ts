@@ -57,8 +57,8 @@ export function buildScript(
   const lines = [
     `${ulimits.join(' && ')} || exit 125; umask 022; printf . >&${fd}; exec ${fd}>&-`,
   ];
-  // Security: exported by the sandbox's unprivileged shell, never given to bwrap (--setenv): setpriv runs as
-  // root inside the sandbox before it drops to the exec uid, and must not see LD_PRELOAD and the like.
+  // Security: exported by the sandbox's unprivileged shell, never given to bwrap or trove-enter: they run as
+  // root before the command drops to the exec uid, and must not see LD_PRELOAD and the like.
   const exports = exportLine(env);
   if (exports) lines.push(exports);
   // `if` rather than `&&` so a missing init.sh leaves $? at 0 for the command.

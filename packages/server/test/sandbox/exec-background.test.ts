@@ -184,7 +184,7 @@ describe.skipIf(!bwrapPath)(`background processes in the runner${bwrapPath ? '' 
     const o = await (await p).done;
     expect(o.exitCode).toBe(0);
     expect(ring(dir, 'stdout').data.toString()).toBe(`${tricky}|/bin:/usr/bin`);
-    // Given to bwrap, LD_PRELOAD would reach setpriv (root) or the shell at its start: the loader would complain.
+    // Given to bwrap or trove-enter, LD_PRELOAD would reach a root process or the shell at its start: the loader would complain.
     expect(ring(dir, 'stderr').data.toString()).toBe('');
   });
 
