@@ -17,8 +17,9 @@
  * size-limited tmpfs for /tmp, /dev/shm and HOME, and the namespace tree at
  * /home/agent/workspace. Nothing else of the host exists in it.
  */
-import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export const SANDBOX_HOME = '/home/agent';
 export const SANDBOX_WORKSPACE = `${SANDBOX_HOME}/workspace`;
@@ -81,8 +82,8 @@ export interface LayoutOptions {
   network: boolean;
   /** Size of each private tmpfs (/tmp, /dev/shm, HOME). */
   tmpfsBytes: number;
-  /** Generated passwd/group/hosts. */
-  files: { passwd: string; group: string; hosts: string };
+  /** The sandbox's /etc, made by prepareEtc(). */
+  etcDir: string;
   bwrap: string;
   seccomp: boolean;
 }
@@ -155,17 +156,10 @@ export class SandboxLayout {
     a.push('--perms', o.privileged ? '1777' : '0700', '--size', size, '--tmpfs', SANDBOX_HOME);
     made.add(SANDBOX_HOME);
 
-    roBind(o.files.passwd, '/etc/passwd');
-    roBind(o.files.group, '/etc/group');
-    roBind(o.files.hosts, '/etc/hosts');
-    for (const rel of ETC_ENTRIES) {
-      const p = join('/etc', rel);
-      if (existsSync(p)) roBind(p, p, true);
-    }
-    for (const name of safeReaddir('/etc')) {
-      // Debian's python3 reads /etc/python3.X/sitecustomize.py.
-      if (/^python3(\.\d+)?$/.test(name)) roBind(`/etc/${name}`, `/etc/${name}`, true);
-    }
+    // One bind for all of /etc (prepareEtc): bwrap re-reads the mount table for every bind, so 30 binds of
+    // single /etc entries cost more than the rest of the sandbox together.
+    roBind(o.etcDir, '/etc');
+    // The resolver's file changes under DHCP: bound live (prepareEtc leaves its mount point).
     if (o.network) roBind('/etc/resolv.conf', '/etc/resolv.conf', true);
     parents('/var/tmp');
     a.push('--symlink', '../tmp', '/var/tmp');
@@ -205,6 +199,57 @@ export class SandboxLayout {
     if (this.opts.seccomp) a.push('--seccomp', String(FD.seccomp));
     return a;
   }
+}
+
+/** The host's /etc entries a sandbox gets (ETC_ENTRIES and Debian's python3.X site directories), as they exist. */
+function etcSources(root: string): string[] {
+  const out = ETC_ENTRIES.filter((rel) => existsSync(join(root, rel)));
+  // Debian's python3 reads /etc/python3.X/sitecustomize.py.
+  for (const name of safeReaddir(root)) if (/^python3(\.\d+)?$/.test(name)) out.push(name);
+  return out;
+}
+
+/**
+ * Makes the sandbox's /etc in a new directory below `dir`: generated passwd, group and hosts, and copies
+ * of the host entries it may see (symlinks kept as links). Returns its path. Copies go stale when the host
+ * changes them (a package upgrade): etcSignature() tells, and the caller makes a new one.
+ */
+export function prepareEtc(dir: string, o: { uid: number; gid: number; network: boolean }, root = '/etc'): string {
+  const etc = mkdtempSync(join(dir, 'etc-'));
+  chmodSync(etc, 0o755);
+  for (const rel of etcSources(root)) {
+    const dest = join(etc, rel);
+    mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
+    try {
+      cpSync(join(root, rel), dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    } catch {
+      /* unreadable or gone meanwhile: the sandbox goes without it, as without a missing one */
+    }
+  }
+  for (const [name, text] of Object.entries(sandboxEtc(o.uid, o.gid))) writeFileSync(join(etc, name), text, { mode: 0o644 });
+  if (o.network) writeFileSync(join(etc, 'resolv.conf'), '', { mode: 0o644 });
+  return etc;
+}
+
+/** A fingerprint of the host's /etc entries prepareEtc copies (names, sizes, times, link targets), at most 20,000 files. */
+export function etcSignature(root = '/etc'): string {
+  const h = createHash('sha256');
+  let budget = 20_000;
+  const walk = (p: string) => {
+    if (budget-- <= 0) return;
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      h.update(`${p}\0-\n`);
+      return;
+    }
+    h.update(`${p}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ino}\n`);
+    if (st.isSymbolicLink()) h.update(readlinkSync(p));
+    else if (st.isDirectory()) for (const name of safeReaddir(p).sort()) walk(join(p, name));
+  };
+  for (const rel of etcSources(root)) walk(join(root, rel));
+  return h.digest('hex');
 }
 
 function safeReaddir(dir: string): string[] {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
-import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SANDBOX_WORKSPACE, SandboxLayout, sandboxEtc } from './bwrap.js';
+import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SANDBOX_WORKSPACE, SandboxLayout, etcSignature, prepareEtc } from './bwrap.js';
 import { CgroupPool, nsGroupName, type CgroupSlot, type CgroupStatus } from './cgroups.js';
 import { TIMEOUT_EXIT_CODE, type LaunchSpec, type SandboxInfo, type SignalName } from './launch.js';
 import { Launcher, LauncherGoneError, type ControlResult, type LaunchHandle, type LaunchHooks, type Launched, type RingOutput, type RingTotals } from './launcher.js';
@@ -194,6 +194,8 @@ const REPROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 15_000;
 const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
 const DEFAULT_WARM_IDLE_MS = 5 * 60_000;
+/** How often the host's /etc entries are compared with the sandboxes' copy. */
+const ETC_CHECK_MS = 60_000;
 const DEFAULT_WARM_MAX = 256;
 /** Processes of trove-enter itself in an exec's cgroup (it and the supervisor), on top of the command's own. */
 const ENTER_PROCS = 2;
@@ -226,6 +228,8 @@ export class ExecService {
   private pool: CgroupPool | null = null;
   private runtimeDir: string | null = null;
   private seccompPath: string | null = null;
+  /** The sandboxes' /etc: its directory, the host's entries it copies (etcSignature), when last compared. */
+  private etc: { dir: string; signature: string; checkedAt: number } | null = null;
   /** trove-enter, built with the native addon. */
   private enterPath: string | null = null;
   private readonly warm: WarmSandboxes;
@@ -409,11 +413,7 @@ export class ExecService {
       gid: this.opts.gid,
       network: this.opts.network,
       tmpfsBytes: Math.max(MIN_TMPFS_BYTES, this.opts.memoryBytes),
-      files: {
-        passwd: join(this.runtimeDir!, 'passwd'),
-        group: join(this.runtimeDir!, 'group'),
-        hosts: join(this.runtimeDir!, 'hosts'),
-      },
+      etcDir: this.etc!.dir,
       bwrap,
       seccomp: this.seccompPath !== null,
     });
@@ -510,20 +510,31 @@ export class ExecService {
     this.log.warn(obj, msg);
   }
 
-  /** passwd/group/hosts and the seccomp filter, in a private temp dir; recreated if a tmp cleaner removed it. */
+  /**
+   * The sandbox's /etc (bwrap.ts prepareEtc) and the seccomp filter, in a private temp dir; recreated if a
+   * tmp cleaner removed it. A new /etc is made when the host's entries changed (checked at most once a
+   * minute, when a sandbox is made): each namespace's sandbox is then made again at its next use.
+   */
   private ensureRuntime(): void {
     if (
       this.runtimeDir &&
-      existsSync(join(this.runtimeDir, 'passwd')) &&
+      this.etc &&
+      existsSync(join(this.etc.dir, 'passwd')) &&
       (this.seccompPath === null || existsSync(this.seccompPath))
     ) {
+      if (Date.now() - this.etc.checkedAt < ETC_CHECK_MS) return;
+      this.etc.checkedAt = Date.now();
+      const signature = etcSignature();
+      if (signature === this.etc.signature) return;
+      this.etc = { dir: prepareEtc(this.runtimeDir, this.opts), signature, checkedAt: Date.now() };
+      if (this.layout) this.layout = new SandboxLayout({ ...this.layout.opts, etcDir: this.etc.dir });
       return;
     }
     if (!this.runtimeDir) removeStaleRuntimeDirs(tmpdir());
     // The pid in the name lets a later server remove it if this one dies without cleaning up.
     const dir = mkdtempSync(join(tmpdir(), `trove-exec-${process.pid}-`));
-    const etc = sandboxEtc(this.opts.uid, this.opts.gid);
-    for (const [name, text] of Object.entries(etc)) writeFileSync(join(dir, name), text, { mode: 0o644 });
+    const signature = etcSignature();
+    this.etc = { dir: prepareEtc(dir, this.opts), signature, checkedAt: Date.now() };
     const filter = buildSeccompFilter();
     if (filter) {
       writeFileSync(join(dir, 'seccomp.bpf'), filter, { mode: 0o600 });
@@ -534,12 +545,7 @@ export class ExecService {
     }
     const old = this.runtimeDir;
     this.runtimeDir = dir;
-    if (this.layout) {
-      this.layout = new SandboxLayout({
-        ...this.layout.opts,
-        files: { passwd: join(dir, 'passwd'), group: join(dir, 'group'), hosts: join(dir, 'hosts') },
-      });
-    }
+    if (this.layout) this.layout = new SandboxLayout({ ...this.layout.opts, etcDir: this.etc.dir });
     if (old) rmSync(old, { recursive: true, force: true });
     this.watchLeftovers();
   }
@@ -698,7 +704,9 @@ export class ExecService {
   private async warmLease(req: Pick<ExecRequest, 'workspaceId' | 'namespace'>, nsRoot: string): Promise<WarmLease> {
     if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const st = statSync(nsRoot);
-    return this.warm.acquire(nsGroupName(req.workspaceId, req.namespace), nsRoot, `${st.dev}:${st.ino}:${nsRoot}`);
+    this.ensureRuntime();
+    // A sandbox made with an older /etc (or over a tree since replaced) is made again.
+    return this.warm.acquire(nsGroupName(req.workspaceId, req.namespace), nsRoot, `${st.dev}:${st.ino}:${nsRoot}:${this.etc!.dir}`);
   }
 
   /** trove-enter running `req` in the warm sandbox `info`, and the cgroup slot it runs in (released by the caller). */
