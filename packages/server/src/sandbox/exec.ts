@@ -709,19 +709,36 @@ export class ExecService {
     return this.warm.acquire(nsGroupName(req.workspaceId, req.namespace), nsRoot, `${st.dev}:${st.ino}:${nsRoot}:${this.etc!.dir}`);
   }
 
-  /** trove-enter running `req` in the warm sandbox `info`, and the cgroup slot it runs in (released by the caller). */
+  /**
+   * The namespace's warm sandbox (made if needed) and a cgroup slot for one command in it. The slot is taken
+   * while the sandbox starts (a new namespace's groups are made meanwhile); the caller releases both.
+   */
+  private async enterTarget(req: Pick<ExecRequest, 'workspaceId' | 'namespace'>, nsRoot: string): Promise<{ lease: WarmLease; slot: CgroupSlot | null }> {
+    const leasing = this.warmLease(req, nsRoot);
+    let slot: CgroupSlot | null = null;
+    try {
+      slot = this.pool ? this.pool.acquire(nsGroupName(req.workspaceId, req.namespace)) : null;
+      return { lease: await leasing, slot };
+    } catch (err) {
+      void leasing.then((l) => l.release(), () => {});
+      if (slot) void this.pool!.release(slot);
+      throw err;
+    }
+  }
+
+  /** trove-enter running `req` in the warm sandbox `info`, in the cgroup `slot`. */
   private sandboxSpec(
     req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit'> & { env?: Record<string, string> },
     info: SandboxInfo,
     limits: ScriptLimits,
-  ): { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; slot: CgroupSlot | null } {
+    slot: CgroupSlot | null,
+  ): Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'> {
     this.ensureRuntime();
     const layout = this.layout!;
     // A command too long for argv, or one holding a NUL (which would split the option stream), goes in a file.
     const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES || req.command.includes('\0');
     const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined, userEnv(req.env));
     const env = this.env(req, SANDBOX_HOME, SANDBOX_PATH);
-    const slot = this.pool ? this.pool.acquire(nsGroupName(req.workspaceId, req.namespace)) : null;
     const options = [
       `bwrap=${info.bwrapPid}`,
       `target=${info.pid1}`,
@@ -746,12 +763,8 @@ export class ExecService {
       'sh',
     ];
     // Security: a NUL would split one option in two and shift the stream: refuse.
-    if (options.some((o) => o.includes('\0'))) {
-      if (slot) void this.pool!.release(slot);
-      throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
-    }
+    if (options.some((o) => o.includes('\0'))) throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
     return {
-      spec: {
         file: this.enterPath!,
         argv0: 'trove-enter',
         args: [],
@@ -764,24 +777,17 @@ export class ExecService {
         cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
         seccompPath: this.seccompPath,
         detached: false,
-      },
-      slot,
     };
   }
 
   private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive, retry = true): Promise<Raw> {
-    const lease = await this.warmLease(req, nsRoot);
+    const { lease, slot } = await this.enterTarget(req, nsRoot);
     let raw: Raw;
-    let slot: CgroupSlot | null;
     try {
-      const built = this.sandboxSpec(req, lease.info, this.limits());
-      slot = built.slot;
-      try {
-        raw = await this.launch({ ...built.spec, stdin: req.stdin, timeoutMs }, live);
-      } catch (err) {
-        if (slot) void this.pool!.release(slot);
-        throw err;
-      }
+      raw = await this.launch({ ...this.sandboxSpec(req, lease.info, this.limits(), slot), stdin: req.stdin, timeoutMs }, live);
+    } catch (err) {
+      if (slot) void this.pool!.release(slot);
+      throw err;
     } finally {
       lease.release();
     }
@@ -917,16 +923,18 @@ export class ExecService {
     const limits = this.limits(req.cpuSeconds);
     const insecure = this.current.mode === 'insecure';
     // The process holds its namespace's warm sandbox for as long as it runs.
-    const lease = insecure ? null : await this.warmLease(req, nsRoot);
-    let built: ReturnType<ExecService['insecureSpec']> | ReturnType<ExecService['sandboxSpec']>;
+    const target = insecure ? null : await this.enterTarget(req, nsRoot);
+    const lease = target?.lease ?? null;
+    const slot = target?.slot ?? null;
+    let built: { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; dir?: string };
     try {
-      built = lease ? this.sandboxSpec(req, lease.info, limits) : this.insecureSpec(req, nsRoot, limits);
+      built = lease ? { spec: this.sandboxSpec(req, lease.info, limits, slot) } : this.insecureSpec(req, nsRoot, limits);
     } catch (err) {
       lease?.release();
+      if (slot) void this.pool!.release(slot);
       throw err;
     }
-    const slot = 'slot' in built ? built.slot : null;
-    const tmp = 'dir' in built ? built.dir : null;
+    const tmp = built.dir ?? null;
     let markReady!: () => void;
     const ready = new Promise<void>((r) => (markReady = r));
     let handle: LaunchHandle;
