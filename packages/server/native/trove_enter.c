@@ -21,13 +21,17 @@
  *   command     drops to the exec uid/gid with no capabilities, no_new_privs
  *               and the seccomp filter, and execs the shell.
  *
- * Every option arrives NUL-separated on descriptor 8 (`key=value`, then `--`
- * and the command's argv): the command line of these processes is readable
- * inside the sandbox and must not name host paths.
+ * Options arrive NUL-separated (`key=value`): where to enter on descriptor 8,
+ * the command (its environment, stdin_null, `--` and its argv) on descriptor 4 ("go"),
+ * which the supervisor reads once everything else is in place: so it can be
+ * started ahead of its command, as a spare that a command then takes at once.
+ * The command line of these processes is readable inside the sandbox and must
+ * not name host paths: it is `trove-enter` alone.
  *
  * Descriptors: 0-2 the command's stdio, 3 info (the supervisor's pid, JSON as
- * bubblewrap writes it), 5 the seccomp filter, 6 the ready pipe (passed to
- * the command), 7 a command too long for argv (written to a read-only file).
+ * bubblewrap writes it), 4 go, 5 the seccomp filter, 6 the ready pipe (passed
+ * to the command), 7 a command too long for argv (written to a read-only
+ * file), 8 the sandbox options.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,6 +75,7 @@
 #endif
 
 #define FD_INFO 3
+#define FD_GO 4
 #define FD_SECCOMP 5
 #define FD_READY 6
 #define FD_COMMAND 7
@@ -97,6 +102,7 @@ struct opts {
   const char *command_file; /* where a command from FD_COMMAND is placed, read-only */
   const char *cwd;
   int seccomp;
+  int stdin_null; /* the command's stdin is /dev/null (no input given), not the pipe */
   const char *cgroups[MAX_CGROUPS];
   int ncgroups;
   char *env[MAX_ENV + 1];
@@ -158,9 +164,11 @@ static long parse_long(const char *key, const char *v) {
   return x;
 }
 
-static void parse(struct opts *o, char *buf, size_t len) {
-  memset(o, 0, sizeof *o);
-  o->home_mode = "1777";
+/*
+ * Adds the options in `buf` (NUL-separated `key=value`, then `--` and argv) to `o`. The go descriptor
+ * (`go` true) may carry only the command: its environment, command_file and argv.
+ */
+static void parse(struct opts *o, char *buf, size_t len, int go) {
   char *p = buf, *end = buf + len;
   int in_argv = 0;
   while (p < end) {
@@ -172,6 +180,10 @@ static void parse(struct opts *o, char *buf, size_t len) {
       continue;
     }
     if (strcmp(tok, "--") == 0) {
+      if (!go) {
+        errno = 0;
+        die("the command arrives on the go descriptor");
+      }
       in_argv = 1;
       continue;
     }
@@ -182,6 +194,10 @@ static void parse(struct opts *o, char *buf, size_t len) {
     }
     *eq = '\0';
     const char *k = tok, *v = eq + 1;
+    if (go && strcmp(k, "env") != 0 && strcmp(k, "command_file") != 0 && strcmp(k, "stdin_null") != 0) {
+      errno = 0;
+      die("option %s is not for the go descriptor", k);
+    }
     if (!strcmp(k, "bwrap")) o->bwrap_pid = parse_long(k, v);
     else if (!strcmp(k, "target")) o->target_pid = parse_long(k, v);
     else if (!strcmp(k, "mnt")) o->mnt_ino = (unsigned long)parse_long(k, v);
@@ -195,6 +211,7 @@ static void parse(struct opts *o, char *buf, size_t len) {
     else if (!strcmp(k, "command_file")) o->command_file = v;
     else if (!strcmp(k, "cwd")) o->cwd = v;
     else if (!strcmp(k, "seccomp")) o->seccomp = parse_long(k, v) != 0;
+    else if (!strcmp(k, "stdin_null")) o->stdin_null = parse_long(k, v) != 0;
     else if (!strcmp(k, "cgroup")) {
       if (o->ncgroups == MAX_CGROUPS) die("too many cgroups");
       o->cgroups[o->ncgroups++] = v;
@@ -206,8 +223,12 @@ static void parse(struct opts *o, char *buf, size_t len) {
       die("unknown option %s", k);
     }
   }
+}
+
+/* The sandbox part (descriptor 8): where to enter and as whom. */
+static void check_sandbox(struct opts *o) {
   errno = 0;
-  if (o->nargv == 0) die("no command");
+  if (o->nargv != 0 || o->nenv != 0 || o->command_file) die("the command arrives on the go descriptor");
   if (!o->bwrap_pid || !o->target_pid) die("no sandbox to enter");
   if (!o->home || !o->workspace || !o->cwd) die("home, workspace and cwd are required");
   if (strncmp(o->workspace, o->home, strlen(o->home)) != 0 || o->workspace[strlen(o->home)] != '/') die("workspace must be below home");
@@ -356,6 +377,11 @@ static void run_command(struct opts *o, const char *filter, size_t filter_len, i
   /* After the id change (which clears it): the command dies with its supervisor. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
   if (chdir(o->cwd) < 0) die("chdir %s", o->cwd);
+  if (o->stdin_null) {
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, 0) < 0) die("open /dev/null");
+    if (null != 0) close(null);
+  }
   close_from(3, FD_READY);
   sigset_t none;
   sigemptyset(&none);
@@ -412,6 +438,17 @@ static void supervise(struct opts *o, const char *filter, size_t filter_len, int
   if (mkdir(o->workspace, 0755) < 0) die("mkdir %s", o->workspace);
   if (syscall(SYS_move_mount, ws, "", AT_FDCWD, o->workspace, MOVE_MOUNT_F_EMPTY_PATH) < 0) die("mount the workspace");
   close(ws);
+  /*
+   * Everything above is done before the command is known (a spare, started ahead of its command). The
+   * command, its environment and where a long command goes arrive now; end-of-file without them: unused.
+   */
+  size_t go_len;
+  char *go = read_all(FD_GO, &go_len, 1 << 20);
+  close(FD_GO);
+  if (go_len == 0) _exit(0);
+  parse(o, go, go_len, 1);
+  errno = 0;
+  if (o->nargv == 0) die("no command");
   if (o->command_file) {
     size_t len;
     char *text = read_all(FD_COMMAND, &len, (size_t)1 << 30);
@@ -470,7 +507,10 @@ int main(void) {
   char *buf = read_all(FD_ARGS, &len, 1 << 20);
   close(FD_ARGS);
   struct opts o;
-  parse(&o, buf, len);
+  memset(&o, 0, sizeof o);
+  o.home_mode = "1777";
+  parse(&o, buf, len, 0);
+  check_sandbox(&o);
 
   char *filter = NULL;
   size_t filter_len = 0;

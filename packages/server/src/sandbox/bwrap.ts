@@ -27,8 +27,8 @@ export const SANDBOX_USER = 'agent';
 export const SANDBOX_HOSTNAME = 'trove';
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Descriptor numbers inside bwrap / the command (the shell can only name 0-9). */
-export const FD = { info: 3, seccomp: 5, ready: 6, command: 7, args: 8 } as const;
+/** Descriptor numbers inside bwrap / trove-enter / the command (the shell can only name 0-9). */
+export const FD = { info: 3, go: 4, seccomp: 5, ready: 6, command: 7, args: 8 } as const;
 
 /** Where a command too long for argv is placed (read-only) inside the sandbox. */
 export const SANDBOX_COMMAND_DIR = '/run/trove';

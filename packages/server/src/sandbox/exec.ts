@@ -17,7 +17,7 @@ import { AppError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SANDBOX_WORKSPACE, SandboxLayout, etcSignature, prepareEtc } from './bwrap.js';
 import { CgroupPool, nsGroupName, type CgroupSlot, type CgroupStatus } from './cgroups.js';
-import { TIMEOUT_EXIT_CODE, type LaunchSpec, type SandboxInfo, type SignalName } from './launch.js';
+import { TIMEOUT_EXIT_CODE, type EnterSpawn, type LaunchSpec, type SandboxInfo, type SignalName } from './launch.js';
 import { Launcher, LauncherGoneError, type ControlResult, type LaunchHandle, type LaunchHooks, type Launched, type RingOutput, type RingTotals } from './launcher.js';
 import type { StreamName } from './ring-writer.js';
 import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
@@ -232,6 +232,8 @@ export class ExecService {
   private etc: { dir: string; signature: string; checkedAt: number } | null = null;
   /** trove-enter, built with the native addon. */
   private enterPath: string | null = null;
+  /** Per warm namespace (its group name), the next command's prespawned trove-enter (makeSpare). */
+  private readonly spares = new Map<string, { id: number; slot: CgroupSlot | null; pid1: number }>();
   private readonly warm: WarmSandboxes;
   private readonly limiter: ExecLimiter;
   private readonly running = new Set<Running>();
@@ -482,7 +484,8 @@ export class ExecService {
         memoryBytes: o.memoryBytes,
         maxProcs: o.maxProcs + ENTER_PROCS,
         nsMemoryBytes: o.nsMemoryBytes ?? 0,
-        nsMaxProcs: o.nsMaxProcs ?? 0,
+        // The namespace's spare (its next command's trove-enter, started ahead: two processes) is not the tenant's.
+        nsMaxProcs: o.nsMaxProcs ? o.nsMaxProcs + ENTER_PROCS : 0,
         nsCpuWeight: o.nsCpuWeight ?? 0,
       },
       this.log,
@@ -710,15 +713,28 @@ export class ExecService {
   }
 
   /**
-   * The namespace's warm sandbox (made if needed) and a cgroup slot for one command in it. The slot is taken
-   * while the sandbox starts (a new namespace's groups are made meanwhile); the caller releases both.
+   * The namespace's warm sandbox (made if needed), a cgroup slot for one command in it, and the spare
+   * (trove-enter already in that slot and sandbox, waiting for its command) when there is one. A new
+   * namespace's slot and groups are made while its sandbox starts. The caller releases lease and slot.
    */
-  private async enterTarget(req: Pick<ExecRequest, 'workspaceId' | 'namespace'>, nsRoot: string): Promise<{ lease: WarmLease; slot: CgroupSlot | null }> {
+  private async enterTarget(
+    req: Pick<ExecRequest, 'workspaceId' | 'namespace'>,
+    nsRoot: string,
+  ): Promise<{ lease: WarmLease; slot: CgroupSlot | null; spare?: number }> {
+    const key = nsGroupName(req.workspaceId, req.namespace);
     const leasing = this.warmLease(req, nsRoot);
+    const hasSpare = this.spares.has(key);
     let slot: CgroupSlot | null = null;
     try {
-      slot = this.pool ? this.pool.acquire(nsGroupName(req.workspaceId, req.namespace)) : null;
-      return { lease: await leasing, slot };
+      // A spare brings its slot; without one the slot (and a new namespace's groups) is made while the sandbox starts.
+      if (!hasSpare) slot = this.pool ? this.pool.acquire(key) : null;
+      const lease = await leasing;
+      if (hasSpare) {
+        const spare = this.takeSpare(key, lease.info);
+        if (spare) return { lease, slot: spare.slot, spare: spare.id };
+        slot = this.pool ? this.pool.acquire(key) : null;
+      }
+      return { lease, slot };
     } catch (err) {
       void leasing.then((l) => l.release(), () => {});
       if (slot) void this.pool!.release(slot);
@@ -726,19 +742,41 @@ export class ExecService {
     }
   }
 
-  /** trove-enter running `req` in the warm sandbox `info`, in the cgroup `slot`. */
-  private sandboxSpec(
-    req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit'> & { env?: Record<string, string> },
-    info: SandboxInfo,
-    limits: ScriptLimits,
-    slot: CgroupSlot | null,
-  ): Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'> {
+  /**
+   * Starts the next command's trove-enter for the namespace `key` ahead of it (one per warm namespace):
+   * a command then skips spawning it, the cgroup move and entering the sandbox. It ends with its sandbox.
+   */
+  private makeSpare(key: string, info: SandboxInfo): void {
+    if (this.closing || this.spares.has(key)) return;
+    let slot: CgroupSlot | null;
+    try {
+      slot = this.pool ? this.pool.acquire(key) : null;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot make a cgroup for a spare command process');
+      return;
+    }
+    const entry = { id: 0, slot, pid1: info.pid1 };
+    this.spares.set(key, entry);
+    entry.id = this.launcher.prespawn(this.enterSpawn(info, slot), () => {
+      if (this.spares.get(key) === entry) this.spares.delete(key);
+      if (slot) void this.pool?.release(slot);
+    });
+  }
+
+  /** The namespace's spare if it entered the sandbox `info` (one for an older sandbox is dropped). */
+  private takeSpare(key: string, info: SandboxInfo): { id: number; slot: CgroupSlot | null } | null {
+    const s = this.spares.get(key);
+    if (!s) return null;
+    this.spares.delete(key);
+    if (s.pid1 === info.pid1) return s;
+    // Its end (reported by the launcher) releases its slot.
+    this.launcher.dropSpare(s.id);
+    return null;
+  }
+
+  /** What trove-enter needs before its command: the sandbox `info` to enter, the cgroup `slot` to join. */
+  private enterSpawn(info: SandboxInfo, slot: CgroupSlot | null): EnterSpawn {
     this.ensureRuntime();
-    const layout = this.layout!;
-    // A command too long for argv, or one holding a NUL (which would split the option stream), goes in a file.
-    const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES || req.command.includes('\0');
-    const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined, userEnv(req.env));
-    const env = this.env(req, SANDBOX_HOME, SANDBOX_PATH);
     const options = [
       `bwrap=${info.bwrapPid}`,
       `target=${info.pid1}`,
@@ -746,7 +784,7 @@ export class ExecService {
       `privileged=${this.isRoot ? 1 : 0}`,
       `uid=${this.opts.uid}`,
       `gid=${this.opts.gid}`,
-      `tmpfs=${layout.opts.tmpfsBytes}`,
+      `tmpfs=${this.layout!.opts.tmpfsBytes}`,
       `home=${SANDBOX_HOME}`,
       `workspace=${SANDBOX_WORKSPACE}`,
       // The privileged tmpfs belongs to root: sticky world-writable lets the exec uid use it.
@@ -754,8 +792,33 @@ export class ExecService {
       `cwd=${SANDBOX_HOME}`,
       `seccomp=${this.seccompPath ? 1 : 0}`,
       ...(slot ? slot.dirs.map((d) => `cgroup=${d}`) : []),
+    ];
+    return {
+      file: this.enterPath!,
+      argv0: 'trove-enter',
+      // Security: trove-enter (root) gets an empty environment; the command's comes in its options.
+      env: {},
+      argsData: Buffer.from(options.map((o) => `${o}\0`).join(''), 'utf8'),
+      seccompPath: this.seccompPath,
+    };
+  }
+
+  /** trove-enter running `req` in the warm sandbox `info`, in the cgroup `slot`. */
+  private sandboxSpec(
+    req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit' | 'stdin'> & { env?: Record<string, string>; keepStdinOpen?: boolean },
+    info: SandboxInfo,
+    limits: ScriptLimits,
+    slot: CgroupSlot | null,
+  ): Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'> {
+    // A command too long for argv, or one holding a NUL (which would split the option stream), goes in a file.
+    const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES || req.command.includes('\0');
+    const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined, userEnv(req.env));
+    const env = this.env(req, SANDBOX_HOME, SANDBOX_PATH);
+    const command = [
       ...Object.entries(env).map(([k, v]) => `env=${k}=${v}`),
       ...(long ? [`command_file=${SANDBOX_COMMAND_FILE}`] : []),
+      // No input: /dev/null, as a program that checks its stdin expects (the pipe is ended anyway).
+      ...(req.stdin === undefined && !req.keepStdinOpen ? ['stdin_null=1'] : []),
       '--',
       '/bin/sh',
       '-c',
@@ -763,35 +826,35 @@ export class ExecService {
       'sh',
     ];
     // Security: a NUL would split one option in two and shift the stream: refuse.
-    if (options.some((o) => o.includes('\0'))) throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
+    if (command.some((o) => o.includes('\0'))) throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
     return {
-        file: this.enterPath!,
-        argv0: 'trove-enter',
-        args: [],
-        argsData: Buffer.from(options.map((o) => `${o}\0`).join(''), 'utf8'),
-        // Security: trove-enter (root) gets an empty environment; the command's comes in the options.
-        env: {},
-        commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
-        bwrap: false,
-        enter: true,
-        cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
-        seccompPath: this.seccompPath,
-        detached: false,
+      ...this.enterSpawn(info, slot),
+      args: [],
+      goData: Buffer.from(command.map((o) => `${o}\0`).join(''), 'utf8'),
+      commandData: long ? Buffer.from(req.command, 'utf8') : undefined,
+      bwrap: false,
+      enter: true,
+      cgroup: slot ? { dirs: slot.dirs, memoryDir: slot.memoryDir, v2: slot.v2 } : null,
+      detached: false,
     };
   }
 
   private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive, retry = true): Promise<Raw> {
-    const { lease, slot } = await this.enterTarget(req, nsRoot);
+    const { lease, slot, spare } = await this.enterTarget(req, nsRoot);
     let raw: Raw;
     try {
-      raw = await this.launch({ ...this.sandboxSpec(req, lease.info, this.limits(), slot), stdin: req.stdin, timeoutMs }, live);
+      const running = this.launch({ ...this.sandboxSpec(req, lease.info, this.limits(), slot), stdin: req.stdin, timeoutMs }, live, spare);
+      this.makeSpare(nsGroupName(req.workspaceId, req.namespace), lease.info);
+      raw = await running;
     } catch (err) {
       if (slot) void this.pool!.release(slot);
       throw err;
     } finally {
       lease.release();
     }
-    if (!raw.ready && retry && !raw.timedOut && !raw.shutdown && sandboxGone(raw.stderr.text())) {
+    // 137 before the shell came up: the supervisor was SIGKILLed, which only its sandbox's end does (a stop would say so).
+    const gone = sandboxGone(raw.stderr.text()) || !lease.alive() || (raw.exitCode === 137 && !raw.stopped);
+    if (!raw.ready && retry && !raw.timedOut && !raw.shutdown && gone) {
       // Its sandbox ended between the lease and the entry (stopped while idle, or its holder died): a new one.
       if (slot) await this.pool!.release(slot, { knownEmpty: raw.cgroupsEmpty });
       await this.warm.stop(nsGroupName(req.workspaceId, req.namespace));
@@ -872,8 +935,11 @@ export class ExecService {
     }
   }
 
-  /** Starts one process tree in the launcher and tracks it until it is gone (close() kills what runs). */
-  private async launch(spec: Omit<LaunchSpec, 'maxOutputBytes'>, live?: ExecLive): Promise<Raw> {
+  /**
+   * Starts one process tree in the launcher (giving its command to the prespawned trove-enter `spare`, if
+   * any) and tracks it until it is gone (close() kills what runs).
+   */
+  private async launch(spec: Omit<LaunchSpec, 'maxOutputBytes'>, live?: ExecLive, spare?: number): Promise<Raw> {
     const cap = this.opts.maxOutputBytes;
     let hooks: LaunchHooks = {};
     let full: LaunchSpec = { ...spec, maxOutputBytes: cap };
@@ -890,7 +956,7 @@ export class ExecService {
         },
       };
     }
-    const run = this.launcher.run(full, hooks);
+    const run = this.launcher.run(full, hooks, spare);
     const onAbort = () => run.unforward();
     live?.signal?.addEventListener('abort', onAbort, { once: true });
     const entry: Running = { kill: () => run.kill(), done: run.done.catch(() => {}) };
@@ -918,6 +984,7 @@ export class ExecService {
     req: ProcessRequest,
     nsRoot: string,
     hooks: { progress?(totals: RingTotals): void },
+    retry = true,
   ): Promise<BackgroundProcess> {
     if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const limits = this.limits(req.cpuSeconds);
@@ -926,6 +993,7 @@ export class ExecService {
     const target = insecure ? null : await this.enterTarget(req, nsRoot);
     const lease = target?.lease ?? null;
     const slot = target?.slot ?? null;
+    const spare = target?.spare;
     let built: { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; dir?: string };
     try {
       built = lease ? { spec: this.sandboxSpec(req, lease.info, limits, slot) } : this.insecureSpec(req, nsRoot, limits);
@@ -951,7 +1019,9 @@ export class ExecService {
         },
         req.output,
         { ready: markReady, progress: hooks.progress },
+        spare,
       );
+      if (lease) this.makeSpare(nsGroupName(req.workspaceId, req.namespace), lease.info);
     } catch (err) {
       if (slot) void this.pool!.release(slot);
       if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -1004,8 +1074,14 @@ export class ExecService {
 
     const first = await Promise.race([ready.then(() => null), settled]);
     if (first !== null) {
+      const failed = !first.ready && !first.timedOut && !first.shutdown && !first.stopped;
+      if (failed && retry && lease && (sandboxGone(first.stderrHead) || !lease.alive() || first.exitCode === 137)) {
+        // Its sandbox ended between the lease and the entry (see launchSandbox): once more, in a new one.
+        await this.warm.stop(nsGroupName(req.workspaceId, req.namespace));
+        return this.launchProcess(req, nsRoot, hooks, false);
+      }
       // Ended before its shell came up: refused (exec_busy) or a broken sandbox, as for exec.
-      if (!first.ready && !first.timedOut && !first.shutdown && !first.stopped) this.notStarted(req, first.exitCode, first.stderrHead);
+      if (failed) this.notStarted(req, first.exitCode, first.stderrHead);
       if (first.shutdown) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     }
     return {

@@ -36,10 +36,15 @@ export interface LaunchSpec {
   stdin?: string;
   /** stdin stays an open pipe after `stdin` for later writes (write/closeStdin); background processes. */
   keepStdinOpen?: boolean;
-  /** bwrap mode: the command text for --ro-bind-data on FD.command (too long for argv). */
+  /** enter mode: a command too long for argv, for trove-enter's FD.command (it becomes a read-only file). */
   commandData?: Uint8Array;
-  /** bwrap mode: NUL-separated options for `--args` on FD.args (kept out of the cmdline the sandbox can read). */
+  /**
+   * NUL-separated options on FD.args (kept out of the cmdline the sandbox can read): bwrap's `--args`, or
+   * trove-enter's sandbox options.
+   */
   argsData?: Uint8Array;
+  /** enter mode: trove-enter's command options (environment, `--`, argv) for FD.go. */
+  goData?: Uint8Array;
   /** Wall clock; null = none (background processes without a limit). */
   timeoutMs: number | null;
   /** Output collected into the outcome, per stream (the rest is counted). */
@@ -149,7 +154,52 @@ export interface Launched {
   unforward(): void;
 }
 
-export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
+/** What a trove-enter process needs before its command is known (prespawn). */
+export type EnterSpawn = Pick<LaunchSpec, 'file' | 'argv0' | 'env' | 'argsData' | 'seccompPath'>;
+
+/**
+ * Starts trove-enter ahead of its command: it joins its sandbox and cgroup and waits on FD.go. Its stdio,
+ * info, command and go pipes are open; launch(spec, sink, child) gives it its command. Throws when it
+ * cannot be spawned.
+ */
+export function prespawn(e: EnterSpawn): ChildProcess {
+  const leaked = inheritableFdsCached();
+  const stdio: StdioOptions = ['pipe', 'pipe', 'pipe'];
+  const top = Math.max(FD.args, ...leaked);
+  for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
+  for (const fd of [FD.info, FD.go, FD.ready, FD.command, FD.args]) stdio[fd] = 'pipe';
+  let devNull = -1;
+  let seccompFd = -1;
+  try {
+    if (leaked.length) {
+      // Security: cover descriptors this process inherited without O_CLOEXEC (see launch()).
+      devNull = openSync('/dev/null', fsc.O_RDWR);
+      for (const fd of leaked) stdio[fd] = devNull;
+    }
+    if (e.seccompPath) {
+      seccompFd = openSync(e.seccompPath, fsc.O_RDONLY);
+      stdio[FD.seccomp] = seccompFd;
+    }
+    const child = spawn(e.file, [], { env: e.env, stdio, windowsHide: true, argv0: e.argv0 });
+    const pipes = child.stdio as unknown as Array<NodeJS.WritableStream | null | undefined>;
+    for (const fd of [FD.args, FD.go, FD.command, 0]) pipes[fd]?.on('error', () => {});
+    const args = e.argsData;
+    if (args) pipes[FD.args]?.end(Buffer.from(args.buffer, args.byteOffset, args.byteLength));
+    else pipes[FD.args]?.end();
+    // An exit before launch() takes it must not be an unhandled 'error'.
+    child.on('error', () => {});
+    return child;
+  } finally {
+    if (devNull >= 0) closeSync(devNull);
+    if (seccompFd >= 0) closeSync(seccompFd);
+  }
+}
+
+/**
+ * Starts `l` (enter mode: gives the prespawned trove-enter `pre`, or one started now, its command) and
+ * watches it to its end.
+ */
+export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess): Launched {
   const stdout = new CappedOutput('stdout', l.maxOutputBytes);
   const stderr = new CappedOutput('stderr', l.maxOutputBytes);
   const cg = l.enter && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
@@ -168,23 +218,26 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
   let child: ChildProcess;
   const started = performance.now();
   try {
-    if (leaked.length) {
-      // Our own copy is close-on-exec (libuv opens everything so); the child gets it dup'ed onto each leaked number.
-      devNull = openSync('/dev/null', fsc.O_RDWR);
-      for (const fd of leaked) stdio[fd] = devNull;
-    }
-    if (l.bwrap || l.enter) {
-      stdio[FD.info] = 'pipe';
-      if (l.commandData) stdio[FD.command] = 'pipe';
-      if (l.argsData) stdio[FD.args] = 'pipe';
-      if (l.seccompPath) {
-        // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
-        seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
-        stdio[FD.seccomp] = seccompFd;
+    if (l.enter) {
+      child = pre ?? prespawn(l);
+    } else {
+      if (leaked.length) {
+        // Our own copy is close-on-exec (libuv opens everything so); the child gets it dup'ed onto each leaked number.
+        devNull = openSync('/dev/null', fsc.O_RDWR);
+        for (const fd of leaked) stdio[fd] = devNull;
       }
+      if (l.bwrap) {
+        stdio[FD.info] = 'pipe';
+        if (l.argsData) stdio[FD.args] = 'pipe';
+        if (l.seccompPath) {
+          // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
+          seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
+          stdio[FD.seccomp] = seccompFd;
+        }
+      }
+      stdio[FD.ready] = 'pipe';
+      child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true, argv0: l.argv0 });
     }
-    stdio[FD.ready] = 'pipe';
-    child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true, argv0: l.argv0 });
   } catch (err) {
     return {
       done: Promise.reject(err),
@@ -311,6 +364,8 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
       forwarded[name] += part.length;
       forward(name, part);
     });
+    // A prespawned trove-enter's streams were paused while it waited (launcher-main takeSpare).
+    stream.resume();
   };
   collect('stdout', child.stdout!, stdout);
   collect('stderr', child.stderr!, stderr);
@@ -335,12 +390,14 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}): Launched {
     sink.ready?.();
   });
   readyPipe?.on('error', () => {});
-  // bwrap reads each to EOF before it sets the sandbox up; a write error means bwrap died, which `close` reports.
-  for (const [fd, data] of [[FD.command, l.commandData], [FD.args, l.argsData]] as const) {
-    if (!data) continue;
+  // Read to EOF (bwrap's options before it sets the sandbox up; trove-enter's command once it is in place);
+  // a write error means the process died, which `close` reports. prespawn() wrote trove-enter's options.
+  const feeds = l.enter ? ([[FD.command, l.commandData], [FD.go, l.goData]] as const) : ([[FD.args, l.argsData]] as const);
+  for (const [fd, data] of feeds) {
     const pipe = pipes[fd];
     pipe?.on('error', () => {});
-    pipe?.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    if (data) pipe?.end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    else pipe?.end();
   }
   if (l.bwrap || l.enter) {
     const info = pipes[FD.info];

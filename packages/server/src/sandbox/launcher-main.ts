@@ -8,7 +8,9 @@
  * here, straight into its ring files: the server's memory never holds it).
  */
 import { mkdirSync } from 'node:fs';
-import { launch, StdinClosedError, type Launched, type LaunchSink } from './launch.js';
+import type { ChildProcess } from 'node:child_process';
+import { FD } from './bwrap.js';
+import { launch, prespawn, StdinClosedError, type EnterSpawn, type Launched, type LaunchSink } from './launch.js';
 import type { ControlResult, FromLauncher, RingTotals, ToLauncher } from './launcher.js';
 import { RingWriter } from './ring-writer.js';
 
@@ -29,6 +31,42 @@ interface Entry {
 }
 
 const running = new Map<number, Entry>();
+/** trove-enter processes started ahead of their command (launch.ts prespawn), by spare id. */
+const spares = new Map<number, { child: ChildProcess; onErr: (c: Buffer) => void }>();
+
+function prespawnSpare(spare: number, spawn: EnterSpawn): void {
+  let child: ChildProcess;
+  try {
+    child = prespawn(spawn);
+  } catch (err) {
+    reply({ t: 'spare-gone', spare, message: (err as Error).message });
+    return;
+  }
+  // Its output before a command took it is only ever trove-enter's own complaint: kept for the report.
+  let said = '';
+  const onErr = (c: Buffer) => {
+    if (said.length < 2000) said += c.toString('utf8');
+  };
+  child.stderr?.on('data', onErr);
+  spares.set(spare, { child, onErr });
+  child.once('exit', () => {
+    if (spares.get(spare)?.child !== child) return;
+    spares.delete(spare);
+    reply({ t: 'spare-gone', spare, message: said.trim() || undefined });
+  });
+}
+
+/** A live spare for a command (it stops being a spare), or undefined. */
+function takeSpare(spare: number | undefined): ChildProcess | undefined {
+  if (spare === undefined) return undefined;
+  const s = spares.get(spare);
+  spares.delete(spare);
+  if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return undefined;
+  s.child.stderr?.off('data', s.onErr);
+  // Paused again: launch() attaches its own readers, and nothing from here on may be lost.
+  s.child.stderr?.pause();
+  return s.child;
+}
 
 function reply(m: FromLauncher): void {
   if (process.connected) process.send!(m);
@@ -134,6 +172,15 @@ process.on('message', (m: ToLauncher) => {
     case 'signal':
       reply({ t: 'reply', id: m.id, req: m.req, result: control(running.get(m.id), m) });
       return;
+    case 'prespawn':
+      prespawnSpare(m.spare, m.spawn);
+      return;
+    case 'drop': {
+      const child = spares.get(m.spare)?.child;
+      // End of its go descriptor: the supervisor exits unused, then trove-enter (reported as spare-gone).
+      (child?.stdio[FD.go] as NodeJS.WritableStream | null | undefined)?.end();
+      return;
+    }
     case 'run':
     case 'start':
       break;
@@ -164,7 +211,7 @@ process.on('message', (m: ToLauncher) => {
     sink = { ready: () => reply({ t: 'ready', id }) };
   }
   sink.sandbox = (info) => reply({ t: 'sandbox', id, info });
-  const run = launch(m.spec, sink);
+  const run = launch(m.spec, sink, takeSpare(m.spare));
   const entry: Entry = { run };
   if (m.t === 'run' && m.live) entry.credit = { unacked: 0, waiters: [] };
   running.set(id, entry);

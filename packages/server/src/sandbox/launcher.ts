@@ -19,7 +19,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KillReason, LaunchOutcome, LaunchSpec, SandboxInfo, SignalName } from './launch.js';
+import type { EnterSpawn, KillReason, LaunchOutcome, LaunchSpec, SandboxInfo, SignalName } from './launch.js';
 import type { StreamName } from './ring-writer.js';
 
 /** Where a background process's output goes: ring files in `dir` (ring-writer.ts), `capBytes` retained per stream. */
@@ -37,9 +37,16 @@ export interface RingTotals {
 }
 
 export type ToLauncher =
-  /** notify: send `ready` and `sandbox` (a warm sandbox's holder) even though the output is not live. */
-  | { t: 'run'; id: number; spec: LaunchSpec; live?: boolean; notify?: boolean }
-  | { t: 'start'; id: number; spec: LaunchSpec; output: RingOutput }
+  /**
+   * notify: send `ready` and `sandbox` (a warm sandbox's holder) even though the output is not live.
+   * spare: the prespawned trove-enter to give the command to (enter mode), if it is still there.
+   */
+  | { t: 'run'; id: number; spec: LaunchSpec; live?: boolean; notify?: boolean; spare?: number }
+  | { t: 'start'; id: number; spec: LaunchSpec; output: RingOutput; spare?: number }
+  /** Starts trove-enter ahead of a command (a spare, see launch.ts prespawn). */
+  | { t: 'prespawn'; spare: number; spawn: EnterSpawn }
+  /** A spare nobody will use: it is told so (end of its go descriptor) and exits. */
+  | { t: 'drop'; spare: number }
   | { t: 'kill'; id: number; reason?: KillReason }
   /** Live run: the server has passed on `bytes` more of its output (flow control). */
   | { t: 'ack'; id: number; bytes: number }
@@ -53,6 +60,8 @@ export type FromLauncher =
   | { t: 'done'; id: number; outcome: LaunchOutcome; ring?: RingTotals; outputError?: string }
   | { t: 'failed'; id: number; message: string; code?: string }
   | { t: 'ready'; id: number }
+  /** A spare ended before a command took it (its sandbox stopped, or it was dropped or failed). */
+  | { t: 'spare-gone'; spare: number; message?: string }
   | { t: 'sandbox'; id: number; info: SandboxInfo }
   | { t: 'chunk'; id: number; stream: StreamName; data: Uint8Array }
   | { t: 'progress'; id: number; totals: RingTotals }
@@ -132,9 +141,29 @@ export function launcherScript(): string {
 export class Launcher {
   private child: ChildProcess | null = null;
   private readonly pending = new Map<number, Pending>();
+  /** Spares of the current launcher process: called with `undefined` when one is taken, else when it ended. */
+  private readonly spares = new Map<number, (message?: string) => void>();
   private nextId = 1;
 
   constructor(private readonly log: LauncherLogger) {}
+
+  /**
+   * Starts trove-enter ahead of its command (launch.ts prespawn); `gone` is called once if it ends before a
+   * run() or startBackground() takes it (its sandbox stopped, dropSpare(), a failure, the launcher's end).
+   */
+  prespawn(spawn: EnterSpawn, gone: (message?: string) => void): number {
+    const child = this.ensure();
+    const spare = this.nextId++;
+    this.spares.set(spare, gone);
+    this.send(child, { t: 'prespawn', spare, spawn });
+    return spare;
+  }
+
+  /** Ends a spare nobody will use. */
+  dropSpare(spare: number): void {
+    if (!this.spares.has(spare) || !this.child) return;
+    this.send(this.child, { t: 'drop', spare });
+  }
 
   /** Starts the process now (normally it starts with the first run). */
   warm(): void {
@@ -150,13 +179,19 @@ export class Launcher {
    * Starts `spec` in the launcher. `done` rejects when it cannot be started or the launcher dies.
    * With hooks.chunk the output is forwarded as it comes (live exec, `spec.forward`).
    */
-  run(spec: LaunchSpec, hooks: LaunchHooks = {}): LaunchHandle {
-    return this.launch({ t: 'run', spec, live: Boolean(hooks.chunk), notify: Boolean(hooks.ready || hooks.sandbox) }, hooks);
+  run(spec: LaunchSpec, hooks: LaunchHooks = {}, spare?: number): LaunchHandle {
+    return this.launch({ t: 'run', spec, live: Boolean(hooks.chunk), notify: Boolean(hooks.ready || hooks.sandbox), spare: this.take(spare) }, hooks);
   }
 
   /** Starts a background process whose output the launcher writes to ring files (see RingOutput). */
-  startBackground(spec: LaunchSpec, output: RingOutput, hooks: LaunchHooks = {}): LaunchHandle {
-    return this.launch({ t: 'start', spec, output }, hooks);
+  startBackground(spec: LaunchSpec, output: RingOutput, hooks: LaunchHooks = {}, spare?: number): LaunchHandle {
+    return this.launch({ t: 'start', spec, output, spare: this.take(spare) }, hooks);
+  }
+
+  /** The spare a command takes, if it is still known (else the launcher starts trove-enter for it). */
+  private take(spare: number | undefined): number | undefined {
+    if (spare === undefined || !this.spares.delete(spare)) return undefined;
+    return spare;
   }
 
   private launch(m: DistributiveOmit<Extract<ToLauncher, { t: 'run' | 'start' }>, 'id'>, hooks: LaunchHooks): LaunchHandle {
@@ -224,6 +259,12 @@ export class Launcher {
   }
 
   private onMessage(m: FromLauncher): void {
+    if (m.t === 'spare-gone') {
+      const gone = this.spares.get(m.spare);
+      this.spares.delete(m.spare);
+      gone?.(m.message);
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return;
     switch (m.t) {
@@ -259,6 +300,10 @@ export class Launcher {
       this.child = null;
       // A broken channel with the process still up: it must not keep running sandboxes nobody waits for.
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      // Its spares went with it.
+      const spares = [...this.spares.values()];
+      this.spares.clear();
+      for (const gone of spares) gone(`the exec launcher stopped (${why})`);
     }
     const mine = [...this.pending].filter(([, p]) => p.child === child);
     if (mine.length === 0) return;
