@@ -29,6 +29,7 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
   'sandbox/launcher-main.ts': "a background process's output directory (server-made, under <data>/processes)",
   'sandbox/ring-writer.ts': "a background process's output ring files (server-made, under <data>/processes)",
   'processes/output-store.ts': "background processes' output ring files (server-made, under <data>/processes)",
+  'processes/control.ts': "a stdin request's file in a background process's output directory (server-made, under <data>/processes; the name must be stdin-<32 hex>)",
   'sandbox/launcher.ts': 'the launcher script shipped with the server',
   'sandbox/reaper.ts': 'stale sandbox runtime dirs in the temp dir',
   'services/storage.ts': 'statfs of the data dir (free space)',

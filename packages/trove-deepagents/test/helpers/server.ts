@@ -1,0 +1,32 @@
+/** A real Trove server for a test file, and clients of it. */
+import { afterAll, beforeAll } from 'vitest';
+import { TroveAdminClient, TroveClient } from 'trove-sdk';
+import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+
+export interface Session {
+  server: StartedServer;
+  /** A workspace-key client without a namespace (use `withNamespace`). */
+  client: TroveClient;
+  admin: TroveAdminClient;
+}
+
+/** Starts the built server before the file's tests and stops it after them. */
+export function useTrove(): Session {
+  const session = {} as Session;
+  beforeAll(async () => {
+    session.server = await startServer();
+    session.client = new TroveClient({ apiKey: session.server.runtimeKey, baseUrl: session.server.baseUrl, maxRetries: 0 });
+    session.admin = new TroveAdminClient({ apiKey: session.server.adminKey, baseUrl: session.server.baseUrl, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await session.server?.close();
+  });
+  return session;
+}
+
+let counter = 0;
+/** A namespace name no other test of the file uses. */
+export function freshNamespace(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${counter}`;
+}
