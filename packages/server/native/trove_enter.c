@@ -235,15 +235,21 @@ static void check_sandbox(struct opts *o) {
   if (strspn(o->home_mode, "01234567") != strlen(o->home_mode)) die("bad home_mode");
 }
 
-/* The parent pid of the process whose /proc directory is `dirfd`, or -1. */
-static long proc_ppid(int dirfd) {
-  int fd = openat(dirfd, "stat", O_RDONLY | O_CLOEXEC);
+/* One read of a small /proc or /sys file (`path` relative to `dirfd`), NUL-terminated; its length, or -1. */
+static ssize_t read_text(int dirfd, const char *path, char *buf, size_t size) {
+  int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  char buf[1024];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, size - 1);
   close(fd);
   if (n <= 0) return -1;
   buf[n] = '\0';
+  return n;
+}
+
+/* The parent pid of the process whose /proc directory is `dirfd`, or -1. */
+static long proc_ppid(int dirfd) {
+  char buf[1024];
+  if (read_text(dirfd, "stat", buf, sizeof buf) < 0) return -1;
   /* The command name may hold spaces and parentheses: the fields start after the last ')'. */
   char *rp = strrchr(buf, ')');
   if (!rp) return -1;
@@ -305,13 +311,8 @@ static void mount_tmpfs(const char *dest, const char *mode, unsigned long size) 
 
 /* CAP_* numbers up to the kernel's last one (read from /proc; 63 when unknown). */
 static int last_cap(void) {
-  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 63;
   char buf[16];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 63;
-  buf[n] = '\0';
+  if (read_text(AT_FDCWD, "/proc/sys/kernel/cap_last_cap", buf, sizeof buf) < 0) return 63;
   return atoi(buf);
 }
 
@@ -402,13 +403,8 @@ static void run_command(struct opts *o, const char *filter, size_t filter_len, i
 static int kill_children(void) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)syscall(SYS_gettid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
   char buf[8192];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
+  if (read_text(AT_FDCWD, path, buf, sizeof buf) < 0) return 0;
   int killed = 0;
   for (char *s = strtok(buf, " \n"); s; s = strtok(NULL, " \n")) {
     long pid = strtol(s, NULL, 10);
