@@ -199,6 +199,8 @@ const ETC_CHECK_MS = 60_000;
 const DEFAULT_WARM_MAX = 256;
 /** Processes of trove-enter itself in an exec's cgroup (it and the supervisor), on top of the command's own. */
 const ENTER_PROCS = 2;
+/** Spares kept per warm namespace at most (as many as it runs commands at once). */
+const MAX_SPARES = 2;
 /** close(): how long killed execs get to report before the launcher itself is stopped. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -232,8 +234,10 @@ export class ExecService {
   private etc: { dir: string; signature: string; checkedAt: number } | null = null;
   /** trove-enter, built with the native addon. */
   private enterPath: string | null = null;
-  /** Per warm namespace (its group name), the next command's prespawned trove-enter (makeSpare). */
-  private readonly spares = new Map<string, { id: number; slot: CgroupSlot | null; pid1: number }>();
+  /** Per warm namespace (its group name), its next commands' prespawned trove-enter processes (makeSpare). */
+  private readonly spares = new Map<string, Array<{ id: number; slot: CgroupSlot | null; pid1: number }>>();
+  /** Per namespace, its commands and background processes starting or running in the sandbox now. */
+  private readonly entering = new Map<string, number>();
   private readonly warm: WarmSandboxes;
   private readonly limiter: ExecLimiter;
   private readonly running = new Set<Running>();
@@ -484,8 +488,8 @@ export class ExecService {
         memoryBytes: o.memoryBytes,
         maxProcs: o.maxProcs + ENTER_PROCS,
         nsMemoryBytes: o.nsMemoryBytes ?? 0,
-        // The namespace's spare (its next command's trove-enter, started ahead: two processes) is not the tenant's.
-        nsMaxProcs: o.nsMaxProcs ? o.nsMaxProcs + ENTER_PROCS : 0,
+        // The namespace's spares (its next commands' trove-enter, started ahead: two processes each) are not the tenant's.
+        nsMaxProcs: o.nsMaxProcs ? o.nsMaxProcs + MAX_SPARES * ENTER_PROCS : 0,
         nsCpuWeight: o.nsCpuWeight ?? 0,
       },
       this.log,
@@ -722,8 +726,27 @@ export class ExecService {
     nsRoot: string,
   ): Promise<{ lease: WarmLease; slot: CgroupSlot | null; spare?: number }> {
     const key = nsGroupName(req.workspaceId, req.namespace);
+    // Counted from here until the lease is released (an exec's end, a background process's end): makeSpare's measure.
+    this.entering.set(key, (this.entering.get(key) ?? 0) + 1);
+    const leave = () => {
+      const n = (this.entering.get(key) ?? 1) - 1;
+      if (n > 0) this.entering.set(key, n);
+      else this.entering.delete(key);
+    };
+    const counted = (lease: WarmLease): WarmLease => {
+      let released = false;
+      return {
+        ...lease,
+        release: () => {
+          if (released) return;
+          released = true;
+          lease.release();
+          leave();
+        },
+      };
+    };
     const leasing = this.warmLease(req, nsRoot);
-    const hasSpare = this.spares.has(key);
+    const hasSpare = (this.spares.get(key)?.length ?? 0) > 0;
     let slot: CgroupSlot | null = null;
     try {
       // A spare brings its slot; without one the slot (and a new namespace's groups) is made while the sandbox starts.
@@ -731,11 +754,12 @@ export class ExecService {
       const lease = await leasing;
       if (hasSpare) {
         const spare = this.takeSpare(key, lease.info);
-        if (spare) return { lease, slot: spare.slot, spare: spare.id };
+        if (spare) return { lease: counted(lease), slot: spare.slot, spare: spare.id };
         slot = this.pool ? this.pool.acquire(key) : null;
       }
-      return { lease, slot };
+      return { lease: counted(lease), slot };
     } catch (err) {
+      leave();
       void leasing.then((l) => l.release(), () => {});
       if (slot) void this.pool!.release(slot);
       throw err;
@@ -743,34 +767,42 @@ export class ExecService {
   }
 
   /**
-   * Starts the next command's trove-enter for the namespace `key` ahead of it (one per warm namespace):
-   * a command then skips spawning it, the cgroup move and entering the sandbox. It ends with its sandbox.
+   * Starts the next commands' trove-enter for the namespace `key` ahead of them: a command then skips
+   * spawning it, the cgroup move and entering the sandbox. As many as the namespace runs commands at once,
+   * at most MAX_SPARES; they end with their sandbox.
    */
   private makeSpare(key: string, info: SandboxInfo): void {
-    if (this.closing || this.spares.has(key)) return;
-    let slot: CgroupSlot | null;
-    try {
-      slot = this.pool ? this.pool.acquire(key) : null;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'cannot make a cgroup for a spare command process');
-      return;
+    const list = this.spares.get(key) ?? [];
+    const want = Math.min(MAX_SPARES, Math.max(1, this.entering.get(key) ?? 0));
+    while (!this.closing && list.length < want) {
+      let slot: CgroupSlot | null;
+      try {
+        slot = this.pool ? this.pool.acquire(key) : null;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'cannot make a cgroup for a spare command process');
+        break;
+      }
+      const entry = { id: 0, slot, pid1: info.pid1 };
+      list.push(entry);
+      this.spares.set(key, list);
+      entry.id = this.launcher.prespawn(this.enterSpawn(info, slot), () => {
+        const at = list.indexOf(entry);
+        if (at >= 0) list.splice(at, 1);
+        if (list.length === 0 && this.spares.get(key) === list) this.spares.delete(key);
+        if (slot) void this.pool?.release(slot);
+      });
     }
-    const entry = { id: 0, slot, pid1: info.pid1 };
-    this.spares.set(key, entry);
-    entry.id = this.launcher.prespawn(this.enterSpawn(info, slot), () => {
-      if (this.spares.get(key) === entry) this.spares.delete(key);
-      if (slot) void this.pool?.release(slot);
-    });
   }
 
-  /** The namespace's spare if it entered the sandbox `info` (one for an older sandbox is dropped). */
+  /** A spare of the namespace that entered the sandbox `info` (those of an older sandbox are dropped). */
   private takeSpare(key: string, info: SandboxInfo): { id: number; slot: CgroupSlot | null } | null {
-    const s = this.spares.get(key);
-    if (!s) return null;
-    this.spares.delete(key);
-    if (s.pid1 === info.pid1) return s;
-    // Its end (reported by the launcher) releases its slot.
-    this.launcher.dropSpare(s.id);
+    const list = this.spares.get(key);
+    while (list && list.length > 0) {
+      const s = list.shift()!;
+      if (s.pid1 === info.pid1) return s;
+      // Its end (reported by the launcher) releases its slot.
+      this.launcher.dropSpare(s.id);
+    }
     return null;
   }
 
