@@ -111,7 +111,7 @@ describe('read', () => {
     expect(text.data).toMatchObject({ content: 'one\ntwo', mimeType: 'text/plain' });
     expect(text.data!.modified_at).toMatch(/Z$/);
     const bin = await sb.readRaw('/pic.png');
-    expect(bin.data!.mimeType).toBe('image/png');
+    expect(bin.data).toMatchObject({ mimeType: 'image/png' });
     expect([...(bin.data!.content as Uint8Array)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0, 255]);
     expect(await sb.readRaw('/missing.txt')).toEqual({ error: "File '/missing.txt' not found" });
   });

@@ -31,7 +31,6 @@ class ScriptedModel implements Model {
     if (!output) throw new Error('the script has no more turns');
     return { usage: new Usage(), output, responseId: `resp-${this.requests.length}` };
   }
-  // eslint-disable-next-line require-yield
   async *getStreamedResponse(): AsyncIterable<never> {
     throw new Error('not used');
   }
