@@ -82,6 +82,9 @@
 #define FD_ARGS 8
 
 #define MAX_CGROUPS 8
+/* How long trove-enter waits for a sandbox still being built, and how often it looks. */
+#define SANDBOX_WAIT_MS 30000
+#define SANDBOX_POLL_US 500
 #define MAX_ENV 256
 #define MAX_ARGV 64
 
@@ -549,8 +552,36 @@ int main(void) {
     }
     close(fd);
   }
+  /*
+   * The sandbox may still be being built (a spare started as soon as bwrap said where it is): its pid 1 forks
+   * the holder only once every mount is in place. Wait for that child, polling, at most SANDBOX_WAIT_MS.
+   */
+  char children[64];
+  snprintf(children, sizeof children, "task/%ld/children", o.target_pid);
+  struct stat host_root;
+  if (stat("/", &host_root) < 0) die("stat /");
+  for (int waited = 0;; waited++) {
+    char buf[64];
+    struct stat its_root;
+    errno = 0;
+    ssize_t n = read_text(dirfd, children, buf, sizeof buf);
+    if (n < 0 && (errno == ESRCH || errno == ENOENT)) die("the sandbox (pid %ld) is gone", o.target_pid);
+    /* Security: never the host's root (a sandbox not yet pivoted into its own): that is not a sandbox yet. */
+    if (n > 0 && fstatat(dirfd, "root", &its_root, 0) == 0 && (its_root.st_dev != host_root.st_dev || its_root.st_ino != host_root.st_ino)) break;
+    if (waited * SANDBOX_POLL_US >= SANDBOX_WAIT_MS * 1000) {
+      errno = 0;
+      die("the sandbox (pid %ld) did not come up", o.target_pid);
+    }
+    usleep(SANDBOX_POLL_US);
+  }
   int root = openat(dirfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) die("open the sandbox's root");
+  struct stat root_st;
+  if (fstat(root, &root_st) < 0) die("stat the sandbox's root");
+  if (root_st.st_dev == host_root.st_dev && root_st.st_ino == host_root.st_ino) {
+    errno = 0;
+    die("the sandbox (pid %ld) has no root of its own", o.target_pid);
+  }
 
   /*
    * Unprivileged mode: first the user namespace that owns the sandbox's namespaces (it grants what

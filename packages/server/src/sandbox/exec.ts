@@ -256,7 +256,7 @@ export class ExecService {
     this.launcher = new Launcher(log);
     this.warm = new WarmSandboxes(
       { idleMs: opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS, max: opts.warmMax ?? DEFAULT_WARM_MAX },
-      (_key, nsRoot) => this.makeWarm(nsRoot),
+      (key, nsRoot) => this.makeWarm(key, nsRoot),
     );
     this.limiter = new ExecLimiter({
       global: Math.max(1, opts.globalConcurrency),
@@ -655,7 +655,7 @@ export class ExecService {
    * command that enters it joins its own cgroup in the namespace's group (no cgroup move here, so none of
    * the kernel's cgroup v1 migration waits either).
    */
-  private makeWarm(nsRoot: string): WarmHandle {
+  private makeWarm(key: string, nsRoot: string): WarmHandle {
     this.ensureRuntime();
     const layout = this.layout!;
     let info: SandboxInfo | null = null;
@@ -693,6 +693,8 @@ export class ExecService {
         },
         sandbox: (i) => {
           info = i;
+          // The first command's trove-enter starts now, while bwrap builds the sandbox (it waits for it).
+          this.makeSpare(key, i);
           settle();
         },
       },
@@ -718,8 +720,8 @@ export class ExecService {
 
   /**
    * The namespace's warm sandbox (made if needed), a cgroup slot for one command in it, and the spare
-   * (trove-enter already in that slot and sandbox, waiting for its command) when there is one. A new
-   * namespace's slot and groups are made while its sandbox starts. The caller releases lease and slot.
+   * (trove-enter already in that slot and sandbox, waiting for its command) when there is one. The caller
+   * releases lease and slot.
    */
   private async enterTarget(
     req: Pick<ExecRequest, 'workspaceId' | 'namespace'>,
@@ -746,22 +748,15 @@ export class ExecService {
       };
     };
     const leasing = this.warmLease(req, nsRoot);
-    const hasSpare = (this.spares.get(key)?.length ?? 0) > 0;
-    let slot: CgroupSlot | null = null;
     try {
-      // A spare brings its slot; without one the slot (and a new namespace's groups) is made while the sandbox starts.
-      if (!hasSpare) slot = this.pool ? this.pool.acquire(key) : null;
+      // A new sandbox starts its first spare as soon as bwrap says where it is (makeWarm).
       const lease = await leasing;
-      if (hasSpare) {
-        const spare = this.takeSpare(key, lease.info);
-        if (spare) return { lease: counted(lease), slot: spare.slot, spare: spare.id };
-        slot = this.pool ? this.pool.acquire(key) : null;
-      }
-      return { lease: counted(lease), slot };
+      const spare = this.takeSpare(key, lease.info);
+      if (spare) return { lease: counted(lease), slot: spare.slot, spare: spare.id };
+      return { lease: counted(lease), slot: this.pool ? this.pool.acquire(key) : null };
     } catch (err) {
       leave();
       void leasing.then((l) => l.release(), () => {});
-      if (slot) void this.pool!.release(slot);
       throw err;
     }
   }
