@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { TroveShell, WORKING_DIRECTORY } from '../src/index.js';
 import { freshNamespace, useTrove } from './helpers/server.js';
 
-const t = useTrove();
+// The server's own exec limit is short here, to show that a command's limit is not bound by it.
+const t = useTrove({ TROVE_EXEC_TIMEOUT_MS: '2000' });
 const shell = (options?: ConstructorParameters<typeof TroveShell>[1]) =>
   new TroveShell(t.client.withNamespace(freshNamespace('shell')), options);
 
@@ -35,9 +36,9 @@ describe('TroveShell', () => {
     expect(r.output[1]).toEqual({ command: 'echo partial; sleep 30', stdout: 'partial\n', stderr: '', outcome: { type: 'timeout' } });
   });
 
-  it('uses its own time limit when the action has none, and lets a command run past the server exec limit', async () => {
+  it("uses its own time limit when the action has none, and the action's may pass the server's exec limit", async () => {
     expect((await shell({ timeoutMs: 1000 }).run({ commands: ['sleep 5'] })).output[0]!.outcome).toEqual({ type: 'timeout' });
-    const slow = await shell({ timeoutMs: 1000 }).run({ commands: ['sleep 2; echo ok'], timeoutMs: 20_000 });
+    const slow = await shell({ timeoutMs: 1000 }).run({ commands: ['sleep 3; echo ok'], timeoutMs: 20_000 });
     expect(slow.output[0]).toMatchObject({ stdout: 'ok\n', outcome: { type: 'exit', exitCode: 0 } });
   });
 

@@ -10,11 +10,11 @@ export interface Session {
   admin: TroveAdminClient;
 }
 
-/** Starts the built server before the file's tests and stops it after them. */
-export function useTrove(): Session {
+/** Starts the built server (with `env` added to its environment) before the file's tests, stops it after them. */
+export function useTrove(env: Record<string, string> = {}): Session {
   const session = {} as Session;
   beforeAll(async () => {
-    session.server = await startServer();
+    session.server = await startServer({ env });
     session.client = new TroveClient({ apiKey: session.server.runtimeKey, baseUrl: session.server.baseUrl, maxRetries: 0 });
     session.admin = new TroveAdminClient({ apiKey: session.server.adminKey, baseUrl: session.server.baseUrl, maxRetries: 0 });
   });
