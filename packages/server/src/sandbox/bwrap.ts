@@ -18,7 +18,7 @@
  * /home/agent/workspace. Nothing else of the host exists in it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const SANDBOX_HOME = '/home/agent';
@@ -220,15 +220,34 @@ export function prepareEtc(dir: string, o: { uid: number; gid: number; network: 
   for (const rel of etcSources(root)) {
     const dest = join(etc, rel);
     mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
-    try {
-      cpSync(join(root, rel), dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-    } catch {
-      /* unreadable or gone meanwhile: the sandbox goes without it, as without a missing one */
-    }
+    copyTree(join(root, rel), dest);
   }
   for (const [name, text] of Object.entries(sandboxEtc(o.uid, o.gid))) writeFileSync(join(etc, name), text, { mode: 0o644 });
   if (o.network) writeFileSync(join(etc, 'resolv.conf'), '', { mode: 0o644 });
   return etc;
+}
+
+/**
+ * Copies `src` to `dest`: directories, regular files (mode kept) and symlinks as links; anything else, or
+ * anything unreadable or gone meanwhile, is left out (the sandbox goes without it, as without a missing one).
+ * Plain syscalls: fs.cpSync takes ~1 s for /etc/ssl/certs' hundreds of links, this a few milliseconds.
+ */
+function copyTree(src: string, dest: string): void {
+  let st;
+  try {
+    st = lstatSync(src);
+    if (st.isSymbolicLink()) symlinkSync(readlinkSync(src), dest);
+    else if (st.isFile()) {
+      copyFileSync(src, dest);
+      chmodSync(dest, st.mode & 0o7777);
+    } else if (st.isDirectory()) {
+      mkdirSync(dest, { mode: 0o755 });
+      for (const name of safeReaddir(src)) copyTree(join(src, name), join(dest, name));
+      chmodSync(dest, st.mode & 0o7777);
+    }
+  } catch {
+    /* see above */
+  }
 }
 
 /** A fingerprint of the host's /etc entries prepareEtc copies (names, sizes, times, link targets), at most 20,000 files. */

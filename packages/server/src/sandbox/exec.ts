@@ -10,7 +10,7 @@
  * process does (launcher.ts), and bwrap's --die-with-parent takes the
  * sandboxes down if that process dies.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
@@ -537,9 +537,10 @@ export class ExecService {
       if (this.layout) this.layout = new SandboxLayout({ ...this.layout.opts, etcDir: this.etc.dir });
       return;
     }
-    if (!this.runtimeDir) removeStaleRuntimeDirs(tmpdir());
+    const base = runtimeBase();
+    if (!this.runtimeDir) removeStaleRuntimeDirs(base);
     // The pid in the name lets a later server remove it if this one dies without cleaning up.
-    const dir = mkdtempSync(join(tmpdir(), `trove-exec-${process.pid}-`));
+    const dir = mkdtempSync(join(base, `trove-exec-${process.pid}-`));
     const signature = etcSignature();
     this.etc = { dir: prepareEtc(dir, this.opts), signature, checkedAt: Date.now() };
     const filter = buildSeccompFilter();
@@ -1151,6 +1152,24 @@ function finish(raw: Raw, liveCap: number | null = null): ExecResult {
     stdoutTruncated: liveCap === null ? raw.stdout.truncated : raw.stdout.total > liveCap,
     stderrTruncated: liveCap === null ? raw.stderr.truncated : raw.stderr.total > liveCap,
   };
+}
+
+/**
+ * Where the runtime dir goes: /dev/shm when it is a writable tmpfs (the sandboxes' /etc copy is ~850 small
+ * files and links: a second on some disks, 25 ms in memory), else the temp dir.
+ */
+export function runtimeBase(): string {
+  try {
+    const st = statfsSync('/dev/shm');
+    // TMPFS_MAGIC
+    if (st.type === 0x01021994) {
+      accessSync('/dev/shm', fsConstants.W_OK);
+      return '/dev/shm';
+    }
+  } catch {
+    /* not there, or not writable */
+  }
+  return tmpdir();
 }
 
 /** trove-enter's message when the sandbox it was to enter is gone (trove_enter.c). */

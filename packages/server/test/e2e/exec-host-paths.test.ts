@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { runtimeBase } from '../../src/sandbox/exec.js';
 import { join } from 'node:path';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 
@@ -31,9 +32,9 @@ describe.skipIf(!hasBwrap)(`host paths inside exec${hasBwrap ? '' : ` (${SKIP})`
     rt = api(server, server.runtimeKey, 'host-paths');
     // The first exec makes sure the sandbox (and its runtime dir) is up.
     expect((await exec('true')).exit_code).toBe(0);
-    const dirs = readdirSync(tmpdir()).filter((n) => n.startsWith(`trove-exec-${server.proc.pid}-`));
+    const dirs = readdirSync(runtimeBase()).filter((n) => n.startsWith(`trove-exec-${server.proc.pid}-`));
     expect(dirs).toHaveLength(1);
-    runtimeDir = join(tmpdir(), dirs[0]!);
+    runtimeDir = join(runtimeBase(), dirs[0]!);
   });
   afterAll(async () => {
     await server?.close();
@@ -52,6 +53,7 @@ describe.skipIf(!hasBwrap)(`host paths inside exec${hasBwrap ? '' : ` (${SKIP})`
     expect(r.stdout).not.toContain(runtimeDir);
     expect(r.stdout).not.toContain('trove-exec-');
     expect(r.stdout).not.toContain(tmpdir() + '/');
+    expect(r.stdout).not.toContain(runtimeBase() + '/');
   });
 
   it('no readable /proc/*/environ names them either, and the --args descriptor is not passed on', async () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import { Reaper } from '../../src/sandbox/reaper.js';
+import { runtimeBase } from '../../src/sandbox/exec.js';
 import { SKIP_REASON, bwrapPath, isRoot, marker, processesMentioning, testOptions, transpileSandboxCode, waitFor } from './exec-fixture.js';
 
 
@@ -96,7 +97,7 @@ describe.skipIf(!canRun)(
         const own = ownCgroupDirs();
         const cgroupDirs = () =>
           [own.memory, own.pids].flatMap((d) => (d ? readdirSync(d).filter((n) => n.startsWith(`trove-${pid}-`)).map((n) => join(d, n)) : []));
-        const runtimeDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith(`trove-exec-${pid}-`));
+        const runtimeDirs = () => readdirSync(runtimeBase()).filter((n) => n.startsWith(`trove-exec-${pid}-`));
         expect(cgroupDirs().length).toBeGreaterThan(0);
         expect(runtimeDirs().length).toBe(1);
         expect(processesMentioning(m).length).toBeGreaterThan(0);
