@@ -8,7 +8,7 @@ import { createDeepAgent } from 'deepagents';
 import { AIMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import { fakeModel } from '@langchain/core/testing';
 import { TroveSandbox } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 

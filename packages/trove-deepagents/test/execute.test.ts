@@ -1,7 +1,7 @@
 /** `execute`: commands in the namespace, exit codes, stderr, time limits, output limits. */
 import { describe, expect, it } from 'vitest';
 import { TroveSandbox } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 // The server's own exec limit is short here, to show that execute's limit is not bound by it.
 const t = useTrove({ TROVE_EXEC_TIMEOUT_MS: '2000' });

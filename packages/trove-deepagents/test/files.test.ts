@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TroveClient } from 'trove-sdk';
 import { TroveSandbox } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 const encode = (s: string) => new TextEncoder().encode(s);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { SandboxError, isSandboxBackend } from 'deepagents';
 import { NotFoundError, TroveClient } from 'trove-sdk';
 import { TroveSandbox } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 

@@ -1,7 +1,7 @@
 /** `grep` and `glob`: searches run in the sandbox over the whole namespace tree. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TroveSandbox } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 const encode = (s: string) => new TextEncoder().encode(s);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, TroveClient } from 'trove-sdk';
 import { TroveEditor, WORKING_DIRECTORY } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 const editor = () => new TroveEditor(t.client.withNamespace(freshNamespace('editor')));

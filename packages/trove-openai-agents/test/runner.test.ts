@@ -16,7 +16,7 @@ import {
   type ModelResponse,
 } from '@openai/agents-core';
 import { TroveEditor, TroveShell } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 setTracingDisabled(true);

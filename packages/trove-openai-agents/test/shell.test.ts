@@ -1,7 +1,7 @@
 /** `TroveShell.run` called with the actions the SDK passes (`{ commands, timeoutMs?, maxOutputLength? }`). */
 import { describe, expect, it } from 'vitest';
 import { TroveShell, WORKING_DIRECTORY } from '../src/index.js';
-import { freshNamespace, useTrove } from './helpers/server.js';
+import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
 
 // The server's own exec limit is short here, to show that a command's limit is not bound by it.
 const t = useTrove({ TROVE_EXEC_TIMEOUT_MS: '2000' });

@@ -1,7 +1,7 @@
-/** A real Trove server for a test file, and clients of it. */
+/** A real Trove server for a test file, and SDK clients of it (the framework adapters' tests). */
 import { afterAll, beforeAll } from 'vitest';
 import { TroveAdminClient, TroveClient } from 'trove-sdk';
-import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { startServer, type StartedServer } from './server.js';
 
 export interface Session {
   server: StartedServer;
