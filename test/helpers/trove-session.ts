@@ -30,3 +30,22 @@ export function freshNamespace(prefix: string): string {
   counter += 1;
   return `${prefix}-${process.pid}-${counter}`;
 }
+
+/**
+ * A client of `namespace` whose first conditional write (`ifMatch`) is preceded by another writer's write of
+ * `intruding` to the same path: how the adapters' optimistic edits are raced.
+ */
+export function racingClient(session: Session, namespace: string, intruding: string): { client: TroveClient; raced(): boolean } {
+  let raced = false;
+  const { runtimeKey, baseUrl } = session.server;
+  class RacingClient extends TroveClient {
+    override async write(path: string, content: string, options?: Parameters<TroveClient['write']>[2]) {
+      if (options?.ifMatch && !raced) {
+        raced = true;
+        await new TroveClient({ apiKey: runtimeKey, baseUrl, namespace }).write(path, intruding);
+      }
+      return super.write(path, content, options);
+    }
+  }
+  return { client: new RacingClient({ apiKey: runtimeKey, baseUrl, namespace, maxRetries: 0 }), raced: () => raced };
+}

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TroveClient } from 'trove-sdk';
 import { TroveSandbox } from '../src/index.js';
-import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
+import { freshNamespace, racingClient, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 const encode = (s: string) => new TextEncoder().encode(s);
@@ -193,25 +193,11 @@ describe('edit', () => {
 
   it('does not overwrite a change made between its read and its write: the edit is made on the new content', async () => {
     // A client whose first conditional write is preceded by another writer's change to the same file.
-    let raced = false;
-    const namespace = freshNamespace('race');
-    class RacingClient extends TroveClient {
-      override async write(path: string, content: string, options?: Parameters<TroveClient['write']>[2]) {
-        if (options?.ifMatch && !raced) {
-          raced = true;
-          await new TroveClient({ apiKey: t.server.runtimeKey, baseUrl: t.server.baseUrl, namespace }).write(
-            path,
-            'header added by someone else\ncounter = 1\n',
-          );
-        }
-        return super.write(path, content, options);
-      }
-    }
-    const racing = new RacingClient({ apiKey: t.server.runtimeKey, baseUrl: t.server.baseUrl, namespace, maxRetries: 0 });
+    const { client: racing, raced } = racingClient(t, freshNamespace('race'), 'header added by someone else\ncounter = 1\n');
     const sb = new TroveSandbox({ client: racing });
     await sb.write('/c.py', 'counter = 1\n');
     expect(await sb.edit('/c.py', 'counter = 1', 'counter = 2')).toEqual({ path: '/c.py', filesUpdate: null, occurrences: 1 });
-    expect(raced).toBe(true);
+    expect(raced()).toBe(true);
     expect(await racing.readText('c.py')).toBe('header added by someone else\ncounter = 2\n');
   });
 });

@@ -1,8 +1,8 @@
 /** `TroveEditor` called with the operations the SDK passes (V4A diffs). */
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, TroveClient } from 'trove-sdk';
+import { NotFoundError } from 'trove-sdk';
 import { TroveEditor, WORKING_DIRECTORY } from '../src/index.js';
-import { freshNamespace, useTrove } from '../../../test/helpers/trove-session.js';
+import { freshNamespace, racingClient, useTrove } from '../../../test/helpers/trove-session.js';
 
 const t = useTrove();
 const editor = () => new TroveEditor(t.client.withNamespace(freshNamespace('editor')));
@@ -86,25 +86,11 @@ describe('updateFile', () => {
   });
 
   it('applies the diff again on the new content when the file changed after it was read', async () => {
-    const namespace = freshNamespace('race');
-    let raced = false;
-    class RacingClient extends TroveClient {
-      override async write(path: string, content: string, options?: Parameters<TroveClient['write']>[2]) {
-        if (options?.ifMatch && !raced) {
-          raced = true;
-          await new TroveClient({ apiKey: t.server.runtimeKey, baseUrl: t.server.baseUrl, namespace }).write(
-            path,
-            '# header from another writer\nx = 1\ny = 2\n',
-          );
-        }
-        return super.write(path, content, options);
-      }
-    }
-    const client = new RacingClient({ apiKey: t.server.runtimeKey, baseUrl: t.server.baseUrl, namespace, maxRetries: 0 });
+    const { client, raced } = racingClient(t, freshNamespace('race'), '# header from another writer\nx = 1\ny = 2\n');
     await client.write('v.py', 'x = 1\ny = 2\n');
     const r = await new TroveEditor(client).updateFile({ type: 'update_file', path: 'v.py', diff: '@@\n x = 1\n-y = 2\n+y = 3\n' });
     expect(r.status).toBe('completed');
-    expect(raced).toBe(true);
+    expect(raced()).toBe(true);
     expect(await client.readText('v.py')).toBe('# header from another writer\nx = 1\ny = 3\n');
   });
 });
