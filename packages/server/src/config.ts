@@ -11,6 +11,8 @@ export interface Config {
   port: number;
   dataDir: string;
   databaseUrl: string | null;
+  /** SQLite's `synchronous` (TROVE_SQLITE_SYNCHRONOUS): what an answered write's event survives (docs/durability.md). */
+  sqliteSynchronous: 'normal' | 'full';
   bootstrapAdminKey: string | null;
   bootstrapRuntimeKey: string | null;
   allowSignup: boolean;
@@ -102,6 +104,7 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_HOST', flag: 'host', kind: 'string', help: 'Interface to listen on (default 127.0.0.1)' },
   { env: 'TROVE_PORT', flag: 'port', kind: 'int', help: 'Port (default 8080; 0 = pick a free port)' },
   { env: 'TROVE_DATA_DIR', flag: 'data-dir', kind: 'string', help: 'Database, namespace trees, snapshots (default ./.trove)' },
+  { env: 'TROVE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'string', help: "SQLite: full = an answered write's event survives a power cut too (an fsync per commit batch); normal = it survives a crash of the server, not of the OS (default normal)" },
   { env: 'TROVE_DATABASE_URL', flag: 'database-url', kind: 'string', help: 'postgres://… for PostgreSQL (default: SQLite in the data dir)' },
   { env: 'TROVE_BOOTSTRAP_ADMIN_KEY', flag: 'bootstrap-admin-key', kind: 'string', help: 'Admin key to create on first start' },
   { env: 'TROVE_BOOTSTRAP_RUNTIME_KEY', flag: 'bootstrap-runtime-key', kind: 'string', help: 'Workspace key to create on first start' },
@@ -206,6 +209,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   const port = int('TROVE_PORT', 8080);
   if (port > 65535) throw new ConfigError(`TROVE_PORT must be 0-65535, got ${port}`);
   const databaseUrl = str('TROVE_DATABASE_URL');
+  const sqliteSynchronous = (str('TROVE_SQLITE_SYNCHRONOUS') ?? 'normal').toLowerCase();
+  if (sqliteSynchronous !== 'normal' && sqliteSynchronous !== 'full') {
+    throw new ConfigError(`TROVE_SQLITE_SYNCHRONOUS must be normal or full, got "${sqliteSynchronous}"`);
+  }
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('TROVE_DATABASE_URL must start with postgres:// (leave it unset for embedded SQLite)');
   }
@@ -266,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     port,
     dataDir: resolve(str('TROVE_DATA_DIR') ?? './.trove'),
     databaseUrl,
+    sqliteSynchronous,
     bootstrapAdminKey: str('TROVE_BOOTSTRAP_ADMIN_KEY'),
     bootstrapRuntimeKey: str('TROVE_BOOTSTRAP_RUNTIME_KEY'),
     allowSignup: bool('TROVE_ALLOW_SIGNUP'),

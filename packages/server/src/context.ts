@@ -79,7 +79,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   // Security: the data dir holds the database and every tree; nobody else may traverse it.
   await fsp.chmod(config.dataDir, 0o700);
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log: logger });
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log: logger, sqliteSynchronous: config.sqliteSynchronous });
   const coordination = await createCoordination(store, logger);
   const bus: EventBus = coordination.bus;
   const events = new EventService(store.db, bus, store.sqliteSync);

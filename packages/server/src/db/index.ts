@@ -74,6 +74,11 @@ export async function openStore(opts: {
   dataDir: string;
   databaseUrl: string | null;
   log?: CheckpointerLogger;
+  /**
+   * SQLite: `full` fsyncs the WAL at every commit (a batch of the group commit), so an answered write's event
+   * survives a power cut too; `normal` (the default) survives a crash of the server (kill -9) but not of the OS.
+   */
+  sqliteSynchronous?: 'normal' | 'full';
 }): Promise<Store> {
   let db: Db;
   let dialect: DialectName;
@@ -100,7 +105,8 @@ export async function openStore(opts: {
     sqliteConn = sqlite;
     sqlite.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives process crashes (kill -9); only an OS crash can lose the last commits.
-    sqlite.pragma('synchronous = NORMAL');
+    // FULL fsyncs the WAL at each commit (docs/durability.md).
+    sqlite.pragma(`synchronous = ${opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     const cached = withStatementCache(sqlite);
