@@ -40,6 +40,10 @@ describe('namespace limit and cgroup settings', () => {
       ['ns-max-procs', 'TROVE_NS_MAX_PROCS'],
       ['ns-cpu-weight', 'TROVE_NS_CPU_WEIGHT'],
       ['cgroup-parent', 'TROVE_CGROUP_PARENT'],
+      ['exec-warm-idle-ms', 'TROVE_EXEC_WARM_IDLE_MS'],
+      ['exec-warm-max', 'TROVE_EXEC_WARM_MAX'],
+      ['process-node-lost-ms', 'TROVE_PROCESS_NODE_LOST_MS'],
+      ['sqlite-synchronous', 'TROVE_SQLITE_SYNCHRONOUS'],
     ]) {
       expect(help).toMatch(new RegExp(`--${flag}\\b.*${env}`));
     }
