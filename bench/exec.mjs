@@ -260,19 +260,27 @@ async function health() {
   return j.warm_sandboxes;
 }
 
+/** Starts a live exec (SSE) of `command` in the namespace `live`; `onResponse` reads it. */
+function streamExec(command, onResponse) {
+  const body = JSON.stringify({ command, stream: true });
+  const req = http.request(
+    {
+      host: server.host,
+      port: server.port,
+      method: 'POST',
+      path: '/v1/exec',
+      headers: { ...auth, 'x-namespace': 'live', 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(body) },
+    },
+    onResponse,
+  );
+  req.end(body);
+  return req;
+}
+
 /** One streamed exec: ms between the command's first line (it prints the wall clock) and its arrival here. */
 function firstByteDelay() {
   return new Promise((resolve, reject) => {
-    const body = JSON.stringify({ command: 'date +%s%N; sleep 1; echo b', stream: true });
-    const req = http.request(
-      {
-        host: server.host,
-        port: server.port,
-        method: 'POST',
-        path: '/v1/exec',
-        headers: { ...auth, 'x-namespace': 'live', 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
+    const req = streamExec('date +%s%N; sleep 1; echo b', (res) => {
         let text = '';
         let delay = null;
         res.setEncoding('utf8');
@@ -285,30 +293,19 @@ function firstByteDelay() {
         });
         res.on('end', () => (delay === null ? reject(new Error(`no timestamp in the stream: ${text.slice(0, 300)}`)) : resolve(delay)));
         res.on('error', reject);
-      },
-    );
+    });
     req.on('error', reject);
-    req.end(body);
   });
 }
 
 /** Streams `bytes` of output to a reader that takes 64 KiB every 2 ms; samples the server's RSS meanwhile. */
 function slowReader(bytes) {
   return new Promise((resolve, reject) => {
-    const body = JSON.stringify({ command: `yes abcdefghijklmnopqrstuvwxyz0123456789 | head -c ${bytes}`, stream: true });
     const base = rssKiB(server.pid);
     let peak = base;
     const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(server.pid))), 20);
     const started = performance.now();
-    const req = http.request(
-      {
-        host: server.host,
-        port: server.port,
-        method: 'POST',
-        path: '/v1/exec',
-        headers: { ...auth, 'x-namespace': 'live', 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
+    const req = streamExec(`yes abcdefghijklmnopqrstuvwxyz0123456789 | head -c ${bytes}`, (res) => {
         let received = 0;
         let tail = '';
         res.on('data', (c) => {
@@ -321,16 +318,13 @@ function slowReader(bytes) {
         });
         res.on('end', () => {
           clearInterval(sampler);
-          // SSE carries the bytes as JSON strings (\u0000 per byte): the stream is far larger than the output.
           resolve({ complete: /exit/.test(tail), streamedBytes: received, seconds: (performance.now() - started) / 1000, rssGrowthKiB: peak - base });
         });
         res.on('error', reject);
-      },
-    );
+    });
     req.on('error', (e) => {
       clearInterval(sampler);
       reject(e);
     });
-    req.end(body);
   });
 }
