@@ -181,7 +181,7 @@ try {
       const now = Date.now();
       const page = JSON.parse(r.body.toString('utf8'));
       const events = [...page.events];
-      // A full page: older matching events wait behind next_cursor (PROTOCOL.md).
+      // A full page: older matching events wait behind next_cursor (docs/protocol.md).
       let cursor = page.events.length === 200 ? page.next_cursor : null;
       while (cursor) {
         const more = await tailClient.request({

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run setup:toolbox`: installs bubblewrap and the exec toolbox that
- * PROTOCOL.md promises (jq, awk, sed, grep, file, sha256sum, md5sum, xxd,
+ * docs/protocol.md promises (jq, awk, sed, grep, file, sha256sum, md5sum, xxd,
  * base64, gzip, tar, python3, pdftotext, pdfinfo, ffmpeg, ffprobe,
  * ImageMagick convert/identify, exiftool) with apt.
  *

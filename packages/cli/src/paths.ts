@@ -1,4 +1,4 @@
-/** The path forms of PROTOCOL.md, for display: `a/b.txt`, `/workspace/a/b.txt` → `workspace/a/b.txt`. */
+/** The path forms of docs/protocol.md, for display: `a/b.txt`, `/workspace/a/b.txt` → `workspace/a/b.txt`. */
 
 export function relativePath(path: string): string {
   let p = path.replace(/^\/+/, '');

@@ -1,5 +1,5 @@
 /**
- * Wire models, camelCased. The server speaks snake_case (PROTOCOL.md); the SDK
+ * Wire models, camelCased. The server speaks snake_case (docs/protocol.md); the SDK
  * converts every response key, so `size_bytes` arrives here as `sizeBytes`.
  * Times are ISO-8601 UTC strings with millisecond precision (`2026-11-25T10:00:00.123Z`).
  */

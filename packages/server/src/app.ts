@@ -108,12 +108,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         title: 'Trove API',
         version: deps.version,
         description:
-          'Managed POSIX filesystem for AI agents. Wire contract: PROTOCOL.md. Errors are {"detail": string, "code": string}.',
+          'Managed POSIX filesystem for AI agents. Wire contract: docs/protocol.md. Errors are {"detail": string, "code": string}.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'trove-sk-… API key' } } },
       security: [{ bearer: [] }],
     },
-    // find-my-way's wildcard is PROTOCOL.md's {path}.
+    // find-my-way's wildcard is docs/protocol.md's {path}.
     transform: ({ schema, url }) => ({ schema: schema as never, url: url.replace(/\/\*$/, '/{path}') }),
   });
 

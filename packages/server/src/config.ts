@@ -1,6 +1,6 @@
 /**
  * Operator configuration: environment variables, each also a command-line flag
- * (`TROVE_DATA_DIR` ⇔ `--data-dir`). PROTOCOL.md "Operator configuration" is the
+ * (`TROVE_DATA_DIR` ⇔ `--data-dir`). docs/protocol.md "Operator settings the contract names" is the
  * contract; everything else here is ours and documented in the README.
  */
 import { resolve } from 'node:path';

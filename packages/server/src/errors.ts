@@ -1,6 +1,6 @@
 /**
  * Every deliberate error the server answers with. The wire body is
- * `{"detail": "<message>", "code": "<code>"}` (PROTOCOL.md + our stable `code`).
+ * `{"detail": "<message>", "code": "<code>"}` (docs/protocol.md + our stable `code`).
  * docs/errors.md documents the codes; a test fails when the two drift apart.
  */
 export const ERROR_CODES = {

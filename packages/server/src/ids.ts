@@ -1,4 +1,4 @@
-/** Identifier, secret and timestamp formats of PROTOCOL.md. */
+/** Identifier, secret and timestamp formats of docs/protocol.md. */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

@@ -11,7 +11,7 @@ export class InvalidPathError extends Error {
 /**
  * The namespace-relative form of an agent path: `/src/app.py` → `src/app.py`, `/` → `` (the root).
  * Relative paths are taken from the root, as deepagents' virtual filesystem backend does. The server
- * checks every path again beneath the namespace root (PROTOCOL.md); this check only gives clear errors early.
+ * checks every path again beneath the namespace root (docs/protocol.md); this check only gives clear errors early.
  */
 export function toNamespacePath(path: string): string {
   if (typeof path !== 'string') throw new InvalidPathError('The path must be a string');
@@ -36,7 +36,7 @@ export function toSdkListPath(relative: string): string {
 
 /**
  * The path to give the SDK's other file calls (`write`, `upload`, `readBytes*`, `delete`): the SDK strips one
- * leading `workspace/` and the server strips another (PROTOCOL.md: it accepts every form), so both are added.
+ * leading `workspace/` and the server strips another (docs/protocol.md: it accepts every form), so both are added.
  * Either way a file the agent calls `/workspace/a.txt` stays `workspace/a.txt` inside the namespace.
  */
 export function toSdkPath(relative: string): string {

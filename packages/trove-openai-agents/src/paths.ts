@@ -34,7 +34,7 @@ export function toNamespacePath(path: string): string {
 
 /**
  * The path to give the SDK's file calls (`write`, `upload`, `readBytes*`, `delete`) for a namespace-relative
- * path. The SDK strips one leading `workspace/` and the server strips another (PROTOCOL.md: it accepts every
+ * path. The SDK strips one leading `workspace/` and the server strips another (docs/protocol.md: it accepts every
  * form), so both are added: a file the model calls `workspace/a.txt` stays `workspace/a.txt` in the namespace.
  */
 export function toSdkPath(relative: string): string {

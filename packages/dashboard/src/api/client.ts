@@ -24,7 +24,7 @@ type Query = Record<string, string | number | boolean | null | undefined>;
 interface RequestOptions {
   query?: Query;
   body?: unknown;
-  /** Sent as X-Namespace: runtime endpoints only (PROTOCOL.md). */
+  /** Sent as X-Namespace: runtime endpoints only (docs/protocol.md). */
   namespace?: string | null;
   signal?: AbortSignal;
   /** Overrides `Accept` (streams). */

@@ -1,4 +1,4 @@
-/** Shapes of the public Trove API (PROTOCOL.md plus the dashboard's extensions). */
+/** Shapes of the public Trove API (docs/protocol.md plus the dashboard's extensions). */
 
 export type Scope = 'admin' | 'workspace';
 

@@ -42,7 +42,7 @@ export function imageType(path: string): string | null {
 
 const NAMESPACE_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** PROTOCOL.md's namespace rule; returns a message when the name is not acceptable. */
+/** docs/protocol.md's namespace rule; returns a message when the name is not acceptable. */
 export function namespaceProblem(name: string): string | null {
   if (!NAMESPACE_RE.test(name)) return 'Use 1–64 letters, digits, dots, dashes or underscores.';
   if (name === '.' || name === '..') return 'A namespace cannot be “.” or “..”.';

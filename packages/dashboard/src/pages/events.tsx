@@ -202,7 +202,7 @@ function EventJson({ event }: { event: TroveEvent }) {
   );
 }
 
-/** One line about the event, from the fields PROTOCOL.md documents for its type. */
+/** One line about the event, from the fields docs/protocol.md documents for its type. */
 export function summarize(e: TroveEvent): string {
   const d = e.data ?? {};
   const s = (k: string) => (d[k] === undefined || d[k] === null ? '' : String(d[k]));

@@ -1,5 +1,5 @@
 /**
- * Client-side path forms of PROTOCOL.md: `/write`, `/delete` and `/files/{path}`
+ * Client-side path forms of docs/protocol.md: `/write`, `/delete` and `/files/{path}`
  * take namespace-relative paths; `/v1/files*?path=` take the `workspace/…` form.
  */
 

@@ -128,7 +128,7 @@ export class Files {
       ...req,
       method: 'GET',
       path: '/v1/files',
-      // PROTOCOL.md: `recursive` is only sent when true.
+      // docs/protocol.md: `recursive` is only sent when true.
       query: { path: toWorkspacePath(path), recursive: recursive ? 'true' : undefined },
       namespaced: true,
     });

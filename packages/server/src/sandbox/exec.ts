@@ -204,7 +204,7 @@ const MAX_SPARES = 2;
 /** close(): how long killed execs get to report before the launcher itself is stopped. */
 const CLOSE_WAIT_MS = 5_000;
 
-/** The 408 the exec routes answer when ExecResult.timedOut is true (PROTOCOL.md wording). */
+/** The 408 the exec routes answer when ExecResult.timedOut is true (docs/protocol.md wording). */
 export function execTimeoutError(timeoutMs: number): AppError {
   const s = timeoutMs / 1000;
   return new AppError('exec_timeout', `Command timed out after ${Number.isInteger(s) ? s : s.toFixed(1)}s.`);

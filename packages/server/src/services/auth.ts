@@ -1,7 +1,7 @@
 /**
  * API keys: creation (secret shown once), lookup by hash with a constant-time
  * comparison, revocation effective on the next request, and the scope rules
- * of PROTOCOL.md.
+ * of docs/protocol.md.
  */
 import type { CompiledQuery, Transaction } from 'kysely';
 import { prepared, type Db, type SqliteSync } from '../db/index.js';

@@ -13,7 +13,7 @@ export function displayPath(rel: string): string {
 }
 
 /**
- * Accepts every form of PROTOCOL.md (`a/b`, `/a/b`, `workspace/a/b`, `/workspace/a/b`,
+ * Accepts every form of docs/protocol.md (`a/b`, `/a/b`, `workspace/a/b`, `/workspace/a/b`,
  * `workspace/`, `` for the root) and returns the namespace-relative path ('' = root).
  */
 export function normalizeClientPath(input: unknown): string {

@@ -1,5 +1,5 @@
 /**
- * Every event type the server emits (PROTOCOL.md "Events"); `["*"]` also matches future ones.
+ * Every event type the server emits (docs/protocol.md "Events"); `["*"]` also matches future ones.
  * Dependency-free on purpose: the dashboard bundles this very file for its filters, so the two
  * lists cannot drift apart.
  */

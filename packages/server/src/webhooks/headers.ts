@@ -1,4 +1,4 @@
-/** The request headers of one delivery attempt (PROTOCOL.md "Delivery" + Standard Webhooks). */
+/** The request headers of one delivery attempt (docs/protocol.md "Delivery and signatures", Standard Webhooks included). */
 import type { EventEnvelope } from '../events/service.js';
 import { signatureHeaders } from './sign.js';
 

@@ -1,7 +1,7 @@
 /**
  * Delivery signatures. Two schemes sign the same raw body with the same key,
  * the webhook's signing secret as UTF-8 bytes:
- * - PROTOCOL.md: `X-Trove-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`.
+ * - docs/protocol.md: `X-Trove-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`.
  * - Standard Webhooks (ours): `webhook-signature: v1,<base64 HMAC-SHA256(secret, "<id>.<t>." + body)>`.
  *   The spec's verifiers take `whsec_<base64 key>`; ours is `whsec_` + base64(UTF-8 of
  *   the trove-whsec-… secret), see `standardWebhooksSecret` and docs/webhooks.md.

@@ -43,7 +43,7 @@ describe('events', () => {
     expect(all.events.at(-1)!.data).toEqual({ name: 'default' });
   });
 
-  it('every mutation appends an event with the PROTOCOL.md fields, newest first', async () => {
+  it('every mutation appends an event with the docs/protocol.md fields, newest first', async () => {
     const before = (await events('?limit=1')).events[0]!.created_at;
     await rt('/write', post({ path: 'e/a.txt', content: 'abc' }));
     await rt('/files/e/b.bin', { method: 'PUT', body: 'xy' });

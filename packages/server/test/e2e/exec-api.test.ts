@@ -29,7 +29,7 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     const res = await post('/v1/exec', { command: 'echo out; echo err >&2; exit 3' });
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
-    // PROTOCOL.md's four fields, plus exit_reason (ours).
+    // docs/protocol.md's four fields, plus exit_reason (ours).
     expect(Object.keys(body).sort()).toEqual(['duration_ms', 'exit_code', 'exit_reason', 'stderr', 'stdout']);
     expect(body).toMatchObject({ exit_code: 3, stdout: 'out\n', stderr: 'err\n', exit_reason: 'exited' });
     expect(Number.isInteger(body.duration_ms)).toBe(true);
@@ -105,7 +105,7 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     expect(await res.text()).toBe('[exit 7]\nerr\n\nout\n');
   });
 
-  it('answers 408 with the PROTOCOL wording on timeout, on both forms', async () => {
+  it('answers 408 with the protocol wording on timeout, on both forms', async () => {
     for (const path of ['/v1/exec', '/exec']) {
       const res = await post(path, { command: 'sleep 20' });
       expect(res.status).toBe(408);

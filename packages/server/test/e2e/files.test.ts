@@ -1,4 +1,4 @@
-/** Files API behaviour against PROTOCOL.md, over real HTTP. */
+/** Files API behaviour against docs/protocol.md, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';

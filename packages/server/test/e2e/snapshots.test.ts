@@ -1,4 +1,4 @@
-/** Snapshots over real HTTP against PROTOCOL.md: create, list, restore, delete, events, isolation, limits, kill -9. */
+/** Snapshots over real HTTP against docs/protocol.md: create, list, restore, delete, events, isolation, limits, kill -9. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';

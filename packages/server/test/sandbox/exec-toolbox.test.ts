@@ -1,5 +1,5 @@
 /**
- * Every tool PROTOCOL.md promises runs inside the sandbox and does real work
+ * Every tool docs/protocol.md promises runs inside the sandbox and does real work
  * (an agent converting a PDF, probing audio, resizing an image must just
  * work). A missing tool fails here with the setup step to run.
  */
@@ -47,7 +47,7 @@ describe.skipIf(!bwrapPath)(`exec toolbox${bwrapPath ? '' : ` (${SKIP_REASON})`}
     await f?.cleanup();
   });
 
-  it('has every tool PROTOCOL.md lists on PATH (else: npm run setup:toolbox)', async () => {
+  it('has every tool docs/protocol.md lists on PATH (else: npm run setup:toolbox)', async () => {
     const r = await f.run(TOOLS.map((t) => `command -v ${t} >/dev/null || echo "missing: ${t}"`).join('; '));
     expect(r.stdout, 'install the toolbox with `npm run setup:toolbox`').toBe('');
   });

@@ -26,7 +26,7 @@ import { normalizeClientPath, TreeStore, type NamespaceTree } from '../../src/tr
 const SECRET = 'top-secret-outside';
 
 describe('normalizeClientPath', () => {
-  it('accepts every PROTOCOL.md form', () => {
+  it('accepts every docs/protocol.md form', () => {
     expect(normalizeClientPath('a/b.txt')).toBe('a/b.txt');
     expect(normalizeClientPath('/a/b.txt')).toBe('a/b.txt');
     expect(normalizeClientPath('workspace/a/b.txt')).toBe('a/b.txt');

@@ -60,7 +60,7 @@ describe('Standard Webhooks headers', () => {
 });
 
 describe('buildHeaders', () => {
-  it('sends every header PROTOCOL.md lists plus ours', () => {
+  it('sends every header docs/protocol.md lists plus ours', () => {
     const h = buildHeaders({
       secret,
       body,

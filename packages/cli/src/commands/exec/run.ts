@@ -10,7 +10,7 @@ import { readAll } from '../../input/stdin.js';
 import { showChunk } from '../../output/chunks.js';
 import { parseDuration } from '../../parse/duration.js';
 
-/** PROTOCOL.md: exec stdin is at most 1 MiB of UTF-8. */
+/** docs/protocol.md: exec stdin is at most 1 MiB of UTF-8. */
 const MAX_STDIN = 1024 * 1024;
 
 /** The hint for the server's exec time limit, whichever way it is reported. */
