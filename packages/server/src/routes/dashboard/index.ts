@@ -1,14 +1,16 @@
 /**
- * Serves the dashboard single-page app (packages/dashboard/dist, built by Vite) at /dashboard.
- * Unknown extension-less paths fall back to index.html so client-side routes survive reloads.
- * Every response here carries a strict Content-Security-Policy: the app talks only to this
- * origin's API, runs only its own bundled scripts, and shows images only from blob:/data: URLs
- * it creates itself (file previews fetched with the Authorization header).
+ * Serves the dashboard single-page app (packages/dashboard/dist, built by Vite) at /dashboard
+ * through @fastify/static (content types, ETag/Last-Modified, conditional GET, ranges, and the
+ * refusal of `..` and dot-files). Unknown extension-less paths fall back to index.html so
+ * client-side routes survive reloads. Every response here carries a strict
+ * Content-Security-Policy: the app talks only to this origin's API, runs only its own bundled
+ * scripts, and shows images only from blob:/data: URLs it creates itself (file previews fetched
+ * with the Authorization header).
  */
-import { createReadStream, type Stats } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface DashboardRoutesOptions {
   /** Absolute (or cwd-relative) path of the Vite build output holding index.html. */
@@ -39,125 +41,83 @@ const SECURITY_HEADERS: Record<string, string> = {
   'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
 };
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.webmanifest': 'application/manifest+json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.avif': 'image/avif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.wasm': 'application/wasm',
-};
-
 // Vite content-hashes everything it emits under assets/, so those names never change meaning.
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 // Everything else (index.html, favicon) is revalidated so a new build shows up on reload.
 const REVALIDATE = 'no-cache';
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoutesOptions): Promise<void> {
-  const root = path.resolve(opts.distDir);
+  // A prefixed scope, so its not-found handler (the SPA fallback) covers /dashboard/* only.
+  await app.register(
+    async (scope) => {
+      await dashboardScope(scope, path.resolve(opts.distDir));
+    },
+    { prefix: '/dashboard' },
+  );
+}
 
-  // Encapsulated in this plugin: applies to the dashboard routes only, including their errors.
-  app.addHook('onRequest', async (_req, reply) => {
-    reply.headers(SECURITY_HEADERS);
+async function dashboardScope(scope: FastifyInstance, root: string): Promise<void> {
+  const assets = path.join(root, 'assets') + path.sep;
+
+  // Public: the page itself carries no data; the app asks for a key and sends it to the API.
+  // This covers the routes @fastify/static adds below too.
+  scope.addHook('onRoute', (route) => {
+    route.config = { ...route.config, public: true };
   });
 
-  const handler = (req: FastifyRequest, reply: FastifyReply) => {
-    const rest = (req.params as { '*'?: string })['*'] ?? '';
-    return serve(root, rest, req, reply);
-  };
-  // Public: the page itself carries no data; the app asks for a key and sends it to the API.
-  // Hidden from the OpenAPI document, which describes the API only.
-  const route = { config: { public: true }, schema: { hide: true } };
-  app.get('/dashboard', route, handler);
-  app.get('/dashboard/*', route, handler);
-}
-
-async function serve(root: string, rest: string, req: FastifyRequest, reply: FastifyReply) {
-  // The build may appear after the server started (npm run build), so check on every request.
-  let rootReal: string;
-  let indexStats: Stats;
-  try {
-    rootReal = await realpath(root);
-    indexStats = await stat(path.join(rootReal, 'index.html'));
-    if (!indexStats.isFile()) throw new Error('index.html is not a file');
-  } catch {
-    return reply
-      .code(503)
-      .header('cache-control', 'no-store')
-      .header('retry-after', '30')
-      .type('application/json; charset=utf-8')
-      .send({ detail: 'Dashboard not built: run npm run build', code: 'unavailable' });
-  }
-  const sendIndex = () => sendFile(req, reply, path.join(rootReal, 'index.html'), indexStats, REVALIDATE);
-
-  // Security: the wildcard arrives percent-decoded, so "%2e%2e%2f" is already "../" here.
-  // Reject NUL, backslashes, "."/".." and dot-files segment by segment instead of trying to
-  // normalise them; nothing the build emits needs any of these.
-  const segments = rest.split('/').filter((s) => s !== '');
-  if (segments.length === 0) return sendIndex();
-  if (rest.includes('\0') || segments.some((s) => s.startsWith('.') || s.includes('\\'))) {
-    return notFound(reply);
-  }
-  const candidate = path.resolve(rootReal, ...segments);
-  // Security: containment via path.relative, not startsWith (/dist vs /dist-evil).
-  if (!isInside(rootReal, candidate)) return notFound(reply);
-
-  let target: string | null = null;
-  try {
-    // Security: resolve symlinks and check again, so a link inside dist cannot point outside it.
-    const real = await realpath(candidate);
-    if (isInside(rootReal, real)) target = real;
-  } catch {
-    target = null;
-  }
-  if (target) {
-    const st = await stat(target).catch(() => null);
-    if (st?.isFile()) {
-      const cache = segments[0] === 'assets' ? IMMUTABLE : REVALIDATE;
-      return sendFile(req, reply, target, st, cache);
+  // Applies to the dashboard's responses only, including its errors and its fallback.
+  scope.addHook('onRequest', async (_req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    // The build may appear after the server started (npm run build), so check on every request.
+    const index = await stat(path.join(root, 'index.html')).catch(() => null);
+    if (!index?.isFile()) {
+      return reply
+        .code(503)
+        .header('cache-control', 'no-store')
+        .header('retry-after', '30')
+        .type(JSON_TYPE)
+        .send({ detail: 'Dashboard not built: run npm run build', code: 'unavailable' });
     }
-  }
-  // A missing file with an extension is a broken asset link: answer 404, not HTML that the
-  // browser would then refuse as a script or stylesheet. Anything else is a client route.
-  if (path.extname(segments[segments.length - 1]!) !== '') return notFound(reply);
-  return sendIndex();
-}
+  });
 
-function isInside(root: string, target: string): boolean {
-  const rel = path.relative(root, target);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  await scope.register(fastifyStatic, {
+    root,
+    prefix: '/',
+    // The directory itself is answered by the route below; dot-files (.env) are never served.
+    index: false,
+    dotfiles: 'ignore',
+    cacheControl: false,
+    setHeaders: (res, file) => {
+      res.setHeader('cache-control', file.startsWith(assets) ? IMMUTABLE : REVALIDATE);
+    },
+  });
+
+  const sendIndex = (_req: FastifyRequest, reply: FastifyReply) => reply.sendFile('index.html');
+  scope.get('/', { schema: { hide: true } }, sendIndex);
+
+  // What @fastify/static does not find: a client-side route (no extension) gets the app, a
+  // missing file with an extension is a broken asset link and gets 404, not HTML that the
+  // browser would then refuse as a script or stylesheet.
+  scope.setNotFoundHandler((req, reply) => {
+    const pathname = req.url.split('?')[0] ?? '';
+    const last = pathname.slice(pathname.lastIndexOf('/') + 1);
+    if ((req.method === 'GET' || req.method === 'HEAD') && path.extname(last) === '') return sendIndex(req, reply);
+    return notFound(reply);
+  });
+
+  // @fastify/send refuses `..` with 403 and malformed paths with 400: for a client there is
+  // simply nothing there. Anything else goes on to the app's error handler.
+  scope.setErrorHandler((error: FastifyError, _req, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status === 403 || status === 404) return notFound(reply);
+    if (status >= 400 && status < 500) {
+      return reply.code(status).header('cache-control', 'no-store').type(JSON_TYPE).send({ detail: error.message, code: 'bad_request' });
+    }
+    throw error;
+  });
 }
 
 function notFound(reply: FastifyReply) {
-  return reply
-    .code(404)
-    .header('cache-control', 'no-store')
-    .type('application/json; charset=utf-8')
-    .send({ detail: 'Not found', code: 'not_found' });
-}
-
-function sendFile(req: FastifyRequest, reply: FastifyReply, file: string, st: Stats, cache: string) {
-  const etag = `W/"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-  reply
-    .header('cache-control', cache)
-    .header('etag', etag)
-    .header('last-modified', st.mtime.toUTCString())
-    .type(CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream');
-  const inm = req.headers['if-none-match'];
-  if (inm && inm.split(',').some((t) => t.trim() === etag)) return reply.code(304).send();
-  reply.header('content-length', st.size);
-  return reply.send(createReadStream(file));
+  return reply.code(404).header('cache-control', 'no-store').type(JSON_TYPE).send({ detail: 'Not found', code: 'not_found' });
 }
