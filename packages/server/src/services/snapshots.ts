@@ -111,6 +111,8 @@ export class SnapshotService {
   private sweeping: Promise<void> | null = null;
   /** Run under the namespace's exclusive lock before a restore touches the tree (background processes stop). */
   readonly restoreHooks: Array<(workspaceId: string, namespace: string) => Promise<void>> = [];
+  /** Previous trees still being deleted after their restore answered; close() waits for them. */
+  private readonly oldTreeRemovals = new Set<Promise<void>>();
 
   constructor(private readonly deps: SnapshotDeps) {}
 
@@ -335,6 +337,12 @@ export class SnapshotService {
               chown: owner.enabled ? { uid: owner.uid, gid: owner.gid } : undefined,
               // A restored tree keeps the namespace's hard quota: its staging root is a limited subvolume too.
               roots: namespaces.trees.hardQuotaMode.kind === 'btrfs' ? namespaces.trees.hardQuota : undefined,
+              // The previous tree is out of the namespace from the commit on: it is deleted after the answer,
+              // not under the lock (for a large tree that is most of a restore's time).
+              detachOldTreeRemoval: (removal) => {
+                this.oldTreeRemovals.add(removal);
+                void removal.finally(() => this.oldTreeRemovals.delete(removal));
+              },
             },
           );
         } finally {
@@ -448,6 +456,12 @@ export class SnapshotService {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     await this.sweeping;
+  }
+
+  /** Shutdown: the sweeper stops and the old trees of answered restores finish going. */
+  async close(): Promise<void> {
+    await this.stopSweeper();
+    await Promise.all(this.oldTreeRemovals);
   }
 
   private async pruneNamespace(workspaceId: string, namespace: string): Promise<number> {

@@ -7,7 +7,15 @@ import { crashPoint } from './crash-points.js';
 import { createArchive, type ArchiveStats } from './archive-create.js';
 import { extractArchive, invalidArchive, type ArchiveLimits, type ExtractOptions } from './archive-extract.js';
 import { errCode } from '../tree/sys.js';
-import { commitSwap, discardStaging, flushToDisk, ImportStaging, prepareStaging, type RootMaker } from './tree-swap.js';
+import {
+  commitSwap,
+  discardStaging,
+  flushToDisk,
+  ImportStaging,
+  prepareStaging,
+  removeOldTree,
+  type RootMaker,
+} from './tree-swap.js';
 
 export {
   createArchive,
@@ -27,6 +35,15 @@ export interface RestoreOptions extends ExtractOptions {
   durable?: boolean;
   /** How the staging root is made (a limited btrfs subvolume where namespaces have hard quotas). */
   roots?: RootMaker;
+  /**
+   * Once the swap is committed, the previous tree (moved aside into `.trees/`)
+   * is deleted. By default restoreArchive waits for that. With this callback it
+   * returns right after the commit and hands over the deletion, which never
+   * rejects: the caller can release its lock and answer while a large old tree
+   * goes away. The tree is unreachable from the namespace from the commit on,
+   * and a crash before it is gone is finished by start-up recovery.
+   */
+  detachOldTreeRemoval?: (removal: Promise<void>) => void;
 }
 
 /**
@@ -44,6 +61,7 @@ export async function restoreArchive(
   opts: RestoreOptions = {},
 ): Promise<{ filesRestored: number }> {
   let plan;
+  let removal: Promise<void> | null = null;
   try {
     plan = await prepareStaging(nsRoot, opts.roots);
   } catch (err) {
@@ -61,9 +79,14 @@ export async function restoreArchive(
     }
     crashPoint('before-swap');
     await commitSwap(plan);
+    const committed = plan;
+    // The removal reads through the plan's descriptors: they are closed when it ends.
+    removal = removeOldTree(committed).finally(() => committed.close());
+    if (opts.detachOldTreeRemoval) opts.detachOldTreeRemoval(removal);
+    else await removal;
     return { filesRestored };
   } finally {
-    plan.close();
+    if (!removal) plan.close();
   }
 }
 

@@ -26,6 +26,6 @@ export async function registerSnapshots(ctx: AppContext): Promise<SnapshotServic
   ctx.extraRoutes.push(snapshotRoutes(service));
   ctx.namespaceDeleteHooks.push((ws, ns) => service.deleteNamespace(ws, ns));
   ctx.onStart.push(async () => service.startSweeper());
-  ctx.onClose.push(() => service.stopSweeper());
+  ctx.onClose.push(() => service.close());
   return service;
 }

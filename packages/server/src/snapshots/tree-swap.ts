@@ -141,7 +141,7 @@ export async function prepareStaging(nsRoot: string, roots: RootMaker = plainRoo
   }
 }
 
-/** Makes the staging tree the namespace root; the old tree is removed before returning. */
+/** Makes the staging tree the namespace root (committed and flushed on return); removeOldTree then deletes the previous one. */
 export async function commitSwap(plan: SwapPlan): Promise<void> {
   try {
     renameat2(plan.nsDirFd, plan.ns, plan.treesFd, plan.oldName);
@@ -159,8 +159,14 @@ export async function commitSwap(plan: SwapPlan): Promise<void> {
   await fsyncFd(plan.nsDirFd);
   await fsyncFd(plan.treesFd);
   crashPoint('after-swap');
-  // Committed: a failure to delete the old tree must not turn the restore into an
-  // error. Whatever is left in .trees is removed by the next start-up recovery.
+}
+
+/**
+ * Deletes the tree a committed swap moved aside. Never rejects: the restore is
+ * committed, so a failure here must not turn it into an error; whatever is left
+ * in .trees is removed by the next start-up recovery.
+ */
+export async function removeOldTree(plan: SwapPlan): Promise<void> {
   await removeTreeAt(plan.treesFd, plan.oldName, plan.treesFd, (i) => crashPoint('mid-cleanup', i)).catch(() => {});
 }
 
@@ -340,21 +346,32 @@ export async function removeTreeAt(
 }
 
 async function removeRacing(dirFd: number, name: string | Buffer, hoistFd: number): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
+  let raced = 0;
+  for (let vanished = 0; ; ) {
     try {
       await removeEntry(dirFd, name, hoistFd);
       return;
     } catch (err) {
+      const code = errCode(err) ?? '';
+      // Another remover is at work on the same tree (start-up recovery on another node finishing an
+      // old tree that this node is still deleting after its restore answered): each ENOENT is an entry
+      // it removed, so these passes converge; what is gone is gone.
+      if (code === 'ENOENT') {
+        if (fstatat(dirFd, name) === null) return;
+        if (++vanished < MAX_VANISHED) continue;
+      }
       // A process still running in an old tree can swap a directory it is
       // emptying for a link or another directory between two calls (rmdir then
       // says ENOTDIR / ENOTEMPTY); each pass removes what it saw, so passes converge.
-      if (attempt >= REMOVE_ATTEMPTS || !RACED.has(errCode(err) ?? '')) throw err;
+      if (++raced >= REMOVE_ATTEMPTS || !RACED.has(code)) throw err;
     }
   }
 }
 
 const REMOVE_ATTEMPTS = 5;
 const RACED = new Set(['ENOTDIR', 'ENOTEMPTY', 'EISDIR']);
+/** Passes that met an entry another remover took first (bounded by the tree's size; this is a backstop). */
+const MAX_VANISHED = 100_000;
 
 /**
  * Makes a freshly written tree durable before it is swapped in, so a power

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, promises as fsp, readdirSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -80,6 +80,44 @@ describe('createArchive + restoreArchive round trip', () => {
     expect(byPath.has('src/old.py')).toBe(false);
     // No staging or old tree is left behind.
     expect(await fsp.readdir(join(nsRoot, '..', '..', TREES_DIR))).toEqual([]);
+  });
+
+  it('with detachOldTreeRemoval, answers once committed and hands over the deletion of the previous tree', async () => {
+    const nsRoot = await freshNamespace();
+    for (let i = 0; i < 200; i++) await fsp.writeFile(join(nsRoot, `old-${i}.txt`), 'old');
+    const trees = join(nsRoot, '..', '..', TREES_DIR);
+    let handed: Promise<void> | null = null;
+    let leftWhenHanded: string[] = [];
+    const res = await restoreArchive(createReadStream(tgzPath), nsRoot, unlimited, {
+      detachOldTreeRemoval: (removal) => {
+        // Called right after the commit: the new tree is in place and the old one is aside, not yet gone.
+        leftWhenHanded = readdirSync(trees);
+        handed = removal;
+      },
+    });
+    expect(res.filesRestored).toBe(stats.fileCount);
+    expect(leftWhenHanded).toHaveLength(1);
+    expect(leftWhenHanded[0]).toMatch(/^[0-9a-f]{16}-old-ns1$/);
+    expect(await manifest(nsRoot)).toEqual(await manifest(src));
+    expect(handed).not.toBeNull();
+    await handed;
+    expect(await fsp.readdir(trees)).toEqual([]);
+  });
+
+  it('two removers of the same tree (a restore finishing its old tree, recovery on another node) both succeed', async () => {
+    const ws = await fsp.mkdtemp(join(work, 'ws-'));
+    const victim = join(ws, 'victim');
+    for (let d = 0; d < 20; d++) {
+      await fsp.mkdir(join(victim, `d${d}`, 'sub'), { recursive: true });
+      for (let f = 0; f < 30; f++) await fsp.writeFile(join(victim, `d${d}`, 'sub', `f${f}`), 'x');
+    }
+    const dirFd = openSync(ws, 'r');
+    try {
+      await Promise.all([removeTreeAt(dirFd, 'victim', dirFd), removeTreeAt(dirFd, 'victim', dirFd), removeTreeAt(dirFd, 'victim', dirFd)]);
+    } finally {
+      closeSync(dirFd);
+    }
+    expect(await fsp.readdir(ws)).toEqual([]);
   });
 
   it('creates a missing namespace root', async () => {
