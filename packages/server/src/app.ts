@@ -9,9 +9,8 @@ import { newRequestId } from './ids.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import type { AppContext } from './context.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { registerErrorHandling, sendError } from './plugins/errors.js';
 import { RateLimiter, registerAuth } from './plugins/auth.js';
-import { installDownloadLane, type AccessLogger } from './plugins/download-lane.js';
 import { registerSlowClients } from './plugins/slow-clients.js';
 import { metaRoutes } from './routes/meta/index.js';
 import { workspaceRoutes } from './routes/workspaces/index.js';
@@ -50,6 +49,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     connectionTimeout: config.timeouts.connectionMs,
     keepAliveTimeout: config.timeouts.keepAliveMs,
     http: { headersTimeout: config.timeouts.headersMs, requestTimeout: config.timeouts.requestMs },
+    // The router's own refusals (a URL that is not valid percent-encoded UTF-8, an over-long parameter) in the
+    // API's error shape, with the request id every response carries.
+    frameworkErrors: (err, req, reply) => {
+      reply.header('x-request-id', req.id);
+      const detail = err.code === 'FST_ERR_BAD_URL' ? `URL is not valid percent-encoded UTF-8: ${req.url.split('?')[0]}` : err.message;
+      sendError(reply, new AppError('bad_request', detail));
+    },
   });
 
   // Query strings and headers are text, so they are coerced ("true" → true);
@@ -67,9 +73,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // The access log: one line per request, written without redaction (~6 µs of a 4 KiB GET's ~60 µs). Its
   // fields are fixed and hold no secrets; every other log call keeps the redaction configured above.
   const accessLog = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
-  const logCompleted: AccessLogger = (reqId, method, url, statusCode, ms) =>
-    accessLog.info({ reqId, method, url, statusCode, ms: Math.round(ms * 10) / 10 }, 'request completed');
-  app.addHook('onResponse', async (req, reply) => logCompleted(req.id, req.method, req.url, reply.statusCode, reply.elapsedTime));
+  app.addHook('onResponse', async (req, reply) =>
+    accessLog.info(
+      { reqId: req.id, method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request completed',
+    ),
+  );
   // Shutting down: answer what is in flight, and tell keep-alive clients not to reuse the connection,
   // so the server is not left waiting for sockets that the clients would keep open.
   let closing = false;
@@ -130,6 +139,5 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     distDir: process.env.TROVE_DASHBOARD_DIR ?? fileURLToPath(new URL('../../dashboard/dist', import.meta.url)),
   });
   app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/dashboard/'));
-  if (config.downloadLane) installDownloadLane(app, { auth: deps.auth, files: deps.files, limiter, logCompleted });
   return app;
 }

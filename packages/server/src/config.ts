@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { ExecOptions } from './sandbox/exec.js';
+import type { ChangesConfig } from './changes/tracker.js';
 
 export interface Config {
   host: string;
@@ -36,6 +37,8 @@ export interface Config {
   };
   /** Exec sandbox limits; the fields are documented on ExecOptions. */
   exec: ExecOptions;
+  /** What commands change in the tree, as events (changes/tracker.ts, docs/events.md). */
+  changes: ChangesConfig;
   /** Background processes (processes/service.ts, docs/exec.md "Background processes"). */
   processes: {
     /** Running processes per namespace (429 exec_busy beyond). */
@@ -72,8 +75,6 @@ export interface Config {
     /** Requests per minute per API key; 0 = off. */
     perKeyPerMinute: number;
   };
-  /** Answer plain GET /files/{path} requests on the download lane (plugins/download-lane.ts) instead of node:http. */
-  downloadLane: boolean;
   /** How long a client may take, phase by phase (plugins/slow-clients.ts). */
   timeouts: {
     /** A request body that sends nothing for this long → 408 `request_timeout`, connection closed. */
@@ -130,6 +131,10 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_NS_MAX_PROCS', flag: 'ns-max-procs', kind: 'int', help: 'Processes of all running execs of a namespace together, cgroup (default 256; 0 = none)' },
   { env: 'TROVE_NS_CPU_WEIGHT', flag: 'ns-cpu-weight', kind: 'int', help: 'CPU weight of each namespace against the others, 1-10000 (default 100: even shares)' },
   { env: 'TROVE_CGROUP_PARENT', flag: 'cgroup-parent', kind: 'string', help: 'Delegated cgroup v2 directory for exec groups (default: cgroup v1 if mounted, else the server\'s own v2 group)' },
+  { env: 'TROVE_CHANGES', flag: 'changes', kind: 'string', help: "Commands' file changes as events: auto (fanotify when root, else before/after scans of one-shot execs), fanotify, scan or off (default auto)" },
+  { env: 'TROVE_CHANGES_MAX_PER_COMMAND', flag: 'changes-max-per-command', kind: 'int', help: 'Paths recorded per command (per window of a background process) before one files.changed summary (default 1000)' },
+  { env: 'TROVE_CHANGES_WINDOW_MS', flag: 'changes-window-ms', kind: 'int', help: "A background process's changes are recorded this often (default 100)" },
+  { env: 'TROVE_CHANGES_SCAN_MAX_FILES', flag: 'changes-scan-max-files', kind: 'int', help: 'Scan mode: entries compared per one-shot exec at most (default 20000)' },
   { env: 'TROVE_PROCESS_MAX_PER_NAMESPACE', flag: 'process-max-per-namespace', kind: 'int', help: 'Running background processes per namespace (default 16)' },
   { env: 'TROVE_PROCESS_MAX_TOTAL', flag: 'process-max-total', kind: 'int', help: 'Running background processes per server (default 256)' },
   { env: 'TROVE_PROCESS_OUTPUT_BYTES', flag: 'process-output-bytes', kind: 'int', help: 'Output kept per stream of a background process, oldest dropped first (default 16 MiB)' },
@@ -151,7 +156,6 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_WEBHOOK_LEASE_MARGIN_MS', flag: 'webhook-lease-margin-ms', kind: 'int', help: 'Cluster: a dead node\'s in-flight deliveries are retried this long after the attempt timeout (default 30000)' },
   { env: 'TROVE_SNAPSHOT_RETENTION_DAYS', flag: 'snapshot-retention-days', kind: 'int', help: 'Delete snapshots older than this (default 30)' },
   { env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE', flag: 'snapshot-max-per-namespace', kind: 'int', help: 'Keep at most N snapshots per namespace (default 100)' },
-  { env: 'TROVE_DOWNLOAD_LANE', flag: 'download-lane', kind: 'bool', help: 'Answer plain GET /files/{path} requests without node:http (default 1; 0 = off)' },
   { env: 'TROVE_BODY_IDLE_TIMEOUT_MS', flag: 'body-idle-timeout-ms', kind: 'int', help: 'A request body that sends nothing for this long gets 408 and the connection closed (default 30000)' },
   { env: 'TROVE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', help: 'A whole request, upload included, must arrive within this (default 3600000 = 1 h; 0 = no limit)' },
   { env: 'TROVE_HEADERS_TIMEOUT_MS', flag: 'headers-timeout-ms', kind: 'int', help: 'A request head must arrive within this (default 30000)' },
@@ -266,6 +270,19 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   };
   if (processes.nodeLostMs < 1000) throw new ConfigError(`TROVE_PROCESS_NODE_LOST_MS must be at least 1000, got ${processes.nodeLostMs}`);
   if (processes.outputBytes < 1024) throw new ConfigError(`TROVE_PROCESS_OUTPUT_BYTES must be at least 1024, got ${processes.outputBytes}`);
+  const changesMode = str('TROVE_CHANGES') ?? 'auto';
+  if (changesMode !== 'auto' && changesMode !== 'fanotify' && changesMode !== 'scan' && changesMode !== 'off') {
+    throw new ConfigError(`TROVE_CHANGES must be auto, fanotify, scan or off, got "${changesMode}"`);
+  }
+  const changes: ChangesConfig = {
+    mode: changesMode,
+    maxPerCommand: int('TROVE_CHANGES_MAX_PER_COMMAND', 1000),
+    windowMs: int('TROVE_CHANGES_WINDOW_MS', 100),
+    scanMaxFiles: int('TROVE_CHANGES_SCAN_MAX_FILES', 20_000),
+  };
+  if (changes.maxPerCommand < 1) throw new ConfigError(`TROVE_CHANGES_MAX_PER_COMMAND must be at least 1, got ${changes.maxPerCommand}`);
+  if (changes.windowMs < 10 || changes.windowMs > 60_000) throw new ConfigError(`TROVE_CHANGES_WINDOW_MS must be 10-60000, got ${changes.windowMs}`);
+  if (changes.scanMaxFiles < 1) throw new ConfigError(`TROVE_CHANGES_SCAN_MAX_FILES must be at least 1, got ${changes.scanMaxFiles}`);
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
   return {
@@ -312,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       cgroupParent,
       backgroundProcesses: processes.maxTotal,
     },
+    changes,
     processes,
     webhooks: {
       attemptTimeoutMs: int('TROVE_WEBHOOK_TIMEOUT_MS', 10_000),
@@ -327,7 +345,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       sweepIntervalMs: 10 * 60_000,
     },
     rateLimit: { perKeyPerMinute: int('TROVE_RATE_LIMIT_PER_MINUTE', 0) },
-    downloadLane: bool('TROVE_DOWNLOAD_LANE', true),
     timeouts,
   };
 }

@@ -16,7 +16,7 @@ declare module 'fastify' {
   }
 }
 
-/** Requests per key in fixed one-minute windows; shared by the routes and the download lane. */
+/** Requests per key in fixed one-minute windows. */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
 
@@ -26,12 +26,6 @@ export class RateLimiter {
   private current(keyId: string, now: number): { start: number; count: number } | undefined {
     const w = this.windows.get(keyId);
     return w && now - w.start < 60_000 ? w : undefined;
-  }
-
-  /** Whether take() would refuse now, without counting anything. */
-  wouldRefuse(keyId: string, now = Date.now()): boolean {
-    const w = this.current(keyId, now);
-    return w !== undefined && w.count >= this.perMinute;
   }
 
   /** Counts one request of `keyId`: 0 when it is allowed, else the seconds until its window ends. */

@@ -1,25 +1,22 @@
 /**
  * Files of a namespace: atomic writes (temp file in the server's private
- * scratch directory, fsync, renameat into place), streamed uploads and
- * downloads, listings and deletes. Every operation on the tree goes through
+ * scratch directory, fsync, renameat into place), streamed uploads,
+ * downloads (an open descriptor and its metadata: http/send-file.ts sends
+ * the bytes), listings and deletes. Every operation on the tree goes through
  * tree/ (descriptors resolved beneath the namespace root); every mutation
  * appends an event.
  */
 import fs from 'node:fs';
-import type { ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import { isoMs } from '../ids.js';
 import type { EventService } from '../events/service.js';
 import * as io from '../snapshots/fd-io.js';
-import { nativeIo } from '../native.js';
 import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import type { StorageGuard } from './storage.js';
 import { dirSyncer } from './dir-sync.js';
-import { closeQuietly, displayPath, errCode, fstat, normalizeClientPath, yieldToLoop, type NamespaceTree, type Stat } from '../tree/index.js';
+import { closeQuietly, displayPath, errCode, fstat, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
 /**
@@ -28,7 +25,7 @@ const CONTENT_CAP = 1024 * 1024;
  * of up to this much memory per upload in flight.
  */
 const WRITE_BATCH = 1024 * 1024;
-/** Downloads up to this size are read into one buffer instead of streamed. */
+/** Content reads up to this size are synchronous (see readHead). */
 const SMALL_READ = 64 * 1024;
 const LIST_CAP = 1000;
 const LIST_DEPTH = 20;
@@ -363,28 +360,15 @@ export class FileService {
   }
 
   /**
-   * `GET /files/{path}`: at most maxReadBytes, as a Buffer when small (one read,
-   * sent with a single write), else an open descriptor the caller hands to
-   * sendFileBody (which closes it).
+   * `GET /files/{path}`: the file opened for reading beneath the namespace
+   * root, with what its response needs. The caller sends at most `length`
+   * bytes of `fd` (maxReadBytes caps it) and closes `fd`.
    */
   async download(ctx: NsContext, clientPath: unknown): Promise<Download> {
     const { fd, st } = await this.openFile(ctx, clientPath);
     const cap = this.limits.maxReadBytes;
     const truncated = cap > 0 && st.size > cap;
-    const modifiedMs = st.mtimeMs;
-    const want = truncated ? cap : st.size;
-    if (want <= SMALL_READ) {
-      // Small files skip the pump entirely; a file that shrank since fstat is
-      // sent as read, so Content-Length always matches the body.
-      let body: Buffer;
-      try {
-        body = await readHead(fd, want);
-      } finally {
-        fs.closeSync(fd);
-      }
-      return { body, size: st.size, length: body.length, truncated, modifiedMs, etag: etagOf(st) };
-    }
-    return { body: { fd }, size: st.size, length: want, truncated, modifiedMs, etag: etagOf(st) };
+    return { fd, size: st.size, length: truncated ? cap : st.size, truncated, modifiedMs: st.mtimeMs, etag: etagOf(st) };
   }
 
   /** `GET /v1/files/content`. */
@@ -546,162 +530,18 @@ export class FileService {
   }
 }
 
+/** A file opened for download (FileService.download). */
 export interface Download {
-  /** The bytes (small files), or an open descriptor to stream `length` bytes from with sendFileBody. */
-  body: Buffer | { fd: number };
+  /** Open for reading; whoever sends the body closes it. */
+  fd: number;
+  /** The file's size. */
   size: number;
+  /** Bytes to send: the size, or maxReadBytes when the file is larger (`truncated`). */
   length: number;
   truncated: boolean;
   modifiedMs: number;
   /** The file's version (see etagOf). */
   etag: string;
-}
-
-/** Chunk of a large download: one read and one socket write each. */
-const SEND_CHUNK = 256 * 1024;
-/** A first chunk sent through res.write when the headers could not leave at once (see sendFileBody). */
-const FIRST_CHUNK = 64 * 1024;
-/**
- * At most this much per sendfile call, like nginx's sendfile_max_chunk: a file that is not in the page
- * cache is read from disk inside the call, on the event loop, so one call's stall stays bounded.
- */
-const SENDFILE_MAX_CHUNK = 2 * 1024 * 1024;
-/** Bytes sendfile may push in a row before the loop gets a turn (a fast reader keeps the socket drained). */
-const SENDFILE_BURST = 4 * 1024 * 1024;
-const EAGAIN = -osConstants.errno.EAGAIN;
-
-/**
- * Writes the first `length` bytes of `fd` as the response body, then ends the
- * response; closes `fd` in every case. Headers must have been set (writeHead),
- * not necessarily sent. With sendfile they are flushed on their own first, so
- * the kernel sends the whole body; see pumpFile for the rest.
- */
-export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
-  const headersFirst = nativeIo() !== null && length > 0 && !res.headersSent;
-  if (headersFirst) res.flushHeaders();
-  if (await pumpFile(res, res.socket, fd, length, headersFirst)) res.end();
-}
-
-/** Where pumpFile writes: a ServerResponse, or the raw socket of the download lane. */
-export interface FileSink {
-  write(chunk: Buffer, cb: (err?: Error | null) => void): unknown;
-  readonly writableLength: number;
-  readonly destroyed: boolean;
-  destroy(): unknown;
-  once(event: 'close', fn: () => void): unknown;
-  off(event: 'close', fn: () => void): unknown;
-}
-
-/**
- * Writes the first `length` bytes of `fd` to `sink`, whose bytes go out on
- * `socket`; closes `fd` in every case. True when every byte has reached the
- * kernel; false when the sink was destroyed (the file shrank, the client went
- * away): a body shorter than its Content-Length must not look complete.
- * `sentBefore`: everything the sink was given so far may still be queued (the
- * headers); sendfile waits until it has left.
- *
- * With the native addon (native.ts), the kernel copies the file to the
- * socket itself: no read into a buffer, no second copy. Its calls never wait
- * (the socket is non-blocking): when the send buffer is full the next chunk
- * goes through sink.write instead, and that write's callback, once the socket
- * has drained, is the signal to resume sendfile. sendfile only runs once
- * everything written before it has left Node's buffers, so the bytes stay in
- * order. As with nginx's sendfile, data not in the page cache is read from
- * disk inside the call: each call is capped at SENDFILE_MAX_CHUNK and the
- * loop gets a turn every SENDFILE_BURST bytes.
- *
- * Without the addon (or for those fallbacks), two buffers are reused for the
- * whole download: one is read into while the other is being written, and a
- * buffer is refilled only after its write callback (the socket holds it until
- * then). A file read stream allocates a fresh off-heap buffer per read
- * instead; at GB/s that volume alone makes V8 run full collections back to
- * back (2.5× the CPU per 1 MiB download, see bench/README.md). At most two
- * chunks are in flight, so a slow client holds 512 KiB, not the file.
- */
-export async function pumpFile(
-  sink: FileSink,
-  socket: Socket | null,
-  fd: number,
-  length: number,
-  sentBefore: boolean,
-): Promise<boolean> {
-  const addon = nativeIo();
-  const size = Math.min(SEND_CHUNK, length);
-  // Allocated when first needed: with sendfile most downloads never need one.
-  const bufs: Array<Buffer | null> = [null, null];
-  // Resolve with the write's error (or null): a rejected promise nobody awaits yet would crash the process.
-  const inFlight: Array<Promise<Error | null | undefined> | null> = [null, null];
-  // A write's callback may never come once the client has gone (data still queued in the sink):
-  // every wait also ends when the sink closes, so the descriptor is always released.
-  let onClose: () => void = () => {};
-  const closed = new Promise<Error>((resolve) => {
-    onClose = () => resolve(new Error('response closed'));
-    sink.once('close', onClose);
-  });
-  const settled = (p: Promise<Error | null | undefined>) => Promise.race([p, closed]);
-  const fail = () => {
-    sink.destroy();
-    return false;
-  };
-  let pos = 0;
-  let k = 0;
-  let burst = 0;
-  try {
-    while (pos < length) {
-      if (addon && (pos > 0 || sentBefore)) {
-        // Everything written before must have reached the kernel.
-        for (let i = 0; i < 2; i++) {
-          const p = inFlight[i];
-          if (p && (await settled(p))) return fail();
-          inFlight[i] = null;
-        }
-        if (sink.destroyed) return false;
-        const sock = socketFd(socket);
-        if (sock !== null && sink.writableLength === 0) {
-          const n = addon.sendfile(sock, fd, pos, Math.min(SENDFILE_MAX_CHUNK, length - pos));
-          if (n > 0) {
-            pos += n;
-            burst += n;
-            if (burst >= SENDFILE_BURST) {
-              burst = 0;
-              await yieldToLoop();
-            }
-            continue;
-          }
-          // 0: the file shrank since fstat; EPIPE, ECONNRESET…: the client is gone.
-          if (n !== EAGAIN) return fail();
-          // The send buffer is full: one buffered chunk, whose callback says it drained.
-          burst = 0;
-        }
-      }
-      const pending = inFlight[k];
-      if (pending && (await settled(pending))) return fail();
-      if (sink.destroyed) return false;
-      const buf = (bufs[k] ??= Buffer.allocUnsafeSlow(pos === 0 && addon ? Math.min(FIRST_CHUNK, size) : size));
-      const want = Math.min(buf.length, length - pos);
-      const n = await io.read(fd, buf, 0, want, pos);
-      if (n === 0) return fail(); // the file shrank since fstat
-      pos += n;
-      const chunk = n === buf.length ? buf : buf.subarray(0, n);
-      inFlight[k] = new Promise((resolve) => sink.write(chunk, resolve));
-      k ^= 1;
-    }
-    for (const p of inFlight) if (p && (await settled(p))) return fail();
-    return !sink.destroyed;
-  } catch {
-    return fail();
-  } finally {
-    sink.off('close', onClose);
-    io.closeSyncQuietly(fd);
-  }
-}
-
-/** The descriptor of a plain TCP socket (not TLS), or null. */
-function socketFd(socket: Socket | null): number | null {
-  const sock = socket as (Socket & { _handle?: { fd?: unknown }; encrypted?: boolean }) | null;
-  if (!sock || sock.destroyed || sock.encrypted) return null;
-  const fd = sock._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
 /** Writes every buffer at the current position; writev may stop short (ENOSPC is reported on the retry). */

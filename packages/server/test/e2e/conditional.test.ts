@@ -56,7 +56,7 @@ describe('ETag and conditional requests', () => {
     expect((await get('a.txt')).etag).toBe(second.etag);
   });
 
-  it('answers 304 with no body when If-None-Match names the current version (through the download lane too)', async () => {
+  it('answers 304 with no body when If-None-Match names the current version', async () => {
     const { etag } = await put('b.bin', 'bytes');
     expect(await get('b.bin', { 'if-none-match': etag! })).toEqual({ status: 304, etag, text: '' });
     expect(await get('b.bin', { 'if-none-match': `"nope", W/${etag}` })).toEqual({ status: 304, etag, text: '' });

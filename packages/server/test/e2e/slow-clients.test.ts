@@ -9,7 +9,7 @@
  * - a 401, and any answer sent before its request body arrived, closes the
  *   connection even while the client keeps sending an endless body, and a
  *   client that writes its whole (finite) body before reading still gets the
- *   answer; GETs answered by the download lane's path behave the same.
+ *   answer; downloads (GET /files) behave the same.
  * Waits are on conditions (a file appears, the server closes the socket);
  * the only pauses are the trickling client's own pace, well inside the timeout.
  */
@@ -294,7 +294,7 @@ describe('early answers close the connection', () => {
     expect(await (await call('/files/victim.txt')).text()).toBe('still here');
   });
 
-  it('401 to a GET (the download lane hands it to the routes) closes the connection the client keeps open', async () => {
+  it('401 to a GET /files closes the connection the client keeps open', async () => {
     const conn = await connect();
     conn.socket.write(head('GET', '/files/keep.txt', { Authorization: 'Bearer trove-sk-wrong', 'X-Namespace': NS }));
     await serverCloses(conn);

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sendFileBody } from '../../src/services/files.js';
+import { sendFileBody } from '../../src/http/send-file.js';
 import { nativeIo } from '../../src/native.js';
 import { stallingReader } from '../helpers/stalling-reader.js';
 

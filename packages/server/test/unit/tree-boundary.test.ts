@@ -98,7 +98,7 @@ describe('tree boundary', () => {
   });
 
   it('the files that work on tenant trees use descriptors only', () => {
-    for (const file of ['services/files.ts', 'routes/files/index.ts', 'plugins/download-lane.ts', 'snapshots/archive-create.ts', 'snapshots/archive-extract.ts', 'services/snapshots.ts']) {
+    for (const file of ['services/files.ts', 'routes/files/index.ts', 'http/send-file.ts', 'snapshots/archive-create.ts', 'snapshots/archive-extract.ts', 'services/snapshots.ts']) {
       expect(file in SERVER_PATHS_ONLY, file).toBe(false);
       expect(pathCalls(readFileSync(join(SRC, file), 'utf8')), file).toEqual([]);
     }

@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import type { AppDeps } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { runtimeNamespace } from '../../services/auth.js';
-import { etagListMatches, sendFileBody, type Download, type NsContext, type WriteConditions } from '../../services/files.js';
+import { etagListMatches, type Download, type NsContext, type WriteConditions } from '../../services/files.js';
+import { readSmallBody, sendFileBody, SMALL_BODY } from '../../http/send-file.js';
 import { closeSyncQuietly as closeFd } from '../../snapshots/fd-io.js';
 import { errors, isoTime, nsHeader } from '../shared-schemas.js';
 
@@ -30,7 +31,7 @@ export function nsContext(req: FastifyRequest): NsContext {
 }
 
 /** The `{path}` of /files/{path}: the raw URL path, percent-decoded exactly once. */
-export function filesPathParam(url: string): string {
+function filesPathParam(url: string): string {
   const raw = url.split('?')[0]!.replace(/^\/files\/?/, '');
   try {
     return decodeURIComponent(raw);
@@ -45,16 +46,16 @@ function writeConditions(req: FastifyRequest): WriteConditions {
   return { ifMatch: one(req.headers['if-match']), ifNoneMatch: one(req.headers['if-none-match']) };
 }
 
-/** The headers of a successful download, after x-request-id (the download lane writes the same ones). */
-export function downloadHeaders(file: Download): Array<[string, string]> {
-  const h: Array<[string, string]> = [
-    ['content-type', 'application/octet-stream'],
-    ['content-length', String(file.length)],
-    ['etag', file.etag],
-    ['last-modified', new Date(file.modifiedMs).toUTCString()],
-    ['x-trove-size', String(file.size)],
-  ];
-  if (file.truncated) h.push(['x-trove-truncated', '1']);
+/** The headers of a successful download of `length` bytes. */
+function downloadHeaders(file: Download, length: number): Record<string, string> {
+  const h: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(length),
+    etag: file.etag,
+    'last-modified': new Date(file.modifiedMs).toUTCString(),
+    'x-trove-size': String(file.size),
+  };
+  if (file.truncated) h['x-trove-truncated'] = '1';
   return h;
 }
 
@@ -110,21 +111,24 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       },
     },
     async (req, reply) => {
-      const ctx = nsContext(req);
-      const file = await deps.files.download(ctx, filesPathParam(req.raw.url ?? ''));
+      const file = await deps.files.download(nsContext(req), filesPathParam(req.raw.url ?? ''));
       const inm = req.headers['if-none-match'];
       if (typeof inm === 'string' && etagListMatches(inm, file.etag, true)) {
         // The client's copy is current (RFC 9110 §13.1.2: weak comparison): no body.
-        if (!Buffer.isBuffer(file.body)) closeFd(file.body.fd);
+        closeFd(file.fd);
         return reply.code(304).header('etag', file.etag).header('last-modified', new Date(file.modifiedMs).toUTCString()).send();
       }
-      for (const [name, value] of downloadHeaders(file)) reply.header(name, value);
-      if (Buffer.isBuffer(file.body)) return reply.send(file.body);
-      // Large files: written by sendFileBody with reused buffers (see there); onResponse hooks still run.
-      const { fd } = file.body;
+      if (file.length <= SMALL_BODY) {
+        // One buffer: the head and the body leave in one write. Its length is what was read (the file may
+        // have shrunk since it was measured), so Content-Length always matches the body.
+        const body = readSmallBody(file.fd, file.length);
+        return reply.headers(downloadHeaders(file, body.length)).send(body);
+      }
+      // Large files: the head, then the body from the descriptor (sendfile); onResponse hooks still run.
+      const { fd } = file;
       reply.hijack();
       try {
-        reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
+        reply.raw.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...downloadHeaders(file, file.length) });
       } catch (err) {
         closeFd(fd);
         throw err;
