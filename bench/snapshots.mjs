@@ -27,8 +27,17 @@
  * The table shows both archive sizes, and an informational row runs our
  * create at level 6 too, so the trade-off is visible rather than hidden.
  *
+ * Through the API (the issue's view: what a client waits for), on a running
+ * server with its own data dir on the same disk: POST /v1/snapshots vs
+ * tar czf + fsync of the same tree, and POST /v1/snapshots/{id}/restore over
+ * the namespace's current tree vs tar xzf into an empty directory + sync -f.
+ * The namespace is filled by importing a plain tar of the tree
+ * (POST /v1/snapshots/import) and restoring it. 2,000 files / 40 MiB by
+ * default (--api-files, --api-mib; --no-api skips it).
+ *
  *   node bench/snapshots.mjs [--quick] [--files 10000] [--mib 200] [--rounds 3]
  *                            [--dir /path/on/the/disk/to/test] [--no-level6]
+ *                            [--api-files 2000] [--api-mib 40] [--no-api]
  *
  * Needs the built server (npm run build) and GNU tar + gzip.
  */
@@ -42,6 +51,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from './lib/args.mjs';
 import { median, MiB } from './lib/stats.mjs';
 import { atLeast, finish, loadLine, row } from './lib/report.mjs';
+import { startServer } from './lib/server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = process.env.TROVE_BENCH_DIST ?? join(here, '..', 'packages', 'server', 'dist');
@@ -338,10 +348,74 @@ async function main() {
       const rr = median(res.create6.map((c) => c.tar.msDurable / c.ms));
       rows.push(row({ metric: 'create at gzip level 6 (tar\'s level) vs tar czf + fsync', unit: 'ms', ours: Math.round(median(res.create6.map(ms))), baseline: Math.round(median(res.create6.map((c) => c.tar.msDurable))), ratio: rr, note: `informational: ${(res.create6[0].sizeBytes / MiB).toFixed(1)} MiB archive` }));
     }
-    finish('snapshots', rows, { params: { files, mib, rounds, level: DEFAULT_GZIP_LEVEL, dir: work }, raw: res });
+    let apiRaw = null;
+    if (!args.has('no-api')) {
+      const apiFiles = args.num('api-files', quick ? 500 : 2000);
+      const apiMib = args.num('api-mib', quick ? 10 : 40);
+      apiRaw = await apiRounds(work, apiFiles, apiMib, Math.max(rounds, 3), log);
+      const label = `${apiFiles} files / ${apiMib} MiB through the API`;
+      const ratioOf = (ours, base) => median(ours.map((o, i) => base[i] / o));
+      for (const [metric, ours, base, note] of [
+        [`snapshot create ${label} vs tar czf + fsync`, apiRaw.create, apiRaw.tarCreate, 'POST /v1/snapshots; target ≤ 1.0× tar'],
+        [`snapshot restore ${label} vs tar xzf + sync -f`, apiRaw.restore, apiRaw.tarRestore, 'POST …/restore over the current tree; target ≤ 1.0× tar'],
+      ]) {
+        const rr = ratioOf(ours, base);
+        rows.push(row({ metric, unit: 'ms', ours: Math.round(median(ours)), baseline: Math.round(median(base)), ratio: rr, ...atLeast(rr, 1), note }));
+      }
+    }
+    finish('snapshots', rows, { params: { files, mib, rounds, level: DEFAULT_GZIP_LEVEL, dir: work }, raw: { ...res, api: apiRaw } });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Snapshot create and restore through a running server, against GNU tar on the same tree; rounds alternate
+ * which side goes first. Returns wall times in ms per round.
+ */
+async function apiRounds(work, files, mib, rounds, log) {
+  const tree = join(work, 'api-tree');
+  await buildTree(tree, files, mib * MiB);
+  const plainTar = join(work, 'api-in.tar');
+  await runShell(`tar cf ${q(plainTar)} -C ${q(tree)} .`);
+  const server = await startServer();
+  const out = { create: [], tarCreate: [], restore: [], tarRestore: [] };
+  try {
+    const headers = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'bench-snapshots' };
+    const call = async (method, path, body, type) => {
+      const t0 = performance.now();
+      const res = await fetch(server.baseUrl + path, { method, headers: { ...headers, ...(type ? { 'content-type': type } : {}) }, body });
+      const text = await res.text();
+      if (res.status !== 200 && res.status !== 201) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+      return { ms: performance.now() - t0, body: JSON.parse(text) };
+    };
+    const imported = (await call('POST', '/v1/snapshots/import', await fsp.readFile(plainTar), 'application/x-tar')).body;
+    if (imported.file_count !== files) throw new Error(`import archived ${imported.file_count} files, expected ${files}`);
+    await call('POST', `/v1/snapshots/${imported.snapshot_id}/restore`); // the namespace now holds the tree
+    for (let r = 0; r < rounds; r++) {
+      const oursFirst = r % 2 === 0;
+      const pair = async (a, b) => (oursFirst ? [await a(), await b()] : [await b(), await a()].reverse());
+      spawnSync('sync');
+      const [c, tc] = await pair(
+        () => call('POST', '/v1/snapshots', JSON.stringify({ label: `round ${r}` }), 'application/json'),
+        () => tarCreate(tree, join(work, `api-tar-${r}.tgz`)),
+      );
+      out.create.push(c.ms);
+      out.tarCreate.push(tc.msDurable);
+      spawnSync('sync');
+      const [x, tx] = await pair(
+        () => call('POST', `/v1/snapshots/${imported.snapshot_id}/restore`),
+        () => tarExtract(join(work, `api-tar-${r}.tgz`), join(work, `api-tar-x-${r}`), true),
+      );
+      if (x.body.files_restored !== files) throw new Error(`restore put back ${x.body.files_restored} files, expected ${files}`);
+      out.restore.push(x.ms);
+      out.tarRestore.push(tx.ms);
+      log(`api round ${r + 1}: create ${fmtS(c.ms)} vs tar czf+fsync ${fmtS(tc.msDurable)}; restore ${fmtS(x.ms)} vs tar xzf+sync ${fmtS(tx.ms)}`);
+    }
+  } finally {
+    await server.close();
+  }
+  return out;
 }
 
 function fmtS(ms) {
