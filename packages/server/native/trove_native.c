@@ -32,6 +32,13 @@
  *   sendfile(socketFd, fileFd, offset, count) → bytes sent (> 0), 0 at end of
  *   file, or -errno (-EAGAIN when the socket's send buffer is full: the socket
  *   is non-blocking, so the call never waits for the client). Synchronous.
+ *
+ * And the change tracker (src/changes/):
+ *   changesOpen(watchPath, treesPrefix, markerDir, onBatch) → handle (> 0) | -errno
+ *       fanotify on the file system holding watchPath (FAN_MARK_FILESYSTEM, FAN_REPORT_DFID_NAME_TARGET);
+ *       a thread of its own reads it and hands decoded records to onBatch(records) in queue order.
+ *   changesMarker(handle, seq) → 0 | -errno   a marker record {marker: seq} follows everything queued before
+ *   changesClose(handle)       → 0
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,6 +52,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <poll.h>
+#include <sys/fanotify.h>
 #include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -476,6 +486,486 @@ static napi_value Sendfile(napi_env env, napi_callback_info info) {
   return num(env, n < 0 ? -(int64_t)errno : (int64_t)n);
 }
 
+/* ------------------------------------------------------------------ change tracker (fanotify) */
+
+/*
+ * One watcher: a fanotify group with a FAN_MARK_FILESYSTEM mark on the data dir's file system, read by a
+ * thread of its own. The thread keeps only what can concern this server's trees: events of processes in
+ * one of its cgroup slots (`trove-<server pid>-<n>/ns-<hash>/slot-<k>`), and events of processes already
+ * gone (their cgroup can no longer be read; src/changes/ attributes those by namespace). Everything else
+ * on the file system (the server's own writes, other programs) is dropped here, before any path is
+ * resolved. Records keep the queue's order; a marker (changesMarker) tells the reader that everything
+ * queued before it has been handed over.
+ */
+
+#define CH_MAX_WATCHERS 16
+#define CH_BUF (256 * 1024)
+#define CH_PID_CACHE 1024
+#define CH_DIR_CACHE 512
+#define CH_GROUP_MAX 128
+
+typedef struct {
+  uint32_t mask;
+  int32_t pid;
+  int64_t marker; /* >= 0: a marker record */
+  bool overflow;
+  char *group;  /* NULL: the process is gone */
+  char *dir;    /* NULL: the directory could not be opened by its handle (removed) */
+  char *dir_fh; /* hex of the directory's handle */
+  char *name;
+  char *target_fh; /* hex of the entry's own handle (directories only) */
+} ch_rec;
+
+typedef struct {
+  ch_rec *recs;
+  size_t n, cap;
+} ch_batch;
+
+typedef struct {
+  int32_t pid;
+  char group[CH_GROUP_MAX]; /* "" = not ours */
+} ch_pid_entry;
+
+typedef struct {
+  char *fh; /* hex */
+  char *path;
+} ch_dir_entry;
+
+typedef struct {
+  bool used;
+  int fan_fd, mount_fd, marker_fd, stop_pipe[2];
+  char *trees_prefix;
+  size_t trees_prefix_len;
+  char *marker_fh; /* hex of the marker directory's handle */
+  char own_prefix[64];
+  pthread_t thread;
+  napi_threadsafe_function tsfn;
+  ch_pid_entry pids[CH_PID_CACHE];
+  ch_dir_entry dirs[CH_DIR_CACHE];
+} ch_watcher;
+
+static ch_watcher ch_watchers[CH_MAX_WATCHERS];
+static pthread_mutex_t ch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *ch_hex(const unsigned char *p, size_t n, int type) {
+  char *s = malloc(n * 2 + 12);
+  if (!s) return NULL;
+  int o = snprintf(s, 12, "%x:", (unsigned)type);
+  for (size_t i = 0; i < n; i++) sprintf(s + o + i * 2, "%02x", p[i]);
+  return s;
+}
+
+static void ch_rec_free(ch_rec *r) {
+  free(r->group);
+  free(r->dir);
+  free(r->dir_fh);
+  free(r->name);
+  free(r->target_fh);
+}
+
+static ch_rec *ch_push(ch_batch *b) {
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    ch_rec *r = realloc(b->recs, cap * sizeof *r);
+    if (!r) return NULL;
+    b->recs = r;
+    b->cap = cap;
+  }
+  ch_rec *r = &b->recs[b->n++];
+  memset(r, 0, sizeof *r);
+  r->marker = -1;
+  return r;
+}
+
+/*
+ * The cgroup slot of `pid` when it is one of this server's ("trove-<own pid>-<n>/ns-<hash>/slot-<k>", the
+ * last three components of its group), "" when it is some other process, or NULL when the process is gone.
+ */
+static const char *ch_group_of(ch_watcher *w, int32_t pid) {
+  ch_pid_entry *e = &w->pids[(uint32_t)pid % CH_PID_CACHE];
+  if (e->pid == pid && e->group[0] != 0) return e->group; /* a process never leaves its slot */
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return NULL; /* a zombie being reaped */
+  buf[n] = 0;
+  char *found = NULL;
+  for (char *line = buf; line && *line;) {
+    char *next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    char *p = strchr(line, ':');
+    p = p ? strchr(p + 1, ':') : NULL;
+    if (p) {
+      char *at = strstr(p + 1, w->own_prefix);
+      if (at && (at == p + 1 || at[-1] == '/')) {
+        found = at;
+        break;
+      }
+    }
+    line = next;
+  }
+  e->pid = pid;
+  e->group[0] = 0;
+  if (!found) {
+    /* cgroup v1 shows "/" for a process that is exiting: such a one is as good as gone. */
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return NULL;
+    buf[n] = 0;
+    char *paren = strrchr(buf, ')');
+    if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X') return NULL;
+    /* Fields after the name: state ppid pgrp session tty_nr tpgid flags; PF_EXITING = 0x4. */
+    char *f = paren + 2;
+    for (int i = 0; i < 6 && f; i++) {
+      f = strchr(f, ' ');
+      if (f) f++;
+    }
+    if (!f || (strtoul(f, NULL, 10) & 0x4)) return NULL;
+    return "";
+  }
+  /* trove-<pid>-<n>/ns-<hash>/slot-<k>: exactly three components, the last a slot. */
+  int slashes = 0;
+  for (char *c = found; *c; c++) slashes += *c == '/';
+  char *last = strrchr(found, '/');
+  if (slashes != 2 || !last || strncmp(last + 1, "slot-", 5) != 0 || strlen(found) >= CH_GROUP_MAX) return "";
+  strcpy(e->group, found);
+  return e->group;
+}
+
+static void ch_dir_forget_all(ch_watcher *w) {
+  for (int i = 0; i < CH_DIR_CACHE; i++) {
+    free(w->dirs[i].fh);
+    free(w->dirs[i].path);
+    w->dirs[i].fh = w->dirs[i].path = NULL;
+  }
+}
+
+static uint32_t ch_hash(const char *s) {
+  uint32_t h = 0x811c9dc5;
+  while (*s) h = (h ^ (unsigned char)*s++) * 0x01000193;
+  return h;
+}
+
+/* The directory's path now, or NULL when it is gone (or not a directory any more). */
+static char *ch_dir_path(ch_watcher *w, struct file_handle *fh, const char *hex) {
+  ch_dir_entry *e = &w->dirs[ch_hash(hex) % CH_DIR_CACHE];
+  if (e->fh && strcmp(e->fh, hex) == 0) return strdup(e->path);
+  int fd = open_by_handle_at(w->mount_fd, fh, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  char link[64], buf[PATH_MAX];
+  struct stat st;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, buf, sizeof buf - 1);
+  bool gone = fstat(fd, &st) < 0 || st.st_nlink == 0;
+  close(fd);
+  if (n <= 0 || gone || buf[0] != '/') return NULL;
+  buf[n] = 0;
+  free(e->fh);
+  free(e->path);
+  e->fh = strdup(hex);
+  e->path = strdup(buf);
+  return strdup(buf);
+}
+
+static bool ch_under_trees(ch_watcher *w, const char *dir) {
+  size_t n = strlen(dir);
+  /* The trees prefix ends with '/': the directory is it (without the slash) or below it. */
+  if (n + 1 == w->trees_prefix_len) return strncmp(dir, w->trees_prefix, n) == 0;
+  return n >= w->trees_prefix_len && strncmp(dir, w->trees_prefix, w->trees_prefix_len) == 0;
+}
+
+static void ch_decode(ch_watcher *w, char *buf, ssize_t len, ch_batch *b, int32_t self) {
+  struct fanotify_event_metadata *m = (struct fanotify_event_metadata *)buf;
+  for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+    if (m->vers != FANOTIFY_METADATA_VERSION) continue;
+    if (m->mask & FAN_Q_OVERFLOW) {
+      ch_rec *r = ch_push(b);
+      if (r) r->overflow = true;
+      continue;
+    }
+    struct file_handle *dfh = NULL, *tfh = NULL;
+    const char *name = NULL;
+    char *info = (char *)m + m->metadata_len, *end = (char *)m + m->event_len;
+    while (info + sizeof(struct fanotify_event_info_header) <= end) {
+      struct fanotify_event_info_header *h = (struct fanotify_event_info_header *)info;
+      if (h->len == 0 || info + h->len > end) break;
+      if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || h->info_type == FAN_EVENT_INFO_TYPE_FID) {
+        struct fanotify_event_info_fid *fid = (struct fanotify_event_info_fid *)h;
+        struct file_handle *fh = (struct file_handle *)fid->handle;
+        if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
+          dfh = fh;
+          name = (const char *)fh->f_handle + fh->handle_bytes;
+        } else {
+          tfh = fh;
+        }
+      }
+      info += h->len;
+    }
+    if (m->fd >= 0) close(m->fd);
+    if (!dfh || !name) continue;
+    char *dhex = ch_hex(dfh->f_handle, dfh->handle_bytes, dfh->handle_type);
+    if (!dhex) continue;
+    if (m->pid == self) {
+      /* The server's own writes (the files API) are recorded by the API; only its markers pass. */
+      if ((m->mask & FAN_CREATE) && w->marker_fh && strcmp(dhex, w->marker_fh) == 0 && name[0] == 'm') {
+        ch_rec *r = ch_push(b);
+        if (r) r->marker = strtoll(name + 1, NULL, 10);
+      }
+      free(dhex);
+      continue;
+    }
+    const char *group = ch_group_of(w, m->pid);
+    if (group && group[0] == 0) {
+      free(dhex);
+      continue; /* another process of this machine */
+    }
+    if (m->mask & FAN_ONDIR && m->mask & (FAN_MOVED_FROM | FAN_MOVED_TO)) {
+      /* A directory moved: the paths cached below it are stale. */
+      ch_dir_forget_all(w);
+    }
+    char *dir = ch_dir_path(w, dfh, dhex);
+    if (dir && !ch_under_trees(w, dir)) {
+      free(dir);
+      free(dhex);
+      continue;
+    }
+    ch_rec *r = ch_push(b);
+    if (!r) {
+      free(dir);
+      free(dhex);
+      continue;
+    }
+    r->mask = (uint32_t)m->mask;
+    r->pid = m->pid;
+    r->group = group ? strdup(group) : NULL;
+    r->dir = dir;
+    r->dir_fh = dhex;
+    r->name = strdup(name);
+    if (tfh && (m->mask & FAN_ONDIR)) r->target_fh = ch_hex(tfh->f_handle, tfh->handle_bytes, tfh->handle_type);
+  }
+}
+
+static void *ch_thread(void *arg) {
+  ch_watcher *w = (ch_watcher *)arg;
+  char *buf = malloc(CH_BUF);
+  int32_t self = (int32_t)getpid();
+  if (!buf) return NULL;
+  struct pollfd fds[2] = {{.fd = w->fan_fd, .events = POLLIN}, {.fd = w->stop_pipe[0], .events = POLLIN}};
+  for (;;) {
+    int rc = poll(fds, 2, -1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0 || (fds[1].revents & (POLLIN | POLLHUP))) break;
+    ch_batch *b = calloc(1, sizeof *b);
+    if (!b) break;
+    /* Drain what is queued now (a few reads at most), so one batch crosses to JavaScript. */
+    for (int i = 0; i < 16; i++) {
+      ssize_t n = read(w->fan_fd, buf, CH_BUF);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      ch_decode(w, buf, n, b, self);
+      if (n < CH_BUF / 2) break;
+    }
+    if (b->n == 0) {
+      free(b->recs);
+      free(b);
+      continue;
+    }
+    if (napi_call_threadsafe_function(w->tsfn, b, napi_tsfn_blocking) != napi_ok) {
+      for (size_t i = 0; i < b->n; i++) ch_rec_free(&b->recs[i]);
+      free(b->recs);
+      free(b);
+      break;
+    }
+  }
+  free(buf);
+  return NULL;
+}
+
+static void ch_set_str(napi_env env, napi_value obj, const char *key, const char *v) {
+  napi_value s;
+  if (v) napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &s);
+  else napi_get_null(env, &s);
+  napi_set_named_property(env, obj, key, s);
+}
+
+static void ch_call_js(napi_env env, napi_value cb, void *context, void *data) {
+  (void)context;
+  ch_batch *b = (ch_batch *)data;
+  if (env && cb) {
+    napi_value arr, global;
+    napi_create_array_with_length(env, b->n, &arr);
+    for (size_t i = 0; i < b->n; i++) {
+      ch_rec *r = &b->recs[i];
+      napi_value o;
+      napi_create_object(env, &o);
+      if (r->overflow) {
+        napi_value t;
+        napi_get_boolean(env, true, &t);
+        napi_set_named_property(env, o, "overflow", t);
+      } else if (r->marker >= 0) {
+        napi_set_named_property(env, o, "marker", num(env, r->marker));
+      } else {
+        napi_set_named_property(env, o, "mask", num(env, r->mask));
+        napi_set_named_property(env, o, "pid", num(env, r->pid));
+        ch_set_str(env, o, "group", r->group);
+        ch_set_str(env, o, "dir", r->dir);
+        ch_set_str(env, o, "dirHandle", r->dir_fh);
+        ch_set_str(env, o, "name", r->name);
+        ch_set_str(env, o, "target", r->target_fh);
+      }
+      napi_set_element(env, arr, (uint32_t)i, o);
+    }
+    napi_get_global(env, &global);
+    napi_call_function(env, global, cb, 1, &arr, NULL);
+  }
+  for (size_t i = 0; i < b->n; i++) ch_rec_free(&b->recs[i]);
+  free(b->recs);
+  free(b);
+}
+
+static void ch_release(ch_watcher *w) {
+  if (w->fan_fd >= 0) close(w->fan_fd);
+  if (w->mount_fd >= 0) close(w->mount_fd);
+  if (w->marker_fd >= 0) close(w->marker_fd);
+  if (w->stop_pipe[0] >= 0) close(w->stop_pipe[0]);
+  if (w->stop_pipe[1] >= 0) close(w->stop_pipe[1]);
+  ch_dir_forget_all(w);
+  free(w->trees_prefix);
+  free(w->marker_fh);
+  memset(w, 0, sizeof *w);
+}
+
+static napi_value ChangesOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t = napi_undefined;
+  if (argc == 4) napi_typeof(env, argv[3], &t);
+  if (argc != 4 || t != napi_function) return fail(env, "changesOpen(watchPath, treesPrefix, markerDir, onBatch)");
+  char *watch = path_arg(env, argv[0]), *prefix = path_arg(env, argv[1]), *marker = path_arg(env, argv[2]);
+  if (!watch || !prefix || !marker || prefix[0] != '/' || prefix[strlen(prefix) - 1] != '/') {
+    free(watch);
+    free(prefix);
+    free(marker);
+    return fail(env, "changesOpen: paths must be strings; treesPrefix absolute and ending in '/'");
+  }
+  pthread_mutex_lock(&ch_lock);
+  int slot = -1;
+  for (int i = 0; i < CH_MAX_WATCHERS; i++) {
+    if (!ch_watchers[i].used) {
+      slot = i;
+      break;
+    }
+  }
+  if (slot < 0) {
+    pthread_mutex_unlock(&ch_lock);
+    free(watch);
+    free(prefix);
+    free(marker);
+    return num(env, -EMFILE);
+  }
+  ch_watcher *w = &ch_watchers[slot];
+  memset(w, 0, sizeof *w);
+  w->used = true;
+  w->fan_fd = w->mount_fd = w->marker_fd = w->stop_pipe[0] = w->stop_pipe[1] = -1;
+  pthread_mutex_unlock(&ch_lock);
+  w->trees_prefix = prefix;
+  w->trees_prefix_len = strlen(prefix);
+  snprintf(w->own_prefix, sizeof w->own_prefix, "trove-%d-", (int)getpid());
+  int64_t err = 0;
+  w->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_REPORT_DFID_NAME_TARGET,
+                            O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (w->fan_fd < 0) err = -errno;
+  if (!err && fanotify_mark(w->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM,
+                            FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CLOSE_WRITE | FAN_ONDIR, AT_FDCWD,
+                            watch) < 0) {
+    err = -errno;
+  }
+  if (!err && (w->mount_fd = open(watch, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) err = -errno;
+  if (!err && (w->marker_fd = open(marker, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0) err = -errno;
+  if (!err) {
+    struct {
+      struct file_handle fh;
+      unsigned char bytes[MAX_HANDLE_SZ];
+    } h;
+    int mount_id;
+    h.fh.handle_bytes = MAX_HANDLE_SZ;
+    if (name_to_handle_at(w->marker_fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0) err = -errno;
+    else w->marker_fh = ch_hex(h.fh.f_handle, h.fh.handle_bytes, h.fh.handle_type);
+  }
+  if (!err && pipe2(w->stop_pipe, O_CLOEXEC) < 0) err = -errno;
+  free(watch);
+  free(marker);
+  if (!err) {
+    napi_value name;
+    napi_create_string_utf8(env, "trove_changes", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_threadsafe_function(env, argv[3], NULL, name, 0, 1, NULL, NULL, NULL, ch_call_js, &w->tsfn) != napi_ok) {
+      err = -ENOMEM;
+    } else if (pthread_create(&w->thread, NULL, ch_thread, w) != 0) {
+      napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+      err = -EAGAIN;
+    }
+  }
+  if (err) {
+    pthread_mutex_lock(&ch_lock);
+    ch_release(w);
+    pthread_mutex_unlock(&ch_lock);
+    return num(env, err);
+  }
+  /* The watcher must not keep the process alive on its own: src/changes/ closes it on shutdown. */
+  napi_unref_threadsafe_function(env, w->tsfn);
+  return num(env, slot + 1);
+}
+
+static ch_watcher *ch_handle(napi_env env, napi_value v) {
+  int64_t h;
+  if (!int_arg(env, v, &h) || h < 1 || h > CH_MAX_WATCHERS || !ch_watchers[h - 1].used) return NULL;
+  return &ch_watchers[h - 1];
+}
+
+static napi_value ChangesMarker(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t seq;
+  ch_watcher *w = argc == 2 ? ch_handle(env, argv[0]) : NULL;
+  if (!w || !int_arg(env, argv[1], &seq) || seq < 0) return fail(env, "changesMarker(handle, seq)");
+  char name[32];
+  snprintf(name, sizeof name, "m%lld", (long long)seq);
+  /* Read-only: a create event, and no close-write one. */
+  int fd = openat(w->marker_fd, name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return num(env, -(int64_t)errno);
+  close(fd);
+  unlinkat(w->marker_fd, name, 0);
+  return num(env, 0);
+}
+
+static napi_value ChangesClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ch_watcher *w = argc == 1 ? ch_handle(env, argv[0]) : NULL;
+  if (!w) return fail(env, "changesClose(handle)");
+  char c = 1;
+  ssize_t n;
+  do {
+    n = write(w->stop_pipe[1], &c, 1);
+  } while (n < 0 && errno == EINTR);
+  /* The thread may be blocked handing over a batch (napi_tsfn_blocking with an unbounded queue: never long). */
+  pthread_join(w->thread, NULL);
+  napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+  pthread_mutex_lock(&ch_lock);
+  ch_release(w);
+  pthread_mutex_unlock(&ch_lock);
+  return num(env, 0);
+}
+
 #define EXPORT(name, fn)                                                  \
   do {                                                                    \
     napi_value f;                                                         \
@@ -506,5 +996,8 @@ NAPI_MODULE_INIT() {
   EXPORT("fsType", FsType);
   EXPORT("btrfsSubvolCreate", BtrfsSubvolCreate);
   EXPORT("btrfsQgroupLimit", BtrfsQgroupLimit);
+  EXPORT("changesOpen", ChangesOpen);
+  EXPORT("changesMarker", ChangesMarker);
+  EXPORT("changesClose", ChangesClose);
   return exports;
 }

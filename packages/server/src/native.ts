@@ -46,7 +46,35 @@ export interface TroveNative {
   fsType(fd: number): number;
   btrfsSubvolCreate(dirFd: number, name: string | Buffer): number;
   btrfsQgroupLimit(fd: number, maxBytes: number): number;
+  /**
+   * fanotify over the file system holding `watchPath` (src/changes/): handle (> 0) or -errno. A thread
+   * of its own reads it and passes records to `onBatch`, in queue order.
+   */
+  changesOpen(watchPath: string, treesPrefix: string, markerDir: string, onBatch: (records: ChangeRecord[]) => void): number;
+  /** Queues a marker: `{marker: seq}` reaches onBatch after everything queued before it. 0 or -errno. */
+  changesMarker(handle: number, seq: number): number;
+  /** Stops the reading thread and closes the group. */
+  changesClose(handle: number): number;
 }
+
+/** One decoded fanotify record (native/trove_native.c, "change tracker"). */
+export type ChangeRecord =
+  | { marker: number }
+  | { overflow: true }
+  | {
+      /** FAN_* bits of the event. */
+      mask: number;
+      pid: number;
+      /** The process's cgroup slot (`trove-<pid>-<n>/ns-<hash>/slot-<k>`); null when it was already gone. */
+      group: string | null;
+      /** The directory's absolute path when it could still be opened by its handle. */
+      dir: string | null;
+      /** The directory's file handle (hex), to find its path from an earlier record once it is removed. */
+      dirHandle: string;
+      name: string;
+      /** A directory entry's own handle (hex), for directories only. */
+      target: string | null;
+    };
 
 let loaded: TroveNative | undefined;
 let loadError: Error | undefined;

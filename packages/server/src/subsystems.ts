@@ -7,8 +7,11 @@ import { registerWebhooks } from './webhooks/register.js';
 import { mcpRoutes } from './routes/mcp/index.js';
 import { registerSnapshots } from './snapshots/register.js';
 import { registerProcesses } from './processes/register.js';
+import { registerChanges } from './changes/register.js';
 
 export async function registerSubsystems(ctx: AppContext): Promise<void> {
+  // First: its shutdown step runs last, after the processes' (whose last changes it records).
+  registerChanges(ctx);
   await registerWebhooks(ctx);
   ctx.extraRoutes.push(mcpRoutes);
   const snapshots = await registerSnapshots(ctx);

@@ -314,6 +314,8 @@ export class ProcessService {
           keepStdinOpen: !o.closeStdin,
           output: { dir, capBytes: config.processes.outputBytes },
           cpuSeconds: config.processes.cpuSeconds,
+          // Change tracking: its file events name this id.
+          processId: id,
         },
         {
           progress: (totals) => {

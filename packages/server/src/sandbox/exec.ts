@@ -26,6 +26,7 @@ import { CappedOutput } from './output.js';
 import { MAX_INLINE_COMMAND_BYTES, buildScript, type ScriptLimits } from './script.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { WarmSandboxes, type WarmHandle, type WarmLease } from './warm.js';
+import { newExecId, type ChangeHooks, type ChangeTrackingStatus, type ChangeUnit } from '../changes/tracker.js';
 
 export interface ExecOptions {
   /** Wall clock per exec (TROVE_EXEC_TIMEOUT_MS, default 30000). */
@@ -85,6 +86,8 @@ export interface ExecRequest {
   sourceInit: boolean;
   /** Overrides ExecOptions.timeoutMs for this call. */
   timeoutMs?: number;
+  /** Change tracking: told the command's cgroup slot before the command runs in it (set by run/startProcess). */
+  onSlot?: (slot: CgroupSlot | null) => void;
 }
 
 /**
@@ -120,6 +123,8 @@ export interface ProcessRequest extends Omit<ExecRequest, 'timeoutMs'> {
   output: RingOutput;
   /** RLIMIT_CPU per process (0 = none). */
   cpuSeconds: number;
+  /** The process's id: what its change events name (process_id). */
+  processId?: string;
 }
 
 /**
@@ -156,6 +161,8 @@ export interface BackgroundProcess {
 }
 
 export interface ExecResult {
+  /** What the command's change events name (exec_id). */
+  execId: string;
   /** The shell's exit code; 128+N when killed by signal N; 124 after a timeout. */
   exitCode: number;
   exitReason: ExitReason;
@@ -178,6 +185,8 @@ export interface SandboxStatus {
   cgroups: CgroupStatus;
   /** Warm namespace sandboxes: how many run, how many hold no command, and the pool's bounds. */
   warm: { running: number; idle: number; max: number; idleMs: number };
+  /** Change tracking of commands (src/changes/); null when the tracker is not wired. */
+  changes: ChangeTrackingStatus | null;
 }
 
 export interface ExecLogger {
@@ -222,7 +231,7 @@ interface Running {
 const LIVE_KEEP_BYTES = 64 * 1024;
 
 export class ExecService {
-  private current: Omit<SandboxStatus, 'cgroups' | 'warm'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
+  private current: Omit<SandboxStatus, 'cgroups' | 'warm' | 'changes'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
   private cgroups: CgroupStatus = { mode: 'none', parent: null, controllers: [], missing: ['exec not initialised yet'] };
   /** The last cgroup warning logged, so a re-probe does not repeat it. */
   private cgroupWarning = '';
@@ -246,6 +255,8 @@ export class ExecService {
   private readonly reaper = new Reaper();
   private readonly isRoot = process.getuid?.() === 0;
   private closing = false;
+  /** Change tracking (src/changes/, wired by subsystems.ts); null: none. */
+  private changes: ChangeHooks | null = null;
   private lastProbe = 0;
   private probing: Promise<SandboxStatus> | null = null;
 
@@ -274,10 +285,16 @@ export class ExecService {
     return this.probing;
   }
 
+  /** Change tracking: told about every command (its id, its cgroup slot, its end). */
+  setChangeTracker(hooks: ChangeHooks | null): void {
+    this.changes = hooks;
+  }
+
   status(): SandboxStatus {
     const { warm, idle } = this.warm.stats();
     return {
       ...this.current,
+      changes: this.changes?.status() ?? null,
       cgroups: { ...this.cgroups, controllers: [...this.cgroups.controllers], missing: [...this.cgroups.missing] },
       warm: { running: warm, idle, max: this.opts.warmMax ?? DEFAULT_WARM_MAX, idleMs: this.opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS },
     };
@@ -302,11 +319,27 @@ export class ExecService {
     try {
       const nsRoot = await this.prepareRoot(req.nsRoot);
       const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
-      if (this.current.mode === 'insecure') return await this.runInsecure(req, nsRoot, timeoutMs, live);
-      return await this.runSandboxed(req, nsRoot, timeoutMs, live);
+      // ---- change tracking: the command's changes are committed before run() returns (so before exec.completed).
+      const execId = newExecId();
+      const unit = await this.beginChanges({ kind: 'exec', id: execId, workspaceId: req.workspaceId, namespace: req.namespace });
+      const tracked: ExecRequest = unit ? { ...req, onSlot: (slot) => unit.attach(slot) } : req;
+      let result: Omit<ExecResult, 'execId'>;
+      try {
+        if (this.current.mode === 'insecure') result = await this.runInsecure(tracked, nsRoot, timeoutMs, live);
+        else result = await this.runSandboxed(tracked, nsRoot, timeoutMs, live);
+      } finally {
+        await unit?.end();
+      }
+      return { ...result, execId };
     } finally {
       release();
     }
+  }
+
+  /** The tracking of one command (null without a tracker); `slots`: it will run in a cgroup slot. */
+  private beginChanges(owner: Parameters<ChangeHooks['begin']>[0]): Promise<ChangeUnit> | null {
+    if (!this.changes) return null;
+    return this.changes.begin(owner, { slots: this.current.mode === 'bubblewrap' && this.pool !== null });
   }
 
   /**
@@ -317,10 +350,24 @@ export class ExecService {
    */
   async startProcess(req: ProcessRequest, hooks: { progress?(totals: RingTotals): void } = {}): Promise<BackgroundProcess> {
     const release = await this.admit(req);
+    let unit: ChangeUnit | null = null;
     try {
       const nsRoot = await this.prepareRoot(req.nsRoot);
-      return await this.launchProcess(req, nsRoot, hooks);
+      // ---- change tracking: the process's changes go out while it runs; the last ones before `done` settles.
+      unit = req.processId
+        ? await this.beginChanges({ kind: 'process', id: req.processId, workspaceId: req.workspaceId, namespace: req.namespace })
+        : null;
+      const u = unit;
+      const proc = await this.launchProcess(u ? { ...req, onSlot: (slot) => u.attach(slot) } : req, nsRoot, hooks);
+      unit = null;
+      if (!u) return proc;
+      const done = proc.done.then(async (o) => {
+        await u.end().catch((err: unknown) => this.log.error({ err, process_id: req.processId }, 'change events of a background process could not be recorded'));
+        return o;
+      });
+      return { ...proc, done };
     } finally {
+      if (unit) await unit.end().catch(() => {});
       release();
     }
   }
@@ -625,7 +672,7 @@ export class ExecService {
     };
   }
 
-  private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<ExecResult> {
+  private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<Omit<ExecResult, 'execId'>> {
     const raw = await this.launchSandbox(req, nsRoot, timeoutMs, live);
     if (!raw.ready && !raw.timedOut && !raw.shutdown) this.notStarted(req, raw.exitCode, raw.stderr.text());
     return finish(raw, live ? this.opts.maxOutputBytes : null);
@@ -869,6 +916,7 @@ export class ExecService {
 
   private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive, retry = true): Promise<Raw> {
     const { lease, slot, spare } = await this.enterTarget(req, nsRoot);
+    req.onSlot?.(slot);
     let raw: Raw;
     try {
       const running = this.launch({ ...this.sandboxSpec(req, lease.info, this.limits(), slot), stdin: req.stdin, timeoutMs }, live, spare);
@@ -950,7 +998,7 @@ export class ExecService {
     }
   }
 
-  private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<ExecResult> {
+  private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<Omit<ExecResult, 'execId'>> {
     const { spec, dir } = this.insecureSpec(req, nsRoot, this.limits());
     try {
       const raw = await this.launch({ ...spec, stdin: req.stdin, timeoutMs }, live);
@@ -1022,6 +1070,7 @@ export class ExecService {
     const lease = target?.lease ?? null;
     const slot = target?.slot ?? null;
     const spare = target?.spare;
+    if (target) req.onSlot?.(slot);
     let built: { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; dir?: string };
     try {
       built = lease ? { spec: this.sandboxSpec(req, lease.info, limits, slot) } : this.insecureSpec(req, nsRoot, limits);
@@ -1141,7 +1190,7 @@ function exitReason(raw: Pick<Launched, 'timedOut' | 'oomKills' | 'shutdown' | '
 }
 
 /** The result of a run; `liveCap`: the output went out live, and was truncated only past that cap. */
-function finish(raw: Raw, liveCap: number | null = null): ExecResult {
+function finish(raw: Raw, liveCap: number | null = null): Omit<ExecResult, 'execId'> {
   return {
     exitCode: raw.exitCode,
     exitReason: exitReason(raw),

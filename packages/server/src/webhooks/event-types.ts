@@ -6,6 +6,9 @@
 export const EVENT_TYPES = [
   'file.written',
   'file.deleted',
+  'dir.created',
+  'dir.deleted',
+  'files.changed',
   'exec.completed',
   'process.started',
   'process.exited',

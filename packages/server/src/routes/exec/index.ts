@@ -104,6 +104,8 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       type: 'exec.completed',
       data: {
         ...commandFields(command),
+        // The command's file events (source "exec") carry the same id and are committed before this one.
+        exec_id: result.execId,
         exit_code: result.exitCode,
         exit_reason: result.exitReason,
         duration_ms: result.durationMs,

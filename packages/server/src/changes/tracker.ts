@@ -1,0 +1,518 @@
+/**
+ * What commands do to the tree, as events (docs/events.md, "Changes made by commands").
+ *
+ * fanotify mode (root, the default): one fanotify group watches the data dir's file system
+ * (watcher.ts). A record's process is mapped to its cgroup slot, each slot to the command that holds it
+ * (a one-shot exec or a background process): exact for every process still alive when its record is
+ * read. A slot changes hands at a marker in the queue itself (attach), so the records before it belong
+ * to the previous command and the ones after to the next, however late they are read. Records of a
+ * process already gone (a short `touch` reaped before its record was read) are attributed by the
+ * namespace their path is in: to its one running command, or the oldest one when several run. A
+ * directory that is removed before its records are read is found again through the handle that its
+ * parent's record of the removal names.
+ *
+ * scan mode (no fanotify: the server is not root): a one-shot exec's namespace is walked before and
+ * after the command, at most scanMaxFiles entries each time; background processes are not tracked.
+ *
+ * A one-shot exec's changes are committed before its end is reported (exec.completed comes after them);
+ * a background process's changes go out per window (windowMs) while it runs.
+ */
+import { realpathSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { EventService, EmitInput } from '../events/service.js';
+import type { NamespaceService } from '../services/namespaces.js';
+import type { CgroupSlot } from '../sandbox/cgroups.js';
+import { displayPath } from '../tree/paths.js';
+import { closeQuietly } from '../tree/walk.js';
+import { BENEATH, O_NOFOLLOW, O_PATH, S_IFREG, fstat, openat2 } from '../tree/sys.js';
+import { Coalescer, type ChangeCounts, type ChangeKind, type PathChange } from './coalescer.js';
+import { FAN_CREATE, FAN_DELETE, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FanotifyWatcher, type FileRecord } from './watcher.js';
+import { diffScans, scanNamespace, type ScanResult } from './scan.js';
+
+export type ChangeMode = 'fanotify' | 'scan' | 'off';
+
+export interface ChangesConfig {
+  /** auto: fanotify when it works, else scan (TROVE_CHANGES). */
+  mode: 'auto' | ChangeMode;
+  /** Paths recorded per command (per window of a background process) before one files.changed summary. */
+  maxPerCommand: number;
+  /** A background process's changes go out this often. */
+  windowMs: number;
+  /** scan mode: entries walked per scan at most. */
+  scanMaxFiles: number;
+}
+
+/** What tracking does on this node (admin health, ExecService.status()). */
+export interface ChangeTrackingStatus {
+  mode: ChangeMode;
+  /** What is not tracked, one operator-facing line each. */
+  limits: string[];
+  max_per_command: number;
+}
+
+export interface ChangeOwner {
+  kind: 'exec' | 'process';
+  /** exec_id or process_id. */
+  id: string;
+  workspaceId: string;
+  namespace: string;
+}
+
+/** One command's tracking, from before it starts to its end. */
+export interface ChangeUnit {
+  /** The command's cgroup slot is known (it runs in it from now on); null: it has none. */
+  attach(slot: CgroupSlot | null): void;
+  /** The command ended: its changes are committed when this resolves. */
+  end(): Promise<void>;
+}
+
+/** What ExecService sees of the tracker. */
+export interface ChangeHooks {
+  /** `slots`: the command will run in a cgroup slot (sandboxed, with cgroups). */
+  begin(owner: ChangeOwner, opts: { slots: boolean }): Promise<ChangeUnit>;
+  status(): ChangeTrackingStatus;
+}
+
+interface Log {
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export const newExecId = (): string => 'exec-' + randomBytes(12).toString('hex');
+
+/** Paths one unit holds at most while coalescing (its memory bound), whatever the cap. */
+const MAX_HELD = 200_000;
+/** Records of gone processes in removed directories, waiting for the removal that names the directory. */
+const MAX_ORPHANS = 50_000;
+/** Directory handles remembered with their paths (for directories removed before their records are read). */
+const MAX_LEARNED = 200_000;
+
+interface Located {
+  workspaceId: string;
+  namespace: string;
+  rel: string;
+}
+
+class NoopUnit implements ChangeUnit {
+  attach(): void {}
+  async end(): Promise<void> {}
+}
+
+export class ChangeTracker implements ChangeHooks {
+  private mode: ChangeMode = 'off';
+  private reason = 'change tracking is off (TROVE_CHANGES=off)';
+  private watcher: FanotifyWatcher | null = null;
+  private treesPrefix = '';
+  /** Slot key → the unit that holds it (applied at its marker). */
+  private readonly slotOwner = new Map<string, WatchUnit>();
+  /** Marker seq → the slot assignment it applies. */
+  private readonly assignAt = new Map<number, { key: string; unit: WatchUnit }>();
+  /** Units running now, oldest first (attribution by namespace). */
+  private readonly active = new Set<WatchUnit>();
+  /** Directory handle → its path, from the records that created, removed or moved it. */
+  private readonly learned = new Map<string, string>();
+  private orphans: Array<{ seq: number; rec: FileRecord }> = [];
+  private recSeq = 0;
+  /** Records dropped because the kernel's queue overflowed (units running then say so). */
+  overflows = 0;
+
+  constructor(
+    private readonly cfg: ChangesConfig,
+    private readonly deps: { events: EventService; namespaces: NamespaceService; dataDir: string; log: Log },
+  ) {}
+
+  /** Chooses the mode: fanotify when configured or auto and it opens, else scan (auto, scan) or off. */
+  start(): void {
+    if (this.cfg.mode === 'off') return;
+    const real = realpathSync.native(this.deps.dataDir);
+    this.treesPrefix = `${real}/workspaces/`;
+    if (this.cfg.mode === 'fanotify' || this.cfg.mode === 'auto') {
+      try {
+        this.watcher = FanotifyWatcher.open(real, this.treesPrefix, {
+          records: (recs) => this.onRecords(recs),
+          marker: (seq) => this.onMarker(seq),
+          overflow: () => this.onOverflow(),
+        });
+        this.mode = 'fanotify';
+        this.reason = '';
+        return;
+      } catch (err) {
+        const why = (err as Error).message;
+        if (this.cfg.mode === 'fanotify') throw new Error(`TROVE_CHANGES=fanotify: ${why} (fanotify needs root: CAP_SYS_ADMIN, Linux ≥ 5.17)`);
+        this.deps.log.warn({ err: why }, 'change tracking: fanotify unavailable, using before/after scans of one-shot execs');
+        this.reason = `fanotify unavailable (${why})`;
+      }
+    }
+    this.mode = 'scan';
+  }
+
+  status(): ChangeTrackingStatus {
+    const limits: string[] = [];
+    if (this.mode === 'off') limits.push(this.reason);
+    if (this.mode === 'scan') {
+      limits.push(
+        `${this.reason ? `${this.reason}: ` : ''}one-shot execs are compared before/after (at most ${this.cfg.scanMaxFiles} entries each way; beyond that only a summary), in path order rather than the order of the changes; background processes' changes are not recorded`,
+      );
+    }
+    return { mode: this.mode, limits, max_per_command: this.cfg.maxPerCommand };
+  }
+
+  async begin(owner: ChangeOwner, opts: { slots: boolean }): Promise<ChangeUnit> {
+    if (this.mode === 'fanotify' && opts.slots) {
+      const unit = new WatchUnit(this, owner, owner.kind === 'process' ? this.cfg.windowMs : null);
+      return unit;
+    }
+    if ((this.mode === 'scan' || this.mode === 'fanotify') && owner.kind === 'exec') {
+      const unit = new ScanUnit(this, owner);
+      await unit.before();
+      return unit;
+    }
+    return new NoopUnit();
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  // ---------------------------------------------------------------- fanotify units
+
+  /** The unit owns `slot` from a marker on: every record queued after it. */
+  attachSlot(unit: WatchUnit, slot: CgroupSlot): void {
+    const key = slotKey(slot);
+    if (!this.watcher) return;
+    const { seq } = this.watcher.mark();
+    this.assignAt.set(seq, { key, unit });
+  }
+
+  /** Resolves once every record queued before the call has been dispatched. */
+  async drain(): Promise<void> {
+    if (!this.watcher) return;
+    await this.watcher.mark().done;
+  }
+
+  /** After its last records: the unit gives its slots back and stops taking records by namespace. */
+  detach(unit: WatchUnit): void {
+    this.resolveOrphans();
+    this.active.delete(unit);
+    for (const [key, u] of this.slotOwner) if (u === unit) this.slotOwner.delete(key);
+    for (const [seq, a] of this.assignAt) if (a.unit === unit) this.assignAt.delete(seq);
+  }
+
+  private onMarker(seq: number): void {
+    const a = this.assignAt.get(seq);
+    if (!a) return;
+    this.assignAt.delete(seq);
+    if (a.unit.ended) return;
+    this.slotOwner.set(a.key, a.unit);
+    this.active.add(a.unit);
+  }
+
+  private onOverflow(): void {
+    this.overflows++;
+    for (const u of this.active) u.overflowed = true;
+    this.deps.log.warn({}, 'change tracking: the kernel dropped file events (queue overflow); running commands report incomplete changes');
+  }
+
+  private onRecords(recs: FileRecord[]): void {
+    for (const rec of recs) {
+      const seq = ++this.recSeq;
+      this.learn(rec);
+      let unit: WatchUnit | undefined;
+      if (rec.group !== null) {
+        unit = this.slotOwner.get(rec.group);
+        // A slot nobody holds now: a spare waiting for its command, or a command that ended.
+        if (!unit) continue;
+      } else {
+        const at = this.locate(rec);
+        if (!at) {
+          this.orphans.push({ seq, rec });
+          if (this.orphans.length > MAX_ORPHANS) this.orphans.splice(0, this.orphans.length - MAX_ORPHANS);
+          continue;
+        }
+        unit = this.byNamespace(at.workspaceId, at.namespace);
+        if (!unit) continue;
+      }
+      unit.push(seq, rec);
+    }
+  }
+
+  /** A directory's handle with its path, from a record that names it (created, removed or moved). */
+  private learn(rec: FileRecord): void {
+    if (rec.target === null) return;
+    const parent = rec.dir ?? this.learned.get(rec.dirHandle);
+    if (parent === undefined) return;
+    if (this.learned.size >= MAX_LEARNED) this.learned.clear();
+    this.learned.set(rec.target, `${parent}/${rec.name}`);
+  }
+
+  /** Where a record's entry is: its namespace and namespace-relative path (null: unknown or not in a tree). */
+  locate(rec: FileRecord): Located | null {
+    const dir = rec.dir ?? this.learned.get(rec.dirHandle);
+    if (dir === undefined) return null;
+    const full = `${dir}/${rec.name}`;
+    if (!full.startsWith(this.treesPrefix)) return null;
+    const parts = full.slice(this.treesPrefix.length).split('/');
+    // <ws>/namespaces/<ns>/<rel…>: the namespace root itself and the directories above are the server's.
+    if (parts.length < 4 || parts[1] !== 'namespaces') return null;
+    const rel = parts.slice(3).join('/');
+    if (rel === '' || parts.slice(3).some((p) => p === '' || p === '.' || p === '..')) return null;
+    return { workspaceId: parts[0]!, namespace: parts[2]!, rel };
+  }
+
+  /** The running command of the namespace that a gone process's record is credited to (the oldest). */
+  private byNamespace(workspaceId: string, namespace: string): WatchUnit | undefined {
+    for (const u of this.active) if (u.owner.workspaceId === workspaceId && u.owner.namespace === namespace) return u;
+    return undefined;
+  }
+
+  /** Records of gone processes whose directory was since named by a removal. */
+  private resolveOrphans(): void {
+    if (this.orphans.length === 0) return;
+    const left: typeof this.orphans = [];
+    for (const o of this.orphans) {
+      const at = this.locate(o.rec);
+      if (!at) {
+        left.push(o);
+        continue;
+      }
+      this.byNamespace(at.workspaceId, at.namespace)?.push(o.seq, o.rec);
+    }
+    this.orphans = left;
+  }
+
+  // ---------------------------------------------------------------- emitting
+
+  /**
+   * Appends a unit's changes: one event per recorded path, in order, then one files.changed summary when
+   * the cap was reached or something is missing. Resolves once all are committed.
+   */
+  async emit(
+    owner: ChangeOwner,
+    changes: { recorded: PathChange[]; counts: ChangeCounts; total: number },
+    extra: { approximate?: boolean; incomplete?: boolean; unresolved?: number; scan?: boolean },
+  ): Promise<void> {
+    const { workspaceId, namespace } = owner;
+    const ids = owner.kind === 'exec' ? { exec_id: owner.id } : { process_id: owner.id };
+    const sizes = sizesOf(this.deps.namespaces, owner, changes.recorded);
+    const pending: Array<Promise<unknown>> = [];
+    const emit = (input: EmitInput) => pending.push(this.deps.events.emit(input));
+    changes.recorded.forEach((c, i) => {
+      const path = displayPath(c.rel);
+      const data: Record<string, unknown> =
+        c.kind === 'written' ? { path, size_bytes: sizes[i] ?? null, source: 'exec', ...ids } : { path, source: 'exec', ...ids };
+      emit({ workspaceId, namespace, type: EVENT_OF[c.kind], data });
+    });
+    const truncated = changes.total > changes.recorded.length;
+    const incomplete = Boolean(extra.incomplete) || (extra.unresolved ?? 0) > 0;
+    if (truncated || incomplete) {
+      emit({
+        workspaceId,
+        namespace,
+        type: 'files.changed',
+        data: {
+          source: 'exec',
+          ...ids,
+          ...changes.counts,
+          recorded: changes.recorded.length,
+          total: changes.total,
+          truncated,
+          ...(extra.approximate ? { approximate: true } : {}),
+          ...(incomplete ? { incomplete: true } : {}),
+          ...(extra.unresolved ? { unresolved: extra.unresolved } : {}),
+          ...(extra.scan ? { scan: true } : {}),
+        },
+      });
+    }
+    // All queued at once, in order: the group commit appends them in a few transactions, in this order.
+    const results = await Promise.allSettled(pending);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  get maxPerCommand(): number {
+    return this.cfg.maxPerCommand;
+  }
+
+  get scanMaxFiles(): number {
+    return this.cfg.scanMaxFiles;
+  }
+
+  get namespaces(): NamespaceService {
+    return this.deps.namespaces;
+  }
+
+  get log(): Log {
+    return this.deps.log;
+  }
+}
+
+const EVENT_OF: Record<ChangeKind, string> = {
+  written: 'file.written',
+  deleted: 'file.deleted',
+  dir_created: 'dir.created',
+  dir_deleted: 'dir.deleted',
+};
+
+/** `trove-<pid>-<n>/ns-<hash>/slot-<k>`: the last three components of the slot's group, as the addon reports them. */
+export function slotKey(slot: CgroupSlot): string {
+  return slot.dirs[0]!.split('/').slice(-3).join('/');
+}
+
+/** size_bytes of the written files, read beneath the namespace root (null: gone since, or not a regular file). */
+function sizesOf(namespaces: NamespaceService, owner: ChangeOwner, changes: PathChange[]): Array<number | null> {
+  const out: Array<number | null> = new Array(changes.length).fill(null);
+  if (!changes.some((c) => c.kind === 'written')) return out;
+  const tree = namespaces.openTree(owner.workspaceId, owner.namespace);
+  if (!tree) return out;
+  try {
+    changes.forEach((c, i) => {
+      if (c.kind !== 'written') return;
+      let fd: number;
+      try {
+        // Security: resolved beneath the root descriptor, the last component not followed.
+        fd = openat2(tree.rootFd, c.rel, O_PATH | O_NOFOLLOW, 0, BENEATH);
+      } catch {
+        return;
+      }
+      try {
+        const st = fstat(fd);
+        if ((st.mode & 0o170000) === S_IFREG) out[i] = st.size;
+      } catch {
+        /* gone */
+      } finally {
+        closeQuietly(fd);
+      }
+    });
+  } finally {
+    tree.close();
+  }
+  return out;
+}
+
+/** The change a record stands for, and whether it made a new name. */
+function changeOf(mask: number): { kind: ChangeKind; created: boolean } | null {
+  const dir = (mask & FAN_ONDIR) !== 0;
+  if (mask & (FAN_DELETE | FAN_MOVED_FROM)) return { kind: dir ? 'dir_deleted' : 'deleted', created: (mask & FAN_CREATE) !== 0 };
+  if (mask & (FAN_CREATE | FAN_MOVED_TO)) return { kind: dir ? 'dir_created' : 'written', created: (mask & FAN_CREATE) !== 0 };
+  if (!dir) return { kind: 'written', created: false };
+  return null;
+}
+
+/** One command under fanotify: its records as they come, coalesced at its end (or per window). */
+class WatchUnit implements ChangeUnit {
+  ended = false;
+  overflowed = false;
+  private records: Array<{ seq: number; rec: FileRecord }> = [];
+  private dropped = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly tracker: ChangeTracker,
+    readonly owner: ChangeOwner,
+    /** Background processes: records go out this often; null (one-shot exec): at the end. */
+    private readonly windowMs: number | null,
+  ) {}
+
+  attach(slot: CgroupSlot | null): void {
+    if (slot && !this.ended) this.tracker.attachSlot(this, slot);
+  }
+
+  push(seq: number, rec: FileRecord): void {
+    if (this.ended) return;
+    if (this.records.length >= MAX_HELD) {
+      this.dropped++;
+      return;
+    }
+    this.records.push({ seq, rec });
+    if (this.windowMs !== null && this.timer === null) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flushWindow();
+      }, this.windowMs);
+    }
+  }
+
+  private flushWindow(): void {
+    const batch = this.take();
+    this.chain = this.chain.then(() => this.emitBatch(batch)).catch((err: unknown) => {
+      this.tracker.log.error({ err, process_id: this.owner.id }, 'change events of a background process could not be recorded');
+    });
+  }
+
+  private take(): { records: Array<{ seq: number; rec: FileRecord }>; dropped: number; overflowed: boolean } {
+    const out = { records: this.records, dropped: this.dropped, overflowed: this.overflowed };
+    this.records = [];
+    this.dropped = 0;
+    this.overflowed = false;
+    return out;
+  }
+
+  private async emitBatch(batch: { records: Array<{ seq: number; rec: FileRecord }>; dropped: number; overflowed: boolean }): Promise<void> {
+    if (batch.records.length === 0 && batch.dropped === 0 && !batch.overflowed) return;
+    // Records of gone processes placed late (orphans) go back to where they happened.
+    batch.records.sort((a, b) => a.seq - b.seq);
+    const co = new Coalescer(MAX_HELD);
+    let unresolved = 0;
+    for (const { rec } of batch.records) {
+      const change = changeOf(rec.mask);
+      if (!change) continue;
+      const at = this.tracker.locate(rec);
+      if (!at) {
+        unresolved++;
+        continue;
+      }
+      // Security: a record placed by namespace or slot must still be in this command's namespace.
+      if (at.workspaceId !== this.owner.workspaceId || at.namespace !== this.owner.namespace) continue;
+      co.add(at.rel, change.kind, change.created);
+    }
+    const result = co.result(this.tracker.maxPerCommand);
+    await this.tracker.emit(this.owner, result, {
+      approximate: result.approximate || batch.dropped > 0,
+      incomplete: batch.overflowed || batch.dropped > 0,
+      unresolved,
+    });
+  }
+
+  async end(): Promise<void> {
+    if (this.ended) return;
+    // Every record queued before now (the command's processes are gone) is dispatched after this.
+    await this.tracker.drain();
+    this.tracker.detach(this);
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.take();
+    this.chain = this.chain.then(() => this.emitBatch(batch));
+    await this.chain;
+  }
+}
+
+/** One-shot exec without fanotify: the namespace walked before and after. */
+class ScanUnit implements ChangeUnit {
+  private first: ScanResult | null = null;
+
+  constructor(
+    private readonly tracker: ChangeTracker,
+    private readonly owner: ChangeOwner,
+  ) {}
+
+  async before(): Promise<void> {
+    this.first = await scanNamespace(this.tracker.namespaces, this.owner, this.tracker.scanMaxFiles);
+  }
+
+  attach(): void {}
+
+  async end(): Promise<void> {
+    const first = this.first;
+    if (!first) return;
+    this.first = null;
+    const second = await scanNamespace(this.tracker.namespaces, this.owner, this.tracker.scanMaxFiles);
+    const changes = diffScans(first, second);
+    const co = new Coalescer(MAX_HELD);
+    for (const c of changes) co.add(c.rel, c.kind, false);
+    const result = co.result(this.tracker.maxPerCommand);
+    await this.tracker.emit(this.owner, result, { incomplete: !first.complete || !second.complete, scan: true });
+  }
+}

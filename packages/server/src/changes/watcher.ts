@@ -1,0 +1,108 @@
+/**
+ * The fanotify group (native/trove_native.c, "change tracker"): a thread in the addon reads it and hands
+ * records over in queue order. `marker()` resolves once every record queued before the call has been
+ * handed over: how a command's end waits for the last of its changes.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { native, type ChangeRecord } from '../native.js';
+
+export type FileRecord = Extract<ChangeRecord, { mask: number }>;
+
+export const FAN_CLOSE_WRITE = 0x08;
+export const FAN_MOVED_FROM = 0x40;
+export const FAN_MOVED_TO = 0x80;
+export const FAN_CREATE = 0x100;
+export const FAN_DELETE = 0x200;
+export const FAN_ONDIR = 0x40000000;
+
+export interface WatcherHandlers {
+  /** File records, in queue order; `markers` are the marker seqs met in this batch, after those records. */
+  records(records: FileRecord[]): void;
+  marker(seq: number): void;
+  /** The kernel dropped events (its queue overflowed): what is being tracked now is incomplete. */
+  overflow(): void;
+}
+
+export class FanotifyWatcher {
+  private seq = 0;
+  private readonly waiting = new Map<number, () => void>();
+  private closed = false;
+
+  private constructor(
+    private readonly handle: number,
+    private readonly markerDir: string,
+  ) {}
+
+  /**
+   * Watches the file system holding `dataDir` (realpath'd) for changes below `treesPrefix` (ending in
+   * '/'). Throws with the errno's name when fanotify cannot be used (not root, an old kernel, a file
+   * system without file handles).
+   */
+  static open(dataDir: string, treesPrefix: string, handlers: WatcherHandlers): FanotifyWatcher {
+    // The markers' directory: server-made, never visible to a sandbox (it is not below a namespace tree).
+    const markerDir = join(dataDir, `.changes-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+    mkdirSync(markerDir, { mode: 0o700 });
+    let watcher: FanotifyWatcher | null = null;
+    const onBatch = (batch: ChangeRecord[]) => {
+      let files: FileRecord[] = [];
+      for (const r of batch) {
+        if ('mask' in r) {
+          files.push(r);
+          continue;
+        }
+        if (files.length > 0) handlers.records(files);
+        files = [];
+        if ('marker' in r) {
+          handlers.marker(r.marker);
+          watcher?.settle(r.marker);
+        } else {
+          handlers.overflow();
+        }
+      }
+      if (files.length > 0) handlers.records(files);
+    };
+    const h = native().changesOpen(dataDir, treesPrefix, markerDir, onBatch);
+    if (h < 0) {
+      rmSync(markerDir, { recursive: true, force: true });
+      throw new Error(`fanotify is unavailable: ${errnoName(-h)}`);
+    }
+    watcher = new FanotifyWatcher(h, markerDir);
+    return watcher;
+  }
+
+  /** A new marker's seq (the record follows everything queued before this call); `done` when it is read. */
+  mark(): { seq: number; done: Promise<void> } {
+    const seq = ++this.seq;
+    if (this.closed) return { seq, done: Promise.resolve() };
+    const done = new Promise<void>((resolve) => this.waiting.set(seq, resolve));
+    const rc = native().changesMarker(this.handle, seq);
+    if (rc < 0) {
+      this.waiting.delete(seq);
+      throw new Error(`change tracker marker failed: ${errnoName(-rc)}`);
+    }
+    return { seq, done };
+  }
+
+  private settle(seq: number): void {
+    const resolve = this.waiting.get(seq);
+    if (!resolve) return;
+    this.waiting.delete(seq);
+    resolve();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native().changesClose(this.handle);
+    for (const resolve of this.waiting.values()) resolve();
+    this.waiting.clear();
+    rmSync(this.markerDir, { recursive: true, force: true });
+  }
+}
+
+const ERRNO: Record<number, string> = { 1: 'EPERM', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE', 38: 'ENOSYS', 95: 'EOPNOTSUPP', 18: 'EXDEV', 19: 'ENODEV' };
+
+function errnoName(n: number): string {
+  return ERRNO[n] ?? `errno ${n}`;
+}
