@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { TroveApi } from './api/client';
-import { describeError } from './api/errors';
-import type { Me } from './api/types';
+import type { Identity } from 'trove-sdk';
 import { SessionContext, canRuntime, isAdmin, type Session } from './context';
+import { describeError } from './lib/errors';
+import { createClients } from './lib/trove';
 import { clearSession, loadKey, loadNamespace, saveKey, saveNamespace } from './lib/session';
 import { Link, href, navigate, useRoute } from './lib/router';
 import { SignIn } from './pages/sign-in';
@@ -20,7 +20,7 @@ interface NavItem {
   label: string;
   /** Runtime pages carry the namespace in their URL. */
   runtime?: boolean;
-  show: (me: Me) => boolean;
+  show: (me: Identity) => boolean;
 }
 
 const NAV: NavItem[] = [
@@ -37,7 +37,7 @@ const NAV: NavItem[] = [
 type Auth =
   | { state: 'checking' }
   | { state: 'signed-out'; notice?: string }
-  | { state: 'signed-in'; key: string; me: Me };
+  | { state: 'signed-in'; key: string; me: Identity };
 
 export function App() {
   const [auth, setAuth] = useState<Auth>(() => (loadKey() ? { state: 'checking' } : { state: 'signed-out' }));
@@ -52,7 +52,7 @@ export function App() {
     const key = loadKey();
     if (!key) return;
     const ctrl = new AbortController();
-    new TroveApi(key).me(ctrl.signal).then(
+    createClients({ apiKey: key }).trove.me({ signal: ctrl.signal }).then(
       (me) => setAuth({ state: 'signed-in', key, me }),
       (err: unknown) => {
         if (ctrl.signal.aborted) return;
@@ -84,11 +84,16 @@ export function App() {
   return <Shell key={auth.key} apiKey={auth.key} me={auth.me} signOut={signOut} />;
 }
 
-function Shell({ apiKey, me, signOut }: { apiKey: string; me: Me; signOut: (notice?: string) => void }) {
+function Shell({ apiKey, me, signOut }: { apiKey: string; me: Identity; signOut: (notice?: string) => void }) {
   const route = useRoute();
-  const api = useMemo(
-    () => new TroveApi(apiKey, (err) => signOut(`Signed out: ${err.detail}. Sign in with a valid key.`)),
-    [apiKey, signOut],
+  const clients = useMemo(
+    () =>
+      createClients({
+        apiKey,
+        workspaceId: me.workspaceId,
+        onUnauthorized: (detail) => signOut(`Signed out: ${detail}. Sign in with a valid key.`),
+      }),
+    [apiKey, me.workspaceId, signOut],
   );
   const locked = me.scope === 'workspace' && me.namespace !== null;
   const urlNs = route.params.get('ns');
@@ -109,7 +114,7 @@ function Shell({ apiKey, me, signOut }: { apiKey: string; me: Me; signOut: (noti
     [],
   );
 
-  const session: Session = { api, me, namespace, namespaceLocked: locked, setNamespace, signOut };
+  const session: Session = { ...clients, me, namespace, namespaceLocked: locked, setNamespace, signOut };
   const items = NAV.filter((n) => n.show(me));
   const active = items.find((n) => n.page === route.page);
 
@@ -148,14 +153,14 @@ function Shell({ apiKey, me, signOut }: { apiKey: string; me: Me; signOut: (noti
             <span>Trove</span>
           </Link>
           <div className="identity">
-            <span className="key-name" title={me.key_id}>
-              {me.key_name}
+            <span className="key-name" title={me.keyId}>
+              {me.keyName}
             </span>
             <span className={`badge scope-${me.scope}`}>
               {me.scope === 'admin' ? 'admin' : me.namespace ? `namespace ${me.namespace}` : 'workspace'}
             </span>
             <span className="muted mono ws-id" title="Workspace id">
-              {me.workspace_id}
+              {me.workspaceId}
             </span>
             <button type="button" onClick={() => signOut('You signed out.')}>
               Sign out

@@ -1,10 +1,9 @@
 import { createContext, useContext } from 'react';
-import type { TroveApi } from './api/client';
-import type { Me } from './api/types';
+import type { Identity } from 'trove-sdk';
+import type { TroveClients } from './lib/trove';
 
-export interface Session {
-  api: TroveApi;
-  me: Me;
+export interface Session extends TroveClients {
+  me: Identity;
   /** The namespace runtime pages act on (null until one is chosen). */
   namespace: string | null;
   /** True when the key is locked to one namespace. */
@@ -22,10 +21,10 @@ export function useSession(): Session {
 }
 
 /** Whether this key may use runtime endpoints (files, exec, snapshots). */
-export function canRuntime(me: Me): boolean {
+export function canRuntime(me: Identity): boolean {
   return me.scope === 'workspace';
 }
 
-export function isAdmin(me: Me): boolean {
+export function isAdmin(me: Identity): boolean {
   return me.scope === 'admin';
 }

@@ -1,11 +1,15 @@
-/** Pure helpers of the dashboard: time stamps, paths, error bodies, namespace names, SSE parsing. */
+/**
+ * Pure helpers of the dashboard: time stamps, paths, namespace names, byte sizes, and how an
+ * event is shown (its source, the command behind it, its summary, its wire JSON).
+ */
 import { describe, expect, it } from 'vitest';
+import type { TroveEvent } from 'trove-sdk';
 import { formatStamp } from '../src/lib/time.js';
-import { rawFileUrl, relPath, TroveApi } from '../src/api/client.js';
-import { errorFromBody } from '../src/api/errors.js';
 import { baseName, imageType, namespaceProblem, parentDir } from '../src/lib/paths.js';
-import { readEventStream, type StreamMessage } from '../src/api/sse.js';
 import { formatBytes } from '../src/lib/bytes.js';
+import { commandOf, matchesSource, sourceBadge, sourceOf } from '../src/lib/event-source.js';
+import { summarize } from '../src/lib/event-summary.js';
+import { toWire } from '../src/lib/wire-json.js';
 
 describe('formatStamp', () => {
   const now = new Date(2026, 10, 25, 15, 0, 0); // local time
@@ -23,15 +27,6 @@ describe('formatStamp', () => {
 });
 
 describe('paths', () => {
-  it('strips one workspace/ prefix and leading slashes', () => {
-    expect(relPath('workspace/a/b.txt')).toBe('a/b.txt');
-    expect(relPath('/workspace/a')).toBe('a');
-    expect(relPath('workspace')).toBe('');
-    expect(relPath('a/workspace/b')).toBe('a/workspace/b');
-  });
-  it('percent-encodes each segment of /files/ URLs', () => {
-    expect(rawFileUrl('workspace/dir with space/a?b#c%d.txt')).toBe('/files/dir%20with%20space/a%3Fb%23c%25d.txt');
-  });
   it('knows parents, names and image types', () => {
     expect(parentDir('workspace/a/b.txt')).toBe('workspace/a/');
     expect(parentDir('workspace/a/')).toBe('workspace/');
@@ -50,21 +45,6 @@ describe('paths', () => {
   });
 });
 
-describe('errorFromBody', () => {
-  it('keeps the server detail and code', () => {
-    const e = errorFromBody(404, '{"detail":"Path not found: workspace/x","code":"path_not_found"}');
-    expect(e.message).toBe('Path not found: workspace/x');
-    expect(e.code).toBe('path_not_found');
-    expect(e.status).toBe(404);
-  });
-  it('joins validation lists and falls back to the status line', () => {
-    expect(errorFromBody(422, '{"detail":[{"msg":"field required"},{"msg":"too long"}]}').message).toBe(
-      'field required; too long',
-    );
-    expect(errorFromBody(502, '<html>Bad gateway</html>', 'Bad Gateway').message).toBe('502 Bad Gateway');
-  });
-});
-
 describe('formatBytes', () => {
   it('uses binary units', () => {
     expect(formatBytes(0)).toBe('0 B');
@@ -74,35 +54,84 @@ describe('formatBytes', () => {
   });
 });
 
-describe('readEventStream', () => {
-  it('parses data lines split across chunks, skips pings and bad frames', async () => {
-    const chunks = [
-      ': ping\n\ndata: {"type":"conn',
-      'ected"}\r\n\r\ndata: not json\n\n',
-      'data: {"id":"evt-1","type":"file.written"}\n\n: ping\n\n',
-    ];
-    const realFetch = globalThis.fetch;
-    let url = '';
-    // A real Response over a real stream: only the network hop is replaced.
-    globalThis.fetch = (async (input: RequestInfo | URL) => {
-      url = String(input);
-      const body = new ReadableStream<Uint8Array>({
-        start(c) {
-          for (const ch of chunks) c.enqueue(new TextEncoder().encode(ch));
-          c.close();
-        },
-      });
-      return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
-    }) as typeof fetch;
-    try {
-      const got: StreamMessage[] = [];
-      await readEventStream(new TroveApi('trove-sk-x'), 'ws-1', { types: 'file.written' }, new AbortController().signal, (m) =>
-        got.push(m),
-      );
-      expect(url).toBe('/v1/workspaces/ws-1/webhooks/stream?types=file.written');
-      expect(got).toEqual([{ type: 'connected' }, { id: 'evt-1', type: 'file.written' }]);
-    } finally {
-      globalThis.fetch = realFetch;
-    }
+/** An event as the SDK hands it over (camelCased), of any type, known to the SDK's union or newer. */
+function event(type: string, data: Record<string, unknown>, namespace: string | null = 'ns-1'): TroveEvent {
+  return {
+    id: 'evt-1',
+    eventId: 'evt-1',
+    type,
+    apiVersion: '2026-04-30',
+    workspaceId: 'ws-1',
+    namespace,
+    createdAt: '2026-12-07T08:00:00.000Z',
+    data,
+  } as unknown as TroveEvent;
+}
+
+describe('event sources', () => {
+  const byExec = event('file.written', { path: 'workspace/out.txt', sizeBytes: 3, source: 'exec', execId: 'exec-7' });
+  const byProcess = event('file.deleted', { path: 'workspace/old.txt', source: 'exec', processId: 'proc-9' });
+  const byApi = event('file.written', { path: 'workspace/a.txt', sizeBytes: 1, source: 'upload' });
+  const keyCreated = event('key.created', { keyId: 'key-1', name: 'k' }, null);
+
+  it('tells changes made by commands from those made through the API', () => {
+    expect([byExec, byProcess, byApi].map(sourceOf)).toEqual(['exec', 'exec', 'api']);
+    expect(sourceBadge(event('file.deleted', { path: 'workspace/x' }))).toBe('api');
+    expect(sourceBadge(event('files.changed', { source: 'exec', truncated: true }))).toBe('exec');
+    // Not a change to a tree: no badge.
+    expect(sourceBadge(keyCreated)).toBeNull();
+  });
+
+  it('names the command behind a change: a process before an exec', () => {
+    expect(commandOf(byExec)).toEqual({ kind: 'exec', id: 'exec-7' });
+    expect(commandOf(byProcess)).toEqual({ kind: 'process', id: 'proc-9' });
+    expect(commandOf(byApi)).toBeNull();
+  });
+
+  it('filters by source', () => {
+    const all = [byExec, byProcess, byApi, keyCreated];
+    expect(all.filter((e) => matchesSource(e, ''))).toHaveLength(4);
+    expect(all.filter((e) => matchesSource(e, 'exec'))).toEqual([byExec, byProcess]);
+    expect(all.filter((e) => matchesSource(e, 'api'))).toEqual([byApi, keyCreated]);
+  });
+});
+
+describe('summarize', () => {
+  it('describes file changes with what the event knows', () => {
+    expect(summarize(event('file.written', { path: 'workspace/a.txt', sizeBytes: 12, source: 'write' }))).toBe('workspace/a.txt (12 B, write)');
+    expect(summarize(event('file.written', { path: 'workspace/b.txt', sizeBytes: 3, source: 'exec', execId: 'exec-1' }))).toBe('workspace/b.txt (3 B)');
+    expect(summarize(event('file.written', { path: 'workspace/c.txt', source: 'exec' }))).toBe('workspace/c.txt');
+    expect(summarize(event('file.deleted', { path: 'workspace/d.txt', source: 'exec' }))).toBe('workspace/d.txt');
+  });
+
+  it('summarises a command that changed more paths than the cap', () => {
+    expect(
+      summarize(event('files.changed', { source: 'exec', execId: 'exec-2', total: 10_001, counts: { written: 1, deleted: 10_000 }, truncated: true })),
+    ).toBe('10,001 paths changed: 1 written, 10,000 deleted (truncated: only the first ones have their own event)');
+    expect(summarize(event('files.changed', { written: 2, dirsCreated: 1, truncated: false }))).toBe('2 written, 1 folders created');
+  });
+
+  it('keeps the other types one line each', () => {
+    expect(summarize(event('exec.completed', { command: 'ls', exitCode: 0, durationMs: 12 }))).toBe('ls → exit 0 in 12 ms');
+    expect(summarize(event('process.exited', { processId: 'proc-1', exitCode: 143, exitReason: 'killed' }))).toBe('exit 143 (killed)');
+    expect(summarize(event('snapshot.restored', { snapshotId: 'snap-1', filesRestored: 4 }))).toBe('snap-1: 4 files');
+    expect(summarize(event('something.new', { x: 1 }))).toBe('');
+  });
+});
+
+describe('toWire', () => {
+  it('gives back the snake_case JSON the server sent', () => {
+    const wire = {
+      id: 'evt-1',
+      event_id: 'evt-1',
+      type: 'file.written',
+      api_version: '2026-04-30',
+      workspace_id: 'ws-1',
+      namespace: 'ns-1',
+      created_at: '2026-12-07T08:00:00.000Z',
+      data: { path: 'workspace/out.txt', size_bytes: 3, source: 'exec', exec_id: 'exec-7', command_sha256: 'ab', list: [{ files_restored: 1 }] },
+    };
+    const camel = event('file.written', { path: 'workspace/out.txt', sizeBytes: 3, source: 'exec', execId: 'exec-7', commandSha256: 'ab', list: [{ filesRestored: 1 }] });
+    expect(toWire(camel)).toEqual(wire);
   });
 });

@@ -1,4 +1,4 @@
-import { describeError } from '../api/errors';
+import { describeError } from '../lib/errors';
 
 /** An API failure shown as the server's readable `detail`, announced to screen readers. */
 export function ErrorMessage({ error, prefix }: { error: unknown; prefix?: string }) {

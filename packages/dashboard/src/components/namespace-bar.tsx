@@ -1,5 +1,5 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import type { Namespace } from '../api/types';
+import type { Namespace } from 'trove-sdk';
 import { useSession } from '../context';
 import { namespaceProblem } from '../lib/paths';
 
@@ -8,7 +8,7 @@ import { namespaceProblem } from '../lib/paths';
  * is accepted: a namespace exists from its first use.
  */
 export function NamespaceBar({ onOpen, openLabel = 'Open' }: { onOpen?: (ns: string) => void; openLabel?: string } = {}) {
-  const { api, me, namespace, namespaceLocked, setNamespace } = useSession();
+  const { trove, namespace, namespaceLocked, setNamespace } = useSession();
   const [known, setKnown] = useState<Namespace[]>([]);
   const [value, setValue] = useState(namespace ?? '');
   const [problem, setProblem] = useState<string | null>(null);
@@ -20,12 +20,9 @@ export function NamespaceBar({ onOpen, openLabel = 'Open' }: { onOpen?: (ns: str
     if (namespaceLocked) return;
     const ctrl = new AbortController();
     // Suggestions only: a failure here must not block typing a name.
-    api.namespaces(me.workspace_id, ctrl.signal).then(
-      (r) => setKnown(r.namespaces),
-      () => {},
-    );
+    trove.namespaces.list({ signal: ctrl.signal }).then(setKnown, () => {});
     return () => ctrl.abort();
-  }, [api, me.workspace_id, namespaceLocked]);
+  }, [trove, namespaceLocked]);
 
   if (namespaceLocked) {
     return (

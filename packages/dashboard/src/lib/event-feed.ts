@@ -1,8 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
-import type { TroveApi } from '../api/client';
-import { isAbort } from '../api/errors';
-import { readEventStream } from '../api/sse';
-import type { TroveEvent } from '../api/types';
+import type { EventListParams, TroveClient, TroveEvent } from 'trove-sdk';
+import { isAbort } from './errors';
+import { matchesSource, type SourceFilter } from './event-source';
 
 export type FeedMode = 'poll' | 'stream' | 'paused';
 export type FeedState = 'loading' | 'live' | 'paused' | 'reconnecting';
@@ -10,6 +9,11 @@ export type FeedState = 'loading' | 'live' | 'paused' | 'reconnecting';
 export interface FeedFilters {
   types: string[];
   namespace: string;
+  /**
+   * Only changes made by commands (`exec`) or by the files API (`api`). Applied here, on the
+   * events received: the events API filters by type and namespace.
+   */
+  source: SourceFilter;
 }
 
 const PAGE = 200;
@@ -29,52 +33,57 @@ export interface Feed {
 }
 
 /**
- * The live events feed. Long-poll mode asks `GET …/events?since=<newest>&wait=25`, which answers
- * as soon as a matching event exists; stream mode reads the SSE stream and, after every
- * (re)connect, catches up through `since` so nothing that happened while disconnected is lost.
- * `created_at` is unique and increasing per workspace, so `since` never skips or repeats events.
+ * The live events feed, through the SDK's events resource. Long-poll mode asks
+ * `events.list({since: <newest>, wait: 25})`, which answers as soon as a matching event exists;
+ * stream mode reads `events.stream()` and, after every (re)connect, catches up through `since` so
+ * nothing that happened while disconnected is lost. `createdAt` is unique and increasing per
+ * workspace, so `since` never skips or repeats events.
  */
-export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFilters, mode: FeedMode): Feed {
+export function useEventFeed(trove: TroveClient, filters: FeedFilters, mode: FeedMode): Feed {
   const [events, setEvents] = useState<TroveEvent[]>([]);
   const [state, setState] = useState<FeedState>('loading');
   const [error, setError] = useState<unknown>(null);
   const [olderCursor, setOlderCursor] = useState<string | null>(null);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const typesKey = filters.types.join(',');
-  const query = useRef({ types: typesKey, namespace: filters.namespace });
-  query.current = { types: typesKey, namespace: filters.namespace };
+  const { namespace, source } = filters;
+  const query = useRef({ types: typesKey, namespace, source });
+  query.current = { types: typesKey, namespace, source };
 
   useEffect(() => {
     const ctrl = new AbortController();
     const signal = ctrl.signal;
-    const q = { types: typesKey || undefined, namespace: filters.namespace || undefined };
-    const typeSet = new Set(filters.types);
+    const types = typesKey ? typesKey.split(',') : undefined;
+    const q: EventListParams = { types, namespace: namespace || undefined, signal };
+    const typeSet = new Set(types);
     let newest: string | null = null;
 
+    const matches = (e: TroveEvent) =>
+      (typeSet.size === 0 || typeSet.has(e.type)) && (!namespace || e.namespace === namespace) && matchesSource(e, source);
+
     const merge = (incoming: TroveEvent[]) => {
-      if (!incoming.length) return;
-      for (const e of incoming) if (!newest || e.created_at > newest) newest = e.created_at;
+      // `newest` follows every event received, shown or not, so the next `since` moves on.
+      for (const e of incoming) if (!newest || e.createdAt > newest) newest = e.createdAt;
+      const shown = incoming.filter(matches);
+      if (!shown.length) return;
       setEvents((prev) => {
         const byId = new Map(prev.map((e) => [e.id, e]));
-        for (const e of incoming) byId.set(e.id, e);
-        return [...byId.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)).slice(0, KEEP);
+        for (const e of shown) byId.set(e.id, e);
+        return [...byId.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1)).slice(0, KEEP);
       });
     };
 
-    // Everything newer than `newest`, following next_cursor when a page comes back full.
+    // Everything newer than `newest`, following nextCursor when a page comes back full.
     const fetchNewer = async (wait?: number) => {
       const since = newest ?? EPOCH;
-      let page = await api.events(workspaceId, { ...q, since, limit: PAGE, wait }, signal);
+      let page = await trove.events.list({ ...q, since, limit: PAGE, wait });
       const got = [...page.events];
-      while (page.events.length === PAGE && page.next_cursor) {
-        page = await api.events(workspaceId, { ...q, since, limit: PAGE, cursor: page.next_cursor }, signal);
+      while (page.events.length === PAGE && page.hasNextPage()) {
+        page = await page.getNextPage();
         got.push(...page.events);
       }
       merge(got);
     };
-
-    const matches = (e: TroveEvent) =>
-      (typeSet.size === 0 || typeSet.has(e.type)) && (!filters.namespace || e.namespace === filters.namespace);
 
     const sleep = (ms: number) =>
       new Promise<void>((resolve) => {
@@ -104,9 +113,9 @@ export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFi
       // The first page, retried until it works (e.g. the server is restarting).
       for (;;) {
         try {
-          const first = await api.events(workspaceId, { ...q, limit: INITIAL }, signal);
+          const first = await trove.events.list({ ...q, limit: INITIAL });
           merge(first.events);
-          setOlderCursor(first.next_cursor);
+          setOlderCursor(first.nextCursor);
           setError(null);
           break;
         } catch (err) {
@@ -124,19 +133,21 @@ export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFi
             setState('live');
             await fetchNewer(WAIT_SECONDS);
           } else {
-            await readEventStream(api, workspaceId, q, signal, (msg) => {
-              if (msg.type === 'connected') {
+            const stream = trove.events.stream({
+              types,
+              namespace: namespace || undefined,
+              signal,
+              onConnected: () => {
                 setState('live');
                 setError(null);
                 // Fill the gap between the last event we saw and the moment the stream opened.
                 fetchNewer().catch((err: unknown) => {
                   if (!signal.aborted && !isAbort(err)) setError(err);
                 });
-              } else if ('id' in msg && matches(msg)) {
-                // The server filters too; checking again keeps an older server's extra events out.
-                merge([msg]);
-              }
+              },
             });
+            // The server filters types and namespace too; checking again keeps an older server's extra events out.
+            for await (const e of stream) merge([e]);
             // The server closed the stream (restart, proxy timeout): reconnect.
             if (!signal.aborted) setState('reconnecting');
           }
@@ -149,24 +160,30 @@ export function useEventFeed(api: TroveApi, workspaceId: string, filters: FeedFi
     };
     void run();
     return () => ctrl.abort();
-  }, [api, workspaceId, typesKey, filters.namespace, mode]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [trove, typesKey, namespace, source, mode]);
 
   const loadOlder = () => {
     if (!olderCursor || loadingOlder) return;
     setLoadingOlder(true);
     const asked = query.current;
-    const { types, namespace } = asked;
-    api
-      .events(workspaceId, { types: types || undefined, namespace: namespace || undefined, limit: INITIAL, cursor: olderCursor })
+    trove.events
+      .list({
+        types: asked.types ? asked.types.split(',') : undefined,
+        namespace: asked.namespace || undefined,
+        limit: INITIAL,
+        cursor: olderCursor,
+      })
       .then(
         (page) => {
+          const now = query.current;
           // The filters changed while this page was loading: it belongs to a feed that is gone.
-          if (query.current.types !== asked.types || query.current.namespace !== asked.namespace) return;
+          if (now.types !== asked.types || now.namespace !== asked.namespace || now.source !== asked.source) return;
+          const shown = page.events.filter((e) => matchesSource(e, asked.source));
           setEvents((prev) => {
             const ids = new Set(prev.map((e) => e.id));
-            return [...prev, ...page.events.filter((e) => !ids.has(e.id))];
+            return [...prev, ...shown.filter((e) => !ids.has(e.id))];
           });
-          setOlderCursor(page.next_cursor);
+          setOlderCursor(page.nextCursor);
         },
         (err: unknown) => setError(err),
       )

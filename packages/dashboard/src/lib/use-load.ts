@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { isAbort } from '../api/errors';
+import { isAbort } from './errors';
 
 export interface Loaded<T> {
   data: T | undefined;

@@ -1,11 +1,15 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { EVENT_TYPES, type TroveEvent } from '../api/types';
+import type { TroveEvent } from 'trove-sdk';
 import { ErrorMessage } from '../components/error-message';
 import { Stamp } from '../components/stamp';
-import { useSession } from '../context';
+import { canRuntime, useSession } from '../context';
 import { useEventFeed, type FeedMode } from '../lib/event-feed';
-import { href, navigate, useRoute } from '../lib/router';
+import { commandOf, sourceBadge, type SourceFilter } from '../lib/event-source';
+import { summarize } from '../lib/event-summary';
+import { EVENT_TYPES } from '../lib/event-types';
+import { Link, href, navigate, useRoute } from '../lib/router';
 import { useMediaQuery } from '../lib/use-media-query';
+import { toWire } from '../lib/wire-json';
 
 const MODE_LABELS: Record<FeedMode, string> = {
   poll: 'Live (long-poll)',
@@ -13,42 +17,53 @@ const MODE_LABELS: Record<FeedMode, string> = {
   paused: 'Paused',
 };
 
+const SOURCE_LABELS: Record<SourceFilter, string> = {
+  '': 'All sources',
+  exec: 'Commands (exec)',
+  api: 'Files API and others',
+};
+
 /** Filters live in the URL so a filtered feed can be bookmarked or shared. */
 export function EventsPage() {
-  const { api, me } = useSession();
+  const { trove, me } = useSession();
   const route = useRoute();
   const types = (route.params.get('types') ?? '').split(',').filter(Boolean);
   const lockedNs = me.namespace;
   const namespace = lockedNs ?? route.params.get('namespace') ?? '';
   const modeParam = route.params.get('live');
   const mode: FeedMode = modeParam === 'stream' || modeParam === 'paused' ? modeParam : 'poll';
-  const feed = useEventFeed(api, me.workspace_id, { types, namespace }, mode);
+  const sourceParam = route.params.get('source');
+  const source: SourceFilter = sourceParam === 'exec' || sourceParam === 'api' ? sourceParam : '';
+  const feed = useEventFeed(trove, { types, namespace, source }, mode);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [nsDraft, setNsDraft] = useState(namespace);
   const [knownNs, setKnownNs] = useState<string[]>([]);
   const nsId = useId();
   const modeId = useId();
+  const sourceId = useId();
 
   useEffect(() => setNsDraft(namespace), [namespace]);
 
   useEffect(() => {
     if (lockedNs) return;
     const ctrl = new AbortController();
-    api.namespaces(me.workspace_id, ctrl.signal).then(
-      (r) => setKnownNs(r.namespaces.map((n) => n.name)),
+    trove.namespaces.list({ signal: ctrl.signal }).then(
+      (list) => setKnownNs(list.map((n) => n.name)),
       () => {},
     );
     return () => ctrl.abort();
-  }, [api, me.workspace_id, lockedNs]);
+  }, [trove, lockedNs]);
 
-  const update = (next: { types?: string[]; namespace?: string; live?: FeedMode }) => {
+  const update = (next: { types?: string[]; namespace?: string; live?: FeedMode; source?: SourceFilter }) => {
     const t = next.types ?? types;
     const n = next.namespace ?? namespace;
     const l = next.live ?? mode;
+    const src = next.source ?? source;
     navigate(
       href('events', {
         types: t.length ? t.join(',') : null,
         namespace: lockedNs ? null : n || null,
+        source: src || null,
         live: l === 'poll' ? null : l,
       }),
       { replace: true },
@@ -121,6 +136,16 @@ export function EventsPage() {
             )}
           </div>
           <div className="field">
+            <label htmlFor={sourceId}>Made by</label>
+            <select id={sourceId} value={source} onChange={(e) => update({ source: e.target.value as SourceFilter })}>
+              {(Object.keys(SOURCE_LABELS) as SourceFilter[]).map((s) => (
+                <option key={s} value={s}>
+                  {SOURCE_LABELS[s]}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field">
             <label htmlFor={modeId}>Updates</label>
             <select id={modeId} value={mode} onChange={(e) => update({ live: e.target.value as FeedMode })}>
               {(Object.keys(MODE_LABELS) as FeedMode[]).map((m) => (
@@ -141,7 +166,7 @@ export function EventsPage() {
       <div className="events-panes">
         <section aria-label="Event list" className="event-list-pane">
           {feed.events.length === 0 && feed.state !== 'loading' ? (
-            <p className="muted">No events yet{types.length || namespace ? ' matching these filters' : ''}. New ones appear here as they happen.</p>
+            <p className="muted">No events yet{types.length || namespace || source ? ' matching these filters' : ''}. New ones appear here as they happen.</p>
           ) : null}
           <ol className="event-list" data-testid="event-list">
             {feed.events.map((e) => (
@@ -153,11 +178,12 @@ export function EventsPage() {
                   onClick={() => setSelectedId(e.id === selectedId ? null : e.id)}
                   data-event-type={e.type}
                 >
-                  <Stamp iso={e.created_at} />
+                  <Stamp iso={e.createdAt} />
                   <span className={`badge type-${e.type.split('.')[0]}`}>{e.type}</span>
                   <span className="mono event-ns">{e.namespace ?? '—'}</span>
                   <span className="event-summary">{summarize(e)}</span>
                 </button>
+                <MadeBy event={e} canOpen={canRuntime(me)} />
                 {narrow && e.id === selectedId ? (
                   <div className="event-inline-detail">
                     <EventJson event={e} />
@@ -194,42 +220,47 @@ export function EventsPage() {
   );
 }
 
-function EventJson({ event }: { event: TroveEvent }) {
+/**
+ * Which source made a change (a badge) and, when the event names it, the command: an exec's id,
+ * or a link to the background process on the Terminal page. Outside the row's button, so the
+ * link is a link of its own.
+ */
+function MadeBy({ event, canOpen }: { event: TroveEvent; canOpen: boolean }) {
+  const source = sourceBadge(event);
+  const command = commandOf(event);
+  if (!source && !command) return null;
   return (
-    <pre className="json" tabIndex={0} aria-label={`JSON of event ${event.id}`} data-testid="event-json">
-      {JSON.stringify(event, null, 2)}
-    </pre>
+    <div className="event-by" data-testid="event-source">
+      {source ? (
+        <span className={`badge source-${source}`} title={source === 'exec' ? 'Made by a command in the sandbox' : 'Made through the files API'}>
+          {source}
+        </span>
+      ) : null}
+      {command?.kind === 'process' ? (
+        <span>
+          by process{' '}
+          {canOpen && event.namespace ? (
+            <Link className="mono" href={href('exec', { ns: event.namespace, process: command.id })}>
+              {command.id}
+            </Link>
+          ) : (
+            <span className="mono">{command.id}</span>
+          )}
+        </span>
+      ) : command?.kind === 'exec' ? (
+        <span>
+          by command <span className="mono">{command.id}</span>
+        </span>
+      ) : null}
+    </div>
   );
 }
 
-/** One line about the event, from the fields docs/protocol.md documents for its type. */
-export function summarize(e: TroveEvent): string {
-  const d = e.data ?? {};
-  const s = (k: string) => (d[k] === undefined || d[k] === null ? '' : String(d[k]));
-  switch (e.type) {
-    case 'file.written':
-      return `${s('path')} (${s('size_bytes')} B, ${s('source')})`;
-    case 'file.deleted':
-      return s('path');
-    case 'exec.completed':
-      return `${s('command')} → exit ${s('exit_code')} in ${s('duration_ms')} ms`;
-    case 'snapshot.created':
-      return `${s('snapshot_id')}${d.label ? ` “${s('label')}”` : ''}`;
-    case 'snapshot.restored':
-      return `${s('snapshot_id')}: ${s('files_restored')} files`;
-    case 'snapshot.deleted':
-      return s('snapshot_id');
-    case 'namespace.deleted':
-      return s('namespace');
-    case 'workspace.created':
-      return s('name');
-    case 'key.created':
-      return `${s('name')} (${s('key_id')})`;
-    case 'key.revoked':
-      return s('key_id');
-    case 'webhook.test':
-      return s('message');
-    default:
-      return '';
-  }
+/** The event as the API and webhooks send it (snake_case keys). */
+function EventJson({ event }: { event: TroveEvent }) {
+  return (
+    <pre className="json" tabIndex={0} aria-label={`JSON of event ${event.id}`} data-testid="event-json">
+      {JSON.stringify(toWire(event), null, 2)}
+    </pre>
+  );
 }

@@ -1,29 +1,32 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { describeError, isAbort } from '../api/errors';
-import { segments } from '../api/output';
-import type { ExecExit, OutputChunk, Process } from '../api/types';
+import type { ExecExitEvent, OutputChunk, Process } from 'trove-sdk';
 import { ChooseNamespaceHint, NamespaceBar } from '../components/namespace-bar';
 import { useSession } from '../context';
+import { describeError, isAbort } from '../lib/errors';
+import { segments } from '../lib/output';
+import { useRoute } from '../lib/router';
 import { ProcessesPanel } from './processes';
 
 export function ExecPage() {
   const { namespace } = useSession();
+  // `?process=proc-…` opens that process's output (the events page links here).
+  const process = useRoute().params.get('process');
   return (
     <>
       <h1 tabIndex={-1}>Terminal</h1>
       <NamespaceBar />
-      {namespace ? <NamespaceTerminal key={namespace} namespace={namespace} /> : <ChooseNamespaceHint />}
+      {namespace ? <NamespaceTerminal key={`${namespace} ${process ?? ''}`} namespace={namespace} process={process} /> : <ChooseNamespaceHint />}
     </>
   );
 }
 
 /** The terminal, and the namespace's background processes below it (the terminal can start one). */
-function NamespaceTerminal({ namespace }: { namespace: string }) {
+function NamespaceTerminal({ namespace, process }: { namespace: string; process: string | null }) {
   const [started, setStarted] = useState<Process | null>(null);
   return (
     <>
       <Terminal namespace={namespace} onStarted={setStarted} />
-      <ProcessesPanel namespace={namespace} started={started} />
+      <ProcessesPanel namespace={namespace} started={started} initial={process} />
     </>
   );
 }
@@ -34,7 +37,7 @@ interface Entry {
   stdin?: string;
   /** Output as it arrived. */
   chunks: OutputChunk[];
-  exit?: ExecExit;
+  exit?: ExecExitEvent;
   error?: string;
   /** Started as a background process instead. */
   background?: string;
@@ -48,7 +51,8 @@ let seq = 0;
  * over between lines (as with the CLI).
  */
 function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: Process) => void }) {
-  const { api } = useSession();
+  const { runtime } = useSession();
+  const trove = runtime(namespace);
   const [entries, setEntries] = useState<Entry[]>([]);
   const [command, setCommand] = useState('');
   const [stdin, setStdin] = useState('');
@@ -93,10 +97,10 @@ function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: 
     const ctrl = new AbortController();
     runningRef.current = ctrl;
     try {
-      await api.execStream(namespace, cmd, input, ctrl.signal, (event) => {
+      for await (const event of trove.exec.stream(cmd, { stdin: input, signal: ctrl.signal })) {
         if (event.type === 'exit') update(id, (x) => ({ ...x, exit: event }));
         else update(id, (x) => ({ ...x, chunks: [...x.chunks, event] }));
-      });
+      }
     } catch (err) {
       const error = isAbort(err) ? 'Stopped: the command was ended when its connection closed.' : describeError(err);
       update(id, (x) => ({ ...x, error }));
@@ -114,8 +118,8 @@ function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: 
     const { id, cmd } = started;
     setEntries((list) => [...list, { id, command: cmd, chunks: [] }]);
     try {
-      const proc = await api.startProcess(namespace, cmd);
-      update(id, (x) => ({ ...x, background: proc.process_id }));
+      const proc = await trove.processes.start(cmd);
+      update(id, (x) => ({ ...x, background: proc.processId }));
       onStarted(proc);
     } catch (err) {
       update(id, (x) => ({ ...x, error: describeError(err) }));
@@ -183,9 +187,9 @@ function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: 
                     {x.exit.error.detail}
                   </div>
                 ) : null}
-                <div className={`term-meta ${x.exit.exit_code === 0 ? 'ok' : 'bad'}`} data-testid="exec-status">
-                  exit {x.exit.exit_code} · {x.exit.duration_ms} ms
-                  {x.exit.exit_reason && x.exit.exit_reason !== 'exited' ? ` · ${x.exit.exit_reason}` : ''}
+                <div className={`term-meta ${x.exit.exitCode === 0 ? 'ok' : 'bad'}`} data-testid="exec-status">
+                  exit {x.exit.exitCode} · {x.exit.durationMs} ms
+                  {x.exit.exitReason && x.exit.exitReason !== 'exited' ? ` · ${x.exit.exitReason}` : ''}
                 </div>
               </>
             ) : null}

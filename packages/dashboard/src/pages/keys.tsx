@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from 'react';
-import type { ApiKey, CreatedApiKey } from '../api/types';
+import type { ApiKey, CreatedApiKey } from 'trove-sdk';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
 import { FormCard } from '../components/form-card';
@@ -12,12 +12,12 @@ import { useAction } from '../lib/use-action';
 import { useLoad } from '../lib/use-load';
 
 export function KeysPage() {
-  const { api, me, signOut } = useSession();
-  const list = useLoad((signal) => api.keys(me.workspace_id, signal), [api, me.workspace_id]);
+  const { admin, me, signOut } = useSession();
+  const list = useLoad((signal) => admin.keys.list({ signal }), [admin]);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
   const [status, setStatus] = useState('');
-  const keys = list.data?.keys ?? [];
+  const keys = list.data ?? [];
 
   return (
     <>
@@ -26,11 +26,11 @@ export function KeysPage() {
         onCreated={(k) => {
           setCreated(k);
           setStatus('');
-          list.setData((d) => ({ keys: [...(d?.keys ?? []), k] }));
+          list.setData((d) => [...(d ?? []), k]);
         }}
       />
       {created ? (
-        <SecretOnce label={`API key “${created.name}”`} secret={created.api_key} onDone={() => setCreated(null)} />
+        <SecretOnce label={`API key “${created.name}”`} secret={created.apiKey} onDone={() => setCreated(null)} />
       ) : null}
       <p role="status" className="status-line">
         {status}
@@ -53,10 +53,10 @@ export function KeysPage() {
             </thead>
             <tbody>
               {keys.map((k) => (
-                <tr key={k.key_id} data-key-id={k.key_id}>
+                <tr key={k.keyId} data-key-id={k.keyId}>
                   <th scope="row">
                     {k.name}
-                    {k.key_id === me.key_id ? <span className="badge">this key</span> : null}
+                    {k.keyId === me.keyId ? <span className="badge">this key</span> : null}
                   </th>
                   <td className="mono">{k.prefix}…</td>
                   <td>
@@ -64,7 +64,7 @@ export function KeysPage() {
                   </td>
                   <td className="mono">{k.namespace ?? (k.scope === 'admin' ? '—' : 'any')}</td>
                   <td>
-                    <Stamp iso={k.created_at} />
+                    <Stamp iso={k.createdAt} />
                   </td>
                   <td className="actions">
                     <button type="button" className="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
@@ -83,10 +83,10 @@ export function KeysPage() {
           confirmLabel="Revoke key"
           danger
           onConfirm={async () => {
-            await api.revokeKey(me.workspace_id, revoking.key_id);
-            if (revoking.key_id === me.key_id) return signOut('You revoked the key you were signed in with.');
+            await admin.keys.revoke(revoking.keyId);
+            if (revoking.keyId === me.keyId) return signOut('You revoked the key you were signed in with.');
             setStatus(`Revoked ${revoking.name}.`);
-            list.setData((d) => ({ keys: (d?.keys ?? []).filter((k) => k.key_id !== revoking.key_id) }));
+            list.setData((d) => (d ?? []).filter((k) => k.keyId !== revoking.keyId));
           }}
           onClose={() => setRevoking(null)}
         >
@@ -94,7 +94,7 @@ export function KeysPage() {
             <strong>{revoking.name}</strong> (<span className="mono">{revoking.prefix}…</span>) stops working immediately:
             every client using it gets “Invalid API key”.
           </p>
-          {revoking.key_id === me.key_id ? (
+          {revoking.keyId === me.keyId ? (
             <p className="warning">This is the key you are signed in with. You will be signed out.</p>
           ) : null}
         </ConfirmDialog>
@@ -104,7 +104,7 @@ export function KeysPage() {
 }
 
 function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void }) {
-  const { api, me } = useSession();
+  const { admin: adminClient } = useSession();
   const [name, setName] = useState('');
   const [namespace, setNamespace] = useState('');
   const [admin, setAdmin] = useState(false);
@@ -120,7 +120,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void 
       if (p) return setError(new Error(`Namespace: ${p}`));
     }
     await run(async () => {
-      const key = await api.createKey(me.workspace_id, { name: name.trim(), namespace: admin ? null : ns || null, admin });
+      const key = await adminClient.keys.create(name.trim(), { namespace: admin ? null : ns || null, admin });
       setName('');
       setNamespace('');
       setAdmin(false);

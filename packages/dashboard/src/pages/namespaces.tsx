@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { Namespace } from '../api/types';
+import type { Namespace } from 'trove-sdk';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { useSession, canRuntime, isAdmin } from '../context';
 import { Link, href, navigate } from '../lib/router';
@@ -11,13 +11,13 @@ import { NamespaceBar } from '../components/namespace-bar';
 import { Stamp } from '../components/stamp';
 
 export function NamespacesPage() {
-  const { api, me } = useSession();
-  const list = useLoad((signal) => api.namespaces(me.workspace_id, signal), [api, me.workspace_id]);
+  const { trove, admin: adminClient, me } = useSession();
+  const list = useLoad((signal) => trove.namespaces.list({ signal }), [trove]);
   const runtime = canRuntime(me);
   const admin = isAdmin(me);
   const [deleting, setDeleting] = useState<Namespace | null>(null);
   const [status, setStatus] = useState('');
-  const namespaces = [...(list.data?.namespaces ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+  const namespaces = [...(list.data ?? [])].sort((a, b) => a.name.localeCompare(b.name));
 
   return (
     <>
@@ -58,13 +58,13 @@ export function NamespacesPage() {
                   <th scope="row" className="mono">
                     {n.name}
                   </th>
-                  <td className="num">{formatBytes(n.size_bytes)}</td>
-                  <td className="num">{n.file_count ?? '—'}</td>
+                  <td className="num">{formatBytes(n.sizeBytes)}</td>
+                  <td className="num">{n.fileCount ?? '—'}</td>
                   <td>
-                    <Stamp iso={n.last_activity_at} />
+                    <Stamp iso={n.lastActivityAt} />
                   </td>
                   <td>
-                    <Stamp iso={n.created_at} />
+                    <Stamp iso={n.createdAt} />
                   </td>
                   {runtime ? (
                     <td className="actions">
@@ -98,14 +98,14 @@ export function NamespacesPage() {
           confirmLabel="Delete namespace"
           danger
           onConfirm={async () => {
-            await api.deleteNamespace(me.workspace_id, deleting.name);
+            await adminClient.namespaces.delete(deleting.name);
             setStatus(`Deleted namespace ${deleting.name}.`);
-            list.setData((d) => ({ namespaces: (d?.namespaces ?? []).filter((x) => x.name !== deleting.name) }));
+            list.setData((d) => (d ?? []).filter((x) => x.name !== deleting.name));
           }}
           onClose={() => setDeleting(null)}
         >
           <p className="warning">
-            Every file in <strong className="mono">{deleting.name}</strong> ({formatBytes(deleting.size_bytes)}) and all of
+            Every file in <strong className="mono">{deleting.name}</strong> ({formatBytes(deleting.sizeBytes)}) and all of
             its snapshots are deleted. This cannot be undone.
           </p>
         </ConfirmDialog>

@@ -5,8 +5,8 @@ import { ErrorMessage } from '../components/error-message';
 import { Stamp } from '../components/stamp';
 
 export function Overview() {
-  const { api, me, namespace } = useSession();
-  const recent = useLoad((signal) => api.events(me.workspace_id, { limit: 5 }, signal), [api, me.workspace_id]);
+  const { trove, me, namespace } = useSession();
+  const recent = useLoad(async (signal) => (await trove.events.list({ limit: 5, signal })).events, [trove]);
 
   return (
     <>
@@ -16,14 +16,14 @@ export function Overview() {
         <dl className="facts">
           <dt>Key</dt>
           <dd>
-            {me.key_name} <span className="muted mono">{me.key_id}</span>
+            {me.keyName} <span className="muted mono">{me.keyId}</span>
           </dd>
           <dt>Scope</dt>
           <dd>{me.scope === 'admin' ? 'Admin: manages keys and webhooks, reads events' : 'Workspace: files, terminal, snapshots, events'}</dd>
           <dt>Namespace</dt>
           <dd className="mono">{me.namespace ?? (me.scope === 'admin' ? '—' : 'any')}</dd>
           <dt>Workspace</dt>
-          <dd className="mono">{me.workspace_id}</dd>
+          <dd className="mono">{me.workspaceId}</dd>
         </dl>
       </section>
       <section className="card" aria-labelledby="shortcuts">
@@ -65,12 +65,12 @@ export function Overview() {
       <section className="card" aria-labelledby="recent">
         <h2 id="recent">Recent activity</h2>
         <ErrorMessage error={recent.error} />
-        {recent.data && recent.data.events.length === 0 ? <p className="muted">No events yet.</p> : null}
-        {recent.data && recent.data.events.length > 0 ? (
+        {recent.data && recent.data.length === 0 ? <p className="muted">No events yet.</p> : null}
+        {recent.data && recent.data.length > 0 ? (
           <ul className="plain-list">
-            {recent.data.events.map((e) => (
+            {recent.data.map((e) => (
               <li key={e.id}>
-                <Stamp iso={e.created_at} /> <span className="badge">{e.type}</span>{' '}
+                <Stamp iso={e.createdAt} /> <span className="badge">{e.type}</span>{' '}
                 <span className="mono muted">{e.namespace ?? ''}</span>
               </li>
             ))}

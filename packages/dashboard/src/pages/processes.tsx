@@ -1,50 +1,52 @@
 import { useEffect, useRef, useState } from 'react';
-import { describeError, isAbort } from '../api/errors';
-import { segments } from '../api/output';
-import type { OutputChunk, Process } from '../api/types';
+import type { OutputChunk, Process } from 'trove-sdk';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
 import { PageHead } from '../components/page-head';
 import { Stamp } from '../components/stamp';
 import { useSession } from '../context';
 import { formatBytes } from '../lib/bytes';
+import { describeError, isAbort } from '../lib/errors';
+import { segments } from '../lib/output';
 import { useLoad } from '../lib/use-load';
 
 /** `running`, or how a process ended: `exited 0`, `killed 143 (SIGTERM)`, `timeout 124`. */
 export function processStatus(p: Process): string {
   if (p.state === 'running') return 'running';
-  return `${p.exit_reason ?? 'exited'} ${p.exit_code ?? '—'}${p.signal ? ` (${p.signal})` : ''}`;
+  return `${p.exitReason ?? 'exited'} ${p.exitCode ?? '—'}${p.signal ? ` (${p.signal})` : ''}`;
 }
 
 /**
  * The namespace's background processes (running and recently ended, newest first): their status,
  * their output followed live, and a way to stop them. `started` is a process the terminal just
- * started: it is added to the list and its output opened.
+ * started: it is added to the list and its output opened. `initial` is a process to open at
+ * once (the page was linked to it, from an event it caused).
  */
-export function ProcessesPanel({ namespace, started }: { namespace: string; started: Process | null }) {
-  const { api } = useSession();
-  const list = useLoad((signal) => api.processes(namespace, signal), [api, namespace]);
-  const [open, setOpen] = useState<string | null>(null);
+export function ProcessesPanel({ namespace, started, initial }: { namespace: string; started: Process | null; initial?: string | null }) {
+  const { runtime } = useSession();
+  const trove = runtime(namespace);
+  const list = useLoad((signal) => trove.processes.list({ limit: 100, signal }), [trove]);
+  const [open, setOpen] = useState<string | null>(initial ?? null);
   const [stopping, setStopping] = useState<Process | null>(null);
   const [status, setStatus] = useState('');
 
   // Replaces the process's row, or adds it on top (a process just started is the newest).
   const upsert = (p: Process) =>
     list.setData((d) => {
-      const all = d?.processes ?? [];
-      const known = all.some((x) => x.process_id === p.process_id);
-      return { processes: known ? all.map((x) => (x.process_id === p.process_id ? p : x)) : [p, ...all] };
+      const all = d ?? [];
+      const known = all.some((x) => x.processId === p.processId);
+      return known ? all.map((x) => (x.processId === p.processId ? p : x)) : [p, ...all];
     });
 
   useEffect(() => {
     if (!started) return;
     upsert(started);
-    setOpen(started.process_id);
+    setOpen(started.processId);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [started]);
 
-  const processes = list.data?.processes ?? [];
-  const shown = processes.find((p) => p.process_id === open) ?? null;
+  const processes = list.data ?? [];
+  const shown = processes.find((p) => p.processId === open) ?? null;
 
   return (
     <section className="processes" aria-label="Background processes">
@@ -77,29 +79,29 @@ export function ProcessesPanel({ namespace, started }: { namespace: string; star
             </thead>
             <tbody>
               {processes.map((p) => (
-                <tr key={p.process_id} data-testid={`process-${p.process_id}`}>
+                <tr key={p.processId} data-testid={`process-${p.processId}`}>
                   <th scope="row" className="mono process-command" title={p.command}>
                     {p.command}
                   </th>
-                  <td className="mono">{p.process_id}</td>
-                  <td className={p.state === 'running' ? 'ok' : p.exit_code === 0 ? '' : 'bad'} data-testid="process-status">
+                  <td className="mono">{p.processId}</td>
+                  <td className={p.state === 'running' ? 'ok' : p.exitCode === 0 ? '' : 'bad'} data-testid="process-status">
                     {processStatus(p)}
                   </td>
                   <td>
-                    <Stamp iso={p.started_at} />
+                    <Stamp iso={p.startedAt} />
                   </td>
-                  <td className="num">{formatBytes(p.stdout_bytes + p.stderr_bytes)}</td>
+                  <td className="num">{formatBytes(p.stdoutBytes + p.stderrBytes)}</td>
                   <td className="actions">
                     <button
                       type="button"
-                      aria-pressed={open === p.process_id}
-                      onClick={() => setOpen(open === p.process_id ? null : p.process_id)}
-                      aria-label={`Output of ${p.process_id}`}
+                      aria-pressed={open === p.processId}
+                      onClick={() => setOpen(open === p.processId ? null : p.processId)}
+                      aria-label={`Output of ${p.processId}`}
                     >
                       Output
                     </button>
                     {p.state === 'running' ? (
-                      <button type="button" className="danger" onClick={() => setStopping(p)} aria-label={`Stop ${p.process_id}`}>
+                      <button type="button" className="danger" onClick={() => setStopping(p)} aria-label={`Stop ${p.processId}`}>
                         Stop
                       </button>
                     ) : null}
@@ -110,21 +112,26 @@ export function ProcessesPanel({ namespace, started }: { namespace: string; star
           </table>
         </div>
       ) : null}
-      {shown ? <ProcessOutput key={shown.process_id} namespace={namespace} process={shown} onExit={upsert} /> : null}
+      {initial && open === initial && list.data && !shown ? (
+        <p className="notice" role="status">
+          Process <span className="mono">{initial}</span> is not among this namespace's recent processes.
+        </p>
+      ) : null}
+      {shown ? <ProcessOutput key={shown.processId} namespace={namespace} process={shown} onExit={upsert} /> : null}
       {stopping ? (
         <ConfirmDialog
           title="Stop this process?"
           confirmLabel="Stop (SIGTERM)"
           danger
           onConfirm={async () => {
-            const r = await api.signalProcess(namespace, stopping.process_id, 'SIGTERM');
-            setStatus(r.delivered ? `Sent SIGTERM to ${stopping.process_id}.` : `${stopping.process_id} had already ended.`);
-            setOpen(stopping.process_id);
+            const r = await trove.processes.signal(stopping.processId, 'SIGTERM');
+            setStatus(r.delivered ? `Sent SIGTERM to ${stopping.processId}.` : `${stopping.processId} had already ended.`);
+            setOpen(stopping.processId);
           }}
           onClose={() => setStopping(null)}
         >
           <p>
-            <span className="mono">{stopping.process_id}</span> and everything it started get SIGTERM; most programs then end.
+            <span className="mono">{stopping.processId}</span> and everything it started get SIGTERM; most programs then end.
           </p>
         </ConfirmDialog>
       ) : null}
@@ -134,7 +141,8 @@ export function ProcessesPanel({ namespace, started }: { namespace: string; star
 
 /** A process's output from its first retained byte, followed live until it ends. */
 function ProcessOutput({ namespace, process, onExit }: { namespace: string; process: Process; onExit: (p: Process) => void }) {
-  const { api } = useSession();
+  const { runtime } = useSession();
+  const trove = runtime(namespace);
   const [chunks, setChunks] = useState<OutputChunk[]>([]);
   const [ended, setEnded] = useState<Process | null>(process.state === 'exited' ? process : null);
   const [error, setError] = useState<unknown>(null);
@@ -144,18 +152,20 @@ function ProcessOutput({ namespace, process, onExit }: { namespace: string; proc
 
   useEffect(() => {
     const ctrl = new AbortController();
-    api
-      .followProcess(namespace, process.process_id, ctrl.signal, (event) => {
+    // From the first retained byte; a dropped connection is resumed by the SDK (Last-Event-ID).
+    const follow = async () => {
+      for await (const event of trove.processes.stream(process.processId, { signal: ctrl.signal })) {
         if (event.type === 'exit') {
           setEnded(event.process);
           onExitRef.current(event.process);
         } else setChunks((list) => [...list, event]);
-      })
-      .catch((err: unknown) => {
-        if (!ctrl.signal.aborted && !isAbort(err)) setError(err);
-      });
+      }
+    };
+    follow().catch((err: unknown) => {
+      if (!ctrl.signal.aborted && !isAbort(err)) setError(err);
+    });
     return () => ctrl.abort();
-  }, [api, namespace, process.process_id]);
+  }, [trove, process.processId]);
 
   useEffect(() => {
     const log = logRef.current;
@@ -166,9 +176,9 @@ function ProcessOutput({ namespace, process, onExit }: { namespace: string; proc
   return (
     <div className="process-output">
       <h3>
-        Output of <span className="mono">{process.process_id}</span>
+        Output of <span className="mono">{process.processId}</span>
       </h3>
-      <div className="terminal" ref={logRef} role="log" aria-live="polite" aria-label={`Output of ${process.process_id}`} data-testid="process-log">
+      <div className="terminal" ref={logRef} role="log" aria-live="polite" aria-label={`Output of ${process.processId}`} data-testid="process-log">
         {first && first.offset > 0 ? <div className="term-meta">[the first {first.offset} bytes are no longer kept]</div> : null}
         {segments(chunks).map((seg, i) => (
           <pre key={i} className={seg.type === 'stdout' ? 'term-stdout' : 'term-stderr'} aria-label={seg.type}>
@@ -176,7 +186,7 @@ function ProcessOutput({ namespace, process, onExit }: { namespace: string; proc
           </pre>
         ))}
         {ended ? (
-          <div className={`term-meta ${ended.exit_code === 0 ? 'ok' : 'bad'}`} data-testid="process-ended">
+          <div className={`term-meta ${ended.exitCode === 0 ? 'ok' : 'bad'}`} data-testid="process-ended">
             ended: {processStatus(ended)}
           </div>
         ) : error ? null : (

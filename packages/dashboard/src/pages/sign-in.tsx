@@ -1,11 +1,10 @@
 import { useState, type FormEvent } from 'react';
-import { TroveApi } from '../api/client';
-import { ApiError } from '../api/errors';
-import type { Me } from '../api/types';
+import { AuthenticationError, type Identity } from 'trove-sdk';
 import { ErrorMessage } from '../components/error-message';
+import { createClients } from '../lib/trove';
 
 /** Asks for an API key and checks it with GET /v1/me before keeping it. */
-export function SignIn({ onSignedIn, notice }: { onSignedIn: (key: string, me: Me) => void; notice?: string }) {
+export function SignIn({ onSignedIn, notice }: { onSignedIn: (key: string, me: Identity) => void; notice?: string }) {
   const [key, setKey] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -20,12 +19,12 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: (key: string, me: M
     setBusy(true);
     setError(null);
     try {
-      const me = await new TroveApi(trimmed).me();
+      const me = await createClients({ apiKey: trimmed }).trove.me();
       onSignedIn(trimmed, me);
     } catch (err) {
       setError(
-        err instanceof ApiError && err.status === 401
-          ? new Error(`${err.detail}. Check the key and try again.`)
+        err instanceof AuthenticationError
+          ? new Error(`${err.detail ?? 'Invalid API key'}. Check the key and try again.`)
           : err,
       );
       setBusy(false);

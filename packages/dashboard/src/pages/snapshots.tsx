@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from 'react';
-import type { Snapshot } from '../api/types';
+import type { Snapshot } from 'trove-sdk';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
 import { PageHead } from '../components/page-head';
@@ -23,8 +23,9 @@ export function SnapshotsPage() {
 }
 
 function Snapshots({ namespace }: { namespace: string }) {
-  const { api } = useSession();
-  const list = useLoad((signal) => api.snapshots(namespace, signal), [api, namespace]);
+  const { runtime } = useSession();
+  const trove = runtime(namespace);
+  const list = useLoad((signal) => trove.snapshots.list({ signal }), [trove]);
   const [label, setLabel] = useState('');
   const creation = useAction();
   const [status, setStatus] = useState('');
@@ -35,14 +36,14 @@ function Snapshots({ namespace }: { namespace: string }) {
   const create = async (e: FormEvent) => {
     e.preventDefault();
     await creation.run(async () => {
-      const snap = await api.createSnapshot(namespace, label.trim() || null);
+      const snap = await trove.snapshots.create({ label: label.trim() || null });
       setLabel('');
-      setStatus(`Snapshot ${snap.snapshot_id} created (${formatBytes(snap.size_bytes)}).`);
-      list.setData((d) => ({ snapshots: [snap, ...(d?.snapshots ?? []).filter((s) => s.snapshot_id !== snap.snapshot_id)] }));
+      setStatus(`Snapshot ${snap.snapshotId} created (${formatBytes(snap.sizeBytes)}).`);
+      list.setData((d) => [snap, ...(d ?? []).filter((s) => s.snapshotId !== snap.snapshotId)]);
     });
   };
 
-  const snapshots = list.data?.snapshots ?? [];
+  const snapshots = list.data ?? [];
 
   return (
     <>
@@ -89,22 +90,22 @@ function Snapshots({ namespace }: { namespace: string }) {
             </thead>
             <tbody>
               {snapshots.map((s) => (
-                <tr key={s.snapshot_id}>
+                <tr key={s.snapshotId}>
                   <th scope="row">{s.label ?? <span className="muted">(no label)</span>}</th>
-                  <td className="mono">{s.snapshot_id}</td>
-                  <td className="num">{formatBytes(s.size_bytes)}</td>
+                  <td className="mono">{s.snapshotId}</td>
+                  <td className="num">{formatBytes(s.sizeBytes)}</td>
                   <td>
-                    <Stamp iso={s.created_at} />
+                    <Stamp iso={s.createdAt} />
                   </td>
                   <td className="actions">
-                    <button type="button" onClick={() => setRestoring(s)} aria-label={`Restore ${s.label ?? s.snapshot_id}`}>
+                    <button type="button" onClick={() => setRestoring(s)} aria-label={`Restore ${s.label ?? s.snapshotId}`}>
                       Restore
                     </button>
                     <button
                       type="button"
                       className="danger"
                       onClick={() => setDeleting(s)}
-                      aria-label={`Delete ${s.label ?? s.snapshot_id}`}
+                      aria-label={`Delete ${s.label ?? s.snapshotId}`}
                     >
                       Delete
                     </button>
@@ -121,14 +122,14 @@ function Snapshots({ namespace }: { namespace: string }) {
           confirmLabel="Restore and replace files"
           danger
           onConfirm={async () => {
-            const r = await api.restoreSnapshot(namespace, restoring.snapshot_id);
-            setStatus(`Restored ${r.files_restored} files from ${restoring.label ?? restoring.snapshot_id}.`);
+            const r = await trove.snapshots.restore(restoring.snapshotId);
+            setStatus(`Restored ${r.filesRestored} files from ${restoring.label ?? restoring.snapshotId}.`);
           }}
           onClose={() => setRestoring(null)}
         >
           <p className="warning">
             Namespace <strong className="mono">{namespace}</strong> will become <strong>exactly</strong> this snapshot
-            from {formatFull(restoring.created_at)}. Every file written or changed since then is{' '}
+            from {formatFull(restoring.createdAt)}. Every file written or changed since then is{' '}
             <strong>deleted or overwritten</strong>.
           </p>
           <p>Take a snapshot first if you may want the current files back.</p>
@@ -140,14 +141,14 @@ function Snapshots({ namespace }: { namespace: string }) {
           confirmLabel="Delete snapshot"
           danger
           onConfirm={async () => {
-            await api.deleteSnapshot(namespace, deleting.snapshot_id);
-            setStatus(`Deleted snapshot ${deleting.label ?? deleting.snapshot_id}.`);
-            list.setData((d) => ({ snapshots: (d?.snapshots ?? []).filter((s) => s.snapshot_id !== deleting.snapshot_id) }));
+            await trove.snapshots.delete(deleting.snapshotId);
+            setStatus(`Deleted snapshot ${deleting.label ?? deleting.snapshotId}.`);
+            list.setData((d) => (d ?? []).filter((s) => s.snapshotId !== deleting.snapshotId));
           }}
           onClose={() => setDeleting(null)}
         >
           <p>
-            Snapshot <strong>{deleting.label ?? deleting.snapshot_id}</strong> will be deleted. The namespace's files are
+            Snapshot <strong>{deleting.label ?? deleting.snapshotId}</strong> will be deleted. The namespace's files are
             not touched.
           </p>
         </ConfirmDialog>

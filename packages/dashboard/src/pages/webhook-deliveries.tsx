@@ -1,6 +1,6 @@
 import { Fragment, useEffect, useState } from 'react';
-import type { Delivery } from '../api/types';
-import { describeError } from '../api/errors';
+import type { WebhookDelivery } from 'trove-sdk';
+import { describeError } from '../lib/errors';
 import { ErrorMessage } from '../components/error-message';
 import { PageHead } from '../components/page-head';
 import { Stamp } from '../components/stamp';
@@ -9,8 +9,8 @@ import { useLoad } from '../lib/use-load';
 
 /** The delivery log of one webhook: attempts, last answer, next retry, and re-send. */
 export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refreshKey: string }) {
-  const { api, me } = useSession();
-  const log = useLoad((signal) => api.deliveries(me.workspace_id, webhookId, signal), [api, me.workspace_id, webhookId, refreshKey]);
+  const { admin } = useSession();
+  const log = useLoad((signal) => admin.webhooks.listDeliveries(webhookId, { signal }), [admin, webhookId, refreshKey]);
   const [resending, setResending] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
@@ -18,19 +18,19 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
   const { reload } = log;
 
   // While something is pending, refresh now and then so retries show up without clicking.
-  const pending = (log.data?.deliveries ?? []).some((d) => d.status === 'pending');
+  const pending = (log.data ?? []).some((d) => d.status === 'pending');
   useEffect(() => {
     if (!pending) return;
     const t = setInterval(reload, 5000);
     return () => clearInterval(t);
   }, [pending, reload]);
 
-  const resend = async (d: Delivery) => {
-    setResending(d.delivery_id);
+  const resend = async (d: WebhookDelivery) => {
+    setResending(d.deliveryId);
     setError(null);
     try {
-      const r = await api.resendDelivery(me.workspace_id, webhookId, d.delivery_id);
-      setStatus(r.status ? `Re-sent ${d.event_type}: ${r.status}.` : `Re-sent ${d.event_type}.`);
+      const r = await admin.webhooks.resendDelivery(webhookId, d.deliveryId);
+      setStatus(r.status ? `Re-sent ${d.eventType}: ${r.status}.` : `Re-sent ${d.eventType}.`);
       reload();
     } catch (err) {
       setError(err);
@@ -40,7 +40,7 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
     }
   };
 
-  const deliveries = log.data?.deliveries ?? [];
+  const deliveries = log.data ?? [];
   return (
     <section className="deliveries" aria-label="Delivery log">
       <PageHead title="Delivery log" level={3} refresh={log} refreshLabel="Refresh log" />
@@ -69,11 +69,11 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
             </thead>
             <tbody>
               {deliveries.map((d) => (
-                <Fragment key={d.delivery_id}>
+                <Fragment key={d.deliveryId}>
                   <tr>
                     <th scope="row">
-                      <span className="badge">{d.event_type}</span>
-                      <div className="mono small muted">{d.event_id}</div>
+                      <span className="badge">{d.eventType}</span>
+                      <div className="mono small muted">{d.eventId}</div>
                     </th>
                     <td>
                       <span className={`badge ${d.status === 'delivered' ? 'ok' : d.status === 'failed' ? 'bad' : 'warn'}`}>
@@ -82,41 +82,41 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
                     </td>
                     <td className="num">{d.attempts}</td>
                     <td>
-                      {d.last_status_code ?? ''}
-                      {d.last_error ? <div className="small bad">{d.last_error}</div> : null}
-                      {d.last_status_code === null && !d.last_error ? <span className="muted">—</span> : null}
+                      {d.lastStatusCode ?? ''}
+                      {d.lastError ? <div className="small bad">{d.lastError}</div> : null}
+                      {d.lastStatusCode === null && !d.lastError ? <span className="muted">—</span> : null}
                     </td>
                     <td>
-                      <Stamp iso={d.last_attempt_at} />
+                      <Stamp iso={d.lastAttemptAt} />
                     </td>
                     <td>
-                      <Stamp iso={d.next_attempt_at} />
+                      <Stamp iso={d.nextAttemptAt} />
                     </td>
                     <td>
                       <button
                         type="button"
-                        aria-expanded={open === d.delivery_id}
-                        aria-controls={`attempts-${d.delivery_id}`}
-                        aria-label={`Attempts of ${d.event_type} ${d.event_id}`}
-                        onClick={() => setOpen(open === d.delivery_id ? null : d.delivery_id)}
+                        aria-expanded={open === d.deliveryId}
+                        aria-controls={`attempts-${d.deliveryId}`}
+                        aria-label={`Attempts of ${d.eventType} ${d.eventId}`}
+                        onClick={() => setOpen(open === d.deliveryId ? null : d.deliveryId)}
                       >
                         Attempts
                       </button>{' '}
                       <button
                         type="button"
                         onClick={() => resend(d)}
-                        disabled={resending === d.delivery_id}
-                        aria-label={`Re-send ${d.event_type} ${d.event_id}`}
+                        disabled={resending === d.deliveryId}
+                        aria-label={`Re-send ${d.eventType} ${d.eventId}`}
                       >
-                        {resending === d.delivery_id ? 'Sending…' : 'Re-send'}
+                        {resending === d.deliveryId ? 'Sending…' : 'Re-send'}
                       </button>
                     </td>
                   </tr>
-                  {open === d.delivery_id ? (
-                    <tr id={`attempts-${d.delivery_id}`} className="attempts-row">
+                  {open === d.deliveryId ? (
+                    <tr id={`attempts-${d.deliveryId}`} className="attempts-row">
                       <td colSpan={7}>
                         {/* Keyed by attempts so a new attempt (a retry, a re-send) reloads the history. */}
-                        <AttemptHistory key={`${d.attempts}-${d.status}`} webhookId={webhookId} deliveryId={d.delivery_id} />
+                        <AttemptHistory key={`${d.attempts}-${d.status}`} webhookId={webhookId} deliveryId={d.deliveryId} />
                       </td>
                     </tr>
                   ) : null}
@@ -132,25 +132,25 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
 
 /** Every attempt of one delivery, oldest first: when, the answer, how long, and the retry it scheduled. */
 function AttemptHistory({ webhookId, deliveryId }: { webhookId: string; deliveryId: string }) {
-  const { api, me } = useSession();
-  const detail = useLoad((signal) => api.delivery(me.workspace_id, webhookId, deliveryId, signal), [api, me.workspace_id, webhookId, deliveryId]);
+  const { admin } = useSession();
+  const detail = useLoad((signal) => admin.webhooks.retrieveDelivery(webhookId, deliveryId, { signal }), [admin, webhookId, deliveryId]);
   if (detail.error) return <ErrorMessage error={detail.error} />;
   if (!detail.data) return <p role="status">Loading attempts…</p>;
-  const attempts = detail.data.attempt_history;
+  const attempts = detail.data.attemptHistory;
   if (attempts.length === 0) return <p className="muted">Not attempted yet.</p>;
   return (
     <ol className="attempts" data-testid="attempt-history" aria-label="Attempts, oldest first">
       {attempts.map((a, i) => (
         <li key={i}>
-          <Stamp iso={a.attempted_at} />{' '}
-          <span className={`badge ${a.status_code !== null && a.status_code >= 200 && a.status_code < 300 ? 'ok' : 'bad'}`}>
-            {a.status_code ?? 'no answer'}
+          <Stamp iso={a.attemptedAt} />{' '}
+          <span className={`badge ${a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? 'ok' : 'bad'}`}>
+            {a.statusCode ?? 'no answer'}
           </span>{' '}
-          <span className="muted">{a.duration_ms} ms</span>
+          <span className="muted">{a.durationMs} ms</span>
           {a.error ? <div className="small bad">{a.error}</div> : null}
-          {a.next_attempt_at ? (
+          {a.nextAttemptAt ? (
             <div className="small muted">
-              next attempt at <Stamp iso={a.next_attempt_at} />
+              next attempt at <Stamp iso={a.nextAttemptAt} />
             </div>
           ) : null}
         </li>

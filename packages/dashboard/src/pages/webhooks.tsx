@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
-import { EVENT_TYPES, type CreatedWebhook, type Webhook, type WebhookTestResult } from '../api/types';
-import { describeError } from '../api/errors';
+import type { CreatedWebhook, Webhook, WebhookTestResult } from 'trove-sdk';
+import { describeError } from '../lib/errors';
+import { EVENT_TYPES } from '../lib/event-types';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorMessage } from '../components/error-message';
 import { FormCard } from '../components/form-card';
@@ -14,24 +15,24 @@ import { useLoad } from '../lib/use-load';
 import { DeliveryLog } from './webhook-deliveries';
 
 export function WebhooksPage() {
-  const { api, me } = useSession();
-  const list = useLoad((signal) => api.webhooks(me.workspace_id, signal), [api, me.workspace_id]);
+  const { admin } = useSession();
+  const list = useLoad((signal) => admin.webhooks.list({ signal }), [admin]);
   const [created, setCreated] = useState<CreatedWebhook | null>(null);
   const [deleting, setDeleting] = useState<Webhook | null>(null);
   const [logFor, setLogFor] = useState<string | null>(null);
   const [tests, setTests] = useState<Record<string, { busy: boolean; result?: WebhookTestResult; error?: unknown }>>({});
   const [rowError, setRowError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
-  const hooks = list.data?.webhooks ?? [];
+  const hooks = list.data ?? [];
 
   const test = async (w: Webhook) => {
-    setTests((t) => ({ ...t, [w.webhook_id]: { busy: true } }));
+    setTests((t) => ({ ...t, [w.webhookId]: { busy: true } }));
     try {
-      const result = await api.testWebhook(me.workspace_id, w.webhook_id);
-      setTests((t) => ({ ...t, [w.webhook_id]: { busy: false, result } }));
+      const result = await admin.webhooks.test(w.webhookId);
+      setTests((t) => ({ ...t, [w.webhookId]: { busy: false, result } }));
       list.reload();
     } catch (error) {
-      setTests((t) => ({ ...t, [w.webhook_id]: { busy: false, error } }));
+      setTests((t) => ({ ...t, [w.webhookId]: { busy: false, error } }));
     }
   };
 
@@ -39,14 +40,12 @@ export function WebhooksPage() {
   const setEnabled = async (w: Webhook, enabled: boolean) => {
     setRowError(null);
     const apply = (value: boolean) =>
-      list.setData((d) => ({
-        webhooks: (d?.webhooks ?? []).map((x) => (x.webhook_id === w.webhook_id ? { ...x, enabled: value } : x)),
-      }));
+      list.setData((d) => (d ?? []).map((x) => (x.webhookId === w.webhookId ? { ...x, enabled: value } : x)));
     apply(enabled);
     try {
-      const updated = await api.updateWebhook(me.workspace_id, w.webhook_id, { enabled });
-      // The server's view carries the new disabled_reason and failure streak.
-      list.setData((d) => ({ webhooks: (d?.webhooks ?? []).map((x) => (x.webhook_id === w.webhook_id ? { ...x, ...updated } : x)) }));
+      const updated = await admin.webhooks.update(w.webhookId, { enabled });
+      // The server's view carries the new disabledReason and failure streak.
+      list.setData((d) => (d ?? []).map((x) => (x.webhookId === w.webhookId ? { ...x, ...updated } : x)));
       setStatus(`${enabled ? 'Enabled' : 'Disabled'} ${w.url}.`);
     } catch (err) {
       apply(!enabled);
@@ -64,7 +63,7 @@ export function WebhooksPage() {
         }}
       />
       {created ? (
-        <SecretOnce label={`Signing secret for ${created.url}`} secret={created.signing_secret} onDone={() => setCreated(null)} />
+        <SecretOnce label={`Signing secret for ${created.url}`} secret={created.signingSecret} onDone={() => setCreated(null)} />
       ) : null}
       <p role="status" className="status-line">
         {status}
@@ -75,17 +74,17 @@ export function WebhooksPage() {
       {list.data && hooks.length === 0 ? <p className="muted">No webhooks yet.</p> : null}
       <ul className="webhook-list">
         {hooks.map((w) => {
-          const t = tests[w.webhook_id];
+          const t = tests[w.webhookId];
           return (
-            <li key={w.webhook_id} className="card webhook" data-webhook-id={w.webhook_id}>
+            <li key={w.webhookId} className="card webhook" data-webhook-id={w.webhookId}>
               <div className="webhook-head">
                 <h2 className="mono webhook-url">{w.url}</h2>
                 <LastDelivery w={w} />
               </div>
               {w.description ? <p>{w.description}</p> : null}
-              {!w.enabled && w.disabled_reason ? (
+              {!w.enabled && w.disabledReason ? (
                 <p className="warning" data-testid="disabled-reason">
-                  {w.disabled_reason.replace(/; re-enable with PATCH \{"enabled": true\}$/, '')}. Tick Enabled to re-enable it:
+                  {w.disabledReason.replace(/; re-enable with PATCH \{"enabled": true\}$/, '')}. Tick Enabled to re-enable it:
                   its pending deliveries then go out.
                 </p>
               ) : null}
@@ -96,10 +95,10 @@ export function WebhooksPage() {
                 <dd className="mono">{w.namespace ?? 'all'}</dd>
                 <dt>Created</dt>
                 <dd>
-                  <Stamp iso={w.created_at} />
+                  <Stamp iso={w.createdAt} />
                 </dd>
                 <dt>Id</dt>
-                <dd className="mono">{w.webhook_id}</dd>
+                <dd className="mono">{w.webhookId}</dd>
               </dl>
               <div className="actions">
                 <label className="checkbox">
@@ -110,11 +109,11 @@ export function WebhooksPage() {
                 </button>
                 <button
                   type="button"
-                  aria-expanded={logFor === w.webhook_id}
-                  aria-controls={`log-${w.webhook_id}`}
-                  onClick={() => setLogFor(logFor === w.webhook_id ? null : w.webhook_id)}
+                  aria-expanded={logFor === w.webhookId}
+                  aria-controls={`log-${w.webhookId}`}
+                  onClick={() => setLogFor(logFor === w.webhookId ? null : w.webhookId)}
                 >
-                  {logFor === w.webhook_id ? 'Hide deliveries' : 'Deliveries'}
+                  {logFor === w.webhookId ? 'Hide deliveries' : 'Deliveries'}
                 </button>
                 <button type="button" className="danger" onClick={() => setDeleting(w)} aria-label={`Delete webhook ${w.url}`}>
                   Delete
@@ -124,7 +123,7 @@ export function WebhooksPage() {
                 {t?.result ? (
                   t.result.ok ? (
                     <span className="ok">
-                      Test delivered: receiver answered {t.result.status} (event {t.result.event_id}).
+                      Test delivered: receiver answered {t.result.status} (event {t.result.eventId}).
                     </span>
                   ) : (
                     <span className="bad">
@@ -135,9 +134,9 @@ export function WebhooksPage() {
                 ) : null}
                 {t?.error ? <span className="bad">Test could not be sent: {describeError(t.error)}</span> : null}
               </div>
-              {logFor === w.webhook_id ? (
-                <div id={`log-${w.webhook_id}`}>
-                  <DeliveryLog webhookId={w.webhook_id} refreshKey={t?.result?.event_id ?? ''} />
+              {logFor === w.webhookId ? (
+                <div id={`log-${w.webhookId}`}>
+                  <DeliveryLog webhookId={w.webhookId} refreshKey={t?.result?.eventId ?? ''} />
                 </div>
               ) : null}
             </li>
@@ -150,10 +149,10 @@ export function WebhooksPage() {
           confirmLabel="Delete webhook"
           danger
           onConfirm={async () => {
-            await api.deleteWebhook(me.workspace_id, deleting.webhook_id);
+            await admin.webhooks.delete(deleting.webhookId);
             setStatus(`Deleted webhook ${deleting.url}.`);
-            if (logFor === deleting.webhook_id) setLogFor(null);
-            list.setData((d) => ({ webhooks: (d?.webhooks ?? []).filter((x) => x.webhook_id !== deleting.webhook_id) }));
+            if (logFor === deleting.webhookId) setLogFor(null);
+            list.setData((d) => (d ?? []).filter((x) => x.webhookId !== deleting.webhookId));
           }}
           onClose={() => setDeleting(null)}
         >
@@ -167,18 +166,18 @@ export function WebhooksPage() {
 }
 
 function LastDelivery({ w }: { w: Webhook }) {
-  if (!w.last_delivery_at) return <span className="badge">never delivered</span>;
-  const code = w.last_delivery_status !== null && w.last_delivery_status !== undefined ? ` ${w.last_delivery_status}` : '';
+  if (!w.lastDeliveryAt) return <span className="badge">never delivered</span>;
+  const code = w.lastDeliveryStatus !== null && w.lastDeliveryStatus !== undefined ? ` ${w.lastDeliveryStatus}` : '';
   return (
-    <span className={`badge ${w.last_delivery_ok ? 'ok' : 'bad'}`} data-testid="last-delivery">
-      {w.last_delivery_ok ? 'last delivery ok' : 'last delivery failed'}
-      {code} · <Stamp iso={w.last_delivery_at} />
+    <span className={`badge ${w.lastDeliveryOk ? 'ok' : 'bad'}`} data-testid="last-delivery">
+      {w.lastDeliveryOk ? 'last delivery ok' : 'last delivery failed'}
+      {code} · <Stamp iso={w.lastDeliveryAt} />
     </span>
   );
 }
 
 function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => void }) {
-  const { api, me } = useSession();
+  const { admin } = useSession();
   const [url, setUrl] = useState('');
   const [all, setAll] = useState(true);
   const [types, setTypes] = useState<string[]>([]);
@@ -203,7 +202,7 @@ function CreateWebhookForm({ onCreated }: { onCreated: (w: CreatedWebhook) => vo
       if (p) return setError(new Error(`Namespace: ${p}`));
     }
     await run(async () => {
-      const w = await api.createWebhook(me.workspace_id, {
+      const w = await admin.webhooks.create({
         url: u,
         events: all ? ['*'] : types,
         namespace: ns || null,

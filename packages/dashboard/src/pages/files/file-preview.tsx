@@ -1,7 +1,6 @@
 import { useEffect, useState } from 'react';
-import type { TroveApi } from '../../api/client';
-import type { FileContent } from '../../api/types';
-import { isAbort } from '../../api/errors';
+import type { FileContent, TroveClient } from 'trove-sdk';
+import { isAbort } from '../../lib/errors';
 import { ErrorMessage } from '../../components/error-message';
 import { imageType } from '../../lib/paths';
 import { formatBytes } from '../../lib/bytes';
@@ -22,14 +21,13 @@ type Preview =
  * <img src> cannot carry the Authorization header (and the CSP allows blob: images only).
  */
 export function FilePreview({
-  api,
-  namespace,
+  trove,
   path,
   sizeBytes,
   version,
 }: {
-  api: TroveApi;
-  namespace: string;
+  /** The runtime client of the file's namespace. */
+  trove: TroveClient;
   path: string;
   sizeBytes: number | null;
   /** Changes when the file may have changed, to refetch. */
@@ -45,13 +43,13 @@ export function FilePreview({
     const run = async () => {
       if (image) {
         if (sizeBytes !== null && sizeBytes > IMAGE_PREVIEW_LIMIT) return setPreview({ kind: 'too-big' });
-        const blob = await api.fileBlob(namespace, path, ctrl.signal);
+        const bytes = await trove.readBytes(path, { signal: ctrl.signal });
         // The server sends raw bytes; the extension decides how the browser decodes them.
-        url = URL.createObjectURL(new Blob([blob], { type: image }));
+        url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: image }));
         if (!ctrl.signal.aborted) setPreview({ kind: 'image', url });
         return;
       }
-      const content = await api.fileContent(namespace, path, ctrl.signal);
+      const content = await trove.readFile(path, { signal: ctrl.signal });
       if (!ctrl.signal.aborted) setPreview({ kind: content.encoding === 'utf-8' ? 'text' : 'binary', content });
     };
     run().catch((error: unknown) => {
@@ -61,7 +59,7 @@ export function FilePreview({
       ctrl.abort();
       if (url) URL.revokeObjectURL(url);
     };
-  }, [api, namespace, path, image, sizeBytes, version]);
+  }, [trove, path, image, sizeBytes, version]);
 
   switch (preview.kind) {
     case 'loading':
@@ -81,12 +79,12 @@ export function FilePreview({
         </div>
       );
     case 'binary':
-      return <p className="muted">Binary file ({formatBytes(preview.content.size_bytes)}): download it to open it.</p>;
+      return <p className="muted">Binary file ({formatBytes(preview.content.sizeBytes)}): download it to open it.</p>;
     case 'text':
       return (
         <>
           {preview.content.truncated ? (
-            <p className="notice">Showing the first 1 MiB of {formatBytes(preview.content.size_bytes)}.</p>
+            <p className="notice">Showing the first 1 MiB of {formatBytes(preview.content.sizeBytes)}.</p>
           ) : null}
           <pre className="text-preview" tabIndex={0} aria-label={`Contents of ${path}`} data-testid="text-preview">
             {preview.content.content === '' ? <span className="muted">(empty file)</span> : preview.content.content}

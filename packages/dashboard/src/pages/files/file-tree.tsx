@@ -1,5 +1,5 @@
-import type { FileEntry } from '../../api/types';
-import { describeError } from '../../api/errors';
+import type { FileEntry } from 'trove-sdk';
+import { describeError } from '../../lib/errors';
 import { formatBytes } from '../../lib/bytes';
 
 export interface DirState {
@@ -49,22 +49,22 @@ function DirEntries(props: Props & { path: string; depth: number }) {
   return (
     <ul className={depth === 0 ? 'tree' : 'tree-children'} aria-label={depth === 0 ? 'Files' : undefined}>
       {entries.map((e) => {
-        const key = e.is_dir ? dirKey(e.path) : e.path;
-        const isOpen = e.is_dir && expanded.has(key);
+        const key = e.isDir ? dirKey(e.path) : e.path;
+        const isOpen = e.isDir && expanded.has(key);
         const isSelected = selected === key;
         return (
           <li key={key}>
             <button
               type="button"
               className={`tree-item${isSelected ? ' selected' : ''}`}
-              aria-expanded={e.is_dir ? isOpen : undefined}
+              aria-expanded={e.isDir ? isOpen : undefined}
               aria-current={isSelected ? 'true' : undefined}
-              onClick={() => (e.is_dir ? onToggle(e) : onSelect(e))}
+              onClick={() => (e.isDir ? onToggle(e) : onSelect(e))}
               title={e.path}
             >
-              <span className={`tree-icon ${e.is_dir ? (isOpen ? 'dir-open' : 'dir') : 'file'}`} aria-hidden="true" />
+              <span className={`tree-icon ${e.isDir ? (isOpen ? 'dir-open' : 'dir') : 'file'}`} aria-hidden="true" />
               <span className="tree-name">{e.name}</span>
-              {!e.is_dir ? <span className="tree-size muted">{formatBytes(e.size_bytes)}</span> : null}
+              {!e.isDir ? <span className="tree-size muted">{formatBytes(e.sizeBytes)}</span> : null}
             </button>
             {isOpen ? <DirEntries {...props} path={key} depth={depth + 1} /> : null}
           </li>

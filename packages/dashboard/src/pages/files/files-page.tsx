@@ -1,14 +1,13 @@
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from 'react';
-import { rawFileUrl } from '../../api/client';
-import { ApiError, describeError } from '../../api/errors';
-import type { FileEntry } from '../../api/types';
-import { uploadFile } from '../../api/upload';
+import type { FileEntry } from 'trove-sdk';
 import { ConfirmDialog } from '../../components/confirm-dialog';
 import { ErrorMessage } from '../../components/error-message';
 import { ChooseNamespaceHint, NamespaceBar } from '../../components/namespace-bar';
 import { Stamp } from '../../components/stamp';
 import { useSession } from '../../context';
 import { formatBytes } from '../../lib/bytes';
+import { describeError, hasStatus } from '../../lib/errors';
+import { uploadFetch } from '../../lib/upload-fetch';
 import { ROOT, parentDir } from '../../lib/paths';
 import { FilePreview } from './file-preview';
 import { FileTree, dirKey, type DirState } from './file-tree';
@@ -37,7 +36,8 @@ interface Upload {
 let uploadSeq = 0;
 
 function Browser({ namespace }: { namespace: string }) {
-  const { api } = useSession();
+  const { runtime, runtimeWithFetch } = useSession();
+  const trove = runtime(namespace);
   const [dirs, setDirs] = useState<Map<string, DirState>>(() => new Map());
   const [expanded, setExpanded] = useState<Set<string>>(() => new Set([ROOT]));
   const [selected, setSelected] = useState<FileEntry | null>(null);
@@ -54,25 +54,25 @@ function Browser({ namespace }: { namespace: string }) {
     async (path: string) => {
       setDirs((m) => new Map(m).set(path, { ...m.get(path), loading: true }));
       try {
-        const r = await api.listFiles(namespace, path);
+        const r = await trove.listDir(path);
         setDirs((m) => new Map(m).set(path, { entries: r.entries, truncated: r.truncated, loading: false }));
       } catch (error) {
         // A namespace nobody has used yet has no root directory: show it as empty, not as an error.
-        if (path === ROOT && error instanceof ApiError && error.status === 404) {
+        if (path === ROOT && hasStatus(error, 404)) {
           setDirs((m) => new Map(m).set(path, { entries: [], truncated: false, loading: false }));
         } else {
           setDirs((m) => new Map(m).set(path, { loading: false, error }));
         }
       }
     },
-    [api, namespace],
+    [trove],
   );
 
   useEffect(() => {
     void loadDir(ROOT);
   }, [loadDir]);
 
-  const currentDir = selected ? (selected.is_dir ? dirKey(selected.path) : parentDir(selected.path)) : ROOT;
+  const currentDir = selected ? (selected.isDir ? dirKey(selected.path) : parentDir(selected.path)) : ROOT;
 
   const toggleDir = (entry: FileEntry) => {
     const key = dirKey(entry.path);
@@ -102,8 +102,9 @@ function Browser({ namespace }: { namespace: string }) {
       const path = dir + file.name;
       setUploads((u) => [...u, { id, name: file.name, path, loaded: 0, total: file.size, status: 'uploading' }]);
       const patch = (p: Partial<Upload>) => setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...p } : x)));
-      const handle = uploadFile(api.key, namespace, path, file, (loaded, total) => patch({ loaded, total }), api.onUnauthorized);
-      handle.promise.then(
+      // Its own transport, over XHR, so the bar follows the bytes sent.
+      const client = runtimeWithFetch(namespace, uploadFetch((loaded, total) => patch({ loaded, total })));
+      client.upload(path, file).then(
         () => {
           patch({ status: 'done', loaded: file.size });
           setStatus(`Uploaded ${path}.`);
@@ -122,8 +123,8 @@ function Browser({ namespace }: { namespace: string }) {
   const download = async (entry: FileEntry) => {
     setActionError(null);
     try {
-      const res = await api.fetch('GET', rawFileUrl(entry.path), { namespace });
-      const blob = await res.blob();
+      const file = await trove.readBytesFull(entry.path);
+      const blob = new Blob([file.content as Uint8Array<ArrayBuffer>]);
       const url = URL.createObjectURL(blob);
       const a = document.createElement('a');
       a.href = url;
@@ -133,10 +134,8 @@ function Browser({ namespace }: { namespace: string }) {
       a.remove();
       // The browser reads the blob asynchronously after click(); revoke once it surely has.
       setTimeout(() => URL.revokeObjectURL(url), 30_000);
-      if (res.headers.get('x-trove-truncated') === '1') {
-        setStatus(
-          `Downloaded the first ${formatBytes(blob.size)} of ${formatBytes(Number(res.headers.get('x-trove-size')))}: the server caps downloads.`,
-        );
+      if (file.truncated) {
+        setStatus(`Downloaded the first ${formatBytes(blob.size)} of ${formatBytes(file.sizeBytes)}: the server caps downloads.`);
       } else setStatus(`Downloaded ${entry.name}.`);
     } catch (error) {
       setActionError(error);
@@ -144,10 +143,10 @@ function Browser({ namespace }: { namespace: string }) {
   };
 
   const remove = async (entry: FileEntry) => {
-    await api.deleteFile(namespace, entry.path);
-    const key = entry.is_dir ? dirKey(entry.path) : entry.path;
+    await trove.delete(entry.path);
+    const key = entry.isDir ? dirKey(entry.path) : entry.path;
     if (selected && (selected.path === entry.path || dirKey(selected.path).startsWith(key))) setSelected(null);
-    if (entry.is_dir) {
+    if (entry.isDir) {
       setExpanded((s) => new Set([...s].filter((p) => !p.startsWith(key))));
       setDirs((m) => new Map([...m].filter(([p]) => !p.startsWith(key))));
     }
@@ -255,7 +254,7 @@ function Browser({ namespace }: { namespace: string }) {
           <FileTree
             dirs={dirs}
             expanded={expanded}
-            selected={selected ? (selected.is_dir ? dirKey(selected.path) : selected.path) : null}
+            selected={selected ? (selected.isDir ? dirKey(selected.path) : selected.path) : null}
             onToggle={toggleDir}
             onSelect={setSelected}
           />
@@ -264,9 +263,9 @@ function Browser({ namespace }: { namespace: string }) {
           {selected ? (
             <>
               <div className="preview-head">
-                <h2 className="mono">{selected.name}{selected.is_dir ? '/' : ''}</h2>
+                <h2 className="mono">{selected.name}{selected.isDir ? '/' : ''}</h2>
                 <div className="actions">
-                  {!selected.is_dir ? (
+                  {!selected.isDir ? (
                     <button type="button" onClick={() => download(selected)}>
                       Download
                     </button>
@@ -279,25 +278,24 @@ function Browser({ namespace }: { namespace: string }) {
               <dl className="facts">
                 <dt>Path</dt>
                 <dd className="mono">{selected.path}</dd>
-                {!selected.is_dir ? (
+                {!selected.isDir ? (
                   <>
                     <dt>Size</dt>
-                    <dd>{formatBytes(selected.size_bytes)}</dd>
+                    <dd>{formatBytes(selected.sizeBytes)}</dd>
                   </>
                 ) : null}
                 <dt>Modified</dt>
                 <dd>
-                  <Stamp iso={selected.modified_at} />
+                  <Stamp iso={selected.modifiedAt} />
                 </dd>
               </dl>
-              {selected.is_dir ? (
+              {selected.isDir ? (
                 <p className="muted">Folder. Uploads go here while it is selected.</p>
               ) : (
                 <FilePreview
-                  api={api}
-                  namespace={namespace}
+                  trove={trove}
                   path={selected.path}
-                  sizeBytes={selected.size_bytes}
+                  sizeBytes={selected.sizeBytes}
                   version={version}
                 />
               )}
@@ -309,7 +307,7 @@ function Browser({ namespace }: { namespace: string }) {
       </div>
       {toDelete ? (
         <ConfirmDialog
-          title={toDelete.is_dir ? 'Delete folder?' : 'Delete file?'}
+          title={toDelete.isDir ? 'Delete folder?' : 'Delete file?'}
           confirmLabel="Delete"
           danger
           onConfirm={() => remove(toDelete)}
@@ -317,7 +315,7 @@ function Browser({ namespace }: { namespace: string }) {
         >
           <p>
             <span className="mono">{toDelete.path}</span>
-            {toDelete.is_dir ? ' and everything inside it' : ''} will be deleted from namespace{' '}
+            {toDelete.isDir ? ' and everything inside it' : ''} will be deleted from namespace{' '}
             <strong className="mono">{namespace}</strong>. This cannot be undone (unless a snapshot has it).
           </p>
         </ConfirmDialog>
