@@ -197,6 +197,7 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .command('tail')
       .description('follow events live (long-poll: each event shows as soon as it happens)')
       .option('-t, --type <type>', 'only these types (repeatable, or comma-separated)', collect)
+      .option('--source <source>', 'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)', collect)
       .option('-v, --verbose', 'show each event’s full data')
       .option('--since <when>', 'first replay events newer than this (90s, 1h30m, 2d or an ISO time)'),
     'only events of this namespace',
@@ -208,6 +209,7 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .description('list recent events, newest first')
       .option('--since <when>', 'only newer events: a duration (90s, 1h30m, 2d, 1w) or an ISO time')
       .option('-t, --type <type>', 'only these types (repeatable, or comma-separated)', collect)
+      .option('--source <source>', 'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)', collect)
       .option('--limit <n>', 'at most this many events (default 20; with --all: no limit)', intArg('--limit'))
       .option('--all', 'follow pages until --since (or the first event)'),
     'only events of this namespace',

@@ -509,13 +509,59 @@ export interface EventEnvelope<TType extends string, TData> {
   data: TData;
 }
 
-/** A file was written by `write` or `upload`. */
+/**
+ * Who made a change: `write` and `upload` (the files API's writes), `api` (its deletes), `exec` (a
+ * command, ours); as a filter, `api` stands for all three of the files API's.
+ */
+export type EventSource = 'exec' | 'api' | 'write' | 'upload';
+
+/** The command that made a change (`source: 'exec'`): a one-shot exec or a background process. */
+export interface ChangeAttribution {
+  /** The one-shot exec that made it (its `exec.completed` carries the same id). */
+  execId?: string;
+  /** The background process that made it. */
+  processId?: string;
+}
+
+/** A file was written by `write` or `upload`, or (ours) by a command (`source: 'exec'`). */
 export type FileWrittenEvent = EventEnvelope<
   'file.written',
-  { path: string; sizeBytes: number; source: 'write' | 'upload' }
+  { path: string; sizeBytes: number | null; source: 'write' | 'upload' | 'exec' } & ChangeAttribution
 >;
-/** A file or directory was deleted. */
-export type FileDeletedEvent = EventEnvelope<'file.deleted', { path: string }>;
+/** A file or directory was deleted: by the files API (`source: 'api'`, ours) or by a command (`source: 'exec'`). */
+export type FileDeletedEvent = EventEnvelope<'file.deleted', { path: string; source?: 'api' | 'exec' } & ChangeAttribution>;
+/** Ours: a command created a directory. */
+export type DirCreatedEvent = EventEnvelope<'dir.created', { path: string; source: 'exec' } & ChangeAttribution>;
+/** Ours: a command removed a directory. */
+export type DirDeletedEvent = EventEnvelope<'dir.deleted', { path: string; source: 'exec' } & ChangeAttribution>;
+/**
+ * Ours: a command changed more paths than the server records one by one (or some could not be
+ * seen): the counts of everything it changed, after the `recorded` path events.
+ */
+export type FilesChangedEvent = EventEnvelope<
+  'files.changed',
+  {
+    source: 'exec';
+    written: number;
+    deleted: number;
+    dirsCreated: number;
+    dirsDeleted: number;
+    /** Path events recorded for this command (or window) before this summary. */
+    recorded: number;
+    /** Paths changed in all. */
+    total: number;
+    /** True when the cap cut the path events short. */
+    truncated: boolean;
+    /** Some changes could not be attributed a path or were dropped by the kernel: the counts are a lower bound. */
+    incomplete?: boolean;
+    /** The counts are an upper bound (more paths than the server holds per command). */
+    approximate?: boolean;
+    /** Changes whose path could not be found. */
+    unresolved?: number;
+    /** Found by comparing the tree before and after (servers without fanotify). */
+    scan?: boolean;
+  } & ChangeAttribution
+>;
 /** An exec command finished (any exit code). */
 export type ExecCompletedEvent = EventEnvelope<
   'exec.completed',
@@ -525,6 +571,8 @@ export type ExecCompletedEvent = EventEnvelope<
     commandBytes: number;
     commandSha256: string;
     commandTruncated: boolean;
+    /** Ours: the id its file change events carry (`source: 'exec'`); they are in the log before this event. */
+    execId?: string;
     exitCode: number;
     /** How it ended (`exited`, `signaled`, `oom`); absent from servers that do not report it. */
     exitReason?: ExitReason;
@@ -589,6 +637,9 @@ export type WebhookTestEvent = EventEnvelope<'webhook.test', { message: string }
 export type TroveEvent =
   | FileWrittenEvent
   | FileDeletedEvent
+  | DirCreatedEvent
+  | DirDeletedEvent
+  | FilesChangedEvent
   | ExecCompletedEvent
   | ProcessStartedEvent
   | ProcessExitedEvent

@@ -7,7 +7,7 @@ import { APIUserAbortError, TroveError } from '../errors.js';
 import { camelize } from '../internal/camelize.js';
 import { sleep } from '../internal/sleep.js';
 import { readSseData } from '../internal/sse.js';
-import type { EventType, TroveEvent } from '../types.js';
+import type { EventSource, EventType, TroveEvent } from '../types.js';
 
 /** Filters of `events.list()`. */
 export interface EventListParams extends RequestOptions {
@@ -17,6 +17,8 @@ export interface EventListParams extends RequestOptions {
   types?: readonly (EventType | (string & {}))[];
   /** Only this namespace's events (a namespace-scoped key sees only its own anyway). */
   namespace?: string;
+  /** Ours: only events whose `data.source` is one of these (`exec`: changes made by commands; `api`: the files API's). */
+  source?: EventSource | readonly EventSource[];
   /** Page size, 1–200 (server default 20). */
   limit?: number;
   /** `nextCursor` of a previous page with the same filters. */
@@ -31,6 +33,8 @@ export interface EventTailParams {
   types?: readonly (EventType | (string & {}))[];
   /** Only this namespace's events. */
   namespace?: string;
+  /** Ours: only events whose `data.source` is one of these (`exec`: changes made by commands; `api`: the files API's). */
+  source?: EventSource | readonly EventSource[];
   /** Start after this event time; default: now (only events that happen after the call). */
   since?: string | Date;
   /** Stops the iteration (it then simply ends). */
@@ -47,6 +51,8 @@ export interface EventStreamParams {
   types?: readonly (EventType | (string & {}))[];
   /** Ours: only this namespace's events. */
   namespace?: string;
+  /** Ours: only events whose `data.source` is one of these (`exec`: changes made by commands; `api`: the files API's). */
+  source?: EventSource | readonly EventSource[];
   /** Ours: seconds between the server's `: ping` heartbeats, 1–60 (server default 15). */
   heartbeatSeconds?: number;
   /** Closes the connection; the iteration then simply ends. */
@@ -162,7 +168,7 @@ export class Events {
 
   /** @internal */
   async fetchPage(params: EventListParams): Promise<EventPage> {
-    const { since, types, namespace, limit, cursor, wait, ...req } = params;
+    const { since, types, namespace, source, limit, cursor, wait, ...req } = params;
     const ws = await this.client.getWorkspaceId(req);
     const timeoutMs = wait ? Math.max(req.timeoutMs ?? this.client.timeoutMs, wait * 1000 + 15_000) : req.timeoutMs;
     const raw = await this.client.requestJson<RawPage>({
@@ -174,6 +180,7 @@ export class Events {
         limit,
         namespace,
         types: types && types.length > 0 ? types.join(',') : undefined,
+        source: sourceQuery(source),
         since: since === undefined ? undefined : toIso(since),
         cursor,
         wait,
@@ -188,7 +195,7 @@ export class Events {
    * against servers without it, falls back to polling every `pollIntervalMs`.
    */
   async *tail(params: EventTailParams = {}): AsyncGenerator<TroveEvent, void, undefined> {
-    const { types, namespace, signal } = params;
+    const { types, namespace, source, signal } = params;
     const waitSeconds = Math.min(30, Math.max(1, Math.round(params.waitSeconds ?? 25)));
     const pollIntervalMs = params.pollIntervalMs ?? 1500;
     try {
@@ -196,7 +203,7 @@ export class Events {
         params.since !== undefined ? toIso(params.since) : await this.newestCreatedAt(namespace, signal);
       while (!signal?.aborted) {
         const started = Date.now();
-        const batch = await this.collectNewer({ since, types, namespace, signal, wait: waitSeconds });
+        const batch = await this.collectNewer({ since, types, namespace, source, signal, wait: waitSeconds });
         if (batch.length === 0) {
           // A server that honours `wait` holds an empty answer for the full wait; an empty answer
           // within a second means it ignored `wait`, so pause instead of spinning.
@@ -221,7 +228,7 @@ export class Events {
    * happen while disconnected are only available through `list()` / `tail({since})`.
    */
   async *stream(params: EventStreamParams = {}): AsyncGenerator<TroveEvent, void, undefined> {
-    const { signal, onConnected, types, namespace, heartbeatSeconds } = params;
+    const { signal, onConnected, types, namespace, source, heartbeatSeconds } = params;
     try {
       const ws = await this.client.getWorkspaceId({ signal });
       const body = await this.client.request(
@@ -231,6 +238,7 @@ export class Events {
           query: {
             types: types && types.length > 0 ? types.join(',') : undefined,
             namespace,
+            source: sourceQuery(source),
             heartbeat: heartbeatSeconds,
           },
           headers: { accept: 'text/event-stream' },
@@ -278,6 +286,13 @@ export class Events {
     }
     return newestFirst.reverse();
   }
+}
+
+/** `source` as the query string takes it: comma-separated, absent when empty. */
+function sourceQuery(source: EventSource | readonly EventSource[] | undefined): string | undefined {
+  if (source === undefined) return undefined;
+  const list = typeof source === 'string' ? [source] : source;
+  return list.length > 0 ? list.join(',') : undefined;
 }
 
 function toIso(value: string | Date): string {

@@ -19,6 +19,7 @@ import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
 import { boundEventData, withinBound } from './data-size.js';
+import { sourceLikePatterns } from './source-filter.js';
 
 export const API_VERSION = '2026-04-30';
 
@@ -51,6 +52,8 @@ export type SyncAppendHook = (run: SyncRunner, event: StoredEvent) => void;
 export interface EventQuery {
   namespace?: string | null;
   types?: string[];
+  /** Only events whose data.source is one of these (source-filter.ts; `api` stands for write, upload, api). */
+  sources?: string[] | null;
   /** Exclusive lower bound, microseconds since the epoch. */
   sinceMicros?: number;
   cursor?: string;
@@ -394,6 +397,10 @@ export class EventService {
     let query = this.db.selectFrom('events').selectAll().where('workspace_id', '=', workspaceId);
     if (q.namespace !== undefined && q.namespace !== null) query = query.where('namespace', '=', q.namespace);
     if (q.types && q.types.length > 0) query = query.where('type', 'in', q.types);
+    if (q.sources && q.sources.length > 0) {
+      const patterns = sourceLikePatterns(q.sources);
+      query = query.where((eb) => eb.or(patterns.map((p) => eb('data', 'like', p))));
+    }
     if (q.sinceMicros !== undefined) {
       // created_ms*1000 > since  ⇔  created_ms > floor(since/1000) for integer created_ms.
       query = query.where('created_ms', '>', Math.floor(q.sinceMicros / 1000));

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OpenStreams } from '../http/open-streams.js';
 import type { Logger } from '../context.js';
 import { publicEnvelope, type EventService } from '../events/service.js';
+import { matchesSource } from '../events/source-filter.js';
 
 export interface StreamOptions {
   workspaceId: string;
@@ -17,6 +18,8 @@ export interface StreamOptions {
   namespace: string | null;
   /** Only these types (null: all). */
   types: string[] | null;
+  /** Only events whose data.source is one of these (null: all; events/source-filter.ts). */
+  sources?: string[] | null;
   heartbeatMs: number;
   requestId: string;
   /** The key this stream was opened with; a stream ends when its key is revoked. */
@@ -72,6 +75,7 @@ export class EventStreams {
           }
           if (o.namespace !== null && e.namespace !== o.namespace) continue;
           if (o.types && !o.types.includes(e.type)) continue;
+          if (!matchesSource(e.data, o.sources ?? null)) continue;
           await write(`data: ${JSON.stringify(publicEnvelope(e))}\n\n`);
         }
         if (revoked) break;

@@ -53,4 +53,126 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
       ['file.written', 'workspace/keep.txt'],
     ]);
   });
+
+  it('a command creating, modifying and deleting 500 files: the log holds exactly those changes, reconciled against the tree', async () => {
+    const c = client(server, 'chg-500');
+    // 500 files to start with (the files API's own writes would do too; a command is quicker).
+    await c.exec('cd workspace && mkdir old && for i in $(seq 1 500); do echo "v1 $i" > old/f$i; done');
+    const r = await c.exec(
+      'cd workspace && mkdir new && for i in $(seq 1 500); do echo "n $i" > new/g$i; done; ' +
+        'for i in $(seq 1 250); do echo "v2" >> old/f$i; done; for i in $(seq 251 500); do rm old/f$i; done; echo done',
+    );
+    expect(r.stdout).toBe('done\n');
+    const events = await c.events();
+    const completed = events.filter((e) => e.type === 'exec.completed');
+    const execId = completed[1]!.data.exec_id;
+    const mine = events.filter((e) => e.data.exec_id === execId && changeTypes.has(e.type));
+    // 1 directory, 500 new files, 250 rewritten, 250 removed: 1,001 paths, one more than the default cap.
+    expect(mine.filter((e) => e.type !== 'files.changed')).toHaveLength(1000);
+    const summary = mine.at(-1)!;
+    expect(summary.type).toBe('files.changed');
+    expect(summary.data).toMatchObject({ written: 750, deleted: 250, dirs_created: 1, dirs_deleted: 0, recorded: 1000, total: 1001, truncated: true });
+    // Reconciled against the tree: every recorded written path exists with its size; every deleted one is gone.
+    const listing = (await (await c.raw('/v1/files?path=workspace/&recursive=true')).json()) as { entries?: Array<{ path: string; size_bytes?: number; type?: string }> };
+    const entries = new Map((listing.entries ?? []).map((e) => [e.path.replace(/\/$/, ''), e]));
+    for (const e of mine) {
+      if (e.type === 'file.written') expect(entries.get(e.data.path as string)?.size_bytes).toBe(e.data.size_bytes);
+      if (e.type === 'file.deleted') expect(entries.has(e.data.path as string)).toBe(false);
+    }
+    // In the order they happened: the new directory, its files, then the rewrites, then the removals.
+    expect(mine[0]!.data.path).toBe('workspace/new');
+    expect(mine[1]!.data.path).toBe('workspace/new/g1');
+    expect(mine[501]!.data.path).toBe('workspace/old/f1');
+    expect(mine[751]!).toMatchObject({ type: 'file.deleted', data: { path: 'workspace/old/f251' } });
+    // And all of it before the command's exec.completed.
+    expect(events.indexOf(mine.at(-1)!)).toBeLessThan(events.indexOf(completed[1]!));
+  });
+
+  it('rm -rf of a 10,000-file tree: the cap, then one summary', async () => {
+    const c = client(server, 'chg-rmrf');
+    await c.exec('cd workspace && mkdir -p big && cd big && for d in $(seq 1 100); do mkdir d$d; (cd d$d && touch $(seq -f f%g 1 100)); done');
+    const r = await c.exec('cd workspace && rm -rf big && echo gone');
+    expect(r.stdout).toBe('gone\n');
+    const events = await c.events();
+    const execId = events.filter((e) => e.type === 'exec.completed')[1]!.data.exec_id;
+    const mine = events.filter((e) => e.data.exec_id === execId && changeTypes.has(e.type));
+    expect(mine).toHaveLength(1001);
+    expect(mine.slice(0, 1000).every((e) => e.type === 'file.deleted' || e.type === 'dir.deleted')).toBe(true);
+    expect(mine[1000]!.data).toMatchObject({ deleted: 10_000, dirs_deleted: 101, total: 10_101, recorded: 1000, truncated: true, source: 'exec' });
+    expect(mine[1000]!.data.incomplete).toBeUndefined();
+  });
+
+  it("one namespace's command never produces another namespace's events", async () => {
+    const a = client(server, 'chg-iso-a');
+    const b = client(server, 'chg-iso-b');
+    await Promise.all([
+      a.exec('cd workspace && for i in $(seq 1 50); do echo a > a$i; done'),
+      b.exec('cd workspace && for i in $(seq 1 50); do echo b > b$i; done; mkdir bd'),
+    ]);
+    const ea = (await a.events()).filter((e) => changeTypes.has(e.type));
+    const eb = (await b.events()).filter((e) => changeTypes.has(e.type));
+    expect(ea.map((e) => e.data.path)).toEqual(Array.from({ length: 50 }, (_, i) => `workspace/a${i + 1}`));
+    expect(eb).toHaveLength(51);
+    expect(eb.every((e) => /^workspace\/(b\d+|bd)$/.test(e.data.path as string))).toBe(true);
+    for (const e of ea) expect(e.namespace).toBe('chg-iso-a');
+    for (const e of eb) expect(e.namespace).toBe('chg-iso-b');
+  });
+
+  it("the files API's own writes and deletes are recorded once (by the API), never by the tracker", async () => {
+    const c = client(server, 'chg-api');
+    await c.write('x.txt', 'hello');
+    expect((await c.raw('/delete', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'x.txt' }) })).status).toBe(200);
+    // Something for the tracker to see after them: its events prove the API's were read past.
+    await c.exec('cd workspace && echo after > y.txt');
+    const events = await c.events();
+    expect(events.map((e) => [e.type, e.data.path ?? null, e.data.source ?? null])).toEqual([
+      ['file.written', 'workspace/x.txt', 'upload'],
+      ['file.deleted', 'workspace/x.txt', 'api'],
+      ['file.written', 'workspace/y.txt', 'exec'],
+      ['exec.completed', null, null],
+    ]);
+  });
+
+  it('the events API and the SSE stream filter on source', async () => {
+    const c = client(server, 'chg-filter');
+    await c.write('api.txt', 'from the api');
+    await c.exec('cd workspace && echo cmd > cmd.txt');
+    const fromExec = await c.events('source=exec');
+    expect(fromExec.map((e) => e.data.path)).toEqual(['workspace/cmd.txt']);
+    const fromApi = await c.events('source=api');
+    expect(fromApi.map((e) => e.data.path)).toEqual(['workspace/api.txt']);
+    expect((await c.events('source=api,exec')).map((e) => e.data.path)).toEqual(['workspace/api.txt', 'workspace/cmd.txt']);
+    const bad = await c.admin(`/v1/workspaces/${server.workspaceId}/events?source=robot`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { detail: string }).detail).toBe('Invalid source: "robot" (known: exec, api, write, upload; comma-separated)');
+    const badStream = await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks/stream?source=robot`);
+    expect(badStream.status).toBe(400);
+
+    // SSE: only the command's change arrives, not the API write made while the stream is open.
+    const ac = new AbortController();
+    const res = await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks/stream?source=exec&namespace=chg-filter`, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    const seen: Envelope[] = [];
+    let buf = '';
+    const next = async (): Promise<Record<string, unknown>> => {
+      for (;;) {
+        const at = buf.indexOf('\n\n');
+        if (at >= 0) {
+          const msg = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          if (msg.startsWith('data: ')) return JSON.parse(msg.slice(6)) as Record<string, unknown>;
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buf += new TextDecoder().decode(value);
+      }
+    };
+    expect(await next()).toEqual({ type: 'connected' });
+    await c.write('api2.txt', 'again');
+    await c.exec('cd workspace && echo two > cmd2.txt');
+    seen.push((await next()) as unknown as Envelope);
+    ac.abort();
+    expect(seen.map((e) => [e.type, e.data.path, e.data.source])).toEqual([['file.written', 'workspace/cmd2.txt', 'exec']]);
+  });
 });

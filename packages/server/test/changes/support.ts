@@ -19,7 +19,7 @@ export function client(server: StartedServer, namespace: string) {
       return (await res.json()) as { exit_code: number; stdout: string; stderr: string };
     },
     async write(path: string, body: string): Promise<void> {
-      const res = await ns(`/v1/files/${path}`, { method: 'PUT', body });
+      const res = await ns(`/files/${path}`, { method: 'PUT', body });
       if (res.status >= 300) throw new Error(`write ${res.status}: ${await res.text()}`);
     },
     /** Every event of the namespace (filtered by `query`), oldest first. */

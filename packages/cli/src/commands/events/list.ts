@@ -4,6 +4,7 @@ import type { Context } from '../../context.js';
 import { colorType, summarizeEvent } from '../../output/events.js';
 import { formatTimestamp } from '../../output/time.js';
 import { parseSince } from '../../parse/since.js';
+import { parseSources } from '../../parse/source.js';
 
 /** The server's page size cap. */
 const MAX_PAGE = 200;
@@ -11,12 +12,12 @@ const MAX_PAGE = 200;
 export async function run(
   ctx: Context,
   _args: unknown[],
-  opts: { since?: string; type?: string[]; limit?: number; all?: boolean; namespace?: string },
+  opts: { since?: string; type?: string[]; source?: string[]; limit?: number; all?: boolean; namespace?: string },
 ): Promise<void> {
   const since = opts.since !== undefined ? parseSince(opts.since, ctx.io.now()) : undefined;
   const types = opts.type && opts.type.length > 0 ? opts.type : undefined;
   const client = await ctx.admin();
-  const filters = { since, types, namespace: opts.namespace, signal: ctx.io.signal };
+  const filters = { since, types, source: parseSources(opts.source), namespace: opts.namespace, signal: ctx.io.signal };
   let events: TroveEvent[] = [];
   let nextCursor: string | null = null;
 

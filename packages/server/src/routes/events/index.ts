@@ -6,12 +6,14 @@ import { parseTimeMicros } from '../../ids.js';
 import { requireWorkspace } from '../../services/auth.js';
 import { validateNamespaceName } from '../../services/namespaces.js';
 import { publicEnvelope, type EventQuery } from '../../events/service.js';
+import { parseSources } from '../../events/source-filter.js';
 import { errors, eventEnvelope, workspaceParams } from '../shared-schemas.js';
 
 interface Query {
   limit?: number;
   namespace?: string;
   types?: string;
+  source?: string;
   since?: string;
   cursor?: string;
   wait?: number;
@@ -31,6 +33,10 @@ export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<
             limit: { type: 'integer', minimum: 1, default: 20, description: 'Default 20; values above 200 are capped' },
             namespace: { type: 'string' },
             types: { type: 'string', description: 'Comma-separated event types' },
+            source: {
+              type: 'string',
+              description: 'Ours: comma-separated data.source values: exec (changes made by commands), api (the files API: write, upload and its deletes), write, upload',
+            },
             since: { type: 'string', description: 'Exclusive lower bound (ISO time)' },
             cursor: { type: 'string' },
             wait: { type: 'number', minimum: 0, maximum: 30, description: 'Ours: long-poll seconds (≤30)' },
@@ -70,6 +76,7 @@ export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<
       const query: EventQuery = {
         namespace,
         types,
+        sources: parseSources(q.source),
         sinceMicros,
         cursor: q.cursor || undefined,
         limit: Math.min(q.limit ?? 20, 200),

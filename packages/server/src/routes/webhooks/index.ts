@@ -9,6 +9,7 @@ import { requireAdmin, requireWorkspace } from '../../services/auth.js';
 import { validateNamespaceName } from '../../services/namespaces.js';
 import type { WebhookCreateInput, WebhookService, WebhookUpdateInput } from '../../webhooks/service.js';
 import type { EventStreams } from '../../webhooks/stream.js';
+import { parseSources } from '../../events/source-filter.js';
 import { errors, workspaceParams } from '../shared-schemas.js';
 import {
   createBody,
@@ -74,7 +75,7 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
     );
 
     // A static segment wins over `:webhook_id` in the router, so "stream" is never taken for an id.
-    app.get<{ Params: WsParams; Querystring: { namespace?: string; types?: string; heartbeat?: number } }>(
+    app.get<{ Params: WsParams; Querystring: { namespace?: string; types?: string; source?: string; heartbeat?: number } }>(
       `${base}/stream`,
       {
         schema: {
@@ -89,6 +90,7 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
             properties: {
               namespace: { type: 'string', description: 'Ours: only this namespace' },
               types: { type: 'string', description: 'Ours: comma-separated event types' },
+              source: { type: 'string', description: 'Ours: comma-separated data.source values (exec, api, write, upload)' },
               heartbeat: { type: 'integer', minimum: 1, maximum: 60, description: 'Ours: seconds between pings (default 15)' },
             },
           },
@@ -113,11 +115,14 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
           .split(',')
           .map((t) => t.trim())
           .filter(Boolean);
+        // Checked before the stream starts: a bad value is a JSON 400, not a stream that says nothing.
+        const sources = parseSources(req.query.source);
         reply.hijack();
         await streams.serve(req.raw, reply.raw, {
           workspaceId: auth.workspaceId,
           namespace,
           types: types.length > 0 ? types : null,
+          sources,
           heartbeatMs: (req.query.heartbeat ?? DEFAULT_HEARTBEAT_S) * 1000,
           requestId: req.id,
           keyId: auth.keyId,
