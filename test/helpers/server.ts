@@ -14,6 +14,8 @@ import pg from 'pg';
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const serverBin = join(repoRoot, 'packages/server/bin/trove-server.cjs');
 export const cliBin = join(repoRoot, 'packages/cli/dist/bin.js');
+/** `node --import` this to SIGKILL a process at a snapshot restore phase named by TROVE_TEST_CRASH_AT (kill -9 tests). */
+export const crashAtPreload = join(repoRoot, 'test/helpers/crash-at.mjs');
 
 export interface StartedServer {
   baseUrl: string;
@@ -44,6 +46,8 @@ export interface StartOptions {
   runtimeKey?: string;
   port?: number;
   args?: string[];
+  /** Flags for node itself, before the server's entry point (e.g. `--import` of a test preload). */
+  nodeArgs?: string[];
 }
 
 export function randomKey(): string {
@@ -124,7 +128,7 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
     env.TROVE_DATABASE_URL = pgState.db.url;
   }
   const databaseUrl = env.TROVE_DATABASE_URL ?? null;
-  const proc = spawn(process.execPath, [serverBin, ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), serverBin, ...(opts.args ?? [])], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -50,7 +50,7 @@ import {
 import { ByteReader } from './byte-reader.js';
 import * as io from './fd-io.js';
 import { FileWriter } from './file-writer.js';
-import { crashPoint } from './crash-points.js';
+import { restorePhase } from './restore-phases.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, TarFormatError, type PaxValues, type SparseSegment } from './tar-format.js';
 
 /** Limits a restore must respect (0 = unlimited). */
@@ -431,7 +431,7 @@ export async function extractArchive(
         throw invalidArchive(`entry ${show(rel)} has an unsupported type ${JSON.stringify(flag)}`);
       }
       opts.onProgress?.({ entries, bytes: res.totalBytes });
-      crashPoint('mid-extract', entries);
+      restorePhase('mid-extract', entries);
       if (performance.now() - burstStart >= BURST_MS) await maybeYield();
     }
     // Read what follows the end marker so gunzip verifies the CRC of the whole stream (and a plain tar ends).

@@ -3,7 +3,7 @@
  * validated staging tree → atomic swap). The namespace root is always a real
  * directory at its usual path; see tree-swap.ts for the on-disk protocol.
  */
-import { crashPoint } from './crash-points.js';
+import { restorePhase } from './restore-phases.js';
 import { createArchive, type ArchiveStats } from './archive-create.js';
 import { extractArchive, invalidArchive, type ArchiveLimits, type ExtractOptions } from './archive-extract.js';
 import { errCode } from '../tree/sys.js';
@@ -77,7 +77,7 @@ export async function restoreArchive(
       await discardStaging(plan).catch(() => {});
       throw err;
     }
-    crashPoint('before-swap');
+    restorePhase('before-swap');
     await commitSwap(plan);
     const committed = plan;
     // The removal reads through the plan's descriptors: they are closed when it ends.

@@ -39,7 +39,7 @@ import {
   renameat2,
 } from '../tree/sys.js';
 import { fsyncFd } from './fd-io.js';
-import { crashPoint } from './crash-points.js';
+import { restorePhase } from './restore-phases.js';
 
 export const TREES_DIR = '.trees';
 const NAME_RE = /^([0-9a-f]{16})-(new|old|stray)-(.+)$/;
@@ -149,7 +149,7 @@ export async function commitSwap(plan: SwapPlan): Promise<void> {
     await removeTreeAt(plan.treesFd, plan.stagingName, plan.treesFd).catch(() => {});
     throw err;
   }
-  crashPoint('mid-swap');
+  restorePhase('mid-swap');
   try {
     renameat2(plan.treesFd, plan.stagingName, plan.nsDirFd, plan.ns);
   } catch (err) {
@@ -158,7 +158,7 @@ export async function commitSwap(plan: SwapPlan): Promise<void> {
   }
   await fsyncFd(plan.nsDirFd);
   await fsyncFd(plan.treesFd);
-  crashPoint('after-swap');
+  restorePhase('after-swap');
 }
 
 /**
@@ -167,7 +167,7 @@ export async function commitSwap(plan: SwapPlan): Promise<void> {
  * in .trees is removed by the next start-up recovery.
  */
 export async function removeOldTree(plan: SwapPlan): Promise<void> {
-  await removeTreeAt(plan.treesFd, plan.oldName, plan.treesFd, (i) => crashPoint('mid-cleanup', i)).catch(() => {});
+  await removeTreeAt(plan.treesFd, plan.oldName, plan.treesFd, (i) => restorePhase('mid-cleanup', i)).catch(() => {});
 }
 
 function exists(dirFd: number, name: string): boolean {

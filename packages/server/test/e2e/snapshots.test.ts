@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
+import { crashAtPreload, startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
 import { buildFixtureTree, manifest } from '../snapshots/support.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
@@ -341,7 +341,7 @@ describe('restore safety', () => {
     ['after-swap', 'new'],
   ] as const) {
     it(`kill -9 during restore (${phase}) → after restart the tree is entirely ${expected}`, async () => {
-      const s = await startServer({ env: { TROVE_TEST_CRASH_AT: phase } });
+      const s = await startServer({ env: { TROVE_TEST_CRASH_AT: phase }, nodeArgs: ['--import', crashAtPreload] });
       let restarted: StartedServer | null = null;
       try {
         const rt = rtFor(s, 'crashy');

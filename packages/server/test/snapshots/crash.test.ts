@@ -1,6 +1,7 @@
 /**
  * kill -9 during restore: a child process restores a large archive and is
- * SIGKILLed at named phases (TROVE_TEST_CRASH_AT) and at progress points
+ * SIGKILLed at named phases (TROVE_TEST_CRASH_AT, acted on by the preload
+ * test/helpers/crash-at.mjs, which listens to the restore's diagnostics channel) and at progress points
  * chosen by the parent; after recoverInterruptedRestores the namespace must
  * be exactly the old tree or exactly the new one.
  */
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { recoverInterruptedRestores, TREES_DIR } from '../../src/snapshots/archive.js';
+import { crashAtPreload } from '../../../../test/helpers/server.js';
 import { archiveDir, manifest, pseudoRandom, rmTree, transpileSnapshots, type ManifestEntry } from './support.js';
 
 let work: string;
@@ -72,7 +74,7 @@ async function runChild(opts: { crashAt?: string; killAfter?: number }): Promise
   const nsRoot = join(namespacesDir, 'ns');
   await buildOldTree(nsRoot);
   const env = { ...process.env, TROVE_TEST_CRASH_AT: opts.crashAt ?? '' };
-  const child = spawn(process.execPath, [childScript, newTgz, nsRoot], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', crashAtPreload, childScript, newTgz, nsRoot], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let lines = 0;
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
