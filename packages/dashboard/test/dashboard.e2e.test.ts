@@ -404,6 +404,79 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await screenshot(page, '09-events-filtered');
   });
 
+  it('shows which command made each change, links to its process, and filters by source', async () => {
+    const page = await open(server.runtimeKey);
+    await page.goto('/dashboard/events');
+    await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+    const list = page.getByTestId('event-list');
+    // The file.written row of a path (the command's exec.completed row names the path too).
+    const row = (text: string) =>
+      list.getByRole('listitem').filter({ has: page.locator('[data-event-type="file.written"]') }).filter({ hasText: text });
+    const tag = randomBytes(3).toString('hex');
+    const exec = async (command: string) => {
+      const res = await runtime()('/v1/exec', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ command }),
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+    };
+
+    // A one-shot exec: its change carries source "exec" and the exec's id, shown beside the row.
+    await exec(`echo hi > workspace/by-exec-${tag}.txt`);
+    await row(`by-exec-${tag}.txt`).waitFor({ timeout: 10_000 });
+    const page1 = (await (await runtime()(`/v1/workspaces/${server.workspaceId}/events?types=file.written&limit=50`)).json()) as {
+      events: { data: { path: string; source?: string; exec_id?: string } }[];
+    };
+    const written = page1.events.find((e) => e.data.path === `workspace/by-exec-${tag}.txt`)!;
+    expect(written.data.source).toBe('exec');
+    expect(written.data.exec_id).toMatch(/^exec-/);
+    const madeBy = row(`by-exec-${tag}.txt`).getByTestId('event-source');
+    expect(await madeBy.locator('.badge').textContent()).toBe('exec');
+    expect(await madeBy.textContent()).toContain(`by command ${written.data.exec_id}`);
+    // A change through the files API says so.
+    await writeFile(`by-api-${tag}.txt`, 'x');
+    await row(`by-api-${tag}.txt`).getByTestId('event-source').filter({ hasText: /^api$/ }).waitFor();
+
+    // A background process: its change links to the process.
+    const started = await runtime()('/v1/processes', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command: `echo from-${tag}; echo x > workspace/by-proc-${tag}.txt` }),
+    });
+    expect(started.ok, await started.clone().text()).toBe(true);
+    const proc = (await started.json()) as { process_id: string };
+    const procLink = row(`by-proc-${tag}.txt`).getByRole('link', { name: proc.process_id });
+    await procLink.waitFor({ timeout: 10_000 });
+    expect(await row(`by-proc-${tag}.txt`).getByTestId('event-source').textContent()).toContain(`by process ${proc.process_id}`);
+    await screenshot(page, '09b-events-sources');
+
+    // Made by commands: a files API write no longer shows, a command's does.
+    await page.getByLabel('Made by').selectOption('exec');
+    await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
+    expect(new URL(page.url()).searchParams.get('source')).toBe('exec');
+    await writeFile(`later-api-${tag}.txt`, 'x');
+    await exec(`echo 2 > workspace/later-exec-${tag}.txt`);
+    await row(`later-exec-${tag}.txt`).waitFor({ timeout: 10_000 });
+    // The API write happened first: had it passed the filter, it would be on screen by now.
+    expect(await row(`later-api-${tag}.txt`).count()).toBe(0);
+    expect(await row(`by-api-${tag}.txt`).count()).toBe(0);
+    const badges = await list.getByTestId('event-source').locator('.badge').allTextContents();
+    expect(new Set(badges)).toEqual(new Set(['exec']));
+    // Made through the files API: the other way round.
+    await page.getByLabel('Made by').selectOption('api');
+    await row(`later-api-${tag}.txt`).waitFor();
+    expect(await row(`later-exec-${tag}.txt`).count()).toBe(0);
+    await page.getByLabel('Made by').selectOption('');
+    await row(`later-exec-${tag}.txt`).waitFor();
+
+    // The process link opens the Terminal page with that process's output.
+    await row(`by-proc-${tag}.txt`).getByRole('link', { name: proc.process_id }).click();
+    await page.getByRole('heading', { name: 'Terminal', level: 1 }).waitFor();
+    expect(new URL(page.url()).searchParams.get('process')).toBe(proc.process_id);
+    await page.getByTestId('process-log').locator('.term-stdout').filter({ hasText: `from-${tag}` }).waitFor();
+  });
+
   it('creates a key (secret once, copy), and revokes it after confirmation', async () => {
     const page = await open(server.adminKey);
     await screenshot(page, '10a-overview-admin');

@@ -7,7 +7,7 @@ import type { TroveEvent } from 'trove-sdk';
 import { formatStamp } from '../src/lib/time.js';
 import { baseName, imageType, namespaceProblem, parentDir } from '../src/lib/paths.js';
 import { formatBytes } from '../src/lib/bytes.js';
-import { commandOf, matchesSource, sourceBadge, sourceOf } from '../src/lib/event-source.js';
+import { commandOf, matchesSource, sourceBadge } from '../src/lib/event-source.js';
 import { summarize } from '../src/lib/event-summary.js';
 import { toWire } from '../src/lib/wire-json.js';
 
@@ -73,9 +73,12 @@ describe('event sources', () => {
   const byProcess = event('file.deleted', { path: 'workspace/old.txt', source: 'exec', processId: 'proc-9' });
   const byApi = event('file.written', { path: 'workspace/a.txt', sizeBytes: 1, source: 'upload' });
   const keyCreated = event('key.created', { keyId: 'key-1', name: 'k' }, null);
+  const exitedProcess = event('process.exited', { processId: 'proc-9', exitCode: 0 });
 
   it('tells changes made by commands from those made through the API', () => {
-    expect([byExec, byProcess, byApi].map(sourceOf)).toEqual(['exec', 'exec', 'api']);
+    expect([byExec, byProcess, byApi].map(sourceBadge)).toEqual(['exec', 'exec', 'api']);
+    expect(sourceBadge(event('file.deleted', { path: 'workspace/x', source: 'api' }))).toBe('api');
+    // A change from a server that did not say: the files API's.
     expect(sourceBadge(event('file.deleted', { path: 'workspace/x' }))).toBe('api');
     expect(sourceBadge(event('files.changed', { source: 'exec', truncated: true }))).toBe('exec');
     // Not a change to a tree: no badge.
@@ -86,13 +89,16 @@ describe('event sources', () => {
     expect(commandOf(byExec)).toEqual({ kind: 'exec', id: 'exec-7' });
     expect(commandOf(byProcess)).toEqual({ kind: 'process', id: 'proc-9' });
     expect(commandOf(byApi)).toBeNull();
+    // Not a change, but its process is named all the same.
+    expect([sourceBadge(exitedProcess), commandOf(exitedProcess)]).toEqual([null, { kind: 'process', id: 'proc-9' }]);
   });
 
   it('filters by source', () => {
     const all = [byExec, byProcess, byApi, keyCreated];
     expect(all.filter((e) => matchesSource(e, ''))).toHaveLength(4);
     expect(all.filter((e) => matchesSource(e, 'exec'))).toEqual([byExec, byProcess]);
-    expect(all.filter((e) => matchesSource(e, 'api'))).toEqual([byApi, keyCreated]);
+    // As the server's ?source=: events without a source match no source filter.
+    expect(all.filter((e) => matchesSource(e, 'api'))).toEqual([byApi]);
   });
 });
 
@@ -106,8 +112,11 @@ describe('summarize', () => {
 
   it('summarises a command that changed more paths than the cap', () => {
     expect(
-      summarize(event('files.changed', { source: 'exec', execId: 'exec-2', total: 10_001, counts: { written: 1, deleted: 10_000 }, truncated: true })),
-    ).toBe('10,001 paths changed: 1 written, 10,000 deleted (truncated: only the first ones have their own event)');
+      summarize(event('files.changed', { source: 'exec', execId: 'exec-2', written: 1, deleted: 10_000, dirsCreated: 0, dirsDeleted: 1, recorded: 1000, total: 10_002, truncated: true })),
+    ).toBe('10,002 paths changed: 1 written, 10,000 deleted, 1 folders deleted (truncated: the first 1,000 have their own event)');
+    expect(summarize(event('files.changed', { counts: { deleted: 3 }, truncated: true, incomplete: true }))).toBe(
+      '3 deleted (truncated: only the first ones have their own event) (incomplete: some changes could not be read)',
+    );
     expect(summarize(event('files.changed', { written: 2, dirsCreated: 1, truncated: false }))).toBe('2 written, 1 folders created');
   });
 

@@ -54,16 +54,23 @@ const COUNT_LABELS: [key: string, label: string][] = [
 ];
 
 /**
- * The summary a command's changes end with once they pass the per-command cap: the counts per
- * kind (in `data.counts` or in `data` itself), and whether only part was recorded one by one.
+ * The summary a command's changes end with once they pass the per-command cap: how many paths it
+ * changed per kind (in `data` itself, or in `data.counts`), and how many have their own event.
  */
 function summarizeChanges(d: Record<string, unknown>): string {
   const counts = (typeof d.counts === 'object' && d.counts !== null ? d.counts : d) as Record<string, unknown>;
   const parts = COUNT_LABELS.flatMap(([key, label]) => {
     const n = counts[key];
-    return typeof n === 'number' && n > 0 ? [`${n.toLocaleString('en-US')} ${label}`] : [];
+    return typeof n === 'number' && n > 0 ? [`${count(n)} ${label}`] : [];
   });
-  const total = typeof d.total === 'number' ? `${d.total.toLocaleString('en-US')} paths changed` : '';
-  const head = [total, parts.join(', ')].filter(Boolean).join(': ');
-  return `${head || 'files changed'}${d.truncated === true ? ' (truncated: only the first ones have their own event)' : ''}`;
+  const total = typeof d.total === 'number' ? `${count(d.total)} paths changed` : '';
+  const head = [total, parts.join(', ')].filter(Boolean).join(': ') || 'files changed';
+  const first = typeof d.recorded === 'number' ? `the first ${count(d.recorded)}` : 'only the first ones';
+  const truncated = d.truncated === true ? ` (truncated: ${first} have their own event)` : '';
+  const incomplete = d.incomplete === true ? ' (incomplete: some changes could not be read)' : '';
+  return head + truncated + incomplete;
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US');
 }

@@ -20,7 +20,7 @@ const MODE_LABELS: Record<FeedMode, string> = {
 const SOURCE_LABELS: Record<SourceFilter, string> = {
   '': 'All sources',
   exec: 'Commands (exec)',
-  api: 'Files API and others',
+  api: 'Files API',
 };
 
 /** Filters live in the URL so a filtered feed can be bookmarked or shared. */
