@@ -97,4 +97,21 @@ describe('events list', () => {
     expect(bad.stderr).toContain('--since: cannot read "yesterday"');
     expect(bad.stderr).toContain('1h30m');
   });
+
+  it('--source keeps the events made by that actor (exec: commands; api: the files API), and rejects unknown ones', async () => {
+    await write('src', 'by-api.txt', 'x');
+    const ns = api(session.server, session.server.runtimeKey, 'src');
+    const r = await ns('/v1/exec', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'echo c > workspace/by-cmd.txt' }) });
+    expect(r.status).toBe(200);
+    const execOnly = JSON.parse(await session.ok(['events', 'list', '--json', '-n', 'src', '--source', 'exec']));
+    // Without root (no fanotify) the scan fallback records it too.
+    expect(execOnly.events.map((e: { data: { path: string; source: string } }) => [e.data.path, e.data.source])).toEqual([['workspace/by-cmd.txt', 'exec']]);
+    const apiOnly = JSON.parse(await session.ok(['events', 'list', '--json', '-n', 'src', '--source', 'api']));
+    expect(apiOnly.events.map((e: { data: { path: string } }) => e.data.path)).toEqual(['workspace/by-api.txt']);
+    const text = await session.ok(['events', 'list', '-n', 'src', '--source', 'exec']);
+    expect(text).toMatch(/^\d\d:\d\d:\d\d\tfile\.written\tsrc\tworkspace\/by-cmd\.txt \(2 B, exec, exec-[0-9a-f]{24}\)\n$/);
+    const bad = await session.run(['events', 'list', '--source', 'robot']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--source: unknown source "robot" (use exec, api, write, upload');
+  });
 });

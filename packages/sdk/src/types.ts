@@ -526,7 +526,9 @@ export interface ChangeAttribution {
 /** A file was written by `write` or `upload`, or (ours) by a command (`source: 'exec'`). */
 export type FileWrittenEvent = EventEnvelope<
   'file.written',
-  { path: string; sizeBytes: number | null; source: 'write' | 'upload' | 'exec' } & ChangeAttribution
+  | { path: string; sizeBytes: number; source: 'write' | 'upload' }
+  /** A command's write: `sizeBytes` is the size when the change was recorded, null when not a regular file any more. */
+  | ({ path: string; sizeBytes: number | null; source: 'exec' } & ChangeAttribution)
 >;
 /** A file or directory was deleted: by the files API (`source: 'api'`, ours) or by a command (`source: 'exec'`). */
 export type FileDeletedEvent = EventEnvelope<'file.deleted', { path: string; source?: 'api' | 'exec' } & ChangeAttribution>;

@@ -8,7 +8,8 @@ export function summarizeEvent(ev: TroveEvent): string {
   const d = ev.data as Record<string, unknown>;
   switch (ev.type) {
     case 'file.written':
-      return `${ev.data.path} (${ev.data.sizeBytes === null ? 'size unknown' : formatBytes(ev.data.sizeBytes)}, ${ev.data.source}${by(ev.data)})`;
+      if (ev.data.source !== 'exec') return `${ev.data.path} (${formatBytes(ev.data.sizeBytes)}, ${ev.data.source})`;
+      return `${ev.data.path} (${ev.data.sizeBytes === null ? 'size unknown' : formatBytes(ev.data.sizeBytes)}, exec${by(ev.data)})`;
     case 'file.deleted':
       return `${ev.data.path}${ev.data.source === 'exec' ? ` (exec${by(ev.data)})` : ''}`;
     case 'dir.created':

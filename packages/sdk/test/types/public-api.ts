@@ -36,6 +36,7 @@ import {
   type ProcessStreamEvent,
   type Snapshot,
   type TroveEvent,
+  type ChangeAttribution,
   type UploadProgress,
   type Webhook,
   type WebhookDelivery,
@@ -188,6 +189,9 @@ export function events(e: Event): void {
       EventType,
       | 'file.written'
       | 'file.deleted'
+      | 'dir.created'
+      | 'dir.deleted'
+      | 'files.changed'
       | 'exec.completed'
       | 'process.started'
       | 'process.exited'
@@ -201,10 +205,23 @@ export function events(e: Event): void {
       | 'webhook.test'
     >
   >();
-  assertType<Equal<EventData<'file.written'>, { path: string; sizeBytes: number; source: 'write' | 'upload' }>>();
+  assertType<
+    Equal<
+      EventData<'file.written'>,
+      | { path: string; sizeBytes: number; source: 'write' | 'upload' }
+      | ({ path: string; sizeBytes: number | null; source: 'exec' } & ChangeAttribution)
+    >
+  >();
   switch (e.type) {
     case 'file.written':
-      is<'write' | 'upload'>(e.data.source);
+      is<'write' | 'upload' | 'exec'>(e.data.source);
+      // The files API's writes always know their size; a command's may not.
+      if (e.data.source !== 'exec') is<number>(e.data.sizeBytes);
+      else is<string | undefined>(e.data.execId ?? e.data.processId);
+      break;
+    case 'files.changed':
+      is<number>(e.data.total);
+      is<boolean>(e.data.truncated);
       break;
     case 'snapshot.restored':
       is<number>(e.data.filesRestored);
