@@ -285,7 +285,10 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await page.getByLabel('Standard input').fill('piped in');
     await input.press('Enter');
     await log.getByText('PIPED IN').waitFor({ timeout: 30_000 });
-    expect(await log.getByTestId('exec-status').last().textContent()).toMatch(/^exit 0 · \d+ ms$/);
+    // The output comes before the exit: wait for the second command's own status line.
+    const second = log.getByTestId('exec-status').nth(1);
+    await second.waitFor();
+    expect(await second.textContent()).toMatch(/^exit 0 · \d+ ms$/);
 
     // History: ArrowUp recalls the last command.
     await input.press('ArrowUp');

@@ -115,7 +115,7 @@ describe('summarize', () => {
       summarize(event('files.changed', { source: 'exec', execId: 'exec-2', written: 1, deleted: 10_000, dirsCreated: 0, dirsDeleted: 1, recorded: 1000, total: 10_002, truncated: true })),
     ).toBe('10,002 paths changed: 1 written, 10,000 deleted, 1 folders deleted (truncated: the first 1,000 have their own event)');
     expect(summarize(event('files.changed', { counts: { deleted: 3 }, truncated: true, incomplete: true }))).toBe(
-      '3 deleted (truncated: only the first ones have their own event) (incomplete: some changes could not be read)',
+      '3 deleted (truncated: only the first ones have their own event) (incomplete: some changes could not be seen)',
     );
     expect(summarize(event('files.changed', { written: 2, dirsCreated: 1, truncated: false }))).toBe('2 written, 1 folders created');
   });

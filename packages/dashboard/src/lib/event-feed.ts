@@ -9,10 +9,7 @@ export type FeedState = 'loading' | 'live' | 'paused' | 'reconnecting';
 export interface FeedFilters {
   types: string[];
   namespace: string;
-  /**
-   * Only changes made by commands (`exec`) or by the files API (`api`). Applied here, on the
-   * events received: the events API filters by type and namespace.
-   */
+  /** Only changes made by commands (`exec`) or by the files API (`api`): the events API's `source`. */
   source: SourceFilter;
 }
 
@@ -54,7 +51,7 @@ export function useEventFeed(trove: TroveClient, filters: FeedFilters, mode: Fee
     const ctrl = new AbortController();
     const signal = ctrl.signal;
     const types = typesKey ? typesKey.split(',') : undefined;
-    const q: EventListParams = { types, namespace: namespace || undefined, signal };
+    const q: EventListParams = { types, namespace: namespace || undefined, source: source || undefined, signal };
     const typeSet = new Set(types);
     let newest: string | null = null;
 
@@ -136,6 +133,7 @@ export function useEventFeed(trove: TroveClient, filters: FeedFilters, mode: Fee
             const stream = trove.events.stream({
               types,
               namespace: namespace || undefined,
+              source: source || undefined,
               signal,
               onConnected: () => {
                 setState('live');
@@ -146,7 +144,7 @@ export function useEventFeed(trove: TroveClient, filters: FeedFilters, mode: Fee
                 });
               },
             });
-            // The server filters types and namespace too; checking again keeps an older server's extra events out.
+            // The server filters too; checking again keeps the extra events of an older server out.
             for await (const e of stream) merge([e]);
             // The server closed the stream (restart, proxy timeout): reconnect.
             if (!signal.aborted) setState('reconnecting');
@@ -170,6 +168,7 @@ export function useEventFeed(trove: TroveClient, filters: FeedFilters, mode: Fee
       .list({
         types: asked.types ? asked.types.split(',') : undefined,
         namespace: asked.namespace || undefined,
+        source: asked.source || undefined,
         limit: INITIAL,
         cursor: olderCursor,
       })

@@ -67,7 +67,7 @@ function summarizeChanges(d: Record<string, unknown>): string {
   const head = [total, parts.join(', ')].filter(Boolean).join(': ') || 'files changed';
   const first = typeof d.recorded === 'number' ? `the first ${count(d.recorded)}` : 'only the first ones';
   const truncated = d.truncated === true ? ` (truncated: ${first} have their own event)` : '';
-  const incomplete = d.incomplete === true ? ' (incomplete: some changes could not be read)' : '';
+  const incomplete = d.incomplete === true ? ' (incomplete: some changes could not be seen)' : '';
   return head + truncated + incomplete;
 }
 
