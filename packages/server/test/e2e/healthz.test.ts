@@ -55,7 +55,12 @@ describe('/v1/admin/health', () => {
     const res = await get('/v1/admin/health', server.adminKey);
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown> & { disk: { free_bytes: number; total_bytes: number } };
-    expect(Object.keys(body).sort()).toEqual(['cgroups', 'database', 'disk', 'exec', 'exec_fix', 'exec_reason', 'status', 'version', 'volume', 'warm_sandboxes']);
+    expect(Object.keys(body).sort()).toEqual(['cgroups', 'change_tracking', 'database', 'disk', 'exec', 'exec_fix', 'exec_reason', 'status', 'version', 'volume', 'warm_sandboxes']);
+    const tracking = body.change_tracking as { mode: string; limits: string[]; max_per_command: number };
+    expect(['fanotify', 'scan', 'off']).toContain(tracking.mode);
+    expect(tracking.max_per_command).toBe(1000);
+    // Only scan and off have limits to state.
+    expect(tracking.limits.length > 0).toBe(tracking.mode !== 'fanotify');
     expect(body.warm_sandboxes).toEqual({ running: expect.any(Number), idle: expect.any(Number), max: 256, idle_ms: 300_000 });
     const cgroups = body.cgroups as { mode: string; controllers: string[]; missing: string[] } | null;
     if (cgroups !== null) {

@@ -55,6 +55,12 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         "Warm namespace sandboxes on this node: how many run, how many hold no command, the most kept idle, and how long an idle one is kept (ms)",
       properties: { running: { type: 'integer' }, idle: { type: 'integer' }, max: { type: 'integer' }, idle_ms: { type: 'integer' } },
     },
+    change_tracking: {
+      type: ['object', 'null'],
+      description:
+        "What commands change in the trees, as events: `fanotify` (every change, attributed to its command), `scan` (one-shot execs compared before/after, bounded; background processes not tracked) or `off`; `limits` says what is not recorded",
+      properties: { mode: { type: 'string' }, limits: { type: 'array', items: { type: 'string' } }, max_per_command: { type: 'integer' } },
+    },
     disk: {
       type: ['object', 'null'],
       description: 'The data volume (null when it could not be read)',
@@ -88,6 +94,7 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         exec_fix: h.exec.fix ?? null,
         // Host paths (the cgroup parent directory) stay out: the schema lists what is shown.
         cgroups: 'cgroups' in h.exec ? h.exec.cgroups : null,
+        change_tracking: h.exec.changes,
         warm_sandboxes: { running: h.exec.warm.running, idle: h.exec.warm.idle, max: h.exec.warm.max, idle_ms: h.exec.warm.idleMs },
         disk: h.disk,
       };
