@@ -1,12 +1,12 @@
+/** Request headers only the browser may set, among those a fetch caller may pass (the SDK's user-agent). */
+const BROWSER_HEADERS = new Set(['user-agent', 'host', 'content-length', 'connection', 'accept-encoding', 'cookie', 'origin', 'referer']);
+
 /**
  * A fetch over XMLHttpRequest, handed to the SDK for uploads: only XHR reports upload progress
  * in every browser (a streamed fetch body needs HTTP/2, and this server speaks HTTP/1.1). It
  * does what the SDK's upload asks of fetch: method, headers, a Blob body, an abort signal, and
  * a Response with status, headers and body.
  */
-/** Request headers only the browser may set, among those a fetch caller may pass (the SDK's user-agent). */
-const BROWSER_HEADERS = new Set(['user-agent', 'host', 'content-length', 'connection', 'accept-encoding', 'cookie', 'origin', 'referer']);
-
 export function uploadFetch(onProgress: (loaded: number, total: number) => void): typeof fetch {
   return (input, init = {}) =>
     new Promise<Response>((resolve, reject) => {
@@ -22,7 +22,8 @@ export function uploadFetch(onProgress: (loaded: number, total: number) => void)
         if (!BROWSER_HEADERS.has(name)) xhr.setRequestHeader(name, value);
       });
       xhr.responseType = 'blob';
-      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.total);
+      // `total` is 0 when the browser cannot tell.
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : 0);
       const onAbort = () => xhr.abort();
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => signal?.removeEventListener('abort', onAbort);

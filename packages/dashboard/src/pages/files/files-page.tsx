@@ -35,6 +35,10 @@ interface Upload {
 
 let uploadSeq = 0;
 
+// A transfer takes as long as its bytes need (the SDK's per-request default suits API calls, not a
+// large file on a slow link); an hour, well below the longest delay a browser timer accepts.
+const TRANSFER_TIMEOUT_MS = 60 * 60_000;
+
 function Browser({ namespace }: { namespace: string }) {
   const { runtime, runtimeWithFetch } = useSession();
   const trove = runtime(namespace);
@@ -103,8 +107,8 @@ function Browser({ namespace }: { namespace: string }) {
       setUploads((u) => [...u, { id, name: file.name, path, loaded: 0, total: file.size, status: 'uploading' }]);
       const patch = (p: Partial<Upload>) => setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...p } : x)));
       // Its own transport, over XHR, so the bar follows the bytes sent.
-      const client = runtimeWithFetch(namespace, uploadFetch((loaded, total) => patch({ loaded, total })));
-      client.upload(path, file).then(
+      const client = runtimeWithFetch(namespace, uploadFetch((loaded, total) => patch({ loaded, total: total || file.size })));
+      client.upload(path, file, { timeoutMs: TRANSFER_TIMEOUT_MS }).then(
         () => {
           patch({ status: 'done', loaded: file.size });
           setStatus(`Uploaded ${path}.`);
@@ -123,7 +127,7 @@ function Browser({ namespace }: { namespace: string }) {
   const download = async (entry: FileEntry) => {
     setActionError(null);
     try {
-      const file = await trove.readBytesFull(entry.path);
+      const file = await trove.readBytesFull(entry.path, { timeoutMs: TRANSFER_TIMEOUT_MS });
       const blob = new Blob([file.content as Uint8Array<ArrayBuffer>]);
       const url = URL.createObjectURL(blob);
       const a = document.createElement('a');
