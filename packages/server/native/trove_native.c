@@ -54,7 +54,11 @@
 #include <string.h>
 #include <pthread.h>
 #include <poll.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
 #include <sys/fanotify.h>
+#include <sys/socket.h>
 #include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -503,6 +507,7 @@ static napi_value Sendfile(napi_env env, napi_callback_info info) {
 #define CH_PID_CACHE 1024
 #define CH_DIR_CACHE 512
 #define CH_GROUP_MAX 128
+#define CH_LINEAGE 65536
 
 typedef struct {
   uint32_t mask;
@@ -531,9 +536,23 @@ typedef struct {
   char *path;
 } ch_dir_entry;
 
+/*
+ * child → parent, from the kernel's fork reports (the process connector), with the parent's cgroup slot as
+ * read when the report came: CH_SLOT_UNKNOWN, CH_SLOT_FOREIGN (another server's slot) or an index into
+ * the watcher's `slots`.
+ */
+#define CH_SLOT_UNKNOWN (-1)
+#define CH_SLOT_FOREIGN (-2)
+#define CH_SLOTS 512
+typedef struct {
+  int32_t child, parent;
+  int16_t slot;
+} ch_fork;
+
 typedef struct {
   bool used;
   int fan_fd, mount_fd, marker_fd, stop_pipe[2];
+  int proc_fd; /* the process connector, or -1 */
   char *trees_prefix;
   size_t trees_prefix_len;
   char *marker_fh; /* hex of the marker directory's handle */
@@ -542,6 +561,9 @@ typedef struct {
   napi_threadsafe_function tsfn;
   ch_pid_entry pids[CH_PID_CACHE];
   ch_dir_entry dirs[CH_DIR_CACHE];
+  ch_fork *forks; /* CH_LINEAGE entries, by child pid */
+  char slots[CH_SLOTS][CH_GROUP_MAX]; /* the slot names the fork table refers to */
+  int nslots;
 } ch_watcher;
 
 static ch_watcher ch_watchers[CH_MAX_WATCHERS];
@@ -581,7 +603,55 @@ static ch_rec *ch_push(ch_batch *b) {
  * The cgroup slot of `pid` when it is one of this server's ("trove-<own pid>-<n>/ns-<hash>/slot-<k>", the
  * last three components of its group), "" when it is some other process, or NULL when the process is gone.
  */
+static const char *ch_group_of_live(ch_watcher *w, int32_t pid);
+
+/*
+ * ch_group_of_live, and for a process already gone, its parent's (a process stays in the cgroup it was
+ * forked in: nothing in a sandbox may move itself), found through the fork reports, a few levels up.
+ */
 static const char *ch_group_of(ch_watcher *w, int32_t pid) {
+  for (int depth = 0; depth < 8; depth++) {
+    const char *g = ch_group_of_live(w, pid);
+    /* Alive: its own cgroup says. Gone: what its parent was in when it was forked, else its parent's now. */
+    if (depth == 0 && g) return g;
+    if (depth > 0 && g && g[0] != 0) return g;
+    if (depth > 0 && g) return NULL; /* an ancestor outside the slots (the launcher): unknown */
+    if (!w->forks) return NULL;
+    ch_fork *f = &w->forks[(uint32_t)pid % CH_LINEAGE];
+    if (f->child != pid || f->parent <= 0) return NULL;
+    if (f->slot >= 0) return w->slots[f->slot];
+    if (f->slot == CH_SLOT_FOREIGN) return "";
+    pid = f->parent;
+  }
+  return NULL;
+}
+
+/* The slot a process alive now is in: its index in `slots`, CH_SLOT_FOREIGN or CH_SLOT_UNKNOWN. */
+static int16_t ch_slot_at_fork(ch_watcher *w, int32_t parent) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", parent);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return CH_SLOT_UNKNOWN;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return CH_SLOT_UNKNOWN;
+  buf[n] = 0;
+  const char *own = ch_group_of_live(w, parent);
+  if (own && own[0] != 0) {
+    for (int i = 0; i < w->nslots; i++) {
+      if (strcmp(w->slots[i], own) == 0) return (int16_t)i;
+    }
+    if (w->nslots == CH_SLOTS) return CH_SLOT_UNKNOWN;
+    strcpy(w->slots[w->nslots], own);
+    return (int16_t)w->nslots++;
+  }
+  /* Another server's command: its slots are ":/…trove-<pid>-<n>/ns-<hash>/slot-<k>". */
+  char *at = strstr(buf, "/trove-");
+  if (at && strstr(at, "/ns-") && strstr(at, "/slot-")) return CH_SLOT_FOREIGN;
+  return CH_SLOT_UNKNOWN;
+}
+
+static const char *ch_group_of_live(ch_watcher *w, int32_t pid) {
   ch_pid_entry *e = &w->pids[(uint32_t)pid % CH_PID_CACHE];
   if (e->pid == pid && e->group[0] != 0) return e->group; /* a process never leaves its slot */
   char path[64], buf[4096];
@@ -751,16 +821,74 @@ static void ch_decode(ch_watcher *w, char *buf, ssize_t len, ch_batch *b, int32_
   }
 }
 
+/* Reads the fork reports queued so far (every fork that happened before the events just read is among them). */
+static void ch_drain_forks(ch_watcher *w) {
+  if (w->proc_fd < 0) return;
+  char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+  for (;;) {
+    ssize_t n = recv(w->proc_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return; /* EAGAIN: drained; ENOBUFS: some were lost (their records fall back to the namespace) */
+    for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_type == NLMSG_ERROR || nh->nlmsg_type == NLMSG_NOOP) continue;
+      struct cn_msg *cn = (struct cn_msg *)NLMSG_DATA(nh);
+      if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC || cn->len < sizeof(struct proc_event)) continue;
+      struct proc_event *ev = (struct proc_event *)cn->data;
+      if (ev->what != PROC_EVENT_FORK) continue;
+      /* A new process (a new thread shares its process's pid and cgroup). */
+      if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid) continue;
+      ch_fork *f = &w->forks[(uint32_t)ev->event_data.fork.child_tgid % CH_LINEAGE];
+      f->child = ev->event_data.fork.child_tgid;
+      f->parent = ev->event_data.fork.parent_tgid;
+      f->slot = ch_slot_at_fork(w, f->parent);
+    }
+  }
+}
+
+/* Subscribes to the kernel's process reports (root only); -1 when unavailable. */
+static int ch_open_forks(void) {
+  int fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  if (fd < 0) return -1;
+  struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+  int size = 8 * 1024 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    close(fd);
+    return -1;
+  }
+  struct {
+    struct nlmsghdr nh;
+    struct cn_msg cn;
+    enum proc_cn_mcast_op op;
+  } __attribute__((packed)) msg;
+  memset(&msg, 0, sizeof msg);
+  msg.nh.nlmsg_len = sizeof msg;
+  msg.nh.nlmsg_type = NLMSG_DONE;
+  msg.cn.id.idx = CN_IDX_PROC;
+  msg.cn.id.val = CN_VAL_PROC;
+  msg.cn.len = sizeof(enum proc_cn_mcast_op);
+  msg.op = PROC_CN_MCAST_LISTEN;
+  if (send(fd, &msg, sizeof msg, 0) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 static void *ch_thread(void *arg) {
   ch_watcher *w = (ch_watcher *)arg;
   char *buf = malloc(CH_BUF);
   int32_t self = (int32_t)getpid();
   if (!buf) return NULL;
-  struct pollfd fds[2] = {{.fd = w->fan_fd, .events = POLLIN}, {.fd = w->stop_pipe[0], .events = POLLIN}};
+  struct pollfd fds[3] = {
+      {.fd = w->fan_fd, .events = POLLIN}, {.fd = w->stop_pipe[0], .events = POLLIN}, {.fd = w->proc_fd, .events = POLLIN}};
   for (;;) {
-    int rc = poll(fds, 2, -1);
+    int rc = poll(fds, w->proc_fd >= 0 ? 3 : 2, -1);
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0 || (fds[1].revents & (POLLIN | POLLHUP))) break;
+    /* Fork reports are read as they come (the socket's buffer is bounded), and again after each read below. */
+    if (w->proc_fd >= 0 && (fds[2].revents & POLLIN)) ch_drain_forks(w);
+    if (!(fds[0].revents & POLLIN)) continue;
     ch_batch *b = calloc(1, sizeof *b);
     if (!b) break;
     /* Drain what is queued now (a few reads at most), so one batch crosses to JavaScript. */
@@ -768,6 +896,7 @@ static void *ch_thread(void *arg) {
       ssize_t n = read(w->fan_fd, buf, CH_BUF);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
+      ch_drain_forks(w);
       ch_decode(w, buf, n, b, self);
       if (n < CH_BUF / 2) break;
     }
@@ -835,6 +964,8 @@ static void ch_release(ch_watcher *w) {
   if (w->marker_fd >= 0) close(w->marker_fd);
   if (w->stop_pipe[0] >= 0) close(w->stop_pipe[0]);
   if (w->stop_pipe[1] >= 0) close(w->stop_pipe[1]);
+  if (w->proc_fd >= 0) close(w->proc_fd);
+  free(w->forks);
   ch_dir_forget_all(w);
   free(w->trees_prefix);
   free(w->marker_fh);
@@ -873,7 +1004,7 @@ static napi_value ChangesOpen(napi_env env, napi_callback_info info) {
   ch_watcher *w = &ch_watchers[slot];
   memset(w, 0, sizeof *w);
   w->used = true;
-  w->fan_fd = w->mount_fd = w->marker_fd = w->stop_pipe[0] = w->stop_pipe[1] = -1;
+  w->fan_fd = w->mount_fd = w->marker_fd = w->stop_pipe[0] = w->stop_pipe[1] = w->proc_fd = -1;
   pthread_mutex_unlock(&ch_lock);
   w->trees_prefix = prefix;
   w->trees_prefix_len = strlen(prefix);
@@ -900,6 +1031,14 @@ static napi_value ChangesOpen(napi_env env, napi_callback_info info) {
     else w->marker_fh = ch_hex(h.fh.f_handle, h.fh.handle_bytes, h.fh.handle_type);
   }
   if (!err && pipe2(w->stop_pipe, O_CLOEXEC) < 0) err = -errno;
+  /* Optional: without it, records of processes gone before they are read are attributed by namespace. */
+  if (!err && (w->forks = calloc(CH_LINEAGE, sizeof *w->forks)) != NULL) {
+    w->proc_fd = ch_open_forks();
+    if (w->proc_fd < 0) {
+      free(w->forks);
+      w->forks = NULL;
+    }
+  }
   free(watch);
   free(marker);
   if (!err) {
