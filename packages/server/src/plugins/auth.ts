@@ -16,24 +16,39 @@ declare module 'fastify' {
   }
 }
 
-/** Requests per key in fixed one-minute windows. */
+/** Keys whose window the limiter remembers at most; past it, the least recently seen key's window is dropped. */
+const MAX_TRACKED_KEYS = 10_000;
+
+/**
+ * Requests per key in fixed one-minute windows, counted synchronously in the
+ * auth hook, so concurrent or pipelined requests of one key each see their own
+ * count. (@fastify/rate-limit was tried: its in-memory store hands every
+ * request in flight the same mutable counter, so a burst that is partly within
+ * the limit is refused entirely.) Memory is bounded by MAX_TRACKED_KEYS.
+ */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
 
-  constructor(readonly perMinute: number) {}
-
-  /** The key's window if it is still running at `now`. */
-  private current(keyId: string, now: number): { start: number; count: number } | undefined {
-    const w = this.windows.get(keyId);
-    return w && now - w.start < 60_000 ? w : undefined;
-  }
+  constructor(
+    readonly perMinute: number,
+    private readonly maxKeys = MAX_TRACKED_KEYS,
+  ) {}
 
   /** Counts one request of `keyId`: 0 when it is allowed, else the seconds until its window ends. */
   take(keyId: string, now = Date.now()): number {
-    const w = this.current(keyId, now);
-    if (!w) this.windows.set(keyId, { start: now, count: 1 });
-    else if (++w.count > this.perMinute) return Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000));
+    let w = this.windows.get(keyId);
+    // Re-inserted on every request: the Map's order is then least recently seen first.
+    if (w) this.windows.delete(keyId);
+    if (!w || now - w.start >= 60_000) w = { start: now, count: 0 };
+    this.windows.set(keyId, w);
+    if (this.windows.size > this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
+    if (++w.count > this.perMinute) return Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000));
     return 0;
+  }
+
+  /** Keys remembered now (for tests and the health view). */
+  get trackedKeys(): number {
+    return this.windows.size;
   }
 }
 
