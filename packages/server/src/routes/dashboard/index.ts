@@ -1,7 +1,9 @@
 /**
  * Serves the dashboard single-page app (packages/dashboard/dist, built by Vite) at /dashboard
  * through @fastify/static (content types, ETag/Last-Modified, conditional GET, ranges, and the
- * refusal of `..` and dot-files). Unknown extension-less paths fall back to index.html so
+ * refusal of `..` and dot-files). The directory is the server's own build output, never a
+ * tenant's: like any static server, this one follows a symlink placed in it by whoever installed
+ * the server. Unknown extension-less paths fall back to index.html so
  * client-side routes survive reloads. Every response here carries a strict
  * Content-Security-Policy: the app talks only to this origin's API, runs only its own bundled
  * scripts, and shows images only from blob:/data: URLs it creates itself (file previews fetched
