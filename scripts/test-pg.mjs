@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The PostgreSQL pass of `npm test`: the API test suites (server end-to-end,
+ * The PostgreSQL pass of `npm test`: the API test suites (server end-to-end and in-process route tests,
  * event log group commit, webhook outbox and worker, SDK, CLI, MCP) again — every file of them that
  * starts a server or creates a test database — with every test server on its own fresh PostgreSQL
  * database instead of SQLite (TROVE_TEST_PG=1; see test/helpers/server.ts).
@@ -20,7 +20,7 @@ const pg = require('pg');
 
 const adminUrl = process.env.TROVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const required = process.env.TROVE_REQUIRE_PG === '1';
-const SUITES = ['packages/server/test/e2e', 'packages/server/test/events', 'packages/server/test/webhooks', 'packages/sdk/test', 'packages/cli/test', 'packages/mcp/test'];
+const SUITES = ['packages/server/test/e2e', 'packages/server/test/routes', 'packages/server/test/events', 'packages/server/test/webhooks', 'packages/sdk/test', 'packages/cli/test', 'packages/mcp/test'];
 
 async function withAdmin(fn) {
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
@@ -61,7 +61,7 @@ function databaseTests() {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.test.ts') && /\b(startServer|useServer|useLoggedInCli|createTestDatabase)\b/.test(readFileSync(p, 'utf8'))) {
+      else if (e.name.endsWith('.test.ts') && /\b(startServer|startTestApp|useServer|useLoggedInCli|createTestDatabase)\b/.test(readFileSync(p, 'utf8'))) {
         files.push(p);
       }
     }

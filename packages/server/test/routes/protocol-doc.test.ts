@@ -6,15 +6,8 @@
  * Endpoint headings in docs/protocol.md look like ``### `GET /v1/files/content` · hosted`` (or `· ours`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
-import { registerSubsystems } from '../../src/subsystems.js';
+import { readFile } from 'node:fs/promises';
+import { startTestApp, type TestApp } from '../helpers/app.js';
 
 const DOC_URL = new URL('../../../../docs/protocol.md', import.meta.url);
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
@@ -45,29 +38,19 @@ interface OpenApiDocument {
   paths: Record<string, Partial<Record<(typeof METHODS)[number], OpenApiOperation>>>;
 }
 
-let dataDir: string;
-let ctx: AppContext;
-let app: FastifyInstance;
+let t: TestApp;
 let openapi: OpenApiDocument;
 let doc: DocEndpoint[];
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'trove-protocol-doc-'));
-  const config = loadConfig({ TROVE_DATA_DIR: dataDir, TROVE_LOG_LEVEL: 'warn' });
-  ctx = await createContext(config, pino({ level: 'warn' }));
-  await registerSubsystems(ctx);
-  app = await buildApp(config, ctx);
-  const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+  t = await startTestApp();
+  const res = await t.request('GET', '/openapi.json');
   expect(res.statusCode).toBe(200);
   openapi = res.json<OpenApiDocument>();
   doc = parseEndpointHeadings(await readFile(DOC_URL, 'utf8'));
 });
 
-afterAll(async () => {
-  await app?.close();
-  await ctx?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => t?.close());
 
 function openapiEndpoints(): Map<string, OpenApiOperation> {
   const out = new Map<string, OpenApiOperation>();

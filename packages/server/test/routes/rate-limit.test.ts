@@ -4,52 +4,31 @@
  * not counted; over the limit a 429 with the API's error body and one Retry-After.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import type { LightMyRequestResponse } from 'fastify';
 import { RateLimiter } from '../../src/plugins/auth.js';
-import { loadConfig } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
-import { registerSubsystems } from '../../src/subsystems.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
 
 interface Running {
-  dataDir: string;
-  ctx: AppContext;
-  app: FastifyInstance;
+  t: TestApp;
   key: string;
   otherKey: string;
 }
 
 async function start(env: Record<string, string>): Promise<Running> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'trove-rate-limit-'));
-  const config = loadConfig({ TROVE_DATA_DIR: dataDir, TROVE_LOG_LEVEL: 'warn', ...env });
-  const ctx = await createContext(config, pino({ level: 'warn' }));
-  await registerSubsystems(ctx);
-  const app = await buildApp(config, ctx);
-  const a = await ctx.workspaces.create('a');
-  const b = await ctx.workspaces.create('b');
-  return { dataDir, ctx, app, key: a.api_key, otherKey: b.api_key };
-}
-
-async function stop(r: Running | undefined): Promise<void> {
-  if (!r) return;
-  await r.app.close();
-  await r.ctx.close();
-  await rm(r.dataDir, { recursive: true, force: true });
+  const t = await startTestApp({ env });
+  const other = await t.createKey({ name: 'other' });
+  return { t, key: t.runtimeKey, otherKey: other.api_key };
 }
 
 const get = (r: Running, url: string, key?: string): Promise<LightMyRequestResponse> =>
-  r.app.inject({ method: 'GET', url, headers: { 'x-namespace': 'limits', ...(key ? { authorization: `Bearer ${key}` } : {}) } });
+  r.t.request('GET', url, { key, namespace: 'limits' });
 
 describe('per-key rate limit', () => {
   let r: Running;
   beforeAll(async () => {
     r = await start({ TROVE_RATE_LIMIT_PER_MINUTE: '3' });
   });
-  afterAll(() => stop(r));
+  afterAll(() => r?.t.close());
 
   it('counts every authenticated answer of a key, errors included, then answers 429 with one Retry-After', async () => {
     expect((await get(r, '/v1/me', r.key)).statusCode).toBe(200);
@@ -82,7 +61,7 @@ describe('without a rate limit (the default)', () => {
   beforeAll(async () => {
     r = await start({});
   });
-  afterAll(() => stop(r));
+  afterAll(() => r?.t.close());
 
   it('answers every request', async () => {
     for (let i = 0; i < 20; i++) expect((await get(r, '/v1/me', r.key)).statusCode).toBe(200);
