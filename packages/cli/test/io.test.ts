@@ -65,7 +65,6 @@ describe('confirmation prompts', () => {
     const no = testIO({ home: makeHome(), env, tty: true, stdin: 'n\n' });
     expect(await main(['rm', 'c/1.txt', 'c/2.txt'], no.io)).toBe(1);
     expect(no.stderr.text).toContain('Delete 2 paths in namespace "io" (c/1.txt, c/2.txt)');
-    // eslint-disable-next-line no-control-regex
     expect(no.stderr.text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')).toContain('error: cancelled');
 
     const yes = testIO({ home: makeHome(), env, tty: true, stdin: 'y\n' });

@@ -31,7 +31,7 @@ class ScriptedModel implements Model {
     if (!output) throw new Error('the script has no more turns');
     return { usage: new Usage(), output, responseId: `resp-${this.requests.length}` };
   }
-  async *getStreamedResponse(): AsyncIterable<never> {
+  getStreamedResponse(): AsyncIterable<never> {
     throw new Error('not used');
   }
 }

@@ -42,7 +42,6 @@ export function palette(enabled: boolean): Palette {
   };
 }
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /** Display width of `s` without its colour codes. */

@@ -98,6 +98,7 @@ export class EventPage implements AsyncIterable<TroveEvent> {
 
   /** This page and every older one. */
   async *iterPages(): AsyncGenerator<EventPage> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk starts at this page and moves to older ones
     let page: EventPage = this;
     for (;;) {
       yield page;

@@ -132,11 +132,12 @@ export async function client(): Promise<void> {
   assertType<Equal<FileBytes, { content: Uint8Array; truncated: boolean; sizeBytes: number; etag?: string }>>();
   is<string>(await trove.readText('a'));
   is<FileStream>(await trove.readStream('a'));
-  const content: FileContent = await trove.readFile('a');
+  is<FileContent>(await trove.readFile('a'));
   assertType<Equal<FileContent['encoding'], 'utf-8' | 'binary'>>();
   assertType<Equal<FileContent['content'], string | null>>();
   is<DirListing>(await trove.listDir());
   const listing = await trove.listDir('dir', { recursive: true });
+  is<DirListing>(listing);
   assertType<Equal<(typeof listing.entries)[number]['sizeBytes'], number | null>>();
   is<{ deleted: string }>(await trove.delete('a'));
   is<Identity>(await trove.me());

@@ -169,7 +169,7 @@ export class ProcessService {
   // ---------------------------------------------------------------- start
 
   async start(ctx: NsContext, input: StartInput): Promise<ProcessView> {
-    const { config, exec, files, namespaces, locks, events } = this.deps;
+    const { config, files, namespaces, locks, events } = this.deps;
     const limits = config.processes;
     if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const command = input.command;

@@ -476,7 +476,6 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
       kill();
       return true;
     }
-    let pids: number[];
     if (!l.bwrap && !l.enter) {
       if (!l.detached || !child.pid) return false;
       try {
@@ -489,7 +488,7 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
     if (!sandboxPid) return false;
     // The sandbox's pid 1 (bwrap's init, or trove-enter's supervisor) only reaps; the command and everything
     // it started are below it. trove-enter's own process (in the cgroup too) only waits.
-    pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter((p) => p !== sandboxPid && p !== child.pid);
+    const pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter((p) => p !== sandboxPid && p !== child.pid);
     let delivered = false;
     for (const pid of pids) {
       try {

@@ -4,7 +4,7 @@
  * (packages/server/test/sandbox/exec-isolation.test.ts covers the runner alone.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 
