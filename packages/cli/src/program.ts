@@ -245,6 +245,7 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .description('create an endpoint; its signing secret is printed once')
       .argument('<url>', 'receiver URL')
       .option('--events <types>', 'comma-separated event types (default: * = every type)', collect)
+      .option('--source <source>', 'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)', collect)
       .option('--description <text>', 'a note about the endpoint'),
     'only events of this namespace',
   ).action(action(() => import('./commands/webhooks/create.js')));

@@ -331,6 +331,8 @@ export interface Webhook {
   events: string[];
   /** Only this namespace's events are delivered, or `null` for all. */
   namespace: string | null;
+  /** Ours: only events whose `data.source` is one of these are delivered, or `null` for any (absent from servers without it). */
+  sources?: EventSource[] | null;
   /** A free-form note, or `null`. */
   description: string | null;
   /** False after the server auto-disabled it for repeated failures, or after `updateWebhook({enabled: false})`. */

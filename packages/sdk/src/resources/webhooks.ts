@@ -2,6 +2,7 @@
 import type { BaseClient, RequestOptions } from '../client.js';
 import type {
   CreatedWebhook,
+  EventSource,
   EventType,
   Webhook,
   WebhookDeleteResult,
@@ -18,6 +19,8 @@ export interface WebhookCreateParams extends RequestOptions {
   events?: readonly ('*' | EventType | (string & {}))[];
   /** Only this namespace's events (`null`/omitted: all). */
   namespace?: string | null;
+  /** Ours: only events whose `data.source` is one of these (`exec`: changes made by commands; `null`/omitted: any event). */
+  sources?: readonly EventSource[] | null;
   /** A free-form note shown in listings. */
   description?: string | null;
 }
@@ -32,6 +35,8 @@ export interface WebhookUpdateParams extends RequestOptions {
   events?: readonly ('*' | EventType | (string & {}))[];
   /** Only this namespace's events (`null`: all). */
   namespace?: string | null;
+  /** Ours: only events whose `data.source` is one of these (`null`: any event). */
+  sources?: readonly EventSource[] | null;
   /** A new note (`null` clears it). */
   description?: string | null;
 }
@@ -54,12 +59,13 @@ export class Webhooks {
 
   /** Creates an endpoint; keep the returned `signingSecret` to verify deliveries. */
   async create(params: WebhookCreateParams): Promise<CreatedWebhook> {
-    const { url, events = ['*'], namespace = null, description = null, ...req } = params;
+    const { url, events = ['*'], namespace = null, sources, description = null, ...req } = params;
     return this.client.requestJson<CreatedWebhook>({
       ...req,
       method: 'POST',
       path: await this.base(req),
-      json: { url, events, namespace, description },
+      // `sources` only when given: servers without it keep accepting the body as before.
+      json: { url, events, namespace, description, ...(sources !== undefined ? { sources } : {}) },
     });
   }
 
@@ -84,12 +90,13 @@ export class Webhooks {
 
   /** Changes an endpoint (ours), e.g. `{ enabled: true }` after an auto-disable. */
   async update(webhookId: string, params: WebhookUpdateParams): Promise<Webhook> {
-    const { enabled, url, events, namespace, description, ...req } = params;
+    const { enabled, url, events, namespace, sources, description, ...req } = params;
     const json: Record<string, unknown> = {};
     if (enabled !== undefined) json.enabled = enabled;
     if (url !== undefined) json.url = url;
     if (events !== undefined) json.events = events;
     if (namespace !== undefined) json.namespace = namespace;
+    if (sources !== undefined) json.sources = sources;
     if (description !== undefined) json.description = description;
     return this.client.requestJson<Webhook>({
       ...req,

@@ -215,5 +215,11 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('processes_ended').on('processes').columns(['ended_ms']).execute();
       },
     },
+    // Webhook endpoints filtered on data.source (changes made by commands vs the files API's): JSON array, null = any.
+    '0005-webhook-sources': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('webhooks').addColumn('sources', 'text').execute();
+      },
+    },
   };
 }

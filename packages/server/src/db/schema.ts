@@ -52,6 +52,8 @@ export interface WebhookTable {
   /** JSON array of types, or ["*"]. */
   events: string;
   namespace: string | null;
+  /** JSON array of data.source values the endpoint wants (events/source-filter.ts); null: any event. */
+  sources: string | null;
   description: string | null;
   enabled: number;
   secret: string;

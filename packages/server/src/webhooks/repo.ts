@@ -84,12 +84,12 @@ export class WebhookRepo {
   readonly db: WebhooksDb;
 
   /** Runs inside every event's transaction (the outbox): compiled once (see prepared()). */
-  private readonly enabledHooks: (p: [workspaceId: string, enabled: 1]) => CompiledQuery<{ id: string; events: string; namespace: string | null }>;
+  private readonly enabledHooks: (p: [workspaceId: string, enabled: 1]) => CompiledQuery<{ id: string; events: string; namespace: string | null; sources: string | null }>;
 
   constructor(private readonly store: Store) {
     this.db = store.db.withTables<{ webhook_deliveries: DeliveryWindowColumns }>() as unknown as WebhooksDb;
     this.enabledHooks = prepared(
-      store.db.selectFrom('webhooks').select(['id', 'events', 'namespace']).where('workspace_id', '=', '').where('enabled', '=', 1).compile(),
+      store.db.selectFrom('webhooks').select(['id', 'events', 'namespace', 'sources']).where('workspace_id', '=', '').where('enabled', '=', 1).compile(),
     );
   }
 
@@ -162,7 +162,7 @@ export class WebhookRepo {
   async enqueue(
     trx: Transaction<Database>,
     event: StoredEvent,
-    match: (w: { events: string; namespace: string | null }) => boolean,
+    match: (w: { events: string; namespace: string | null; sources: string | null }) => boolean,
     newId: () => string,
   ): Promise<number> {
     const targets = (await trx.executeQuery(this.enabledHooks([event.workspace_id, 1]))).rows.filter(match);
@@ -174,7 +174,7 @@ export class WebhookRepo {
   enqueueSync(
     run: SyncRunner,
     event: StoredEvent,
-    match: (w: { events: string; namespace: string | null }) => boolean,
+    match: (w: { events: string; namespace: string | null; sources: string | null }) => boolean,
     newId: () => string,
   ): number {
     const targets = run(this.enabledHooks([event.workspace_id, 1])).filter(match);

@@ -20,6 +20,7 @@ import {
   matches,
   validateDescription,
   validateEvents,
+  validateSources,
   validateUrl,
   validateWebhookNamespace,
 } from './validate.js';
@@ -32,8 +33,14 @@ function fansOut(event: StoredEvent): boolean {
   return event.type !== 'webhook.test';
 }
 
-function endpointMatches(event: StoredEvent): (w: { events: string; namespace: string | null }) => boolean {
-  return (w) => matches({ events: JSON.parse(w.events) as string[], namespace: w.namespace }, event.type, event.namespace);
+function endpointMatches(event: StoredEvent): (w: { events: string; namespace: string | null; sources: string | null }) => boolean {
+  return (w) =>
+    matches(
+      { events: JSON.parse(w.events) as string[], namespace: w.namespace, sources: w.sources === null ? null : (JSON.parse(w.sources) as string[]) },
+      event.type,
+      event.namespace,
+      event.data,
+    );
 }
 
 export const MAX_WEBHOOKS_PER_WORKSPACE = 100;
@@ -56,6 +63,8 @@ export interface WebhookView {
   url: string;
   events: string[];
   namespace: string | null;
+  /** Ours: only events whose data.source is one of these (null: any). */
+  sources: string[] | null;
   description: string | null;
   enabled: boolean;
   created_at: string;
@@ -100,6 +109,7 @@ export interface WebhookCreateInput {
   url: unknown;
   events?: unknown;
   namespace?: unknown;
+  sources?: unknown;
   description?: unknown;
 }
 
@@ -108,6 +118,7 @@ export interface WebhookUpdateInput {
   url?: unknown;
   events?: unknown;
   namespace?: unknown;
+  sources?: unknown;
   description?: unknown;
 }
 
@@ -121,6 +132,7 @@ export function webhookView(row: WebhookRow): WebhookView {
     url: row.url,
     events: JSON.parse(row.events) as string[],
     namespace: row.namespace,
+    sources: row.sources === null || row.sources === undefined ? null : (JSON.parse(row.sources) as string[]),
     description: row.description,
     enabled: Number(row.enabled) === 1,
     created_at: row.created_at,
@@ -223,6 +235,7 @@ export class WebhookService {
   ): Promise<WebhookView & { signing_secret: string; warnings?: WebhookWarning[] }> {
     const events = validateEvents(input.events ?? ['*']);
     const namespace = validateWebhookNamespace(input.namespace);
+    const sources = validateSources(input.sources);
     const description = validateDescription(input.description);
     const { url, warnings } = await this.checkUrl(input.url);
     if ((await this.d.repo.countWebhooks(workspaceId)) >= MAX_WEBHOOKS_PER_WORKSPACE) {
@@ -235,6 +248,7 @@ export class WebhookService {
       url,
       events: JSON.stringify(events),
       namespace,
+      sources: sources === null ? null : JSON.stringify(sources),
       description,
       enabled: 1,
       // Security: stored sealed; the plain secret is returned once, below, and never again.
@@ -265,6 +279,10 @@ export class WebhookService {
     if (input.url !== undefined) ({ url: patch.url, warnings } = await this.checkUrl(input.url));
     if (input.events !== undefined) patch.events = JSON.stringify(validateEvents(input.events));
     if (input.namespace !== undefined) patch.namespace = validateWebhookNamespace(input.namespace);
+    if (input.sources !== undefined) {
+      const sources = validateSources(input.sources);
+      patch.sources = sources === null ? null : JSON.stringify(sources);
+    }
     if (input.description !== undefined) patch.description = validateDescription(input.description);
     if (input.enabled !== undefined) {
       if (typeof input.enabled !== 'boolean') throw new AppError('validation_failed', 'enabled: must be true or false');
@@ -279,7 +297,7 @@ export class WebhookService {
       }
     }
     if (Object.keys(patch).length === 0) {
-      throw new AppError('validation_failed', 'Nothing to update: send at least one of enabled, url, events, namespace, description');
+      throw new AppError('validation_failed', 'Nothing to update: send at least one of enabled, url, events, namespace, sources, description');
     }
     if (!(await this.d.repo.updateWebhook(workspaceId, id, patch))) {
       throw new AppError('webhook_not_found', `Webhook not found: ${id}`);

@@ -2,6 +2,7 @@
 import { AppError } from '../errors.js';
 import { validateNamespaceName } from '../services/namespaces.js';
 import { EVENT_TYPES } from './event-types.js';
+import { EVENT_SOURCES, matchesSource } from '../events/source-filter.js';
 
 export const MAX_URL_LENGTH = 2048;
 
@@ -59,8 +60,30 @@ export function validateDescription(raw: unknown): string | null {
   return raw;
 }
 
-/** Does an endpoint with this filter receive an event of `type` in `namespace`? */
-export function matches(filter: { events: string[]; namespace: string | null }, type: string, namespace: string | null): boolean {
+/** null (any source), or a non-empty list of known data.source values (duplicates dropped, order kept). */
+export function validateSources(raw: unknown): string[] | null {
+  if (raw === null || raw === undefined) return null;
+  if (!Array.isArray(raw) || raw.length === 0) {
+    throw invalid(`sources: must be null (any event) or a non-empty array of ${EVENT_SOURCES.join(', ')}`);
+  }
+  const out: string[] = [];
+  for (const s of raw) {
+    if (typeof s !== 'string' || !(EVENT_SOURCES as readonly string[]).includes(s)) {
+      throw invalid(`sources: unknown source ${JSON.stringify(s)?.slice(0, 100)} (known: ${EVENT_SOURCES.join(', ')}; exec: changes made by commands, api: the files API's)`);
+    }
+    if (!out.includes(s)) out.push(s);
+  }
+  return out;
+}
+
+/** Does an endpoint with this filter receive an event of `type` in `namespace` (with this `data`)? */
+export function matches(
+  filter: { events: string[]; namespace: string | null; sources?: string[] | null },
+  type: string,
+  namespace: string | null,
+  data: Record<string, unknown> = {},
+): boolean {
   if (filter.namespace !== null && filter.namespace !== namespace) return false;
+  if (!matchesSource(data, filter.sources ?? null)) return false;
   return filter.events.includes('*') || filter.events.includes(type);
 }

@@ -177,7 +177,7 @@ describe('webhook endpoints API', () => {
     const r = await receiver();
     const h = await createHook({ url: r.url() });
     expect(await json(admin(`${base()}/${h.webhook_id}`, patch({})), 422)).toEqual({
-      detail: 'Nothing to update: send at least one of enabled, url, events, namespace, description',
+      detail: 'Nothing to update: send at least one of enabled, url, events, namespace, sources, description',
       code: 'validation_failed',
     });
     const bad = await json<{ code: string }>(admin(base(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"url":' }), 400);

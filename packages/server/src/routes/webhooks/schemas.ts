@@ -23,6 +23,11 @@ export const webhookView = {
     url: { type: 'string' },
     events: { type: 'array', items: { type: 'string' }, description: '["*"] for every type (including future ones), or a list of types' },
     namespace: { ...nullableString, description: 'Only events of this namespace (null: all)' },
+    sources: {
+      type: ['array', 'null'],
+      items: { type: 'string' },
+      description: 'Ours: only events whose data.source is one of these (exec, api, write, upload; null: any event)',
+    },
     description: nullableString,
     enabled: { type: 'boolean' },
     created_at: isoTime,
@@ -65,6 +70,12 @@ const filterProperties = {
   url: { type: 'string', description: 'http(s) URL that receives a POST per event' },
   events: { type: 'array', items: { type: 'string' }, description: '["*"] (default) or event types' },
   namespace: { ...nullableString, description: 'Only this namespace (null: every namespace)' },
+  sources: {
+    type: ['array', 'null'],
+    items: { type: 'string' },
+    description:
+      "Ours: only events whose data.source is one of these: exec (changes made by commands), api (the files API's writes and deletes), write, upload; null (default): any event, with or without a source",
+  },
   description: nullableString,
 } as const;
 
