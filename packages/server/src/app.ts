@@ -66,19 +66,22 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     httpPart === 'body' ? ajvBody.compile(schema) : ajvText.compile(schema),
   );
 
-  app.addHook('onRequest', async (req, reply) => {
+  // The hooks every request runs are callback-style: an async hook costs a promise and a microtask each.
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
     req.log.debug({ method: req.method, url: req.url }, 'incoming request');
+    done();
   });
   // The access log: one line per request, written without redaction (~6 µs of a 4 KiB GET's ~60 µs). Its
   // fields are fixed and hold no secrets; every other log call keeps the redaction configured above.
   const accessLog = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
-  app.addHook('onResponse', async (req, reply) =>
+  app.addHook('onResponse', (req, reply, done) => {
     accessLog.info(
       { reqId: req.id, method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',
-    ),
-  );
+    );
+    done();
+  });
   // Shutting down: answer what is in flight, and tell keep-alive clients not to reuse the connection,
   // so the server is not left waiting for sockets that the clients would keep open.
   let closing = false;
@@ -86,9 +89,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     closing = true;
     deps.events.endWaits();
   });
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
   // An empty body with a JSON content type means "no body" (clients send

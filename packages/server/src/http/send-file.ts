@@ -21,8 +21,11 @@ import { yieldToLoop } from '../tree/index.js';
 export const SMALL_BODY = 64 * 1024;
 /** Chunk of a large download without sendfile: one read and one socket write each. */
 const SEND_CHUNK = 256 * 1024;
-/** A first chunk sent through res.write when the headers could not leave at once (see sendFileBody). */
-const FIRST_CHUNK = 64 * 1024;
+/**
+ * With sendfile, a chunk written through res.write when the socket is full (or Node still holds earlier
+ * bytes): its callback says the socket drained. Small, so most bytes still go through sendfile.
+ */
+const BRIDGE_CHUNK = 64 * 1024;
 /**
  * At most this much per sendfile call, like nginx's sendfile_max_chunk: a file that is not in the page
  * cache is read from disk inside the call, on the event loop, so one call's stall stays bounded.
@@ -66,13 +69,16 @@ export function readSmallBody(fd: number, length: number): Buffer {
  * socket itself: no read into a buffer, no second copy. Its calls never wait
  * (the socket is non-blocking): when the send buffer is full the next chunk
  * goes through res.write instead, and that write's callback, once the socket
- * has drained, is the signal to resume sendfile. sendfile only runs once
+ * has drained, is the signal to resume sendfile. That chunk is BRIDGE_CHUNK
+ * (64 KiB): with 256 KiB chunks a 1 MiB download cost 0.66 ms of CPU instead
+ * of 0.41 and reached 0.72× the downloads/s, most of its bytes copied through
+ * user space that sendfile could have sent. sendfile only runs once
  * everything written before it has left Node's buffers, so the bytes stay in
  * order. As with nginx's sendfile, data not in the page cache is read from
  * disk inside the call: each call is capped at SENDFILE_MAX_CHUNK and the
  * loop gets a turn every SENDFILE_BURST bytes.
  *
- * Without the addon (or for those fallbacks), two buffers are reused for the
+ * Without the addon (or on a socket without a descriptor: TLS), two buffers are reused for the
  * whole download: one is read into while the other is being written, and a
  * buffer is refilled only after its write callback (the socket holds it until
  * then). A file read stream allocates a fresh off-heap buffer per read
@@ -97,7 +103,8 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
  * queued; sendfile waits until it has left.
  */
 async function pump(res: ServerResponse, fd: number, length: number, sentBefore: boolean): Promise<boolean> {
-  const addon = nativeIo();
+  // sendfile needs the socket's descriptor (plain TCP); anything else gets buffered writes throughout.
+  const addon = socketFd(res.socket) !== null ? nativeIo() : null;
   const size = Math.min(SEND_CHUNK, length);
   // Allocated when first needed: with sendfile most downloads never need one.
   const bufs: Array<Buffer | null> = [null, null];
@@ -149,7 +156,9 @@ async function pump(res: ServerResponse, fd: number, length: number, sentBefore:
       const pending = inFlight[k];
       if (pending && (await settled(pending))) return fail();
       if (res.destroyed) return false;
-      const buf = (bufs[k] ??= Buffer.allocUnsafeSlow(pos === 0 && addon ? Math.min(FIRST_CHUNK, size) : size));
+      // With sendfile this chunk only bridges a full socket. Read on the thread pool: on two cores the copy
+      // runs beside the event loop (a synchronous read was 0.6× the downloads/s).
+      const buf = (bufs[k] ??= Buffer.allocUnsafeSlow(addon ? Math.min(BRIDGE_CHUNK, size) : size));
       const want = Math.min(buf.length, length - pos);
       const n = await io.read(fd, buf, 0, want, pos);
       if (n === 0) return fail(); // the file shrank since fstat

@@ -111,7 +111,7 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       },
     },
     async (req, reply) => {
-      const file = await deps.files.download(nsContext(req), filesPathParam(req.raw.url ?? ''));
+      const file = deps.files.download(nsContext(req), filesPathParam(req.raw.url ?? ''));
       const inm = req.headers['if-none-match'];
       if (typeof inm === 'string' && etagListMatches(inm, file.etag, true)) {
         // The client's copy is current (RFC 9110 §13.1.2: weak comparison): no body.
