@@ -23,7 +23,7 @@ import { formatTable, loadLine, machineInfo, machineLoad, writeResults } from '.
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const args = parseArgs(argv);
-const ORDER = ['http', 'scale', 'soak', 'exec', 'snapshots', 'webhooks', 'cluster', 'cli'];
+const ORDER = ['http', 'scale', 'soak', 'exec', 'changes', 'snapshots', 'webhooks', 'cluster', 'cli'];
 
 const available = readdirSync(here)
   .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs')
