@@ -48,6 +48,12 @@ export async function startServer(opts = {}) {
   // Opt-in: measure on PostgreSQL instead of the embedded SQLite.
   if (process.env.TROVE_BENCH_DATABASE_URL) env.TROVE_DATABASE_URL = process.env.TROVE_BENCH_DATABASE_URL;
   if (opts.logLevel) env.TROVE_LOG_LEVEL = opts.logLevel;
+  // TROVE_BENCH_ENV="TROVE_CHANGES=off,TROVE_SQLITE_SYNCHRONOUS=full": server settings for an A/B run.
+  for (const pair of (process.env.TROVE_BENCH_ENV ?? '').split(',').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`TROVE_BENCH_ENV: "${pair}" is not NAME=value`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
