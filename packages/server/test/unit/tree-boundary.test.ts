@@ -33,6 +33,7 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
   'sandbox/launcher.ts': 'the launcher script shipped with the server',
   'sandbox/reaper.ts': 'stale sandbox runtime dirs in the temp dir',
   'services/storage.ts': 'statfs of the data dir (free space)',
+  'changes/watcher.ts': "the change tracker's marker directory (server-made, directly in the data dir, never below a namespace tree)",
 };
 
 /** fs functions that take a path (or resolve one); the fd-based ones are not listed. */
