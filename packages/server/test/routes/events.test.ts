@@ -1,13 +1,17 @@
-/** The event log: fields, order, filters, paging, since, and the wait long-poll. */
+/**
+ * routes/events: the event log (`GET /v1/workspaces/{ws}/events`) in-process: fields, order, filters, paging,
+ * since, the wait long-poll, and its error answers.
+ */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
+import { startTestApp, type Client, type TestApp } from '../helpers/app.js';
 
-let server: StartedServer;
-let rt: ReturnType<typeof api>;
-let admin: ReturnType<typeof api>;
+let t: TestApp;
+let rt: Client;
+let admin: Client;
+let url: string;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-const post = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const INVALID_NS = { detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")', code: 'namespace_invalid' };
 
 interface Evt {
   id: string;
@@ -21,37 +25,36 @@ interface Evt {
 }
 
 async function events(query = ''): Promise<{ events: Evt[]; next_cursor: string | null }> {
-  const res = await admin(`/v1/workspaces/${server.workspaceId}/events${query}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as { events: Evt[]; next_cursor: string | null };
+  const res = await admin.get(url + query);
+  expect(res.statusCode).toBe(200);
+  return res.json<{ events: Evt[]; next_cursor: string | null }>();
 }
 
 beforeAll(async () => {
-  server = await startServer();
-  rt = api(server, server.runtimeKey, 'ev');
-  admin = api(server, server.adminKey);
+  t = await startTestApp({ exec: true });
+  rt = t.as(t.runtimeKey, 'ev');
+  admin = t.as(t.adminKey);
+  url = `/v1/workspaces/${t.workspaceId}/events`;
 });
-afterAll(async () => {
-  await server?.close();
-});
+afterAll(() => t?.close());
 
 describe('events', () => {
-  it('bootstrap emitted workspace.created and key.created', async () => {
+  it('workspace creation emitted workspace.created and key.created', async () => {
     const all = await events('?limit=200');
     const types = all.events.map((e) => e.type).reverse();
     expect(types.slice(0, 3)).toEqual(['workspace.created', 'key.created', 'key.created']);
-    expect(all.events.at(-1)!.data).toEqual({ name: 'default' });
+    expect(all.events.at(-1)!.data).toEqual({ name: 'test' });
   });
 
   it('every mutation appends an event with the docs/protocol.md fields, newest first', async () => {
     const before = (await events('?limit=1')).events[0]!.created_at;
-    await rt('/write', post({ path: 'e/a.txt', content: 'abc' }));
-    await rt('/files/e/b.bin', { method: 'PUT', body: 'xy' });
-    await rt('/delete', post({ path: 'e/a.txt' }));
-    const exec = await rt('/v1/exec', post({ command: 'echo out; exit 3' }));
-    expect(exec.status).toBe(200);
-    const key = (await (await admin(`/v1/workspaces/${server.workspaceId}/keys`, post({ name: 'evk' }))).json()) as { key_id: string };
-    await admin(`/v1/workspaces/${server.workspaceId}/keys/${key.key_id}`, { method: 'DELETE' });
+    await rt.post('/write', { path: 'e/a.txt', content: 'abc' });
+    await rt.put('/files/e/b.bin', 'xy');
+    await rt.post('/delete', { path: 'e/a.txt' });
+    const exec = await rt.post('/v1/exec', { command: 'echo out; exit 3' });
+    expect(exec.statusCode).toBe(200);
+    const key = await t.createKey({ name: 'evk' });
+    await admin.delete(`/v1/workspaces/${t.workspaceId}/keys/${key.key_id}`);
 
     const page = await events(`?since=${encodeURIComponent(before)}`);
     const got = page.events.map((e) => [e.type, e.namespace, e.data]);
@@ -66,13 +69,14 @@ describe('events', () => {
           command_bytes: 16,
           command_sha256: createHash('sha256').update('echo out; exit 3').digest('hex'),
           command_truncated: false,
+          exec_id: expect.stringMatching(/^exec-/),
           exit_code: 3,
           exit_reason: 'exited',
           duration_ms: expect.any(Number),
           stdout: 'out\n',
         },
       ],
-      ['file.deleted', 'ev', { path: 'workspace/e/a.txt' }],
+      ['file.deleted', 'ev', { path: 'workspace/e/a.txt', source: 'api' }],
       ['file.written', 'ev', { path: 'workspace/e/b.bin', size_bytes: 2, source: 'upload' }],
       ['file.written', 'ev', { path: 'workspace/e/a.txt', size_bytes: 3, source: 'write' }],
     ]);
@@ -80,7 +84,7 @@ describe('events', () => {
       expect(e.id).toMatch(/^evt-/);
       expect(e.event_id).toBe(e.id);
       expect(e.api_version).toBe('2026-04-30');
-      expect(e.workspace_id).toBe(server.workspaceId);
+      expect(e.workspace_id).toBe(t.workspaceId);
       expect(e.created_at).toMatch(ISO);
     }
     // created_at strictly increasing (so `since` never skips or repeats).
@@ -89,10 +93,10 @@ describe('events', () => {
   });
 
   it('filters by types and namespace; pages with next_cursor down to since', async () => {
-    const ns2 = api(server, server.runtimeKey, 'ev2');
+    const ns2 = t.as(t.runtimeKey, 'ev2');
     const start = (await events('?limit=1')).events[0]!.created_at;
-    for (let i = 0; i < 25; i++) await ns2('/write', post({ path: `p${i}.txt`, content: String(i) }));
-    await rt('/write', post({ path: 'other.txt', content: 'o' }));
+    for (let i = 0; i < 25; i++) await ns2.post('/write', { path: `p${i}.txt`, content: String(i) });
+    await rt.post('/write', { path: 'other.txt', content: 'o' });
     const filtered = await events(`?namespace=ev2&types=file.written,file.deleted&since=${encodeURIComponent(start)}&limit=10`);
     expect(filtered.events).toHaveLength(10);
     expect(filtered.events.every((e) => e.namespace === 'ev2' && e.type === 'file.written')).toBe(true);
@@ -114,11 +118,6 @@ describe('events', () => {
       const r = await events(`?since=${encodeURIComponent(form).replace('%20', '+')}`);
       expect(r.events.map((e) => e.id)).not.toContain(newest.id);
     }
-    const earlier = `${base.slice(0, -4)}${String(Number(base.slice(-3)) - 1).padStart(3, '0')}999Z`;
-    void earlier;
-    expect((await admin(`/v1/workspaces/${server.workspaceId}/events?since=yesterday`)).status).toBe(400);
-    expect((await admin(`/v1/workspaces/${server.workspaceId}/events?limit=0`)).status).toBe(422);
-    expect((await admin(`/v1/workspaces/${server.workspaceId}/events?cursor=garbage`)).status).toBe(400);
     const capped = await events('?limit=5000');
     expect(capped.events.length).toBeLessThanOrEqual(200);
   });
@@ -129,10 +128,10 @@ describe('events', () => {
     const pending = events(`?wait=20&types=file.written&namespace=ev&since=${encodeURIComponent(since)}`);
     // A non-matching event must not end the wait; the matching one must.
     await new Promise((r) => setTimeout(r, 200));
-    await api(server, server.runtimeKey, 'elsewhere')('/write', post({ path: 'n.txt', content: 'n' }));
+    await t.as(t.runtimeKey, 'elsewhere').post('/write', { path: 'n.txt', content: 'n' });
     await new Promise((r) => setTimeout(r, 200));
     const wrote = Date.now();
-    await rt('/write', post({ path: 'w.txt', content: 'w' }));
+    await rt.post('/write', { path: 'w.txt', content: 'w' });
     const got = await pending;
     const done = Date.now();
     expect(got.events.map((e) => e.data.path)).toEqual(['workspace/w.txt']);
@@ -146,5 +145,46 @@ describe('events', () => {
     const got = await events(`?wait=1&since=${encodeURIComponent(since)}`);
     expect(got.events).toEqual([]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+
+  it('answers bad queries with exact errors', async () => {
+    const cases: Array<[string, number, object]> = [
+      ['?since=yesterday', 400, { detail: 'Invalid since: "yesterday" (use an ISO-8601 time)', code: 'query_invalid' }],
+      ['?cursor=garbage', 400, { detail: 'Invalid cursor: pass next_cursor from a previous page unchanged', code: 'query_invalid' }],
+      ['?namespace=a%2Fb', 400, INVALID_NS],
+      ['?source=bogus', 400, { detail: 'Invalid source: "bogus" (known: exec, api, write, upload; comma-separated)', code: 'query_invalid' }],
+      ['?limit=0', 422, { detail: 'querystring field "limit" must be >= 1', code: 'validation_failed' }],
+      ['?limit=abc', 422, { detail: 'querystring field "limit" must be integer', code: 'validation_failed' }],
+      ['?wait=31', 422, { detail: 'querystring field "wait" must be <= 30', code: 'validation_failed' }],
+    ];
+    for (const [query, status, error] of cases) {
+      const res = await admin.get(url + query);
+      expect([res.statusCode, res.json()], query).toEqual([status, error]);
+    }
+  });
+
+  it('filters by source', async () => {
+    const since = (await events('?limit=1')).events[0]!.created_at;
+    await rt.post('/write', { path: 's/w.txt', content: 'w' });
+    await rt.put('/files/s/u.bin', 'u');
+    const got = await events(`?source=upload&since=${encodeURIComponent(since)}`);
+    expect(got.events.map((e) => [e.type, e.data.path])).toEqual([['file.written', 'workspace/s/u.bin']]);
+  });
+
+  it('keeps a namespace-locked key to its namespace', async () => {
+    const locked = await t.createKey({ namespace: 'ev2' });
+    const page = await t.as(locked.api_key).get(`${url}?limit=200`);
+    const own = page.json<{ events: Evt[] }>().events;
+    expect(own.length).toBeGreaterThan(0);
+    expect(own.every((e) => e.namespace === 'ev2')).toBe(true);
+    const other = await t.as(locked.api_key).get(`${url}?namespace=ev`);
+    expect([other.statusCode, other.json()]).toEqual([403, { detail: 'This key is locked to namespace "ev2"', code: 'namespace_forbidden' }]);
+  });
+
+  it('refuses another workspace (404) and a missing key (401)', async () => {
+    const res = await rt.get('/v1/workspaces/ws-0000000000000000/events');
+    expect([res.statusCode, res.json()]).toEqual([404, { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' }]);
+    const none = await t.as(null).get(url);
+    expect([none.statusCode, none.json()]).toEqual([401, { detail: 'Invalid API key', code: 'unauthorized' }]);
   });
 });
