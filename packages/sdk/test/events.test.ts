@@ -59,12 +59,14 @@ describe('events.list', () => {
       commandBytes: 9,
       commandSha256: createHash('sha256').update('echo done').digest('hex'),
       commandTruncated: false,
+      // Ours: the id its file changes carry (this command changed none).
+      execId: expect.stringMatching(/^exec-[0-9a-f]{24}$/),
       exitCode: 0,
       exitReason: 'exited',
       durationMs: expect.any(Number),
       stdout: 'done\n',
     });
-    expect(byType('file.deleted')[0]!.data).toEqual({ path: 'workspace/a.txt' });
+    expect(byType('file.deleted')[0]!.data).toEqual({ path: 'workspace/a.txt', source: 'api' });
     expect(byType('snapshot.created')[0]!.data).toEqual({ snapshotId: snap.snapshotId, label: 'l' });
     expect(byType('snapshot.restored')[0]!.data).toEqual({ snapshotId: snap.snapshotId, filesRestored: 1 });
     expect(byType('snapshot.deleted')[0]!.data).toEqual({ snapshotId: snap.snapshotId });
