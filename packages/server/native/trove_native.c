@@ -48,6 +48,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <node_api.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,6 +510,8 @@ static napi_value Sendfile(napi_env env, napi_callback_info info) {
 #define CH_DIR_CACHE 512
 #define CH_GROUP_MAX 128
 #define CH_LINEAGE 65536
+/* Marker files made once ("r<k>"): a marker is then an open and a close (no directory entry written). */
+#define CH_RING 64
 
 typedef struct {
   uint32_t mask;
@@ -566,6 +569,8 @@ typedef struct {
   ch_fork *forks; /* CH_LINEAGE entries, by child pid */
   char slots[CH_SLOTS][CH_GROUP_MAX]; /* the slot names the fork table refers to */
   int nslots;
+  /* The seq each ring file's pending marker stands for (JavaScript reuses a file only once it was read). */
+  _Atomic int64_t ring[CH_RING];
 } ch_watcher;
 
 static ch_watcher ch_watchers[CH_MAX_WATCHERS];
@@ -788,9 +793,15 @@ static void ch_decode(ch_watcher *w, char *buf, ssize_t len, ch_batch *b, int32_
     if (!dhex) continue;
     if (m->pid == self) {
       /* The server's own writes (the files API) are recorded by the API; only its markers pass. */
-      if ((m->mask & FAN_CREATE) && w->marker_fh && strcmp(dhex, w->marker_fh) == 0 && name[0] == 'm') {
-        ch_rec *r = ch_push(b);
-        if (r) r->marker = strtoll(name + 1, NULL, 10);
+      if (w->marker_fh && strcmp(dhex, w->marker_fh) == 0) {
+        if ((m->mask & FAN_CREATE) && name[0] == 'm') {
+          ch_rec *r = ch_push(b);
+          if (r) r->marker = strtoll(name + 1, NULL, 10);
+        } else if ((m->mask & FAN_CLOSE_WRITE) && name[0] == 'r') {
+          long k = strtol(name + 1, NULL, 10);
+          ch_rec *r = k >= 0 && k < CH_RING ? ch_push(b) : NULL;
+          if (r) r->marker = w->ring[k];
+        }
       }
       free(dhex);
       continue;
@@ -1047,6 +1058,13 @@ static napi_value ChangesOpen(napi_env env, napi_callback_info info) {
     else w->marker_fh = ch_hex(h.fh.f_handle, h.fh.handle_bytes, h.fh.handle_type);
   }
   if (!err && pipe2(w->stop_pipe, O_CLOEXEC) < 0) err = -errno;
+  for (int k = 0; !err && k < CH_RING; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "r%d", k);
+    int fd = openat(w->marker_fd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) err = -errno;
+    else close(fd);
+  }
   /* Optional: without it, records of processes gone before they are read are attributed by namespace. */
   if (!err && (w->forks = calloc(CH_LINEAGE, sizeof *w->forks)) != NULL) {
     w->proc_fd = ch_open_forks();
@@ -1085,13 +1103,27 @@ static ch_watcher *ch_handle(napi_env env, napi_value v) {
 }
 
 static napi_value ChangesMarker(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int64_t seq;
-  ch_watcher *w = argc == 2 ? ch_handle(env, argv[0]) : NULL;
-  if (!w || !int_arg(env, argv[1], &seq) || seq < 0) return fail(env, "changesMarker(handle, seq)");
+  int64_t seq, k = -1;
+  ch_watcher *w = argc >= 2 ? ch_handle(env, argv[0]) : NULL;
+  if (!w || !int_arg(env, argv[1], &seq) || seq < 0 || (argc == 3 && (!int_arg(env, argv[2], &k) || k >= CH_RING))) {
+    return fail(env, "changesMarker(handle, seq, ringSlot?)");
+  }
   char name[32];
+  if (k >= 0) {
+    /* A close-write of ring file k: the caller guarantees k's previous marker was read (two identical
+       events in the queue would merge into one). */
+    w->ring[k] = seq;
+    snprintf(name, sizeof name, "r%lld", (long long)k);
+    int fd = openat(w->marker_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      return num(env, 0);
+    }
+    /* Gone (removed by hand?): the slower marker below. */
+  }
   snprintf(name, sizeof name, "m%lld", (long long)seq);
   /* Read-only: a create event, and no close-write one. */
   int fd = openat(w->marker_fd, name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

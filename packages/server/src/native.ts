@@ -51,8 +51,12 @@ export interface TroveNative {
    * of its own reads it and passes records to `onBatch`, in queue order.
    */
   changesOpen(watchPath: string, treesPrefix: string, markerDir: string, onBatch: (records: ChangeRecord[]) => void): number;
-  /** Queues a marker: `{marker: seq}` reaches onBatch after everything queued before it. 0 or -errno. */
-  changesMarker(handle: number, seq: number): number;
+  /**
+   * Queues a marker: `{marker: seq}` reaches onBatch after everything queued before it. 0 or -errno.
+   * `ringSlot` (0–63): through that pre-made marker file (an open and a close, cheaper than a create),
+   * only once its previous marker has been read.
+   */
+  changesMarker(handle: number, seq: number, ringSlot?: number): number;
   /** Stops the reading thread and closes the group. */
   changesClose(handle: number): number;
 }

@@ -181,6 +181,13 @@ export class ChangeTracker implements ChangeHooks {
   attachSlot(unit: WatchUnit, slot: CgroupSlot): void {
     const key = slotKey(slot);
     if (!this.watcher) return;
+    // Nobody holds the slot and no hand-over is pending: its previous command has ended and every record
+    // it queued was read (its end waited for that), so the slot is this unit's from now on.
+    if (!this.slotOwner.has(key) && ![...this.assignAt.values()].some((a) => a.key === key)) {
+      this.slotOwner.set(key, unit);
+      this.active.add(unit);
+      return;
+    }
     const { seq } = this.watcher.mark();
     this.assignAt.set(seq, { key, unit });
   }

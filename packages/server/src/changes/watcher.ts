@@ -24,9 +24,15 @@ export interface WatcherHandlers {
   overflow(): void;
 }
 
+/** Marker files the addon made at open (native/trove_native.c, CH_RING). */
+const RING = 64;
+
 export class FanotifyWatcher {
   private seq = 0;
   private readonly waiting = new Map<number, () => void>();
+  /** Ring files free to carry a marker: one whose marker is not read yet must not be reused (it would merge). */
+  private readonly freeRing: number[] = Array.from({ length: RING }, (_, k) => k);
+  private readonly ringOf = new Map<number, number>();
   private closed = false;
 
   private constructor(
@@ -76,15 +82,26 @@ export class FanotifyWatcher {
     const seq = ++this.seq;
     if (this.closed) return { seq, done: Promise.resolve() };
     const done = new Promise<void>((resolve) => this.waiting.set(seq, resolve));
-    const rc = native().changesMarker(this.handle, seq);
+    const k = this.freeRing.pop();
+    if (k !== undefined) this.ringOf.set(seq, k);
+    const rc = k !== undefined ? native().changesMarker(this.handle, seq, k) : native().changesMarker(this.handle, seq);
     if (rc < 0) {
       this.waiting.delete(seq);
+      this.release(seq);
       throw new Error(`change tracker marker failed: ${errnoName(-rc)}`);
     }
     return { seq, done };
   }
 
+  private release(seq: number): void {
+    const k = this.ringOf.get(seq);
+    if (k === undefined) return;
+    this.ringOf.delete(seq);
+    this.freeRing.push(k);
+  }
+
   private settle(seq: number): void {
+    this.release(seq);
     const resolve = this.waiting.get(seq);
     if (!resolve) return;
     this.waiting.delete(seq);
