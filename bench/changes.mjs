@@ -2,10 +2,11 @@
 /**
  * Change tracking's cost on commands (docs/events.md, "Changes made by commands"), through the real
  * server (`POST /v1/exec`): the same commands on a server with TROVE_CHANGES=off and one with
- * TROVE_CHANGES=fanotify (the default for root), in alternating blocks (off, on, off, on): a fanotify
- * mark is on the whole file system while its server runs, so the two never run at the same time.
+ * TROVE_CHANGES=fanotify (the default for root), in alternating blocks (off, on, off, on…): a fanotify
+ * mark is on the whole file system while its server runs, so the two never run at the same time. Many
+ * short blocks rather than two long ones, so a burst of other work on the machine lands on both sides.
  *
- *   node bench/changes.mjs [--quick] [--iterations 200] [--copies 12]
+ *   node bench/changes.mjs [--quick] [--rounds 5] [--iterations 60] [--copies 5]   (per block)
  *
  * 1. exec of `true` (nothing changes: the tracker's fixed cost, a marker before and after the command).
  * 2. `cp -r` of a 2,000-file tree (20 directories) inside exec: 2,021 paths changed, 1,000 recorded (the default cap)
@@ -21,8 +22,9 @@ import { atLeast, finish, loadLine, row } from './lib/report.mjs';
 
 const args = parseArgs();
 const quick = args.has('quick');
-const iterations = args.num('iterations', quick ? 60 : 200);
-const copies = args.num('copies', quick ? 6 : 12);
+const rounds = args.num('rounds', quick ? 3 : 5);
+const iterations = args.num('iterations', quick ? 30 : 60);
+const copies = args.num('copies', quick ? 3 : 5);
 
 if (process.getuid?.() !== 0) {
   console.error('bench/changes.mjs needs root: change tracking uses fanotify (CAP_SYS_ADMIN)');
@@ -83,7 +85,7 @@ async function block(mode, round) {
 console.error(loadLine('load at start'));
 const off = { trueMs: [], cpMs: [] };
 const on = { trueMs: [], cpMs: [] };
-for (let round = 1; round <= 2; round++) {
+for (let round = 1; round <= rounds; round++) {
   for (const [mode, into] of [['off', off], ['fanotify', on]]) {
     const r = await block(mode, round);
     into.trueMs.push(...r.trueMs);
@@ -108,4 +110,4 @@ for (const [metric, key] of [['exec `true`, p50', 'trueMs'], ['exec `cp -r` of 2
     }),
   );
 }
-finish('changes', rows, { params: { quick, iterations, copies }, raw: { off, on } });
+finish('changes', rows, { params: { quick, rounds, iterations, copies }, raw: { off, on } });
