@@ -86,6 +86,11 @@ const MAX_HELD = 200_000;
 const MAX_ORPHANS = 50_000;
 /** Directory handles remembered with their paths (for directories removed before their records are read). */
 const MAX_LEARNED = 200_000;
+/**
+ * Longest a command's end waits for its marker to be read. The reader reads within milliseconds; this only
+ * bounds a reader that stopped (the command's answer is not held for ever: its changes are then incomplete).
+ */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 interface Located {
   workspaceId: string;
@@ -188,14 +193,33 @@ export class ChangeTracker implements ChangeHooks {
       this.active.add(unit);
       return;
     }
-    const { seq } = this.watcher.mark();
-    this.assignAt.set(seq, { key, unit });
+    try {
+      const { seq } = this.watcher.mark();
+      this.assignAt.set(seq, { key, unit });
+    } catch (err) {
+      // Without a marker the slot is taken now: records its previous command still had queued may be credited here.
+      this.deps.log.error({ err: (err as Error).message }, 'change tracking: cannot place a marker; slot taken over without one');
+      this.slotOwner.set(key, unit);
+      this.active.add(unit);
+      unit.overflowed = true;
+    }
   }
 
-  /** Resolves once every record queued before the call has been dispatched. */
-  async drain(): Promise<void> {
-    if (!this.watcher) return;
-    await this.watcher.mark().done;
+  /** Resolves once every record queued before the call has been dispatched; false when that could not be known. */
+  async drain(): Promise<boolean> {
+    if (!this.watcher) return true;
+    let done: Promise<void>;
+    try {
+      done = this.watcher.mark().done;
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).message }, 'change tracking: cannot place a marker at the end of a command');
+      return false;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const read = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (!read) this.deps.log.error({}, `change tracking: the reader did not reach a command's end marker within ${DRAIN_TIMEOUT_MS} ms`);
+    return read;
   }
 
   /** After its last records: the unit gives its slots back and stops taking records by namespace. */
@@ -485,7 +509,7 @@ class WatchUnit implements ChangeUnit {
   async end(): Promise<void> {
     if (this.ended) return;
     // Every record queued before now (the command's processes are gone) is dispatched after this.
-    await this.tracker.drain();
+    if (!(await this.tracker.drain())) this.overflowed = true;
     this.tracker.detach(this);
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
