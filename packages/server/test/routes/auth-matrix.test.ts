@@ -1,17 +1,17 @@
 /**
- * Authorization matrix: every authenticated route × {no key, bad key, revoked key,
+ * Authorization matrix, in-process: every authenticated route × {no key, bad key, revoked key,
  * admin, workspace key, key locked to ns A} × {ns A, ns B, no header}.
- * Each cell asserts the exact status.
+ * Each cell asserts the exact status. (The SSE stream is read over a loopback port: inject() waits for an end.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { startTestApp, type Method, type TestApp } from '../helpers/app.js';
 
 type KeyKind = 'none' | 'bad' | 'revoked' | 'admin' | 'workspace' | 'nsA';
 type NsKind = 'A' | 'B' | 'none';
 const KEYS: KeyKind[] = ['none', 'bad', 'revoked', 'admin', 'workspace', 'nsA'];
 const NSS: NsKind[] = ['A', 'B', 'none'];
 
-let server: StartedServer;
+let t: TestApp;
 const keys: Record<KeyKind, string | null> = { none: null, bad: 'trove-sk-not-a-real-key-000000000000', revoked: '', admin: '', workspace: '', nsA: '' };
 let cell = 0;
 
@@ -20,38 +20,24 @@ async function call(key: KeyKind, ns: NsKind, method: string, path: string, body
   const k = keys[key];
   if (k) headers.authorization = `Bearer ${k}`;
   if (ns !== 'none') headers['x-namespace'] = ns === 'A' ? 'ns-a' : 'ns-b';
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(server.baseUrl + path, {
-    method,
-    headers,
-    body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined),
-  });
-  const text = await res.text();
-  if (res.status >= 400) {
+  const res = await t.request(method as Method, path, { headers, body: raw ?? body });
+  if (res.statusCode >= 400) {
     // Every error is JSON {"detail": string}.
-    const parsed = JSON.parse(text) as { detail: unknown };
+    const parsed = res.json<{ detail: unknown }>();
     expect(typeof parsed.detail).toBe('string');
   }
-  return res.status;
+  return res.statusCode;
 }
 
 async function adminJson(method: string, path: string, body?: unknown) {
-  const res = await fetch(server.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return (await res.json()) as Record<string, string>;
+  const res = await t.request(method as Method, path, { key: t.adminKey, body });
+  return res.json<Record<string, string>>();
 }
 
 async function runtimeJson(ns: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(server.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': ns, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  expect(res.status, `${method} ${path}`).toBeLessThan(300);
-  return (await res.json()) as Record<string, string>;
+  const res = await t.request(method as Method, path, { key: t.runtimeKey, namespace: ns, body });
+  expect(res.statusCode, `${method} ${path}`).toBeLessThan(300);
+  return res.json<Record<string, string>>();
 }
 
 /** The namespace a (key, ns) cell acts on when it is allowed to: the header's, or the locked key's own. */
@@ -60,13 +46,13 @@ function targetNs(key: KeyKind, ns: NsKind): 'ns-a' | 'ns-b' {
   return 'ns-a';
 }
 
-/** Status of a request whose body may be an endless stream (SSE): read the head only, then hang up. */
+/** Status of a request whose body may be an endless stream (SSE), over the loopback port: read the head only, then hang up. */
 async function statusOnly(key: KeyKind, ns: NsKind, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
   const k = keys[key];
   if (k) headers.authorization = `Bearer ${k}`;
   if (ns !== 'none') headers['x-namespace'] = ns === 'A' ? 'ns-a' : 'ns-b';
   const ctl = new AbortController();
-  const res = await fetch(server.baseUrl + path, { method, headers, body, signal: ctl.signal });
+  const res = await fetch((await t.listen()) + path, { method, headers, body, signal: ctl.signal });
   if (res.status >= 400) {
     const parsed = (await res.json()) as { detail: unknown };
     expect(typeof parsed.detail).toBe('string');
@@ -84,19 +70,15 @@ const MCP_INIT = JSON.stringify({
 });
 
 async function seed(ns: 'ns-a' | 'ns-b', path: string) {
-  const res = await fetch(server.baseUrl + '/write', {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': ns, 'content-type': 'application/json' },
-    body: JSON.stringify({ path, content: 'seed' }),
-  });
-  expect(res.status).toBe(200);
+  const res = await t.request('POST', '/write', { key: t.runtimeKey, namespace: ns, body: { path, content: 'seed' } });
+  expect(res.statusCode).toBe(200);
 }
 
 beforeAll(async () => {
-  server = await startServer();
-  keys.admin = server.adminKey;
-  keys.workspace = server.runtimeKey;
-  const ws = server.workspaceId;
+  t = await startTestApp({ exec: true, env: { TROVE_WEBHOOK_ALLOW_PRIVATE: '1' } });
+  keys.admin = t.adminKey;
+  keys.workspace = t.runtimeKey;
+  const ws = t.workspaceId;
   keys.nsA = (await adminJson('POST', `/v1/workspaces/${ws}/keys`, { name: 'locked', namespace: 'ns-a' })).api_key!;
   const revoked = await adminJson('POST', `/v1/workspaces/${ws}/keys`, { name: 'gone', namespace: null });
   keys.revoked = revoked.api_key!;
@@ -105,9 +87,7 @@ beforeAll(async () => {
   await seed('ns-b', 'seed.txt');
 });
 
-afterAll(async () => {
-  await server?.close();
-});
+afterAll(() => t?.close());
 
 /** Expected status of a runtime endpoint for a (key, ns) cell, given the success status. */
 function runtimeExpect(key: KeyKind, ns: NsKind, ok: number): number {
@@ -179,7 +159,7 @@ describe('runtime endpoints', () => {
 });
 
 describe('management endpoints', () => {
-  const ws = () => server.workspaceId;
+  const ws = () => t.workspaceId;
   // One endpoint (to a closed port) with one recorded delivery, for the per-webhook routes.
   let hookId = '';
   let deliveryId = '';
@@ -190,10 +170,8 @@ describe('management endpoints', () => {
     hookId = created.webhook_id!;
     await seed('ns-a', 'for-delivery.txt');
     for (let i = 0; i < 100 && !deliveryId; i++) {
-      const res = await fetch(`${server.baseUrl}/v1/workspaces/${ws()}/webhooks/${hookId}/deliveries`, {
-        headers: { authorization: `Bearer ${server.adminKey}` },
-      });
-      const body = (await res.json()) as { deliveries: Array<{ delivery_id: string }> };
+      const res = await t.request('GET', `/v1/workspaces/${ws()}/webhooks/${hookId}/deliveries`, { key: t.adminKey });
+      const body = res.json<{ deliveries: Array<{ delivery_id: string }> }>();
       deliveryId = body.deliveries[0]?.delivery_id ?? '';
       if (!deliveryId) await new Promise((r) => setTimeout(r, 50));
     }
@@ -287,21 +265,19 @@ describe('management endpoints', () => {
   });
 
   it('a namespace-locked key sees only its namespace in events', async () => {
-    const res = await fetch(`${server.baseUrl}/v1/workspaces/${ws()}/events?limit=200`, {
-      headers: { authorization: `Bearer ${keys.nsA}` },
-    });
-    const body = (await res.json()) as { events: Array<{ namespace: string | null }> };
+    const res = await t.request('GET', `/v1/workspaces/${ws()}/events?limit=200`, { key: keys.nsA });
+    const body = res.json<{ events: Array<{ namespace: string | null }> }>();
     expect(body.events.length).toBeGreaterThan(0);
     expect(body.events.every((e) => e.namespace === 'ns-a')).toBe(true);
     expect(await call('nsA', 'none', 'GET', `/v1/workspaces/${ws()}/events?namespace=ns-b`)).toBe(403);
   });
 
   it('exact details for scope errors', async () => {
-    const res = await fetch(`${server.baseUrl}/v1/workspaces/${ws()}/keys`, { headers: { authorization: `Bearer ${keys.workspace}` } });
-    expect(await res.json()).toEqual({ detail: 'Workspace keys cannot manage keys.', code: 'scope_forbidden' });
-    const r2 = await fetch(`${server.baseUrl}/v1/files`, { headers: { authorization: `Bearer ${keys.workspace}` } });
-    expect(await r2.json()).toEqual({ detail: 'X-Namespace header required', code: 'namespace_required' });
-    const r3 = await fetch(`${server.baseUrl}/v1/me`, { headers: { authorization: 'Bearer nope' } });
-    expect(await r3.json()).toEqual({ detail: 'Invalid API key', code: 'unauthorized' });
+    const res = await t.request('GET', `/v1/workspaces/${ws()}/keys`, { key: keys.workspace });
+    expect(res.json()).toEqual({ detail: 'Workspace keys cannot manage keys.', code: 'scope_forbidden' });
+    const r2 = await t.request('GET', '/v1/files', { key: keys.workspace });
+    expect(r2.json()).toEqual({ detail: 'X-Namespace header required', code: 'namespace_required' });
+    const r3 = await t.request('GET', '/v1/me', { key: 'nope' });
+    expect(r3.json()).toEqual({ detail: 'Invalid API key', code: 'unauthorized' });
   });
 });
