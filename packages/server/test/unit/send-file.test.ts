@@ -3,6 +3,7 @@
  * or, without it, two reused buffers; every case runs both ways. What must
  * hold: exactly `length` bytes in order, the descriptor closed in every case,
  * and a file that shrinks mid-download never looks like a complete body.
+ * readSmallBody: a small body read whole, never longer than the file is now.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,7 +13,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sendFileBody } from '../../src/http/send-file.js';
+import { readSmallBody, sendFileBody, SMALL_BODY } from '../../src/http/send-file.js';
 import { nativeIo } from '../../src/native.js';
 import { stallingReader } from '../helpers/stalling-reader.js';
 
@@ -70,6 +71,31 @@ it('the native addon is built and loads on Linux (npm ci builds it with node-gyp
   // Argument checks throw instead of reaching the kernel.
   expect(() => addon!.sendfile(-1, 0, 0, 1)).toThrow(TypeError);
   expect(() => addon!.sendfile(1, 0, 0, 0)).toThrow(TypeError);
+});
+
+describe('readSmallBody', () => {
+  it('reads the first `length` bytes, fewer when the file shrank since it was measured, and closes the descriptor', () => {
+    const data = randomBytes(SMALL_BODY);
+    const path = join(dir, 'small.bin');
+    writeFileSync(path, data);
+    let fd = openSync(path, 'r');
+    expect(readSmallBody(fd, 4096).equals(data.subarray(0, 4096))).toBe(true);
+    expect(closed(fd)).toBe(true);
+    fd = openSync(path, 'r');
+    expect(readSmallBody(fd, 0).length).toBe(0);
+    expect(closed(fd)).toBe(true);
+    fd = openSync(path, 'r');
+    truncateSync(path, 1000);
+    expect(readSmallBody(fd, SMALL_BODY).equals(data.subarray(0, 1000))).toBe(true);
+    expect(closed(fd)).toBe(true);
+  });
+
+  it('refuses a length over SMALL_BODY, and still closes the descriptor', () => {
+    const path = join(dir, 'small.bin');
+    const fd = openSync(path, 'r');
+    expect(() => readSmallBody(fd, SMALL_BODY + 1)).toThrow(RangeError);
+    expect(closed(fd)).toBe(true);
+  });
 });
 
 describe.each([
