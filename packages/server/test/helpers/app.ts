@@ -49,6 +49,11 @@ export interface TestApp {
   request(method: Method, url: string, opts?: RequestOptions): Promise<LightMyRequestResponse>;
   /** Requests with one key (and namespace) preset. */
   as(key: string | null, namespace?: string): Client;
+  /**
+   * A fetch-style function over inject() with the key (and namespace) preset: for tests written against
+   * `fetch` (`Response` in, `Response` out), without a socket.
+   */
+  fetcher(key: string | null, namespace?: string): (path: string, init?: RequestInit) => Promise<Response>;
   /** A new key of the workspace (admin API); `namespace` locks it. */
   createKey(opts?: { name?: string; namespace?: string | null; admin?: boolean }): Promise<{ key_id: string; api_key: string }>;
   /** Listens on a loopback port (once) and returns its base URL, for answers inject() cannot end (SSE). */
@@ -64,11 +69,6 @@ export interface Client {
   put(url: string, body?: unknown, opts?: Omit<RequestOptions, 'key' | 'body'>): Promise<LightMyRequestResponse>;
   patch(url: string, body?: unknown, opts?: Omit<RequestOptions, 'key' | 'body'>): Promise<LightMyRequestResponse>;
   delete(url: string, opts?: Omit<RequestOptions, 'key'>): Promise<LightMyRequestResponse>;
-}
-
-/** The error body every refusal carries. */
-export function errorOf(res: LightMyRequestResponse): { status: number; body: unknown } {
-  return { status: res.statusCode, body: res.json() };
 }
 
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
@@ -139,6 +139,29 @@ function makeTestApp(s: {
     };
   };
 
+  const fetcher = (key: string | null, namespace?: string) => async (path: string, init: RequestInit = {}): Promise<Response> => {
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, name) => {
+      headers[name] = value;
+    });
+    if (key) headers.authorization = `Bearer ${key}`;
+    if (namespace !== undefined) headers['x-namespace'] = namespace;
+    const body = init.body;
+    let payload: InjectOptions['payload'];
+    if (typeof body === 'string' || Buffer.isBuffer(body)) payload = body;
+    else if (body instanceof Uint8Array) payload = Buffer.from(body);
+    else if (body !== undefined && body !== null) throw new Error('fetcher: the body must be a string or bytes');
+    const method = (init.method ?? 'GET') as Method;
+    const res = await app.inject({ method, url: path, headers, payload });
+    const out = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) out.append(name, String(v));
+    }
+    const empty = res.statusCode === 204 || res.statusCode === 304 || method === 'HEAD';
+    return new Response(empty ? null : new Uint8Array(res.rawPayload), { status: res.statusCode, headers: out });
+  };
+
   return {
     app,
     ctx,
@@ -149,6 +172,7 @@ function makeTestApp(s: {
     runtimeKey: s.runtimeKey,
     request,
     as,
+    fetcher,
     async createKey(o = {}) {
       const res = await request('POST', `/v1/workspaces/${s.workspaceId}/keys`, {
         key: s.adminKey,
