@@ -54,40 +54,6 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
     ]);
   });
 
-  it('a command creating, modifying and deleting 500 files: the log holds exactly those changes, reconciled against the tree', async () => {
-    const c = client(server, 'chg-500');
-    // 500 files to start with (the files API's own writes would do too; a command is quicker).
-    await c.exec('cd workspace && mkdir old && for i in $(seq 1 500); do echo "v1 $i" > old/f$i; done');
-    const r = await c.exec(
-      'cd workspace && mkdir new && for i in $(seq 1 500); do echo "n $i" > new/g$i; done; ' +
-        'for i in $(seq 1 250); do echo "v2" >> old/f$i; done; for i in $(seq 251 500); do rm old/f$i; done; echo done',
-    );
-    expect(r.stdout).toBe('done\n');
-    const events = await c.events();
-    const completed = events.filter((e) => e.type === 'exec.completed');
-    const execId = completed[1]!.data.exec_id;
-    const mine = events.filter((e) => e.data.exec_id === execId && changeTypes.has(e.type));
-    // 1 directory, 500 new files, 250 rewritten, 250 removed: 1,001 paths, one more than the default cap.
-    expect(mine.filter((e) => e.type !== 'files.changed')).toHaveLength(1000);
-    const summary = mine.at(-1)!;
-    expect(summary.type).toBe('files.changed');
-    expect(summary.data).toMatchObject({ written: 750, deleted: 250, dirs_created: 1, dirs_deleted: 0, recorded: 1000, total: 1001, truncated: true });
-    // Reconciled against the tree: every recorded written path exists with its size; every deleted one is gone.
-    const listing = (await (await c.raw('/v1/files?path=workspace/&recursive=true')).json()) as { entries?: Array<{ path: string; size_bytes?: number; type?: string }> };
-    const entries = new Map((listing.entries ?? []).map((e) => [e.path.replace(/\/$/, ''), e]));
-    for (const e of mine) {
-      if (e.type === 'file.written') expect(entries.get(e.data.path as string)?.size_bytes).toBe(e.data.size_bytes);
-      if (e.type === 'file.deleted') expect(entries.has(e.data.path as string)).toBe(false);
-    }
-    // In the order they happened: the new directory, its files, then the rewrites, then the removals.
-    expect(mine[0]!.data.path).toBe('workspace/new');
-    expect(mine[1]!.data.path).toBe('workspace/new/g1');
-    expect(mine[501]!.data.path).toBe('workspace/old/f1');
-    expect(mine[751]!).toMatchObject({ type: 'file.deleted', data: { path: 'workspace/old/f251' } });
-    // And all of it before the command's exec.completed.
-    expect(events.indexOf(mine.at(-1)!)).toBeLessThan(events.indexOf(completed[1]!));
-  });
-
   it('rm -rf of a 10,000-file tree: the cap, then one summary', async () => {
     const c = client(server, 'chg-rmrf');
     await c.exec('cd workspace && mkdir -p big && cd big && for d in $(seq 1 100); do mkdir d$d; (cd d$d && touch $(seq -f f%g 1 100)); done');
@@ -174,5 +140,77 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
     seen.push((await next()) as unknown as Envelope);
     ac.abort();
     expect(seen.map((e) => [e.type, e.data.path, e.data.source])).toEqual([['file.written', 'workspace/cmd2.txt', 'exec']]);
+  });
+});
+
+describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deleting 500 files each (fanotify)', () => {
+  let server: StartedServer;
+
+  beforeAll(async () => {
+    // A cap above the 1,501 paths: every change is listed, so the log can be reconciled with the tree.
+    server = await startServer({ env: { TROVE_CHANGES: 'fanotify', TROVE_CHANGES_MAX_PER_COMMAND: '2000', TROVE_EXEC_TIMEOUT_MS: '60000' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  /** path → size (-1: a directory) of everything in the namespace, through the files API (a listing holds at most 1,000 entries: one per directory). */
+  const tree = async (c: ReturnType<typeof client>) => {
+    const out = new Map<string, number>();
+    const list = async (dir: string) => {
+      const res = await c.raw(`/v1/files?path=${encodeURIComponent(dir)}`);
+      if (res.status === 404) return;
+      const body = (await res.json()) as { entries: Array<{ path: string; is_dir: boolean; size_bytes: number }>; truncated: boolean };
+      expect(body.truncated).toBe(false);
+      for (const e of body.entries) {
+        const path = e.path.replace(/\/$/, '');
+        out.set(path, e.is_dir ? -1 : e.size_bytes);
+        if (e.is_dir) await list(`${path}/`);
+      }
+    };
+    await list('workspace/');
+    return out;
+  };
+
+  it('the log holds exactly those changes, each attributed to the command, reconciled against the tree', async () => {
+    const c = client(server, 'chg-1500');
+    await c.exec('cd workspace && mkdir -p old/a old/b && for i in $(seq 1 500); do echo "v1 $i" > old/a/f$i; echo "v1 $i" > old/b/f$i; done');
+    const before = await tree(c);
+    const r = await c.exec(
+      'cd workspace && mkdir new && for i in $(seq 1 500); do echo "n $i" > new/g$i; done; ' +
+        'for i in $(seq 1 500); do echo "v2" >> old/a/f$i; done; for i in $(seq 1 500); do rm old/b/f$i; done; echo done',
+    );
+    expect(r.stdout).toBe('done\n');
+    const after = await tree(c);
+    const events = await c.events();
+    const completed = events.filter((e) => e.type === 'exec.completed');
+    const execId = completed[1]!.data.exec_id;
+    const mine = events.filter((e) => changeTypes.has(e.type) && e.data.exec_id === execId);
+    // Nothing else in the namespace came from that command, and no summary: nothing was cut.
+    expect(events.filter((e) => changeTypes.has(e.type) && e.data.exec_id !== execId && e.data.exec_id !== completed[0]!.data.exec_id)).toEqual([]);
+    expect(mine.some((e) => e.type === 'files.changed')).toBe(false);
+
+    // The tree's own difference, computed from two listings.
+    const expected = new Map<string, string>();
+    for (const [path, size] of after) {
+      if (!before.has(path)) expected.set(path, size === -1 ? 'dir.created' : 'file.written');
+      else if (before.get(path) !== size) expected.set(path, 'file.written');
+    }
+    for (const [path, size] of before) if (!after.has(path)) expected.set(path, size === -1 ? 'dir.deleted' : 'file.deleted');
+    // Every file rewritten keeps its size + 3 ("v2\n"), so the listing shows all 500 rewrites.
+    expect(expected.size).toBe(1 + 500 + 500 + 500);
+    expect(new Map(mine.map((e) => [e.data.path as string, e.type]))).toEqual(expected);
+    expect(mine).toHaveLength(expected.size); // one event per path
+    for (const e of mine) {
+      expect(e.data.source).toBe('exec');
+      if (e.type === 'file.written') expect(e.data.size_bytes).toBe(after.get(e.data.path as string));
+    }
+    // In the order they happened: the new directory and its files, the rewrites, then the removals.
+    expect(mine[0]!.data.path).toBe('workspace/new');
+    expect(mine[1]!.data.path).toBe('workspace/new/g1');
+    expect(mine[501]!.data.path).toBe('workspace/old/a/f1');
+    expect(mine[1001]).toMatchObject({ type: 'file.deleted', data: { path: 'workspace/old/b/f1' } });
+    // And all of it before the command's exec.completed.
+    expect(events.indexOf(mine.at(-1)!)).toBeLessThan(events.indexOf(completed[1]!));
   });
 });
