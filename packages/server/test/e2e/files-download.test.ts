@@ -160,16 +160,20 @@ describe('GET /files/{path} on the wire', () => {
     const raw = await exchange(server.port, sub(urls.slice(0, -1).map((u) => get(u)).join('') + get(urls.at(-1)!, 'Connection: close\r\n'), vars()));
     const ids = [...raw.toString('latin1').matchAll(/^x-request-id: (\S+)\r$/gm)].map((m) => m[1]!);
     expect(ids).toHaveLength(urls.length);
-    // The server's stdout reaches this process on its own schedule: wait for the lines.
-    await expect.poll(() => ids.every((id) => server.output().slice(before).includes(`"reqId":"${id}","method":"GET","url"`)), { timeout: 10_000 }).toBe(true);
-    const lines = server
-      .output()
-      .slice(before)
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const completed = () =>
+      server
+        .output()
+        .slice(before)
+        .split('\n')
+        // Whole JSON lines only: the last one may still be arriving.
+        .filter((l) => l.startsWith('{') && l.endsWith('}'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === 'request completed');
+    // The server's stdout reaches this process on its own schedule (and the access line comes after the answer).
+    await expect.poll(() => ids.every((id) => completed().some((l) => l.reqId === id)), { timeout: 10_000 }).toBe(true);
+    const lines = completed();
     for (const [i, id] of ids.entries()) {
-      const done = lines.filter((l) => l.reqId === id && l.msg === 'request completed');
+      const done = lines.filter((l) => l.reqId === id);
       expect(done).toHaveLength(1);
       expect(done[0]).toMatchObject({ level: 30, method: 'GET', url: urls[i], statusCode: i === 3 ? 404 : 200 });
       expect(typeof done[0]!.ms).toBe('number');
