@@ -1,5 +1,5 @@
 /**
- * The /dashboard static route (@fastify/static): content types, caching, security headers, SPA
+ * routes/dashboard: the /dashboard static route (@fastify/static): content types, caching, security headers, SPA
  * fallback, the "not built" answer and the path-traversal attack list. Built with inject(), no
  * listening.
  */
@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DASHBOARD_CSP, dashboardRoutes } from '../../server/src/routes/dashboard/index.js';
+import { DASHBOARD_CSP, dashboardRoutes } from '../../src/routes/dashboard/index.js';
 
 const SECRET = 'top-secret-outside-dist';
 let base: string;
