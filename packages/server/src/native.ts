@@ -50,7 +50,7 @@ export interface TroveNative {
    * fanotify over the file system holding `watchPath` (src/changes/): handle (> 0) or -errno. A thread
    * of its own reads it and passes records to `onBatch`, in queue order.
    */
-  changesOpen(watchPath: string, treesPrefix: string, markerDir: string, onBatch: (records: ChangeRecord[]) => void): number;
+  changesOpen(watchPath: string, treesPrefix: string, markerDir: string, onBatch: (batch: ChangeBatch) => void): number;
   /**
    * Queues a marker: `{marker: seq}` reaches onBatch after everything queued before it. 0 or -errno.
    * `ringSlot` (0–63): through that pre-made marker file (an open and a close, cheaper than a create),
@@ -61,24 +61,26 @@ export interface TroveNative {
   changesClose(handle: number): number;
 }
 
-/** One decoded fanotify record (native/trove_native.c, "change tracker"). */
-export type ChangeRecord =
-  | { marker: number }
-  | { overflow: true }
-  | {
-      /** FAN_* bits of the event. */
-      mask: number;
-      pid: number;
-      /** The process's cgroup slot (`trove-<pid>-<n>/ns-<hash>/slot-<k>`); null when it was already gone. */
-      group: string | null;
-      /** The directory's absolute path when it could still be opened by its handle. */
-      dir: string | null;
-      /** The directory's file handle (hex), to find its path from an earlier record once it is removed. */
-      dirHandle: string;
-      name: string;
-      /** A directory entry's own handle (hex), for directories only. */
-      target: string | null;
-    };
+/**
+ * A batch of decoded fanotify records (native/trove_native.c, "change tracker"), as columns of equal
+ * length (missing elements read as undefined).
+ */
+export interface ChangeBatch {
+  /** 0: a file record; 1: a marker; 2: the kernel's queue overflowed. */
+  kinds: Uint8Array;
+  /** A file record's FAN_* bits, or a marker's seq. */
+  nums: Float64Array;
+  /** The process's cgroup slot (`trove-<pid>-<n>/ns-<hash>/slot-<k>`); null when it could not be told. */
+  groups: Array<string | null | undefined>;
+  /** The entry's full path when its directory could still be opened by its handle. */
+  paths: Array<string | undefined>;
+  /** Otherwise the directory's file handle (hex), to find its path from another record… */
+  handles: Array<string | undefined>;
+  /** …and the entry's name. */
+  names: Array<string | undefined>;
+  /** A directory entry's own handle (hex). */
+  targets: Array<string | undefined>;
+}
 
 let loaded: TroveNative | undefined;
 let loadError: Error | undefined;

@@ -271,18 +271,23 @@ export class ChangeTracker implements ChangeHooks {
   /** A directory's handle with its path, from a record that names it (created, removed or moved). */
   private learn(rec: FileRecord): void {
     if (rec.target === null) return;
-    const parent = rec.dir ?? this.learned.get(rec.dirHandle);
-    if (parent === undefined) return;
+    const path = this.fullPath(rec);
+    if (path === null) return;
     if (this.learned.size >= MAX_LEARNED) this.learned.clear();
-    this.learned.set(rec.target, `${parent}/${rec.name}`);
+    this.learned.set(rec.target, path);
+  }
+
+  /** The entry's full path: as read, or through its directory's handle named by an earlier record. */
+  private fullPath(rec: FileRecord): string | null {
+    if (rec.path !== null) return rec.path;
+    const dir = rec.dirHandle === null ? undefined : this.learned.get(rec.dirHandle);
+    return dir === undefined || rec.name === null ? null : `${dir}/${rec.name}`;
   }
 
   /** Where a record's entry is: its namespace and namespace-relative path (null: unknown or not in a tree). */
   locate(rec: FileRecord): Located | null {
-    const dir = rec.dir ?? this.learned.get(rec.dirHandle);
-    if (dir === undefined) return null;
-    const full = `${dir}/${rec.name}`;
-    if (!full.startsWith(this.treesPrefix)) return null;
+    const full = this.fullPath(rec);
+    if (full === null || !full.startsWith(this.treesPrefix)) return null;
     const parts = full.slice(this.treesPrefix.length).split('/');
     // <ws>/namespaces/<ns>/<rel…>: the namespace root itself and the directories above are the server's.
     if (parts.length < 4 || parts[1] !== 'namespaces') return null;

@@ -5,9 +5,22 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { native, type ChangeRecord } from '../native.js';
+import { native, type ChangeBatch } from '../native.js';
 
-export type FileRecord = Extract<ChangeRecord, { mask: number }>;
+/** One file record of the addon. */
+export interface FileRecord {
+  /** FAN_* bits. */
+  mask: number;
+  /** The process's cgroup slot, or null when it could not be told (attributed by namespace). */
+  group: string | null;
+  /** The entry's full path, when its directory could be named when the record was read. */
+  path: string | null;
+  /** Otherwise: its directory's handle (hex) and its name. */
+  dirHandle: string | null;
+  name: string | null;
+  /** A directory entry's own handle (hex). */
+  target: string | null;
+}
 
 export const FAN_CLOSE_WRITE = 0x08;
 export const FAN_MOVED_FROM = 0x40;
@@ -50,18 +63,25 @@ export class FanotifyWatcher {
     const markerDir = join(dataDir, `.changes-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(markerDir, { mode: 0o700 });
     let watcher: FanotifyWatcher | null = null;
-    const onBatch = (batch: ChangeRecord[]) => {
+    const onBatch = (b: ChangeBatch) => {
       let files: FileRecord[] = [];
-      for (const r of batch) {
-        if ('mask' in r) {
-          files.push(r);
+      for (let i = 0; i < b.kinds.length; i++) {
+        if (b.kinds[i] === 0) {
+          files.push({
+            mask: b.nums[i]!,
+            group: b.groups[i] ?? null,
+            path: b.paths[i] ?? null,
+            dirHandle: b.handles[i] ?? null,
+            name: b.names[i] ?? null,
+            target: b.targets[i] ?? null,
+          });
           continue;
         }
         if (files.length > 0) handlers.records(files);
         files = [];
-        if ('marker' in r) {
-          handlers.marker(r.marker);
-          watcher?.settle(r.marker);
+        if (b.kinds[i] === 1) {
+          handlers.marker(b.nums[i]!);
+          watcher?.settle(b.nums[i]!);
         } else {
           handlers.overflow();
         }
