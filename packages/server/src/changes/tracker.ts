@@ -24,7 +24,7 @@ import type { NamespaceService } from '../services/namespaces.js';
 import type { CgroupSlot } from '../sandbox/cgroups.js';
 import { displayPath } from '../tree/paths.js';
 import { closeQuietly } from '../tree/walk.js';
-import { BENEATH, O_NOFOLLOW, O_PATH, S_IFREG, fstat, openat2 } from '../tree/sys.js';
+import { BENEATH, O_DIRECTORY, O_RDONLY, S_IFREG, fstatat, openat2 } from '../tree/sys.js';
 import { Coalescer, type ChangeCounts, type ChangeKind, type PathChange } from './coalescer.js';
 import { FAN_CREATE, FAN_DELETE, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FanotifyWatcher, type FileRecord } from './watcher.js';
 import { diffScans, scanNamespace, type ScanResult } from './scan.js';
@@ -395,32 +395,41 @@ export function slotKey(slot: CgroupSlot): string {
   return slot.dirs[0]!.split('/').slice(-3).join('/');
 }
 
-/** size_bytes of the written files, read beneath the namespace root (null: gone since, or not a regular file). */
+/**
+ * size_bytes of the written files (null: gone since, or not a regular file): each directory opened once
+ * beneath the namespace root, its entries looked at by name without following a link.
+ */
 function sizesOf(namespaces: NamespaceService, owner: ChangeOwner, changes: PathChange[]): Array<number | null> {
   const out: Array<number | null> = new Array(changes.length).fill(null);
   if (!changes.some((c) => c.kind === 'written')) return out;
   const tree = namespaces.openTree(owner.workspaceId, owner.namespace);
   if (!tree) return out;
+  const dirs = new Map<string, number | null>();
   try {
     changes.forEach((c, i) => {
       if (c.kind !== 'written') return;
-      let fd: number;
-      try {
-        // Security: resolved beneath the root descriptor, the last component not followed.
-        fd = openat2(tree.rootFd, c.rel, O_PATH | O_NOFOLLOW, 0, BENEATH);
-      } catch {
-        return;
+      const slash = c.rel.lastIndexOf('/');
+      const parent = slash < 0 ? '' : c.rel.slice(0, slash);
+      let fd = dirs.get(parent);
+      if (fd === undefined) {
+        try {
+          // Security: resolved beneath the root descriptor (a link the command left on the way stays inside).
+          fd = openat2(tree.rootFd, parent === '' ? '.' : parent, O_RDONLY | O_DIRECTORY, 0, BENEATH);
+        } catch {
+          fd = null; // gone since, or not a directory any more
+        }
+        dirs.set(parent, fd);
       }
+      if (fd === null) return;
       try {
-        const st = fstat(fd);
-        if ((st.mode & 0o170000) === S_IFREG) out[i] = st.size;
+        const st = fstatat(fd, c.rel.slice(slash + 1));
+        if (st && (st.mode & 0o170000) === S_IFREG) out[i] = st.size;
       } catch {
-        /* gone */
-      } finally {
-        closeQuietly(fd);
+        /* unreadable: size unknown */
       }
     });
   } finally {
+    for (const fd of dirs.values()) if (fd !== null) closeQuietly(fd);
     tree.close();
   }
   return out;
