@@ -1,43 +1,40 @@
 /**
- * Conditional requests on files: every file answer carries an ETag (the file's
+ * routes/files, conditional requests, in-process: every file answer carries an ETag (the file's
  * version); writes honour If-Match / If-None-Match: * (412), reads If-None-Match (304).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
 
-let server: StartedServer;
+let server: TestApp;
+let rt: (path: string, init?: RequestInit) => Promise<Response>;
 const NS = 'cond';
 
-function headers(extra: Record<string, string> = {}): Record<string, string> {
-  return { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': NS, ...extra };
-}
 
 async function put(path: string, body: string, extra: Record<string, string> = {}) {
-  const res = await fetch(`${server.baseUrl}/files/${path}`, { method: 'PUT', headers: headers(extra), body });
+  const res = await rt(`/files/${path}`, { method: 'PUT', headers: extra, body });
   return { status: res.status, etag: res.headers.get('etag'), body: (await res.json()) as any };
 }
 
 async function write(path: string, content: string, extra: Record<string, string> = {}) {
-  const res = await fetch(`${server.baseUrl}/write`, {
+  const res = await rt('/write', {
     method: 'POST',
-    headers: headers({ 'content-type': 'application/json', ...extra }),
+    headers: { 'content-type': 'application/json', ...extra },
     body: JSON.stringify({ path, content }),
   });
   return { status: res.status, etag: res.headers.get('etag'), body: (await res.json()) as any };
 }
 
 async function get(path: string, extra: Record<string, string> = {}) {
-  const res = await fetch(`${server.baseUrl}/files/${path}`, { headers: headers(extra) });
+  const res = await rt(`/files/${path}`, { headers: extra });
   return { status: res.status, etag: res.headers.get('etag'), text: await res.text() };
 }
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startTestApp({ exec: true });
+  rt = server.fetcher(server.runtimeKey, NS);
 });
 
-afterAll(async () => {
-  await server?.close();
-});
+afterAll(() => server?.close());
 
 describe('ETag and conditional requests', () => {
   it('gives every write and read the same ETag for the same version, a new one for a new version', async () => {
@@ -47,7 +44,7 @@ describe('ETag and conditional requests', () => {
     expect(first.etag).toMatch(/^"[0-9a-f]+-3-[0-9a-f]+\.[0-9a-f]+"$/);
     const read = await get('a.txt');
     expect(read).toEqual({ status: 200, etag: first.etag, text: 'one' });
-    const content = await fetch(`${server.baseUrl}/v1/files/content?path=a.txt`, { headers: headers() });
+    const content = await rt('/v1/files/content?path=a.txt');
     expect(content.headers.get('etag')).toBe(first.etag);
     expect(Object.keys((await content.json()) as object).sort()).toEqual(['content', 'encoding', 'modified_at', 'path', 'size_bytes', 'truncated']);
     const second = await write('a.txt', 'two');
@@ -73,7 +70,7 @@ describe('ETag and conditional requests', () => {
     });
     const exists = await put('c.txt', 'lost', { 'if-none-match': '*' });
     expect(exists.status).toBe(412);
-    expect(exists.body.code).toBe('precondition_failed');
+    expect(exists.body).toEqual({ detail: 'Precondition failed for workspace/c.txt: If-None-Match: *, but the file exists', code: 'precondition_failed' });
     expect((await get('c.txt')).text).toBe('v1');
     const ok = await put('c.txt', 'v2', { 'if-match': v1.etag! });
     expect(ok.status).toBe(200);
@@ -106,9 +103,9 @@ describe('ETag and conditional requests', () => {
 
   it('sees a change a command makes in place as a new version', async () => {
     const { etag } = await write('edited.txt', 'before');
-    const res = await fetch(`${server.baseUrl}/v1/exec`, {
+    const res = await rt('/v1/exec', {
       method: 'POST',
-      headers: headers({ 'content-type': 'application/json' }),
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ command: 'printf after >> workspace/edited.txt' }),
     });
     expect(res.status).toBe(200);
