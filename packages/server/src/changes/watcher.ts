@@ -3,7 +3,8 @@
  * records over in queue order. `marker()` resolves once every record queued before the call has been
  * handed over: how a command's end waits for the last of its changes.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { native, type ChangeBatch } from '../native.js';
 
@@ -60,7 +61,10 @@ export class FanotifyWatcher {
    */
   static open(dataDir: string, treesPrefix: string, handlers: WatcherHandlers): FanotifyWatcher {
     // The markers' directory: server-made, never visible to a sandbox (it is not below a namespace tree).
-    const markerDir = join(dataDir, `.changes-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+    // Named by host and pid, so a later start on this host removes the ones of servers that died.
+    const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+    removeStaleMarkerDirs(dataDir, host);
+    const markerDir = join(dataDir, `.changes-${host}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(markerDir, { mode: 0o700 });
     let watcher: FanotifyWatcher | null = null;
     const onBatch = (b: ChangeBatch) => {
@@ -135,6 +139,32 @@ export class FanotifyWatcher {
     for (const resolve of this.waiting.values()) resolve();
     this.waiting.clear();
     rmSync(this.markerDir, { recursive: true, force: true });
+  }
+}
+
+/** Marker directories of this host's servers that are gone (another node's, on a shared volume, are left alone). */
+function removeStaleMarkerDirs(dataDir: string, host: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch {
+    return;
+  }
+  const prefix = `.changes-${host}-`;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
+    rmSync(join(dataDir, name), { recursive: true, force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
