@@ -139,7 +139,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   for (const extra of deps.extraRoutes) await app.register(extra, deps);
   await app.register(dashboardRoutes, {
     // packages/server/dist/app.js → packages/dashboard/dist
-    distDir: process.env.TROVE_DASHBOARD_DIR ?? fileURLToPath(new URL('../../dashboard/dist', import.meta.url)),
+    distDir: config.http.dashboardDir ?? fileURLToPath(new URL('../../dashboard/dist', import.meta.url)),
   });
   app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/dashboard/'));
   return app;

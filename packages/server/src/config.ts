@@ -75,6 +75,12 @@ export interface Config {
     /** Requests per minute per API key; 0 = off. */
     perKeyPerMinute: number;
   };
+  http: {
+    /** Downloads larger than a small body go out with sendfile(2) (the native addon); false: buffered writes. */
+    sendfile: boolean;
+    /** The built dashboard to serve at /dashboard/; null: the one built next to the server (packages/dashboard/dist). */
+    dashboardDir: string | null;
+  };
   /** How long a client may take, phase by phase (plugins/slow-clients.ts). */
   timeouts: {
     /** A request body that sends nothing for this long → 408 `request_timeout`, connection closed. */
@@ -162,6 +168,8 @@ export const OPTIONS: Option[] = [
   { env: 'TROVE_CONNECTION_TIMEOUT_MS', flag: 'connection-timeout-ms', kind: 'int', help: 'Close a connection idle this long unless the server is still working on its answer (default 120000; 0 = never; else >= 65000)' },
   { env: 'TROVE_KEEP_ALIVE_TIMEOUT_MS', flag: 'keep-alive-timeout-ms', kind: 'int', help: 'Close an idle keep-alive connection after this (default 72000)' },
   { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
+  { env: 'TROVE_NATIVE_IO', flag: 'native-io', kind: 'bool', help: 'Send large downloads with sendfile (default 1; 0 = buffered writes, for comparisons)' },
+  { env: 'TROVE_DASHBOARD_DIR', flag: 'dashboard-dir', kind: 'string', help: 'Serve the dashboard built in this directory (default: packages/dashboard/dist)' },
   { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },
   { env: 'TROVE_LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'pino level (default info)' },
 ];
@@ -345,6 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       sweepIntervalMs: 10 * 60_000,
     },
     rateLimit: { perKeyPerMinute: int('TROVE_RATE_LIMIT_PER_MINUTE', 0) },
+    http: { sendfile: bool('TROVE_NATIVE_IO', true), dashboardDir: str('TROVE_DASHBOARD_DIR') ?? null },
     timeouts,
   };
 }

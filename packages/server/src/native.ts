@@ -3,8 +3,8 @@
  * into build/Release). It is required: every operation on a namespace tree
  * resolves beneath a held descriptor with its openat2/*at calls (src/tree/),
  * and the server refuses to start without it rather than fall back to path
- * strings. It also gives downloads sendfile, which TROVE_NATIVE_IO=0 turns
- * off (buffered writes instead; for comparisons).
+ * strings. It also gives downloads sendfile (http/send-file.ts), which
+ * TROVE_NATIVE_IO=0 turns off (buffered writes instead; for comparisons).
  */
 import { createRequire } from 'node:module';
 
@@ -105,10 +105,4 @@ export function native(): TroveNative {
     );
     throw loadError;
   }
-}
-
-/** The addon for sendfile, or null when TROVE_NATIVE_IO=0 (read on every call, so tests can switch). */
-export function nativeIo(): Pick<TroveNative, 'sendfile'> | null {
-  if (process.env.TROVE_NATIVE_IO === '0') return null;
-  return native();
 }

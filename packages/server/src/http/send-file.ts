@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { nativeIo } from '../native.js';
+import { native } from '../native.js';
 import * as io from '../snapshots/fd-io.js';
 import { yieldToLoop } from '../tree/index.js';
 
@@ -90,10 +90,15 @@ export function readSmallBody(fd: number, length: number): Buffer {
  * destroys the response: one shorter than its Content-Length must never look
  * complete.
  */
-export async function sendFileBody(res: ServerResponse, fd: number, length: number): Promise<void> {
-  const headersFirst = nativeIo() !== null && length > 0 && !res.headersSent;
+export async function sendFileBody(
+  res: ServerResponse,
+  fd: number,
+  length: number,
+  opts: { sendfile: boolean } = { sendfile: true },
+): Promise<void> {
+  const headersFirst = opts.sendfile && length > 0 && !res.headersSent;
   if (headersFirst) res.flushHeaders();
-  if (await pump(res, fd, length, headersFirst)) res.end();
+  if (await pump(res, fd, length, headersFirst, opts.sendfile)) res.end();
 }
 
 /**
@@ -102,9 +107,9 @@ export async function sendFileBody(res: ServerResponse, fd: number, length: numb
  * destroyed. `sentBefore`: what was written so far (the headers) may still be
  * queued; sendfile waits until it has left.
  */
-async function pump(res: ServerResponse, fd: number, length: number, sentBefore: boolean): Promise<boolean> {
+async function pump(res: ServerResponse, fd: number, length: number, sentBefore: boolean, sendfile: boolean): Promise<boolean> {
   // sendfile needs the socket's descriptor (plain TCP); anything else gets buffered writes throughout.
-  const addon = socketFd(res.socket) !== null ? nativeIo() : null;
+  const addon = sendfile && socketFd(res.socket) !== null ? native() : null;
   const size = Math.min(SEND_CHUNK, length);
   // Allocated when first needed: with sendfile most downloads never need one.
   const bufs: Array<Buffer | null> = [null, null];

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSmallBody, sendFileBody, SMALL_BODY } from '../../src/http/send-file.js';
-import { nativeIo } from '../../src/native.js';
+import { native } from '../../src/native.js';
 import { stallingReader } from '../helpers/stalling-reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trove-sendfile-'));
@@ -22,6 +22,8 @@ let server: Server;
 let base = '';
 /** What the next request sends: a path, how many bytes, and a hook run after the headers went out. */
 let plan: { path: string; length: number; afterHeaders?: () => void } = { path: '', length: 0 };
+/** sendfile (the addon) or buffered writes, as `config.http.sendfile` chooses. */
+let sendfile = true;
 const fds: number[] = [];
 
 beforeAll(async () => {
@@ -30,7 +32,7 @@ beforeAll(async () => {
     fds.push(fd);
     res.writeHead(200, { 'content-length': String(plan.length) });
     plan.afterHeaders?.();
-    void sendFileBody(res, fd, plan.length);
+    void sendFileBody(res, fd, plan.length, { sendfile });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -66,7 +68,7 @@ const closed = (fd: number) => {
 
 it('the native addon is built and loads on Linux (npm ci builds it with node-gyp)', () => {
   if (process.platform !== 'linux') return;
-  const addon = nativeIo();
+  const addon = native();
   expect(addon).not.toBeNull();
   // Argument checks throw instead of reaching the kernel.
   expect(() => addon!.sendfile(-1, 0, 0, 1)).toThrow(TypeError);
@@ -99,17 +101,14 @@ describe('readSmallBody', () => {
 });
 
 describe.each([
-  { mode: 'sendfile', env: undefined },
-  { mode: 'buffered writes', env: '0' },
-])('sendFileBody with $mode', ({ env }) => {
-  const saved = process.env.TROVE_NATIVE_IO;
+  { mode: 'sendfile', withSendfile: true },
+  { mode: 'buffered writes', withSendfile: false },
+])('sendFileBody with $mode', ({ withSendfile }) => {
   beforeAll(() => {
-    if (env === undefined) delete process.env.TROVE_NATIVE_IO;
-    else process.env.TROVE_NATIVE_IO = env;
+    sendfile = withSendfile;
   });
   afterAll(() => {
-    if (saved === undefined) delete process.env.TROVE_NATIVE_IO;
-    else process.env.TROVE_NATIVE_IO = saved;
+    sendfile = true;
   });
 
   it('sends exactly the first `length` bytes, across many reused chunks, and closes the descriptor', async () => {

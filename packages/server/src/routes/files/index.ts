@@ -138,7 +138,7 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         reply.raw.end();
         return reply;
       }
-      await sendFileBody(reply.raw, fd, file.length);
+      await sendFileBody(reply.raw, fd, file.length, { sendfile: deps.config.http.sendfile });
       return reply;
     },
   );
