@@ -109,13 +109,6 @@ async function start(rt: Rt, body: Record<string, unknown>): Promise<Proc> {
   return ok<Proc>(rt('/v1/processes', json('POST', body)), 201);
 }
 
-async function waitExit(rt: Rt, id: string): Promise<Proc> {
-  for (;;) {
-    const p = await ok<Proc>(rt(`/v1/processes/${id}/wait?timeout=20`));
-    if (p.state === 'exited') return p;
-  }
-}
-
 /** The whole retained stream, read page by page from `from`. */
 async function readAll(rt: Rt, id: string, stream: 'stdout' | 'stderr', from = 0, limit?: number): Promise<{ data: Buffer; first: Output; last: Output }> {
   const parts: Buffer[] = [];
