@@ -20,7 +20,7 @@
  * directory leaves the tree by one renameat before it is emptied in private.
  *
  * Only this module (and the snapshot engine through it) touches tenant trees;
- * test/unit/tree-boundary.test.ts checks that nothing else hands a path to fs.
+ * test/tree/tree-boundary.test.ts checks that nothing else hands a path to fs.
  */
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';

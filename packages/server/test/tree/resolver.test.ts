@@ -5,8 +5,8 @@
  * and device nodes where a directory is expected — against every tree operation, each with its exact
  * answer, and nothing outside read, listed, created, changed or removed. Then the operations again, tens
  * of thousands of times, while a directory is exchanged with a link out in a tight loop
- * (test/e2e/races/swapper.py). The end-to-end race suite is test/e2e/races/; test/unit/tree.test.ts has
- * the first cases.
+ * (test/e2e/races/swapper.py). The end-to-end race suite is test/e2e/races/; namespace-tree.test.ts beside
+ * this file has the single-threaded cases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
