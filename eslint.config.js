@@ -8,7 +8,14 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', 'bench/results/**', '.trove/**', 'packages/*/coverage/**'],
+    ignores: [
+      '**/dist/**',
+      '**/build/**',
+      '**/node_modules/**',
+      'bench/results/**',
+      '.trove/**',
+      'packages/*/coverage/**',
+    ],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

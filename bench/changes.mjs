@@ -54,7 +54,9 @@ async function block(mode, round) {
   };
   try {
     // The source tree: 20 directories of 100 small files (made once, not measured).
-    await exec('cd workspace && mkdir -p src && cd src && for d in $(seq 1 20); do mkdir d$d; for f in $(seq 1 100); do echo "$d $f" > d$d/f$f; done; done');
+    await exec(
+      'cd workspace && mkdir -p src && cd src && for d in $(seq 1 20); do mkdir d$d; for f in $(seq 1 100); do echo "$d $f" > d$d/f$f; done; done',
+    );
     for (let i = 0; i < 20; i++) await exec('true'); // warm sandbox, spares, JIT
     const trueMs = [];
     for (let i = 0; i < iterations; i++) trueMs.push(await exec('true'));
@@ -70,11 +72,18 @@ async function block(mode, round) {
         headers: { authorization: `Bearer ${server.adminKey}` },
       });
       const { events } = await expectJson(res);
-      const summaries = events.filter((e) => e.data.total === 2021 && e.data.recorded === 1000 && e.data.written === 2000);
+      const summaries = events.filter(
+        (e) => e.data.total === 2021 && e.data.recorded === 1000 && e.data.written === 2000,
+      );
       // Each copy's, and the source tree's own (it was made by a command too).
-      if (summaries.length !== copies + 1) throw new Error(`expected ${copies} cp -r summaries of 2,021 paths, got ${summaries.length}: ${JSON.stringify(events.slice(0, 3).map((e) => e.data))}`);
+      if (summaries.length !== copies + 1)
+        throw new Error(
+          `expected ${copies} cp -r summaries of 2,021 paths, got ${summaries.length}: ${JSON.stringify(events.slice(0, 3).map((e) => e.data))}`,
+        );
     }
-    console.error(`  ${mode} block ${round}: true p50 ${r2(quantile(trueMs, 0.5))} ms, cp -r p50 ${r2(quantile(cpMs, 0.5))} ms`);
+    console.error(
+      `  ${mode} block ${round}: true p50 ${r2(quantile(trueMs, 0.5))} ms, cp -r p50 ${r2(quantile(cpMs, 0.5))} ms`,
+    );
     return { trueMs, cpMs };
   } finally {
     client.close();
@@ -86,7 +95,10 @@ console.error(loadLine('load at start'));
 const off = { trueMs: [], cpMs: [] };
 const on = { trueMs: [], cpMs: [] };
 for (let round = 1; round <= rounds; round++) {
-  for (const [mode, into] of [['off', off], ['fanotify', on]]) {
+  for (const [mode, into] of [
+    ['off', off],
+    ['fanotify', on],
+  ]) {
     const r = await block(mode, round);
     into.trueMs.push(...r.trueMs);
     into.cpMs.push(...r.cpMs);
@@ -94,11 +106,16 @@ for (let round = 1; round <= rounds; round++) {
 }
 
 const rows = [];
-for (const [metric, key] of [['exec `true`, p50', 'trueMs'], ['exec `cp -r` of 2,000 files, p50', 'cpMs']]) {
+for (const [metric, key] of [
+  ['exec `true`, p50', 'trueMs'],
+  ['exec `cp -r` of 2,000 files, p50', 'cpMs'],
+]) {
   const ours = r2(quantile(on[key], 0.5));
   const baseline = r2(quantile(off[key], 0.5));
   const ratio = baseline / ours;
-  rows.push(row({ metric: `${metric}, tracked vs untracked`, unit: 'ms', ours, baseline, ratio, ...atLeast(ratio, 0.9) }));
+  rows.push(
+    row({ metric: `${metric}, tracked vs untracked`, unit: 'ms', ours, baseline, ratio, ...atLeast(ratio, 0.9) }),
+  );
   rows.push(
     row({
       metric: `${metric.replace('p50', 'p99')}, tracked vs untracked`,

@@ -142,7 +142,11 @@ async function throughput(ctx, nodes) {
   let errors = 0;
   let done = 0;
   // Warm-up: connections, JIT, caches.
-  await closedLoop({ concurrency: CONCURRENCY, durationMs: 1000, op: (w) => mixedOp(ctx, clients[w % clients.length]) });
+  await closedLoop({
+    concurrency: CONCURRENCY,
+    durationMs: 1000,
+    op: (w) => mixedOp(ctx, clients[w % clients.length]),
+  });
   const seconds = await closedLoop({
     concurrency: CONCURRENCY,
     durationMs: SECONDS * 1000,
@@ -217,9 +221,23 @@ async function seedWorkspace(ctx, node) {
     await Promise.all(
       Array.from({ length: NAMESPACES }, async (_, i) => {
         const h = { authorization: `Bearer ${ctx.runtimeKey}`, 'x-namespace': `ns${i}` };
-        await expectJson(await c.request({ method: 'POST', path: '/write', headers: h, body: { path: 'small.txt', content: 'x'.repeat(1024) } }));
+        await expectJson(
+          await c.request({
+            method: 'POST',
+            path: '/write',
+            headers: h,
+            body: { path: 'small.txt', content: 'x'.repeat(1024) },
+          }),
+        );
         for (let j = 0; j < 8; j++) {
-          await expectJson(await c.request({ method: 'POST', path: '/write', headers: h, body: { path: `dir/f${j}.txt`, content: String(j) } }));
+          await expectJson(
+            await c.request({
+              method: 'POST',
+              path: '/write',
+              headers: h,
+              body: { path: `dir/f${j}.txt`, content: String(j) },
+            }),
+          );
         }
       }),
     );
@@ -246,30 +264,47 @@ async function main() {
       // Reference: the default single node on embedded SQLite, same workload.
       const sqliteDir = join(work, 'sqlite-data');
       const solo = await startNode({ dataDir: sqliteDir, databaseUrl: null, ...ctx, name: 'sqlite' });
-      const me = await (await fetch(`${solo.baseUrl}/v1/me`, { headers: { authorization: `Bearer ${ctx.adminKey}` } })).json();
+      const me = await (
+        await fetch(`${solo.baseUrl}/v1/me`, { headers: { authorization: `Bearer ${ctx.adminKey}` } })
+      ).json();
       const sctx = { ...ctx, workspaceId: me.workspace_id };
       await seed(sctx, solo);
       console.log(`one node, SQLite: ${SECONDS}s × ${CONCURRENCY} workers …`);
       const s = await throughput(sctx, [solo]);
-      console.log(`  ${fmtNum(s.rps)} req/s, p50 ${fmtNum(s.latency.p50)} ms, p99 ${fmtNum(s.latency.p99)} ms, ${s.errors} errors`);
+      console.log(
+        `  ${fmtNum(s.rps)} req/s, p50 ${fmtNum(s.latency.p50)} ms, p99 ${fmtNum(s.latency.p99)} ms, ${s.errors} errors`,
+      );
       extra.sqlite = s;
-      rows.push(row({ metric: `${MIX}, 1 node SQLite (reference)`, unit: 'req/s', ours: s.rps, note: `p99 ${fmtNum(s.latency.p99)} ms` }));
+      rows.push(
+        row({
+          metric: `${MIX}, 1 node SQLite (reference)`,
+          unit: 'req/s',
+          ours: s.rps,
+          note: `p99 ${fmtNum(s.latency.p99)} ms`,
+        }),
+      );
       await solo.stop();
     }
 
     nodes.push(await startNode({ dataDir, databaseUrl: dbUrl.toString(), ...ctx, name: 'node-a' }));
-    const me = await (await fetch(`${nodes[0].baseUrl}/v1/me`, { headers: { authorization: `Bearer ${ctx.adminKey}` } })).json();
+    const me = await (
+      await fetch(`${nodes[0].baseUrl}/v1/me`, { headers: { authorization: `Bearer ${ctx.adminKey}` } })
+    ).json();
     ctx.workspaceId = me.workspace_id;
     await seed(ctx, nodes[0]);
 
     console.log(`one node, PostgreSQL: ${SECONDS}s × ${CONCURRENCY} workers …`);
     const one = await throughput(ctx, [nodes[0]]);
-    console.log(`  ${fmtNum(one.rps)} req/s, p50 ${fmtNum(one.latency.p50)} ms, p99 ${fmtNum(one.latency.p99)} ms, ${one.errors} errors`);
+    console.log(
+      `  ${fmtNum(one.rps)} req/s, p50 ${fmtNum(one.latency.p50)} ms, p99 ${fmtNum(one.latency.p99)} ms, ${one.errors} errors`,
+    );
 
     nodes.push(await startNode({ dataDir, databaseUrl: dbUrl.toString(), ...ctx, name: 'node-b' }));
     console.log(`two nodes, PostgreSQL + shared data dir: ${SECONDS}s × ${CONCURRENCY} workers (half per node) …`);
     const two = await throughput(ctx, nodes);
-    console.log(`  ${fmtNum(two.rps)} req/s, p50 ${fmtNum(two.latency.p50)} ms, p99 ${fmtNum(two.latency.p99)} ms, ${two.errors} errors`);
+    console.log(
+      `  ${fmtNum(two.rps)} req/s, p50 ${fmtNum(two.latency.p50)} ms, p99 ${fmtNum(two.latency.p99)} ms, ${two.errors} errors`,
+    );
 
     console.log(`event → tail latency, ${SAMPLES} samples each …`);
     const same = await tailLatency(ctx, nodes[0], nodes[0]);
@@ -282,7 +317,12 @@ async function main() {
 
     const scale = two.rps / one.rps;
     rows.push(
-      row({ metric: `${MIX}, 1 node PostgreSQL`, unit: 'req/s', ours: one.rps, note: `p99 ${fmtNum(one.latency.p99)} ms, ${one.errors} non-200` }),
+      row({
+        metric: `${MIX}, 1 node PostgreSQL`,
+        unit: 'req/s',
+        ours: one.rps,
+        note: `p99 ${fmtNum(one.latency.p99)} ms, ${one.errors} non-200`,
+      }),
       row({
         metric: `${MIX}, 2 nodes vs 1 (PostgreSQL)`,
         unit: 'req/s',
@@ -314,14 +354,34 @@ async function main() {
       }),
     );
     if (one.errors + two.errors > 0) {
-      rows.push(row({ metric: 'non-200 answers during the runs', unit: '', ours: one.errors + two.errors, target: '= 0', pass: false }));
+      rows.push(
+        row({
+          metric: 'non-200 answers during the runs',
+          unit: '',
+          ours: one.errors + two.errors,
+          target: '= 0',
+          pass: false,
+        }),
+      );
     }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {});
-    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err) => console.error(`could not drop ${dbName}: ${err.message}`));
+    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err) =>
+      console.error(`could not drop ${dbName}: ${err.message}`),
+    );
     rmSync(work, { recursive: true, force: true });
   }
-  finish('cluster', rows, { ...extra, machine: { database: 'postgres' }, config: { seconds: SECONDS, concurrency: CONCURRENCY, samples: SAMPLES, workspaces: WORKSPACES, readsOnly: READS_ONLY } });
+  finish('cluster', rows, {
+    ...extra,
+    machine: { database: 'postgres' },
+    config: {
+      seconds: SECONDS,
+      concurrency: CONCURRENCY,
+      samples: SAMPLES,
+      workspaces: WORKSPACES,
+      readsOnly: READS_ONLY,
+    },
+  });
 }
 
 main().catch((err) => {

@@ -52,7 +52,9 @@ function spawnTime(file, argv) {
     child.stdout.resume();
     child.stderr.on('data', (d) => (err += d));
     child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${file} exited ${code}: ${err}`))));
+    child.once('close', (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`${file} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -135,32 +137,56 @@ const server = await startServer({
   env: {
     // 100 MiB of live output must fit under the per-stream cap; every namespace of the burst gets its own slot.
     TROVE_EXEC_MAX_OUTPUT_BYTES: String(128 * MiB),
-    TROVE_EXEC_WORKSPACE_CONCURRENCY: "16",
+    TROVE_EXEC_WORKSPACE_CONCURRENCY: '16',
     // 200 warm sandboxes at once on top of those the rows before made.
-    TROVE_EXEC_WARM_MAX: "512",
+    TROVE_EXEC_WARM_MAX: '512',
   },
 });
 const client = makeClient(server.baseUrl, { connections: 128 });
 const auth = { authorization: `Bearer ${server.runtimeKey}` };
 
 async function exec(ns, command = 'true') {
-  const res = await client.request({ method: 'POST', path: '/v1/exec', headers: { ...auth, 'x-namespace': ns }, body: { command } });
+  const res = await client.request({
+    method: 'POST',
+    path: '/v1/exec',
+    headers: { ...auth, 'x-namespace': ns },
+    body: { command },
+  });
   const j = await expectJson(res);
   if (j.exit_code !== 0) throw new Error(`exec ${command} exited ${j.exit_code}: ${j.stderr}`);
   return res.ms;
 }
 
 try {
-  const probe = await client.request({ method: 'POST', path: '/v1/exec', headers: { ...auth, 'x-namespace': 'warm' }, body: { command: 'true' } });
-  if (probe.status !== 200) throw new Error(`exec is unavailable on this machine (${probe.status}: ${probe.body.toString('utf8').slice(0, 300)})`);
-  const launcher = descendants(server.pid).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('trove-exec-launcher'));
+  const probe = await client.request({
+    method: 'POST',
+    path: '/v1/exec',
+    headers: { ...auth, 'x-namespace': 'warm' },
+    body: { command: 'true' },
+  });
+  if (probe.status !== 200)
+    throw new Error(
+      `exec is unavailable on this machine (${probe.status}: ${probe.body.toString('utf8').slice(0, 300)})`,
+    );
+  const launcher = descendants(server.pid).find((p) =>
+    readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('trove-exec-launcher'),
+  );
 
   // 1. Warm namespace against a local `sh -c true`.
-  const warm = await interleaved(() => exec('warm'), () => spawnTime('/bin/sh', ['-c', 'true']), iterations);
+  const warm = await interleaved(
+    () => exec('warm'),
+    () => spawnTime('/bin/sh', ['-c', 'true']),
+    iterations,
+  );
 
   // 2. First exec in a brand-new namespace against a minimal local bwrap.
   const firstRounds = quick ? 20 : 60;
-  const first = await interleaved((i) => exec(`first-${i}`), () => spawnTime('bwrap', BWRAP_MINIMAL), firstRounds, 5);
+  const first = await interleaved(
+    (i) => exec(`first-${i}`),
+    () => spawnTime('bwrap', BWRAP_MINIMAL),
+    firstRounds,
+    5,
+  );
 
   // 3. Burst: 100 new namespaces at once.
   const burst = await Promise.all(
@@ -198,13 +224,23 @@ try {
   const slow = await slowReader(100 * MiB);
 
   // 6. Warm sandboxes: 200 namespaces at once, what each costs while idle.
-  const before = { pss: treePss(launcher), launcherFds: fdCount(launcher), serverFds: fdCount(server.pid), rss: rssKiB(server.pid) };
+  const before = {
+    pss: treePss(launcher),
+    launcherFds: fdCount(launcher),
+    serverFds: fdCount(server.pid),
+    rss: rssKiB(server.pid),
+  };
   const warmBefore = await health();
   const held = [];
   for (let i = 0; i < 200; i++) held.push(`held-${i}`);
   for (let i = 0; i < held.length; i += 20) await Promise.all(held.slice(i, i + 20).map((n) => exec(n)));
   const warmAfter = await health();
-  const after = { pss: treePss(launcher), launcherFds: fdCount(launcher), serverFds: fdCount(server.pid), rss: rssKiB(server.pid) };
+  const after = {
+    pss: treePss(launcher),
+    launcherFds: fdCount(launcher),
+    serverFds: fdCount(server.pid),
+    rss: rssKiB(server.pid),
+  };
   const added = warmAfter.running - warmBefore.running;
   const perNs = {
     pssKiB: (after.pss - before.pss) / Math.max(1, added),
@@ -213,14 +249,32 @@ try {
     serverRssKiB: (after.rss - before.rss) / Math.max(1, added),
   };
   // Every one of them still answers.
-  const again = await Promise.all(held.slice(0, 200).map((n) => exec(n).then(() => true, () => false)));
+  const again = await Promise.all(
+    held.slice(0, 200).map((n) =>
+      exec(n).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
 
   const result = {
     cpus: cpus().length,
     iterations,
-    warm: { api: { p50: quantile(warm.ours, 0.5), p99: quantile(warm.ours, 0.99) }, sh: { p50: quantile(warm.base, 0.5), p99: quantile(warm.base, 0.99) } },
+    warm: {
+      api: { p50: quantile(warm.ours, 0.5), p99: quantile(warm.ours, 0.99) },
+      sh: { p50: quantile(warm.base, 0.5), p99: quantile(warm.base, 0.99) },
+    },
     first: { api: quantile(first.ours, 0.5), bwrap: quantile(first.base, 0.5) },
-    burst: { ok: burstOk.length, median: quantile(burstTimes, 0.5), p95: quantile(burstTimes, 0.95), errors: burst.filter((b) => !b.ok).slice(0, 3).map((b) => b.err) },
+    burst: {
+      ok: burstOk.length,
+      median: quantile(burstTimes, 0.5),
+      p95: quantile(burstTimes, 0.95),
+      errors: burst
+        .filter((b) => !b.ok)
+        .slice(0, 3)
+        .map((b) => b.err),
+    },
     throughput: perSecond,
     live: { firstByteP50: quantile(delays, 0.5), firstByteMax: Math.max(...delays), slow },
     warmSandboxes: { added, perNs, allAnswer: again.every(Boolean), health: warmAfter },
@@ -234,19 +288,111 @@ try {
   const w99 = ratio(result.warm.api.p99, result.warm.sh.p99);
   const f50 = ratio(result.first.api, result.first.bwrap);
   const rows = [
-    row({ metric: 'POST /v1/exec `true`, warm namespace, p50 (vs local sh -c true)', unit: 'ms', ours: r2(result.warm.api.p50), baseline: r2(result.warm.sh.p50), ratio: w50, target: '≤ 2.5×', pass: w50 !== null && w50 <= 2.5 }),
-    row({ metric: 'POST /v1/exec `true`, warm namespace, p99 (vs local sh -c true)', unit: 'ms', ours: r2(result.warm.api.p99), baseline: r2(result.warm.sh.p99), ratio: w99, target: '≤ 5×', pass: w99 !== null && w99 <= 5 }),
-    row({ metric: 'first exec in a new namespace p50 (vs minimal local bwrap)', unit: 'ms', ours: r2(result.first.api), baseline: r2(result.first.bwrap), ratio: f50, target: '≤ 2×', pass: f50 !== null && f50 <= 2 }),
-    row({ metric: 'burst: 100 new namespaces at once, success', unit: '%', ours: result.burst.ok, ratio: null, target: '100 %', pass: result.burst.ok === 100 }),
-    row({ metric: 'burst: median', unit: 'ms', ours: r2(result.burst.median), ratio: null, target: '≤ 100 ms', pass: result.burst.median <= 100 }),
-    row({ metric: 'burst: p95', unit: 'ms', ours: r2(result.burst.p95), ratio: null, target: '≤ 250 ms', pass: result.burst.p95 <= 250 }),
-    row({ metric: 'execs/s of `true`, 10 namespaces, 16 in flight', unit: '/s', ours: Math.round(perSecond), ratio: null, target: '≥ 300/s', pass: perSecond >= 300, note: `${result.cpus} cpus` }),
-    row({ metric: 'live exec: first line written → read by the client, p50', unit: 'ms', ours: r2(result.live.firstByteP50), ratio: null, target: '≤ 20 ms', pass: result.live.firstByteP50 <= 20 }),
-    row({ metric: 'live exec: first line written → read by the client, max', unit: 'ms', ours: r2(result.live.firstByteMax), ratio: null, target: '≤ 20 ms', pass: result.live.firstByteMax <= 20 }),
-    row({ metric: 'live exec: 100 MiB to a slow reader, server RSS growth', unit: 'MiB', ours: r2(slow.rssGrowthKiB / 1024), ratio: null, target: '≤ 32 MiB', pass: slow.complete && slow.rssGrowthKiB <= 32 * 1024, note: `${r2(slow.seconds)} s, ${slow.complete ? 'complete' : 'INCOMPLETE'}` }),
-    row({ metric: 'warm sandboxes kept at once (all answering)', unit: '', ours: added, ratio: null, target: '≥ 200', pass: added >= 200 && result.warmSandboxes.allAnswer }),
-    row({ metric: 'memory per idle warm sandbox (PSS of its processes)', unit: 'KiB', ours: Math.round(perNs.pssKiB), ratio: null }),
-    row({ metric: 'descriptors per idle warm sandbox (launcher + server)', unit: '', ours: r2(perNs.launcherFds + perNs.serverFds), ratio: null }),
+    row({
+      metric: 'POST /v1/exec `true`, warm namespace, p50 (vs local sh -c true)',
+      unit: 'ms',
+      ours: r2(result.warm.api.p50),
+      baseline: r2(result.warm.sh.p50),
+      ratio: w50,
+      target: '≤ 2.5×',
+      pass: w50 !== null && w50 <= 2.5,
+    }),
+    row({
+      metric: 'POST /v1/exec `true`, warm namespace, p99 (vs local sh -c true)',
+      unit: 'ms',
+      ours: r2(result.warm.api.p99),
+      baseline: r2(result.warm.sh.p99),
+      ratio: w99,
+      target: '≤ 5×',
+      pass: w99 !== null && w99 <= 5,
+    }),
+    row({
+      metric: 'first exec in a new namespace p50 (vs minimal local bwrap)',
+      unit: 'ms',
+      ours: r2(result.first.api),
+      baseline: r2(result.first.bwrap),
+      ratio: f50,
+      target: '≤ 2×',
+      pass: f50 !== null && f50 <= 2,
+    }),
+    row({
+      metric: 'burst: 100 new namespaces at once, success',
+      unit: '%',
+      ours: result.burst.ok,
+      ratio: null,
+      target: '100 %',
+      pass: result.burst.ok === 100,
+    }),
+    row({
+      metric: 'burst: median',
+      unit: 'ms',
+      ours: r2(result.burst.median),
+      ratio: null,
+      target: '≤ 100 ms',
+      pass: result.burst.median <= 100,
+    }),
+    row({
+      metric: 'burst: p95',
+      unit: 'ms',
+      ours: r2(result.burst.p95),
+      ratio: null,
+      target: '≤ 250 ms',
+      pass: result.burst.p95 <= 250,
+    }),
+    row({
+      metric: 'execs/s of `true`, 10 namespaces, 16 in flight',
+      unit: '/s',
+      ours: Math.round(perSecond),
+      ratio: null,
+      target: '≥ 300/s',
+      pass: perSecond >= 300,
+      note: `${result.cpus} cpus`,
+    }),
+    row({
+      metric: 'live exec: first line written → read by the client, p50',
+      unit: 'ms',
+      ours: r2(result.live.firstByteP50),
+      ratio: null,
+      target: '≤ 20 ms',
+      pass: result.live.firstByteP50 <= 20,
+    }),
+    row({
+      metric: 'live exec: first line written → read by the client, max',
+      unit: 'ms',
+      ours: r2(result.live.firstByteMax),
+      ratio: null,
+      target: '≤ 20 ms',
+      pass: result.live.firstByteMax <= 20,
+    }),
+    row({
+      metric: 'live exec: 100 MiB to a slow reader, server RSS growth',
+      unit: 'MiB',
+      ours: r2(slow.rssGrowthKiB / 1024),
+      ratio: null,
+      target: '≤ 32 MiB',
+      pass: slow.complete && slow.rssGrowthKiB <= 32 * 1024,
+      note: `${r2(slow.seconds)} s, ${slow.complete ? 'complete' : 'INCOMPLETE'}`,
+    }),
+    row({
+      metric: 'warm sandboxes kept at once (all answering)',
+      unit: '',
+      ours: added,
+      ratio: null,
+      target: '≥ 200',
+      pass: added >= 200 && result.warmSandboxes.allAnswer,
+    }),
+    row({
+      metric: 'memory per idle warm sandbox (PSS of its processes)',
+      unit: 'KiB',
+      ours: Math.round(perNs.pssKiB),
+      ratio: null,
+    }),
+    row({
+      metric: 'descriptors per idle warm sandbox (launcher + server)',
+      unit: '',
+      ours: r2(perNs.launcherFds + perNs.serverFds),
+      ratio: null,
+    }),
   ];
   finish('exec', rows, { params: { quick, iterations }, raw: result });
 } finally {
@@ -255,7 +401,11 @@ try {
 }
 
 async function health() {
-  const res = await client.request({ method: 'GET', path: '/v1/admin/health', headers: { authorization: `Bearer ${server.adminKey}` } });
+  const res = await client.request({
+    method: 'GET',
+    path: '/v1/admin/health',
+    headers: { authorization: `Bearer ${server.adminKey}` },
+  });
   const j = await expectJson(res);
   return j.warm_sandboxes;
 }
@@ -269,7 +419,13 @@ function streamExec(command, onResponse) {
       port: server.port,
       method: 'POST',
       path: '/v1/exec',
-      headers: { ...auth, 'x-namespace': 'live', 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(body) },
+      headers: {
+        ...auth,
+        'x-namespace': 'live',
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        'content-length': Buffer.byteLength(body),
+      },
     },
     onResponse,
   );
@@ -281,18 +437,20 @@ function streamExec(command, onResponse) {
 function firstByteDelay() {
   return new Promise((resolve, reject) => {
     const req = streamExec('date +%s%N; sleep 1; echo b', (res) => {
-        let text = '';
-        let delay = null;
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          const at = (performance.timeOrigin + performance.now()) * 1e6;
-          text += c;
-          if (delay !== null) return;
-          const m = /"data":"(\d{19})\\n"/.exec(text) ?? /(\d{19})/.exec(text);
-          if (m) delay = (at - Number(m[1])) / 1e6;
-        });
-        res.on('end', () => (delay === null ? reject(new Error(`no timestamp in the stream: ${text.slice(0, 300)}`)) : resolve(delay)));
-        res.on('error', reject);
+      let text = '';
+      let delay = null;
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        const at = (performance.timeOrigin + performance.now()) * 1e6;
+        text += c;
+        if (delay !== null) return;
+        const m = /"data":"(\d{19})\\n"/.exec(text) ?? /(\d{19})/.exec(text);
+        if (m) delay = (at - Number(m[1])) / 1e6;
+      });
+      res.on('end', () =>
+        delay === null ? reject(new Error(`no timestamp in the stream: ${text.slice(0, 300)}`)) : resolve(delay),
+      );
+      res.on('error', reject);
     });
     req.on('error', reject);
   });
@@ -306,21 +464,26 @@ function slowReader(bytes) {
     const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(server.pid))), 20);
     const started = performance.now();
     const req = streamExec(`yes abcdefghijklmnopqrstuvwxyz0123456789 | head -c ${bytes}`, (res) => {
-        let received = 0;
-        let tail = '';
-        res.on('data', (c) => {
-          received += c.length;
-          tail = (tail + c.toString('latin1')).slice(-400);
-          if (received % (64 * 1024) < c.length) {
-            res.pause();
-            setTimeout(() => res.resume(), 2);
-          }
+      let received = 0;
+      let tail = '';
+      res.on('data', (c) => {
+        received += c.length;
+        tail = (tail + c.toString('latin1')).slice(-400);
+        if (received % (64 * 1024) < c.length) {
+          res.pause();
+          setTimeout(() => res.resume(), 2);
+        }
+      });
+      res.on('end', () => {
+        clearInterval(sampler);
+        resolve({
+          complete: /exit/.test(tail),
+          streamedBytes: received,
+          seconds: (performance.now() - started) / 1000,
+          rssGrowthKiB: peak - base,
         });
-        res.on('end', () => {
-          clearInterval(sampler);
-          resolve({ complete: /exit/.test(tail), streamedBytes: received, seconds: (performance.now() - started) / 1000, rssGrowthKiB: peak - base });
-        });
-        res.on('error', reject);
+      });
+      res.on('error', reject);
     });
     req.on('error', (e) => {
       clearInterval(sampler);

@@ -47,12 +47,14 @@ const putSeconds = args.num('put-seconds', quick ? 1 : 3);
 const putRounds = args.num('put-rounds', quick ? 1 : 5);
 const putConcurrency = args.num('put-concurrency', 8);
 const put4kConcurrency = args.num('put4k-concurrency', 16);
-const only = new Set((args.str('only', 'get4k,get1m,put,put4k')).split(','));
+const only = new Set(args.str('only', 'get4k,get1m,put,put4k').split(','));
 const profileDir = args.has('profile') ? join(repoRoot, 'bench', 'results', `profile-http-${stamp()}`) : null;
 const nginxWorkers = args.str('nginx-workers', '1');
 const ns = 'bench';
 
-console.log(`http bench: ${quick ? 'quick' : 'full'} — ${rounds} round(s) × ${seconds} s per side, ${connections} connections`);
+console.log(
+  `http bench: ${quick ? 'quick' : 'full'} — ${rounds} round(s) × ${seconds} s per side, ${connections} connections`,
+);
 console.log(loadLine('load at start'));
 
 const wrkBin = only.size ? ensureTool('wrk') : null;
@@ -68,7 +70,9 @@ let floor = null;
 
 /** bench/lib/node-static.mjs in its own process; resolves {pid, baseUrl, close}. */
 async function startNodeFloor(root) {
-  const p = spawn(process.execPath, [join(repoRoot, 'bench', 'lib', 'node-static.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, [join(repoRoot, 'bench', 'lib', 'node-static.mjs'), root], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     p.stdout.on('data', (d) => {
@@ -109,7 +113,10 @@ try {
     { key: 'get1m', label: '1 MiB', bytes: MiB, vs: 'nginx', min: 0.8 },
   ].filter((s) => only.has(s.key));
   if (sizes.length && (!wrkBin || !nginxBin)) {
-    for (const s of sizes) rows.push(row({ metric: `GET ${s.label}`, unit: 'req/s', ours: null, pass: null, note: 'wrk or nginx unavailable' }));
+    for (const s of sizes)
+      rows.push(
+        row({ metric: `GET ${s.label}`, unit: 'req/s', ours: null, pass: null, note: 'wrk or nginx unavailable' }),
+      );
   } else if (sizes.length) {
     const files = [];
     for (const s of sizes) {
@@ -117,28 +124,40 @@ try {
       const data = randomBytes(s.bytes);
       await expectJson(await put(name, data));
       const got = await client.request({ path: `/files/${name}`, headers: auth });
-      if (got.status !== 200 || !got.body.equals(data)) throw new Error(`GET /files/${name} did not return the uploaded bytes (${got.status})`);
+      if (got.status !== 200 || !got.body.equals(data))
+        throw new Error(`GET /files/${name} did not return the uploaded bytes (${got.status})`);
       files.push({ ...s, name, data, host: findOnDisk(server.dataDir, name) });
     }
     const root = dirname(files[0].host);
     if (files.some((f) => dirname(f.host) !== root)) throw new Error('bench files ended up in different directories');
-    nginx = await startNginx(nginxBin, root, { workers: nginxWorkers === 'auto' ? 'auto' : Number(nginxWorkers), accessLog: true });
+    nginx = await startNginx(nginxBin, root, {
+      workers: nginxWorkers === 'auto' ? 'auto' : Number(nginxWorkers),
+      accessLog: true,
+    });
     for (const f of files) {
       const r = await fetch(`${nginx.baseUrl}/${f.name}`);
-      if (r.status !== 200 || !Buffer.from(await r.arrayBuffer()).equals(f.data)) throw new Error(`nginx does not serve ${f.name}`);
+      if (r.status !== 200 || !Buffer.from(await r.arrayBuffer()).equals(f.data))
+        throw new Error(`nginx does not serve ${f.name}`);
     }
     floor = await startNodeFloor(root);
-    console.log(`nginx ${nginxWorkers} worker(s), sendfile on, access log on; server at its default log level${args.str('log-level') ? ` (${args.str('log-level')})` : ''}`);
+    console.log(
+      `nginx ${nginxWorkers} worker(s), sendfile on, access log on; server at its default log level${args.str('log-level') ? ` (${args.str('log-level')})` : ''}`,
+    );
     console.log('floor: bare node:http + fs on the same file (no framework, auth or path checks)');
 
     for (const f of files) {
       const sides = {
         ours: { url: `${server.baseUrl}/files/${f.name}`, headers: auth, cpu: () => cpuTimeMs(server.pid) },
-        nginx: { url: `${nginx.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(nginx.pid, { children: true }) },
+        nginx: {
+          url: `${nginx.baseUrl}/${f.name}`,
+          headers: auth,
+          cpu: () => cpuTimeMs(nginx.pid, { children: true }),
+        },
         floor: { url: `${floor.baseUrl}/${f.name}`, headers: auth, cpu: () => cpuTimeMs(floor.pid) },
       };
       const other = f.vs === 'floor' ? 'nginx' : 'floor';
-      const wrk = (t, secs) => runWrk(wrkBin, { url: t.url, headers: t.headers, connections, seconds: secs, cpu: t.cpu });
+      const wrk = (t, secs) =>
+        runWrk(wrkBin, { url: t.url, headers: t.headers, connections, seconds: secs, cpu: t.cpu });
       // Warm-up: JIT, page cache, connection setup.
       await wrk(sides.ours, Math.min(2, seconds));
       await wrk(sides.nginx, 1);
@@ -194,10 +213,26 @@ try {
       }
       const p99o = median(perRound.map((p) => p.ours.p99ms));
       const p99b = median(perRound.map((p) => p.nginx.p99ms));
-      rows.push(row({ metric: `GET ${f.label} p99 latency vs nginx`, unit: 'ms', ours: p99o, baseline: p99b, ratio: p99b / p99o }));
+      rows.push(
+        row({
+          metric: `GET ${f.label} p99 latency vs nginx`,
+          unit: 'ms',
+          ours: p99o,
+          baseline: p99b,
+          ratio: p99b / p99o,
+        }),
+      );
       const cpuO = median(perRound.map((p) => p.ours.cpuMsPerReq));
       const cpuB = median(perRound.map((p) => p[f.vs].cpuMsPerReq));
-      rows.push(row({ metric: `GET ${f.label} CPU per request vs ${f.vs}`, unit: 'ms', ours: cpuO, baseline: cpuB, ratio: cpuB / cpuO }));
+      rows.push(
+        row({
+          metric: `GET ${f.label} CPU per request vs ${f.vs}`,
+          unit: 'ms',
+          ours: cpuO,
+          baseline: cpuB,
+          ratio: cpuB / cpuO,
+        }),
+      );
       rows.push(
         row({
           metric: `GET ${f.label} floor: bare node:http+fs vs nginx`,
@@ -285,7 +320,13 @@ try {
         const order = r % 2 === 0 ? ['ours', 'plain', 'atomic'] : ['atomic', 'plain', 'ours'];
         const res = {};
         for (const side of order) res[side] = await { ours, plain, atomic }[side](putSeconds);
-        perRound.push({ ours: res.ours.rate, plain: res.plain.rate, atomic: res.atomic.rate, failures: res.ours.failures, cpuMs: res.ours.cpuMs });
+        perRound.push({
+          ours: res.ours.rate,
+          plain: res.plain.rate,
+          atomic: res.atomic.rate,
+          failures: res.ours.failures,
+          cpuMs: res.ours.cpuMs,
+        });
         console.log(
           `PUT ${label} round ${r + 1}: trove ${fmtNum(res.ours.rate)} writes/s (${res.ours.cpuMs.toFixed(2)} CPU ms/PUT) | writeFile+fsync ${fmtNum(res.plain.rate)}/s | atomic ${fmtNum(res.atomic.rate)}/s`,
         );
@@ -299,7 +340,15 @@ try {
   };
 
   if (only.has('put') && !wrkBin) {
-    rows.push(row({ metric: `PUT 1 MiB durable ×${putConcurrency} vs writeFile+fsync`, unit: 'MiB/s', ours: null, pass: null, note: 'wrk unavailable' }));
+    rows.push(
+      row({
+        metric: `PUT 1 MiB durable ×${putConcurrency} vs writeFile+fsync`,
+        unit: 'MiB/s',
+        ours: null,
+        pass: null,
+        note: 'wrk unavailable',
+      }),
+    );
   } else if (only.has('put')) {
     const perRound = await putBench({ label: '1 MiB', size: MiB, concurrency: putConcurrency, warmUpSecs: 10 });
     detail.put = perRound;
@@ -331,7 +380,15 @@ try {
   }
 
   if (only.has('put4k') && !wrkBin) {
-    rows.push(row({ metric: `PUT 4 KiB durable ×${put4kConcurrency} vs tmp+fsync+rename+fsync dir`, unit: 'writes/s', ours: null, pass: null, note: 'wrk unavailable' }));
+    rows.push(
+      row({
+        metric: `PUT 4 KiB durable ×${put4kConcurrency} vs tmp+fsync+rename+fsync dir`,
+        unit: 'writes/s',
+        ours: null,
+        pass: null,
+        note: 'wrk unavailable',
+      }),
+    );
   } else if (only.has('put4k')) {
     const perRound = await putBench({ label: '4 KiB', size: 4096, concurrency: put4kConcurrency, warmUpSecs: 5 });
     detail.put4k = perRound;
@@ -361,4 +418,18 @@ try {
 
 if (profileDir) detail.profile = reportProfile(profileDir);
 
-finish('http', rows, { params: { quick, seconds, rounds, connections, putFiles, putSeconds, putRounds, putConcurrency, put4kConcurrency, nginxWorkers }, detail });
+finish('http', rows, {
+  params: {
+    quick,
+    seconds,
+    rounds,
+    connections,
+    putFiles,
+    putSeconds,
+    putRounds,
+    putConcurrency,
+    put4kConcurrency,
+    nginxWorkers,
+  },
+  detail,
+});

@@ -28,7 +28,13 @@ const ORDER = ['http', 'scale', 'soak', 'exec', 'changes', 'snapshots', 'webhook
 const available = readdirSync(here)
   .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs')
   .map((f) => f.slice(0, -4));
-const list = (s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : null);
+const list = (s) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : null;
 const only = list(args.str('only'));
 const skip = new Set(list(args.str('skip')) ?? []);
 for (const n of [...(only ?? []), ...skip]) {
@@ -37,9 +43,10 @@ for (const n of [...(only ?? []), ...skip]) {
     process.exit(2);
   }
 }
-const names = [...ORDER.filter((n) => available.includes(n)), ...available.filter((n) => !ORDER.includes(n)).sort()].filter(
-  (n) => (!only || only.includes(n)) && !skip.has(n),
-);
+const names = [
+  ...ORDER.filter((n) => available.includes(n)),
+  ...available.filter((n) => !ORDER.includes(n)).sort(),
+].filter((n) => (!only || only.includes(n)) && !skip.has(n));
 
 // run.mjs's own flags stay here; everything else goes to every script.
 const passArgs = [];
@@ -72,7 +79,9 @@ function resultLine(stdout) {
 function runScript(name) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(here, `${name}.mjs`), ...passArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(here, `${name}.mjs`), ...passArgs], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     let partial = '';
     child.stdout.setEncoding('utf8');
@@ -82,16 +91,26 @@ function runScript(name) {
       const lines = partial.split('\n');
       partial = lines.pop();
       // The result line is machine food; everything else is shown as it comes.
-      for (const l of lines) if (!(l.startsWith('{"bench"') && l.includes('"rows"'))) process.stdout.write(`[${name}] ${l}\n`);
+      for (const l of lines)
+        if (!(l.startsWith('{"bench"') && l.includes('"rows"'))) process.stdout.write(`[${name}] ${l}\n`);
     });
     child.once('error', (err) => resolve({ code: -1, stdout, error: String(err), seconds: 0 }));
-    child.once('exit', (code, signal) => resolve({ code: code ?? -1, signal, stdout, seconds: (Date.now() - started) / 1000 }));
+    child.once('exit', (code, signal) =>
+      resolve({ code: code ?? -1, signal, stdout, seconds: (Date.now() - started) / 1000 }),
+    );
   });
 }
 
-console.log(`bench: ${names.join(', ')}${args.has('quick') ? ' (quick)' : ''}${passArgs.length ? `; passing ${passArgs.join(' ')}` : ''}`);
+console.log(
+  `bench: ${names.join(', ')}${args.has('quick') ? ' (quick)' : ''}${passArgs.length ? `; passing ${passArgs.join(' ')}` : ''}`,
+);
 console.log(loadLine('load at start'));
-const summary = { at: new Date().toISOString(), argv, machine: { ...machineInfo(), loadStart: machineLoad() }, benches: [] };
+const summary = {
+  at: new Date().toISOString(),
+  argv,
+  machine: { ...machineInfo(), loadStart: machineLoad() },
+  benches: [],
+};
 const allRows = [];
 let crashed = 0;
 for (const name of names) {
@@ -99,7 +118,15 @@ for (const name of names) {
   const loadBefore = machineLoad();
   const r = await runScript(name);
   const parsed = resultLine(r.stdout);
-  const entry = { name, exit: r.code, signal: r.signal ?? null, seconds: r.seconds, loadBefore, loadAfter: machineLoad(), results: parsed?.results ?? null };
+  const entry = {
+    name,
+    exit: r.code,
+    signal: r.signal ?? null,
+    seconds: r.seconds,
+    loadBefore,
+    loadAfter: machineLoad(),
+    results: parsed?.results ?? null,
+  };
   if (parsed) {
     for (const row of parsed.rows) allRows.push({ bench: name, ...row });
     entry.rows = parsed.rows;
@@ -118,7 +145,17 @@ for (const name of names) {
   }
   if (r.code !== 0) {
     crashed++;
-    if (parsed) allRows.push({ bench: name, metric: `(exited ${r.signal ?? r.code})`, unit: '', ours: null, baseline: null, ratio: null, target: null, pass: false });
+    if (parsed)
+      allRows.push({
+        bench: name,
+        metric: `(exited ${r.signal ?? r.code})`,
+        unit: '',
+        ours: null,
+        baseline: null,
+        ratio: null,
+        target: null,
+        pass: false,
+      });
   }
   summary.benches.push(entry);
 }

@@ -78,8 +78,12 @@ try {
     },
   });
   const rssPopulated = readRss(server.pid);
-  console.log(`populated ${total} files in ${populateSecs.toFixed(1)} s (${fmtNum(total / populateSecs)} writes/s), RSS ${fmtBytes(rssPopulated)}`);
-  rows.push(row({ metric: `populate ${nsCount} ns × ${filesPerNs} files ×16`, unit: 'writes/s', ours: total / populateSecs }));
+  console.log(
+    `populated ${total} files in ${populateSecs.toFixed(1)} s (${fmtNum(total / populateSecs)} writes/s), RSS ${fmtBytes(rssPopulated)}`,
+  );
+  rows.push(
+    row({ metric: `populate ${nsCount} ns × ${filesPerNs} files ×16`, unit: 'writes/s', ours: total / populateSecs }),
+  );
   rows.push(
     row({ metric: 'populate failures', unit: '', ours: populateFailures, target: '= 0', pass: populateFailures === 0 }),
   );
@@ -141,7 +145,12 @@ try {
       method: 'POST',
       path: `/v1/workspaces/${server.workspaceId}/webhooks`,
       headers: admin,
-      body: { url: `http://127.0.0.1:${hookPort}/hook/${k}`, events: ['file.written'], namespace: null, description: `bench ${k}` },
+      body: {
+        url: `http://127.0.0.1:${hookPort}/hook/${k}`,
+        events: ['file.written'],
+        namespace: null,
+        description: `bench ${k}`,
+      },
     });
     if (r.status === 404 && k === 0) {
       webhooksAvailable = false;
@@ -222,15 +231,22 @@ try {
       const namespace = ns(Math.floor(Math.random() * nsCount));
       const path = `load/w${i}.txt`;
       pending.push(
-        api.request({ method: 'PUT', path: `/files/${path}`, headers: { ...runtime, 'x-namespace': namespace }, body: `write ${i}` }).then(
-          (r) => {
-            if (r.status === 200) {
-              written.set(`${namespace}/workspace/${path}`, true);
-              writeLatency.push(r.ms);
-            } else writeFailures++;
-          },
-          () => writeFailures++,
-        ),
+        api
+          .request({
+            method: 'PUT',
+            path: `/files/${path}`,
+            headers: { ...runtime, 'x-namespace': namespace },
+            body: `write ${i}`,
+          })
+          .then(
+            (r) => {
+              if (r.status === 200) {
+                written.set(`${namespace}/workspace/${path}`, true);
+                writeLatency.push(r.ms);
+              } else writeFailures++;
+            },
+            () => writeFailures++,
+          ),
       );
       // Open loop: the next write is due at a fixed time, however slow the last one was.
       const next = started + (seq * 1000) / rate;
@@ -243,14 +259,19 @@ try {
   const loaded = await me(seconds * 1000);
   await writer;
   const cores = (cpuTimeMs(server.pid) - cpuBefore) / (performance.now() - loadStarted);
-  console.log(`GET /v1/me under load: p50 ${fmtNum(loaded.p50, 2)} ms, p99 ${fmtNum(loaded.p99, 2)} ms (${loaded.n} requests)`);
+  console.log(
+    `GET /v1/me under load: p50 ${fmtNum(loaded.p50, 2)} ms, p99 ${fmtNum(loaded.p99, 2)} ms (${loaded.n} requests)`,
+  );
 
   // ---------- 5. every event everywhere? ----------
   const expected = written.size;
   const drainDeadline = Date.now() + 15_000;
-  const missingTails = () => tailSeen.reduce((n, s) => n + (expected - [...written.keys()].filter((k) => s.has(k)).length), 0);
+  const missingTails = () =>
+    tailSeen.reduce((n, s) => n + (expected - [...written.keys()].filter((k) => s.has(k)).length), 0);
   const missingHooks = () =>
-    hookSeen.slice(0, hookCount).reduce((n, s) => n + (expected - [...written.keys()].filter((k) => s.has(k)).length), 0);
+    hookSeen
+      .slice(0, hookCount)
+      .reduce((n, s) => n + (expected - [...written.keys()].filter((k) => s.has(k)).length), 0);
   while (Date.now() < drainDeadline && (missingTails() > 0 || missingHooks() > 0)) await sleep(200);
   const lostTail = missingTails();
   const lostHook = missingHooks();
@@ -260,8 +281,12 @@ try {
 
   const tl = summarize(tailLatency);
   const hl = summarize(hookLatency);
-  console.log(`${expected} writes; tails saw ${tails * expected - lostTail}/${tails * expected}, webhooks got ${hookCount * expected - lostHook}/${hookCount * expected}`);
-  console.log(`event→tail p50 ${fmtNum(tl.p50)} ms p99 ${fmtNum(tl.p99)} ms; event→webhook p50 ${fmtNum(hl.p50)} ms p99 ${fmtNum(hl.p99)} ms`);
+  console.log(
+    `${expected} writes; tails saw ${tails * expected - lostTail}/${tails * expected}, webhooks got ${hookCount * expected - lostHook}/${hookCount * expected}`,
+  );
+  console.log(
+    `event→tail p50 ${fmtNum(tl.p50)} ms p99 ${fmtNum(tl.p99)} ms; event→webhook p50 ${fmtNum(hl.p50)} ms p99 ${fmtNum(hl.p99)} ms`,
+  );
 
   rows.push(
     row({
@@ -273,7 +298,15 @@ try {
       note: 'baseline: the same server before tails, webhooks and writes',
     }),
   );
-  rows.push(row({ metric: `GET /v1/me p50 under load (vs idle)`, unit: 'ms', ours: loaded.p50, baseline: idle.p50, ratio: idle.p50 / loaded.p50 }));
+  rows.push(
+    row({
+      metric: `GET /v1/me p50 under load (vs idle)`,
+      unit: 'ms',
+      ours: loaded.p50,
+      baseline: idle.p50,
+      ratio: idle.p50 / loaded.p50,
+    }),
+  );
   rows.push(
     row({
       metric: 'server RSS peak (vs fresh server)',
@@ -299,11 +332,16 @@ try {
       ours: bad,
       target: '= 0',
       pass: bad === 0,
-      note: bad ? `me ${loaded.bad + idle.bad}, writes ${writeFailures}, tail 5xx ${tail5xx}, tail errors ${tailErrors}` : undefined,
+      note: bad
+        ? `me ${loaded.bad + idle.bad}, writes ${writeFailures}, tail 5xx ${tail5xx}, tail errors ${tailErrors}`
+        : undefined,
     }),
   );
   rows.push(row({ metric: 'events missed by tails', unit: '', ours: lostTail, target: '= 0', pass: lostTail === 0 }));
-  if (hookCount) rows.push(row({ metric: 'deliveries missing after 15 s', unit: '', ours: lostHook, target: '= 0', pass: lostHook === 0 }));
+  if (hookCount)
+    rows.push(
+      row({ metric: 'deliveries missing after 15 s', unit: '', ours: lostHook, target: '= 0', pass: lostHook === 0 }),
+    );
   Object.assign(detail, {
     idle,
     loaded,

@@ -87,7 +87,9 @@ async function child([op, ...args]) {
     const [blobDir, nsRoot, durable] = args;
     const store = new LocalBlobStore(blobDir);
     const limits = { maxBytes: 0, maxFiles: 0, maxEntryBytes: 0 };
-    extra = await archive.restoreArchive(await store.get('bench/snap.tar.gz'), nsRoot, limits, { durable: durable === '1' });
+    extra = await archive.restoreArchive(await store.get('bench/snap.tar.gz'), nsRoot, limits, {
+      durable: durable === '1',
+    });
   } else if (op === 'gunzip') {
     // The floor: Node's own streaming gunzip of the same blob, output discarded.
     const [blobDir] = args;
@@ -107,7 +109,9 @@ async function child([op, ...args]) {
   clearInterval(sampler);
   // maxRSS covers spikes between samples; it can only overstate the growth.
   peak = Math.max(peak, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
-  process.stdout.write(JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000, rssGrowth: peak - rss0, ...extra }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000, rssGrowth: peak - rss0, ...extra }) + '\n',
+  );
 }
 
 /**
@@ -213,9 +217,9 @@ async function buildTree(root, files, totalBytes) {
     at += 4;
     return v;
   };
-  const words = Array.from({ length: 4000 }, (_, i) => (i * 2654435761 >>> 0).toString(36).slice(0, 3 + (i % 9)));
+  const words = Array.from({ length: 4000 }, (_, i) => ((i * 2654435761) >>> 0).toString(36).slice(0, 3 + (i % 9)));
   const corpusParts = [];
-  for (let len = 0; len < 8 * MiB; ) {
+  for (let len = 0; len < 8 * MiB;) {
     const w = words[Math.floor(u32() ** 2 * words.length)] + (u32() < 0.08 ? '\n' : ' ');
     corpusParts.push(w);
     len += w.length;
@@ -268,10 +272,20 @@ async function main() {
     const tree = join(work, 'tree');
     const t0 = performance.now();
     const total = await buildTree(tree, files, mib * MiB);
-    log(`tree: ${files} files, ${(total / MiB).toFixed(0)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${work})`);
+    log(
+      `tree: ${files} files, ${(total / MiB).toFixed(0)} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${work})`,
+    );
     const blobs = join(work, 'blobs');
     const tarOut = join(work, 'tar.tgz');
-    const res = { create: [], tarCreate: [], restore: [], tarRestore: [], restoreNoFlush: [], tarRestoreBare: [], create6: [] };
+    const res = {
+      create: [],
+      tarCreate: [],
+      restore: [],
+      tarRestore: [],
+      restoreNoFlush: [],
+      tarRestoreBare: [],
+      create6: [],
+    };
     // Whatever the tree or the page cache held before: start both sides from the same state.
     spawnSync('sync');
     for (let r = 0; r < rounds; r++) {
@@ -285,7 +299,9 @@ async function main() {
       if (c.fileCount !== files) throw new Error(`create archived ${c.fileCount} files, expected ${files}`);
       res.create.push(c);
       res.tarCreate.push(tc);
-      log(`round ${r + 1}: create ${fmtS(c.ms)} (cpu ${fmtS(c.cpuMs)}) vs tar czf+fsync ${fmtS(tc.msDurable)} (cpu ${fmtS(tc.cpuMs)})`);
+      log(
+        `round ${r + 1}: create ${fmtS(c.ms)} (cpu ${fmtS(c.cpuMs)}) vs tar czf+fsync ${fmtS(tc.msDurable)} (cpu ${fmtS(tc.cpuMs)})`,
+      );
 
       for (const durable of [true, false]) {
         const nsRoot = join(work, `ws-${r}-${durable}`, 'namespaces', 'bench');
@@ -329,24 +345,97 @@ async function main() {
       );
     };
     const label = `${files} files / ${mib} MiB`;
-    timeRow(`create ${label} (durable) vs tar czf + fsync`, res.create, res.tarCreate, (t) => t.msDurable, `gzip level ${DEFAULT_GZIP_LEVEL} vs tar's 6; target ≤ 1.2× tar's time`);
-    timeRow(`restore ${label} (durable) vs tar xzf + sync -f`, res.restore, res.tarRestore, ms, 'validated, flushed, atomic swap; target ≤ 1.2× tar');
-    timeRow(`restore ${label} (no flush) vs tar xzf`, res.restoreNoFlush, res.tarRestoreBare, ms, 'same work minus the flush; target ≤ 1.2× tar');
-    rows.push(row({ metric: 'create CPU time vs tar czf', unit: 'ms', ours: Math.round(median(res.create.map(cpu))), baseline: Math.round(median(res.tarCreate.map(cpu))), ratio: ratio(res.create, res.tarCreate, cpu), note: 'informational: steadier than wall time on a busy machine' }));
-    rows.push(row({ metric: 'restore CPU time vs tar xzf + sync -f', unit: 'ms', ours: Math.round(median(res.restore.map(cpu))), baseline: Math.round(median(res.tarRestore.map(cpu))), ratio: ratio(res.restore, res.tarRestore, cpu) }));
+    timeRow(
+      `create ${label} (durable) vs tar czf + fsync`,
+      res.create,
+      res.tarCreate,
+      (t) => t.msDurable,
+      `gzip level ${DEFAULT_GZIP_LEVEL} vs tar's 6; target ≤ 1.2× tar's time`,
+    );
+    timeRow(
+      `restore ${label} (durable) vs tar xzf + sync -f`,
+      res.restore,
+      res.tarRestore,
+      ms,
+      'validated, flushed, atomic swap; target ≤ 1.2× tar',
+    );
+    timeRow(
+      `restore ${label} (no flush) vs tar xzf`,
+      res.restoreNoFlush,
+      res.tarRestoreBare,
+      ms,
+      'same work minus the flush; target ≤ 1.2× tar',
+    );
+    rows.push(
+      row({
+        metric: 'create CPU time vs tar czf',
+        unit: 'ms',
+        ours: Math.round(median(res.create.map(cpu))),
+        baseline: Math.round(median(res.tarCreate.map(cpu))),
+        ratio: ratio(res.create, res.tarCreate, cpu),
+        note: 'informational: steadier than wall time on a busy machine',
+      }),
+    );
+    rows.push(
+      row({
+        metric: 'restore CPU time vs tar xzf + sync -f',
+        unit: 'ms',
+        ours: Math.round(median(res.restore.map(cpu))),
+        baseline: Math.round(median(res.tarRestore.map(cpu))),
+        ratio: ratio(res.restore, res.tarRestore, cpu),
+      }),
+    );
     const rssLimit = 64 * MiB;
-    for (const [name, xs] of [['create', res.create], ['restore', [...res.restore, ...res.restoreNoFlush]]]) {
+    for (const [name, xs] of [
+      ['create', res.create],
+      ['restore', [...res.restore, ...res.restoreNoFlush]],
+    ]) {
       const worst = Math.max(...xs.map((x) => x.rssGrowth));
-      rows.push(row({ metric: `${name} RSS growth (worst round)`, unit: 'MiB', ours: Number((worst / MiB).toFixed(1)), ratio: null, target: '≤ 64 MiB', pass: worst <= rssLimit }));
+      rows.push(
+        row({
+          metric: `${name} RSS growth (worst round)`,
+          unit: 'MiB',
+          ours: Number((worst / MiB).toFixed(1)),
+          ratio: null,
+          target: '≤ 64 MiB',
+          pass: worst <= rssLimit,
+        }),
+      );
     }
     const floor = await runChild(['gunzip', blobs]);
-    rows.push(row({ metric: 'RSS growth of a bare Node gunzip of the same archive', unit: 'MiB', ours: Number((floor.rssGrowth / MiB).toFixed(1)), ratio: null, note: 'informational: the floor set by zlib stream buffers and GC timing' }));
+    rows.push(
+      row({
+        metric: 'RSS growth of a bare Node gunzip of the same archive',
+        unit: 'MiB',
+        ours: Number((floor.rssGrowth / MiB).toFixed(1)),
+        ratio: null,
+        note: 'informational: the floor set by zlib stream buffers and GC timing',
+      }),
+    );
     const ourSize = res.create[0].sizeBytes;
     const tarSize = res.tarCreate[0].sizeBytes;
-    rows.push(row({ metric: `archive size (level ${DEFAULT_GZIP_LEVEL} vs tar's gzip -6)`, unit: 'MiB', ours: Number((ourSize / MiB).toFixed(1)), baseline: Number((tarSize / MiB).toFixed(1)), ratio: tarSize / ourSize, note: 'informational: ratio < 1 means ours is larger' }));
+    rows.push(
+      row({
+        metric: `archive size (level ${DEFAULT_GZIP_LEVEL} vs tar's gzip -6)`,
+        unit: 'MiB',
+        ours: Number((ourSize / MiB).toFixed(1)),
+        baseline: Number((tarSize / MiB).toFixed(1)),
+        ratio: tarSize / ourSize,
+        note: 'informational: ratio < 1 means ours is larger',
+      }),
+    );
     if (withLevel6) {
       const rr = median(res.create6.map((c) => c.tar.msDurable / c.ms));
-      rows.push(row({ metric: 'create at gzip level 6 (tar\'s level) vs tar czf + fsync', unit: 'ms', ours: Math.round(median(res.create6.map(ms))), baseline: Math.round(median(res.create6.map((c) => c.tar.msDurable))), ratio: rr, note: `informational: ${(res.create6[0].sizeBytes / MiB).toFixed(1)} MiB archive` }));
+      rows.push(
+        row({
+          metric: "create at gzip level 6 (tar's level) vs tar czf + fsync",
+          unit: 'ms',
+          ours: Math.round(median(res.create6.map(ms))),
+          baseline: Math.round(median(res.create6.map((c) => c.tar.msDurable))),
+          ratio: rr,
+          note: `informational: ${(res.create6[0].sizeBytes / MiB).toFixed(1)} MiB archive`,
+        }),
+      );
     }
     let apiRaw = null;
     if (!args.has('no-api')) {
@@ -356,14 +445,37 @@ async function main() {
       const label = `${apiFiles} files / ${apiMib} MiB through the API`;
       const ratioOf = (ours, base) => median(ours.map((o, i) => base[i] / o));
       for (const [metric, ours, base, note] of [
-        [`snapshot create ${label} vs tar czf + fsync`, apiRaw.create, apiRaw.tarCreate, 'POST /v1/snapshots; target ≤ 1.0× tar'],
-        [`snapshot restore ${label} vs tar xzf + sync -f`, apiRaw.restore, apiRaw.tarRestore, 'POST …/restore over the current tree; target ≤ 1.0× tar'],
+        [
+          `snapshot create ${label} vs tar czf + fsync`,
+          apiRaw.create,
+          apiRaw.tarCreate,
+          'POST /v1/snapshots; target ≤ 1.0× tar',
+        ],
+        [
+          `snapshot restore ${label} vs tar xzf + sync -f`,
+          apiRaw.restore,
+          apiRaw.tarRestore,
+          'POST …/restore over the current tree; target ≤ 1.0× tar',
+        ],
       ]) {
         const rr = ratioOf(ours, base);
-        rows.push(row({ metric, unit: 'ms', ours: Math.round(median(ours)), baseline: Math.round(median(base)), ratio: rr, ...atLeast(rr, 1), note }));
+        rows.push(
+          row({
+            metric,
+            unit: 'ms',
+            ours: Math.round(median(ours)),
+            baseline: Math.round(median(base)),
+            ratio: rr,
+            ...atLeast(rr, 1),
+            note,
+          }),
+        );
       }
     }
-    finish('snapshots', rows, { params: { files, mib, rounds, level: DEFAULT_GZIP_LEVEL, dir: work }, raw: { ...res, api: apiRaw } });
+    finish('snapshots', rows, {
+      params: { files, mib, rounds, level: DEFAULT_GZIP_LEVEL, dir: work },
+      raw: { ...res, api: apiRaw },
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -384,13 +496,20 @@ async function apiRounds(work, files, mib, rounds, log) {
     const headers = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'bench-snapshots' };
     const call = async (method, path, body, type) => {
       const t0 = performance.now();
-      const res = await fetch(server.baseUrl + path, { method, headers: { ...headers, ...(type ? { 'content-type': type } : {}) }, body });
+      const res = await fetch(server.baseUrl + path, {
+        method,
+        headers: { ...headers, ...(type ? { 'content-type': type } : {}) },
+        body,
+      });
       const text = await res.text();
-      if (res.status !== 200 && res.status !== 201) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+      if (res.status !== 200 && res.status !== 201)
+        throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
       return { ms: performance.now() - t0, body: JSON.parse(text) };
     };
-    const imported = (await call('POST', '/v1/snapshots/import', await fsp.readFile(plainTar), 'application/x-tar')).body;
-    if (imported.file_count !== files) throw new Error(`import archived ${imported.file_count} files, expected ${files}`);
+    const imported = (await call('POST', '/v1/snapshots/import', await fsp.readFile(plainTar), 'application/x-tar'))
+      .body;
+    if (imported.file_count !== files)
+      throw new Error(`import archived ${imported.file_count} files, expected ${files}`);
     await call('POST', `/v1/snapshots/${imported.snapshot_id}/restore`); // the namespace now holds the tree
     for (let r = 0; r < rounds; r++) {
       const oursFirst = r % 2 === 0;
@@ -407,10 +526,13 @@ async function apiRounds(work, files, mib, rounds, log) {
         () => call('POST', `/v1/snapshots/${imported.snapshot_id}/restore`),
         () => tarExtract(join(work, `api-tar-${r}.tgz`), join(work, `api-tar-x-${r}`), true),
       );
-      if (x.body.files_restored !== files) throw new Error(`restore put back ${x.body.files_restored} files, expected ${files}`);
+      if (x.body.files_restored !== files)
+        throw new Error(`restore put back ${x.body.files_restored} files, expected ${files}`);
       out.restore.push(x.ms);
       out.tarRestore.push(tx.ms);
-      log(`api round ${r + 1}: create ${fmtS(c.ms)} vs tar czf+fsync ${fmtS(tc.msDurable)}; restore ${fmtS(x.ms)} vs tar xzf+sync ${fmtS(tx.ms)}`);
+      log(
+        `api round ${r + 1}: create ${fmtS(c.ms)} vs tar czf+fsync ${fmtS(tc.msDurable)}; restore ${fmtS(x.ms)} vs tar xzf+sync ${fmtS(tx.ms)}`,
+      );
     }
   } finally {
     await server.close();

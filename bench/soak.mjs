@@ -39,7 +39,8 @@ const MIX = { write: 30, read: 22, list: 12, content: 8, exec: 10, events: 12, d
 // --mix exec=0,write=50 overrides weights (exec=0 shows what exec costs everyone else).
 for (const part of (args.str('mix', '') || '').split(',').filter(Boolean)) {
   const [op, w] = part.split('=');
-  if (!(op in MIX) || !Number.isFinite(Number(w))) throw new Error(`--mix: unknown "${part}" (ops: ${Object.keys(MIX).join(', ')})`);
+  if (!(op in MIX) || !Number.isFinite(Number(w)))
+    throw new Error(`--mix: unknown "${part}" (ops: ${Object.keys(MIX).join(', ')})`);
   MIX[op] = Number(w);
 }
 
@@ -100,10 +101,17 @@ async function call(op, req, okStatuses = [200]) {
 
 let execAvailable = true;
 {
-  const probe = await client.request({ method: 'POST', path: '/v1/exec', headers: { ...runtime, 'x-namespace': 'probe' }, body: { command: 'true' } });
+  const probe = await client.request({
+    method: 'POST',
+    path: '/v1/exec',
+    headers: { ...runtime, 'x-namespace': 'probe' },
+    body: { command: 'true' },
+  });
   if (probe.status !== 200) {
     execAvailable = false;
-    console.log(`exec unavailable (${probe.status}: ${probe.body.toString('utf8').slice(0, 200)}): dropped from the mix`);
+    console.log(
+      `exec unavailable (${probe.status}: ${probe.body.toString('utf8').slice(0, 200)}): dropped from the mix`,
+    );
   } else expect('exec.completed', 'probe', 'true');
 }
 
@@ -138,7 +146,12 @@ async function agent(a) {
         let body;
         if (text) {
           body = Buffer.from(`# note ${a}/${n}\n${'lorem ipsum '.repeat(1 + rand(400))}\n`);
-          res = await call(op, { method: 'POST', path: '/write', headers: h, body: { path, content: body.toString('utf8') } });
+          res = await call(op, {
+            method: 'POST',
+            path: '/write',
+            headers: h,
+            body: { path, content: body.toString('utf8') },
+          });
         } else {
           body = randomBytes(rand(64 * 1024) + 1);
           res = await call(op, { method: 'PUT', path: `/files/${path}`, headers: h, body });
@@ -161,11 +174,16 @@ async function agent(a) {
       }
       case 'content': {
         const path = anyFile();
-        const res = await call(op, { path: `/v1/files/content?path=${encodeURIComponent(`workspace/${path}`)}`, headers: h });
+        const res = await call(op, {
+          path: `/v1/files/content?path=${encodeURIComponent(`workspace/${path}`)}`,
+          headers: h,
+        });
         if (res?.status === 200) {
           const j = JSON.parse(res.body.toString('utf8'));
           const want = files.get(path);
-          const ok = j.size_bytes === want.length && (j.encoding === 'binary' || j.content === want.toString('utf8').slice(0, j.content.length));
+          const ok =
+            j.size_bytes === want.length &&
+            (j.encoding === 'binary' || j.content === want.toString('utf8').slice(0, j.content.length));
           if (!ok) {
             problems.contentMismatch++;
             note('content mismatch', { ns, path, size: j.size_bytes, want: want.length });
@@ -189,7 +207,9 @@ async function agent(a) {
       case 'exec': {
         const path = files.size ? anyFile() : null;
         // The nonce makes the command (and so its exec.completed event) unique.
-        const command = path ? `: soak-${a}-${n}; wc -c < 'workspace/${path}'` : `: soak-${a}-${n}; ls workspace | wc -l`;
+        const command = path
+          ? `: soak-${a}-${n}; wc -c < 'workspace/${path}'`
+          : `: soak-${a}-${n}; ls workspace | wc -l`;
         const res = await call(op, { method: 'POST', path: '/v1/exec', headers: h, body: { command } }, [200, 429]);
         if (res?.status === 429) counts.busy429++;
         if (res?.status === 200) {
@@ -198,19 +218,32 @@ async function agent(a) {
           const j = JSON.parse(res.body.toString('utf8'));
           if (path && (j.exit_code !== 0 || Number(j.stdout.trim()) !== files.get(path).length)) {
             problems.execMismatch++;
-            note('exec mismatch', { ns, path, exit: j.exit_code, stdout: j.stdout.slice(0, 100), stderr: j.stderr.slice(0, 200) });
+            note('exec mismatch', {
+              ns,
+              path,
+              exit: j.exit_code,
+              stdout: j.stdout.slice(0, 100),
+              stderr: j.stderr.slice(0, 200),
+            });
           }
         }
         break;
       }
       case 'events': {
-        const res = await call(op, { path: `/v1/workspaces/${server.workspaceId}/events?namespace=${ns}&limit=5`, headers: h });
+        const res = await call(op, {
+          path: `/v1/workspaces/${server.workspaceId}/events?namespace=${ns}&limit=5`,
+          headers: h,
+        });
         if (res?.status === 200) {
           const newest = JSON.parse(res.body.toString('utf8')).events[0];
           const key = newest ? (newest.type === 'exec.completed' ? newest.data.command : newest.data.path) : null;
           if (!newest || newest.type !== last.type || key !== last.key) {
             problems.readYourWrites++;
-            note('newest event is not the last mutation', { ns, want: last, got: newest ? { type: newest.type, key } : null });
+            note('newest event is not the last mutation', {
+              ns,
+              want: last,
+              got: newest ? { type: newest.type, key } : null,
+            });
           }
         }
         break;
@@ -232,7 +265,9 @@ async function agent(a) {
 
 const progress = setInterval(() => {
   const s = Math.round((Date.now() - started) / 1000);
-  console.log(`  ${s}s: ${counts.ops} ops, 5xx ${counts.fiveXX}, net errors ${counts.netErrors}, 429 ${counts.busy429}, RSS ${fmtBytes(rss.now())}`);
+  console.log(
+    `  ${s}s: ${counts.ops} ops, 5xx ${counts.fiveXX}, net errors ${counts.netErrors}, 429 ${counts.busy429}, RSS ${fmtBytes(rss.now())}`,
+  );
 }, 15_000);
 await Promise.all(Array.from({ length: agents }, (_, a) => agent(a)));
 clearInterval(progress);
@@ -290,7 +325,8 @@ if (profileDir) reportProfile(profileDir);
 await server.close();
 
 // ---------- RSS: after warm-up vs the end ----------
-const at = (from, to) => median(rssRun.samples.filter((s) => s.t >= from * durationMs && s.t <= to * durationMs).map((s) => s.rss));
+const at = (from, to) =>
+  median(rssRun.samples.filter((s) => s.t >= from * durationMs && s.t <= to * durationMs).map((s) => s.rss));
 const rssStart = at(0.2, 0.35);
 const rssEnd = at(0.85, 1.01);
 const growth = rssEnd - rssStart;
@@ -298,17 +334,30 @@ const allowed = Math.max(32 * MiB, 0.25 * rssStart);
 // Open descriptors, same windows: a per-request leak (a download's file handle left
 // to the GC) adds one per request, thousands by the end; sockets and exec pipes of
 // the 64 agents make the rest, which the median over each window smooths.
-const fdsAt = (from, to) => median(rssRun.samples.filter((s) => s.fds !== null && s.t >= from * durationMs && s.t <= to * durationMs).map((s) => s.fds));
+const fdsAt = (from, to) =>
+  median(
+    rssRun.samples
+      .filter((s) => s.fds !== null && s.t >= from * durationMs && s.t <= to * durationMs)
+      .map((s) => s.fds),
+  );
 const fdsStart = fdsAt(0.2, 0.35);
 const fdsEnd = fdsAt(0.85, 1.01);
 const fdsAllowed = Math.max(64, Math.round(0.25 * fdsStart));
 
 const lat = Object.fromEntries(Object.entries(latency).map(([op, xs]) => [op, summarize(xs)]));
-console.log(`\n${counts.ops} operations in ${elapsed.toFixed(0)} s (${fmtNum(counts.ops / elapsed)} ops/s): ${JSON.stringify(counts.byOp)}`);
+console.log(
+  `\n${counts.ops} operations in ${elapsed.toFixed(0)} s (${fmtNum(counts.ops / elapsed)} ops/s): ${JSON.stringify(counts.byOp)}`,
+);
 console.log(`statuses ${JSON.stringify(counts.status)}; exec busy (429) ${counts.busy429}`);
-console.log(`latency p50/p99 ms: ${Object.entries(lat).map(([op, s]) => `${op} ${fmtNum(s.p50)}/${fmtNum(s.p99)}`).join(', ')}`);
+console.log(
+  `latency p50/p99 ms: ${Object.entries(lat)
+    .map(([op, s]) => `${op} ${fmtNum(s.p50)}/${fmtNum(s.p99)}`)
+    .join(', ')}`,
+);
 console.log(`events: ${expectedTotal} expected, ${eventsRead} read back in ${pages} pages, ${lost} lost`);
-console.log(`server CPU: ${fmtNum(cpuUsed / Math.max(1, counts.ops))} ms per operation, ${(cpuUsed / 1000 / elapsed).toFixed(2)} cores on average`);
+console.log(
+  `server CPU: ${fmtNum(cpuUsed / Math.max(1, counts.ops))} ms per operation, ${(cpuUsed / 1000 / elapsed).toFixed(2)} cores on average`,
+);
 console.log(`RSS after warm-up ${fmtBytes(rssStart)}, at the end ${fmtBytes(rssEnd)}, peak ${fmtBytes(rssRun.peak)}`);
 console.log(`open fds after warm-up ${fmtNum(fdsStart)}, at the end ${fmtNum(fdsEnd)}`);
 if (examples.length) console.log('first problems:', JSON.stringify(examples.slice(0, 8), null, 1));
@@ -335,9 +384,35 @@ rows.push(
   }),
 );
 const wrong = problems.readMismatch + problems.listMissing + problems.contentMismatch + problems.execMismatch;
-rows.push(row({ metric: 'wrong answers (read/list/content/exec)', unit: '', ours: wrong, target: '= 0', pass: wrong === 0, note: JSON.stringify(problems) }));
-rows.push(row({ metric: 'read-your-writes misses (events)', unit: '', ours: problems.readYourWrites, target: '= 0', pass: problems.readYourWrites === 0 }));
-rows.push(row({ metric: `lost events (of ${expectedTotal})`, unit: '', ours: lost, target: '= 0', pass: lost === 0 && !logError, note: logError ?? undefined }));
+rows.push(
+  row({
+    metric: 'wrong answers (read/list/content/exec)',
+    unit: '',
+    ours: wrong,
+    target: '= 0',
+    pass: wrong === 0,
+    note: JSON.stringify(problems),
+  }),
+);
+rows.push(
+  row({
+    metric: 'read-your-writes misses (events)',
+    unit: '',
+    ours: problems.readYourWrites,
+    target: '= 0',
+    pass: problems.readYourWrites === 0,
+  }),
+);
+rows.push(
+  row({
+    metric: `lost events (of ${expectedTotal})`,
+    unit: '',
+    ours: lost,
+    target: '= 0',
+    pass: lost === 0 && !logError,
+    note: logError ?? undefined,
+  }),
+);
 rows.push(
   row({
     metric: 'RSS end vs after warm-up',
@@ -362,8 +437,24 @@ if (Number.isFinite(fdsStart) && Number.isFinite(fdsEnd)) {
     }),
   );
 }
-rows.push(row({ metric: 'file handles closed by the GC (leaked)', unit: '', ours: gcClosedFds, target: '= 0', pass: gcClosedFds === 0 }));
-rows.push(row({ metric: 'server alive at the end (GET /v1/me)', unit: '', ours: alive?.status ?? 0, target: '= 200', pass: alive?.status === 200 }));
+rows.push(
+  row({
+    metric: 'file handles closed by the GC (leaked)',
+    unit: '',
+    ours: gcClosedFds,
+    target: '= 0',
+    pass: gcClosedFds === 0,
+  }),
+);
+rows.push(
+  row({
+    metric: 'server alive at the end (GET /v1/me)',
+    unit: '',
+    ours: alive?.status ?? 0,
+    target: '= 200',
+    pass: alive?.status === 200,
+  }),
+);
 rows.push(row({ metric: 'server log: error lines', unit: '', ours: logErrors, target: '= 0', pass: logErrors === 0 }));
 rows.push(row({ metric: 'server log: warning lines', unit: '', ours: logWarnings }));
 for (const op of ['write', 'read', 'list', 'exec', 'events']) {
@@ -372,5 +463,13 @@ for (const op of ['write', 'read', 'list', 'exec', 'events']) {
 
 finish('soak', rows, {
   params: { quick, minutes, agents, thinkMin, thinkMax, mix: MIX, execAvailable },
-  detail: { counts, problems, examples, latency: lat, rss: { start: rssStart, end: rssEnd, peak: rssRun.peak, samples: rssRun.samples }, fds: { start: fdsStart, end: fdsEnd }, events: { expected: expectedTotal, read: eventsRead, pages, lost } },
+  detail: {
+    counts,
+    problems,
+    examples,
+    latency: lat,
+    rss: { start: rssStart, end: rssEnd, peak: rssRun.peak, samples: rssRun.samples },
+    fds: { start: fdsStart, end: fdsEnd },
+    events: { expected: expectedTotal, read: eventsRead, pages, lost },
+  },
 });

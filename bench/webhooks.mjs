@@ -86,7 +86,11 @@ async function call(s, key, method, path, body, ns) {
   const headers = { authorization: `Bearer ${key}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (ns) headers['x-namespace'] = ns;
-  const res = await fetch(s.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(s.baseUrl + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
   return JSON.parse(text);
@@ -124,7 +128,11 @@ try {
   const direct = [];
   for (let i = 0; i < LATENCY_EVENTS + 20; i++) {
     const t0 = performance.now();
-    const res = await fetch(rx.url('/direct'), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await fetch(rx.url('/direct'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     await res.text();
     if (i >= 20) direct.push(performance.now() - t0);
   }
@@ -147,7 +155,9 @@ try {
   detail.latency = lat;
   detail.directPost = directStats;
   await deleteHook(server, h.webhook_id);
-  console.log(`event → delivered, ${lat.n} events one at a time: p50 ${lat.p50} ms, p90 ${lat.p90} ms, p99 ${lat.p99} ms, max ${lat.max} ms`);
+  console.log(
+    `event → delivered, ${lat.n} events one at a time: p50 ${lat.p50} ms, p90 ${lat.p90} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
+  );
   rows.push(
     row({
       metric: 'event → delivered p50',
@@ -183,15 +193,29 @@ try {
     const secs = (performance.now() - t0) / 1000;
     const cpuMs = cpuTimeMs(server.pid) - cpu0;
     for (const x of hooks) await deleteHook(server, x.webhook_id);
-    return { total, secs, perSec: total / secs, cpuPerDelivery: cpuMs / total, eventsWrittenPerSec: events / writeSecs };
+    return {
+      total,
+      secs,
+      perSec: total / secs,
+      cpuPerDelivery: cpuMs / total,
+      eventsWrittenPerSec: events / writeSecs,
+    };
   }
 
   // 2. One endpoint: deliveries are ordered, one in flight.
   const one = await drain('one', ['/one'], EVENTS);
   detail.singleEndpoint = one;
-  console.log(`1 endpoint: ${one.total} backlogged deliveries drained in ${one.secs.toFixed(2)} s = ${one.perSec.toFixed(0)}/s, server CPU ${one.cpuPerDelivery.toFixed(2)} ms per delivery`);
+  console.log(
+    `1 endpoint: ${one.total} backlogged deliveries drained in ${one.secs.toFixed(2)} s = ${one.perSec.toFixed(0)}/s, server CPU ${one.cpuPerDelivery.toFixed(2)} ms per delivery`,
+  );
   rows.push(
-    row({ metric: '1 endpoint (ordered) deliveries/s', unit: '/s', ours: Math.round(one.perSec), baseline: Math.round(directPerSec), note: 'baseline: bare sequential POSTs' }),
+    row({
+      metric: '1 endpoint (ordered) deliveries/s',
+      unit: '/s',
+      ours: Math.round(one.perSec),
+      baseline: Math.round(directPerSec),
+      note: 'baseline: bare sequential POSTs',
+    }),
     row({ metric: '1 endpoint server CPU per delivery', unit: 'ms', ours: Number(one.cpuPerDelivery.toFixed(3)) }),
   );
 
@@ -199,14 +223,23 @@ try {
   const paths = Array.from({ length: ENDPOINTS }, (_, i) => `/multi${i}`);
   const multi = await drain('multi', paths, MULTI_EVENTS);
   detail.multiEndpoint = { endpoints: ENDPOINTS, events: MULTI_EVENTS, ...multi };
-  console.log(`${ENDPOINTS} endpoints × ${MULTI_EVENTS} events: ${multi.total} deliveries drained in ${multi.secs.toFixed(2)} s = ${multi.perSec.toFixed(0)}/s, server CPU ${multi.cpuPerDelivery.toFixed(2)} ms per delivery`);
+  console.log(
+    `${ENDPOINTS} endpoints × ${MULTI_EVENTS} events: ${multi.total} deliveries drained in ${multi.secs.toFixed(2)} s = ${multi.perSec.toFixed(0)}/s, server CPU ${multi.cpuPerDelivery.toFixed(2)} ms per delivery`,
+  );
   rows.push(
     row({ metric: `${ENDPOINTS} endpoints deliveries/s`, unit: '/s', ours: Math.round(multi.perSec) }),
-    row({ metric: `${ENDPOINTS} endpoints server CPU per delivery`, unit: 'ms', ours: Number(multi.cpuPerDelivery.toFixed(3)) }),
+    row({
+      metric: `${ENDPOINTS} endpoints server CPU per delivery`,
+      unit: 'ms',
+      ours: Number(multi.cpuPerDelivery.toFixed(3)),
+    }),
   );
 } finally {
   rx.server.closeAllConnections();
   rx.server.close();
   await server.close();
 }
-finish('webhooks', rows, { params: { quick, latencyEvents: LATENCY_EVENTS, events: EVENTS, endpoints: ENDPOINTS }, detail });
+finish('webhooks', rows, {
+  params: { quick, latencyEvents: LATENCY_EVENTS, events: EVENTS, endpoints: ENDPOINTS },
+  detail,
+});

@@ -79,7 +79,9 @@ if (check) process.exit(1);
 const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
 let packages = [...new Set([...missing.map((c) => TOOLS[c]), ...EXTRA_PACKAGES])];
 if (!hasApt) {
-  console.log(`No apt-get here. Install the equivalents of these Debian packages with your package manager:\n  ${packages.join(' ')}`);
+  console.log(
+    `No apt-get here. Install the equivalents of these Debian packages with your package manager:\n  ${packages.join(' ')}`,
+  );
   process.exit(cannotInstall);
 }
 // Debian 11 / Ubuntu 20.04 ship xxd inside vim-common.

@@ -15,7 +15,8 @@ if (!has('bwrap')) {
   if (isRoot && has('apt-get')) {
     console.log('exec needs bubblewrap; installing it: apt-get install -y bubblewrap');
     const r = spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq bubblewrap'], { stdio: 'inherit' });
-    if (r.status !== 0) console.warn('warning: could not install bubblewrap; exec will answer 503 until it is installed');
+    if (r.status !== 0)
+      console.warn('warning: could not install bubblewrap; exec will answer 503 until it is installed');
   } else {
     console.warn('warning: exec needs bubblewrap. Install it with:  sudo apt-get install -y bubblewrap');
   }
@@ -25,7 +26,10 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 // tsc -b is incremental: a no-op when nothing changed.
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b']);
 execFileSync(process.execPath, [join(root, 'scripts/postbuild.mjs')], { cwd: root, stdio: 'inherit' });
-if (existsSync(join(root, 'packages/dashboard/package.json')) && !existsSync(join(root, 'packages/dashboard/dist/index.html'))) {
+if (
+  existsSync(join(root, 'packages/dashboard/package.json')) &&
+  !existsSync(join(root, 'packages/dashboard/dist/index.html'))
+) {
   run('npm', ['run', 'build', '-w', 'trove-dashboard', '--if-present']);
 }
 

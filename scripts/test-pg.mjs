@@ -20,7 +20,15 @@ const pg = require('pg');
 
 const adminUrl = process.env.TROVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const required = process.env.TROVE_REQUIRE_PG === '1';
-const SUITES = ['packages/server/test/e2e', 'packages/server/test/routes', 'packages/server/test/events', 'packages/server/test/webhooks', 'packages/sdk/test', 'packages/cli/test', 'packages/mcp/test'];
+const SUITES = [
+  'packages/server/test/e2e',
+  'packages/server/test/routes',
+  'packages/server/test/events',
+  'packages/server/test/webhooks',
+  'packages/sdk/test',
+  'packages/cli/test',
+  'packages/mcp/test',
+];
 
 async function withAdmin(fn) {
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
@@ -61,7 +69,10 @@ function databaseTests() {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.test.ts') && /\b(startServer|startTestApp|useServer|useLoggedInCli|createTestDatabase)\b/.test(readFileSync(p, 'utf8'))) {
+      else if (
+        e.name.endsWith('.test.ts') &&
+        /\b(startServer|startTestApp|useServer|useLoggedInCli|createTestDatabase)\b/.test(readFileSync(p, 'utf8'))
+      ) {
         files.push(p);
       }
     }

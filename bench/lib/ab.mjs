@@ -53,7 +53,15 @@ async function run(s, secs) {
   const r =
     workload === 'get'
       ? await runWrk(wrkBin, { url: `${s.baseUrl}${paths[0]}`, headers, connections, seconds: secs, cpu })
-      : await runWrk(wrkBin, { url: s.baseUrl, headers, connections, threads: 1, seconds: secs, put: { paths, bodyFile }, cpu });
+      : await runWrk(wrkBin, {
+          url: s.baseUrl,
+          headers,
+          connections,
+          threads: 1,
+          seconds: secs,
+          put: { paths, bodyFile },
+          cpu,
+        });
   if (r.errors + r.non2xx > 0) throw new Error(`${r.errors + r.non2xx} failed requests`);
   return { rps: r.rps, cpuMs: r.cpuMsPerReq };
 }
@@ -83,7 +91,9 @@ try {
     );
   }
   const ratios = got.a.map((a, i) => got.b[i].rps / a.rps);
-  console.log(`B/A: ${median(ratios).toFixed(3)} (median of per-round ratios; rounds: ${ratios.map((r) => r.toFixed(2)).join(' ')})`);
+  console.log(
+    `B/A: ${median(ratios).toFixed(3)} (median of per-round ratios; rounds: ${ratios.map((r) => r.toFixed(2)).join(' ')})`,
+  );
 } finally {
   for (const s of Object.values(sides)) await s.close();
   rmSync(dir, { recursive: true, force: true });

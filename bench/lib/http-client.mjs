@@ -30,7 +30,12 @@ export function makeClient(baseUrl, { connections = 16 } = {}) {
             if (!discard) chunks.push(c);
           });
           res.on('end', () =>
-            resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), ms: performance.now() - started }),
+            resolve({
+              status: res.statusCode,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+              ms: performance.now() - started,
+            }),
           );
           res.on('error', reject);
         },

@@ -52,7 +52,9 @@ http {
 `,
   );
   // -e: the error log opened before the config is read (default /var/log/nginx) is ours too.
-  const proc = spawn(nginxBin, ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(nginxBin, ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((res) => proc.once('exit', res));

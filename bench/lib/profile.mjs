@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { repoRoot } from './server.mjs';
 
 export function latestProfile(dir) {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   return files.length ? join(dir, files[files.length - 1]) : null;
 }
 
@@ -76,7 +78,11 @@ export function summarizeProfile(path, { topN = 25, skipMs = 0 } = {}) {
     add(byServer, owner ?? dep ?? `${where(cf)} (no server frame)`, us);
   }
   const pct = (us) => Number(((100 * us) / total).toFixed(1));
-  const top = (m) => [...m].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([w, us]) => ({ where: w, selfMs: Math.round(us / 1000), pct: pct(us) }));
+  const top = (m) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, topN)
+      .map(([w, us]) => ({ where: w, selfMs: Math.round(us / 1000), pct: pct(us) }));
   return {
     busyMs: Math.round(total / 1000),
     idleMs: Math.round(idle / 1000),
@@ -88,7 +94,13 @@ export function summarizeProfile(path, { topN = 25, skipMs = 0 } = {}) {
 
 export function printProfile(summary, log = console.log) {
   log(`cpu profile: ${summary.busyMs} ms busy, ${summary.idleMs} ms idle`);
-  log('  by origin: ' + summary.buckets.slice(0, 10).map((b) => `${b.name} ${b.pct}%`).join(', '));
+  log(
+    '  by origin: ' +
+      summary.buckets
+        .slice(0, 10)
+        .map((b) => `${b.name} ${b.pct}%`)
+        .join(', '),
+  );
   log('  top self time:');
   for (const t of summary.top) log(`    ${String(t.pct).padStart(5)}%  ${t.where}`);
   log('  charged to the nearest server function:');

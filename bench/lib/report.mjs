@@ -76,12 +76,19 @@ export function formatTable(rows, { bench = true } = {}) {
     mark(r.pass),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
-  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells) =>
+    cells
+      .map((c, i) => String(c).padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 export function stamp(d = new Date()) {
-  return d.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[:]/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Writes bench/results/<name>-<timestamp>.json and returns its path. */

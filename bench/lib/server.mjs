@@ -90,7 +90,8 @@ export async function startServer(opts = {}) {
   }
   const baseUrl = `http://127.0.0.1:${port}`;
   const me = await fetch(`${baseUrl}/v1/me`, { headers: { authorization: `Bearer ${adminKey}` } });
-  if (me.status !== 200) throw new Error(`GET /v1/me with the bootstrap admin key answered ${me.status}: ${await me.text()}`);
+  if (me.status !== 200)
+    throw new Error(`GET /v1/me with the bootstrap admin key answered ${me.status}: ${await me.text()}`);
   const { workspace_id: workspaceId } = await me.json();
 
   let stopped = null;

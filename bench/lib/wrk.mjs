@@ -60,7 +60,18 @@ export async function runWrk(wrkBin, { url, connections, seconds, threads = 2, h
   const dir = mkdtempSync(join(tmpdir(), 'trove-bench-wrk-'));
   const script = join(dir, 'done.lua');
   writeFileSync(script, (put ? putScript(put, headers, new URL(url).host) : '') + DONE);
-  const args = ['-t', String(Math.min(threads, connections)), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', script];
+  const args = [
+    '-t',
+    String(Math.min(threads, connections)),
+    '-c',
+    String(connections),
+    '-d',
+    `${seconds}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    script,
+  ];
   if (!put) for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
   try {

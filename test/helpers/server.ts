@@ -190,8 +190,7 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
     output: () => out,
     stop: () => kill('SIGTERM'),
     kill,
-    restart: (extraEnv) =>
-      startServer({ ...opts, dataDir, adminKey, runtimeKey, env: { ...opts.env, ...extraEnv } }),
+    restart: (extraEnv) => startServer({ ...opts, dataDir, adminKey, runtimeKey, env: { ...opts.env, ...extraEnv } }),
     close: async () => {
       await kill('SIGTERM');
       if (pgState && pgState.running.size === 0 && pgByDataDir.get(dataDir) === pgState) {

@@ -15,8 +15,16 @@ export function useTrove(env: Record<string, string> = {}): Session {
   const session = {} as Session;
   beforeAll(async () => {
     session.server = await startServer({ env });
-    session.client = new TroveClient({ apiKey: session.server.runtimeKey, baseUrl: session.server.baseUrl, maxRetries: 0 });
-    session.admin = new TroveAdminClient({ apiKey: session.server.adminKey, baseUrl: session.server.baseUrl, maxRetries: 0 });
+    session.client = new TroveClient({
+      apiKey: session.server.runtimeKey,
+      baseUrl: session.server.baseUrl,
+      maxRetries: 0,
+    });
+    session.admin = new TroveAdminClient({
+      apiKey: session.server.adminKey,
+      baseUrl: session.server.baseUrl,
+      maxRetries: 0,
+    });
   });
   afterAll(async () => {
     await session.server?.close();
@@ -35,7 +43,11 @@ export function freshNamespace(prefix: string): string {
  * A client of `namespace` whose first conditional write (`ifMatch`) is preceded by another writer's write of
  * `intruding` to the same path: how the adapters' optimistic edits are raced.
  */
-export function racingClient(session: Session, namespace: string, intruding: string): { client: TroveClient; raced(): boolean } {
+export function racingClient(
+  session: Session,
+  namespace: string,
+  intruding: string,
+): { client: TroveClient; raced(): boolean } {
   let raced = false;
   const { runtimeKey, baseUrl } = session.server;
   class RacingClient extends TroveClient {

@@ -92,9 +92,18 @@ function describe(err: unknown, io: IO): Failure {
   return { message: message || 'unexpected error', exitCode: ExitCode.error, unexpected: true };
 }
 
-function describeApiError(e: { status: number; code?: string; detail?: string; message?: string; requestId?: string }): Failure {
+function describeApiError(e: {
+  status: number;
+  code?: string;
+  detail?: string;
+  message?: string;
+  requestId?: string;
+}): Failure {
   const detail = e.detail ?? e.message ?? `HTTP ${e.status}`;
-  const details = [`HTTP ${e.status}${e.code ? ` (${e.code})` : ''}`, ...(e.requestId ? [`request id ${e.requestId}`] : [])];
+  const details = [
+    `HTTP ${e.status}${e.code ? ` (${e.code})` : ''}`,
+    ...(e.requestId ? [`request id ${e.requestId}`] : []),
+  ];
   const base = { message: detail, details };
   switch (e.status) {
     case 401:
@@ -105,10 +114,18 @@ function describeApiError(e: { status: number; code?: string; detail?: string; m
       };
     case 403:
       if (e.code === 'namespace_forbidden' || /locked to namespace/i.test(detail)) {
-        return { ...base, hint: 'drop -n/--namespace (the key uses its own) or use a key for that namespace', exitCode: ExitCode.auth };
+        return {
+          ...base,
+          hint: 'drop -n/--namespace (the key uses its own) or use a key for that namespace',
+          exitCode: ExitCode.auth,
+        };
       }
       if (/admin keys cannot use runtime/i.test(detail)) {
-        return { ...base, hint: 'files, run and snapshots need a workspace key: use --profile with a runtime key', exitCode: ExitCode.auth };
+        return {
+          ...base,
+          hint: 'files, run and snapshots need a workspace key: use --profile with a runtime key',
+          exitCode: ExitCode.auth,
+        };
       }
       if (/cannot manage|admin/i.test(detail)) {
         return {
@@ -127,16 +144,24 @@ function describeApiError(e: { status: number; code?: string; detail?: string; m
           exitCode: ExitCode.error,
         };
       }
-      if (e.code === 'path_is_directory') return { ...base, hint: 'it is a directory: use `trove ls`, or -r', exitCode: 1 };
+      if (e.code === 'path_is_directory')
+        return { ...base, hint: 'it is a directory: use `trove ls`, or -r', exitCode: 1 };
       return { ...base, exitCode: ExitCode.error };
     case 404:
-      if (e.code === 'path_not_found' || /^Path not found/.test(detail)) return { ...base, hint: '`trove ls` shows what exists', exitCode: 1 };
-      if (e.code === 'snapshot_not_found') return { ...base, hint: '`trove snapshot list` shows the snapshots of this namespace', exitCode: 1 };
+      if (e.code === 'path_not_found' || /^Path not found/.test(detail))
+        return { ...base, hint: '`trove ls` shows what exists', exitCode: 1 };
+      if (e.code === 'snapshot_not_found')
+        return { ...base, hint: '`trove snapshot list` shows the snapshots of this namespace', exitCode: 1 };
       if (e.code === 'key_not_found') return { ...base, hint: '`trove keys list` shows the active keys', exitCode: 1 };
-      if (e.code === 'webhook_not_found') return { ...base, hint: '`trove webhooks list` shows the endpoints', exitCode: 1 };
+      if (e.code === 'webhook_not_found')
+        return { ...base, hint: '`trove webhooks list` shows the endpoints', exitCode: 1 };
       return { ...base, exitCode: ExitCode.error };
     case 408:
-      return { ...base, hint: 'the server stops commands at its time limit (TROVE_EXEC_TIMEOUT_MS, 30 s by default)', exitCode: 1 };
+      return {
+        ...base,
+        hint: 'the server stops commands at its time limit (TROVE_EXEC_TIMEOUT_MS, 30 s by default)',
+        exitCode: 1,
+      };
     case 413:
       return { ...base, hint: 'the file or the namespace is over the server’s size limit or quota', exitCode: 1 };
     case 429:

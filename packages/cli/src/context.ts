@@ -102,7 +102,8 @@ export class Context {
     const cfg = await this.config();
     const { TroveAdminClient } = await import('trove-sdk');
     return withoutSdkEnv(
-      () => new TroveAdminClient({ apiKey: cfg.apiKey, baseUrl: cfg.baseUrl, workspaceId: cfg.workspaceId ?? undefined }),
+      () =>
+        new TroveAdminClient({ apiKey: cfg.apiKey, baseUrl: cfg.baseUrl, workspaceId: cfg.workspaceId ?? undefined }),
     );
   }
 
@@ -154,7 +155,11 @@ export class Context {
   /** Reads one line from the terminal. */
   prompt(question: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const rl = createInterface({ input: this.io.stdin, output: this.io.stderr as NodeJS.WritableStream, terminal: true });
+      const rl = createInterface({
+        input: this.io.stdin,
+        output: this.io.stderr as NodeJS.WritableStream,
+        terminal: true,
+      });
       let answered = false;
       rl.question(question, (answer) => {
         answered = true;

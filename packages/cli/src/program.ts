@@ -35,7 +35,13 @@ function mergedOpts(cmd: Command): Record<string, unknown> {
 }
 
 function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 /** A repeatable option whose values may contain commas (`--env A=1,2`). */
@@ -94,9 +100,7 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
     action(() => import('./commands/auth/whoami.js')),
   );
   common(
-    program
-      .command('doctor')
-      .description('check the server, the key, clock skew, latency and the exec sandbox'),
+    program.command('doctor').description('check the server, the key, clock skew, latency and the exec sandbox'),
   ).action(action(() => import('./commands/auth/doctor.js')));
 
   // --- files and exec ---
@@ -106,9 +110,15 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .description('run a shell command in the namespace (sh -c); exits with its exit code')
       .argument('<command...>', 'the command; quote it, or put it after --')
       .option('--no-stdin', 'do not forward piped stdin (with --background: its stdin then stays open for attach)')
-      .option('--stream', 'show output as it is produced (the default when stdout is a terminal; with --json: one line per chunk)')
+      .option(
+        '--stream',
+        'show output as it is produced (the default when stdout is a terminal; with --json: one line per chunk)',
+      )
       .option('--no-stream', 'wait for the command to end and print its output at once (the default on a pipe)')
-      .option('-b, --background', 'start it as a background process and print its id (see trove ps, logs, attach, kill)')
+      .option(
+        '-b, --background',
+        'start it as a background process and print its id (see trove ps, logs, attach, kill)',
+      )
       .option('--timeout <duration>', 'with --background: its wall-clock limit, e.g. 90s, 10m, 2h (default: none)')
       .option('-e, --env <NAME=VALUE>', 'with --background: an environment variable (repeatable)', repeat)
       .passThroughOptions()
@@ -197,7 +207,11 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .command('tail')
       .description('follow events live (long-poll: each event shows as soon as it happens)')
       .option('-t, --type <type>', 'only these types (repeatable, or comma-separated)', collect)
-      .option('--source <source>', 'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)', collect)
+      .option(
+        '--source <source>',
+        'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)',
+        collect,
+      )
       .option('-v, --verbose', 'show each event’s full data')
       .option('--since <when>', 'first replay events newer than this (90s, 1h30m, 2d or an ISO time)'),
     'only events of this namespace',
@@ -209,7 +223,11 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .description('list recent events, newest first')
       .option('--since <when>', 'only newer events: a duration (90s, 1h30m, 2d, 1w) or an ISO time')
       .option('-t, --type <type>', 'only these types (repeatable, or comma-separated)', collect)
-      .option('--source <source>', 'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)', collect)
+      .option(
+        '--source <source>',
+        'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)',
+        collect,
+      )
       .option('--limit <n>', 'at most this many events (default 20; with --all: no limit)', intArg('--limit'))
       .option('--all', 'follow pages until --since (or the first event)'),
     'only events of this namespace',
@@ -245,7 +263,11 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .description('create an endpoint; its signing secret is printed once')
       .argument('<url>', 'receiver URL')
       .option('--events <types>', 'comma-separated event types (default: * = every type)', collect)
-      .option('--source <source>', 'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)', collect)
+      .option(
+        '--source <source>',
+        'only events made by: exec (commands), api (the files API), write, upload (repeatable, or comma-separated)',
+        collect,
+      )
       .option('--description <text>', 'a note about the endpoint'),
     'only events of this namespace',
   ).action(action(() => import('./commands/webhooks/create.js')));
@@ -278,9 +300,9 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
 
   // --- snapshots ---
   const snapshot = program.command('snapshot').alias('snapshots').description('point-in-time copies of the namespace');
-  common(snapshot.command('create').description('take a snapshot').option('--label <label>', 'up to 128 characters')).action(
-    action(() => import('./commands/snapshot/create.js')),
-  );
+  common(
+    snapshot.command('create').description('take a snapshot').option('--label <label>', 'up to 128 characters'),
+  ).action(action(() => import('./commands/snapshot/create.js')));
   common(snapshot.command('list').description('list snapshots, newest first')).action(
     action(() => import('./commands/snapshot/list.js')),
   );
@@ -303,7 +325,10 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
       .command('export')
       .description('download a snapshot as a .tar.gz (GNU tar reads it)')
       .argument('<snapshot_id>', 'snap-…')
-      .option('-o, --output <file>', 'file or directory to write it to (default: ./<snapshot_id>.tar.gz; "-" for stdout)'),
+      .option(
+        '-o, --output <file>',
+        'file or directory to write it to (default: ./<snapshot_id>.tar.gz; "-" for stdout)',
+      ),
   ).action(action(() => import('./commands/snapshot/export.js')));
   common(
     snapshot
@@ -327,13 +352,17 @@ Exit codes: the remote exit code for \`run\`; 2 auth/permission; 3 not logged in
 
   // --- MCP ---
   const mcp = program.command('mcp').description('Trove as an MCP server for agent hosts');
-  common(
-    mcp.command('serve').description('run the MCP server on stdio (what agent hosts launch)'),
-  ).action(action(() => import('./commands/mcp/serve.js')));
+  common(mcp.command('serve').description('run the MCP server on stdio (what agent hosts launch)')).action(
+    action(() => import('./commands/mcp/serve.js')),
+  );
   const clientOption = () =>
     new Option('--client <client>', 'the agent host').choices(['claude-desktop', 'cursor', 'claude-code']);
   for (const [verb, description, load] of [
-    ['install', 'add Trove to an agent host’s MCP config (backup, merge, idempotent)', () => import('./commands/mcp/install.js')],
+    [
+      'install',
+      'add Trove to an agent host’s MCP config (backup, merge, idempotent)',
+      () => import('./commands/mcp/install.js'),
+    ],
     ['uninstall', 'remove Trove from an agent host’s MCP config', () => import('./commands/mcp/uninstall.js')],
   ] as const) {
     common(

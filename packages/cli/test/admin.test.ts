@@ -55,7 +55,9 @@ describe('keys', () => {
     expect(entry).toMatchObject({ scope: 'workspace', namespace: 'agent-1', prefix: key.slice(0, 12) });
     expect(JSON.stringify(list)).not.toContain(key);
     const table = await troveOk(['keys', 'list'], { home: admin });
-    expect(table).toMatch(new RegExp(`^${entry.key_id}\\tagent-1\\tworkspace\\tagent-1\\t${key.slice(0, 12)}…\\t`, 'm'));
+    expect(table).toMatch(
+      new RegExp(`^${entry.key_id}\\tagent-1\\tworkspace\\tagent-1\\t${key.slice(0, 12)}…\\t`, 'm'),
+    );
 
     const env = { TROVE_API_KEY: key, TROVE_BASE_URL: session.server.baseUrl };
     expect((await trove(['whoami'], { home: makeHome(), env })).code).toBe(0);
@@ -90,23 +92,35 @@ describe('keys', () => {
 
 describe('webhooks', () => {
   it('create, list, test, deliveries, delete', async () => {
-    const create = await trove(['webhooks', 'create', `${receiverUrl}/hook`, '--events', 'file.written,webhook.test', '--description', 'ci'], { home: admin });
+    const create = await trove(
+      ['webhooks', 'create', `${receiverUrl}/hook`, '--events', 'file.written,webhook.test', '--description', 'ci'],
+      { home: admin },
+    );
     expect(create.code).toBe(0);
     const secret = create.stdout.trim();
     expect(secret).toMatch(/^trove-whsec-/);
     const listed = JSON.parse(await troveOk(['webhooks', 'list', '--json'], { home: admin })).webhooks;
     expect(listed).toHaveLength(1);
     const hook = listed[0];
-    expect(hook).toMatchObject({ url: `${receiverUrl}/hook`, events: ['file.written', 'webhook.test'], description: 'ci', enabled: true });
+    expect(hook).toMatchObject({
+      url: `${receiverUrl}/hook`,
+      events: ['file.written', 'webhook.test'],
+      description: 'ci',
+      enabled: true,
+    });
 
     const before = received.length;
     const test = JSON.parse(await troveOk(['webhooks', 'test', hook.webhook_id, '--json'], { home: admin }));
     expect(test).toMatchObject({ ok: true, status: 200 });
     const delivery = received.slice(before).find((r) => r.path === '/hook')!;
-    const [t, v1] = String(delivery.headers['x-trove-signature']).split(',').map((p) => p.split('=')[1]);
+    const [t, v1] = String(delivery.headers['x-trove-signature'])
+      .split(',')
+      .map((p) => p.split('=')[1]);
     expect(v1).toBe(createHmac('sha256', secret).update(`${t}.${delivery.body}`).digest('hex'));
 
-    const deliveries = JSON.parse(await troveOk(['webhooks', 'deliveries', hook.webhook_id, '--json'], { home: admin })).deliveries;
+    const deliveries = JSON.parse(
+      await troveOk(['webhooks', 'deliveries', hook.webhook_id, '--json'], { home: admin }),
+    ).deliveries;
     expect(deliveries[0]).toMatchObject({ event_id: test.event_id, event_type: 'webhook.test', status: 'delivered' });
     const table = await troveOk(['webhooks', 'deliveries', hook.webhook_id], { home: admin });
     expect(table).toContain(`${test.event_id}\twebhook.test\tdelivered\t1\t200\t`);
@@ -118,10 +132,12 @@ describe('webhooks', () => {
     expect(failed.stderr).toContain('test delivery failed: receiver answered 500');
 
     expect((await trove(['webhooks', 'delete', hook.webhook_id], { home: admin })).code).toBe(1);
-    expect(JSON.parse(await troveOk(['webhooks', 'delete', hook.webhook_id, '-y', '--json'], { home: admin }))).toEqual({
-      webhook_id: hook.webhook_id,
-      deleted: true,
-    });
+    expect(JSON.parse(await troveOk(['webhooks', 'delete', hook.webhook_id, '-y', '--json'], { home: admin }))).toEqual(
+      {
+        webhook_id: hook.webhook_id,
+        deleted: true,
+      },
+    );
     const gone = await trove(['webhooks', 'test', hook.webhook_id], { home: admin });
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('webhooks list');
@@ -134,14 +150,28 @@ describe('webhooks', () => {
 
     const secret = 'trove-whsec-listen-test-secret';
     const listen = startTrove(
-      ['webhooks', 'listen', '--forward-to', `${receiverUrl}/listen`, '--secret', secret, '--json', '-t', 'file.written'],
+      [
+        'webhooks',
+        'listen',
+        '--forward-to',
+        `${receiverUrl}/listen`,
+        '--secret',
+        secret,
+        '--json',
+        '-t',
+        'file.written',
+      ],
       { home: admin },
     );
     await listen.waitFor((out) => out.includes('"ready":true'));
     const ready = JSON.parse(listen.stdout().split('\n')[0]!);
     expect(ready).toMatchObject({ ready: true, forward_to: `${receiverUrl}/listen`, signing_secret: secret });
 
-    const res = await api(session.server, session.server.runtimeKey, 'adm')('/write', {
+    const res = await api(
+      session.server,
+      session.server.runtimeKey,
+      'adm',
+    )('/write', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'listened.txt', content: 'hi' }),
@@ -165,7 +195,8 @@ describe('webhooks', () => {
     expect(sig).toBe(`t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`);
     expect(headers['webhook-id']).toBe(event.id);
     expect(headers['webhook-signature']).toBe(
-      'v1,' + createHmac('sha256', secret).update(`${event.id}.${headers['webhook-timestamp']}.${body}`).digest('base64'),
+      'v1,' +
+        createHmac('sha256', secret).update(`${event.id}.${headers['webhook-timestamp']}.${body}`).digest('base64'),
     );
     const line = JSON.parse(result.stdout.trim().split('\n')[1]!);
     expect(line).toMatchObject({ event_id: event.id, type: 'file.written', status: 200, ok: true });
@@ -183,12 +214,19 @@ describe('webhooks', () => {
     const home = makeHome();
     await login(home, srv.baseUrl, srv.adminKey);
     const write = (path: string) =>
-      api(srv, srv.runtimeKey, 'rc')('/write', {
+      api(
+        srv,
+        srv.runtimeKey,
+        'rc',
+      )('/write', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ path, content: path }),
       }).then((r) => expect(r.status).toBe(200));
-    const listen = startTrove(['webhooks', 'listen', '--forward-to', `${receiverUrl}/rc`, '--json', '-t', 'file.written'], { home });
+    const listen = startTrove(
+      ['webhooks', 'listen', '--forward-to', `${receiverUrl}/rc`, '--json', '-t', 'file.written'],
+      { home },
+    );
     try {
       await listen.waitFor((out) => out.includes('"ready":true'));
       await write('a.txt');

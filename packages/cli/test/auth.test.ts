@@ -14,14 +14,22 @@ function readConfig(home: string) {
 describe('login', () => {
   it('checks the key, saves the profile 0600 and shows the key only masked', async () => {
     const home = makeHome();
-    const r = await trove(['login', '--api-key', session.server.runtimeKey, '--base-url', session.server.baseUrl, '-n', 'dev'], { home });
+    const r = await trove(
+      ['login', '--api-key', session.server.runtimeKey, '--base-url', session.server.baseUrl, '-n', 'dev'],
+      { home },
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(session.server.workspaceId);
     expect(r.stdout + r.stderr).not.toContain(session.server.runtimeKey);
     expect(r.stderr).toContain(`${session.server.runtimeKey.slice(0, 14)}…${session.server.runtimeKey.slice(-4)}`);
     expect(readConfig(home)).toEqual({
       profiles: {
-        default: { api_key: session.server.runtimeKey, workspace_id: session.server.workspaceId, base_url: session.server.baseUrl, namespace: 'dev' },
+        default: {
+          api_key: session.server.runtimeKey,
+          workspace_id: session.server.workspaceId,
+          base_url: session.server.baseUrl,
+          namespace: 'dev',
+        },
       },
     });
     expect(statSync(join(home, '.trove', 'config.json')).mode & 0o777).toBe(0o600);
@@ -36,23 +44,43 @@ describe('login', () => {
       JSON.stringify({
         active: 'default',
         telemetry: false,
-        profiles: { other: { api_key: 'trove-sk-x', workspace_id: 'ws-1', base_url: 'http://x', namespace: null, color: 'blue' } },
+        profiles: {
+          other: { api_key: 'trove-sk-x', workspace_id: 'ws-1', base_url: 'http://x', namespace: null, color: 'blue' },
+        },
       }),
     );
     await login(home, session.server.baseUrl, session.server.adminKey, ['--save-as', 'admin']);
     const cfg = readConfig(home);
     expect(cfg.active).toBe('default');
     expect(cfg.telemetry).toBe(false);
-    expect(cfg.profiles.other).toEqual({ api_key: 'trove-sk-x', workspace_id: 'ws-1', base_url: 'http://x', namespace: null, color: 'blue' });
-    expect(cfg.profiles.admin).toMatchObject({ api_key: session.server.adminKey, workspace_id: session.server.workspaceId, namespace: null });
+    expect(cfg.profiles.other).toEqual({
+      api_key: 'trove-sk-x',
+      workspace_id: 'ws-1',
+      base_url: 'http://x',
+      namespace: null,
+      color: 'blue',
+    });
+    expect(cfg.profiles.admin).toMatchObject({
+      api_key: session.server.adminKey,
+      workspace_id: session.server.workspaceId,
+      namespace: null,
+    });
   });
 
   it('--api-key - reads the key from stdin; --json reports the login', async () => {
     const home = makeHome();
-    const r = await trove(['login', '--api-key', '-', '--base-url', session.server.baseUrl, '--json'], { home, input: session.server.adminKey + '\n' });
+    const r = await trove(['login', '--api-key', '-', '--base-url', session.server.baseUrl, '--json'], {
+      home,
+      input: session.server.adminKey + '\n',
+    });
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ profile: 'default', workspace_id: session.server.workspaceId, scope: 'admin', namespace_lock: null });
+    expect(out).toMatchObject({
+      profile: 'default',
+      workspace_id: session.server.workspaceId,
+      scope: 'admin',
+      namespace_lock: null,
+    });
     expect(out.api_key).not.toBe(session.server.adminKey);
   });
 
@@ -130,13 +158,19 @@ describe('whoami', () => {
   });
 
   it('a revoked or wrong key exits 2', async () => {
-    const r = await trove(['whoami'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: session.server.baseUrl } });
+    const r = await trove(['whoami'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: session.server.baseUrl },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: Invalid API key');
   });
 
   it('a server that is down exits 4', async () => {
-    const r = await trove(['whoami'], { home: makeHome(), env: { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9' } });
+    const r = await trove(['whoami'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9' },
+    });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^error: .*(ECONNREFUSED|Connection error)/m);
     expect(r.stderr).toMatch(/^hint: is the server running\?/m);
@@ -147,7 +181,11 @@ describe('precedence: flag > environment > profile', () => {
   it('TROVE_API_KEY overrides the profile unless --profile is given; -n beats both', async () => {
     const home = makeHome();
     await login(home, session.server.baseUrl, session.server.adminKey);
-    const env = { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'env-ns' };
+    const env = {
+      TROVE_API_KEY: session.server.runtimeKey,
+      TROVE_BASE_URL: session.server.baseUrl,
+      TROVE_NAMESPACE: 'env-ns',
+    };
     const fromEnv = JSON.parse(await troveOk(['whoami', '--json'], { home, env }));
     expect(fromEnv).toMatchObject({ source: 'env', scope: 'workspace', namespace: 'env-ns', profile: null });
     const fromFlag = JSON.parse(await troveOk(['whoami', '--json', '-n', 'flag-ns'], { home, env }));
@@ -205,11 +243,18 @@ describe('doctor', () => {
     await login(home, session.server.baseUrl, session.server.adminKey);
     const r = await trove(['doctor', '--json'], { home });
     const report = JSON.parse(r.stdout);
-    const byName = Object.fromEntries(report.checks.map((c: { name: string; status: string; detail: string }) => [c.name, c]));
+    const byName = Object.fromEntries(
+      report.checks.map((c: { name: string; status: string; detail: string }) => [c.name, c]),
+    );
     const health = await (
-      await fetch(`${session.server.baseUrl}/v1/admin/health`, { headers: { authorization: `Bearer ${session.server.adminKey}` } })
+      await fetch(`${session.server.baseUrl}/v1/admin/health`, {
+        headers: { authorization: `Bearer ${session.server.adminKey}` },
+      })
     ).json();
-    expect(byName.server).toMatchObject({ status: 'ok', detail: expect.stringContaining(`version ${health.version} (database ok, volume ok)`) });
+    expect(byName.server).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining(`version ${health.version} (database ok, volume ok)`),
+    });
     // The sandbox check mirrors the details: bubblewrap ok, insecure warn, unavailable fail (exit 1).
     const expected = health.exec === 'bubblewrap' ? 'ok' : health.exec === 'unavailable' ? 'fail' : 'warn';
     expect(byName.sandbox.status).toBe(expected);
@@ -217,10 +262,16 @@ describe('doctor', () => {
   });
 
   it('exits 4 when the server is down and 2 for a bad key', async () => {
-    const down = await trove(['doctor'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-x', TROVE_BASE_URL: 'http://127.0.0.1:9' } });
+    const down = await trove(['doctor'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: 'trove-sk-x', TROVE_BASE_URL: 'http://127.0.0.1:9' },
+    });
     expect(down.code).toBe(4);
     expect(down.stdout).toMatch(/✗ server/);
-    const bad = await trove(['doctor'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: session.server.baseUrl } });
+    const bad = await trove(['doctor'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: session.server.baseUrl },
+    });
     expect(bad.code).toBe(2);
     expect(bad.stdout).toMatch(/✗ key/);
   });

@@ -11,7 +11,9 @@ import { expect, it } from 'vitest';
 import { repoRoot } from '../../../test/helpers/server.js';
 
 function pkgBin(pkg: string): Record<string, string> {
-  return (JSON.parse(readFileSync(join(repoRoot, 'packages', pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin;
+  return (
+    JSON.parse(readFileSync(join(repoRoot, 'packages', pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+  ).bin;
 }
 
 it('the trove bin file runs the CLI and passes its exit code through', () => {

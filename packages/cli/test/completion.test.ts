@@ -20,7 +20,10 @@ function bashComplete(script: string, words: string[]): string[] {
   const quoted = words.map((w) => `'${w}'`).join(' ');
   const out = execFileSync(
     'bash',
-    ['-c', `source ${file}; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _trove; printf '%s\\n' "\${COMPREPLY[@]}"`],
+    [
+      '-c',
+      `source ${file}; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _trove; printf '%s\\n' "\${COMPREPLY[@]}"`,
+    ],
     { encoding: 'utf8' },
   );
   return out.split('\n').filter(Boolean);
@@ -31,12 +34,27 @@ describe('completion', () => {
     const home = makeHome();
     const script = await troveOk(['completion', 'bash'], { home });
     execFileSync('bash', ['-n'], { input: script });
-    expect(bashComplete(script, ['trove', ''])).toEqual(expect.arrayContaining(['login', 'run', 'put', 'snapshot', 'webhooks', 'mcp']));
+    expect(bashComplete(script, ['trove', ''])).toEqual(
+      expect.arrayContaining(['login', 'run', 'put', 'snapshot', 'webhooks', 'mcp']),
+    );
     expect(bashComplete(script, ['trove', 'we'])).toEqual(['webhooks']);
-    expect(bashComplete(script, ['trove', 'webhooks', '']).filter((w) => !w.startsWith('-'))).toEqual(['list', 'create', 'delete', 'test', 'deliveries', 'listen']);
+    expect(bashComplete(script, ['trove', 'webhooks', '']).filter((w) => !w.startsWith('-'))).toEqual([
+      'list',
+      'create',
+      'delete',
+      'test',
+      'deliveries',
+      'listen',
+    ]);
     expect(bashComplete(script, ['trove', 'webhooks', 'listen', '--f'])).toEqual(['--forward-to']);
-    expect(bashComplete(script, ['trove', 'snapshots', 'restore', 'snap-1', '-'])).toEqual(expect.arrayContaining(['-y', '--yes', '--json']));
-    expect(bashComplete(script, ['trove', 'mcp', 'install', '--client', 'c'])).toEqual(['claude-desktop', 'cursor', 'claude-code']);
+    expect(bashComplete(script, ['trove', 'snapshots', 'restore', 'snap-1', '-'])).toEqual(
+      expect.arrayContaining(['-y', '--yes', '--json']),
+    );
+    expect(bashComplete(script, ['trove', 'mcp', 'install', '--client', 'c'])).toEqual([
+      'claude-desktop',
+      'cursor',
+      'claude-code',
+    ]);
     expect(bashComplete(script, ['trove', 'completion', '']).slice(0, 3)).toEqual(['bash', 'zsh', 'fish']);
   });
 
@@ -48,7 +66,7 @@ describe('completion', () => {
     expect(zsh).toContain("('webhooks listen')\n");
     const fish = await troveOk(['completion', 'fish'], { home });
     expect(fish).toContain("complete -c trove -n '__fish_use_subcommand' -a 'tail'");
-    expect(fish).toContain("-l forward-to -r");
+    expect(fish).toContain('-l forward-to -r');
     expect(fish).toContain("-l client -x -a 'claude-desktop cursor claude-code'");
   });
 

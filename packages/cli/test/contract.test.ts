@@ -37,15 +37,43 @@ describe('the command set', () => {
     const leaves = leafCommands();
     expect(leaves.map((l) => l.path).sort()).toEqual(
       [
-        'login', 'logout', 'whoami', 'doctor',
-        'run', 'ls', 'cat', 'get', 'put', 'write', 'rm',
-        'ps', 'logs', 'kill', 'attach',
-        'tail', 'events list',
-        'keys list', 'keys create', 'keys revoke',
-        'webhooks list', 'webhooks create', 'webhooks delete', 'webhooks test', 'webhooks deliveries', 'webhooks listen',
-        'snapshot create', 'snapshot list', 'snapshot restore', 'snapshot delete', 'snapshot export', 'snapshot import',
+        'login',
+        'logout',
+        'whoami',
+        'doctor',
+        'run',
+        'ls',
+        'cat',
+        'get',
+        'put',
+        'write',
+        'rm',
+        'ps',
+        'logs',
+        'kill',
+        'attach',
+        'tail',
+        'events list',
+        'keys list',
+        'keys create',
+        'keys revoke',
+        'webhooks list',
+        'webhooks create',
+        'webhooks delete',
+        'webhooks test',
+        'webhooks deliveries',
+        'webhooks listen',
+        'snapshot create',
+        'snapshot list',
+        'snapshot restore',
+        'snapshot delete',
+        'snapshot export',
+        'snapshot import',
         'completion',
-        'mcp serve', 'mcp install', 'mcp status', 'mcp uninstall',
+        'mcp serve',
+        'mcp install',
+        'mcp status',
+        'mcp uninstall',
       ].sort(),
     );
     const withoutJson = leaves.filter((l) => !l.command.options.some((o) => o.long === '--json')).map((l) => l.path);
@@ -84,7 +112,18 @@ describe('--json where the other suites check text only', () => {
     await login(admin, session.server.baseUrl, session.server.adminKey);
     const hook = JSON.parse(
       await troveOk(
-        ['webhooks', 'create', 'http://127.0.0.1:9/h', '--events', 'file.written', '-n', 'contract', '--description', 'd', '--json'],
+        [
+          'webhooks',
+          'create',
+          'http://127.0.0.1:9/h',
+          '--events',
+          'file.written',
+          '-n',
+          'contract',
+          '--description',
+          'd',
+          '--json',
+        ],
         { home: admin },
       ),
     );
@@ -98,7 +137,9 @@ describe('--json where the other suites check text only', () => {
       signing_secret: expect.stringMatching(/^trove-whsec-/),
     });
     const listed = JSON.parse(await troveOk(['webhooks', 'list', '--json'], { home: admin })).webhooks;
-    expect(listed.find((w: { webhook_id: string }) => w.webhook_id === hook.webhook_id)).toMatchObject({ namespace: 'contract' });
+    expect(listed.find((w: { webhook_id: string }) => w.webhook_id === hook.webhook_id)).toMatchObject({
+      namespace: 'contract',
+    });
   });
 });
 
@@ -147,7 +188,10 @@ describe('exit codes', () => {
   });
 
   it('a runtime command without a reachable server exits 4', async () => {
-    const r = await trove(['ls'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-x', TROVE_BASE_URL: 'http://127.0.0.1:9', TROVE_NAMESPACE: 'n' } });
+    const r = await trove(['ls'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: 'trove-sk-x', TROVE_BASE_URL: 'http://127.0.0.1:9', TROVE_NAMESPACE: 'n' },
+    });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^error: /m);
   });

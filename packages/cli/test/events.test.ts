@@ -7,7 +7,11 @@ import { useLoggedInCli } from './helpers/session.js';
 const session = useLoggedInCli({ namespace: 'ev' });
 
 const write = (ns: string, path: string, content: string) =>
-  api(session.server, session.server.runtimeKey, ns)('/write', {
+  api(
+    session.server,
+    session.server.runtimeKey,
+    ns,
+  )('/write', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ path, content }),
@@ -24,7 +28,11 @@ describe('tail', () => {
     const tail = session.start(['tail', '--json', '--since', started, '-t', 'file.written', '-n', 'ev']);
     await tail.waitFor((out) => out.includes('workspace/before.txt'));
     await write('other', 'elsewhere.txt', 'filtered out by namespace');
-    await api(session.server, session.server.runtimeKey, 'ev')('/delete', {
+    await api(
+      session.server,
+      session.server.runtimeKey,
+      'ev',
+    )('/delete', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'before.txt' }),
@@ -34,10 +42,18 @@ describe('tail', () => {
     tail.proc.kill('SIGINT');
     const result = await tail.exited;
     expect(result.code).toBe(130);
-    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((e) => e.data.path)).toEqual(['workspace/before.txt', 'workspace/live.txt']);
     for (const e of lines) {
-      expect(e).toMatchObject({ type: 'file.written', namespace: 'ev', api_version: '2026-04-30', workspace_id: session.server.workspaceId });
+      expect(e).toMatchObject({
+        type: 'file.written',
+        namespace: 'ev',
+        api_version: '2026-04-30',
+        workspace_id: session.server.workspaceId,
+      });
       expect(e.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(e.data.size_bytes).toBeTypeOf('number');
     }
@@ -55,7 +71,10 @@ describe('tail', () => {
   });
 
   it('a bad key exits 2 instead of waiting', async () => {
-    const r = await trove(['tail'], { home: makeHome(), env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: session.server.baseUrl } });
+    const r = await trove(['tail'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: 'trove-sk-bad', TROVE_BASE_URL: session.server.baseUrl },
+    });
     expect(r.code).toBe(2);
   });
 });
@@ -65,8 +84,13 @@ describe('events list', () => {
     await write('list-a', 'one.txt', '1');
     await write('list-a', 'two.txt', '22');
     await write('list-b', 'three.txt', '333');
-    const json = JSON.parse(await session.ok(['events', 'list', '--json', '-t', 'file.written', '-n', 'list-a', '--since', '10m']));
-    expect(json.events.map((e: { data: { path: string } }) => e.data.path)).toEqual(['workspace/two.txt', 'workspace/one.txt']);
+    const json = JSON.parse(
+      await session.ok(['events', 'list', '--json', '-t', 'file.written', '-n', 'list-a', '--since', '10m']),
+    );
+    expect(json.events.map((e: { data: { path: string } }) => e.data.path)).toEqual([
+      'workspace/two.txt',
+      'workspace/one.txt',
+    ]);
     expect(json.next_cursor).toBeNull();
 
     const limited = JSON.parse(await session.ok(['events', 'list', '--json', '--limit', '1', '-t', 'file.written']));
@@ -91,7 +115,9 @@ describe('events list', () => {
   it('--since accepts durations and ISO times, and rejects anything else', async () => {
     const future = new Date(Date.now() + 3_600_000).toISOString();
     expect(JSON.parse(await session.ok(['events', 'list', '--json', '--since', future])).events).toEqual([]);
-    expect(JSON.parse(await session.ok(['events', 'list', '--json', '--since', '1h30m'])).events.length).toBeGreaterThan(0);
+    expect(
+      JSON.parse(await session.ok(['events', 'list', '--json', '--since', '1h30m'])).events.length,
+    ).toBeGreaterThan(0);
     const bad = await session.run(['events', 'list', '--since', 'yesterday']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--since: cannot read "yesterday"');
@@ -101,15 +127,23 @@ describe('events list', () => {
   it('--source keeps the events made by that actor (exec: commands; api: the files API), and rejects unknown ones', async () => {
     await write('src', 'by-api.txt', 'x');
     const ns = api(session.server, session.server.runtimeKey, 'src');
-    const r = await ns('/v1/exec', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'echo c > workspace/by-cmd.txt' }) });
+    const r = await ns('/v1/exec', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'echo c > workspace/by-cmd.txt' }),
+    });
     expect(r.status).toBe(200);
     const execOnly = JSON.parse(await session.ok(['events', 'list', '--json', '-n', 'src', '--source', 'exec']));
     // Without root (no fanotify) the scan fallback records it too.
-    expect(execOnly.events.map((e: { data: { path: string; source: string } }) => [e.data.path, e.data.source])).toEqual([['workspace/by-cmd.txt', 'exec']]);
+    expect(
+      execOnly.events.map((e: { data: { path: string; source: string } }) => [e.data.path, e.data.source]),
+    ).toEqual([['workspace/by-cmd.txt', 'exec']]);
     const apiOnly = JSON.parse(await session.ok(['events', 'list', '--json', '-n', 'src', '--source', 'api']));
     expect(apiOnly.events.map((e: { data: { path: string } }) => e.data.path)).toEqual(['workspace/by-api.txt']);
     const text = await session.ok(['events', 'list', '-n', 'src', '--source', 'exec']);
-    expect(text).toMatch(/^\d\d:\d\d:\d\d\tfile\.written\tsrc\tworkspace\/by-cmd\.txt \(2 B, exec, exec-[0-9a-f]{24}\)\n$/);
+    expect(text).toMatch(
+      /^\d\d:\d\d:\d\d\tfile\.written\tsrc\tworkspace\/by-cmd\.txt \(2 B, exec, exec-[0-9a-f]{24}\)\n$/,
+    );
     const bad = await session.run(['events', 'list', '--source', 'robot']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--source: unknown source "robot" (use exec, api, write, upload');

@@ -34,14 +34,20 @@ describe('run', () => {
   });
 
   it('an admin key exits 2 with a hint', async () => {
-    const r = await trove(['run', 'true'], { home: makeHome(), env: { TROVE_API_KEY: session.server.adminKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'x' } });
+    const r = await trove(['run', 'true'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: session.server.adminKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'x' },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Admin keys cannot use runtime endpoints');
     expect(r.stderr).toMatch(/^hint: /m);
   });
 
   it('a workspace key without any namespace is told how to set one', async () => {
-    const r = await trove(['run', 'true'], { home: makeHome(), env: { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl } });
+    const r = await trove(['run', 'true'], {
+      home: makeHome(),
+      env: { TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl },
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error: this key needs a namespace');
     expect(r.stderr).toContain('-n NAMESPACE');
@@ -84,11 +90,21 @@ describe('write, cat, ls, rm', () => {
     expect(long).toMatch(/^a\.md\t11 B\t\d\d:\d\d:\d\d\n/);
     const json = JSON.parse(await session.ok(['ls', 'notes', '--json']));
     expect(json.truncated).toBe(false);
-    expect(json.entries[0]).toMatchObject({ name: 'a.md', path: 'workspace/notes/a.md', is_dir: false, size_bytes: 11 });
+    expect(json.entries[0]).toMatchObject({
+      name: 'a.md',
+      path: 'workspace/notes/a.md',
+      is_dir: false,
+      size_bytes: 11,
+    });
     expect(json.entries[0].modified_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
     const content = JSON.parse(await session.ok(['cat', 'notes/a.md', '--json']));
-    expect(content).toMatchObject({ path: 'workspace/notes/a.md', encoding: 'utf-8', content: 'hello world', truncated: false });
+    expect(content).toMatchObject({
+      path: 'workspace/notes/a.md',
+      encoding: 'utf-8',
+      content: 'hello world',
+      truncated: false,
+    });
 
     const rm = await session.run(['rm', 'notes/a.md']);
     expect(rm.code).toBe(0);
@@ -180,7 +196,10 @@ describe('put and get', () => {
     expect(noR.stderr).toContain('tree is a directory');
     expect(noR.stderr).toContain('-r');
     const up = JSON.parse(await session.ok(['put', '-r', 'tree', 'backup/', '--json'], { cwd: local }));
-    expect(up.files.map((f: { path: string }) => f.path)).toEqual(['workspace/backup/tree/a.txt', 'workspace/backup/tree/sub/b.txt']);
+    expect(up.files.map((f: { path: string }) => f.path)).toEqual([
+      'workspace/backup/tree/a.txt',
+      'workspace/backup/tree/sub/b.txt',
+    ]);
     expect(await session.ok(['ls', '-r', 'backup'])).toBe('tree/\ntree/sub/\ntree/sub/b.txt\ntree/a.txt\n');
 
     const dl = makeHome();

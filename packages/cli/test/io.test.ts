@@ -82,7 +82,12 @@ describe('confirmation prompts', () => {
 describe('terminal prompts', () => {
   it('login asks for the key without echoing it', async () => {
     const home = makeHome();
-    const t = testIO({ home, tty: true, stdin: `${session.server.runtimeKey}\r`, env: { TROVE_BASE_URL: session.server.baseUrl } });
+    const t = testIO({
+      home,
+      tty: true,
+      stdin: `${session.server.runtimeKey}\r`,
+      env: { TROVE_BASE_URL: session.server.baseUrl },
+    });
     expect(await main(['login', '-n', 'typed'], t.io)).toBe(0);
     expect(t.stderr.text).toContain('API key: ');
     expect(t.stderr.text + t.stdout.text).not.toContain(session.server.runtimeKey);

@@ -15,7 +15,11 @@ function homeWithProfile(): string {
   mkdirSync(join(home, '.trove'), { mode: 0o700 });
   writeFileSync(
     join(home, '.trove', 'config.json'),
-    JSON.stringify({ profiles: { default: { api_key: 'trove-sk-test', workspace_id: 'ws-1', base_url: 'http://127.0.0.1:9', namespace: 'agent' } } }),
+    JSON.stringify({
+      profiles: {
+        default: { api_key: 'trove-sk-test', workspace_id: 'ws-1', base_url: 'http://127.0.0.1:9', namespace: 'agent' },
+      },
+    }),
     { mode: 0o600 },
   );
   return home;
@@ -74,7 +78,11 @@ describe('mcp install', () => {
     await troveOk(['mcp', 'install', '--client', 'claude-code'], { home });
     const doc = read(path);
     expect(doc.numStartups).toBe(3);
-    expect(doc.mcpServers.trove).toEqual({ type: 'stdio', command: process.execPath, args: [cliBin, 'mcp', 'serve', '--profile', 'default'] });
+    expect(doc.mcpServers.trove).toEqual({
+      type: 'stdio',
+      command: process.execPath,
+      args: [cliBin, 'mcp', 'serve', '--profile', 'default'],
+    });
   });
 
   it('credentials from the environment are carried in env; no credentials at all exits 3', async () => {
@@ -121,7 +129,13 @@ describe('mcp status and uninstall', () => {
     writeFileSync(path, JSON.stringify(doc));
 
     const status = JSON.parse(await troveOk(['mcp', 'status', '--json'], { home })).clients;
-    expect(status.map((s: { client: string; installed: boolean; current: boolean | null }) => [s.client, s.installed, s.current])).toEqual([
+    expect(
+      status.map((s: { client: string; installed: boolean; current: boolean | null }) => [
+        s.client,
+        s.installed,
+        s.current,
+      ]),
+    ).toEqual([
       ['claude-desktop', false, null],
       ['cursor', true, true],
       ['claude-code', false, null],

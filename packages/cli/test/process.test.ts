@@ -30,8 +30,13 @@ afterEach(() => {
   fake.busy = false;
 });
 
-const io = (opts: { tty?: boolean; stdin?: string; stdinTTY?: boolean } = {}) => testIO({ home: makeHome(), env, ...opts });
-const lines = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const io = (opts: { tty?: boolean; stdin?: string; stdinTTY?: boolean } = {}) =>
+  testIO({ home: makeHome(), env, ...opts });
+const lines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('trove run', () => {
   it('on a terminal, streams output live to stdout and stderr and exits with the command’s code', async () => {
@@ -104,7 +109,12 @@ describe('trove run', () => {
 
   it('--background starts a process and prints its id; piped stdin is sent and closed', async () => {
     const t = io({ stdin: 'input data' });
-    expect(await main(['run', '--background', '--timeout', '1h30m', '-e', 'PORT=3000', '-e', 'LIST=a,b', 'python3 -m http.server'], t.io)).toBe(0);
+    expect(
+      await main(
+        ['run', '--background', '--timeout', '1h30m', '-e', 'PORT=3000', '-e', 'LIST=a,b', 'python3 -m http.server'],
+        t.io,
+      ),
+    ).toBe(0);
     const body = JSON.parse(fake.requests('/v1/processes').at(-1)!.body.toString());
     expect(body).toEqual({
       command: 'python3 -m http.server',
@@ -121,7 +131,12 @@ describe('trove run', () => {
     expect(await main(['run', '-b', '--json', 'cat'], tty.io)).toBe(0);
     expect(JSON.parse(fake.requests('/v1/processes').at(-1)!.body.toString())).toEqual({ command: 'cat' });
     const printed = JSON.parse(tty.stdout.text);
-    expect(printed).toMatchObject({ process_id: expect.stringMatching(/^proc-/), state: 'running', stdin_open: true, exit_code: null });
+    expect(printed).toMatchObject({
+      process_id: expect.stringMatching(/^proc-/),
+      state: 'running',
+      stdin_open: true,
+      exit_code: null,
+    });
   });
 
   it('refuses --timeout and --env without --background, bad values, and reports 429', async () => {
@@ -154,7 +169,9 @@ describe('trove ps', () => {
     expect(await main(['ps'], t.io)).toBe(0);
     expect(fake.requests('/v1/processes?').at(-1)!.url).toBe('/v1/processes?state=running');
     expect(t.stdout.text.split('\n')[0]).toMatch(/^PROCESS ID +STATUS +STARTED +OUTPUT +COMMAND$/);
-    expect(t.stdout.text).toMatch(new RegExp(`\\n${running.process_id} +running +\\S.* +0 B +sleep 1000 && echo done\\n`));
+    expect(t.stdout.text).toMatch(
+      new RegExp(`\\n${running.process_id} +running +\\S.* +0 B +sleep 1000 && echo done\\n`),
+    );
     expect(t.stdout.text).not.toContain(ended.process_id);
 
     // A pipe gets tab-separated rows without the header.
@@ -226,7 +243,10 @@ describe('trove logs', () => {
       { type: 'stdout', offset: 0, data: 'one\nthree\n', encoding: 'utf-8' },
       { type: 'stderr', offset: 0, data: 'two\n', encoding: 'utf-8' },
     ]);
-    expect(out.at(-1)).toMatchObject({ type: 'exit', process: { process_id: p.process_id, exit_code: 5, state: 'exited' } });
+    expect(out.at(-1)).toMatchObject({
+      type: 'exit',
+      process: { process_id: p.process_id, exit_code: 5, state: 'exited' },
+    });
   });
 
   it('an unknown id is exit 1 with the server’s message; Ctrl-C while following is 130', async () => {
@@ -258,7 +278,9 @@ describe('trove kill', () => {
     const p = fake.add('sleep 1000');
     const t = io();
     expect(await main(['kill', p.process_id], t.io)).toBe(0);
-    expect(JSON.parse(fake.requests(`/v1/processes/${p.process_id}/signal`).at(-1)!.body.toString())).toEqual({ signal: 'SIGTERM' });
+    expect(JSON.parse(fake.requests(`/v1/processes/${p.process_id}/signal`).at(-1)!.body.toString())).toEqual({
+      signal: 'SIGTERM',
+    });
     expect(t.stderr.text).toBe(`sent SIGTERM to ${p.process_id}\n`);
     expect(t.stdout.text).toBe('');
 
@@ -288,7 +310,9 @@ describe('trove attach', () => {
     fake.exit(p.process_id, 7);
     expect(await code).toBe(7);
     expect(t.stdout.text).toBe('new output\n');
-    expect(fake.requests(`/v1/processes/${p.process_id}/stream`)[0]!.url).toBe(`/v1/processes/${p.process_id}/stream?stdout_offset=11&stderr_offset=0`);
+    expect(fake.requests(`/v1/processes/${p.process_id}/stream`)[0]!.url).toBe(
+      `/v1/processes/${p.process_id}/stream?stdout_offset=11&stderr_offset=0`,
+    );
   });
 
   it('forwards terminal input as it is typed; Ctrl-C detaches (130) and leaves the process running', async () => {

@@ -18,7 +18,9 @@ describe('snapshot', () => {
 
     const listed = JSON.parse(await session.ok(['snapshot', 'list', '--json'])).snapshots;
     expect(listed[0]).toMatchObject({ snapshot_id: id, namespace: 'snaps', label: 'before' });
-    expect(await session.ok(['snapshot', 'list'])).toMatch(new RegExp(`^${id}\\tbefore\\t\\d+(\\.\\d)? (B|KiB)\\t\\d\\d:\\d\\d:\\d\\d\\n$`));
+    expect(await session.ok(['snapshot', 'list'])).toMatch(
+      new RegExp(`^${id}\\tbefore\\t\\d+(\\.\\d)? (B|KiB)\\t\\d\\d:\\d\\d:\\d\\d\\n$`),
+    );
 
     await session.ok(['write', 'keep.txt', 'v2']);
     await session.ok(['write', 'new.txt', 'added later']);
@@ -81,8 +83,15 @@ describe('snapshot export / import', () => {
     expect(movedId).toMatch(/^snap-[0-9a-f]{24}$/);
     expect(imp.stderr).toContain(`Imported out.tgz as snapshot ${movedId} "moved" of namespace "snaps-moved"`);
     // A plain tar on stdin, told apart from gzip by its first bytes.
-    const fromStdin = JSON.parse(await session.ok(['snapshot', 'import', '-', '--json', ...moved], { input: gunzipSync(bytes) }));
-    expect(fromStdin).toMatchObject({ snapshot_id: expect.stringMatching(/^snap-/), namespace: 'snaps-moved', label: null, file_count: 1 });
+    const fromStdin = JSON.parse(
+      await session.ok(['snapshot', 'import', '-', '--json', ...moved], { input: gunzipSync(bytes) }),
+    );
+    expect(fromStdin).toMatchObject({
+      snapshot_id: expect.stringMatching(/^snap-/),
+      namespace: 'snaps-moved',
+      label: null,
+      file_count: 1,
+    });
     // A plain tar file too.
     writeFileSync(join(home, 'plain.tar'), gunzipSync(bytes));
     const fromTar = JSON.parse(await session.ok(['snapshot', 'import', 'plain.tar', '--json', ...moved]));

@@ -87,9 +87,23 @@ describe('resolveConfig precedence', () => {
     });
   });
   it('the environment beats the profile; flags beat both', () => {
-    const env = { TROVE_API_KEY: 'trove-sk-env', TROVE_WORKSPACE_ID: 'ws-e', TROVE_NAMESPACE: 'ne', TROVE_BASE_URL: 'http://e' };
-    expect(resolveConfig({ ...base, opts: {}, env })).toMatchObject({ source: 'env', apiKey: 'trove-sk-env', workspaceId: 'ws-e', namespace: 'ne', baseUrl: 'http://e' });
-    expect(resolveConfig({ ...base, opts: { namespace: 'flag', baseUrl: 'http://f' }, env })).toMatchObject({ namespace: 'flag', baseUrl: 'http://f' });
+    const env = {
+      TROVE_API_KEY: 'trove-sk-env',
+      TROVE_WORKSPACE_ID: 'ws-e',
+      TROVE_NAMESPACE: 'ne',
+      TROVE_BASE_URL: 'http://e',
+    };
+    expect(resolveConfig({ ...base, opts: {}, env })).toMatchObject({
+      source: 'env',
+      apiKey: 'trove-sk-env',
+      workspaceId: 'ws-e',
+      namespace: 'ne',
+      baseUrl: 'http://e',
+    });
+    expect(resolveConfig({ ...base, opts: { namespace: 'flag', baseUrl: 'http://f' }, env })).toMatchObject({
+      namespace: 'flag',
+      baseUrl: 'http://f',
+    });
   });
   it('--profile ignores the environment entirely', () => {
     const env = { TROVE_API_KEY: 'trove-sk-env', TROVE_NAMESPACE: 'ne', TROVE_BASE_URL: 'http://e' };
@@ -125,12 +139,16 @@ describe('tables, colour and JSON', () => {
       ['a', 'bb', 'c'],
       ['dddd', 'e', 'f'],
     ];
-    expect(renderTable(rows, { header: ['X', 'Y', 'Z'], tty: true, palette: plain })).toBe('X     Y   Z\na     bb  c\ndddd  e   f\n');
+    expect(renderTable(rows, { header: ['X', 'Y', 'Z'], tty: true, palette: plain })).toBe(
+      'X     Y   Z\na     bb  c\ndddd  e   f\n',
+    );
     expect(renderTable(rows, { header: ['X', 'Y', 'Z'], tty: false, palette: plain })).toBe('a\tbb\tc\ndddd\te\tf\n');
   });
   it('ignores colour codes when measuring', () => {
     const c = palette(true);
-    expect(renderTable([[c.red('ab'), 'x']], { header: ['H', 'I'], tty: true, palette: plain })).toBe(`H   I\n${c.red('ab')}  x\n`);
+    expect(renderTable([[c.red('ab'), 'x']], { header: ['H', 'I'], tty: true, palette: plain })).toBe(
+      `H   I\n${c.red('ab')}  x\n`,
+    );
   });
   it('colours only terminals, and never with NO_COLOR or TERM=dumb; FORCE_COLOR overrides', () => {
     expect(colorEnabled({ isTTY: true }, {})).toBe(true);
@@ -155,17 +173,30 @@ describe('webhooks listen: signing and targets', () => {
   it('signs exactly like the server, so the SDK’s verifyWebhook accepts it', () => {
     const secret = newSigningSecret();
     expect(secret).toMatch(/^trove-whsec-[A-Za-z0-9]{40}$/);
-    const body = JSON.stringify({ id: 'evt-1', event_id: 'evt-1', type: 'file.deleted', api_version: '2026-04-30', workspace_id: 'ws-1', namespace: 'a', created_at: '2026-11-25T10:00:00.000Z', data: { path: 'workspace/x' } });
+    const body = JSON.stringify({
+      id: 'evt-1',
+      event_id: 'evt-1',
+      type: 'file.deleted',
+      api_version: '2026-04-30',
+      workspace_id: 'ws-1',
+      namespace: 'a',
+      created_at: '2026-11-25T10:00:00.000Z',
+      data: { path: 'workspace/x' },
+    });
     const headers = signatureHeaders({ secret, body, eventId: 'evt-1', timestamp: Math.floor(Date.now() / 1000) });
     const event = verifyWebhook({ secret, body, signatureHeader: headers['x-trove-signature']! });
     expect(event.type).toBe('file.deleted');
-    expect(() => verifyWebhook({ secret: secret + 'x', body, signatureHeader: headers['x-trove-signature']! })).toThrow();
+    expect(() =>
+      verifyWebhook({ secret: secret + 'x', body, signatureHeader: headers['x-trove-signature']! }),
+    ).toThrow();
     expect(headers['webhook-id']).toBe('evt-1');
     expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
   });
   it('forwards to this machine only', () => {
-    for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', 'api.localhost']) expect(isLocalHost(h), h).toBe(true);
-    for (const h of ['example.com', '10.0.0.1', '192.168.1.1', '0.0.0.0', 'localhost.evil.com', '[::2]']) expect(isLocalHost(h), h).toBe(false);
+    for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', 'api.localhost'])
+      expect(isLocalHost(h), h).toBe(true);
+    for (const h of ['example.com', '10.0.0.1', '192.168.1.1', '0.0.0.0', 'localhost.evil.com', '[::2]'])
+      expect(isLocalHost(h), h).toBe(false);
     expect(parseLocalTarget('localhost:3000/hook').href).toBe('http://localhost:3000/hook');
     expect(() => parseLocalTarget('ftp://localhost/x')).toThrow(/only http/);
     expect(() => parseLocalTarget('http://example.com/x')).toThrow(/not this machine/);
@@ -175,15 +206,23 @@ describe('webhooks listen: signing and targets', () => {
 describe('MCP host entries', () => {
   it('knows each host’s config file', () => {
     const io = { home: '/home/u', env: {} };
-    expect(defaultConfigPath('claude-desktop', io, 'darwin')).toBe('/home/u/Library/Application Support/Claude/claude_desktop_config.json');
+    expect(defaultConfigPath('claude-desktop', io, 'darwin')).toBe(
+      '/home/u/Library/Application Support/Claude/claude_desktop_config.json',
+    );
     expect(defaultConfigPath('claude-desktop', io, 'linux')).toBe('/home/u/.config/Claude/claude_desktop_config.json');
-    expect(defaultConfigPath('claude-desktop', { home: '/home/u', env: { XDG_CONFIG_HOME: '/xdg' } }, 'linux')).toBe('/xdg/Claude/claude_desktop_config.json');
+    expect(defaultConfigPath('claude-desktop', { home: '/home/u', env: { XDG_CONFIG_HOME: '/xdg' } }, 'linux')).toBe(
+      '/xdg/Claude/claude_desktop_config.json',
+    );
     expect(defaultConfigPath('cursor', io)).toBe('/home/u/.cursor/mcp.json');
     expect(defaultConfigPath('claude-code', io)).toBe('/home/u/.claude.json');
   });
   it('builds the entry and compares JSON structurally', () => {
     const e = buildEntry('claude-code', { nodePath: '/n', cliPath: '/c', profile: 'p', namespace: 'ns' });
-    expect(e).toEqual({ type: 'stdio', command: '/n', args: ['/c', 'mcp', 'serve', '--profile', 'p', '--namespace', 'ns'] });
+    expect(e).toEqual({
+      type: 'stdio',
+      command: '/n',
+      args: ['/c', 'mcp', 'serve', '--profile', 'p', '--namespace', 'ns'],
+    });
     expect(sameJson({ a: 1, b: [1, { c: 2 }] }, { b: [1, { c: 2 }], a: 1 })).toBe(true);
     expect(sameJson({ a: 1 }, { a: 1, b: undefined })).toBe(false);
     expect(sameJson([1, 2], [2, 1])).toBe(false);
@@ -208,11 +247,20 @@ describe('start-up stays fast', () => {
   // `trove --help` must load only commander: every command module, the SDK and the MCP SDK are
   // imported lazily by the action that needs them. Checked on the built files the binary runs.
   const staticImports = (file: string) =>
-    [...readFileSync(new URL(`../dist/${file}`, import.meta.url), 'utf8').matchAll(/^import\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm)].map(
-      (m) => m[1],
-    );
+    [
+      ...readFileSync(new URL(`../dist/${file}`, import.meta.url), 'utf8').matchAll(
+        /^import\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm,
+      ),
+    ].map((m) => m[1]);
   it('bin.js and program.js import nothing heavy at load time', () => {
-    expect(staticImports('bin.js').sort()).toEqual(['./errors.js', './output/color.js', './program.js', 'node:fs', 'node:os', 'node:url']);
+    expect(staticImports('bin.js').sort()).toEqual([
+      './errors.js',
+      './output/color.js',
+      './program.js',
+      'node:fs',
+      'node:os',
+      'node:url',
+    ]);
     expect(staticImports('output/color.js')).toEqual([]);
     expect(staticImports('program.js').sort()).toEqual(['./version.js', 'commander']);
     expect(staticImports('errors.js')).toEqual([]);

@@ -35,9 +35,7 @@ const NAV: NavItem[] = [
 ];
 
 type Auth =
-  | { state: 'checking' }
-  | { state: 'signed-out'; notice?: string }
-  | { state: 'signed-in'; key: string; me: Identity };
+  { state: 'checking' } | { state: 'signed-out'; notice?: string } | { state: 'signed-in'; key: string; me: Identity };
 
 export function App() {
   const [auth, setAuth] = useState<Auth>(() => (loadKey() ? { state: 'checking' } : { state: 'signed-out' }));
@@ -52,14 +50,16 @@ export function App() {
     const key = loadKey();
     if (!key) return;
     const ctrl = new AbortController();
-    createClients({ apiKey: key }).trove.me({ signal: ctrl.signal }).then(
-      (me) => setAuth({ state: 'signed-in', key, me }),
-      (err: unknown) => {
-        if (ctrl.signal.aborted) return;
-        clearSession();
-        setAuth({ state: 'signed-out', notice: `Signed out: ${describeError(err)}` });
-      },
-    );
+    createClients({ apiKey: key })
+      .trove.me({ signal: ctrl.signal })
+      .then(
+        (me) => setAuth({ state: 'signed-in', key, me }),
+        (err: unknown) => {
+          if (ctrl.signal.aborted) return;
+          clearSession();
+          setAuth({ state: 'signed-out', notice: `Signed out: ${describeError(err)}` });
+        },
+      );
     return () => ctrl.abort();
   }, []);
 
@@ -103,16 +103,13 @@ function Shell({ apiKey, me, signOut }: { apiKey: string; me: Identity; signOut:
     if (namespace && !locked) saveNamespace(namespace);
   }, [namespace, locked]);
 
-  const setNamespace = useCallback(
-    (ns: string) => {
-      saveNamespace(ns);
-      const params = new URLSearchParams(window.location.search);
-      params.set('ns', ns);
-      params.delete('path');
-      navigate(`${window.location.pathname}?${params.toString()}`);
-    },
-    [],
-  );
+  const setNamespace = useCallback((ns: string) => {
+    saveNamespace(ns);
+    const params = new URLSearchParams(window.location.search);
+    params.set('ns', ns);
+    params.delete('path');
+    navigate(`${window.location.pathname}?${params.toString()}`);
+  }, []);
 
   const session: Session = { ...clients, me, namespace, namespaceLocked: locked, setNamespace, signOut };
   const items = NAV.filter((n) => n.show(me));

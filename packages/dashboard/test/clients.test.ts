@@ -17,10 +17,26 @@ let peer: Peer;
 
 beforeAll(async () => {
   peer = await startPeer((req, res) => {
-    if (req.headers.authorization === `Bearer ${REVOKED}`) return json(res, 401, { detail: 'Invalid API key', code: 'invalid_api_key' });
-    if (req.url.startsWith('/v1/snapshots')) return json(res, 200, { snapshots: [{ snapshot_id: 'snap-1', namespace: req.headers['x-namespace'], label: null, size_bytes: 10, created_at: '2026-12-07T00:00:00.000Z' }] });
-    if (req.url.startsWith('/v1/workspaces/ws-1/namespaces')) return json(res, 200, { namespaces: [{ name: 'a', created_at: '2026-12-07T00:00:00.000Z', last_activity_at: null }] });
-    if (req.url === '/files/gone.txt') return json(res, 404, { detail: 'Path not found: workspace/gone.txt', code: 'path_not_found' });
+    if (req.headers.authorization === `Bearer ${REVOKED}`)
+      return json(res, 401, { detail: 'Invalid API key', code: 'invalid_api_key' });
+    if (req.url.startsWith('/v1/snapshots'))
+      return json(res, 200, {
+        snapshots: [
+          {
+            snapshot_id: 'snap-1',
+            namespace: req.headers['x-namespace'],
+            label: null,
+            size_bytes: 10,
+            created_at: '2026-12-07T00:00:00.000Z',
+          },
+        ],
+      });
+    if (req.url.startsWith('/v1/workspaces/ws-1/namespaces'))
+      return json(res, 200, {
+        namespaces: [{ name: 'a', created_at: '2026-12-07T00:00:00.000Z', last_activity_at: null }],
+      });
+    if (req.url === '/files/gone.txt')
+      return json(res, 404, { detail: 'Path not found: workspace/gone.txt', code: 'path_not_found' });
     return json(res, 500, { detail: `unexpected ${req.method} ${req.url}` });
   });
 });
@@ -46,7 +62,12 @@ describe('createClients', () => {
 
   it('reports a rejected key with the server detail, from any client, and still throws', async () => {
     const rejected: string[] = [];
-    const clients = createClients({ apiKey: REVOKED, baseUrl: peer.url, workspaceId: 'ws-1', onUnauthorized: (d) => rejected.push(d) });
+    const clients = createClients({
+      apiKey: REVOKED,
+      baseUrl: peer.url,
+      workspaceId: 'ws-1',
+      onUnauthorized: (d) => rejected.push(d),
+    });
     await expect(clients.runtime('a').snapshots.list()).rejects.toBeInstanceOf(AuthenticationError);
     await expect(clients.admin.keys.list()).rejects.toMatchObject({ status: 401, detail: 'Invalid API key' });
     const upload = clients.runtimeWithFetch('a', globalThis.fetch.bind(globalThis));
@@ -56,8 +77,16 @@ describe('createClients', () => {
 
   it('other failures do not sign out', async () => {
     const rejected: string[] = [];
-    const clients = createClients({ apiKey: 'trove-sk-good', baseUrl: peer.url, workspaceId: 'ws-1', onUnauthorized: (d) => rejected.push(d) });
-    const err = await clients.runtime('a').readBytes('gone.txt').catch((e: unknown) => e);
+    const clients = createClients({
+      apiKey: 'trove-sk-good',
+      baseUrl: peer.url,
+      workspaceId: 'ws-1',
+      onUnauthorized: (d) => rejected.push(d),
+    });
+    const err = await clients
+      .runtime('a')
+      .readBytes('gone.txt')
+      .catch((e: unknown) => e);
     expect(hasStatus(err, 404)).toBe(true);
     expect(describeError(err)).toBe('Path not found: workspace/gone.txt');
     expect(rejected).toEqual([]);
@@ -99,7 +128,9 @@ describe('segments', () => {
     text,
   });
   it('joins consecutive chunks of a stream and drops empty ones', () => {
-    expect(segments([chunk('stdout', 0, 'a'), chunk('stdout', 1, '€b'), chunk('stderr', 0, 'err'), chunk('stdout', 5, '')])).toEqual([
+    expect(
+      segments([chunk('stdout', 0, 'a'), chunk('stdout', 1, '€b'), chunk('stderr', 0, 'err'), chunk('stdout', 5, '')]),
+    ).toEqual([
       { type: 'stdout', text: 'a€b' },
       { type: 'stderr', text: 'err' },
     ]);
@@ -109,6 +140,10 @@ describe('segments', () => {
 describe('parseHeaders', () => {
   it('reads XHR response header lines', () => {
     const h = parseHeaders('content-type: application/json\r\netag: "abc"\r\nx-request-id: req-1\r\n');
-    expect([h.get('content-type'), h.get('etag'), h.get('x-request-id')]).toEqual(['application/json', '"abc"', 'req-1']);
+    expect([h.get('content-type'), h.get('etag'), h.get('x-request-id')]).toEqual([
+      'application/json',
+      '"abc"',
+      'req-1',
+    ]);
   });
 });

@@ -187,7 +187,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     };
     const ns = listed.namespaces.find((n) => n.name === NS)!;
     const cells = row.getByRole('cell');
-    expect(await cells.nth(0).textContent()).toMatch(ns.size_bytes < 1024 ? `${ns.size_bytes} B` : /^\d+(\.\d+)? (KiB|MiB)$/);
+    expect(await cells.nth(0).textContent()).toMatch(
+      ns.size_bytes < 1024 ? `${ns.size_bytes} B` : /^\d+(\.\d+)? (KiB|MiB)$/,
+    );
     expect(await cells.nth(1).textContent()).toBe(String(ns.file_count));
     expect(await cells.nth(2).locator('time').getAttribute('datetime')).toBe(ns.last_activity_at);
     await screenshot(page, '03-namespaces');
@@ -233,7 +235,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
 
     // A bigger upload through the file picker shows a progress bar that ends full.
     const big = randomBytes(3 * 1024 * 1024);
-    await page.getByTestId('file-input').setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: big });
+    await page
+      .getByTestId('file-input')
+      .setInputFiles({ name: 'big.bin', mimeType: 'application/octet-stream', buffer: big });
     const bar = page.getByRole('progressbar', { name: 'Upload of big.bin' });
     await bar.waitFor();
     await page.locator('.upload-done').filter({ hasText: 'workspace/notes/big.bin' }).waitFor({ timeout: 30_000 });
@@ -320,7 +324,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await procLog.locator('.term-stdout').filter({ hasText: 'bg-start' }).waitFor({ timeout: 30_000 });
     const row = panel.getByRole('row').filter({ hasText: 'echo bg-start' });
     expect(await row.getByTestId('process-status').textContent()).toBe('running');
-    const listed = (await (await runtime()('/v1/processes?state=running')).json()) as { processes: { process_id: string; command: string }[] };
+    const listed = (await (await runtime()('/v1/processes?state=running')).json()) as {
+      processes: { process_id: string; command: string }[];
+    };
     const bg = listed.processes.find((p) => p.command.startsWith('echo bg-start'))!;
     expect(await row.locator('td.mono').textContent()).toBe(bg.process_id);
     await screenshot(page, '07b-terminal-processes');
@@ -342,7 +348,10 @@ describe('dashboard', { timeout: 120_000 }, () => {
 
     // After a reload the list comes from the server, and old output can be opened again.
     await page.reload();
-    const again = page.getByRole('region', { name: 'Background processes' }).getByRole('row').filter({ hasText: 'echo bg-start' });
+    const again = page
+      .getByRole('region', { name: 'Background processes' })
+      .getByRole('row')
+      .filter({ hasText: 'echo bg-start' });
     expect(await again.getByTestId('process-status').textContent()).toBe('exited 4');
     await again.getByRole('button', { name: `Output of ${bg.process_id}` }).click();
     await page.getByTestId('process-log').locator('.term-stdout').filter({ hasText: 'bg-end' }).waitFor();
@@ -384,7 +393,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await page.getByLabel('exec.completed').check();
     await page.getByTestId('feed-state').filter({ hasText: 'Live' }).waitFor();
     await page.waitForFunction(() =>
-      [...document.querySelectorAll('[data-event-type]')].every((b) => b.getAttribute('data-event-type') === 'exec.completed'),
+      [...document.querySelectorAll('[data-event-type]')].every(
+        (b) => b.getAttribute('data-event-type') === 'exec.completed',
+      ),
     );
     const exec = await runtime()('/v1/exec', {
       method: 'POST',
@@ -414,7 +425,10 @@ describe('dashboard', { timeout: 120_000 }, () => {
     const list = page.getByTestId('event-list');
     // The file.written row of a path (the command's exec.completed row names the path too).
     const row = (text: string) =>
-      list.getByRole('listitem').filter({ has: page.locator('[data-event-type="file.written"]') }).filter({ hasText: text });
+      list
+        .getByRole('listitem')
+        .filter({ has: page.locator('[data-event-type="file.written"]') })
+        .filter({ hasText: text });
     const tag = randomBytes(3).toString('hex');
     const exec = async (command: string) => {
       const res = await runtime()('/v1/exec', {
@@ -428,7 +442,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     // A one-shot exec: its change carries source "exec" and the exec's id, shown beside the row.
     await exec(`echo hi > workspace/by-exec-${tag}.txt`);
     await row(`by-exec-${tag}.txt`).waitFor({ timeout: 10_000 });
-    const page1 = (await (await runtime()(`/v1/workspaces/${server.workspaceId}/events?types=file.written&limit=50`)).json()) as {
+    const page1 = (await (
+      await runtime()(`/v1/workspaces/${server.workspaceId}/events?types=file.written&limit=50`)
+    ).json()) as {
       events: { data: { path: string; source?: string; exec_id?: string } }[];
     };
     const written = page1.events.find((e) => e.data.path === `workspace/by-exec-${tag}.txt`)!;
@@ -451,7 +467,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     const proc = (await started.json()) as { process_id: string };
     const procLink = row(`by-proc-${tag}.txt`).getByRole('link', { name: proc.process_id });
     await procLink.waitFor({ timeout: 10_000 });
-    expect(await row(`by-proc-${tag}.txt`).getByTestId('event-source').textContent()).toContain(`by process ${proc.process_id}`);
+    expect(await row(`by-proc-${tag}.txt`).getByTestId('event-source').textContent()).toContain(
+      `by process ${proc.process_id}`,
+    );
     await screenshot(page, '09b-events-sources');
 
     // Made by commands: a files API write no longer shows, a command's does.
@@ -477,7 +495,11 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await row(`by-proc-${tag}.txt`).getByRole('link', { name: proc.process_id }).click();
     await page.getByRole('heading', { name: 'Terminal', level: 1 }).waitFor();
     expect(new URL(page.url()).searchParams.get('process')).toBe(proc.process_id);
-    await page.getByTestId('process-log').locator('.term-stdout').filter({ hasText: `from-${tag}` }).waitFor();
+    await page
+      .getByTestId('process-log')
+      .locator('.term-stdout')
+      .filter({ hasText: `from-${tag}` })
+      .waitFor();
   });
 
   it('creates a key (secret once, copy), and revokes it after confirmation', async () => {
@@ -519,7 +541,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
       const dialog = page.getByRole('dialog', { name: 'Revoke this key?' });
       await dialog.waitFor();
       // Focus starts on Cancel so Enter cannot revoke by accident.
-      expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(true);
+      expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(
+        true,
+      );
       await screenshot(page, '11-keys-revoke-confirm');
       await dialog.getByRole('button', { name: 'Revoke key' }).click();
       await dialog.waitFor({ state: 'hidden' });
@@ -564,7 +588,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Add webhook' }).click();
     await page
       .getByRole('alert')
-      .filter({ hasText: 'url: must not contain credentials (user:password@); authenticate deliveries by their signature' })
+      .filter({
+        hasText: 'url: must not contain credentials (user:password@); authenticate deliveries by their signature',
+      })
       .waitFor();
     tracked!.allow(/status of 422/);
 
@@ -670,7 +696,10 @@ describe('dashboard', { timeout: 120_000 }, () => {
     await screenshot(page, '14-snapshots');
 
     await row.getByRole('button', { name: 'Delete before-change' }).click();
-    await page.getByRole('dialog', { name: 'Delete this snapshot?' }).getByRole('button', { name: 'Delete snapshot' }).click();
+    await page
+      .getByRole('dialog', { name: 'Delete this snapshot?' })
+      .getByRole('button', { name: 'Delete snapshot' })
+      .click();
     await row.waitFor({ state: 'detached' });
     const list = (await (await runtime()('/v1/snapshots')).json()) as { snapshots: { label: string | null }[] };
     expect(list.snapshots.some((s) => s.label === 'before-change')).toBe(false);
@@ -717,7 +746,11 @@ describe('dashboard', { timeout: 120_000 }, () => {
 
     // A form, start to end: type the URL, Enter submits, the secret appears, Done dismisses it.
     const url = receiverUrl.replace(/\/hook$/, '/keyboard');
-    await tabTo(page, 'the Endpoint URL field', (el) => (el as HTMLInputElement).labels?.[0]?.textContent === 'Endpoint URL');
+    await tabTo(
+      page,
+      'the Endpoint URL field',
+      (el) => (el as HTMLInputElement).labels?.[0]?.textContent === 'Endpoint URL',
+    );
     await page.keyboard.type(url);
     await page.keyboard.press('Enter');
     await page.getByTestId('secret-value').waitFor();
@@ -727,22 +760,38 @@ describe('dashboard', { timeout: 120_000 }, () => {
 
     // A dialog: opened from the keyboard, focus starts on Cancel, Escape closes it and nothing is deleted.
     const card = page.locator('.webhook').filter({ hasText: url });
-    await tabTo(page, 'the Delete button', (el) => el.getAttribute('aria-label')?.startsWith('Delete webhook') === true && el.closest('.webhook')?.textContent?.includes('/keyboard') === true);
+    await tabTo(
+      page,
+      'the Delete button',
+      (el) =>
+        el.getAttribute('aria-label')?.startsWith('Delete webhook') === true &&
+        el.closest('.webhook')?.textContent?.includes('/keyboard') === true,
+    );
     await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'Delete this webhook?' });
     await dialog.waitFor();
-    expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).toBe(
+      true,
+    );
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     await card.waitFor();
     // Confirm by keyboard this time: Tab from Cancel to the destructive button.
-    await tabTo(page, 'the Delete button', (el) => el.getAttribute('aria-label')?.startsWith('Delete webhook') === true && el.closest('.webhook')?.textContent?.includes('/keyboard') === true);
+    await tabTo(
+      page,
+      'the Delete button',
+      (el) =>
+        el.getAttribute('aria-label')?.startsWith('Delete webhook') === true &&
+        el.closest('.webhook')?.textContent?.includes('/keyboard') === true,
+    );
     await page.keyboard.press('Enter');
     await dialog.waitFor();
     await tabTo(page, 'the confirm button', (el) => el.tagName === 'BUTTON' && el.textContent === 'Delete webhook', 5);
     await page.keyboard.press('Enter');
     await card.waitFor({ state: 'detached' });
-    const hooks = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as { webhooks: { url: string }[] };
+    const hooks = (await (await admin()(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as {
+      webhooks: { url: string }[];
+    };
     expect(hooks.webhooks.some((w) => w.url === url)).toBe(false);
   });
 
@@ -756,7 +805,9 @@ describe('dashboard', { timeout: 120_000 }, () => {
     });
     expect(created.status).toBe(201);
     const hook = (await created.json()) as { webhook_id: string };
-    const tested = await admin()(`/v1/workspaces/${server.workspaceId}/webhooks/${hook.webhook_id}/test`, { method: 'POST' });
+    const tested = await admin()(`/v1/workspaces/${server.workspaceId}/webhooks/${hook.webhook_id}/test`, {
+      method: 'POST',
+    });
     expect(tested.status).toBe(200);
     const page = await open(server.adminKey, PHONE);
     for (const [path, name] of [
@@ -782,7 +833,11 @@ describe('dashboard', { timeout: 120_000 }, () => {
 
   it('wrote a screenshot of every page as a test artifact', () => {
     const pages = ['sign-in', 'overview', 'namespaces', 'files', 'terminal', 'events', 'keys', 'webhooks', 'snapshots'];
-    for (const p of pages) expect(screenshotsTaken.some((n) => n.includes(p)), `a screenshot of ${p}`).toBe(true);
+    for (const p of pages)
+      expect(
+        screenshotsTaken.some((n) => n.includes(p)),
+        `a screenshot of ${p}`,
+      ).toBe(true);
     for (const name of screenshotsTaken) {
       const file = join(ARTIFACTS, `${name}.png`);
       const st = statSync(file);

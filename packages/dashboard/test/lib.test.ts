@@ -104,25 +104,49 @@ describe('event sources', () => {
 
 describe('summarize', () => {
   it('describes file changes with what the event knows', () => {
-    expect(summarize(event('file.written', { path: 'workspace/a.txt', sizeBytes: 12, source: 'write' }))).toBe('workspace/a.txt (12 B, write)');
-    expect(summarize(event('file.written', { path: 'workspace/b.txt', sizeBytes: 3, source: 'exec', execId: 'exec-1' }))).toBe('workspace/b.txt (3 B)');
+    expect(summarize(event('file.written', { path: 'workspace/a.txt', sizeBytes: 12, source: 'write' }))).toBe(
+      'workspace/a.txt (12 B, write)',
+    );
+    expect(
+      summarize(event('file.written', { path: 'workspace/b.txt', sizeBytes: 3, source: 'exec', execId: 'exec-1' })),
+    ).toBe('workspace/b.txt (3 B)');
     expect(summarize(event('file.written', { path: 'workspace/c.txt', source: 'exec' }))).toBe('workspace/c.txt');
     expect(summarize(event('file.deleted', { path: 'workspace/d.txt', source: 'exec' }))).toBe('workspace/d.txt');
   });
 
   it('summarises a command that changed more paths than the cap', () => {
     expect(
-      summarize(event('files.changed', { source: 'exec', execId: 'exec-2', written: 1, deleted: 10_000, dirsCreated: 0, dirsDeleted: 1, recorded: 1000, total: 10_002, truncated: true })),
-    ).toBe('10,002 paths changed: 1 written, 10,000 deleted, 1 folders deleted (truncated: the first 1,000 have their own event)');
+      summarize(
+        event('files.changed', {
+          source: 'exec',
+          execId: 'exec-2',
+          written: 1,
+          deleted: 10_000,
+          dirsCreated: 0,
+          dirsDeleted: 1,
+          recorded: 1000,
+          total: 10_002,
+          truncated: true,
+        }),
+      ),
+    ).toBe(
+      '10,002 paths changed: 1 written, 10,000 deleted, 1 folders deleted (truncated: the first 1,000 have their own event)',
+    );
     expect(summarize(event('files.changed', { counts: { deleted: 3 }, truncated: true, incomplete: true }))).toBe(
       '3 deleted (truncated: only the first ones have their own event) (incomplete: some changes could not be seen)',
     );
-    expect(summarize(event('files.changed', { written: 2, dirsCreated: 1, truncated: false }))).toBe('2 written, 1 folders created');
+    expect(summarize(event('files.changed', { written: 2, dirsCreated: 1, truncated: false }))).toBe(
+      '2 written, 1 folders created',
+    );
   });
 
   it('keeps the other types one line each', () => {
-    expect(summarize(event('exec.completed', { command: 'ls', exitCode: 0, durationMs: 12 }))).toBe('ls → exit 0 in 12 ms');
-    expect(summarize(event('process.exited', { processId: 'proc-1', exitCode: 143, exitReason: 'killed' }))).toBe('exit 143 (killed)');
+    expect(summarize(event('exec.completed', { command: 'ls', exitCode: 0, durationMs: 12 }))).toBe(
+      'ls → exit 0 in 12 ms',
+    );
+    expect(summarize(event('process.exited', { processId: 'proc-1', exitCode: 143, exitReason: 'killed' }))).toBe(
+      'exit 143 (killed)',
+    );
     expect(summarize(event('snapshot.restored', { snapshotId: 'snap-1', filesRestored: 4 }))).toBe('snap-1: 4 files');
     expect(summarize(event('something.new', { x: 1 }))).toBe('');
   });
@@ -138,9 +162,23 @@ describe('toWire', () => {
       workspace_id: 'ws-1',
       namespace: 'ns-1',
       created_at: '2026-12-07T08:00:00.000Z',
-      data: { path: 'workspace/out.txt', size_bytes: 3, source: 'exec', exec_id: 'exec-7', command_sha256: 'ab', list: [{ files_restored: 1 }] },
+      data: {
+        path: 'workspace/out.txt',
+        size_bytes: 3,
+        source: 'exec',
+        exec_id: 'exec-7',
+        command_sha256: 'ab',
+        list: [{ files_restored: 1 }],
+      },
     };
-    const camel = event('file.written', { path: 'workspace/out.txt', sizeBytes: 3, source: 'exec', execId: 'exec-7', commandSha256: 'ab', list: [{ filesRestored: 1 }] });
+    const camel = event('file.written', {
+      path: 'workspace/out.txt',
+      sizeBytes: 3,
+      source: 'exec',
+      execId: 'exec-7',
+      commandSha256: 'ab',
+      list: [{ filesRestored: 1 }],
+    });
     expect(toWire(camel)).toEqual(wire);
   });
 });

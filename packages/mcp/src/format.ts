@@ -7,7 +7,8 @@ export const MAX_TOOL_OUTPUT = 100_000;
 /** `[exit N]`, stdout, then `--- stderr ---` and stderr when there is any. */
 export function formatExecResult(result: ExecResult): string {
   let text = `[exit ${result.exitCode}]\n${result.stdout}`;
-  if (result.stderr) text += `${result.stdout && !result.stdout.endsWith('\n') ? '\n' : ''}--- stderr ---\n${result.stderr}`;
+  if (result.stderr)
+    text += `${result.stdout && !result.stdout.endsWith('\n') ? '\n' : ''}--- stderr ---\n${result.stderr}`;
   return clip(text);
 }
 
@@ -20,7 +21,12 @@ export function clip(text: string, max = MAX_TOOL_OUTPUT): string {
 export function formatError(err: unknown): string {
   const e = err as { status?: unknown; detail?: unknown; message?: unknown; name?: unknown };
   if (typeof e?.status === 'number') {
-    const detail = typeof e.detail === 'string' && e.detail ? e.detail : typeof e.message === 'string' ? e.message : 'request failed';
+    const detail =
+      typeof e.detail === 'string' && e.detail
+        ? e.detail
+        : typeof e.message === 'string'
+          ? e.message
+          : 'request failed';
     return `trove error (HTTP ${e.status}): ${detail}`;
   }
   const message = typeof e?.message === 'string' && e.message ? e.message : String(err);
@@ -61,7 +67,8 @@ export function formatProcessOutput(
   for (const name of ['stdout', 'stderr'] as const) {
     const o = out[name];
     const total = Math.max(name === 'stdout' ? p.stdoutBytes : p.stderrBytes, o.nextOffset);
-    if (o.offset > asked[name]) parts.push(`[${o.offset - asked[name]} bytes of ${name} before byte ${o.offset} are no longer kept]`);
+    if (o.offset > asked[name])
+      parts.push(`[${o.offset - asked[name]} bytes of ${name} before byte ${o.offset} are no longer kept]`);
     if (o.data.length === 0) {
       parts.push(`--- ${name}: nothing new (${total} bytes in all) ---`);
       continue;

@@ -54,7 +54,10 @@ async function guarded(fn: () => Promise<CallToolResult>): Promise<CallToolResul
 }
 
 const pathArg = (what: string) =>
-  z.string().min(1).describe(`${what}, relative to workspace/ (e.g. "notes/todo.md"; "workspace/notes/todo.md" also works)`);
+  z
+    .string()
+    .min(1)
+    .describe(`${what}, relative to workspace/ (e.g. "notes/todo.md"; "workspace/notes/todo.md" also works)`);
 
 /** Strict base64 (standard or URL-safe alphabet, whitespace ignored); `null` when it is not. */
 export function decodeBase64(input: string): Uint8Array | null {
@@ -89,7 +92,9 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       annotations: { title: 'Run a shell command', readOnlyHint: false, destructiveHint: true, openWorldHint: false },
     },
     ({ command, stdin }) =>
-      guarded(async () => text(formatExecResult(await client.execDetailed(command, stdin === undefined ? {} : { stdin })))),
+      guarded(async () =>
+        text(formatExecResult(await client.execDetailed(command, stdin === undefined ? {} : { stdin }))),
+      ),
   );
 
   server.registerTool(
@@ -126,7 +131,13 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
         'Write UTF-8 text to a file in the workspace, creating parent directories and replacing an existing file. ' +
         'Returns `wrote <path> (<n> bytes)`. For binary content use trove_put_base64.',
       inputSchema: { path: pathArg('The file to write'), content: z.string().describe('The complete new content') },
-      annotations: { title: 'Write a text file', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      annotations: {
+        title: 'Write a text file',
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
     },
     ({ path, content }) =>
       guarded(async () => {
@@ -142,8 +153,17 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       description:
         'Write bytes given as base64 to a file in the workspace (parents created, an existing file replaced). ' +
         'Returns `wrote <path> (<n> bytes)`.',
-      inputSchema: { path: pathArg('The file to write'), content_b64: z.string().describe('The file’s bytes, base64-encoded') },
-      annotations: { title: 'Write a binary file', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      inputSchema: {
+        path: pathArg('The file to write'),
+        content_b64: z.string().describe('The file’s bytes, base64-encoded'),
+      },
+      annotations: {
+        title: 'Write a binary file',
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
     },
     ({ path, content_b64 }) =>
       guarded(async () => {
@@ -198,7 +218,12 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       title: 'Delete a file or directory',
       description: 'Delete a file, or a directory with everything in it. The workspace root itself cannot be deleted.',
       inputSchema: { path: pathArg('The file or directory') },
-      annotations: { title: 'Delete a file or directory', readOnlyHint: false, destructiveHint: true, openWorldHint: false },
+      annotations: {
+        title: 'Delete a file or directory',
+        readOnlyHint: false,
+        destructiveHint: true,
+        openWorldHint: false,
+      },
     },
     ({ path }) =>
       guarded(async () => {
@@ -213,7 +238,12 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       title: 'Snapshot the workspace',
       description: 'Take a snapshot of the whole workspace (before a risky change); trove_restore rolls back to it.',
       inputSchema: { label: z.string().max(128).optional().describe('A short label, e.g. "before refactor"') },
-      annotations: { title: 'Snapshot the workspace', readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      annotations: {
+        title: 'Snapshot the workspace',
+        readOnlyHint: false,
+        destructiveHint: false,
+        openWorldHint: false,
+      },
     },
     ({ label }) =>
       guarded(async () => {
@@ -231,7 +261,13 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       description:
         'Make the workspace exactly the given snapshot: files created or changed since are lost. The ids come from trove_snapshot.',
       inputSchema: { snapshot_id: z.string().min(1).describe('The snapshot id (snap-…)') },
-      annotations: { title: 'Restore a snapshot', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      annotations: {
+        title: 'Restore a snapshot',
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
     },
     ({ snapshot_id }) =>
       guarded(async () => {
@@ -251,9 +287,19 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
       inputSchema: {
         command: z.string().min(1).describe('The shell command, e.g. "cd workspace/app && npm test"'),
         stdin: z.string().optional().describe('Optional UTF-8 text fed to its stdin, followed by end-of-file'),
-        timeout_seconds: z.number().int().positive().optional().describe('Stop it after this many seconds (default: no limit)'),
+        timeout_seconds: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('Stop it after this many seconds (default: no limit)'),
       },
-      annotations: { title: 'Start a background process', readOnlyHint: false, destructiveHint: true, openWorldHint: false },
+      annotations: {
+        title: 'Start a background process',
+        readOnlyHint: false,
+        destructiveHint: true,
+        openWorldHint: false,
+      },
     },
     ({ command, stdin, timeout_seconds }) =>
       guarded(async () => {
@@ -282,8 +328,20 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
         process_id: z.string().min(1).describe('The process id (proc-…)'),
         stdout_offset: z.number().int().min(0).optional().describe('First stdout byte to return (default 0)'),
         stderr_offset: z.number().int().min(0).optional().describe('First stderr byte to return (default 0)'),
-        max_bytes: z.number().int().min(1).max(65_536).optional().describe('At most this many bytes of each stream (default 32768)'),
-        wait_seconds: z.number().int().min(0).max(30).optional().describe('Wait up to this long for the process to end first (default 0)'),
+        max_bytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(65_536)
+          .optional()
+          .describe('At most this many bytes of each stream (default 32768)'),
+        wait_seconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(30)
+          .optional()
+          .describe('Wait up to this long for the process to end first (default 0)'),
       },
       annotations: { title: 'Read a background process’s output', readOnlyHint: true, openWorldHint: false },
     },
@@ -297,7 +355,9 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
         ]);
         // Read after the output, so "ended" never hides output written after the read.
         const proc = await client.processes.get(process_id);
-        return text(formatProcessOutput(proc, { stdout, stderr }, { stdout: stdout_offset ?? 0, stderr: stderr_offset ?? 0 }));
+        return text(
+          formatProcessOutput(proc, { stdout, stderr }, { stdout: stdout_offset ?? 0, stderr: stderr_offset ?? 0 }),
+        );
       }),
   );
 
@@ -315,7 +375,13 @@ export function createTroveMcpServer(client: TroveClient, opts: TroveMcpServerOp
           .optional()
           .describe('The signal (default SIGTERM)'),
       },
-      annotations: { title: 'Stop a background process', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      annotations: {
+        title: 'Stop a background process',
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
     },
     ({ process_id, signal }) =>
       guarded(async () => {

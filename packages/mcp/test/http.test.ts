@@ -9,7 +9,9 @@ import { call, checkListings, exerciseTools } from './helpers/exercise.js';
 const session = useServer();
 
 async function connect(headers: Record<string, string>): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${session.server.baseUrl}/mcp`), { requestInit: { headers } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${session.server.baseUrl}/mcp`), {
+    requestInit: { headers },
+  });
   const client = new Client({ name: 'trove-test', version: '1.0.0' });
   await client.connect(transport);
   return client;
@@ -27,21 +29,30 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
     const res = await api(session.server, session.server.runtimeKey, 'mcp-http')('/files/notes/hello.md');
     expect(await res.text()).toBe('hello');
     // Tool calls are real API calls: they emit the same events.
-    const events = await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/events?namespace=mcp-http&types=file.written&limit=200`);
+    const events = await api(
+      session.server,
+      session.server.adminKey,
+    )(`/v1/workspaces/${session.server.workspaceId}/events?namespace=mcp-http&types=file.written&limit=200`);
     const paths = ((await events.json()) as { events: { data: { path: string } }[] }).events.map((e) => e.data.path);
     expect(paths).toContain('workspace/notes/hello.md');
   });
 
   it('a namespace-locked key works without X-Namespace and is held to its namespace', async () => {
-    const created = await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'mcp-locked', namespace: 'locked-ns', admin: false }),
-    });
+    const created = await api(session.server, session.server.adminKey)(
+      `/v1/workspaces/${session.server.workspaceId}/keys`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'mcp-locked', namespace: 'locked-ns', admin: false }),
+      },
+    );
     const { api_key: key } = (await created.json()) as { api_key: string };
     const client = await connect({ authorization: `Bearer ${key}` });
     try {
-      expect(await call(client, 'trove_write', { path: 'mine.txt', content: 'x' })).toEqual({ text: 'wrote workspace/mine.txt (1 bytes)', isError: false });
+      expect(await call(client, 'trove_write', { path: 'mine.txt', content: 'x' })).toEqual({
+        text: 'wrote workspace/mine.txt (1 bytes)',
+        isError: false,
+      });
     } finally {
       await client.close();
     }
@@ -54,7 +65,12 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
       fetch(`${session.server.baseUrl}/mcp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+        }),
       });
     const none = await post({});
     expect(none.status).toBe(401);
@@ -75,7 +91,10 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
 
   it('GET and DELETE answer 405 (no sessions to stream to or end)', async () => {
     for (const method of ['GET', 'DELETE']) {
-      const res = await fetch(`${session.server.baseUrl}/mcp`, { method, headers: { authorization: `Bearer ${session.server.runtimeKey}` } });
+      const res = await fetch(`${session.server.baseUrl}/mcp`, {
+        method,
+        headers: { authorization: `Bearer ${session.server.runtimeKey}` },
+      });
       expect(res.status, method).toBe(405);
       expect(res.headers.get('allow')).toBe('POST');
       expect(((await res.json()) as { error: { code: number } }).error.code).toBe(-32000);
@@ -83,16 +102,21 @@ describe('POST /mcp (Streamable HTTP, stateless)', () => {
   });
 
   it('a revoked key stops working between calls', async () => {
-    const created = await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'mcp-revoke', namespace: null, admin: false }),
-    });
+    const created = await api(session.server, session.server.adminKey)(
+      `/v1/workspaces/${session.server.workspaceId}/keys`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'mcp-revoke', namespace: null, admin: false }),
+      },
+    );
     const { api_key: key, key_id: keyId } = (await created.json()) as { api_key: string; key_id: string };
     const client = await connect({ authorization: `Bearer ${key}`, 'x-namespace': 'rv' });
     try {
       expect((await call(client, 'trove_list', {})).isError).toBe(false);
-      await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys/${keyId}`, { method: 'DELETE' });
+      await api(session.server, session.server.adminKey)(`/v1/workspaces/${session.server.workspaceId}/keys/${keyId}`, {
+        method: 'DELETE',
+      });
       await expect(call(client, 'trove_list', {})).rejects.toThrow(/401|Invalid API key/);
     } finally {
       await client.close().catch(() => {});

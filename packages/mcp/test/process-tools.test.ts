@@ -42,7 +42,10 @@ describe('trove_process_start', () => {
       timeout_ms: 90_000,
     });
     await call(client, 'trove_process_start', { command: 'true' });
-    expect(JSON.parse(fake.requests('/v1/processes').at(-1)!.body.toString())).toEqual({ command: 'true', close_stdin: true });
+    expect(JSON.parse(fake.requests('/v1/processes').at(-1)!.body.toString())).toEqual({
+      command: 'true',
+      close_stdin: true,
+    });
   });
 
   it('reports the namespace’s process limit as an error result', async () => {
@@ -73,7 +76,9 @@ describe('trove_process_output', () => {
     );
     fake.write(p.process_id, 'stdout', 'abcdefghij');
     fake.write(p.process_id, 'stderr', 'warn');
-    expect((await call(client, 'trove_process_output', { process_id: p.process_id, stdout_offset: 14, max_bytes: 4 })).text).toBe(
+    expect(
+      (await call(client, 'trove_process_output', { process_id: p.process_id, stdout_offset: 14, max_bytes: 4 })).text,
+    ).toBe(
       [
         `${p.process_id}: running`,
         '--- stdout [bytes 14-18 of 24] ---',
@@ -89,7 +94,12 @@ describe('trove_process_output', () => {
     const p = fake.add('x');
     fake.write(p.process_id, 'stdout', '0123456789');
     fake.drop(p.process_id, 'stdout', 6);
-    const waited = call(client, 'trove_process_output', { process_id: p.process_id, stdout_offset: 2, stderr_offset: 0, wait_seconds: 30 });
+    const waited = call(client, 'trove_process_output', {
+      process_id: p.process_id,
+      stdout_offset: 2,
+      stderr_offset: 0,
+      wait_seconds: 30,
+    });
     await expect.poll(() => fake.requests(`/v1/processes/${p.process_id}/wait`).length, { timeout: 20_000 }).toBe(1);
     fake.exit(p.process_id, 143, 'killed', 'SIGTERM');
     expect((await waited).text).toBe(
@@ -102,11 +112,15 @@ describe('trove_process_output', () => {
         'that is all: the process has ended',
       ].join('\n'),
     );
-    expect(fake.requests(`/v1/processes/${p.process_id}/wait`)[0]!.url).toBe(`/v1/processes/${p.process_id}/wait?timeout=30`);
+    expect(fake.requests(`/v1/processes/${p.process_id}/wait`)[0]!.url).toBe(
+      `/v1/processes/${p.process_id}/wait?timeout=30`,
+    );
   });
 
   it('refuses out-of-range arguments and reports unknown ids', async () => {
-    const bad = await call(client, 'trove_process_output', { process_id: 'proc-1', wait_seconds: 31 }).catch((e: Error) => ({ text: e.message, isError: true }));
+    const bad = await call(client, 'trove_process_output', { process_id: 'proc-1', wait_seconds: 31 }).catch(
+      (e: Error) => ({ text: e.message, isError: true }),
+    );
     expect(bad.isError).toBe(true);
     expect(bad.text).toMatch(/wait_seconds/);
     expect(await call(client, 'trove_process_output', { process_id: 'proc-nope' })).toEqual({
@@ -123,13 +137,20 @@ describe('trove_process_kill', () => {
       text: `sent SIGUSR1 to ${p.process_id}`,
       isError: false,
     });
-    expect(await call(client, 'trove_process_kill', { process_id: p.process_id })).toEqual({ text: `sent SIGTERM to ${p.process_id}`, isError: false });
-    expect(JSON.parse(fake.requests(`/v1/processes/${p.process_id}/signal`).at(-1)!.body.toString())).toEqual({ signal: 'SIGTERM' });
+    expect(await call(client, 'trove_process_kill', { process_id: p.process_id })).toEqual({
+      text: `sent SIGTERM to ${p.process_id}`,
+      isError: false,
+    });
+    expect(JSON.parse(fake.requests(`/v1/processes/${p.process_id}/signal`).at(-1)!.body.toString())).toEqual({
+      signal: 'SIGTERM',
+    });
     expect(await call(client, 'trove_process_kill', { process_id: p.process_id })).toEqual({
       text: `${p.process_id} had already ended (killed by SIGTERM (exit 143)); no signal was sent`,
       isError: false,
     });
-    const bad = await call(client, 'trove_process_kill', { process_id: p.process_id, signal: 'SIGSEGV' }).catch((e: Error) => ({ text: e.message, isError: true }));
+    const bad = await call(client, 'trove_process_kill', { process_id: p.process_id, signal: 'SIGSEGV' }).catch(
+      (e: Error) => ({ text: e.message, isError: true }),
+    );
     expect(bad.isError).toBe(true);
     expect(bad.text).toMatch(/signal/);
   });

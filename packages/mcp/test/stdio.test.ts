@@ -14,7 +14,9 @@ beforeAll(() => {
   home = makeHome();
 });
 
-async function connect(env: Record<string, string>): Promise<{ client: Client; stderr: () => string; transport: StdioClientTransport }> {
+async function connect(
+  env: Record<string, string>,
+): Promise<{ client: Client; stderr: () => string; transport: StdioClientTransport }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [cliBin, 'mcp', 'serve'],
@@ -30,7 +32,11 @@ async function connect(env: Record<string, string>): Promise<{ client: Client; s
 
 describe('trove mcp serve (stdio)', () => {
   it('lists the tools and prompt, and every tool works', async () => {
-    const { client, stderr } = await connect({ TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'mcp-stdio' });
+    const { client, stderr } = await connect({
+      TROVE_API_KEY: session.server.runtimeKey,
+      TROVE_BASE_URL: session.server.baseUrl,
+      TROVE_NAMESPACE: 'mcp-stdio',
+    });
     try {
       await checkListings(client);
       await exerciseTools(client);
@@ -46,7 +52,11 @@ describe('trove mcp serve (stdio)', () => {
   });
 
   it('failures are tool results, not crashes: a bad key, then the server going away', async () => {
-    const bad = await connect({ TROVE_API_KEY: 'trove-sk-wrong', TROVE_BASE_URL: session.server.baseUrl, TROVE_NAMESPACE: 'x' });
+    const bad = await connect({
+      TROVE_API_KEY: 'trove-sk-wrong',
+      TROVE_BASE_URL: session.server.baseUrl,
+      TROVE_NAMESPACE: 'x',
+    });
     try {
       expect(await call(bad.client, 'trove_exec', { command: 'true' })).toEqual({
         text: 'trove error (HTTP 401): Invalid API key',
@@ -55,7 +65,11 @@ describe('trove mcp serve (stdio)', () => {
     } finally {
       await bad.client.close();
     }
-    const down = await connect({ TROVE_API_KEY: session.server.runtimeKey, TROVE_BASE_URL: 'http://127.0.0.1:9', TROVE_NAMESPACE: 'x' });
+    const down = await connect({
+      TROVE_API_KEY: session.server.runtimeKey,
+      TROVE_BASE_URL: 'http://127.0.0.1:9',
+      TROVE_NAMESPACE: 'x',
+    });
     try {
       const r = await call(down.client, 'trove_list', {});
       expect(r.isError).toBe(true);

@@ -106,7 +106,11 @@ export class TroveAdminClient extends BaseClient {
   }
 
   /** One delivery with every attempt (alias of `webhooks.retrieveDelivery`). */
-  retrieveWebhookDelivery(webhookId: string, deliveryId: string, options?: RequestOptions): Promise<WebhookDeliveryDetail> {
+  retrieveWebhookDelivery(
+    webhookId: string,
+    deliveryId: string,
+    options?: RequestOptions,
+  ): Promise<WebhookDeliveryDetail> {
     return this.webhooks.retrieveDelivery(webhookId, deliveryId, options);
   }
 
@@ -164,6 +168,7 @@ export async function createWorkspace(name: string, options: CreateWorkspaceOpti
     // keep the text
   }
   if (!res.ok) throw APIError.generate(res.status, body, res.headers);
-  if (typeof body !== 'object' || body === null) throw new TroveError(`Unexpected signup response: ${text.slice(0, 200)}`);
+  if (typeof body !== 'object' || body === null)
+    throw new TroveError(`Unexpected signup response: ${text.slice(0, 200)}`);
   return camelize<SignupResult>(body);
 }

@@ -122,7 +122,11 @@ export abstract class BaseClient {
   #workspaceId: string | undefined;
   #workspaceIdPromise: Promise<string> | undefined;
 
-  protected constructor(opts: BaseClientOptions & { workspaceId?: string }, apiKey: string | undefined, clientName: string) {
+  protected constructor(
+    opts: BaseClientOptions & { workspaceId?: string },
+    apiKey: string | undefined,
+    clientName: string,
+  ) {
     if (!apiKey) {
       throw new TroveError(
         `${clientName}: no API key. Pass { apiKey } or set ${clientName === 'TroveAdminClient' ? 'TROVE_ADMIN_API_KEY (or TROVE_API_KEY)' : 'TROVE_API_KEY'}.`,
@@ -349,7 +353,8 @@ async function readErrorBody(response: Response): Promise<unknown> {
 function mapBodyError(err: unknown, req: InternalRequest, timedOut: boolean, timeoutMs: number): unknown {
   if (err instanceof TroveError) return err;
   if (req.signal?.aborted) return new APIUserAbortError(undefined, err);
-  if (timedOut) return new APIConnectionTimeoutError(`Request timed out after ${timeoutMs} ms: ${req.method} ${req.path}`, err);
+  if (timedOut)
+    return new APIConnectionTimeoutError(`Request timed out after ${timeoutMs} ms: ${req.method} ${req.path}`, err);
   return new APIConnectionError(`Connection error while reading the response: ${describe(err)}`, err);
 }
 

@@ -15,7 +15,12 @@ export {
   type UploadData,
   type UploadProgress,
 } from './client.js';
-export { TroveAdminClient, createWorkspace, type TroveAdminClientOptions, type CreateWorkspaceOptions } from './admin-client.js';
+export {
+  TroveAdminClient,
+  createWorkspace,
+  type TroveAdminClientOptions,
+  type CreateWorkspaceOptions,
+} from './admin-client.js';
 export {
   TroveError,
   APIError,
@@ -60,7 +65,12 @@ export {
   type ProcessWriteStdinParams,
   type ProcessWaitParams,
 } from './resources/processes.js';
-export { Snapshots, type SnapshotCreateParams, type SnapshotImportParams, type SnapshotArchive } from './resources/snapshots.js';
+export {
+  Snapshots,
+  type SnapshotCreateParams,
+  type SnapshotImportParams,
+  type SnapshotArchive,
+} from './resources/snapshots.js';
 export {
   Events,
   EventPage,

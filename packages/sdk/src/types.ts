@@ -86,7 +86,8 @@ export type ExecStreamEvent = OutputChunk | ExecExitEvent;
 export type ProcessState = 'running' | 'exited';
 
 /** The signals `processes.signal()` can send (to the whole process group). */
-export type ProcessSignal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGSTOP' | 'SIGCONT';
+export type ProcessSignal =
+  'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGSTOP' | 'SIGCONT';
 
 /** A background process started with `processes.start()`. */
 export interface Process {
@@ -533,7 +534,10 @@ export type FileWrittenEvent = EventEnvelope<
   | ({ path: string; sizeBytes: number | null; source: 'exec' } & ChangeAttribution)
 >;
 /** A file or directory was deleted: by the files API (`source: 'api'`, ours) or by a command (`source: 'exec'`). */
-export type FileDeletedEvent = EventEnvelope<'file.deleted', { path: string; source?: 'api' | 'exec' } & ChangeAttribution>;
+export type FileDeletedEvent = EventEnvelope<
+  'file.deleted',
+  { path: string; source?: 'api' | 'exec' } & ChangeAttribution
+>;
 /** Ours: a command created a directory. */
 export type DirCreatedEvent = EventEnvelope<'dir.created', { path: string; source: 'exec' } & ChangeAttribution>;
 /** Ours: a command removed a directory. */
@@ -617,10 +621,7 @@ export type SnapshotCreatedEvent = EventEnvelope<
   }
 >;
 /** A namespace was restored from a snapshot. */
-export type SnapshotRestoredEvent = EventEnvelope<
-  'snapshot.restored',
-  { snapshotId: string; filesRestored: number }
->;
+export type SnapshotRestoredEvent = EventEnvelope<'snapshot.restored', { snapshotId: string; filesRestored: number }>;
 /** A snapshot was deleted. */
 export type SnapshotDeletedEvent = EventEnvelope<'snapshot.deleted', { snapshotId: string }>;
 /** A namespace was deleted. */

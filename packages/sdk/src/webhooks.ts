@@ -242,11 +242,18 @@ function nodeCrypto(): { createHmac(alg: 'sha256', key: string): NodeHmac } {
 async function hmacWebCrypto(secret: string, timestamp: number, body: Uint8Array): Promise<Uint8Array> {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) {
-    throw new WebhookSignatureError('crypto_unavailable', 'Web Crypto (crypto.subtle) is not available on this runtime.');
+    throw new WebhookSignatureError(
+      'crypto_unavailable',
+      'Web Crypto (crypto.subtle) is not available on this runtime.',
+    );
   }
-  const key = await subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-  ]);
+  const key = await subtle.importKey(
+    'raw',
+    new TextEncoder().encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
   const prefix = new TextEncoder().encode(`${timestamp}.`);
   const message = new Uint8Array(prefix.length + body.length);
   message.set(prefix);

@@ -173,7 +173,11 @@ describe('webhooks', () => {
       deliveryId: expect.any(String),
     });
     const afterTest = await admin.webhooks.retrieve(hook.webhookId);
-    expect(afterTest).toMatchObject({ lastDeliveryOk: true, lastDeliveryStatus: 200, lastDeliveryAt: expect.any(String) });
+    expect(afterTest).toMatchObject({
+      lastDeliveryOk: true,
+      lastDeliveryStatus: 200,
+      lastDeliveryAt: expect.any(String),
+    });
     const delivery = receiver.requests[before]!;
     expect(delivery.headers['x-trove-event']).toBe('webhook.test');
     expect(delivery.headers['x-trove-event-id']).toBe(test.eventId);
@@ -196,7 +200,11 @@ describe('webhooks', () => {
 
     const disabled = await admin.updateWebhook(hook.webhookId, { enabled: false });
     expect(disabled).toMatchObject({ webhookId: hook.webhookId, enabled: false, description: 'sdk test' });
-    const changed = await admin.webhooks.update(hook.webhookId, { enabled: true, description: 'renamed', events: ['*'] });
+    const changed = await admin.webhooks.update(hook.webhookId, {
+      enabled: true,
+      description: 'renamed',
+      events: ['*'],
+    });
     expect(changed).toMatchObject({ enabled: true, description: 'renamed', events: ['*'], url: hook.url });
 
     expect(await admin.deleteWebhook(hook.webhookId)).toEqual({ webhookId: hook.webhookId, deleted: true });
@@ -206,7 +214,11 @@ describe('webhooks', () => {
   });
 
   it('delivery log: list and resend', async () => {
-    const hook = await admin.webhooks.create({ url: `${receiver.url}/log`, events: ['file.written'], namespace: 'admin-test' });
+    const hook = await admin.webhooks.create({
+      url: `${receiver.url}/log`,
+      events: ['file.written'],
+      namespace: 'admin-test',
+    });
     expect(hook.events).toEqual(['file.written']);
     await trove.write('delivered.txt', 'x');
     const delivered = await eventually(async () => {
@@ -230,11 +242,18 @@ describe('webhooks', () => {
     const received = receiver.requests.filter((r) => r.url === '/log');
     expect(received).toHaveLength(1);
     const body = verifyWebhook({ secret: hook.signingSecret, body: received[0]!.body, headers: received[0]!.headers });
-    expect(body).toMatchObject({ id: delivered.eventId, type: 'file.written', data: { path: 'workspace/delivered.txt' } });
+    expect(body).toMatchObject({
+      id: delivered.eventId,
+      type: 'file.written',
+      data: { path: 'workspace/delivered.txt' },
+    });
 
     const resent = await admin.resendWebhookDelivery(hook.webhookId, delivered.deliveryId);
     expect(resent).toMatchObject({ deliveryId: delivered.deliveryId, eventId: delivered.eventId, status: 'pending' });
-    await eventually(() => (receiver.requests.filter((r) => r.url === '/log').length === 2 ? true : undefined), 'the resend');
+    await eventually(
+      () => (receiver.requests.filter((r) => r.url === '/log').length === 2 ? true : undefined),
+      'the resend',
+    );
     const again = receiver.requests.filter((r) => r.url === '/log')[1]!;
     expect(again.headers['x-trove-event-id']).toBe(delivered.eventId);
 

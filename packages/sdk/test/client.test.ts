@@ -192,7 +192,13 @@ describe('exec', () => {
 
   it('execDetailed returns exit code, both streams and duration without throwing', async () => {
     const r = await trove.execDetailed('echo out; echo err >&2; exit 3');
-    expect(r).toEqual({ exitCode: 3, stdout: 'out\n', stderr: 'err\n', durationMs: expect.any(Number), exitReason: 'exited' });
+    expect(r).toEqual({
+      exitCode: 3,
+      stdout: 'out\n',
+      stderr: 'err\n',
+      durationMs: expect.any(Number),
+      exitReason: 'exited',
+    });
   });
 
   it('exec throws TroveExecError on a non-zero exit', async () => {

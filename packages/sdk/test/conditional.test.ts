@@ -30,7 +30,9 @@ describe('conditional writes', () => {
 
   it('creates only when the file does not exist with ifNoneMatch: "*"', async () => {
     await trove.write('once.txt', 'first', { ifNoneMatch: '*' });
-    await expect(trove.upload('once.txt', 'second', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(trove.upload('once.txt', 'second', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
     expect(new TextDecoder().decode(await trove.readBytes('once.txt'))).toBe('first');
   });
 });

@@ -79,7 +79,13 @@ describe('README', () => {
     EventPage: sdk.EventPage,
     WorkspaceSummary: sdk.WorkspaceSummary,
   };
-  const FUNCTIONS = ['verifyWebhook', 'verifyWebhookAsync', 'generateTestHeader', 'generateTestHeaderAsync', 'createWorkspace'];
+  const FUNCTIONS = [
+    'verifyWebhook',
+    'verifyWebhookAsync',
+    'generateTestHeader',
+    'generateTestHeaderAsync',
+    'createWorkspace',
+  ];
 
   it('shows a call of every public method and function in a code example', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');

@@ -119,7 +119,11 @@ describe('HTTP errors from the real server', () => {
     try {
       const trove = new TroveClient({ apiKey: rl.runtimeKey, baseUrl: rl.baseUrl, namespace: 'rl', maxRetries: 0 });
       let err: TroveError | undefined;
-      for (let i = 0; i < 5 && !err; i++) err = await trove.readText('x').then(() => undefined, (e: TroveError) => (e instanceof RateLimitError ? e : undefined));
+      for (let i = 0; i < 5 && !err; i++)
+        err = await trove.readText('x').then(
+          () => undefined,
+          (e: TroveError) => (e instanceof RateLimitError ? e : undefined),
+        );
       expect(err).toBeInstanceOf(RateLimitError);
       expectApiError(err!, RateLimitError, 429, 'rate_limited');
       expect((err as RateLimitError).retryAfter).toBeGreaterThan(0);
@@ -141,9 +145,18 @@ describe('errors the real server does not produce on demand (test peer)', () => 
   let peer: Peer;
   beforeAll(async () => {
     peer = await startPeer((req, res) => {
-      if (req.url.startsWith('/v1/me')) return json(res, 200, { workspace_id: 'ws-peer', key_id: 'key-1', key_name: 'k', scope: 'workspace', namespace: null });
-      if (req.url.startsWith('/files/conflict')) return json(res, 409, { detail: 'The namespace is busy', code: 'conflict' });
-      if (req.url.startsWith('/files/boom')) return json(res, 500, { detail: 'Internal server error', code: 'internal_error' });
+      if (req.url.startsWith('/v1/me'))
+        return json(res, 200, {
+          workspace_id: 'ws-peer',
+          key_id: 'key-1',
+          key_name: 'k',
+          scope: 'workspace',
+          namespace: null,
+        });
+      if (req.url.startsWith('/files/conflict'))
+        return json(res, 409, { detail: 'The namespace is busy', code: 'conflict' });
+      if (req.url.startsWith('/files/boom'))
+        return json(res, 500, { detail: 'Internal server error', code: 'internal_error' });
       if (req.url.startsWith('/files/teapot')) return json(res, 418, { detail: "I'm a teapot" });
       if (req.url.startsWith('/files/text')) {
         res.writeHead(502, { 'content-type': 'text/html' });
@@ -162,7 +175,12 @@ describe('errors the real server does not produce on demand (test peer)', () => 
   it('409 ConflictError', async () => {
     const err = await caught(client().readText('conflict'));
     expect(err).toBeInstanceOf(ConflictError);
-    expect(err).toMatchObject({ status: 409, code: 'conflict', detail: 'The namespace is busy', requestId: 'req-peer' });
+    expect(err).toMatchObject({
+      status: 409,
+      code: 'conflict',
+      detail: 'The namespace is busy',
+      requestId: 'req-peer',
+    });
   });
 
   it('5xx InternalServerError', async () => {

@@ -229,7 +229,13 @@ describe('events.tail', () => {
     const peer = await startPeer((req, res) => {
       const url = new URL(req.url, 'http://x');
       if (url.pathname === '/v1/me') {
-        return json(res, 200, { workspace_id: 'ws-peer', key_id: 'k', key_name: 'k', scope: 'workspace', namespace: null });
+        return json(res, 200, {
+          workspace_id: 'ws-peer',
+          key_id: 'k',
+          key_name: 'k',
+          scope: 'workspace',
+          namespace: null,
+        });
       }
       // The baseline query for "now".
       if (url.searchParams.get('limit') === '1') return json(res, 200, { events: [evt(0)], next_cursor: null });
@@ -288,7 +294,10 @@ describe('events.stream (SSE)', () => {
     await ns.delete('s1.txt');
     const received = await stream.done;
     expect(received.map((e) => e.type)).toEqual(['file.written', 'file.deleted']);
-    expect(received[0]).toMatchObject({ namespace: 'ev-sse', data: { path: 'workspace/s1.txt', sizeBytes: 3, source: 'write' } });
+    expect(received[0]).toMatchObject({
+      namespace: 'ev-sse',
+      data: { path: 'workspace/s1.txt', sizeBytes: 3, source: 'write' },
+    });
   });
 
   it('passes types and namespace to the server', async () => {
@@ -300,6 +309,10 @@ describe('events.stream (SSE)', () => {
     await trove.withNamespace('ev-sse2').delete('s2.txt');
     const received = await stream.done;
     expect(received).toHaveLength(1);
-    expect(received[0]).toMatchObject({ type: 'file.deleted', namespace: 'ev-sse2', data: { path: 'workspace/s2.txt' } });
+    expect(received[0]).toMatchObject({
+      type: 'file.deleted',
+      namespace: 'ev-sse2',
+      data: { path: 'workspace/s2.txt' },
+    });
   });
 });

@@ -32,8 +32,12 @@ describe('portability', () => {
     expect(files.length).toBeGreaterThan(10);
     for (const file of files) {
       // Code only: comments may mention node:crypto or process.env in examples.
-      const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-      const specifiers = [...src.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+      const src = readFileSync(file, 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/^\s*\/\/.*$/gm, '');
+      const specifiers = [...src.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g)].map(
+        (m) => m[1]!,
+      );
       for (const s of specifiers) expect(s, `${file} imports ${s}`).toMatch(/^\.\.?\//);
       // A dynamic import names a module (`import('x')`); `snapshots.import(data)` is a method.
       expect(src, file).not.toMatch(/\brequire\(|(?<![.\w]\s*|async\s)\bimport\(\s*['"`]|\bBuffer\b|\bDeno\.(?!env)/);

@@ -53,7 +53,13 @@ describe('exec.stream (POST /v1/exec, text/event-stream)', () => {
       else arrived.push({ text: `${e.type}:${e.text}`, at: Date.now() });
     }
     expect(arrived[0]!.text).toBe('stdout:a\n');
-    expect(arrived.slice(1).map((a) => a.text).sort().join('')).toBe('stderr:b\nstdout:c\n');
+    expect(
+      arrived
+        .slice(1)
+        .map((a) => a.text)
+        .sort()
+        .join(''),
+    ).toBe('stderr:b\nstdout:c\n');
     // "a" came a second before what followed the sleep: it was sent as it was written.
     expect(arrived[1]!.at - arrived[0]!.at).toBeGreaterThanOrEqual(800);
     expect(exit).toEqual({
@@ -69,7 +75,9 @@ describe('exec.stream (POST /v1/exec, text/event-stream)', () => {
   it('feeds stdin, keeps binary output exact, and ends a timeout with the exit event', async () => {
     const events: ExecStreamEvent[] = [];
     for await (const e of trove.exec.stream('cat; printf "\\377\\000\\376"', { stdin: 'piped\n' })) events.push(e);
-    const bytes = Buffer.concat(events.filter((e): e is OutputChunk => e.type === 'stdout').map((e) => Buffer.from(e.data)));
+    const bytes = Buffer.concat(
+      events.filter((e): e is OutputChunk => e.type === 'stdout').map((e) => Buffer.from(e.data)),
+    );
     expect([...bytes]).toEqual([...Buffer.from('piped\n'), 0xff, 0x00, 0xfe]);
 
     const timed: ExecStreamEvent[] = [];
@@ -84,19 +92,35 @@ describe('exec.stream (POST /v1/exec, text/event-stream)', () => {
   });
 
   it('leaves the JSON exec as it was, now with exitReason', async () => {
-    expect(await trove.execDetailed('echo hi; exit 2')).toEqual({ exitCode: 2, stdout: 'hi\n', stderr: '', durationMs: expect.any(Number), exitReason: 'exited' });
+    expect(await trove.execDetailed('echo hi; exit 2')).toEqual({
+      exitCode: 2,
+      stdout: 'hi\n',
+      stderr: '',
+      durationMs: expect.any(Number),
+      exitReason: 'exited',
+    });
   });
 });
 
 describe('processes', () => {
   it('starts, takes stdin, streams live and exits; output stays readable from offset 0', async () => {
     const p = await trove.processes.start('echo ready; read line; echo "got $line"; echo warn >&2; exit 4');
-    expect(p).toMatchObject({ processId: expect.stringMatching(/^proc-/), namespace: 'proc-sdk', state: 'running', exitCode: null, stdinOpen: true });
+    expect(p).toMatchObject({
+      processId: expect.stringMatching(/^proc-/),
+      namespace: 'proc-sdk',
+      state: 'running',
+      exitCode: null,
+      stdinOpen: true,
+    });
     const events: ProcessStreamEvent[] = [];
     for await (const e of trove.processes.stream(p.processId)) {
       events.push(e);
       if (e.type === 'stdout' && e.text.includes('ready')) {
-        expect(await trove.processes.writeStdin(p.processId, 'hello\n')).toEqual({ processId: p.processId, written: 6, stdinOpen: true });
+        expect(await trove.processes.writeStdin(p.processId, 'hello\n')).toEqual({
+          processId: p.processId,
+          written: 6,
+          stdinOpen: true,
+        });
       }
     }
     expect(joined(events, 'stdout')).toBe('ready\ngot hello\n');
@@ -118,7 +142,11 @@ describe('processes', () => {
     expect(await readAll(p.processId, 'stderr')).toBe('warn\n');
     const err = await trove.processes.writeStdin(p.processId, 'late').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
-    expect(await trove.processes.signal(p.processId, 'SIGTERM')).toEqual({ processId: p.processId, signal: 'SIGTERM', delivered: false });
+    expect(await trove.processes.signal(p.processId, 'SIGTERM')).toEqual({
+      processId: p.processId,
+      signal: 'SIGTERM',
+      delivered: false,
+    });
   });
 
   it('survives the client leaving; rejoining with Last-Event-ID continues exactly after what was seen', async () => {
@@ -150,7 +178,11 @@ describe('processes', () => {
   it('signals the process group, lists and gets, and 404s unknown ids', async () => {
     const p = await trove.processes.start('sleep 300 & sleep 300; echo never');
     expect((await trove.processes.list({ state: 'running' })).map((x) => x.processId)).toContain(p.processId);
-    expect(await trove.processes.signal(p.processId, 'SIGKILL')).toEqual({ processId: p.processId, signal: 'SIGKILL', delivered: true });
+    expect(await trove.processes.signal(p.processId, 'SIGKILL')).toEqual({
+      processId: p.processId,
+      signal: 'SIGKILL',
+      delivered: true,
+    });
     const ended = await trove.processes.wait(p.processId);
     expect(ended).toMatchObject({ state: 'exited', exitReason: 'killed', signal: 'SIGKILL', stdoutBytes: 0 });
     expect(ended.exitCode).toBe(137);
@@ -162,7 +194,10 @@ describe('processes', () => {
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err).toMatchObject({ status: 404, code: 'process_not_found' });
     // Another namespace's process is not found either.
-    const other = await trove.withNamespace('proc-sdk-other').processes.get(p.processId).catch((e: unknown) => e);
+    const other = await trove
+      .withNamespace('proc-sdk-other')
+      .processes.get(p.processId)
+      .catch((e: unknown) => e);
     expect(other).toMatchObject({ status: 404, code: 'process_not_found' });
   });
 
@@ -175,7 +210,11 @@ describe('processes', () => {
   });
 
   it('a process started with closeStdin and a wall-clock limit ends with exit reason timeout', async () => {
-    const p = await trove.processes.start('cat; echo "eof seen"; sleep 300', { stdin: 'given\n', closeStdin: true, processTimeoutMs: 1500 });
+    const p = await trove.processes.start('cat; echo "eof seen"; sleep 300', {
+      stdin: 'given\n',
+      closeStdin: true,
+      processTimeoutMs: 1500,
+    });
     expect(p).toMatchObject({ stdinOpen: false, timeoutMs: 1500 });
     const ended = await trove.processes.wait(p.processId);
     expect(ended).toMatchObject({ state: 'exited', exitReason: 'timeout' });

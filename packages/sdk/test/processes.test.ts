@@ -111,8 +111,15 @@ describe('processes.start / list / get', () => {
     expect(running.map((p) => p.processId)).toContain(b.processId);
     expect(running.map((p) => p.processId)).not.toContain(a.processId);
     const all = await trove.processes.list();
-    expect(all.findIndex((p) => p.processId === b.processId)).toBeLessThan(all.findIndex((p) => p.processId === a.processId));
-    expect(await trove.processes.get(a.processId)).toMatchObject({ processId: a.processId, state: 'exited', exitCode: 0, exitReason: 'exited' });
+    expect(all.findIndex((p) => p.processId === b.processId)).toBeLessThan(
+      all.findIndex((p) => p.processId === a.processId),
+    );
+    expect(await trove.processes.get(a.processId)).toMatchObject({
+      processId: a.processId,
+      state: 'exited',
+      exitCode: 0,
+      exitReason: 'exited',
+    });
     const err = await trove.processes.get('proc-nope').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err).toMatchObject({ status: 404, code: 'process_not_found' });
@@ -145,17 +152,33 @@ describe('processes.output', () => {
     fake.drop(p.process_id, 'stdout', 3);
     fake.exit(p.process_id, 0);
     const rest = await trove.processes.output(p.process_id);
-    expect(rest).toMatchObject({ offset: 3, droppedBytes: 3, eof: true, text: 'llo wörld', nextOffset: Buffer.byteLength('héllo wörld') });
+    expect(rest).toMatchObject({
+      offset: 3,
+      droppedBytes: 3,
+      eof: true,
+      text: 'llo wörld',
+      nextOffset: Buffer.byteLength('héllo wörld'),
+    });
   });
 });
 
 describe('processes.writeStdin / closeStdin / signal', () => {
   it('sends text as JSON and bytes exactly, closes, and maps 409', async () => {
     const p = fake.add('cat');
-    expect(await trove.processes.writeStdin(p.process_id, 'line 1\n')).toEqual({ processId: p.process_id, written: 7, stdinOpen: true });
-    expect(fake.requests(`/v1/processes/${p.process_id}/stdin`).at(-1)!.headers['content-type']).toBe('application/json');
+    expect(await trove.processes.writeStdin(p.process_id, 'line 1\n')).toEqual({
+      processId: p.process_id,
+      written: 7,
+      stdinOpen: true,
+    });
+    expect(fake.requests(`/v1/processes/${p.process_id}/stdin`).at(-1)!.headers['content-type']).toBe(
+      'application/json',
+    );
     const bytes = new Uint8Array([0, 1, 2, 0xfe, 0xff]);
-    expect(await trove.processes.writeStdin(p.process_id, bytes)).toEqual({ processId: p.process_id, written: 5, stdinOpen: true });
+    expect(await trove.processes.writeStdin(p.process_id, bytes)).toEqual({
+      processId: p.process_id,
+      written: 5,
+      stdinOpen: true,
+    });
     const raw = fake.requests(`/v1/processes/${p.process_id}/stdin`).at(-1)!;
     expect(raw.headers['content-type']).toBe('application/octet-stream');
     expect(Array.from(raw.body)).toEqual([0, 1, 2, 0xfe, 0xff]);
@@ -165,26 +188,53 @@ describe('processes.writeStdin / closeStdin / signal', () => {
       written: 1,
       stdinOpen: false,
     });
-    expect(fake.requests(`/v1/processes/${p.process_id}/stdin`).slice(-2).map((r) => r.url)).toEqual([
-      `/v1/processes/${p.process_id}/stdin`,
-      `/v1/processes/${p.process_id}/stdin/close`,
+    expect(
+      fake
+        .requests(`/v1/processes/${p.process_id}/stdin`)
+        .slice(-2)
+        .map((r) => r.url),
+    ).toEqual([`/v1/processes/${p.process_id}/stdin`, `/v1/processes/${p.process_id}/stdin/close`]);
+    expect(Array.from(fake.processes.get(p.process_id)!.stdin)).toEqual([
+      ...Buffer.from('line 1\n'),
+      0,
+      1,
+      2,
+      0xfe,
+      0xff,
+      65,
     ]);
-    expect(Array.from(fake.processes.get(p.process_id)!.stdin)).toEqual([...Buffer.from('line 1\n'), 0, 1, 2, 0xfe, 0xff, 65]);
     const err = await trove.processes.writeStdin(p.process_id, 'late').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect(err).toMatchObject({ status: 409, code: 'conflict' });
 
     const q = fake.add('cat');
-    expect(await trove.processes.writeStdin(q.process_id, 'bye', { close: true })).toEqual({ processId: q.process_id, written: 3, stdinOpen: false });
-    expect(JSON.parse(fake.requests(`/v1/processes/${q.process_id}/stdin`).at(-1)!.body.toString())).toEqual({ data: 'bye', close: true });
+    expect(await trove.processes.writeStdin(q.process_id, 'bye', { close: true })).toEqual({
+      processId: q.process_id,
+      written: 3,
+      stdinOpen: false,
+    });
+    expect(JSON.parse(fake.requests(`/v1/processes/${q.process_id}/stdin`).at(-1)!.body.toString())).toEqual({
+      data: 'bye',
+      close: true,
+    });
     expect(await trove.processes.closeStdin(q.process_id)).toEqual({ processId: q.process_id, stdinOpen: false });
   });
 
   it('signals SIGTERM by default and reports an exited process as not delivered', async () => {
     const p = fake.add('sleep 1000');
-    expect(await trove.processes.signal(p.process_id)).toEqual({ processId: p.process_id, signal: 'SIGTERM', delivered: true });
-    expect(JSON.parse(fake.requests(`/v1/processes/${p.process_id}/signal`).at(-1)!.body.toString())).toEqual({ signal: 'SIGTERM' });
-    expect(await trove.processes.signal(p.process_id, 'SIGKILL')).toEqual({ processId: p.process_id, signal: 'SIGKILL', delivered: false });
+    expect(await trove.processes.signal(p.process_id)).toEqual({
+      processId: p.process_id,
+      signal: 'SIGTERM',
+      delivered: true,
+    });
+    expect(JSON.parse(fake.requests(`/v1/processes/${p.process_id}/signal`).at(-1)!.body.toString())).toEqual({
+      signal: 'SIGTERM',
+    });
+    expect(await trove.processes.signal(p.process_id, 'SIGKILL')).toEqual({
+      processId: p.process_id,
+      signal: 'SIGKILL',
+      delivered: false,
+    });
   });
 });
 
@@ -196,17 +246,26 @@ describe('processes.wait', () => {
     await expect.poll(() => fake.requests(`/v1/processes/${p.process_id}/wait`).length, POLL).toBe(1);
     fake.exit(p.process_id, 3);
     expect(await waiting).toMatchObject({ state: 'exited', exitCode: 3 });
-    expect(fake.requests(`/v1/processes/${p.process_id}/wait`)[0]!.url).toBe(`/v1/processes/${p.process_id}/wait?timeout=60`);
+    expect(fake.requests(`/v1/processes/${p.process_id}/wait`)[0]!.url).toBe(
+      `/v1/processes/${p.process_id}/wait?timeout=60`,
+    );
   });
 
   it('with maxWaitMs, asks the server for no more than that and returns the running process', async () => {
     const p = fake.add('sleep 1000');
     const started = Date.now();
-    expect(await trove.processes.wait(p.process_id, { maxWaitMs: 1000 })).toMatchObject({ state: 'running', exitCode: null });
+    expect(await trove.processes.wait(p.process_id, { maxWaitMs: 1000 })).toMatchObject({
+      state: 'running',
+      exitCode: null,
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-    expect(fake.requests(`/v1/processes/${p.process_id}/wait`).map((r) => r.url)).toEqual([`/v1/processes/${p.process_id}/wait?timeout=1`]);
+    expect(fake.requests(`/v1/processes/${p.process_id}/wait`).map((r) => r.url)).toEqual([
+      `/v1/processes/${p.process_id}/wait?timeout=1`,
+    ]);
     expect((await trove.processes.wait(p.process_id, { maxWaitMs: 0 })).state).toBe('running');
-    expect(fake.requests(`/v1/processes/${p.process_id}/wait`).at(-1)!.url).toBe(`/v1/processes/${p.process_id}/wait?timeout=0`);
+    expect(fake.requests(`/v1/processes/${p.process_id}/wait`).at(-1)!.url).toBe(
+      `/v1/processes/${p.process_id}/wait?timeout=0`,
+    );
   });
 });
 
@@ -226,14 +285,16 @@ describe('processes.stream', () => {
       }
     })();
     await done;
-    expect(events.map((e) => (e.type === 'exit' ? `exit ${e.process.exitCode}` : `${e.type}@${e.offset} ${e.text}`))).toEqual([
-      'stdout@0 before\n',
-      'stderr@0 warn\n',
-      'stdout@7 after\n',
-      'exit 2',
-    ]);
+    expect(
+      events.map((e) => (e.type === 'exit' ? `exit ${e.process.exitCode}` : `${e.type}@${e.offset} ${e.text}`)),
+    ).toEqual(['stdout@0 before\n', 'stderr@0 warn\n', 'stdout@7 after\n', 'exit 2']);
     const exit = events.at(-1)!;
-    expect(exit.type === 'exit' && exit.process).toMatchObject({ processId: p.process_id, state: 'exited', exitReason: 'exited', stdoutBytes: 13 });
+    expect(exit.type === 'exit' && exit.process).toMatchObject({
+      processId: p.process_id,
+      state: 'exited',
+      exitReason: 'exited',
+      stdoutBytes: 13,
+    });
     const req = fake.requests(`/v1/processes/${p.process_id}/stream`)[0]!;
     expect(req.url).toBe(`/v1/processes/${p.process_id}/stream?stdout_offset=0&stderr_offset=0`);
     expect(req.headers.accept).toBe('text/event-stream');
@@ -279,9 +340,15 @@ describe('processes.stream', () => {
     fake.write(p.process_id, 'stderr', 'uvwxyz');
     fake.exit(p.process_id, 0);
     const fromOffsets = await collect(trove.processes.stream(p.process_id, { stdoutOffset: 4, stderrOffset: 6 }));
-    expect(fromOffsets.map((e) => (e.type === 'exit' ? 'exit' : `${e.type}@${e.offset}:${e.text}`))).toEqual(['stdout@4:ef', 'exit']);
+    expect(fromOffsets.map((e) => (e.type === 'exit' ? 'exit' : `${e.type}@${e.offset}:${e.text}`))).toEqual([
+      'stdout@4:ef',
+      'exit',
+    ]);
     const fromId = await collect(trove.processes.stream(p.process_id, { lastEventId: '6:3' }));
-    expect(fromId.map((e) => (e.type === 'exit' ? 'exit' : `${e.type}@${e.offset}:${e.text}`))).toEqual(['stderr@3:xyz', 'exit']);
+    expect(fromId.map((e) => (e.type === 'exit' ? 'exit' : `${e.type}@${e.offset}:${e.text}`))).toEqual([
+      'stderr@3:xyz',
+      'exit',
+    ]);
     const req = fake.requests(`/v1/processes/${p.process_id}/stream`).at(-1)!;
     expect(req.headers['last-event-id']).toBe('6:3');
     expect(req.url).toBe(`/v1/processes/${p.process_id}/stream`);
@@ -397,7 +464,12 @@ describe('exec.stream', () => {
       { exit: 0 },
     ];
     const events = await collect(trove.exec.stream('x'));
-    expect(events[0]).toMatchObject({ type: 'stdout', offset: 0, data: new Uint8Array([0xff, 0xfe]), text: '\ufffd\ufffd' });
+    expect(events[0]).toMatchObject({
+      type: 'stdout',
+      offset: 0,
+      data: new Uint8Array([0xff, 0xfe]),
+      text: '\ufffd\ufffd',
+    });
     expect(events.map((e) => e.type)).toEqual(['stdout', 'exit']);
 
     fake.execScript = [{ stream: 'stdout', data: 'half' }];
@@ -429,6 +501,12 @@ describe('exec.stream', () => {
     const req = fake.requests('/v1/exec').at(-1)!;
     expect(req.headers.accept).toBe('application/json');
     expect(JSON.parse(req.body.toString())).toEqual({ command: 'echo plain' });
-    expect(await trove.execDetailed('echo plain')).toEqual({ exitCode: 0, stdout: 'plain', stderr: '', durationMs: 1, exitReason: 'exited' });
+    expect(await trove.execDetailed('echo plain')).toEqual({
+      exitCode: 0,
+      stdout: 'plain',
+      stderr: '',
+      durationMs: 1,
+      exitReason: 'exited',
+    });
   });
 });

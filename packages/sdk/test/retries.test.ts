@@ -4,12 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerResponse } from 'node:http';
-import {
-  APIConnectionError,
-  InternalServerError,
-  RateLimitError,
-  TroveClient,
-} from '../src/index.js';
+import { APIConnectionError, InternalServerError, RateLimitError, TroveClient } from '../src/index.js';
 import { json, startPeer, type Peer, type RecordedRequest } from './helpers/peer.js';
 
 let peer: Peer | undefined;
@@ -37,7 +32,10 @@ const reset: Step = (req, res) => {
 async function script(...steps: Step[]): Promise<{ peer: Peer; client: (o?: object) => TroveClient }> {
   peer = await startPeer((req, res, i) => steps[Math.min(i, steps.length - 1)]!(req, res));
   const p = peer;
-  return { peer: p, client: (o = {}) => new TroveClient({ apiKey: 'trove-sk-test', baseUrl: p.url, namespace: 'n', ...o }) };
+  return {
+    peer: p,
+    client: (o = {}) => new TroveClient({ apiKey: 'trove-sk-test', baseUrl: p.url, namespace: 'n', ...o }),
+  };
 }
 
 describe('retries', () => {
@@ -74,7 +72,9 @@ describe('retries', () => {
 
   it('gives up after maxRetries and throws RateLimitError with retryAfter', async () => {
     const { peer, client } = await script(status(429, { 'retry-after': '0' }));
-    const err = (await client({ maxRetries: 2 }).readText('a').catch((e: unknown) => e)) as RateLimitError;
+    const err = (await client({ maxRetries: 2 })
+      .readText('a')
+      .catch((e: unknown) => e)) as RateLimitError;
     expect(err).toBeInstanceOf(RateLimitError);
     expect(err.retryAfter).toBe(0);
     expect(peer.requests).toHaveLength(3);
@@ -82,7 +82,9 @@ describe('retries', () => {
 
   it('does not wait for a Retry-After over 60 s', async () => {
     const { peer, client } = await script(status(429, { 'retry-after': '120' }), ok);
-    const err = (await client().readText('a').catch((e: unknown) => e)) as RateLimitError;
+    const err = (await client()
+      .readText('a')
+      .catch((e: unknown) => e)) as RateLimitError;
     expect(err).toBeInstanceOf(RateLimitError);
     expect(err.retryAfter).toBe(120);
     expect(peer.requests).toHaveLength(1);

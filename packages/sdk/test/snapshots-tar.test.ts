@@ -31,7 +31,10 @@ beforeAll(async () => {
   trove = new TroveClient({ apiKey: server.runtimeKey, baseUrl: server.baseUrl, namespace: 'tar-sdk' });
   tmp = mkdtempSync(join(tmpdir(), 'trove-sdk-tar-'));
   await trove.write('notes/a.txt', 'alpha');
-  await trove.upload('bin/blob.bin', Uint8Array.from({ length: 300_000 }, (_, i) => (i * 13) % 251));
+  await trove.upload(
+    'bin/blob.bin',
+    Uint8Array.from({ length: 300_000 }, (_, i) => (i * 13) % 251),
+  );
   source = await trove.snapshots.create({ label: 'source' });
   archive = await bytesOf(await trove.snapshots.export(source.snapshotId));
 });
@@ -78,7 +81,10 @@ describe('snapshots.import', () => {
     const fromBytes = await ns.snapshots.import(new Uint8Array(archive), { label: 'bytes' });
     const fromBlob = await ns.snapshots.import(await openAsBlob(file), { onProgress: (p) => progress.push(p) });
     const fromStream = await ns.snapshots.import(createReadStream(file), { label: null });
-    const fromTar = await ns.snapshots.import(gunzipSync(archive), { contentType: 'application/x-tar', label: 'plain' });
+    const fromTar = await ns.snapshots.import(gunzipSync(archive), {
+      contentType: 'application/x-tar',
+      label: 'plain',
+    });
     expect(fromBytes).toEqual({
       snapshotId: expect.stringMatching(/^snap-/),
       namespace: 'tar-sdk-in',
@@ -106,7 +112,9 @@ describe('snapshots.import', () => {
   });
 
   it('a refused archive is UnprocessableEntityError with the reason; a wrong key kind is PermissionDeniedError', async () => {
-    const err = await trove.snapshots.import(new TextEncoder().encode('not an archive at all')).catch((e: unknown) => e);
+    const err = await trove.snapshots
+      .import(new TextEncoder().encode('not an archive at all'))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnprocessableEntityError);
     expect(err).toMatchObject({ status: 422, code: 'snapshot_invalid' });
     expect((err as Error).message).toContain('Archive cannot be imported');

@@ -45,7 +45,11 @@ describe('upload', () => {
     const bytes = data(300_000);
     const progress: UploadProgress[] = [];
     const r = await trove.upload('u/bytes.bin', bytes, { onProgress: (p) => progress.push(p) });
-    expect(r).toEqual({ path: 'workspace/u/bytes.bin', sizeBytes: 300_000, etag: expect.stringMatching(/^"[0-9a-f.-]+"$/) });
+    expect(r).toEqual({
+      path: 'workspace/u/bytes.bin',
+      sizeBytes: 300_000,
+      etag: expect.stringMatching(/^"[0-9a-f.-]+"$/),
+    });
     expectProgress(progress, 300_000);
     // 64 KiB chunks: 5 chunks plus the initial report.
     expect(progress).toHaveLength(6);

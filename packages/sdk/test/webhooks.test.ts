@@ -88,7 +88,9 @@ describe('verifyWebhook accepts', () => {
   it('the header from a Fetch Headers, a Node header record (any case), or an array', async () => {
     const header = `t=${t},v1=${sig}`;
     for (const verify of variants) {
-      expect((await verify({ secret, body, headers: new Headers({ 'X-Trove-Signature': header }), now })).id).toBe('evt-1');
+      expect((await verify({ secret, body, headers: new Headers({ 'X-Trove-Signature': header }), now })).id).toBe(
+        'evt-1',
+      );
       expect((await verify({ secret, body, headers: { 'x-trove-signature': header }, now })).id).toBe('evt-1');
       expect((await verify({ secret, body, headers: { 'X-Trove-Signature': header }, now })).id).toBe('evt-1');
       expect((await verify({ secret, body, signatureHeader: [`t=${t}`, `v1=${sig}`], now })).id).toBe('evt-1');
@@ -99,7 +101,9 @@ describe('verifyWebhook accepts', () => {
     for (const skew of [-300, -299, 0, 299, 300]) {
       const ts = t + skew;
       for (const verify of variants) {
-        await expect(Promise.resolve(verify({ secret, body, signatureHeader: `t=${ts},v1=${sign(ts)}`, now }))).resolves.toBeTruthy();
+        await expect(
+          Promise.resolve(verify({ secret, body, signatureHeader: `t=${ts},v1=${sign(ts)}`, now })),
+        ).resolves.toBeTruthy();
       }
     }
   });
@@ -115,27 +119,51 @@ describe('verifyWebhook accepts', () => {
 describe('verifyWebhook rejects', () => {
   it('a stale timestamp, with how far off it is', async () => {
     const old = t - 301;
-    await expectReason({ secret, body, signatureHeader: `t=${old},v1=${sign(old)}`, now }, 'timestamp_out_of_tolerance', /301 s old \(tolerance 300 s\)/);
+    await expectReason(
+      { secret, body, signatureHeader: `t=${old},v1=${sign(old)}`, now },
+      'timestamp_out_of_tolerance',
+      /301 s old \(tolerance 300 s\)/,
+    );
     const future = t + 400;
-    await expectReason({ secret, body, signatureHeader: `t=${future},v1=${sign(future)}`, now }, 'timestamp_out_of_tolerance', /400 s in the future/);
+    await expectReason(
+      { secret, body, signatureHeader: `t=${future},v1=${sign(future)}`, now },
+      'timestamp_out_of_tolerance',
+      /400 s in the future/,
+    );
   });
 
   it('a tampered body', async () => {
     const tampered = body.replace('"size_bytes":12', '"size_bytes":13');
-    await expectReason({ secret, body: tampered, signatureHeader: `t=${t},v1=${sig}`, now }, 'no_matching_signature', /raw body/);
+    await expectReason(
+      { secret, body: tampered, signatureHeader: `t=${t},v1=${sig}`, now },
+      'no_matching_signature',
+      /raw body/,
+    );
   });
 
   it('a re-serialized body (parsed and stringified with different spacing)', async () => {
     const reserialized = JSON.stringify(JSON.parse(body), null, 2);
-    await expectReason({ secret, body: reserialized, signatureHeader: `t=${t},v1=${sig}`, now }, 'no_matching_signature', /not parsed JSON/);
+    await expectReason(
+      { secret, body: reserialized, signatureHeader: `t=${t},v1=${sig}`, now },
+      'no_matching_signature',
+      /not parsed JSON/,
+    );
   });
 
   it('a tampered timestamp (signature of another t)', async () => {
-    await expectReason({ secret, body, signatureHeader: `t=${t - 1},v1=${sig}`, now }, 'no_matching_signature', /No v1 signature matches/);
+    await expectReason(
+      { secret, body, signatureHeader: `t=${t - 1},v1=${sig}`, now },
+      'no_matching_signature',
+      /No v1 signature matches/,
+    );
   });
 
   it('the wrong secret', async () => {
-    await expectReason({ secret: otherSecret, body, signatureHeader: `t=${t},v1=${sig}`, now }, 'no_matching_signature', /own signing secret/);
+    await expectReason(
+      { secret: otherSecret, body, signatureHeader: `t=${t},v1=${sig}`, now },
+      'no_matching_signature',
+      /own signing secret/,
+    );
   });
 
   it('a parsed JSON body', async () => {
@@ -147,16 +175,36 @@ describe('verifyWebhook rejects', () => {
   });
 
   it('a secret with whitespace, an empty secret, an API key as secret', async () => {
-    await expectReason({ secret: secret + '\n', body, signatureHeader: `t=${t},v1=${sig}`, now }, 'invalid_secret', /secret has whitespace/);
-    await expectReason({ secret: ' ' + secret, body, signatureHeader: `t=${t},v1=${sig}`, now }, 'invalid_secret', /trim it/);
-    await expectReason({ secret: '', body, signatureHeader: `t=${t},v1=${sig}`, now }, 'invalid_secret', /No signing secret/);
-    await expectReason({ secret: 'trove-sk-abc', body, signatureHeader: `t=${t},v1=${sig}`, now }, 'invalid_secret', /API key, not a signing secret/);
+    await expectReason(
+      { secret: secret + '\n', body, signatureHeader: `t=${t},v1=${sig}`, now },
+      'invalid_secret',
+      /secret has whitespace/,
+    );
+    await expectReason(
+      { secret: ' ' + secret, body, signatureHeader: `t=${t},v1=${sig}`, now },
+      'invalid_secret',
+      /trim it/,
+    );
+    await expectReason(
+      { secret: '', body, signatureHeader: `t=${t},v1=${sig}`, now },
+      'invalid_secret',
+      /No signing secret/,
+    );
+    await expectReason(
+      { secret: 'trove-sk-abc', body, signatureHeader: `t=${t},v1=${sig}`, now },
+      'invalid_secret',
+      /API key, not a signing secret/,
+    );
   });
 
   it('a missing header', async () => {
     await expectReason({ secret, body, now }, 'missing_header', /Missing X-Trove-Signature/);
     await expectReason({ secret, body, signatureHeader: '', now }, 'missing_header', /Missing/);
-    await expectReason({ secret, body, headers: { 'content-type': 'application/json' }, now }, 'missing_header', /Missing/);
+    await expectReason(
+      { secret, body, headers: { 'content-type': 'application/json' }, now },
+      'missing_header',
+      /Missing/,
+    );
   });
 
   it.each([
@@ -167,11 +215,19 @@ describe('verifyWebhook rejects', () => {
     ['only a short v1', `t=${t},v1=abcd`],
     ['a bare signature', sig],
   ])('a malformed header: %s', async (_name, header) => {
-    await expectReason({ secret, body, signatureHeader: header, now }, 'malformed_header', /expected "t=<unix seconds>,v1=<64 hex chars>"/);
+    await expectReason(
+      { secret, body, signatureHeader: header, now },
+      'malformed_header',
+      /expected "t=<unix seconds>,v1=<64 hex chars>"/,
+    );
   });
 
   it('a valid signature over a body that is not JSON', async () => {
-    await expectReason({ secret, body: 'not json', signatureHeader: `t=${t},v1=${sign(t, 'not json')}`, now }, 'invalid_json', /not JSON/);
+    await expectReason(
+      { secret, body: 'not json', signatureHeader: `t=${t},v1=${sign(t, 'not json')}`, now },
+      'invalid_json',
+      /not JSON/,
+    );
   });
 });
 
@@ -179,7 +235,9 @@ describe('generateTestHeader', () => {
   it('produces headers that node:crypto agrees with and verifyWebhook accepts', async () => {
     const header = generateTestHeader({ secret, payload: body, timestamp: t });
     expect(header).toBe(`t=${t},v1=${sig}`);
-    expect(await generateTestHeaderAsync({ secret, payload: new TextEncoder().encode(body), timestamp: t })).toBe(header);
+    expect(await generateTestHeaderAsync({ secret, payload: new TextEncoder().encode(body), timestamp: t })).toBe(
+      header,
+    );
     const fresh = generateTestHeader({ secret, payload: body });
     expect(verifyWebhook({ secret, body, signatureHeader: fresh }).id).toBe('evt-1');
   });

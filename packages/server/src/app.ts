@@ -30,7 +30,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       level: config.logLevel,
       // Security: keys and secrets never reach a log line.
       redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', '*.api_key', '*.admin_api_key', '*.signing_secret', '*.secret'],
+        paths: [
+          'req.headers.authorization',
+          'headers.authorization',
+          '*.api_key',
+          '*.admin_api_key',
+          '*.signing_secret',
+          '*.secret',
+        ],
         censor: '[redacted]',
       },
     },
@@ -53,15 +60,30 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // API's error shape, with the request id every response carries.
     frameworkErrors: (err, req, reply) => {
       reply.header('x-request-id', req.id);
-      const detail = err.code === 'FST_ERR_BAD_URL' ? `URL is not valid percent-encoded UTF-8: ${req.url.split('?')[0]}` : err.message;
+      const detail =
+        err.code === 'FST_ERR_BAD_URL'
+          ? `URL is not valid percent-encoded UTF-8: ${req.url.split('?')[0]}`
+          : err.message;
       sendError(reply, new AppError('bad_request', detail));
     },
   });
 
   // Query strings and headers are text, so they are coerced ("true" → true);
   // JSON bodies are not: `{"content": 5}` is a 422, not the string "5".
-  const ajvText = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false, strict: false });
-  const ajvBody = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: true, allErrors: false, strict: false });
+  const ajvText = new Ajv({
+    coerceTypes: 'array',
+    useDefaults: true,
+    removeAdditional: true,
+    allErrors: false,
+    strict: false,
+  });
+  const ajvBody = new Ajv({
+    coerceTypes: false,
+    useDefaults: true,
+    removeAdditional: true,
+    allErrors: false,
+    strict: false,
+  });
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? ajvBody.compile(schema) : ajvText.compile(schema),
   );
@@ -77,7 +99,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const accessLog = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
   app.addHook('onResponse', (req, reply, done) => {
     accessLog.info(
-      { reqId: req.id, method: req.method, url: req.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      {
+        reqId: req.id,
+        method: req.method,
+        url: req.url,
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
       'request completed',
     );
     done();
@@ -122,7 +150,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         description:
           'Managed POSIX filesystem for AI agents. Wire contract: docs/protocol.md. Errors are {"detail": string, "code": string}.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'trove-sk-… API key' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'trove-sk-… API key' } },
+      },
       security: [{ bearer: [] }],
     },
     // find-my-way's wildcard is docs/protocol.md's {path}.
@@ -141,6 +171,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // packages/server/dist/app.js → packages/dashboard/dist
     distDir: config.http.dashboardDir ?? fileURLToPath(new URL('../../dashboard/dist', import.meta.url)),
   });
-  app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/dashboard/'));
+  app.get('/', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
+    reply.redirect('/dashboard/'),
+  );
   return app;
 }

@@ -110,66 +110,336 @@ export const DEFAULT_QUOTA_BYTES = 10 * 1024 ** 3;
 export const OPTIONS: Option[] = [
   { env: 'TROVE_HOST', flag: 'host', kind: 'string', help: 'Interface to listen on (default 127.0.0.1)' },
   { env: 'TROVE_PORT', flag: 'port', kind: 'int', help: 'Port (default 8080; 0 = pick a free port)' },
-  { env: 'TROVE_DATA_DIR', flag: 'data-dir', kind: 'string', help: 'Database, namespace trees, snapshots (default ./.trove)' },
-  { env: 'TROVE_SQLITE_SYNCHRONOUS', flag: 'sqlite-synchronous', kind: 'string', help: "SQLite: full = an answered write's event survives a power cut too (an fsync per commit batch); normal = it survives a crash of the server, not of the OS (default normal)" },
-  { env: 'TROVE_DATABASE_URL', flag: 'database-url', kind: 'string', help: 'postgres://… for PostgreSQL (default: SQLite in the data dir)' },
-  { env: 'TROVE_BOOTSTRAP_ADMIN_KEY', flag: 'bootstrap-admin-key', kind: 'string', help: 'Admin key to create on first start' },
-  { env: 'TROVE_BOOTSTRAP_RUNTIME_KEY', flag: 'bootstrap-runtime-key', kind: 'string', help: 'Workspace key to create on first start' },
+  {
+    env: 'TROVE_DATA_DIR',
+    flag: 'data-dir',
+    kind: 'string',
+    help: 'Database, namespace trees, snapshots (default ./.trove)',
+  },
+  {
+    env: 'TROVE_SQLITE_SYNCHRONOUS',
+    flag: 'sqlite-synchronous',
+    kind: 'string',
+    help: "SQLite: full = an answered write's event survives a power cut too (an fsync per commit batch); normal = it survives a crash of the server, not of the OS (default normal)",
+  },
+  {
+    env: 'TROVE_DATABASE_URL',
+    flag: 'database-url',
+    kind: 'string',
+    help: 'postgres://… for PostgreSQL (default: SQLite in the data dir)',
+  },
+  {
+    env: 'TROVE_BOOTSTRAP_ADMIN_KEY',
+    flag: 'bootstrap-admin-key',
+    kind: 'string',
+    help: 'Admin key to create on first start',
+  },
+  {
+    env: 'TROVE_BOOTSTRAP_RUNTIME_KEY',
+    flag: 'bootstrap-runtime-key',
+    kind: 'string',
+    help: 'Workspace key to create on first start',
+  },
   { env: 'TROVE_ALLOW_SIGNUP', flag: 'allow-signup', kind: 'bool', help: 'Enable POST /v1/workspaces' },
-  { env: 'TROVE_WEBHOOK_ALLOW_PRIVATE', flag: 'webhook-allow-private', kind: 'bool', help: 'Allow webhooks to loopback/private addresses' },
+  {
+    env: 'TROVE_WEBHOOK_ALLOW_PRIVATE',
+    flag: 'webhook-allow-private',
+    kind: 'bool',
+    help: 'Allow webhooks to loopback/private addresses',
+  },
   { env: 'TROVE_EXEC_TIMEOUT_MS', flag: 'exec-timeout-ms', kind: 'int', help: 'Exec wall-clock limit (default 30000)' },
   { env: 'TROVE_EXEC_NETWORK', flag: 'exec-network', kind: 'bool', help: 'Give exec network access (default off)' },
-  { env: 'TROVE_EXEC_INSECURE', flag: 'exec-insecure', kind: 'bool', help: 'DANGEROUS: run exec without a sandbox (development only)' },
-  { env: 'TROVE_EXEC_UID', flag: 'exec-uid', kind: 'int', help: 'Unprivileged uid exec runs as (default 64000 when root)' },
-  { env: 'TROVE_EXEC_GID', flag: 'exec-gid', kind: 'int', help: 'Unprivileged gid exec runs as (default 64000 when root)' },
-  { env: 'TROVE_EXEC_MAX_OUTPUT_BYTES', flag: 'exec-max-output-bytes', kind: 'int', help: 'Cap per output stream (default 10 MiB)' },
-  { env: 'TROVE_EXEC_CPU_SECONDS', flag: 'exec-cpu-seconds', kind: 'int', help: 'CPU-time limit per exec (default 60)' },
-  { env: 'TROVE_EXEC_MEMORY_BYTES', flag: 'exec-memory-bytes', kind: 'int', help: 'Memory limit per exec (default 1 GiB)' },
+  {
+    env: 'TROVE_EXEC_INSECURE',
+    flag: 'exec-insecure',
+    kind: 'bool',
+    help: 'DANGEROUS: run exec without a sandbox (development only)',
+  },
+  {
+    env: 'TROVE_EXEC_UID',
+    flag: 'exec-uid',
+    kind: 'int',
+    help: 'Unprivileged uid exec runs as (default 64000 when root)',
+  },
+  {
+    env: 'TROVE_EXEC_GID',
+    flag: 'exec-gid',
+    kind: 'int',
+    help: 'Unprivileged gid exec runs as (default 64000 when root)',
+  },
+  {
+    env: 'TROVE_EXEC_MAX_OUTPUT_BYTES',
+    flag: 'exec-max-output-bytes',
+    kind: 'int',
+    help: 'Cap per output stream (default 10 MiB)',
+  },
+  {
+    env: 'TROVE_EXEC_CPU_SECONDS',
+    flag: 'exec-cpu-seconds',
+    kind: 'int',
+    help: 'CPU-time limit per exec (default 60)',
+  },
+  {
+    env: 'TROVE_EXEC_MEMORY_BYTES',
+    flag: 'exec-memory-bytes',
+    kind: 'int',
+    help: 'Memory limit per exec (default 1 GiB)',
+  },
   { env: 'TROVE_EXEC_MAX_PROCS', flag: 'exec-max-procs', kind: 'int', help: 'Process limit per exec (default 128)' },
-  { env: 'TROVE_EXEC_MAX_FILE_BYTES', flag: 'exec-max-file-bytes', kind: 'int', help: 'Largest file an exec may write (default 1 GiB)' },
-  { env: 'TROVE_EXEC_CONCURRENCY', flag: 'exec-concurrency', kind: 'int', help: 'Running execs per server (default 16)' },
-  { env: 'TROVE_EXEC_NS_CONCURRENCY', flag: 'exec-ns-concurrency', kind: 'int', help: 'Running execs per namespace (default 4)' },
-  { env: 'TROVE_EXEC_WORKSPACE_CONCURRENCY', flag: 'exec-workspace-concurrency', kind: 'int', help: 'Running execs per workspace (default: half of --exec-concurrency, rounded up)' },
-  { env: 'TROVE_EXEC_QUEUE_TIMEOUT_MS', flag: 'exec-queue-timeout-ms', kind: 'int', help: 'Max wait for an exec slot before 429 (default 5000)' },
-  { env: 'TROVE_EXEC_WARM_IDLE_MS', flag: 'exec-warm-idle-ms', kind: 'int', help: "A namespace's warm sandbox is stopped after this long without a command (default 300000)" },
-  { env: 'TROVE_EXEC_WARM_MAX', flag: 'exec-warm-max', kind: 'int', help: 'Warm sandboxes kept while idle, least recently used stopped first (default 256)' },
-  { env: 'TROVE_NS_MEMORY_BYTES', flag: 'ns-memory-bytes', kind: 'int', help: 'Memory of all running execs of a namespace together, cgroup (default 2 GiB; 0 = none)' },
-  { env: 'TROVE_NS_MAX_PROCS', flag: 'ns-max-procs', kind: 'int', help: 'Processes of all running execs of a namespace together, cgroup (default 256; 0 = none)' },
-  { env: 'TROVE_NS_CPU_WEIGHT', flag: 'ns-cpu-weight', kind: 'int', help: 'CPU weight of each namespace against the others, 1-10000 (default 100: even shares)' },
-  { env: 'TROVE_CGROUP_PARENT', flag: 'cgroup-parent', kind: 'string', help: 'Delegated cgroup v2 directory for exec groups (default: cgroup v1 if mounted, else the server\'s own v2 group)' },
-  { env: 'TROVE_CHANGES', flag: 'changes', kind: 'string', help: "Commands' file changes as events: auto (fanotify when root, else before/after scans of one-shot execs), fanotify, scan or off (default auto)" },
-  { env: 'TROVE_CHANGES_MAX_PER_COMMAND', flag: 'changes-max-per-command', kind: 'int', help: 'Paths recorded per command (per window of a background process) before one files.changed summary (default 1000)' },
-  { env: 'TROVE_CHANGES_WINDOW_MS', flag: 'changes-window-ms', kind: 'int', help: "A background process's changes are recorded this often (default 100)" },
-  { env: 'TROVE_CHANGES_SCAN_MAX_FILES', flag: 'changes-scan-max-files', kind: 'int', help: 'Scan mode: entries compared per one-shot exec at most (default 20000)' },
-  { env: 'TROVE_PROCESS_MAX_PER_NAMESPACE', flag: 'process-max-per-namespace', kind: 'int', help: 'Running background processes per namespace (default 16)' },
-  { env: 'TROVE_PROCESS_MAX_TOTAL', flag: 'process-max-total', kind: 'int', help: 'Running background processes per server (default 256)' },
-  { env: 'TROVE_PROCESS_OUTPUT_BYTES', flag: 'process-output-bytes', kind: 'int', help: 'Output kept per stream of a background process, oldest dropped first (default 16 MiB)' },
-  { env: 'TROVE_PROCESS_RETENTION_MS', flag: 'process-retention-ms', kind: 'int', help: 'Keep a background process\'s record and output this long after it ends (default 86400000 = 24 h)' },
-  { env: 'TROVE_PROCESS_MAX_TIMEOUT_MS', flag: 'process-max-timeout-ms', kind: 'int', help: 'Cap on a background process\'s timeout_ms (default 86400000 = 24 h; 0 = no cap); default timeout: none' },
-  { env: 'TROVE_PROCESS_NODE_LOST_MS', flag: 'process-node-lost-ms', kind: 'int', help: "Cluster: another node's running processes are marked node_lost after it has not vouched for them this long (default 45000)" },
-  { env: 'TROVE_PROCESS_CPU_SECONDS', flag: 'process-cpu-seconds', kind: 'int', help: 'CPU-time limit per process of a background process (default 0 = none)' },
+  {
+    env: 'TROVE_EXEC_MAX_FILE_BYTES',
+    flag: 'exec-max-file-bytes',
+    kind: 'int',
+    help: 'Largest file an exec may write (default 1 GiB)',
+  },
+  {
+    env: 'TROVE_EXEC_CONCURRENCY',
+    flag: 'exec-concurrency',
+    kind: 'int',
+    help: 'Running execs per server (default 16)',
+  },
+  {
+    env: 'TROVE_EXEC_NS_CONCURRENCY',
+    flag: 'exec-ns-concurrency',
+    kind: 'int',
+    help: 'Running execs per namespace (default 4)',
+  },
+  {
+    env: 'TROVE_EXEC_WORKSPACE_CONCURRENCY',
+    flag: 'exec-workspace-concurrency',
+    kind: 'int',
+    help: 'Running execs per workspace (default: half of --exec-concurrency, rounded up)',
+  },
+  {
+    env: 'TROVE_EXEC_QUEUE_TIMEOUT_MS',
+    flag: 'exec-queue-timeout-ms',
+    kind: 'int',
+    help: 'Max wait for an exec slot before 429 (default 5000)',
+  },
+  {
+    env: 'TROVE_EXEC_WARM_IDLE_MS',
+    flag: 'exec-warm-idle-ms',
+    kind: 'int',
+    help: "A namespace's warm sandbox is stopped after this long without a command (default 300000)",
+  },
+  {
+    env: 'TROVE_EXEC_WARM_MAX',
+    flag: 'exec-warm-max',
+    kind: 'int',
+    help: 'Warm sandboxes kept while idle, least recently used stopped first (default 256)',
+  },
+  {
+    env: 'TROVE_NS_MEMORY_BYTES',
+    flag: 'ns-memory-bytes',
+    kind: 'int',
+    help: 'Memory of all running execs of a namespace together, cgroup (default 2 GiB; 0 = none)',
+  },
+  {
+    env: 'TROVE_NS_MAX_PROCS',
+    flag: 'ns-max-procs',
+    kind: 'int',
+    help: 'Processes of all running execs of a namespace together, cgroup (default 256; 0 = none)',
+  },
+  {
+    env: 'TROVE_NS_CPU_WEIGHT',
+    flag: 'ns-cpu-weight',
+    kind: 'int',
+    help: 'CPU weight of each namespace against the others, 1-10000 (default 100: even shares)',
+  },
+  {
+    env: 'TROVE_CGROUP_PARENT',
+    flag: 'cgroup-parent',
+    kind: 'string',
+    help: "Delegated cgroup v2 directory for exec groups (default: cgroup v1 if mounted, else the server's own v2 group)",
+  },
+  {
+    env: 'TROVE_CHANGES',
+    flag: 'changes',
+    kind: 'string',
+    help: "Commands' file changes as events: auto (fanotify when root, else before/after scans of one-shot execs), fanotify, scan or off (default auto)",
+  },
+  {
+    env: 'TROVE_CHANGES_MAX_PER_COMMAND',
+    flag: 'changes-max-per-command',
+    kind: 'int',
+    help: 'Paths recorded per command (per window of a background process) before one files.changed summary (default 1000)',
+  },
+  {
+    env: 'TROVE_CHANGES_WINDOW_MS',
+    flag: 'changes-window-ms',
+    kind: 'int',
+    help: "A background process's changes are recorded this often (default 100)",
+  },
+  {
+    env: 'TROVE_CHANGES_SCAN_MAX_FILES',
+    flag: 'changes-scan-max-files',
+    kind: 'int',
+    help: 'Scan mode: entries compared per one-shot exec at most (default 20000)',
+  },
+  {
+    env: 'TROVE_PROCESS_MAX_PER_NAMESPACE',
+    flag: 'process-max-per-namespace',
+    kind: 'int',
+    help: 'Running background processes per namespace (default 16)',
+  },
+  {
+    env: 'TROVE_PROCESS_MAX_TOTAL',
+    flag: 'process-max-total',
+    kind: 'int',
+    help: 'Running background processes per server (default 256)',
+  },
+  {
+    env: 'TROVE_PROCESS_OUTPUT_BYTES',
+    flag: 'process-output-bytes',
+    kind: 'int',
+    help: 'Output kept per stream of a background process, oldest dropped first (default 16 MiB)',
+  },
+  {
+    env: 'TROVE_PROCESS_RETENTION_MS',
+    flag: 'process-retention-ms',
+    kind: 'int',
+    help: "Keep a background process's record and output this long after it ends (default 86400000 = 24 h)",
+  },
+  {
+    env: 'TROVE_PROCESS_MAX_TIMEOUT_MS',
+    flag: 'process-max-timeout-ms',
+    kind: 'int',
+    help: "Cap on a background process's timeout_ms (default 86400000 = 24 h; 0 = no cap); default timeout: none",
+  },
+  {
+    env: 'TROVE_PROCESS_NODE_LOST_MS',
+    flag: 'process-node-lost-ms',
+    kind: 'int',
+    help: "Cluster: another node's running processes are marked node_lost after it has not vouched for them this long (default 45000)",
+  },
+  {
+    env: 'TROVE_PROCESS_CPU_SECONDS',
+    flag: 'process-cpu-seconds',
+    kind: 'int',
+    help: 'CPU-time limit per process of a background process (default 0 = none)',
+  },
   { env: 'TROVE_MAX_UPLOAD_BYTES', flag: 'max-upload-bytes', kind: 'int', help: 'Largest upload (default 5 GiB)' },
-  { env: 'TROVE_MAX_READ_BYTES', flag: 'max-read-bytes', kind: 'int', help: 'GET /files cap before truncation (default 100 MiB)' },
-  { env: 'TROVE_QUOTA_BYTES', flag: 'quota-bytes', kind: 'int', help: 'Bytes per namespace, what exec writes included (default 10 GiB; 0 = unlimited)' },
+  {
+    env: 'TROVE_MAX_READ_BYTES',
+    flag: 'max-read-bytes',
+    kind: 'int',
+    help: 'GET /files cap before truncation (default 100 MiB)',
+  },
+  {
+    env: 'TROVE_QUOTA_BYTES',
+    flag: 'quota-bytes',
+    kind: 'int',
+    help: 'Bytes per namespace, what exec writes included (default 10 GiB; 0 = unlimited)',
+  },
   { env: 'TROVE_QUOTA_FILES', flag: 'quota-files', kind: 'int', help: 'Files per namespace (default 0 = unlimited)' },
-  { env: 'TROVE_MIN_FREE_BYTES', flag: 'min-free-bytes', kind: 'int', help: 'Free space on the data volume kept from tenant writes and execs (default 5 % of it, at most 1 GiB; 0 = none)' },
-  { env: 'TROVE_QUOTA_CACHE_MS', flag: 'quota-cache-ms', kind: 'int', help: 'Re-measure a namespace for quota checks after this long (default 30000; 2000 with PostgreSQL)' },
-  { env: 'TROVE_WEBHOOK_TIMEOUT_MS', flag: 'webhook-timeout-ms', kind: 'int', help: 'Per-attempt delivery timeout (default 10000)' },
-  { env: 'TROVE_WEBHOOK_CONCURRENCY', flag: 'webhook-concurrency', kind: 'int', help: 'Concurrent deliveries per node (default 16)' },
-  { env: 'TROVE_WEBHOOK_RETRY_SCHEDULE', flag: 'webhook-retry-schedule', kind: 'string', help: 'Comma list of retry delays in ms (default 1s,5s,30s,2m,10m,30m,1h,2h,4h)' },
-  { env: 'TROVE_WEBHOOK_MAX_AGE_MS', flag: 'webhook-max-age-ms', kind: 'int', help: 'Give up on a delivery after this long (default 26 h)' },
-  { env: 'TROVE_WEBHOOK_DISABLE_AFTER', flag: 'webhook-disable-after', kind: 'int', help: 'Disable an endpoint after N consecutive failed deliveries (default 50)' },
-  { env: 'TROVE_WEBHOOK_LEASE_MARGIN_MS', flag: 'webhook-lease-margin-ms', kind: 'int', help: 'Cluster: a dead node\'s in-flight deliveries are retried this long after the attempt timeout (default 30000)' },
-  { env: 'TROVE_SNAPSHOT_RETENTION_DAYS', flag: 'snapshot-retention-days', kind: 'int', help: 'Delete snapshots older than this (default 30)' },
-  { env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE', flag: 'snapshot-max-per-namespace', kind: 'int', help: 'Keep at most N snapshots per namespace (default 100)' },
-  { env: 'TROVE_BODY_IDLE_TIMEOUT_MS', flag: 'body-idle-timeout-ms', kind: 'int', help: 'A request body that sends nothing for this long gets 408 and the connection closed (default 30000)' },
-  { env: 'TROVE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', kind: 'int', help: 'A whole request, upload included, must arrive within this (default 3600000 = 1 h; 0 = no limit)' },
-  { env: 'TROVE_HEADERS_TIMEOUT_MS', flag: 'headers-timeout-ms', kind: 'int', help: 'A request head must arrive within this (default 30000)' },
-  { env: 'TROVE_CONNECTION_TIMEOUT_MS', flag: 'connection-timeout-ms', kind: 'int', help: 'Close a connection idle this long unless the server is still working on its answer (default 120000; 0 = never; else >= 65000)' },
-  { env: 'TROVE_KEEP_ALIVE_TIMEOUT_MS', flag: 'keep-alive-timeout-ms', kind: 'int', help: 'Close an idle keep-alive connection after this (default 72000)' },
-  { env: 'TROVE_RATE_LIMIT_PER_MINUTE', flag: 'rate-limit-per-minute', kind: 'int', help: 'Requests per minute per key (default 0 = off)' },
-  { env: 'TROVE_NATIVE_IO', flag: 'native-io', kind: 'bool', help: 'Send large downloads with sendfile (default 1; 0 = buffered writes, for comparisons)' },
-  { env: 'TROVE_DASHBOARD_DIR', flag: 'dashboard-dir', kind: 'string', help: 'Serve the dashboard built in this directory (default: packages/dashboard/dist)' },
+  {
+    env: 'TROVE_MIN_FREE_BYTES',
+    flag: 'min-free-bytes',
+    kind: 'int',
+    help: 'Free space on the data volume kept from tenant writes and execs (default 5 % of it, at most 1 GiB; 0 = none)',
+  },
+  {
+    env: 'TROVE_QUOTA_CACHE_MS',
+    flag: 'quota-cache-ms',
+    kind: 'int',
+    help: 'Re-measure a namespace for quota checks after this long (default 30000; 2000 with PostgreSQL)',
+  },
+  {
+    env: 'TROVE_WEBHOOK_TIMEOUT_MS',
+    flag: 'webhook-timeout-ms',
+    kind: 'int',
+    help: 'Per-attempt delivery timeout (default 10000)',
+  },
+  {
+    env: 'TROVE_WEBHOOK_CONCURRENCY',
+    flag: 'webhook-concurrency',
+    kind: 'int',
+    help: 'Concurrent deliveries per node (default 16)',
+  },
+  {
+    env: 'TROVE_WEBHOOK_RETRY_SCHEDULE',
+    flag: 'webhook-retry-schedule',
+    kind: 'string',
+    help: 'Comma list of retry delays in ms (default 1s,5s,30s,2m,10m,30m,1h,2h,4h)',
+  },
+  {
+    env: 'TROVE_WEBHOOK_MAX_AGE_MS',
+    flag: 'webhook-max-age-ms',
+    kind: 'int',
+    help: 'Give up on a delivery after this long (default 26 h)',
+  },
+  {
+    env: 'TROVE_WEBHOOK_DISABLE_AFTER',
+    flag: 'webhook-disable-after',
+    kind: 'int',
+    help: 'Disable an endpoint after N consecutive failed deliveries (default 50)',
+  },
+  {
+    env: 'TROVE_WEBHOOK_LEASE_MARGIN_MS',
+    flag: 'webhook-lease-margin-ms',
+    kind: 'int',
+    help: "Cluster: a dead node's in-flight deliveries are retried this long after the attempt timeout (default 30000)",
+  },
+  {
+    env: 'TROVE_SNAPSHOT_RETENTION_DAYS',
+    flag: 'snapshot-retention-days',
+    kind: 'int',
+    help: 'Delete snapshots older than this (default 30)',
+  },
+  {
+    env: 'TROVE_SNAPSHOT_MAX_PER_NAMESPACE',
+    flag: 'snapshot-max-per-namespace',
+    kind: 'int',
+    help: 'Keep at most N snapshots per namespace (default 100)',
+  },
+  {
+    env: 'TROVE_BODY_IDLE_TIMEOUT_MS',
+    flag: 'body-idle-timeout-ms',
+    kind: 'int',
+    help: 'A request body that sends nothing for this long gets 408 and the connection closed (default 30000)',
+  },
+  {
+    env: 'TROVE_REQUEST_TIMEOUT_MS',
+    flag: 'request-timeout-ms',
+    kind: 'int',
+    help: 'A whole request, upload included, must arrive within this (default 3600000 = 1 h; 0 = no limit)',
+  },
+  {
+    env: 'TROVE_HEADERS_TIMEOUT_MS',
+    flag: 'headers-timeout-ms',
+    kind: 'int',
+    help: 'A request head must arrive within this (default 30000)',
+  },
+  {
+    env: 'TROVE_CONNECTION_TIMEOUT_MS',
+    flag: 'connection-timeout-ms',
+    kind: 'int',
+    help: 'Close a connection idle this long unless the server is still working on its answer (default 120000; 0 = never; else >= 65000)',
+  },
+  {
+    env: 'TROVE_KEEP_ALIVE_TIMEOUT_MS',
+    flag: 'keep-alive-timeout-ms',
+    kind: 'int',
+    help: 'Close an idle keep-alive connection after this (default 72000)',
+  },
+  {
+    env: 'TROVE_RATE_LIMIT_PER_MINUTE',
+    flag: 'rate-limit-per-minute',
+    kind: 'int',
+    help: 'Requests per minute per key (default 0 = off)',
+  },
+  {
+    env: 'TROVE_NATIVE_IO',
+    flag: 'native-io',
+    kind: 'bool',
+    help: 'Send large downloads with sendfile (default 1; 0 = buffered writes, for comparisons)',
+  },
+  {
+    env: 'TROVE_DASHBOARD_DIR',
+    flag: 'dashboard-dir',
+    kind: 'string',
+    help: 'Serve the dashboard built in this directory (default: packages/dashboard/dist)',
+  },
   { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },
   { env: 'TROVE_LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'pino level (default info)' },
 ];
@@ -228,12 +498,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('TROVE_DATABASE_URL must start with postgres:// (leave it unset for embedded SQLite)');
   }
-  const schedule = (str('TROVE_WEBHOOK_RETRY_SCHEDULE') ?? '1000,5000,30000,120000,600000,1800000,3600000,7200000,14400000')
+  const schedule = (
+    str('TROVE_WEBHOOK_RETRY_SCHEDULE') ?? '1000,5000,30000,120000,600000,1800000,3600000,7200000,14400000'
+  )
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
     .map((s) => {
-      if (!/^\d+$/.test(s)) throw new ConfigError(`TROVE_WEBHOOK_RETRY_SCHEDULE must be a comma list of milliseconds, got "${s}"`);
+      if (!/^\d+$/.test(s))
+        throw new ConfigError(`TROVE_WEBHOOK_RETRY_SCHEDULE must be a comma list of milliseconds, got "${s}"`);
       return Number(s);
     });
   if (schedule.length === 0) throw new ConfigError('TROVE_WEBHOOK_RETRY_SCHEDULE must not be empty');
@@ -250,7 +523,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     connectionMs: int('TROVE_CONNECTION_TIMEOUT_MS', 120_000),
     keepAliveMs: int('TROVE_KEEP_ALIVE_TIMEOUT_MS', 72_000),
   };
-  for (const [name, v] of [['TROVE_BODY_IDLE_TIMEOUT_MS', timeouts.bodyIdleMs], ['TROVE_HEADERS_TIMEOUT_MS', timeouts.headersMs], ['TROVE_KEEP_ALIVE_TIMEOUT_MS', timeouts.keepAliveMs]] as const) {
+  for (const [name, v] of [
+    ['TROVE_BODY_IDLE_TIMEOUT_MS', timeouts.bodyIdleMs],
+    ['TROVE_HEADERS_TIMEOUT_MS', timeouts.headersMs],
+    ['TROVE_KEEP_ALIVE_TIMEOUT_MS', timeouts.keepAliveMs],
+  ] as const) {
     // No "off": these are what keep slow clients from holding connections.
     if (v === 0) throw new ConfigError(`${name} must be at least 1, got 0`);
   }
@@ -259,13 +536,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   }
   // Event streams may be silent for up to 60 s between heartbeats (?heartbeat=60).
   if (timeouts.connectionMs > 0 && timeouts.connectionMs < 65_000) {
-    throw new ConfigError(`TROVE_CONNECTION_TIMEOUT_MS must be 0 or at least 65000 (event streams send a heartbeat every 60 s at most), got ${timeouts.connectionMs}`);
+    throw new ConfigError(
+      `TROVE_CONNECTION_TIMEOUT_MS must be 0 or at least 65000 (event streams send a heartbeat every 60 s at most), got ${timeouts.connectionMs}`,
+    );
   }
   const nsCpuWeight = int('TROVE_NS_CPU_WEIGHT', 100);
-  if (nsCpuWeight < 1 || nsCpuWeight > 10_000) throw new ConfigError(`TROVE_NS_CPU_WEIGHT must be 1-10000, got ${nsCpuWeight}`);
+  if (nsCpuWeight < 1 || nsCpuWeight > 10_000)
+    throw new ConfigError(`TROVE_NS_CPU_WEIGHT must be 1-10000, got ${nsCpuWeight}`);
   const cgroupParent = str('TROVE_CGROUP_PARENT');
   if (cgroupParent !== null && !cgroupParent.startsWith('/')) {
-    throw new ConfigError(`TROVE_CGROUP_PARENT must be an absolute path (a directory in a cgroup2 file system), got "${cgroupParent}"`);
+    throw new ConfigError(
+      `TROVE_CGROUP_PARENT must be an absolute path (a directory in a cgroup2 file system), got "${cgroupParent}"`,
+    );
   }
   const processes = {
     maxPerNamespace: int('TROVE_PROCESS_MAX_PER_NAMESPACE', 16),
@@ -276,8 +558,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     cpuSeconds: int('TROVE_PROCESS_CPU_SECONDS', 0),
     nodeLostMs: int('TROVE_PROCESS_NODE_LOST_MS', 45_000),
   };
-  if (processes.nodeLostMs < 1000) throw new ConfigError(`TROVE_PROCESS_NODE_LOST_MS must be at least 1000, got ${processes.nodeLostMs}`);
-  if (processes.outputBytes < 1024) throw new ConfigError(`TROVE_PROCESS_OUTPUT_BYTES must be at least 1024, got ${processes.outputBytes}`);
+  if (processes.nodeLostMs < 1000)
+    throw new ConfigError(`TROVE_PROCESS_NODE_LOST_MS must be at least 1000, got ${processes.nodeLostMs}`);
+  if (processes.outputBytes < 1024)
+    throw new ConfigError(`TROVE_PROCESS_OUTPUT_BYTES must be at least 1024, got ${processes.outputBytes}`);
   const changesMode = str('TROVE_CHANGES') ?? 'auto';
   if (changesMode !== 'auto' && changesMode !== 'fanotify' && changesMode !== 'scan' && changesMode !== 'off') {
     throw new ConfigError(`TROVE_CHANGES must be auto, fanotify, scan or off, got "${changesMode}"`);
@@ -288,9 +572,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     windowMs: int('TROVE_CHANGES_WINDOW_MS', 100),
     scanMaxFiles: int('TROVE_CHANGES_SCAN_MAX_FILES', 20_000),
   };
-  if (changes.maxPerCommand < 1) throw new ConfigError(`TROVE_CHANGES_MAX_PER_COMMAND must be at least 1, got ${changes.maxPerCommand}`);
-  if (changes.windowMs < 10 || changes.windowMs > 60_000) throw new ConfigError(`TROVE_CHANGES_WINDOW_MS must be 10-60000, got ${changes.windowMs}`);
-  if (changes.scanMaxFiles < 1) throw new ConfigError(`TROVE_CHANGES_SCAN_MAX_FILES must be at least 1, got ${changes.scanMaxFiles}`);
+  if (changes.maxPerCommand < 1)
+    throw new ConfigError(`TROVE_CHANGES_MAX_PER_COMMAND must be at least 1, got ${changes.maxPerCommand}`);
+  if (changes.windowMs < 10 || changes.windowMs > 60_000)
+    throw new ConfigError(`TROVE_CHANGES_WINDOW_MS must be 10-60000, got ${changes.windowMs}`);
+  if (changes.scanMaxFiles < 1)
+    throw new ConfigError(`TROVE_CHANGES_SCAN_MAX_FILES must be at least 1, got ${changes.scanMaxFiles}`);
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
   return {
@@ -326,7 +613,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       maxFileBytes: int('TROVE_EXEC_MAX_FILE_BYTES', 1024 ** 3),
       maxOpenFiles: 1024,
       perNamespaceConcurrency: Math.max(1, int('TROVE_EXEC_NS_CONCURRENCY', 4)),
-      perWorkspaceConcurrency: Math.max(1, int('TROVE_EXEC_WORKSPACE_CONCURRENCY', Math.ceil(int('TROVE_EXEC_CONCURRENCY', 16) / 2))),
+      perWorkspaceConcurrency: Math.max(
+        1,
+        int('TROVE_EXEC_WORKSPACE_CONCURRENCY', Math.ceil(int('TROVE_EXEC_CONCURRENCY', 16) / 2)),
+      ),
       globalConcurrency: Math.max(1, int('TROVE_EXEC_CONCURRENCY', 16)),
       queueTimeoutMs: int('TROVE_EXEC_QUEUE_TIMEOUT_MS', 5000),
       warmIdleMs: Math.max(1000, int('TROVE_EXEC_WARM_IDLE_MS', 5 * 60_000)),

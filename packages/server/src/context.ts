@@ -79,7 +79,12 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   // Security: the data dir holds the database and every tree; nobody else may traverse it.
   await fsp.chmod(config.dataDir, 0o700);
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log: logger, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openStore({
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    log: logger,
+    sqliteSynchronous: config.sqliteSynchronous,
+  });
   const coordination = await createCoordination(store, logger);
   const bus: EventBus = coordination.bus;
   const events = new EventService(store.db, bus, store.sqliteSync);
@@ -87,15 +92,26 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   const auth = new AuthService(store.db, events, store.sqliteSync);
   const workspaces = new WorkspaceService(store.db, events, auth);
   const isRoot = process.getuid?.() === 0;
-  const namespaces = new NamespaceService(store.db, config.dataDir, {
-    uid: config.exec.uid,
-    gid: config.exec.gid,
-    enabled: isRoot && config.exec.uid !== 0,
-  }, config.files.quotaBytes);
+  const namespaces = new NamespaceService(
+    store.db,
+    config.dataDir,
+    {
+      uid: config.exec.uid,
+      gid: config.exec.gid,
+      enabled: isRoot && config.exec.uid !== 0,
+    },
+    config.files.quotaBytes,
+  );
   // Sweeps upload temp files a crash left, and holds the scratch directory open.
   await namespaces.trees.start();
   const locks = coordination.locks;
-  const files = new FileService(namespaces, events, locks, config.files, new StorageGuard(config.dataDir, config.files.minFreeBytes));
+  const files = new FileService(
+    namespaces,
+    events,
+    locks,
+    config.files,
+    new StorageGuard(config.dataDir, config.files.minFreeBytes),
+  );
   files.startWatching();
   const exec = new ExecService(config.exec, logger);
 
@@ -142,11 +158,14 @@ export async function createContext(config: Config, logger: Logger): Promise<App
           database = `unreachable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
           logger.warn({ err: (err as Error).message }, 'health check: database unreachable');
         }),
-        withTimeout(volumeCheck, HEALTH_TIMEOUT_MS).then((d) => void (disk = d), (err: unknown) => {
-          const code = (err as NodeJS.ErrnoException).code ?? 'error';
-          volume = code === 'ETIMEDOUT' ? 'unreachable: ETIMEDOUT' : `unwritable: ${code}`;
-          logger.warn({ err: (err as Error).message }, 'health check: data volume unusable');
-        }),
+        withTimeout(volumeCheck, HEALTH_TIMEOUT_MS).then(
+          (d) => void (disk = d),
+          (err: unknown) => {
+            const code = (err as NodeJS.ErrnoException).code ?? 'error';
+            volume = code === 'ETIMEDOUT' ? 'unreachable: ETIMEDOUT' : `unwritable: ${code}`;
+            logger.warn({ err: (err as Error).message }, 'health check: data volume unusable');
+          },
+        ),
       ]);
       return { ok: database === 'ok' && volume === 'ok', database, volume, exec: exec.status(), disk };
     },

@@ -39,7 +39,10 @@ export async function createCoordination(store: Store, logger: Logger): Promise<
   // a LISTEN or a held lock never takes a slot that requests need.
   const { max: _max, min: _min, idleTimeoutMillis: _idle, ...config } = store.pgPool.options;
   const bus = new PgEventBus(config, logger);
-  const lockSessions = Array.from({ length: LOCK_SESSIONS }, (_, i) => new PgSession({ config, logger, name: `locks-${i}`, eager: true }));
+  const lockSessions = Array.from(
+    { length: LOCK_SESSIONS },
+    (_, i) => new PgSession({ config, logger, name: `locks-${i}`, eager: true }),
+  );
   for (const s of lockSessions) s.start();
   const locks = new ClusterNamespaceLocks(lockSessions, logger);
   let closed: Promise<void> | null = null;

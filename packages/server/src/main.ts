@@ -28,7 +28,10 @@ export interface Running {
 function makeLogger(config: Config) {
   return pino({
     level: config.logLevel,
-    redact: { paths: ['*.api_key', '*.admin_api_key', '*.secret', '*.signing_secret', 'authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['*.api_key', '*.admin_api_key', '*.secret', '*.signing_secret', 'authorization'],
+      censor: '[redacted]',
+    },
   });
 }
 
@@ -46,7 +49,10 @@ function storageLine(config: Config, s: { freeBytes: number; reserveBytes: numbe
 }
 
 /** Starts a server; prints bootstrap keys on first start, then the listening line. */
-export async function serve(config: Config, out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Promise<Running> {
+export async function serve(
+  config: Config,
+  out: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+): Promise<Running> {
   const logger = makeLogger(config);
   const ctx = await createContext(config, logger);
   await registerSubsystems(ctx);
@@ -77,7 +83,9 @@ export async function serve(config: Config, out: (line: string) => void = (l) =>
     out('');
   }
   if (!sandbox.available && sandbox.mode === 'unavailable') {
-    out(`warning: exec is disabled: ${sandbox.reason ?? 'sandbox unavailable'}${sandbox.fix ? ` — fix: ${sandbox.fix}` : ''}`);
+    out(
+      `warning: exec is disabled: ${sandbox.reason ?? 'sandbox unavailable'}${sandbox.fix ? ` — fix: ${sandbox.fix}` : ''}`,
+    );
   }
   out(storageLine(config, ctx.files.storage.status(), ctx.namespaces.trees.hardQuotaMode));
   out(`Trove listening on ${url}`);

@@ -12,12 +12,25 @@ export interface TroveNative {
   /** Bytes sent (> 0), 0 at end of file, or -errno (-EAGAIN: the socket's send buffer is full). */
   sendfile(socketFd: number, fileFd: number, offset: number, count: number): number;
   openat2(dirFd: number, path: string | Buffer, flags: number, mode: number, resolve: number): number;
-  openat2Async(dirFd: number, path: string | Buffer, flags: number, mode: number, resolve: number, cb: (r: number) => void): void;
+  openat2Async(
+    dirFd: number,
+    path: string | Buffer,
+    flags: number,
+    mode: number,
+    resolve: number,
+    cb: (r: number) => void,
+  ): void;
   mkdirat(dirFd: number, name: string | Buffer, mode: number): number;
   mkdiratAsync(dirFd: number, name: string | Buffer, mode: number, cb: (r: number) => void): void;
   unlinkat(dirFd: number, name: string | Buffer, flags: number): number;
   unlinkatAsync(dirFd: number, name: string | Buffer, flags: number, cb: (r: number) => void): void;
-  renameat2(oldDirFd: number, oldName: string | Buffer, newDirFd: number, newName: string | Buffer, flags: number): number;
+  renameat2(
+    oldDirFd: number,
+    oldName: string | Buffer,
+    newDirFd: number,
+    newName: string | Buffer,
+    flags: number,
+  ): number;
   renameat2Async(
     oldDirFd: number,
     oldName: string | Buffer,

@@ -16,7 +16,8 @@ export class InvalidPathError extends Error {
 export function toNamespacePath(path: string): string {
   if (typeof path !== 'string') throw new InvalidPathError('The path must be a string');
   if (path.includes('\0')) throw new InvalidPathError(`Invalid path '${path}': NUL byte`);
-  if (path.startsWith('~')) throw new InvalidPathError(`Invalid path '${path}': '~' is not expanded; use an absolute path`);
+  if (path.startsWith('~'))
+    throw new InvalidPathError(`Invalid path '${path}': '~' is not expanded; use an absolute path`);
   const parts: string[] = [];
   for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;

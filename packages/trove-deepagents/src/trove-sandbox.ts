@@ -38,7 +38,15 @@ import {
 } from 'trove-sdk';
 import { globToRegExp } from './glob.js';
 import { isTextPath, mimeTypeOf } from './mime.js';
-import { fromServerPath, InvalidPathError, shellQuote, toAgentPath, toNamespacePath, toSdkListPath, toSdkPath } from './paths.js';
+import {
+  fromServerPath,
+  InvalidPathError,
+  shellQuote,
+  toAgentPath,
+  toNamespacePath,
+  toSdkListPath,
+  toSdkPath,
+} from './paths.js';
 
 /** What deepagents' own backends answer for an empty text file. */
 const EMPTY_CONTENT_WARNING = 'System reminder: File exists but has empty contents';
@@ -105,7 +113,10 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
   constructor(options: TroveSandboxOptions) {
     const namespace = options.namespace ?? options.client.namespace;
     if (!namespace) {
-      throw new SandboxError('TroveSandbox needs a namespace: pass { namespace } or a client that has one', 'NOT_INITIALIZED');
+      throw new SandboxError(
+        'TroveSandbox needs a namespace: pass { namespace } or a client that has one',
+        'NOT_INITIALIZED',
+      );
     }
     this.client = options.namespace !== undefined ? options.client.withNamespace(namespace) : options.client;
     this.namespace = namespace;
@@ -136,7 +147,8 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
     if (initialFiles) {
       const encoder = new TextEncoder();
       const files = Object.entries(initialFiles).map(
-        ([path, content]) => [path, typeof content === 'string' ? encoder.encode(content) : content] as [string, Uint8Array],
+        ([path, content]) =>
+          [path, typeof content === 'string' ? encoder.encode(content) : content] as [string, Uint8Array],
       );
       const results = await sandbox.uploadFiles(files);
       const failed = results.filter((r) => r.error !== null);
@@ -325,7 +337,10 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
     this.#assertRunning();
     try {
       const rel = toNamespacePath(filePath);
-      const [content, info] = await Promise.all([this.#readContent(filePath), this.client.readFile(toSdkListPath(rel))]);
+      const [content, info] = await Promise.all([
+        this.#readContent(filePath),
+        this.client.readFile(toSdkListPath(rel)),
+      ]);
       const data: FileData = {
         content,
         mimeType: mimeTypeOf(filePath),
@@ -420,7 +435,12 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
    * files whose name matches `glob` (`*.py`). Binary files are skipped. At most `maxCount` matches (else the
    * sandbox's `maxGrepMatches`); `truncated` says more existed.
    */
-  async grep(pattern: string, path: string | null = '/', glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+  async grep(
+    pattern: string,
+    path: string | null = '/',
+    glob: string | null = null,
+    maxCount: number | null = null,
+  ): Promise<GrepResult> {
     this.#assertRunning();
     if (typeof pattern !== 'string' || pattern === '') return { error: 'The pattern must be a non-empty string' };
     let rel: string;
@@ -443,7 +463,8 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
     try {
       const result = await this.client.execDetailed(command);
       if (result.exitCode === 3) return { error: `Path '${path}' not found` };
-      if (!result.stdout.includes(MARKER + '\0')) return { error: `grep failed: ${result.stderr.trim() || `exit ${result.exitCode}`}` };
+      if (!result.stdout.includes(MARKER + '\0'))
+        return { error: `grep failed: ${result.stderr.trim() || `exit ${result.exitCode}`}` };
       stdout = result.stdout.slice(result.stdout.indexOf(MARKER + '\0') + MARKER.length + 1);
     } catch (err) {
       return { error: `grep failed: ${describe(err)}` };
@@ -492,7 +513,10 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
       if (result.exitCode === 3) return { error: `Directory '${path}' not found` };
       const start = result.stdout.indexOf(MARKER + '\0');
       if (start === -1) return { error: `glob failed: ${result.stderr.trim() || `exit ${result.exitCode}`}` };
-      records = result.stdout.slice(start + MARKER.length + 1).split('\0').filter(Boolean);
+      records = result.stdout
+        .slice(start + MARKER.length + 1)
+        .split('\0')
+        .filter(Boolean);
     } catch (err) {
       return { error: `glob failed: ${describe(err)}` };
     }
@@ -562,12 +586,23 @@ export class TroveSandbox implements SandboxBackendProtocolV2 {
 function combine(stdout: string, stderr: string): string {
   const parts: string[] = [];
   if (stdout) parts.push(stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout);
-  if (stderr) parts.push(...stderr.replace(/\n$/, '').split('\n').map((line) => `[stderr] ${line}`));
+  if (stderr)
+    parts.push(
+      ...stderr
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((line) => `[stderr] ${line}`),
+    );
   return parts.join('\n');
 }
 
 /** deepagents' string replacement rules (the same messages as its filesystem backend). */
-function replaceString(content: string, oldString: string, newString: string, replaceAll: boolean): [string, number] | string {
+function replaceString(
+  content: string,
+  oldString: string,
+  newString: string,
+  replaceAll: boolean,
+): [string, number] | string {
   if (content === '' && oldString === '') return [newString, newString === '' ? 0 : 1];
   if (oldString === '') return 'Error: oldString cannot be empty when file has content';
   const occurrences = content.split(oldString).length - 1;

@@ -19,7 +19,9 @@ function toolResults(messages: BaseMessage[]): Record<string, string> {
       const content =
         typeof m.content === 'string'
           ? m.content
-          : m.content.map((block) => ('text' in block && typeof block.text === 'string' ? block.text : JSON.stringify(block))).join('\n');
+          : m.content
+              .map((block) => ('text' in block && typeof block.text === 'string' ? block.text : JSON.stringify(block)))
+              .join('\n');
       out[m.tool_call_id] = content;
     }
   }
@@ -30,9 +32,13 @@ describe('createDeepAgent({ backend: TroveSandbox })', () => {
   it("runs deepagents' file and shell tools against the namespace", async () => {
     const sandbox = await TroveSandbox.create({ client: t.client, namespace: freshNamespace('agent') });
     const model = fakeModel()
-      .respondWithTools([{ id: 'w', name: 'write_file', args: { file_path: '/app/main.py', content: 'print("hello from trove")\n' } }])
+      .respondWithTools([
+        { id: 'w', name: 'write_file', args: { file_path: '/app/main.py', content: 'print("hello from trove")\n' } },
+      ])
       .respondWithTools([{ id: 'x', name: 'execute', args: { command: 'python3 app/main.py && exit 3' } }])
-      .respondWithTools([{ id: 'e', name: 'edit_file', args: { file_path: '/app/main.py', old_string: 'hello', new_string: 'bye' } }])
+      .respondWithTools([
+        { id: 'e', name: 'edit_file', args: { file_path: '/app/main.py', old_string: 'hello', new_string: 'bye' } },
+      ])
       .respondWithTools([
         { id: 'r', name: 'read_file', args: { file_path: '/app/main.py' } },
         { id: 'l', name: 'ls', args: { path: '/app' } },

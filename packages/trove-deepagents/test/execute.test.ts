@@ -13,7 +13,11 @@ async function sandbox(options: { timeoutMs?: number; maxOutputChars?: number } 
 describe('TroveSandbox.execute', () => {
   it('returns stdout and exit code 0', async () => {
     const sb = await sandbox();
-    expect(await sb.execute('echo hello; echo world')).toEqual({ output: 'hello\nworld', exitCode: 0, truncated: false });
+    expect(await sb.execute('echo hello; echo world')).toEqual({
+      output: 'hello\nworld',
+      exitCode: 0,
+      truncated: false,
+    });
   });
 
   it('reports a non-zero exit code with stderr lines marked', async () => {
@@ -89,7 +93,11 @@ describe('TroveSandbox.execute', () => {
 
   it('refuses an empty command', async () => {
     const sb = await sandbox();
-    expect(await sb.execute('  ')).toEqual({ output: 'Error: Command must be a non-empty string.', exitCode: 1, truncated: false });
+    expect(await sb.execute('  ')).toEqual({
+      output: 'Error: Command must be a non-empty string.',
+      exitCode: 1,
+      truncated: false,
+    });
   });
 
   it('sources the namespace init script first', async () => {

@@ -154,7 +154,11 @@ describe('edit', () => {
   it('replaces one occurrence', async () => {
     const sb = await sandbox();
     await sb.write('/f.py', 'def a():\n    return 1\n');
-    expect(await sb.edit('/f.py', 'return 1', 'return 2')).toEqual({ path: '/f.py', filesUpdate: null, occurrences: 1 });
+    expect(await sb.edit('/f.py', 'return 1', 'return 2')).toEqual({
+      path: '/f.py',
+      filesUpdate: null,
+      occurrences: 1,
+    });
     expect(await sb.client.readText('f.py')).toBe('def a():\n    return 2\n');
   });
 
@@ -174,13 +178,19 @@ describe('edit', () => {
     await sb.write('/f.txt', 'content');
     expect(await sb.edit('/f.txt', 'absent', 'x')).toEqual({ error: "Error: String not found in file: 'absent'" });
     expect(await sb.edit('/nope.txt', 'a', 'b')).toEqual({ error: "Error: File '/nope.txt' not found" });
-    expect(await sb.edit('/f.txt', '', 'b')).toEqual({ error: 'Error: oldString cannot be empty when file has content' });
+    expect(await sb.edit('/f.txt', '', 'b')).toEqual({
+      error: 'Error: oldString cannot be empty when file has content',
+    });
   });
 
   it('fills an empty file from an empty oldString', async () => {
     const sb = await sandbox();
     await sb.write('/empty.txt', '');
-    expect(await sb.edit('/empty.txt', '', 'new text')).toEqual({ path: '/empty.txt', filesUpdate: null, occurrences: 1 });
+    expect(await sb.edit('/empty.txt', '', 'new text')).toEqual({
+      path: '/empty.txt',
+      filesUpdate: null,
+      occurrences: 1,
+    });
     expect(await sb.client.readText('empty.txt')).toBe('new text');
   });
 
@@ -193,10 +203,18 @@ describe('edit', () => {
 
   it('does not overwrite a change made between its read and its write: the edit is made on the new content', async () => {
     // A client whose first conditional write is preceded by another writer's change to the same file.
-    const { client: racing, raced } = racingClient(t, freshNamespace('race'), 'header added by someone else\ncounter = 1\n');
+    const { client: racing, raced } = racingClient(
+      t,
+      freshNamespace('race'),
+      'header added by someone else\ncounter = 1\n',
+    );
     const sb = new TroveSandbox({ client: racing });
     await sb.write('/c.py', 'counter = 1\n');
-    expect(await sb.edit('/c.py', 'counter = 1', 'counter = 2')).toEqual({ path: '/c.py', filesUpdate: null, occurrences: 1 });
+    expect(await sb.edit('/c.py', 'counter = 1', 'counter = 2')).toEqual({
+      path: '/c.py',
+      filesUpdate: null,
+      occurrences: 1,
+    });
     expect(raced()).toBe(true);
     expect(await racing.readText('c.py')).toBe('header added by someone else\ncounter = 2\n');
   });
@@ -205,7 +223,10 @@ describe('edit', () => {
 describe('delete', () => {
   it('deletes a file and a directory recursively; a missing path is an error', async () => {
     const sb = await sandbox();
-    await sb.uploadFiles([['/f.txt', encode('f')], ['/d/a/b.txt', encode('b')]]);
+    await sb.uploadFiles([
+      ['/f.txt', encode('f')],
+      ['/d/a/b.txt', encode('b')],
+    ]);
     expect(await sb.delete('/f.txt')).toEqual({ path: '/f.txt', filesUpdate: null });
     expect(await sb.delete('/d')).toEqual({ path: '/d', filesUpdate: null });
     expect((await sb.ls('/')).files).toEqual([]);
@@ -214,7 +235,10 @@ describe('delete', () => {
 
   it('empties the namespace for /', async () => {
     const sb = await sandbox();
-    await sb.uploadFiles([['/a.txt', encode('a')], ['/d/b.txt', encode('b')]]);
+    await sb.uploadFiles([
+      ['/a.txt', encode('a')],
+      ['/d/b.txt', encode('b')],
+    ]);
     expect(await sb.delete('/')).toEqual({ path: '/', filesUpdate: null });
     expect((await sb.ls('/')).files).toEqual([]);
   });
@@ -255,7 +279,12 @@ describe('uploadFiles and downloadFiles', () => {
     const sb = await sandbox();
     const big = randomBytes(24 * 1024 * 1024);
     const manyLines = encode(Array.from({ length: 50_000 }, (_, i) => `row ${i}`).join('\n') + '\n');
-    expect(await sb.uploadFiles([['/big.bin', big], ['/rows.csv', manyLines]])).toEqual([
+    expect(
+      await sb.uploadFiles([
+        ['/big.bin', big],
+        ['/rows.csv', manyLines],
+      ]),
+    ).toEqual([
       { path: '/big.bin', error: null },
       { path: '/rows.csv', error: null },
     ]);

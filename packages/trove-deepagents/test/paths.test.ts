@@ -1,6 +1,13 @@
 /** Agent paths and namespace paths (pure: no server). */
 import { describe, expect, it } from 'vitest';
-import { fromServerPath, InvalidPathError, shellQuote, toNamespacePath, toSdkListPath, toSdkPath } from '../src/paths.js';
+import {
+  fromServerPath,
+  InvalidPathError,
+  shellQuote,
+  toNamespacePath,
+  toSdkListPath,
+  toSdkPath,
+} from '../src/paths.js';
 
 describe('toNamespacePath', () => {
   it('maps agent paths to namespace-relative ones', () => {

@@ -46,8 +46,12 @@ describe('grep', () => {
   });
 
   it('searches under a directory or in one file', async () => {
-    expect((await sb.grep('TODO', '/src/deep')).matches).toEqual([{ path: '/src/deep/nested/mod.py', line: 1, text: '# TODO: nested' }]);
-    expect((await sb.grep('hello', '/src/app.py')).matches).toEqual([{ path: '/src/app.py', line: 3, text: 'print("hello")' }]);
+    expect((await sb.grep('TODO', '/src/deep')).matches).toEqual([
+      { path: '/src/deep/nested/mod.py', line: 1, text: '# TODO: nested' },
+    ]);
+    expect((await sb.grep('hello', '/src/app.py')).matches).toEqual([
+      { path: '/src/app.py', line: 3, text: 'print("hello")' },
+    ]);
   });
 
   it('filters by a file-name glob', async () => {
@@ -70,7 +74,11 @@ describe('grep', () => {
   });
 
   it('is not fooled by an init script that prints', async () => {
-    const other = await TroveSandbox.create({ client: t.client, namespace: freshNamespace('noisy'), initialFiles: { '/a.txt': 'needle\n' } });
+    const other = await TroveSandbox.create({
+      client: t.client,
+      namespace: freshNamespace('noisy'),
+      initialFiles: { '/a.txt': 'needle\n' },
+    });
     // The script prints a grep-like line and a NUL, and does not itself contain the word searched for.
     await other.client.setInit('printf "noise: 1:nee""dle\\0x\\n"\n');
     expect((await other.grep('needle')).matches).toEqual([{ path: '/a.txt', line: 1, text: 'needle' }]);
@@ -118,7 +126,9 @@ describe('glob', () => {
 
   it('finds files in a tree larger than the files API lists recursively', async () => {
     const big = await TroveSandbox.create({ client: t.client, namespace: freshNamespace('bigtree') });
-    await big.execute('mkdir -p many && cd many && for i in $(seq 1 1500); do echo $i > f$i.txt; done && echo target > zz-target.md');
+    await big.execute(
+      'mkdir -p many && cd many && for i in $(seq 1 1500); do echo $i > f$i.txt; done && echo target > zz-target.md',
+    );
     const r = await big.glob('**/*.md');
     expect(r.files!.map((f) => f.path)).toEqual(['/many/zz-target.md']);
     expect((await big.grep('target')).matches).toEqual([{ path: '/many/zz-target.md', line: 1, text: 'target' }]);

@@ -76,12 +76,16 @@ export class TroveEditor implements Editor {
       return await op();
     } catch (err) {
       if (err instanceof InvalidPathError) return { status: 'failed', output: err.message };
-      if (err instanceof APIError && err.code === 'path_not_found') return { status: 'failed', output: `File not found: ${path}` };
-      if (err instanceof APIError && err.status < 500) return { status: 'failed', output: `${path}: ${err.detail ?? err.message}` };
+      if (err instanceof APIError && err.code === 'path_not_found')
+        return { status: 'failed', output: `File not found: ${path}` };
+      if (err instanceof APIError && err.status < 500)
+        return { status: 'failed', output: `${path}: ${err.detail ?? err.message}` };
       if (err instanceof TroveError) throw err;
       // Anything else is applyDiff's: the diff does not fit the file.
-      return { status: 'failed', output: `Could not apply the diff to ${path}: ${(err as Error)?.message ?? String(err)}` };
+      return {
+        status: 'failed',
+        output: `Could not apply the diff to ${path}: ${(err as Error)?.message ?? String(err)}`,
+      };
     }
   }
 }
-

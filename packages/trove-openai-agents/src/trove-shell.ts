@@ -57,7 +57,12 @@ export class TroveShell implements Shell {
       });
       processId = proc.processId;
     } catch (err) {
-      return { command, stdout: '', stderr: `Could not start the command: ${describe(err)}`, outcome: { type: 'exit', exitCode: null } };
+      return {
+        command,
+        stdout: '',
+        stderr: `Could not start the command: ${describe(err)}`,
+        outcome: { type: 'exit', exitCode: null },
+      };
     }
     const stdout = new OutputBuffer(limit);
     const stderr = new OutputBuffer(limit);

@@ -10,7 +10,11 @@ const editor = () => new TroveEditor(t.client.withNamespace(freshNamespace('edit
 describe('createFile', () => {
   it('creates a file and its parents from a create-mode diff, exactly as applyDiff renders it', async () => {
     const ed = editor();
-    const r = await ed.createFile({ type: 'create_file', path: 'src/app/main.py', diff: '+def main():\n+    print("hi")\n' });
+    const r = await ed.createFile({
+      type: 'create_file',
+      path: 'src/app/main.py',
+      diff: '+def main():\n+    print("hi")\n',
+    });
     expect(r).toEqual({ status: 'completed', output: 'Created src/app/main.py' });
     // applyDiff's create mode joins the + lines without a final newline; a last `+` line adds one.
     expect(await ed.client.readText('src/app/main.py')).toBe('def main():\n    print("hi")');
@@ -22,9 +26,13 @@ describe('createFile', () => {
     const ed = editor();
     await ed.createFile({ type: 'create_file', path: 'workspace/inner.txt', diff: '+nested\n' });
     expect((await ed.client.listDir()).entries.map((e) => e.path)).toEqual(['workspace/workspace']);
-    expect(await ed.updateFile({ type: 'update_file', path: 'workspace/inner.txt', diff: '@@\n-nested\n+changed\n' })).toMatchObject({ status: 'completed' });
+    expect(
+      await ed.updateFile({ type: 'update_file', path: 'workspace/inner.txt', diff: '@@\n-nested\n+changed\n' }),
+    ).toMatchObject({ status: 'completed' });
     expect(await ed.client.exec('cat workspace/workspace/inner.txt')).toBe('changed');
-    expect(await ed.deleteFile({ type: 'delete_file', path: 'workspace/inner.txt' })).toMatchObject({ status: 'completed' });
+    expect(await ed.deleteFile({ type: 'delete_file', path: 'workspace/inner.txt' })).toMatchObject({
+      status: 'completed',
+    });
   });
 
   it('accepts absolute paths below the working directory, and ./ paths', async () => {
@@ -59,14 +67,24 @@ describe('updateFile', () => {
     const ed = editor();
     await ed.client.write('calc.py', 'def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n');
     const diff = '@@ def sub(a, b):\n-    return a - b\n+    return a - b  # subtract\n';
-    expect(await ed.updateFile({ type: 'update_file', path: 'calc.py', diff })).toEqual({ status: 'completed', output: 'Updated calc.py' });
-    expect(await ed.client.readText('calc.py')).toBe('def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b  # subtract\n');
+    expect(await ed.updateFile({ type: 'update_file', path: 'calc.py', diff })).toEqual({
+      status: 'completed',
+      output: 'Updated calc.py',
+    });
+    expect(await ed.client.readText('calc.py')).toBe(
+      'def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b  # subtract\n',
+    );
   });
 
   it('moves the file when moveTo is set', async () => {
     const ed = editor();
     await ed.client.write('old/name.txt', 'one\ntwo\n');
-    const r = await ed.updateFile({ type: 'update_file', path: 'old/name.txt', moveTo: 'new/name.txt', diff: '@@\n one\n-two\n+three\n' });
+    const r = await ed.updateFile({
+      type: 'update_file',
+      path: 'old/name.txt',
+      moveTo: 'new/name.txt',
+      diff: '@@\n one\n-two\n+three\n',
+    });
     expect(r).toEqual({ status: 'completed', output: 'Updated old/name.txt and moved it to new/name.txt' });
     expect(await ed.client.readText('new/name.txt')).toBe('one\nthree\n');
     await expect(ed.client.readText('old/name.txt')).rejects.toBeInstanceOf(NotFoundError);
@@ -88,7 +106,11 @@ describe('updateFile', () => {
   it('applies the diff again on the new content when the file changed after it was read', async () => {
     const { client, raced } = racingClient(t, freshNamespace('race'), '# header from another writer\nx = 1\ny = 2\n');
     await client.write('v.py', 'x = 1\ny = 2\n');
-    const r = await new TroveEditor(client).updateFile({ type: 'update_file', path: 'v.py', diff: '@@\n x = 1\n-y = 2\n+y = 3\n' });
+    const r = await new TroveEditor(client).updateFile({
+      type: 'update_file',
+      path: 'v.py',
+      diff: '@@\n x = 1\n-y = 2\n+y = 3\n',
+    });
     expect(r.status).toBe('completed');
     expect(raced()).toBe(true);
     expect(await client.readText('v.py')).toBe('# header from another writer\nx = 1\ny = 3\n');
@@ -99,8 +121,14 @@ describe('deleteFile', () => {
   it('deletes a file; a missing one fails', async () => {
     const ed = editor();
     await ed.client.write('gone.txt', 'x');
-    expect(await ed.deleteFile({ type: 'delete_file', path: 'gone.txt' })).toEqual({ status: 'completed', output: 'Deleted gone.txt' });
+    expect(await ed.deleteFile({ type: 'delete_file', path: 'gone.txt' })).toEqual({
+      status: 'completed',
+      output: 'Deleted gone.txt',
+    });
     await expect(ed.client.readText('gone.txt')).rejects.toBeInstanceOf(NotFoundError);
-    expect(await ed.deleteFile({ type: 'delete_file', path: 'gone.txt' })).toEqual({ status: 'failed', output: 'File not found: gone.txt' });
+    expect(await ed.deleteFile({ type: 'delete_file', path: 'gone.txt' })).toEqual({
+      status: 'failed',
+      output: 'File not found: gone.txt',
+    });
   });
 });

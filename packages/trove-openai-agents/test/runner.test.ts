@@ -40,13 +40,66 @@ describe('Runner with TroveShell and TroveEditor', () => {
   it('creates, runs, patches and deletes files in the namespace', async () => {
     const client = t.client.withNamespace(freshNamespace('runner'));
     const model = new ScriptedModel([
-      [{ type: 'apply_patch_call', callId: 'p1', status: 'completed', operation: { type: 'create_file', path: 'hello.py', diff: '+print("hi")\n+print("there")\n' } }],
-      [{ type: 'shell_call', callId: 's1', status: 'completed', action: { commands: ['python3 hello.py', 'ls; exit 2'], timeoutMs: 10_000 } }],
-      [{ type: 'apply_patch_call', callId: 'p2', status: 'completed', operation: { type: 'update_file', path: 'hello.py', diff: '@@\n print("hi")\n-print("there")\n+print("world")\n' } }],
-      [{ type: 'shell_call', callId: 's2', status: 'completed', action: { commands: ['python3 hello.py', 'sleep 30'], timeoutMs: 1000, maxOutputLength: 50 } }],
-      [{ type: 'apply_patch_call', callId: 'p3', status: 'completed', operation: { type: 'update_file', path: 'nope.py', diff: '@@\n-a\n+b\n' } }],
-      [{ type: 'apply_patch_call', callId: 'p4', status: 'completed', operation: { type: 'delete_file', path: 'hello.py' } }],
-      [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'all done' }] }],
+      [
+        {
+          type: 'apply_patch_call',
+          callId: 'p1',
+          status: 'completed',
+          operation: { type: 'create_file', path: 'hello.py', diff: '+print("hi")\n+print("there")\n' },
+        },
+      ],
+      [
+        {
+          type: 'shell_call',
+          callId: 's1',
+          status: 'completed',
+          action: { commands: ['python3 hello.py', 'ls; exit 2'], timeoutMs: 10_000 },
+        },
+      ],
+      [
+        {
+          type: 'apply_patch_call',
+          callId: 'p2',
+          status: 'completed',
+          operation: {
+            type: 'update_file',
+            path: 'hello.py',
+            diff: '@@\n print("hi")\n-print("there")\n+print("world")\n',
+          },
+        },
+      ],
+      [
+        {
+          type: 'shell_call',
+          callId: 's2',
+          status: 'completed',
+          action: { commands: ['python3 hello.py', 'sleep 30'], timeoutMs: 1000, maxOutputLength: 50 },
+        },
+      ],
+      [
+        {
+          type: 'apply_patch_call',
+          callId: 'p3',
+          status: 'completed',
+          operation: { type: 'update_file', path: 'nope.py', diff: '@@\n-a\n+b\n' },
+        },
+      ],
+      [
+        {
+          type: 'apply_patch_call',
+          callId: 'p4',
+          status: 'completed',
+          operation: { type: 'delete_file', path: 'hello.py' },
+        },
+      ],
+      [
+        {
+          type: 'message',
+          role: 'assistant',
+          status: 'completed',
+          content: [{ type: 'output_text', text: 'all done' }],
+        },
+      ],
     ]);
     const agent = new Agent({
       name: 'coder',
@@ -63,7 +116,11 @@ describe('Runner with TroveShell and TroveEditor', () => {
         outputs.set(raw.callId, raw);
       }
     }
-    expect(outputs.get('p1')).toMatchObject({ type: 'apply_patch_call_output', status: 'completed', output: 'Created hello.py' });
+    expect(outputs.get('p1')).toMatchObject({
+      type: 'apply_patch_call_output',
+      status: 'completed',
+      output: 'Created hello.py',
+    });
     expect(outputs.get('s1')).toMatchObject({
       type: 'shell_call_output',
       output: [

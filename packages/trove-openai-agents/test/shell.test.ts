@@ -22,7 +22,9 @@ describe('TroveShell', () => {
 
   it('starts every command in the namespace directory; files persist, shell state does not', async () => {
     const sh = shell();
-    const r = await sh.run({ commands: ['pwd', 'echo data > f.txt; cd /tmp; export X=1', 'cat f.txt; pwd; echo "[$X]"'] });
+    const r = await sh.run({
+      commands: ['pwd', 'echo data > f.txt; cd /tmp; export X=1', 'cat f.txt; pwd; echo "[$X]"'],
+    });
     expect(r.output.map((o) => o.stdout)).toEqual([`${WORKING_DIRECTORY}\n`, '', `data\n${WORKING_DIRECTORY}\n[]\n`]);
     expect(await sh.client.readText('f.txt')).toBe('data\n');
   });
@@ -33,11 +35,18 @@ describe('TroveShell', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(r.output).toHaveLength(2);
     expect(r.output[0]!.outcome).toEqual({ type: 'exit', exitCode: 0 });
-    expect(r.output[1]).toEqual({ command: 'echo partial; sleep 30', stdout: 'partial\n', stderr: '', outcome: { type: 'timeout' } });
+    expect(r.output[1]).toEqual({
+      command: 'echo partial; sleep 30',
+      stdout: 'partial\n',
+      stderr: '',
+      outcome: { type: 'timeout' },
+    });
   });
 
   it("uses its own time limit when the action has none, and the action's may pass the server's exec limit", async () => {
-    expect((await shell({ timeoutMs: 1000 }).run({ commands: ['sleep 5'] })).output[0]!.outcome).toEqual({ type: 'timeout' });
+    expect((await shell({ timeoutMs: 1000 }).run({ commands: ['sleep 5'] })).output[0]!.outcome).toEqual({
+      type: 'timeout',
+    });
     const slow = await shell({ timeoutMs: 1000 }).run({ commands: ['sleep 3; echo ok'], timeoutMs: 20_000 });
     expect(slow.output[0]).toMatchObject({ stdout: 'ok\n', outcome: { type: 'exit', exitCode: 0 } });
   });

@@ -92,5 +92,10 @@ export async function writeConfig(path: string, config: ConfigFile): Promise<voi
 
 /** True when `p` has the fields a login needs. */
 export function isUsableProfile(p: unknown): p is StoredProfile {
-  return !!p && typeof p === 'object' && typeof (p as StoredProfile).api_key === 'string' && (p as StoredProfile).api_key !== '';
+  return (
+    !!p &&
+    typeof p === 'object' &&
+    typeof (p as StoredProfile).api_key === 'string' &&
+    (p as StoredProfile).api_key !== ''
+  );
 }

@@ -53,10 +53,14 @@ export function servers(doc: Record<string, unknown>): Record<string, unknown> {
 /** Copies the current file next to itself (`<name>.bak-<timestamp>`) and returns the copy's path. */
 export async function backup(cfg: HostConfig, now: Date): Promise<string | null> {
   if (!cfg.exists) return null;
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   let target = join(dirname(cfg.path), `${basename(cfg.path)}.bak-${stamp}`);
   // Two runs within a second must not overwrite the first backup.
-  for (let i = 1; await exists(target); i++) target = join(dirname(cfg.path), `${basename(cfg.path)}.bak-${stamp}-${i}`);
+  for (let i = 1; await exists(target); i++)
+    target = join(dirname(cfg.path), `${basename(cfg.path)}.bak-${stamp}-${i}`);
   await fsp.copyFile(cfg.path, target);
   if (cfg.mode !== null) await fsp.chmod(target, cfg.mode);
   return target;

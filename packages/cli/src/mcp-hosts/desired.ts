@@ -18,7 +18,12 @@ export async function desiredEntry(ctx: Context, id: HostId): Promise<{ entry: S
   const cfg = await ctx.config();
   if (cfg.source === 'profile') {
     return {
-      entry: buildEntry(id, { nodePath: process.execPath, cliPath: cliBinPath(), profile: cfg.profile, namespace: ctx.opts.namespace }),
+      entry: buildEntry(id, {
+        nodePath: process.execPath,
+        cliPath: cliBinPath(),
+        profile: cfg.profile,
+        namespace: ctx.opts.namespace,
+      }),
       usesEnvKey: false,
     };
   }
@@ -27,7 +32,13 @@ export async function desiredEntry(ctx: Context, id: HostId): Promise<{ entry: S
   if (cfg.workspaceId) env.TROVE_WORKSPACE_ID = cfg.workspaceId;
   if (cfg.namespace) env.TROVE_NAMESPACE = cfg.namespace;
   return {
-    entry: buildEntry(id, { nodePath: process.execPath, cliPath: cliBinPath(), profile: null, namespace: undefined, env }),
+    entry: buildEntry(id, {
+      nodePath: process.execPath,
+      cliPath: cliBinPath(),
+      profile: null,
+      namespace: undefined,
+      env,
+    }),
     usesEnvKey: true,
   };
 }

@@ -17,11 +17,17 @@ export function hostLabel(id: HostId): string {
   return HOSTS.find((h) => h.id === id)?.label ?? id;
 }
 
-export function defaultConfigPath(id: HostId, io: Pick<IO, 'env' | 'home'>, platform: NodeJS.Platform = process.platform): string {
+export function defaultConfigPath(
+  id: HostId,
+  io: Pick<IO, 'env' | 'home'>,
+  platform: NodeJS.Platform = process.platform,
+): string {
   switch (id) {
     case 'claude-desktop':
-      if (platform === 'darwin') return join(io.home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json');
-      if (platform === 'win32') return join(io.env.APPDATA ?? join(io.home, 'AppData', 'Roaming'), 'Claude', 'claude_desktop_config.json');
+      if (platform === 'darwin')
+        return join(io.home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json');
+      if (platform === 'win32')
+        return join(io.env.APPDATA ?? join(io.home, 'AppData', 'Roaming'), 'Claude', 'claude_desktop_config.json');
       return join(io.env.XDG_CONFIG_HOME || join(io.home, '.config'), 'Claude', 'claude_desktop_config.json');
     case 'cursor':
       return join(io.home, '.cursor', 'mcp.json');
@@ -45,7 +51,13 @@ export interface ServerEntry {
  */
 export function buildEntry(
   id: HostId,
-  input: { nodePath: string; cliPath: string; profile: string | null; namespace: string | undefined; env?: Record<string, string> },
+  input: {
+    nodePath: string;
+    cliPath: string;
+    profile: string | null;
+    namespace: string | undefined;
+    env?: Record<string, string>;
+  },
 ): ServerEntry {
   const args = [input.cliPath, 'mcp', 'serve'];
   if (input.profile !== null) args.push('--profile', input.profile);

@@ -7,7 +7,11 @@ export async function writeChunk(out: OutStream, chunk: Uint8Array | string): Pr
   await new Promise<void>((resolve) => out.once!('drain', resolve));
 }
 
-export async function pipeToOut(body: ReadableStream<Uint8Array>, out: OutStream, signal?: AbortSignal): Promise<number> {
+export async function pipeToOut(
+  body: ReadableStream<Uint8Array>,
+  out: OutStream,
+  signal?: AbortSignal,
+): Promise<number> {
   let total = 0;
   const reader = body.getReader();
   const onAbort = () => void reader.cancel().catch(() => {});

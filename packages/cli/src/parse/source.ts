@@ -8,7 +8,9 @@ export function parseSources(values: string[] | undefined): EventSource[] | unde
   if (!values || values.length === 0) return undefined;
   for (const v of values) {
     if (!(SOURCES as readonly string[]).includes(v)) {
-      throw new UsageError(`--source: unknown source "${v}" (use ${SOURCES.join(', ')}; repeatable or comma-separated)`);
+      throw new UsageError(
+        `--source: unknown source "${v}" (use ${SOURCES.join(', ')}; repeatable or comma-separated)`,
+      );
     }
   }
   return values as EventSource[];

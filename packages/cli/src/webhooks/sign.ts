@@ -21,7 +21,12 @@ export function newSigningSecret(): string {
   return 'trove-whsec-' + out;
 }
 
-export function signatureHeaders(input: { secret: string; body: string; eventId: string; timestamp: number }): Record<string, string> {
+export function signatureHeaders(input: {
+  secret: string;
+  body: string;
+  eventId: string;
+  timestamp: number;
+}): Record<string, string> {
   const key = Buffer.from(input.secret, 'utf8');
   const hex = createHmac('sha256', key).update(`${input.timestamp}.`).update(input.body, 'utf8').digest('hex');
   const b64 = createHmac('sha256', key)

@@ -7,7 +7,9 @@ export function parseLocalTarget(raw: string): URL {
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
   } catch {
-    throw new UsageError(`--forward-to: not a URL: ${raw}`, { hint: 'e.g. --forward-to http://localhost:3000/webhooks' });
+    throw new UsageError(`--forward-to: not a URL: ${raw}`, {
+      hint: 'e.g. --forward-to http://localhost:3000/webhooks',
+    });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`--forward-to: only http(s) URLs, got ${url.protocol}`);

@@ -95,7 +95,11 @@ export function startTrove(args: string[], opts: CliOptions): RunningCli {
           } else if (proc.exitCode !== null || proc.signalCode !== null) {
             clearTimeout(timer);
             listeners.delete(check);
-            reject(new Error(`trove exited (${proc.exitCode ?? proc.signalCode}) before the condition held\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+            reject(
+              new Error(
+                `trove exited (${proc.exitCode ?? proc.signalCode}) before the condition held\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+              ),
+            );
           }
         };
         const timer = setTimeout(() => {
@@ -123,16 +127,12 @@ export async function trove(args: string[], opts: CliOptions): Promise<CliResult
 /** `trove …` that must succeed; returns stdout. */
 export async function troveOk(args: string[], opts: CliOptions): Promise<string> {
   const r = await trove(args, opts);
-  if (r.code !== 0) throw new Error(`trove ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`trove ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return r.stdout;
 }
 
 /** Saves a profile with `trove login` against `baseUrl`. */
-export async function login(
-  home: string,
-  baseUrl: string,
-  apiKey: string,
-  extra: string[] = [],
-): Promise<void> {
+export async function login(home: string, baseUrl: string, apiKey: string, extra: string[] = []): Promise<void> {
   await troveOk(['login', '--api-key', apiKey, '--base-url', baseUrl, ...extra], { home });
 }

@@ -7,7 +7,10 @@ import { namespaceProblem } from '../lib/paths';
  * Shows which namespace a runtime page acts on and lets workspace keys switch. Any valid name
  * is accepted: a namespace exists from its first use.
  */
-export function NamespaceBar({ onOpen, openLabel = 'Open' }: { onOpen?: (ns: string) => void; openLabel?: string } = {}) {
+export function NamespaceBar({
+  onOpen,
+  openLabel = 'Open',
+}: { onOpen?: (ns: string) => void; openLabel?: string } = {}) {
   const { trove, namespace, namespaceLocked, setNamespace } = useSession();
   const [known, setKnown] = useState<Namespace[]>([]);
   const [value, setValue] = useState(namespace ?? '');
@@ -27,7 +30,8 @@ export function NamespaceBar({ onOpen, openLabel = 'Open' }: { onOpen?: (ns: str
   if (namespaceLocked) {
     return (
       <p className="ns-bar">
-        Namespace <strong className="mono">{namespace}</strong> <span className="muted">(this key is locked to it)</span>
+        Namespace <strong className="mono">{namespace}</strong>{' '}
+        <span className="muted">(this key is locked to it)</span>
       </p>
     );
   }

@@ -14,7 +14,11 @@ export function hasStatus(err: unknown, status: number): err is APIError {
 export function describeError(err: unknown): string {
   if (err instanceof APIError) return err.detail ?? err.message;
   // fetch itself failed (server down, network gone): the SDK's message would show the URL and the browser's words.
-  if (err instanceof APIConnectionError && !(err instanceof APIConnectionTimeoutError) && err.cause instanceof TypeError) {
+  if (
+    err instanceof APIConnectionError &&
+    !(err instanceof APIConnectionTimeoutError) &&
+    err.cause instanceof TypeError
+  ) {
     return 'Could not reach the Trove server, or the connection was lost. Check that it is running and try again.';
   }
   if (err instanceof Error) return err.message;

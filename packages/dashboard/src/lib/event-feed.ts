@@ -56,7 +56,9 @@ export function useEventFeed(trove: TroveClient, filters: FeedFilters, mode: Fee
     let newest: string | null = null;
 
     const matches = (e: TroveEvent) =>
-      (typeSet.size === 0 || typeSet.has(e.type)) && (!namespace || e.namespace === namespace) && matchesSource(e, source);
+      (typeSet.size === 0 || typeSet.has(e.type)) &&
+      (!namespace || e.namespace === namespace) &&
+      matchesSource(e, source);
 
     const merge = (incoming: TroveEvent[]) => {
       // `newest` follows every event received, shown or not, so the next `since` moves on.

@@ -9,7 +9,10 @@ export function summarize(e: TroveEvent): string {
   switch (e.type as string) {
     case 'file.written': {
       // Size and the API call (`write`/`upload`) when the event has them; a command's changes may not know the size.
-      const details = [d.sizeBytes === undefined || d.sizeBytes === null ? '' : `${s('sizeBytes')} B`, d.source === 'exec' ? '' : s('source')];
+      const details = [
+        d.sizeBytes === undefined || d.sizeBytes === null ? '' : `${s('sizeBytes')} B`,
+        d.source === 'exec' ? '' : s('source'),
+      ];
       const shown = details.filter(Boolean).join(', ');
       return shown ? `${s('path')} (${shown})` : s('path');
     }

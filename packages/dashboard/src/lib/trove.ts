@@ -30,7 +30,10 @@ export interface ClientOptions {
 /** Clients for `apiKey`, sharing one transport that watches for a rejected key. */
 export function createClients(options: ClientOptions): TroveClients {
   const base = { apiKey: options.apiKey, baseUrl: options.baseUrl ?? pageOrigin(), workspaceId: options.workspaceId };
-  const shared = { ...base, fetch: watchUnauthorized(options.fetch ?? globalThis.fetch.bind(globalThis), options.onUnauthorized) };
+  const shared = {
+    ...base,
+    fetch: watchUnauthorized(options.fetch ?? globalThis.fetch.bind(globalThis), options.onUnauthorized),
+  };
   const trove = new TroveClient(shared);
   const admin = new TroveAdminClient(shared);
   const byNamespace = new Map<string, TroveClient>();

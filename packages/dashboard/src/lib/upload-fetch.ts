@@ -1,5 +1,14 @@
 /** Request headers only the browser may set, among those a fetch caller may pass (the SDK's user-agent). */
-const BROWSER_HEADERS = new Set(['user-agent', 'host', 'content-length', 'connection', 'accept-encoding', 'cookie', 'origin', 'referer']);
+const BROWSER_HEADERS = new Set([
+  'user-agent',
+  'host',
+  'content-length',
+  'connection',
+  'accept-encoding',
+  'cookie',
+  'origin',
+  'referer',
+]);
 
 /**
  * A fetch over XMLHttpRequest, handed to the SDK for uploads: only XHR reports upload progress

@@ -70,8 +70,7 @@ export function EventsPage() {
     );
   };
 
-  const toggleType = (t: string) =>
-    update({ types: types.includes(t) ? types.filter((x) => x !== t) : [...types, t] });
+  const toggleType = (t: string) => update({ types: types.includes(t) ? types.filter((x) => x !== t) : [...types, t] });
 
   const applyNs = (e?: FormEvent) => {
     e?.preventDefault();
@@ -82,7 +81,13 @@ export function EventsPage() {
   // On a phone the detail opens under its row instead of in a pane far below the list.
   const narrow = useMediaQuery('(max-width: 760px)');
   const stateLabel =
-    feed.state === 'live' ? 'Live' : feed.state === 'loading' ? 'Loading…' : feed.state === 'paused' ? 'Paused' : 'Reconnecting…';
+    feed.state === 'live'
+      ? 'Live'
+      : feed.state === 'loading'
+        ? 'Loading…'
+        : feed.state === 'paused'
+          ? 'Paused'
+          : 'Reconnecting…';
 
   return (
     <>
@@ -166,7 +171,10 @@ export function EventsPage() {
       <div className="events-panes">
         <section aria-label="Event list" className="event-list-pane">
           {feed.events.length === 0 && feed.state !== 'loading' ? (
-            <p className="muted">No events yet{types.length || namespace || source ? ' matching these filters' : ''}. New ones appear here as they happen.</p>
+            <p className="muted">
+              No events yet{types.length || namespace || source ? ' matching these filters' : ''}. New ones appear here
+              as they happen.
+            </p>
           ) : null}
           <ol className="event-list" data-testid="event-list">
             {feed.events.map((e) => (
@@ -232,7 +240,10 @@ function MadeBy({ event, canOpen }: { event: TroveEvent; canOpen: boolean }) {
   return (
     <div className="event-by" data-testid="event-source">
       {source ? (
-        <span className={`badge source-${source}`} title={source === 'exec' ? 'Made by a command in the sandbox' : 'Made through the files API'}>
+        <span
+          className={`badge source-${source}`}
+          title={source === 'exec' ? 'Made by a command in the sandbox' : 'Made through the files API'}
+        >
           {source}
         </span>
       ) : null}

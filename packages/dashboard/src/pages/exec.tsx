@@ -15,7 +15,11 @@ export function ExecPage() {
     <>
       <h1 tabIndex={-1}>Terminal</h1>
       <NamespaceBar />
-      {namespace ? <NamespaceTerminal key={`${namespace} ${process ?? ''}`} namespace={namespace} process={process} /> : <ChooseNamespaceHint />}
+      {namespace ? (
+        <NamespaceTerminal key={`${namespace} ${process ?? ''}`} namespace={namespace} process={process} />
+      ) : (
+        <ChooseNamespaceHint />
+      )}
     </>
   );
 }
@@ -74,7 +78,8 @@ function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: 
     if (log) log.scrollTop = log.scrollHeight;
   }, [entries]);
 
-  const update = (id: number, change: (x: Entry) => Entry) => setEntries((list) => list.map((x) => (x.id === id ? change(x) : x)));
+  const update = (id: number, change: (x: Entry) => Entry) =>
+    setEntries((list) => list.map((x) => (x.id === id ? change(x) : x)));
 
   const begin = () => {
     const cmd = command.trim();
@@ -152,7 +157,14 @@ function Terminal({ namespace, onStarted }: { namespace: string; onStarted: (p: 
 
   return (
     <section className="terminal-wrap" aria-label={`Terminal in ${namespace}`}>
-      <div className="terminal" ref={logRef} role="log" aria-live="polite" aria-label="Command output" data-testid="terminal-log">
+      <div
+        className="terminal"
+        ref={logRef}
+        role="log"
+        aria-live="polite"
+        aria-label="Command output"
+        data-testid="terminal-log"
+      >
         {entries.length === 0 ? (
           <p className="term-hint">
             Commands run with <code>sh -c</code> in a fresh sandbox whose <code>workspace/</code> is namespace{' '}

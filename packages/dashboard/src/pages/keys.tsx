@@ -67,7 +67,12 @@ export function KeysPage() {
                     <Stamp iso={k.createdAt} />
                   </td>
                   <td className="actions">
-                    <button type="button" className="danger" onClick={() => setRevoking(k)} aria-label={`Revoke ${k.name}`}>
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => setRevoking(k)}
+                      aria-label={`Revoke ${k.name}`}
+                    >
                       Revoke
                     </button>
                   </td>
@@ -91,8 +96,8 @@ export function KeysPage() {
           onClose={() => setRevoking(null)}
         >
           <p>
-            <strong>{revoking.name}</strong> (<span className="mono">{revoking.prefix}…</span>) stops working immediately:
-            every client using it gets “Invalid API key”.
+            <strong>{revoking.name}</strong> (<span className="mono">{revoking.prefix}…</span>) stops working
+            immediately: every client using it gets “Invalid API key”.
           </p>
           {revoking.keyId === me.keyId ? (
             <p className="warning">This is the key you are signed in with. You will be signed out.</p>
@@ -133,7 +138,13 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: CreatedApiKey) => void 
       <div className="field-row">
         <div className="field">
           <label htmlFor={`${id}-name`}>Name</label>
-          <input id={`${id}-name`} value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-agent" required />
+          <input
+            id={`${id}-name`}
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder="ci-agent"
+            required
+          />
         </div>
         <div className="field">
           <label htmlFor={`${id}-ns`}>Namespace (optional)</label>

@@ -81,7 +81,12 @@ export function NamespacesPage() {
                   ) : null}
                   {admin ? (
                     <td className="actions">
-                      <button type="button" className="danger" onClick={() => setDeleting(n)} aria-label={`Delete namespace ${n.name}`}>
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() => setDeleting(n)}
+                        aria-label={`Delete namespace ${n.name}`}
+                      >
                         Delete
                       </button>
                     </td>
@@ -105,8 +110,8 @@ export function NamespacesPage() {
           onClose={() => setDeleting(null)}
         >
           <p className="warning">
-            Every file in <strong className="mono">{deleting.name}</strong> ({formatBytes(deleting.sizeBytes)}) and all of
-            its snapshots are deleted. This cannot be undone.
+            Every file in <strong className="mono">{deleting.name}</strong> ({formatBytes(deleting.sizeBytes)}) and all
+            of its snapshots are deleted. This cannot be undone.
           </p>
         </ConfirmDialog>
       ) : null}

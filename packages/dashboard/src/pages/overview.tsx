@@ -19,7 +19,11 @@ export function Overview() {
             {me.keyName} <span className="muted mono">{me.keyId}</span>
           </dd>
           <dt>Scope</dt>
-          <dd>{me.scope === 'admin' ? 'Admin: manages keys and webhooks, reads events' : 'Workspace: files, terminal, snapshots, events'}</dd>
+          <dd>
+            {me.scope === 'admin'
+              ? 'Admin: manages keys and webhooks, reads events'
+              : 'Workspace: files, terminal, snapshots, events'}
+          </dd>
           <dt>Namespace</dt>
           <dd className="mono">{me.namespace ?? (me.scope === 'admin' ? '—' : 'any')}</dd>
           <dt>Workspace</dt>

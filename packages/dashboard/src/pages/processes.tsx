@@ -22,7 +22,15 @@ export function processStatus(p: Process): string {
  * started: it is added to the list and its output opened. `initial` is a process to open at
  * once (the page was linked to it, from an event it caused).
  */
-export function ProcessesPanel({ namespace, started, initial }: { namespace: string; started: Process | null; initial?: string | null }) {
+export function ProcessesPanel({
+  namespace,
+  started,
+  initial,
+}: {
+  namespace: string;
+  started: Process | null;
+  initial?: string | null;
+}) {
   const { runtime } = useSession();
   const trove = runtime(namespace);
   const list = useLoad((signal) => trove.processes.list({ limit: 100, signal }), [trove]);
@@ -52,8 +60,8 @@ export function ProcessesPanel({ namespace, started, initial }: { namespace: str
     <section className="processes" aria-label="Background processes">
       <PageHead title="Background processes" level={2} refresh={list} />
       <p className="muted">
-        Started with “Run in background” (or <code>trove run --background</code>): they keep running when you leave, with no
-        exec time limit. Output is kept by the server and can be followed from the start at any time.
+        Started with “Run in background” (or <code>trove run --background</code>): they keep running when you leave,
+        with no exec time limit. Output is kept by the server and can be followed from the start at any time.
       </p>
       <p role="status" className="status-line">
         {status}
@@ -84,7 +92,10 @@ export function ProcessesPanel({ namespace, started, initial }: { namespace: str
                     {p.command}
                   </th>
                   <td className="mono">{p.processId}</td>
-                  <td className={p.state === 'running' ? 'ok' : p.exitCode === 0 ? '' : 'bad'} data-testid="process-status">
+                  <td
+                    className={p.state === 'running' ? 'ok' : p.exitCode === 0 ? '' : 'bad'}
+                    data-testid="process-status"
+                  >
                     {processStatus(p)}
                   </td>
                   <td>
@@ -101,7 +112,12 @@ export function ProcessesPanel({ namespace, started, initial }: { namespace: str
                       Output
                     </button>
                     {p.state === 'running' ? (
-                      <button type="button" className="danger" onClick={() => setStopping(p)} aria-label={`Stop ${p.processId}`}>
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() => setStopping(p)}
+                        aria-label={`Stop ${p.processId}`}
+                      >
                         Stop
                       </button>
                     ) : null}
@@ -125,13 +141,16 @@ export function ProcessesPanel({ namespace, started, initial }: { namespace: str
           danger
           onConfirm={async () => {
             const r = await trove.processes.signal(stopping.processId, 'SIGTERM');
-            setStatus(r.delivered ? `Sent SIGTERM to ${stopping.processId}.` : `${stopping.processId} had already ended.`);
+            setStatus(
+              r.delivered ? `Sent SIGTERM to ${stopping.processId}.` : `${stopping.processId} had already ended.`,
+            );
             setOpen(stopping.processId);
           }}
           onClose={() => setStopping(null)}
         >
           <p>
-            <span className="mono">{stopping.processId}</span> and everything it started get SIGTERM; most programs then end.
+            <span className="mono">{stopping.processId}</span> and everything it started get SIGTERM; most programs then
+            end.
           </p>
         </ConfirmDialog>
       ) : null}
@@ -140,7 +159,15 @@ export function ProcessesPanel({ namespace, started, initial }: { namespace: str
 }
 
 /** A process's output from its first retained byte, followed live until it ends. */
-function ProcessOutput({ namespace, process, onExit }: { namespace: string; process: Process; onExit: (p: Process) => void }) {
+function ProcessOutput({
+  namespace,
+  process,
+  onExit,
+}: {
+  namespace: string;
+  process: Process;
+  onExit: (p: Process) => void;
+}) {
   const { runtime } = useSession();
   const trove = runtime(namespace);
   const [chunks, setChunks] = useState<OutputChunk[]>([]);
@@ -178,8 +205,17 @@ function ProcessOutput({ namespace, process, onExit }: { namespace: string; proc
       <h3>
         Output of <span className="mono">{process.processId}</span>
       </h3>
-      <div className="terminal" ref={logRef} role="log" aria-live="polite" aria-label={`Output of ${process.processId}`} data-testid="process-log">
-        {first && first.offset > 0 ? <div className="term-meta">[the first {first.offset} bytes are no longer kept]</div> : null}
+      <div
+        className="terminal"
+        ref={logRef}
+        role="log"
+        aria-live="polite"
+        aria-label={`Output of ${process.processId}`}
+        data-testid="process-log"
+      >
+        {first && first.offset > 0 ? (
+          <div className="term-meta">[the first {first.offset} bytes are no longer kept]</div>
+        ) : null}
         {segments(chunks).map((seg, i) => (
           <pre key={i} className={seg.type === 'stdout' ? 'term-stdout' : 'term-stderr'} aria-label={seg.type}>
             {seg.text}

@@ -40,8 +40,8 @@ export function SignIn({ onSignedIn, notice }: { onSignedIn: (key: string, me: I
         </div>
         <h1 id="signin-title">Sign in</h1>
         <p className="muted">
-          Use an API key of your workspace. Admin keys manage keys and webhooks; workspace keys browse files,
-          run commands and take snapshots.
+          Use an API key of your workspace. Admin keys manage keys and webhooks; workspace keys browse files, run
+          commands and take snapshots.
         </p>
         {notice ? (
           <p className="notice" role="status">

@@ -98,7 +98,11 @@ function Snapshots({ namespace }: { namespace: string }) {
                     <Stamp iso={s.createdAt} />
                   </td>
                   <td className="actions">
-                    <button type="button" onClick={() => setRestoring(s)} aria-label={`Restore ${s.label ?? s.snapshotId}`}>
+                    <button
+                      type="button"
+                      onClick={() => setRestoring(s)}
+                      aria-label={`Restore ${s.label ?? s.snapshotId}`}
+                    >
                       Restore
                     </button>
                     <button

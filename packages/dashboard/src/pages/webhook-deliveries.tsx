@@ -76,7 +76,9 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
                       <div className="mono small muted">{d.eventId}</div>
                     </th>
                     <td>
-                      <span className={`badge ${d.status === 'delivered' ? 'ok' : d.status === 'failed' ? 'bad' : 'warn'}`}>
+                      <span
+                        className={`badge ${d.status === 'delivered' ? 'ok' : d.status === 'failed' ? 'bad' : 'warn'}`}
+                      >
                         {d.status}
                       </span>
                     </td>
@@ -116,7 +118,11 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
                     <tr id={`attempts-${d.deliveryId}`} className="attempts-row">
                       <td colSpan={7}>
                         {/* Keyed by attempts so a new attempt (a retry, a re-send) reloads the history. */}
-                        <AttemptHistory key={`${d.attempts}-${d.status}`} webhookId={webhookId} deliveryId={d.deliveryId} />
+                        <AttemptHistory
+                          key={`${d.attempts}-${d.status}`}
+                          webhookId={webhookId}
+                          deliveryId={d.deliveryId}
+                        />
                       </td>
                     </tr>
                   ) : null}
@@ -133,7 +139,10 @@ export function DeliveryLog({ webhookId, refreshKey }: { webhookId: string; refr
 /** Every attempt of one delivery, oldest first: when, the answer, how long, and the retry it scheduled. */
 function AttemptHistory({ webhookId, deliveryId }: { webhookId: string; deliveryId: string }) {
   const { admin } = useSession();
-  const detail = useLoad((signal) => admin.webhooks.retrieveDelivery(webhookId, deliveryId, { signal }), [admin, webhookId, deliveryId]);
+  const detail = useLoad(
+    (signal) => admin.webhooks.retrieveDelivery(webhookId, deliveryId, { signal }),
+    [admin, webhookId, deliveryId],
+  );
   if (detail.error) return <ErrorMessage error={detail.error} />;
   if (!detail.data) return <p role="status">Loading attempts…</p>;
   const attempts = detail.data.attemptHistory;
@@ -143,7 +152,9 @@ function AttemptHistory({ webhookId, deliveryId }: { webhookId: string; delivery
       {attempts.map((a, i) => (
         <li key={i}>
           <Stamp iso={a.attemptedAt} />{' '}
-          <span className={`badge ${a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? 'ok' : 'bad'}`}>
+          <span
+            className={`badge ${a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300 ? 'ok' : 'bad'}`}
+          >
             {a.statusCode ?? 'no answer'}
           </span>{' '}
           <span className="muted">{a.durationMs} ms</span>

@@ -20,7 +20,9 @@ export function WebhooksPage() {
   const [created, setCreated] = useState<CreatedWebhook | null>(null);
   const [deleting, setDeleting] = useState<Webhook | null>(null);
   const [logFor, setLogFor] = useState<string | null>(null);
-  const [tests, setTests] = useState<Record<string, { busy: boolean; result?: WebhookTestResult; error?: unknown }>>({});
+  const [tests, setTests] = useState<Record<string, { busy: boolean; result?: WebhookTestResult; error?: unknown }>>(
+    {},
+  );
   const [rowError, setRowError] = useState<unknown>(null);
   const [status, setStatus] = useState('');
   const hooks = list.data ?? [];
@@ -63,7 +65,11 @@ export function WebhooksPage() {
         }}
       />
       {created ? (
-        <SecretOnce label={`Signing secret for ${created.url}`} secret={created.signingSecret} onDone={() => setCreated(null)} />
+        <SecretOnce
+          label={`Signing secret for ${created.url}`}
+          secret={created.signingSecret}
+          onDone={() => setCreated(null)}
+        />
       ) : null}
       <p role="status" className="status-line">
         {status}
@@ -84,8 +90,8 @@ export function WebhooksPage() {
               {w.description ? <p>{w.description}</p> : null}
               {!w.enabled && w.disabledReason ? (
                 <p className="warning" data-testid="disabled-reason">
-                  {w.disabledReason.replace(/; re-enable with PATCH \{"enabled": true\}$/, '')}. Tick Enabled to re-enable it:
-                  its pending deliveries then go out.
+                  {w.disabledReason.replace(/; re-enable with PATCH \{"enabled": true\}$/, '')}. Tick Enabled to
+                  re-enable it: its pending deliveries then go out.
                 </p>
               ) : null}
               <dl className="facts compact">
@@ -102,7 +108,8 @@ export function WebhooksPage() {
               </dl>
               <div className="actions">
                 <label className="checkbox">
-                  <input type="checkbox" checked={w.enabled} onChange={(e) => setEnabled(w, e.target.checked)} /> Enabled
+                  <input type="checkbox" checked={w.enabled} onChange={(e) => setEnabled(w, e.target.checked)} />{' '}
+                  Enabled
                 </label>
                 <button type="button" onClick={() => test(w)} disabled={t?.busy}>
                   {t?.busy ? 'Sending test…' : 'Send test'}
@@ -115,7 +122,12 @@ export function WebhooksPage() {
                 >
                   {logFor === w.webhookId ? 'Hide deliveries' : 'Deliveries'}
                 </button>
-                <button type="button" className="danger" onClick={() => setDeleting(w)} aria-label={`Delete webhook ${w.url}`}>
+                <button
+                  type="button"
+                  className="danger"
+                  onClick={() => setDeleting(w)}
+                  aria-label={`Delete webhook ${w.url}`}
+                >
                   Delete
                 </button>
               </div>

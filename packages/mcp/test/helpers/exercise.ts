@@ -22,7 +22,11 @@ export const EXPECTED_TOOLS = [
   'trove_write',
 ];
 
-export async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<{ text: string; isError: boolean }> {
+export async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+): Promise<{ text: string; isError: boolean }> {
   const res = (await client.callTool({ name, arguments: args })) as CallToolResult;
   const text = res.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
   return { text, isError: res.isError === true };
@@ -46,7 +50,11 @@ export async function checkListings(client: Client): Promise<void> {
   expect(byName.trove_read!.annotations?.readOnlyHint).toBe(true);
   expect(byName.trove_delete!.annotations?.destructiveHint).toBe(true);
   expect(byName.trove_process_start!.inputSchema.required).toEqual(['command']);
-  expect(Object.keys(byName.trove_process_start!.inputSchema.properties ?? {})).toEqual(['command', 'stdin', 'timeout_seconds']);
+  expect(Object.keys(byName.trove_process_start!.inputSchema.properties ?? {})).toEqual([
+    'command',
+    'stdin',
+    'timeout_seconds',
+  ]);
   expect(byName.trove_process_output!.inputSchema.required).toEqual(['process_id']);
   expect(Object.keys(byName.trove_process_output!.inputSchema.properties ?? {})).toEqual([
     'process_id',
@@ -73,22 +81,32 @@ export async function exerciseTools(client: Client): Promise<void> {
     text: 'wrote workspace/notes/hello.md (5 bytes)',
     isError: false,
   });
-  expect(await call(client, 'trove_read', { path: 'workspace/notes/hello.md' })).toEqual({ text: 'hello', isError: false });
+  expect(await call(client, 'trove_read', { path: 'workspace/notes/hello.md' })).toEqual({
+    text: 'hello',
+    isError: false,
+  });
 
   expect(await call(client, 'trove_exec', { command: 'cat workspace/notes/hello.md; echo oops >&2; exit 3' })).toEqual({
     text: '[exit 3]\nhello\n--- stderr ---\noops\n',
     isError: false,
   });
-  expect(await call(client, 'trove_exec', { command: 'tr a-z A-Z', stdin: 'shout' })).toEqual({ text: '[exit 0]\nSHOUT', isError: false });
+  expect(await call(client, 'trove_exec', { command: 'tr a-z A-Z', stdin: 'shout' })).toEqual({
+    text: '[exit 0]\nSHOUT',
+    isError: false,
+  });
 
   const bytes = Buffer.from([0, 1, 2, 250, 251, 252, 253, 254, 255]);
-  expect(await call(client, 'trove_put_base64', { path: 'bin/data.bin', content_b64: bytes.toString('base64') })).toEqual({
+  expect(
+    await call(client, 'trove_put_base64', { path: 'bin/data.bin', content_b64: bytes.toString('base64') }),
+  ).toEqual({
     text: 'wrote workspace/bin/data.bin (9 bytes)',
     isError: false,
   });
-  expect((await call(client, 'trove_exec', { command: 'od -An -tu1 workspace/bin/data.bin' })).text.replace(/\s+/g, ' ').trim()).toBe(
-    '[exit 0] 0 1 2 250 251 252 253 254 255',
-  );
+  expect(
+    (await call(client, 'trove_exec', { command: 'od -An -tu1 workspace/bin/data.bin' })).text
+      .replace(/\s+/g, ' ')
+      .trim(),
+  ).toBe('[exit 0] 0 1 2 250 251 252 253 254 255');
   const binRead = await call(client, 'trove_read', { path: 'bin/data.bin' });
   expect(binRead.isError).toBe(false);
   expect(binRead.text).toContain('workspace/bin/data.bin is a binary file (9 B)');
@@ -114,7 +132,10 @@ export async function exerciseTools(client: Client): Promise<void> {
   const snapshotId = /created snapshot (snap-[\w-]+) "before delete"/.exec(snap.text)?.[1];
   expect(snapshotId, snap.text).toBeTruthy();
 
-  expect(await call(client, 'trove_delete', { path: 'notes' })).toEqual({ text: 'deleted workspace/notes', isError: false });
+  expect(await call(client, 'trove_delete', { path: 'notes' })).toEqual({
+    text: 'deleted workspace/notes',
+    isError: false,
+  });
   const gone = await call(client, 'trove_read', { path: 'notes/hello.md' });
   expect(gone).toEqual({ text: 'trove error (HTTP 404): Path not found: workspace/notes/hello.md', isError: true });
 
@@ -167,7 +188,12 @@ async function exerciseProcessTools(client: Client): Promise<void> {
   });
 
   await call(client, 'trove_write', { path: 'proc-go', content: '' });
-  const rest = await call(client, 'trove_process_output', { process_id: id, stdout_offset: 11, stderr_offset: 7, wait_seconds: 30 });
+  const rest = await call(client, 'trove_process_output', {
+    process_id: id,
+    stdout_offset: 11,
+    stderr_offset: 7,
+    wait_seconds: 30,
+  });
   expect(rest).toEqual({
     text: [
       `${id}: exited with 4`,
@@ -187,8 +213,13 @@ async function exerciseProcessTools(client: Client): Promise<void> {
     isError: false,
   });
 
-  const sleeper = /^started (proc-[0-9a-f]+)/.exec((await call(client, 'trove_process_start', { command: 'sleep 300' })).text)![1];
-  expect(await call(client, 'trove_process_kill', { process_id: sleeper, signal: 'SIGKILL' })).toEqual({ text: `sent SIGKILL to ${sleeper}`, isError: false });
+  const sleeper = /^started (proc-[0-9a-f]+)/.exec(
+    (await call(client, 'trove_process_start', { command: 'sleep 300' })).text,
+  )![1];
+  expect(await call(client, 'trove_process_kill', { process_id: sleeper, signal: 'SIGKILL' })).toEqual({
+    text: `sent SIGKILL to ${sleeper}`,
+    isError: false,
+  });
   const killed = await call(client, 'trove_process_output', { process_id: sleeper, wait_seconds: 30 });
   expect(killed.text.split('\n')[0]).toMatch(new RegExp(`^${sleeper}: (killed|signaled) by SIGKILL \\(exit 137\\)$`));
 

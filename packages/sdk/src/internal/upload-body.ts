@@ -45,7 +45,8 @@ export function prepareUploadBody(
         : data instanceof ArrayBuffer
           ? new Uint8Array(data)
           : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (!onProgress) return { make: () => bytes as unknown as BodyInit, replayable: true, streaming: false, total: bytes.length };
+    if (!onProgress)
+      return { make: () => bytes as unknown as BodyInit, replayable: true, streaming: false, total: bytes.length };
     return {
       make: () => countingStream(chunksOf(bytes), bytes.length, onProgress),
       replayable: true,

@@ -90,7 +90,9 @@ export async function bootstrapWorkspace(client: TroveClient, options?: RequestO
   ]);
   const files = listing.entries.filter((e) => !e.isDir && !e.path.startsWith('workspace/.trove/'));
   const recentFiles = [...files]
-    .sort((a, b) => (a.modifiedAt === b.modifiedAt ? a.path.localeCompare(b.path) : a.modifiedAt < b.modifiedAt ? 1 : -1))
+    .sort((a, b) =>
+      a.modifiedAt === b.modifiedAt ? a.path.localeCompare(b.path) : a.modifiedAt < b.modifiedAt ? 1 : -1,
+    )
     .slice(0, RECENT_FILES);
   return new WorkspaceSummary({
     namespace,
@@ -104,7 +106,9 @@ export async function bootstrapWorkspace(client: TroveClient, options?: RequestO
 
 function clip(text: string): string {
   const t = text.trimEnd();
-  return t.length > PROMPT_TEXT_LIMIT ? `${t.slice(0, PROMPT_TEXT_LIMIT)}\n… (${t.length - PROMPT_TEXT_LIMIT} more characters)` : t;
+  return t.length > PROMPT_TEXT_LIMIT
+    ? `${t.slice(0, PROMPT_TEXT_LIMIT)}\n… (${t.length - PROMPT_TEXT_LIMIT} more characters)`
+    : t;
 }
 
 function formatSize(bytes: number): string {

@@ -64,7 +64,10 @@ export class Exec {
     } catch (err) {
       if (req.signal?.aborted) throw new APIUserAbortError(undefined, err);
       if (err instanceof TroveError) throw err;
-      throw new APIConnectionError(`Connection lost while streaming exec output: ${(err as Error)?.message ?? String(err)}`, err);
+      throw new APIConnectionError(
+        `Connection lost while streaming exec output: ${(err as Error)?.message ?? String(err)}`,
+        err,
+      );
     }
   }
 
@@ -123,5 +126,10 @@ function* resultEvents(result: ExecResult): Generator<ExecStreamEvent> {
   for (const type of ['stdout', 'stderr'] as const) {
     if (result[type]) yield { type, offset: 0, data: encoder.encode(result[type]), text: result[type] };
   }
-  yield { type: 'exit', exitCode: result.exitCode, exitReason: result.exitReason ?? 'exited', durationMs: result.durationMs };
+  yield {
+    type: 'exit',
+    exitCode: result.exitCode,
+    exitReason: result.exitReason ?? 'exited',
+    durationMs: result.durationMs,
+  };
 }

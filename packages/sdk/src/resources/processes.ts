@@ -94,14 +94,21 @@ export class Processes {
    */
   async start(command: string, params: ProcessStartParams = {}): Promise<Process> {
     const { stdin, closeStdin, processTimeoutMs, env, ...req } = params;
-    if (typeof command !== 'string' || command.trim() === '') throw new TypeError('processes.start() needs a non-empty command');
+    if (typeof command !== 'string' || command.trim() === '')
+      throw new TypeError('processes.start() needs a non-empty command');
     const body: Record<string, unknown> = { command };
     if (stdin !== undefined) body.stdin = stdin;
     if (closeStdin !== undefined) body.close_stdin = closeStdin;
     if (processTimeoutMs !== undefined) body.timeout_ms = processTimeoutMs;
     // Variable names are the caller's own: sent as given, not converted.
     if (env !== undefined) body.env = env;
-    return this.client.requestJson<Process>({ ...req, method: 'POST', path: '/v1/processes', namespaced: true, json: body });
+    return this.client.requestJson<Process>({
+      ...req,
+      method: 'POST',
+      path: '/v1/processes',
+      namespaced: true,
+      json: body,
+    });
   }
 
   /** Running and recently exited processes of the namespace, newest first. */
@@ -119,7 +126,12 @@ export class Processes {
 
   /** One process; `NotFoundError` (`process_not_found`) for unknown ids and other namespaces' processes. */
   async get(processId: string, options?: RequestOptions): Promise<Process> {
-    return this.client.requestJson<Process>({ ...options, method: 'GET', path: processPath(processId), namespaced: true });
+    return this.client.requestJson<Process>({
+      ...options,
+      method: 'GET',
+      path: processPath(processId),
+      namespaced: true,
+    });
   }
 
   /**
@@ -128,7 +140,9 @@ export class Processes {
    */
   async output(processId: string, params: ProcessOutputParams = {}): Promise<ProcessOutput> {
     const { stream = 'stdout', offset = 0, limit, ...req } = params;
-    const raw = await this.client.requestJson<Omit<ProcessOutput, 'data' | 'text'> & { data: string; encoding: string }>({
+    const raw = await this.client.requestJson<
+      Omit<ProcessOutput, 'data' | 'text'> & { data: string; encoding: string }
+    >({
       ...req,
       method: 'GET',
       path: `${processPath(processId)}/output`,
@@ -146,7 +160,10 @@ export class Processes {
    * iteration continues exactly after the last byte it yielded. Break out of the loop to detach:
    * the process keeps running.
    */
-  async *stream(processId: string, params: ProcessStreamParams = {}): AsyncGenerator<ProcessStreamEvent, void, undefined> {
+  async *stream(
+    processId: string,
+    params: ProcessStreamParams = {},
+  ): AsyncGenerator<ProcessStreamEvent, void, undefined> {
     const { signal, maxReconnects = 5, headers } = params;
     const decoder = new ChunkDecoder();
     let lastEventId = params.lastEventId;
@@ -199,7 +216,10 @@ export class Processes {
       if (failures >= maxReconnects) {
         throw failure instanceof TroveError
           ? failure
-          : new APIConnectionError(`Connection lost while streaming ${processId}: ${(failure as Error)?.message ?? String(failure)}`, failure);
+          : new APIConnectionError(
+              `Connection lost while streaming ${processId}: ${(failure as Error)?.message ?? String(failure)}`,
+              failure,
+            );
       }
       failures++;
       await sleep(reconnectDelayMs(failures), signal);
@@ -210,7 +230,11 @@ export class Processes {
    * Writes to the process's stdin (`POST …/stdin`): text as UTF-8, bytes exactly. `ConflictError`
    * (409) when stdin is closed or the process has exited. Never retried once sent.
    */
-  async writeStdin(processId: string, data: string | Uint8Array, params: ProcessWriteStdinParams = {}): Promise<ProcessStdinResult> {
+  async writeStdin(
+    processId: string,
+    data: string | Uint8Array,
+    params: ProcessWriteStdinParams = {},
+  ): Promise<ProcessStdinResult> {
     const { close, ...req } = params;
     const path = `${processPath(processId)}/stdin`;
     if (typeof data === 'string') {
@@ -250,7 +274,11 @@ export class Processes {
    * Sends a signal (default `SIGTERM`) to the process and everything it started. Resolves with
    * `delivered: false` when the process had already exited.
    */
-  async signal(processId: string, signal: ProcessSignal = 'SIGTERM', options?: RequestOptions): Promise<ProcessSignalResult> {
+  async signal(
+    processId: string,
+    signal: ProcessSignal = 'SIGTERM',
+    options?: RequestOptions,
+  ): Promise<ProcessSignalResult> {
     return this.client.requestJson<ProcessSignalResult>({
       ...options,
       method: 'POST',

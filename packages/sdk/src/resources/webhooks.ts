@@ -137,7 +137,11 @@ export class Webhooks {
   }
 
   /** One delivery with every attempt (ours). */
-  async retrieveDelivery(webhookId: string, deliveryId: string, options?: RequestOptions): Promise<WebhookDeliveryDetail> {
+  async retrieveDelivery(
+    webhookId: string,
+    deliveryId: string,
+    options?: RequestOptions,
+  ): Promise<WebhookDeliveryDetail> {
     return this.client.requestJson<WebhookDeliveryDetail>({
       ...options,
       method: 'GET',

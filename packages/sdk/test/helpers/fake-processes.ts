@@ -76,7 +76,9 @@ function isUtf8(buf: Buffer): boolean {
 }
 
 function wireData(buf: Buffer): { data: string; encoding: 'utf-8' | 'base64' } {
-  return isUtf8(buf) ? { data: buf.toString('utf8'), encoding: 'utf-8' } : { data: buf.toString('base64'), encoding: 'base64' };
+  return isUtf8(buf)
+    ? { data: buf.toString('utf8'), encoding: 'utf-8' }
+    : { data: buf.toString('base64'), encoding: 'base64' };
 }
 
 function view(p: FakeProcess): Record<string, unknown> {
@@ -111,7 +113,15 @@ interface OpenStream {
   budget: number | null;
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
 
 export async function startFakeServer(): Promise<FakeServer> {
   const processes = new Map<string, FakeProcess>();
@@ -137,7 +147,9 @@ export async function startFakeServer(): Promise<FakeServer> {
       if (s.budget !== null && s.budget-- <= 0) return cut(s);
       const bytes = p.out[name].subarray(from);
       s.sent[name] = p.out[name].length;
-      s.res.write(`event: ${name}\ndata: ${JSON.stringify({ offset: from, ...wireData(bytes) })}\nid: ${eventId(s)}\n\n`);
+      s.res.write(
+        `event: ${name}\ndata: ${JSON.stringify({ offset: from, ...wireData(bytes) })}\nid: ${eventId(s)}\n\n`,
+      );
     }
     if (p.state === 'exited') {
       s.res.end(`event: exit\ndata: ${JSON.stringify(view(p))}\n\n`);
@@ -187,7 +199,14 @@ export async function startFakeServer(): Promise<FakeServer> {
     },
     exit(id, code, reason = 'exited', signal = null) {
       const p = processes.get(id)!;
-      Object.assign(p, { state: 'exited', exit_code: code, exit_reason: reason, signal, stdin_open: false, ended_at: new Date().toISOString() });
+      Object.assign(p, {
+        state: 'exited',
+        exit_code: code,
+        exit_reason: reason,
+        signal,
+        stdin_open: false,
+        ended_at: new Date().toISOString(),
+      });
       pumpAll(id);
     },
     cutStreamsAfter: null,
@@ -215,7 +234,8 @@ export async function startFakeServer(): Promise<FakeServer> {
   fake.peer = await startPeer(async (req, res) => {
     const url = new URL(req.url, 'http://fake');
     const path = url.pathname;
-    const body = (): Record<string, unknown> => (req.body.length ? (JSON.parse(req.body.toString('utf8')) as Record<string, unknown>) : {});
+    const body = (): Record<string, unknown> =>
+      req.body.length ? (JSON.parse(req.body.toString('utf8')) as Record<string, unknown>) : {};
 
     if (req.method === 'POST' && path === '/v1/exec') {
       const streaming = (req.headers.accept ?? '').includes('text/event-stream') || body().stream === true;
@@ -227,17 +247,28 @@ export async function startFakeServer(): Promise<FakeServer> {
         else if ('raw' in step) res.write(step.raw);
         else if ('stream' in step) {
           const bytes = Buffer.from(step.data);
-          res.write(`event: ${step.stream}\ndata: ${JSON.stringify({ offset: offsets[step.stream], ...wireData(bytes) })}\n\n`);
+          res.write(
+            `event: ${step.stream}\ndata: ${JSON.stringify({ offset: offsets[step.stream], ...wireData(bytes) })}\n\n`,
+          );
           offsets[step.stream] += bytes.length;
         } else if ('error' in step) res.write(`event: error\ndata: ${JSON.stringify(step.error)}\n\n`);
-        else res.write(`event: exit\ndata: ${JSON.stringify({ exit_code: step.exit, exit_reason: step.reason ?? 'exited', duration_ms: step.durationMs ?? 5 })}\n\n`);
+        else
+          res.write(
+            `event: exit\ndata: ${JSON.stringify({ exit_code: step.exit, exit_reason: step.reason ?? 'exited', duration_ms: step.durationMs ?? 5 })}\n\n`,
+          );
       }
       res.end();
       return;
     }
 
     if (req.method === 'POST' && path === '/v1/processes') {
-      if (fake.busy) return json(res, 429, { detail: 'Too many processes running in this namespace', code: 'exec_busy' }, { 'retry-after': '120' });
+      if (fake.busy)
+        return json(
+          res,
+          429,
+          { detail: 'Too many processes running in this namespace', code: 'exec_busy' },
+          { 'retry-after': '120' },
+        );
       const b = body();
       const p = fake.add(String(b.command), {
         namespace: String(req.headers['x-namespace'] ?? 'ns'),
@@ -251,7 +282,10 @@ export async function startFakeServer(): Promise<FakeServer> {
     if (req.method === 'GET' && path === '/v1/processes') {
       const state = url.searchParams.get('state');
       const limit = Number(url.searchParams.get('limit') ?? 100);
-      const list = [...processes.values()].reverse().filter((p) => !state || p.state === state).slice(0, limit);
+      const list = [...processes.values()]
+        .reverse()
+        .filter((p) => !state || p.state === state)
+        .slice(0, limit);
       return json(res, 200, { processes: list.map(view) });
     }
 
@@ -282,7 +316,8 @@ export async function startFakeServer(): Promise<FakeServer> {
       const signal = String(body().signal);
       const delivered = p.state === 'running';
       json(res, 200, { process_id: id, signal, delivered });
-      if (delivered && signal in SIGNALS && signal !== 'SIGUSR1' && signal !== 'SIGUSR2') fake.exit(id, 128 + SIGNALS[signal]!, 'killed', signal);
+      if (delivered && signal in SIGNALS && signal !== 'SIGUSR1' && signal !== 'SIGUSR2')
+        fake.exit(id, 128 + SIGNALS[signal]!, 'killed', signal);
       return;
     }
     if (req.method === 'GET' && sub === '/wait') {
@@ -320,7 +355,10 @@ export async function startFakeServer(): Promise<FakeServer> {
     }
     if (req.method === 'GET' && sub === '/stream') {
       const last = req.headers['last-event-id'];
-      const sent = { stdout: Number(url.searchParams.get('stdout_offset') ?? 0), stderr: Number(url.searchParams.get('stderr_offset') ?? 0) };
+      const sent = {
+        stdout: Number(url.searchParams.get('stdout_offset') ?? 0),
+        stderr: Number(url.searchParams.get('stderr_offset') ?? 0),
+      };
       if (typeof last === 'string') {
         const [o, e] = last.split(':').map(Number);
         sent.stdout = o!;

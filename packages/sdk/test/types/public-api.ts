@@ -52,14 +52,23 @@ function assertType<T extends true>(): T | void {}
 declare function is<T>(value: T): void;
 
 export async function client(): Promise<void> {
-  const trove = new TroveClient({ apiKey: 'k', namespace: 'ns', baseUrl: 'http://x', timeoutMs: 1, maxRetries: 0, fetch });
+  const trove = new TroveClient({
+    apiKey: 'k',
+    namespace: 'ns',
+    baseUrl: 'http://x',
+    timeoutMs: 1,
+    maxRetries: 0,
+    fetch,
+  });
   new TroveClient();
   // @ts-expect-error unknown option
   new TroveClient({ apiKeys: 'k' });
 
   assertType<Equal<Awaited<ReturnType<typeof trove.exec>>, string>>();
   assertType<Equal<Awaited<ReturnType<typeof trove.execDetailed>>, ExecResult>>();
-  assertType<Equal<ExecResult, { exitCode: number; stdout: string; stderr: string; durationMs: number; exitReason?: ExitReason }>>();
+  assertType<
+    Equal<ExecResult, { exitCode: number; stdout: string; stderr: string; durationMs: number; exitReason?: ExitReason }>
+  >();
   assertType<Equal<Awaited<ReturnType<typeof trove.execChain>>, string>>();
   is<string>(await trove.exec('ls', { stdin: 'x', signal: new AbortController().signal, timeoutMs: 5 }));
   // @ts-expect-error command must be a string
@@ -84,7 +93,12 @@ export async function client(): Promise<void> {
   // @ts-expect-error command must be a string
   trove.exec.stream(1);
 
-  const proc: Process = await trove.processes.start('sleep 1', { stdin: 'x', closeStdin: true, processTimeoutMs: 1000, env: { A: '1' } });
+  const proc: Process = await trove.processes.start('sleep 1', {
+    stdin: 'x',
+    closeStdin: true,
+    processTimeoutMs: 1000,
+    env: { A: '1' },
+  });
   assertType<Equal<Process['state'], 'running' | 'exited'>>();
   is<number | null>(proc.exitCode);
   is<ExitReason | null>(proc.exitReason);
@@ -99,12 +113,19 @@ export async function client(): Promise<void> {
   is<string>(out.text);
   is<boolean>(out.eof);
   is<number>(out.nextOffset);
-  for await (const e of trove.processes.stream(proc.processId, { stdoutOffset: 1, stderrOffset: 2, lastEventId: '1:2', maxReconnects: 0 })) {
+  for await (const e of trove.processes.stream(proc.processId, {
+    stdoutOffset: 1,
+    stderrOffset: 2,
+    lastEventId: '1:2',
+    maxReconnects: 0,
+  })) {
     is<ProcessStreamEvent>(e);
     if (e.type === 'exit') is<Process>(e.process);
     else is<OutputChunk>(e);
   }
-  is<{ processId: string; written: number; stdinOpen: boolean }>(await trove.processes.writeStdin(proc.processId, 'text', { close: true }));
+  is<{ processId: string; written: number; stdinOpen: boolean }>(
+    await trove.processes.writeStdin(proc.processId, 'text', { close: true }),
+  );
   await trove.processes.writeStdin(proc.processId, new Uint8Array([1]));
   is<{ processId: string; stdinOpen: false }>(await trove.processes.closeStdin(proc.processId));
   is<boolean>((await trove.processes.signal(proc.processId)).delivered);
@@ -122,7 +143,12 @@ export async function client(): Promise<void> {
   await trove.upload('a', new Blob([]));
   await trove.upload('a', new ArrayBuffer(1));
   await trove.upload('a', new ReadableStream<Uint8Array>());
-  await trove.upload('a', (async function* () { yield new Uint8Array(); })());
+  await trove.upload(
+    'a',
+    (async function* () {
+      yield new Uint8Array();
+    })(),
+  );
   // @ts-expect-error numbers are not uploadable
   await trove.upload('a', 42);
   is<number | undefined>(progress[0]!.total);
@@ -165,7 +191,13 @@ export async function client(): Promise<void> {
   // @ts-expect-error an archive is a tar, gzip'd or not
   await trove.snapshots.import(new Uint8Array(0), { contentType: 'text/plain' });
 
-  const page: EventPage = await trove.events.list({ since: new Date(), types: ['file.written'], namespace: 'n', limit: 5, cursor: 'c' });
+  const page: EventPage = await trove.events.list({
+    since: new Date(),
+    types: ['file.written'],
+    namespace: 'n',
+    limit: 5,
+    cursor: 'c',
+  });
   is<TroveEvent[]>(page.events);
   is<string | null>(page.nextCursor);
   for await (const e of trove.events.list()) is<TroveEvent>(e);
@@ -176,7 +208,12 @@ export async function client(): Promise<void> {
       is<string>(e.data.path);
     }
   }
-  for await (const e of trove.events.stream({ onConnected: () => {}, types: ['file.written'], namespace: 'n', heartbeatSeconds: 5 })) {
+  for await (const e of trove.events.stream({
+    onConnected: () => {},
+    types: ['file.written'],
+    namespace: 'n',
+    heartbeatSeconds: 5,
+  })) {
     is<TroveEvent>(e);
   }
   is<Namespace[]>(await trove.namespaces.list());
@@ -249,7 +286,12 @@ export async function admin(): Promise<void> {
   // @ts-expect-error listed keys never carry the secret
   is<string>((await admin.listKeys())[0]!.apiKey);
   is<{ keyId: string; revoked: true }>(await admin.revokeKey('key-1'));
-  const hook: CreatedWebhook = await admin.createWebhook({ url: 'https://x', events: ['*'], namespace: null, description: null });
+  const hook: CreatedWebhook = await admin.createWebhook({
+    url: 'https://x',
+    events: ['*'],
+    namespace: null,
+    description: null,
+  });
   is<string>(hook.signingSecret);
   // @ts-expect-error url is required
   await admin.createWebhook({ events: ['*'] });
@@ -280,7 +322,9 @@ export async function admin(): Promise<void> {
 
 export async function webhooksAndErrors(raw: Uint8Array, header: string): Promise<void> {
   is<WebhookEvent>(verifyWebhook({ secret: 's', body: raw, signatureHeader: header }));
-  is<WebhookEvent>(await verifyWebhookAsync({ secret: 's', body: 'text', headers: new Headers(), toleranceSeconds: 10 }));
+  is<WebhookEvent>(
+    await verifyWebhookAsync({ secret: 's', body: 'text', headers: new Headers(), toleranceSeconds: 10 }),
+  );
   // @ts-expect-error parsed JSON is not a raw body
   verifyWebhook({ secret: 's', body: { id: 'x' }, signatureHeader: header });
   is<string>(generateTestHeader({ secret: 's', payload: 'x', timestamp: 1 }));

@@ -28,7 +28,10 @@ export async function scanNamespace(
       visit(e) {
         if (entries.size >= max) return false;
         const isDir = (e.st.mode & 0o170000) === S_IFDIR;
-        entries.set(e.rel.toString('utf8'), isDir ? 'd' : `f:${e.st.size}:${e.st.mtimeSec}.${e.st.mtimeNsec}:${e.st.ino}`);
+        entries.set(
+          e.rel.toString('utf8'),
+          isDir ? 'd' : `f:${e.st.size}:${e.st.mtimeSec}.${e.st.mtimeNsec}:${e.st.ino}`,
+        );
         return true;
       },
     });

@@ -26,7 +26,15 @@ import { displayPath } from '../tree/paths.js';
 import { closeQuietly } from '../tree/walk.js';
 import { BENEATH, O_DIRECTORY, O_RDONLY, S_IFREG, fstatat, openat2 } from '../tree/sys.js';
 import { Coalescer, type ChangeCounts, type ChangeKind, type PathChange } from './coalescer.js';
-import { FAN_CREATE, FAN_DELETE, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FanotifyWatcher, type FileRecord } from './watcher.js';
+import {
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_MOVED_FROM,
+  FAN_MOVED_TO,
+  FAN_ONDIR,
+  FanotifyWatcher,
+  type FileRecord,
+} from './watcher.js';
 import { diffScans, scanNamespace, type ScanResult } from './scan.js';
 
 export type ChangeMode = 'fanotify' | 'scan' | 'off';
@@ -143,8 +151,12 @@ export class ChangeTracker implements ChangeHooks {
         return;
       } catch (err) {
         const why = (err as Error).message;
-        if (this.cfg.mode === 'fanotify') throw new Error(`TROVE_CHANGES=fanotify: ${why} (fanotify needs root: CAP_SYS_ADMIN, Linux ≥ 5.17)`);
-        this.deps.log.warn({ err: why }, 'change tracking: fanotify unavailable, using before/after scans of one-shot execs');
+        if (this.cfg.mode === 'fanotify')
+          throw new Error(`TROVE_CHANGES=fanotify: ${why} (fanotify needs root: CAP_SYS_ADMIN, Linux ≥ 5.17)`);
+        this.deps.log.warn(
+          { err: why },
+          'change tracking: fanotify unavailable, using before/after scans of one-shot execs',
+        );
         this.reason = `fanotify unavailable (${why})`;
       }
     }
@@ -198,7 +210,10 @@ export class ChangeTracker implements ChangeHooks {
       this.assignAt.set(seq, { key, unit });
     } catch (err) {
       // Without a marker the slot is taken now: records its previous command still had queued may be credited here.
-      this.deps.log.error({ err: (err as Error).message }, 'change tracking: cannot place a marker; slot taken over without one');
+      this.deps.log.error(
+        { err: (err as Error).message },
+        'change tracking: cannot place a marker; slot taken over without one',
+      );
       this.slotOwner.set(key, unit);
       this.active.add(unit);
       unit.overflowed = true;
@@ -212,13 +227,23 @@ export class ChangeTracker implements ChangeHooks {
     try {
       done = this.watcher.mark().done;
     } catch (err) {
-      this.deps.log.error({ err: (err as Error).message }, 'change tracking: cannot place a marker at the end of a command');
+      this.deps.log.error(
+        { err: (err as Error).message },
+        'change tracking: cannot place a marker at the end of a command',
+      );
       return false;
     }
     let timer: NodeJS.Timeout | undefined;
-    const read = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_TIMEOUT_MS)))]);
+    const read = await Promise.race([
+      done.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_TIMEOUT_MS))),
+    ]);
     clearTimeout(timer);
-    if (!read) this.deps.log.error({}, `change tracking: the reader did not reach a command's end marker within ${DRAIN_TIMEOUT_MS} ms`);
+    if (!read)
+      this.deps.log.error(
+        {},
+        `change tracking: the reader did not reach a command's end marker within ${DRAIN_TIMEOUT_MS} ms`,
+      );
     return read;
   }
 
@@ -242,7 +267,10 @@ export class ChangeTracker implements ChangeHooks {
   private onOverflow(): void {
     this.overflows++;
     for (const u of this.active) u.overflowed = true;
-    this.deps.log.warn({}, 'change tracking: the kernel dropped file events (queue overflow); running commands report incomplete changes');
+    this.deps.log.warn(
+      {},
+      'change tracking: the kernel dropped file events (queue overflow); running commands report incomplete changes',
+    );
   }
 
   private onRecords(recs: FileRecord[]): void {
@@ -336,7 +364,9 @@ export class ChangeTracker implements ChangeHooks {
     changes.recorded.forEach((c, i) => {
       const path = displayPath(c.rel);
       const data: Record<string, unknown> =
-        c.kind === 'written' ? { path, size_bytes: sizes[i] ?? null, source: 'exec', ...ids } : { path, source: 'exec', ...ids };
+        c.kind === 'written'
+          ? { path, size_bytes: sizes[i] ?? null, source: 'exec', ...ids }
+          : { path, source: 'exec', ...ids };
       emit({ workspaceId, namespace, type: EVENT_OF[c.kind], data });
     });
     const truncated = changes.total > changes.recorded.length;
@@ -438,8 +468,10 @@ function sizesOf(namespaces: NamespaceService, owner: ChangeOwner, changes: Path
 /** The change a record stands for, and whether it made a new name. */
 function changeOf(mask: number): { kind: ChangeKind; created: boolean } | null {
   const dir = (mask & FAN_ONDIR) !== 0;
-  if (mask & (FAN_DELETE | FAN_MOVED_FROM)) return { kind: dir ? 'dir_deleted' : 'deleted', created: (mask & FAN_CREATE) !== 0 };
-  if (mask & (FAN_CREATE | FAN_MOVED_TO)) return { kind: dir ? 'dir_created' : 'written', created: (mask & FAN_CREATE) !== 0 };
+  if (mask & (FAN_DELETE | FAN_MOVED_FROM))
+    return { kind: dir ? 'dir_deleted' : 'deleted', created: (mask & FAN_CREATE) !== 0 };
+  if (mask & (FAN_CREATE | FAN_MOVED_TO))
+    return { kind: dir ? 'dir_created' : 'written', created: (mask & FAN_CREATE) !== 0 };
   if (!dir) return { kind: 'written', created: false };
   return null;
 }
@@ -481,9 +513,14 @@ class WatchUnit implements ChangeUnit {
 
   private flushWindow(): void {
     const batch = this.take();
-    this.chain = this.chain.then(() => this.emitBatch(batch)).catch((err: unknown) => {
-      this.tracker.log.error({ err, process_id: this.owner.id }, 'change events of a background process could not be recorded');
-    });
+    this.chain = this.chain
+      .then(() => this.emitBatch(batch))
+      .catch((err: unknown) => {
+        this.tracker.log.error(
+          { err, process_id: this.owner.id },
+          'change events of a background process could not be recorded',
+        );
+      });
   }
 
   private take(): { records: Array<{ seq: number; rec: FileRecord }>; dropped: number; overflowed: boolean } {
@@ -494,7 +531,11 @@ class WatchUnit implements ChangeUnit {
     return out;
   }
 
-  private async emitBatch(batch: { records: Array<{ seq: number; rec: FileRecord }>; dropped: number; overflowed: boolean }): Promise<void> {
+  private async emitBatch(batch: {
+    records: Array<{ seq: number; rec: FileRecord }>;
+    dropped: number;
+    overflowed: boolean;
+  }): Promise<void> {
     if (batch.records.length === 0 && batch.dropped === 0 && !batch.overflowed) return;
     // Records of gone processes placed late (orphans) go back to where they happened.
     batch.records.sort((a, b) => a.seq - b.seq);

@@ -168,7 +168,17 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-const ERRNO: Record<number, string> = { 1: 'EPERM', 12: 'ENOMEM', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE', 38: 'ENOSYS', 95: 'EOPNOTSUPP', 18: 'EXDEV', 19: 'ENODEV' };
+const ERRNO: Record<number, string> = {
+  1: 'EPERM',
+  12: 'ENOMEM',
+  13: 'EACCES',
+  22: 'EINVAL',
+  24: 'EMFILE',
+  38: 'ENOSYS',
+  95: 'EOPNOTSUPP',
+  18: 'EXDEV',
+  19: 'ENODEV',
+};
 
 function errnoName(n: number): string {
   return ERRNO[n] ?? `errno ${n}`;

@@ -84,7 +84,10 @@ export class Checkpointer {
       if (this.failed || this.closed) return;
       this.failed = true;
       for (const w of this.waiters.splice(0)) w();
-      this.log.warn({ why }, 'SQLite checkpoint worker failed; the server checkpoints on its own connection (slower commits now and then)');
+      this.log.warn(
+        { why },
+        'SQLite checkpoint worker failed; the server checkpoints on its own connection (slower commits now and then)',
+      );
       this.onFailure();
     };
     this.ready = new Promise<void>((resolve) => {

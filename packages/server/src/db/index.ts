@@ -5,7 +5,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely, type CompiledQuery, type SqliteDatabase, Migrator, PostgresDialect, SqliteDialect, createQueryId, sql } from 'kysely';
+import {
+  Kysely,
+  type CompiledQuery,
+  type SqliteDatabase,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  createQueryId,
+  sql,
+} from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -60,7 +69,8 @@ export interface SqliteSync {
 export function prepared<R>(template: CompiledQuery<R>): (params: readonly unknown[]) => CompiledQuery<R> {
   const n = template.parameters.length;
   return (params) => {
-    if (params.length !== n) throw new Error(`prepared query expects ${n} parameters, got ${params.length}: ${template.sql}`);
+    if (params.length !== n)
+      throw new Error(`prepared query expects ${n} parameters, got ${params.length}: ${template.sql}`);
     return { ...template, parameters: params, queryId: createQueryId() };
   };
 }

@@ -210,7 +210,11 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('node', 'text', (c) => c.notNull())
           .addColumn('heartbeat_ms', 'bigint', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('processes_ns').on('processes').columns(['workspace_id', 'namespace', 'started_ms']).execute();
+        await db.schema
+          .createIndex('processes_ns')
+          .on('processes')
+          .columns(['workspace_id', 'namespace', 'started_ms'])
+          .execute();
         await db.schema.createIndex('processes_state').on('processes').columns(['state', 'node']).execute();
         await db.schema.createIndex('processes_ended').on('processes').columns(['ended_ms']).execute();
       },

@@ -58,7 +58,10 @@ export class PgSession {
   }
 
   /** Runs a query on the session, connecting first when needed (throws the connection error). */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     const client = this.client ?? (await this.connect());
     return client.query<R>(text, values);
   }
@@ -100,7 +103,10 @@ export class PgSession {
           if (this.opts.onConnect) await this.opts.onConnect(client);
         })(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${this.opts.name}: connecting timed out`)), connectTimeout + 5_000);
+          timer = setTimeout(
+            () => reject(new Error(`${this.opts.name}: connecting timed out`)),
+            connectTimeout + 5_000,
+          );
         }),
       ]);
     } catch (err) {

@@ -178,7 +178,15 @@ export class EventService {
     p: [n: number, last: number, n2: number, last2: number, workspaceId: string],
   ) => CompiledQuery<{ last_event_ms: number }>;
   private readonly insert: (
-    p: [id: string, workspaceId: string, namespace: string | null, type: string, createdAt: string, createdMs: number, data: string],
+    p: [
+      id: string,
+      workspaceId: string,
+      namespace: string | null,
+      type: string,
+      createdAt: string,
+      createdMs: number,
+      data: string,
+    ],
   ) => CompiledQuery<{ seq: number }>;
 
   private readonly lanes: Lane[];
@@ -195,7 +203,9 @@ export class EventService {
     this.bump = prepared(
       db
         .updateTable('workspaces')
-        .set({ last_event_ms: sql<number>`case when last_event_ms + ${0} > ${0} then last_event_ms + ${0} else ${0} end` })
+        .set({
+          last_event_ms: sql<number>`case when last_event_ms + ${0} > ${0} then last_event_ms + ${0} else ${0} end`,
+        })
         .where('id', '=', '')
         .returning('last_event_ms')
         .compile(),
@@ -258,7 +268,10 @@ export class EventService {
     const at = { commit: false };
     let outcomes: Outcome[];
     try {
-      outcomes = await this.appendBatch(batch.map((q) => q.input), at);
+      outcomes = await this.appendBatch(
+        batch.map((q) => q.input),
+        at,
+      );
     } catch (err) {
       // Failed before its commit: nothing was written, so each event again on its own and only a bad one
       // fails. Failed in the commit (connection lost): it may have been written; every caller gets the
@@ -323,7 +336,10 @@ export class EventService {
     for (const [workspaceId, at] of byWorkspace(inputs)) {
       this.number(rows, inputs, at, (await t.executeQuery(this.bump(this.bumpParams(workspaceId, at.length)))).rows[0]);
     }
-    const seqs = await this.insertRows(t, rows.filter((r): r is EventRow => !(r instanceof AppError)));
+    const seqs = await this.insertRows(
+      t,
+      rows.filter((r): r is EventRow => !(r instanceof AppError)),
+    );
     const out: Outcome[] = [];
     const lastOf = new Map<string, StoredEvent>();
     let k = 0;
@@ -371,9 +387,15 @@ export class EventService {
   }
 
   /** Rows for the events of one workspace at positions `at`, given its bumped row (none: it does not exist). */
-  private number(rows: Array<EventRow | AppError>, inputs: EmitInput[], at: number[], bumped: { last_event_ms: number } | undefined): void {
+  private number(
+    rows: Array<EventRow | AppError>,
+    inputs: EmitInput[],
+    at: number[],
+    bumped: { last_event_ms: number } | undefined,
+  ): void {
     if (!bumped) {
-      for (const i of at) rows[i] = new AppError('workspace_not_found', `Workspace not found: ${inputs[i]!.workspaceId}`);
+      for (const i of at)
+        rows[i] = new AppError('workspace_not_found', `Workspace not found: ${inputs[i]!.workspaceId}`);
       return;
     }
     let ms = Number(bumped.last_event_ms) - at.length + 1;
@@ -406,7 +428,10 @@ export class EventService {
       query = query.where('created_ms', '>', Math.floor(q.sinceMicros / 1000));
     }
     if (q.cursor) query = query.where('seq', '<', decodeCursor(q.cursor));
-    const rows = await query.orderBy('seq', 'desc').limit(q.limit + 1).execute();
+    const rows = await query
+      .orderBy('seq', 'desc')
+      .limit(q.limit + 1)
+      .execute();
     const page = rows.slice(0, q.limit).map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
     const more = rows.length > q.limit;
     return { events: page, next_cursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.seq) : null };

@@ -29,7 +29,10 @@ export function parseSources(raw: string | undefined | null): string[] | null {
   if (list.length === 0) return null;
   for (const s of list) {
     if (!(EVENT_SOURCES as readonly string[]).includes(s)) {
-      throw new AppError('query_invalid', `Invalid source: "${s.slice(0, 100)}" (known: ${EVENT_SOURCES.join(', ')}; comma-separated)`);
+      throw new AppError(
+        'query_invalid',
+        `Invalid source: "${s.slice(0, 100)}" (known: ${EVENT_SOURCES.join(', ')}; comma-separated)`,
+      );
     }
   }
   return [...new Set(list)];

@@ -107,7 +107,13 @@ export async function sendFileBody(
  * destroyed. `sentBefore`: what was written so far (the headers) may still be
  * queued; sendfile waits until it has left.
  */
-async function pump(res: ServerResponse, fd: number, length: number, sentBefore: boolean, sendfile: boolean): Promise<boolean> {
+async function pump(
+  res: ServerResponse,
+  fd: number,
+  length: number,
+  sentBefore: boolean,
+  sendfile: boolean,
+): Promise<boolean> {
   // sendfile needs the socket's descriptor (plain TCP); anything else gets buffered writes throughout.
   const addon = sendfile && socketFd(res.socket) !== null ? native() : null;
   const size = Math.min(SEND_CHUNK, length);

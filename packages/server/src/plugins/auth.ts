@@ -61,7 +61,9 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, limiter: R
     request.auth = await auth.authenticate(request.headers.authorization);
     const retryAfter = limiter ? limiter.take(request.auth.keyId) : 0;
     if (retryAfter > 0) {
-      throw new AppError('rate_limited', `Rate limit of ${limiter!.perMinute} requests per minute exceeded`, { retryAfter });
+      throw new AppError('rate_limited', `Rate limit of ${limiter!.perMinute} requests per minute exceeded`, {
+        retryAfter,
+      });
     }
   });
 }

@@ -32,7 +32,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendError(reply, new AppError('unsupported_media_type', 'Unsupported Content-Type: send application/json'));
+      return sendError(
+        reply,
+        new AppError('unsupported_media_type', 'Unsupported Content-Type: send application/json'),
+      );
     }
     if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
       return sendError(reply, new AppError('bad_request', 'Request body is empty: send a JSON object'));
@@ -41,10 +44,18 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return sendError(reply, new AppError('payload_too_large', 'Request body is too large'));
     }
     if (status >= 400 && status < 500) {
-      const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 404 ? 'not_found' : 'bad_request';
-      const detail = error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
-        ? `Malformed JSON body: ${error.message}`
-        : error.message;
+      const code =
+        status === 413
+          ? 'payload_too_large'
+          : status === 415
+            ? 'unsupported_media_type'
+            : status === 404
+              ? 'not_found'
+              : 'bad_request';
+      const detail =
+        error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+          ? `Malformed JSON body: ${error.message}`
+          : error.message;
       return sendError(reply, new AppError(code, detail, { status }));
     }
     // A full disk (or an exhausted disk quota) is the tenant's or the operator's to fix: 507, never 500.
@@ -53,7 +64,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (isDatabaseUnavailable(error)) {
       // Never a wrong answer while the database is away: 503 and let the pool reconnect.
       request.log.warn({ err: error }, 'database unavailable');
-      return sendError(reply, new AppError('unavailable', 'The database is unavailable; retry shortly', { retryAfter: 5 }));
+      return sendError(
+        reply,
+        new AppError('unavailable', 'The database is unavailable; retry shortly', { retryAfter: 5 }),
+      );
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, new AppError('internal_error', `Internal server error (request id ${request.id})`));

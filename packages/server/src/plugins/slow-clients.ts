@@ -60,26 +60,29 @@ function watchBody(raw: IncomingMessage, idleMs: number): () => void {
   const socket = raw.socket;
   let lastBytes = socket.bytesRead;
   let lastProgress = Date.now();
-  const timer = setTimeout(function check() {
-    if (raw.complete || raw.destroyed || socket.destroyed) return;
-    const now = Date.now();
-    if (socket.bytesRead !== lastBytes || raw.readableLength > 0) {
-      lastBytes = socket.bytesRead;
-      lastProgress = now;
-    }
-    if (now - lastProgress < idleMs) {
-      timer.refresh();
-      return;
-    }
-    const seconds = Math.round(idleMs / 100) / 10;
-    const err = new AppError('request_timeout', `The request body stalled: no data arrived for ${seconds} s`);
-    // Destroying an unfinished request destroys its socket too, and the 408 could not be sent. Detached
-    // first, as node's own stream.destroyer() does for server requests; the socket is closed after the answer.
-    const s = raw.socket;
-    (raw as { socket: Socket | null }).socket = null;
-    raw.destroy(err);
-    (raw as { socket: Socket | null }).socket = s;
-  }, Math.max(10, Math.floor(idleMs / 4)));
+  const timer = setTimeout(
+    function check() {
+      if (raw.complete || raw.destroyed || socket.destroyed) return;
+      const now = Date.now();
+      if (socket.bytesRead !== lastBytes || raw.readableLength > 0) {
+        lastBytes = socket.bytesRead;
+        lastProgress = now;
+      }
+      if (now - lastProgress < idleMs) {
+        timer.refresh();
+        return;
+      }
+      const seconds = Math.round(idleMs / 100) / 10;
+      const err = new AppError('request_timeout', `The request body stalled: no data arrived for ${seconds} s`);
+      // Destroying an unfinished request destroys its socket too, and the 408 could not be sent. Detached
+      // first, as node's own stream.destroyer() does for server requests; the socket is closed after the answer.
+      const s = raw.socket;
+      (raw as { socket: Socket | null }).socket = null;
+      raw.destroy(err);
+      (raw as { socket: Socket | null }).socket = s;
+    },
+    Math.max(10, Math.floor(idleMs / 4)),
+  );
   timer.unref();
   return () => clearTimeout(timer);
 }
@@ -94,7 +97,7 @@ function lingeringClose(this: Socket): void {
 }
 
 const REQUEST_TIMEOUT_BODY = JSON.stringify({
-  detail: 'The request did not arrive in full within the server\'s time limit',
+  detail: "The request did not arrive in full within the server's time limit",
   code: 'request_timeout',
 });
 
@@ -119,22 +122,25 @@ export function registerSlowClients(app: FastifyInstance, opts: SlowClientOption
     done();
   });
 
-  app.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
-    if (reply.statusCode === 401) reply.header('connection', 'close');
-    if (req.raw.complete || !hasBody(req.raw)) return done(null, payload);
-    // node:http runs a request's promises before it parses the rest of the packet its head came in, so a body
-    // that arrived with the head may not be parsed yet: look again once this turn of the event loop is over.
-    setImmediate(() => {
-      if (!req.raw.complete) {
-        reply.header('connection', 'close');
-        // A client that went quiet gains nothing from a linger: node:http's close (once the answer is out) it is.
-        // The response's socket: a body reader that stopped early (for await … break) detaches the request's.
-        const socket = reply.raw.socket;
-        if (socket && reply.statusCode !== 408) socket.destroySoon = lingeringClose;
-      }
-      done(null, payload);
-    });
-  });
+  app.addHook(
+    'onSend',
+    (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
+      if (reply.statusCode === 401) reply.header('connection', 'close');
+      if (req.raw.complete || !hasBody(req.raw)) return done(null, payload);
+      // node:http runs a request's promises before it parses the rest of the packet its head came in, so a body
+      // that arrived with the head may not be parsed yet: look again once this turn of the event loop is over.
+      setImmediate(() => {
+        if (!req.raw.complete) {
+          reply.header('connection', 'close');
+          // A client that went quiet gains nothing from a linger: node:http's close (once the answer is out) it is.
+          // The response's socket: a body reader that stopped early (for await … break) detaches the request's.
+          const socket = reply.raw.socket;
+          if (socket && reply.statusCode !== 408) socket.destroySoon = lingeringClose;
+        }
+        done(null, payload);
+      });
+    },
+  );
 
   app.addHook('onResponse', (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     unwatch.get(req)?.();
@@ -150,7 +156,9 @@ export function registerSlowClients(app: FastifyInstance, opts: SlowClientOption
   });
 
   // node:http's request and headers timeouts: our error body instead of Fastify's; other client errors as before.
-  const fastifyClientError = server.listeners('clientError') as Array<(err: NodeJS.ErrnoException, socket: Socket) => void>;
+  const fastifyClientError = server.listeners('clientError') as Array<
+    (err: NodeJS.ErrnoException, socket: Socket) => void
+  >;
   server.removeAllListeners('clientError');
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT') {

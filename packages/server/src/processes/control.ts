@@ -44,7 +44,14 @@ export interface ProcessControl {
    * Asks `node` to write `data` to the stdin of a process it runs (and close it with `close`); `dir` is the
    * process's output directory on the shared volume, as this node sees it. Null when it did not answer.
    */
-  stdin(node: string, workspaceId: string, id: string, dir: string, data: Buffer, close: boolean): Promise<StdinOutcome | null>;
+  stdin(
+    node: string,
+    workspaceId: string,
+    id: string,
+    dir: string,
+    data: Buffer,
+    close: boolean,
+  ): Promise<StdinOutcome | null>;
   /** Asks `node` to stop a namespace's processes (the caller watches their records end). */
   stopNamespace(node: string, workspaceId: string, namespace: string): void;
   /** Tells this instance which node id it answers for. */
@@ -127,23 +134,51 @@ export class PgProcessControl implements ProcessControl {
   }
 
   async signal(node: string, workspaceId: string, id: string, signal: SignalName): Promise<boolean | null> {
-    const a = await this.ask(node, (req) => ({ op: 'signal', to: node, from: this.node, req, ws: workspaceId, id, signal }));
+    const a = await this.ask(node, (req) => ({
+      op: 'signal',
+      to: node,
+      from: this.node,
+      req,
+      ws: workspaceId,
+      id,
+      signal,
+    }));
     return typeof a?.delivered === 'boolean' ? a.delivered : null;
   }
 
-  async stdin(node: string, workspaceId: string, id: string, dir: string, data: Buffer, close: boolean): Promise<StdinOutcome | null> {
+  async stdin(
+    node: string,
+    workspaceId: string,
+    id: string,
+    dir: string,
+    data: Buffer,
+    close: boolean,
+  ): Promise<StdinOutcome | null> {
     let file: string | undefined;
     if (data.length > 0) {
       file = 'stdin-' + randomBytes(16).toString('hex');
       await writeStdinFile(dir, file, data);
     }
-    const a = await this.ask(node, (req) => ({ op: 'stdin', to: node, from: this.node, req, ws: workspaceId, id, file, close }));
+    const a = await this.ask(node, (req) => ({
+      op: 'stdin',
+      to: node,
+      from: this.node,
+      req,
+      ws: workspaceId,
+      id,
+      file,
+      close,
+    }));
     const outcome = a ? stdinOutcome(a) : null;
     // The owner removes the file once it has read it; one it did not take (no answer, or not its process)
     // would otherwise stay until the output directory goes. An answer that comes after this removal
     // finds no file and writes nothing.
     if (file && !outcome?.ok) {
-      await fsp.rm(join(dir, file), { force: true }).catch((err: unknown) => this.logger.warn({ err, process_id: id }, 'process control: cannot remove a stdin file'));
+      await fsp
+        .rm(join(dir, file), { force: true })
+        .catch((err: unknown) =>
+          this.logger.warn({ err, process_id: id }, 'process control: cannot remove a stdin file'),
+        );
     }
     return outcome;
   }
@@ -209,7 +244,8 @@ export class PgProcessControl implements ProcessControl {
           this.logger.warn({ process_id: m.id }, 'process control: refused a stdin request naming an invalid file');
           return;
         }
-        const take = (dir: string) => (file === undefined ? Promise.resolve(Buffer.alloc(0)) : takeStdinFile(dir, file));
+        const take = (dir: string) =>
+          file === undefined ? Promise.resolve(Buffer.alloc(0)) : takeStdinFile(dir, file);
         const r = await h.stdin(m.ws, m.id, take, m.close === true);
         await this.send(
           r.ok
@@ -234,7 +270,8 @@ export class PgProcessControl implements ProcessControl {
 /** The outcome an answer carries, or null when it carries none (a malformed answer counts as none). */
 function stdinOutcome(a: Answer): StdinOutcome | null {
   if (a.error !== undefined) return STDIN_ERRORS.includes(a.error) ? { ok: false, error: a.error } : null;
-  if (typeof a.written === 'number' && typeof a.stdin_open === 'boolean') return { ok: true, written: a.written, stdinOpen: a.stdin_open };
+  if (typeof a.written === 'number' && typeof a.stdin_open === 'boolean')
+    return { ok: true, written: a.written, stdinOpen: a.stdin_open };
   return null;
 }
 
@@ -260,7 +297,8 @@ async function takeStdinFile(dir: string, name: string): Promise<Buffer> {
   try {
     const st = await fh.stat();
     // Security: a regular file of at most 1 MiB; the read is bounded too, should it grow meanwhile.
-    if (!st.isFile() || st.size > MAX_STDIN_BYTES) throw new Error(`stdin file ${name} is not a regular file of at most 1 MiB`);
+    if (!st.isFile() || st.size > MAX_STDIN_BYTES)
+      throw new Error(`stdin file ${name} is not a regular file of at most 1 MiB`);
     const buf = Buffer.alloc(MAX_STDIN_BYTES + 1);
     let n = 0;
     for (;;) {

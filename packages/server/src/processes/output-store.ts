@@ -76,7 +76,13 @@ export async function readOutput(dir: string, stream: StreamName, offset: number
   }
 }
 
-async function readFrom(dir: string, stream: StreamName, starts: number[], offset: number, limit: number): Promise<OutputSlice> {
+async function readFrom(
+  dir: string,
+  stream: StreamName,
+  starts: number[],
+  offset: number,
+  limit: number,
+): Promise<OutputSlice> {
   const start = starts[0]!;
   const last = starts[starts.length - 1]!;
   const lastSize = (await fsp.stat(join(dir, segmentName(stream, last)))).size;

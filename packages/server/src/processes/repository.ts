@@ -43,7 +43,12 @@ export class ProcessRepository {
       .executeTakeFirst();
   }
 
-  async list(workspaceId: string, namespace: string, state: 'running' | 'exited' | null, limit: number): Promise<ProcessRow[]> {
+  async list(
+    workspaceId: string,
+    namespace: string,
+    state: 'running' | 'exited' | null,
+    limit: number,
+  ): Promise<ProcessRow[]> {
     let q = this.db
       .selectFrom('processes')
       .selectAll()
@@ -101,7 +106,12 @@ export class ProcessRepository {
 
   /** Node liveness: this node still runs its processes. */
   async heartbeat(node: string, nowMs: number): Promise<void> {
-    await this.db.updateTable('processes').set({ heartbeat_ms: nowMs }).where('state', '=', 'running').where('node', '=', node).execute();
+    await this.db
+      .updateTable('processes')
+      .set({ heartbeat_ms: nowMs })
+      .where('state', '=', 'running')
+      .where('node', '=', node)
+      .execute();
   }
 
   /**

@@ -171,7 +171,8 @@ export class ProcessService {
   async start(ctx: NsContext, input: StartInput): Promise<ProcessView> {
     const { config, files, namespaces, locks, events } = this.deps;
     const limits = config.processes;
-    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    if (this.closing)
+      throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const command = input.command;
     const stdin = input.stdin ?? undefined;
     if (stdin !== undefined && Buffer.byteLength(stdin, 'utf8') > MAX_STDIN_BYTES) {
@@ -218,7 +219,9 @@ export class ProcessService {
           type: 'process.started',
           data: { process_id: live.row.id, command: live.row.command, command_bytes: live.row.command_bytes },
         })
-        .catch((err: unknown) => this.deps.logger.error({ err, process_id: live.row.id }, 'process.started event failed'))
+        .catch((err: unknown) =>
+          this.deps.logger.error({ err, process_id: live.row.id }, 'process.started event failed'),
+        )
         .finally(() => live.markStarted());
       return view;
     } finally {
@@ -245,13 +248,22 @@ export class ProcessService {
     const limits = this.deps.config.processes;
     if (this.localCount(key) > limits.maxPerNamespace) throw this.namespaceBusy();
     if (this.live.size + this.startingTotal > limits.maxTotal) {
-      throw new AppError('exec_busy', 'Too many background processes are running on this server; retry shortly.', { retryAfter: RETRY_BUSY_S });
+      throw new AppError('exec_busy', 'Too many background processes are running on this server; retry shortly.', {
+        retryAfter: RETRY_BUSY_S,
+      });
     }
   }
 
   private async launch(
     ctx: NsContext,
-    o: { command: string; stdin?: string; closeStdin: boolean; timeoutMs: number | null; env?: Record<string, string>; nsRoot: string },
+    o: {
+      command: string;
+      stdin?: string;
+      closeStdin: boolean;
+      timeoutMs: number | null;
+      env?: Record<string, string>;
+      nsRoot: string;
+    },
     unreserve: () => void,
   ): Promise<Live> {
     const { exec, config } = this.deps;
@@ -357,7 +369,11 @@ export class ProcessService {
   private async finish(live: Live, o: ProcessOutcome | null): Promise<void> {
     const { row } = live;
     await live.startedEvent;
-    if (o?.outputError) this.deps.logger.error({ process_id: row.id, err: o.outputError }, 'process output could not be written; the process was stopped');
+    if (o?.outputError)
+      this.deps.logger.error(
+        { process_id: row.id, err: o.outputError },
+        'process output could not be written; the process was stopped',
+      );
     const { reason, signal } = this.endReason(live, o);
     const totals = o?.ring ?? (await this.totalsFromFiles(live.dir));
     const endMs = Date.now();
@@ -398,7 +414,13 @@ export class ProcessService {
         workspaceId: row.workspace_id,
         namespace: row.namespace,
         type: 'process.exited',
-        data: { process_id: row.id, exit_code: fields.exit_code, exit_reason: reason, signal, duration_ms: endMs - row.started_ms },
+        data: {
+          process_id: row.id,
+          exit_code: fields.exit_code,
+          exit_reason: reason,
+          signal,
+          duration_ms: endMs - row.started_ms,
+        },
       })
       .catch((err: unknown) => this.deps.logger.error({ err, process_id: row.id }, 'process.exited event failed'));
   }
@@ -476,7 +498,13 @@ export class ProcessService {
    * Up to `limit` bytes of a stream from `offset`. `exited`: the process had ended before the read, so
    * the slice reaches the final total when it asked for enough (eof is then exact).
    */
-  async output(ctx: NsContext, id: string, stream: StreamName, offset: number, limit: number): Promise<{ slice: OutputSlice; exited: boolean }> {
+  async output(
+    ctx: NsContext,
+    id: string,
+    stream: StreamName,
+    offset: number,
+    limit: number,
+  ): Promise<{ slice: OutputSlice; exited: boolean }> {
     const row = await this.find(ctx, id);
     const exited = row.state === 'exited';
     const slice = await readOutput(outputDir(this.deps.dataDir, row.workspace_id, row.id), stream, offset, limit);
@@ -535,7 +563,12 @@ export class ProcessService {
 
   // ---------------------------------------------------------------- stdin and signals
 
-  async writeStdin(ctx: NsContext, id: string, data: Buffer, close: boolean): Promise<{ process_id: string; written: number; stdin_open: boolean }> {
+  async writeStdin(
+    ctx: NsContext,
+    id: string,
+    data: Buffer,
+    close: boolean,
+  ): Promise<{ process_id: string; written: number; stdin_open: boolean }> {
     if (data.length > MAX_STDIN_BYTES) throw new AppError('payload_too_large', 'A stdin write is at most 1 MiB.');
     const what = 'writing to its stdin';
     const r = await this.stdinAnywhere(ctx, id, data, close, what);
@@ -564,9 +597,16 @@ export class ProcessService {
   }
 
   /** A stdin request for a running process of this namespace, on this node or passed on to the one that runs it. */
-  private async stdinAnywhere(ctx: NsContext, id: string, data: Buffer, close: boolean, what: string): Promise<StdinOutcome> {
+  private async stdinAnywhere(
+    ctx: NsContext,
+    id: string,
+    data: Buffer,
+    close: boolean,
+    what: string,
+  ): Promise<StdinOutcome> {
     const row = await this.find(ctx, id);
-    if (row.state !== 'running') throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
+    if (row.state !== 'running')
+      throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
     if (this.live.has(id) || row.node === this.node) return this.stdinLocal(row.workspace_id, id, data, close);
     const r = await this.deps.control.stdin(row.node, row.workspace_id, id, this.dirOf(row), data, close);
     if (r === null) {
@@ -578,7 +618,8 @@ export class ProcessService {
   /** The node that should run it does not (yet, or any more): the answer a local request gives then. */
   private async notRunning(ctx: NsContext, id: string, what: string): Promise<never> {
     const row = await this.find(ctx, id);
-    if (row.state !== 'running') throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
+    if (row.state !== 'running')
+      throw new AppError('conflict', `Process ${id} has exited; ${what} is no longer possible.`);
     throw new AppError('conflict', `Process ${id} is still starting; retry shortly.`);
   }
 
@@ -601,7 +642,12 @@ export class ProcessService {
   }
 
   /** A stdin request from another node: its bytes are read (take) only once the process is known to be ours. */
-  private async stdinFromNode(workspaceId: string, id: string, take: (dir: string) => Promise<Buffer>, close: boolean): Promise<StdinOutcome> {
+  private async stdinFromNode(
+    workspaceId: string,
+    id: string,
+    take: (dir: string) => Promise<Buffer>,
+    close: boolean,
+  ): Promise<StdinOutcome> {
     const live = this.live.get(id);
     // Security: as signalLocal, a request names the workspace, and a process of another one is not there.
     if (!live?.proc || live.row.workspace_id !== workspaceId) return { ok: false, error: 'not_found' };
@@ -615,7 +661,11 @@ export class ProcessService {
     await this.repo.setStdinOpen(live.row.workspace_id, live.row.id, false).catch(() => {});
   }
 
-  async signal(ctx: NsContext, id: string, signal: SignalName): Promise<{ process_id: string; signal: SignalName; delivered: boolean }> {
+  async signal(
+    ctx: NsContext,
+    id: string,
+    signal: SignalName,
+  ): Promise<{ process_id: string; signal: SignalName; delivered: boolean }> {
     const row = await this.find(ctx, id);
     if (row.state !== 'running') return { process_id: id, signal, delivered: false };
     const local = this.live.get(id);
@@ -671,7 +721,9 @@ export class ProcessService {
   }
 
   private async stopLocal(workspaceId: string, namespace: string): Promise<void> {
-    const mine = [...this.live.values()].filter((l) => l.row.workspace_id === workspaceId && l.row.namespace === namespace);
+    const mine = [...this.live.values()].filter(
+      (l) => l.row.workspace_id === workspaceId && l.row.namespace === namespace,
+    );
     for (const l of mine) {
       l.stopReason ??= 'killed';
       l.proc?.stop();
@@ -733,7 +785,13 @@ export class ProcessService {
         workspaceId: r.workspace_id,
         namespace: r.namespace,
         type: 'process.exited',
-        data: { process_id: r.id, exit_code: null, exit_reason: reason, signal: null, duration_ms: Math.max(0, endMs - Number(r.started_ms)) },
+        data: {
+          process_id: r.id,
+          exit_code: null,
+          exit_reason: reason,
+          signal: null,
+          duration_ms: Math.max(0, endMs - Number(r.started_ms)),
+        },
       })
       .catch((err: unknown) => this.deps.logger.error({ err, process_id: r.id }, 'process.exited event failed'));
   }
@@ -741,22 +799,30 @@ export class ProcessService {
   /** Retention sweep, and in a cluster the heartbeat and the node-lost check. */
   startWorkers(): void {
     const every = (ms: number, fn: () => Promise<void>) => {
-      const t = setInterval(() => void fn().catch((err: unknown) => this.deps.logger.warn({ err }, 'background process maintenance failed')), ms);
+      const t = setInterval(
+        () =>
+          void fn().catch((err: unknown) => this.deps.logger.warn({ err }, 'background process maintenance failed')),
+        ms,
+      );
       t.unref();
       this.timers.push(t);
     };
     every(SWEEP_MS, () => this.sweep());
     // What running processes write counts against the namespace quota: have their namespaces measured.
     every(QUOTA_MEASURE_MS, async () => {
-      for (const l of this.live.values()) this.deps.files.execFinished({ workspaceId: l.row.workspace_id, namespace: l.row.namespace });
+      for (const l of this.live.values())
+        this.deps.files.execFinished({ workspaceId: l.row.workspace_id, namespace: l.row.namespace });
     });
-    void this.sweep().catch((err: unknown) => this.deps.logger.warn({ err }, 'background process retention sweep failed'));
+    void this.sweep().catch((err: unknown) =>
+      this.deps.logger.warn({ err }, 'background process retention sweep failed'),
+    );
     if (this.deps.cluster) {
       // Another node marks them node_lost when this one has not vouched for them for processes.nodeLostMs.
       const lostMs = this.deps.config.processes.nodeLostMs;
       every(Math.min(HEARTBEAT_MS, Math.max(250, Math.floor(lostMs / 4))), async () => {
         if (this.live.size > 0) await this.repo.heartbeat(this.node, Date.now());
-        for (const r of await this.repo.orphans(Date.now() - lostMs, this.node, 200)) await this.endOrphan(r, 'node_lost');
+        for (const r of await this.repo.orphans(Date.now() - lostMs, this.node, 200))
+          await this.endOrphan(r, 'node_lost');
       });
     }
   }
@@ -794,7 +860,10 @@ export class ProcessService {
       l.proc?.stop();
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(all.map((l) => l.ended)), new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    await Promise.race([
+      Promise.allSettled(all.map((l) => l.ended)),
+      new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS))),
+    ]);
     clearTimeout(timer);
     await this.sweeping?.catch(() => {});
     await this.deps.control.close();
@@ -808,15 +877,23 @@ function validateEnv(env: Record<string, string> | undefined): Record<string, st
   let bytes = 0;
   for (const name of names) {
     const value = env[name];
-    if (!ENV_NAME.test(name)) throw new AppError('validation_failed', `env: invalid variable name "${name.slice(0, 100)}" (letters, digits and _, not starting with a digit)`);
-    if (RESERVED_ENV.has(name)) throw new AppError('validation_failed', `env: ${name} is set by the sandbox and cannot be overridden`);
-    if (typeof value !== 'string') throw new AppError('validation_failed', `env: the value of ${name} must be a string`);
+    if (!ENV_NAME.test(name))
+      throw new AppError(
+        'validation_failed',
+        `env: invalid variable name "${name.slice(0, 100)}" (letters, digits and _, not starting with a digit)`,
+      );
+    if (RESERVED_ENV.has(name))
+      throw new AppError('validation_failed', `env: ${name} is set by the sandbox and cannot be overridden`);
+    if (typeof value !== 'string')
+      throw new AppError('validation_failed', `env: the value of ${name} must be a string`);
     // An environment string ends at a NUL: such a value cannot be passed.
-    if (value.includes('\0')) throw new AppError('validation_failed', `env: the value of ${name} contains a NUL character`);
+    if (value.includes('\0'))
+      throw new AppError('validation_failed', `env: the value of ${name} contains a NUL character`);
     // As exportLine writes it: name='value' with each quote as '\'' and a separator.
     bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 3 * (value.split("'").length - 1) + 4;
   }
-  if (bytes > MAX_ENV_BYTES) throw new AppError('validation_failed', `env: at most ${MAX_ENV_BYTES} bytes in all (names and quoted values)`);
+  if (bytes > MAX_ENV_BYTES)
+    throw new AppError('validation_failed', `env: at most ${MAX_ENV_BYTES} bytes in all (names and quoted values)`);
   return { ...env };
 }
 

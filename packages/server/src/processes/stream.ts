@@ -79,7 +79,9 @@ export class ProcessStreams {
         ? sseEvent(stream, { offset, data, encoding }, `${offsets.stdout}:${offsets.stderr}`)
         : JSON.stringify({ type: stream, offset, data, encoding }) + '\n';
     const exit = (p: ProcessView) =>
-      o.format === 'sse' ? sseEvent('exit', p, `${offsets.stdout}:${offsets.stderr}`) : JSON.stringify({ type: 'exit', process: p }) + '\n';
+      o.format === 'sse'
+        ? sseEvent('exit', p, `${offsets.stdout}:${offsets.stderr}`)
+        : JSON.stringify({ type: 'exit', process: p }) + '\n';
     try {
       res.writeHead(200, {
         'content-type': o.format === 'sse' ? 'text/event-stream; charset=utf-8' : 'application/x-ndjson; charset=utf-8',

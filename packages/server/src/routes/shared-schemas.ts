@@ -16,11 +16,17 @@ export function errors(...statuses: number[]) {
 export const nsHeader = {
   type: 'object',
   properties: {
-    'x-namespace': { type: 'string', description: 'Namespace (1-64 of [A-Za-z0-9._-]); optional for namespace-locked keys' },
+    'x-namespace': {
+      type: 'string',
+      description: 'Namespace (1-64 of [A-Za-z0-9._-]); optional for namespace-locked keys',
+    },
   },
 } as const;
 
-export const isoTime = { type: 'string', description: 'ISO-8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.123Z' } as const;
+export const isoTime = {
+  type: 'string',
+  description: 'ISO-8601 UTC with milliseconds, e.g. 2026-11-25T10:00:00.123Z',
+} as const;
 
 export const eventEnvelope = {
   type: 'object',

@@ -18,7 +18,18 @@
  * /home/agent/workspace. Nothing else of the host exists in it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const SANDBOX_HOME = '/home/agent';
@@ -127,7 +138,14 @@ export class SandboxLayout {
       a.push('--cap-drop', 'ALL');
     } else {
       // Security: --disable-userns: the command cannot nest a user namespace to regain capabilities.
-      a.push('--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
+      a.push(
+        '--unshare-user',
+        '--disable-userns',
+        '--unshare-pid',
+        '--unshare-ipc',
+        '--unshare-uts',
+        '--unshare-cgroup-try',
+      );
       a.push('--uid', String(o.uid), '--gid', String(o.gid));
     }
     // Security: an empty network namespace (loopback only) unless the operator opted in.
@@ -222,7 +240,8 @@ export function prepareEtc(dir: string, o: { uid: number; gid: number; network: 
     mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
     copyTree(join(root, rel), dest);
   }
-  for (const [name, text] of Object.entries(sandboxEtc(o.uid, o.gid))) writeFileSync(join(etc, name), text, { mode: 0o644 });
+  for (const [name, text] of Object.entries(sandboxEtc(o.uid, o.gid)))
+    writeFileSync(join(etc, name), text, { mode: 0o644 });
   if (o.network) writeFileSync(join(etc, 'resolv.conf'), '', { mode: 0o644 });
   return etc;
 }
@@ -287,10 +306,6 @@ export function sandboxEtc(uid: number, gid: number): { passwd: string; group: s
   const groups = ['root:x:0:'];
   if (gid !== 0) groups.push(`${SANDBOX_USER}:x:${gid}:`);
   if (gid !== 65534) groups.push('nogroup:x:65534:');
-  const hosts = [
-    '127.0.0.1\tlocalhost',
-    `127.0.1.1\t${SANDBOX_HOSTNAME}`,
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-  ];
+  const hosts = ['127.0.0.1\tlocalhost', `127.0.1.1\t${SANDBOX_HOSTNAME}`, '::1\tlocalhost ip6-localhost ip6-loopback'];
   return { passwd: users.join('\n') + '\n', group: groups.join('\n') + '\n', hosts: hosts.join('\n') + '\n' };
 }

@@ -126,7 +126,12 @@ function mounts(): MountEntry[] {
     if (!pre || !post) continue;
     const [fstype, , superOpts] = post.split(' ');
     const f = pre.split(' ');
-    out.push({ root: unescapeMount(f[3]!), point: unescapeMount(f[4]!), fstype: fstype!, superOpts: (superOpts ?? '').split(',') });
+    out.push({
+      root: unescapeMount(f[3]!),
+      point: unescapeMount(f[4]!),
+      fstype: fstype!,
+      superOpts: (superOpts ?? '').split(','),
+    });
   }
   return out;
 }
@@ -196,10 +201,7 @@ function pidAlive(pid: number): boolean {
 
 function readProcs(dir: string): number[] {
   try {
-    return readFileSync(join(dir, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -349,7 +351,11 @@ export class CgroupPool {
    * `status` says what is used and what is missing in both cases. Also removes
    * groups left by a crashed server.
    */
-  static create(limits: CgroupLimits, log: Log, setup: CgroupSetup = {}): { pool: CgroupPool | null; reason?: string; status: CgroupStatus } {
+  static create(
+    limits: CgroupLimits,
+    log: Log,
+    setup: CgroupSetup = {},
+  ): { pool: CgroupPool | null; reason?: string; status: CgroupStatus } {
     const instance = instances++;
     const own = ownCgroupDirs();
     if (!setup.parent && (own.memory || own.pids)) return CgroupPool.createV1(own, instance, limits, log);
@@ -400,7 +406,11 @@ export class CgroupPool {
       for (const r of roots) tryRmdir(r.base);
       return { pool: null, reason: missing.join('; '), status: { ...status, parent: null, controllers: [] } };
     }
-    return { pool: new CgroupPool(1, roots, limits, log, status), reason: missing.length ? missing.join('; ') : undefined, status };
+    return {
+      pool: new CgroupPool(1, roots, limits, log, status),
+      reason: missing.length ? missing.join('; ') : undefined,
+      status,
+    };
   }
 
   private static createV2(parent: string, ownGroup: boolean, instance: number, limits: CgroupLimits, log: Log) {
@@ -416,7 +426,9 @@ export class CgroupPool {
     const wanted = CONTROLLERS.filter((c) => available.includes(c));
     for (const c of CONTROLLERS) {
       if (!available.includes(c)) {
-        missing.push(`${c}: not delegated to the parent group (its own parent's cgroup.subtree_control lacks it); its limits are skipped`);
+        missing.push(
+          `${c}: not delegated to the parent group (its own parent's cgroup.subtree_control lacks it); its limits are skipped`,
+        );
       }
     }
     let enabled = enableControllers(parent, wanted);
@@ -445,8 +457,12 @@ export class CgroupPool {
     const delegated = enabled.error ? [] : enabled.controllers;
     const inBase = enableControllers(base, delegated);
     const controllers = inBase.error ? [] : inBase.controllers;
-    if (inBase.error) missing.push(`cannot enable ${delegated.join(', ')} in the server's group (${inBase.error}); their limits are skipped`);
-    if (!existsSync(join(base, 'cgroup.kill'))) missing.push('cgroup.kill (Linux 5.14+): execs are killed process by process');
+    if (inBase.error)
+      missing.push(
+        `cannot enable ${delegated.join(', ')} in the server's group (${inBase.error}); their limits are skipped`,
+      );
+    if (!existsSync(join(base, 'cgroup.kill')))
+      missing.push('cgroup.kill (Linux 5.14+): execs are killed process by process');
     const status: CgroupStatus = { mode: 'v2', parent, controllers, missing };
     return {
       pool: new CgroupPool(2, [{ base, controllers }], limits, log, status),
@@ -500,7 +516,10 @@ export class CgroupPool {
         }
         if (this.version === 2) {
           // The per-exec caps below need these controllers handed down (cpu weight is per namespace only).
-          const err = enableControllers(dir, root.controllers.filter((c) => c !== 'cpu')).error;
+          const err = enableControllers(
+            dir,
+            root.controllers.filter((c) => c !== 'cpu'),
+          ).error;
           if (err) throw new Error(`cannot enable controllers in ${dir}/cgroup.subtree_control (${err})`);
         }
       }
@@ -644,7 +663,10 @@ function enableControllers(dir: string, wanted: readonly Controller[]): { contro
     writeFileSync(join(dir, 'cgroup.subtree_control'), add.map((c) => `+${c}`).join(' '));
     return { controllers: [...wanted] };
   } catch (err) {
-    return { controllers: wanted.filter((c) => have.includes(c)), error: (err as NodeJS.ErrnoException).code ?? 'error' };
+    return {
+      controllers: wanted.filter((c) => have.includes(c)),
+      error: (err as NodeJS.ErrnoException).code ?? 'error',
+    };
   }
 }
 
@@ -773,6 +795,7 @@ function removeStale(parent: string, log: Log): void {
       tryRmdir(dir);
       continue;
     }
-    if (!removeTree(dir)) log.warn({ dir }, 'could not remove a stale exec cgroup (processes still exiting); retried at the next start');
+    if (!removeTree(dir))
+      log.warn({ dir }, 'could not remove a stale exec cgroup (processes still exiting); retried at the next start');
   }
 }

@@ -10,15 +10,48 @@
  * process does (launcher.ts), and bwrap's --die-with-parent takes the
  * sandboxes down if that process dies.
  */
-import { accessSync, constants as fsConstants, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants as fsConstants,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
-import { SANDBOX_COMMAND_FILE, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_USER, SANDBOX_WORKSPACE, SandboxLayout, etcSignature, prepareEtc } from './bwrap.js';
+import {
+  SANDBOX_COMMAND_FILE,
+  SANDBOX_HOME,
+  SANDBOX_PATH,
+  SANDBOX_USER,
+  SANDBOX_WORKSPACE,
+  SandboxLayout,
+  etcSignature,
+  prepareEtc,
+} from './bwrap.js';
 import { CgroupPool, nsGroupName, type CgroupSlot, type CgroupStatus } from './cgroups.js';
 import { TIMEOUT_EXIT_CODE, type EnterSpawn, type LaunchSpec, type SandboxInfo, type SignalName } from './launch.js';
-import { Launcher, LauncherGoneError, type ControlResult, type LaunchHandle, type LaunchHooks, type Launched, type RingOutput, type RingTotals } from './launcher.js';
+import {
+  Launcher,
+  LauncherGoneError,
+  type ControlResult,
+  type LaunchHandle,
+  type LaunchHooks,
+  type Launched,
+  type RingOutput,
+  type RingTotals,
+} from './launcher.js';
 import type { StreamName } from './ring-writer.js';
 import { Reaper, removeStaleRuntimeDirs } from './reaper.js';
 import { ExecLimiter, LimiterBusyError, type Release } from './limiter.js';
@@ -198,7 +231,11 @@ export interface ExecLogger {
 export { TIMEOUT_EXIT_CODE };
 const RETRY_UNAVAILABLE_S = 30;
 const RETRY_BUSY_S = 1;
-const BUSY_WHERE = { namespace: 'in this namespace', workspace: 'in this workspace', global: 'on this server' } as const;
+const BUSY_WHERE = {
+  namespace: 'in this namespace',
+  workspace: 'in this workspace',
+  global: 'on this server',
+} as const;
 const REPROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 15_000;
 const MIN_TMPFS_BYTES = 16 * 1024 * 1024;
@@ -231,8 +268,17 @@ interface Running {
 const LIVE_KEEP_BYTES = 64 * 1024;
 
 export class ExecService {
-  private current: Omit<SandboxStatus, 'cgroups' | 'warm' | 'changes'> = { available: false, mode: 'unavailable', reason: 'exec not initialised yet' };
-  private cgroups: CgroupStatus = { mode: 'none', parent: null, controllers: [], missing: ['exec not initialised yet'] };
+  private current: Omit<SandboxStatus, 'cgroups' | 'warm' | 'changes'> = {
+    available: false,
+    mode: 'unavailable',
+    reason: 'exec not initialised yet',
+  };
+  private cgroups: CgroupStatus = {
+    mode: 'none',
+    parent: null,
+    controllers: [],
+    missing: ['exec not initialised yet'],
+  };
   /** The last cgroup warning logged, so a re-probe does not repeat it. */
   private cgroupWarning = '';
   private layout: SandboxLayout | null = null;
@@ -296,7 +342,12 @@ export class ExecService {
       ...this.current,
       changes: this.changes?.status() ?? null,
       cgroups: { ...this.cgroups, controllers: [...this.cgroups.controllers], missing: [...this.cgroups.missing] },
-      warm: { running: warm, idle, max: this.opts.warmMax ?? DEFAULT_WARM_MAX, idleMs: this.opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS },
+      warm: {
+        running: warm,
+        idle,
+        max: this.opts.warmMax ?? DEFAULT_WARM_MAX,
+        idleMs: this.opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
+      },
     };
   }
 
@@ -321,7 +372,12 @@ export class ExecService {
       const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
       // ---- change tracking: the command's changes are committed before run() returns (so before exec.completed).
       const execId = newExecId();
-      const unit = await this.beginChanges({ kind: 'exec', id: execId, workspaceId: req.workspaceId, namespace: req.namespace });
+      const unit = await this.beginChanges({
+        kind: 'exec',
+        id: execId,
+        workspaceId: req.workspaceId,
+        namespace: req.namespace,
+      });
       const tracked: ExecRequest = unit ? { ...req, onSlot: (slot) => unit.attach(slot) } : req;
       let result: Omit<ExecResult, 'execId'>;
       try {
@@ -348,21 +404,36 @@ export class ExecService {
    * when none frees up); once running it holds a cgroup slot in its namespace's group (so the namespace's
    * memory, process and CPU limits cover it with the namespace's execs) but no exec slot.
    */
-  async startProcess(req: ProcessRequest, hooks: { progress?(totals: RingTotals): void } = {}): Promise<BackgroundProcess> {
+  async startProcess(
+    req: ProcessRequest,
+    hooks: { progress?(totals: RingTotals): void } = {},
+  ): Promise<BackgroundProcess> {
     const release = await this.admit(req);
     let unit: ChangeUnit | null = null;
     try {
       const nsRoot = await this.prepareRoot(req.nsRoot);
       // ---- change tracking: the process's changes go out while it runs; the last ones before `done` settles.
       unit = req.processId
-        ? await this.beginChanges({ kind: 'process', id: req.processId, workspaceId: req.workspaceId, namespace: req.namespace })
+        ? await this.beginChanges({
+            kind: 'process',
+            id: req.processId,
+            workspaceId: req.workspaceId,
+            namespace: req.namespace,
+          })
         : null;
       const u = unit;
       const proc = await this.launchProcess(u ? { ...req, onSlot: (slot) => u.attach(slot) } : req, nsRoot, hooks);
       unit = null;
       if (!u) return proc;
       const done = proc.done.then(async (o) => {
-        await u.end().catch((err: unknown) => this.log.error({ err, process_id: req.processId }, 'change events of a background process could not be recorded'));
+        await u
+          .end()
+          .catch((err: unknown) =>
+            this.log.error(
+              { err, process_id: req.processId },
+              'change events of a background process could not be recorded',
+            ),
+          );
         return o;
       });
       return { ...proc, done };
@@ -432,7 +503,12 @@ export class ExecService {
         );
       }
       this.current = { available: true, mode: 'insecure' };
-      this.cgroups = { mode: 'none', parent: null, controllers: [], missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'] };
+      this.cgroups = {
+        mode: 'none',
+        parent: null,
+        controllers: [],
+        missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'],
+      };
       return this.status();
     }
     const failed = (reason: string, fix: string): SandboxStatus => {
@@ -441,23 +517,36 @@ export class ExecService {
       return this.status();
     };
     if (process.platform !== 'linux') {
-      return failed('the exec sandbox (bubblewrap) needs Linux', 'run the server on Linux (TROVE_EXEC_INSECURE=1 is for local development only)');
+      return failed(
+        'the exec sandbox (bubblewrap) needs Linux',
+        'run the server on Linux (TROVE_EXEC_INSECURE=1 is for local development only)',
+      );
     }
     // Security: never run commands as root.
     if (this.isRoot && (this.opts.uid === 0 || this.opts.gid === 0)) {
-      return failed('TROVE_EXEC_UID/TROVE_EXEC_GID is 0: commands would run as root', 'set TROVE_EXEC_UID and TROVE_EXEC_GID to an unused unprivileged id such as 64000');
+      return failed(
+        'TROVE_EXEC_UID/TROVE_EXEC_GID is 0: commands would run as root',
+        'set TROVE_EXEC_UID and TROVE_EXEC_GID to an unused unprivileged id such as 64000',
+      );
     }
     const bwrap = findExecutable('bwrap');
-    if (!bwrap) return failed('bubblewrap (bwrap) is not installed', 'apt-get install -y bubblewrap (or npm run setup:toolbox)');
+    if (!bwrap)
+      return failed('bubblewrap (bwrap) is not installed', 'apt-get install -y bubblewrap (or npm run setup:toolbox)');
     this.enterPath = enterBinary();
     if (!this.enterPath) {
-      return failed('trove-enter (built with the native addon) is missing', 'rebuild trove-server: npm rebuild trove-server (needs make and a C compiler)');
+      return failed(
+        'trove-enter (built with the native addon) is missing',
+        'rebuild trove-server: npm rebuild trove-server (needs make and a C compiler)',
+      );
     }
 
     try {
       this.ensureRuntime();
     } catch (err) {
-      return failed(`cannot prepare the sandbox runtime files: ${(err as Error).message}`, 'make the temp directory writable (TMPDIR)');
+      return failed(
+        `cannot prepare the sandbox runtime files: ${(err as Error).message}`,
+        'make the temp directory writable (TMPDIR)',
+      );
     }
     this.setUpCgroups();
     this.layout = new SandboxLayout({
@@ -475,7 +564,10 @@ export class ExecService {
       // Forked now, while the server is small (see launcher.ts).
       this.launcher.warm();
     } catch (err) {
-      return failed(`the exec launcher cannot start: ${(err as Error).message}`, 'reinstall or rebuild trove-server (npm run build)');
+      return failed(
+        `the exec launcher cannot start: ${(err as Error).message}`,
+        'reinstall or rebuild trove-server (npm run build)',
+      );
     }
     const probeRoot = join(this.runtimeDir!, 'probe');
     let raw: Raw;
@@ -499,7 +591,10 @@ export class ExecService {
     const expectedUid = String(this.opts.uid);
     if (!raw.ready || raw.exitCode !== 0 || raw.stdout.text().trim() !== expectedUid) {
       const stderr = raw.stderr.text().trim();
-      const { reason, fix } = diagnose(stderr || `exit ${raw.exitCode}, output ${JSON.stringify(raw.stdout.text().trim())}`, this.isRoot);
+      const { reason, fix } = diagnose(
+        stderr || `exit ${raw.exitCode}, output ${JSON.stringify(raw.stdout.text().trim())}`,
+        this.isRoot,
+      );
       return failed(reason, fix);
     }
     this.current = { available: true, mode: 'bubblewrap' };
@@ -524,7 +619,8 @@ export class ExecService {
   private setUpCgroups(): void {
     if (this.pool) return;
     const o = this.opts;
-    const fallback = 'memory and process caps are per-process rlimits only and namespaces have no limits of their own (docs/exec.md, "Limits")';
+    const fallback =
+      'memory and process caps are per-process rlimits only and namespaces have no limits of their own (docs/exec.md, "Limits")';
     if (!this.isRoot) {
       this.cgroups = { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] };
       this.warnCgroups({}, `exec runs without cgroups: the server does not run as root; ${fallback}`);
@@ -546,14 +642,20 @@ export class ExecService {
     this.cgroups = status;
     if (!pool) {
       const where = status.parent ? ` (${status.parent})` : '';
-      this.warnCgroups({ missing: status.missing }, `exec runs without cgroups: ${status.missing.join('; ')}${where}; ${fallback}`);
+      this.warnCgroups(
+        { missing: status.missing },
+        `exec runs without cgroups: ${status.missing.join('; ')}${where}; ${fallback}`,
+      );
     } else if (status.missing.length > 0) {
       this.warnCgroups(
         { mode: status.mode, parent: status.parent, controllers: status.controllers, missing: status.missing },
         `exec cgroups (${status.mode}, ${status.parent}) are incomplete: ${status.missing.join('; ')}`,
       );
     } else {
-      this.log.info({ mode: status.mode, parent: status.parent, controllers: status.controllers }, 'exec cgroups enabled');
+      this.log.info(
+        { mode: status.mode, parent: status.parent, controllers: status.controllers },
+        'exec cgroups enabled',
+      );
     }
     this.watchLeftovers();
   }
@@ -672,7 +774,12 @@ export class ExecService {
     };
   }
 
-  private async runSandboxed(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<Omit<ExecResult, 'execId'>> {
+  private async runSandboxed(
+    req: ExecRequest,
+    nsRoot: string,
+    timeoutMs: number,
+    live?: ExecLive,
+  ): Promise<Omit<ExecResult, 'execId'>> {
     const raw = await this.launchSandbox(req, nsRoot, timeoutMs, live);
     if (!raw.ready && !raw.timedOut && !raw.shutdown) this.notStarted(req, raw.exitCode, raw.stderr.text());
     return finish(raw, live ? this.opts.maxOutputBytes : null);
@@ -682,7 +789,10 @@ export class ExecService {
   private notStarted(req: { namespace: string }, exitCode: number, stderr: string): never {
     const detail = stderr.trim().slice(0, 2000);
     // dash's words, or trove-enter's when even the exec's supervisor could not be forked.
-    if (this.nsProcessLimited() && /(Can't fork|^trove-enter: fork:).*Resource temporarily unavailable/im.test(detail)) {
+    if (
+      this.nsProcessLimited() &&
+      /(Can't fork|^trove-enter: fork:).*Resource temporarily unavailable/im.test(detail)
+    ) {
       // The namespace's other commands hold every process it may have: the tenant's own doing, not a broken sandbox.
       throw new AppError(
         'exec_busy',
@@ -749,7 +859,10 @@ export class ExecService {
     );
     const done = handle.done.then(
       (o) => {
-        const stderr = CappedOutput.restore('stderr', 16 * 1024, o.stderr).text().trim() || `exit ${o.exitCode}`;
+        const stderr =
+          CappedOutput.restore('stderr', 16 * 1024, o.stderr)
+            .text()
+            .trim() || `exit ${o.exitCode}`;
         rejectReady(Object.assign(new Error(`the sandbox did not start: ${stderr}`), { stderr }));
       },
       (err: Error) => rejectReady(err),
@@ -759,11 +872,16 @@ export class ExecService {
 
   /** The namespace's warm sandbox, made (or made again, for a tree that was replaced) when needed. */
   private async warmLease(req: Pick<ExecRequest, 'workspaceId' | 'namespace'>, nsRoot: string): Promise<WarmLease> {
-    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    if (this.closing)
+      throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const st = statSync(nsRoot);
     this.ensureRuntime();
     // A sandbox made with an older /etc (or over a tree since replaced) is made again.
-    return this.warm.acquire(nsGroupName(req.workspaceId, req.namespace), nsRoot, `${st.dev}:${st.ino}:${nsRoot}:${this.etc!.dir}`);
+    return this.warm.acquire(
+      nsGroupName(req.workspaceId, req.namespace),
+      nsRoot,
+      `${st.dev}:${st.ino}:${nsRoot}:${this.etc!.dir}`,
+    );
   }
 
   /**
@@ -804,7 +922,10 @@ export class ExecService {
       return { lease: counted(lease), slot: this.pool ? this.pool.acquire(key) : null };
     } catch (err) {
       leave();
-      void leasing.then((l) => l.release(), () => {});
+      void leasing.then(
+        (l) => l.release(),
+        () => {},
+      );
       throw err;
     }
   }
@@ -880,14 +1001,23 @@ export class ExecService {
 
   /** trove-enter running `req` in the warm sandbox `info`, in the cgroup `slot`. */
   private sandboxSpec(
-    req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit' | 'stdin'> & { env?: Record<string, string>; keepStdinOpen?: boolean },
+    req: Pick<ExecRequest, 'workspaceId' | 'namespace' | 'command' | 'sourceInit' | 'stdin'> & {
+      env?: Record<string, string>;
+      keepStdinOpen?: boolean;
+    },
     info: SandboxInfo,
     limits: ScriptLimits,
     slot: CgroupSlot | null,
   ): Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'> {
     // A command too long for argv, or one holding a NUL (which would split the option stream), goes in a file.
     const long = Buffer.byteLength(req.command, 'utf8') > MAX_INLINE_COMMAND_BYTES || req.command.includes('\0');
-    const script = buildScript(req.command, limits, req.sourceInit, long ? SANDBOX_COMMAND_FILE : undefined, userEnv(req.env));
+    const script = buildScript(
+      req.command,
+      limits,
+      req.sourceInit,
+      long ? SANDBOX_COMMAND_FILE : undefined,
+      userEnv(req.env),
+    );
     const env = this.env(req, SANDBOX_HOME, SANDBOX_PATH);
     const command = [
       ...Object.entries(env).map(([k, v]) => `env=${k}=${v}`),
@@ -901,7 +1031,8 @@ export class ExecService {
       'sh',
     ];
     // Security: a NUL would split one option in two and shift the stream: refuse.
-    if (command.some((o) => o.includes('\0'))) throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
+    if (command.some((o) => o.includes('\0')))
+      throw new AppError('bad_request', 'The command or its environment holds a NUL byte.');
     return {
       ...this.enterSpawn(info, slot),
       args: [],
@@ -914,12 +1045,22 @@ export class ExecService {
     };
   }
 
-  private async launchSandbox(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive, retry = true): Promise<Raw> {
+  private async launchSandbox(
+    req: ExecRequest,
+    nsRoot: string,
+    timeoutMs: number,
+    live?: ExecLive,
+    retry = true,
+  ): Promise<Raw> {
     const { lease, slot, spare } = await this.enterTarget(req, nsRoot);
     req.onSlot?.(slot);
     let raw: Raw;
     try {
-      const running = this.launch({ ...this.sandboxSpec(req, lease.info, this.limits(), slot), stdin: req.stdin, timeoutMs }, live, spare);
+      const running = this.launch(
+        { ...this.sandboxSpec(req, lease.info, this.limits(), slot), stdin: req.stdin, timeoutMs },
+        live,
+        spare,
+      );
       this.makeSpare(nsGroupName(req.workspaceId, req.namespace), lease.info);
       raw = await running;
     } catch (err) {
@@ -970,7 +1111,10 @@ export class ExecService {
     nsRoot: string,
     limits: ScriptLimits,
   ): { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; dir: string } {
-    this.log.warn({ workspaceId: req.workspaceId, namespace: req.namespace }, 'exec ran WITHOUT a sandbox (TROVE_EXEC_INSECURE=1)');
+    this.log.warn(
+      { workspaceId: req.workspaceId, namespace: req.namespace },
+      'exec ran WITHOUT a sandbox (TROVE_EXEC_INSECURE=1)',
+    );
     const dir = mkdtempSync(join(tmpdir(), 'trove-insecure-'));
     try {
       symlinkSync(nsRoot, join(dir, 'workspace'));
@@ -998,7 +1142,12 @@ export class ExecService {
     }
   }
 
-  private async runInsecure(req: ExecRequest, nsRoot: string, timeoutMs: number, live?: ExecLive): Promise<Omit<ExecResult, 'execId'>> {
+  private async runInsecure(
+    req: ExecRequest,
+    nsRoot: string,
+    timeoutMs: number,
+    live?: ExecLive,
+  ): Promise<Omit<ExecResult, 'execId'>> {
     const { spec, dir } = this.insecureSpec(req, nsRoot, this.limits());
     try {
       const raw = await this.launch({ ...spec, stdin: req.stdin, timeoutMs }, live);
@@ -1027,7 +1176,11 @@ export class ExecService {
         chunk: (stream, data) => {
           if (live.signal?.aborted) return;
           const passed = live.output(stream, data);
-          if (passed) void passed.then(() => run.ack(data.length), () => run.unforward());
+          if (passed)
+            void passed.then(
+              () => run.ack(data.length),
+              () => run.unforward(),
+            );
           else run.ack(data.length);
         },
       };
@@ -1043,11 +1196,19 @@ export class ExecService {
         o = await run.done;
       } catch (err) {
         if (!(err instanceof LauncherGoneError)) throw err;
-        throw new AppError('sandbox_unavailable', 'The exec launcher stopped while the command ran; the command may have run in part. Retry shortly.', {
-          retryAfter: RETRY_BUSY_S,
-        });
+        throw new AppError(
+          'sandbox_unavailable',
+          'The exec launcher stopped while the command ran; the command may have run in part. Retry shortly.',
+          {
+            retryAfter: RETRY_BUSY_S,
+          },
+        );
       }
-      return { ...o, stdout: CappedOutput.restore('stdout', cap, o.stdout), stderr: CappedOutput.restore('stderr', cap, o.stderr) };
+      return {
+        ...o,
+        stdout: CappedOutput.restore('stdout', cap, o.stdout),
+        stderr: CappedOutput.restore('stderr', cap, o.stderr),
+      };
     } finally {
       live?.signal?.removeEventListener('abort', onAbort);
       this.running.delete(entry);
@@ -1062,7 +1223,8 @@ export class ExecService {
     hooks: { progress?(totals: RingTotals): void },
     retry = true,
   ): Promise<BackgroundProcess> {
-    if (this.closing) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+    if (this.closing)
+      throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     const limits = this.limits(req.cpuSeconds);
     const insecure = this.current.mode === 'insecure';
     // The process holds its namespace's warm sandbox for as long as it runs.
@@ -1073,7 +1235,9 @@ export class ExecService {
     if (target) req.onSlot?.(slot);
     let built: { spec: Omit<LaunchSpec, 'timeoutMs' | 'maxOutputBytes'>; dir?: string };
     try {
-      built = lease ? { spec: this.sandboxSpec(req, lease.info, limits, slot) } : this.insecureSpec(req, nsRoot, limits);
+      built = lease
+        ? { spec: this.sandboxSpec(req, lease.info, limits, slot) }
+        : this.insecureSpec(req, nsRoot, limits);
     } catch (err) {
       lease?.release();
       if (slot) void this.pool!.release(slot);
@@ -1159,7 +1323,8 @@ export class ExecService {
       }
       // Ended before its shell came up: refused (exec_busy) or a broken sandbox, as for exec.
       if (failed) this.notStarted(req, first.exitCode, first.stderrHead);
-      if (first.shutdown) throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
+      if (first.shutdown)
+        throw new AppError('sandbox_unavailable', 'The server is shutting down; retry shortly.', { retryAfter: 5 });
     }
     return {
       done: settled.then(({ ready: _r, stderrHead: _h, ...o }) => o),
@@ -1223,7 +1388,9 @@ export function runtimeBase(): string {
 
 /** trove-enter's message when the sandbox it was to enter is gone (trove_enter.c). */
 function sandboxGone(stderr: string): boolean {
-  return /^trove-enter: (the sandbox \(pid \d+\) is gone|pid \d+ is not the sandbox any more|open the sandbox's|join the sandbox's)/m.test(stderr);
+  return /^trove-enter: (the sandbox \(pid \d+\) is gone|pid \d+ is not the sandbox any more|open the sandbox's|join the sandbox's)/m.test(
+    stderr,
+  );
 }
 
 /** build/Release/trove-enter of this package (from src/sandbox or dist/sandbox), when it was built. */
@@ -1243,7 +1410,14 @@ function enterBinary(): string | null {
  */
 function findExecutable(name: string): string | null {
   // Security: system directories first.
-  const dirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(delimiter)];
+  const dirs = [
+    '/usr/bin',
+    '/bin',
+    '/usr/sbin',
+    '/sbin',
+    '/usr/local/bin',
+    ...(process.env.PATH ?? '').split(delimiter),
+  ];
   for (const dir of dirs) {
     if (!dir) continue;
     const p = join(dir, name);
@@ -1279,15 +1453,24 @@ export function diagnose(stderr: string, privileged: boolean): { reason: string;
     ? 'run the container with --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined (see docs/exec.md)'
     : 'run the container with --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined (see docs/exec.md)';
   if (/Can't mount proc/i.test(stderr)) {
-    return { reason, fix: inContainer() ? container : 'allow mounting a new /proc (the host masks /proc paths); see docs/exec.md' };
+    return {
+      reason,
+      fix: inContainer() ? container : 'allow mounting a new /proc (the host masks /proc paths); see docs/exec.md',
+    };
   }
   if (/namespace|uid map|Operation not permitted|Permission denied|No permissions/i.test(stderr)) {
     if (!privileged) {
       if (readSysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0') {
-        return { reason, fix: 'sysctl -w kernel.unprivileged_userns_clone=1 (and persist it in /etc/sysctl.d/), or run the server as root' };
+        return {
+          reason,
+          fix: 'sysctl -w kernel.unprivileged_userns_clone=1 (and persist it in /etc/sysctl.d/), or run the server as root',
+        };
       }
       if (readSysctl('/proc/sys/user/max_user_namespaces') === '0') {
-        return { reason, fix: 'sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d/), or run the server as root' };
+        return {
+          reason,
+          fix: 'sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d/), or run the server as root',
+        };
       }
       if (readSysctl('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1') {
         return {
@@ -1304,5 +1487,8 @@ export function diagnose(stderr: string, privileged: boolean): { reason: string;
         : 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0) or run the server as root; see docs/exec.md',
     };
   }
-  return { reason, fix: 'run `bwrap --unshare-all --ro-bind /usr /usr --proc /proc --dev /dev /usr/bin/true` as the server user to see the error; see docs/exec.md' };
+  return {
+    reason,
+    fix: 'run `bwrap --unshare-all --ro-bind /usr /usr --proc /proc --dev /dev /usr/bin/true` as the server user to see the error; see docs/exec.md',
+  };
 }

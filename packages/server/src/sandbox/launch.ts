@@ -18,7 +18,14 @@ import { closeSync, constants as fsc, openSync, readFileSync, readdirSync } from
 import { constants as osc } from 'node:os';
 import type { Readable } from 'node:stream';
 import { FD } from './bwrap.js';
-import { cgroupsEmpty, cgroupPids, killCgroups, memoryCounters, peakReachedLimit, type MemoryCounters } from './cgroups.js';
+import {
+  cgroupsEmpty,
+  cgroupPids,
+  killCgroups,
+  memoryCounters,
+  peakReachedLimit,
+  type MemoryCounters,
+} from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
 import type { StreamName } from './ring-writer.js';
@@ -122,7 +129,17 @@ export interface LaunchSink {
 export type KillReason = 'shutdown' | 'stop';
 
 /** Signals a client may send to a background process (and what POST /v1/processes/{id}/signal accepts). */
-export const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT'] as const;
+export const SIGNALS = [
+  'SIGTERM',
+  'SIGKILL',
+  'SIGINT',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGSTOP',
+  'SIGCONT',
+] as const;
 export type SignalName = (typeof SIGNALS)[number];
 
 export class StdinClosedError extends Error {
@@ -236,7 +253,14 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
         }
       }
       stdio[FD.ready] = 'pipe';
-      child = spawn(l.file, l.args, { cwd: l.cwd, env: l.env, stdio, detached: l.detached, windowsHide: true, argv0: l.argv0 });
+      child = spawn(l.file, l.args, {
+        cwd: l.cwd,
+        env: l.env,
+        stdio,
+        detached: l.detached,
+        windowsHide: true,
+        argv0: l.argv0,
+      });
     }
   } catch (err) {
     return {
@@ -392,7 +416,12 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
   readyPipe?.on('error', () => {});
   // Read to EOF (bwrap's options before it sets the sandbox up; trove-enter's command once it is in place);
   // a write error means the process died, which `close` reports. prespawn() wrote trove-enter's options.
-  const feeds = l.enter ? ([[FD.command, l.commandData], [FD.go, l.goData]] as const) : ([[FD.args, l.argsData]] as const);
+  const feeds = l.enter
+    ? ([
+        [FD.command, l.commandData],
+        [FD.go, l.goData],
+      ] as const)
+    : ([[FD.args, l.argsData]] as const);
   for (const [fd, data] of feeds) {
     const pipe = pipes[fd];
     pipe?.on('error', () => {});
@@ -412,7 +441,8 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
       if (!m) return;
       sandboxPid = Number(m[1]);
       const mnt = /"mnt-namespace"\s*:\s*(\d+)/.exec(infoText);
-      if (l.bwrap && child.pid) sink.sandbox?.({ bwrapPid: child.pid, pid1: sandboxPid, mntNs: mnt ? Number(mnt[1]) : 0 });
+      if (l.bwrap && child.pid)
+        sink.sandbox?.({ bwrapPid: child.pid, pid1: sandboxPid, mntNs: mnt ? Number(mnt[1]) : 0 });
       // Killed before we knew the sandbox's pid 1 (still setting up): finish the job, unless the process we
       // spawned is gone already (then --die-with-parent has done it, and the pid may be reused).
       if (killed && !exited) {
@@ -488,7 +518,9 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
     if (!sandboxPid) return false;
     // The sandbox's pid 1 (bwrap's init, or trove-enter's supervisor) only reaps; the command and everything
     // it started are below it. trove-enter's own process (in the cgroup too) only waits.
-    const pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter((p) => p !== sandboxPid && p !== child.pid);
+    const pids = (cgroups ? cgroupPids(cgroups) : descendants(sandboxPid)).filter(
+      (p) => p !== sandboxPid && p !== child.pid,
+    );
     let delivered = false;
     for (const pid of pids) {
       try {

@@ -92,7 +92,11 @@ function liveSink(id: number, entry: () => Entry | undefined): LaunchSink {
   };
 }
 
-function ringSink(id: number, rings: { stdout: RingWriter; stderr: RingWriter }, failed: (err: Error) => void): LaunchSink {
+function ringSink(
+  id: number,
+  rings: { stdout: RingWriter; stderr: RingWriter },
+  failed: (err: Error) => void,
+): LaunchSink {
   const totals = (): RingTotals => ({
     stdoutBytes: rings.stdout.total,
     stderrBytes: rings.stderr.total,
@@ -110,11 +114,14 @@ function ringSink(id: number, rings: { stdout: RingWriter; stderr: RingWriter },
       reply({ t: 'progress', id, totals: totals() });
       return;
     }
-    trailing ??= setTimeout(() => {
-      trailing = null;
-      last = performance.now();
-      reply({ t: 'progress', id, totals: totals() });
-    }, PROGRESS_MS - (now - last));
+    trailing ??= setTimeout(
+      () => {
+        trailing = null;
+        last = performance.now();
+        reply({ t: 'progress', id, totals: totals() });
+      },
+      PROGRESS_MS - (now - last),
+    );
   };
   return {
     ready: () => reply({ t: 'ready', id }),
@@ -199,7 +206,10 @@ process.on('message', (m: ToLauncher) => {
       reply({ t: 'failed', id, message: `cannot create the output directory: ${e.message}`, code: e.code });
       return;
     }
-    rings = { stdout: new RingWriter(m.output.dir, 'stdout', m.output.capBytes), stderr: new RingWriter(m.output.dir, 'stderr', m.output.capBytes) };
+    rings = {
+      stdout: new RingWriter(m.output.dir, 'stdout', m.output.capBytes),
+      stderr: new RingWriter(m.output.dir, 'stderr', m.output.capBytes),
+    };
     // A write that fails (volume full, gone) ends the process: output it cannot keep must not be lost silently.
     sink = ringSink(id, rings, (err) => {
       ringError ??= err;

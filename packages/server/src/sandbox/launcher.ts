@@ -180,7 +180,16 @@ export class Launcher {
    * With hooks.chunk the output is forwarded as it comes (live exec, `spec.forward`).
    */
   run(spec: LaunchSpec, hooks: LaunchHooks = {}, spare?: number): LaunchHandle {
-    return this.launch({ t: 'run', spec, live: Boolean(hooks.chunk), notify: Boolean(hooks.ready || hooks.sandbox), spare: this.take(spare) }, hooks);
+    return this.launch(
+      {
+        t: 'run',
+        spec,
+        live: Boolean(hooks.chunk),
+        notify: Boolean(hooks.ready || hooks.sandbox),
+        spare: this.take(spare),
+      },
+      hooks,
+    );
   }
 
   /** Starts a background process whose output the launcher writes to ring files (see RingOutput). */
@@ -194,7 +203,10 @@ export class Launcher {
     return spare;
   }
 
-  private launch(m: DistributiveOmit<Extract<ToLauncher, { t: 'run' | 'start' }>, 'id'>, hooks: LaunchHooks): LaunchHandle {
+  private launch(
+    m: DistributiveOmit<Extract<ToLauncher, { t: 'run' | 'start' }>, 'id'>,
+    hooks: LaunchHooks,
+  ): LaunchHandle {
     const child = this.ensure();
     const id = this.nextId++;
     const replies = new Map<number, (r: ControlResult) => void>();
@@ -224,7 +236,13 @@ export class Launcher {
         if (live()) this.send(child, { t: 'unforward', id });
       },
       stdin: (data, close) =>
-        control((req) => ({ t: 'stdin', id, req, data: data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined, close })),
+        control((req) => ({
+          t: 'stdin',
+          id,
+          req,
+          data: data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined,
+          close,
+        })),
       signal: (signal) => control((req) => ({ t: 'signal', id, req, signal })),
     };
   }
@@ -253,7 +271,9 @@ export class Launcher {
     this.child = child;
     child.on('message', (m: FromLauncher) => this.onMessage(m));
     child.on('error', (err) => this.onGone(child, err.message));
-    child.once('exit', (code, signal) => this.onGone(child, signal ? `killed by ${signal}` : `exited with code ${code}`));
+    child.once('exit', (code, signal) =>
+      this.onGone(child, signal ? `killed by ${signal}` : `exited with code ${code}`),
+    );
     this.refresh();
     return child;
   }

@@ -133,7 +133,7 @@ export class ExecLimiter {
    * must not stall every other one behind it.
    */
   private drain(): void {
-    for (let i = 0; i < this.waiting.length && this.running < this.opts.global; ) {
+    for (let i = 0; i < this.waiting.length && this.running < this.opts.global;) {
       const w = this.waiting[i]!;
       if (this.fits(w.workspace, w.key)) {
         this.waiting.splice(i, 1);

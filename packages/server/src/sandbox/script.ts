@@ -51,12 +51,11 @@ export function buildScript(
   if (limits.maxFileBytes > 0) ulimits.push(`ulimit -f ${Math.max(1, Math.floor(limits.maxFileBytes / 512))}`);
   if (limits.maxOpenFiles > 0) ulimits.push(`ulimit -n ${limits.maxOpenFiles}`);
   // dash names RLIMIT_NPROC -p, bash and busybox -u (bash's -p is the read-only pipe size, so it fails over).
-  if (limits.maxProcs > 0) ulimits.push(`{ ulimit -p ${limits.maxProcs} 2>/dev/null || ulimit -u ${limits.maxProcs}; }`);
+  if (limits.maxProcs > 0)
+    ulimits.push(`{ ulimit -p ${limits.maxProcs} 2>/dev/null || ulimit -u ${limits.maxProcs}; }`);
   if (limits.dataBytes > 0) ulimits.push(`ulimit -d ${Math.max(1, Math.floor(limits.dataBytes / 1024))}`);
   const fd = FD.ready;
-  const lines = [
-    `${ulimits.join(' && ')} || exit 125; umask 022; printf . >&${fd}; exec ${fd}>&-`,
-  ];
+  const lines = [`${ulimits.join(' && ')} || exit 125; umask 022; printf . >&${fd}; exec ${fd}>&-`];
   // Security: exported by the sandbox's unprivileged shell, never given to bwrap or trove-enter: they run as
   // root before the command drops to the exec uid, and must not see LD_PRELOAD and the like.
   const exports = exportLine(env);
@@ -75,7 +74,8 @@ export function exportLine(env: Record<string, string> | undefined): string | nu
   const parts: string[] = [];
   for (const [name, value] of Object.entries(env ?? {})) {
     // Security: anything else could inject shell syntax; the API refuses such names before this.
-    if (!ENV_NAME.test(name) || value.includes('\0')) throw new Error(`invalid environment variable ${JSON.stringify(name)}`);
+    if (!ENV_NAME.test(name) || value.includes('\0'))
+      throw new Error(`invalid environment variable ${JSON.stringify(name)}`);
     parts.push(`${name}='${value.replace(/'/g, `'\\''`)}'`);
   }
   return parts.length > 0 ? `export ${parts.join(' ')}` : null;

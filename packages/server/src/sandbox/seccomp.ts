@@ -47,7 +47,9 @@ const TABLES: Record<string, ArchTable> = {
     clone3: 435,
     // unshare setns mount umount2 pivot_root chroot open_tree move_mount fsopen fsconfig fsmount fspick
     // mount_setattr keyctl add_key request_key perf_event_open bpf userfaultfd io_uring_{setup,enter,register}
-    denied: [272, 308, 165, 166, 155, 161, 428, 429, 430, 431, 432, 433, 442, 250, 248, 249, 298, 321, 323, 425, 426, 427],
+    denied: [
+      272, 308, 165, 166, 155, 161, 428, 429, 430, 431, 432, 433, 442, 250, 248, 249, 298, 321, 323, 425, 426, 427,
+    ],
   },
   arm64: {
     auditArch: 0xc00000b7,

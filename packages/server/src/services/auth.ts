@@ -208,7 +208,8 @@ export function runtimeNamespace(auth: AuthContext, header: string | string[] | 
 
 /** Management endpoints under /v1/workspaces/{ws}: the key's own workspace only. */
 export function requireWorkspace(auth: AuthContext, workspaceId: string): void {
-  if (auth.workspaceId !== workspaceId) throw new AppError('workspace_not_found', `Workspace not found: ${workspaceId}`);
+  if (auth.workspaceId !== workspaceId)
+    throw new AppError('workspace_not_found', `Workspace not found: ${workspaceId}`);
 }
 
 export function requireAdmin(auth: AuthContext, workspaceId: string, what: 'keys' | 'webhooks' | 'namespaces'): void {

@@ -79,7 +79,13 @@ export class ClusterNamespaceLocks implements NamespaceLocks {
     return this.local.exclusive(ws, ns, () => this.withRemote(ws, ns, true, deadline, fn), timeoutMs);
   }
 
-  private async withRemote<T>(ws: string, ns: string, exclusive: boolean, deadline: number, fn: () => Promise<T>): Promise<T> {
+  private async withRemote<T>(
+    ws: string,
+    ns: string,
+    exclusive: boolean,
+    deadline: number,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const key = advisoryKey('ns', ws, ns);
     const intent = advisoryKey('intent', ws, ns);
     const session = this.sessions[Number(BigInt.asUintN(64, BigInt(key)) % BigInt(this.sessions.length))]!;

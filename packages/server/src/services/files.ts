@@ -16,7 +16,15 @@ import type { NamespaceService } from './namespaces.js';
 import type { NamespaceLocks } from './locks.js';
 import type { StorageGuard } from './storage.js';
 import { dirSyncer } from './dir-sync.js';
-import { closeQuietly, displayPath, errCode, fstat, normalizeClientPath, type NamespaceTree, type Stat } from '../tree/index.js';
+import {
+  closeQuietly,
+  displayPath,
+  errCode,
+  fstat,
+  normalizeClientPath,
+  type NamespaceTree,
+  type Stat,
+} from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
 /**
@@ -108,11 +116,17 @@ function checkConditions(cond: WriteConditions, st: Stat | null, rel: string): v
   const current = st && !st.isDirectory() ? etagOf(st) : null;
   if (cond.ifMatch != null && cond.ifMatch !== '') {
     if (current === null) throw preconditionFailed(rel, 'If-Match, but the file does not exist');
-    if (!etagListMatches(cond.ifMatch, current, false)) throw preconditionFailed(rel, `If-Match does not match its ETag ${current}`);
+    if (!etagListMatches(cond.ifMatch, current, false))
+      throw preconditionFailed(rel, `If-Match does not match its ETag ${current}`);
   }
   if (cond.ifNoneMatch != null && cond.ifNoneMatch !== '') {
     if (isStar(cond.ifNoneMatch) ? st !== null : current !== null && etagListMatches(cond.ifNoneMatch, current, true)) {
-      throw preconditionFailed(rel, isStar(cond.ifNoneMatch) ? 'If-None-Match: *, but the file exists' : `If-None-Match matches its ETag ${current}`);
+      throw preconditionFailed(
+        rel,
+        isStar(cond.ifNoneMatch)
+          ? 'If-None-Match: *, but the file exists'
+          : `If-None-Match matches its ETag ${current}`,
+      );
     }
   }
 }
@@ -368,7 +382,14 @@ export class FileService {
     const { fd, st } = this.openFile(ctx, clientPath);
     const cap = this.limits.maxReadBytes;
     const truncated = cap > 0 && st.size > cap;
-    return { fd, size: st.size, length: truncated ? cap : st.size, truncated, modifiedMs: st.mtimeMs, etag: etagOf(st) };
+    return {
+      fd,
+      size: st.size,
+      length: truncated ? cap : st.size,
+      truncated,
+      modifiedMs: st.mtimeMs,
+      etag: etagOf(st),
+    };
   }
 
   /** `GET /v1/files/content`. */
@@ -452,7 +473,11 @@ export class FileService {
    * `GET /v1/files`: directories first, then files, alphabetical; recursive is depth-first and flat.
    * At most LIST_CAP entries are read, from a directory of any size (see NamespaceTree.list).
    */
-  async list(ctx: NsContext, clientPath: unknown, recursive: boolean): Promise<{ entries: ListEntry[]; truncated: boolean }> {
+  async list(
+    ctx: NsContext,
+    clientPath: unknown,
+    recursive: boolean,
+  ): Promise<{ entries: ListEntry[]; truncated: boolean }> {
     const rel = normalizeClientPath(clientPath ?? '');
     const tree = await this.tree(ctx, false);
     if (!tree) {

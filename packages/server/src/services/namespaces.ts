@@ -177,7 +177,11 @@ export class NamespaceService {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     this.known.delete(`${workspaceId}/${namespace}`);
-    await this.db.deleteFrom('namespaces').where('workspace_id', '=', workspaceId).where('name', '=', namespace).execute();
+    await this.db
+      .deleteFrom('namespaces')
+      .where('workspace_id', '=', workspaceId)
+      .where('name', '=', namespace)
+      .execute();
     // Emptied through descriptors (tree/): nothing in it is followed, whatever a tenant process left there.
     // The namespace is already gone; a failure here only leaves debris for the next start.
     await this.trees.removeIn(trees, trashName).catch(() => {});

@@ -138,7 +138,8 @@ export class SnapshotService {
           // Deleted between ensure() and the lock: a snapshot of the empty namespace it is now.
           await namespaces.ensure(ctx.workspaceId, ctx.namespace);
           tree = namespaces.openTree(ctx.workspaceId, ctx.namespace);
-          if (!tree) throw new AppError('conflict', `Namespace ${ctx.namespace} was deleted while being snapshotted; retry`);
+          if (!tree)
+            throw new AppError('conflict', `Namespace ${ctx.namespace} was deleted while being snapshotted; retry`);
         }
         const { stream, done } = createArchive(tree.rootFd);
         const stored = blobs.put(blobKey, stream).catch((err: unknown) => {
@@ -171,7 +172,12 @@ export class SnapshotService {
           await db.transaction().execute(async (trx) => {
             await trx.insertInto('snapshots').values(r).execute();
             await events.emit(
-              { workspaceId: ctx.workspaceId, namespace: ctx.namespace, type: 'snapshot.created', data: { snapshot_id: id, label } },
+              {
+                workspaceId: ctx.workspaceId,
+                namespace: ctx.namespace,
+                type: 'snapshot.created',
+                data: { snapshot_id: id, label },
+              },
               trx,
             );
           });
@@ -228,7 +234,11 @@ export class SnapshotService {
             input,
             namespacesDir,
             stagingId,
-            { maxBytes: config.files.quotaBytes, maxFiles: config.files.quotaFiles, maxEntryBytes: config.files.maxUploadBytes },
+            {
+              maxBytes: config.files.quotaBytes,
+              maxFiles: config.files.quotaFiles,
+              maxEntryBytes: config.files.maxUploadBytes,
+            },
             { compressed: opts.compressed },
             (archive) => blobs.put(blobKey, archive),
           ),
@@ -291,7 +301,10 @@ export class SnapshotService {
     const row = await this.find(ctx, id);
     const { body, sizeBytes } = await this.deps.blobs.open(row.blob_key).catch((err: unknown) => {
       if (err instanceof AppError && err.code === 'snapshot_not_found') {
-        throw new AppError('snapshot_not_found', `Snapshot ${id} has no stored data (it was removed from the blob store)`);
+        throw new AppError(
+          'snapshot_not_found',
+          `Snapshot ${id} has no stored data (it was removed from the blob store)`,
+        );
       }
       throw err;
     });
@@ -324,7 +337,10 @@ export class SnapshotService {
         for (const hook of this.restoreHooks) await hook(ctx.workspaceId, ctx.namespace);
         const input = await blobs.get(row.blob_key).catch((err: unknown) => {
           if (err instanceof AppError && err.code === 'snapshot_not_found') {
-            throw new AppError('snapshot_not_found', `Snapshot ${id} has no stored data (it was removed from the blob store)`);
+            throw new AppError(
+              'snapshot_not_found',
+              `Snapshot ${id} has no stored data (it was removed from the blob store)`,
+            );
           }
           throw err;
         });
@@ -332,7 +348,11 @@ export class SnapshotService {
           return await restoreArchive(
             input,
             nsRoot,
-            { maxBytes: config.files.quotaBytes, maxFiles: config.files.quotaFiles, maxEntryBytes: config.files.maxUploadBytes },
+            {
+              maxBytes: config.files.quotaBytes,
+              maxFiles: config.files.quotaFiles,
+              maxEntryBytes: config.files.maxUploadBytes,
+            },
             {
               chown: owner.enabled ? { uid: owner.uid, gid: owner.gid } : undefined,
               // A restored tree keeps the namespace's hard quota: its staging root is a limited subvolume too.
@@ -426,7 +446,17 @@ export class SnapshotService {
     for (let i = 0; i < candidates.length; i += 500) {
       const batch = candidates.slice(i, i + 500);
       const known = new Set(
-        (await db.selectFrom('snapshots').select('id').where('id', 'in', batch.map((c) => c.id)).execute()).map((r) => r.id),
+        (
+          await db
+            .selectFrom('snapshots')
+            .select('id')
+            .where(
+              'id',
+              'in',
+              batch.map((c) => c.id),
+            )
+            .execute()
+        ).map((r) => r.id),
       );
       for (const c of batch) {
         if (known.has(c.id)) continue;
@@ -503,17 +533,28 @@ export class SnapshotService {
   private async remove(r: SnapshotRow, extra: { reason?: string }): Promise<boolean> {
     const { db, events, blobs, logger } = this.deps;
     const gone = await db.transaction().execute(async (trx) => {
-      const res = await trx.deleteFrom('snapshots').where('id', '=', r.id).where('workspace_id', '=', r.workspace_id).executeTakeFirst();
+      const res = await trx
+        .deleteFrom('snapshots')
+        .where('id', '=', r.id)
+        .where('workspace_id', '=', r.workspace_id)
+        .executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) return false;
       await events.emit(
-        { workspaceId: r.workspace_id, namespace: r.namespace, type: 'snapshot.deleted', data: { snapshot_id: r.id, ...extra } },
+        {
+          workspaceId: r.workspace_id,
+          namespace: r.namespace,
+          type: 'snapshot.deleted',
+          data: { snapshot_id: r.id, ...extra },
+        },
         trx,
       );
       return true;
     });
     if (!gone) return false;
     events.bus.publish(r.workspace_id);
-    await blobs.delete(r.blob_key).catch((err: unknown) => logger.warn({ err, key: r.blob_key }, 'snapshot blob delete failed'));
+    await blobs
+      .delete(r.blob_key)
+      .catch((err: unknown) => logger.warn({ err, key: r.blob_key }, 'snapshot blob delete failed'));
     return true;
   }
 }
@@ -525,7 +566,11 @@ const RECOVERY_LOCK_WAIT_MS = 1_000;
  * Start-up recovery of interrupted restores in every workspace under
  * `<dataDir>/workspaces`. Runs before the server listens.
  */
-export async function recoverAllRestores(dataDir: string, locks?: NamespaceLocks, logger?: SnapshotLogger): Promise<void> {
+export async function recoverAllRestores(
+  dataDir: string,
+  locks?: NamespaceLocks,
+  logger?: SnapshotLogger,
+): Promise<void> {
   const root = join(dataDir, 'workspaces');
   for (const ws of await workspaceIds(dataDir)) {
     // Another node holding the namespace's lock is running that restore right now: leave it alone.
@@ -533,7 +578,10 @@ export async function recoverAllRestores(dataDir: string, locks?: NamespaceLocks
       ? (ns: string, fn: () => Promise<void>) =>
           locks.exclusive(ws, ns, fn, RECOVERY_LOCK_WAIT_MS).catch((err: unknown) => {
             if (err instanceof AppError && err.code === 'conflict') {
-              logger?.info({ workspace: ws, namespace: ns }, 'restore or import in progress on another node; not recovering it');
+              logger?.info(
+                { workspace: ws, namespace: ns },
+                'restore or import in progress on another node; not recovering it',
+              );
               return;
             }
             throw err;

@@ -22,7 +22,10 @@ export class WorkspaceService {
     private readonly auth: AuthService,
   ) {}
 
-  async create(name: string, preset: { adminKey?: string | null; runtimeKey?: string | null } = {}): Promise<CreatedWorkspace> {
+  async create(
+    name: string,
+    preset: { adminKey?: string | null; runtimeKey?: string | null } = {},
+  ): Promise<CreatedWorkspace> {
     const trimmed = name.trim();
     if (trimmed.length === 0 || trimmed.length > 128) {
       throw new AppError('validation_failed', 'Workspace name must be 1-128 characters');
@@ -30,7 +33,10 @@ export class WorkspaceService {
     const id = newWorkspaceId();
     const result = await this.db.transaction().execute(async (t) => {
       await t.insertInto('workspaces').values({ id, name: trimmed, created_at: nowIso(), last_event_ms: 0 }).execute();
-      await this.events.emit({ workspaceId: id, namespace: null, type: 'workspace.created', data: { name: trimmed } }, t);
+      await this.events.emit(
+        { workspaceId: id, namespace: null, type: 'workspace.created', data: { name: trimmed } },
+        t,
+      );
       const admin = await this.auth.createKey(
         id,
         { name: 'admin', scope: 'admin', namespace: null, secret: preset.adminKey ?? undefined },
@@ -48,7 +54,10 @@ export class WorkspaceService {
   }
 
   async count(): Promise<number> {
-    const r = await this.db.selectFrom('workspaces').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('workspaces')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 

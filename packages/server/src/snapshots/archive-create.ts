@@ -48,7 +48,14 @@ import {
   type Stat,
 } from '../tree/sys.js';
 import * as io from './fd-io.js';
-import { END_OF_ARCHIVE, encodeEntryHeader, encodeSparseMap, padding, type SparseSegment, type TarEntry } from './tar-format.js';
+import {
+  END_OF_ARCHIVE,
+  encodeEntryHeader,
+  encodeSparseMap,
+  padding,
+  type SparseSegment,
+  type TarEntry,
+} from './tar-format.js';
 
 /**
  * gzip level 4: on mixed source/binary trees it produces archives within ~1%
@@ -133,7 +140,16 @@ function modeOf(st: Stat): number {
 }
 
 function entryOf(kind: TarEntry['kind'], path: Buffer, st: Stat, extra: Partial<TarEntry> = {}): TarEntry {
-  return { kind, path, linkpath: EMPTY, mode: modeOf(st), size: 0, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, ...extra };
+  return {
+    kind,
+    path,
+    linkpath: EMPTY,
+    mode: modeOf(st),
+    size: 0,
+    mtimeSec: st.mtimeSec,
+    mtimeNsec: st.mtimeNsec,
+    ...extra,
+  };
 }
 
 /**
@@ -217,8 +233,10 @@ class TreeWalk {
           type = st.isDirectory() ? DT_DIR : st.isFile() ? DT_REG : st.isSymbolicLink() ? DT_LNK : -1;
         }
         if (type === DT_DIR) {
-          if (rel.length + 1 > MAX_ARCHIVE_PATH_BYTES) throw tooDeep(rel, `a path is longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
-          if (f.depth + 1 >= MAX_WALK_DEPTH) throw tooDeep(rel, `the tree is deeper than ${MAX_WALK_DEPTH} directory levels`);
+          if (rel.length + 1 > MAX_ARCHIVE_PATH_BYTES)
+            throw tooDeep(rel, `a path is longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
+          if (f.depth + 1 >= MAX_WALK_DEPTH)
+            throw tooDeep(rel, `the tree is deeper than ${MAX_WALK_DEPTH} directory levels`);
           const fd = openDirBeneath(f.dir.fd, d.name);
           if (fd === null) {
             // Replaced since it was listed: archive what is there now.
@@ -239,7 +257,8 @@ class TreeWalk {
         }
         // FIFOs, sockets and device nodes have no content to snapshot: never opened.
         if (type !== DT_REG && type !== DT_LNK) continue;
-        if (rel.length > MAX_ARCHIVE_PATH_BYTES) throw tooDeep(rel, `a path is longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
+        if (rel.length > MAX_ARCHIVE_PATH_BYTES)
+          throw tooDeep(rel, `a path is longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
         if (type === DT_LNK) yield ready(prepareSymlink(f.dir.fd, d.name, rel));
         else yield { p: prepareOther(f.dir.retain(), d.name, rel, type) };
       }
@@ -347,7 +366,13 @@ function prepareSymlink(dirFd: number, name: Buffer, rel: Buffer): Outcome {
     if (errCode(err) === 'ENOENT' || errCode(err) === 'EINVAL') return null;
     throw err;
   }
-  return { entry: entryOf('symlink', rel, st, { linkpath: target, mode: 0o777 }), content: null, fd: null, segments: null, inode: null };
+  return {
+    entry: entryOf('symlink', rel, st, { linkpath: target, mode: 0o777 }),
+    content: null,
+    fd: null,
+    segments: null,
+    inode: null,
+  };
 }
 
 /**
@@ -527,7 +552,10 @@ class Emitter {
  * changes meanwhile may or may not be in the archive, but nothing outside the
  * tree ever is.
  */
-export function createArchive(rootFd: number, opts: CreateArchiveOptions = {}): { stream: NodeJS.ReadableStream; done: Promise<ArchiveStats> } {
+export function createArchive(
+  rootFd: number,
+  opts: CreateArchiveOptions = {},
+): { stream: NodeJS.ReadableStream; done: Promise<ArchiveStats> } {
   // zlib passes stream options through to its Transform (the typings omit them):
   // two blocks may queue, so reading the next files overlaps compression.
   const streamOpts = { writableHighWaterMark: 2 * OUT_BLOCK };
@@ -558,7 +586,11 @@ export function createArchive(rootFd: number, opts: CreateArchiveOptions = {}): 
         }
       } catch (err) {
         // Large files prefetched as open descriptors must not leak.
-        for (const p of window) void p.then((x) => (x?.fd != null ? closeQuietly(x.fd) : undefined), () => {});
+        for (const p of window)
+          void p.then(
+            (x) => (x?.fd != null ? closeQuietly(x.fd) : undefined),
+            () => {},
+          );
         throw err;
       }
       await w.write(END_OF_ARCHIVE);

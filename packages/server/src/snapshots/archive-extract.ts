@@ -51,7 +51,16 @@ import { ByteReader } from './byte-reader.js';
 import * as io from './fd-io.js';
 import { FileWriter } from './file-writer.js';
 import { restorePhase } from './restore-phases.js';
-import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, TarFormatError, type PaxValues, type SparseSegment } from './tar-format.js';
+import {
+  BLOCK,
+  isZeroBlock,
+  padding,
+  parseHeader,
+  parsePax,
+  TarFormatError,
+  type PaxValues,
+  type SparseSegment,
+} from './tar-format.js';
 
 /** Limits a restore must respect (0 = unlimited). */
 export interface ArchiveLimits {
@@ -128,7 +137,8 @@ function cleanPath(raw: Buffer, what: string): Buffer[] {
     if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) {
       throw invalidArchive(`${what} ${show(raw)} contains ".." (path traversal)`);
     }
-    if (part.length > MAX_NAME_BYTES) throw invalidArchive(`${what} ${show(raw)} has a name longer than ${MAX_NAME_BYTES} bytes`);
+    if (part.length > MAX_NAME_BYTES)
+      throw invalidArchive(`${what} ${show(raw)} has a name longer than ${MAX_NAME_BYTES} bytes`);
     parts.push(part);
   }
   return parts;
@@ -269,10 +279,16 @@ export async function extractArchive(
       );
     }
     if (limits.maxBytes > 0 && res.totalBytes + size > limits.maxBytes) {
-      throw new AppError('quota_exceeded', `Snapshot cannot be restored: its files exceed the namespace quota of ${limits.maxBytes} bytes`);
+      throw new AppError(
+        'quota_exceeded',
+        `Snapshot cannot be restored: its files exceed the namespace quota of ${limits.maxBytes} bytes`,
+      );
     }
     if (limits.maxFiles > 0 && res.regularFiles + 1 > limits.maxFiles) {
-      throw new AppError('quota_exceeded', `Snapshot cannot be restored: it holds more than the namespace quota of ${limits.maxFiles} files`);
+      throw new AppError(
+        'quota_exceeded',
+        `Snapshot cannot be restored: it holds more than the namespace quota of ${limits.maxFiles} files`,
+      );
     }
     res.totalBytes += size;
     res.regularFiles++;
@@ -319,7 +335,10 @@ export async function extractArchive(
       const rel = sparse ? pax.sparseName! : named;
       const link = pax.linkpath ?? longLink ?? h.linkname;
       const size = pax.size ?? h.size;
-      const mtime: Mtime = { sec: Math.min(MAX_MTIME, Math.max(MIN_MTIME, pax.mtimeSec ?? h.mtime)), nsec: pax.mtimeNsec ?? 0 };
+      const mtime: Mtime = {
+        sec: Math.min(MAX_MTIME, Math.max(MIN_MTIME, pax.mtimeSec ?? h.mtime)),
+        nsec: pax.mtimeNsec ?? 0,
+      };
       const mode = h.mode & MODE_MASK;
       pax = {};
       longName = null;
@@ -413,7 +432,10 @@ export async function extractArchive(
         await writer.drain(); // the target may still be being written
         const targetName = targetParts[targetParts.length - 1]!;
         const st = fstatat(staging.fd(keyOf(targetParts, targetParts.length - 1)), targetName);
-        if (!st || !st.isFile()) throw invalidArchive(`hard link ${show(rel)} points to ${show(link)}, which is not a file earlier in the archive`);
+        if (!st || !st.isFile())
+          throw invalidArchive(
+            `hard link ${show(rel)} points to ${show(link)}, which is not a file earlier in the archive`,
+          );
         countFile(rel, st.size);
         ensureParents(parts, rel);
         const dirFd = staging.fd(parentKey());
@@ -445,7 +467,10 @@ export async function extractArchive(
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
       const attrs = dirs.get(key)!;
-      const fd = key === '' ? destFd : openat2(destFd, Buffer.from(key, 'latin1'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
+      const fd =
+        key === ''
+          ? destFd
+          : openat2(destFd, Buffer.from(key, 'latin1'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, BENEATH_NO_LINKS);
       try {
         if (chown) fs.fchownSync(fd, chown.uid, chown.gid);
         fs.fchmodSync(fd, attrs.mode);
@@ -481,7 +506,9 @@ function sparseOf(pax: PaxValues, flag: string, named: Buffer): { realSize: numb
   if (flag !== '0' && flag !== '7') return null; // GNU tar writes these keys only for regular files
   const name = pax.sparseName ?? named;
   if (pax.sparseLegacy || v?.major !== '1' || v.minor !== '0') {
-    throw invalidArchive(`entry ${show(name)} uses an unsupported sparse format (only GNU tar's PAX sparse format 1.0 is restored)`);
+    throw invalidArchive(
+      `entry ${show(name)} uses an unsupported sparse format (only GNU tar's PAX sparse format 1.0 is restored)`,
+    );
   }
   if (pax.sparseRealSize === undefined || !pax.sparseName) {
     throw invalidArchive(`sparse entry ${show(name)} lacks GNU.sparse.name or GNU.sparse.realsize`);

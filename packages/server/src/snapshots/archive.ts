@@ -24,7 +24,14 @@ export {
   type ArchiveStats,
   type CreateArchiveOptions,
 } from './archive-create.js';
-export { importLockName, recoverInterruptedRestores, removeTreeAt, TREES_DIR, treesDirFor, workspaceIds } from './tree-swap.js';
+export {
+  importLockName,
+  recoverInterruptedRestores,
+  removeTreeAt,
+  TREES_DIR,
+  treesDirFor,
+  workspaceIds,
+} from './tree-swap.js';
 export type { ArchiveLimits } from './archive-extract.js';
 
 export interface RestoreOptions extends ExtractOptions {
@@ -128,7 +135,9 @@ export async function normaliseArchive<T>(
     } catch (err) {
       // Only a server that is not root meets this (root reads whatever mode an entry has).
       if (errCode(err) === 'EACCES') {
-        throw invalidArchive('it holds a file or directory without read permission for its owner, which this server (not running as root) cannot read back');
+        throw invalidArchive(
+          'it holds a file or directory without read permission for its owner, which this server (not running as root) cannot read back',
+        );
       }
       throw err;
     } finally {

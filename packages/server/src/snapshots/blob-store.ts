@@ -71,12 +71,19 @@ export class LocalBlobStore implements BlobStore {
     await fsp.mkdir(tmpDir, { recursive: true, mode: 0o700 });
     await fsp.mkdir(dirname(target), { recursive: true, mode: 0o700 });
     const tmp = join(tmpDir, randomBytes(12).toString('hex'));
-    const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const fh = await fsp.open(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     let size = 0;
     let closed = false;
     try {
       for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        const buf =
+          typeof chunk === 'string'
+            ? Buffer.from(chunk)
+            : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         await writeAll(fh.fd, buf);
         size += buf.length;
       }
@@ -102,7 +109,8 @@ export class LocalBlobStore implements BlobStore {
     const path = this.pathFor(key);
     // Opening first turns a missing blob into a clean 404 instead of a stream error later.
     const fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ELOOP') throw new AppError('snapshot_not_found', `Snapshot data not found: ${key}`);
+      if (err.code === 'ENOENT' || err.code === 'ELOOP')
+        throw new AppError('snapshot_not_found', `Snapshot data not found: ${key}`);
       throw err;
     });
     let sizeBytes: number;

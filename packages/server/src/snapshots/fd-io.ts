@@ -40,7 +40,9 @@ export async function writeAllAt(fd: number, buf: Buffer, position: number): Pro
   let off = 0;
   while (off < buf.length) {
     const n = await new Promise<number>((resolve, reject) =>
-      fs.write(fd, buf, off, buf.length - off, position + off, (err, written) => (err ? reject(err) : resolve(written))),
+      fs.write(fd, buf, off, buf.length - off, position + off, (err, written) =>
+        err ? reject(err) : resolve(written),
+      ),
     );
     off += n;
   }

@@ -20,7 +20,16 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AT_SYMLINK_NOFOLLOW, BENEATH_NO_LINKS, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_WRONLY } from '../tree/sys.js';
+import {
+  AT_SYMLINK_NOFOLLOW,
+  BENEATH_NO_LINKS,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_WRONLY,
+} from '../tree/sys.js';
 
 const BATCH_BYTES = 1024 * 1024;
 const BUFFERS = 4;

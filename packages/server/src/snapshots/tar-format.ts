@@ -98,15 +98,19 @@ function mtimeString(sec: number, nsec: number): string {
   return `${neg ? '-' : ''}${whole}.${String(frac).padStart(9, '0').replace(/0+$/, '')}`;
 }
 
-function fillHeader(block: Buffer, offset: number, h: {
-  name: Buffer;
-  prefix: Buffer;
-  mode: number;
-  size: number;
-  mtime: number;
-  typeflag: string;
-  linkname: Buffer;
-}): void {
+function fillHeader(
+  block: Buffer,
+  offset: number,
+  h: {
+    name: Buffer;
+    prefix: Buffer;
+    mode: number;
+    size: number;
+    mtime: number;
+    typeflag: string;
+    linkname: Buffer;
+  },
+): void {
   const b = block.subarray(offset, offset + BLOCK);
   b.fill(0);
   h.name.copy(b, 0, 0, Math.min(100, h.name.length));
@@ -141,8 +145,14 @@ export function encodeEntryHeader(e: TarEntry): Buffer {
     records.push(paxRecord('GNU.sparse.name', e.path));
     records.push(paxRecord('GNU.sparse.realsize', Buffer.from(String(e.sparse.realSize))));
     const slash = e.path.lastIndexOf(SLASH);
-    const fake = Buffer.concat([e.path.subarray(0, slash + 1), Buffer.from('GNUSparseFile.0/'), e.path.subarray(slash + 1)]);
-    name = splitUstar(fake) ? fake : Buffer.concat([Buffer.from('GNUSparseFile.0/'), e.path.subarray(slash + 1)]).subarray(0, 100);
+    const fake = Buffer.concat([
+      e.path.subarray(0, slash + 1),
+      Buffer.from('GNUSparseFile.0/'),
+      e.path.subarray(slash + 1),
+    ]);
+    name = splitUstar(fake)
+      ? fake
+      : Buffer.concat([Buffer.from('GNUSparseFile.0/'), e.path.subarray(slash + 1)]).subarray(0, 100);
   }
   const split = splitUstar(name);
   if (!split) records.push(paxRecord('path', name));
@@ -191,7 +201,8 @@ export function encodeEntryHeader(e: TarEntry): Buffer {
  */
 export function encodeSparseMap(segments: SparseSegment[], realSize: number): Buffer {
   const last = segments[segments.length - 1];
-  const all = last && last.offset + last.length === realSize ? segments : [...segments, { offset: realSize, length: 0 }];
+  const all =
+    last && last.offset + last.length === realSize ? segments : [...segments, { offset: realSize, length: 0 }];
   const lines: string[] = [String(all.length)];
   for (const s of all) lines.push(String(s.offset), String(s.length));
   const text = Buffer.from(lines.join('\n') + '\n', 'ascii');
@@ -231,7 +242,10 @@ function parseNumber(b: Buffer, offset: number, width: number, what: string): nu
     }
     return v;
   }
-  const s = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const s = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`invalid ${what} field in tar header`);
   return parseInt(s, 8);

@@ -347,7 +347,7 @@ export async function removeTreeAt(
 
 async function removeRacing(dirFd: number, name: string | Buffer, hoistFd: number): Promise<void> {
   let raced = 0;
-  for (let vanished = 0; ; ) {
+  for (let vanished = 0; ;) {
     try {
       await removeEntry(dirFd, name, hoistFd);
       return;
@@ -383,7 +383,10 @@ const MAX_VANISHED = 100_000;
 export async function flushToDisk(dirFd: number): Promise<void> {
   for (const bin of ['/usr/bin/sync', '/bin/sync']) {
     const r = await new Promise<'ok' | 'missing' | 'failed'>((resolve) => {
-      const child = spawn(bin, ['-f', '/dev/fd/3'], { stdio: ['ignore', 'ignore', 'ignore', dirFd], timeout: 10 * 60_000 });
+      const child = spawn(bin, ['-f', '/dev/fd/3'], {
+        stdio: ['ignore', 'ignore', 'ignore', dirFd],
+        timeout: 10 * 60_000,
+      });
       child.on('error', (err) => resolve(errCode(err) === 'ENOENT' ? 'missing' : 'failed'));
       child.on('exit', (code) => resolve(code === 0 ? 'ok' : 'failed'));
     });

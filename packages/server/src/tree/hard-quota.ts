@@ -41,14 +41,24 @@ export class HardQuota {
       }
       const name = `quota-probe-${process.pid}`;
       const made = native().btrfsSubvolCreate(fd, name);
-      if (made < 0) return (this.state = { kind: 'off', reason: `cannot create btrfs subvolumes (${sysError(made, 'ioctl').code})` });
+      if (made < 0)
+        return (this.state = {
+          kind: 'off',
+          reason: `cannot create btrfs subvolumes (${sysError(made, 'ioctl').code})`,
+        });
       try {
-        const sub = fs.openSync(`${dir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+        const sub = fs.openSync(
+          `${dir}/${name}`,
+          fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW,
+        );
         try {
           const rc = native().btrfsQgroupLimit(sub, this.limitBytes);
           if (rc < 0) {
             const code = sysError(rc, 'ioctl').code;
-            const why = code === 'ENOTCONN' || code === 'ENOENT' || code === 'EINVAL' ? 'btrfs quotas are not enabled (btrfs quota enable <mount point>)' : `qgroup limit refused (${code})`;
+            const why =
+              code === 'ENOTCONN' || code === 'ENOENT' || code === 'EINVAL'
+                ? 'btrfs quotas are not enabled (btrfs quota enable <mount point>)'
+                : `qgroup limit refused (${code})`;
             return (this.state = { kind: 'off', reason: why });
           }
         } finally {

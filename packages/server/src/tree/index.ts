@@ -420,7 +420,13 @@ export class NamespaceTree {
     // On the pool: creating a name waits for the directory, which concurrent renames and fsyncs hold.
     const fd =
       name !== null
-        ? await openat2Async(this.store.scratch, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, BENEATH_NO_LINKS)
+        ? await openat2Async(
+            this.store.scratch,
+            name,
+            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+            0o644,
+            BENEATH_NO_LINKS,
+          )
         : await openat2Async(dir.fd, '.', O_TMPFILE | O_WRONLY, 0o644, BENEATH_NO_LINKS);
     const { owner } = this.store;
     try {
@@ -439,7 +445,11 @@ export class NamespaceTree {
    * only if the name is free (412 `precondition_failed` otherwise, decided by the kernel).
    */
   async commit(tmp: TempFile, dir: ParentDir, opts: { noReplace?: boolean } = {}): Promise<void> {
-    const taken = () => new AppError('precondition_failed', `Precondition failed for ${displayPath(dir.rel)}: If-None-Match: *, but the file exists`);
+    const taken = () =>
+      new AppError(
+        'precondition_failed',
+        `Precondition failed for ${displayPath(dir.rel)}: If-None-Match: *, but the file exists`,
+      );
     try {
       if (tmp.name !== null) {
         try {
@@ -523,7 +533,12 @@ export class NamespaceTree {
    * and only until the cap is reached, so a directory of millions of entries
    * costs what the cap allows, not its size (the order then covers what was read).
    */
-  async list(rel: string, recursive: boolean, cap: number, maxDepth: number): Promise<{ entries: TreeEntry[]; truncated: boolean }> {
+  async list(
+    rel: string,
+    recursive: boolean,
+    cap: number,
+    maxDepth: number,
+  ): Promise<{ entries: TreeEntry[]; truncated: boolean }> {
     const start = this.openDir(rel);
     const entries: TreeEntry[] = [];
     let truncated = false;

@@ -131,7 +131,13 @@ export function openat2(dirFd: number, path: string | Buffer, flags: number, mod
   return check(native().openat2(dirFd, path, flags, mode, resolve), 'openat2');
 }
 
-export function openat2Async(dirFd: number, path: string | Buffer, flags: number, mode: number, resolve: number): Promise<number> {
+export function openat2Async(
+  dirFd: number,
+  path: string | Buffer,
+  flags: number,
+  mode: number,
+  resolve: number,
+): Promise<number> {
   return promise('openat2', (cb) => native().openat2Async(dirFd, path, flags, mode, resolve, cb));
 }
 
@@ -151,7 +157,13 @@ export function unlinkatAsync(dirFd: number, name: string | Buffer, flags: numbe
   return promise('unlinkat', (cb) => native().unlinkatAsync(dirFd, name, flags, cb));
 }
 
-export function renameat2(oldDirFd: number, oldName: string | Buffer, newDirFd: number, newName: string | Buffer, flags = 0): void {
+export function renameat2(
+  oldDirFd: number,
+  oldName: string | Buffer,
+  newDirFd: number,
+  newName: string | Buffer,
+  flags = 0,
+): void {
   check(native().renameat2(oldDirFd, oldName, newDirFd, newName, flags), 'renameat2');
 }
 
@@ -165,7 +177,13 @@ export function renameat2Async(
   return promise('renameat2', (cb) => native().renameat2Async(oldDirFd, oldName, newDirFd, newName, flags, cb));
 }
 
-export function linkat(oldDirFd: number, oldName: string | Buffer, newDirFd: number, newName: string | Buffer, flags = 0): void {
+export function linkat(
+  oldDirFd: number,
+  oldName: string | Buffer,
+  newDirFd: number,
+  newName: string | Buffer,
+  flags = 0,
+): void {
   check(native().linkat(oldDirFd, oldName, newDirFd, newName, flags), 'linkat');
 }
 
@@ -198,7 +216,13 @@ export function readlinkat(dirFd: number, name: string | Buffer): Buffer {
   return r;
 }
 
-export function utimensat(dirFd: number, name: string | Buffer, sec: number, nsec: number, flags = AT_SYMLINK_NOFOLLOW): void {
+export function utimensat(
+  dirFd: number,
+  name: string | Buffer,
+  sec: number,
+  nsec: number,
+  flags = AT_SYMLINK_NOFOLLOW,
+): void {
   check(native().utimensat(dirFd, name, sec, nsec, flags), 'utimensat');
 }
 

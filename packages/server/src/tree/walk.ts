@@ -48,7 +48,8 @@ export function openChildDir(dirFd: number, name: string | Buffer): number | nul
   } catch (err) {
     const code = errCode(err);
     // Vanished, replaced by a file or a link, or unreadable: not a directory we walk into.
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EXDEV' || code === 'EACCES') return null;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EXDEV' || code === 'EACCES')
+      return null;
     throw err;
   }
 }
@@ -340,4 +341,3 @@ async function unlinkNonDir(dirFd: number, name: string | Buffer, ownFd?: number
     }
   }
 }
-

@@ -32,7 +32,10 @@ export interface SenderOptions {
 const MAX_RESPONSE_READ = 64 * 1024;
 
 function printable(text: string, max: number): string {
-  const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const flat = text
+    .replace(/[\x00-\x1f\x7f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > max ? flat.slice(0, max) + '…' : flat;
 }
 
@@ -89,7 +92,12 @@ export class DeliverySender {
     });
   }
 
-  async send(input: { url: string; body: string; headers: Record<string, string>; signal?: AbortSignal }): Promise<AttemptResult> {
+  async send(input: {
+    url: string;
+    body: string;
+    headers: Record<string, string>;
+    signal?: AbortSignal;
+  }): Promise<AttemptResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const timeout = new AbortController();
@@ -99,7 +107,11 @@ export class DeliverySender {
       const url = new URL(input.url);
       if (!this.opts.allowPrivate) {
         // Security: IP literals never reach the lookup hook, so every URL is checked here too.
-        await resolveDestination(url.hostname, { allowPrivate: false, resolve: this.resolve, timeoutMs: this.opts.timeoutMs });
+        await resolveDestination(url.hostname, {
+          allowPrivate: false,
+          resolve: this.resolve,
+          timeoutMs: this.opts.timeoutMs,
+        });
       }
       const res = await request(url, {
         method: 'POST',
@@ -142,7 +154,12 @@ export class DeliverySender {
       if (!timedOut && input.signal?.aborted) {
         return { ok: false, statusCode: null, error: 'Interrupted by server shutdown', durationMs: elapsed() };
       }
-      return { ok: false, statusCode: null, error: describeError(err, timedOut, this.opts.timeoutMs), durationMs: elapsed() };
+      return {
+        ok: false,
+        statusCode: null,
+        error: describeError(err, timedOut, this.opts.timeoutMs),
+        durationMs: elapsed(),
+      };
     } finally {
       clearTimeout(timer);
     }

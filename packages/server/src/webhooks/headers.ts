@@ -18,6 +18,11 @@ export function buildHeaders(input: {
     'x-trove-event-id': input.event.id,
     // Ours: which delivery (endpoint × event) this is, to match the delivery log.
     'x-trove-delivery-id': input.deliveryId,
-    ...signatureHeaders({ secret: input.secret, body: input.body, timestamp: input.timestamp, messageId: input.event.id }),
+    ...signatureHeaders({
+      secret: input.secret,
+      body: input.body,
+      timestamp: input.timestamp,
+      messageId: input.event.id,
+    }),
   };
 }

@@ -16,7 +16,10 @@ export async function registerWebhooks(ctx: AppContext): Promise<{ service: Webh
   const { config } = ctx;
   const repo = new WebhookRepo(ctx.store);
   const secrets = await SecretBox.open(config.dataDir);
-  const sender = new DeliverySender({ allowPrivate: config.webhookAllowPrivate, timeoutMs: config.webhooks.attemptTimeoutMs });
+  const sender = new DeliverySender({
+    allowPrivate: config.webhookAllowPrivate,
+    timeoutMs: config.webhooks.attemptTimeoutMs,
+  });
   const worker = new DeliveryWorker({
     config: config.webhooks,
     repo,

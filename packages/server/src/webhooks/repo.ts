@@ -84,12 +84,19 @@ export class WebhookRepo {
   readonly db: WebhooksDb;
 
   /** Runs inside every event's transaction (the outbox): compiled once (see prepared()). */
-  private readonly enabledHooks: (p: [workspaceId: string, enabled: 1]) => CompiledQuery<{ id: string; events: string; namespace: string | null; sources: string | null }>;
+  private readonly enabledHooks: (
+    p: [workspaceId: string, enabled: 1],
+  ) => CompiledQuery<{ id: string; events: string; namespace: string | null; sources: string | null }>;
 
   constructor(private readonly store: Store) {
     this.db = store.db.withTables<{ webhook_deliveries: DeliveryWindowColumns }>() as unknown as WebhooksDb;
     this.enabledHooks = prepared(
-      store.db.selectFrom('webhooks').select(['id', 'events', 'namespace', 'sources']).where('workspace_id', '=', '').where('enabled', '=', 1).compile(),
+      store.db
+        .selectFrom('webhooks')
+        .select(['id', 'events', 'namespace', 'sources'])
+        .where('workspace_id', '=', '')
+        .where('enabled', '=', 1)
+        .compile(),
     );
   }
 
@@ -119,7 +126,12 @@ export class WebhookRepo {
   }
 
   async getWebhook(workspaceId: string, id: string): Promise<WebhookRow | undefined> {
-    return this.db.selectFrom('webhooks').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+    return this.db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
   }
 
   async updateWebhook(workspaceId: string, id: string, patch: Partial<WebhookRow>): Promise<boolean> {
@@ -135,21 +147,39 @@ export class WebhookRepo {
   /** Deletes the endpoint with its delivery log; an attempt in flight finishes and updates nothing. */
   async deleteWebhook(workspaceId: string, id: string): Promise<boolean> {
     return this.db.transaction().execute(async (t) => {
-      const res = await t.deleteFrom('webhooks').where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+      const res = await t
+        .deleteFrom('webhooks')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) return false;
       await t
         .deleteFrom('webhook_attempts')
         .where('workspace_id', '=', workspaceId)
-        .where('delivery_id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('webhook_deliveries.id').where('webhook_deliveries.webhook_id', '=', id))
+        .where('delivery_id', 'in', (eb) =>
+          eb
+            .selectFrom('webhook_deliveries')
+            .select('webhook_deliveries.id')
+            .where('webhook_deliveries.webhook_id', '=', id),
+        )
         .execute();
-      await t.deleteFrom('webhook_deliveries').where('workspace_id', '=', workspaceId).where('webhook_id', '=', id).execute();
+      await t
+        .deleteFrom('webhook_deliveries')
+        .where('workspace_id', '=', workspaceId)
+        .where('webhook_id', '=', id)
+        .execute();
       return true;
     });
   }
 
   /** Workspaces whose events the worker should wake up for. */
   async workspacesWithWebhooks(): Promise<string[]> {
-    const rows = await this.db.selectFrom('webhooks').select('workspace_id').where('enabled', '=', 1).distinct().execute();
+    const rows = await this.db
+      .selectFrom('webhooks')
+      .select('workspace_id')
+      .where('enabled', '=', 1)
+      .distinct()
+      .execute();
     return rows.map((r) => r.workspace_id);
   }
 
@@ -284,7 +314,10 @@ export class WebhookRepo {
     attempt: AttemptRow;
   }): Promise<void> {
     await this.db.transaction().execute(async (t) => {
-      await t.insertInto('webhook_deliveries').values({ ...input.row, window_start_ms: null, window_attempts: 1 }).execute();
+      await t
+        .insertInto('webhook_deliveries')
+        .values({ ...input.row, window_start_ms: null, window_attempts: 1 })
+        .execute();
       await t
         .insertInto('webhook_attempts')
         .values({ delivery_id: input.row.id, workspace_id: input.row.workspace_id, ...input.attempt })
@@ -336,7 +369,10 @@ export class WebhookRepo {
       return this.db.transaction().execute(async (t) => {
         const rows = await t
           .selectFrom('webhooks as w')
-          .innerJoinLateral((eb) => head(eb as never).as('head'), (join) => join.onTrue())
+          .innerJoinLateral(
+            (eb) => head(eb as never).as('head'),
+            (join) => join.onTrue(),
+          )
           .innerJoin('webhook_deliveries as d', 'd.id', 'head.id')
           .select('d.id')
           .where((eb) => due(eb as never))
@@ -349,7 +385,12 @@ export class WebhookRepo {
           .execute();
         if (rows.length === 0) return [];
         const ids = rows.map((r) => r.id);
-        const updated = await t.updateTable('webhook_deliveries').set(lease).where('id', 'in', ids).returning('id').execute();
+        const updated = await t
+          .updateTable('webhook_deliveries')
+          .set(lease)
+          .where('id', 'in', ids)
+          .returning('id')
+          .execute();
         return updated.map((r) => r.id);
       });
     }
@@ -441,7 +482,8 @@ export class WebhookRepo {
         lease_owner: null,
         lease_until_ms: null,
       };
-      const finalStatus = (done: 'delivered' | 'failed') => sql<'pending' | 'delivered' | 'failed'>`case when ${again} then 'pending' else ${done} end`;
+      const finalStatus = (done: 'delivered' | 'failed') =>
+        sql<'pending' | 'delivered' | 'failed'>`case when ${again} then 'pending' else ${done} end`;
       // Casts: PostgreSQL would type a CASE of bare parameters as text.
       const dueNowOr = (ms: number | null) =>
         sql<number>`case when ${again} then cast(${nowMs} as bigint) else ${ms === null ? sql.ref('next_attempt_ms') : sql`cast(${ms} as bigint)`} end`;
@@ -462,9 +504,10 @@ export class WebhookRepo {
         // A failure only moves the delivery on while we still hold it, so a node that
         // took over an expired lease is not overruled.
         update = update.where('lease_owner', '=', o.leaseOwner);
-        changed = await (o.result.kind === 'retry'
-          ? update.set({ ...common, next_attempt_ms: dueNowOr(o.result.nextAttemptMs) })
-          : update.set({ ...common, status: finalStatus('failed'), next_attempt_ms: dueNowOr(null) })
+        changed = await (
+          o.result.kind === 'retry'
+            ? update.set({ ...common, next_attempt_ms: dueNowOr(o.result.nextAttemptMs) })
+            : update.set({ ...common, status: finalStatus('failed'), next_attempt_ms: dueNowOr(null) })
         )
           .returning('status')
           .executeTakeFirst();
@@ -494,7 +537,9 @@ export class WebhookRepo {
           ...(limit > 0
             ? {
                 enabled: sql<number>`case when consecutive_failures + 1 >= ${limit} then 0 else enabled end`,
-                disabled_reason: sql<string | null>`case when consecutive_failures + 1 >= ${limit} and enabled = 1 then ${reason} else disabled_reason end`,
+                disabled_reason: sql<
+                  string | null
+                >`case when consecutive_failures + 1 >= ${limit} and enabled = 1 then ${reason} else disabled_reason end`,
               }
             : {}),
         })

@@ -81,7 +81,9 @@ export class SecretBox {
     try {
       return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
     } catch {
-      throw new Error(`webhook signing secret cannot be decrypted: ${KEY_FILE} in the data dir is not the key it was sealed with`);
+      throw new Error(
+        `webhook signing secret cannot be decrypted: ${KEY_FILE} in the data dir is not the key it was sealed with`,
+      );
     }
   }
 }

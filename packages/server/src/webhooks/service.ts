@@ -33,10 +33,16 @@ function fansOut(event: StoredEvent): boolean {
   return event.type !== 'webhook.test';
 }
 
-function endpointMatches(event: StoredEvent): (w: { events: string; namespace: string | null; sources: string | null }) => boolean {
+function endpointMatches(
+  event: StoredEvent,
+): (w: { events: string; namespace: string | null; sources: string | null }) => boolean {
   return (w) =>
     matches(
-      { events: JSON.parse(w.events) as string[], namespace: w.namespace, sources: w.sources === null ? null : (JSON.parse(w.sources) as string[]) },
+      {
+        events: JSON.parse(w.events) as string[],
+        namespace: w.namespace,
+        sources: w.sources === null ? null : (JSON.parse(w.sources) as string[]),
+      },
       event.type,
       event.namespace,
       event.data,
@@ -207,7 +213,11 @@ export class WebhookService {
     const warnings: WebhookWarning[] = [];
     if (!this.d.config.webhookAllowPrivate) {
       try {
-        await resolveDestination(url.hostname, { allowPrivate: false, resolve: this.resolve, timeoutMs: this.dnsTimeoutMs });
+        await resolveDestination(url.hostname, {
+          allowPrivate: false,
+          resolve: this.resolve,
+          timeoutMs: this.dnsTimeoutMs,
+        });
       } catch (err) {
         if (err instanceof DestinationRefusedError) throw new AppError('bad_request', `url: ${err.message}`);
         if (!(err instanceof ResolutionError)) throw err;
@@ -239,7 +249,10 @@ export class WebhookService {
     const description = validateDescription(input.description);
     const { url, warnings } = await this.checkUrl(input.url);
     if ((await this.d.repo.countWebhooks(workspaceId)) >= MAX_WEBHOOKS_PER_WORKSPACE) {
-      throw new AppError('conflict', `A workspace can have at most ${MAX_WEBHOOKS_PER_WORKSPACE} webhooks; delete one first`);
+      throw new AppError(
+        'conflict',
+        `A workspace can have at most ${MAX_WEBHOOKS_PER_WORKSPACE} webhooks; delete one first`,
+      );
     }
     const secret = newWebhookSecret();
     const row: WebhookRow = {
@@ -273,7 +286,11 @@ export class WebhookService {
     return webhookView(await this.mustGet(workspaceId, id));
   }
 
-  async update(workspaceId: string, id: string, input: WebhookUpdateInput): Promise<WebhookView & { warnings?: WebhookWarning[] }> {
+  async update(
+    workspaceId: string,
+    id: string,
+    input: WebhookUpdateInput,
+  ): Promise<WebhookView & { warnings?: WebhookWarning[] }> {
     const patch: Partial<WebhookRow> = {};
     let warnings: WebhookWarning[] = [];
     if (input.url !== undefined) ({ url: patch.url, warnings } = await this.checkUrl(input.url));
@@ -297,7 +314,10 @@ export class WebhookService {
       }
     }
     if (Object.keys(patch).length === 0) {
-      throw new AppError('validation_failed', 'Nothing to update: send at least one of enabled, url, events, namespace, sources, description');
+      throw new AppError(
+        'validation_failed',
+        'Nothing to update: send at least one of enabled, url, events, namespace, sources, description',
+      );
     }
     if (!(await this.d.repo.updateWebhook(workspaceId, id, patch))) {
       throw new AppError('webhook_not_found', `Webhook not found: ${id}`);
@@ -308,7 +328,8 @@ export class WebhookService {
   }
 
   async delete(workspaceId: string, id: string): Promise<{ webhook_id: string; deleted: true }> {
-    if (!(await this.d.repo.deleteWebhook(workspaceId, id))) throw new AppError('webhook_not_found', `Webhook not found: ${id}`);
+    if (!(await this.d.repo.deleteWebhook(workspaceId, id)))
+      throw new AppError('webhook_not_found', `Webhook not found: ${id}`);
     return { webhook_id: id, deleted: true };
   }
 
@@ -372,7 +393,13 @@ export class WebhookService {
         next_attempt_at: null,
       },
     });
-    return { ok: result.ok, event_id: event.id, status: result.statusCode, error: result.error, delivery_id: deliveryId };
+    return {
+      ok: result.ok,
+      event_id: event.id,
+      status: result.statusCode,
+      error: result.error,
+      delivery_id: deliveryId,
+    };
   }
 
   async listDeliveries(
@@ -395,7 +422,10 @@ export class WebhookService {
   async resend(workspaceId: string, id: string, deliveryId: string): Promise<DeliveryView> {
     const hook = await this.mustGet(workspaceId, id);
     if (Number(hook.enabled) !== 1) {
-      throw new AppError('conflict', `Webhook ${id} is disabled: re-enable it with PATCH {"enabled": true} before resending`);
+      throw new AppError(
+        'conflict',
+        `Webhook ${id} is disabled: re-enable it with PATCH {"enabled": true} before resending`,
+      );
     }
     if (!(await this.d.repo.resend(workspaceId, id, deliveryId, Date.now()))) {
       throw new AppError('delivery_not_found', `Delivery not found: ${deliveryId}`);

@@ -19,7 +19,10 @@ export interface SignInput {
 }
 
 export function troveSignature(secret: string, timestamp: number, body: string): string {
-  const hex = createHmac('sha256', Buffer.from(secret, 'utf8')).update(`${timestamp}.`).update(body, 'utf8').digest('hex');
+  const hex = createHmac('sha256', Buffer.from(secret, 'utf8'))
+    .update(`${timestamp}.`)
+    .update(body, 'utf8')
+    .digest('hex');
   return `t=${timestamp},v1=${hex}`;
 }
 

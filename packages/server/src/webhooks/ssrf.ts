@@ -122,7 +122,8 @@ function v6Groups(ip: string): number[] | null {
   }
   const halves = s.split('::');
   if (halves.length > 2) return null;
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((h) => (/^[0-9a-f]{1,4}$/.test(h) ? parseInt(h, 16) : NaN)));
+  const parse = (part: string) =>
+    part === '' ? [] : part.split(':').map((h) => (/^[0-9a-f]{1,4}$/.test(h) ? parseInt(h, 16) : NaN));
   const head = parse(halves[0]!);
   let groups = head;
   if (halves.length === 2) {
@@ -194,7 +195,8 @@ export function bareHost(hostname: string): string {
   return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 }
 
-const HINT = 'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
+const HINT =
+  'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
 
 /**
  * Resolves `hostname` and returns the addresses to connect to, or throws
@@ -226,7 +228,8 @@ export async function resolveDestination(
   if (!opts.allowPrivate) {
     for (const a of addresses) {
       const why = refusalReason(a.address);
-      if (why) throw new DestinationRefusedError(`Refused: ${host} resolves to ${a.address}, a ${why} address; ${HINT}`);
+      if (why)
+        throw new DestinationRefusedError(`Refused: ${host} resolves to ${a.address}, a ${why} address; ${HINT}`);
     }
   }
   return addresses;
@@ -236,11 +239,18 @@ export async function resolveDestination(
  * A lookup that hangs (resolver down: getaddrinfo retries for tens of seconds)
  * fails after `timeoutMs`; the lookup itself cannot be cancelled and finishes unseen.
  */
-function withTimeout(pending: Promise<ResolvedAddress[]>, host: string, timeoutMs: number | undefined): Promise<ResolvedAddress[]> {
+function withTimeout(
+  pending: Promise<ResolvedAddress[]>,
+  host: string,
+  timeoutMs: number | undefined,
+): Promise<ResolvedAddress[]> {
   if (timeoutMs === undefined) return pending;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ResolutionError(host, 'ETIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new ResolutionError(host, 'ETIMEOUT', `no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   return Promise.race([pending, expired]).finally(() => clearTimeout(timer));
 }
@@ -260,7 +270,12 @@ export function guardedLookup(opts: { allowPrivate: boolean; resolve: Resolver }
   return (hostname: string, options: { all?: boolean; family?: number | string }, callback: LookupCallback): void => {
     resolveDestination(hostname, opts).then(
       (addresses) => {
-        const fam = options.family === 6 || options.family === 'IPv6' ? 6 : options.family === 4 || options.family === 'IPv4' ? 4 : 0;
+        const fam =
+          options.family === 6 || options.family === 'IPv6'
+            ? 6
+            : options.family === 4 || options.family === 'IPv4'
+              ? 4
+              : 0;
         const usable = fam ? addresses.filter((a) => a.family === fam) : addresses;
         if (usable.length === 0) {
           const err: NodeJS.ErrnoException = new Error(`No IPv${fam} address for ${hostname}`);
@@ -268,7 +283,11 @@ export function guardedLookup(opts: { allowPrivate: boolean; resolve: Resolver }
           callback(err, '');
           return;
         }
-        if (options.all) callback(null, usable.map((a) => ({ address: a.address, family: a.family })));
+        if (options.all)
+          callback(
+            null,
+            usable.map((a) => ({ address: a.address, family: a.family })),
+          );
         else callback(null, usable[0]!.address, usable[0]!.family);
       },
       (err: Error) => callback(err as NodeJS.ErrnoException, ''),

@@ -92,7 +92,8 @@ export class EventStreams {
       }
     } catch (err) {
       // A client that vanished mid-write, or a database closing under shutdown, just ends the stream.
-      if (!abort.signal.aborted) this.logger.warn({ err, request_id: o.requestId }, 'webhooks: event stream ended by an error');
+      if (!abort.signal.aborted)
+        this.logger.warn({ err, request_id: o.requestId }, 'webhooks: event stream ended by an error');
     } finally {
       waiter.dispose();
       abort.end('Event stream unavailable');

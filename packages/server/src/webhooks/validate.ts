@@ -69,7 +69,9 @@ export function validateSources(raw: unknown): string[] | null {
   const out: string[] = [];
   for (const s of raw) {
     if (typeof s !== 'string' || !(EVENT_SOURCES as readonly string[]).includes(s)) {
-      throw invalid(`sources: unknown source ${JSON.stringify(s)?.slice(0, 100)} (known: ${EVENT_SOURCES.join(', ')}; exec: changes made by commands, api: the files API's)`);
+      throw invalid(
+        `sources: unknown source ${JSON.stringify(s)?.slice(0, 100)} (known: ${EVENT_SOURCES.join(', ')}; exec: changes made by commands, api: the files API's)`,
+      );
     }
     if (!out.includes(s)) out.push(s);
   }

@@ -76,7 +76,10 @@ export class DeliveryWorker {
   /** Makes sure events of this workspace wake the worker (called when a webhook is created or enabled). */
   watch(workspaceId: string): void {
     if (this.subscriptions.has(workspaceId) || this.stopping) return;
-    this.subscriptions.set(workspaceId, this.o.bus.subscribe(workspaceId, () => this.kick()));
+    this.subscriptions.set(
+      workspaceId,
+      this.o.bus.subscribe(workspaceId, () => this.kick()),
+    );
   }
 
   /**
@@ -113,7 +116,12 @@ export class DeliveryWorker {
         if (now - this.lastRefresh > SUBSCRIPTION_REFRESH_MS) await this.refreshSubscriptions();
         if (now - this.lastSweep > SWEEP_INTERVAL_MS) await this.sweep();
         if (free > 0) {
-          const ids = await this.o.repo.claim(this.owner, free, now, this.o.config.attemptTimeoutMs + this.o.config.leaseMarginMs);
+          const ids = await this.o.repo.claim(
+            this.owner,
+            free,
+            now,
+            this.o.config.attemptTimeoutMs + this.o.config.leaseMarginMs,
+          );
           claimed = ids.length;
           if (ids.length > 0) {
             for (const item of await this.o.repo.loadClaimed(ids)) this.begin(item);
@@ -192,7 +200,11 @@ export class DeliveryWorker {
     try {
       secret = this.o.secrets.open(webhook.secret);
     } catch (err) {
-      await this.finish(item, { ok: false, statusCode: null, error: (err as Error).message, durationMs: 0 }, Date.now());
+      await this.finish(
+        item,
+        { ok: false, statusCode: null, error: (err as Error).message, durationMs: 0 },
+        Date.now(),
+      );
       return;
     }
     const body = JSON.stringify(publicEnvelope(event));
@@ -225,7 +237,11 @@ export class DeliveryWorker {
       ? ({ kind: 'delivered' } as const)
       : (() => {
           const p = planRetry(
-            { nowMs: Date.now(), windowStartMs: d.window_start_ms ?? d.created_ms, attemptsInWindow: d.window_attempts + 1 },
+            {
+              nowMs: Date.now(),
+              windowStartMs: d.window_start_ms ?? d.created_ms,
+              attemptsInWindow: d.window_attempts + 1,
+            },
             { retryScheduleMs: cfg.retryScheduleMs, maxAgeMs: cfg.maxAgeMs },
           );
           return p.final ? ({ kind: 'failed' } as const) : ({ kind: 'retry', nextAttemptMs: p.nextAttemptMs } as const);
@@ -248,7 +264,10 @@ export class DeliveryWorker {
       this.kick();
     }
     if (failedForGood) {
-      this.o.logger.warn({ delivery_id: d.id, webhook_id: d.webhook_id, error: result.error }, 'webhooks: delivery failed for good');
+      this.o.logger.warn(
+        { delivery_id: d.id, webhook_id: d.webhook_id, error: result.error },
+        'webhooks: delivery failed for good',
+      );
     }
     if (disabledNow) {
       this.o.logger.warn(

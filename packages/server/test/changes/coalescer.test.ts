@@ -60,7 +60,10 @@ describe('Coalescer', () => {
 });
 
 describe('diffScans', () => {
-  const scan = (entries: Record<string, string>, complete = true) => ({ entries: new Map(Object.entries(entries)), complete });
+  const scan = (entries: Record<string, string>, complete = true) => ({
+    entries: new Map(Object.entries(entries)),
+    complete,
+  });
 
   it('removals first (entries before their directory), then creations and rewrites in walk order', () => {
     const before = scan({ d: 'd', 'd/a': 'f:1:1.0:1', b: 'f:1:1.0:2', c: 'f:1:1.0:3' });
@@ -86,7 +89,9 @@ describe('source filters', () => {
     expect(parseSources(undefined)).toBeNull();
     expect(parseSources(' , ')).toBeNull();
     expect(parseSources('exec, api,exec')).toEqual(['exec', 'api']);
-    expect(() => parseSources('exec,robot')).toThrow('Invalid source: "robot" (known: exec, api, write, upload; comma-separated)');
+    expect(() => parseSources('exec,robot')).toThrow(
+      'Invalid source: "robot" (known: exec, api, write, upload; comma-separated)',
+    );
   });
 
   it('api stands for the files API (write, upload, its deletes); events without a source match no filter', () => {

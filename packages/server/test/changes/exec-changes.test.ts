@@ -25,8 +25,12 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
 
   it('records one event per changed path, attributed to the command, before its exec.completed', async () => {
     const c = client(server, 'chg-basic');
-    await c.exec('cd workspace && mkdir -p d && echo one > d/a.txt && echo two > b.txt && rm b.txt && echo old > keep.txt');
-    const r = await c.exec('cd workspace; echo new >> keep.txt; echo three > d/c.txt; rm d/a.txt; mkdir e; mv d/c.txt e/c.txt');
+    await c.exec(
+      'cd workspace && mkdir -p d && echo one > d/a.txt && echo two > b.txt && rm b.txt && echo old > keep.txt',
+    );
+    const r = await c.exec(
+      'cd workspace; echo new >> keep.txt; echo three > d/c.txt; rm d/a.txt; mkdir e; mv d/c.txt e/c.txt',
+    );
     expect(r.exit_code).toBe(0);
     const events = await c.events();
     const completed = events.filter((e) => e.type === 'exec.completed');
@@ -56,7 +60,9 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
 
   it('rm -rf of a 10,000-file tree: the cap, then one summary', async () => {
     const c = client(server, 'chg-rmrf');
-    await c.exec('cd workspace && mkdir -p big && cd big && for d in $(seq 1 100); do mkdir d$d; (cd d$d && touch $(seq -f f%g 1 100)); done');
+    await c.exec(
+      'cd workspace && mkdir -p big && cd big && for d in $(seq 1 100); do mkdir d$d; (cd d$d && touch $(seq -f f%g 1 100)); done',
+    );
     const r = await c.exec('cd workspace && rm -rf big && echo gone');
     expect(r.stdout).toBe('gone\n');
     const events = await c.events();
@@ -64,7 +70,14 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
     const mine = events.filter((e) => e.data.exec_id === execId && changeTypes.has(e.type));
     expect(mine).toHaveLength(1001);
     expect(mine.slice(0, 1000).every((e) => e.type === 'file.deleted' || e.type === 'dir.deleted')).toBe(true);
-    expect(mine[1000]!.data).toMatchObject({ deleted: 10_000, dirs_deleted: 101, total: 10_101, recorded: 1000, truncated: true, source: 'exec' });
+    expect(mine[1000]!.data).toMatchObject({
+      deleted: 10_000,
+      dirs_deleted: 101,
+      total: 10_101,
+      recorded: 1000,
+      truncated: true,
+      source: 'exec',
+    });
     expect(mine[1000]!.data.incomplete).toBeUndefined();
   });
 
@@ -87,7 +100,15 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
   it("the files API's own writes and deletes are recorded once (by the API), never by the tracker", async () => {
     const c = client(server, 'chg-api');
     await c.write('x.txt', 'hello');
-    expect((await c.raw('/delete', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: 'x.txt' }) })).status).toBe(200);
+    expect(
+      (
+        await c.raw('/delete', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ path: 'x.txt' }),
+        })
+      ).status,
+    ).toBe(200);
     // Something for the tracker to see after them: its events prove the API's were read past.
     await c.exec('cd workspace && echo after > y.txt');
     const events = await c.events();
@@ -107,16 +128,23 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
     expect(fromExec.map((e) => e.data.path)).toEqual(['workspace/cmd.txt']);
     const fromApi = await c.events('source=api');
     expect(fromApi.map((e) => e.data.path)).toEqual(['workspace/api.txt']);
-    expect((await c.events('source=api,exec')).map((e) => e.data.path)).toEqual(['workspace/api.txt', 'workspace/cmd.txt']);
+    expect((await c.events('source=api,exec')).map((e) => e.data.path)).toEqual([
+      'workspace/api.txt',
+      'workspace/cmd.txt',
+    ]);
     const bad = await c.admin(`/v1/workspaces/${server.workspaceId}/events?source=robot`);
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { detail: string }).detail).toBe('Invalid source: "robot" (known: exec, api, write, upload; comma-separated)');
+    expect(((await bad.json()) as { detail: string }).detail).toBe(
+      'Invalid source: "robot" (known: exec, api, write, upload; comma-separated)',
+    );
     const badStream = await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks/stream?source=robot`);
     expect(badStream.status).toBe(400);
 
     // SSE: only the command's change arrives, not the API write made while the stream is open.
     const ac = new AbortController();
-    const res = await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks/stream?source=exec&namespace=chg-filter`, { signal: ac.signal });
+    const res = await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks/stream?source=exec&namespace=chg-filter`, {
+      signal: ac.signal,
+    });
     const reader = res.body!.getReader();
     const seen: Envelope[] = [];
     let buf = '';
@@ -139,7 +167,9 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
     await c.exec('cd workspace && echo two > cmd2.txt');
     seen.push((await next()) as unknown as Envelope);
     ac.abort();
-    expect(seen.map((e) => [e.type, e.data.path, e.data.source])).toEqual([['file.written', 'workspace/cmd2.txt', 'exec']]);
+    expect(seen.map((e) => [e.type, e.data.path, e.data.source])).toEqual([
+      ['file.written', 'workspace/cmd2.txt', 'exec'],
+    ]);
   });
 });
 
@@ -148,7 +178,9 @@ describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deletin
 
   beforeAll(async () => {
     // A cap above the 1,501 paths: every change is listed, so the log can be reconciled with the tree.
-    server = await startServer({ env: { TROVE_CHANGES: 'fanotify', TROVE_CHANGES_MAX_PER_COMMAND: '2000', TROVE_EXEC_TIMEOUT_MS: '60000' } });
+    server = await startServer({
+      env: { TROVE_CHANGES: 'fanotify', TROVE_CHANGES_MAX_PER_COMMAND: '2000', TROVE_EXEC_TIMEOUT_MS: '60000' },
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -160,7 +192,10 @@ describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deletin
     const list = async (dir: string) => {
       const res = await c.raw(`/v1/files?path=${encodeURIComponent(dir)}`);
       if (res.status === 404) return;
-      const body = (await res.json()) as { entries: Array<{ path: string; is_dir: boolean; size_bytes: number }>; truncated: boolean };
+      const body = (await res.json()) as {
+        entries: Array<{ path: string; is_dir: boolean; size_bytes: number }>;
+        truncated: boolean;
+      };
       expect(body.truncated).toBe(false);
       for (const e of body.entries) {
         const path = e.path.replace(/\/$/, '');
@@ -174,7 +209,9 @@ describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deletin
 
   it('the log holds exactly those changes, each attributed to the command, reconciled against the tree', async () => {
     const c = client(server, 'chg-1500');
-    await c.exec('cd workspace && mkdir -p old/a old/b && for i in $(seq 1 500); do echo "v1 $i" > old/a/f$i; echo "v1 $i" > old/b/f$i; done');
+    await c.exec(
+      'cd workspace && mkdir -p old/a old/b && for i in $(seq 1 500); do echo "v1 $i" > old/a/f$i; echo "v1 $i" > old/b/f$i; done',
+    );
     const before = await tree(c);
     const r = await c.exec(
       'cd workspace && mkdir new && for i in $(seq 1 500); do echo "n $i" > new/g$i; done; ' +
@@ -187,7 +224,11 @@ describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deletin
     const execId = completed[1]!.data.exec_id;
     const mine = events.filter((e) => changeTypes.has(e.type) && e.data.exec_id === execId);
     // Nothing else in the namespace came from that command, and no summary: nothing was cut.
-    expect(events.filter((e) => changeTypes.has(e.type) && e.data.exec_id !== execId && e.data.exec_id !== completed[0]!.data.exec_id)).toEqual([]);
+    expect(
+      events.filter(
+        (e) => changeTypes.has(e.type) && e.data.exec_id !== execId && e.data.exec_id !== completed[0]!.data.exec_id,
+      ),
+    ).toEqual([]);
     expect(mine.some((e) => e.type === 'files.changed')).toBe(false);
 
     // The tree's own difference, computed from two listings.
@@ -196,7 +237,8 @@ describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deletin
       if (!before.has(path)) expected.set(path, size === -1 ? 'dir.created' : 'file.written');
       else if (before.get(path) !== size) expected.set(path, 'file.written');
     }
-    for (const [path, size] of before) if (!after.has(path)) expected.set(path, size === -1 ? 'dir.deleted' : 'file.deleted');
+    for (const [path, size] of before)
+      if (!after.has(path)) expected.set(path, size === -1 ? 'dir.deleted' : 'file.deleted');
     // Every file rewritten keeps its size + 3 ("v2\n"), so the listing shows all 500 rewrites.
     expect(expected.size).toBe(1 + 500 + 500 + 500);
     expect(new Map(mine.map((e) => [e.data.path as string, e.type]))).toEqual(expected);

@@ -36,7 +36,9 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by background processes (fan
       for (;;) {
         const events = await c.events();
         if (pred(events)) return events;
-        await c.admin(`/v1/workspaces/${server.workspaceId}/events?namespace=chg-proc&wait=5&since=${encodeURIComponent(events.at(-1)?.created_at ?? '1970-01-01T00:00:00.000Z')}`);
+        await c.admin(
+          `/v1/workspaces/${server.workspaceId}/events?namespace=chg-proc&wait=5&since=${encodeURIComponent(events.at(-1)?.created_at ?? '1970-01-01T00:00:00.000Z')}`,
+        );
       }
     };
     const early = await waitFor((ev) => ev.some((e) => e.data.path === 'workspace/tick3'));
@@ -51,13 +53,17 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by background processes (fan
     expect(events.at(-1)!.type).toBe('process.exited');
 
     // How soon after each write its event was committed: the file's mtime against the event's time.
-    const listing = (await (await c.raw('/v1/files?path=workspace/')).json()) as { entries: Array<{ path: string; modified_at: string }> };
+    const listing = (await (await c.raw('/v1/files?path=workspace/')).json()) as {
+      entries: Array<{ path: string; modified_at: string }>;
+    };
     const mtime = new Map(listing.entries.map((e) => [e.path, Date.parse(e.modified_at)]));
     const first = ticks.filter((e, i) => i === 0 || ticks[i - 1]!.data.path !== e.data.path);
     const lags = first.map((e) => Date.parse(e.created_at) - mtime.get(e.data.path as string)!);
     // Windows of 100 ms: typically well under 200 ms; the bound here leaves room for a loaded test machine.
     for (const lag of lags) expect(lag).toBeGreaterThanOrEqual(-5);
     expect(Math.max(...lags)).toBeLessThan(2000);
-    console.log(`background process write → event: median ${lags.sort((a, b) => a - b)[lags.length >> 1]} ms, max ${lags.at(-1)} ms`);
+    console.log(
+      `background process write → event: median ${lags.sort((a, b) => a - b)[lags.length >> 1]} ms, max ${lags.at(-1)} ms`,
+    );
   });
 });

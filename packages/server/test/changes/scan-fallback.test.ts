@@ -50,7 +50,9 @@ describe.skipIf(!hasBwrap)('changes made by execs (before/after scan)', () => {
 
   it('the admin health view says which mode runs and what it does not see', async () => {
     const c = client(server, 'scan-health');
-    const body = (await (await c.admin('/v1/admin/health')).json()) as { change_tracking: { mode: string; limits: string[] } };
+    const body = (await (await c.admin('/v1/admin/health')).json()) as {
+      change_tracking: { mode: string; limits: string[] };
+    };
     expect(body.change_tracking.mode).toBe('scan');
     expect(body.change_tracking.limits.join(' ')).toContain("background processes' changes are not recorded");
     expect(body.change_tracking.limits.join(' ')).toContain('at most 300 entries');

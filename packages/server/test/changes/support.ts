@@ -14,7 +14,11 @@ export function client(server: StartedServer, namespace: string) {
   const ws = api(server, server.adminKey);
   return {
     async exec(command: string): Promise<{ exit_code: number; stdout: string; stderr: string }> {
-      const res = await ns('/v1/exec', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) });
+      const res = await ns('/v1/exec', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ command }),
+      });
       if (res.status !== 200) throw new Error(`exec ${res.status}: ${await res.text()}`);
       return (await res.json()) as { exit_code: number; stdout: string; stderr: string };
     },

@@ -41,13 +41,18 @@ describe.skipIf(!hasBwrap)('webhooks and the changes made by commands', () => {
     await c.write('from-api.txt', 'x');
     await c.exec('cd workspace && for i in 1 2 3; do echo $i > n$i; done; rm n2');
     const hits = await receiver.waitFor((h) => h.filter((x) => x.path === '/exec-only').length >= 2);
-    const mine = hits.filter((h) => h.path === '/exec-only').map((h) => [h.json.type, h.json.data.path, h.json.data.source]);
+    const mine = hits
+      .filter((h) => h.path === '/exec-only')
+      .map((h) => [h.json.type, h.json.data.path, h.json.data.source]);
     expect(mine).toEqual([
       ['file.written', 'workspace/n1', 'exec'],
       ['file.written', 'workspace/n3', 'exec'],
     ]);
-    for (const h of hits.filter((x) => x.path === '/exec-only')) expect(h.headers['x-trove-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-    const listed = (await (await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as { webhooks: Array<{ webhook_id: string; sources: string[] | null }> };
+    for (const h of hits.filter((x) => x.path === '/exec-only'))
+      expect(h.headers['x-trove-signature']).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    const listed = (await (await c.admin(`/v1/workspaces/${server.workspaceId}/webhooks`)).json()) as {
+      webhooks: Array<{ webhook_id: string; sources: string[] | null }>;
+    };
     expect(listed.webhooks.find((w) => w.webhook_id === hook.webhook_id)!.sources).toEqual(['exec']);
   });
 
@@ -59,6 +64,8 @@ describe.skipIf(!hasBwrap)('webhooks and the changes made by commands', () => {
     );
     const empty = await createHook({ url: receiver.url(), sources: [] });
     expect(empty.status).toBe(422);
-    expect(((await empty.json()) as { detail: string }).detail).toBe('sources: must be null (any event) or a non-empty array of exec, api, write, upload');
+    expect(((await empty.json()) as { detail: string }).detail).toBe(
+      'sources: must be null (any event) or a non-empty array of exec, api, write, upload',
+    );
   });
 });

@@ -8,7 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, randomKey, startServer, type StartedServer, type TestDatabase } from '../../../../test/helpers/server.js';
+import {
+  createTestDatabase,
+  randomKey,
+  startServer,
+  type StartedServer,
+  type TestDatabase,
+} from '../../../../test/helpers/server.js';
 import { client } from '../changes/support.js';
 import { pgAvailable } from './support.js';
 
@@ -57,11 +63,14 @@ describe.skipIf(!pgState.ok || !hasBwrap || !isRoot)(
       expect(paths).toHaveLength(2 * (1 + 38 + 40));
       // Credited to the command (and so the node) that made it: a's paths to one exec, b's to the other.
       for (const tag of ['a', 'b']) {
-        const ids = new Set(changes.filter((e) => (e.data.path as string).startsWith(`workspace/${tag}`)).map((e) => e.data.exec_id));
+        const ids = new Set(
+          changes.filter((e) => (e.data.path as string).startsWith(`workspace/${tag}`)).map((e) => e.data.exec_id),
+        );
         expect(ids.size).toBe(1);
         expect(completed.map((e) => e.data.exec_id)).toContain([...ids][0]);
       }
-      const idOf = (tag: string) => changes.find((e) => (e.data.path as string).startsWith(`workspace/${tag}`))!.data.exec_id;
+      const idOf = (tag: string) =>
+        changes.find((e) => (e.data.path as string).startsWith(`workspace/${tag}`))!.data.exec_id;
       expect(idOf('a')).not.toBe(idOf('b'));
     });
 

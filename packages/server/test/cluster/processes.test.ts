@@ -12,7 +12,11 @@ import { pgAvailable, useSharedState } from './support.js';
 
 const pgState = await pgAvailable();
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const skip = !pgState.ok ? ` — SKIPPED: ${pgState.reason}` : !hasBwrap ? ' — SKIPPED: bubblewrap (bwrap) is not installed' : '';
+const skip = !pgState.ok
+  ? ` — SKIPPED: ${pgState.reason}`
+  : !hasBwrap
+    ? ' — SKIPPED: bubblewrap (bwrap) is not installed'
+    : '';
 
 interface Proc {
   process_id: string;
@@ -23,7 +27,11 @@ interface Proc {
   stdout_bytes: number;
 }
 
-const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const json = (body: unknown): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
 
 describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   const shared = useSharedState('trove-cluster-procs');
@@ -64,11 +72,20 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   });
 
   it('the other node lists it, reads and streams its output to the exit', async () => {
-    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'echo from-a; while [ ! -f workspace/go ]; do sleep 0.05; done; echo done' })), 201);
+    const p = await ok<Proc>(
+      call(
+        a,
+        '/v1/processes',
+        json({ command: 'echo from-a; while [ ! -f workspace/go ]; do sleep 0.05; done; echo done' }),
+      ),
+      201,
+    );
     const seen = await ok<{ processes: Proc[] }>(call(b, '/v1/processes?state=running'));
     expect(seen.processes.map((x) => x.process_id)).toContain(p.process_id);
     // B streams it: it must poll the shared files, and see the exit A records.
-    const stream = await call(b, `/v1/processes/${p.process_id}/stream`, { headers: { accept: 'application/x-ndjson' } });
+    const stream = await call(b, `/v1/processes/${p.process_id}/stream`, {
+      headers: { accept: 'application/x-ndjson' },
+    });
     const reader = stream.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';
@@ -79,9 +96,20 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
       if (done) break;
       text += decoder.decode(value, { stream: true });
     }
-    const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; data?: string; process?: Proc });
-    expect(lines.filter((l) => l.type === 'stdout').map((l) => l.data).join('')).toBe('from-a\ndone\n');
-    expect(lines.at(-1)).toMatchObject({ type: 'exit', process: { process_id: p.process_id, exit_code: 0, exit_reason: 'exited' } });
+    const lines = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; data?: string; process?: Proc });
+    expect(
+      lines
+        .filter((l) => l.type === 'stdout')
+        .map((l) => l.data)
+        .join(''),
+    ).toBe('from-a\ndone\n');
+    expect(lines.at(-1)).toMatchObject({
+      type: 'exit',
+      process: { process_id: p.process_id, exit_code: 0, exit_reason: 'exited' },
+    });
     const out = await ok<{ data: string; eof: boolean }>(call(b, `/v1/processes/${p.process_id}/output`));
     expect(out).toMatchObject({ data: 'from-a\ndone\n', eof: true });
   });
@@ -116,14 +144,27 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
     const big = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join('');
     expect(big.length).toBeGreaterThan(100_000);
     expect(
-      await ok(call(b, `/v1/processes/${p.process_id}/stdin`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: big })),
+      await ok(
+        call(b, `/v1/processes/${p.process_id}/stdin`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: big,
+        }),
+      ),
     ).toEqual({ process_id: p.process_id, written: big.length, stdin_open: true });
     const want = 'hello from b\n' + big;
     expect(await outputOf(b, p.process_id, want)).toBe(want);
     expect(strayFiles(p.process_id)).toEqual([]);
 
-    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({ process_id: p.process_id, stdin_open: false });
-    expect(await waitExit(b, p.process_id)).toMatchObject({ exit_code: 0, exit_reason: 'exited', stdout_bytes: want.length });
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({
+      process_id: p.process_id,
+      stdin_open: false,
+    });
+    expect(await waitExit(b, p.process_id)).toMatchObject({
+      exit_code: 0,
+      exit_reason: 'exited',
+      stdout_bytes: want.length,
+    });
     expect(strayFiles(p.process_id)).toEqual([]);
   });
 
@@ -135,14 +176,27 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
       stdin_open: false,
     });
     expect(await outputOf(b, p.process_id, 'last\n')).toBe('last\n');
-    expect(await ok<Proc & { stdin_open: boolean }>(call(b, `/v1/processes/${p.process_id}`))).toMatchObject({ state: 'running', stdin_open: false });
+    expect(await ok<Proc & { stdin_open: boolean }>(call(b, `/v1/processes/${p.process_id}`))).toMatchObject({
+      state: 'running',
+      stdin_open: false,
+    });
     const there = await call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'more' }));
     const here = await call(a, `/v1/processes/${p.process_id}/stdin`, json({ data: 'more' }));
-    const [bodyThere, bodyHere] = [(await there.json()) as { code: string; detail: string }, (await here.json()) as { code: string; detail: string }];
-    expect([there.status, bodyThere.code, bodyThere.detail]).toEqual([409, 'conflict', `The stdin of process ${p.process_id} is closed.`]);
+    const [bodyThere, bodyHere] = [
+      (await there.json()) as { code: string; detail: string },
+      (await here.json()) as { code: string; detail: string },
+    ];
+    expect([there.status, bodyThere.code, bodyThere.detail]).toEqual([
+      409,
+      'conflict',
+      `The stdin of process ${p.process_id} is closed.`,
+    ]);
     expect([here.status, bodyHere.code, bodyHere.detail]).toEqual([there.status, bodyThere.code, bodyThere.detail]);
     // Closing a closed stdin is done already, on either node.
-    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({ process_id: p.process_id, stdin_open: false });
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({
+      process_id: p.process_id,
+      stdin_open: false,
+    });
     expect(strayFiles(p.process_id)).toEqual([]);
     await ok(call(b, `/v1/processes/${p.process_id}/signal`, json({ signal: 'SIGKILL' })));
     await waitExit(b, p.process_id);
@@ -177,8 +231,15 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     await a.stop();
-    expect(await ok<Proc>(call(b, `/v1/processes/${p.process_id}`))).toMatchObject({ state: 'exited', exit_reason: 'server_restart', stdout_bytes: 5 });
-    expect(await ok<{ data: string; eof: boolean }>(call(b, `/v1/processes/${p.process_id}/output`))).toMatchObject({ data: 'kept\n', eof: true });
+    expect(await ok<Proc>(call(b, `/v1/processes/${p.process_id}`))).toMatchObject({
+      state: 'exited',
+      exit_reason: 'server_restart',
+      stdout_bytes: 5,
+    });
+    expect(await ok<{ data: string; eof: boolean }>(call(b, `/v1/processes/${p.process_id}/output`))).toMatchObject({
+      data: 'kept\n',
+      eof: true,
+    });
   });
 });
 
@@ -187,7 +248,7 @@ describe.skipIf(skip !== '')(`a node that dies${skip}`, () => {
   const runtimeKey = randomKey();
   const adminKey = randomKey();
 
-  it("has its running processes marked node_lost by another node once it stops vouching for them; their output stays", async () => {
+  it('has its running processes marked node_lost by another node once it stops vouching for them; their output stays', async () => {
     const { db, dataDir } = await shared.create();
     // A short window, so the test does not wait the default 45 s; what is tested is the same path.
     const env = { TROVE_DATABASE_URL: db.url, TROVE_PROCESS_NODE_LOST_MS: '2000' };
@@ -221,6 +282,9 @@ describe.skipIf(skip !== '')(`a node that dies${skip}`, () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(seen).toMatchObject({ state: 'exited', exit_reason: 'node_lost', exit_code: null, stdout_bytes: 7 });
-    expect(await (await call(b, `/v1/processes/${p.process_id}/output`)).json()).toMatchObject({ data: 'before\n', eof: true });
+    expect(await (await call(b, `/v1/processes/${p.process_id}/output`)).json()).toMatchObject({
+      data: 'before\n',
+      eof: true,
+    });
   }, 60_000);
 });

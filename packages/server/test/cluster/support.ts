@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll } from 'vitest';
-import { createTestDatabase, pgAdminUrl, type StartedServer, type TestDatabase } from '../../../../test/helpers/server.js';
+import {
+  createTestDatabase,
+  pgAdminUrl,
+  type StartedServer,
+  type TestDatabase,
+} from '../../../../test/helpers/server.js';
 
 /**
  * Cluster tests need PostgreSQL. Without it they are skipped with a reason,
@@ -122,7 +127,12 @@ export function viaProxy(databaseUrl: string, proxy: TcpProxy): string {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -132,7 +142,8 @@ export async function waitFor<T>(what: string, check: () => Promise<T | null | u
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await sleep(everyMs);
   }
 }

@@ -31,7 +31,12 @@ async function writeRows(s: Store, n: number, from = 0): Promise<void> {
   for (let i = from; i < from + n; i++) {
     await s.db
       .insertInto('workspaces')
-      .values({ id: `w${i}`, name: `workspace ${i} ${'x'.repeat(200)}`, created_at: new Date().toISOString(), last_event_ms: 0 })
+      .values({
+        id: `w${i}`,
+        name: `workspace ${i} ${'x'.repeat(200)}`,
+        created_at: new Date().toISOString(),
+        last_event_ms: 0,
+      })
       .execute();
   }
 }

@@ -37,6 +37,8 @@ describe('SQLite synchronous', () => {
   it('is read from TROVE_SQLITE_SYNCHRONOUS, and a bad value stops the start with the reason', () => {
     expect(loadConfig({}).sqliteSynchronous).toBe('normal');
     expect(loadConfig({ TROVE_SQLITE_SYNCHRONOUS: 'FULL' }).sqliteSynchronous).toBe('full');
-    expect(() => loadConfig({ TROVE_SQLITE_SYNCHRONOUS: 'off' })).toThrow('TROVE_SQLITE_SYNCHRONOUS must be normal or full, got "off"');
+    expect(() => loadConfig({ TROVE_SQLITE_SYNCHRONOUS: 'off' })).toThrow(
+      'TROVE_SQLITE_SYNCHRONOUS must be normal or full, got "off"',
+    );
   });
 });

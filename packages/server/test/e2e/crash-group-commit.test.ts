@@ -27,7 +27,9 @@ async function allEvents(s: StartedServer, types: string): Promise<Envelope[]> {
   const out: Envelope[] = [];
   let cursor = '';
   for (;;) {
-    const res = await admin(`/v1/workspaces/${s.workspaceId}/events?types=${types}&limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+    const res = await admin(
+      `/v1/workspaces/${s.workspaceId}/events?types=${types}&limit=200${cursor ? `&cursor=${cursor}` : ''}`,
+    );
     expect(res.status).toBe(200);
     const page = (await res.json()) as { events: Envelope[]; next_cursor: string | null };
     out.push(...page.events);
@@ -141,7 +143,11 @@ describe('event group commit under kill -9', () => {
       const put = (tag: string) => {
         const size = 100 + next++;
         sizes.set(size, 'sent');
-        const p = api(live, live.runtimeKey, 'cut')(`/files/${tag}-${size}.bin`, { method: 'PUT', body: 'x'.repeat(size) }).then(
+        const p = api(
+          live,
+          live.runtimeKey,
+          'cut',
+        )(`/files/${tag}-${size}.bin`, { method: 'PUT', body: 'x'.repeat(size) }).then(
           async (res) => {
             await res.arrayBuffer();
             if (res.status === 200) sizes.set(size, 'answered');
@@ -161,8 +167,10 @@ describe('event group commit under kill -9', () => {
         return c;
       };
       const watcher = await client();
-      const seqName = (await watcher.query<{ s: string }>(`select pg_get_serial_sequence('events', 'seq') as s`)).rows[0]!.s;
-      const lastSeq = async () => Number((await watcher.query<{ v: string }>(`select last_value as v from ${seqName}`)).rows[0]!.v);
+      const seqName = (await watcher.query<{ s: string }>(`select pg_get_serial_sequence('events', 'seq') as s`))
+        .rows[0]!.s;
+      const lastSeq = async () =>
+        Number((await watcher.query<{ v: string }>(`select last_value as v from ${seqName}`)).rows[0]!.v);
       /** Server backends waiting for the deliveries table: a batch stopped at its outbox rows. */
       const waitingBatches = async () =>
         Number(
@@ -197,7 +205,10 @@ describe('event group commit under kill -9', () => {
         stuck = Array.from({ length: 8 }, () => put('stuck'));
         const read = api(server, server.runtimeKey, 'cut');
         await eventually(
-          async () => (await Promise.all(stuck.map(async (w) => (await read(`/files/${w.path}`)).status))).every((s) => s === 200),
+          async () =>
+            (await Promise.all(stuck.map(async (w) => (await read(`/files/${w.path}`)).status))).every(
+              (s) => s === 200,
+            ),
           (ok) => ok,
           30_000,
         );
@@ -246,9 +257,10 @@ describe('event group commit under kill -9', () => {
       await db.connect();
       try {
         const rows = (
-          await db.query<{ event_id: string }>('select event_id from webhook_deliveries where webhook_id = $1 order by event_seq', [
-            hook.webhook_id,
-          ])
+          await db.query<{ event_id: string }>(
+            'select event_id from webhook_deliveries where webhook_id = $1 order by event_seq',
+            [hook.webhook_id],
+          )
         ).rows;
         expect(rows.map((r) => r.event_id)).toEqual(events.map((e) => e.id));
       } finally {

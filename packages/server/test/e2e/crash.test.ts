@@ -27,7 +27,11 @@ describe('crash safety', () => {
     const first = await startServer();
     const h = { authorization: `Bearer ${first.runtimeKey}`, 'x-namespace': 'crash' };
     for (let i = 0; i < N; i++) {
-      const res = await fetch(`${first.baseUrl}/files/f${i}.bin`, { method: 'PUT', headers: h, body: new Uint8Array(content(i, 'old')) });
+      const res = await fetch(`${first.baseUrl}/files/f${i}.bin`, {
+        method: 'PUT',
+        headers: h,
+        body: new Uint8Array(content(i, 'old')),
+      });
       expect(res.status).toBe(200);
     }
     // 50 uploads: each sends half of its new content, then stalls; a few finish.
@@ -74,9 +78,13 @@ describe('crash safety', () => {
     }
     // The uploads that were never finished cannot have landed.
     expect(newCount).toBeLessThanOrEqual(N / 10);
-    const list = (await (await fetch(`${server.baseUrl}/v1/files?path=workspace/`, { headers: h2 })).json()) as { entries: Array<{ name: string }> };
+    const list = (await (await fetch(`${server.baseUrl}/v1/files?path=workspace/`, { headers: h2 })).json()) as {
+      entries: Array<{ name: string }>;
+    };
     expect(list.entries).toHaveLength(N);
-    const ev = await fetch(`${server.baseUrl}/v1/workspaces/${server.workspaceId}/events?limit=5`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+    const ev = await fetch(`${server.baseUrl}/v1/workspaces/${server.workspaceId}/events?limit=5`, {
+      headers: { authorization: `Bearer ${server.adminKey}` },
+    });
     expect(ev.status).toBe(200);
     const write = await fetch(`${server.baseUrl}/write`, {
       method: 'POST',

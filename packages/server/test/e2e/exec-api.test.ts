@@ -45,7 +45,9 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
   });
 
   it('forwards stdin, and without it stdin is empty', async () => {
-    const withStdin = (await (await post('/v1/exec', { command: 'wc -c', stdin: 'héllo' })).json()) as { stdout: string };
+    const withStdin = (await (await post('/v1/exec', { command: 'wc -c', stdin: 'héllo' })).json()) as {
+      stdout: string;
+    };
     expect(withStdin.stdout.trim()).toBe('6');
     const without = (await (await post('/v1/exec', { command: 'cat; echo "[end]"' })).json()) as { stdout: string };
     expect(without.stdout).toBe('[end]\n');
@@ -58,9 +60,13 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     expect(res.status).toBe(200);
     const body = (await res.json()) as { exit_code: number; stdout: string; stderr: string };
     expect(body.exit_code).toBe(0);
-    expect(body.stdout.length).toBe(cap + `\n[trove: stdout truncated: showing the first ${cap} of ${cap + 4096} bytes]\n`.length);
+    expect(body.stdout.length).toBe(
+      cap + `\n[trove: stdout truncated: showing the first ${cap} of ${cap + 4096} bytes]\n`.length,
+    );
     expect(body.stdout.startsWith('a'.repeat(cap))).toBe(true);
-    expect(body.stdout.slice(cap)).toBe(`\n[trove: stdout truncated: showing the first ${cap} of ${cap + 4096} bytes]\n`);
+    expect(body.stdout.slice(cap)).toBe(
+      `\n[trove: stdout truncated: showing the first ${cap} of ${cap + 4096} bytes]\n`,
+    );
     expect(body.stderr).toBe('tail-on-stderr\n');
     const legacy = await post('/exec', { command: `head -c ${cap + 1} /dev/zero | tr '\\0' b` });
     const text = await legacy.text();
@@ -68,7 +74,9 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
   });
 
   it('returns binary output as UTF-8 text with U+FFFD for invalid bytes', async () => {
-    const r = (await (await post('/v1/exec', { command: "printf 'a\\377\\376b\\000c'; printf '\\351t\\351' >&2" })).json()) as {
+    const r = (await (
+      await post('/v1/exec', { command: "printf 'a\\377\\376b\\000c'; printf '\\351t\\351' >&2" })
+    ).json()) as {
       stdout: string;
       stderr: string;
     };
@@ -121,7 +129,9 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
 
   it('accepts a command far larger than one argv entry (an agent writing a file with a heredoc)', async () => {
     const body = 'line of text\n'.repeat(30_000); // ~390 KB
-    const res = await post('/v1/exec', { command: `cat > workspace/doc.txt <<'EOF'\n${body}EOF\nwc -l < workspace/doc.txt` });
+    const res = await post('/v1/exec', {
+      command: `cat > workspace/doc.txt <<'EOF'\n${body}EOF\nwc -l < workspace/doc.txt`,
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ exit_code: 0, stdout: '30000\n', stderr: '' });
     expect(await (await ns('/files/doc.txt')).text()).toBe(body);
@@ -137,15 +147,22 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
   });
 
   it('files created by exec are visible through GET /v1/files and /files', async () => {
-    const r = (await (await post('/v1/exec', { command: 'mkdir -p workspace/made && printf "from exec" > workspace/made/e.txt' })).json()) as {
+    const r = (await (
+      await post('/v1/exec', { command: 'mkdir -p workspace/made && printf "from exec" > workspace/made/e.txt' })
+    ).json()) as {
       exit_code: number;
     };
     expect(r.exit_code).toBe(0);
-    const list = (await (await ns('/v1/files?path=workspace/made')).json()) as { entries: Array<{ path: string; size_bytes: number }> };
+    const list = (await (await ns('/v1/files?path=workspace/made')).json()) as {
+      entries: Array<{ path: string; size_bytes: number }>;
+    };
     expect(list.entries).toEqual([expect.objectContaining({ path: 'workspace/made/e.txt', size_bytes: 9 })]);
     const raw = await ns('/files/made/e.txt');
     expect(await raw.text()).toBe('from exec');
-    const content = (await (await ns('/v1/files/content?path=workspace/made/e.txt')).json()) as { content: string; encoding: string };
+    const content = (await (await ns('/v1/files/content?path=workspace/made/e.txt')).json()) as {
+      content: string;
+      encoding: string;
+    };
     expect(content).toMatchObject({ encoding: 'utf-8', content: 'from exec' });
   });
 
@@ -154,7 +171,8 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     expect((await ns('/files/api/up.bin', { method: 'PUT', body: new Uint8Array([1, 2, 3]) })).status).toBe(200);
     const r = (await (
       await post('/v1/exec', {
-        command: 'cat workspace/api/w.txt; echo; xxd -p workspace/api/up.bin; echo " more" >> workspace/api/w.txt; echo new > workspace/api/new.txt; rm workspace/api/up.bin',
+        command:
+          'cat workspace/api/w.txt; echo; xxd -p workspace/api/up.bin; echo " more" >> workspace/api/w.txt; echo new > workspace/api/new.txt; rm workspace/api/up.bin',
       })
     ).json()) as { exit_code: number; stdout: string; stderr: string };
     expect(r).toMatchObject({ exit_code: 0, stdout: 'from api\n010203\n', stderr: '' });
@@ -163,7 +181,9 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     // The API can overwrite and delete what exec created (root server: exec files belong to the exec uid).
     expect((await post('/write', { path: 'api/new.txt', content: 'overwritten' })).status).toBe(200);
     expect((await post('/delete', { path: 'api' })).status).toBe(200);
-    const gone = (await (await post('/v1/exec', { command: 'ls workspace/api 2>&1; true' })).json()) as { stdout: string };
+    const gone = (await (await post('/v1/exec', { command: 'ls workspace/api 2>&1; true' })).json()) as {
+      stdout: string;
+    };
     expect(gone.stdout).toMatch(/No such file or directory/);
   });
 
@@ -188,8 +208,15 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     const admin = api(server, server.adminKey);
     const events = (await (
       await admin(`/v1/workspaces/${server.workspaceId}/events?types=exec.completed&namespace=exec-api&limit=1`)
-    ).json()) as { events: Array<{ data: { command: string; exit_code: number; duration_ms: number; stdout: string } }> };
-    expect(events.events[0]!.data).toMatchObject({ command, exit_code: 4, exit_reason: 'exited', stdout: 'z'.repeat(1024) });
+    ).json()) as {
+      events: Array<{ data: { command: string; exit_code: number; duration_ms: number; stdout: string } }>;
+    };
+    expect(events.events[0]!.data).toMatchObject({
+      command,
+      exit_code: 4,
+      exit_reason: 'exited',
+      stdout: 'z'.repeat(1024),
+    });
     expect(Number.isInteger(events.events[0]!.data.duration_ms)).toBe(true);
   });
 

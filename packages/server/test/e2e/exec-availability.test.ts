@@ -76,12 +76,15 @@ describe.skipIf(!hasBwrap || !isRoot)(
         expect(res.status).toBe(503);
         expect(res.headers.get('retry-after')).toBe('30');
         expect(await res.json()).toEqual({
-          detail: 'Exec is unavailable: this server cannot create its command sandbox. The server log says how to fix it.',
+          detail:
+            'Exec is unavailable: this server cannot create its command sandbox. The server log says how to fix it.',
           code: 'sandbox_unavailable',
         });
       }
       const out = s.output();
-      expect(out).toContain('Exec sandbox unavailable: TROVE_EXEC_UID/TROVE_EXEC_GID is 0: commands would run as root. Fix: set TROVE_EXEC_UID');
+      expect(out).toContain(
+        'Exec sandbox unavailable: TROVE_EXEC_UID/TROVE_EXEC_GID is 0: commands would run as root. Fix: set TROVE_EXEC_UID',
+      );
       expect(out).toContain('warning: exec is disabled: TROVE_EXEC_UID/TROVE_EXEC_GID is 0');
       // The rest of the server works.
       expect((await rt('/files/a.txt', { method: 'PUT', body: 'still here' })).status).toBe(200);

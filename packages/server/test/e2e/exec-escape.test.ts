@@ -101,12 +101,16 @@ describe.skipIf(!hasBwrap)(`exec escape suite over HTTP${hasBwrap ? '' : ` (${SK
 
   it('cannot reach the host through /proc/<server pid>/root', async () => {
     const pid = server.proc.pid!;
-    const r = await exec(`cat /proc/${pid}/root${victimSecretPath} 2>&1; ls /proc/${pid} 2>&1; cat /proc/1/root${victimSecretPath} 2>&1`);
+    const r = await exec(
+      `cat /proc/${pid}/root${victimSecretPath} 2>&1; ls /proc/${pid} 2>&1; cat /proc/1/root${victimSecretPath} 2>&1`,
+    );
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe(`cat: /proc/${pid}/root${victimSecretPath}: No such file or directory`);
     expect(lines[1]).toBe(`ls: cannot access '/proc/${pid}': No such file or directory`);
     // pid 1 is the sandbox's own init: its root is the sandbox root (and, run by root, not even traversable).
-    expect(lines[2]).toMatch(new RegExp(`^cat: /proc/1/root${victimSecretPath}: (No such file or directory|Permission denied)$`));
+    expect(lines[2]).toMatch(
+      new RegExp(`^cat: /proc/1/root${victimSecretPath}: (No such file or directory|Permission denied)$`),
+    );
     expect(r.stdout).not.toContain(secret);
   });
 
@@ -155,7 +159,9 @@ describe.skipIf(!hasBwrap)(`exec escape suite over HTTP${hasBwrap ? '' : ` (${SK
 
   it('cannot read the server database or the data dir', async () => {
     const db = join(server.dataDir, 'trove.db');
-    const r = await exec(`cat ${db} 2>&1; ls ${server.dataDir} 2>&1; find / -path /proc -prune -o -path /usr -prune -o -name 'trove.db*' -print 2>/dev/null`);
+    const r = await exec(
+      `cat ${db} 2>&1; ls ${server.dataDir} 2>&1; find / -path /proc -prune -o -path /usr -prune -o -name 'trove.db*' -print 2>/dev/null`,
+    );
     expect(r.stdout).toBe(
       `cat: ${db}: No such file or directory\nls: cannot access '${server.dataDir}': No such file or directory\n`,
     );
@@ -167,7 +173,9 @@ describe.skipIf(!hasBwrap)(`exec escape suite over HTTP${hasBwrap ? '' : ` (${SK
         `bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' 2>&1 | tail -1 | sed 's/^.*: //'; ` +
         `python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${server.port}/v1/me', timeout=2)" 2>&1 | tail -1`,
     );
-    expect(r.stdout).toBe('Connection refused\nConnection refused\nurllib.error.URLError: <urlopen error [Errno 111] Connection refused>\n');
+    expect(r.stdout).toBe(
+      'Connection refused\nConnection refused\nurllib.error.URLError: <urlopen error [Errno 111] Connection refused>\n',
+    );
   });
 
   it('contains a fork bomb: the server and a neighbour keep working, the bomb times out and nothing survives', async () => {
@@ -194,7 +202,10 @@ describe.skipIf(!hasBwrap)(`exec escape suite over HTTP${hasBwrap ? '' : ` (${SK
     expect(((await other.json()) as ExecJson).stdout).toBe('neighbour\n');
     const res = await bomb;
     expect(res.status).toBe(408);
-    expect(await res.json()).toEqual({ detail: `Command timed out after ${TIMEOUT_MS / 1000}s.`, code: 'exec_timeout' });
+    expect(await res.json()).toEqual({
+      detail: `Command timed out after ${TIMEOUT_MS / 1000}s.`,
+      code: 'exec_timeout',
+    });
     // The 408 is only sent once the exec's whole tree is gone.
     expect(survivors(m)).toEqual([]);
   });
@@ -216,7 +227,10 @@ describe.skipIf(!hasBwrap)(`exec escape suite over HTTP${hasBwrap ? '' : ` (${SK
       body: JSON.stringify({ command: `sleep ${m}1 & setsid sleep ${m}2 & (sleep ${m}3 &); sleep ${m}4` }),
     });
     expect(res.status).toBe(408);
-    expect(await res.json()).toEqual({ detail: `Command timed out after ${TIMEOUT_MS / 1000}s.`, code: 'exec_timeout' });
+    expect(await res.json()).toEqual({
+      detail: `Command timed out after ${TIMEOUT_MS / 1000}s.`,
+      code: 'exec_timeout',
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     expect(survivors(m)).toEqual([]);
   });

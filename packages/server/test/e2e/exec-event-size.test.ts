@@ -30,7 +30,11 @@ describe.skipIf(!hasBwrap)(`exec.completed size${hasBwrap ? '' : ` (${SKIP})`}`,
   let admin: ReturnType<typeof api>;
 
   const exec = (ns: string, command: string) =>
-    api(server, server.runtimeKey, ns)('/v1/exec', {
+    api(
+      server,
+      server.runtimeKey,
+      ns,
+    )('/v1/exec', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ command }),

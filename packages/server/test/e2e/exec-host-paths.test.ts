@@ -22,7 +22,11 @@ describe.skipIf(!hasBwrap)(`host paths inside exec${hasBwrap ? '' : ` (${SKIP})`
   let runtimeDir: string;
 
   const exec = async (command: string) => {
-    const res = await rt('/v1/exec', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) });
+    const res = await rt('/v1/exec', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command }),
+    });
     expect(res.status).toBe(200);
     return (await res.json()) as { exit_code: number; stdout: string; stderr: string };
   };
@@ -41,9 +45,7 @@ describe.skipIf(!hasBwrap)(`host paths inside exec${hasBwrap ? '' : ` (${SKIP})`
   });
 
   it('no /proc/*/cmdline inside the sandbox names the data dir or the runtime dir', async () => {
-    const r = await exec(
-      `for f in /proc/[0-9]*/cmdline; do printf '%s=' "$f"; tr '\\0' ' ' < "$f"; echo; done 2>&1`,
-    );
+    const r = await exec(`for f in /proc/[0-9]*/cmdline; do printf '%s=' "$f"; tr '\\0' ' ' < "$f"; echo; done 2>&1`);
     expect(r.exit_code).toBe(0);
     // The sandbox's pid 1 (bwrap) was read: its options went through --args, only the command is in argv.
     const pid1 = r.stdout.split('\n').find((l) => l.startsWith('/proc/1/cmdline='));

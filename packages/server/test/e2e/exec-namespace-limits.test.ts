@@ -13,7 +13,9 @@ import { nsGroupName, ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
 const own = ownCgroupDirs();
 const canRun = hasBwrap && process.getuid?.() === 0 && Boolean(own.memory && own.pids);
-const SKIP = hasBwrap ? 'SKIPPED: needs root and cgroup v1 memory+pids (the cgroup v2 path is tested in test/sandbox/cgroups-v2.test.ts)' : 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
+const SKIP = hasBwrap
+  ? 'SKIPPED: needs root and cgroup v1 memory+pids (the cgroup v2 path is tested in test/sandbox/cgroups-v2.test.ts)'
+  : 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
 
 const MiB = 1024 * 1024;
 const NS_PROCS = 48;
@@ -35,7 +37,11 @@ describe.skipIf(!canRun)(`limits per namespace${canRun ? '' : ` (${SKIP})`}`, ()
   let server: StartedServer;
 
   const exec = async (namespace: string, command: string): Promise<ExecBody> => {
-    const res = await api(server, server.runtimeKey, namespace)('/v1/exec', {
+    const res = await api(
+      server,
+      server.runtimeKey,
+      namespace,
+    )('/v1/exec', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ command }),
@@ -44,7 +50,11 @@ describe.skipIf(!canRun)(`limits per namespace${canRun ? '' : ` (${SKIP})`}`, ()
     return (await res.json()) as ExecBody;
   };
   const write = async (namespace: string, path: string) => {
-    const res = await api(server, server.runtimeKey, namespace)('/write', {
+    const res = await api(
+      server,
+      server.runtimeKey,
+      namespace,
+    )('/write', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path, content: '' }),
@@ -123,14 +133,22 @@ print(n)
     // The group holds the namespace's spares too (its next commands' trove-enter, started ahead): 2 each, 2 at most.
     const groupMax = NS_PROCS + 4;
     // The namespace is full: every further fork of any of its execs is refused from here on.
-    expect(await waitFor(() => existsSync(pids) && readFileSync(join(pids, 'pids.current'), 'utf8').trim() === String(groupMax))).toBe(true);
+    expect(
+      await waitFor(
+        () => existsSync(pids) && readFileSync(join(pids, 'pids.current'), 'utf8').trim() === String(groupMax),
+      ),
+    ).toBe(true);
     expect(readFileSync(join(pids, 'pids.max'), 'utf8').trim()).toBe(String(groupMax));
 
     const during = await latencies('calm', 20);
     // Never more than the limit (read before the fifth command below: moving its init in is never refused).
     expect(Number(readFileSync(join(pids, 'pids.peak'), 'utf8').trim())).toBe(groupMax);
     // A fifth command of the full namespace cannot even start its shell: 429, not a sandbox failure.
-    const fifth = await api(server, server.runtimeKey, 'bombs')('/v1/exec', {
+    const fifth = await api(
+      server,
+      server.runtimeKey,
+      'bombs',
+    )('/v1/exec', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ command: 'true' }),
@@ -146,7 +164,7 @@ print(n)
     const results = await Promise.all(bombs);
     const after = await latencies('calm', 20);
     const forked = results.map((r) => Number(r.stdout.trim()));
-    for (const r of results) expect(r, JSON.stringify(r)).toMatchObject({ exit_code: 0, exit_reason: "exited" });
+    for (const r of results) expect(r, JSON.stringify(r)).toMatchObject({ exit_code: 0, exit_reason: 'exited' });
     // Together at most the namespace's 48 (each exec also holds trove-enter and its supervisor, python (the
     // shell execs it) and two spinners): per-exec caps alone would have let them hold 4 × 32.
     expect(forked.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(NS_PROCS - 4 * 5);
@@ -155,7 +173,10 @@ print(n)
     // of its own, measured before and after (the machine may be busy with other work too).
     const baseline = median([...before, ...after]);
     const loaded = median(during);
-    expect(loaded / baseline, `baseline ${baseline.toFixed(1)} ms, under the bombs ${loaded.toFixed(1)} ms`).toBeLessThan(3);
+    expect(
+      loaded / baseline,
+      `baseline ${baseline.toFixed(1)} ms, under the bombs ${loaded.toFixed(1)} ms`,
+    ).toBeLessThan(3);
   }, 120_000);
 
   it('a memory hog spread over two execs hits the namespace limit: one is OOM-killed and says so', async () => {
@@ -206,8 +227,14 @@ print('allocated')
     const command = `for i in 1 2 3; do python3 -c "import time; b = b'x' * (80 << 20); time.sleep(3)" & done; wait`;
     const r = await exec('single', command);
     expect(r.exit_reason).toBe('oom');
-    expect(r.stderr).toContain(`[trove: a process was killed: the exec memory limit (${EXEC_MEMORY} bytes) was exceeded]`);
-    const legacy = await api(server, server.runtimeKey, 'single')('/exec', {
+    expect(r.stderr).toContain(
+      `[trove: a process was killed: the exec memory limit (${EXEC_MEMORY} bytes) was exceeded]`,
+    );
+    const legacy = await api(
+      server,
+      server.runtimeKey,
+      'single',
+    )('/exec', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ command: `${command}; exit 9` }),

@@ -19,7 +19,8 @@ const exec = (rt: Client, command: string, path = '/v1/exec') =>
   rt(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) });
 
 /** Runs until the files API creates workspace/<gate>: the test decides when the slot frees up. */
-const hold = (gate: string) => `touch workspace/started; while [ ! -f workspace/${gate} ]; do sleep 0.05; done; echo released`;
+const hold = (gate: string) =>
+  `touch workspace/started; while [ ! -f workspace/${gate} ]; do sleep 0.05; done; echo released`;
 
 async function waitForFile(rt: Client, path: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;

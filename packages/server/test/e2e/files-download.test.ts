@@ -27,7 +27,14 @@ const MTIME = new Date('2026-01-02T03:04:05Z');
 
 let server: StartedServer;
 
-async function call(s: StartedServer, key: string, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}) {
+async function call(
+  s: StartedServer,
+  key: string,
+  method: string,
+  path: string,
+  body?: Buffer | string,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(s.baseUrl + path, {
     method,
     headers: { authorization: `Bearer ${key}`, 'x-namespace': NS, ...headers },
@@ -67,7 +74,8 @@ afterAll(async () => {
 const get = (path: string, extra = '', auth = `Authorization: Bearer {KEY}\r\nX-Namespace: ${NS}\r\n`) =>
   `GET ${path} HTTP/1.1\r\nHost: h\r\n${auth}${extra}\r\n`;
 const closing = get('/files/x', 'Connection: close\r\n');
-const sub = (text: string, vars: Record<string, string>) => text.replace(/\{(\w+)\}/g, (_, k: string) => vars[k] ?? `{${k}}`);
+const sub = (text: string, vars: Record<string, string>) =>
+  text.replace(/\{(\w+)\}/g, (_, k: string) => vars[k] ?? `{${k}}`);
 const vars = () => ({ KEY: server.runtimeKey });
 
 /** Sends `script` at once, returns everything received until the server closes the connection. */
@@ -105,7 +113,9 @@ describe('GET /files/{path} on the wire', () => {
     );
     expect(small!.body.equals(SMALL)).toBe(true);
     expect(capped!.head).toMatch(
-      new RegExp(`^HTTP/1\\.1 200 OK\\r\\nx-request-id: req-\\w+\\r\\ncontent-type: application/octet-stream\\r\\ncontent-length: ${MAX_READ}\\r\\netag: "[0-9a-f]+-${CAPPED.length.toString(16)}-[0-9a-f]+\\.[0-9a-f]+"\\r\\nlast-modified: Fri, 02 Jan 2026 03:04:05 GMT\\r\\nx-trove-size: ${CAPPED.length}\\r\\nx-trove-truncated: 1\\r\\nDate: .+ GMT\\r\\nConnection: keep-alive\\r\\nKeep-Alive: timeout=\\d+$`),
+      new RegExp(
+        `^HTTP/1\\.1 200 OK\\r\\nx-request-id: req-\\w+\\r\\ncontent-type: application/octet-stream\\r\\ncontent-length: ${MAX_READ}\\r\\netag: "[0-9a-f]+-${CAPPED.length.toString(16)}-[0-9a-f]+\\.[0-9a-f]+"\\r\\nlast-modified: Fri, 02 Jan 2026 03:04:05 GMT\\r\\nx-trove-size: ${CAPPED.length}\\r\\nx-trove-truncated: 1\\r\\nDate: .+ GMT\\r\\nConnection: keep-alive\\r\\nKeep-Alive: timeout=\\d+$`,
+      ),
     );
     expect(capped!.body.equals(CAPPED.subarray(0, MAX_READ))).toBe(true);
     expect(last!.head).toMatch(/\r\nConnection: close(\r\n|$)/);
@@ -145,7 +155,13 @@ describe('GET /files/{path} on the wire', () => {
   });
 
   it('HEAD: the headers of the download, no body', async () => {
-    const raw = await exchange(server.port, sub(get('/files/small.bin').replace('GET', 'HEAD') + get('/files/large.bin').replace('GET', 'HEAD') + closing, vars()));
+    const raw = await exchange(
+      server.port,
+      sub(
+        get('/files/small.bin').replace('GET', 'HEAD') + get('/files/large.bin').replace('GET', 'HEAD') + closing,
+        vars(),
+      ),
+    );
     const text = raw.toString('latin1');
     const heads = text.split('\r\n\r\n');
     expect(heads[0]).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 4096\r\n/);
@@ -157,7 +173,16 @@ describe('GET /files/{path} on the wire', () => {
   it('logs one access-log line per download, with the response request id', async () => {
     const before = server.output().length;
     const urls = ['/files/small.bin', '/files/in-link', '/files/large.bin', '/files/nope'];
-    const raw = await exchange(server.port, sub(urls.slice(0, -1).map((u) => get(u)).join('') + get(urls.at(-1)!, 'Connection: close\r\n'), vars()));
+    const raw = await exchange(
+      server.port,
+      sub(
+        urls
+          .slice(0, -1)
+          .map((u) => get(u))
+          .join('') + get(urls.at(-1)!, 'Connection: close\r\n'),
+        vars(),
+      ),
+    );
     const ids = [...raw.toString('latin1').matchAll(/^x-request-id: (\S+)\r$/gm)].map((m) => m[1]!);
     expect(ids).toHaveLength(urls.length);
     const completed = () =>
@@ -199,10 +224,20 @@ describe('GET /files/{path} on the wire', () => {
   });
 
   it('refuses a revoked key on the very next request (the key cache is emptied by the revocation)', async () => {
-    const created = await call(server, server.adminKey, 'POST', `/v1/workspaces/${server.workspaceId}/keys`, JSON.stringify({ name: 'soon-revoked' }), {
-      'content-type': 'application/json',
-    });
-    const script = sub(get('/files/small.bin', '', `Authorization: Bearer ${created.api_key}\r\nX-Namespace: ${NS}\r\n`) + closing, vars());
+    const created = await call(
+      server,
+      server.adminKey,
+      'POST',
+      `/v1/workspaces/${server.workspaceId}/keys`,
+      JSON.stringify({ name: 'soon-revoked' }),
+      {
+        'content-type': 'application/json',
+      },
+    );
+    const script = sub(
+      get('/files/small.bin', '', `Authorization: Bearer ${created.api_key}\r\nX-Namespace: ${NS}\r\n`) + closing,
+      vars(),
+    );
     expect((await exchange(server.port, script)).toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK/);
     await call(server, server.adminKey, 'DELETE', `/v1/workspaces/${server.workspaceId}/keys/${created.key_id}`);
     expect((await exchange(server.port, script)).toString('latin1')).toMatch(/^HTTP\/1\.1 401 Unauthorized/);
@@ -210,7 +245,10 @@ describe('GET /files/{path} on the wire', () => {
 
   it('keeps every byte in order for a client that pipelines and stops reading', async () => {
     const n = 400;
-    const script = sub(get('/files/small.bin').repeat(n - 1) + get('/files/small.bin', 'Connection: close\r\n'), vars());
+    const script = sub(
+      get('/files/small.bin').repeat(n - 1) + get('/files/small.bin', 'Connection: close\r\n'),
+      vars(),
+    );
     const raw = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       const socket = net.connect(server.port, '127.0.0.1', () => {

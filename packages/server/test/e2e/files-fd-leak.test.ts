@@ -104,7 +104,11 @@ beforeAll(async () => {
     ['small.bin', small],
     ['dir/inner.txt', Buffer.from('x')],
   ] as const) {
-    const res = await fetch(`${server.baseUrl}/files/${name}`, { method: 'PUT', headers: h, body: new Uint8Array(body) });
+    const res = await fetch(`${server.baseUrl}/files/${name}`, {
+      method: 'PUT',
+      headers: h,
+      body: new Uint8Array(body),
+    });
     expect(res.status).toBe(200);
   }
 });
@@ -117,7 +121,11 @@ describe('download file descriptors', () => {
   it('are closed after complete, HEAD, failed and aborted downloads', async () => {
     // Warm-up: pools, sockets and lazily opened files exist before the baseline.
     for (let i = 0; i < 5; i++) {
-      expect(Buffer.from(await (await fetch(`${server.baseUrl}/files/small.bin`, { headers: h })).arrayBuffer()).equals(small)).toBe(true);
+      expect(
+        Buffer.from(await (await fetch(`${server.baseUrl}/files/small.bin`, { headers: h })).arrayBuffer()).equals(
+          small,
+        ),
+      ).toBe(true);
     }
     const baseline = await settleFds(Infinity);
 
@@ -150,7 +158,9 @@ describe('download file descriptors', () => {
     // 240 downloads went through; a per-request leak would leave ~240 extra
     // descriptors. Sockets of the aborted requests may take a moment to close.
     const after = await settleFds(baseline + 8);
-    expect(after, `open fds: ${baseline} before, ${after} after ${rounds + 90} downloads`).toBeLessThanOrEqual(baseline + 8);
+    expect(after, `open fds: ${baseline} before, ${after} after ${rounds + 90} downloads`).toBeLessThanOrEqual(
+      baseline + 8,
+    );
 
     // The server still serves the same bytes, and Node never had to close a FileHandle for us.
     const again = Buffer.from(await (await fetch(`${server.baseUrl}/files/big.bin`, { headers: h })).arrayBuffer());
@@ -161,7 +171,8 @@ describe('download file descriptors', () => {
 
 describe('upload and content-read file descriptors', () => {
   it('are closed after complete, refused, short and abandoned uploads and after content reads', async () => {
-    const put = (path: string, body: Buffer) => fetch(`${server.baseUrl}/files/${path}`, { method: 'PUT', headers: h, body: new Uint8Array(body) });
+    const put = (path: string, body: Buffer) =>
+      fetch(`${server.baseUrl}/files/${path}`, { method: 'PUT', headers: h, body: new Uint8Array(body) });
     for (let i = 0; i < 5; i++) expect((await put('up/warm.bin', small)).status).toBe(200);
     const baseline = await settleFds(Infinity);
 
@@ -169,7 +180,9 @@ describe('upload and content-read file descriptors', () => {
     for (let i = 0; i < rounds; i++) {
       const body = i % 2 ? small : randomBytes(1536 * 1024); // one write batch, and more than one
       expect((await put(`up/f-${i % 8}.bin`, body)).status).toBe(200);
-      const back = Buffer.from(await (await fetch(`${server.baseUrl}/files/up/f-${i % 8}.bin`, { headers: h })).arrayBuffer());
+      const back = Buffer.from(
+        await (await fetch(`${server.baseUrl}/files/up/f-${i % 8}.bin`, { headers: h })).arrayBuffer(),
+      );
       expect(back.equals(body)).toBe(true);
       const content = await fetch(`${server.baseUrl}/v1/files/content?path=up/f-${i % 8}.bin`, { headers: h });
       expect(content.status).toBe(200);
@@ -199,7 +212,9 @@ describe('upload and content-read file descriptors', () => {
     expect(readdirSync(dir).filter((n) => n.startsWith('abandoned-'))).toEqual([]);
 
     const after = await settleFds(baseline + 8);
-    expect(after, `open fds: ${baseline} before, ${after} after ${rounds * 3 + 80} requests`).toBeLessThanOrEqual(baseline + 8);
+    expect(after, `open fds: ${baseline} before, ${after} after ${rounds * 3 + 80} requests`).toBeLessThanOrEqual(
+      baseline + 8,
+    );
     expect(server.output()).not.toMatch(/Closing file descriptor \d+ on garbage collection/);
   });
 });

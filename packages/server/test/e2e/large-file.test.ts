@@ -44,10 +44,14 @@ describe('large files', () => {
 
     const sent = createHash('sha256');
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${server.baseUrl}/files/huge.bin`, { method: 'PUT', headers: { ...h, 'content-length': String(SIZE) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
+      const req = request(
+        `${server.baseUrl}/files/huge.bin`,
+        { method: 'PUT', headers: { ...h, 'content-length': String(SIZE) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        },
+      );
       req.on('error', reject);
       let i = 0;
       const pump = () => {

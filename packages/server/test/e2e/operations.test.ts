@@ -17,7 +17,11 @@ async function json(s: StartedServer, key: string, method: string, path: string,
   const headers: Record<string, string> = { authorization: `Bearer ${key}` };
   if (ns) headers['x-namespace'] = ns;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(s.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(s.baseUrl + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -29,7 +33,10 @@ describe('logs', () => {
     const created = await json(s, s.adminKey, 'POST', `/v1/workspaces/${ws}/keys`, { name: 'ci', namespace: null });
     expect(created.status).toBe(201);
     const newKey = created.body.api_key as string;
-    const hook = await json(s, s.adminKey, 'POST', `/v1/workspaces/${ws}/webhooks`, { url: 'http://127.0.0.1:9/h', events: ['*'] });
+    const hook = await json(s, s.adminKey, 'POST', `/v1/workspaces/${ws}/webhooks`, {
+      url: 'http://127.0.0.1:9/h',
+      events: ['*'],
+    });
     expect(hook.status).toBe(201);
     const secret = hook.body.signing_secret as string;
     expect(secret).toMatch(/^trove-whsec-/);
@@ -38,7 +45,10 @@ describe('logs', () => {
     const bogus = 'trove-sk-' + 'b'.repeat(48);
     expect((await json(s, bogus, 'GET', '/v1/me')).status).toBe(401);
     // A key sent in a body field is dropped (unknown fields are ignored) and never echoed into the log.
-    expect((await json(s, s.adminKey, 'POST', `/v1/workspaces/${ws}/keys`, { name: 'x', namespace: null, api_key: bogus })).status).toBe(201);
+    expect(
+      (await json(s, s.adminKey, 'POST', `/v1/workspaces/${ws}/keys`, { name: 'x', namespace: null, api_key: bogus }))
+        .status,
+    ).toBe(201);
     await json(s, s.adminKey, 'DELETE', `/v1/workspaces/${ws}/keys/${created.body.key_id as string}`);
     await s.stop();
 
@@ -98,7 +108,10 @@ describe('SIGTERM', () => {
     const uploads = () => {
       const base = join(s.dataDir, 'tmp');
       if (!existsSync(base)) return 0;
-      return readdirSync(base).reduce((n, d) => n + readdirSync(join(base, d)).filter((f) => f.startsWith('upload-')).length, 0);
+      return readdirSync(base).reduce(
+        (n, d) => n + readdirSync(join(base, d)).filter((f) => f.startsWith('upload-')).length,
+        0,
+      );
     };
     for (let i = 0; i < 500 && uploads() === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(uploads()).toBeGreaterThan(0);
@@ -125,9 +138,12 @@ describe('SIGTERM', () => {
     const latest = await json(s, s.adminKey, 'GET', `/v1/workspaces/${s.workspaceId}/events?limit=1`);
     const since = (latest.body.events as Array<{ created_at: string }>)[0]!.created_at;
     const t0 = Date.now();
-    const poll = fetch(`${s.baseUrl}/v1/workspaces/${s.workspaceId}/events?wait=30&since=${encodeURIComponent(since)}&types=file.deleted`, {
-      headers: { authorization: `Bearer ${s.adminKey}` },
-    });
+    const poll = fetch(
+      `${s.baseUrl}/v1/workspaces/${s.workspaceId}/events?wait=30&since=${encodeURIComponent(since)}&types=file.deleted`,
+      {
+        headers: { authorization: `Bearer ${s.adminKey}` },
+      },
+    );
     // The request is in the server once it is logged ("incoming request", debug level).
     for (let i = 0; i < 500 && !s.output().includes('wait=30'); i++) await new Promise((r) => setTimeout(r, 10));
     expect(s.output()).toContain('wait=30');

@@ -36,19 +36,82 @@ function manifest(root: string, skip: (p: string) => boolean): Map<string, strin
 
 function hostilePaths(): string[] {
   const bodies = [
-    '..', '../', '../..', '../../..', '../B/secret.txt', '../ns-b/secret.txt', '../../namespaces/ns-b/secret.txt',
-    '../../../../../../etc/passwd', 'a/../../ns-b/secret.txt', 'a/b/../../../ns-b/secret.txt', './../ns-b/secret.txt',
-    '..%2f..%2fns-b%2fsecret.txt', '%2e%2e/%2e%2e/ns-b/secret.txt', '%2e%2e%2f', '..%5c..%5csecret.txt', '..\\..\\ns-b\\secret.txt',
-    '....//....//ns-b/secret.txt', '.../...//secret.txt', '..;/secret.txt', '..%00/secret.txt', 'x\u0000y', 'ok.txt\u0000.png',
-    '\u2025/secret.txt', '\uff0e\uff0e/ns-b/secret.txt', '..\u2215ns-b\u2215secret.txt', '%c0%ae%c0%ae/secret.txt',
-    'link-out/secret.txt', 'link-out/../secret.txt', 'link-out', 'abs-link/passwd', 'abs-link', 'dir-link/trove.db', 'dir-link',
-    'dir-link/workspaces', 'nested/inner-link/secret.txt', 'nested/inner-link', 'loop/x', 'loop', 'dangling', 'dangling/x',
-    'outside-file-link', 'data-link/outside.txt', 'rel-escape/secret.txt', 'rel-escape', '/etc/passwd', '//etc/passwd',
-    '/../../etc/passwd', 'workspace/../ns-b/secret.txt', 'workspace/../../secret.txt', '~/secret.txt', '~root/.ssh/id_rsa',
-    '$HOME/x', '`id`', '$(id)', 'a'.repeat(256), ('b'.repeat(200) + '/').repeat(25) + 'x', 'c/'.repeat(2100) + 'x',
-    'sibling-evil/secret.txt', '../ns-a-evil/secret.txt', '.', './', 'workspace', 'workspace/', '/workspace/', '',
-    'ns-b/../../secret.txt', '%', '%%', '%zz', '%ff%fe', 'a%2F..%2F..%2Fsecret.txt', 'proc/self/root/etc/passwd',
-    '/proc/self/root/etc/passwd', '/proc/self/cwd/trove.db', '/dev/zero', '/dev/random',
+    '..',
+    '../',
+    '../..',
+    '../../..',
+    '../B/secret.txt',
+    '../ns-b/secret.txt',
+    '../../namespaces/ns-b/secret.txt',
+    '../../../../../../etc/passwd',
+    'a/../../ns-b/secret.txt',
+    'a/b/../../../ns-b/secret.txt',
+    './../ns-b/secret.txt',
+    '..%2f..%2fns-b%2fsecret.txt',
+    '%2e%2e/%2e%2e/ns-b/secret.txt',
+    '%2e%2e%2f',
+    '..%5c..%5csecret.txt',
+    '..\\..\\ns-b\\secret.txt',
+    '....//....//ns-b/secret.txt',
+    '.../...//secret.txt',
+    '..;/secret.txt',
+    '..%00/secret.txt',
+    'x\u0000y',
+    'ok.txt\u0000.png',
+    '\u2025/secret.txt',
+    '\uff0e\uff0e/ns-b/secret.txt',
+    '..\u2215ns-b\u2215secret.txt',
+    '%c0%ae%c0%ae/secret.txt',
+    'link-out/secret.txt',
+    'link-out/../secret.txt',
+    'link-out',
+    'abs-link/passwd',
+    'abs-link',
+    'dir-link/trove.db',
+    'dir-link',
+    'dir-link/workspaces',
+    'nested/inner-link/secret.txt',
+    'nested/inner-link',
+    'loop/x',
+    'loop',
+    'dangling',
+    'dangling/x',
+    'outside-file-link',
+    'data-link/outside.txt',
+    'rel-escape/secret.txt',
+    'rel-escape',
+    '/etc/passwd',
+    '//etc/passwd',
+    '/../../etc/passwd',
+    'workspace/../ns-b/secret.txt',
+    'workspace/../../secret.txt',
+    '~/secret.txt',
+    '~root/.ssh/id_rsa',
+    '$HOME/x',
+    '`id`',
+    '$(id)',
+    'a'.repeat(256),
+    ('b'.repeat(200) + '/').repeat(25) + 'x',
+    'c/'.repeat(2100) + 'x',
+    'sibling-evil/secret.txt',
+    '../ns-a-evil/secret.txt',
+    '.',
+    './',
+    'workspace',
+    'workspace/',
+    '/workspace/',
+    '',
+    'ns-b/../../secret.txt',
+    '%',
+    '%%',
+    '%zz',
+    '%ff%fe',
+    'a%2F..%2F..%2Fsecret.txt',
+    'proc/self/root/etc/passwd',
+    '/proc/self/root/etc/passwd',
+    '/proc/self/cwd/trove.db',
+    '/dev/zero',
+    '/dev/random',
   ];
   const prefixes = ['', '/', 'workspace/', '/workspace/', './', 'workspace//'];
   const out = new Set<string>();
@@ -93,7 +156,8 @@ describe('hostile paths', () => {
   it('never touch anything outside the namespace root', async () => {
     const paths = hostilePaths();
     expect(paths.length).toBeGreaterThanOrEqual(300);
-    const skip = (p: string) => p === nsA || p.startsWith(nsA + '/') || /trove\.db(-wal|-shm)?$/.test(p) || p.endsWith('.healthz');
+    const skip = (p: string) =>
+      p === nsA || p.startsWith(nsA + '/') || /trove\.db(-wal|-shm)?$/.test(p) || p.endsWith('.healthz');
     const beforeData = manifest(server.dataDir, skip);
     const beforeOutside = manifest(outsideDir, () => false);
     const etcPasswd = readFileSync('/etc/passwd', 'utf8');
@@ -108,7 +172,9 @@ describe('hostile paths', () => {
         fetch(server.baseUrl + '/v1/files?recursive=true&path=' + encodeURIComponent(p), { headers: h }),
         fetch(server.baseUrl + '/files/' + enc, { headers: h }),
         // Unencoded too, as the Python client sends it.
-        fetch(server.baseUrl + '/files/' + p.replace(/[\u0000#?]/g, encodeURIComponent), { headers: h }).catch(() => new Response(null, { status: 499 })),
+        fetch(server.baseUrl + '/files/' + p.replace(/[\u0000#?]/g, encodeURIComponent), { headers: h }).catch(
+          () => new Response(null, { status: 499 }),
+        ),
       ];
       for (const res of await Promise.all(requests)) {
         note(res.status);
@@ -121,7 +187,11 @@ describe('hostile paths', () => {
         ['POST', '/write', JSON.stringify({ path: p, content: 'pwned' })],
         ['PUT', '/files/' + enc, 'pwned'],
       ] as const) {
-        const res = await fetch(server.baseUrl + url, { method, headers: { ...h, 'content-type': 'application/json' }, body });
+        const res = await fetch(server.baseUrl + url, {
+          method,
+          headers: { ...h, 'content-type': 'application/json' },
+          body,
+        });
         note(res.status);
         expect(res.status, `${method} ${JSON.stringify(p)}`).toBeLessThan(500);
         if (res.status >= 400) expect(typeof ((await res.json()) as { detail: string }).detail).toBe('string');
@@ -148,7 +218,11 @@ describe('hostile paths', () => {
   }, 300_000);
 
   it('names the refusals clearly', async () => {
-    const h = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'ns-a', 'content-type': 'application/json' };
+    const h = {
+      authorization: `Bearer ${server.runtimeKey}`,
+      'x-namespace': 'ns-a',
+      'content-type': 'application/json',
+    };
     symlinkSync('../ns-b', join(nsA, 'link-again'));
     const cases: Array<[string, number, string]> = [
       ['../x', 400, 'path_invalid'],
@@ -157,7 +231,11 @@ describe('hostile paths', () => {
       ['link-again/x.txt', 400, 'path_outside_namespace'],
     ];
     for (const [path, status, code] of cases) {
-      const res = await fetch(server.baseUrl + '/write', { method: 'POST', headers: h, body: JSON.stringify({ path, content: 'x' }) });
+      const res = await fetch(server.baseUrl + '/write', {
+        method: 'POST',
+        headers: h,
+        body: JSON.stringify({ path, content: 'x' }),
+      });
       expect(res.status).toBe(status);
       expect(((await res.json()) as { code: string }).code).toBe(code);
     }

@@ -110,12 +110,20 @@ async function start(rt: Rt, body: Record<string, unknown>): Promise<Proc> {
 }
 
 /** The whole retained stream, read page by page from `from`. */
-async function readAll(rt: Rt, id: string, stream: 'stdout' | 'stderr', from = 0, limit?: number): Promise<{ data: Buffer; first: Output; last: Output }> {
+async function readAll(
+  rt: Rt,
+  id: string,
+  stream: 'stdout' | 'stderr',
+  from = 0,
+  limit?: number,
+): Promise<{ data: Buffer; first: Output; last: Output }> {
   const parts: Buffer[] = [];
   let offset = from;
   let first: Output | undefined;
   for (;;) {
-    const o = await ok<Output>(rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`));
+    const o = await ok<Output>(
+      rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
+    );
     first ??= o;
     parts.push(decode(o));
     offset = o.next_offset;
@@ -181,7 +189,9 @@ describe.skipIf(!hasBwrap)(`background processes over HTTP${hasBwrap ? '' : ` ($
     // The process runs on without its client.
     expect((await ok<Proc>(rt(`/v1/processes/${p.process_id}`))).state).toBe('running');
     await ok(rt('/write', json('POST', { path: 'go-rejoin', content: '' })));
-    const rejoin = await rt(`/v1/processes/${p.process_id}/stream?stdout_offset=999999`, { headers: { 'last-event-id': lastId } });
+    const rejoin = await rt(`/v1/processes/${p.process_id}/stream?stdout_offset=999999`, {
+      headers: { 'last-event-id': lastId },
+    });
     let rest = '';
     let err = '';
     let exit: Proc | null = null;
@@ -209,7 +219,9 @@ describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, 
   let server: StartedServer;
   let rt: Rt;
   beforeAll(async () => {
-    server = await startServer({ env: { TROVE_EXEC_TIMEOUT_MS: '3000', TROVE_EXEC_MAX_OUTPUT_BYTES: String(100 * 1024) } });
+    server = await startServer({
+      env: { TROVE_EXEC_TIMEOUT_MS: '3000', TROVE_EXEC_MAX_OUTPUT_BYTES: String(100 * 1024) },
+    });
     rt = api(server, server.runtimeKey, 'live');
   });
   afterAll(async () => {
@@ -219,7 +231,11 @@ describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, 
   it('the first output arrives while the command still runs (Accept: text/event-stream)', async () => {
     const res = await rt(
       '/v1/exec',
-      json('POST', { command: 'echo a; while [ ! -f workspace/go-live ]; do sleep 0.02; done; touch workspace/after; echo b' }, { accept: 'text/event-stream' }),
+      json(
+        'POST',
+        { command: 'echo a; while [ ! -f workspace/go-live ]; do sleep 0.02; done; touch workspace/after; echo b' },
+        { accept: 'text/event-stream' },
+      ),
     );
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
@@ -235,7 +251,16 @@ describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, 
     }
     expect(seen.slice(1)).toEqual([
       { event: 'stdout', data: { offset: 2, data: 'b\n', encoding: 'utf-8' } },
-      { event: 'exit', data: { exit_code: 0, exit_reason: 'exited', duration_ms: expect.any(Number), stdout_truncated: false, stderr_truncated: false } },
+      {
+        event: 'exit',
+        data: {
+          exit_code: 0,
+          exit_reason: 'exited',
+          duration_ms: expect.any(Number),
+          stdout_truncated: false,
+          stderr_truncated: false,
+        },
+      },
     ]);
     const ev = await events(server, 'exec.completed');
     expect(ev[0]!.data).toMatchObject({ exit_code: 0, stdout: 'a\nb\n' });
@@ -248,7 +273,16 @@ describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, 
     expect(seen).toEqual([
       { event: 'stderr', data: { offset: 0, data: 'x\n', encoding: 'utf-8' } },
       { event: 'error', data: { detail: 'Command timed out after 3s.', code: 'exec_timeout' } },
-      { event: 'exit', data: { exit_code: 124, exit_reason: 'timeout', duration_ms: expect.any(Number), stdout_truncated: false, stderr_truncated: false } },
+      {
+        event: 'exit',
+        data: {
+          exit_code: 124,
+          exit_reason: 'timeout',
+          duration_ms: expect.any(Number),
+          stdout_truncated: false,
+          stderr_truncated: false,
+        },
+      },
     ]);
   });
 
@@ -263,106 +297,130 @@ describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, 
     expect(bytes).toBe(100 * 1024);
     expect(exit).toMatchObject({ exit_code: 0, stdout_truncated: true, stderr_truncated: false });
     const plain = await ok<Record<string, unknown>>(rt('/v1/exec', json('POST', { command: 'echo plain' })));
-    expect(plain).toEqual({ exit_code: 0, stdout: 'plain\n', stderr: '', duration_ms: expect.any(Number), exit_reason: 'exited' });
+    expect(plain).toEqual({
+      exit_code: 0,
+      stdout: 'plain\n',
+      stderr: '',
+      duration_ms: expect.any(Number),
+      exit_reason: 'exited',
+    });
   });
 
   it('a refusal before the sandbox is up is an ordinary JSON error', async () => {
-    const e = await errorOf(rt('/v1/exec', json('POST', { command: 'true', stdin: 'x'.repeat(1024 * 1024 + 1) }, { accept: 'text/event-stream' })));
+    const e = await errorOf(
+      rt(
+        '/v1/exec',
+        json('POST', { command: 'true', stdin: 'x'.repeat(1024 * 1024 + 1) }, { accept: 'text/event-stream' }),
+      ),
+    );
     expect([e.status, e.code]).toEqual([422, 'validation_failed']);
   });
 });
 
-describe.skipIf(!hasBwrap)(`background processes across a restart and with a slow reader${hasBwrap ? '' : ` (${SKIP})`}`, () => {
-  let server: StartedServer;
-  afterAll(async () => {
-    await server?.close();
-  });
+describe.skipIf(!hasBwrap)(
+  `background processes across a restart and with a slow reader${hasBwrap ? '' : ` (${SKIP})`}`,
+  () => {
+    let server: StartedServer;
+    afterAll(async () => {
+      await server?.close();
+    });
 
-  /** Reads an NDJSON or SSE response slowly (a pause after every ~4 MiB), noting the server's peak RSS. */
-  async function slowRead(s: StartedServer, path: string, init: { method?: string; body?: string; headers: Record<string, string> }) {
-    const before = vmRssBytes(s.proc.pid!);
-    let peak = before;
-    let received = 0;
-    let sinceSample = 0;
-    await new Promise<void>((resolve, reject) => {
-      const req = request(new URL(s.baseUrl + path), { method: init.method ?? 'GET', headers: { authorization: `Bearer ${s.runtimeKey}`, ...init.headers } }, (res) => {
-        let pending = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          pending += chunk;
-          // NDJSON lines, or SSE "data: " lines: either way one JSON object per line.
-          let i: number;
-          while ((i = pending.indexOf('\n')) !== -1) {
-            let line = pending.slice(0, i);
-            pending = pending.slice(i + 1);
-            if (line.startsWith('data: ')) line = line.slice(6);
-            if (!line.startsWith('{')) continue;
-            const m = JSON.parse(line) as { type?: string; data?: string; encoding?: string; offset?: number };
-            if (typeof m.data === 'string' && m.offset !== undefined) {
-              const n = decode(m as Output).length;
-              received += n;
-              sinceSample += n;
-            }
-          }
-          if (sinceSample >= 4 * 1024 * 1024) {
-            sinceSample = 0;
-            res.pause();
-            peak = Math.max(peak, vmRssBytes(s.proc.pid!));
-            setTimeout(() => res.resume(), 100);
-          }
-        });
-        res.on('end', () => resolve());
-        res.on('error', reject);
+    /** Reads an NDJSON or SSE response slowly (a pause after every ~4 MiB), noting the server's peak RSS. */
+    async function slowRead(
+      s: StartedServer,
+      path: string,
+      init: { method?: string; body?: string; headers: Record<string, string> },
+    ) {
+      const before = vmRssBytes(s.proc.pid!);
+      let peak = before;
+      let received = 0;
+      let sinceSample = 0;
+      await new Promise<void>((resolve, reject) => {
+        const req = request(
+          new URL(s.baseUrl + path),
+          { method: init.method ?? 'GET', headers: { authorization: `Bearer ${s.runtimeKey}`, ...init.headers } },
+          (res) => {
+            let pending = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              pending += chunk;
+              // NDJSON lines, or SSE "data: " lines: either way one JSON object per line.
+              let i: number;
+              while ((i = pending.indexOf('\n')) !== -1) {
+                let line = pending.slice(0, i);
+                pending = pending.slice(i + 1);
+                if (line.startsWith('data: ')) line = line.slice(6);
+                if (!line.startsWith('{')) continue;
+                const m = JSON.parse(line) as { type?: string; data?: string; encoding?: string; offset?: number };
+                if (typeof m.data === 'string' && m.offset !== undefined) {
+                  const n = decode(m as Output).length;
+                  received += n;
+                  sinceSample += n;
+                }
+              }
+              if (sinceSample >= 4 * 1024 * 1024) {
+                sinceSample = 0;
+                res.pause();
+                peak = Math.max(peak, vmRssBytes(s.proc.pid!));
+                setTimeout(() => res.resume(), 100);
+              }
+            });
+            res.on('end', () => resolve());
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(init.body);
       });
-      req.on('error', reject);
-      req.end(init.body);
-    });
-    return { received, growth: peak - before };
-  }
+      return { received, growth: peak - before };
+    }
 
-  it('100 MiB streamed to a slow reader: the server RSS grows by less than 32 MiB (process stream and live exec)', async () => {
-    const total = 100 * 1024 * 1024;
-    server = await startServer({
-      env: {
-        TROVE_PROCESS_OUTPUT_BYTES: String(128 * 1024 * 1024),
-        TROVE_EXEC_MAX_OUTPUT_BYTES: String(128 * 1024 * 1024),
-        TROVE_EXEC_TIMEOUT_MS: '300000',
-      },
-    });
-    const command = `yes 0123456789abcdef0123456789abcdef | head -c ${total}`;
-    const rt = api(server, server.runtimeKey, 'big');
-    const p = await start(rt, { command });
-    const proc = await slowRead(server, `/v1/processes/${p.process_id}/stream`, { headers: { 'x-namespace': 'big', accept: 'application/x-ndjson' } });
-    expect(proc.received).toBe(total);
-    expect(proc.growth, `RSS growth ${proc.growth} bytes`).toBeLessThan(32 * 1024 * 1024);
-    // Live exec: the command waits for the slow client (the launcher's window), nothing piles up in the server.
-    const live = await slowRead(server, '/v1/exec', {
-      method: 'POST',
-      body: JSON.stringify({ command }),
-      headers: { 'x-namespace': 'big', 'content-type': 'application/json', accept: 'text/event-stream' },
-    });
-    expect(live.received).toBe(total);
-    expect(live.growth, `RSS growth ${live.growth} bytes`).toBeLessThan(32 * 1024 * 1024);
-  }, 180_000);
+    it('100 MiB streamed to a slow reader: the server RSS grows by less than 32 MiB (process stream and live exec)', async () => {
+      const total = 100 * 1024 * 1024;
+      server = await startServer({
+        env: {
+          TROVE_PROCESS_OUTPUT_BYTES: String(128 * 1024 * 1024),
+          TROVE_EXEC_MAX_OUTPUT_BYTES: String(128 * 1024 * 1024),
+          TROVE_EXEC_TIMEOUT_MS: '300000',
+        },
+      });
+      const command = `yes 0123456789abcdef0123456789abcdef | head -c ${total}`;
+      const rt = api(server, server.runtimeKey, 'big');
+      const p = await start(rt, { command });
+      const proc = await slowRead(server, `/v1/processes/${p.process_id}/stream`, {
+        headers: { 'x-namespace': 'big', accept: 'application/x-ndjson' },
+      });
+      expect(proc.received).toBe(total);
+      expect(proc.growth, `RSS growth ${proc.growth} bytes`).toBeLessThan(32 * 1024 * 1024);
+      // Live exec: the command waits for the slow client (the launcher's window), nothing piles up in the server.
+      const live = await slowRead(server, '/v1/exec', {
+        method: 'POST',
+        body: JSON.stringify({ command }),
+        headers: { 'x-namespace': 'big', 'content-type': 'application/json', accept: 'text/event-stream' },
+      });
+      expect(live.received).toBe(total);
+      expect(live.growth, `RSS growth ${live.growth} bytes`).toBeLessThan(32 * 1024 * 1024);
+    }, 180_000);
 
-  it('after a restart the process is gone, its record says server_restart and its output is kept', async () => {
-    const rt = api(server, server.runtimeKey, 'restart');
-    const p = await start(rt, { command: 'echo before; while :; do sleep 1; done' });
-    const s = await rt(`/v1/processes/${p.process_id}/stream`);
-    for await (const e of sse(s)) if (e.event === 'stdout') break;
-    await server.kill('SIGKILL');
-    server = await server.restart();
-    const rt2 = api(server, server.runtimeKey, 'restart');
-    const after = await ok<Proc>(rt2(`/v1/processes/${p.process_id}`));
-    expect(after).toMatchObject({ state: 'exited', exit_reason: 'server_restart', exit_code: null, stdout_bytes: 7 });
-    expect((await readAll(rt2, p.process_id, 'stdout')).data.toString()).toBe('before\n');
-    // A graceful stop records it at shutdown.
-    const q = await start(rt2, { command: 'sleep 600' });
-    await server.stop();
-    server = await server.restart();
-    expect(await ok<Proc>(api(server, server.runtimeKey, 'restart')(`/v1/processes/${q.process_id}`))).toMatchObject({
-      state: 'exited',
-      exit_reason: 'server_restart',
-    });
-  }, 120_000);
-});
+    it('after a restart the process is gone, its record says server_restart and its output is kept', async () => {
+      const rt = api(server, server.runtimeKey, 'restart');
+      const p = await start(rt, { command: 'echo before; while :; do sleep 1; done' });
+      const s = await rt(`/v1/processes/${p.process_id}/stream`);
+      for await (const e of sse(s)) if (e.event === 'stdout') break;
+      await server.kill('SIGKILL');
+      server = await server.restart();
+      const rt2 = api(server, server.runtimeKey, 'restart');
+      const after = await ok<Proc>(rt2(`/v1/processes/${p.process_id}`));
+      expect(after).toMatchObject({ state: 'exited', exit_reason: 'server_restart', exit_code: null, stdout_bytes: 7 });
+      expect((await readAll(rt2, p.process_id, 'stdout')).data.toString()).toBe('before\n');
+      // A graceful stop records it at shutdown.
+      const q = await start(rt2, { command: 'sleep 600' });
+      await server.stop();
+      server = await server.restart();
+      expect(await ok<Proc>(api(server, server.runtimeKey, 'restart')(`/v1/processes/${q.process_id}`))).toMatchObject({
+        state: 'exited',
+        exit_reason: 'server_restart',
+      });
+    }, 120_000);
+  },
+);

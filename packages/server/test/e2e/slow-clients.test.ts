@@ -60,7 +60,12 @@ function connect(): Promise<Conn> {
     socket.on('error', () => {});
     socket.once('close', () => (closed = true));
     socket.once('connect', () =>
-      resolve({ socket, text: () => Buffer.concat(chunks).toString('latin1'), ended: () => ended, isClosed: () => closed }),
+      resolve({
+        socket,
+        text: () => Buffer.concat(chunks).toString('latin1'),
+        ended: () => ended,
+        isClosed: () => closed,
+      }),
     );
     socket.once('error', reject);
   });
@@ -80,14 +85,20 @@ async function until(what: string, check: () => boolean, ms = 15_000): Promise<v
  * FIN, a socket it has let go of answers the next byte with a reset; one it still holds reads it.
  */
 async function serverCloses(conn: Conn, ms = 15_000): Promise<void> {
-  await until('the server to close the connection', () => {
-    if (conn.ended() && !conn.socket.destroyed) conn.socket.write('\r\n');
-    return conn.isClosed();
-  }, ms);
+  await until(
+    'the server to close the connection',
+    () => {
+      if (conn.ended() && !conn.socket.destroyed) conn.socket.write('\r\n');
+      return conn.isClosed();
+    },
+    ms,
+  );
 }
 
 function head(method: string, path: string, headers: Record<string, string | number>): string {
-  return `${method} ${path} HTTP/1.1\r\nHost: t\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  return `${method} ${path} HTTP/1.1\r\nHost: t\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
 }
 
 /** The status line, lower-cased header names and parsed JSON body of the first response in `text`. */
@@ -114,7 +125,10 @@ function sendForever(conn: Conn, chunked = false): void {
 
 const auth = () => ({ Authorization: `Bearer ${server.runtimeKey}`, 'X-Namespace': NS });
 const call = (path: string, init: RequestInit = {}) =>
-  fetch(server.baseUrl + path, { ...init, headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': NS, ...init.headers } });
+  fetch(server.baseUrl + path, {
+    ...init,
+    headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': NS, ...init.headers },
+  });
 
 /** Every regular file in the data dir but the database's: what an upload may leave behind. */
 function dataFiles(dir = server.dataDir): string[] {
@@ -136,7 +150,12 @@ function openDataFiles(): string[] {
         return '';
       }
     })
-    .filter((target) => target.startsWith(server.dataDir + '/') && !/trove\.db/.test(target) && statSafe(target.replace(/ \(deleted\)$/, '')));
+    .filter(
+      (target) =>
+        target.startsWith(server.dataDir + '/') &&
+        !/trove\.db/.test(target) &&
+        statSafe(target.replace(/ \(deleted\)$/, '')),
+    );
 }
 
 function statSafe(p: string): boolean {
@@ -176,7 +195,10 @@ describe('body idle timeout', () => {
     const res = parseResponse(conn.text());
     expect(res.status).toBe(408);
     expect(res.headers.connection).toBe('close');
-    expect(res.body).toEqual({ detail: `The request body stalled: no data arrived for ${IDLE_MS / 1000} s`, code: 'request_timeout' });
+    expect(res.body).toEqual({
+      detail: `The request body stalled: no data arrived for ${IDLE_MS / 1000} s`,
+      code: 'request_timeout',
+    });
 
     expect(dataFiles()).toEqual(filesBefore);
     expect(openDataFiles()).toEqual(openBefore);
@@ -190,7 +212,11 @@ describe('body idle timeout', () => {
       signal: AbortSignal.timeout(10_000),
     });
     expect(snap.status).toBe(200);
-    const write = await call('/files/trickle.bin', { method: 'PUT', body: 'done', signal: AbortSignal.timeout(10_000) });
+    const write = await call('/files/trickle.bin', {
+      method: 'PUT',
+      body: 'done',
+      signal: AbortSignal.timeout(10_000),
+    });
     expect(write.status).toBe(200);
     expect(await (await call('/files/trickle.bin')).text()).toBe('done');
   });
@@ -198,7 +224,9 @@ describe('body idle timeout', () => {
   it('answers 408 to a JSON body that stalls', async () => {
     const conn = await connect();
     const body = JSON.stringify({ path: 'stalled.txt', content: 'never finished' });
-    conn.socket.write(head('POST', '/write', { ...auth(), 'Content-Type': 'application/json', 'Content-Length': body.length }));
+    conn.socket.write(
+      head('POST', '/write', { ...auth(), 'Content-Type': 'application/json', 'Content-Length': body.length }),
+    );
     conn.socket.write(body.slice(0, 10));
     await serverCloses(conn);
     const res = parseResponse(conn.text());
@@ -232,7 +260,12 @@ describe('body idle timeout', () => {
 describe('early answers close the connection', () => {
   for (const [name, method, path, headers] of [
     ['an upload without a key', 'PUT', '/files/huge.bin', { 'X-Namespace': NS }],
-    ['an upload with a wrong key', 'PUT', '/files/huge.bin', { Authorization: 'Bearer trove-sk-wrong', 'X-Namespace': NS }],
+    [
+      'an upload with a wrong key',
+      'PUT',
+      '/files/huge.bin',
+      { Authorization: 'Bearer trove-sk-wrong', 'X-Namespace': NS },
+    ],
     ['a JSON call without a key', 'POST', '/write', { 'Content-Type': 'application/json' }],
   ] as const) {
     it(`401 to ${name} with an endless body: answered, then closed while the client keeps sending`, async () => {
@@ -274,7 +307,13 @@ describe('early answers close the connection', () => {
   it('a client that sends its whole body before reading (as Python http.client does) still gets the 401', async () => {
     const conn = await connect();
     const body = Buffer.alloc(8 * 1024 * 1024, 0x62);
-    conn.socket.write(head('PUT', '/files/whole.bin', { Authorization: 'Bearer trove-sk-wrong', 'X-Namespace': NS, 'Content-Length': body.length }));
+    conn.socket.write(
+      head('PUT', '/files/whole.bin', {
+        Authorization: 'Bearer trove-sk-wrong',
+        'X-Namespace': NS,
+        'Content-Length': body.length,
+      }),
+    );
     const written = await new Promise<Error | null | undefined>((r) => conn.socket.write(body, r));
     expect(written ?? null).toBeNull();
     await serverCloses(conn);
@@ -288,7 +327,11 @@ describe('early answers close the connection', () => {
     await until('the 401', () => conn.text().endsWith('"code":"unauthorized"}'));
     // The rest of the refused body, then a request the client had queued behind it.
     const del = JSON.stringify({ path: 'victim.txt' });
-    conn.socket.write('y'.repeat(990) + head('POST', '/delete', { ...auth(), 'Content-Type': 'application/json', 'Content-Length': del.length }) + del);
+    conn.socket.write(
+      'y'.repeat(990) +
+        head('POST', '/delete', { ...auth(), 'Content-Type': 'application/json', 'Content-Length': del.length }) +
+        del,
+    );
     await serverCloses(conn);
     expect(conn.text().match(/HTTP\/1\.1 /g)).toHaveLength(1);
     expect(await (await call('/files/victim.txt')).text()).toBe('still here');

@@ -121,7 +121,10 @@ describe('export → import round trip', () => {
       expect(listing).toMatch(/^-rw-r--r-- .* 268435456 .* sparse\.bin$/m);
     }
 
-    const imported = await ok<Snapshot>(dst(`/v1/snapshots/import?label=${encodeURIComponent('from tar-src')}`, importInit(archive)), 201);
+    const imported = await ok<Snapshot>(
+      dst(`/v1/snapshots/import?label=${encodeURIComponent('from tar-src')}`, importInit(archive)),
+      201,
+    );
     expect(imported).toEqual({
       snapshot_id: expect.stringMatching(/^snap-[0-9a-f]{24}$/),
       namespace: 'tar-dst',
@@ -133,11 +136,16 @@ describe('export → import round trip', () => {
     // Normalised into our own format, which is deterministic: the very same bytes.
     expect((await download(dst, imported.snapshot_id)).equals(archive)).toBe(true);
     // A plain tar is accepted too, and stored the same way.
-    const fromTar = await ok<Snapshot>(dst('/v1/snapshots/import', importInit(gunzipSync(archive), 'application/x-tar')), 201);
+    const fromTar = await ok<Snapshot>(
+      dst('/v1/snapshots/import', importInit(gunzipSync(archive), 'application/x-tar')),
+      201,
+    );
     expect(fromTar.label).toBeNull();
     expect((await download(dst, fromTar.snapshot_id)).equals(archive)).toBe(true);
 
-    expect(await ok(dst(`/v1/snapshots/${imported.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: snap.file_count });
+    expect(await ok(dst(`/v1/snapshots/${imported.snapshot_id}/restore`, { method: 'POST' }))).toEqual({
+      files_restored: snap.file_count,
+    });
     const dstRoot = nsRootOf(server, 'tar-dst');
     expect(await manifest(dstRoot)).toEqual(before);
     const [a, b, c] = await Promise.all(['linked.txt', 'src/hard-1', 'hard-2'].map((p) => fsp.stat(join(dstRoot, p))));
@@ -155,24 +163,29 @@ describe('export → import round trip', () => {
     expect(readdirSync(join(server.dataDir, 'workspaces', server.workspaceId, '.trees'))).toEqual([]);
   });
 
-  it.skipIf(!hasGnuTar)('imports a tree archived by GNU tar (sparse, hard links, pax) and restores it exactly', async () => {
-    const tree = join(work, 'gnu-tree');
-    await buildFixtureTree(tree);
-    await fsp.link(join(tree, 'README.md'), join(tree, 'readme-link'));
-    const fh = await fsp.open(join(tree, 'holes.bin'), 'w');
-    await fh.truncate(32 * MiB);
-    await fh.write(pseudoRandom(4096, 6), 0, 4096, 16 * MiB);
-    await fh.close();
-    const gnu = execFileSync('tar', ['--sparse', '--format=pax', '-czf', '-', '-C', tree, '.'], { maxBuffer: 64 * MiB });
-    const rt = api(server, server.runtimeKey, 'tar-gnu');
-    const snap = await ok<Snapshot>(rt('/v1/snapshots/import', importInit(gnu)), 201);
-    expect(snap.size_bytes).not.toBe(gnu.length); // stored in our format, not as uploaded
-    await ok(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
-    const root = nsRootOf(server, 'tar-gnu');
-    expect(await manifest(root)).toEqual(await manifest(tree));
-    expect((await fsp.stat(join(root, 'readme-link'))).ino).toBe((await fsp.stat(join(root, 'README.md'))).ino);
-    expect((await fsp.stat(join(root, 'holes.bin'))).blocks * 512).toBeLessThan(MiB);
-  });
+  it.skipIf(!hasGnuTar)(
+    'imports a tree archived by GNU tar (sparse, hard links, pax) and restores it exactly',
+    async () => {
+      const tree = join(work, 'gnu-tree');
+      await buildFixtureTree(tree);
+      await fsp.link(join(tree, 'README.md'), join(tree, 'readme-link'));
+      const fh = await fsp.open(join(tree, 'holes.bin'), 'w');
+      await fh.truncate(32 * MiB);
+      await fh.write(pseudoRandom(4096, 6), 0, 4096, 16 * MiB);
+      await fh.close();
+      const gnu = execFileSync('tar', ['--sparse', '--format=pax', '-czf', '-', '-C', tree, '.'], {
+        maxBuffer: 64 * MiB,
+      });
+      const rt = api(server, server.runtimeKey, 'tar-gnu');
+      const snap = await ok<Snapshot>(rt('/v1/snapshots/import', importInit(gnu)), 201);
+      expect(snap.size_bytes).not.toBe(gnu.length); // stored in our format, not as uploaded
+      await ok(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+      const root = nsRootOf(server, 'tar-gnu');
+      expect(await manifest(root)).toEqual(await manifest(tree));
+      expect((await fsp.stat(join(root, 'readme-link'))).ino).toBe((await fsp.stat(join(root, 'README.md'))).ino);
+      expect((await fsp.stat(join(root, 'holes.bin'))).blocks * 512).toBeLessThan(MiB);
+    },
+  );
 });
 
 describe('export streams', () => {
@@ -277,27 +290,29 @@ describe('import refuses hostile archives', () => {
   it('refuses at the first bad entry, without waiting for the rest of the body', async () => {
     // A traversal first, then 4 MiB, and a body that never ends: the answer cannot wait for its end.
     const head = Buffer.concat([rawEntry({ name: '../../escape.txt', content: 'pwned' }), Buffer.alloc(4 * MiB, 1)]);
-    const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
-      const req = request(`${limited.baseUrl}/v1/snapshots/import`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${limited.runtimeKey}`,
-          'x-namespace': 'victim',
-          'content-type': 'application/x-tar',
-          'content-length': String(1024 * MiB),
-        },
-      });
-      req.on('response', (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          resolve({ status: res.statusCode!, connection: res.headers.connection, body });
-          req.destroy();
+    const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>(
+      (resolve, reject) => {
+        const req = request(`${limited.baseUrl}/v1/snapshots/import`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${limited.runtimeKey}`,
+            'x-namespace': 'victim',
+            'content-type': 'application/x-tar',
+            'content-length': String(1024 * MiB),
+          },
         });
-      });
-      req.on('error', reject);
-      req.write(head);
-    });
+        req.on('response', (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d));
+          res.on('end', () => {
+            resolve({ status: res.statusCode!, connection: res.headers.connection, body });
+            req.destroy();
+          });
+        });
+        req.on('error', reject);
+        req.write(head);
+      },
+    );
     expect(answer).toEqual({
       status: 422,
       connection: 'close',
@@ -312,7 +327,10 @@ describe('import refuses hostile archives', () => {
     const s = await startServer({ env: { TROVE_BODY_IDLE_TIMEOUT_MS: '1000' } });
     try {
       // A valid entry of 1 MiB of which 64 KiB arrive; then nothing.
-      const head = Buffer.concat([rawEntry({ name: 'a.txt', content: 'x' }), rawEntry({ name: 'big.bin', content: Buffer.alloc(MiB, 2) })]);
+      const head = Buffer.concat([
+        rawEntry({ name: 'a.txt', content: 'x' }),
+        rawEntry({ name: 'big.bin', content: Buffer.alloc(MiB, 2) }),
+      ]);
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = request(`${s.baseUrl}/v1/snapshots/import`, {
           method: 'POST',
@@ -335,7 +353,9 @@ describe('import refuses hostile archives', () => {
       expect(JSON.parse(answer.body)).toMatchObject({ code: 'request_timeout' });
       expect(readdirSync(join(s.dataDir, 'workspaces', s.workspaceId, '.trees'))).toEqual([]);
       expect(readdirSync(join(s.dataDir, 'blobs', 'snapshots'), { recursive: true })).toEqual(['.tmp']);
-      expect((await ok<{ snapshots: Snapshot[] }>(api(s, s.runtimeKey, 'stalled')('/v1/snapshots'))).snapshots).toEqual([]);
+      expect((await ok<{ snapshots: Snapshot[] }>(api(s, s.runtimeKey, 'stalled')('/v1/snapshots'))).snapshots).toEqual(
+        [],
+      );
     } finally {
       await s.close();
     }
@@ -347,7 +367,8 @@ describe('import refuses hostile archives', () => {
     expect(await errorOf(rt('/v1/snapshots/import', importInit(plain)))).toEqual({
       status: 422,
       code: 'snapshot_invalid',
-      detail: 'Archive cannot be imported: the compressed data is corrupt or truncated (not gzip data; send a plain tar as application/x-tar)',
+      detail:
+        'Archive cannot be imported: the compressed data is corrupt or truncated (not gzip data; send a plain tar as application/x-tar)',
     });
     const hint =
       ': send the archive as the raw body with Content-Type: application/gzip (a .tar.gz) or application/x-tar (a plain .tar)';
@@ -362,7 +383,9 @@ describe('import refuses hostile archives', () => {
       code: 'unsupported_media_type',
       detail: `Unsupported Content-Type (none)${hint}`,
     });
-    const long = await errorOf(rt(`/v1/snapshots/import?label=${'x'.repeat(129)}`, importInit(plain, 'application/x-tar')));
+    const long = await errorOf(
+      rt(`/v1/snapshots/import?label=${'x'.repeat(129)}`, importInit(plain, 'application/x-tar')),
+    );
     expect([long.status, long.code]).toEqual([422, 'validation_failed']);
     expect(long.detail).toContain('label');
     // Parameters of the content type are fine.
@@ -390,10 +413,14 @@ describe('auth and scope', () => {
     // Another namespace's snapshot is "not found", exactly like an id that never existed.
     const notFound = { status: 404, code: 'snapshot_not_found', detail: `Snapshot not found: ${snapA.snapshot_id}` };
     expect(await errorOf(lb(`/v1/snapshots/${snapA.snapshot_id}/archive`))).toEqual(notFound);
-    expect(await errorOf(api(server, server.runtimeKey, 'scope-b')(`/v1/snapshots/${snapA.snapshot_id}/archive`))).toEqual(notFound);
+    expect(
+      await errorOf(api(server, server.runtimeKey, 'scope-b')(`/v1/snapshots/${snapA.snapshot_id}/archive`)),
+    ).toEqual(notFound);
     const other = await errorOf(api(server, locked.api_key, 'scope-a')('/v1/snapshots/import', importInit(archive)));
     expect([other.status, other.code]).toEqual([403, 'namespace_forbidden']);
-    expect(await errorOf(api(server, locked.api_key, 'scope-a')(`/v1/snapshots/${snapA.snapshot_id}/archive`))).toMatchObject({
+    expect(
+      await errorOf(api(server, locked.api_key, 'scope-a')(`/v1/snapshots/${snapA.snapshot_id}/archive`)),
+    ).toMatchObject({
       status: 403,
       code: 'namespace_forbidden',
     });
@@ -405,13 +432,20 @@ describe('auth and scope', () => {
       code: 'scope_forbidden',
       detail: 'Admin keys cannot use runtime endpoints; use a workspace key',
     });
-    expect(await errorOf(adminA('/v1/snapshots/import', importInit(archive)))).toMatchObject({ status: 403, code: 'scope_forbidden' });
+    expect(await errorOf(adminA('/v1/snapshots/import', importInit(archive)))).toMatchObject({
+      status: 403,
+      code: 'scope_forbidden',
+    });
     const anon = api(server, null, 'scope-a');
     expect((await errorOf(anon(`/v1/snapshots/${snapA.snapshot_id}/archive`))).status).toBe(401);
     expect((await errorOf(anon('/v1/snapshots/import', importInit(archive)))).status).toBe(401);
     // Only the two namespaces' own snapshots exist: nothing was imported by a refused call.
-    expect((await ok<{ snapshots: Snapshot[] }>(a('/v1/snapshots'))).snapshots.map((s) => s.snapshot_id)).toEqual([snapA.snapshot_id]);
-    expect((await ok<{ snapshots: Snapshot[] }>(lb('/v1/snapshots'))).snapshots.map((s) => s.snapshot_id)).toEqual([intoB.snapshot_id]);
+    expect((await ok<{ snapshots: Snapshot[] }>(a('/v1/snapshots'))).snapshots.map((s) => s.snapshot_id)).toEqual([
+      snapA.snapshot_id,
+    ]);
+    expect((await ok<{ snapshots: Snapshot[] }>(lb('/v1/snapshots'))).snapshots.map((s) => s.snapshot_id)).toEqual([
+      intoB.snapshot_id,
+    ]);
 
     // Unknown and malformed ids; a snapshot whose blob went missing.
     for (const id of ['nope', `snap-${'0'.repeat(24)}`, '..%2F..%2Fetc']) {
@@ -438,7 +472,16 @@ describe('auth and scope', () => {
 
   it('both routes are in the OpenAPI document', async () => {
     const doc = (await (await fetch(server.baseUrl + '/openapi.json')).json()) as {
-      paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, { content?: Record<string, unknown> }> }>>;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody?: { content: Record<string, unknown> };
+            responses: Record<string, { content?: Record<string, unknown> }>;
+          }
+        >
+      >;
     };
     const exp = doc.paths['/v1/snapshots/{id}/archive']!.get!;
     expect(Object.keys(exp.responses['200']!.content!)).toEqual(['application/gzip']);

@@ -88,7 +88,8 @@ describe('restore safety', () => {
         await ok(rt('/write', json('POST', { path: 'only-in-snapshot/x.txt', content: 'x' })));
         await ok(rt('/write', json('POST', { path: 'z.txt', content: 'z' })));
         const bodies = Array.from({ length: BULK }, (_, i) => bulkBody(i));
-        for (let i = 0; i < BULK; i++) await ok(rt(`/files/bulk/f${String(i).padStart(2, '0')}.bin`, { method: 'PUT', body: bodies[i] }));
+        for (let i = 0; i < BULK; i++)
+          await ok(rt(`/files/bulk/f${String(i).padStart(2, '0')}.bin`, { method: 'PUT', body: bodies[i] }));
         const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
         await ok(rt('/write', json('POST', { path: 'v.txt', content: 'current version' })));
         await ok(rt('/delete', json('POST', { path: 'only-in-snapshot' })));
@@ -101,11 +102,14 @@ describe('restore safety', () => {
 
         restarted = await s.restart({ TROVE_TEST_CRASH_AT: '' });
         const rt2 = rtFor(restarted, 'crashy');
-        const state = [await read(rt2, 'v.txt'), await read(rt2, 'only-in-snapshot/x.txt'), await read(rt2, 'only-current.txt'), await read(rt2, 'z.txt')];
+        const state = [
+          await read(rt2, 'v.txt'),
+          await read(rt2, 'only-in-snapshot/x.txt'),
+          await read(rt2, 'only-current.txt'),
+          await read(rt2, 'z.txt'),
+        ];
         expect(state).toEqual(
-          expected === 'old'
-            ? ['current version', 404, 'c', 'z']
-            : ['snapshot version', 'x', 404, 'z'],
+          expected === 'old' ? ['current version', 404, 'c', 'z'] : ['snapshot version', 'x', 404, 'z'],
         );
         // The bulk of the snapshot is there entirely, byte for byte, or not at all.
         const bulk = await rt2('/v1/files?path=workspace/bulk');
@@ -120,7 +124,9 @@ describe('restore safety', () => {
         }
         expect(readdirSync(join(restarted.dataDir, 'workspaces', restarted.workspaceId, '.trees'))).toEqual([]);
         // And the namespace is fully usable: restore again, normally this time.
-        expect(await ok(rt2(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 3 + BULK });
+        expect(await ok(rt2(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({
+          files_restored: 3 + BULK,
+        });
         expect(await read(rt2, 'v.txt')).toBe('snapshot version');
       } finally {
         await restarted?.stop();

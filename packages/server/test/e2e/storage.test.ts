@@ -63,15 +63,22 @@ describe('storage', () => {
     const s = await startServer();
     started.push(s);
     const ghost = client(s, 'never-used');
-    expect(await ghost.read('a.txt')).toEqual({ status: 404, body: { detail: 'Path not found: workspace/a.txt', code: 'path_not_found' } });
-    const dl = await fetch(s.baseUrl + '/files/a.txt', { headers: { authorization: `Bearer ${s.runtimeKey}`, 'x-namespace': 'never-used' } });
+    expect(await ghost.read('a.txt')).toEqual({
+      status: 404,
+      body: { detail: 'Path not found: workspace/a.txt', code: 'path_not_found' },
+    });
+    const dl = await fetch(s.baseUrl + '/files/a.txt', {
+      headers: { authorization: `Bearer ${s.runtimeKey}`, 'x-namespace': 'never-used' },
+    });
     expect(dl.status).toBe(404);
     expect(await dl.json()).toEqual({ detail: 'Path not found: workspace/a.txt', code: 'path_not_found' });
     expect(await ghost.list()).toEqual({ status: 200, body: { entries: [], truncated: false } });
     expect((await ghost.list('sub')).status).toBe(404);
     expect((await ghost.del('x')).status).toBe(404);
     expect(existsSync(join(s.dataDir, 'workspaces', s.workspaceId, 'namespaces', 'never-used'))).toBe(false);
-    const res = await fetch(`${s.baseUrl}/v1/workspaces/${s.workspaceId}/namespaces`, { headers: { authorization: `Bearer ${s.runtimeKey}` } });
+    const res = await fetch(`${s.baseUrl}/v1/workspaces/${s.workspaceId}/namespaces`, {
+      headers: { authorization: `Bearer ${s.runtimeKey}` },
+    });
     const names = JSON.stringify(await res.json());
     expect(names).not.toContain('never-used');
   });
@@ -79,9 +86,14 @@ describe('storage', () => {
   it('refuses tenant writes and execs below the free-space reserve with 507, while reads and deletes work', async () => {
     const s = await startServer({ env: { TROVE_MIN_FREE_BYTES: String(2 ** 52) } });
     started.push(s);
-    expect(s.output()).toMatch(/Storage: quota 10 GiB per namespace \(--quota-bytes\), measured \(the data volume is not btrfs\); [\d.]+ [GM]iB free, 4194304 GiB kept in reserve/);
+    expect(s.output()).toMatch(
+      /Storage: quota 10 GiB per namespace \(--quota-bytes\), measured \(the data volume is not btrfs\); [\d.]+ [GM]iB free, 4194304 GiB kept in reserve/,
+    );
     const c = client(s, 'reserve');
-    const full = { detail: 'The server is out of storage space for tenant data; delete files or ask the operator to add space', code: 'storage_full' };
+    const full = {
+      detail: 'The server is out of storage space for tenant data; delete files or ask the operator to add space',
+      code: 'storage_full',
+    };
     expect(await c.write('a.txt', 'x')).toEqual({ status: 507, body: full });
     expect(await c.put('b.bin', Buffer.alloc(10))).toEqual({ status: 507, body: full });
     expect(await c.exec('true')).toEqual({ status: 507, body: full });
@@ -148,7 +160,11 @@ describe('storage', () => {
     // An upload that never finishes: its temp file exists when the server is killed.
     const req = request(`${s.baseUrl}/files/half.bin`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${s.runtimeKey}`, 'x-namespace': 'crashy', 'content-length': String(8 * 1024 * 1024) },
+      headers: {
+        authorization: `Bearer ${s.runtimeKey}`,
+        'x-namespace': 'crashy',
+        'content-length': String(8 * 1024 * 1024),
+      },
     });
     req.on('error', () => {});
     req.write(Buffer.alloc(256 * 1024));

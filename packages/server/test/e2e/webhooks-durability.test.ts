@@ -47,7 +47,9 @@ describe('webhook durability', () => {
       );
     }
     // The head delivery has been failing (connection refused) meanwhile.
-    const before = await admin(`/v1/workspaces/${first.workspaceId}/webhooks/${hook.webhook_id}/deliveries?limit=100&status=delivered`);
+    const before = await admin(
+      `/v1/workspaces/${first.workspaceId}/webhooks/${hook.webhook_id}/deliveries?limit=100&status=delivered`,
+    );
     expect(((await before.json()) as { deliveries: unknown[] }).deliveries).toEqual([]);
     const events = await admin(`/v1/workspaces/${first.workspaceId}/events?types=file.written&limit=200`);
     const order = ((await events.json()) as { events: Array<{ id: string }> }).events.map((e) => e.id).reverse();
@@ -68,9 +70,10 @@ describe('webhook durability', () => {
     // Nothing more is pending, and nothing was sent twice.
     const pending = await eventually(
       async () => {
-        const res = await api(second, second.adminKey)(
-          `/v1/workspaces/${second.workspaceId}/webhooks/${hook.webhook_id}/deliveries?limit=100&status=pending`,
-        );
+        const res = await api(
+          second,
+          second.adminKey,
+        )(`/v1/workspaces/${second.workspaceId}/webhooks/${hook.webhook_id}/deliveries?limit=100&status=pending`);
         return ((await res.json()) as { deliveries: unknown[] }).deliveries;
       },
       (l) => l.length === 0,

@@ -86,7 +86,9 @@ export class Receiver {
     while (!pred(this.hits)) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new Error(`timed out waiting for ${what}; got ${this.hits.length}: ${this.hits.map((h) => h.json.type).join(', ')}`);
+        throw new Error(
+          `timed out waiting for ${what}; got ${this.hits.length}: ${this.hits.map((h) => h.json.type).join(', ')}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);

@@ -23,14 +23,18 @@ const create = (s: StartedServer, url: string) =>
     body: JSON.stringify({ url, events: ['*'] }),
   });
 
-const HINT = 'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
+const HINT =
+  'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
 
 describe('SSRF guard', () => {
   it.each([
     ['http://127.0.0.1:8080/hook', 'url: Refused: 127.0.0.1 is a loopback address; ' + HINT],
     ['http://[::1]/hook', 'url: Refused: ::1 is a loopback address; ' + HINT],
     ['http://[::ffff:127.0.0.1]/hook', 'url: Refused: ::ffff:7f00:1 is a IPv4-mapped loopback address; ' + HINT],
-    ['http://169.254.169.254/latest/meta-data/', 'url: Refused: 169.254.169.254 is a link-local (cloud metadata) address; ' + HINT],
+    [
+      'http://169.254.169.254/latest/meta-data/',
+      'url: Refused: 169.254.169.254 is a link-local (cloud metadata) address; ' + HINT,
+    ],
     ['http://10.1.2.3/', 'url: Refused: 10.1.2.3 is a private network address; ' + HINT],
     ['http://192.168.0.1/', 'url: Refused: 192.168.0.1 is a private network address; ' + HINT],
     ['http://100.64.0.1/', 'url: Refused: 100.64.0.1 is a carrier-grade NAT address; ' + HINT],
@@ -44,7 +48,8 @@ describe('SSRF guard', () => {
     const body = (await res.json()) as { detail: string; code: string };
     expect(body.code).toBe('bad_request');
     // localhost may resolve to ::1 first on some hosts.
-    if (url.includes('localhost')) expect(body.detail).toMatch(/^url: Refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address; /);
+    if (url.includes('localhost'))
+      expect(body.detail).toMatch(/^url: Refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address; /);
     else expect(body.detail).toBe(detail);
   });
 
@@ -88,14 +93,25 @@ describe('SSRF guard', () => {
         const deadline = Date.now() + 15_000;
         while (Date.now() < deadline) {
           const list = await admin(`${base}/deliveries`);
-          last = ((await list.json()) as { deliveries: Array<{ attempts: number; last_error: string | null; status: string }> }).deliveries[0];
+          last = (
+            (await list.json()) as {
+              deliveries: Array<{ attempts: number; last_error: string | null; status: string }>;
+            }
+          ).deliveries[0];
           if (last && last.attempts >= 2) break;
           await new Promise((r) => setTimeout(r, 100));
         }
-        expect(last).toMatchObject({ status: 'pending', last_error: 'Refused: 127.0.0.1 is a loopback address; ' + HINT });
+        expect(last).toMatchObject({
+          status: 'pending',
+          last_error: 'Refused: 127.0.0.1 is a loopback address; ' + HINT,
+        });
         expect(receiver.hits).toHaveLength(0);
         const test = await admin(`${base}/test`, { method: 'POST' });
-        expect(await test.json()).toMatchObject({ ok: false, status: null, error: 'Refused: 127.0.0.1 is a loopback address; ' + HINT });
+        expect(await test.json()).toMatchObject({
+          ok: false,
+          status: null,
+          error: 'Refused: 127.0.0.1 is a loopback address; ' + HINT,
+        });
         expect(receiver.hits).toHaveLength(0);
       } finally {
         await strict.close();

@@ -52,14 +52,17 @@ class SseReader {
 
   /** Data messages, parsed. */
   get messages(): Array<Record<string, unknown>> {
-    return this.frames.filter((f) => f.startsWith('data: ')).map((f) => JSON.parse(f.slice(6)) as Record<string, unknown>);
+    return this.frames
+      .filter((f) => f.startsWith('data: '))
+      .map((f) => JSON.parse(f.slice(6)) as Record<string, unknown>);
   }
 
   async waitFor(pred: () => boolean, timeoutMs = 10_000, what = 'frames'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pred()) {
       const left = deadline - Date.now();
-      if (left <= 0 || this.ended) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames)}`);
+      if (left <= 0 || this.ended)
+        throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames)}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
@@ -84,7 +87,11 @@ async function open(key: string, query = '', signal?: AbortSignal): Promise<SseR
 }
 
 async function write(ns: string, path: string): Promise<void> {
-  const res = await api(server, server.runtimeKey, ns)('/write', {
+  const res = await api(
+    server,
+    server.runtimeKey,
+    ns,
+  )('/write', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ path, content: 'x' }),
@@ -120,7 +127,13 @@ describe('webhooks/stream', () => {
     await s.waitFor(() => s.messages.length >= 3, 10_000, 'two events');
     const [connected, e1, e2] = s.messages;
     expect(connected).toEqual({ type: 'connected' });
-    expect(e1).toMatchObject({ type: 'file.written', namespace: 'live', workspace_id: server.workspaceId, api_version: '2026-04-30', data: { path: 'workspace/a.txt' } });
+    expect(e1).toMatchObject({
+      type: 'file.written',
+      namespace: 'live',
+      workspace_id: server.workspaceId,
+      api_version: '2026-04-30',
+      data: { path: 'workspace/a.txt' },
+    });
     expect(e1!.event_id).toBe(e1!.id);
     expect(e2).toMatchObject({ type: 'file.written', data: { path: 'workspace/b.txt' } });
     // Each message is exactly one `data:` line.
@@ -164,7 +177,10 @@ describe('webhooks/stream', () => {
 
     const forbidden = await api(server, key)(`/v1/workspaces/${server.workspaceId}/webhooks/stream?namespace=theirs`);
     expect(forbidden.status).toBe(403);
-    expect(await forbidden.json()).toEqual({ detail: 'This key is locked to namespace "mine"', code: 'namespace_forbidden' });
+    expect(await forbidden.json()).toEqual({
+      detail: 'This key is locked to namespace "mine"',
+      code: 'namespace_forbidden',
+    });
   });
 
   it('filters by ?namespace= and ?types= (ours)', async () => {
@@ -173,7 +189,11 @@ describe('webhooks/stream', () => {
     await s.waitFor(() => s.frames.length >= 1);
     await write('other', 'z.txt');
     await write('only', 'z.txt');
-    const del = await api(server, server.runtimeKey, 'only')('/delete', {
+    const del = await api(
+      server,
+      server.runtimeKey,
+      'only',
+    )('/delete', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ path: 'z.txt' }),

@@ -44,7 +44,13 @@ interface DeliveryJson {
   next_attempt_at: string | null;
   delivered_at: string | null;
   created_at: string;
-  attempt_history?: Array<{ attempted_at: string; status_code: number | null; error: string | null; duration_ms: number; next_attempt_at: string | null }>;
+  attempt_history?: Array<{
+    attempted_at: string;
+    status_code: number | null;
+    error: string | null;
+    duration_ms: number;
+    next_attempt_at: string | null;
+  }>;
 }
 
 const base = () => `/v1/workspaces/${server.workspaceId}/webhooks`;
@@ -56,8 +62,16 @@ async function json<T>(res: Response | Promise<Response>, status = 200): Promise
   return JSON.parse(text) as T;
 }
 
-const post = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const patch = (body: unknown) => ({ method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (body: unknown) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+const patch = (body: unknown) => ({
+  method: 'PATCH',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
 
 async function receiver(): Promise<Receiver> {
   const r = await Receiver.start();
@@ -113,7 +127,12 @@ afterAll(async () => {
 describe('webhook endpoints API', () => {
   it('creates (secret shown once), lists, retrieves, updates and deletes', async () => {
     const r = await receiver();
-    const created = await createHook({ url: r.url(), events: ['file.written', 'key.created'], namespace: 'team-a', description: 'ci' });
+    const created = await createHook({
+      url: r.url(),
+      events: ['file.written', 'key.created'],
+      namespace: 'team-a',
+      description: 'ci',
+    });
     expect(created).toMatchObject({
       url: r.url(),
       events: ['file.written', 'key.created'],
@@ -138,13 +157,24 @@ describe('webhook endpoints API', () => {
     expect(await json(admin(`${base()}/${created.webhook_id}`))).toEqual(withoutSecret);
     expect(JSON.stringify(list)).not.toContain(created.signing_secret);
 
-    const updated = await json<WebhookJson>(admin(`${base()}/${created.webhook_id}`, patch({ events: ['*'], namespace: null, description: null })));
+    const updated = await json<WebhookJson>(
+      admin(`${base()}/${created.webhook_id}`, patch({ events: ['*'], namespace: null, description: null })),
+    );
     expect(updated).toMatchObject({ events: ['*'], namespace: null, description: null, enabled: true });
     const off = await json<WebhookJson>(admin(`${base()}/${created.webhook_id}`, patch({ enabled: false })));
-    expect(off).toMatchObject({ enabled: false, disabled_reason: 'Disabled by an admin; re-enable with PATCH {"enabled": true}' });
+    expect(off).toMatchObject({
+      enabled: false,
+      disabled_reason: 'Disabled by an admin; re-enable with PATCH {"enabled": true}',
+    });
 
-    expect(await json(admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }))).toEqual({ webhook_id: created.webhook_id, deleted: true });
-    const gone = await json<{ detail: string; code: string }>(admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }), 404);
+    expect(await json(admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }))).toEqual({
+      webhook_id: created.webhook_id,
+      deleted: true,
+    });
+    const gone = await json<{ detail: string; code: string }>(
+      admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }),
+      404,
+    );
     expect(gone).toEqual({ detail: `Webhook not found: ${created.webhook_id}`, code: 'webhook_not_found' });
     expect((await json<{ webhooks: unknown[] }>(admin(base()))).webhooks).toEqual([]);
   });
@@ -156,19 +186,52 @@ describe('webhook endpoints API', () => {
   });
 
   it.each([
-    [{ url: 'ftp://example.com/x', events: ['*'] }, 422, 'validation_failed', 'url: only http:// and https:// URLs are allowed (got "ftp:")'],
-    [{ url: 'not a url', events: ['*'] }, 422, 'validation_failed', 'url: not a valid absolute URL: "not a url" (expected e.g. https://example.com/hooks)'],
+    [
+      { url: 'ftp://example.com/x', events: ['*'] },
+      422,
+      'validation_failed',
+      'url: only http:// and https:// URLs are allowed (got "ftp:")',
+    ],
+    [
+      { url: 'not a url', events: ['*'] },
+      422,
+      'validation_failed',
+      'url: not a valid absolute URL: "not a url" (expected e.g. https://example.com/hooks)',
+    ],
     [{ events: ['*'] }, 422, 'validation_failed', 'body: missing required field "url"'],
-    [{ url: 'http://127.0.0.1:9/x', events: [] }, 422, 'validation_failed', 'events: must be a non-empty array of event types, or ["*"] for every type'],
-    [{ url: 'http://127.0.0.1:9/x', events: ['*', 'file.written'] }, 422, 'validation_failed', 'events: "*" subscribes to every type and must be the only entry'],
-    [{ url: 'http://127.0.0.1:9/x', events: ['*'], namespace: '../etc' }, 400, 'namespace_invalid', 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")'],
-    [{ url: 'http://u:p@127.0.0.1:9/x' }, 422, 'validation_failed', 'url: must not contain credentials (user:password@); authenticate deliveries by their signature'],
+    [
+      { url: 'http://127.0.0.1:9/x', events: [] },
+      422,
+      'validation_failed',
+      'events: must be a non-empty array of event types, or ["*"] for every type',
+    ],
+    [
+      { url: 'http://127.0.0.1:9/x', events: ['*', 'file.written'] },
+      422,
+      'validation_failed',
+      'events: "*" subscribes to every type and must be the only entry',
+    ],
+    [
+      { url: 'http://127.0.0.1:9/x', events: ['*'], namespace: '../etc' },
+      400,
+      'namespace_invalid',
+      'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
+    ],
+    [
+      { url: 'http://u:p@127.0.0.1:9/x' },
+      422,
+      'validation_failed',
+      'url: must not contain credentials (user:password@); authenticate deliveries by their signature',
+    ],
   ])('refuses %j with %i', async (body, status, code, detail) => {
     expect(await json(admin(base(), post(body)), status)).toEqual({ detail, code });
   });
 
   it('names an unknown event type', async () => {
-    const res = await json<{ detail: string; code: string }>(admin(base(), post({ url: 'http://127.0.0.1:9/x', events: ['file.writen'] })), 422);
+    const res = await json<{ detail: string; code: string }>(
+      admin(base(), post({ url: 'http://127.0.0.1:9/x', events: ['file.writen'] })),
+      422,
+    );
     expect(res.code).toBe('validation_failed');
     expect(res.detail).toMatch(/^events: unknown event type "file.writen" \(known: file.written, /);
   });
@@ -180,7 +243,10 @@ describe('webhook endpoints API', () => {
       detail: 'Nothing to update: send at least one of enabled, url, events, namespace, sources, description',
       code: 'validation_failed',
     });
-    const bad = await json<{ code: string }>(admin(base(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"url":' }), 400);
+    const bad = await json<{ code: string }>(
+      admin(base(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"url":' }),
+      400,
+    );
     expect(bad.code).toBe('bad_request');
     expect(await json(admin(`${base()}/wh-0000000000000000`, patch({ enabled: true })), 404)).toEqual({
       detail: 'Webhook not found: wh-0000000000000000',
@@ -203,10 +269,18 @@ describe('webhook endpoints API', () => {
       ['POST', `${base()}/${h.webhook_id}/deliveries/dlv-x/resend`],
     ];
     for (const [method, path, body] of routes) {
-      const init = body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-      expect(await json(runtime(path, init), 403), `${method} ${path}`).toEqual({ detail: 'Workspace keys cannot manage webhooks.', code: 'scope_forbidden' });
+      const init =
+        body === undefined
+          ? { method }
+          : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+      expect(await json(runtime(path, init), 403), `${method} ${path}`).toEqual({
+        detail: 'Workspace keys cannot manage webhooks.',
+        code: 'scope_forbidden',
+      });
       const other = path.replace(server.workspaceId, 'ws-0000000000000000');
-      expect((await json<{ code: string }>(admin(other, init), 404)).code, `${method} ${other}`).toBe('workspace_not_found');
+      expect((await json<{ code: string }>(admin(other, init), 404)).code, `${method} ${other}`).toBe(
+        'workspace_not_found',
+      );
       expect((await api(server, null)(path, init)).status).toBe(401);
     }
     // Nothing changed: the endpoint is still there and enabled.
@@ -216,8 +290,14 @@ describe('webhook endpoints API', () => {
 
 describe('OpenAPI document', () => {
   it('documents the delivery log, resend and auto-disable (re-enable by PATCH)', async () => {
-    type Op = { summary?: string; description?: string; responses?: Record<string, { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> }> };
-    const doc = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, Op>> };
+    type Op = {
+      summary?: string;
+      description?: string;
+      responses?: Record<string, { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> }>;
+    };
+    const doc = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Op>>;
+    };
     const hooks = '/v1/workspaces/{ws}/webhooks';
     const op = (path: string, method: string): Op => {
       const o = doc.paths[path]?.[method];
@@ -233,7 +313,9 @@ describe('OpenAPI document', () => {
     expect(update.description).toMatch(/Auto-disable: after `TROVE_WEBHOOK_DISABLE_AFTER`/);
     expect(update.description).toMatch(/`\{"enabled": true\}` re-enables it/);
     const view = update.responses?.['200']?.content?.['application/json']?.schema?.properties ?? {};
-    expect(Object.keys(view)).toEqual(expect.arrayContaining(['enabled', 'disabled_reason', 'consecutive_failures', 'last_delivery_ok']));
+    expect(Object.keys(view)).toEqual(
+      expect.arrayContaining(['enabled', 'disabled_reason', 'consecutive_failures', 'last_delivery_ok']),
+    );
     expect(op(`${hooks}/{webhook_id}/test`, 'post').description).toMatch(/synchronously to this endpoint only/);
   });
 });
@@ -255,8 +337,22 @@ describe('delivery', () => {
     expect(Math.abs(t - Date.now() / 1000)).toBeLessThan(60);
 
     const envelope = JSON.parse(hit!.body) as Record<string, unknown>;
-    expect(Object.keys(envelope).sort()).toEqual(['api_version', 'created_at', 'data', 'event_id', 'id', 'namespace', 'type', 'workspace_id']);
-    expect(envelope).toMatchObject({ type: 'file.written', api_version: '2026-04-30', workspace_id: server.workspaceId, namespace: 'sig' });
+    expect(Object.keys(envelope).sort()).toEqual([
+      'api_version',
+      'created_at',
+      'data',
+      'event_id',
+      'id',
+      'namespace',
+      'type',
+      'workspace_id',
+    ]);
+    expect(envelope).toMatchObject({
+      type: 'file.written',
+      api_version: '2026-04-30',
+      workspace_id: server.workspaceId,
+      namespace: 'sig',
+    });
     expect(envelope.event_id).toBe(envelope.id);
     expect(envelope.data).toEqual({ path: 'workspace/a.txt', size_bytes: 5, source: 'write' });
 
@@ -273,10 +369,18 @@ describe('delivery', () => {
       }
       return 'accepted';
     };
-    expect(reason(() => verifyWebhook({ secret, body: hit!.body.replace('a.txt', 'b.txt'), headers: hit!.headers }))).toBe('no_matching_signature');
-    expect(reason(() => verifyWebhook({ secret: 'trove-whsec-' + 'x'.repeat(40), body: hit!.body, headers: hit!.headers }))).toBe('no_matching_signature');
-    expect(reason(() => verifyWebhook({ secret, body: hit!.body, headers: hit!.headers, now: new Date((t + 301) * 1000) }))).toBe('timestamp_out_of_tolerance');
-    expect(reason(() => verifyWebhook({ secret, body: hit!.body, headers: hit!.headers, now: new Date((t + 299) * 1000) }))).toBe('accepted');
+    expect(
+      reason(() => verifyWebhook({ secret, body: hit!.body.replace('a.txt', 'b.txt'), headers: hit!.headers })),
+    ).toBe('no_matching_signature');
+    expect(
+      reason(() => verifyWebhook({ secret: 'trove-whsec-' + 'x'.repeat(40), body: hit!.body, headers: hit!.headers })),
+    ).toBe('no_matching_signature');
+    expect(
+      reason(() => verifyWebhook({ secret, body: hit!.body, headers: hit!.headers, now: new Date((t + 301) * 1000) })),
+    ).toBe('timestamp_out_of_tolerance');
+    expect(
+      reason(() => verifyWebhook({ secret, body: hit!.body, headers: hit!.headers, now: new Date((t + 299) * 1000) })),
+    ).toBe('accepted');
 
     // Standard Webhooks: key = UTF-8 bytes of the secret, i.e. whsec_ + base64(secret) for off-the-shelf verifiers.
     expect(hit!.headers['webhook-id']).toBe(hit!.json.id);
@@ -302,7 +406,9 @@ describe('delivery', () => {
     // `test` delivers synchronously, outside the endpoint's queue, so it would overtake queued
     // deliveries still on their way: let those arrive first to make the order below defined.
     await all.waitForCount(4);
-    const test = await json<{ ok: boolean; event_id: string }>(admin(`${base()}/${hAll.webhook_id}/test`, { method: 'POST' }));
+    const test = await json<{ ok: boolean; event_id: string }>(
+      admin(`${base()}/${hAll.webhook_id}/test`, { method: 'POST' }),
+    );
     expect(test.ok).toBe(true);
 
     await all.waitFor((h) => h.some((x) => x.json.type === 'webhook.test') && h.length >= 5);
@@ -332,25 +438,50 @@ describe('delivery', () => {
     const r = await receiver();
     r.respond = () => ({ status: 503 });
     const h = await createHook({ url: r.url(), events: ['key.created'] });
-    const res = await json<{ ok: boolean; event_id: string; status: number | null; error: string | null; delivery_id: string }>(
-      admin(`${base()}/${h.webhook_id}/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' }),
+    const res = await json<{
+      ok: boolean;
+      event_id: string;
+      status: number | null;
+      error: string | null;
+      delivery_id: string;
+    }>(
+      admin(`${base()}/${h.webhook_id}/test`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '',
+      }),
     );
     expect(res).toMatchObject({ ok: false, status: 503, error: 'Receiver answered HTTP 503: nope' });
     expect(res.event_id).toMatch(/^evt-/);
     // Delivered synchronously and not retried.
     expect(r.hits).toHaveLength(1);
     const d = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${res.delivery_id}`));
-    expect(d).toMatchObject({ status: 'failed', attempts: 1, last_status_code: 503, event_type: 'webhook.test', next_attempt_at: null });
+    expect(d).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_status_code: 503,
+      event_type: 'webhook.test',
+      next_attempt_at: null,
+    });
     const w = await json<WebhookJson>(admin(`${base()}/${h.webhook_id}`));
-    expect(w).toMatchObject({ last_delivery_ok: false, last_delivery_status: 503, consecutive_failures: 0, enabled: true });
+    expect(w).toMatchObject({
+      last_delivery_ok: false,
+      last_delivery_status: 503,
+      consecutive_failures: 0,
+      enabled: true,
+    });
     // The test event is in the event log too.
-    const ev = await json<{ events: Array<{ id: string; type: string }> }>(admin(`/v1/workspaces/${server.workspaceId}/events?types=webhook.test&limit=1`));
+    const ev = await json<{ events: Array<{ id: string; type: string }> }>(
+      admin(`/v1/workspaces/${server.workspaceId}/events?types=webhook.test&limit=1`),
+    );
     expect(ev.events[0]!.id).toBe(res.event_id);
 
     // An unreachable receiver: status null, still a 200 answer.
     await r.close();
     receivers.splice(receivers.indexOf(r), 1);
-    const down = await json<{ ok: boolean; status: number | null; error: string | null }>(admin(`${base()}/${h.webhook_id}/test`, { method: 'POST' }));
+    const down = await json<{ ok: boolean; status: number | null; error: string | null }>(
+      admin(`${base()}/${h.webhook_id}/test`, { method: 'POST' }),
+    );
     expect(down).toMatchObject({ ok: false, status: null, error: 'Connection refused (ECONNREFUSED)' });
   });
 
@@ -360,13 +491,27 @@ describe('delivery', () => {
     const h = await createHook({ url: r.url(), events: ['key.created'] });
     await keyEvent('retry-me');
     await r.waitForCount(4);
-    const [d] = await eventually(() => deliveries(h.webhook_id), (l) => l[0]?.status === 'delivered');
+    const [d] = await eventually(
+      () => deliveries(h.webhook_id),
+      (l) => l[0]?.status === 'delivered',
+    );
     const detail = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`));
-    expect(detail).toMatchObject({ status: 'delivered', attempts: 4, last_status_code: 200, last_error: null, next_attempt_at: null });
+    expect(detail).toMatchObject({
+      status: 'delivered',
+      attempts: 4,
+      last_status_code: 200,
+      last_error: null,
+      next_attempt_at: null,
+    });
     expect(detail.delivered_at).toBe(detail.last_attempt_at);
     const history = detail.attempt_history!;
     expect(history.map((a) => a.status_code)).toEqual([500, 500, 500, 200]);
-    expect(history.map((a) => a.error)).toEqual(['Receiver answered HTTP 500: nope', 'Receiver answered HTTP 500: nope', 'Receiver answered HTTP 500: nope', null]);
+    expect(history.map((a) => a.error)).toEqual([
+      'Receiver answered HTTP 500: nope',
+      'Receiver answered HTTP 500: nope',
+      'Receiver answered HTTP 500: nope',
+      null,
+    ]);
     // Each failure scheduled the next attempt (100, 200, 300 ms ±20 %); the success none.
     for (let i = 0; i < 3; i++) {
       // The delay runs from the end of the failed attempt; allow for the attempt itself and a slow machine.
@@ -398,7 +543,10 @@ describe('delivery', () => {
       'workspace/f2.txt',
       ...Array.from({ length: 9 }, (_, i) => `workspace/f${i + 3}.txt`),
     ]);
-    const list = await eventually(() => deliveries(h.webhook_id, '?limit=100'), (l) => l.every((d) => d.status === 'delivered'));
+    const list = await eventually(
+      () => deliveries(h.webhook_id, '?limit=100'),
+      (l) => l.every((d) => d.status === 'delivered'),
+    );
     expect(list).toHaveLength(12);
     expect(list.every((d) => d.status === 'delivered')).toBe(true);
     expect(await deliveries(h.webhook_id, '?limit=3')).toHaveLength(3);
@@ -427,8 +575,13 @@ describe('delivery', () => {
     const h = await createHook({ url: r.url(), events: ['key.created'] });
     await keyEvent('resend');
     await r.waitForCount(1);
-    const [d] = await eventually(() => deliveries(h.webhook_id), (l) => l[0]?.status === 'delivered');
-    const resent = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }));
+    const [d] = await eventually(
+      () => deliveries(h.webhook_id),
+      (l) => l[0]?.status === 'delivered',
+    );
+    const resent = await json<DeliveryJson>(
+      admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }),
+    );
     expect(resent).toMatchObject({ delivery_id: d!.delivery_id, event_id: d!.event_id });
     await r.waitForCount(2);
     expect(r.hits[1]!.json.id).toBe(r.hits[0]!.json.id);
@@ -459,7 +612,9 @@ describe('resend while an attempt is in flight', () => {
     await r.waitForCount(1);
     const [d] = await deliveries(h.webhook_id);
     expect(d).toMatchObject({ status: 'pending', attempts: 0 });
-    const resent = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }));
+    const resent = await json<DeliveryJson>(
+      admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }),
+    );
     expect(resent).toMatchObject({ delivery_id: d!.delivery_id, status: 'pending' });
     held.open();
     await r.waitForCount(2);
@@ -505,18 +660,33 @@ describe('auto-disable', () => {
       const seen = r.hits.length;
       await r.waitFor((hits) => hits.length > seen, 2000).catch(() => {});
     }
-    expect(view).toMatchObject({ enabled: false, consecutive_failures: 3, last_delivery_ok: false, last_delivery_status: 500 });
+    expect(view).toMatchObject({
+      enabled: false,
+      consecutive_failures: 3,
+      last_delivery_ok: false,
+      last_delivery_status: 500,
+    });
     expect(view.disabled_reason).toBe(
       'Disabled automatically after 3 consecutive failed deliveries (last error: Receiver answered HTTP 500: nope); re-enable with PATCH {"enabled": true}',
     );
-    const logs = (await json<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`))).deliveries;
+    const logs = (await json<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`)))
+      .deliveries;
     expect(logs.filter((d) => d.status === 'failed')).toHaveLength(3);
     expect(logs.filter((d) => d.status === 'pending')).toHaveLength(2);
     // Disabled: new events are not queued for it, and resend is refused.
     await json(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: 'while-off' })), 201);
-    expect((await json<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`))).deliveries).toHaveLength(5);
+    expect(
+      (await json<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`))).deliveries,
+    ).toHaveLength(5);
     const failed = logs.find((d) => d.status === 'failed')!;
-    expect((await json<{ code: string }>(fa(`${fbase}/${h.webhook_id}/deliveries/${failed.delivery_id}/resend`, { method: 'POST' }), 409)).code).toBe('conflict');
+    expect(
+      (
+        await json<{ code: string }>(
+          fa(`${fbase}/${h.webhook_id}/deliveries/${failed.delivery_id}/resend`, { method: 'POST' }),
+          409,
+        )
+      ).code,
+    ).toBe('conflict');
 
     // Re-enable with a healthy receiver: the streak resets and the pending backlog goes out.
     r.respond = () => ({ status: 200 });

@@ -53,7 +53,12 @@ describe('boundEventData', () => {
     const json = boundEventData(data);
     expect(bytes(json)).toBeLessThanOrEqual(MAX_EVENT_DATA_BYTES);
     const out = JSON.parse(json) as Record<string, unknown>;
-    expect(out).toMatchObject({ small: 'keep me', n: 5, data_truncated: true, data_bytes: bytes(JSON.stringify(data)) });
+    expect(out).toMatchObject({
+      small: 'keep me',
+      n: 5,
+      data_truncated: true,
+      data_bytes: bytes(JSON.stringify(data)),
+    });
     expect(data.big.startsWith(out.big as string)).toBe(true);
     expect(data.other.startsWith(out.other as string)).toBe(true);
     // It uses the room it has: cut to the bound, not far below it.
@@ -85,7 +90,10 @@ describe.each(dialects)('an events page on %s', (dialect) => {
     }
     store = await openStore({ dataDir, databaseUrl });
     events = new EventService(store.db, new LocalEventBus(), store.sqliteSync);
-    await store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
+    await store.db
+      .insertInto('workspaces')
+      .values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 })
+      .execute();
   });
   afterAll(async () => {
     await store?.close();
@@ -97,9 +105,14 @@ describe.each(dialects)('an events page on %s', (dialect) => {
     const huge = { message: 'é\u0001'.repeat(64 * 1024) };
     const emitted = await events.emit({ workspaceId: ws, namespace: 'ns', type: 'webhook.test', data: huge });
     expect(emitted.data).toMatchObject({ data_truncated: true, data_bytes: bytes(JSON.stringify(huge)) });
-    const stored = await store.db.selectFrom('events').select('data').where('id', '=', emitted.id).executeTakeFirstOrThrow();
+    const stored = await store.db
+      .selectFrom('events')
+      .select('data')
+      .where('id', '=', emitted.id)
+      .executeTakeFirstOrThrow();
     expect(bytes(stored.data)).toBeLessThanOrEqual(MAX_EVENT_DATA_BYTES);
-    for (let i = 1; i < 200; i++) await events.emit({ workspaceId: ws, namespace: 'ns', type: 'webhook.test', data: huge });
+    for (let i = 1; i < 200; i++)
+      await events.emit({ workspaceId: ws, namespace: 'ns', type: 'webhook.test', data: huge });
     const page = await events.list(ws, { limit: 200 });
     expect(page.events).toHaveLength(200);
     const size = bytes(JSON.stringify(page));
@@ -112,12 +125,24 @@ describe.each(dialects)('an events page on %s', (dialect) => {
     const id = newEventId();
     await store.db
       .insertInto('events')
-      .values({ id, workspace_id: ws, namespace: 'old', type: 'exec.completed', created_at: nowIso(), created_ms: Date.now(), data: JSON.stringify(legacy) })
+      .values({
+        id,
+        workspace_id: ws,
+        namespace: 'old',
+        type: 'exec.completed',
+        created_at: nowIso(),
+        created_ms: Date.now(),
+        data: JSON.stringify(legacy),
+      })
       .execute();
     const page = await events.list(ws, { namespace: 'old', limit: 200 });
     expect(page.events).toHaveLength(1);
     expect(bytes(JSON.stringify(page.events[0]!.data))).toBeLessThanOrEqual(MAX_EVENT_DATA_BYTES);
-    expect(page.events[0]!.data).toMatchObject({ exit_code: 0, data_truncated: true, data_bytes: bytes(JSON.stringify(legacy)) });
+    expect(page.events[0]!.data).toMatchObject({
+      exit_code: 0,
+      data_truncated: true,
+      data_bytes: bytes(JSON.stringify(legacy)),
+    });
     const feed = (await events.after(ws, 0, 'old')).find((e) => e.id === id)!;
     expect(feed.data).toEqual(page.events[0]!.data);
   });

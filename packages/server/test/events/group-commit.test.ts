@@ -33,7 +33,12 @@ async function stored(store: Store, ws: string) {
     .where('workspace_id', '=', ws)
     .orderBy('seq', 'asc')
     .execute();
-  return rows.map((r) => ({ id: r.id, seq: Number(r.seq), ms: Number(r.created_ms), data: JSON.parse(r.data) as Record<string, unknown> }));
+  return rows.map((r) => ({
+    id: r.id,
+    seq: Number(r.seq),
+    ms: Number(r.created_ms),
+    data: JSON.parse(r.data) as Record<string, unknown>,
+  }));
 }
 
 /** Seq and created_at both strictly increasing along the stored order. */
@@ -85,7 +90,10 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
       },
     );
     for (const id of [ws1, ws2]) {
-      await store.db.insertInto('workspaces').values({ id, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
+      await store.db
+        .insertInto('workspaces')
+        .values({ id, name: 't', created_at: nowIso(), last_event_ms: 0 })
+        .execute();
     }
   });
 
@@ -144,7 +152,9 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
       expect(ok).toHaveLength(11);
       const rows = await stored(store, ws1);
       expect(rows.some((r) => r.data.poison)).toBe(false);
-      expect(rows.filter((r) => ok.some((e) => e.id === r.id)).map((r) => r.data.i)).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]);
+      expect(rows.filter((r) => ok.some((e) => e.id === r.id)).map((r) => r.data.i)).toEqual([
+        0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11,
+      ]);
       expectOrdered(rows);
       const deliveries = await store.db
         .selectFrom('webhook_deliveries')
@@ -174,7 +184,11 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
         expect(s.status).toBe('fulfilled');
       }
     });
-    const count = await store.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('workspace_id', '=', missing).executeTakeFirstOrThrow();
+    const count = await store.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('workspace_id', '=', missing)
+      .executeTakeFirstOrThrow();
     expect(Number(count.n)).toBe(0);
   });
 
@@ -184,7 +198,10 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
     const queued = Array.from({ length: 10 }, (_, i) => emit(ws2, { i, around: true }));
     const trx = store.db.transaction().execute(async (t) => {
       inTrx = await emit(ws2, { trx: true }, t);
-      await t.insertInto('namespaces').values({ workspace_id: ws2, name: 'from-trx', created_at: nowIso(), last_activity_at: nowIso() }).execute();
+      await t
+        .insertInto('namespaces')
+        .values({ workspace_id: ws2, name: 'from-trx', created_at: nowIso(), last_activity_at: nowIso() })
+        .execute();
     });
     const more = Array.from({ length: 10 }, (_, i) => emit(ws2, { i: 10 + i, around: true }));
     const got = await Promise.all([...queued, ...more]);
@@ -204,7 +221,9 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
     };
     const inputs = Array.from({ length: 24 }, (_, i) => ({ ws: i % 4 === 0 ? ws1 : ws2, i }));
     const got = await Promise.all(
-      inputs.map((x) => asyncEvents.emit({ workspaceId: x.ws, namespace: null, type: 'key.created', data: { i: x.i, async: true } })),
+      inputs.map((x) =>
+        asyncEvents.emit({ workspaceId: x.ws, namespace: null, type: 'key.created', data: { i: x.i, async: true } }),
+      ),
     );
     for (const ws of [ws1, ws2]) {
       const rows = (await stored(store, ws)).filter((r) => r.data.async);

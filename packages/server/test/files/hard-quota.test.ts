@@ -46,7 +46,9 @@ beforeAll(async () => {
   ensureMkfs();
   work = mkdtempSync(join(tmpdir(), 'trove-btrfs-'));
   mnt = join(work, 'mnt');
-  sh(`truncate -s 512M ${work}/img && mkfs.btrfs -q ${work}/img && mkdir ${mnt} && mount -o loop ${work}/img ${mnt} && btrfs quota enable ${mnt}`);
+  sh(
+    `truncate -s 512M ${work}/img && mkfs.btrfs -q ${work}/img && mkdir ${mnt} && mount -o loop ${work}/img ${mnt} && btrfs quota enable ${mnt}`,
+  );
   server = await startServer({
     dataDir: join(mnt, 'data'),
     env: { TROVE_QUOTA_BYTES: String(QUOTA), TROVE_MIN_FREE_BYTES: '0', TROVE_EXEC_TIMEOUT_MS: '60000' },
@@ -65,7 +67,9 @@ describe('hard namespace quota on btrfs', () => {
   });
 
   it('stops what exec writes at the quota with EDQUOT; the API then refuses what would pass it', async () => {
-    const r = await call('hog', 'POST', '/v1/exec', { command: 'dd if=/dev/zero of=workspace/big bs=1M count=100 2>&1; sync; stat -c %s workspace/big' });
+    const r = await call('hog', 'POST', '/v1/exec', {
+      command: 'dd if=/dev/zero of=workspace/big bs=1M count=100 2>&1; sync; stat -c %s workspace/big',
+    });
     expect(r.status).toBe(200);
     expect(r.body.stdout).toContain('Disk quota exceeded');
     const size = Number(r.body.stdout.trim().split('\n').pop());
@@ -89,7 +93,13 @@ describe('hard namespace quota on btrfs', () => {
       const r = await call('up', 'PUT', '/files/dir/f.bin', undefined, Buffer.alloc(MiB + fill, fill));
       expect(r).toEqual({ status: 200, body: { path: 'workspace/dir/f.bin', size_bytes: MiB + fill } });
     }
-    const got = Buffer.from(await (await fetch(server.baseUrl + '/files/dir/f.bin', { headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'up' } })).arrayBuffer());
+    const got = Buffer.from(
+      await (
+        await fetch(server.baseUrl + '/files/dir/f.bin', {
+          headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'up' },
+        })
+      ).arrayBuffer(),
+    );
     expect(got.length).toBe(MiB + 3);
     expect(got.every((b) => b === 3)).toBe(true);
     const dir = join(mnt, 'data', 'workspaces', server.workspaceId, 'namespaces', 'up', 'dir');

@@ -18,7 +18,11 @@ function hwmKiB(pid: number): number {
 async function call(path: string, body?: unknown) {
   const res = await fetch(server.baseUrl + path, {
     method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'wide', 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${server.runtimeKey}`,
+      'x-namespace': 'wide',
+      'content-type': 'application/json',
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as any };

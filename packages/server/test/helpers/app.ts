@@ -55,7 +55,11 @@ export interface TestApp {
    */
   fetcher(key: string | null, namespace?: string): (path: string, init?: RequestInit) => Promise<Response>;
   /** A new key of the workspace (admin API); `namespace` locks it. */
-  createKey(opts?: { name?: string; namespace?: string | null; admin?: boolean }): Promise<{ key_id: string; api_key: string }>;
+  createKey(opts?: {
+    name?: string;
+    namespace?: string | null;
+    admin?: boolean;
+  }): Promise<{ key_id: string; api_key: string }>;
   /** Listens on a loopback port (once) and returns its base URL, for answers inject() cannot end (SSE). */
   listen(): Promise<string>;
   /** Closes the app and the context, removes the data dir and drops the database. */
@@ -88,7 +92,16 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     if (opts.exec) await ctx.exec.init();
     app = await buildApp(config, ctx);
     const ws = await ctx.workspaces.create('test');
-    return makeTestApp({ app, ctx, config, dataDir, db, workspaceId: ws.workspace_id, adminKey: ws.admin_api_key, runtimeKey: ws.api_key });
+    return makeTestApp({
+      app,
+      ctx,
+      config,
+      dataDir,
+      db,
+      workspaceId: ws.workspace_id,
+      adminKey: ws.admin_api_key,
+      runtimeKey: ws.api_key,
+    });
   } catch (err) {
     await app?.close().catch(() => {});
     await ctx?.close().catch(() => {});
@@ -139,28 +152,30 @@ function makeTestApp(s: {
     };
   };
 
-  const fetcher = (key: string | null, namespace?: string) => async (path: string, init: RequestInit = {}): Promise<Response> => {
-    const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((value, name) => {
-      headers[name] = value;
-    });
-    if (key) headers.authorization = `Bearer ${key}`;
-    if (namespace !== undefined) headers['x-namespace'] = namespace;
-    const body = init.body;
-    let payload: InjectOptions['payload'];
-    if (typeof body === 'string' || Buffer.isBuffer(body)) payload = body;
-    else if (body instanceof Uint8Array) payload = Buffer.from(body);
-    else if (body !== undefined && body !== null) throw new Error('fetcher: the body must be a string or bytes');
-    const method = (init.method ?? 'GET') as Method;
-    const res = await app.inject({ method, url: path, headers, payload });
-    const out = new Headers();
-    for (const [name, value] of Object.entries(res.headers)) {
-      if (value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) out.append(name, String(v));
-    }
-    const empty = res.statusCode === 204 || res.statusCode === 304 || method === 'HEAD';
-    return new Response(empty ? null : new Uint8Array(res.rawPayload), { status: res.statusCode, headers: out });
-  };
+  const fetcher =
+    (key: string | null, namespace?: string) =>
+    async (path: string, init: RequestInit = {}): Promise<Response> => {
+      const headers: Record<string, string> = {};
+      new Headers(init.headers).forEach((value, name) => {
+        headers[name] = value;
+      });
+      if (key) headers.authorization = `Bearer ${key}`;
+      if (namespace !== undefined) headers['x-namespace'] = namespace;
+      const body = init.body;
+      let payload: InjectOptions['payload'];
+      if (typeof body === 'string' || Buffer.isBuffer(body)) payload = body;
+      else if (body instanceof Uint8Array) payload = Buffer.from(body);
+      else if (body !== undefined && body !== null) throw new Error('fetcher: the body must be a string or bytes');
+      const method = (init.method ?? 'GET') as Method;
+      const res = await app.inject({ method, url: path, headers, payload });
+      const out = new Headers();
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value === undefined) continue;
+        for (const v of Array.isArray(value) ? value : [value]) out.append(name, String(v));
+      }
+      const empty = res.statusCode === 204 || res.statusCode === 304 || method === 'HEAD';
+      return new Response(empty ? null : new Uint8Array(res.rawPayload), { status: res.statusCode, headers: out });
+    };
 
   return {
     app,

@@ -27,7 +27,11 @@ async function start(opts: { requestTimeout?: number; connectionTimeout?: number
     connectionTimeout: opts.connectionTimeout ?? CONNECTION_MS,
     requestTimeout: opts.requestTimeout ?? 0,
     forceCloseConnections: true,
-    http: { connectionsCheckingInterval: 50, headersTimeout: opts.requestTimeout ?? 60_000, requestTimeout: opts.requestTimeout ?? 0 },
+    http: {
+      connectionsCheckingInterval: 50,
+      headersTimeout: opts.requestTimeout ?? 60_000,
+      requestTimeout: opts.requestTimeout ?? 0,
+    },
   });
   registerSlowClients(app, { bodyIdleTimeoutMs: 60_000 });
   app.get('/slow', async () => {
@@ -91,6 +95,9 @@ describe("node:http's request timeout", () => {
     const [head, body] = c.text().split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(head).toMatch(/\r\nConnection: close$/);
-    expect(JSON.parse(body!)).toEqual({ detail: "The request did not arrive in full within the server's time limit", code: 'request_timeout' });
+    expect(JSON.parse(body!)).toEqual({
+      detail: "The request did not arrive in full within the server's time limit",
+      code: 'request_timeout',
+    });
   });
 });

@@ -12,7 +12,14 @@ const KEYS: KeyKind[] = ['none', 'bad', 'revoked', 'admin', 'workspace', 'nsA'];
 const NSS: NsKind[] = ['A', 'B', 'none'];
 
 let t: TestApp;
-const keys: Record<KeyKind, string | null> = { none: null, bad: 'trove-sk-not-a-real-key-000000000000', revoked: '', admin: '', workspace: '', nsA: '' };
+const keys: Record<KeyKind, string | null> = {
+  none: null,
+  bad: 'trove-sk-not-a-real-key-000000000000',
+  revoked: '',
+  admin: '',
+  workspace: '',
+  nsA: '',
+};
 let cell = 0;
 
 async function call(key: KeyKind, ns: NsKind, method: string, path: string, body?: unknown, raw?: string) {
@@ -47,7 +54,14 @@ function targetNs(key: KeyKind, ns: NsKind): 'ns-a' | 'ns-b' {
 }
 
 /** Status of a request whose body may be an endless stream (SSE), over the loopback port: read the head only, then hang up. */
-async function statusOnly(key: KeyKind, ns: NsKind, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+async function statusOnly(
+  key: KeyKind,
+  ns: NsKind,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+) {
   const k = keys[key];
   if (k) headers.authorization = `Bearer ${k}`;
   if (ns !== 'none') headers['x-namespace'] = ns === 'A' ? 'ns-a' : 'ns-b';
@@ -105,11 +119,23 @@ function managementExpect(key: KeyKind, adminOnly: boolean, ok: number): number 
 
 describe('runtime endpoints', () => {
   const routes: Array<{ name: string; ok: number; run: (k: KeyKind, n: NsKind) => Promise<number> }> = [
-    { name: 'POST /write', ok: 200, run: (k, n) => call(k, n, 'POST', '/write', { path: `m/w${cell++}.txt`, content: 'x' }) },
-    { name: 'PUT /files/{path}', ok: 200, run: (k, n) => call(k, n, 'PUT', `/files/m/u${cell++}.bin`, undefined, 'bytes') },
+    {
+      name: 'POST /write',
+      ok: 200,
+      run: (k, n) => call(k, n, 'POST', '/write', { path: `m/w${cell++}.txt`, content: 'x' }),
+    },
+    {
+      name: 'PUT /files/{path}',
+      ok: 200,
+      run: (k, n) => call(k, n, 'PUT', `/files/m/u${cell++}.bin`, undefined, 'bytes'),
+    },
     { name: 'GET /files/{path}', ok: 200, run: (k, n) => call(k, n, 'GET', '/files/seed.txt') },
     { name: 'GET /v1/files', ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/files?path=workspace/') },
-    { name: 'GET /v1/files/content', ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/files/content?path=workspace/seed.txt') },
+    {
+      name: 'GET /v1/files/content',
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', '/v1/files/content?path=workspace/seed.txt'),
+    },
     {
       name: 'POST /delete',
       ok: 200,
@@ -123,7 +149,11 @@ describe('runtime endpoints', () => {
     { name: 'POST /v1/exec', ok: 200, run: (k, n) => call(k, n, 'POST', '/v1/exec', { command: 'true' }) },
     { name: 'POST /exec', ok: 200, run: (k, n) => call(k, n, 'POST', '/exec', { command: 'echo hi' }) },
     { name: 'GET /v1/snapshots', ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/snapshots') },
-    { name: 'POST /v1/snapshots', ok: 200, run: (k, n) => call(k, n, 'POST', '/v1/snapshots', { label: `m${cell++}` }) },
+    {
+      name: 'POST /v1/snapshots',
+      ok: 200,
+      run: (k, n) => call(k, n, 'POST', '/v1/snapshots', { label: `m${cell++}` }),
+    },
     {
       name: 'POST /v1/snapshots/{id}/restore',
       ok: 200,
@@ -144,7 +174,14 @@ describe('runtime endpoints', () => {
       name: 'POST /mcp',
       ok: 200,
       run: (k, n) =>
-        statusOnly(k, n, 'POST', '/mcp', { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, MCP_INIT),
+        statusOnly(
+          k,
+          n,
+          'POST',
+          '/mcp',
+          { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          MCP_INIT,
+        ),
     },
   ];
   for (const route of routes) {
@@ -166,7 +203,10 @@ describe('management endpoints', () => {
   const hook = () => hookId;
   const delivery = () => deliveryId;
   beforeAll(async () => {
-    const created = await adminJson('POST', `/v1/workspaces/${ws()}/webhooks`, { url: 'http://127.0.0.1:9/hook', events: ['file.written'] });
+    const created = await adminJson('POST', `/v1/workspaces/${ws()}/webhooks`, {
+      url: 'http://127.0.0.1:9/hook',
+      events: ['file.written'],
+    });
     hookId = created.webhook_id!;
     await seed('ns-a', 'for-delivery.txt');
     for (let i = 0; i < 100 && !deliveryId; i++) {
@@ -177,10 +217,20 @@ describe('management endpoints', () => {
     }
     expect(deliveryId).not.toBe('');
   });
-  const routes: Array<{ name: string; adminOnly: boolean; ok: number; run: (k: KeyKind, n: NsKind) => Promise<number> }> = [
+  const routes: Array<{
+    name: string;
+    adminOnly: boolean;
+    ok: number;
+    run: (k: KeyKind, n: NsKind) => Promise<number>;
+  }> = [
     { name: 'GET /v1/me', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', '/v1/me') },
     { name: 'GET keys', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/keys`) },
-    { name: 'POST keys', adminOnly: true, ok: 201, run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/keys`, { name: `k${cell++}`, namespace: null }) },
+    {
+      name: 'POST keys',
+      adminOnly: true,
+      ok: 201,
+      run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/keys`, { name: `k${cell++}`, namespace: null }),
+    },
     {
       name: 'DELETE keys/{id}',
       adminOnly: true,
@@ -190,8 +240,18 @@ describe('management endpoints', () => {
         return call(k, n, 'DELETE', `/v1/workspaces/${ws()}/keys/${created.key_id}`);
       },
     },
-    { name: 'GET events', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/events`) },
-    { name: 'GET namespaces', adminOnly: false, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/namespaces`) },
+    {
+      name: 'GET events',
+      adminOnly: false,
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/events`),
+    },
+    {
+      name: 'GET namespaces',
+      adminOnly: false,
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/namespaces`),
+    },
     {
       name: 'DELETE namespaces/{ns}',
       adminOnly: true,
@@ -202,14 +262,25 @@ describe('management endpoints', () => {
         return call(k, n, 'DELETE', `/v1/workspaces/${ws()}/namespaces/${doomed}`);
       },
     },
-    { name: 'GET webhooks', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks`) },
+    {
+      name: 'GET webhooks',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks`),
+    },
     {
       name: 'POST webhooks',
       adminOnly: true,
       ok: 201,
-      run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks`, { url: `http://127.0.0.1:9/m${cell++}`, events: ['*'] }),
+      run: (k, n) =>
+        call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks`, { url: `http://127.0.0.1:9/m${cell++}`, events: ['*'] }),
     },
-    { name: 'GET webhooks/{id}', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/${hook()}`) },
+    {
+      name: 'GET webhooks/{id}',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/${hook()}`),
+    },
     {
       name: 'PATCH webhooks/{id}',
       adminOnly: true,
@@ -221,11 +292,19 @@ describe('management endpoints', () => {
       adminOnly: true,
       ok: 200,
       run: async (k, n) => {
-        const created = await adminJson('POST', `/v1/workspaces/${ws()}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['*'] });
+        const created = await adminJson('POST', `/v1/workspaces/${ws()}/webhooks`, {
+          url: 'http://127.0.0.1:9/x',
+          events: ['*'],
+        });
         return call(k, n, 'DELETE', `/v1/workspaces/${ws()}/webhooks/${created.webhook_id}`);
       },
     },
-    { name: 'POST webhooks/{id}/test', adminOnly: true, ok: 200, run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks/${hook()}/test`) },
+    {
+      name: 'POST webhooks/{id}/test',
+      adminOnly: true,
+      ok: 200,
+      run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks/${hook()}/test`),
+    },
     {
       name: 'GET webhooks/{id}/deliveries',
       adminOnly: true,
@@ -245,7 +324,12 @@ describe('management endpoints', () => {
       run: (k, n) => call(k, n, 'POST', `/v1/workspaces/${ws()}/webhooks/${hook()}/deliveries/${delivery()}/resend`),
     },
     // Any key of the workspace may follow the stream (a locked key sees only its namespace).
-    { name: 'GET webhooks/stream', adminOnly: false, ok: 200, run: (k, n) => statusOnly(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/stream`) },
+    {
+      name: 'GET webhooks/stream',
+      adminOnly: false,
+      ok: 200,
+      run: (k, n) => statusOnly(k, n, 'GET', `/v1/workspaces/${ws()}/webhooks/stream`),
+    },
   ];
   for (const route of routes) {
     for (const key of KEYS) {

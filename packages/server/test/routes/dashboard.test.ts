@@ -38,7 +38,9 @@ beforeAll(async () => {
 
   app = Fastify();
   // As the app answers URLs outside /dashboard (a "/dashboard/../x" is "/x" once parsed).
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `Not found: ${req.method} ${req.url}`, code: 'not_found' }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ detail: `Not found: ${req.method} ${req.url}`, code: 'not_found' }),
+  );
   await app.register(dashboardRoutes, { distDir: dist });
   await app.ready();
 });

@@ -11,7 +11,10 @@ let rt: Client;
 let admin: Client;
 let url: string;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-const INVALID_NS = { detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")', code: 'namespace_invalid' };
+const INVALID_NS = {
+  detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
+  code: 'namespace_invalid',
+};
 
 interface Evt {
   id: string;
@@ -97,13 +100,17 @@ describe('events', () => {
     const start = (await events('?limit=1')).events[0]!.created_at;
     for (let i = 0; i < 25; i++) await ns2.post('/write', { path: `p${i}.txt`, content: String(i) });
     await rt.post('/write', { path: 'other.txt', content: 'o' });
-    const filtered = await events(`?namespace=ev2&types=file.written,file.deleted&since=${encodeURIComponent(start)}&limit=10`);
+    const filtered = await events(
+      `?namespace=ev2&types=file.written,file.deleted&since=${encodeURIComponent(start)}&limit=10`,
+    );
     expect(filtered.events).toHaveLength(10);
     expect(filtered.events.every((e) => e.namespace === 'ev2' && e.type === 'file.written')).toBe(true);
     const seen = [...filtered.events];
     let cursor = filtered.next_cursor;
     while (cursor) {
-      const next = await events(`?namespace=ev2&types=file.written,file.deleted&since=${encodeURIComponent(start)}&limit=10&cursor=${cursor}`);
+      const next = await events(
+        `?namespace=ev2&types=file.written,file.deleted&since=${encodeURIComponent(start)}&limit=10&cursor=${cursor}`,
+      );
       seen.push(...next.events);
       cursor = next.next_cursor;
     }
@@ -150,9 +157,17 @@ describe('events', () => {
   it('answers bad queries with exact errors', async () => {
     const cases: Array<[string, number, object]> = [
       ['?since=yesterday', 400, { detail: 'Invalid since: "yesterday" (use an ISO-8601 time)', code: 'query_invalid' }],
-      ['?cursor=garbage', 400, { detail: 'Invalid cursor: pass next_cursor from a previous page unchanged', code: 'query_invalid' }],
+      [
+        '?cursor=garbage',
+        400,
+        { detail: 'Invalid cursor: pass next_cursor from a previous page unchanged', code: 'query_invalid' },
+      ],
       ['?namespace=a%2Fb', 400, INVALID_NS],
-      ['?source=bogus', 400, { detail: 'Invalid source: "bogus" (known: exec, api, write, upload; comma-separated)', code: 'query_invalid' }],
+      [
+        '?source=bogus',
+        400,
+        { detail: 'Invalid source: "bogus" (known: exec, api, write, upload; comma-separated)', code: 'query_invalid' },
+      ],
       ['?limit=0', 422, { detail: 'querystring field "limit" must be >= 1', code: 'validation_failed' }],
       ['?limit=abc', 422, { detail: 'querystring field "limit" must be integer', code: 'validation_failed' }],
       ['?wait=31', 422, { detail: 'querystring field "wait" must be <= 30', code: 'validation_failed' }],
@@ -178,12 +193,18 @@ describe('events', () => {
     expect(own.length).toBeGreaterThan(0);
     expect(own.every((e) => e.namespace === 'ev2')).toBe(true);
     const other = await t.as(locked.api_key).get(`${url}?namespace=ev`);
-    expect([other.statusCode, other.json()]).toEqual([403, { detail: 'This key is locked to namespace "ev2"', code: 'namespace_forbidden' }]);
+    expect([other.statusCode, other.json()]).toEqual([
+      403,
+      { detail: 'This key is locked to namespace "ev2"', code: 'namespace_forbidden' },
+    ]);
   });
 
   it('refuses another workspace (404) and a missing key (401)', async () => {
     const res = await rt.get('/v1/workspaces/ws-0000000000000000/events');
-    expect([res.statusCode, res.json()]).toEqual([404, { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' }]);
+    expect([res.statusCode, res.json()]).toEqual([
+      404,
+      { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' },
+    ]);
     const none = await t.as(null).get(url);
     expect([none.statusCode, none.json()]).toEqual([401, { detail: 'Invalid API key', code: 'unauthorized' }]);
   });

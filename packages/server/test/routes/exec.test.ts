@@ -21,7 +21,13 @@ describe.skipIf(!hasBwrap)(`exec routes${hasBwrap ? '' : ` (${SKIP})`}`, () => {
   it('POST /v1/exec answers the result as JSON; a non-zero exit is still 200', async () => {
     const res = await rt.post('/v1/exec', { command: 'echo out; echo err >&2; exit 3' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ exit_code: 3, stdout: 'out\n', stderr: 'err\n', duration_ms: expect.any(Number), exit_reason: 'exited' });
+    expect(res.json()).toEqual({
+      exit_code: 3,
+      stdout: 'out\n',
+      stderr: 'err\n',
+      duration_ms: expect.any(Number),
+      exit_reason: 'exited',
+    });
   });
 
   it('POST /exec answers text/plain: stdout, or "[exit N]\\n<stderr>\\n<stdout>"', async () => {
@@ -35,30 +41,52 @@ describe.skipIf(!hasBwrap)(`exec routes${hasBwrap ? '' : ` (${SKIP})`}`, () => {
     const base = await t.listen();
     const res = await fetch(`${base}/v1/exec`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${t.runtimeKey}`, 'x-namespace': 'exec-routes', 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: {
+        authorization: `Bearer ${t.runtimeKey}`,
+        'x-namespace': 'exec-routes',
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+      },
       body: JSON.stringify({ command: 'printf hello' }),
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const text = await res.text();
     expect(text).toContain('event: stdout\ndata: {"offset":0,"data":"hello","encoding":"utf-8"}\n\n');
-    expect(text).toMatch(/event: exit\ndata: \{"exit_code":0,"exit_reason":"exited","duration_ms":\d+,"stdout_truncated":false,"stderr_truncated":false\}\n\n$/);
+    expect(text).toMatch(
+      /event: exit\ndata: \{"exit_code":0,"exit_reason":"exited","duration_ms":\d+,"stdout_truncated":false,"stderr_truncated":false\}\n\n$/,
+    );
   });
 
   it('answers 408 on timeout, on both forms', async () => {
     for (const url of ['/v1/exec', '/exec']) {
       const res = await rt.post(url, { command: 'sleep 10' });
-      expect([res.statusCode, res.json()]).toEqual([408, { detail: 'Command timed out after 1.5s.', code: 'exec_timeout' }]);
+      expect([res.statusCode, res.json()]).toEqual([
+        408,
+        { detail: 'Command timed out after 1.5s.', code: 'exec_timeout' },
+      ]);
     }
   });
 
   it('validates the body', async () => {
     const cases: Array<[unknown, object]> = [
       [{}, { detail: 'body: missing required field "command"', code: 'validation_failed' }],
-      [{ command: '' }, { detail: 'body field "command" must NOT have fewer than 1 characters', code: 'validation_failed' }],
-      [{ command: 'true', stdin: 5 }, { detail: 'body field "stdin" must be string,null', code: 'validation_failed' }],
-      [{ command: 'true', stream: 'yes' }, { detail: 'body field "stream" must be boolean', code: 'validation_failed' }],
-      [{ command: 'true', stdin: 'x'.repeat(1024 * 1024 + 1) }, { detail: 'stdin is larger than 1 MiB', code: 'validation_failed' }],
+      [
+        { command: '' },
+        { detail: 'body field "command" must NOT have fewer than 1 characters', code: 'validation_failed' },
+      ],
+      [
+        { command: 'true', stdin: 5 },
+        { detail: 'body field "stdin" must be string,null', code: 'validation_failed' },
+      ],
+      [
+        { command: 'true', stream: 'yes' },
+        { detail: 'body field "stream" must be boolean', code: 'validation_failed' },
+      ],
+      [
+        { command: 'true', stdin: 'x'.repeat(1024 * 1024 + 1) },
+        { detail: 'stdin is larger than 1 MiB', code: 'validation_failed' },
+      ],
     ];
     for (const [body, error] of cases) {
       const res = await rt.post('/v1/exec', body);
@@ -70,9 +98,17 @@ describe.skipIf(!hasBwrap)(`exec routes${hasBwrap ? '' : ` (${SKIP})`}`, () => {
     const locked = await t.createKey({ namespace: 'exec-routes' });
     const cases: Array<[Client, number, object]> = [
       [t.as(null, 'exec-routes'), 401, { detail: 'Invalid API key', code: 'unauthorized' }],
-      [t.as(t.adminKey, 'exec-routes'), 403, { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' }],
+      [
+        t.as(t.adminKey, 'exec-routes'),
+        403,
+        { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' },
+      ],
       [t.as(t.runtimeKey), 400, { detail: 'X-Namespace header required', code: 'namespace_required' }],
-      [t.as(locked.api_key, 'elsewhere'), 403, { detail: 'This key is locked to namespace "exec-routes"', code: 'namespace_forbidden' }],
+      [
+        t.as(locked.api_key, 'elsewhere'),
+        403,
+        { detail: 'This key is locked to namespace "exec-routes"', code: 'namespace_forbidden' },
+      ],
     ];
     for (const [c, status, error] of cases) {
       for (const url of ['/v1/exec', '/exec']) {

@@ -9,7 +9,6 @@ let server: TestApp;
 let rt: (path: string, init?: RequestInit) => Promise<Response>;
 const NS = 'cond';
 
-
 async function put(path: string, body: string, extra: Record<string, string> = {}) {
   const res = await rt(`/files/${path}`, { method: 'PUT', headers: extra, body });
   return { status: res.status, etag: res.headers.get('etag'), body: (await res.json()) as any };
@@ -46,7 +45,14 @@ describe('ETag and conditional requests', () => {
     expect(read).toEqual({ status: 200, etag: first.etag, text: 'one' });
     const content = await rt('/v1/files/content?path=a.txt');
     expect(content.headers.get('etag')).toBe(first.etag);
-    expect(Object.keys((await content.json()) as object).sort()).toEqual(['content', 'encoding', 'modified_at', 'path', 'size_bytes', 'truncated']);
+    expect(Object.keys((await content.json()) as object).sort()).toEqual([
+      'content',
+      'encoding',
+      'modified_at',
+      'path',
+      'size_bytes',
+      'truncated',
+    ]);
     const second = await write('a.txt', 'two');
     expect(second.status).toBe(200);
     expect(second.etag).not.toBe(first.etag);
@@ -70,7 +76,10 @@ describe('ETag and conditional requests', () => {
     });
     const exists = await put('c.txt', 'lost', { 'if-none-match': '*' });
     expect(exists.status).toBe(412);
-    expect(exists.body).toEqual({ detail: 'Precondition failed for workspace/c.txt: If-None-Match: *, but the file exists', code: 'precondition_failed' });
+    expect(exists.body).toEqual({
+      detail: 'Precondition failed for workspace/c.txt: If-None-Match: *, but the file exists',
+      code: 'precondition_failed',
+    });
     expect((await get('c.txt')).text).toBe('v1');
     const ok = await put('c.txt', 'v2', { 'if-match': v1.etag! });
     expect(ok.status).toBe(200);

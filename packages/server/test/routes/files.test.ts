@@ -9,13 +9,18 @@ import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestApp, type Client, type TestApp } from '../helpers/app.js';
 
-const INVALID_NS = { detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")', code: 'namespace_invalid' };
+const INVALID_NS = {
+  detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
+  code: 'namespace_invalid',
+};
 
 let t: TestApp;
 let rt: Client;
 
 beforeAll(async () => {
-  t = await startTestApp({ env: { TROVE_QUOTA_BYTES: String(4 * 1024 * 1024), TROVE_MAX_UPLOAD_BYTES: String(3 * 1024 * 1024) } });
+  t = await startTestApp({
+    env: { TROVE_QUOTA_BYTES: String(4 * 1024 * 1024), TROVE_MAX_UPLOAD_BYTES: String(3 * 1024 * 1024) },
+  });
   rt = t.as(t.runtimeKey, 'files-ns');
 });
 afterAll(() => t?.close());
@@ -57,7 +62,9 @@ describe('write and read', () => {
     const list = (await rt.get('/v1/files?path=workspace/')).json() as { entries: Array<{ name: string }> };
     expect(list.entries.map((e) => e.name)).toContain(name);
     expect((await rt.get('/files/' + enc)).body).toBe('odd');
-    const content = (await rt.get('/v1/files/content?path=' + encodeURIComponent('workspace/' + name))).json() as { content: string };
+    const content = (await rt.get('/v1/files/content?path=' + encodeURIComponent('workspace/' + name))).json() as {
+      content: string;
+    };
     expect(content.content).toBe('odd');
   });
 
@@ -74,16 +81,29 @@ describe('write and read', () => {
 describe('listing and content', () => {
   it('lists directories first, then files, alphabetical; size null for dirs', async () => {
     const ns = t.as(t.runtimeKey, 'list-ns');
-    for (const p of ['b.txt', 'a.txt', 'z/1.txt', 'm/2.txt', 'm/n/3.txt']) await ns.post('/write', { path: p, content: p });
+    for (const p of ['b.txt', 'a.txt', 'z/1.txt', 'm/2.txt', 'm/n/3.txt'])
+      await ns.post('/write', { path: p, content: p });
     const body = (await ns.get('/v1/files?path=workspace/')).json() as { entries: any[]; truncated: boolean };
     expect(body.truncated).toBe(false);
-    expect(body.entries.map((e) => e.path)).toEqual(['workspace/m', 'workspace/z', 'workspace/a.txt', 'workspace/b.txt']);
+    expect(body.entries.map((e) => e.path)).toEqual([
+      'workspace/m',
+      'workspace/z',
+      'workspace/a.txt',
+      'workspace/b.txt',
+    ]);
     expect(body.entries[0]).toMatchObject({ name: 'm', is_dir: true, size_bytes: null });
     expect(body.entries[2]).toMatchObject({ name: 'a.txt', is_dir: false, size_bytes: 5 });
     expect(body.entries[2].modified_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const rec = (await ns.get('/v1/files?path=workspace/&recursive=true')).json() as { entries: any[] };
     expect(rec.entries.map((e) => e.path)).toEqual([
-      'workspace/m', 'workspace/m/n', 'workspace/m/n/3.txt', 'workspace/m/2.txt', 'workspace/z', 'workspace/z/1.txt', 'workspace/a.txt', 'workspace/b.txt',
+      'workspace/m',
+      'workspace/m/n',
+      'workspace/m/n/3.txt',
+      'workspace/m/2.txt',
+      'workspace/z',
+      'workspace/z/1.txt',
+      'workspace/a.txt',
+      'workspace/b.txt',
     ]);
     // Every path form works on every endpoint.
     for (const form of ['m', '/m', 'workspace/m', '/workspace/m/']) {
@@ -100,7 +120,10 @@ describe('listing and content', () => {
     // The files could come from an exec; creating them on disk keeps the test quick.
     const dir = join(t.dataDir, 'workspaces', t.workspaceId, 'namespaces', 'big-list', 'd');
     for (let i = 0; i < 1005; i++) writeFileSync(join(dir, `f${String(i).padStart(4, '0')}`), 'x');
-    const body = (await ns.get('/v1/files?path=workspace/&recursive=true')).json() as { entries: any[]; truncated: boolean };
+    const body = (await ns.get('/v1/files?path=workspace/&recursive=true')).json() as {
+      entries: any[];
+      truncated: boolean;
+    };
     expect(body.entries.length).toBe(1000);
     expect(body.truncated).toBe(true);
   });
@@ -128,7 +151,13 @@ describe('listing and content', () => {
   it('content API: utf-8 text, binary, and truncation at 1 MiB', async () => {
     await rt.post('/write', { path: 't.txt', content: 'text ✓' });
     let c = (await rt.get('/v1/files/content?path=workspace/t.txt')).json() as any;
-    expect(c).toMatchObject({ path: 'workspace/t.txt', size_bytes: 8, encoding: 'utf-8', content: 'text ✓', truncated: false });
+    expect(c).toMatchObject({
+      path: 'workspace/t.txt',
+      size_bytes: 8,
+      encoding: 'utf-8',
+      content: 'text ✓',
+      truncated: false,
+    });
     await rt.put('/files/b.bin', Buffer.from([0, 1, 2, 255]));
     c = (await rt.get('/v1/files/content?path=workspace/b.bin')).json();
     expect(c).toMatchObject({ encoding: 'binary', content: null, size_bytes: 4 });
@@ -162,11 +191,17 @@ describe('limits and bad input', () => {
   it('413 for uploads over the size limit and over the namespace quota', async () => {
     const ns = t.as(t.runtimeKey, 'quota-ns');
     let res = await ns.put('/files/huge.bin', randomBytes(3 * 1024 * 1024 + 1));
-    expect([res.statusCode, res.json()]).toEqual([413, { detail: 'File is larger than the upload limit of 3145728 bytes', code: 'payload_too_large' }]);
+    expect([res.statusCode, res.json()]).toEqual([
+      413,
+      { detail: 'File is larger than the upload limit of 3145728 bytes', code: 'payload_too_large' },
+    ]);
     res = await ns.put('/files/q1.bin', randomBytes(3 * 1024 * 1024));
     expect(res.statusCode).toBe(200);
     res = await ns.put('/files/q2.bin', randomBytes(2 * 1024 * 1024));
-    expect([res.statusCode, res.json()]).toEqual([413, { detail: 'Namespace quota exceeded (limits: 4194304 bytes, unlimited files)', code: 'quota_exceeded' }]);
+    expect([res.statusCode, res.json()]).toEqual([
+      413,
+      { detail: 'Namespace quota exceeded (limits: 4194304 bytes, unlimited files)', code: 'quota_exceeded' },
+    ]);
     // Nothing half-written is left behind.
     const list = (await ns.get('/v1/files?path=workspace/')).json() as { entries: any[] };
     expect(list.entries.map((e) => e.name)).toEqual(['q1.bin']);
@@ -177,22 +212,74 @@ describe('limits and bad input', () => {
   it('answers bad bodies, paths and namespaces with exact errors', async () => {
     await rt.post('/write', { path: 'e/a.txt', content: 'x' });
     const cases: Array<[Promise<LightMyRequestResponse>, number, object]> = [
-      [rt.post('/write', { path: 'x.txt' }), 422, { detail: 'body: missing required field "content"', code: 'validation_failed' }],
-      [rt.post('/write', { path: 'x.txt', content: 5 }), 422, { detail: 'body field "content" must be string', code: 'validation_failed' }],
+      [
+        rt.post('/write', { path: 'x.txt' }),
+        422,
+        { detail: 'body: missing required field "content"', code: 'validation_failed' },
+      ],
+      [
+        rt.post('/write', { path: 'x.txt', content: 5 }),
+        422,
+        { detail: 'body field "content" must be string', code: 'validation_failed' },
+      ],
       [rt.post('/delete', {}), 422, { detail: 'body: missing required field "path"', code: 'validation_failed' }],
-      [rt.get('/v1/files/content'), 422, { detail: 'querystring: missing required field "path"', code: 'validation_failed' }],
-      [rt.get('/v1/files?recursive=maybe'), 422, { detail: 'querystring field "recursive" must be boolean', code: 'validation_failed' }],
-      [rt.post('/write', { path: '../x', content: 'x' }), 400, { detail: 'Path may not contain "..": ../x', code: 'path_invalid' }],
-      [rt.post('/write', { path: 'a\u0000b', content: 'x' }), 400, { detail: 'Path contains a NUL byte', code: 'path_invalid' }],
-      [rt.post('/write', { path: 'e', content: 'x' }), 400, { detail: 'Path is a directory: workspace/e', code: 'path_is_directory' }],
-      [rt.post('/write', { path: 'e/a.txt/b', content: 'x' }), 400, { detail: 'Not a directory: workspace/e/a.txt', code: 'not_a_directory' }],
-      [rt.put('/files/', 'x'), 400, { detail: 'Cannot write to the namespace root; give a file path', code: 'path_is_root' }],
-      [rt.get('/files/%ZZ'), 400, { detail: 'URL is not valid percent-encoded UTF-8: /files/%ZZ', code: 'bad_request' }],
+      [
+        rt.get('/v1/files/content'),
+        422,
+        { detail: 'querystring: missing required field "path"', code: 'validation_failed' },
+      ],
+      [
+        rt.get('/v1/files?recursive=maybe'),
+        422,
+        { detail: 'querystring field "recursive" must be boolean', code: 'validation_failed' },
+      ],
+      [
+        rt.post('/write', { path: '../x', content: 'x' }),
+        400,
+        { detail: 'Path may not contain "..": ../x', code: 'path_invalid' },
+      ],
+      [
+        rt.post('/write', { path: 'a\u0000b', content: 'x' }),
+        400,
+        { detail: 'Path contains a NUL byte', code: 'path_invalid' },
+      ],
+      [
+        rt.post('/write', { path: 'e', content: 'x' }),
+        400,
+        { detail: 'Path is a directory: workspace/e', code: 'path_is_directory' },
+      ],
+      [
+        rt.post('/write', { path: 'e/a.txt/b', content: 'x' }),
+        400,
+        { detail: 'Not a directory: workspace/e/a.txt', code: 'not_a_directory' },
+      ],
+      [
+        rt.put('/files/', 'x'),
+        400,
+        { detail: 'Cannot write to the namespace root; give a file path', code: 'path_is_root' },
+      ],
+      [
+        rt.get('/files/%ZZ'),
+        400,
+        { detail: 'URL is not valid percent-encoded UTF-8: /files/%ZZ', code: 'bad_request' },
+      ],
       [rt.get('/files/e'), 400, { detail: 'Path is a directory: workspace/e', code: 'path_is_directory' }],
-      [rt.get('/v1/files?path=e/a.txt'), 400, { detail: 'Not a directory: workspace/e/a.txt', code: 'not_a_directory' }],
-      [rt.get('/v1/files/content?path=e'), 400, { detail: 'Path is a directory: workspace/e', code: 'path_is_directory' }],
+      [
+        rt.get('/v1/files?path=e/a.txt'),
+        400,
+        { detail: 'Not a directory: workspace/e/a.txt', code: 'not_a_directory' },
+      ],
+      [
+        rt.get('/v1/files/content?path=e'),
+        400,
+        { detail: 'Path is a directory: workspace/e', code: 'path_is_directory' },
+      ],
       [rt.get('/v1/files?path=nope'), 404, { detail: 'Path not found: workspace/nope', code: 'path_not_found' }],
-      [rt.get('/v1/files/content?path=nope'), 404, { detail: 'Path not found: workspace/nope', code: 'path_not_found' }],
+      [
+        rt.get('/v1/files/content?path=nope'),
+        404,
+        { detail: 'Path not found: workspace/nope', code: 'path_not_found' },
+      ],
       [rt.post('/delete', { path: 'nope' }), 404, { detail: 'Path not found: workspace/nope', code: 'path_not_found' }],
       [rt.get('/nope'), 404, { detail: 'Not found: GET /nope', code: 'not_found' }],
     ];
@@ -201,7 +288,10 @@ describe('limits and bad input', () => {
       expect([res.statusCode, res.json()], JSON.stringify(error)).toEqual([status, error]);
     }
     const malformed = await rt.post('/write', '{"path":', { headers: { 'content-type': 'application/json' } });
-    expect([malformed.statusCode, malformed.json()]).toEqual([400, { detail: expect.stringMatching(/^Malformed JSON body: /), code: 'bad_request' }]);
+    expect([malformed.statusCode, malformed.json()]).toEqual([
+      400,
+      { detail: expect.stringMatching(/^Malformed JSON body: /), code: 'bad_request' },
+    ]);
     for (const bad of ['..', '.', 'a/b', 'x'.repeat(65), 'sp ace']) {
       const res = await t.as(t.runtimeKey, encodeURIComponent(bad)).get('/v1/files');
       expect([res.statusCode, res.json()]).toEqual([400, INVALID_NS]);
@@ -210,15 +300,28 @@ describe('limits and bad input', () => {
 
   it('refuses a missing or wrong key (401), an admin key (403), no namespace (400), another namespace (403)', async () => {
     const locked = await t.createKey({ namespace: 'files-ns' });
-    const requests = (c: Client) => [c.post('/write', { path: 'k.txt', content: 'k' }), c.put('/files/k.bin', 'k'), c.get('/files/k.txt'), c.get('/v1/files'), c.get('/v1/files/content?path=k.txt'), c.post('/delete', { path: 'k.txt' })];
+    const requests = (c: Client) => [
+      c.post('/write', { path: 'k.txt', content: 'k' }),
+      c.put('/files/k.bin', 'k'),
+      c.get('/files/k.txt'),
+      c.get('/v1/files'),
+      c.get('/v1/files/content?path=k.txt'),
+      c.post('/delete', { path: 'k.txt' }),
+    ];
     const expectAll = async (c: Client, status: number, error: object) => {
       for (const res of await Promise.all(requests(c))) expect([res.statusCode, res.json()]).toEqual([status, error]);
     };
     await expectAll(t.as(null, 'files-ns'), 401, { detail: 'Invalid API key', code: 'unauthorized' });
     await expectAll(t.as('trove-sk-wrong', 'files-ns'), 401, { detail: 'Invalid API key', code: 'unauthorized' });
-    await expectAll(t.as(t.adminKey, 'files-ns'), 403, { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' });
+    await expectAll(t.as(t.adminKey, 'files-ns'), 403, {
+      detail: 'Admin keys cannot use runtime endpoints; use a workspace key',
+      code: 'scope_forbidden',
+    });
     await expectAll(t.as(t.runtimeKey), 400, { detail: 'X-Namespace header required', code: 'namespace_required' });
-    await expectAll(t.as(locked.api_key, 'other'), 403, { detail: 'This key is locked to namespace "files-ns"', code: 'namespace_forbidden' });
+    await expectAll(t.as(locked.api_key, 'other'), 403, {
+      detail: 'This key is locked to namespace "files-ns"',
+      code: 'namespace_forbidden',
+    });
     // A locked key without the header works in its own namespace.
     const own = await t.as(locked.api_key).post('/write', { path: 'locked.txt', content: 'mine' });
     expect([own.statusCode, own.json()]).toEqual([200, { path: 'workspace/locked.txt', size_bytes: 4 }]);

@@ -15,7 +15,12 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 const rpc = (key: string | null, namespace: string | undefined, id: number, method: string, params: object = {}) =>
-  t.request('POST', '/mcp', { key, namespace, headers: { accept: ACCEPT }, body: { jsonrpc: '2.0', id, method, params } });
+  t.request('POST', '/mcp', {
+    key,
+    namespace,
+    headers: { accept: ACCEPT },
+    body: { jsonrpc: '2.0', id, method, params },
+  });
 
 describe('POST /mcp', () => {
   it('initializes, lists the tools and calls one in the X-Namespace namespace', async () => {
@@ -32,7 +37,10 @@ describe('POST /mcp', () => {
     const tools = list.json<{ result: { tools: Array<{ name: string }> } }>().result.tools.map((x) => x.name);
     expect(tools).toEqual(expect.arrayContaining(['trove_write', 'trove_read']));
 
-    const write = await rpc(t.runtimeKey, 'mcp-ns', 3, 'tools/call', { name: 'trove_write', arguments: { path: 'from-mcp.txt', content: 'hi' } });
+    const write = await rpc(t.runtimeKey, 'mcp-ns', 3, 'tools/call', {
+      name: 'trove_write',
+      arguments: { path: 'from-mcp.txt', content: 'hi' },
+    });
     expect(write.statusCode).toBe(200);
     expect(write.json<{ result: { isError?: boolean } }>().result.isError).toBeFalsy();
     expect((await t.as(t.runtimeKey, 'mcp-ns').get('/files/from-mcp.txt')).body).toBe('hi');
@@ -43,9 +51,19 @@ describe('POST /mcp', () => {
     const cases: Array<[string | null, string | undefined, number, object]> = [
       [null, 'mcp-ns', 401, { detail: 'Invalid API key', code: 'unauthorized' }],
       ['trove-sk-wrong', 'mcp-ns', 401, { detail: 'Invalid API key', code: 'unauthorized' }],
-      [t.adminKey, 'mcp-ns', 403, { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' }],
+      [
+        t.adminKey,
+        'mcp-ns',
+        403,
+        { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' },
+      ],
       [t.runtimeKey, undefined, 400, { detail: 'X-Namespace header required', code: 'namespace_required' }],
-      [locked.api_key, 'other', 403, { detail: 'This key is locked to namespace "mcp-ns"', code: 'namespace_forbidden' }],
+      [
+        locked.api_key,
+        'other',
+        403,
+        { detail: 'This key is locked to namespace "mcp-ns"', code: 'namespace_forbidden' },
+      ],
     ];
     for (const [key, ns, status, error] of cases) {
       const res = await rpc(key, ns, 1, 'tools/list');

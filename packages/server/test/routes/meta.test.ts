@@ -50,7 +50,17 @@ describe('GET /v1/admin/health', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json<Record<string, unknown>>();
     expect(Object.keys(body).sort()).toEqual([
-      'cgroups', 'change_tracking', 'database', 'disk', 'exec', 'exec_fix', 'exec_reason', 'status', 'version', 'volume', 'warm_sandboxes',
+      'cgroups',
+      'change_tracking',
+      'database',
+      'disk',
+      'exec',
+      'exec_fix',
+      'exec_reason',
+      'status',
+      'version',
+      'volume',
+      'warm_sandboxes',
     ]);
     expect(body).toMatchObject({ status: 'ok', database: 'ok', volume: 'ok', version: t.ctx.version });
     expect(body.warm_sandboxes).toEqual({ running: 0, idle: 0, max: 256, idle_ms: 300_000 });
@@ -90,7 +100,11 @@ describe('an unusable data dir', () => {
       const res = await t.request('GET', '/healthz');
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
-      expect(res.json()).toEqual({ status: 'unavailable', detail: 'The server cannot serve requests right now; retry shortly', code: 'unavailable' });
+      expect(res.json()).toEqual({
+        status: 'unavailable',
+        detail: 'The server cannot serve requests right now; retry shortly',
+        code: 'unavailable',
+      });
 
       const details = await t.as(t.adminKey).get('/v1/admin/health');
       expect(details.statusCode).toBe(503);
@@ -115,7 +129,9 @@ describe('GET /openapi.json', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json<{ openapi: string; paths: Record<string, unknown> }>();
     expect(doc.openapi).toBe('3.0.3');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/v1/admin/health', '/v1/me', '/files/{path}']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/healthz', '/v1/admin/health', '/v1/me', '/files/{path}']),
+    );
   });
 });
 

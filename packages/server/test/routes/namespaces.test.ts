@@ -2,14 +2,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
-const INVALID_NS = { detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")', code: 'namespace_invalid' };
+const INVALID_NS = {
+  detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
+  code: 'namespace_invalid',
+};
 
 let t: TestApp;
 let base: string;
 beforeAll(async () => {
   t = await startTestApp();
   base = `/v1/workspaces/${t.workspaceId}/namespaces`;
-  for (const [ns, path, content] of [['alpha', 'a.txt', 'hello'], ['alpha', 'd/b.txt', 'xy'], ['beta', 'c.txt', '']]) {
+  for (const [ns, path, content] of [
+    ['alpha', 'a.txt', 'hello'],
+    ['alpha', 'd/b.txt', 'xy'],
+    ['beta', 'c.txt', ''],
+  ]) {
     expect((await t.as(t.runtimeKey, ns).post('/write', { path, content })).statusCode).toBe(200);
   }
 });
@@ -33,7 +40,8 @@ describe('GET /v1/workspaces/{ws}/namespaces', () => {
         ['alpha', 7, 2],
         ['beta', 0, 1],
       ]);
-      for (const n of list) expect(Object.keys(n).sort()).toEqual(['created_at', 'file_count', 'last_activity_at', 'name', 'size_bytes']);
+      for (const n of list)
+        expect(Object.keys(n).sort()).toEqual(['created_at', 'file_count', 'last_activity_at', 'name', 'size_bytes']);
     }
   });
 
@@ -45,7 +53,10 @@ describe('GET /v1/workspaces/{ws}/namespaces', () => {
 
   it('another workspace is 404; no key is 401', async () => {
     const other = await t.as(t.runtimeKey).get('/v1/workspaces/ws-0000000000000000/namespaces');
-    expect([other.statusCode, other.json()]).toEqual([404, { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' }]);
+    expect([other.statusCode, other.json()]).toEqual([
+      404,
+      { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' },
+    ]);
     const none = await t.as(null).get(base);
     expect([none.statusCode, none.json()]).toEqual([401, { detail: 'Invalid API key', code: 'unauthorized' }]);
   });
@@ -61,7 +72,10 @@ describe('DELETE /v1/workspaces/{ws}/namespaces/{ns}', () => {
     const read = await t.as(t.runtimeKey, 'doomed').get('/files/x.txt');
     expect(read.statusCode).toBe(404);
     const again = await t.as(t.adminKey).delete(`${base}/doomed`);
-    expect([again.statusCode, again.json()]).toEqual([404, { detail: 'Namespace not found: doomed', code: 'namespace_not_found' }]);
+    expect([again.statusCode, again.json()]).toEqual([
+      404,
+      { detail: 'Namespace not found: doomed', code: 'namespace_not_found' },
+    ]);
   });
 
   it('refuses an invalid name, workspace keys and other workspaces', async () => {
@@ -69,10 +83,16 @@ describe('DELETE /v1/workspaces/{ws}/namespaces/{ns}', () => {
     expect([bad.statusCode, bad.json()]).toEqual([400, INVALID_NS]);
     for (const key of [t.runtimeKey, (await t.createKey({ namespace: 'alpha' })).api_key]) {
       const res = await t.as(key).delete(`${base}/alpha`);
-      expect([res.statusCode, res.json()]).toEqual([403, { detail: 'Workspace keys cannot manage namespaces.', code: 'scope_forbidden' }]);
+      expect([res.statusCode, res.json()]).toEqual([
+        403,
+        { detail: 'Workspace keys cannot manage namespaces.', code: 'scope_forbidden' },
+      ]);
     }
     const other = await t.as(t.adminKey).delete('/v1/workspaces/ws-0000000000000000/namespaces/alpha');
-    expect([other.statusCode, other.json()]).toEqual([404, { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' }]);
+    expect([other.statusCode, other.json()]).toEqual([
+      404,
+      { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' },
+    ]);
     expect((await t.as(t.runtimeKey, 'alpha').get('/files/a.txt')).body).toBe('hello');
   });
 });

@@ -81,12 +81,20 @@ async function waitExit(rt: Rt, id: string): Promise<Proc> {
 }
 
 /** The whole retained stream, read page by page from `from`. */
-async function readAll(rt: Rt, id: string, stream: 'stdout' | 'stderr', from = 0, limit?: number): Promise<{ data: Buffer; first: Output; last: Output }> {
+async function readAll(
+  rt: Rt,
+  id: string,
+  stream: 'stdout' | 'stderr',
+  from = 0,
+  limit?: number,
+): Promise<{ data: Buffer; first: Output; last: Output }> {
   const parts: Buffer[] = [];
   let offset = from;
   let first: Output | undefined;
   for (;;) {
-    const o = await ok<Output>(rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`));
+    const o = await ok<Output>(
+      rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
+    );
     first ??= o;
     parts.push(decode(o));
     offset = o.next_offset;
@@ -120,7 +128,10 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
   afterAll(() => server?.close());
 
   it('starts, lists, gets, takes stdin, waits and records process.started / process.exited', async () => {
-    const p = await start(rt, { command: 'echo hello; read line; echo "got $line"; echo oops >&2; exit 3', stdin: 'first\n' });
+    const p = await start(rt, {
+      command: 'echo hello; read line; echo "got $line"; echo oops >&2; exit 3',
+      stdin: 'first\n',
+    });
     expect(p).toMatchObject({
       namespace: 'procs',
       command: 'echo hello; read line; echo "got $line"; echo oops >&2; exit 3',
@@ -156,7 +167,15 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
       ].sort(),
     );
     const done = await waitExit(rt, p.process_id);
-    expect(done).toMatchObject({ state: 'exited', exit_code: 3, exit_reason: 'exited', signal: null, stdin_open: false, stdout_bytes: 16, stderr_bytes: 5 });
+    expect(done).toMatchObject({
+      state: 'exited',
+      exit_code: 3,
+      exit_reason: 'exited',
+      signal: null,
+      stdin_open: false,
+      stdout_bytes: 16,
+      stderr_bytes: 5,
+    });
     expect(Date.parse(done.ended_at!)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
     expect((await readAll(rt, p.process_id, 'stdout')).data.toString()).toBe('hello\ngot first\n');
     expect((await readAll(rt, p.process_id, 'stderr')).data.toString()).toBe('oops\n');
@@ -167,19 +186,39 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     const mine = ev.filter((e) => e.data.process_id === p.process_id);
     expect(mine.map((e) => e.type)).toEqual(['process.exited', 'process.started']);
     expect(mine[1]!.data).toEqual({ process_id: p.process_id, command: p.command, command_bytes: p.command_bytes });
-    expect(mine[0]!.data).toMatchObject({ process_id: p.process_id, exit_code: 3, exit_reason: 'exited', signal: null });
+    expect(mine[0]!.data).toMatchObject({
+      process_id: p.process_id,
+      exit_code: 3,
+      exit_reason: 'exited',
+      signal: null,
+    });
     expect(typeof mine[0]!.data.duration_ms).toBe('number');
   });
 
   it('stdin as raw bytes and JSON, closing it, and 409 once closed or exited', async () => {
     const p = await start(rt, { command: 'cat' });
-    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0x61, 0xff, 0x0a]) }))).toEqual({
+    expect(
+      await ok(
+        rt(`/v1/processes/${p.process_id}/stdin`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: Buffer.from([0x61, 0xff, 0x0a]),
+        }),
+      ),
+    ).toEqual({
       process_id: p.process_id,
       written: 3,
       stdin_open: true,
     });
-    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'é\n' })))).toEqual({ process_id: p.process_id, written: 3, stdin_open: true });
-    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({ process_id: p.process_id, stdin_open: false });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'é\n' })))).toEqual({
+      process_id: p.process_id,
+      written: 3,
+      stdin_open: true,
+    });
+    expect(await ok(rt(`/v1/processes/${p.process_id}/stdin/close`, { method: 'POST' }))).toEqual({
+      process_id: p.process_id,
+      stdin_open: false,
+    });
     const closed = await errorOf(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'late' })));
     expect(closed.status).toBe(409);
     expect(closed.code).toBe('conflict');
@@ -221,7 +260,8 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
   it('signals reach the whole process tree: SIGTERM → killed with signal SIGTERM; a signal from inside → signaled', async () => {
     const p = await start(rt, { command: 'sleep 600 & sleep 601 & echo started; wait' });
     // Wait for the output that says both are started.
-    while ((await ok<Output>(rt(`/v1/processes/${p.process_id}/output`))).data === '') await new Promise((r) => setTimeout(r, 20));
+    while ((await ok<Output>(rt(`/v1/processes/${p.process_id}/output`))).data === '')
+      await new Promise((r) => setTimeout(r, 20));
     expect(await ok(rt(`/v1/processes/${p.process_id}/signal`, json('POST', { signal: 'SIGTERM' })))).toEqual({
       process_id: p.process_id,
       signal: 'SIGTERM',
@@ -235,10 +275,24 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
       delivered: false,
     });
     const self = await start(rt, { command: 'kill -USR1 $$' });
-    expect(await waitExit(rt, self.process_id)).toMatchObject({ exit_code: 138, exit_reason: 'signaled', signal: 'SIGUSR1' });
+    expect(await waitExit(rt, self.process_id)).toMatchObject({
+      exit_code: 138,
+      exit_reason: 'signaled',
+      signal: 'SIGUSR1',
+    });
     const k = await start(rt, { command: 'sleep 600' });
-    expect((await ok<{ delivered: boolean }>(rt(`/v1/processes/${k.process_id}/signal`, json('POST', { signal: 'SIGKILL' })))).delivered).toBe(true);
-    expect(await waitExit(rt, k.process_id)).toMatchObject({ exit_code: 137, exit_reason: 'killed', signal: 'SIGKILL' });
+    expect(
+      (
+        await ok<{ delivered: boolean }>(
+          rt(`/v1/processes/${k.process_id}/signal`, json('POST', { signal: 'SIGKILL' })),
+        )
+      ).delivered,
+    ).toBe(true);
+    expect(await waitExit(rt, k.process_id)).toMatchObject({
+      exit_code: 137,
+      exit_reason: 'killed',
+      signal: 'SIGKILL',
+    });
     const bad = await errorOf(rt(`/v1/processes/${k.process_id}/signal`, json('POST', { signal: 'SIGSEGV' })));
     expect([bad.status, bad.code]).toEqual([422, 'validation_failed']);
   });
@@ -264,7 +318,10 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     await waitExit(rt, p.process_id);
     const res = await rt(`/v1/processes/${p.process_id}/stream`, { headers: { accept: 'application/x-ndjson' } });
     expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    const lines = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (await res.text())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.slice(0, 2)).toEqual([
       { type: 'stdout', offset: 0, data: 'one\n', encoding: 'utf-8' },
       { type: 'stderr', offset: 0, data: 'two\n', encoding: 'utf-8' },
@@ -286,7 +343,11 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     expect(o.dropped_bytes).toBe(done.stdout_dropped_bytes);
     const rec = Math.ceil(o.offset / 8);
     const at = rec * 8 - o.offset;
-    expect(decode(o).subarray(at, at + 8).toString()).toBe(`${String(rec).padStart(7, '0')}\n`);
+    expect(
+      decode(o)
+        .subarray(at, at + 8)
+        .toString(),
+    ).toBe(`${String(rec).padStart(7, '0')}\n`);
     const tail = await readAll(rt, p.process_id, 'stdout', done.stdout_dropped_bytes);
     expect(tail.data.length).toBe(204_800 - done.stdout_dropped_bytes);
     expect(tail.data.subarray(-8).toString()).toBe('0025599\n');
@@ -312,11 +373,21 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
 
   it('another namespace (or a bad id) sees 404 process_not_found; bad input is 422', async () => {
     const p = await start(rt, { command: 'true' });
-    for (const path of [`/v1/processes/${p.process_id}`, `/v1/processes/${p.process_id}/output`, `/v1/processes/proc-nope`]) {
+    for (const path of [
+      `/v1/processes/${p.process_id}`,
+      `/v1/processes/${p.process_id}/output`,
+      `/v1/processes/proc-nope`,
+    ]) {
       const e = await errorOf(api(server, server.runtimeKey, 'someone-else')(path));
       expect([e.status, e.code]).toEqual([404, 'process_not_found']);
     }
-    for (const body of [{}, { command: '' }, { command: 'x', timeout_ms: 0 }, { command: 'x', env: { 'BAD-NAME': '1' } }, { command: 'x', env: { TROVE_NAMESPACE: 'x' } }]) {
+    for (const body of [
+      {},
+      { command: '' },
+      { command: 'x', timeout_ms: 0 },
+      { command: 'x', env: { 'BAD-NAME': '1' } },
+      { command: 'x', env: { TROVE_NAMESPACE: 'x' } },
+    ]) {
       const e = await errorOf(rt('/v1/processes', json('POST', body)));
       expect([e.status, e.code], JSON.stringify(body)).toEqual([422, 'validation_failed']);
     }
@@ -326,7 +397,9 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
   });
 
   it('every route is in /openapi.json', async () => {
-    const doc = (await (await api(server, server.runtimeKey)('/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await api(server, server.runtimeKey)('/openapi.json')).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     const routes = [
       ['post', '/v1/processes'],
       ['get', '/v1/processes'],
@@ -349,17 +422,28 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     const p = await start(ns, { command: 'sleep 600' });
     await ok(ns(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
     // Recorded before the restore answered.
-    expect(await ok<Proc>(ns(`/v1/processes/${p.process_id}`))).toMatchObject({ state: 'exited', exit_reason: 'killed', signal: 'SIGKILL' });
+    expect(await ok<Proc>(ns(`/v1/processes/${p.process_id}`))).toMatchObject({
+      state: 'exited',
+      exit_reason: 'killed',
+      signal: 'SIGKILL',
+    });
   });
 
   it('a namespace delete stops its processes first, then their records go', async () => {
     const ns = api(server, server.runtimeKey, 'doomed-procs');
     const p = await start(ns, { command: 'sleep 600' });
-    await ok(api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed-procs`, { method: 'DELETE' }));
+    await ok(
+      api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed-procs`, {
+        method: 'DELETE',
+      }),
+    );
     const e = await errorOf(ns(`/v1/processes/${p.process_id}`));
     expect([e.status, e.code]).toEqual([404, 'process_not_found']);
     const ev = await events(server, 'process.exited');
-    expect(ev.find((x) => x.data.process_id === p.process_id)?.data).toMatchObject({ exit_reason: 'killed', signal: 'SIGKILL' });
+    expect(ev.find((x) => x.data.process_id === p.process_id)?.data).toMatchObject({
+      exit_reason: 'killed',
+      signal: 'SIGKILL',
+    });
   });
 
   it('answers bad input with exact errors', async () => {
@@ -368,17 +452,60 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     const id = p.process_id;
     const c = server.as(server.runtimeKey, 'procs');
     const cases: Array<[Promise<LightMyRequestResponse>, number, object]> = [
-      [c.post('/v1/processes', {}), 422, { detail: 'body: missing required field "command"', code: 'validation_failed' }],
-      [c.post('/v1/processes', { command: 'true', timeout_ms: 0 }), 422, { detail: 'body field "timeout_ms" must be >= 1', code: 'validation_failed' }],
-      [c.post('/v1/processes', { command: 'true', env: { A: 1 } }), 422, { detail: 'body field "env.A" must be string', code: 'validation_failed' }],
-      [c.get('/v1/processes?state=dead'), 422, { detail: 'querystring field "state" must be equal to one of the allowed values', code: 'validation_failed' }],
+      [
+        c.post('/v1/processes', {}),
+        422,
+        { detail: 'body: missing required field "command"', code: 'validation_failed' },
+      ],
+      [
+        c.post('/v1/processes', { command: 'true', timeout_ms: 0 }),
+        422,
+        { detail: 'body field "timeout_ms" must be >= 1', code: 'validation_failed' },
+      ],
+      [
+        c.post('/v1/processes', { command: 'true', env: { A: 1 } }),
+        422,
+        { detail: 'body field "env.A" must be string', code: 'validation_failed' },
+      ],
+      [
+        c.get('/v1/processes?state=dead'),
+        422,
+        { detail: 'querystring field "state" must be equal to one of the allowed values', code: 'validation_failed' },
+      ],
       [c.get('/v1/processes/proc-nope'), 404, { detail: 'Process not found: proc-nope', code: 'process_not_found' }],
-      [c.get('/v1/processes/proc-nope/output'), 404, { detail: 'Process not found: proc-nope', code: 'process_not_found' }],
-      [c.post(`/v1/processes/${id}/signal`, { signal: 'SIGFOO' }), 422, { detail: 'body field "signal" must be equal to one of the allowed values', code: 'validation_failed' }],
-      [c.post(`/v1/processes/${id}/stdin`, { data: 5 }), 422, { detail: 'body field "data" must be a string', code: 'validation_failed' }],
-      [c.post(`/v1/processes/${id}/stdin`, { data: 'x', close: 'yes' }), 422, { detail: 'body field "close" must be a boolean', code: 'validation_failed' }],
-      [c.get(`/v1/processes/${id}/wait?timeout=61`), 422, { detail: 'querystring field "timeout" must be <= 60', code: 'validation_failed' }],
-      [c.get(`/v1/processes/${id}/stream`, { headers: { 'last-event-id': 'x' } }), 400, { detail: 'Last-Event-ID must be "<stdout offset>:<stderr offset>" as sent in an event id', code: 'bad_request' }],
+      [
+        c.get('/v1/processes/proc-nope/output'),
+        404,
+        { detail: 'Process not found: proc-nope', code: 'process_not_found' },
+      ],
+      [
+        c.post(`/v1/processes/${id}/signal`, { signal: 'SIGFOO' }),
+        422,
+        { detail: 'body field "signal" must be equal to one of the allowed values', code: 'validation_failed' },
+      ],
+      [
+        c.post(`/v1/processes/${id}/stdin`, { data: 5 }),
+        422,
+        { detail: 'body field "data" must be a string', code: 'validation_failed' },
+      ],
+      [
+        c.post(`/v1/processes/${id}/stdin`, { data: 'x', close: 'yes' }),
+        422,
+        { detail: 'body field "close" must be a boolean', code: 'validation_failed' },
+      ],
+      [
+        c.get(`/v1/processes/${id}/wait?timeout=61`),
+        422,
+        { detail: 'querystring field "timeout" must be <= 60', code: 'validation_failed' },
+      ],
+      [
+        c.get(`/v1/processes/${id}/stream`, { headers: { 'last-event-id': 'x' } }),
+        400,
+        {
+          detail: 'Last-Event-ID must be "<stdout offset>:<stderr offset>" as sent in an event id',
+          code: 'bad_request',
+        },
+      ],
     ];
     for (const [pending, status, error] of cases) {
       const res = await pending;
@@ -387,22 +514,40 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     const closed = await c.post(`/v1/processes/${id}/stdin`, { data: 'x' });
     expect([closed.statusCode, closed.json<{ code: string }>().code]).toEqual([409, 'conflict']);
     const tooBig = await c.post(`/v1/processes/${id}/stdin`, { data: 'x'.repeat(1024 * 1024 + 1) });
-    expect([tooBig.statusCode, tooBig.json()]).toEqual([413, { detail: 'A stdin write is at most 1 MiB.', code: 'payload_too_large' }]);
+    expect([tooBig.statusCode, tooBig.json()]).toEqual([
+      413,
+      { detail: 'A stdin write is at most 1 MiB.', code: 'payload_too_large' },
+    ]);
   });
 
   it('keeps processes to their namespace and refuses missing keys, admin keys and no namespace', async () => {
     const p = await start(rt, { command: 'true', close_stdin: true });
     const elsewhere = await server.as(server.runtimeKey, 'other').get(`/v1/processes/${p.process_id}`);
-    expect([elsewhere.statusCode, elsewhere.json()]).toEqual([404, { detail: `Process not found: ${p.process_id}`, code: 'process_not_found' }]);
+    expect([elsewhere.statusCode, elsewhere.json()]).toEqual([
+      404,
+      { detail: `Process not found: ${p.process_id}`, code: 'process_not_found' },
+    ]);
     const locked = await server.createKey({ namespace: 'procs' });
     const cases: Array<[Client, number, object]> = [
       [server.as(null, 'procs'), 401, { detail: 'Invalid API key', code: 'unauthorized' }],
-      [server.as(server.adminKey, 'procs'), 403, { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' }],
+      [
+        server.as(server.adminKey, 'procs'),
+        403,
+        { detail: 'Admin keys cannot use runtime endpoints; use a workspace key', code: 'scope_forbidden' },
+      ],
       [server.as(server.runtimeKey), 400, { detail: 'X-Namespace header required', code: 'namespace_required' }],
-      [server.as(locked.api_key, 'other'), 403, { detail: 'This key is locked to namespace "procs"', code: 'namespace_forbidden' }],
+      [
+        server.as(locked.api_key, 'other'),
+        403,
+        { detail: 'This key is locked to namespace "procs"', code: 'namespace_forbidden' },
+      ],
     ];
     for (const [c, status, error] of cases) {
-      for (const res of [await c.post('/v1/processes', { command: 'true' }), await c.get('/v1/processes'), await c.get(`/v1/processes/${p.process_id}`)]) {
+      for (const res of [
+        await c.post('/v1/processes', { command: 'true' }),
+        await c.get('/v1/processes'),
+        await c.get(`/v1/processes/${p.process_id}`),
+      ]) {
         expect([res.statusCode, res.json()]).toEqual([status, error]);
       }
     }

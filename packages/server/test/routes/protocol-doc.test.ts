@@ -66,7 +66,13 @@ function openapiEndpoints(): Map<string, OpenApiOperation> {
 describe('docs/protocol.md against /openapi.json', () => {
   it('parses endpoint headings, and only well-formed ones', () => {
     const parsed = parseEndpointHeadings(
-      ['### `GET /v1/me` · hosted', '#### `PATCH /v1/x/{id}` · ours', '### `GET /v1/me`', '### GET /v1/me', 'text `POST /write`'].join('\n'),
+      [
+        '### `GET /v1/me` · hosted',
+        '#### `PATCH /v1/x/{id}` · ours',
+        '### `GET /v1/me`',
+        '### GET /v1/me',
+        'text `POST /write`',
+      ].join('\n'),
     );
     expect(parsed).toEqual([
       { endpoint: 'GET /v1/me', mark: 'hosted', line: 1 },
@@ -95,7 +101,10 @@ describe('docs/protocol.md against /openapi.json', () => {
       seen.set(d.endpoint, d.line);
     }
     expect(duplicates).toEqual([]);
-    expect(doc.filter((d) => d.mark === null).map((d) => `${d.endpoint} (line ${d.line})`), 'headings without a mark').toEqual([]);
+    expect(
+      doc.filter((d) => d.mark === null).map((d) => `${d.endpoint} (line ${d.line})`),
+      'headings without a mark',
+    ).toEqual([]);
   });
 
   it('never marks as hosted an endpoint that /openapi.json calls ours', () => {

@@ -92,7 +92,9 @@ describe('create, list, restore, delete', () => {
     await ok(rt('/delete', json('POST', { path: 'dir' })));
     await ok(rt('/write', json('POST', { path: 'new/c.txt', content: 'gamma' })));
 
-    const restored = await ok<{ files_restored: number }>(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+    const restored = await ok<{ files_restored: number }>(
+      rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }),
+    );
     expect(restored).toEqual({ files_restored: 3 });
     expect(await read(rt, 'a.txt')).toBe('alpha');
     expect(await read(rt, 'dir/nested/b.txt')).toBe('beta');
@@ -121,7 +123,9 @@ describe('create, list, restore, delete', () => {
     });
     expect((await errorOf(rt(`/v1/snapshots/${snap.snapshot_id}`, { method: 'DELETE' }))).status).toBe(404);
     // The blob went with it.
-    expect(existsSync(join(server.dataDir, 'blobs', 'snapshots', server.workspaceId, `${snap.snapshot_id}.tar.gz`))).toBe(false);
+    expect(
+      existsSync(join(server.dataDir, 'blobs', 'snapshots', server.workspaceId, `${snap.snapshot_id}.tar.gz`)),
+    ).toBe(false);
 
     const evs = (await events(server, 'snapshot.created,snapshot.restored,snapshot.deleted')).filter(
       (e) => e.namespace === 'snap-main',
@@ -139,7 +143,9 @@ describe('create, list, restore, delete', () => {
     await ok(rt('/write', json('POST', { path: 'x.txt', content: 'x' })));
     const noBody = await ok<Snapshot>(rt('/v1/snapshots', { method: 'POST' }));
     expect(noBody.label).toBeNull();
-    const emptyJson = await ok<Snapshot>(rt('/v1/snapshots', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' }));
+    const emptyJson = await ok<Snapshot>(
+      rt('/v1/snapshots', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' }),
+    );
     expect(emptyJson.label).toBeNull();
     expect((await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})))).label).toBeNull();
     const long = await errorOf(rt('/v1/snapshots', json('POST', { label: 'x'.repeat(129) })));
@@ -153,7 +159,13 @@ describe('create, list, restore, delete', () => {
     const id = longest.snapshot_id;
     expect(await ok(rt(`/v1/snapshots/${id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 1 });
     expect(
-      await ok(rt(`/v1/snapshots/${id}/restore`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' })),
+      await ok(
+        rt(`/v1/snapshots/${id}/restore`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '',
+        }),
+      ),
     ).toEqual({ files_restored: 1 });
     expect(await ok(rt(`/v1/snapshots/${id}/restore`, json('POST', {})))).toEqual({ files_restored: 1 });
   });
@@ -162,7 +174,8 @@ describe('create, list, restore, delete', () => {
     const rt = rtFor(server, 'snap-limit');
     await ok(rt('/write', json('POST', { path: 'x.txt', content: 'x' })));
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: `n${i}` })))).snapshot_id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await ok<Snapshot>(rt('/v1/snapshots', json('POST', { label: `n${i}` })))).snapshot_id);
     const list = await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'));
     expect(list.snapshots.map((s) => s.snapshot_id)).toEqual(ids.slice(2).reverse());
     const deleted = (await events(server, 'snapshot.deleted')).filter((e) => e.namespace === 'snap-limit');
@@ -190,24 +203,34 @@ describe('fidelity and consistency', () => {
     await ok(rt('/write', json('POST', { path: 'added/new.txt', content: 'new' })));
     expect(await manifest(nsRoot)).not.toEqual(before);
 
-    const res = await ok<{ files_restored: number }>(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
+    const res = await ok<{ files_restored: number }>(
+      rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }),
+    );
     expect(res.files_restored).toBe(snap.file_count);
     expect(await manifest(nsRoot)).toEqual(before);
   });
 
-  it.skipIf(!hasBwrap)('a snapshot requested while an exec runs waits for it: it holds all of the exec’s writes, never half', async () => {
-    const rt = rtFor(server, 'consistent');
-    const running = rt('/v1/exec', json('POST', { command: 'echo 1 > workspace/first; sleep 1; echo 2 > workspace/second' }));
-    const deadline = Date.now() + 10_000;
-    while ((await read(rt, 'first')) !== '1\n' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    // The exec is now between its two writes: a snapshot taken at this instant would hold `first` only.
-    const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
-    expect(await ok<{ exit_code: number }>(running)).toMatchObject({ exit_code: 0 });
-    await ok(rt('/delete', json('POST', { path: 'first' })));
-    await ok(rt('/delete', json('POST', { path: 'second' })));
-    expect(await ok(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 2 });
-    expect([await read(rt, 'first'), await read(rt, 'second')]).toEqual(['1\n', '2\n']);
-  });
+  it.skipIf(!hasBwrap)(
+    'a snapshot requested while an exec runs waits for it: it holds all of the exec’s writes, never half',
+    async () => {
+      const rt = rtFor(server, 'consistent');
+      const running = rt(
+        '/v1/exec',
+        json('POST', { command: 'echo 1 > workspace/first; sleep 1; echo 2 > workspace/second' }),
+      );
+      const deadline = Date.now() + 10_000;
+      while ((await read(rt, 'first')) !== '1\n' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // The exec is now between its two writes: a snapshot taken at this instant would hold `first` only.
+      const snap = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
+      expect(await ok<{ exit_code: number }>(running)).toMatchObject({ exit_code: 0 });
+      await ok(rt('/delete', json('POST', { path: 'first' })));
+      await ok(rt('/delete', json('POST', { path: 'second' })));
+      expect(await ok(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }))).toEqual({
+        files_restored: 2,
+      });
+      expect([await read(rt, 'first'), await read(rt, 'second')]).toEqual(['1\n', '2\n']);
+    },
+  );
 });
 
 describe('isolation', () => {
@@ -250,8 +273,12 @@ describe('isolation', () => {
     const s1 = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
     const s2 = await ok<Snapshot>(rt('/v1/snapshots', json('POST', {})));
     const blobDir = join(server.dataDir, 'blobs', 'snapshots', server.workspaceId);
-    expect(readdirSync(blobDir)).toEqual(expect.arrayContaining([`${s1.snapshot_id}.tar.gz`, `${s2.snapshot_id}.tar.gz`]));
-    await ok(api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed`, { method: 'DELETE' }));
+    expect(readdirSync(blobDir)).toEqual(
+      expect.arrayContaining([`${s1.snapshot_id}.tar.gz`, `${s2.snapshot_id}.tar.gz`]),
+    );
+    await ok(
+      api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed`, { method: 'DELETE' }),
+    );
     expect(readdirSync(blobDir)).not.toContain(`${s1.snapshot_id}.tar.gz`);
     expect(readdirSync(blobDir)).not.toContain(`${s2.snapshot_id}.tar.gz`);
     expect((await ok<{ snapshots: Snapshot[] }>(rt('/v1/snapshots'))).snapshots).toEqual([]);
@@ -264,7 +291,11 @@ describe('isolation', () => {
     expect(existsSync(join(wsDir, 'namespaces', 'doomed'))).toBe(false);
     expect(readdirSync(join(wsDir, '.trees'))).toEqual([]);
     // Deleting it again: it no longer exists.
-    expect(await errorOf(api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed`, { method: 'DELETE' }))).toEqual({
+    expect(
+      await errorOf(
+        api(server, server.adminKey)(`/v1/workspaces/${server.workspaceId}/namespaces/doomed`, { method: 'DELETE' }),
+      ),
+    ).toEqual({
       status: 404,
       code: 'namespace_not_found',
       detail: 'Namespace not found: doomed',
@@ -294,20 +325,23 @@ describe('restore safety', () => {
     for (const b of header) sum += b;
     header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
     const tar = Buffer.concat([header, Buffer.from('pwned'), Buffer.alloc(507), Buffer.alloc(1024)]);
-    writeFileSync(join(server.dataDir, 'blobs', 'snapshots', server.workspaceId, `${snap.snapshot_id}.tar.gz`), gzipSync(tar));
+    writeFileSync(
+      join(server.dataDir, 'blobs', 'snapshots', server.workspaceId, `${snap.snapshot_id}.tar.gz`),
+      gzipSync(tar),
+    );
     await ok(rt('/write', json('POST', { path: 'later.txt', content: 'later' })));
 
     const err = await errorOf(rt(`/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }));
     expect(err).toEqual({
       status: 422,
       code: 'snapshot_invalid',
-      detail: 'Snapshot cannot be restored: entry "../../../../../../tmp/trove-planted.txt" contains ".." (path traversal)',
+      detail:
+        'Snapshot cannot be restored: entry "../../../../../../tmp/trove-planted.txt" contains ".." (path traversal)',
     });
     expect(existsSync('/tmp/trove-planted.txt')).toBe(false);
     expect(await read(rt, 'keep.txt')).toBe('keep');
     expect(await read(rt, 'later.txt')).toBe('later');
   });
-
 });
 
 describe('archive and import', () => {
@@ -324,11 +358,17 @@ describe('archive and import', () => {
 
     const other = rtFor(server, 'archive-copy');
     const imported = await ok<Snapshot>(
-      other('/v1/snapshots/import?label=imported', { method: 'POST', headers: { 'content-type': 'application/gzip' }, body: archive }),
+      other('/v1/snapshots/import?label=imported', {
+        method: 'POST',
+        headers: { 'content-type': 'application/gzip' },
+        body: archive,
+      }),
       201,
     );
     expect(imported).toMatchObject({ namespace: 'archive-copy', label: 'imported', file_count: 1 });
-    expect(await ok(other(`/v1/snapshots/${imported.snapshot_id}/restore`, { method: 'POST' }))).toEqual({ files_restored: 1 });
+    expect(await ok(other(`/v1/snapshots/${imported.snapshot_id}/restore`, { method: 'POST' }))).toEqual({
+      files_restored: 1,
+    });
     expect(await read(other, 'a.txt')).toBe('alpha');
   });
 
@@ -338,7 +378,12 @@ describe('archive and import', () => {
       `Unsupported Content-Type ${type}: send the archive as the raw body with Content-Type: application/gzip (a .tar.gz) or application/x-tar (a plain .tar)`;
     const cases: Array<[RequestInit, number, string, string]> = [
       [{ method: 'POST', body: 'abc' }, 415, 'unsupported_media_type', unsupported('(none)')],
-      [{ method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'abc' }, 415, 'unsupported_media_type', unsupported('"text/plain"')],
+      [
+        { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'abc' },
+        415,
+        'unsupported_media_type',
+        unsupported('"text/plain"'),
+      ],
       [
         { method: 'POST', headers: { 'content-type': 'application/gzip' }, body: 'abc' },
         422,
@@ -355,7 +400,11 @@ describe('archive and import', () => {
     for (const [init, status, code, detail] of cases) {
       expect(await errorOf(rt('/v1/snapshots/import', init))).toEqual({ status, code, detail });
     }
-    expect(await errorOf(rt('/v1/snapshots/snap-nope/archive'))).toEqual({ status: 404, code: 'snapshot_not_found', detail: 'Snapshot not found: snap-nope' });
+    expect(await errorOf(rt('/v1/snapshots/snap-nope/archive'))).toEqual({
+      status: 404,
+      code: 'snapshot_not_found',
+      detail: 'Snapshot not found: snap-nope',
+    });
   });
 });
 
@@ -363,8 +412,20 @@ describe('who may use snapshots', () => {
   it('refuses missing keys (401), admin keys (403) and requests without a namespace (400)', async () => {
     const cases: Array<[string | null, string | undefined, { status: number; code: string; detail: string }]> = [
       [null, 'snap-main', { status: 401, code: 'unauthorized', detail: 'Invalid API key' }],
-      [server.adminKey, 'snap-main', { status: 403, code: 'scope_forbidden', detail: 'Admin keys cannot use runtime endpoints; use a workspace key' }],
-      [server.runtimeKey, undefined, { status: 400, code: 'namespace_required', detail: 'X-Namespace header required' }],
+      [
+        server.adminKey,
+        'snap-main',
+        {
+          status: 403,
+          code: 'scope_forbidden',
+          detail: 'Admin keys cannot use runtime endpoints; use a workspace key',
+        },
+      ],
+      [
+        server.runtimeKey,
+        undefined,
+        { status: 400, code: 'namespace_required', detail: 'X-Namespace header required' },
+      ],
     ];
     for (const [key, ns, error] of cases) {
       const c = server.fetcher(key, ns);

@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestApp, type Client, type TestApp } from '../helpers/app.js';
 
-const INVALID_NS = { detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")', code: 'namespace_invalid' };
+const INVALID_NS = {
+  detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
+  code: 'namespace_invalid',
+};
 const NOT_FOUND = { detail: 'Webhook not found: wh-nope', code: 'webhook_not_found' };
 
 interface Hook {
@@ -34,7 +37,12 @@ describe('with private targets allowed (development)', () => {
   afterAll(() => t?.close());
 
   it('creates, lists, retrieves, updates and deletes a webhook', async () => {
-    const created = await admin.post(base, { url: 'http://127.0.0.1:9/hook', events: ['file.written'], namespace: 'hooks', description: 'first' });
+    const created = await admin.post(base, {
+      url: 'http://127.0.0.1:9/hook',
+      events: ['file.written'],
+      namespace: 'hooks',
+      description: 'first',
+    });
     expect(created.statusCode).toBe(201);
     const hook = created.json<Hook>();
     expect(hook).toMatchObject({
@@ -63,7 +71,10 @@ describe('with private targets allowed (development)', () => {
 
     const deleted = await admin.delete(`${base}/${id}`);
     expect([deleted.statusCode, deleted.json()]).toEqual([200, { webhook_id: id, deleted: true }]);
-    await expectError(admin.get(`${base}/${id}`), 404, { detail: `Webhook not found: ${id}`, code: 'webhook_not_found' });
+    await expectError(admin.get(`${base}/${id}`), 404, {
+      detail: `Webhook not found: ${id}`,
+      code: 'webhook_not_found',
+    });
   });
 
   it('records deliveries, sends a test, resends, and refuses a resend while disabled', async () => {
@@ -93,7 +104,10 @@ describe('with private targets allowed (development)', () => {
       detail: `Webhook ${id} is disabled: re-enable it with PATCH {"enabled": true} before resending`,
       code: 'conflict',
     });
-    await expectError(admin.get(`${base}/${id}/deliveries/dlv-nope`), 404, { detail: 'Delivery not found: dlv-nope', code: 'delivery_not_found' });
+    await expectError(admin.get(`${base}/${id}/deliveries/dlv-nope`), 404, {
+      detail: 'Delivery not found: dlv-nope',
+      code: 'delivery_not_found',
+    });
     await expectError(admin.get(`${base}/${id}/deliveries?status=lost`), 422, {
       detail: 'querystring field "status" must be equal to one of the allowed values',
       code: 'validation_failed',
@@ -101,7 +115,10 @@ describe('with private targets allowed (development)', () => {
   });
 
   it('validates the body', async () => {
-    await expectError(admin.post(base, { events: ['*'] }), 422, { detail: 'body: missing required field "url"', code: 'validation_failed' });
+    await expectError(admin.post(base, { events: ['*'] }), 422, {
+      detail: 'body: missing required field "url"',
+      code: 'validation_failed',
+    });
     await expectError(admin.post(base, { url: 'ftp://x/h', events: ['*'] }), 422, {
       detail: 'url: only http:// and https:// URLs are allowed (got "ftp:")',
       code: 'validation_failed',
@@ -112,8 +129,14 @@ describe('with private targets allowed (development)', () => {
     });
     const unknown = await admin.post(base, { url: 'http://127.0.0.1:9/h', events: ['nope.event'] });
     expect([unknown.statusCode, unknown.json<{ code: string }>().code]).toEqual([422, 'validation_failed']);
-    expect(unknown.json<{ detail: string }>().detail).toMatch(/^events: unknown event type "nope\.event" \(known: file\.written, /);
-    await expectError(admin.post(base, { url: 'http://127.0.0.1:9/h', events: ['*'], namespace: '../x' }), 400, INVALID_NS);
+    expect(unknown.json<{ detail: string }>().detail).toMatch(
+      /^events: unknown event type "nope\.event" \(known: file\.written, /,
+    );
+    await expectError(
+      admin.post(base, { url: 'http://127.0.0.1:9/h', events: ['*'], namespace: '../x' }),
+      400,
+      INVALID_NS,
+    );
   });
 
   it('answers 404 for unknown webhooks and other workspaces', async () => {
@@ -132,7 +155,12 @@ describe('with private targets allowed (development)', () => {
     const locked = await t.createKey({ namespace: 'hooks' });
     for (const key of [t.runtimeKey, locked.api_key]) {
       const c = t.as(key);
-      for (const pending of [c.get(base), c.post(base, { url: 'http://127.0.0.1:9/h', events: ['*'] }), c.get(`${base}/wh-nope`), c.delete(`${base}/wh-nope`)]) {
+      for (const pending of [
+        c.get(base),
+        c.post(base, { url: 'http://127.0.0.1:9/h', events: ['*'] }),
+        c.get(`${base}/wh-nope`),
+        c.delete(`${base}/wh-nope`),
+      ]) {
         await expectError(pending, 403, { detail: 'Workspace keys cannot manage webhooks.', code: 'scope_forbidden' });
       }
     }
@@ -142,7 +170,10 @@ describe('with private targets allowed (development)', () => {
   it('streams events to any key of the workspace; bad queries are JSON errors', async () => {
     const url = `${await t.listen()}${base}/stream`;
     const ctl = new AbortController();
-    const res = await fetch(`${url}?namespace=hooks`, { headers: { authorization: `Bearer ${t.runtimeKey}` }, signal: ctl.signal });
+    const res = await fetch(`${url}?namespace=hooks`, {
+      headers: { authorization: `Bearer ${t.runtimeKey}` },
+      signal: ctl.signal,
+    });
     try {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
@@ -162,7 +193,10 @@ describe('with private targets allowed (development)', () => {
     } finally {
       ctl.abort();
     }
-    await expectError(t.as(t.runtimeKey).get(`${base}/stream?heartbeat=0`), 422, { detail: 'querystring field "heartbeat" must be >= 1', code: 'validation_failed' });
+    await expectError(t.as(t.runtimeKey).get(`${base}/stream?heartbeat=0`), 422, {
+      detail: 'querystring field "heartbeat" must be >= 1',
+      code: 'validation_failed',
+    });
     await expectError(t.as(t.runtimeKey).get(`${base}/stream?namespace=..`), 400, INVALID_NS);
     await expectError(t.as(t.runtimeKey).get(`${base}/stream?source=x`), 400, {
       detail: 'Invalid source: "x" (known: exec, api, write, upload; comma-separated)',
@@ -186,7 +220,8 @@ describe('with private targets refused (the default)', () => {
 
   it('refuses loopback and private addresses with 400', async () => {
     const base = `/v1/workspaces/${t.workspaceId}/webhooks`;
-    const advice = 'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
+    const advice =
+      'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
     await expectError(t.as(t.adminKey).post(base, { url: 'http://127.0.0.1:9/h', events: ['*'] }), 400, {
       detail: `url: Refused: 127.0.0.1 is a loopback address; ${advice}`,
       code: 'bad_request',

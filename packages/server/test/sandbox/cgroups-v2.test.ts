@@ -8,12 +8,30 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupPool, cgroupsEmpty, killCgroups, nsGroupName } from '../../src/sandbox/cgroups.js';
 import { ExecService } from '../../src/sandbox/exec.js';
-import { SKIP_REASON, bwrapPath, isRoot, marker, processesMentioning, recordingLogger, testOptions, waitFor } from './exec-fixture.js';
+import {
+  SKIP_REASON,
+  bwrapPath,
+  isRoot,
+  marker,
+  processesMentioning,
+  recordingLogger,
+  testOptions,
+  waitFor,
+} from './exec-fixture.js';
 
 /** Mounts a cgroup2 hierarchy on a new temp dir. */
 function mountCgroup2(): string {
@@ -72,7 +90,11 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
   });
 
   it('makes <parent>/trove-<pid>-<n>/ns-<hash>/slot-<k> and says which limits it has to skip', async () => {
-    const { pool, status } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 20, nsMaxProcs: 30, nsCpuWeight: 200 }, quiet, { parent });
+    const { pool, status } = CgroupPool.create(
+      { memoryBytes: 64 * 1024 * 1024, maxProcs: 20, nsMaxProcs: 30, nsCpuWeight: 200 },
+      quiet,
+      { parent },
+    );
     expect(pool).not.toBeNull();
     try {
       const missing = ['memory', 'pids', 'cpu'].filter((c) => !available.includes(c));
@@ -80,15 +102,21 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
         mode: 'v2',
         parent,
         controllers: ['memory', 'pids', 'cpu'].filter((c) => available.includes(c)),
-        missing: missing.map((c) => `${c}: not delegated to the parent group (its own parent's cgroup.subtree_control lacks it); its limits are skipped`),
+        missing: missing.map(
+          (c) =>
+            `${c}: not delegated to the parent group (its own parent's cgroup.subtree_control lacks it); its limits are skipped`,
+        ),
       });
       const slot = pool!.acquire(nsGroupName('w', 'n'));
       expect(slot.v2).toBe(true);
       expect(slot.dirs).toHaveLength(1);
-      expect(slot.dirs[0]).toMatch(new RegExp(`^${parent}/trove-${process.pid}-\\d+/${nsGroupName('w', 'n')}/slot-\\d+$`));
+      expect(slot.dirs[0]).toMatch(
+        new RegExp(`^${parent}/trove-${process.pid}-\\d+/${nsGroupName('w', 'n')}/slot-\\d+$`),
+      );
       const ns = join(slot.dirs[0]!, '..');
       // The files the kernel gives every v2 group, controllers or not.
-      for (const f of ['cgroup.procs', 'cgroup.kill', 'cgroup.events']) expect(existsSync(join(slot.dirs[0]!, f))).toBe(true);
+      for (const f of ['cgroup.procs', 'cgroup.kill', 'cgroup.events'])
+        expect(existsSync(join(slot.dirs[0]!, f))).toBe(true);
       expect(existsSync(join(ns, 'pids.max'))).toBe(available.includes('pids'));
       if (available.includes('pids')) {
         expect(readFileSync(join(ns, 'pids.max'), 'utf8').trim()).toBe('30');
@@ -107,7 +135,9 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
   it('kills a group with cgroup.kill, children forked inside it included', async () => {
     const { pool } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 20 }, quiet, { parent });
     const m = marker();
-    const sh = spawn('/bin/sh', ['-c', `read go; sleep ${m}1 & sleep ${m}2 & wait`], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const sh = spawn('/bin/sh', ['-c', `read go; sleep ${m}1 & sleep ${m}2 & wait`], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     try {
       const slot = pool!.acquire('ns-kill');
       for (const dir of slot.dirs) writeFileSync(join(dir, 'cgroup.procs'), String(sh.pid));
@@ -164,7 +194,12 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
     try {
       const { pool, status } = CgroupPool.create({ memoryBytes: 1, maxProcs: 1 }, quiet, { parent: dir });
       expect(pool).toBeNull();
-      expect(status).toEqual({ mode: 'none', parent: dir, controllers: [], missing: ['TROVE_CGROUP_PARENT is not a directory of a cgroup2 file system'] });
+      expect(status).toEqual({
+        mode: 'none',
+        parent: dir,
+        controllers: [],
+        missing: ['TROVE_CGROUP_PARENT is not a directory of a cgroup2 file system'],
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -181,7 +216,12 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
       const out: string[] = [];
       for (const base of readdirSync(parent).filter((n) => n.startsWith(`trove-${process.pid}-`))) {
         const ns = join(parent, base, nsGroupName('w', 'v2'));
-        if (existsSync(ns)) out.push(...readdirSync(ns).filter((n) => n.startsWith('slot-')).map((n) => join(ns, n)));
+        if (existsSync(ns))
+          out.push(
+            ...readdirSync(ns)
+              .filter((n) => n.startsWith('slot-'))
+              .map((n) => join(ns, n)),
+          );
       }
       return out;
     };
@@ -223,7 +263,9 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
 
     it('runs each exec in its slot of the v2 hierarchy, the whole tree inside it', async () => {
       const m = marker();
-      const running = run(`cat /proc/self/cgroup; sleep ${m} & touch workspace/started; while [ ! -e workspace/go ]; do sleep 0.05; done`);
+      const running = run(
+        `cat /proc/self/cgroup; sleep ${m} & touch workspace/started; while [ ! -e workspace/go ]; do sleep 0.05; done`,
+      );
       expect(await waitFor(() => existsSync(join(nsRoot, 'started')))).toBe(true);
       const busy = commandSlots();
       expect(busy).toHaveLength(1);
@@ -238,7 +280,9 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
       expect(r).toMatchObject({ exitCode: 0, exitReason: 'exited', timedOut: false });
       // The sandbox's cgroup namespace is rooted where the launcher was: the path ends in the slot (on a hybrid
       // host the v1 lines come first).
-      expect(r.stdout).toMatch(new RegExp(`^0::/.*/trove-${process.pid}-\\d+/${nsGroupName('w', 'v2')}/slot-\\d+$`, 'm'));
+      expect(r.stdout).toMatch(
+        new RegExp(`^0::/.*/trove-${process.pid}-\\d+/${nsGroupName('w', 'v2')}/slot-\\d+$`, 'm'),
+      );
       expect(await waitFor(() => cgroupsEmpty([busy[0]!], true))).toBe(true);
     });
 

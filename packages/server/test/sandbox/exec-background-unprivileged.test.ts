@@ -16,11 +16,13 @@ const NOBODY = 65534;
 const TREE =
   "trap 'echo main-term' TERM; " +
   "( trap 'echo child-term; exit 0' TERM; echo child-ready; while :; do sleep 0.05; done ) & " +
-  "setsid sh -c 'trap \"echo daemon-term; exit 0\" TERM; echo daemon-ready; while :; do sleep 0.05; done' & " +
+  'setsid sh -c \'trap "echo daemon-term; exit 0" TERM; echo daemon-ready; while :; do sleep 0.05; done\' & ' +
   'wait; wait; echo end';
 
 function usernsWorksFor(uid: number): boolean {
-  return spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'unshare', '-U', 'true']).status === 0;
+  return (
+    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'unshare', '-U', 'true']).status === 0
+  );
 }
 
 const canRun = Boolean(bwrapPath) && isRoot && usernsWorksFor(NOBODY);
@@ -75,12 +77,16 @@ describe.skipIf(!canRun)(`background processes of a non-root server${canRun ? ''
       console.log(JSON.stringify(out));
     `;
     writeFileSync(join(base, 'runner.mjs'), runner, { mode: 0o644 });
-    const stdout = execFileSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, join(base, 'runner.mjs')], {
-      cwd: base,
-      encoding: 'utf8',
-      timeout: 90_000,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
+    const stdout = execFileSync(
+      'setpriv',
+      [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, join(base, 'runner.mjs')],
+      {
+        cwd: base,
+        encoding: 'utf8',
+        timeout: 90_000,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      },
+    );
     out = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
   }, 120_000);
 

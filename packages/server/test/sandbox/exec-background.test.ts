@@ -11,13 +11,21 @@ import { join } from 'node:path';
 import { AppError } from '../../src/errors.js';
 import type { ProcessRequest } from '../../src/sandbox/exec.js';
 import { parseSegmentName, type StreamName } from '../../src/sandbox/ring-writer.js';
-import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, waitFor, type Fixture } from './exec-fixture.js';
+import {
+  SKIP_REASON,
+  bwrapPath,
+  createFixture,
+  marker,
+  processesMentioning,
+  waitFor,
+  type Fixture,
+} from './exec-fixture.js';
 
 /** Three processes that each trap SIGTERM and say so (once trapping): a signal must reach every one of them. */
 const TREE_SCRIPT =
   "trap 'echo main-term' TERM; " +
   "( trap 'echo child-term; exit 0' TERM; echo child-ready; while :; do sleep 0.05; done ) & " +
-  "setsid sh -c 'trap \"echo daemon-term; exit 0\" TERM; echo daemon-ready; while :; do sleep 0.05; done' & " +
+  'setsid sh -c \'trap "echo daemon-term; exit 0" TERM; echo daemon-ready; while :; do sleep 0.05; done\' & ' +
   'wait; wait; echo end';
 const treeReady = (out: string) => out.includes('child-ready\n') && out.includes('daemon-ready\n');
 
@@ -123,7 +131,14 @@ describe.skipIf(!bwrapPath)(`background processes in the runner${bwrapPath ? '' 
     const o = await proc.done;
     expect([o.exitCode, o.exitReason]).toEqual([0, 'exited']);
     const lines = ring(dir, 'stdout').data.toString().trim().split('\n');
-    expect(lines.slice().sort()).toEqual(['child-ready', 'child-term', 'daemon-ready', 'daemon-term', 'end', 'main-term']);
+    expect(lines.slice().sort()).toEqual([
+      'child-ready',
+      'child-term',
+      'daemon-ready',
+      'daemon-term',
+      'end',
+      'main-term',
+    ]);
   });
 
   it('SIGSTOP and SIGCONT pause and resume; SIGKILL stops the whole tree', async () => {
@@ -172,12 +187,14 @@ describe.skipIf(!bwrapPath)(`background processes in the runner${bwrapPath ? '' 
 
   it('environment variables are added; the sandbox identity cannot be overridden', async () => {
     const { dir, p } = start('echo "$FOO $TROVE_NAMESPACE"', { env: { FOO: 'bar baz', TROVE_NAMESPACE: 'other' } });
-    await (await p).done;
+    await (
+      await p
+    ).done;
     expect(ring(dir, 'stdout').data.toString()).toBe('bar baz a\n');
   });
 
   it('variables are exported by the sandbox shell, quoted: nothing in a value runs, and nothing privileged sees them', async () => {
-    const tricky = "it's $(echo no) `echo no` \"q\"\nline2";
+    const tricky = 'it\'s $(echo no) `echo no` "q"\nline2';
     const { dir, p } = start('printf "%s|%s" "$TRICKY" "$PATH"; true', {
       env: { TRICKY: tricky, PATH: '/bin:/usr/bin', LD_PRELOAD: '/nonexistent-trove-test.so' },
     });
@@ -218,7 +235,13 @@ describe.skipIf(!bwrapPath)(`live exec in the runner${bwrapPath ? '' : ` (${SKIP
     const flag = join(f.nsA, `flag-${marker()}`);
     const name = flag.slice(f.nsA.length + 1);
     const result = await f.svc.run(
-      { workspaceId: 'ws-test', namespace: 'a', nsRoot: f.nsA, command: `echo a; sleep 1; touch workspace/${name}; echo b`, sourceInit: false },
+      {
+        workspaceId: 'ws-test',
+        namespace: 'a',
+        nsRoot: f.nsA,
+        command: `echo a; sleep 1; touch workspace/${name}; echo b`,
+        sourceInit: false,
+      },
       {
         ready: () => {},
         output: (stream, data) => {
@@ -251,7 +274,14 @@ describe.skipIf(!bwrapPath)(`live exec in the runner${bwrapPath ? '' : ` (${SKIP
 
   it('a consumer that stops reading does not keep a timed-out command alive', async () => {
     const result = await f.svc.run(
-      { workspaceId: 'ws-test', namespace: 'a', nsRoot: f.nsA, command: 'while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxx; done', sourceInit: false, timeoutMs: 500 },
+      {
+        workspaceId: 'ws-test',
+        namespace: 'a',
+        nsRoot: f.nsA,
+        command: 'while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxx; done',
+        sourceInit: false,
+        timeoutMs: 500,
+      },
       { ready: () => {}, output: () => new Promise<void>(() => {}) },
     );
     expect(result).toMatchObject({ exitCode: 124, timedOut: true, exitReason: 'timeout' });

@@ -11,8 +11,16 @@ import { join } from 'node:path';
 import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import { Reaper } from '../../src/sandbox/reaper.js';
 import { runtimeBase } from '../../src/sandbox/exec.js';
-import { SKIP_REASON, bwrapPath, isRoot, marker, processesMentioning, testOptions, transpileSandboxCode, waitFor } from './exec-fixture.js';
-
+import {
+  SKIP_REASON,
+  bwrapPath,
+  isRoot,
+  marker,
+  processesMentioning,
+  testOptions,
+  transpileSandboxCode,
+  waitFor,
+} from './exec-fixture.js';
 
 describe('Reaper', () => {
   const base = mkdtempSync(join(tmpdir(), 'trove-reaper-test-'));
@@ -77,7 +85,10 @@ describe.skipIf(!canRun)(
           setInterval(() => {}, 1000);
           `,
         );
-        const child = spawn(process.execPath, [join(base, 'server.mjs')], { cwd: base, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [join(base, 'server.mjs')], {
+          cwd: base,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         let out = '';
         child.stdout!.on('data', (d) => (out += d));
         expect(await waitFor(() => existsSync(join(nsRoot, 'started')), 30_000)).toBe(true);
@@ -96,7 +107,13 @@ describe.skipIf(!canRun)(
         expect(launcherAlive()).toBe(true);
         const own = ownCgroupDirs();
         const cgroupDirs = () =>
-          [own.memory, own.pids].flatMap((d) => (d ? readdirSync(d).filter((n) => n.startsWith(`trove-${pid}-`)).map((n) => join(d, n)) : []));
+          [own.memory, own.pids].flatMap((d) =>
+            d
+              ? readdirSync(d)
+                  .filter((n) => n.startsWith(`trove-${pid}-`))
+                  .map((n) => join(d, n))
+              : [],
+          );
         const runtimeDirs = () => readdirSync(runtimeBase()).filter((n) => n.startsWith(`trove-exec-${pid}-`));
         expect(cgroupDirs().length).toBeGreaterThan(0);
         expect(runtimeDirs().length).toBe(1);

@@ -59,7 +59,9 @@ describe.skipIf(!bwrapPath)(`exec isolation${bwrapPath ? '' : ` (${SKIP_REASON})
   });
 
   it('cannot climb out of workspace/ with ..', async () => {
-    const r = await f.run('ls -a workspace/..; cat workspace/../b/secret.txt; cat workspace/../../b/secret.txt; ls -a workspace/../../..');
+    const r = await f.run(
+      'ls -a workspace/..; cat workspace/../b/secret.txt; cat workspace/../../b/secret.txt; ls -a workspace/../../..',
+    );
     expect(r.stdout.split('\n').slice(0, 3)).toEqual(['.', '..', 'workspace']);
     expect(r.stderr).toContain('cat: workspace/../b/secret.txt: No such file or directory');
     expect(r.stderr).toContain('cat: workspace/../../b/secret.txt: No such file or directory');
@@ -67,7 +69,9 @@ describe.skipIf(!bwrapPath)(`exec isolation${bwrapPath ? '' : ` (${SKIP_REASON})
   });
 
   it('the sandbox root holds only the system dirs, the private tmpfs and home; no data dir anywhere', async () => {
-    const r = await f.run('ls -A /; find / -path /proc -prune -o -path /usr -prune -o -path /sys -prune -o -print 2>/dev/null');
+    const r = await f.run(
+      'ls -A /; find / -path /proc -prune -o -path /usr -prune -o -path /sys -prune -o -print 2>/dev/null',
+    );
     const usrLinks = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'].filter((n) => existsSync(`/${n}`));
     // run: the empty, read-only mount point of a command too long for argv (run/trove).
     const expected = [...usrLinks, 'dev', 'etc', 'home', 'proc', 'run', 'tmp', 'usr', 'var'].sort();
@@ -113,7 +117,9 @@ describe.skipIf(!bwrapPath)(`exec isolation${bwrapPath ? '' : ` (${SKIP_REASON})
     const r = await f.run(
       `ln -s ${join(f.nsB, 'secret.txt')} workspace/to-b; ln -s /etc/shadow workspace/to-shadow; cat workspace/to-b workspace/to-shadow; ln /etc/passwd workspace/hard 2>&1`,
     );
-    expect(r.stdout).toMatch(/ln: failed to create hard link 'workspace\/hard' => '\/etc\/passwd': Invalid cross-device link/);
+    expect(r.stdout).toMatch(
+      /ln: failed to create hard link 'workspace\/hard' => '\/etc\/passwd': Invalid cross-device link/,
+    );
     expect(r.stderr).toContain('cat: workspace/to-b: No such file or directory');
     expect(r.stderr).toContain('cat: workspace/to-shadow: No such file or directory');
     expect(r.stdout + r.stderr).not.toContain(f.secretB);
@@ -138,9 +144,7 @@ for addr in [('127.0.0.1', ${host.port}), ('1.1.1.1', 53)]:
           'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "',
         ].join('; '),
       );
-      expect(r.stdout).toBe(
-        'Connection refused\nConnection refused\nConnectionRefusedError 111\nOSError 101\nlo\n',
-      );
+      expect(r.stdout).toBe('Connection refused\nConnection refused\nConnectionRefusedError 111\nOSError 101\nlo\n');
       expect(host.connections).toBe(0);
     } finally {
       await host.close();
@@ -188,7 +192,23 @@ for addr in [('127.0.0.1', ${host.port}), ('1.1.1.1', 53)]:
   it('sees a minimal /dev and no host devices', async () => {
     const r = await f.run('ls -A /dev');
     const entries = r.stdout.trim().split('\n');
-    const allowed = ['core', 'fd', 'full', 'mqueue', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'];
+    const allowed = [
+      'core',
+      'fd',
+      'full',
+      'mqueue',
+      'null',
+      'ptmx',
+      'pts',
+      'random',
+      'shm',
+      'stderr',
+      'stdin',
+      'stdout',
+      'tty',
+      'urandom',
+      'zero',
+    ];
     expect(entries.filter((e) => !allowed.includes(e))).toEqual([]);
     expect(entries).toEqual(expect.arrayContaining(['null', 'zero', 'urandom', 'shm']));
   });
@@ -201,7 +221,13 @@ for addr in [('127.0.0.1', ${host.port}), ('1.1.1.1', 53)]:
 
   it('another namespace only ever sees its own tree', async () => {
     await f.run('echo mine > workspace/only-a.txt');
-    const r = await f.svc.run({ workspaceId: 'ws-test', namespace: 'b', nsRoot: f.nsB, command: 'ls workspace', sourceInit: false });
+    const r = await f.svc.run({
+      workspaceId: 'ws-test',
+      namespace: 'b',
+      nsRoot: f.nsB,
+      command: 'ls workspace',
+      sourceInit: false,
+    });
     expect(r.stdout).toBe('secret.txt\n');
     expect(existsSync(join(f.nsB, 'only-a.txt'))).toBe(false);
   });
@@ -210,7 +236,13 @@ for addr in [('127.0.0.1', ${host.port}), ('1.1.1.1', 53)]:
     // nsRoot given as a symlink is resolved once by the server; the sandbox gets the real directory.
     const link = join(f.dataDir, 'ns-link');
     symlinkSync(f.nsA, link);
-    const r = await f.svc.run({ workspaceId: 'ws-test', namespace: 'a', nsRoot: link, command: 'ls -a workspace/.. | tr "\\n" " "', sourceInit: false });
+    const r = await f.svc.run({
+      workspaceId: 'ws-test',
+      namespace: 'a',
+      nsRoot: link,
+      command: 'ls -a workspace/.. | tr "\\n" " "',
+      sourceInit: false,
+    });
     expect(r.stdout).toBe('. .. workspace ');
     expect(readFileSync(join(f.nsB, 'secret.txt'), 'utf8')).toBe(f.secretB);
   });
@@ -221,7 +253,9 @@ describe.skipIf(!bwrapPath)(`exec with TROVE_EXEC_NETWORK=1${bwrapPath ? '' : ` 
     const f = await createFixture({ network: true });
     const host = await listen();
     try {
-      const r = await f.run(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/${host.port}; cat <&3'; test -f /etc/resolv.conf && echo resolv`);
+      const r = await f.run(
+        `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${host.port}; cat <&3'; test -f /etc/resolv.conf && echo resolv`,
+      );
       expect(r.stdout).toBe('hello from the host\nresolv\n');
       expect(host.connections).toBe(1);
     } finally {

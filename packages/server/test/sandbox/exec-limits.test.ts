@@ -109,7 +109,9 @@ for p in pids:
   });
 
   it('refuses a single allocation above the memory limit', async () => {
-    const r = await f.run(`python3 -c "b = bytearray(${testOptions.memoryBytes + 64 * 1024 * 1024}); print('allocated')"`);
+    const r = await f.run(
+      `python3 -c "b = bytearray(${testOptions.memoryBytes + 64 * 1024 * 1024}); print('allocated')"`,
+    );
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/MemoryError|Cannot allocate memory|Killed/);
@@ -157,82 +159,106 @@ describe.skipIf(!bwrapPath)(`exec memory cgroup${bwrapPath ? '' : ` (${SKIP_REAS
 });
 
 describe.skipIf(!bwrapPath)(`exec cgroup lifecycle${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
-  it.runIf(cgroupsExpected)('runs each exec in a slot of its namespace\'s group under the server\'s own cgroup and removes the groups on close', async () => {
-    const f = await createFixture({ nsMemoryBytes: 300 * 1024 * 1024, nsMaxProcs: 99, nsCpuWeight: 50 });
-    const own = ownCgroupDirs();
-    const dirs: string[] = [];
-    try {
-      const r = await f.run('cat /proc/self/cgroup');
-      // The sandbox's cgroup namespace is rooted at the server's own group, so paths are relative to it.
-      const slotPath = /^\/trove-\d+-\d+\/ns-[0-9a-f]{16}\/slot-\d+$/;
-      const rel = (c: string) => new RegExp(`^\\d+:${c}:(.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
-      for (const c of ['memory', 'pids', 'cpu']) expect(rel(c)).toMatch(slotPath);
-      const slot = (c: 'memory' | 'pids' | 'cpu') => join(own[c]!, rel(c));
-      const ns = (c: 'memory' | 'pids' | 'cpu') => dirname(slot(c));
-      expect(basename(ns('memory'))).toBe(nsGroupName('ws-test', 'a'));
-      expect(readFileSync(join(slot('memory'), 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(testOptions.memoryBytes));
-      // The command's processes plus trove-enter's own two (it and the exec's supervisor).
-      expect(readFileSync(join(slot('pids'), 'pids.max'), 'utf8').trim()).toBe(String(testOptions.maxProcs + 2));
-      expect(readFileSync(join(ns('memory'), 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(300 * 1024 * 1024));
-      // The namespace's own 99 plus its spares' two each (its next commands' trove-enter, started ahead; at most 2).
-      expect(readFileSync(join(ns('pids'), 'pids.max'), 'utf8').trim()).toBe('103');
-      // cgroup v1 has shares, not weights: 100 ↔ 1024.
-      expect(readFileSync(join(ns('cpu'), 'cpu.shares'), 'utf8').trim()).toBe('512');
-      // Another namespace: another group, same base.
-      const other = await f.svc.run({ workspaceId: 'ws-test', namespace: 'b', nsRoot: f.nsB, command: 'cat /proc/self/cgroup', sourceInit: false });
-      const otherMem = /^\d+:memory:(.*)$/m.exec(other.stdout)?.[1] ?? '';
-      expect(dirname(dirname(otherMem))).toBe(dirname(dirname(rel('memory'))));
-      expect(basename(dirname(otherMem))).toBe(nsGroupName('ws-test', 'b'));
-      expect(f.svc.status().cgroups).toEqual({ mode: 'v1', parent: own.memory, controllers: ['memory', 'pids', 'cpu'], missing: [] });
-      dirs.push(...(['memory', 'pids', 'cpu'] as const).flatMap((c) => [slot(c), ns(c), dirname(ns(c))]));
-    } finally {
-      await f.cleanup();
-    }
-    for (const d of dirs) expect(existsSync(d)).toBe(false);
-  });
+  it.runIf(cgroupsExpected)(
+    "runs each exec in a slot of its namespace's group under the server's own cgroup and removes the groups on close",
+    async () => {
+      const f = await createFixture({ nsMemoryBytes: 300 * 1024 * 1024, nsMaxProcs: 99, nsCpuWeight: 50 });
+      const own = ownCgroupDirs();
+      const dirs: string[] = [];
+      try {
+        const r = await f.run('cat /proc/self/cgroup');
+        // The sandbox's cgroup namespace is rooted at the server's own group, so paths are relative to it.
+        const slotPath = /^\/trove-\d+-\d+\/ns-[0-9a-f]{16}\/slot-\d+$/;
+        const rel = (c: string) => new RegExp(`^\\d+:${c}:(.*)$`, 'm').exec(r.stdout)?.[1] ?? '';
+        for (const c of ['memory', 'pids', 'cpu']) expect(rel(c)).toMatch(slotPath);
+        const slot = (c: 'memory' | 'pids' | 'cpu') => join(own[c]!, rel(c));
+        const ns = (c: 'memory' | 'pids' | 'cpu') => dirname(slot(c));
+        expect(basename(ns('memory'))).toBe(nsGroupName('ws-test', 'a'));
+        expect(readFileSync(join(slot('memory'), 'memory.limit_in_bytes'), 'utf8').trim()).toBe(
+          String(testOptions.memoryBytes),
+        );
+        // The command's processes plus trove-enter's own two (it and the exec's supervisor).
+        expect(readFileSync(join(slot('pids'), 'pids.max'), 'utf8').trim()).toBe(String(testOptions.maxProcs + 2));
+        expect(readFileSync(join(ns('memory'), 'memory.limit_in_bytes'), 'utf8').trim()).toBe(
+          String(300 * 1024 * 1024),
+        );
+        // The namespace's own 99 plus its spares' two each (its next commands' trove-enter, started ahead; at most 2).
+        expect(readFileSync(join(ns('pids'), 'pids.max'), 'utf8').trim()).toBe('103');
+        // cgroup v1 has shares, not weights: 100 ↔ 1024.
+        expect(readFileSync(join(ns('cpu'), 'cpu.shares'), 'utf8').trim()).toBe('512');
+        // Another namespace: another group, same base.
+        const other = await f.svc.run({
+          workspaceId: 'ws-test',
+          namespace: 'b',
+          nsRoot: f.nsB,
+          command: 'cat /proc/self/cgroup',
+          sourceInit: false,
+        });
+        const otherMem = /^\d+:memory:(.*)$/m.exec(other.stdout)?.[1] ?? '';
+        expect(dirname(dirname(otherMem))).toBe(dirname(dirname(rel('memory'))));
+        expect(basename(dirname(otherMem))).toBe(nsGroupName('ws-test', 'b'));
+        expect(f.svc.status().cgroups).toEqual({
+          mode: 'v1',
+          parent: own.memory,
+          controllers: ['memory', 'pids', 'cpu'],
+          missing: [],
+        });
+        dirs.push(...(['memory', 'pids', 'cpu'] as const).flatMap((c) => [slot(c), ns(c), dirname(ns(c))]));
+      } finally {
+        await f.cleanup();
+      }
+      for (const d of dirs) expect(existsSync(d)).toBe(false);
+    },
+  );
 });
 
 describe(`exec cgroup pool`, () => {
   const quiet = { warn() {}, error() {} };
   // A pid is reused after its server died without cleaning up (reaper killed too): its groups are still there.
-  it.runIf(cgroupsExpected)('reuses groups left by an earlier process with the same pid instead of failing', async () => {
-    const { pool } = CgroupPool.create({ memoryBytes: 96 * 1024 * 1024, maxProcs: 17, nsMaxProcs: 40 }, quiet);
-    expect(pool).not.toBeNull();
-    try {
-      for (const base of pool!.baseDirs) mkdirSync(join(base, 'ns-left', 'slot-0'), { recursive: true });
-      const slot = pool!.acquire('ns-left');
-      const [memory, pids] = slot.dirs;
-      expect(slot.memoryDir).toBe(memory);
-      expect(readFileSync(join(memory!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * 1024 * 1024));
-      expect(readFileSync(join(pids!, 'pids.max'), 'utf8').trim()).toBe('17');
-      expect(readFileSync(join(dirname(pids!), 'pids.max'), 'utf8').trim()).toBe('40');
-      expect(pool!.isEmpty(slot)).toBe(true);
-      expect(await pool!.release(slot)).toBe(true);
-    } finally {
-      const bases = pool!.baseDirs;
-      await pool!.close();
-      for (const base of bases) expect(existsSync(base)).toBe(false);
-    }
-  });
+  it.runIf(cgroupsExpected)(
+    'reuses groups left by an earlier process with the same pid instead of failing',
+    async () => {
+      const { pool } = CgroupPool.create({ memoryBytes: 96 * 1024 * 1024, maxProcs: 17, nsMaxProcs: 40 }, quiet);
+      expect(pool).not.toBeNull();
+      try {
+        for (const base of pool!.baseDirs) mkdirSync(join(base, 'ns-left', 'slot-0'), { recursive: true });
+        const slot = pool!.acquire('ns-left');
+        const [memory, pids] = slot.dirs;
+        expect(slot.memoryDir).toBe(memory);
+        expect(readFileSync(join(memory!, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * 1024 * 1024));
+        expect(readFileSync(join(pids!, 'pids.max'), 'utf8').trim()).toBe('17');
+        expect(readFileSync(join(dirname(pids!), 'pids.max'), 'utf8').trim()).toBe('40');
+        expect(pool!.isEmpty(slot)).toBe(true);
+        expect(await pool!.release(slot)).toBe(true);
+      } finally {
+        const bases = pool!.baseDirs;
+        await pool!.close();
+        for (const base of bases) expect(existsSync(base)).toBe(false);
+      }
+    },
+  );
 
-  it.runIf(cgroupsExpected)('keeps a bounded number of idle namespace groups, dropping the least recently used', async () => {
-    const { pool } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 8 }, quiet);
-    try {
-      const base = pool!.baseDirs[0]!;
-      const groups = () => readdirSync(base).filter((n) => n.startsWith('ns-'));
-      for (let i = 0; i < 70; i++) await pool!.release(pool!.acquire(`ns-${i}`));
-      expect(groups()).toHaveLength(64);
-      // The oldest went; a used one is kept (moved to the recent end) when others go.
-      expect(groups()).not.toContain('ns-0');
-      await pool!.release(pool!.acquire('ns-6'));
-      await pool!.release(pool!.acquire('ns-new'));
-      expect(groups()).toContain('ns-6');
-      expect(groups()).not.toContain('ns-7');
-      expect(groups()).toHaveLength(64);
-    } finally {
-      await pool!.close();
-    }
-  });
+  it.runIf(cgroupsExpected)(
+    'keeps a bounded number of idle namespace groups, dropping the least recently used',
+    async () => {
+      const { pool } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 8 }, quiet);
+      try {
+        const base = pool!.baseDirs[0]!;
+        const groups = () => readdirSync(base).filter((n) => n.startsWith('ns-'));
+        for (let i = 0; i < 70; i++) await pool!.release(pool!.acquire(`ns-${i}`));
+        expect(groups()).toHaveLength(64);
+        // The oldest went; a used one is kept (moved to the recent end) when others go.
+        expect(groups()).not.toContain('ns-0');
+        await pool!.release(pool!.acquire('ns-6'));
+        await pool!.release(pool!.acquire('ns-new'));
+        expect(groups()).toContain('ns-6');
+        expect(groups()).not.toContain('ns-7');
+        expect(groups()).toHaveLength(64);
+      } finally {
+        await pool!.close();
+      }
+    },
+  );
 });
 
 describe.skipIf(!bwrapPath)(`exec CPU-time limit${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {

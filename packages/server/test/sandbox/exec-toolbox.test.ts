@@ -9,8 +9,25 @@ import { join } from 'node:path';
 import { SKIP_REASON, bwrapPath, createFixture, type Fixture } from './exec-fixture.js';
 
 const TOOLS = [
-  'jq', 'awk', 'sed', 'grep', 'file', 'sha256sum', 'md5sum', 'xxd', 'base64', 'gzip', 'tar', 'python3',
-  'pdftotext', 'pdfinfo', 'ffmpeg', 'ffprobe', 'convert', 'identify', 'exiftool',
+  'jq',
+  'awk',
+  'sed',
+  'grep',
+  'file',
+  'sha256sum',
+  'md5sum',
+  'xxd',
+  'base64',
+  'gzip',
+  'tar',
+  'python3',
+  'pdftotext',
+  'pdfinfo',
+  'ffmpeg',
+  'ffprobe',
+  'convert',
+  'identify',
+  'exiftool',
 ];
 
 /** Writes a one-page PDF with a line of Helvetica text, computing the xref offsets. */
@@ -80,7 +97,9 @@ describe.skipIf(!bwrapPath)(`exec toolbox${bwrapPath ? '' : ` (${SKIP_REASON})`}
   });
 
   it('python3 runs scripts from the workspace', async () => {
-    const r = await f.run(`python3 -c 'import json, sys, sqlite3; print(json.dumps({"py": sys.version_info[0], "sqlite": bool(sqlite3.sqlite_version)}))'`);
+    const r = await f.run(
+      `python3 -c 'import json, sys, sqlite3; print(json.dumps({"py": sys.version_info[0], "sqlite": bool(sqlite3.sqlite_version)}))'`,
+    );
     expect(r).toMatchObject({ exitCode: 0, stdout: '{"py": 3, "sqlite": true}\n' });
   });
 

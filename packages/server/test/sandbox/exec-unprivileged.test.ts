@@ -42,7 +42,13 @@ describe.skipIf(!canRun)(`exec as a non-root server${canRun ? '' : ` (${reason})
     mkdirSync(join(data, 'ns', 'a'), { recursive: true });
     mkdirSync(join(data, 'ns', 'b'), { recursive: true });
     writeFileSync(join(data, 'ns', 'b', 'secret.txt'), 'nonroot-sibling-secret');
-    for (const p of [data, join(data, 'ns'), join(data, 'ns', 'a'), join(data, 'ns', 'b'), join(data, 'ns', 'b', 'secret.txt')]) {
+    for (const p of [
+      data,
+      join(data, 'ns'),
+      join(data, 'ns', 'a'),
+      join(data, 'ns', 'b'),
+      join(data, 'ns', 'b', 'secret.txt'),
+    ]) {
       chownSync(p, NOBODY, NOBODY);
     }
     chmodSync(data, 0o700);
@@ -127,14 +133,22 @@ time.sleep(2)
 
   it('cannot create user namespaces, has no capabilities, no_new_privs and seccomp on', () => {
     expect((results.userns as { stdout: string }).stdout).toMatch(/Operation not permitted\nrc=1\n$/);
-    expect((results.status as { stdout: string }).stdout).toBe('CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n');
+    expect((results.status as { stdout: string }).stdout).toBe(
+      'CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n',
+    );
   });
 
   it('caps processes per exec: a full sandbox does not stop a neighbour from forking', () => {
     const [forked, errno] = (results.filler as { stdout: string }).stdout.trim().split(' ').map(Number);
     expect(errno).toBe(11);
     expect(forked).toBeLessThan(32);
-    expect((results.neighbour as { stdout: string }).stdout.split('\n').filter(Boolean).sort()).toEqual(['1', '2', '3', '4', '5']);
+    expect((results.neighbour as { stdout: string }).stdout.split('\n').filter(Boolean).sort()).toEqual([
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+    ]);
   });
 
   it('kills the whole tree on timeout', () => {

@@ -8,7 +8,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, waitFor, type Fixture } from './exec-fixture.js';
+import {
+  SKIP_REASON,
+  bwrapPath,
+  createFixture,
+  marker,
+  processesMentioning,
+  waitFor,
+  type Fixture,
+} from './exec-fixture.js';
 
 /** The sandbox's pid 1 as the command sees it: its start time, which names one sandbox for its whole life. */
 const PID1 = "cut -d' ' -f22 /proc/1/stat";
@@ -36,7 +44,7 @@ describe.skipIf(!bwrapPath)(`warm namespace sandboxes${bwrapPath ? '' : ` (${SKI
     await f?.cleanup();
   });
 
-  it('runs a namespace\'s commands in one sandbox, each with a fresh /tmp, /dev/shm and HOME', async () => {
+  it("runs a namespace's commands in one sandbox, each with a fresh /tmp, /dev/shm and HOME", async () => {
     const first = await f.run(`${PID1}; echo a > /tmp/t; echo b > /dev/shm/s; echo c > ~/h; ls -A ~ /tmp /dev/shm`);
     expect(first.exitCode).toBe(0);
     const second = await f.run(`${PID1}; ls -A ~ /tmp /dev/shm; cat /tmp/t ~/h 2>&1 | head -1`);
@@ -46,7 +54,9 @@ describe.skipIf(!bwrapPath)(`warm namespace sandboxes${bwrapPath ? '' : ` (${SKI
     expect(pid1b).toBe(pid1a);
     expect(first.stdout).toContain('\nh\n');
     // The second command's HOME holds only the workspace, its /tmp and /dev/shm nothing.
-    expect(rest.join('\n')).toBe('/dev/shm:\n\n/home/agent:\nworkspace\n\n/tmp:\ncat: /tmp/t: No such file or directory\n');
+    expect(rest.join('\n')).toBe(
+      '/dev/shm:\n\n/home/agent:\nworkspace\n\n/tmp:\ncat: /tmp/t: No such file or directory\n',
+    );
     expect(f.svc.status().warm).toMatchObject({ running: 1, idle: 1 });
   });
 
@@ -72,7 +82,13 @@ describe.skipIf(!bwrapPath)(`warm namespace sandboxes${bwrapPath ? '' : ` (${SKI
     const dirs = ['c', 'd', 'e'].map((n) => join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', n));
     for (const [i, d] of dirs.entries()) {
       mkdirSync(d, { recursive: true });
-      const r = await f.svc.run({ workspaceId: 'ws-test', namespace: ['c', 'd', 'e'][i]!, nsRoot: d, command: 'true', sourceInit: false });
+      const r = await f.svc.run({
+        workspaceId: 'ws-test',
+        namespace: ['c', 'd', 'e'][i]!,
+        nsRoot: d,
+        command: 'true',
+        sourceInit: false,
+      });
       expect(r.exitCode).toBe(0);
     }
     expect(f.svc.status().warm.running).toBeLessThanOrEqual(2);

@@ -71,9 +71,12 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 
   it('round-trips unicode in the command, stdin, output and file names', async () => {
-    const r = await f.run('printf "%s|" "héllo wörld 日本語 🎉"; cat; echo "ünï" > workspace/"файл.txt"; ls workspace', {
-      stdin: 'ß→∑',
-    });
+    const r = await f.run(
+      'printf "%s|" "héllo wörld 日本語 🎉"; cat; echo "ünï" > workspace/"файл.txt"; ls workspace',
+      {
+        stdin: 'ß→∑',
+      },
+    );
     expect(r.stdout).toBe('héllo wörld 日本語 🎉|ß→∑файл.txt\n');
     expect(readFileSync(join(f.nsA, 'файл.txt'), 'utf8')).toBe('ünï\n');
   });
@@ -108,7 +111,9 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 
   it('runs in a directory that contains workspace/, with HOME, PATH, UTF-8 locale and a private /tmp', async () => {
-    const r = await f.run('pwd; echo "$HOME|$PATH|$LANG|$LC_ALL|$USER"; ls -d workspace; echo t > /tmp/t && cat /tmp/t; locale charmap');
+    const r = await f.run(
+      'pwd; echo "$HOME|$PATH|$LANG|$LC_ALL|$USER"; ls -d workspace; echo t > /tmp/t && cat /tmp/t; locale charmap',
+    );
     expect(r.stdout).toBe(
       '/home/agent\n/home/agent|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|C.UTF-8|C.UTF-8|agent\nworkspace\nt\nUTF-8\n',
     );
@@ -130,14 +135,19 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
   });
 
   it('persists only workspace/ between calls', async () => {
-    await f.run('echo keep > workspace/keep.txt; echo lose > /tmp/lose.txt; echo lose > ~/lose.txt; echo lose > lose-cwd.txt');
+    await f.run(
+      'echo keep > workspace/keep.txt; echo lose > /tmp/lose.txt; echo lose > ~/lose.txt; echo lose > lose-cwd.txt',
+    );
     const r = await f.run('cat workspace/keep.txt; ls /tmp ~');
     expect(r.stdout).toBe('keep\n/home/agent:\nworkspace\n\n/tmp:\n');
   });
 
   it('sources workspace/.trove/init.sh first: variables, functions and aliases reach the command', async () => {
     mkdirSync(join(f.nsA, '.trove'), { recursive: true });
-    writeFileSync(join(f.nsA, '.trove', 'init.sh'), 'GREETING=hi\ngreet() { echo "$GREETING $1"; }\nalias shout="echo LOUD"\n');
+    writeFileSync(
+      join(f.nsA, '.trove', 'init.sh'),
+      'GREETING=hi\ngreet() { echo "$GREETING $1"; }\nalias shout="echo LOUD"\n',
+    );
     try {
       const r = await f.run('greet there; shout; echo "status=$?"');
       expect(r).toMatchObject({ exitCode: 0, stdout: 'hi there\nLOUD\nstatus=0\n', stderr: '' });
@@ -190,7 +200,9 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
       const { chownSync } = await import('node:fs');
       chownSync(join(f.nsA, 'from-server.txt'), execUid, execGid);
     }
-    const r = await f.run('echo exec > workspace/from-exec.txt; mkdir -p workspace/d/e; echo more >> workspace/from-server.txt; id -u; id -g');
+    const r = await f.run(
+      'echo exec > workspace/from-exec.txt; mkdir -p workspace/d/e; echo more >> workspace/from-server.txt; id -u; id -g',
+    );
     expect(r.stdout).toBe(`${execUid}\n${execGid}\n`);
     const st = statSync(join(f.nsA, 'from-exec.txt'));
     expect([st.uid, st.gid]).toEqual([execUid, execGid]);
@@ -202,13 +214,25 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
 
   it('creates a missing namespace root, owned by the exec uid, and follows a symlinked root', async () => {
     const fresh = join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', 'fresh');
-    const r = await f.svc.run({ workspaceId: 'ws-test', namespace: 'fresh', nsRoot: fresh, command: 'echo hi > workspace/x; ls workspace', sourceInit: true });
+    const r = await f.svc.run({
+      workspaceId: 'ws-test',
+      namespace: 'fresh',
+      nsRoot: fresh,
+      command: 'echo hi > workspace/x; ls workspace',
+      sourceInit: true,
+    });
     expect(r.stdout).toBe('x\n');
     expect(statSync(fresh).uid).toBe(execUid);
     const { symlinkSync } = await import('node:fs');
     const link = join(f.dataDir, 'link-to-fresh');
     symlinkSync(fresh, link);
-    const viaLink = await f.svc.run({ workspaceId: 'ws-test', namespace: 'fresh', nsRoot: link, command: 'cat workspace/x', sourceInit: true });
+    const viaLink = await f.svc.run({
+      workspaceId: 'ws-test',
+      namespace: 'fresh',
+      nsRoot: link,
+      command: 'cat workspace/x',
+      sourceInit: true,
+    });
     expect(viaLink.stdout).toBe('hi\n');
   });
 
@@ -217,7 +241,9 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
     mkdirSync(join(f.nsA, '.trove'), { recursive: true });
     writeFileSync(join(f.nsA, '.trove', 'init.sh'), 'alias count="wc -c"\n');
     try {
-      const r = await f.run(`cat > workspace/heredoc.txt <<'EOF'\n${body}\nEOF\ncount < workspace/heredoc.txt; echo "$0"`);
+      const r = await f.run(
+        `cat > workspace/heredoc.txt <<'EOF'\n${body}\nEOF\ncount < workspace/heredoc.txt; echo "$0"`,
+      );
       expect(r).toMatchObject({ exitCode: 0, stdout: `${1024 * 1024 + 1}\nsh\n`, stderr: '' });
       expect(readFileSync(join(f.nsA, 'heredoc.txt'), 'utf8')).toBe(body + '\n');
       const err = await f.run(`echo "${'x'.repeat(100 * 1024)}" > /dev/null; exit 5`);
@@ -229,15 +255,27 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
 
   it('returns timedOut with the output so far when the wall clock runs out', async () => {
     const r = await f.run('echo before; echo err >&2; sleep 30; echo after', { timeoutMs: 3000 });
-    expect(r).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE, exitReason: 'timeout', stdout: 'before\n', stderr: 'err\n' });
+    expect(r).toMatchObject({
+      timedOut: true,
+      exitCode: TIMEOUT_EXIT_CODE,
+      exitReason: 'timeout',
+      stdout: 'before\n',
+      stderr: 'err\n',
+    });
     expect(r.durationMs).toBeGreaterThanOrEqual(2950);
     expect(r.durationMs).toBeLessThan(8000);
-    expect(execTimeoutError(30_000)).toMatchObject({ status: 408, code: 'exec_timeout', detail: 'Command timed out after 30s.' });
+    expect(execTimeoutError(30_000)).toMatchObject({
+      status: 408,
+      code: 'exec_timeout',
+      detail: 'Command timed out after 30s.',
+    });
     expect(execTimeoutError(1500).detail).toBe('Command timed out after 1.5s.');
   });
 
   it('does not hand the command descriptors the server inherited', async () => {
-    const r = await f.run('ls /proc/self/fd | sort -n | tr "\\n" " "; for fd in /proc/self/fd/*; do readlink "$fd"; done | grep -v -e "^/dev/null$" -e "^socket:" -e "^pipe:" -e "^/proc/" || true');
+    const r = await f.run(
+      'ls /proc/self/fd | sort -n | tr "\\n" " "; for fd in /proc/self/fd/*; do readlink "$fd"; done | grep -v -e "^/dev/null$" -e "^socket:" -e "^pipe:" -e "^/proc/" || true',
+    );
     // ls itself holds one directory descriptor (3); anything else must be /dev/null-covered.
     const fds = r.stdout.split('\n')[0]!.trim().split(' ').map(Number);
     expect(fds.slice(0, 3)).toEqual([0, 1, 2]);
@@ -267,7 +305,13 @@ describe.skipIf(!bwrapPath)(`exec admission control${bwrapPath ? '' : ` (${SKIP_
     expect((err as AppError).detail).toBe('Too many commands are running in this namespace; retry shortly.');
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     // Another namespace is not held up by the busy one.
-    const other = await f.svc.run({ workspaceId: 'ws-test', namespace: 'b', nsRoot: f.nsB, command: 'echo other', sourceInit: false });
+    const other = await f.svc.run({
+      workspaceId: 'ws-test',
+      namespace: 'b',
+      nsRoot: f.nsB,
+      command: 'echo other',
+      sourceInit: false,
+    });
     expect(other.stdout).toBe('other\n');
     writeFileSync(join(f.nsA, 'gate-1'), '');
     for (const r of await Promise.all(holders)) expect(r.stdout).toBe('released\n');
@@ -277,12 +321,22 @@ describe.skipIf(!bwrapPath)(`exec admission control${bwrapPath ? '' : ` (${SKIP_
     const ns = (n: string) => join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', n);
     const holders = ['g1', 'g2', 'g3'].map((n) => {
       mkdirSync(ns(n), { recursive: true });
-      return f.svc.run({ workspaceId: 'ws-test', namespace: n, nsRoot: ns(n), command: hold('gate-2'), sourceInit: false });
+      return f.svc.run({
+        workspaceId: 'ws-test',
+        namespace: n,
+        nsRoot: ns(n),
+        command: hold('gate-2'),
+        sourceInit: false,
+      });
     });
     const err = await f.svc
       .run({ workspaceId: 'ws-test', namespace: 'g4', nsRoot: ns('g4'), command: 'true', sourceInit: false })
       .catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 429, code: 'exec_busy', detail: 'Too many commands are running on this server; retry shortly.' });
+    expect(err).toMatchObject({
+      status: 429,
+      code: 'exec_busy',
+      detail: 'Too many commands are running on this server; retry shortly.',
+    });
     for (const n of ['g1', 'g2', 'g3']) writeFileSync(join(ns(n), 'gate-2'), '');
     for (const r of await Promise.all(holders)) expect(r.stdout).toBe('released\n');
   });
@@ -309,20 +363,23 @@ describe.skipIf(!bwrapPath)(`exec queueing${bwrapPath ? '' : ` (${SKIP_REASON})`
 
 describe.skipIf(!bwrapPath)(`exec status and shutdown${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
   // Only root can be misconfigured this way; a non-root server always runs commands as itself.
-  it.runIf(isRoot)('refuses with sandbox_unavailable (503, Retry-After) and logs the fix when the sandbox cannot be used', async () => {
-    const { lines, logger } = recordingLogger();
-    const svc = new ExecService({ ...testOptions, uid: 0, gid: 0 }, logger);
-    const status = await svc.init();
-    expect(status).toMatchObject({ available: false, mode: 'unavailable' });
-    expect(status.fix).toMatch(/TROVE_EXEC_UID/);
-    const err = lines.find((l) => l.level === 'error');
-    expect(err?.msg).toMatch(/^Exec sandbox unavailable: .* Fix: set TROVE_EXEC_UID/);
-    const refused = await svc
-      .run({ workspaceId: 'w', namespace: 'n', nsRoot: '/nonexistent-trove', command: 'true', sourceInit: false })
-      .catch((e: unknown) => e);
-    expect(refused).toMatchObject({ status: 503, code: 'sandbox_unavailable', retryAfter: 30 });
-    await svc.close();
-  });
+  it.runIf(isRoot)(
+    'refuses with sandbox_unavailable (503, Retry-After) and logs the fix when the sandbox cannot be used',
+    async () => {
+      const { lines, logger } = recordingLogger();
+      const svc = new ExecService({ ...testOptions, uid: 0, gid: 0 }, logger);
+      const status = await svc.init();
+      expect(status).toMatchObject({ available: false, mode: 'unavailable' });
+      expect(status.fix).toMatch(/TROVE_EXEC_UID/);
+      const err = lines.find((l) => l.level === 'error');
+      expect(err?.msg).toMatch(/^Exec sandbox unavailable: .* Fix: set TROVE_EXEC_UID/);
+      const refused = await svc
+        .run({ workspaceId: 'w', namespace: 'n', nsRoot: '/nonexistent-trove', command: 'true', sourceInit: false })
+        .catch((e: unknown) => e);
+      expect(refused).toMatchObject({ status: 503, code: 'sandbox_unavailable', retryAfter: 30 });
+      await svc.close();
+    },
+  );
 
   it('close() kills running commands and later runs are refused', async () => {
     const f = await createFixture();
@@ -352,7 +409,12 @@ describe('exec insecure mode', () => {
     expect(await svc.init()).toEqual({
       available: true,
       mode: 'insecure',
-      cgroups: { mode: 'none', parent: null, controllers: [], missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'] },
+      cgroups: {
+        mode: 'none',
+        parent: null,
+        controllers: [],
+        missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'],
+      },
       warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
     });
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
@@ -362,14 +424,33 @@ describe('exec insecure mode', () => {
     const { tmpdir } = await import('node:os');
     const root = mkdtempSync(join(tmpdir(), 'trove-insecure-test-'));
     try {
-      const r = await svc.run({ workspaceId: 'w', namespace: 'n', nsRoot: root, command: 'echo hi > workspace/a; cat workspace/a; id -u', sourceInit: true });
+      const r = await svc.run({
+        workspaceId: 'w',
+        namespace: 'n',
+        nsRoot: root,
+        command: 'echo hi > workspace/a; cat workspace/a; id -u',
+        sourceInit: true,
+      });
       expect(r.stdout).toBe(`hi\n${process.getuid!()}\n`);
       expect(readFileSync(join(root, 'a'), 'utf8')).toBe('hi\n');
       const warnings = lines.filter((l) => l.level === 'warn');
       expect(warnings.at(-1)?.msg).toBe('exec ran WITHOUT a sandbox (TROVE_EXEC_INSECURE=1)');
-      const long = await svc.run({ workspaceId: 'w', namespace: 'n', nsRoot: root, command: `echo ${'y'.repeat(200 * 1024)} | wc -c`, sourceInit: false });
+      const long = await svc.run({
+        workspaceId: 'w',
+        namespace: 'n',
+        nsRoot: root,
+        command: `echo ${'y'.repeat(200 * 1024)} | wc -c`,
+        sourceInit: false,
+      });
       expect(long.stdout).toBe(`${200 * 1024 + 1}\n`);
-      const t = await svc.run({ workspaceId: 'w', namespace: 'n', nsRoot: root, command: 'sleep 30', sourceInit: false, timeoutMs: 300 });
+      const t = await svc.run({
+        workspaceId: 'w',
+        namespace: 'n',
+        nsRoot: root,
+        command: 'sleep 30',
+        sourceInit: false,
+        timeoutMs: 300,
+      });
       expect(t).toMatchObject({ timedOut: true, exitCode: TIMEOUT_EXIT_CODE });
     } finally {
       await svc.close();

@@ -8,7 +8,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { AppError } from '../../src/errors.js';
-import { SKIP_REASON, bwrapPath, createFixture, marker, processesMentioning, waitFor, type Fixture } from './exec-fixture.js';
+import {
+  SKIP_REASON,
+  bwrapPath,
+  createFixture,
+  marker,
+  processesMentioning,
+  waitFor,
+  type Fixture,
+} from './exec-fixture.js';
 
 function ppid(pid: number): number | null {
   try {
@@ -29,7 +37,6 @@ function alive(pid: number): boolean {
     return false;
   }
 }
-
 
 describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
   let f: Fixture;
@@ -89,7 +96,9 @@ describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_R
     expect((err as AppError).message).toMatch(/launcher stopped/);
     // bwrap --die-with-parent: the sandbox does not outlive its launcher.
     expect(await waitFor(() => processesMentioning(`sleep ${m}`).length === 0)).toBe(true);
-    expect(f.logs.some((l) => l.level === 'error' && l.msg === 'exec launcher died; its commands were killed')).toBe(true);
+    expect(f.logs.some((l) => l.level === 'error' && l.msg === 'exec launcher died; its commands were killed')).toBe(
+      true,
+    );
 
     const r = await f.run('echo again');
     expect(r).toMatchObject({ exitCode: 0, stdout: 'again\n' });

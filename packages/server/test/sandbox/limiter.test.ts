@@ -106,7 +106,13 @@ describe('ExecLimiter', () => {
   });
 
   it('refuses at once a workspace that already has too many waiters, while others may still queue', async () => {
-    const l = new ExecLimiter({ global: 1, perWorkspace: 1, perNamespace: 1, queueTimeoutMs: 10_000, maxWaitingPerWorkspace: 2 });
+    const l = new ExecLimiter({
+      global: 1,
+      perWorkspace: 1,
+      perNamespace: 1,
+      queueTimeoutMs: 10_000,
+      maxWaitingPerWorkspace: 2,
+    });
     const first = await l.acquire('ws-a', 'n');
     const w1 = l.acquire('ws-a', 'n');
     const w2 = l.acquire('ws-a', 'n');

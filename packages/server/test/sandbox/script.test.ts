@@ -16,7 +16,11 @@ describe('buildScript', () => {
   });
 
   it('skips init.sh when asked and leaves out limits set to 0', () => {
-    const s = buildScript('true', { cpuSeconds: 0, maxFileBytes: 0, maxOpenFiles: 0, maxProcs: 0, dataBytes: 0 }, false);
+    const s = buildScript(
+      'true',
+      { cpuSeconds: 0, maxFileBytes: 0, maxOpenFiles: 0, maxProcs: 0, dataBytes: 0 },
+      false,
+    );
     expect(s).toBe('ulimit -c 0 || exit 125; umask 022; printf . >&6; exec 6>&-\ntrue');
   });
 

@@ -8,18 +8,29 @@ function evaluate(filter: Buffer, data: { nr: number; arch: number; arg0?: numbe
   mem.writeUInt32LE(data.arch, 4);
   mem.writeUInt32LE((data.arg0 ?? 0) >>> 0, 16);
   let acc = 0;
-  for (let pc = 0; pc < filter.length / 8; ) {
+  for (let pc = 0; pc < filter.length / 8;) {
     const code = filter.readUInt16LE(pc * 8);
     const jt = filter.readUInt8(pc * 8 + 2);
     const jf = filter.readUInt8(pc * 8 + 3);
     const k = filter.readUInt32LE(pc * 8 + 4);
     switch (code) {
-      case 0x20: acc = mem.readUInt32LE(k); pc++; break;
-      case 0x15: pc += 1 + (acc === k ? jt : jf); break;
-      case 0x35: pc += 1 + (acc >= k ? jt : jf); break;
-      case 0x45: pc += 1 + ((acc & k) !== 0 ? jt : jf); break;
-      case 0x06: return k;
-      default: throw new Error(`unexpected opcode ${code}`);
+      case 0x20:
+        acc = mem.readUInt32LE(k);
+        pc++;
+        break;
+      case 0x15:
+        pc += 1 + (acc === k ? jt : jf);
+        break;
+      case 0x35:
+        pc += 1 + (acc >= k ? jt : jf);
+        break;
+      case 0x45:
+        pc += 1 + ((acc & k) !== 0 ? jt : jf);
+        break;
+      case 0x06:
+        return k;
+      default:
+        throw new Error(`unexpected opcode ${code}`);
     }
   }
   throw new Error('fell off the end');

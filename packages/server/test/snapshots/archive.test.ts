@@ -113,7 +113,11 @@ describe('createArchive + restoreArchive round trip', () => {
     }
     const dirFd = openSync(ws, 'r');
     try {
-      await Promise.all([removeTreeAt(dirFd, 'victim', dirFd), removeTreeAt(dirFd, 'victim', dirFd), removeTreeAt(dirFd, 'victim', dirFd)]);
+      await Promise.all([
+        removeTreeAt(dirFd, 'victim', dirFd),
+        removeTreeAt(dirFd, 'victim', dirFd),
+        removeTreeAt(dirFd, 'victim', dirFd),
+      ]);
     } finally {
       closeSync(dirFd);
     }
@@ -351,7 +355,9 @@ describe('trees the walk refuses rather than archive in part', () => {
       stream.on('error', () => {}).resume();
       const err = await done.catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'tree_too_deep' });
-      expect((err as AppError).detail).toMatch(/^Snapshot not taken: a path is longer than 4096 bytes \(at workspace\/aaa/);
+      expect((err as AppError).detail).toMatch(
+        /^Snapshot not taken: a path is longer than 4096 bytes \(at workspace\/aaa/,
+      );
     } finally {
       // Too long for path-based clean-up too.
       const fd = openSync(work, 'r');

@@ -57,7 +57,11 @@ describe('LocalBlobStore', () => {
   it('answers snapshot_not_found for a missing blob', async () => {
     const err = await store.get('ws-1/missing').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({ code: 'snapshot_not_found', status: 404, detail: 'Snapshot data not found: ws-1/missing' });
+    expect(err).toMatchObject({
+      code: 'snapshot_not_found',
+      status: 404,
+      detail: 'Snapshot data not found: ws-1/missing',
+    });
     expect(await store.exists('ws-1/missing')).toBe(false);
   });
 

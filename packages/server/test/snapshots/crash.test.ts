@@ -74,7 +74,10 @@ async function runChild(opts: { crashAt?: string; killAfter?: number }): Promise
   const nsRoot = join(namespacesDir, 'ns');
   await buildOldTree(nsRoot);
   const env = { ...process.env, TROVE_TEST_CRASH_AT: opts.crashAt ?? '' };
-  const child = spawn(process.execPath, ['--import', crashAtPreload, childScript, newTgz, nsRoot], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', crashAtPreload, childScript, newTgz, nsRoot], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   let lines = 0;
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));

@@ -41,16 +41,23 @@ export function hostileArchives(outside: string): HostileArchive[] {
     invalid('path traversal with ..', tgz([ok('a.txt'), ok(`../../../..${outside}/victim.txt`)]), {
       contains: 'contains ".." (path traversal)',
     }),
-    invalid('traversal hidden in the middle of a path', tgz([rawEntry({ name: 'a/', type: '5' }), ok('a/../../escape.txt')]), {
-      detail: 'entry "a/../../escape.txt" contains ".." (path traversal)',
-    }),
+    invalid(
+      'traversal hidden in the middle of a path',
+      tgz([rawEntry({ name: 'a/', type: '5' }), ok('a/../../escape.txt')]),
+      {
+        detail: 'entry "a/../../escape.txt" contains ".." (path traversal)',
+      },
+    ),
     invalid('an absolute path', tgz([ok(`${outside}/victim.txt`, 'overwritten')]), {
       detail: `entry "${outside}/victim.txt" is an absolute path`,
     }),
     invalid(
       'symlink-then-write: a link to a directory outside, then a file through it',
       tgz([rawEntry({ name: 'link', type: '2', linkname: outside }), ok('link/planted.txt', 'pwned')]),
-      { detail: 'entry "link/planted.txt" is inside "link", which is not a directory in the archive (symlink-then-write)' },
+      {
+        detail:
+          'entry "link/planted.txt" is inside "link", which is not a directory in the archive (symlink-then-write)',
+      },
     ),
     invalid(
       'symlink-then-write with a relative link and a deeper path',
@@ -63,12 +70,19 @@ export function hostileArchives(outside: string): HostileArchive[] {
     ),
     invalid(
       'a symlink replaced by a directory entry of the same name',
-      tgz([rawEntry({ name: 'link', type: '2', linkname: outside }), rawEntry({ name: 'link/', type: '5' }), ok('link/x')]),
+      tgz([
+        rawEntry({ name: 'link', type: '2', linkname: outside }),
+        rawEntry({ name: 'link/', type: '5' }),
+        ok('link/x'),
+      ]),
       { detail: 'entry "link/" appears twice or conflicts with an earlier entry' },
     ),
     invalid(
       'a file written over an earlier symlink of the same name',
-      tgz([rawEntry({ name: 'victim', type: '2', linkname: join(outside, 'victim.txt') }), ok('victim', 'overwritten')]),
+      tgz([
+        rawEntry({ name: 'victim', type: '2', linkname: join(outside, 'victim.txt') }),
+        ok('victim', 'overwritten'),
+      ]),
       { detail: 'entry "victim" appears twice or conflicts with an earlier entry' },
     ),
     {
@@ -93,21 +107,34 @@ export function hostileArchives(outside: string): HostileArchive[] {
       code: 'quota_exceeded',
       detail: 'it holds more than the namespace quota of 100 files',
     },
-    invalid('a character device', tgz([ok('a'), rawEntry({ name: 'dev/null', type: '3' })]), { detail: 'entry "dev/null" is a device file' }),
+    invalid('a character device', tgz([ok('a'), rawEntry({ name: 'dev/null', type: '3' })]), {
+      detail: 'entry "dev/null" is a device file',
+    }),
     invalid('a block device', tgz([rawEntry({ name: 'sda', type: '4' })]), { detail: 'entry "sda" is a device file' }),
     invalid('a FIFO', tgz([rawEntry({ name: 'pipe', type: '6' })]), { detail: 'entry "pipe" is a FIFO' }),
     invalid('an unknown entry type (old GNU sparse)', tgz([rawEntry({ name: 'sparse', type: 'S' })]), {
       detail: 'entry "sparse" has an unsupported type "S"',
     }),
-    invalid('a hard link to an absolute path', tgz([rawEntry({ name: 'h', type: '1', linkname: join(outside, 'victim.txt') })]), {
-      detail: `hard link "h" → target "${join(outside, 'victim.txt')}" is an absolute path`,
-    }),
-    invalid('a hard link climbing out with ..', tgz([rawEntry({ name: 'h', type: '1', linkname: '../../outside/victim.txt' })]), {
-      contains: 'contains ".." (path traversal)',
-    }),
+    invalid(
+      'a hard link to an absolute path',
+      tgz([rawEntry({ name: 'h', type: '1', linkname: join(outside, 'victim.txt') })]),
+      {
+        detail: `hard link "h" → target "${join(outside, 'victim.txt')}" is an absolute path`,
+      },
+    ),
+    invalid(
+      'a hard link climbing out with ..',
+      tgz([rawEntry({ name: 'h', type: '1', linkname: '../../outside/victim.txt' })]),
+      {
+        contains: 'contains ".." (path traversal)',
+      },
+    ),
     invalid(
       'a hard link through a symlink',
-      tgz([rawEntry({ name: 'l', type: '2', linkname: outside }), rawEntry({ name: 'h', type: '1', linkname: 'l/victim.txt' })]),
+      tgz([
+        rawEntry({ name: 'l', type: '2', linkname: outside }),
+        rawEntry({ name: 'h', type: '1', linkname: 'l/victim.txt' }),
+      ]),
       { detail: 'hard link "h" points outside the archive ("l/victim.txt")' },
     ),
     invalid('a hard link to nothing', tgz([rawEntry({ name: 'h', type: '1', linkname: 'nothing-here' })]), {

@@ -35,7 +35,7 @@ function listArchive(tgz: Buffer): Listed[] {
   const tar = gunzipSync(tgz);
   const out: Listed[] = [];
   let pax: PaxValues = {};
-  for (let off = 0; off + BLOCK <= tar.length; ) {
+  for (let off = 0; off + BLOCK <= tar.length;) {
     const block = tar.subarray(off, off + BLOCK);
     if (isZeroBlock(block)) break;
     const h = parseHeader(block);
@@ -195,7 +195,11 @@ process.stdout.write(JSON.stringify({ swaps }) + '\\n');
     if (out.startsWith('ready\n')) onReady();
   });
   const done = new Promise<{ swaps: number }>((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1]!) as { swaps: number }) : reject(new Error(`racer exited ${code}`)))),
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.split('\n')[1]!) as { swaps: number })
+        : reject(new Error(`racer exited ${code}`)),
+    ),
   );
   return { ready, done };
 }

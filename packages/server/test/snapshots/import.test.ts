@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { AppError } from '../../src/errors.js';
-import { normaliseArchive, recoverInterruptedRestores, restoreArchive, TREES_DIR } from '../../src/snapshots/archive.js';
+import {
+  normaliseArchive,
+  recoverInterruptedRestores,
+  restoreArchive,
+  TREES_DIR,
+} from '../../src/snapshots/archive.js';
 import { hostileArchives, HOSTILE_LIMITS } from './hostile-archives.js';
 import { archiveDir, buildFixtureTree, manifest, pseudoRandom, rmTree } from './support.js';
 
@@ -72,18 +77,23 @@ describe('normaliseArchive', () => {
     expect(await fsp.readdir(join(ws, TREES_DIR))).toEqual([]);
   });
 
-  it.skipIf(!hasGnuTar)('normalises a GNU tar archive (sparse, hard links) into one that restores the same tree', async () => {
-    const gnu = execFileSync('tar', ['--sparse', '--format=pax', '-czf', '-', '-C', tree, '.'], { maxBuffer: 256 * MiB });
-    const ws = await workspace();
-    const { stored } = await normalise(gnu, ws);
-    expect(stored.equals(gnu)).toBe(false); // not passed through
-    const nsRoot = join(ws, 'namespaces', 'restored');
-    await restoreArchive(Readable.from([stored]), nsRoot, unlimited);
-    expect(await manifest(nsRoot)).toEqual(await manifest(tree));
-    const [a, b, c] = await Promise.all(['linked.txt', 'src/hard-1', 'hard-2'].map((p) => fsp.stat(join(nsRoot, p))));
-    expect([b!.ino, c!.ino, a!.nlink]).toEqual([a!.ino, a!.ino, 3]);
-    expect((await fsp.stat(join(nsRoot, 'sparse.bin'))).blocks * 512).toBeLessThan(MiB);
-  });
+  it.skipIf(!hasGnuTar)(
+    'normalises a GNU tar archive (sparse, hard links) into one that restores the same tree',
+    async () => {
+      const gnu = execFileSync('tar', ['--sparse', '--format=pax', '-czf', '-', '-C', tree, '.'], {
+        maxBuffer: 256 * MiB,
+      });
+      const ws = await workspace();
+      const { stored } = await normalise(gnu, ws);
+      expect(stored.equals(gnu)).toBe(false); // not passed through
+      const nsRoot = join(ws, 'namespaces', 'restored');
+      await restoreArchive(Readable.from([stored]), nsRoot, unlimited);
+      expect(await manifest(nsRoot)).toEqual(await manifest(tree));
+      const [a, b, c] = await Promise.all(['linked.txt', 'src/hard-1', 'hard-2'].map((p) => fsp.stat(join(nsRoot, p))));
+      expect([b!.ino, c!.ino, a!.nlink]).toEqual([a!.ino, a!.ino, 3]);
+      expect((await fsp.stat(join(nsRoot, 'sparse.bin'))).blocks * 512).toBeLessThan(MiB);
+    },
+  );
 
   it('refuses every hostile archive exactly as a restore does, storing nothing and leaving no staging tree', async () => {
     const outside = join(work, 'outside');
@@ -93,10 +103,17 @@ describe('normaliseArchive', () => {
     for (const h of hostileArchives(outside)) {
       const ws = await workspace();
       let stored = false;
-      const err = await normaliseArchive(Readable.from([h.archive]), join(ws, 'namespaces'), 'fedcba9876543210', HOSTILE_LIMITS, {}, async (s) => {
-        stored = true;
-        return collect(s);
-      }).then(
+      const err = await normaliseArchive(
+        Readable.from([h.archive]),
+        join(ws, 'namespaces'),
+        'fedcba9876543210',
+        HOSTILE_LIMITS,
+        {},
+        async (s) => {
+          stored = true;
+          return collect(s);
+        },
+      ).then(
         () => null,
         (e: unknown) => e,
       );
@@ -115,9 +132,9 @@ describe('normaliseArchive', () => {
       for await (const _ of s as AsyncIterable<Buffer>) throw new Error('disk on fire');
       return null;
     };
-    await expect(normaliseArchive(Readable.from([ours]), join(ws, 'namespaces'), '0123456789abcdef', unlimited, {}, failing)).rejects.toThrow(
-      'disk on fire',
-    );
+    await expect(
+      normaliseArchive(Readable.from([ours]), join(ws, 'namespaces'), '0123456789abcdef', unlimited, {}, failing),
+    ).rejects.toThrow('disk on fire');
     expect(await fsp.readdir(join(ws, TREES_DIR))).toEqual([]);
   });
 });

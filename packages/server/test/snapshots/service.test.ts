@@ -42,7 +42,14 @@ function service(snapshots: { retentionDays: number; maxPerNamespace: number; sw
     locks: new LocalNamespaceLocks(),
     blobs,
     config: {
-      files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, minFreeBytes: 0, usageCacheMs: 30_000 },
+      files: {
+        maxUploadBytes: 0,
+        maxReadBytes: 0,
+        quotaBytes: 0,
+        quotaFiles: 0,
+        minFreeBytes: 0,
+        usageCacheMs: 30_000,
+      },
       snapshots: { sweepIntervalMs: 60_000, ...snapshots },
     },
     logger: quiet,
@@ -93,7 +100,9 @@ describe('SnapshotService', () => {
     expect(await svc.list(ctx)).toEqual([]);
     expect(await blobs.exists(`${ws}/${s1.snapshot_id}.tar.gz`)).toBe(false);
     const deleted = (await eventsOf('snapshot.deleted')).filter((e) => e.namespace === 'retain');
-    expect(deleted.map((e) => e.data).sort((a, b) => String(a.snapshot_id).localeCompare(String(b.snapshot_id)))).toEqual(
+    expect(
+      deleted.map((e) => e.data).sort((a, b) => String(a.snapshot_id).localeCompare(String(b.snapshot_id))),
+    ).toEqual(
       [s1, s2]
         .map((s) => ({ snapshot_id: s.snapshot_id, reason: 'retention' }))
         .sort((a, b) => a.snapshot_id.localeCompare(b.snapshot_id)),
@@ -109,7 +118,11 @@ describe('SnapshotService', () => {
     const fresh = await svc.create(ctx, 'fresh');
     const stale = await svc.create(ctx, 'stale');
     const backdate = (id: string) =>
-      store.db.updateTable('snapshots').set({ created_ms: Date.now() - 2 * DAY }).where('id', '=', id).execute();
+      store.db
+        .updateTable('snapshots')
+        .set({ created_ms: Date.now() - 2 * DAY })
+        .where('id', '=', id)
+        .execute();
     const ids = async () => (await svc.list(ctx)).map((s) => s.snapshot_id);
     svc.startSweeper();
     try {
@@ -117,7 +130,8 @@ describe('SnapshotService', () => {
       await new Promise((r) => setTimeout(r, 20));
       await backdate(stale.snapshot_id);
       const deadline = Date.now() + 5000;
-      while ((await ids()).includes(stale.snapshot_id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((await ids()).includes(stale.snapshot_id) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       expect(await ids()).toEqual([fresh.snapshot_id]);
       expect(await blobs.exists(`${ws}/${stale.snapshot_id}.tar.gz`)).toBe(false);
     } finally {
@@ -174,7 +188,9 @@ describe('SnapshotService', () => {
     for (const call of [() => svc.restore(b, snap.snapshot_id), () => svc.delete(b, snap.snapshot_id)]) {
       await expect(call()).rejects.toMatchObject({ code: 'snapshot_not_found', status: 404 });
     }
-    await expect(svc.restore({ workspaceId: 'ws-other', namespace: 'scope-a' }, snap.snapshot_id)).rejects.toBeInstanceOf(AppError);
+    await expect(
+      svc.restore({ workspaceId: 'ws-other', namespace: 'scope-a' }, snap.snapshot_id),
+    ).rejects.toBeInstanceOf(AppError);
     await svc.deleteNamespace(ws, 'scope-a');
     expect(await svc.list(a)).toEqual([]);
     expect(await blobs.exists(`${ws}/${snap.snapshot_id}.tar.gz`)).toBe(false);
@@ -225,7 +241,14 @@ describe('SnapshotService', () => {
       locks,
       blobs: failing,
       config: {
-        files: { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, minFreeBytes: 0, usageCacheMs: 30_000 },
+        files: {
+          maxUploadBytes: 0,
+          maxReadBytes: 0,
+          quotaBytes: 0,
+          quotaFiles: 0,
+          minFreeBytes: 0,
+          usageCacheMs: 30_000,
+        },
         snapshots: { sweepIntervalMs: 60_000, retentionDays: 0, maxPerNamespace: 0 },
       },
       logger: quiet,

@@ -114,7 +114,8 @@ describe('hard links × sparse files', () => {
   }, 60_000);
 
   it('counts apparent sizes and every link against the limits, as the quota measure does', async () => {
-    const attempt = (limits: typeof unlimited) => restoreArchive(createReadStream(tgzPath), join(work, 'limits', 'namespaces', 'ns'), limits);
+    const attempt = (limits: typeof unlimited) =>
+      restoreArchive(createReadStream(tgzPath), join(work, 'limits', 'namespaces', 'ns'), limits);
     await expect(attempt({ ...unlimited, maxEntryBytes: GiB - 1 })).rejects.toMatchObject({
       code: 'payload_too_large',
       detail: `Snapshot cannot be restored: "big.bin" is ${GiB} bytes, over the per-file limit of ${GiB - 1} bytes`,
@@ -123,40 +124,59 @@ describe('hard links × sparse files', () => {
     await expect(attempt({ ...unlimited, maxFiles: LINKS })).rejects.toMatchObject({ code: 'quota_exceeded' });
   }, 60_000);
 
-  it.skipIf(!hasGnuTar)('GNU tar extracts the archive with its holes and links', async () => {
-    const out = await fsp.mkdtemp(join(work, 'gnu-x-'));
-    execFileSync('tar', ['-xzf', tgzPath, '-C', out]);
-    await expectSparseContent(join(out, 'big.bin'));
-    expect((await fsp.stat(join(out, 'links', 'l07'))).ino).toBe((await fsp.stat(join(out, 'big.bin'))).ino);
-    // No placeholder directory: GNU tar took the real name from GNU.sparse.name.
-    expect((await fsp.readdir(out)).sort()).toEqual(['big.bin', 'links', 'small.txt']);
-  }, 60_000);
+  it.skipIf(!hasGnuTar)(
+    'GNU tar extracts the archive with its holes and links',
+    async () => {
+      const out = await fsp.mkdtemp(join(work, 'gnu-x-'));
+      execFileSync('tar', ['-xzf', tgzPath, '-C', out]);
+      await expectSparseContent(join(out, 'big.bin'));
+      expect((await fsp.stat(join(out, 'links', 'l07'))).ino).toBe((await fsp.stat(join(out, 'big.bin'))).ino);
+      // No placeholder directory: GNU tar took the real name from GNU.sparse.name.
+      expect((await fsp.readdir(out)).sort()).toEqual(['big.bin', 'links', 'small.txt']);
+    },
+    60_000,
+  );
 
-  it.skipIf(!hasGnuTar)('restores GNU tar --sparse archives (PAX format 1.0) with their holes', async () => {
-    const gnu = join(work, 'gnu-sparse.tar.gz');
-    execFileSync('tar', ['--format=pax', '--sparse', '-czf', gnu, '-C', tree, 'big.bin', 'links/l00']);
-    const nsRoot = await freshNamespace();
-    expect(await restoreArchive(createReadStream(gnu), nsRoot, unlimited)).toEqual({ filesRestored: 2 });
-    await expectSparseContent(join(nsRoot, 'big.bin'));
-    expect((await fsp.stat(join(nsRoot, 'links/l00'))).ino).toBe((await fsp.stat(join(nsRoot, 'big.bin'))).ino);
-  }, 60_000);
+  it.skipIf(!hasGnuTar)(
+    'restores GNU tar --sparse archives (PAX format 1.0) with their holes',
+    async () => {
+      const gnu = join(work, 'gnu-sparse.tar.gz');
+      execFileSync('tar', ['--format=pax', '--sparse', '-czf', gnu, '-C', tree, 'big.bin', 'links/l00']);
+      const nsRoot = await freshNamespace();
+      expect(await restoreArchive(createReadStream(gnu), nsRoot, unlimited)).toEqual({ filesRestored: 2 });
+      await expectSparseContent(join(nsRoot, 'big.bin'));
+      expect((await fsp.stat(join(nsRoot, 'links/l00'))).ino).toBe((await fsp.stat(join(nsRoot, 'big.bin'))).ino);
+    },
+    60_000,
+  );
 
-  it.skipIf(!hasGnuTar)('refuses the older GNU sparse formats (their data would be restored condensed)', async () => {
-    const old = join(work, 'gnu-sparse-01.tar.gz');
-    execFileSync('tar', ['--format=pax', '--sparse', '--sparse-version=0.1', '-czf', old, '-C', tree, 'big.bin']);
-    const nsRoot = await freshNamespace();
-    const err = await restoreArchive(createReadStream(old), nsRoot, unlimited).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({
-      code: 'snapshot_invalid',
-      detail: expect.stringMatching(/^Snapshot cannot be restored: entry ".*big\.bin" uses an unsupported sparse format/),
-    });
-  }, 60_000);
+  it.skipIf(!hasGnuTar)(
+    'refuses the older GNU sparse formats (their data would be restored condensed)',
+    async () => {
+      const old = join(work, 'gnu-sparse-01.tar.gz');
+      execFileSync('tar', ['--format=pax', '--sparse', '--sparse-version=0.1', '-czf', old, '-C', tree, 'big.bin']);
+      const nsRoot = await freshNamespace();
+      const err = await restoreArchive(createReadStream(old), nsRoot, unlimited).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({
+        code: 'snapshot_invalid',
+        detail: expect.stringMatching(
+          /^Snapshot cannot be restored: entry ".*big\.bin" uses an unsupported sparse format/,
+        ),
+      });
+    },
+    60_000,
+  );
 });
 
 describe('hand-made sparse entries', () => {
   const sparse = (name: string, realsize: string, body: Buffer) => [
-    paxEntry({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': name, 'GNU.sparse.realsize': realsize }),
+    paxEntry({
+      'GNU.sparse.major': '1',
+      'GNU.sparse.minor': '0',
+      'GNU.sparse.name': name,
+      'GNU.sparse.realsize': realsize,
+    }),
     rawEntry({ name: `GNUSparseFile.0/${name}`, content: body }),
   ];
   const map = (text: string, data = '') => {
@@ -166,7 +186,9 @@ describe('hand-made sparse entries', () => {
   };
 
   async function restoreErr(archive: Buffer): Promise<AppError> {
-    const err = await restoreArchive(Readable.from([archive]), await freshNamespace(), unlimited).catch((e: unknown) => e);
+    const err = await restoreArchive(Readable.from([archive]), await freshNamespace(), unlimited).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(AppError);
     return err as AppError;
   }
@@ -194,8 +216,12 @@ describe('hand-made sparse entries', () => {
     expect((await restoreErr(tgz(sparse('f', '100', map('1\n0\n10\n', 'x'.repeat(11)))))).detail).toBe(
       bad('its segments do not add up to the entry size'),
     );
-    expect((await restoreErr(tgz(sparse('f', '100', map('1\n0\n-1\n', 'x'))))).detail).toBe(bad('not a list of decimal numbers'));
-    expect((await restoreErr(tgz(sparse('f', '100', map('9999\n0\n1\n', 'x'))))).detail).toBe(bad('not a list of decimal numbers'));
+    expect((await restoreErr(tgz(sparse('f', '100', map('1\n0\n-1\n', 'x'))))).detail).toBe(
+      bad('not a list of decimal numbers'),
+    );
+    expect((await restoreErr(tgz(sparse('f', '100', map('9999\n0\n1\n', 'x'))))).detail).toBe(
+      bad('not a list of decimal numbers'),
+    );
     // A full block of map that announces more: the next block would be past the entry's data.
     const full = '99999\n' + '1\n'.repeat(253);
     expect((await restoreErr(tgz(sparse('f', '100', map(full, 'x'))))).detail).toBe(bad('it runs past the entry'));
@@ -206,6 +232,8 @@ describe('hand-made sparse entries', () => {
       paxEntry({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f' }),
       rawHeader({ name: 'f', size: 0 }),
     ]);
-    expect((await restoreErr(missing)).detail).toBe('Snapshot cannot be restored: sparse entry "f" lacks GNU.sparse.name or GNU.sparse.realsize');
+    expect((await restoreErr(missing)).detail).toBe(
+      'Snapshot cannot be restored: sparse entry "f" lacks GNU.sparse.name or GNU.sparse.realsize',
+    );
   });
 });

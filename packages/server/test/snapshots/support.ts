@@ -47,7 +47,10 @@ export async function manifest(root: string, opts: { mtimes?: boolean } = {}): P
     const st = await fsp.lstat(abs, { bigint: true });
     const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
     let sha256: string | null = null;
-    if (type === 'file') sha256 = createHash('sha256').update(await fsp.readFile(abs)).digest('hex');
+    if (type === 'file')
+      sha256 = createHash('sha256')
+        .update(await fsp.readFile(abs))
+        .digest('hex');
     const link = type === 'symlink' ? nameOf(await fsp.readlink(abs, { encoding: 'buffer' })) : null;
     out.push({
       path: rel,
@@ -60,7 +63,8 @@ export async function manifest(root: string, opts: { mtimes?: boolean } = {}): P
     });
     if (type === 'dir') {
       const names = (await fsp.readdir(abs, { encoding: 'buffer' })) as Buffer[];
-      for (const n of names) await visit(Buffer.concat([abs, Buffer.from('/'), n]), rel === '.' ? nameOf(n) : `${rel}/${nameOf(n)}`);
+      for (const n of names)
+        await visit(Buffer.concat([abs, Buffer.from('/'), n]), rel === '.' ? nameOf(n) : `${rel}/${nameOf(n)}`);
     }
   };
   await visit(Buffer.from(root), '.');
@@ -242,7 +246,10 @@ export function openDir(path: string): number {
 }
 
 /** createArchive of the directory at `path`, its descriptor closed once the archive is done. */
-export function archiveDir(path: string, opts: CreateArchiveOptions = {}): { stream: NodeJS.ReadableStream; done: Promise<ArchiveStats> } {
+export function archiveDir(
+  path: string,
+  opts: CreateArchiveOptions = {},
+): { stream: NodeJS.ReadableStream; done: Promise<ArchiveStats> } {
   const fd = openDir(path);
   const r = createArchive(fd, opts);
   const done = r.done.finally(() => closeSync(fd));
@@ -265,7 +272,11 @@ export function transpileSnapshots(outDir: string): string {
   const files = [
     'errors.ts',
     'native.ts',
-    ...['tree', 'snapshots'].flatMap((d) => readdirSync(join(srcDir, d)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`)),
+    ...['tree', 'snapshots'].flatMap((d) =>
+      readdirSync(join(srcDir, d))
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => `${d}/${f}`),
+    ),
   ];
   for (const f of files) {
     const out = ts.transpileModule(readFileSync(join(srcDir, f), 'utf8'), {

@@ -93,7 +93,10 @@ beforeAll(async () => {
   symlinkSync('real/sub/../file.txt', join(root, 'in-dotdot'));
   symlinkSync('nowhere', join(root, 'dangling'));
   execFileSync('mkfifo', [join(root, 'fifo')]);
-  spawnSync('python3', ['-c', `import socket;socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(root, 'sock'))})`]);
+  spawnSync('python3', [
+    '-c',
+    `import socket;socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(root, 'sock'))})`,
+  ]);
   mkdirSync(join(root, 'mnt'));
   mounted = spawnSync('mount', ['-t', 'tmpfs', 'none', join(root, 'mnt')]).status === 0;
   if (mounted) writeFileSync(join(root, 'mnt', 'on-other-fs.txt'), SECRET);
@@ -131,9 +134,26 @@ describe('NamespaceTree resolution', () => {
   });
 
   it('refuses absolute links, .. links, /proc magic links and loops as outside the namespace', () => {
-    for (const p of ['abs-dir/secret.txt', 'abs-file', 'dotdot-dir/secret.txt', 'dotdot-file', 'mixed/secret.txt', 'proc-root/secret.txt', 'proc-cwd', 'loop-a', 'self', 'abs-dir/dir/inner.txt']) {
-      expect(codeOf(() => tree.openFile(p)), p).toBe('path_outside_namespace');
-      expect(codeOf(() => tree.openDir(p)), p).toBe('path_outside_namespace');
+    for (const p of [
+      'abs-dir/secret.txt',
+      'abs-file',
+      'dotdot-dir/secret.txt',
+      'dotdot-file',
+      'mixed/secret.txt',
+      'proc-root/secret.txt',
+      'proc-cwd',
+      'loop-a',
+      'self',
+      'abs-dir/dir/inner.txt',
+    ]) {
+      expect(
+        codeOf(() => tree.openFile(p)),
+        p,
+      ).toBe('path_outside_namespace');
+      expect(
+        codeOf(() => tree.openDir(p)),
+        p,
+      ).toBe('path_outside_namespace');
     }
   });
 
@@ -198,7 +218,9 @@ describe('NamespaceTree resolution', () => {
       const dir = await tree.openParent(name, false);
       expect(await tree.remove(dir), name).toBe(true);
       fs.closeSync(dir.fd);
-      expect(existsSync(join(root, name)) || lstatSync(join(root, name), { throwIfNoEntry: false }) !== undefined).toBe(false);
+      expect(existsSync(join(root, name)) || lstatSync(join(root, name), { throwIfNoEntry: false }) !== undefined).toBe(
+        false,
+      );
     }
     expect(fingerprint(outside)).toEqual(before);
     const dir = await tree.openParent('nothing-here', false);
@@ -211,7 +233,10 @@ describe('NamespaceTree resolution', () => {
     mkdirSync(p);
     const chain = 'd/'.repeat(600);
     // mkdir -p through relative steps: the full path is longer than PATH_MAX allows in one call.
-    spawnSync('sh', ['-c', `cd ${JSON.stringify(p)} && for i in $(seq 600); do mkdir d && cd d; done && echo x > leaf`]);
+    spawnSync('sh', [
+      '-c',
+      `cd ${JSON.stringify(p)} && for i in $(seq 600); do mkdir d && cd d; done && echo x > leaf`,
+    ]);
     expect(chain.length).toBeGreaterThan(1000);
     const dir = await tree.openParent('deep', false);
     expect(await tree.remove(dir)).toBe(true);

@@ -156,7 +156,10 @@ beforeAll(async () => {
   mount(['--bind', outside], at('holder/bound'));
   // Special files where a file or a directory is expected.
   expect(spawnSync('mkfifo', [at('fifo')]).status).toBe(0);
-  const sock = spawnSync('python3', ['-c', `import socket;socket.socket(socket.AF_UNIX).bind(${JSON.stringify(at('sock'))})`]);
+  const sock = spawnSync('python3', [
+    '-c',
+    `import socket;socket.socket(socket.AF_UNIX).bind(${JSON.stringify(at('sock'))})`,
+  ]);
   expect(sock.status, sock.stderr?.toString()).toBe(0);
   expect(spawnSync('mknod', [at('null-dev'), 'c', '1', '3']).status, 'mknod (root)').toBe(0);
 
@@ -312,7 +315,16 @@ describe('resolving on a hostile tree', () => {
     expect(listed.filter((r) => !own.has(r))).toEqual([]);
     // The mount points are entries of the tree, but nothing on them is.
     expect(listed.filter((r) => /^(tmpfs|procfs|holder\/bound)\//.test(r))).toEqual([]);
-    for (const link of ['abs-dir', 'up-dir', 'up-far', 'in-then-out', 'out-then-in', 'chain-1', 'proc-root', 'via-procfs']) {
+    for (const link of [
+      'abs-dir',
+      'up-dir',
+      'up-far',
+      'in-then-out',
+      'out-then-in',
+      'chain-1',
+      'proc-root',
+      'via-procfs',
+    ]) {
       expect(entries.find((e) => e.rel === link)?.isDir, `${link} is shown as a link out: not a directory`).toBe(false);
     }
     expect(JSON.stringify(entries)).not.toContain(SECRET_NAME.replace('.txt', ''));
@@ -323,7 +335,9 @@ describe('resolving on a hostile tree', () => {
     const visited: string[] = [];
     await tree.walk({ visit: (e) => void visited.push(e.rel.toString()) });
     expect(visited.filter((r) => !own.has(r))).toEqual([]);
-    expect(visited.some((r) => r.startsWith('tmpfs/') || r.startsWith('procfs/') || r.startsWith('holder/bound/'))).toBe(false);
+    expect(
+      visited.some((r) => r.startsWith('tmpfs/') || r.startsWith('procfs/') || r.startsWith('holder/bound/')),
+    ).toBe(false);
     expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
   });
 
@@ -389,102 +403,114 @@ describe('resolving while a directory is exchanged with a link out', () => {
   /** In the outside and the victim only: a measure or listing that slips shows it at once. */
   const BIG = 'big-outside.bin';
 
-  it('every operation stays beneath the root, whatever instant the exchange lands on', { timeout: 300_000 }, async () => {
-    const t = (p: string) => join(root, p);
-    rmSync(t('d'), { recursive: true, force: true });
-    rmSync(t('l'), { force: true });
-    mkdirSync(t('d/sub'), { recursive: true });
-    writeFileSync(t('d/f'), 'own f');
-    writeFileSync(t('d/sub/x'), 'own x');
-    // The outside and the victim mirror d's names, so a resolution that slips finds something to act on.
-    for (const v of [outside, victim]) {
-      mkdirSync(join(v, 'sub'), { recursive: true });
-      writeFileSync(join(v, 'f'), SECRET);
-      writeFileSync(join(v, 'sub', 'x'), SECRET);
-      writeFileSync(join(v, BIG), Buffer.alloc(1024 * 1024, 's'));
-    }
-    symlinkSync(outside, t('l'));
-    const before = [fingerprint(outside), fingerprint(victim)];
-    const ctl = mkdtempSync(join(base, 'swapper-'));
-    const cfg = {
-      dir: root,
-      targets: [outside, '../victim', '../'.repeat(20) + outside.slice(1), `/proc/self/root${outside}`],
-      stop: join(ctl, 'stop'),
-      ready: join(ctl, 'ready'),
-      repoint_every: 53,
-    };
-    const racer = spawn('python3', [SWAPPER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    racer.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    const exited = new Promise<number | null>((resolve) => racer.once('close', resolve));
+  it(
+    'every operation stays beneath the root, whatever instant the exchange lands on',
+    { timeout: 300_000 },
+    async () => {
+      const t = (p: string) => join(root, p);
+      rmSync(t('d'), { recursive: true, force: true });
+      rmSync(t('l'), { force: true });
+      mkdirSync(t('d/sub'), { recursive: true });
+      writeFileSync(t('d/f'), 'own f');
+      writeFileSync(t('d/sub/x'), 'own x');
+      // The outside and the victim mirror d's names, so a resolution that slips finds something to act on.
+      for (const v of [outside, victim]) {
+        mkdirSync(join(v, 'sub'), { recursive: true });
+        writeFileSync(join(v, 'f'), SECRET);
+        writeFileSync(join(v, 'sub', 'x'), SECRET);
+        writeFileSync(join(v, BIG), Buffer.alloc(1024 * 1024, 's'));
+      }
+      symlinkSync(outside, t('l'));
+      const before = [fingerprint(outside), fingerprint(victim)];
+      const ctl = mkdtempSync(join(base, 'swapper-'));
+      const cfg = {
+        dir: root,
+        targets: [outside, '../victim', '../'.repeat(20) + outside.slice(1), `/proc/self/root${outside}`],
+        stop: join(ctl, 'stop'),
+        ready: join(ctl, 'ready'),
+        repoint_every: 53,
+      };
+      const racer = spawn('python3', [SWAPPER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      racer.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      const exited = new Promise<number | null>((resolve) => racer.once('close', resolve));
 
-    const problems = new Map<string, number>();
-    const problem = (p: string) => problems.set(p, (problems.get(p) ?? 0) + 1);
-    const succeeded = new Map<string, number>();
-    /** Runs one operation: an AppError (a clear 4xx) is a fine answer; a raw system error would be a 500. */
-    const attempt = async (op: string, fn: () => Promise<void> | void) => {
+      const problems = new Map<string, number>();
+      const problem = (p: string) => problems.set(p, (problems.get(p) ?? 0) + 1);
+      const succeeded = new Map<string, number>();
+      /** Runs one operation: an AppError (a clear 4xx) is a fine answer; a raw system error would be a 500. */
+      const attempt = async (op: string, fn: () => Promise<void> | void) => {
+        try {
+          await fn();
+          succeeded.set(op, (succeeded.get(op) ?? 0) + 1);
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code !== 'string') throw err;
+          if (/^E[A-Z0-9]+$/.test(code)) problem(`${op}: raw ${code} (the API would answer 500)`);
+        }
+      };
       try {
-        await fn();
-        succeeded.set(op, (succeeded.get(op) ?? 0) + 1);
-      } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        if (typeof code !== 'string') throw err;
-        if (/^E[A-Z0-9]+$/.test(code)) problem(`${op}: raw ${code} (the API would answer 500)`);
+        while (!existsSync(cfg.ready)) {
+          expect(racer.exitCode, 'the swapper exited before swapping').toBeNull();
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        // Stops early once it has clearly failed: a slipping resolver can be slow (it may walk the outside).
+        for (let i = 0; i < ROUNDS && problems.size < 20; i++) {
+          await attempt('openFile(d/f)', () => {
+            const { fd } = tree.openFile('d/f');
+            const text = fs.readFileSync(fd, 'utf8');
+            fs.closeSync(fd);
+            if (text !== 'own f') problem(`openFile(d/f) read ${JSON.stringify(text.slice(0, 40))}`);
+          });
+          await attempt('list(d)', async () => {
+            const { entries } = await tree.list('d', true, 1000, 20);
+            const seen = entries.filter((e) => e.name === BIG || e.name === SECRET_NAME || e.name === 'inner.txt');
+            if (seen.length > 0) problem(`list(d) listed the outside's ${seen[0]!.name} (as ${seen[0]!.rel})`);
+          });
+          await attempt('write d/new/x (new parent)', () => put('d/new/x', 'own new'));
+          await attempt('remove d/new', async () => {
+            const dir = await tree.openParent('d/new', false);
+            try {
+              await tree.remove(dir);
+            } finally {
+              fs.closeSync(dir.fd);
+            }
+          });
+          const victimName = i % 2 ? 'd/f' : 'd/sub';
+          await attempt(`remove ${victimName}`, async () => {
+            const dir = await tree.openParent(victimName, false);
+            try {
+              await tree.remove(dir);
+            } finally {
+              fs.closeSync(dir.fd);
+            }
+          });
+          await attempt('write (recreate)', () => put(i % 2 ? 'd/f' : 'd/sub/x', i % 2 ? 'own f' : 'own x'));
+          await attempt('measure', async () => {
+            const m = await tree.measure(1_000_000);
+            if (m.bytes >= 1024 * 1024) problem(`measure counted ${m.bytes} bytes: the outside's ${BIG} among them`);
+          });
+        }
+      } finally {
+        writeFileSync(cfg.stop, 'stop');
+        await exited;
       }
-    };
-    try {
-      while (!existsSync(cfg.ready)) {
-        expect(racer.exitCode, 'the swapper exited before swapping').toBeNull();
-        await new Promise((resolve) => setTimeout(resolve, 2));
+      const stats = JSON.parse(out) as { swaps: number };
+      expect(stats.swaps, 'the swapper really ran').toBeGreaterThan(ROUNDS);
+      expect([...problems]).toEqual([]);
+      // Each operation also succeeded on the real directory: the race did exercise it.
+      for (const op of [
+        'openFile(d/f)',
+        'list(d)',
+        'write d/new/x (new parent)',
+        'remove d/new',
+        'remove d/f',
+        'remove d/sub',
+        'measure',
+      ]) {
+        expect(succeeded.get(op) ?? 0, `${op} succeeded at least once`).toBeGreaterThan(0);
       }
-      // Stops early once it has clearly failed: a slipping resolver can be slow (it may walk the outside).
-      for (let i = 0; i < ROUNDS && problems.size < 20; i++) {
-        await attempt('openFile(d/f)', () => {
-          const { fd } = tree.openFile('d/f');
-          const text = fs.readFileSync(fd, 'utf8');
-          fs.closeSync(fd);
-          if (text !== 'own f') problem(`openFile(d/f) read ${JSON.stringify(text.slice(0, 40))}`);
-        });
-        await attempt('list(d)', async () => {
-          const { entries } = await tree.list('d', true, 1000, 20);
-          const seen = entries.filter((e) => e.name === BIG || e.name === SECRET_NAME || e.name === 'inner.txt');
-          if (seen.length > 0) problem(`list(d) listed the outside's ${seen[0]!.name} (as ${seen[0]!.rel})`);
-        });
-        await attempt('write d/new/x (new parent)', () => put('d/new/x', 'own new'));
-        await attempt('remove d/new', async () => {
-          const dir = await tree.openParent('d/new', false);
-          try {
-            await tree.remove(dir);
-          } finally {
-            fs.closeSync(dir.fd);
-          }
-        });
-        const victimName = i % 2 ? 'd/f' : 'd/sub';
-        await attempt(`remove ${victimName}`, async () => {
-          const dir = await tree.openParent(victimName, false);
-          try {
-            await tree.remove(dir);
-          } finally {
-            fs.closeSync(dir.fd);
-          }
-        });
-        await attempt('write (recreate)', () => put(i % 2 ? 'd/f' : 'd/sub/x', i % 2 ? 'own f' : 'own x'));
-        await attempt('measure', async () => {
-          const m = await tree.measure(1_000_000);
-          if (m.bytes >= 1024 * 1024) problem(`measure counted ${m.bytes} bytes: the outside's ${BIG} among them`);
-        });
-      }
-    } finally {
-      writeFileSync(cfg.stop, 'stop');
-      await exited;
-    }
-    const stats = JSON.parse(out) as { swaps: number };
-    expect(stats.swaps, 'the swapper really ran').toBeGreaterThan(ROUNDS);
-    expect([...problems]).toEqual([]);
-    // Each operation also succeeded on the real directory: the race did exercise it.
-    for (const op of ['openFile(d/f)', 'list(d)', 'write d/new/x (new parent)', 'remove d/new', 'remove d/f', 'remove d/sub', 'measure']) {
-      expect(succeeded.get(op) ?? 0, `${op} succeeded at least once`).toBeGreaterThan(0);
-    }
-    expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
-  });
+      expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
+    },
+  );
 });

@@ -29,18 +29,49 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
   'sandbox/launcher-main.ts': "a background process's output directory (server-made, under <data>/processes)",
   'sandbox/ring-writer.ts': "a background process's output ring files (server-made, under <data>/processes)",
   'processes/output-store.ts': "background processes' output ring files (server-made, under <data>/processes)",
-  'processes/control.ts': "a stdin request's file in a background process's output directory (server-made, under <data>/processes; the name must be stdin-<32 hex>)",
+  'processes/control.ts':
+    "a stdin request's file in a background process's output directory (server-made, under <data>/processes; the name must be stdin-<32 hex>)",
   'sandbox/launcher.ts': 'the launcher script shipped with the server',
   'sandbox/reaper.ts': 'stale sandbox runtime dirs in the temp dir',
   'services/storage.ts': 'statfs of the data dir (free space)',
-  'changes/watcher.ts': "the change tracker's marker directory (server-made, directly in the data dir, never below a namespace tree)",
+  'changes/watcher.ts':
+    "the change tracker's marker directory (server-made, directly in the data dir, never below a namespace tree)",
 };
 
 /** fs functions that take a path (or resolve one); the fd-based ones are not listed. */
 const PATH_FUNCTIONS = [
-  'access', 'appendFile', 'chmod', 'chown', 'copyFile', 'cp', 'createReadStream', 'createWriteStream', 'exists',
-  'lchown', 'link', 'lstat', 'lutimes', 'mkdir', 'mkdtemp', 'open', 'opendir', 'readdir', 'readFile', 'readlink',
-  'realpath', 'rename', 'rm', 'rmdir', 'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'watch', 'writeFile',
+  'access',
+  'appendFile',
+  'chmod',
+  'chown',
+  'copyFile',
+  'cp',
+  'createReadStream',
+  'createWriteStream',
+  'exists',
+  'lchown',
+  'link',
+  'lstat',
+  'lutimes',
+  'mkdir',
+  'mkdtemp',
+  'open',
+  'opendir',
+  'readdir',
+  'readFile',
+  'readlink',
+  'realpath',
+  'rename',
+  'rm',
+  'rmdir',
+  'stat',
+  'statfs',
+  'symlink',
+  'truncate',
+  'unlink',
+  'utimes',
+  'watch',
+  'writeFile',
 ];
 const PATH_CALL = new Set(PATH_FUNCTIONS.flatMap((f) => [f, `${f}Sync`]));
 
@@ -65,14 +96,18 @@ function pathCalls(text: string): string[] {
     if (star) namespaces.add(star[1]!);
     const named = /\{([^}]*)\}/.exec(clause);
     for (const part of named ? named[1]!.split(',') : []) {
-      const [orig, alias] = part.trim().replace(/^type\s+/, '').split(/\s+as\s+/);
+      const [orig, alias] = part
+        .trim()
+        .replace(/^type\s+/, '')
+        .split(/\s+as\s+/);
       if (!orig) continue;
       if (orig === 'promises') namespaces.add(alias ?? orig);
       else if (PATH_CALL.has(orig) && new RegExp(`\\b${alias ?? orig}\\(`).test(text)) found.add(orig);
     }
   }
   for (const ns of namespaces) {
-    for (const m of text.matchAll(new RegExp(`\\b${ns}\\.(?:promises\\.)?(\\w+)\\(`, 'g'))) if (PATH_CALL.has(m[1]!)) found.add(m[1]!);
+    for (const m of text.matchAll(new RegExp(`\\b${ns}\\.(?:promises\\.)?(\\w+)\\(`, 'g')))
+      if (PATH_CALL.has(m[1]!)) found.add(m[1]!);
   }
   return [...found].sort();
 }
@@ -83,7 +118,9 @@ describe('tree boundary', () => {
     .filter((p) => !p.startsWith('tree/'));
 
   it('finds path-taking fs calls (the scanner works)', () => {
-    expect(pathCalls("import fs, { lstatSync as l } from 'node:fs';\nfs.readdirSync(x); l(y); fs.closeSync(3);")).toEqual(['lstatSync', 'readdirSync']);
+    expect(
+      pathCalls("import fs, { lstatSync as l } from 'node:fs';\nfs.readdirSync(x); l(y); fs.closeSync(3);"),
+    ).toEqual(['lstatSync', 'readdirSync']);
     expect(pathCalls("import { promises as fsp } from 'node:fs';\nawait fsp.rm(p);")).toEqual(['rm']);
     expect(pathCalls("import * as fsp from 'node:fs/promises';\nawait fsp.open(p);")).toEqual(['open']);
     expect(pathCalls("import fs from 'node:fs';\nfs.fsyncSync(3); fs.fstatSync(3); fs.writev(3, [], cb);")).toEqual([]);
@@ -99,7 +136,14 @@ describe('tree boundary', () => {
   });
 
   it('the files that work on tenant trees use descriptors only', () => {
-    for (const file of ['services/files.ts', 'routes/files/index.ts', 'http/send-file.ts', 'snapshots/archive-create.ts', 'snapshots/archive-extract.ts', 'services/snapshots.ts']) {
+    for (const file of [
+      'services/files.ts',
+      'routes/files/index.ts',
+      'http/send-file.ts',
+      'snapshots/archive-create.ts',
+      'snapshots/archive-extract.ts',
+      'services/snapshots.ts',
+    ]) {
       expect(file in SERVER_PATHS_ONLY, file).toBe(false);
       expect(pathCalls(readFileSync(join(SRC, file), 'utf8')), file).toEqual([]);
     }

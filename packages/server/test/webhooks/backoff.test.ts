@@ -46,7 +46,10 @@ describe('planRetry', () => {
   });
 
   it('retries for at least maxAge with the default 26 h policy', () => {
-    const day = { retryScheduleMs: [1000, 5000, 30000, 120000, 600000, 1800000, 3600000, 7200000, 14400000], maxAgeMs: 26 * 3600_000 };
+    const day = {
+      retryScheduleMs: [1000, 5000, 30000, 120000, 600000, 1800000, 3600000, 7200000, 14400000],
+      maxAgeMs: 26 * 3600_000,
+    };
     let now = 0;
     let attempts = 0;
     for (;;) {

@@ -20,7 +20,8 @@ import { SecretBox } from '../../src/webhooks/secret-box.js';
 import { WebhookService } from '../../src/webhooks/service.js';
 import type { Resolver } from '../../src/webhooks/ssrf.js';
 
-const HINT = 'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
+const HINT =
+  'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
 
 const table: Record<string, string[]> = {
   'public.test': ['93.184.216.34'],
@@ -53,9 +54,18 @@ beforeAll(async () => {
   const secrets = await SecretBox.open(dataDir);
   sender = new DeliverySender({ allowPrivate: false, timeoutMs: 1000, resolve });
   const deps = { repo, secrets, sender, events, version: 'test', onWork: () => {}, resolve, dnsTimeoutMs: 200 };
-  service = new WebhookService({ ...deps, config: loadConfig({ TROVE_DATA_DIR: dataDir, TROVE_WEBHOOK_ALLOW_PRIVATE: '0' }) });
-  lenient = new WebhookService({ ...deps, config: loadConfig({ TROVE_DATA_DIR: dataDir, TROVE_WEBHOOK_ALLOW_PRIVATE: '1' }) });
-  await store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
+  service = new WebhookService({
+    ...deps,
+    config: loadConfig({ TROVE_DATA_DIR: dataDir, TROVE_WEBHOOK_ALLOW_PRIVATE: '0' }),
+  });
+  lenient = new WebhookService({
+    ...deps,
+    config: loadConfig({ TROVE_DATA_DIR: dataDir, TROVE_WEBHOOK_ALLOW_PRIVATE: '1' }),
+  });
+  await store.db
+    .insertInto('workspaces')
+    .values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 })
+    .execute();
 });
 
 afterAll(async () => {
@@ -113,7 +123,11 @@ describe('creating a webhook', () => {
     ['https://mixed6.test/', 'Refused: mixed6.test resolves to fe80::1, a link-local address'],
   ])('refuses %s', async (url, why) => {
     const before = (await service.list(ws)).length;
-    expect(await refusal(service.create(ws, { url }))).toEqual({ code: 'bad_request', status: 400, message: `url: ${why}; ${HINT}` });
+    expect(await refusal(service.create(ws, { url }))).toEqual({
+      code: 'bad_request',
+      status: 400,
+      message: `url: ${why}; ${HINT}`,
+    });
     expect(await service.list(ws)).toHaveLength(before);
   });
 
@@ -137,8 +151,14 @@ describe("changing a webhook's URL", () => {
     expect(described).toMatchObject({ url: 'https://public.test/c', description: 'x' });
     expect(described).not.toHaveProperty('warnings');
 
-    expect(await refusal(service.update(ws, hook.webhook_id, { url: 'https://mixed.test/' }))).toMatchObject({ code: 'bad_request', status: 400 });
-    expect(await refusal(service.update(ws, hook.webhook_id, { url: 'http://[::1]/' }))).toMatchObject({ code: 'bad_request', status: 400 });
+    expect(await refusal(service.update(ws, hook.webhook_id, { url: 'https://mixed.test/' }))).toMatchObject({
+      code: 'bad_request',
+      status: 400,
+    });
+    expect(await refusal(service.update(ws, hook.webhook_id, { url: 'http://[::1]/' }))).toMatchObject({
+      code: 'bad_request',
+      status: 400,
+    });
     expect((await service.retrieve(ws, hook.webhook_id)).url).toBe('https://public.test/c');
   });
 });

@@ -40,12 +40,20 @@ afterEach(async () => {
   for (const s of senders.splice(0)) await s.close();
 });
 const sender = (opts: { allowPrivate?: boolean; timeoutMs?: number; resolve?: Resolver } = {}) => {
-  const s = new DeliverySender({ allowPrivate: opts.allowPrivate ?? true, timeoutMs: opts.timeoutMs ?? 2000, resolve: opts.resolve });
+  const s = new DeliverySender({
+    allowPrivate: opts.allowPrivate ?? true,
+    timeoutMs: opts.timeoutMs ?? 2000,
+    resolve: opts.resolve,
+  });
   senders.push(s);
   return s;
 };
 const send = (s: DeliverySender, url: string) =>
-  s.send({ url, body: '{"hello":"world"}', headers: { 'content-type': 'application/json', 'x-trove-event': 'file.written' } });
+  s.send({
+    url,
+    body: '{"hello":"world"}',
+    headers: { 'content-type': 'application/json', 'x-trove-event': 'file.written' },
+  });
 
 describe('DeliverySender', () => {
   it('POSTs the body and headers and reports a 2xx as delivered', async () => {
@@ -112,7 +120,9 @@ describe('DeliverySender', () => {
       const r = await send(s, `http://${host}:${port}/`);
       expect(r.ok).toBe(false);
       expect(r.statusCode).toBeNull();
-      expect(r.error).toMatch(/^Refused: .* is a (IPv4-mapped )?loopback address; webhooks may only target public addresses/);
+      expect(r.error).toMatch(
+        /^Refused: .* is a (IPv4-mapped )?loopback address; webhooks may only target public addresses/,
+      );
     }
     expect(hits).toHaveLength(0);
   });
@@ -188,7 +198,10 @@ describe('DeliverySender', () => {
             { address: '127.0.0.1', family: 4 },
           ];
     };
-    const r2 = await send(sender({ allowPrivate: false, resolve: rebinding }), `http://mixed.trove-test.invalid:${port}/`);
+    const r2 = await send(
+      sender({ allowPrivate: false, resolve: rebinding }),
+      `http://mixed.trove-test.invalid:${port}/`,
+    );
     expect(calls).toBe(2);
     expect(r2.error).toBe(r.error);
     expect(hits).toHaveLength(0);
@@ -196,10 +209,15 @@ describe('DeliverySender', () => {
 
   it('bounds a DNS lookup that never answers by the attempt timeout', async () => {
     const hang: Resolver = () => new Promise(() => {});
-    const r = await send(sender({ allowPrivate: false, resolve: hang, timeoutMs: 100 }), 'https://slow.trove-test.invalid/');
+    const r = await send(
+      sender({ allowPrivate: false, resolve: hang, timeoutMs: 100 }),
+      'https://slow.trove-test.invalid/',
+    );
     expect(r.ok).toBe(false);
     expect(r.statusCode).toBeNull();
-    expect(r.error).toMatch(/^(Timed out after 100 ms|DNS lookup of slow\.trove-test\.invalid failed \(ETIMEOUT: no answer within 100 ms\))$/);
+    expect(r.error).toMatch(
+      /^(Timed out after 100 ms|DNS lookup of slow\.trove-test\.invalid failed \(ETIMEOUT: no answer within 100 ms\))$/,
+    );
   });
 
   it('stops at shutdown', async () => {

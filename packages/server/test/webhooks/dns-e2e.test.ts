@@ -13,7 +13,9 @@ let server: StartedServer;
 let admin: ReturnType<typeof api>;
 
 beforeAll(async () => {
-  server = await startServer({ env: { TROVE_WEBHOOK_ALLOW_PRIVATE: '0', TROVE_WEBHOOK_RETRY_SCHEDULE: '100,200,300' } });
+  server = await startServer({
+    env: { TROVE_WEBHOOK_ALLOW_PRIVATE: '0', TROVE_WEBHOOK_RETRY_SCHEDULE: '100,200,300' },
+  });
   admin = api(server, server.adminKey);
 });
 afterAll(async () => {
@@ -49,7 +51,11 @@ interface DeliveryJson {
 }
 
 const base = () => `/v1/workspaces/${server.workspaceId}/webhooks`;
-const send = (method: string, body: unknown) => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const send = (method: string, body: unknown) => ({
+  method,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
 
 async function json<T>(res: Promise<Response>, status: number): Promise<T> {
   const r = await res;
@@ -59,7 +65,8 @@ async function json<T>(res: Promise<Response>, status: number): Promise<T> {
 }
 
 /** The resolver's code varies with the machine (ENOTFOUND, or EAI_AGAIN without a reachable resolver). */
-const unresolved = (host: string) => new RegExp(`^DNS lookup of ${host.replace(/\./g, '\\.')} failed \\([A-Z_]+(: [^)]+)?\\)$`);
+const unresolved = (host: string) =>
+  new RegExp(`^DNS lookup of ${host.replace(/\./g, '\\.')} failed \\([A-Z_]+(: [^)]+)?\\)$`);
 const SAVED_ANYWAY =
   '. The webhook was saved anyway: each delivery attempt resolves the host again (private addresses are still refused) ' +
   'and fails, to be retried, until it resolves; see the delivery log';
@@ -72,20 +79,28 @@ function expectUnresolvedWarning(warnings: Warning[] | undefined, host: string):
   expect(w!.detail.slice('url: '.length, -SAVED_ANYWAY.length)).toMatch(unresolved(host));
 }
 
-const HINT = 'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
+const HINT =
+  'webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)';
 
 describe('webhook URLs and DNS, with the SSRF guard on', () => {
   let hook: HookJson;
 
   it('creates a webhook whose host does not resolve, and says so', async () => {
-    hook = await json<HookJson>(admin(base(), send('POST', { url: 'https://does-not-exist.invalid/hook', events: ['*'] })), 201);
+    hook = await json<HookJson>(
+      admin(base(), send('POST', { url: 'https://does-not-exist.invalid/hook', events: ['*'] })),
+      201,
+    );
     expect(hook).toMatchObject({ url: 'https://does-not-exist.invalid/hook', enabled: true });
     expect(hook.signing_secret).toMatch(/^trove-whsec-/);
     expectUnresolvedWarning(hook.warnings, 'does-not-exist.invalid');
 
     // The endpoint is stored like any other; the warning belongs to the answer only.
     const got = await json<HookJson>(admin(`${base()}/${hook.webhook_id}`), 200);
-    expect(got).toMatchObject({ webhook_id: hook.webhook_id, url: 'https://does-not-exist.invalid/hook', enabled: true });
+    expect(got).toMatchObject({
+      webhook_id: hook.webhook_id,
+      url: 'https://does-not-exist.invalid/hook',
+      enabled: true,
+    });
     expect(got).not.toHaveProperty('warnings');
     const { webhooks } = await json<{ webhooks: HookJson[] }>(admin(base()), 200);
     expect(webhooks.map((w) => w.webhook_id)).toContain(hook.webhook_id);
@@ -101,7 +116,8 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
     const body = await json<{ code: string; detail: string }>(admin(base(), send('POST', { url })), 400);
     expect(body.code).toBe('bad_request');
     // localhost may resolve to ::1 first on some hosts.
-    if (detail === null) expect(body.detail).toMatch(/^url: Refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address; /);
+    if (detail === null)
+      expect(body.detail).toMatch(/^url: Refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address; /);
     else expect(body.detail).toBe(detail);
     expect((await json<{ webhooks: HookJson[] }>(admin(base()), 200)).webhooks).toHaveLength(before);
   });
@@ -110,7 +126,8 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
     // Any event fans out to the "*" endpoint: a key.created.
     await json(admin(`/v1/workspaces/${server.workspaceId}/keys`, send('POST', { name: 'trigger' })), 201);
     const list = await eventually(
-      async () => (await json<{ deliveries: DeliveryJson[] }>(admin(`${base()}/${hook.webhook_id}/deliveries`), 200)).deliveries,
+      async () =>
+        (await json<{ deliveries: DeliveryJson[] }>(admin(`${base()}/${hook.webhook_id}/deliveries`), 200)).deliveries,
       (d) => d.length > 0 && d[0]!.attempts >= 2,
     );
     const [d] = list;
@@ -132,7 +149,10 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
   });
 
   it('reports the DNS error from the test call instead of failing it', async () => {
-    const res = await json<{ ok: boolean; status: number | null; error: string }>(admin(`${base()}/${hook.webhook_id}/test`, { method: 'POST' }), 200);
+    const res = await json<{ ok: boolean; status: number | null; error: string }>(
+      admin(`${base()}/${hook.webhook_id}/test`, { method: 'POST' }),
+      200,
+    );
     expect(res).toMatchObject({ ok: false, status: null });
     expect(res.error).toMatch(unresolved('does-not-exist.invalid'));
   });
@@ -145,7 +165,10 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
 
     expect(await json<HookJson>(admin(url, send('PATCH', { description: 'd' })), 200)).not.toHaveProperty('warnings');
 
-    const refused = await json<{ code: string; detail: string }>(admin(url, send('PATCH', { url: 'http://localhost/' })), 400);
+    const refused = await json<{ code: string; detail: string }>(
+      admin(url, send('PATCH', { url: 'http://localhost/' })),
+      400,
+    );
     expect(refused.code).toBe('bad_request');
     expect(refused.detail).toMatch(/^url: Refused: localhost resolves to /);
     expect((await json<HookJson>(admin(url), 200)).url).toBe('https://still-not-there.invalid/x');

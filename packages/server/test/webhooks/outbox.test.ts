@@ -70,7 +70,10 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     }
     a = await node();
     b = await node();
-    await a.store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
+    await a.store.db
+      .insertInto('workspaces')
+      .values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 })
+      .execute();
   });
 
   afterAll(async () => {
@@ -168,7 +171,11 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     expect(await a.repo.claim('dead-node', 5, t0, 1000)).toEqual([d!.id]);
     expect(await b.repo.claim('node-b', 5, t0 + 999, 1000)).toEqual([]);
     expect(await b.repo.claim('node-b', 5, t0 + 1001, 1000)).toEqual([d!.id]);
-    const row = await a.store.db.selectFrom('webhook_deliveries').select('lease_owner').where('id', '=', d!.id).executeTakeFirst();
+    const row = await a.store.db
+      .selectFrom('webhook_deliveries')
+      .select('lease_owner')
+      .where('id', '=', d!.id)
+      .executeTakeFirst();
     expect(row?.lease_owner).toBe('node-b');
   });
 
@@ -241,7 +248,12 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     expect(await claimOne()).toBe(ds[3]!.id);
     expect(await fail(ds[3]!.id)).toEqual({ disabledNow: true, failedForGood: true });
     const view = await a.service.retrieve(ws, w.webhook_id);
-    expect(view).toMatchObject({ enabled: false, consecutive_failures: 2, last_delivery_ok: false, last_delivery_status: null });
+    expect(view).toMatchObject({
+      enabled: false,
+      consecutive_failures: 2,
+      last_delivery_ok: false,
+      last_delivery_status: null,
+    });
     expect(view.disabled_reason).toBe(
       'Disabled automatically after 2 consecutive failed deliveries (last error: Connection refused (ECONNREFUSED)); re-enable with PATCH {"enabled": true}',
     );
@@ -258,7 +270,9 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     const claimedBy = new Map<string, string>();
     const order = new Map<string, number[]>();
     const seqOf = new Map<string, { seq: number; webhook: string }>();
-    for (const h of hooks) for (const d of await deliveriesOf(h.webhook_id)) seqOf.set(d.id, { seq: Number(d.event_seq), webhook: h.webhook_id });
+    for (const h of hooks)
+      for (const d of await deliveriesOf(h.webhook_id))
+        seqOf.set(d.id, { seq: Number(d.event_seq), webhook: h.webhook_id });
     const run = async (n: Node, owner: string) => {
       for (let round = 0; round < 200 && claimedBy.size < total; round++) {
         const ids = await n.repo.claim(owner, 5, Date.now() + 10, 60_000);
@@ -289,7 +303,12 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     await Promise.all([run(a, 'node-a'), run(b, 'node-b')]);
     expect(claimedBy.size).toBe(total);
     for (const seqs of order.values()) expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
-    const statuses = await a.store.db.selectFrom('webhook_deliveries').select('status').where('workspace_id', '=', ws).where('status', '!=', 'delivered').execute();
+    const statuses = await a.store.db
+      .selectFrom('webhook_deliveries')
+      .select('status')
+      .where('workspace_id', '=', ws)
+      .where('status', '!=', 'delivered')
+      .execute();
     expect(statuses).toEqual([]);
   });
 
@@ -333,8 +352,16 @@ describe.each(dialects)('webhook outbox on %s', (dialect) => {
     // Success in flight: stays pending and due, ahead of d2, and the next success finishes it.
     expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d1!.id]);
     expect(await a.service.resend(ws, w.webhook_id, d1!.id)).toMatchObject({ status: 'pending', attempts: 0 });
-    expect(await ok({ id: d1!.id, webhookId: w.webhook_id, owner: 'n' })).toEqual({ disabledNow: false, failedForGood: false });
-    expect(await a.repo.getDelivery(ws, w.webhook_id, d1!.id)).toMatchObject({ status: 'pending', attempts: 1, delivered_at: null, window_attempts: 0 });
+    expect(await ok({ id: d1!.id, webhookId: w.webhook_id, owner: 'n' })).toEqual({
+      disabledNow: false,
+      failedForGood: false,
+    });
+    expect(await a.repo.getDelivery(ws, w.webhook_id, d1!.id)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      delivered_at: null,
+      window_attempts: 0,
+    });
     expect(await a.repo.claim('n', 5, due(), 60_000)).toEqual([d1!.id]);
     await ok({ id: d1!.id, webhookId: w.webhook_id, owner: 'n' });
     expect(await a.repo.getDelivery(ws, w.webhook_id, d1!.id)).toMatchObject({ status: 'delivered', attempts: 2 });

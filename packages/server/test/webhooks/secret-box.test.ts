@@ -46,7 +46,9 @@ describe('SecretBox', () => {
   it('says which file is wrong when the key does not match, and detects tampering', async () => {
     const sealed = (await SecretBox.open(tmp())).seal('s');
     const other = SecretBox.fromKey(randomBytes(32));
-    expect(() => other.open(sealed)).toThrow('webhook signing secret cannot be decrypted: webhook-secrets.key in the data dir is not the key it was sealed with');
+    expect(() => other.open(sealed)).toThrow(
+      'webhook signing secret cannot be decrypted: webhook-secrets.key in the data dir is not the key it was sealed with',
+    );
     const box = await SecretBox.open(tmp());
     const good = box.seal('secret');
     const raw = Buffer.from(good.slice(7), 'base64');

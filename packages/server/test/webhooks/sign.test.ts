@@ -1,6 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signatureHeaders, standardSignature, standardWebhooksSecret, troveSignature } from '../../src/webhooks/sign.js';
+import {
+  signatureHeaders,
+  standardSignature,
+  standardWebhooksSecret,
+  troveSignature,
+} from '../../src/webhooks/sign.js';
 import { buildHeaders } from '../../src/webhooks/headers.js';
 
 const secret = 'trove-whsec-0123456789abcdefghijABCDEFGHIJ0123456789';

@@ -120,8 +120,12 @@ describe('resolveDestination', () => {
     expect((err as Error).message).toBe(
       'Refused: mixed.test resolves to 10.0.0.5, a private network address; webhooks may only target public addresses (the operator setting TROVE_WEBHOOK_ALLOW_PRIVATE=1 allows private ones for development)',
     );
-    await expect(resolveDestination('meta.test', { allowPrivate: false, resolve })).rejects.toThrow(/169\.254\.169\.254, a link-local/);
-    await expect(resolveDestination('v6local.test', { allowPrivate: false, resolve })).rejects.toThrow(/::1, a loopback/);
+    await expect(resolveDestination('meta.test', { allowPrivate: false, resolve })).rejects.toThrow(
+      /169\.254\.169\.254, a link-local/,
+    );
+    await expect(resolveDestination('v6local.test', { allowPrivate: false, resolve })).rejects.toThrow(
+      /::1, a loopback/,
+    );
   });
 
   it('checks IP literals without DNS, brackets included', async () => {
@@ -149,7 +153,9 @@ describe('resolveDestination', () => {
   it('reports a name that does not resolve', async () => {
     const err = await resolveDestination('nope.test', { allowPrivate: false, resolve }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResolutionError);
-    expect((err as Error).message).toBe('DNS lookup of nope.test failed (ENOTFOUND: no such host, or it has no address record)');
+    expect((err as Error).message).toBe(
+      'DNS lookup of nope.test failed (ENOTFOUND: no such host, or it has no address record)',
+    );
     expect((err as ResolutionError).code).toBe('ENOTFOUND');
     const empty: Resolver = async () => [];
     await expect(resolveDestination('empty.test', { allowPrivate: false, resolve: empty })).rejects.toThrow(
@@ -167,13 +173,19 @@ describe('resolveDestination', () => {
     const odd: Resolver = async () => {
       throw Object.assign(new Error('?'), { code: 'EWEIRD' });
     };
-    await expect(resolveDestination('b.test', { allowPrivate: false, resolve: odd })).rejects.toThrow(/^DNS lookup of b\.test failed \(EWEIRD\)$/);
+    await expect(resolveDestination('b.test', { allowPrivate: false, resolve: odd })).rejects.toThrow(
+      /^DNS lookup of b\.test failed \(EWEIRD\)$/,
+    );
     const hang: Resolver = () => new Promise(() => {});
-    const err = await resolveDestination('c.test', { allowPrivate: false, resolve: hang, timeoutMs: 50 }).catch((e: unknown) => e);
+    const err = await resolveDestination('c.test', { allowPrivate: false, resolve: hang, timeoutMs: 50 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ResolutionError);
     expect((err as Error).message).toBe('DNS lookup of c.test failed (ETIMEOUT: no answer within 50 ms)');
     // A resolver that answers in time is not affected by the bound.
-    await expect(resolveDestination('public.test', { allowPrivate: false, resolve, timeoutMs: 5_000 })).resolves.toHaveLength(1);
+    await expect(
+      resolveDestination('public.test', { allowPrivate: false, resolve, timeoutMs: 5_000 }),
+    ).resolves.toHaveLength(1);
   });
 });
 
@@ -210,13 +222,17 @@ describe('guardedLookup', () => {
     for (const options of [{}, { all: true }, { family: 4 }, { family: 6 }]) {
       const r = await call('mixed.test', options);
       expect(r.err).toBeInstanceOf(DestinationRefusedError);
-      expect(r.err!.message).toMatch(/^Refused: mixed\.test resolves to ::ffff:127\.0\.0\.1, a IPv4-mapped loopback address; /);
+      expect(r.err!.message).toMatch(
+        /^Refused: mixed\.test resolves to ::ffff:127\.0\.0\.1, a IPv4-mapped loopback address; /,
+      );
     }
   });
 
   it('fails the connection for a host that does not resolve', async () => {
     const r = await call('nowhere.test', { all: true });
     expect(r.err).toBeInstanceOf(ResolutionError);
-    expect(r.err!.message).toBe('DNS lookup of nowhere.test failed (ENOTFOUND: no such host, or it has no address record)');
+    expect(r.err!.message).toBe(
+      'DNS lookup of nowhere.test failed (ENOTFOUND: no such host, or it has no address record)',
+    );
   });
 });

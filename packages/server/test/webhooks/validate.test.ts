@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { matches, validateDescription, validateEvents, validateUrl, validateWebhookNamespace } from '../../src/webhooks/validate.js';
+import {
+  matches,
+  validateDescription,
+  validateEvents,
+  validateUrl,
+  validateWebhookNamespace,
+} from '../../src/webhooks/validate.js';
 
 function failure(fn: () => unknown): { status: number; code: string; detail: string } {
   try {
@@ -23,9 +29,15 @@ describe('validateUrl', () => {
     ['ftp://example.com/x', 'url: only http:// and https:// URLs are allowed (got "ftp:")'],
     ['file:///etc/passwd', 'url: only http:// and https:// URLs are allowed (got "file:")'],
     ['javascript:alert(1)', 'url: only http:// and https:// URLs are allowed (got "javascript:")'],
-    ['example.com/hooks', 'url: not a valid absolute URL: "example.com/hooks" (expected e.g. https://example.com/hooks)'],
+    [
+      'example.com/hooks',
+      'url: not a valid absolute URL: "example.com/hooks" (expected e.g. https://example.com/hooks)',
+    ],
     ['', 'url: must be a non-empty string'],
-    ['https://user:pw@example.com/', 'url: must not contain credentials (user:password@); authenticate deliveries by their signature'],
+    [
+      'https://user:pw@example.com/',
+      'url: must not contain credentials (user:password@); authenticate deliveries by their signature',
+    ],
     ['https://example.com/' + 'a'.repeat(2100), 'url: must be at most 2048 characters'],
   ])('refuses %s', (url, detail) => {
     expect(failure(() => validateUrl(url))).toEqual({ status: 422, code: 'validation_failed', detail });
@@ -52,7 +64,9 @@ describe('validateEvents', () => {
   it('names an unknown type and lists the known ones', () => {
     const f = failure(() => validateEvents(['file.writen']));
     expect(f.status).toBe(422);
-    expect(f.detail).toMatch(/^events: unknown event type "file.writen" \(known: file.written, file.deleted, .*webhook.test; or \["\*"\]\)$/);
+    expect(f.detail).toMatch(
+      /^events: unknown event type "file.writen" \(known: file.written, file.deleted, .*webhook.test; or \["\*"\]\)$/,
+    );
   });
 });
 
@@ -66,7 +80,9 @@ describe('namespace and description', () => {
 
   it('bounds the description', () => {
     expect(validateDescription('prod receiver')).toBe('prod receiver');
-    expect(failure(() => validateDescription('x'.repeat(1001))).detail).toBe('description: must be at most 1000 characters');
+    expect(failure(() => validateDescription('x'.repeat(1001))).detail).toBe(
+      'description: must be at most 1000 characters',
+    );
   });
 });
 

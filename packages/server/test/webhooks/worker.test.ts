@@ -39,7 +39,8 @@ let respond: (res: http.ServerResponse) => void;
 let onHit: () => void = () => {};
 const workers: DeliveryWorker[] = [];
 const logger = { info() {}, warn() {}, error() {} };
-const config = () => loadConfig({ TROVE_DATA_DIR: dir, TROVE_WEBHOOK_ALLOW_PRIVATE: '1', TROVE_WEBHOOK_RETRY_SCHEDULE: '50' });
+const config = () =>
+  loadConfig({ TROVE_DATA_DIR: dir, TROVE_WEBHOOK_ALLOW_PRIVATE: '1', TROVE_WEBHOOK_RETRY_SCHEDULE: '50' });
 
 function worker(): DeliveryWorker {
   const w = new DeliveryWorker({
@@ -102,9 +103,20 @@ describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-    service = new WebhookService({ repo, secrets, sender, events, config: config(), version: 'test', onWork: () => {} });
+    service = new WebhookService({
+      repo,
+      secrets,
+      sender,
+      events,
+      config: config(),
+      version: 'test',
+      onWork: () => {},
+    });
     events.onAppend(service.outboxHook, service.outboxHookSync);
-    await store.db.insertInto('workspaces').values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 }).execute();
+    await store.db
+      .insertInto('workspaces')
+      .values({ id: ws, name: 't', created_at: nowIso(), last_event_ms: 0 })
+      .execute();
   });
 
   afterEach(async () => {
@@ -144,7 +156,10 @@ describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
       await worker().start();
       await waitHits(1);
       expect(hits[0]!.id).toBe(e.id);
-      const [d] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
+      const [d] = await eventually(
+        () => service.listDeliveries(ws, h.webhook_id, { limit: 5 }),
+        (l) => l[0]?.status === 'delivered',
+      );
       expect(d).toMatchObject({ status: 'delivered', attempts: 1 });
     });
 
@@ -160,13 +175,20 @@ describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
       expect(Date.now() - t0).toBeLessThan(3000);
       const [d] = await service.listDeliveries(ws, h.webhook_id, { limit: 5 });
       expect(d).toMatchObject({ status: 'pending', attempts: 0, last_error: null });
-      const row = await store.db.selectFrom('webhook_deliveries').select(['lease_owner', 'lease_until_ms']).where('id', '=', d!.delivery_id).executeTakeFirst();
+      const row = await store.db
+        .selectFrom('webhook_deliveries')
+        .select(['lease_owner', 'lease_until_ms'])
+        .where('id', '=', d!.delivery_id)
+        .executeTakeFirst();
       expect(row).toEqual({ lease_owner: null, lease_until_ms: null });
       // The next worker sends it.
       respond = (res) => res.end('ok');
       await worker().start();
       await waitHits(2);
-      const [after] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
+      const [after] = await eventually(
+        () => service.listDeliveries(ws, h.webhook_id, { limit: 5 }),
+        (l) => l[0]?.status === 'delivered',
+      );
       expect(after).toMatchObject({ status: 'delivered', attempts: 1 });
     });
 
@@ -180,7 +202,10 @@ describe.each(dialects)('DeliveryWorker on %s', (dialect) => {
       await emit();
       await worker().start();
       await waitHits(2);
-      const [d] = await eventually(() => service.listDeliveries(ws, h.webhook_id, { limit: 5 }), (l) => l[0]?.status === 'delivered');
+      const [d] = await eventually(
+        () => service.listDeliveries(ws, h.webhook_id, { limit: 5 }),
+        (l) => l[0]?.status === 'delivered',
+      );
       const detail = await service.retrieveDelivery(ws, h.webhook_id, d!.delivery_id);
       expect(detail.status).toBe('delivered');
       expect(detail.attempt_history.map((a) => [a.status_code, a.error])).toEqual([

@@ -45,7 +45,8 @@ export async function run(ctx: Context): Promise<void> {
   add({
     name: 'config',
     status: 'ok',
-    detail: cfg.source === 'env' ? 'TROVE_API_KEY from the environment' : `profile "${cfg.profile}" (${cfg.configPath})`,
+    detail:
+      cfg.source === 'env' ? 'TROVE_API_KEY from the environment' : `profile "${cfg.profile}" (${cfg.configPath})`,
   });
 
   const client = await ctx.admin();
@@ -115,7 +116,14 @@ export async function run(ctx: Context): Promise<void> {
       if (identity.scope === 'workspace') {
         const ns = identity.namespace ?? cfg.namespace;
         if (identity.namespace && cfg.namespace && cfg.namespace !== identity.namespace) {
-          add({ name: 'namespace', status: 'fail', detail: `"${cfg.namespace}" is configured, but the key is locked to "${identity.namespace}"` }, ExitCode.auth);
+          add(
+            {
+              name: 'namespace',
+              status: 'fail',
+              detail: `"${cfg.namespace}" is configured, but the key is locked to "${identity.namespace}"`,
+            },
+            ExitCode.auth,
+          );
         } else {
           add({
             name: 'namespace',
@@ -124,12 +132,21 @@ export async function run(ctx: Context): Promise<void> {
           });
         }
       } else {
-        add({ name: 'namespace', status: 'ok', detail: 'admin key: manages keys and webhooks; files and exec need a workspace key' });
+        add({
+          name: 'namespace',
+          status: 'ok',
+          detail: 'admin key: manages keys and webhooks; files and exec need a workspace key',
+        });
       }
     } else {
       const e = me.error!;
-      if (e.status === 401 || e.status === 403) add({ name: 'key', status: 'fail', detail: e.message ?? 'rejected' }, ExitCode.auth);
-      else add({ name: 'key', status: 'fail', detail: e.message ?? String(e) }, e.status === undefined ? ExitCode.network : ExitCode.error);
+      if (e.status === 401 || e.status === 403)
+        add({ name: 'key', status: 'fail', detail: e.message ?? 'rejected' }, ExitCode.auth);
+      else
+        add(
+          { name: 'key', status: 'fail', detail: e.message ?? String(e) },
+          e.status === undefined ? ExitCode.network : ExitCode.error,
+        );
     }
 
     add(sandboxCheck(me.identity?.scope ?? null, details?.exec));
@@ -169,13 +186,19 @@ function sandboxCheck(scope: string | null, mode: string | undefined): Check {
     return {
       name: 'sandbox',
       status: 'warn',
-      detail: 'not checked: the server shows its exec mode to admin keys only (`trove doctor --profile <admin profile>`)',
+      detail:
+        'not checked: the server shows its exec mode to admin keys only (`trove doctor --profile <admin profile>`)',
     };
   }
   if (mode === 'bubblewrap') return { name: 'sandbox', status: 'ok', detail: 'bubblewrap: commands run isolated' };
-  if (mode === 'insecure') return { name: 'sandbox', status: 'warn', detail: 'insecure: commands run without isolation (development mode)' };
+  if (mode === 'insecure')
+    return { name: 'sandbox', status: 'warn', detail: 'insecure: commands run without isolation (development mode)' };
   if (mode === 'unavailable') {
-    return { name: 'sandbox', status: 'fail', detail: 'unavailable: `trove run` will fail (install bubblewrap on the server)' };
+    return {
+      name: 'sandbox',
+      status: 'fail',
+      detail: 'unavailable: `trove run` will fail (install bubblewrap on the server)',
+    };
   }
   return { name: 'sandbox', status: 'warn', detail: 'the server did not report its exec mode' };
 }
@@ -183,28 +206,40 @@ function sandboxCheck(scope: string | null, mode: string | undefined): Check {
 /** `GET /v1/admin/health`; null when it cannot be read (the check then says the mode is unknown). */
 async function healthDetails(client: TroveAdminClient, signal: AbortSignal): Promise<HealthDetails | null> {
   return client
-    .request({ method: 'GET', path: '/v1/admin/health', maxRetries: 0, timeoutMs: 10_000, signal }, async (res) => (await res.json()) as HealthDetails)
-    .catch((err: { status?: number; body?: unknown }) => (err.status === 503 ? ((err.body ?? null) as HealthDetails | null) : null));
+    .request(
+      { method: 'GET', path: '/v1/admin/health', maxRetries: 0, timeoutMs: 10_000, signal },
+      async (res) => (await res.json()) as HealthDetails,
+    )
+    .catch((err: { status?: number; body?: unknown }) =>
+      err.status === 503 ? ((err.body ?? null) as HealthDetails | null) : null,
+    );
 }
 
 /** One `GET /healthz`: round-trip time, clock skew against the Date header, and the body. */
 async function probeHealth(client: TroveAdminClient, signal: AbortSignal) {
   const t0 = Date.now();
-  return client.request(
-    // 503 (unhealthy) is an answer to report, not something to retry.
-    { method: 'GET', path: '/healthz', noAuth: true, maxRetries: 0, timeoutMs: 10_000, signal },
-    async (res) => {
-      const t1 = Date.now();
-      const date = res.headers.get('date');
-      const skewS = clockSkewSeconds(t0, t1, date);
-      const health = (await res.json().catch(() => null)) as Health | null;
-      return { ms: t1 - t0, skewS, health, httpStatus: res.status };
-    },
-  ).catch((err: { status?: number; body?: unknown; headers?: Headers }) => {
-    // An unhealthy server answers 503 with {status, detail, code}.
-    if (typeof err.status === 'number') {
-      return { ms: Date.now() - t0, skewS: null, health: (err.body ?? null) as Health | null, httpStatus: err.status };
-    }
-    throw err;
-  });
+  return client
+    .request(
+      // 503 (unhealthy) is an answer to report, not something to retry.
+      { method: 'GET', path: '/healthz', noAuth: true, maxRetries: 0, timeoutMs: 10_000, signal },
+      async (res) => {
+        const t1 = Date.now();
+        const date = res.headers.get('date');
+        const skewS = clockSkewSeconds(t0, t1, date);
+        const health = (await res.json().catch(() => null)) as Health | null;
+        return { ms: t1 - t0, skewS, health, httpStatus: res.status };
+      },
+    )
+    .catch((err: { status?: number; body?: unknown; headers?: Headers }) => {
+      // An unhealthy server answers 503 with {status, detail, code}.
+      if (typeof err.status === 'number') {
+        return {
+          ms: Date.now() - t0,
+          skewS: null,
+          health: (err.body ?? null) as Health | null,
+          httpStatus: err.status,
+        };
+      }
+      throw err;
+    });
 }

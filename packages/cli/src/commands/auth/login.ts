@@ -14,7 +14,9 @@ export async function run(ctx: Context, _args: unknown[], opts: { apiKey?: strin
   if (key === '-') key = (await readAll(io.stdin)).toString('utf8').trim();
   else if (key === undefined) {
     if (io.stdin.isTTY !== true || io.stderr.isTTY !== true) {
-      throw new UsageError('no API key given', { hint: 'pass --api-key trove-sk-… (or --api-key - to read it from stdin)' });
+      throw new UsageError('no API key given', {
+        hint: 'pass --api-key trove-sk-… (or --api-key - to read it from stdin)',
+      });
     }
     key = (await promptSecret(io, 'API key: ')).trim();
   }
@@ -52,7 +54,9 @@ export async function run(ctx: Context, _args: unknown[], opts: { apiKey?: strin
   }
   const c = ctx.err;
   const where = namespace ? `, namespace ${c.bold(namespace)}${me.namespace ? ', locked' : ''}` : '';
-  ctx.note(`${c.green('✓')} Logged in to ${c.bold(me.workspaceId)} at ${baseUrl} as "${me.keyName}" (${me.scope} key${where})`);
+  ctx.note(
+    `${c.green('✓')} Logged in to ${c.bold(me.workspaceId)} at ${baseUrl} as "${me.keyName}" (${me.scope} key${where})`,
+  );
   ctx.note(`  Saved profile "${name}" in ${ctx.configPath} (key ${maskKey(key)})`);
   if (me.scope === 'workspace' && namespace === null) {
     ctx.note(`  ${c.dim('Runtime commands need a namespace: pass -n NAME, or log in again with --namespace NAME.')}`);

@@ -27,7 +27,12 @@ export function collectNodes(root: Command): Node[] {
     options.push({ flags: ['-h', '--help'], description: 'show help', takesValue: false, choices: [] });
     const argChoices = cmd.registeredArguments.flatMap((a) => a.argChoices ?? []);
     const subs = cmd.commands.filter((c) => !(c as Command & { _hidden?: boolean })._hidden);
-    nodes.push({ path, subcommands: subs.map((c) => ({ name: c.name(), description: c.description() })), options, argChoices });
+    nodes.push({
+      path,
+      subcommands: subs.map((c) => ({ name: c.name(), description: c.description() })),
+      options,
+      argChoices,
+    });
     for (const c of subs) {
       visit(c, path ? `${path} ${c.name()}` : c.name());
       // An alias completes like its command (`trove snapshots list`) without being offered itself.
@@ -48,7 +53,10 @@ export function bashScript(root: Command): string {
       const words = [...n.subcommands.map((s) => s.name), ...n.argChoices, ...n.options.flatMap((o) => o.flags)];
       const valueCases = n.options
         .filter((o) => o.choices.length > 0)
-        .map((o) => `        ${o.flags.join('|')}) COMPREPLY=($(compgen -W ${shq(o.choices.join(' '))} -- "$cur")); return ;;`)
+        .map(
+          (o) =>
+            `        ${o.flags.join('|')}) COMPREPLY=($(compgen -W ${shq(o.choices.join(' '))} -- "$cur")); return ;;`,
+        )
         .join('\n');
       return `    ${shq(n.path)})
       case "$prev" in
@@ -142,14 +150,13 @@ export function fishScript(root: Command): string {
       ...(parts.length === 0 ? ['__fish_use_subcommand'] : seen),
       ...(parts.length > 0 && subNames.length > 0 ? [`not __fish_seen_subcommand_from ${subNames.join(' ')}`] : []),
     ].join('; and ');
-    for (const s of n.subcommands) lines.push(`complete -c trove -n ${fq(here)} -a ${fq(s.name)} -d ${fq(s.description)}`);
+    for (const s of n.subcommands)
+      lines.push(`complete -c trove -n ${fq(here)} -a ${fq(s.name)} -d ${fq(s.description)}`);
     if (n.argChoices.length > 0) lines.push(`complete -c trove -n ${fq(here)} -a ${fq(n.argChoices.join(' '))}`);
     if (parts.length === 0) continue;
     const cond = seen.join('; and ');
     for (const o of n.options) {
-      const flagArgs = o.flags
-        .map((f) => (f.startsWith('--') ? `-l ${f.slice(2)}` : `-s ${f.slice(1)}`))
-        .join(' ');
+      const flagArgs = o.flags.map((f) => (f.startsWith('--') ? `-l ${f.slice(2)}` : `-s ${f.slice(1)}`)).join(' ');
       const value = o.choices.length > 0 ? ` -x -a ${fq(o.choices.join(' '))}` : o.takesValue ? ' -r' : '';
       lines.push(`complete -c trove -n ${fq(cond)} ${flagArgs}${value} -d ${fq(o.description)}`);
     }

@@ -40,8 +40,14 @@ export async function run(
   const now = ctx.io.now();
   ctx.printTable(
     ['TIME', 'TYPE', 'NAMESPACE', 'DETAILS'],
-    events.map((ev) => [formatTimestamp(ev.createdAt, now), colorType(ev.type, ctx.out), ev.namespace ?? '-', summarizeEvent(ev)]),
+    events.map((ev) => [
+      formatTimestamp(ev.createdAt, now),
+      colorType(ev.type, ctx.out),
+      ev.namespace ?? '-',
+      summarizeEvent(ev),
+    ]),
   );
   if (events.length === 0 && ctx.tty) ctx.note(ctx.err.dim('no events'));
-  if (nextCursor !== null && ctx.io.stderr.isTTY) ctx.note(ctx.err.dim('more events are older: add --all, or a larger --limit'));
+  if (nextCursor !== null && ctx.io.stderr.isTTY)
+    ctx.note(ctx.err.dim('more events are older: add --all, or a larger --limit'));
 }

@@ -21,7 +21,13 @@ export async function run(
   // Resolve the workspace (and check the key) before saying we are waiting.
   await client.getWorkspaceId({ signal: ctx.io.signal });
   if (!ctx.json && ctx.io.stderr.isTTY) {
-    const what = [types ? types.join(', ') : 'all events', source ? `made by ${source.join(', ')}` : '', namespace ? `in namespace "${namespace}"` : ''].filter(Boolean).join(' ');
+    const what = [
+      types ? types.join(', ') : 'all events',
+      source ? `made by ${source.join(', ')}` : '',
+      namespace ? `in namespace "${namespace}"` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
     ctx.note(ctx.err.dim(`Waiting for ${what}… (Ctrl-C to stop)`));
   }
   const c = ctx.out;
@@ -31,7 +37,9 @@ export async function run(
       continue;
     }
     const ns = ev.namespace ?? '-';
-    ctx.print(`${c.dim(formatTimestamp(ev.createdAt, ctx.io.now()))}  ${colorType(ev.type.padEnd(17), c)} ${ns.padEnd(12)} ${summarizeEvent(ev)}`);
+    ctx.print(
+      `${c.dim(formatTimestamp(ev.createdAt, ctx.io.now()))}  ${colorType(ev.type.padEnd(17), c)} ${ns.padEnd(12)} ${summarizeEvent(ev)}`,
+    );
     if (opts.verbose) {
       const body = JSON.stringify({ id: ev.id, ...(toWire(ev.data) as object) }, null, 2);
       ctx.print(c.dim(body.replace(/^/gm, '    ')));

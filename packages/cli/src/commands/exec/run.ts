@@ -14,7 +14,8 @@ import { parseDuration } from '../../parse/duration.js';
 const MAX_STDIN = 1024 * 1024;
 
 /** The hint for the server's exec time limit, whichever way it is reported. */
-export const EXEC_TIMEOUT_HINT = 'the server stops commands at its time limit (TROVE_EXEC_TIMEOUT_MS, 30 s by default); `trove run --background` has none';
+export const EXEC_TIMEOUT_HINT =
+  'the server stops commands at its time limit (TROVE_EXEC_TIMEOUT_MS, 30 s by default); `trove run --background` has none';
 
 interface RunOptions {
   stdin?: boolean;
@@ -32,7 +33,10 @@ export async function run(ctx: Context, [words]: [string[]], opts: RunOptions): 
       hint: 'a one-shot command runs under the server’s exec limit and environment',
     });
   }
-  if (opts.background && opts.stream) throw new UsageError('--stream and --background do not go together', { hint: 'follow a background process with `trove logs -f ID`' });
+  if (opts.background && opts.stream)
+    throw new UsageError('--stream and --background do not go together', {
+      hint: 'follow a background process with `trove logs -f ID`',
+    });
   const processTimeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, '--timeout');
   const env = opts.env === undefined ? undefined : parseEnv(opts.env);
 
@@ -64,7 +68,11 @@ export async function run(ctx: Context, [words]: [string[]], opts: RunOptions): 
     else {
       ctx.print(proc.processId);
       if (ctx.io.stderr.isTTY) {
-        ctx.note(ctx.err.dim(`started in the background; follow it with \`trove logs -f ${proc.processId}\`, stop it with \`trove kill ${proc.processId}\``));
+        ctx.note(
+          ctx.err.dim(
+            `started in the background; follow it with \`trove logs -f ${proc.processId}\`, stop it with \`trove kill ${proc.processId}\``,
+          ),
+        );
       }
     }
     return;
@@ -92,7 +100,8 @@ async function runLive(ctx: Context, client: TroveClient, command: string, stdin
   if (!exit) throw new CliError('the server ended the command’s output without its exit status');
   if (ctx.json) ctx.printJsonLine(exit);
   // The same outcome as the buffered path, where the server answers 408: exit 1 with its message.
-  if (exit.error) throw new CliError(exit.error.detail, { hint: exit.error.code === 'exec_timeout' ? EXEC_TIMEOUT_HINT : undefined });
+  if (exit.error)
+    throw new CliError(exit.error.detail, { hint: exit.error.code === 'exec_timeout' ? EXEC_TIMEOUT_HINT : undefined });
   if (exit.exitCode !== 0) throw new RemoteExit(exit.exitCode);
 }
 

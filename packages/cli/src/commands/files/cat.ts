@@ -13,8 +13,11 @@ export async function run(ctx: Context, [path]: [string]): Promise<void> {
   const file = await client.readStream(path, { signal: ctx.io.signal });
   const written = await pipeToOut(file.body, ctx.io.stdout, ctx.io.signal);
   if (file.truncated) {
-    throw new CliError(`output truncated: the server sent the first ${formatBytes(written)} of ${formatBytes(file.sizeBytes)}`, {
-      hint: 'the server caps a single read (100 MiB by default); split the file with `trove run "split …"`',
-    });
+    throw new CliError(
+      `output truncated: the server sent the first ${formatBytes(written)} of ${formatBytes(file.sizeBytes)}`,
+      {
+        hint: 'the server caps a single read (100 MiB by default); split the file with `trove run "split …"`',
+      },
+    );
   }
 }

@@ -23,7 +23,8 @@ export async function run(
 ): Promise<void> {
   const client = await ctx.client();
   if (dest === '-') {
-    if (opts.recursive) throw new UsageError('cannot write a directory to stdout', { hint: 'give a local directory as dest' });
+    if (opts.recursive)
+      throw new UsageError('cannot write a directory to stdout', { hint: 'give a local directory as dest' });
     const file = await client.readStream(remote, { signal: ctx.io.signal });
     const n = await pipeToOut(file.body, ctx.io.stdout, ctx.io.signal);
     if (file.truncated) throw truncatedError(n, file.sizeBytes);
@@ -38,7 +39,8 @@ export async function run(
     // Like `cp -r`: into an existing directory, the tree keeps its own name.
     if (dest !== undefined && (dest.endsWith('/') || (await isDir(root)))) root = join(root, name);
     await fsp.mkdir(root, { recursive: true });
-    const prefix = 'workspace/' + (relativePath(remote).replace(/\/+$/, '') ? relativePath(remote).replace(/\/+$/, '') + '/' : '');
+    const prefix =
+      'workspace/' + (relativePath(remote).replace(/\/+$/, '') ? relativePath(remote).replace(/\/+$/, '') + '/' : '');
     for (const entry of listing.entries) {
       const rel = entry.path.slice(prefix.length);
       // Security: a server-supplied path must not climb out of the destination directory.
@@ -50,10 +52,12 @@ export async function run(
         results.push(await download(ctx, client, entry.path, target));
       }
     }
-    if (listing.truncated) ctx.warn('the listing was truncated by the server (1,000 entries or 20 levels): some files were not downloaded');
+    if (listing.truncated)
+      ctx.warn('the listing was truncated by the server (1,000 entries or 20 levels): some files were not downloaded');
   } else {
     let target = resolve(ctx.io.cwd, dest ?? name);
-    if (dest === undefined || dest.endsWith('/') || (await isDir(target))) target = join(resolve(ctx.io.cwd, dest ?? '.'), name);
+    if (dest === undefined || dest.endsWith('/') || (await isDir(target)))
+      target = join(resolve(ctx.io.cwd, dest ?? '.'), name);
     results.push(await download(ctx, client, remote, target));
   }
 

@@ -10,7 +10,10 @@ export async function run(
   opts: { recursive?: boolean; long?: boolean },
 ): Promise<void> {
   const client = await ctx.client();
-  const listing = await client.listDir(path ?? 'workspace/', { recursive: opts.recursive === true, signal: ctx.io.signal });
+  const listing = await client.listDir(path ?? 'workspace/', {
+    recursive: opts.recursive === true,
+    signal: ctx.io.signal,
+  });
   if (ctx.json) {
     ctx.printJson(listing);
     return;

@@ -8,7 +8,12 @@ import { formatBytes } from '../../output/format.js';
 /** `--jsn`, `-x`: a flag the user probably mistyped, unless it came after `--`. */
 const FLAG_LIKE = /^--?[A-Za-z][\w-]*(=.*)?$/;
 
-export async function run(ctx: Context, [path, text]: [string, string], _opts: unknown, command: Command): Promise<void> {
+export async function run(
+  ctx: Context,
+  [path, text]: [string, string],
+  _opts: unknown,
+  command: Command,
+): Promise<void> {
   // The command accepts unknown options so that text like "- item" works; flag-like words before `--` stay errors.
   const raw: string[] = (command.parent as (Command & { rawArgs?: string[] }) | null)?.rawArgs ?? [];
   const dashDash = raw.indexOf('--');

@@ -2,12 +2,20 @@
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 
-export async function run(ctx: Context, [name]: [string], opts: { namespace?: string; admin?: boolean }): Promise<void> {
+export async function run(
+  ctx: Context,
+  [name]: [string],
+  opts: { namespace?: string; admin?: boolean },
+): Promise<void> {
   if (opts.admin && opts.namespace !== undefined) {
     throw new UsageError('an admin key cannot be locked to a namespace', { hint: 'drop --namespace or --admin' });
   }
   const admin = await ctx.admin();
-  const key = await admin.keys.create(name, { namespace: opts.namespace ?? null, admin: opts.admin === true, signal: ctx.io.signal });
+  const key = await admin.keys.create(name, {
+    namespace: opts.namespace ?? null,
+    admin: opts.admin === true,
+    signal: ctx.io.signal,
+  });
   if (ctx.json) {
     ctx.printJson(key);
     return;

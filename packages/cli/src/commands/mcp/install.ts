@@ -14,7 +14,16 @@ export async function run(ctx: Context, _args: unknown[], opts: HostEditOptions)
   });
 
   if (ctx.json) {
-    ctx.printJson({ client: opts.client, configPath: path, name: opts.name, action, changed, dryRun: opts.dryRun === true, backup, entry });
+    ctx.printJson({
+      client: opts.client,
+      configPath: path,
+      name: opts.name,
+      action,
+      changed,
+      dryRun: opts.dryRun === true,
+      backup,
+      entry,
+    });
     return;
   }
   const label = hostLabel(opts.client);
@@ -29,6 +38,9 @@ export async function run(ctx: Context, _args: unknown[], opts: HostEditOptions)
   }
   ctx.note(`${ctx.err.green('✓')} ${action === 'add' ? 'Installed' : 'Updated'} "${opts.name}" in ${label} (${path})`);
   if (backup) ctx.note(`  Backup of the previous file: ${backup}`);
-  if (usesEnvKey) ctx.warn('the API key from TROVE_API_KEY was written into the file; `trove login` + reinstall keeps it in ~/.trove only');
+  if (usesEnvKey)
+    ctx.warn(
+      'the API key from TROVE_API_KEY was written into the file; `trove login` + reinstall keeps it in ~/.trove only',
+    );
   ctx.note(`  Restart ${label} to load it.`);
 }

@@ -10,7 +10,9 @@ export async function run(ctx: Context): Promise<void> {
   const client = await ctx.client();
   const { serveStdio } = await import('trove-mcp');
   ctx.note(
-    ctx.err.dim(`trove mcp: serving ${cfg.baseUrl}${client.namespace ? ` (namespace "${client.namespace}")` : ''} on stdio`),
+    ctx.err.dim(
+      `trove mcp: serving ${cfg.baseUrl}${client.namespace ? ` (namespace "${client.namespace}")` : ''} on stdio`,
+    ),
   );
   await serveStdio(client, { name: 'trove', version: CLI_VERSION, signal: ctx.io.signal });
 }

@@ -4,7 +4,11 @@ import { readHostConfig, servers } from '../../mcp-hosts/config-file.js';
 import { desiredEntry } from '../../mcp-hosts/desired.js';
 import { HOSTS, defaultConfigPath, sameJson, type HostId } from '../../mcp-hosts/hosts.js';
 
-export async function run(ctx: Context, _args: unknown[], opts: { client?: HostId; configPath?: string; name: string }): Promise<void> {
+export async function run(
+  ctx: Context,
+  _args: unknown[],
+  opts: { client?: HostId; configPath?: string; name: string },
+): Promise<void> {
   const ids = opts.client ? [opts.client] : HOSTS.map((h) => h.id);
   const rows = [];
   for (const id of ids) {
@@ -38,7 +42,13 @@ export async function run(ctx: Context, _args: unknown[], opts: { client?: HostI
     ['CLIENT', 'STATUS', 'CONFIG'],
     rows.map((r) => [
       r.client,
-      r.error ? c.red('unreadable') : !r.installed ? 'not installed' : r.current === false ? c.yellow('installed (outdated: run install)') : c.green('installed'),
+      r.error
+        ? c.red('unreadable')
+        : !r.installed
+          ? 'not installed'
+          : r.current === false
+            ? c.yellow('installed (outdated: run install)')
+            : c.green('installed'),
       r.configPath,
     ]),
   );

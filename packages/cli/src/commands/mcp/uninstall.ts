@@ -13,7 +13,15 @@ export async function run(ctx: Context, _args: unknown[], opts: HostEditOptions)
     return rest;
   });
   if (ctx.json) {
-    ctx.printJson({ client: opts.client, configPath: path, name: opts.name, action: present ? 'remove' : 'none', changed, dryRun: opts.dryRun === true, backup });
+    ctx.printJson({
+      client: opts.client,
+      configPath: path,
+      name: opts.name,
+      action: present ? 'remove' : 'none',
+      changed,
+      dryRun: opts.dryRun === true,
+      backup,
+    });
     return;
   }
   const label = hostLabel(opts.client);

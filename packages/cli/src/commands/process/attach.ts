@@ -43,7 +43,12 @@ export async function run(ctx: Context, [processId]: [string], opts: { stdin?: b
     }
   } catch (err) {
     if ((err as Error)?.name === 'APIUserAbortError') {
-      if (!ctx.json) ctx.note(ctx.err.dim(`detached; ${processId} keeps running (\`trove attach ${processId}\` again, \`trove kill ${processId}\` to stop it)`));
+      if (!ctx.json)
+        ctx.note(
+          ctx.err.dim(
+            `detached; ${processId} keeps running (\`trove attach ${processId}\` again, \`trove kill ${processId}\` to stop it)`,
+          ),
+        );
       throw new InterruptedError();
     }
     throw err;
@@ -69,7 +74,8 @@ function forwardStdin(ctx: Context, client: TroveClient, processId: string): { s
         open = false;
         const e = err as { status?: number; name?: string };
         // 409: the process ended or its stdin was closed meanwhile; the output stream will say how it ended.
-        if (e.status !== 409 && e.name !== 'APIUserAbortError') ctx.warn(`could not forward stdin: ${(err as Error).message}`);
+        if (e.status !== 409 && e.name !== 'APIUserAbortError')
+          ctx.warn(`could not forward stdin: ${(err as Error).message}`);
       }
     });
   };

@@ -27,7 +27,9 @@ export function parseSignal(value: string): ProcessSignal {
     if (name in SIGNALS) return name;
   }
   throw new UsageError(`--signal: "${value}" is not a signal the server sends`, {
-    hint: `one of ${Object.keys(SIGNALS).map((s) => s.slice(3)).join(', ')} (or their numbers)`,
+    hint: `one of ${Object.keys(SIGNALS)
+      .map((s) => s.slice(3))
+      .join(', ')} (or their numbers)`,
   });
 }
 
@@ -42,7 +44,9 @@ export async function run(ctx: Context, [processId]: [string], opts: { signal?: 
     return;
   }
   if (!result.delivered) {
-    throw new CliError(`${processId} has already exited; no signal was sent`, { hint: `\`trove ps -a\` shows how it ended` });
+    throw new CliError(`${processId} has already exited; no signal was sent`, {
+      hint: `\`trove ps -a\` shows how it ended`,
+    });
   }
   ctx.note(`sent ${signal} to ${processId}`);
 }

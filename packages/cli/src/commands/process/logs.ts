@@ -18,7 +18,8 @@ interface LogsOptions {
 }
 
 export async function run(ctx: Context, [processId]: [string], opts: LogsOptions): Promise<void> {
-  if (opts.stdout && opts.stderr) throw new UsageError('--stdout and --stderr together are the default', { hint: 'give one of them, or neither' });
+  if (opts.stdout && opts.stderr)
+    throw new UsageError('--stdout and --stderr together are the default', { hint: 'give one of them, or neither' });
   const wanted: StreamName[] = opts.stdout ? ['stdout'] : opts.stderr ? ['stderr'] : ['stdout', 'stderr'];
   const client = await ctx.client();
   if (opts.follow) return follow(ctx, client, processId, wanted);

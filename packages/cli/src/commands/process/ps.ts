@@ -6,7 +6,11 @@ import { formatTimestamp } from '../../output/time.js';
 
 export async function run(ctx: Context, _args: unknown[], opts: { all?: boolean; limit?: number }): Promise<void> {
   const client = await ctx.client();
-  const processes = await client.processes.list({ state: opts.all ? undefined : 'running', limit: opts.limit, signal: ctx.io.signal });
+  const processes = await client.processes.list({
+    state: opts.all ? undefined : 'running',
+    limit: opts.limit,
+    signal: ctx.io.signal,
+  });
   if (ctx.json) {
     ctx.printJson({ processes });
     return;
@@ -24,7 +28,9 @@ export async function run(ctx: Context, _args: unknown[], opts: { all?: boolean;
     ]),
   );
   if (processes.length === 0 && ctx.io.stderr.isTTY) {
-    ctx.note(ctx.err.dim(opts.all ? 'no processes' : 'no running processes (`trove ps -a` also lists those that ended)'));
+    ctx.note(
+      ctx.err.dim(opts.all ? 'no processes' : 'no running processes (`trove ps -a` also lists those that ended)'),
+    );
   }
 }
 

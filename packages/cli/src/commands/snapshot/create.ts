@@ -10,5 +10,7 @@ export async function run(ctx: Context, _args: unknown[], opts: { label?: string
     return;
   }
   ctx.print(snap.snapshotId);
-  ctx.note(`Created snapshot ${snap.snapshotId}${snap.label ? ` "${snap.label}"` : ''} of namespace "${snap.namespace}" (${formatBytes(snap.sizeBytes)})`);
+  ctx.note(
+    `Created snapshot ${snap.snapshotId}${snap.label ? ` "${snap.label}"` : ''} of namespace "${snap.namespace}" (${formatBytes(snap.sizeBytes)})`,
+  );
 }

@@ -13,7 +13,9 @@ import { pipeToOut } from '../../output/stream.js';
 export async function run(ctx: Context, [id]: [string], opts: { output?: string }): Promise<void> {
   const toStdout = opts.output === '-';
   if (toStdout && ctx.tty) {
-    throw new UsageError('refusing to write a binary archive to the terminal', { hint: 'redirect stdout, or give a file: -o snapshot.tgz' });
+    throw new UsageError('refusing to write a binary archive to the terminal', {
+      hint: 'redirect stdout, or give a file: -o snapshot.tgz',
+    });
   }
   const client = await ctx.client();
   const archive = await client.snapshots.export(id, { signal: ctx.io.signal });
@@ -23,7 +25,8 @@ export async function run(ctx: Context, [id]: [string], opts: { output?: string 
   }
   let target = resolve(ctx.io.cwd, opts.output ?? `${id}.tar.gz`);
   // Into an existing directory, under the snapshot's name (like `trove get`).
-  if (opts.output !== undefined && (opts.output.endsWith('/') || (await isDir(target)))) target = join(target, `${id}.tar.gz`);
+  if (opts.output !== undefined && (opts.output.endsWith('/') || (await isDir(target))))
+    target = join(target, `${id}.tar.gz`);
   const loaded = await saveToFile(ctx, archive.body, archive.sizeBytes, target);
   if (ctx.json) ctx.printJson({ snapshotId: id, path: target, sizeBytes: loaded });
   else ctx.note(`Exported ${id} → ${target} (${formatBytes(loaded)})`);

@@ -13,13 +13,17 @@ import { ProgressBar } from '../../output/progress.js';
 type ArchiveType = 'application/gzip' | 'application/x-tar';
 
 /** gzip streams start with 1f 8b; anything else is sent as a plain tar (the server checks it either way). */
-const typeOf = (head: Uint8Array): ArchiveType => (head[0] === 0x1f && head[1] === 0x8b ? 'application/gzip' : 'application/x-tar');
+const typeOf = (head: Uint8Array): ArchiveType =>
+  head[0] === 0x1f && head[1] === 0x8b ? 'application/gzip' : 'application/x-tar';
 
 export async function run(ctx: Context, [file]: [string], opts: { label?: string }): Promise<void> {
   const client = await ctx.client();
   let snap: Snapshot;
   if (file === '-') {
-    if (ctx.io.stdin.isTTY) throw new UsageError('stdin is a terminal', { hint: 'pipe an archive in: trove snapshot import - < snapshot.tgz' });
+    if (ctx.io.stdin.isTTY)
+      throw new UsageError('stdin is a terminal', {
+        hint: 'pipe an archive in: trove snapshot import - < snapshot.tgz',
+      });
     const { type, body } = await sniffStream(ctx.io.stdin as AsyncIterable<Uint8Array>);
     snap = await client.snapshots.import(body, { label: opts.label ?? null, contentType: type, signal: ctx.io.signal });
   } else {
@@ -36,7 +40,9 @@ export async function run(ctx: Context, [file]: [string], opts: { label?: string
       }
     } catch (err) {
       if (err instanceof UsageError) throw err;
-      throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      throw new UsageError(
+        `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      );
     }
     // A Blob knows its size (Content-Length, the progress bar).
     const blob = await openAsBlob(path);
@@ -63,7 +69,9 @@ export async function run(ctx: Context, [file]: [string], opts: { label?: string
 }
 
 /** Reads the first bytes of a stream to tell gzip from tar, and gives back a stream of all of it. */
-async function sniffStream(input: AsyncIterable<Uint8Array>): Promise<{ type: ArchiveType; body: AsyncIterable<Uint8Array> }> {
+async function sniffStream(
+  input: AsyncIterable<Uint8Array>,
+): Promise<{ type: ArchiveType; body: AsyncIterable<Uint8Array> }> {
   const it = input[Symbol.asyncIterator]();
   const first: Uint8Array[] = [];
   let have = 0;

@@ -24,5 +24,7 @@ export async function run(
   ctx.note(
     `Created webhook ${hook.webhookId} → ${hook.url} (events: ${hook.events.join(', ')}${hook.sources ? `; made by ${hook.sources.join(', ')}` : ''}${hook.namespace ? `; namespace "${hook.namespace}"` : ''}).`,
   );
-  ctx.note(ctx.err.yellow('The signing secret above is shown only once: store it where your receiver can verify with it.'));
+  ctx.note(
+    ctx.err.yellow('The signing secret above is shown only once: store it where your receiver can verify with it.'),
+  );
 }

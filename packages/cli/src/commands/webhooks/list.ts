@@ -20,7 +20,10 @@ export async function run(ctx: Context): Promise<void> {
       h.namespace ?? '-',
       h.enabled ? 'yes' : c.red('no'),
       h.lastDeliveryAt
-        ? `${h.lastDeliveryOk ? c.green('ok') : c.red('failed')} ${h.lastDeliveryStatus ?? ''} ${formatTimestamp(h.lastDeliveryAt, now)}`.replace(/\s+/g, ' ')
+        ? `${h.lastDeliveryOk ? c.green('ok') : c.red('failed')} ${h.lastDeliveryStatus ?? ''} ${formatTimestamp(h.lastDeliveryAt, now)}`.replace(
+            /\s+/g,
+            ' ',
+          )
         : '-',
     ]),
   );

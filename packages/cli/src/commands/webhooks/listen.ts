@@ -35,7 +35,8 @@ export async function run(
   const ws = encodeURIComponent(await admin.getWorkspaceId({ signal }));
   const types = opts.type && opts.type.length > 0 ? new Set(opts.type) : null;
   const wanted = (ev: RawEvent) =>
-    (types === null || types.has('*') || types.has(ev.type)) && (opts.namespace === undefined || ev.namespace === opts.namespace);
+    (types === null || types.has('*') || types.has(ev.type)) &&
+    (opts.namespace === undefined || ev.namespace === opts.namespace);
 
   // Asked of the server (stream and backfill) where it supports it; `wanted()` checks again.
   const filter = { namespace: opts.namespace, types: types && !types.has('*') ? [...types].join(',') : undefined };
@@ -76,10 +77,21 @@ export async function run(
     const ok = status !== null && status >= 200 && status < 300;
     const ms = Date.now() - started;
     if (ctx.json) {
-      ctx.printJsonLine({ eventId: ev.id, type: ev.type, namespace: ev.namespace, createdAt: ev.created_at, status, ok, durationMs: ms, error });
+      ctx.printJsonLine({
+        eventId: ev.id,
+        type: ev.type,
+        namespace: ev.namespace,
+        createdAt: ev.created_at,
+        status,
+        ok,
+        durationMs: ms,
+        error,
+      });
     } else {
       const result = ok ? c.green(`[${status}]`) : status !== null ? c.red(`[${status}]`) : c.red(`[failed: ${error}]`);
-      ctx.print(`${c.dim(formatTimestamp(ev.created_at, ctx.io.now()))}  ${colorType(ev.type.padEnd(17), c)} ${ev.id}  → ${result} ${c.dim(`${ms} ms`)}`);
+      ctx.print(
+        `${c.dim(formatTimestamp(ev.created_at, ctx.io.now()))}  ${colorType(ev.type.padEnd(17), c)} ${ev.id}  → ${result} ${c.dim(`${ms} ms`)}`,
+      );
     }
   };
 
@@ -104,7 +116,7 @@ export async function run(
     for (const m of missed.reverse()) await forward(m.raw, m.ev);
   };
 
-  for (let attempt = 0; !signal.aborted; ) {
+  for (let attempt = 0; !signal.aborted;) {
     let body: ReadableStream<Uint8Array>;
     try {
       body = await openStream(admin, ws, filter, signal);
@@ -205,10 +217,14 @@ function backoffMs(attempt: number): number {
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 

@@ -8,8 +8,11 @@ export async function run(ctx: Context, [id]: [string]): Promise<void> {
   if (ctx.json) ctx.printJson(res);
   else if (res.ok) ctx.note(`${ctx.err.green('✓')} Delivered ${res.eventId}: receiver answered ${res.status}`);
   if (!res.ok) {
-    throw new CliError(`test delivery failed: ${res.status !== null ? `receiver answered ${res.status}` : (res.error ?? 'receiver unreachable')}`, {
-      hint: 'check that the receiver is up and answers 2xx; `trove webhooks deliveries ' + id + '` shows the log',
-    });
+    throw new CliError(
+      `test delivery failed: ${res.status !== null ? `receiver answered ${res.status}` : (res.error ?? 'receiver unreachable')}`,
+      {
+        hint: 'check that the receiver is up and answers 2xx; `trove webhooks deliveries ' + id + '` shows the log',
+      },
+    );
   }
 }

@@ -71,7 +71,9 @@ export function FilePreview({
     case 'error':
       return <ErrorMessage error={preview.error} prefix="Preview failed" />;
     case 'too-big':
-      return <p className="muted">This image is too large to preview ({formatBytes(sizeBytes)}). Download it instead.</p>;
+      return (
+        <p className="muted">This image is too large to preview ({formatBytes(sizeBytes)}). Download it instead.</p>
+      );
     case 'image':
       return (
         <div className="image-preview">

@@ -44,7 +44,9 @@ function DirEntries(props: Props & { path: string; depth: number }) {
   }
   const entries = state.entries ?? [];
   if (entries.length === 0) {
-    return <p className="tree-note muted">{depth === 0 ? 'No files yet. Drop some here to upload.' : 'Empty folder'}</p>;
+    return (
+      <p className="tree-note muted">{depth === 0 ? 'No files yet. Drop some here to upload.' : 'Empty folder'}</p>
+    );
   }
   return (
     <ul className={depth === 0 ? 'tree' : 'tree-children'} aria-label={depth === 0 ? 'Files' : undefined}>

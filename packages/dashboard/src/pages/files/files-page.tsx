@@ -107,7 +107,10 @@ function Browser({ namespace }: { namespace: string }) {
       setUploads((u) => [...u, { id, name: file.name, path, loaded: 0, total: file.size, status: 'uploading' }]);
       const patch = (p: Partial<Upload>) => setUploads((u) => u.map((x) => (x.id === id ? { ...x, ...p } : x)));
       // Its own transport, over XHR, so the bar follows the bytes sent.
-      const client = runtimeWithFetch(namespace, uploadFetch((loaded, total) => patch({ loaded, total: total || file.size })));
+      const client = runtimeWithFetch(
+        namespace,
+        uploadFetch((loaded, total) => patch({ loaded, total: total || file.size })),
+      );
       client.upload(path, file, { timeoutMs: TRANSFER_TIMEOUT_MS }).then(
         () => {
           patch({ status: 'done', loaded: file.size });
@@ -139,7 +142,9 @@ function Browser({ namespace }: { namespace: string }) {
       // The browser reads the blob asynchronously after click(); revoke once it surely has.
       setTimeout(() => URL.revokeObjectURL(url), 30_000);
       if (file.truncated) {
-        setStatus(`Downloaded the first ${formatBytes(blob.size)} of ${formatBytes(file.sizeBytes)}: the server caps downloads.`);
+        setStatus(
+          `Downloaded the first ${formatBytes(blob.size)} of ${formatBytes(file.sizeBytes)}: the server caps downloads.`,
+        );
       } else setStatus(`Downloaded ${entry.name}.`);
     } catch (error) {
       setActionError(error);
@@ -237,7 +242,11 @@ function Browser({ namespace }: { namespace: string }) {
               return (
                 <li key={u.id} className={`upload upload-${u.status}`}>
                   <span className="mono upload-name">{u.path}</span>
-                  <progress value={u.status === 'done' ? 1 : u.loaded} max={u.status === 'done' ? 1 : Math.max(u.total, 1)} aria-label={`Upload of ${u.name}`} />
+                  <progress
+                    value={u.status === 'done' ? 1 : u.loaded}
+                    max={u.status === 'done' ? 1 : Math.max(u.total, 1)}
+                    aria-label={`Upload of ${u.name}`}
+                  />
                   <span className="upload-status">
                     {u.status === 'uploading' ? `${pct}%` : u.status === 'done' ? 'Done' : describeError(u.error)}
                   </span>
@@ -267,7 +276,10 @@ function Browser({ namespace }: { namespace: string }) {
           {selected ? (
             <>
               <div className="preview-head">
-                <h2 className="mono">{selected.name}{selected.isDir ? '/' : ''}</h2>
+                <h2 className="mono">
+                  {selected.name}
+                  {selected.isDir ? '/' : ''}
+                </h2>
                 <div className="actions">
                   {!selected.isDir ? (
                     <button type="button" onClick={() => download(selected)}>
@@ -296,12 +308,7 @@ function Browser({ namespace }: { namespace: string }) {
               {selected.isDir ? (
                 <p className="muted">Folder. Uploads go here while it is selected.</p>
               ) : (
-                <FilePreview
-                  trove={trove}
-                  path={selected.path}
-                  sizeBytes={selected.sizeBytes}
-                  version={version}
-                />
+                <FilePreview trove={trove} path={selected.path} sizeBytes={selected.sizeBytes} version={version} />
               )}
             </>
           ) : (

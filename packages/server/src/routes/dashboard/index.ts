@@ -114,12 +114,20 @@ async function dashboardScope(scope: FastifyInstance, root: string): Promise<voi
     const status = error.statusCode ?? 500;
     if (status === 403 || status === 404) return notFound(reply);
     if (status >= 400 && status < 500) {
-      return reply.code(status).header('cache-control', 'no-store').type(JSON_TYPE).send({ detail: error.message, code: 'bad_request' });
+      return reply
+        .code(status)
+        .header('cache-control', 'no-store')
+        .type(JSON_TYPE)
+        .send({ detail: error.message, code: 'bad_request' });
     }
     throw error;
   });
 }
 
 function notFound(reply: FastifyReply) {
-  return reply.code(404).header('cache-control', 'no-store').type(JSON_TYPE).send({ detail: 'Not found', code: 'not_found' });
+  return reply
+    .code(404)
+    .header('cache-control', 'no-store')
+    .type(JSON_TYPE)
+    .send({ detail: 'Not found', code: 'not_found' });
 }

@@ -35,7 +35,8 @@ export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<
             types: { type: 'string', description: 'Comma-separated event types' },
             source: {
               type: 'string',
-              description: 'Ours: comma-separated data.source values: exec (changes made by commands), api (the files API: write, upload and its deletes), write, upload',
+              description:
+                'Ours: comma-separated data.source values: exec (changes made by commands), api (the files API: write, upload and its deletes), write, upload',
             },
             since: { type: 'string', description: 'Exclusive lower bound (ISO time)' },
             cursor: { type: 'string' },

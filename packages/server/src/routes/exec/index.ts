@@ -35,7 +35,10 @@ const v1ExecBody = {
   ...execBody,
   properties: {
     ...execBody.properties,
-    stream: { type: 'boolean', description: 'Ours: answer with live output as Server-Sent Events (as Accept: text/event-stream does)' },
+    stream: {
+      type: 'boolean',
+      description: 'Ours: answer with live output as Server-Sent Events (as Accept: text/event-stream does)',
+    },
   },
 } as const;
 
@@ -52,7 +55,9 @@ function formatSeconds(ms: number): string {
 
 /** True when the Accept header names text/event-stream (parameters ignored). */
 function wantsEventStream(req: FastifyRequest): boolean {
-  return (req.headers.accept ?? '').split(',').some((p) => p.split(';')[0]!.trim().toLowerCase() === 'text/event-stream');
+  return (req.headers.accept ?? '')
+    .split(',')
+    .some((p) => p.split(';')[0]!.trim().toLowerCase() === 'text/event-stream');
 }
 
 /**
@@ -114,7 +119,8 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     });
     return result;
   };
-  const timeoutError = () => new AppError('exec_timeout', `Command timed out after ${formatSeconds(deps.config.exec.timeoutMs)}.`);
+  const timeoutError = () =>
+    new AppError('exec_timeout', `Command timed out after ${formatSeconds(deps.config.exec.timeoutMs)}.`);
   const run = async (req: FastifyRequest<{ Body: ExecBody }>) => {
     const result = await execute(req);
     if (result.timedOut) throw timeoutError();
@@ -194,7 +200,12 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         const e = isAppError(err) ? err : null;
         if (!e) req.log.error({ err }, 'live exec failed');
         await write(
-          sseEvent('error', e ? { detail: e.detail, code: e.code } : { detail: `Internal server error (request id ${req.id})`, code: 'internal_error' }),
+          sseEvent(
+            'error',
+            e
+              ? { detail: e.detail, code: e.code }
+              : { detail: `Internal server error (request id ${req.id})`, code: 'internal_error' },
+          ),
         );
         return;
       }
@@ -241,7 +252,8 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
               exit_reason: {
                 type: 'string',
                 enum: ['exited', 'signaled', 'oom'],
-                description: 'exited; signaled (exit_code 128+N); oom (a process was killed for memory: the exec or namespace limit)',
+                description:
+                  'exited; signaled (exit_code 128+N); oom (a process was killed for memory: the exec or namespace limit)',
               },
             },
           },
@@ -252,7 +264,13 @@ export async function execRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     async (req, reply) => {
       if (req.body.stream === true || wantsEventStream(req)) return runLive(req, reply);
       const r = await run(req);
-      return { exit_code: r.exitCode, stdout: r.stdout, stderr: r.stderr, duration_ms: r.durationMs, exit_reason: r.exitReason };
+      return {
+        exit_code: r.exitCode,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        duration_ms: r.durationMs,
+        exit_reason: r.exitReason,
+      };
     },
   );
 

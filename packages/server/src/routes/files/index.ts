@@ -76,7 +76,12 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       },
     },
     async (req, reply) => {
-      const { etag, ...result } = await deps.files.writeText(nsContext(req), req.body.path, req.body.content, writeConditions(req));
+      const { etag, ...result } = await deps.files.writeText(
+        nsContext(req),
+        req.body.path,
+        req.body.content,
+        writeConditions(req),
+      );
       reply.header('etag', etag);
       return result;
     },
@@ -90,7 +95,10 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         tags: ['files'],
         headers: nsHeader,
         body: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
-        response: { 200: { type: 'object', properties: { deleted: { type: 'string' } } }, ...errors(400, 401, 403, 404, 422) },
+        response: {
+          200: { type: 'object', properties: { deleted: { type: 'string' } } },
+          ...errors(400, 401, 403, 404, 422),
+        },
       },
     },
     async (req) => deps.files.delete(nsContext(req), req.body.path),
@@ -116,7 +124,11 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       if (typeof inm === 'string' && etagListMatches(inm, file.etag, true)) {
         // The client's copy is current (RFC 9110 §13.1.2: weak comparison): no body.
         closeFd(file.fd);
-        return reply.code(304).header('etag', file.etag).header('last-modified', new Date(file.modifiedMs).toUTCString()).send();
+        return reply
+          .code(304)
+          .header('etag', file.etag)
+          .header('last-modified', new Date(file.modifiedMs).toUTCString())
+          .send();
       }
       if (file.length <= SMALL_BODY) {
         // One buffer: the head and the body leave in one write. Its length is what was read (the file may
@@ -128,7 +140,10 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       const { fd } = file;
       reply.hijack();
       try {
-        reply.raw.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...downloadHeaders(file, file.length) });
+        reply.raw.writeHead(200, {
+          ...(reply.getHeaders() as OutgoingHttpHeaders),
+          ...downloadHeaders(file, file.length),
+        });
       } catch (err) {
         closeFd(fd);
         throw err;
@@ -163,7 +178,13 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         const len = req.headers['content-length'];
         const declared = len !== undefined && /^\d+$/.test(len) ? Number(len) : null;
         const body = (req.body as Readable | undefined) ?? (req.raw as Readable);
-        const { etag, ...result } = await deps.files.upload(ctx, filesPathParam(req.raw.url ?? ''), body, declared, writeConditions(req));
+        const { etag, ...result } = await deps.files.upload(
+          ctx,
+          filesPathParam(req.raw.url ?? ''),
+          body,
+          declared,
+          writeConditions(req),
+        );
         reply.header('etag', etag);
         return result;
       },
@@ -179,10 +200,16 @@ export async function fileRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         headers: nsHeader,
         querystring: {
           type: 'object',
-          properties: { path: { type: 'string', default: 'workspace/' }, recursive: { type: 'boolean', default: false } },
+          properties: {
+            path: { type: 'string', default: 'workspace/' },
+            recursive: { type: 'boolean', default: false },
+          },
         },
         response: {
-          200: { type: 'object', properties: { entries: { type: 'array', items: listEntry }, truncated: { type: 'boolean' } } },
+          200: {
+            type: 'object',
+            properties: { entries: { type: 'array', items: listEntry }, truncated: { type: 'boolean' } },
+          },
           ...errors(400, 401, 403, 404, 422),
         },
       },

@@ -57,7 +57,10 @@ export async function keyRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
         summary: 'List active keys',
         tags: ['keys'],
         params: workspaceParams,
-        response: { 200: { type: 'object', properties: { keys: { type: 'array', items: keyView } } }, ...errors(401, 403, 404) },
+        response: {
+          200: { type: 'object', properties: { keys: { type: 'array', items: keyView } } },
+          ...errors(401, 403, 404),
+        },
       },
     },
     async (req) => {
@@ -72,7 +75,11 @@ export async function keyRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       schema: {
         summary: 'Revoke a key (effective immediately)',
         tags: ['keys'],
-        params: { type: 'object', properties: { ws: { type: 'string' }, key_id: { type: 'string' } }, required: ['ws', 'key_id'] },
+        params: {
+          type: 'object',
+          properties: { ws: { type: 'string' }, key_id: { type: 'string' } },
+          required: ['ws', 'key_id'],
+        },
         response: {
           200: { type: 'object', properties: { key_id: { type: 'string' }, revoked: { type: 'boolean' } } },
           ...errors(401, 403, 404),

@@ -54,7 +54,9 @@ export const mcpRoutes: RoutePlugin = async (app: FastifyInstance, deps: AppCont
         req.log.error({ err }, 'mcp request failed');
         if (!reply.raw.headersSent) {
           reply.raw.writeHead(500, { 'content-type': 'application/json' });
-          reply.raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }));
+          reply.raw.end(
+            JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }),
+          );
         }
       }
     },
@@ -66,7 +68,11 @@ export const mcpRoutes: RoutePlugin = async (app: FastifyInstance, deps: AppCont
     reply
       .code(405)
       .header('allow', 'POST')
-      .send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; use POST.' }, id: null });
+      .send({
+        jsonrpc: '2.0',
+        error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; use POST.' },
+        id: null,
+      });
   app.get('/mcp', { schema: { summary: 'Not supported (stateless MCP endpoint): 405', tags: ['mcp'] } }, notAllowed);
   app.delete('/mcp', { schema: { summary: 'Not supported (stateless MCP endpoint): 405', tags: ['mcp'] } }, notAllowed);
 };

@@ -21,7 +21,11 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } },
           503: {
             type: 'object',
-            properties: { status: { type: 'string', enum: ['unavailable'] }, detail: { type: 'string' }, code: { type: 'string' } },
+            properties: {
+              status: { type: 'string', enum: ['unavailable'] },
+              detail: { type: 'string' },
+              code: { type: 'string' },
+            },
           },
         },
       },
@@ -30,7 +34,11 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       const h = await deps.health();
       if (!h.ok) {
         reply.header('retry-after', String(RETRY_AFTER_S));
-        return reply.code(503).send({ status: 'unavailable', detail: 'The server cannot serve requests right now; retry shortly', code: 'unavailable' });
+        return reply.code(503).send({
+          status: 'unavailable',
+          detail: 'The server cannot serve requests right now; retry shortly',
+          code: 'unavailable',
+        });
       }
       return { status: 'ok' };
     },
@@ -47,19 +55,32 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     cgroups: {
       type: ['object', 'null'],
       description: 'Per-exec cgroups: `v1`, `v2` or `none`, the controllers applied, and what is missing',
-      properties: { mode: { type: 'string' }, controllers: { type: 'array', items: { type: 'string' } }, missing: { type: 'array', items: { type: 'string' } } },
+      properties: {
+        mode: { type: 'string' },
+        controllers: { type: 'array', items: { type: 'string' } },
+        missing: { type: 'array', items: { type: 'string' } },
+      },
     },
     warm_sandboxes: {
       type: 'object',
       description:
-        "Warm namespace sandboxes on this node: how many run, how many hold no command, the most kept idle, and how long an idle one is kept (ms)",
-      properties: { running: { type: 'integer' }, idle: { type: 'integer' }, max: { type: 'integer' }, idle_ms: { type: 'integer' } },
+        'Warm namespace sandboxes on this node: how many run, how many hold no command, the most kept idle, and how long an idle one is kept (ms)',
+      properties: {
+        running: { type: 'integer' },
+        idle: { type: 'integer' },
+        max: { type: 'integer' },
+        idle_ms: { type: 'integer' },
+      },
     },
     change_tracking: {
       type: ['object', 'null'],
       description:
-        "What commands change in the trees, as events: `fanotify` (every change, attributed to its command), `scan` (one-shot execs compared before/after, bounded; background processes not tracked) or `off`; `limits` says what is not recorded",
-      properties: { mode: { type: 'string' }, limits: { type: 'array', items: { type: 'string' } }, max_per_command: { type: 'integer' } },
+        'What commands change in the trees, as events: `fanotify` (every change, attributed to its command), `scan` (one-shot execs compared before/after, bounded; background processes not tracked) or `off`; `limits` says what is not recorded',
+      properties: {
+        mode: { type: 'string' },
+        limits: { type: 'array', items: { type: 'string' } },
+        max_per_command: { type: 'integer' },
+      },
     },
     disk: {
       type: ['object', 'null'],
@@ -72,7 +93,8 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     '/v1/admin/health',
     {
       schema: {
-        summary: 'Health details (ours, admin key): database, data volume, disk space, exec sandbox and cgroups, version',
+        summary:
+          'Health details (ours, admin key): database, data volume, disk space, exec sandbox and cgroups, version',
         tags: ['meta'],
         response: {
           200: { type: 'object', properties: details },
@@ -95,12 +117,19 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         // Host paths (the cgroup parent directory) stay out: the schema lists what is shown.
         cgroups: 'cgroups' in h.exec ? h.exec.cgroups : null,
         change_tracking: h.exec.changes,
-        warm_sandboxes: { running: h.exec.warm.running, idle: h.exec.warm.idle, max: h.exec.warm.max, idle_ms: h.exec.warm.idleMs },
+        warm_sandboxes: {
+          running: h.exec.warm.running,
+          idle: h.exec.warm.idle,
+          max: h.exec.warm.max,
+          idle_ms: h.exec.warm.idleMs,
+        },
         disk: h.disk,
       };
       if (h.ok) return body;
       reply.header('retry-after', String(RETRY_AFTER_S));
-      return reply.code(503).send({ ...body, detail: `database ${h.database}; volume ${h.volume}`, code: 'unavailable' });
+      return reply
+        .code(503)
+        .send({ ...body, detail: `database ${h.database}; volume ${h.volume}`, code: 'unavailable' });
     },
   );
 

@@ -56,7 +56,11 @@ export async function namespaceRoutes(app: FastifyInstance, deps: AppDeps): Prom
       schema: {
         summary: 'Delete a namespace, its files and its snapshots (admin; ours)',
         tags: ['namespaces'],
-        params: { type: 'object', properties: { ws: { type: 'string' }, ns: { type: 'string' } }, required: ['ws', 'ns'] },
+        params: {
+          type: 'object',
+          properties: { ws: { type: 'string' }, ns: { type: 'string' } },
+          required: ['ws', 'ns'],
+        },
         response: {
           200: { type: 'object', properties: { namespace: { type: 'string' }, deleted: { type: 'boolean' } } },
           ...errors(400, 401, 403, 404),

@@ -64,12 +64,18 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
             },
           },
           response: {
-            200: { type: 'object', properties: { processes: { type: 'array', items: processView } }, required: ['processes'] },
+            200: {
+              type: 'object',
+              properties: { processes: { type: 'array', items: processView } },
+              required: ['processes'],
+            },
             ...errors(400, 401, 403, 422),
           },
         },
       },
-      async (req) => ({ processes: await service.list(nsContext(req), req.query.state ?? null, req.query.limit ?? 100) }),
+      async (req) => ({
+        processes: await service.list(nsContext(req), req.query.state ?? null, req.query.limit ?? 100),
+      }),
     );
 
     app.get<{ Params: IdParams }>(
@@ -88,15 +94,19 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
 
     // stdin takes raw bytes or JSON: this context adds a raw parser for application/octet-stream.
     await app.register(async (raw) => {
-      raw.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_STDIN_BYTES }, (_req, body, done) =>
-        done(null, body),
+      raw.addContentTypeParser(
+        'application/octet-stream',
+        { parseAs: 'buffer', bodyLimit: MAX_STDIN_BYTES },
+        (_req, body, done) => done(null, body),
       );
       raw.post<{ Params: IdParams; Body: Buffer | { data?: unknown; close?: unknown } | undefined }>(
         '/v1/processes/:id/stdin',
         {
           schema: {
-            summary: "Write to a background process's stdin: raw bytes (application/octet-stream) or JSON {data, close?}",
-            description: '409 conflict when stdin is closed, the process has exited, 1 MiB already waits unread, or it runs on another cluster node that does not answer within 5 s.',
+            summary:
+              "Write to a background process's stdin: raw bytes (application/octet-stream) or JSON {data, close?}",
+            description:
+              '409 conflict when stdin is closed, the process has exited, 1 MiB already waits unread, or it runs on another cluster node that does not answer within 5 s.',
             tags: ['processes'],
             headers: nsHeader,
             params: processParams,
@@ -104,7 +114,11 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
             response: {
               200: {
                 type: 'object',
-                properties: { process_id: { type: 'string' }, written: { type: 'integer' }, stdin_open: { type: 'boolean' } },
+                properties: {
+                  process_id: { type: 'string' },
+                  written: { type: 'integer' },
+                  stdin_open: { type: 'boolean' },
+                },
                 required: ['process_id', 'written', 'stdin_open'],
               },
               ...errors(400, 401, 403, 404, 409, 413, 415, 422),
@@ -122,12 +136,17 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
           if (Buffer.isBuffer(body)) {
             data = body;
           } else if (body && typeof body === 'object') {
-            if (body.data !== undefined && typeof body.data !== 'string') throw new AppError('validation_failed', 'body field "data" must be a string');
-            if (body.close !== undefined && typeof body.close !== 'boolean') throw new AppError('validation_failed', 'body field "close" must be a boolean');
+            if (body.data !== undefined && typeof body.data !== 'string')
+              throw new AppError('validation_failed', 'body field "data" must be a string');
+            if (body.close !== undefined && typeof body.close !== 'boolean')
+              throw new AppError('validation_failed', 'body field "close" must be a boolean');
             data = Buffer.from((body.data as string | undefined) ?? '', 'utf8');
             close = body.close === true;
           } else {
-            throw new AppError('validation_failed', 'Send the bytes as application/octet-stream, or JSON {"data": "...", "close": false}');
+            throw new AppError(
+              'validation_failed',
+              'Send the bytes as application/octet-stream, or JSON {"data": "...", "close": false}',
+            );
           }
           if (data.length > MAX_STDIN_BYTES) throw new AppError('payload_too_large', 'A stdin write is at most 1 MiB.');
           return service.writeStdin(ctx, req.params.id, data, close);
@@ -169,7 +188,11 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
           response: {
             200: {
               type: 'object',
-              properties: { process_id: { type: 'string' }, signal: { type: 'string' }, delivered: { type: 'boolean' } },
+              properties: {
+                process_id: { type: 'string' },
+                signal: { type: 'string' },
+                delivered: { type: 'boolean' },
+              },
               required: ['process_id', 'signal', 'delivered'],
             },
             ...errors(400, 401, 403, 404, 409, 422),
@@ -183,13 +206,16 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
       '/v1/processes/:id/wait',
       {
         schema: {
-          summary: 'Wait for a background process to exit (long-poll): the process once exited, or after the timeout still running',
+          summary:
+            'Wait for a background process to exit (long-poll): the process once exited, or after the timeout still running',
           tags: ['processes'],
           headers: nsHeader,
           params: processParams,
           querystring: {
             type: 'object',
-            properties: { timeout: { type: 'number', minimum: 0, maximum: 60, default: 30, description: 'Seconds (≤ 60)' } },
+            properties: {
+              timeout: { type: 'number', minimum: 0, maximum: 60, default: 30, description: 'Seconds (≤ 60)' },
+            },
           },
           response: { 200: processView, ...errors(400, 401, 403, 404, 422) },
         },
@@ -205,7 +231,8 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
       '/v1/processes/:id/output',
       {
         schema: {
-          summary: 'Output of a background process from a byte offset (JSON, or raw bytes with Accept: application/octet-stream)',
+          summary:
+            'Output of a background process from a byte offset (JSON, or raw bytes with Accept: application/octet-stream)',
           description:
             'An offset below the retained start reads from the retained start (offset says where; dropped_bytes is the gap). Raw answers carry X-Trove-Offset, X-Trove-Next-Offset, X-Trove-Eof and X-Trove-Dropped-Bytes.',
           tags: ['processes'],
@@ -244,7 +271,10 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
             .send(slice.data);
         }
         // JSON text: a character cut at the end waits for the next read unless nothing follows.
-        const enc = slice.data.length === 0 ? { data: '', encoding: 'utf-8' as const, bytes: 0 } : (encodeChunk(slice.data, !final) ?? base64Chunk(slice.data));
+        const enc =
+          slice.data.length === 0
+            ? { data: '', encoding: 'utf-8' as const, bytes: 0 }
+            : (encodeChunk(slice.data, !final) ?? base64Chunk(slice.data));
         const next = slice.offset + enc.bytes;
         return {
           process_id: req.params.id,
@@ -263,7 +293,8 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
       '/v1/processes/:id/stream',
       {
         schema: {
-          summary: 'Live output of a background process: SSE (default) or NDJSON (Accept: application/x-ndjson), then its exit',
+          summary:
+            'Live output of a background process: SSE (default) or NDJSON (Accept: application/x-ndjson), then its exit',
           description:
             'SSE events `stdout`/`stderr` with data {offset, data, encoding} and id "<stdout next>:<stderr next>", then `exit` with the process object; `: heartbeat` comments every 15 s. Last-Event-ID resumes exactly after what was delivered (it overrides the query offsets). NDJSON lines {"type":"stdout"|"stderr", offset, data, encoding}, then {"type":"exit","process":{…}}; empty lines are heartbeats.',
           tags: ['processes'],
@@ -277,13 +308,20 @@ export function processRoutes(service: ProcessService, streams: ProcessStreams) 
             },
           },
           produces: ['text/event-stream', 'application/x-ndjson'],
-          response: { 200: { description: 'text/event-stream or application/x-ndjson', type: 'string' }, ...errors(400, 401, 403, 404, 422) },
+          response: {
+            200: { description: 'text/event-stream or application/x-ndjson', type: 'string' },
+            ...errors(400, 401, 403, 404, 422),
+          },
         },
       },
       async (req, reply) => {
         const ctx = nsContext(req);
         const resume = parseResumeId(req.headers['last-event-id']);
-        if (resume === 'invalid') throw new AppError('bad_request', 'Last-Event-ID must be "<stdout offset>:<stderr offset>" as sent in an event id');
+        if (resume === 'invalid')
+          throw new AppError(
+            'bad_request',
+            'Last-Event-ID must be "<stdout offset>:<stderr offset>" as sent in an event id',
+          );
         // 404 before the stream starts.
         await service.find(ctx, req.params.id);
         const offsets = resume ?? { stdout: req.query.stdout_offset ?? 0, stderr: req.query.stderr_offset ?? 0 };

@@ -25,7 +25,10 @@ export const processView = {
     stdin_open: { type: 'boolean' },
     stdout_bytes: { type: 'integer', description: 'Bytes written so far (offsets run up to this)' },
     stderr_bytes: { type: 'integer' },
-    stdout_dropped_bytes: { type: 'integer', description: 'Oldest bytes no longer retained (TROVE_PROCESS_OUTPUT_BYTES ring)' },
+    stdout_dropped_bytes: {
+      type: 'integer',
+      description: 'Oldest bytes no longer retained (TROVE_PROCESS_OUTPUT_BYTES ring)',
+    },
     stderr_dropped_bytes: { type: 'integer' },
   },
   required: [
@@ -59,12 +62,16 @@ export const startBody = {
   type: 'object',
   properties: {
     command: { type: 'string', minLength: 1, maxLength: 1024 * 1024 },
-    stdin: { type: ['string', 'null'], description: 'UTF-8 text written first, at most 1 MiB; stdin then stays open unless close_stdin' },
+    stdin: {
+      type: ['string', 'null'],
+      description: 'UTF-8 text written first, at most 1 MiB; stdin then stays open unless close_stdin',
+    },
     close_stdin: { type: 'boolean', description: 'Close stdin after `stdin` (or at once)' },
     timeout_ms: {
       type: ['integer', 'null'],
       minimum: 1,
-      description: 'Wall-clock limit (exit_reason timeout, exit_code 124); null/absent = none; capped by TROVE_PROCESS_MAX_TIMEOUT_MS',
+      description:
+        'Wall-clock limit (exit_reason timeout, exit_code 124); null/absent = none; capped by TROVE_PROCESS_MAX_TIMEOUT_MS',
     },
     env: {
       type: ['object', 'null'],
@@ -94,7 +101,10 @@ export const outputView = {
   properties: {
     process_id: { type: 'string' },
     stream: { type: 'string', enum: ['stdout', 'stderr'] },
-    offset: { type: 'integer', description: 'Offset of data: the one asked for, or the retained start when that is gone' },
+    offset: {
+      type: 'integer',
+      description: 'Offset of data: the one asked for, or the retained start when that is gone',
+    },
     next_offset: { type: 'integer' },
     data: { type: 'string' },
     encoding: { type: 'string', enum: ['utf-8', 'base64'] },

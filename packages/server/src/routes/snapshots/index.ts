@@ -151,7 +151,8 @@ export function snapshotRoutes(service: SnapshotService) {
         '/v1/snapshots/import',
         {
           schema: {
-            summary: 'Create a snapshot from an uploaded tar (validated exactly like a restore, stored in our own format)',
+            summary:
+              'Create a snapshot from an uploaded tar (validated exactly like a restore, stored in our own format)',
             tags: ['snapshots'],
             headers: nsHeader,
             querystring: {

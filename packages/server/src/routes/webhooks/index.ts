@@ -75,7 +75,10 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
     );
 
     // A static segment wins over `:webhook_id` in the router, so "stream" is never taken for an id.
-    app.get<{ Params: WsParams; Querystring: { namespace?: string; types?: string; source?: string; heartbeat?: number } }>(
+    app.get<{
+      Params: WsParams;
+      Querystring: { namespace?: string; types?: string; source?: string; heartbeat?: number };
+    }>(
       `${base}/stream`,
       {
         schema: {
@@ -90,8 +93,16 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
             properties: {
               namespace: { type: 'string', description: 'Ours: only this namespace' },
               types: { type: 'string', description: 'Ours: comma-separated event types' },
-              source: { type: 'string', description: 'Ours: comma-separated data.source values (exec, api, write, upload)' },
-              heartbeat: { type: 'integer', minimum: 1, maximum: 60, description: 'Ours: seconds between pings (default 15)' },
+              source: {
+                type: 'string',
+                description: 'Ours: comma-separated data.source values (exec, api, write, upload)',
+              },
+              heartbeat: {
+                type: 'integer',
+                minimum: 1,
+                maximum: 60,
+                description: 'Ours: seconds between pings (default 15)',
+              },
             },
           },
           response: {
@@ -104,7 +115,8 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
         const { auth } = req;
         requireWorkspace(auth, req.params.ws);
         let namespace: string | null = null;
-        if (req.query.namespace !== undefined && req.query.namespace !== '') namespace = validateNamespaceName(req.query.namespace);
+        if (req.query.namespace !== undefined && req.query.namespace !== '')
+          namespace = validateNamespaceName(req.query.namespace);
         if (auth.namespace !== null) {
           if (namespace !== null && namespace !== auth.namespace) {
             throw new AppError('namespace_forbidden', `This key is locked to namespace "${auth.namespace}"`);
@@ -211,7 +223,12 @@ export function webhookRoutes(service: WebhookService, streams: EventStreams): R
           querystring: {
             type: 'object',
             properties: {
-              limit: { type: 'integer', minimum: 1, default: 20, description: 'Default 20; values above 100 are capped' },
+              limit: {
+                type: 'integer',
+                minimum: 1,
+                default: 20,
+                description: 'Default 20; values above 100 are capped',
+              },
               status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
             },
           },

@@ -21,7 +21,11 @@ export const webhookView = {
   properties: {
     webhook_id: { type: 'string' },
     url: { type: 'string' },
-    events: { type: 'array', items: { type: 'string' }, description: '["*"] for every type (including future ones), or a list of types' },
+    events: {
+      type: 'array',
+      items: { type: 'string' },
+      description: '["*"] for every type (including future ones), or a list of types',
+    },
     namespace: { ...nullableString, description: 'Only events of this namespace (null: all)' },
     sources: {
       type: ['array', 'null'],
@@ -88,7 +92,10 @@ export const createBody = {
 export const updateBody = {
   type: 'object',
   properties: {
-    enabled: { type: 'boolean', description: 'true re-enables an auto-disabled endpoint and resets its failure streak' },
+    enabled: {
+      type: 'boolean',
+      description: 'true re-enables an auto-disabled endpoint and resets its failure streak',
+    },
     ...filterProperties,
   },
 } as const;

@@ -33,7 +33,10 @@ export async function workspaceRoutes(app: FastifyInstance, deps: AppDeps): Prom
     },
     async (req, reply) => {
       if (!deps.config.allowSignup) {
-        throw new AppError('signup_disabled', 'Signup is disabled on this server (the operator can set TROVE_ALLOW_SIGNUP=1)');
+        throw new AppError(
+          'signup_disabled',
+          'Signup is disabled on this server (the operator can set TROVE_ALLOW_SIGNUP=1)',
+        );
       }
       const ws = await deps.workspaces.create(req.body.name);
       req.log.info({ workspace_id: ws.workspace_id }, 'workspace created by signup');

@@ -159,7 +159,9 @@ export function diffFingerprints(before: Fingerprint, after: Fingerprint): strin
       deleted.push(`${rel}: DELETED (was a ${b.type}, ${b.size} bytes)`);
       continue;
     }
-    const changes = FIELDS.filter(([k]) => a[k] !== b[k]).map(([k, name]) => `${name} ${String(b[k])} -> ${String(a[k])}`);
+    const changes = FIELDS.filter(([k]) => a[k] !== b[k]).map(
+      ([k, name]) => `${name} ${String(b[k])} -> ${String(a[k])}`,
+    );
     if (changes.length > 0) changed.push(`${rel}: CHANGED (${changes.join(', ')})`);
   }
   for (const [rel, a] of after) {
@@ -254,7 +256,15 @@ export class Race {
     this.bind();
     const rel = (v: Victim) => relative(evilDir, v.dir);
     const [same, other, host] = victims as [Victim, Victim, Victim];
-    this.targets = [same.dir, host.dir, other.dir, rel(same), rel(host), rel(other), '../'.repeat(40) + host.dir.slice(1)];
+    this.targets = [
+      same.dir,
+      host.dir,
+      other.dir,
+      rel(same),
+      rel(host),
+      rel(other),
+      '../'.repeat(40) + host.dir.slice(1),
+    ];
   }
 
   private bind(): void {
@@ -285,7 +295,11 @@ export class Race {
       expect(res.status, `setup: POST /write ${path}: ${await res.clone().text()}`).toBe(200);
     };
 
-    const signup = await fetch(`${server.baseUrl}/v1/workspaces`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'other' }) });
+    const signup = await fetch(`${server.baseUrl}/v1/workspaces`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ name: 'other' }),
+    });
     const signupBody = await signup.text();
     expect(signup.status, `setup: signup of a second workspace: ${signupBody}`).toBe(201);
     const other = JSON.parse(signupBody) as { workspace_id: string; api_key: string };
@@ -370,7 +384,12 @@ export class Race {
 
   post(label: string, path: string, body: unknown, as: 'evil' | 'admin' = 'evil'): Promise<Response> {
     if (body === undefined) return this.request(label, path, { method: 'POST' }, as);
-    return this.request(label, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, as);
+    return this.request(
+      label,
+      path,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+      as,
+    );
   }
 
   /** Records a problem when `bytes` hold any victim's content or name. */
@@ -548,7 +567,8 @@ export class Race {
       if (this.count(label, 200, 299) === 0) lines.push(`${label} never succeeded: the race did not exercise it`);
     }
     for (const [name, s] of this.stats) {
-      if (s.swaps < MIN_SWAPS) lines.push(`the ${name} exchanged d and l only ${s.swaps} times: the attack did not run`);
+      if (s.swaps < MIN_SWAPS)
+        lines.push(`the ${name} exchanged d and l only ${s.swaps} times: the attack did not run`);
     }
     const errors = this.serverErrors();
     if (errors.length > 0) {
@@ -571,10 +591,17 @@ export class Race {
     for (const line of this.server.output().split('\n')) {
       if (!line.startsWith('{')) continue;
       try {
-        const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string; code?: string; stack?: string } };
+        const entry = JSON.parse(line) as {
+          level?: number;
+          msg?: string;
+          err?: { message?: string; code?: string; stack?: string };
+        };
         if ((entry.level ?? 0) < 50) continue;
         // The first frame past the syscall wrappers says which operation failed.
-        const frames = (entry.err?.stack ?? '').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('at '));
+        const frames = (entry.err?.stack ?? '')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l.startsWith('at '));
         const where = frames.find((f) => !/\/tree\/sys\.|node:internal|new Promise/.test(f)) ?? frames[0] ?? '';
         const key = `${entry.msg ?? ''}: ${entry.err?.message ?? ''}${where ? ` (${where})` : ''}`;
         seen.set(key, (seen.get(key) ?? 0) + 1);
@@ -582,7 +609,10 @@ export class Race {
         /* not a log line */
       }
     }
-    return [...seen].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, n]) => `×${n} ${k}`);
+    return [...seen]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10)
+      .map(([k, n]) => `×${n} ${k}`);
   }
 
   /** Ends the attackers (if a test failed half-way), the server and the temp directories. */
@@ -597,7 +627,12 @@ export class Race {
 }
 
 /** Polls `cond` (every few ms) until it holds; `failed` ends the wait early with a reason. */
-export async function waitFor(cond: () => boolean, failed: () => string | null, what: string, timeoutMs = READY_WAIT_MS): Promise<void> {
+export async function waitFor(
+  cond: () => boolean,
+  failed: () => string | null,
+  what: string,
+  timeoutMs = READY_WAIT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     const reason = failed();

@@ -16,29 +16,39 @@ async function list(race: Race, op: string, path: string): Promise<void> {
   if (r.status !== 200) return;
   for (const e of (JSON.parse(r.text) as Listing).entries) {
     if (e.size_bytes !== null && e.size_bytes >= 1000) {
-      race.problem(`${op}: lists ${e.path} with ${e.size_bytes} bytes, a victim's file (the namespace's own are a few bytes)`);
+      race.problem(
+        `${op}: lists ${e.path} with ${e.size_bytes} bytes, a victim's file (the namespace's own are a few bytes)`,
+      );
     }
   }
 }
 
 describe('race: recursive listings over a directory swapped with a symlink', () => {
-  it('GET /v1/files?path=workspace/d&recursive=true lists nothing outside the namespace', { timeout: raceTimeout() }, async () => {
-    await withRace(await startServer(raceServerOptions()), async (race) => {
-      await race.startSandboxAttacker();
-      await race.startHostAttacker();
-      const op = 'GET /v1/files?path=workspace/d&recursive=true';
-      await race.drive(ITERATIONS, 4, () => list(race, op, 'workspace/d'));
-      await race.finish([op]);
-    });
-  });
+  it(
+    'GET /v1/files?path=workspace/d&recursive=true lists nothing outside the namespace',
+    { timeout: raceTimeout() },
+    async () => {
+      await withRace(await startServer(raceServerOptions()), async (race) => {
+        await race.startSandboxAttacker();
+        await race.startHostAttacker();
+        const op = 'GET /v1/files?path=workspace/d&recursive=true';
+        await race.drive(ITERATIONS, 4, () => list(race, op, 'workspace/d'));
+        await race.finish([op]);
+      });
+    },
+  );
 
-  it('GET /v1/files?path=workspace/&recursive=true lists nothing outside the namespace', { timeout: raceTimeout() }, async () => {
-    await withRace(await startServer(raceServerOptions()), async (race) => {
-      await race.startSandboxAttacker();
-      await race.startHostAttacker();
-      const op = 'GET /v1/files?path=workspace/&recursive=true';
-      await race.drive(ITERATIONS, 4, () => list(race, op, 'workspace/'));
-      await race.finish([op]);
-    });
-  });
+  it(
+    'GET /v1/files?path=workspace/&recursive=true lists nothing outside the namespace',
+    { timeout: raceTimeout() },
+    async () => {
+      await withRace(await startServer(raceServerOptions()), async (race) => {
+        await race.startSandboxAttacker();
+        await race.startHostAttacker();
+        const op = 'GET /v1/files?path=workspace/&recursive=true';
+        await race.drive(ITERATIONS, 4, () => list(race, op, 'workspace/'));
+        await race.finish([op]);
+      });
+    },
+  );
 });

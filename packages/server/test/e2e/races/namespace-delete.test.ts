@@ -34,7 +34,12 @@ describe('race: namespace delete over a directory swapped with a symlink', () =>
           () => null,
           `the attacker to swap in namespace evil (iteration ${i})`,
         );
-        const r = await race.request(op, `/v1/workspaces/${race.workspaceId}/namespaces/evil`, { method: 'DELETE' }, 'admin');
+        const r = await race.request(
+          op,
+          `/v1/workspaces/${race.workspaceId}/namespaces/evil`,
+          { method: 'DELETE' },
+          'admin',
+        );
         expect(r.status, `${op}: ${r.text}`).toBe(200);
       }
       await race.finish([op], ROUNDS);

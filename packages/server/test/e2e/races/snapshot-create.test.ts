@@ -23,7 +23,7 @@ describe('race: snapshot create over a directory swapped with a symlink', () => 
         race.scan(`the archive of ${id}`, archive);
         if (archive.includes('evil x\n')) own++;
       });
-      if (own === 0) race.problem('no archive held the namespace\'s own d/sub/x: the capture did not run');
+      if (own === 0) race.problem("no archive held the namespace's own d/sub/x: the capture did not run");
       await race.finish([op]);
     });
   });

@@ -15,18 +15,22 @@ import { raceServerOptions, raceTimeout, withRace } from './harness.js';
 const ROUNDS = 250;
 
 describe('race: snapshot restore over a directory swapped with a symlink', () => {
-  it('POST /v1/snapshots/{id}/restore removes and writes nothing outside the namespace', { timeout: raceTimeout(ROUNDS, 1500) }, async () => {
-    await withRace(await startServer(raceServerOptions()), async (race) => {
-      // Taken before any attack: d is the real directory, l the link.
-      const snap = await race.post('setup: POST /v1/snapshots', '/v1/snapshots', { label: 'd and l' });
-      expect(snap.status, snap.text).toBe(200);
-      const id = (JSON.parse(snap.text) as { snapshot_id: string }).snapshot_id;
-      await race.startHostAttacker();
-      const op = 'POST /v1/snapshots/{id}/restore';
-      await race.drive(ROUNDS, 2, async () => {
-        await race.post(op, `/v1/snapshots/${id}/restore`, undefined);
+  it(
+    'POST /v1/snapshots/{id}/restore removes and writes nothing outside the namespace',
+    { timeout: raceTimeout(ROUNDS, 1500) },
+    async () => {
+      await withRace(await startServer(raceServerOptions()), async (race) => {
+        // Taken before any attack: d is the real directory, l the link.
+        const snap = await race.post('setup: POST /v1/snapshots', '/v1/snapshots', { label: 'd and l' });
+        expect(snap.status, snap.text).toBe(200);
+        const id = (JSON.parse(snap.text) as { snapshot_id: string }).snapshot_id;
+        await race.startHostAttacker();
+        const op = 'POST /v1/snapshots/{id}/restore';
+        await race.drive(ROUNDS, 2, async () => {
+          await race.post(op, `/v1/snapshots/${id}/restore`, undefined);
+        });
+        await race.finish([op], ROUNDS);
       });
-      await race.finish([op], ROUNDS);
-    });
-  });
+    },
+  );
 });

@@ -20,16 +20,20 @@ describe('race: writes under a directory swapped with a symlink', () => {
     });
   });
 
-  it('PUT /files/d/new-N/deeper/x creates and chowns nothing outside the namespace', { timeout: raceTimeout() }, async () => {
-    await withRace(await startServer(raceServerOptions()), async (race) => {
-      await race.startSandboxAttacker();
-      await race.startHostAttacker();
-      const op = 'PUT /files/d/new-N/deeper/x';
-      // A new parent pair every time: each upload creates (and chowns) two directories below `d`.
-      await race.drive(ITERATIONS, 4, async (i) => {
-        await race.request(op, `/files/d/new-${i}/deeper/x`, { method: 'PUT', body: `evil upload ${i}\n` });
+  it(
+    'PUT /files/d/new-N/deeper/x creates and chowns nothing outside the namespace',
+    { timeout: raceTimeout() },
+    async () => {
+      await withRace(await startServer(raceServerOptions()), async (race) => {
+        await race.startSandboxAttacker();
+        await race.startHostAttacker();
+        const op = 'PUT /files/d/new-N/deeper/x';
+        // A new parent pair every time: each upload creates (and chowns) two directories below `d`.
+        await race.drive(ITERATIONS, 4, async (i) => {
+          await race.request(op, `/files/d/new-${i}/deeper/x`, { method: 'PUT', body: `evil upload ${i}\n` });
+        });
+        await race.finish([op]);
       });
-      await race.finish([op]);
-    });
-  });
+    },
+  );
 });
