@@ -148,6 +148,8 @@ describe('webhooks', () => {
       url: `${receiver.url}/hooks`,
       events: ['file.written'],
       namespace: null,
+      // Any source (the files API's changes and commands' alike).
+      sources: null,
       description: 'sdk test',
       enabled: true,
       createdAt: expect.any(String),

@@ -20,6 +20,8 @@ export const newWorkspaceId = () => 'ws-' + randomBytes(8).toString('hex');
 export const newKeyId = () => 'key-' + randomBytes(8).toString('hex');
 export const newWebhookId = () => 'wh-' + randomBytes(8).toString('hex');
 export const newSnapshotId = () => 'snap-' + randomBytes(12).toString('hex');
+/** A one-shot exec's id: in its `exec.completed` and in the change events of what it did. */
+export const newExecId = (): string => 'exec-' + randomBytes(12).toString('hex');
 export const newEventId = () => 'evt-' + randomBytes(12).toString('hex');
 export const newDeliveryId = () => 'dlv-' + randomBytes(12).toString('hex');
 /**

@@ -18,7 +18,6 @@
  * a background process's changes go out per window (windowMs) while it runs.
  */
 import { realpathSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import type { EventService, EmitInput } from '../events/service.js';
 import type { NamespaceService } from '../services/namespaces.js';
 import type { CgroupSlot } from '../sandbox/cgroups.js';
@@ -85,8 +84,6 @@ interface Log {
   warn(obj: object | string, msg?: string): void;
   error(obj: object | string, msg?: string): void;
 }
-
-export const newExecId = (): string => 'exec-' + randomBytes(12).toString('hex');
 
 /** Paths one unit holds at most while coalescing (its memory bound), whatever the cap. */
 const MAX_HELD = 200_000;

@@ -59,7 +59,8 @@ import { CappedOutput } from './output.js';
 import { MAX_INLINE_COMMAND_BYTES, buildScript, type ScriptLimits } from './script.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { WarmSandboxes, type WarmHandle, type WarmLease } from './warm.js';
-import { newExecId, type ChangeHooks, type ChangeTrackingStatus, type ChangeUnit } from '../changes/tracker.js';
+import type { ChangeHooks, ChangeTrackingStatus, ChangeUnit } from '../changes/tracker.js';
+import { newExecId } from '../ids.js';
 
 export interface ExecOptions {
   /** Wall clock per exec (TROVE_EXEC_TIMEOUT_MS, default 30000). */

@@ -162,7 +162,7 @@ const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
  */
 export function transpileSandboxCode(out: string): string {
   const code = join(out, 'code');
-  for (const rel of ['errors.ts', ...readdirSync(join(srcDir, 'sandbox')).map((n) => `sandbox/${n}`)]) {
+  for (const rel of ['errors.ts', 'ids.ts', ...readdirSync(join(srcDir, 'sandbox')).map((n) => `sandbox/${n}`)]) {
     if (!rel.endsWith('.ts')) continue;
     const js = ts.transpileModule(readFileSync(join(srcDir, rel), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },

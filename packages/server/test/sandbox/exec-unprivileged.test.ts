@@ -108,6 +108,8 @@ time.sleep(2)
       mode: 'bubblewrap',
       cgroups: { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] },
       warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
+      // No change tracker is wired into a bare ExecService.
+      changes: null,
     });
   });
 

@@ -35,6 +35,8 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
       mode: 'bubblewrap',
       cgroups: expect.objectContaining({ mode: expect.any(String) }),
       warm: { running: expect.any(Number), idle: expect.any(Number), max: 256, idleMs: 300_000 },
+      // No change tracker is wired into a bare ExecService.
+      changes: null,
     });
     expect(f.logs.some((l) => l.level === 'info' && l.msg === 'exec sandbox ready (bubblewrap)')).toBe(true);
   });
@@ -416,6 +418,7 @@ describe('exec insecure mode', () => {
         missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'],
       },
       warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
+      changes: null,
     });
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
       expect.stringMatching(/^TROVE_EXEC_INSECURE=1: exec runs commands WITHOUT ANY SANDBOX/),
