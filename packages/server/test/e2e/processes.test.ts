@@ -10,40 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { decodeOutput, errorOf, json, ok, type ProcessOutput as Output } from '../../../../test/helpers/http.js';
+import type { ProcessView as Proc } from '../../src/processes/service.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
 const SKIP = 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
-
-interface Proc {
-  process_id: string;
-  namespace: string;
-  command: string;
-  command_bytes: number;
-  command_truncated: boolean;
-  state: 'running' | 'exited';
-  exit_code: number | null;
-  exit_reason: string | null;
-  signal: string | null;
-  started_at: string;
-  ended_at: string | null;
-  timeout_ms: number | null;
-  stdin_open: boolean;
-  stdout_bytes: number;
-  stderr_bytes: number;
-  stdout_dropped_bytes: number;
-  stderr_dropped_bytes: number;
-}
-
-interface Output {
-  process_id: string;
-  stream: string;
-  offset: number;
-  next_offset: number;
-  data: string;
-  encoding: 'utf-8' | 'base64';
-  dropped_bytes: number;
-  eof: boolean;
-}
 
 interface SseEvent {
   event: string;
@@ -52,25 +23,6 @@ interface SseEvent {
 }
 
 type Rt = ReturnType<typeof api>;
-
-const json = (method: string, body?: unknown, headers: Record<string, string> = {}): RequestInit => ({
-  method,
-  headers: { 'content-type': 'application/json', ...headers },
-  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-});
-
-async function ok<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect([r.status, text]).toEqual([status, text]);
-  return JSON.parse(text) as T;
-}
-
-async function errorOf(res: Response | Promise<Response>): Promise<{ status: number; code: string; detail: string }> {
-  const r = await res;
-  const body = (await r.json()) as { code: string; detail: string };
-  return { status: r.status, code: body.code, detail: body.detail };
-}
 
 /** Reads Server-Sent Events from a response body as they arrive. */
 async function* sse(res: Response): AsyncGenerator<SseEvent> {
@@ -101,10 +53,6 @@ async function* sse(res: Response): AsyncGenerator<SseEvent> {
   }
 }
 
-function decode(o: { data: string; encoding: string }): Buffer {
-  return Buffer.from(o.data, o.encoding === 'base64' ? 'base64' : 'utf8');
-}
-
 async function start(rt: Rt, body: Record<string, unknown>): Promise<Proc> {
   return ok<Proc>(rt('/v1/processes', json('POST', body)), 201);
 }
@@ -125,7 +73,7 @@ async function readAll(
       rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
     );
     first ??= o;
-    parts.push(decode(o));
+    parts.push(decodeOutput(o));
     offset = o.next_offset;
     if (o.eof) return { data: Buffer.concat(parts), first, last: o };
     if (o.data === '') await new Promise((r) => setTimeout(r, 20));
@@ -178,7 +126,7 @@ describe.skipIf(!hasBwrap)(`background processes over HTTP${hasBwrap ? '' : ` ($
     let lastId = '';
     for await (const e of sse(res)) {
       expect(['stdout', 'stderr']).toContain(e.event);
-      if (e.event === 'stdout') got += decode(e.data as Output).toString();
+      if (e.event === 'stdout') got += decodeOutput(e.data as Output).toString();
       lastId = e.id!;
       // Leave in the middle of the first half.
       if (got.split('\n').length > 20) break;
@@ -198,10 +146,10 @@ describe.skipIf(!hasBwrap)(`background processes over HTTP${hasBwrap ? '' : ` ($
     for await (const ev of sse(rejoin)) {
       if (ev.event === 'stdout') {
         expect((ev.data as Output).offset).toBe(o! + Buffer.byteLength(rest));
-        rest += decode(ev.data as Output).toString();
+        rest += decodeOutput(ev.data as Output).toString();
       } else if (ev.event === 'stderr') {
         expect((ev.data as Output).offset).toBe(e! + Buffer.byteLength(err));
-        err += decode(ev.data as Output).toString();
+        err += decodeOutput(ev.data as Output).toString();
       } else if (ev.event === 'exit') exit = ev.data as Proc;
     }
     expect(exit).toMatchObject({ process_id: p.process_id, state: 'exited', exit_code: 0 });
@@ -291,7 +239,7 @@ describe.skipIf(!hasBwrap)(`live one-shot exec${hasBwrap ? '' : ` (${SKIP})`}`, 
     let bytes = 0;
     let exit: Record<string, unknown> | null = null;
     for await (const e of sse(res)) {
-      if (e.event === 'stdout') bytes += decode(e.data as Output).length;
+      if (e.event === 'stdout') bytes += decodeOutput(e.data as Output).length;
       if (e.event === 'exit') exit = e.data as Record<string, unknown>;
     }
     expect(bytes).toBe(100 * 1024);
@@ -353,7 +301,7 @@ describe.skipIf(!hasBwrap)(
                 if (!line.startsWith('{')) continue;
                 const m = JSON.parse(line) as { type?: string; data?: string; encoding?: string; offset?: number };
                 if (typeof m.data === 'string' && m.offset !== undefined) {
-                  const n = decode(m as Output).length;
+                  const n = decodeOutput(m as Output).length;
                   received += n;
                   sinceSample += n;
                 }

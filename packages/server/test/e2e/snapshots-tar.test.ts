@@ -14,19 +14,12 @@ import { gunzipSync } from 'node:zlib';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { HOSTILE_LIMITS, hostileArchives } from '../snapshots/hostile-archives.js';
 import { buildFixtureTree, manifest, pseudoRandom, rawEntry, rmTree } from '../snapshots/support.js';
+import { errorOf, json, ok } from '../../../../test/helpers/http.js';
+import type { SnapshotView as Snapshot } from '../../src/services/snapshots.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const hasGnuTar = spawnSync('tar', ['--version']).stdout?.toString().includes('GNU tar') ?? false;
-
-interface Snapshot {
-  snapshot_id: string;
-  namespace: string;
-  label: string | null;
-  size_bytes: number;
-  file_count: number;
-  created_at: string;
-}
 
 let server: StartedServer;
 let limited: StartedServer;
@@ -48,25 +41,6 @@ afterAll(async () => {
   await Promise.all([server?.close(), limited?.close()]);
   await rmTree(work);
 });
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { 'content-type': 'application/json' },
-  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-});
-
-async function ok<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect([r.status, text]).toEqual([status, text]);
-  return JSON.parse(text) as T;
-}
-
-async function errorOf(res: Response | Promise<Response>): Promise<{ status: number; code: string; detail: string }> {
-  const r = await res;
-  const body = (await r.json()) as { code: string; detail: string };
-  return { status: r.status, code: body.code, detail: body.detail };
-}
 
 function importInit(body: Uint8Array, type = 'application/gzip'): RequestInit {
   return { method: 'POST', headers: { 'content-type': type }, body: new Uint8Array(body) };

@@ -4,34 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { crashAtPreload, startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
-
-const json = (method: string, body?: unknown): RequestInit => ({
-  method,
-  headers: { 'content-type': 'application/json' },
-  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-});
-
-interface Snapshot {
-  snapshot_id: string;
-  namespace: string;
-  label: string | null;
-  size_bytes: number;
-  file_count: number;
-  created_at: string;
-}
-
-async function ok<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect([r.status, text]).toEqual([status, text]);
-  return JSON.parse(text) as T;
-}
-
-async function errorOf(res: Response | Promise<Response>): Promise<{ status: number; code: string; detail: string }> {
-  const r = await res;
-  const body = (await r.json()) as { code: string; detail: string };
-  return { status: r.status, code: body.code, detail: body.detail };
-}
+import { errorOf, json, ok } from '../../../../test/helpers/http.js';
+import type { SnapshotView as Snapshot } from '../../src/services/snapshots.js';
 
 function rtFor(s: StartedServer, ns: string, key = s.runtimeKey) {
   return api(s, key, ns);

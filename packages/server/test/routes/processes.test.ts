@@ -8,66 +8,14 @@ import { existsSync } from 'node:fs';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from '../helpers/app.js';
+import { decodeOutput, errorOf, json, ok, type ProcessOutput as Output } from '../../../../test/helpers/http.js';
+import type { ProcessView as Proc } from '../../src/processes/service.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
 const SKIP = 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
 
 type Rt = (path: string, init?: RequestInit) => Promise<Response>;
 const api = (s: TestApp, key: string, ns?: string): Rt => s.fetcher(key, ns);
-
-interface Proc {
-  process_id: string;
-  namespace: string;
-  command: string;
-  command_bytes: number;
-  command_truncated: boolean;
-  state: 'running' | 'exited';
-  exit_code: number | null;
-  exit_reason: string | null;
-  signal: string | null;
-  started_at: string;
-  ended_at: string | null;
-  timeout_ms: number | null;
-  stdin_open: boolean;
-  stdout_bytes: number;
-  stderr_bytes: number;
-  stdout_dropped_bytes: number;
-  stderr_dropped_bytes: number;
-}
-
-interface Output {
-  process_id: string;
-  stream: string;
-  offset: number;
-  next_offset: number;
-  data: string;
-  encoding: 'utf-8' | 'base64';
-  dropped_bytes: number;
-  eof: boolean;
-}
-
-const json = (method: string, body?: unknown, headers: Record<string, string> = {}): RequestInit => ({
-  method,
-  headers: { 'content-type': 'application/json', ...headers },
-  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-});
-
-async function ok<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect([r.status, text]).toEqual([status, text]);
-  return JSON.parse(text) as T;
-}
-
-async function errorOf(res: Response | Promise<Response>): Promise<{ status: number; code: string; detail: string }> {
-  const r = await res;
-  const body = (await r.json()) as { code: string; detail: string };
-  return { status: r.status, code: body.code, detail: body.detail };
-}
-
-function decode(o: { data: string; encoding: string }): Buffer {
-  return Buffer.from(o.data, o.encoding === 'base64' ? 'base64' : 'utf8');
-}
 
 async function start(rt: Rt, body: Record<string, unknown>): Promise<Proc> {
   return ok<Proc>(rt('/v1/processes', json('POST', body)), 201);
@@ -96,7 +44,7 @@ async function readAll(
       rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
     );
     first ??= o;
-    parts.push(decode(o));
+    parts.push(decodeOutput(o));
     offset = o.next_offset;
     if (o.eof) return { data: Buffer.concat(parts), first, last: o };
     if (o.data === '') await new Promise((r) => setTimeout(r, 20));
@@ -233,7 +181,7 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     // Not valid UTF-8: JSON carries it as base64.
     const o = await ok<Output>(rt(`/v1/processes/${p.process_id}/output`));
     expect(o).toMatchObject({ offset: 0, next_offset: 6, encoding: 'base64', eof: true, dropped_bytes: 0 });
-    expect(decode(o)).toEqual(Buffer.from([0x61, 0xff, 0x0a, 0xc3, 0xa9, 0x0a]));
+    expect(decodeOutput(o)).toEqual(Buffer.from([0x61, 0xff, 0x0a, 0xc3, 0xa9, 0x0a]));
     const exited = await errorOf(rt(`/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'x' })));
     expect([exited.status, exited.code]).toEqual([409, 'conflict']);
     expect(exited.detail).toContain('has exited');
@@ -344,7 +292,7 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     const rec = Math.ceil(o.offset / 8);
     const at = rec * 8 - o.offset;
     expect(
-      decode(o)
+      decodeOutput(o)
         .subarray(at, at + 8)
         .toString(),
     ).toBe(`${String(rec).padStart(7, '0')}\n`);
