@@ -44,3 +44,29 @@ export interface ProcessOutput {
 export function decodeOutput(o: { data: string; encoding: string }): Buffer {
   return Buffer.from(o.data, o.encoding === 'base64' ? 'base64' : 'utf8');
 }
+
+/** A request to the API with a key (and namespace) already set: a spawned server's or an in-process app's. */
+export type Requester = (path: string, init?: RequestInit) => Promise<Response>;
+
+/** A process's whole retained stream, read page by page from `from` until its end (`eof`). */
+export async function readProcessOutput(
+  rt: Requester,
+  id: string,
+  stream: 'stdout' | 'stderr',
+  from = 0,
+  limit?: number,
+): Promise<{ data: Buffer; first: ProcessOutput; last: ProcessOutput }> {
+  const parts: Buffer[] = [];
+  let offset = from;
+  let first: ProcessOutput | undefined;
+  for (;;) {
+    const o = await ok<ProcessOutput>(
+      rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
+    );
+    first ??= o;
+    parts.push(decodeOutput(o));
+    offset = o.next_offset;
+    if (o.eof) return { data: Buffer.concat(parts), first, last: o };
+    if (o.data === '') await new Promise((r) => setTimeout(r, 20));
+  }
+}

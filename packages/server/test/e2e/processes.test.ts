@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
-import { decodeOutput, errorOf, json, ok, type ProcessOutput as Output } from '../../../../test/helpers/http.js';
+import {
+  decodeOutput,
+  errorOf,
+  json,
+  ok,
+  readProcessOutput,
+  type ProcessOutput as Output,
+} from '../../../../test/helpers/http.js';
 import type { ProcessView as Proc } from '../../src/processes/service.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
@@ -55,29 +62,6 @@ async function* sse(res: Response): AsyncGenerator<SseEvent> {
 
 async function start(rt: Rt, body: Record<string, unknown>): Promise<Proc> {
   return ok<Proc>(rt('/v1/processes', json('POST', body)), 201);
-}
-
-/** The whole retained stream, read page by page from `from`. */
-async function readAll(
-  rt: Rt,
-  id: string,
-  stream: 'stdout' | 'stderr',
-  from = 0,
-  limit?: number,
-): Promise<{ data: Buffer; first: Output; last: Output }> {
-  const parts: Buffer[] = [];
-  let offset = from;
-  let first: Output | undefined;
-  for (;;) {
-    const o = await ok<Output>(
-      rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
-    );
-    first ??= o;
-    parts.push(decodeOutput(o));
-    offset = o.next_offset;
-    if (o.eof) return { data: Buffer.concat(parts), first, last: o };
-    if (o.data === '') await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function events(s: StartedServer, types: string) {
@@ -158,8 +142,8 @@ describe.skipIf(!hasBwrap)(`background processes over HTTP${hasBwrap ? '' : ` ($
     expect(lines).toHaveLength(80);
     lines.forEach((l, i) => expect(l).toBe(`line-${String(i).padStart(4, '0')} ${'x'.repeat(50)}`));
     // Offset 0 later: the same bytes (the ring of 64 KiB holds them all).
-    expect((await readAll(rt, p.process_id, 'stdout', 0, 1000)).data.toString()).toBe(all);
-    expect((await readAll(rt, p.process_id, 'stderr')).data.toString()).toBe('half\nbye\n');
+    expect((await readProcessOutput(rt, p.process_id, 'stdout', 0, 1000)).data.toString()).toBe(all);
+    expect((await readProcessOutput(rt, p.process_id, 'stderr')).data.toString()).toBe('half\nbye\n');
   });
 });
 
@@ -360,7 +344,7 @@ describe.skipIf(!hasBwrap)(
       const rt2 = api(server, server.runtimeKey, 'restart');
       const after = await ok<Proc>(rt2(`/v1/processes/${p.process_id}`));
       expect(after).toMatchObject({ state: 'exited', exit_reason: 'server_restart', exit_code: null, stdout_bytes: 7 });
-      expect((await readAll(rt2, p.process_id, 'stdout')).data.toString()).toBe('before\n');
+      expect((await readProcessOutput(rt2, p.process_id, 'stdout')).data.toString()).toBe('before\n');
       // A graceful stop records it at shutdown.
       const q = await start(rt2, { command: 'sleep 600' });
       await server.stop();

@@ -8,7 +8,14 @@ import { existsSync } from 'node:fs';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from '../helpers/app.js';
-import { decodeOutput, errorOf, json, ok, type ProcessOutput as Output } from '../../../../test/helpers/http.js';
+import {
+  decodeOutput,
+  errorOf,
+  json,
+  ok,
+  readProcessOutput,
+  type ProcessOutput as Output,
+} from '../../../../test/helpers/http.js';
 import type { ProcessView as Proc } from '../../src/processes/service.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
@@ -25,29 +32,6 @@ async function waitExit(rt: Rt, id: string): Promise<Proc> {
   for (;;) {
     const p = await ok<Proc>(rt(`/v1/processes/${id}/wait?timeout=20`));
     if (p.state === 'exited') return p;
-  }
-}
-
-/** The whole retained stream, read page by page from `from`. */
-async function readAll(
-  rt: Rt,
-  id: string,
-  stream: 'stdout' | 'stderr',
-  from = 0,
-  limit?: number,
-): Promise<{ data: Buffer; first: Output; last: Output }> {
-  const parts: Buffer[] = [];
-  let offset = from;
-  let first: Output | undefined;
-  for (;;) {
-    const o = await ok<Output>(
-      rt(`/v1/processes/${id}/output?stream=${stream}&offset=${offset}${limit ? `&limit=${limit}` : ''}`),
-    );
-    first ??= o;
-    parts.push(decodeOutput(o));
-    offset = o.next_offset;
-    if (o.eof) return { data: Buffer.concat(parts), first, last: o };
-    if (o.data === '') await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -125,8 +109,8 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
       stderr_bytes: 5,
     });
     expect(Date.parse(done.ended_at!)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
-    expect((await readAll(rt, p.process_id, 'stdout')).data.toString()).toBe('hello\ngot first\n');
-    expect((await readAll(rt, p.process_id, 'stderr')).data.toString()).toBe('oops\n');
+    expect((await readProcessOutput(rt, p.process_id, 'stdout')).data.toString()).toBe('hello\ngot first\n');
+    expect((await readProcessOutput(rt, p.process_id, 'stderr')).data.toString()).toBe('oops\n');
     expect(await ok<Proc>(rt(`/v1/processes/${p.process_id}`))).toEqual(done);
     const list = await ok<{ processes: Proc[] }>(rt('/v1/processes?state=exited'));
     expect(list.processes.map((x) => x.process_id)).toContain(p.process_id);
@@ -195,14 +179,14 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
       stdin_open: false,
     });
     await waitExit(rt, p.process_id);
-    expect((await readAll(rt, p.process_id, 'stdout')).data.toString().trim()).toBe('4');
+    expect((await readProcessOutput(rt, p.process_id, 'stdout')).data.toString().trim()).toBe('4');
   });
 
   it('close_stdin at start gives EOF after the initial stdin', async () => {
     const p = await start(rt, { command: 'cat', stdin: 'only this', close_stdin: true });
     expect(p.stdin_open).toBe(false);
     await waitExit(rt, p.process_id);
-    expect((await readAll(rt, p.process_id, 'stdout')).data.toString()).toBe('only this');
+    expect((await readProcessOutput(rt, p.process_id, 'stdout')).data.toString()).toBe('only this');
   });
 
   it('signals reach the whole process tree: SIGTERM → killed with signal SIGTERM; a signal from inside → signaled', async () => {
@@ -296,7 +280,7 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
         .subarray(at, at + 8)
         .toString(),
     ).toBe(`${String(rec).padStart(7, '0')}\n`);
-    const tail = await readAll(rt, p.process_id, 'stdout', done.stdout_dropped_bytes);
+    const tail = await readProcessOutput(rt, p.process_id, 'stdout', done.stdout_dropped_bytes);
     expect(tail.data.length).toBe(204_800 - done.stdout_dropped_bytes);
     expect(tail.data.subarray(-8).toString()).toBe('0025599\n');
     const big = await errorOf(rt(`/v1/processes/${p.process_id}/output?limit=${4 * 1024 * 1024 + 1}`));
@@ -341,7 +325,7 @@ describe.skipIf(!hasBwrap)(`background process routes${hasBwrap ? '' : ` (${SKIP
     }
     const env = await start(rt, { command: 'echo "$GREETING"', env: { GREETING: 'hi there' }, timeout_ms: 10_000 });
     await waitExit(rt, env.process_id);
-    expect((await readAll(rt, env.process_id, 'stdout')).data.toString()).toBe('hi there\n');
+    expect((await readProcessOutput(rt, env.process_id, 'stdout')).data.toString()).toBe('hi there\n');
   });
 
   it('every route is in /openapi.json', async () => {
