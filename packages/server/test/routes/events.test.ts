@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type Client, type TestApp } from '../helpers/app.js';
+import type { EventEnvelope as Evt } from '../../src/events/service.js';
 
 let t: TestApp;
 let rt: Client;
@@ -15,17 +16,6 @@ const INVALID_NS = {
   detail: 'Invalid namespace name: use 1-64 characters of A-Z a-z 0-9 . _ - (not "." or "..")',
   code: 'namespace_invalid',
 };
-
-interface Evt {
-  id: string;
-  event_id: string;
-  type: string;
-  api_version: string;
-  workspace_id: string;
-  namespace: string | null;
-  created_at: string;
-  data: Record<string, unknown>;
-}
 
 async function events(query = ''): Promise<{ events: Evt[]; next_cursor: string | null }> {
   const res = await admin.get(url + query);
