@@ -20,9 +20,11 @@ const pg = require('pg');
 
 const adminUrl = process.env.TROVE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const required = process.env.TROVE_REQUIRE_PG === '1';
+/** The route tests live beside their feature (test/<feature>/routes*.test.ts), plus the cross-route ones. */
+const ROUTE_TEST = /^(routes.*|auth-matrix|rate-limit|protocol-doc)\.test\.ts$/;
 const SUITES = [
   'packages/server/test/e2e',
-  'packages/server/test/routes',
+  'packages/server/test',
   'packages/server/test/events',
   'packages/server/test/webhooks',
   'packages/sdk/test',
@@ -65,20 +67,22 @@ try {
 /** Test files of the suites that reach a database: they start a server or create a test database. */
 function databaseTests() {
   const files = [];
-  const walk = (dir) => {
+  const walk = (dir, onlyRoutes) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
+      if (e.isDirectory()) walk(p, onlyRoutes);
       else if (
         e.name.endsWith('.test.ts') &&
+        (!onlyRoutes || ROUTE_TEST.test(e.name)) &&
         /\b(startServer|startTestApp|useServer|useLoggedInCli|createTestDatabase)\b/.test(readFileSync(p, 'utf8'))
       ) {
         files.push(p);
       }
     }
   };
-  for (const suite of SUITES) walk(suite);
-  return files.sort();
+  // packages/server/test itself: only its route tests (the other folders are unit and sandbox tests).
+  for (const suite of SUITES) walk(suite, suite === 'packages/server/test');
+  return [...new Set(files)].sort();
 }
 
 await dropLeftovers();

@@ -9,17 +9,17 @@ import { newRequestId } from './ids.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import type { AppContext } from './context.js';
-import { registerErrorHandling, sendError } from './plugins/errors.js';
-import { RateLimiter, registerAuth } from './plugins/auth.js';
-import { registerSlowClients } from './plugins/slow-clients.js';
-import { metaRoutes } from './routes/meta/index.js';
-import { workspaceRoutes } from './routes/workspaces/index.js';
-import { keyRoutes } from './routes/keys/index.js';
-import { fileRoutes } from './routes/files/index.js';
-import { eventRoutes } from './routes/events/index.js';
-import { namespaceRoutes } from './routes/namespaces/index.js';
-import { execRoutes } from './routes/exec/index.js';
-import { dashboardRoutes } from './routes/dashboard/index.js';
+import { registerErrorHandling, sendError } from './http/errors.js';
+import { RateLimiter, registerAuth } from './http/auth.js';
+import { registerSlowClients } from './http/slow-clients.js';
+import { metaRoutes } from './meta/routes.js';
+import { workspaceRoutes } from './workspaces/routes.js';
+import { keyRoutes } from './auth/routes.js';
+import { fileRoutes } from './files/routes.js';
+import { eventRoutes } from './events/routes.js';
+import { namespaceRoutes } from './namespaces/routes.js';
+import { execRoutes } from './exec/routes.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 import { fileURLToPath } from 'node:url';
 
 export type AppDeps = AppContext;
@@ -49,7 +49,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // One log line per request (on completion) instead of Fastify's two; the arrival is logged at debug.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024 * 1024,
-    // Every phase of a request has its limit (plugins/slow-clients.ts says how they fit together): the head
+    // Every phase of a request has its limit (http/slow-clients.ts says how they fit together): the head
     // (headersTimeout), a stalled body (the body idle timeout), the whole request (requestTimeout), a
     // connection where nothing moves while the client should act (connectionTimeout), an idle keep-alive.
     requestTimeout: config.timeouts.requestMs,

@@ -4,7 +4,7 @@
  * contract; everything else here is ours and documented in the README.
  */
 import { resolve } from 'node:path';
-import type { ExecOptions } from './sandbox/exec.js';
+import type { ExecOptions } from './sandbox/runner.js';
 import type { ChangesConfig } from './changes/tracker.js';
 
 export interface Config {
@@ -81,7 +81,7 @@ export interface Config {
     /** The built dashboard to serve at /dashboard/; null: the one built next to the server (packages/dashboard/dist). */
     dashboardDir: string | null;
   };
-  /** How long a client may take, phase by phase (plugins/slow-clients.ts). */
+  /** How long a client may take, phase by phase (http/slow-clients.ts). */
   timeouts: {
     /** A request body that sends nothing for this long → 408 `request_timeout`, connection closed. */
     bodyIdleMs: number;

@@ -10,14 +10,15 @@ import type { Config } from './config.js';
 import { openStore, type Store } from './db/index.js';
 import type { EventBus } from './events/bus.js';
 import { EventService } from './events/service.js';
-import { AuthService } from './services/auth.js';
-import { WorkspaceService } from './services/workspaces.js';
-import { NamespaceService } from './services/namespaces.js';
-import { FileService } from './services/files.js';
-import { StorageGuard } from './services/storage.js';
-import type { NamespaceLocks } from './services/locks.js';
-import { createCoordination } from './coordination.js';
-import { ExecService, type SandboxStatus } from './sandbox/exec.js';
+import { AuthService } from './auth/service.js';
+import { WorkspaceService } from './workspaces/service.js';
+import { NamespaceService } from './namespaces/service.js';
+import { FileService } from './files/service.js';
+import { StorageGuard } from './tree/storage.js';
+import type { NamespaceLocks } from './locks/namespace-locks.js';
+import { createCoordination } from './locks/coordination.js';
+import { SandboxRunner, type SandboxStatus } from './sandbox/runner.js';
+import { ExecService } from './exec/service.js';
 
 export interface Logger {
   info(obj: object | string, msg?: string): void;
@@ -40,6 +41,9 @@ export interface AppContext {
   namespaces: NamespaceService;
   files: FileService;
   locks: NamespaceLocks;
+  /** The namespaces' sandboxes: one-shot commands and background processes run in them. */
+  sandbox: SandboxRunner;
+  /** One-shot exec: quota, lock, sandbox, exec.completed. */
   exec: ExecService;
   /** Routes of optional subsystems (webhooks, snapshots, dashboard, mcp). */
   extraRoutes: RoutePlugin[];
@@ -113,7 +117,8 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     new StorageGuard(config.dataDir, config.files.minFreeBytes),
   );
   files.startWatching();
-  const exec = new ExecService(config.exec, logger);
+  const sandbox = new SandboxRunner(config.exec, logger);
+  const exec = new ExecService({ sandbox, files, namespaces, locks, events, timeoutMs: config.exec.timeoutMs });
 
   let volumeCheck: Promise<NonNullable<HealthReport['disk']>> | null = null;
   const ctx: AppContext = {
@@ -128,6 +133,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     namespaces,
     files,
     locks,
+    sandbox,
     exec,
     extraRoutes: [],
     namespaceDeleteHooks: [],
@@ -167,11 +173,11 @@ export async function createContext(config: Config, logger: Logger): Promise<App
           },
         ),
       ]);
-      return { ok: database === 'ok' && volume === 'ok', database, volume, exec: exec.status(), disk };
+      return { ok: database === 'ok' && volume === 'ok', database, volume, exec: sandbox.status(), disk };
     },
     async close() {
       for (const fn of ctx.onClose.reverse()) await fn().catch((err) => logger.error({ err }, 'shutdown step failed'));
-      await exec.close();
+      await sandbox.close();
       files.stopWatching();
       await namespaces.trees.close().catch((err: unknown) => logger.warn({ err }, 'scratch directory cleanup failed'));
       await bus.close();

@@ -62,7 +62,7 @@ export async function serve(
       ? ctx.workspaces.create('default', { adminKey: config.bootstrapAdminKey, runtimeKey: config.bootstrapRuntimeKey })
       : null,
   );
-  const sandbox = await ctx.exec.init();
+  const sandbox = await ctx.sandbox.init();
   const app = await buildApp(config, ctx);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();

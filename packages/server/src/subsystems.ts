@@ -4,7 +4,7 @@
  */
 import type { AppContext } from './context.js';
 import { registerWebhooks } from './webhooks/register.js';
-import { mcpRoutes } from './routes/mcp/index.js';
+import { mcpRoutes } from './mcp/routes.js';
 import { registerSnapshots } from './snapshots/register.js';
 import { registerProcesses } from './processes/register.js';
 import { registerChanges } from './changes/register.js';
@@ -20,7 +20,7 @@ export async function registerSubsystems(ctx: AppContext): Promise<void> {
   // tree being swapped); a delete does the same (its processes' hook runs first).
   snapshots.restoreHooks.push(async (ws, ns) => {
     await processes.stopNamespace(ws, ns);
-    await ctx.exec.stopSandbox(ws, ns);
+    await ctx.sandbox.stopSandbox(ws, ns);
   });
-  ctx.namespaceDeleteHooks.push((ws, ns) => ctx.exec.stopSandbox(ws, ns));
+  ctx.namespaceDeleteHooks.push((ws, ns) => ctx.sandbox.stopSandbox(ws, ns));
 }

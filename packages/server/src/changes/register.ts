@@ -1,6 +1,6 @@
 /**
  * Plugs change tracking into the server: the tracker starts (fanotify, or the scan fallback) before the
- * server listens, ExecService tells it about every command, and it stops on shutdown.
+ * server listens, SandboxRunner tells it about every command, and it stops on shutdown.
  */
 import type { AppContext } from '../context.js';
 import { ChangeTracker } from './tracker.js';
@@ -13,7 +13,7 @@ export function registerChanges(ctx: AppContext): ChangeTracker {
     log: ctx.logger,
   });
   tracker.start();
-  ctx.exec.setChangeTracker(tracker);
+  ctx.sandbox.setChangeTracker(tracker);
   ctx.onClose.push(async () => tracker.close());
   return tracker;
 }

@@ -4,7 +4,7 @@
  * changed back within the command, a change that keeps size and mtime (touch -r), the order of changes
  * (reported in path order), anything past the bound.
  */
-import type { NamespaceService } from '../services/namespaces.js';
+import type { NamespaceService } from '../namespaces/service.js';
 import { S_IFDIR } from '../tree/sys.js';
 import type { ChangeKind } from './coalescer.js';
 

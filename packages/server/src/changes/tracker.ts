@@ -19,7 +19,7 @@
  */
 import { realpathSync } from 'node:fs';
 import type { EventService, EmitInput } from '../events/service.js';
-import type { NamespaceService } from '../services/namespaces.js';
+import type { NamespaceService } from '../namespaces/service.js';
 import type { CgroupSlot } from '../sandbox/cgroups.js';
 import { displayPath } from '../tree/paths.js';
 import { closeQuietly } from '../tree/walk.js';
@@ -49,7 +49,7 @@ export interface ChangesConfig {
   scanMaxFiles: number;
 }
 
-/** What tracking does on this node (admin health, ExecService.status()). */
+/** What tracking does on this node (admin health, SandboxRunner.status()). */
 export interface ChangeTrackingStatus {
   mode: ChangeMode;
   /** What is not tracked, one operator-facing line each. */
@@ -73,7 +73,7 @@ export interface ChangeUnit {
   end(): Promise<void>;
 }
 
-/** What ExecService sees of the tracker. */
+/** What SandboxRunner sees of the tracker. */
 export interface ChangeHooks {
   /** `slots`: the command will run in a cgroup slot (sandboxed, with cgroups). */
   begin(owner: ChangeOwner, opts: { slots: boolean }): Promise<ChangeUnit>;

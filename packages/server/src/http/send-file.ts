@@ -14,7 +14,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { native } from '../native.js';
-import * as io from '../snapshots/fd-io.js';
+import * as io from '../tree/fd-io.js';
 import { yieldToLoop } from '../tree/index.js';
 
 /** Bodies up to this size are read into one buffer (readSmallBody) instead of streamed (sendFileBody). */

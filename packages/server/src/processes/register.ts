@@ -6,7 +6,7 @@
  * running process killed and recorded as server_restart, before exec closes).
  */
 import type { AppContext } from '../context.js';
-import { processRoutes } from '../routes/processes/index.js';
+import { processRoutes } from './routes.js';
 import { LocalProcessControl, PgProcessControl, type ProcessControl } from './control.js';
 import { ProcessService } from './service.js';
 import { ProcessStreams } from './stream.js';
@@ -24,7 +24,7 @@ export async function registerProcesses(ctx: AppContext): Promise<ProcessService
     cluster: store.dialect === 'postgres',
     dataDir: ctx.config.dataDir,
     events: ctx.events,
-    exec: ctx.exec,
+    sandbox: ctx.sandbox,
     namespaces: ctx.namespaces,
     files: ctx.files,
     locks: ctx.locks,

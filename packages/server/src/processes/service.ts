@@ -2,7 +2,7 @@
  * Background processes: commands that outlive the request that started them.
  * docs/exec.md, "Background processes", is the user's view.
  *
- * A process runs in the exec sandbox (ExecService.startProcess) on the node
+ * A process runs in the exec sandbox (SandboxRunner.startProcess) on the node
  * that started it; the launcher writes its output to ring files on the data
  * volume (sandbox/ring-writer.ts) and this service keeps its record in the
  * `processes` table, so any node can list it, read its output and stream it.
@@ -26,13 +26,14 @@ import { AppError } from '../errors.js';
 import { utf8Head } from '../events/data-size.js';
 import type { EventService } from '../events/service.js';
 import { isoMs } from '../ids.js';
-import type { ExecService, ProcessOutcome } from '../sandbox/exec.js';
+import type { SandboxRunner, ProcessOutcome } from '../sandbox/runner.js';
 import type { SignalName } from '../sandbox/launch.js';
 import type { RingTotals } from '../sandbox/launcher.js';
 import type { StreamName } from '../sandbox/ring-writer.js';
-import type { FileService, NsContext } from '../services/files.js';
-import type { NamespaceLocks } from '../services/locks.js';
-import type { NamespaceService } from '../services/namespaces.js';
+import type { FileService } from '../files/service.js';
+import type { NsContext } from '../namespaces/service.js';
+import type { NamespaceLocks } from '../locks/namespace-locks.js';
+import type { NamespaceService } from '../namespaces/service.js';
 import type { ProcessControl, StdinOutcome } from './control.js';
 import { outputDir, readOutput, removeOutput, streamRange, type OutputSlice } from './output-store.js';
 import { ProcessRepository, type EndFields, type ProcessRow } from './repository.js';
@@ -75,7 +76,7 @@ export interface ProcessDeps {
   cluster: boolean;
   dataDir: string;
   events: EventService;
-  exec: ExecService;
+  sandbox: SandboxRunner;
   namespaces: NamespaceService;
   files: FileService;
   locks: NamespaceLocks;
@@ -123,7 +124,7 @@ interface Live {
   row: ProcessRow;
   dir: string;
   /** Set once its sandbox is up. */
-  proc: import('../sandbox/exec.js').BackgroundProcess | null;
+  proc: import('../sandbox/runner.js').BackgroundProcess | null;
   totals: RingTotals;
   stdinOpen: boolean;
   /** Signal numbers a client delivered: an end by one of them is `killed`, not `signaled`. */
@@ -266,7 +267,7 @@ export class ProcessService {
     },
     unreserve: () => void,
   ): Promise<Live> {
-    const { exec, config } = this.deps;
+    const { sandbox, config } = this.deps;
     const id = newProcessId();
     const dir = outputDir(this.deps.dataDir, ctx.workspaceId, id);
     const now = Date.now();
@@ -313,7 +314,7 @@ export class ProcessService {
     this.live.set(id, live);
     unreserve();
     try {
-      live.proc = await exec.startProcess(
+      live.proc = await sandbox.startProcess(
         {
           workspaceId: ctx.workspaceId,
           namespace: ctx.namespace,

@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OpenStreams } from '../http/open-streams.js';
 import type { Logger } from '../context.js';
 import type { StreamName } from '../sandbox/ring-writer.js';
-import type { NsContext } from '../services/files.js';
+import type { NsContext } from '../namespaces/service.js';
 import { encodeChunk, readOutput } from './output-store.js';
 import type { ProcessRow } from './repository.js';
 import type { ProcessService, ProcessView } from './service.js';

@@ -47,7 +47,7 @@ export interface CgroupSetup {
   parent?: string | null;
 }
 
-/** What the exec cgroups do on this host (ExecService.status().cgroups; the admin health view). */
+/** What the exec cgroups do on this host (SandboxRunner.status().cgroups; the admin health view). */
 export interface CgroupStatus {
   mode: CgroupMode;
   /** Directory the server's groups are made in (v1: the memory hierarchy's, or the first one's). */

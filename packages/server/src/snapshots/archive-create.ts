@@ -47,7 +47,7 @@ import {
   type DirEntry,
   type Stat,
 } from '../tree/sys.js';
-import * as io from './fd-io.js';
+import * as io from '../tree/fd-io.js';
 import {
   END_OF_ARCHIVE,
   encodeEntryHeader,

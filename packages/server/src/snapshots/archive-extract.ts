@@ -48,7 +48,7 @@ import {
   utimensat,
 } from '../tree/sys.js';
 import { ByteReader } from './byte-reader.js';
-import * as io from './fd-io.js';
+import * as io from '../tree/fd-io.js';
 import { FileWriter } from './file-writer.js';
 import { restorePhase } from './restore-phases.js';
 import {

@@ -7,7 +7,7 @@ import fs, { constants, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.js';
-import { fsyncFd, writeAll } from './fd-io.js';
+import { fsyncFd, writeAll } from '../tree/fd-io.js';
 
 export interface BlobStore {
   /** Stores the whole body under `key`, atomically: readers see the old blob, then the complete new one. */

@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import type { AppContext } from '../context.js';
-import { snapshotRoutes } from '../routes/snapshots/index.js';
-import { recoverAllRestores, SnapshotService } from '../services/snapshots.js';
+import { snapshotRoutes } from './routes.js';
+import { recoverAllRestores, SnapshotService } from './service.js';
 import { LocalBlobStore } from './blob-store.js';
 
 export async function registerSnapshots(ctx: AppContext): Promise<SnapshotService> {

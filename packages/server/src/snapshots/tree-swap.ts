@@ -38,7 +38,7 @@ import {
   openat2,
   renameat2,
 } from '../tree/sys.js';
-import { fsyncFd } from './fd-io.js';
+import { fsyncFd } from '../tree/fd-io.js';
 import { restorePhase } from './restore-phases.js';
 
 export const TREES_DIR = '.trees';

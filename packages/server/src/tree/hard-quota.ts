@@ -6,7 +6,7 @@
  * 507 `over_quota` by the API), not only the measured, soft limit.
  *
  * Elsewhere (ext4, XFS without project quotas, tmpfs…) namespace roots are
- * plain directories and only the measured limit applies (services/files.ts).
+ * plain directories and only the measured limit applies (files/service.ts).
  */
 import fs from 'node:fs';
 import { native } from '../native.js';

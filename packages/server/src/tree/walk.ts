@@ -9,7 +9,7 @@
  * bounded (MAX_WALK_DEPTH); removal has no such limit (see removeTree).
  */
 import fs from 'node:fs';
-import { closeSyncQuietly as closeQuietly } from '../snapshots/fd-io.js';
+import { closeSyncQuietly as closeQuietly } from './fd-io.js';
 import { randomBytes } from 'node:crypto';
 import {
   AT_REMOVEDIR,

@@ -4,9 +4,9 @@
  * listen, stopped on close).
  */
 import type { AppContext } from '../context.js';
-import { webhookRoutes } from '../routes/webhooks/index.js';
+import { webhookRoutes } from './routes.js';
 import { DeliverySender } from './deliver.js';
-import { WebhookRepo } from './repo.js';
+import { WebhookRepo } from './repository.js';
 import { SecretBox } from './secret-box.js';
 import { WebhookService } from './service.js';
 import { EventStreams } from './stream.js';

@@ -13,7 +13,7 @@ import { publicEnvelope } from '../events/service.js';
 import { isoMs, newDeliveryId, newWebhookId, newWebhookSecret, nowIso } from '../ids.js';
 import type { DeliverySender } from './deliver.js';
 import { buildHeaders } from './headers.js';
-import type { AttemptRow, DeliveryRow, WebhookRepo, WebhookRow } from './repo.js';
+import type { AttemptRow, DeliveryRow, WebhookRepo, WebhookRow } from './repository.js';
 import type { SecretBox } from './secret-box.js';
 import { DestinationRefusedError, ResolutionError, resolveDestination, systemResolver, type Resolver } from './ssrf.js';
 import {

@@ -1,6 +1,6 @@
 /** Input rules for webhook endpoints: URL, event filter, namespace, description. */
 import { AppError } from '../errors.js';
-import { validateNamespaceName } from '../services/namespaces.js';
+import { validateNamespaceName } from '../namespaces/service.js';
 import { EVENT_TYPES } from './event-types.js';
 import { EVENT_SOURCES, matchesSource } from '../events/source-filter.js';
 

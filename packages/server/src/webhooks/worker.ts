@@ -15,7 +15,7 @@ import type { Logger } from '../context.js';
 import { publicEnvelope } from '../events/service.js';
 import { planRetry } from './backoff.js';
 import type { DeliverySender } from './deliver.js';
-import type { ClaimedDelivery, WebhookRepo } from './repo.js';
+import type { ClaimedDelivery, WebhookRepo } from './repository.js';
 import type { SecretBox } from './secret-box.js';
 import { buildHeaders } from './headers.js';
 

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { advisoryKey } from '../../src/services/cluster-locks.js';
+import { advisoryKey } from '../../src/locks/cluster-locks.js';
 import { randomKey, startServer } from '../../../../test/helpers/server.js';
 import { pgAvailable, useSharedState } from './support.js';
 

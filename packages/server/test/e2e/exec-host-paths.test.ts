@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { runtimeBase } from '../../src/sandbox/exec.js';
+import { runtimeBase } from '../../src/sandbox/runner.js';
 import { join } from 'node:path';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 

@@ -1,6 +1,6 @@
 /**
  * Slow and unauthenticated clients cannot hold the server's resources
- * (src/plugins/slow-clients.ts), against the real server:
+ * (src/http/slow-clients.ts), against the real server:
  * - an upload whose body stalls gets 408 `request_timeout` once nothing has
  *   arrived for the body idle timeout; its temp file and descriptor are gone,
  *   the namespace lock is free (a snapshot, which needs it exclusively,

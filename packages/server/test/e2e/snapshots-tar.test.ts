@@ -15,7 +15,7 @@ import { api, startServer, type StartedServer } from '../../../../test/helpers/s
 import { HOSTILE_LIMITS, hostileArchives } from '../snapshots/hostile-archives.js';
 import { buildFixtureTree, manifest, pseudoRandom, rawEntry, rmTree } from '../snapshots/support.js';
 import { errorOf, json, ok } from '../../../../test/helpers/http.js';
-import type { SnapshotView as Snapshot } from '../../src/services/snapshots.js';
+import type { SnapshotView as Snapshot } from '../../src/snapshots/service.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { crashAtPreload, startServer, api, type StartedServer } from '../../../../test/helpers/server.js';
 import { errorOf, json, ok } from '../../../../test/helpers/http.js';
-import type { SnapshotView as Snapshot } from '../../src/services/snapshots.js';
+import type { SnapshotView as Snapshot } from '../../src/snapshots/service.js';
 
 function rtFor(s: StartedServer, ns: string, key = s.runtimeKey) {
   return api(s, key, ns);

@@ -19,7 +19,7 @@ import { LocalEventBus } from '../../src/events/bus.js';
 import { EventService, type StoredEvent } from '../../src/events/service.js';
 import { nowIso } from '../../src/ids.js';
 import { DeliverySender } from '../../src/webhooks/deliver.js';
-import { WebhookRepo } from '../../src/webhooks/repo.js';
+import { WebhookRepo } from '../../src/webhooks/repository.js';
 import { SecretBox } from '../../src/webhooks/secret-box.js';
 import { WebhookService } from '../../src/webhooks/service.js';
 

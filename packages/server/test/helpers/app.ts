@@ -89,7 +89,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     const config = loadConfig(env);
     ctx = await createContext(config, pino({ level: config.logLevel }));
     await registerSubsystems(ctx);
-    if (opts.exec) await ctx.exec.init();
+    if (opts.exec) await ctx.sandbox.init();
     app = await buildApp(config, ctx);
     const ws = await ctx.workspaces.create('test');
     return makeTestApp({

@@ -21,7 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupPool, cgroupsEmpty, killCgroups, nsGroupName } from '../../src/sandbox/cgroups.js';
-import { ExecService } from '../../src/sandbox/exec.js';
+import { SandboxRunner } from '../../src/sandbox/runner.js';
 import {
   SKIP_REASON,
   bwrapPath,
@@ -205,8 +205,8 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
     }
   });
 
-  describe.skipIf(!bwrapPath)(`ExecService on cgroup v2${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
-    let svc: ExecService;
+  describe.skipIf(!bwrapPath)(`SandboxRunner on cgroup v2${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+    let svc: SandboxRunner;
     let logs: ReturnType<typeof recordingLogger>['lines'];
     const dataDir = mkdtempSync(join(tmpdir(), 'trove-exec-v2-'));
     const nsRoot = join(dataDir, 'ns');
@@ -243,7 +243,7 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
     beforeAll(async () => {
       const rec = recordingLogger();
       logs = rec.lines;
-      svc = new ExecService({ ...testOptions, nsMaxProcs: 40, cgroupParent: parent }, rec.logger);
+      svc = new SandboxRunner({ ...testOptions, nsMaxProcs: 40, cgroupParent: parent }, rec.logger);
       const status = await svc.init();
       expect(status.available).toBe(true);
     });

@@ -49,9 +49,9 @@ describe.skipIf(!canRun)(`background processes of a non-root server${canRun ? ''
     const opts = { ...testOptions, uid: NOBODY, gid: NOBODY };
     const runner = `
       import { readdirSync, readFileSync } from 'node:fs';
-      import { ExecService } from './code/sandbox/exec.js';
+      import { SandboxRunner } from './code/sandbox/runner.js';
       const log = { info() {}, warn() {}, error(o, m) { console.error(m); } };
-      const svc = new ExecService(${JSON.stringify(opts)}, log);
+      const svc = new SandboxRunner(${JSON.stringify(opts)}, log);
       await svc.init();
       const start = (command, dir) => svc.startProcess({ workspaceId: 'w', namespace: 'a', nsRoot: ${JSON.stringify(join(data, 'ns', 'a'))},
         command, sourceInit: false, timeoutMs: null, keepStdinOpen: true, output: { dir: ${JSON.stringify(join(data, 'out'))} + '/' + dir, capBytes: 65536 }, cpuSeconds: 0 });

@@ -1,5 +1,5 @@
 /**
- * Background processes and live output at the runner level (ExecService with
+ * Background processes and live output at the runner level (SandboxRunner with
  * real bwrap): output written by the launcher into ring files as it comes,
  * stdin kept open, signals to every process of the sandbox, the exit reasons,
  * and live exec handing output over before the command ends.
@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../src/errors.js';
-import type { ProcessRequest } from '../../src/sandbox/exec.js';
+import type { ProcessRequest } from '../../src/sandbox/runner.js';
 import { parseSegmentName, type StreamName } from '../../src/sandbox/ring-writer.js';
 import {
   SKIP_REASON,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import { Reaper } from '../../src/sandbox/reaper.js';
-import { runtimeBase } from '../../src/sandbox/exec.js';
+import { runtimeBase } from '../../src/sandbox/runner.js';
 import {
   SKIP_REASON,
   bwrapPath,
@@ -75,9 +75,9 @@ describe.skipIf(!canRun)(
         writeFileSync(
           join(base, 'server.mjs'),
           `
-          import { ExecService } from './code/sandbox/exec.js';
+          import { SandboxRunner } from './code/sandbox/runner.js';
           const log = { info() {}, warn() {}, error(o, msg) { console.error(msg); } };
-          const svc = new ExecService(${JSON.stringify({ ...testOptions, timeoutMs: 120_000 })}, log);
+          const svc = new SandboxRunner(${JSON.stringify({ ...testOptions, timeoutMs: 120_000 })}, log);
           const status = await svc.init();
           console.log(JSON.stringify(status));
           console.log(JSON.stringify({ launcher: svc.launcherPid() }));

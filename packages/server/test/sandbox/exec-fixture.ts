@@ -1,7 +1,7 @@
 /**
  * Shared set-up for the exec runner tests: a temp "data dir" shaped like the
  * server's (0700, a database file, sibling namespaces with secrets) and an
- * ExecService over it with small limits so limit tests finish fast.
+ * SandboxRunner over it with small limits so limit tests finish fast.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { ExecService, type ExecOptions, type ExecRequest } from '../../src/sandbox/exec.js';
+import { SandboxRunner, type ExecOptions, type ExecRequest } from '../../src/sandbox/runner.js';
 
 export const isRoot = process.getuid?.() === 0;
 /** The uid commands run as: 64000 when the tests run as root, else our own. */
@@ -80,9 +80,9 @@ export interface Fixture {
   nsB: string;
   secretB: string;
   dbSecret: string;
-  svc: ExecService;
+  svc: SandboxRunner;
   logs: LogLine[];
-  run(command: string, extra?: Partial<ExecRequest>): ReturnType<ExecService['run']>;
+  run(command: string, extra?: Partial<ExecRequest>): ReturnType<SandboxRunner['run']>;
   cleanup(): Promise<void>;
 }
 
@@ -99,7 +99,7 @@ export async function createFixture(opts: Partial<ExecOptions> = {}): Promise<Fi
   const dbPath = join(dataDir, 'trove.db');
   writeFileSync(dbPath, dbSecret, { mode: 0o644 });
   const { lines, logger } = recordingLogger();
-  const svc = new ExecService({ ...testOptions, ...opts }, logger);
+  const svc = new SandboxRunner({ ...testOptions, ...opts }, logger);
   const status = await svc.init();
   if (!status.available) {
     throw new Error(`exec sandbox unavailable although bwrap is installed: ${status.reason} — fix: ${status.fix}`);
@@ -158,7 +158,7 @@ const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 /**
  * Writes the runner's code (src/errors.ts and src/sandbox/*.ts), transpiled
  * the way tsc emits it, to `<out>/code/`, so a child node process (another
- * user, or one the test kills) can run it: `import('<out>/code/sandbox/exec.js')`.
+ * user, or one the test kills) can run it: `import('<out>/code/sandbox/runner.js')`.
  */
 export function transpileSandboxCode(out: string): string {
   const code = join(out, 'code');

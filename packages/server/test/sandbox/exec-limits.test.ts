@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { TIMEOUT_EXIT_CODE } from '../../src/sandbox/exec.js';
+import { TIMEOUT_EXIT_CODE } from '../../src/sandbox/runner.js';
 import { CgroupPool, nsGroupName, ownCgroupDirs } from '../../src/sandbox/cgroups.js';
 import {
   SKIP_REASON,

@@ -56,9 +56,9 @@ describe.skipIf(!canRun)(`exec as a non-root server${canRun ? '' : ` (${reason})
     sibling = join(data, 'ns', 'b', 'secret.txt');
     const opts = { ...testOptions, uid: NOBODY, gid: NOBODY, timeoutMs: 8000, maxProcs: 32 };
     const runner = `
-      import { ExecService } from './code/sandbox/exec.js';
+      import { SandboxRunner } from './code/sandbox/runner.js';
       const log = { info() {}, warn() {}, error(o, m) { console.error(m); } };
-      const svc = new ExecService(${JSON.stringify(opts)}, log);
+      const svc = new SandboxRunner(${JSON.stringify(opts)}, log);
       const status = await svc.init();
       const run = (command, extra = {}) => svc.run({ workspaceId: 'w', namespace: 'a', nsRoot: ${JSON.stringify(nsRoot)}, command, sourceInit: true, ...extra })
         .then((r) => r, (e) => 'error: ' + e.message);
@@ -108,7 +108,7 @@ time.sleep(2)
       mode: 'bubblewrap',
       cgroups: { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] },
       warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
-      // No change tracker is wired into a bare ExecService.
+      // No change tracker is wired into a bare SandboxRunner.
       changes: null,
     });
   });

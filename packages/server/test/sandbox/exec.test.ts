@@ -1,5 +1,5 @@
 /**
- * ExecService behaviour through the real sandbox: what a command sees and
+ * SandboxRunner behaviour through the real sandbox: what a command sees and
  * what comes back (output, exit codes, stdin, encodings, caps, init.sh,
  * ownership, admission control, status and shutdown).
  */
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../../src/errors.js';
-import { ExecService, TIMEOUT_EXIT_CODE, execTimeoutError } from '../../src/sandbox/exec.js';
+import { SandboxRunner, TIMEOUT_EXIT_CODE, execTimeoutError } from '../../src/sandbox/runner.js';
 import {
   SKIP_REASON,
   bwrapPath,
@@ -35,7 +35,7 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
       mode: 'bubblewrap',
       cgroups: expect.objectContaining({ mode: expect.any(String) }),
       warm: { running: expect.any(Number), idle: expect.any(Number), max: 256, idleMs: 300_000 },
-      // No change tracker is wired into a bare ExecService.
+      // No change tracker is wired into a bare SandboxRunner.
       changes: null,
     });
     expect(f.logs.some((l) => l.level === 'info' && l.msg === 'exec sandbox ready (bubblewrap)')).toBe(true);
@@ -369,7 +369,7 @@ describe.skipIf(!bwrapPath)(`exec status and shutdown${bwrapPath ? '' : ` (${SKI
     'refuses with sandbox_unavailable (503, Retry-After) and logs the fix when the sandbox cannot be used',
     async () => {
       const { lines, logger } = recordingLogger();
-      const svc = new ExecService({ ...testOptions, uid: 0, gid: 0 }, logger);
+      const svc = new SandboxRunner({ ...testOptions, uid: 0, gid: 0 }, logger);
       const status = await svc.init();
       expect(status).toMatchObject({ available: false, mode: 'unavailable' });
       expect(status.fix).toMatch(/TROVE_EXEC_UID/);
@@ -407,7 +407,7 @@ describe.skipIf(!bwrapPath)(`exec status and shutdown${bwrapPath ? '' : ` (${SKI
 describe('exec insecure mode', () => {
   it('runs without a sandbox, warns loudly at start and on every exec', async () => {
     const { lines, logger } = recordingLogger();
-    const svc = new ExecService({ ...testOptions, insecure: true }, logger);
+    const svc = new SandboxRunner({ ...testOptions, insecure: true }, logger);
     expect(await svc.init()).toEqual({
       available: true,
       mode: 'insecure',

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, promises as fsp, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '../../src/db/index.js';
-import { NamespaceService } from '../../src/services/namespaces.js';
+import { NamespaceService } from '../../src/namespaces/service.js';
 import { recoverInterruptedRestores, TREES_DIR } from '../../src/snapshots/archive.js';
 import { rmTree, transpileSnapshots } from './support.js';
 

@@ -17,13 +17,13 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
   'context.ts': 'creates and chmods the data dir',
   'db/index.ts': 'the SQLite file in the data dir',
   'webhooks/secret-box.ts': 'the webhook secret key file in the data dir',
-  'routes/dashboard/index.ts': 'the built dashboard assets shipped with the server',
-  'services/namespaces.ts': 'the server-made directories above namespace roots (workspaces/<id>/namespaces/<ns>)',
+  'dashboard/routes.ts': 'the built dashboard assets shipped with the server',
+  'namespaces/service.ts': 'the server-made directories above namespace roots (workspaces/<id>/namespaces/<ns>)',
   'snapshots/blob-store.ts': 'the snapshot blob directory in the data dir',
   'snapshots/tree-swap.ts': 'the .trees journal directories and namespace roots, all server-made',
   'sandbox/bwrap.ts': 'host system paths bound read-only into the sandbox (/usr, /etc…)',
   'sandbox/cgroups.ts': 'the cgroup file system',
-  'sandbox/exec.ts': "the sandbox runtime dir (passwd, seccomp) and the namespace root's own mode and owner",
+  'sandbox/runner.ts': "the sandbox runtime dir (passwd, seccomp) and the namespace root's own mode and owner",
   'sandbox/fds.ts': "/proc/self/fd of the server's own process",
   'sandbox/launch.ts': "/dev/null, the runtime dir and /proc (a sandbox's process tree, to signal it)",
   'sandbox/launcher-main.ts': "a background process's output directory (server-made, under <data>/processes)",
@@ -33,7 +33,6 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
     "a stdin request's file in a background process's output directory (server-made, under <data>/processes; the name must be stdin-<32 hex>)",
   'sandbox/launcher.ts': 'the launcher script shipped with the server',
   'sandbox/reaper.ts': 'stale sandbox runtime dirs in the temp dir',
-  'services/storage.ts': 'statfs of the data dir (free space)',
   'changes/watcher.ts':
     "the change tracker's marker directory (server-made, directly in the data dir, never below a namespace tree)",
 };
@@ -137,12 +136,12 @@ describe('tree boundary', () => {
 
   it('the files that work on tenant trees use descriptors only', () => {
     for (const file of [
-      'services/files.ts',
-      'routes/files/index.ts',
+      'files/service.ts',
+      'files/routes.ts',
       'http/send-file.ts',
       'snapshots/archive-create.ts',
       'snapshots/archive-extract.ts',
-      'services/snapshots.ts',
+      'snapshots/service.ts',
     ]) {
       expect(file in SERVER_PATHS_ONLY, file).toBe(false);
       expect(pathCalls(readFileSync(join(SRC, file), 'utf8')), file).toEqual([]);

@@ -16,7 +16,7 @@ import { LocalEventBus } from '../../src/events/bus.js';
 import { EventService } from '../../src/events/service.js';
 import { nowIso } from '../../src/ids.js';
 import { DeliverySender } from '../../src/webhooks/deliver.js';
-import { WebhookRepo } from '../../src/webhooks/repo.js';
+import { WebhookRepo } from '../../src/webhooks/repository.js';
 import { SecretBox } from '../../src/webhooks/secret-box.js';
 import { WebhookService } from '../../src/webhooks/service.js';
 import { DeliveryWorker } from '../../src/webhooks/worker.js';
