@@ -14,6 +14,7 @@ import { AuthService } from './auth/service.js';
 import { WorkspaceService } from './workspaces/service.js';
 import { NamespaceService } from './namespaces/service.js';
 import { FileService } from './files/service.js';
+import { NamespaceQuota } from './files/quota.js';
 import { StorageGuard } from './tree/storage.js';
 import type { NamespaceLocks } from './locks/namespace-locks.js';
 import { createCoordination } from './locks/coordination.js';
@@ -109,14 +110,13 @@ export async function createContext(config: Config, logger: Logger): Promise<App
   // Sweeps upload temp files a crash left, and holds the scratch directory open.
   await namespaces.trees.start();
   const locks = coordination.locks;
-  const files = new FileService(
+  const quota = new NamespaceQuota(
     namespaces,
-    events,
-    locks,
     config.files,
     new StorageGuard(config.dataDir, config.files.minFreeBytes),
   );
-  files.startWatching();
+  quota.startWatching();
+  const files = new FileService(namespaces, events, locks, config.files, quota);
   const sandbox = new SandboxRunner(config.exec, logger);
   const exec = new ExecService({ sandbox, files, namespaces, locks, events, timeoutMs: config.exec.timeoutMs });
 
@@ -178,7 +178,7 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     async close() {
       for (const fn of ctx.onClose.reverse()) await fn().catch((err) => logger.error({ err }, 'shutdown step failed'));
       await sandbox.close();
-      files.stopWatching();
+      files.quota.stopWatching();
       await namespaces.trees.close().catch((err: unknown) => logger.warn({ err }, 'scratch directory cleanup failed'));
       await bus.close();
       await store.close();

@@ -87,7 +87,7 @@ export async function serve(
       `warning: exec is disabled: ${sandbox.reason ?? 'sandbox unavailable'}${sandbox.fix ? ` — fix: ${sandbox.fix}` : ''}`,
     );
   }
-  out(storageLine(config, ctx.files.storage.status(), ctx.namespaces.trees.hardQuotaMode));
+  out(storageLine(config, ctx.files.quota.storage.status(), ctx.namespaces.trees.hardQuotaMode));
   out(`Trove listening on ${url}`);
 
   let closing: Promise<void> | null = null;

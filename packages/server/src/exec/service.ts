@@ -62,7 +62,7 @@ export class ExecService {
       throw new AppError('validation_failed', 'stdin is larger than 1 MiB');
     }
     // 507 while the volume is below its reserve or the namespace over its quota (what exec wrote counts).
-    await files.assertCanGrow(ctx);
+    await files.quota.assertCanGrow(ctx);
     const nsRoot = await namespaces.ensure(ctx.workspaceId, ctx.namespace);
     const result = await locks.shared(ctx.workspaceId, ctx.namespace, () =>
       sandbox.run(
@@ -77,7 +77,7 @@ export class ExecService {
         live,
       ),
     );
-    files.execFinished(ctx);
+    files.quota.execFinished(ctx);
     void namespaces.touch(ctx.workspaceId, ctx.namespace).catch(() => {});
     if (result.timedOut) return result;
     await events.emit({

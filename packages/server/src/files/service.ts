@@ -4,7 +4,8 @@
  * downloads (an open descriptor and its metadata: http/send-file.ts sends
  * the bytes), listings and deletes. Every operation on the tree goes through
  * tree/ (descriptors resolved beneath the namespace root); every mutation
- * appends an event.
+ * appends an event. The namespace's quota and the volume's reserve are quota.ts's; If-Match and
+ * If-None-Match are conditions.ts's.
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -14,7 +15,8 @@ import type { EventService } from '../events/service.js';
 import * as io from '../tree/fd-io.js';
 import type { NamespaceService, NsContext } from '../namespaces/service.js';
 import type { NamespaceLocks } from '../locks/namespace-locks.js';
-import type { StorageGuard } from '../tree/storage.js';
+import { checkConditions, etagOf, isStar, type WriteConditions } from './conditions.js';
+import type { NamespaceQuota } from './quota.js';
 import { dirSyncer } from '../tree/dir-sync.js';
 import {
   closeQuietly,
@@ -37,24 +39,12 @@ const WRITE_BATCH = 1024 * 1024;
 const SMALL_READ = 64 * 1024;
 const LIST_CAP = 1000;
 const LIST_DEPTH = 20;
-/**
- * Entries a usage measure examines at most (≈ 1–3 s of fstatat): past it the
- * usage counts what was seen, so one namespace of millions of entries cannot
- * make every write of its own pay for a full walk.
- */
-const MEASURE_MAX_ENTRIES = 1_000_000;
 
+/** Size limits of one file (the namespace's quota is NamespaceQuota's). */
 export interface FileLimits {
   maxUploadBytes: number;
   maxReadBytes: number;
-  quotaBytes: number;
-  quotaFiles: number;
-  /** How long a measured usage is trusted (see Config.files.usageCacheMs). */
-  usageCacheMs: number;
 }
-
-/** How often namespaces where exec ran (or that are over their quota) are measured again. */
-const WATCH_INTERVAL_MS = 30_000;
 
 export interface ListEntry {
   name: string;
@@ -64,147 +54,22 @@ export interface ListEntry {
   modified_at: string;
 }
 
-interface Usage {
-  bytes: number;
-  files: number;
-  at: number;
-}
-
-/** `If-Match` / `If-None-Match` of a write (header values as sent). */
-export interface WriteConditions {
-  ifMatch?: string | null;
-  ifNoneMatch?: string | null;
-}
-
-/**
- * A file's version as an HTTP entity tag: inode, size and modification time to
- * the nanosecond. Every API write makes a new inode (temp file, rename), and a
- * command that changes a file in place changes its mtime.
- */
-export function etagOf(st: Pick<Stat, 'ino' | 'size' | 'mtimeSec' | 'mtimeNsec'>): string {
-  return `"${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeSec.toString(16)}.${st.mtimeNsec.toString(16)}"`;
-}
-
-function isStar(v: string | null | undefined): boolean {
-  return typeof v === 'string' && v.trim() === '*';
-}
-
-/** Whether a list of entity tags (`"a", W/"b"`) names `etag`; weak tags only match when `weak` is allowed. */
-export function etagListMatches(list: string, etag: string, weak: boolean): boolean {
-  if (isStar(list)) return true;
-  return list.split(',').some((raw) => {
-    let t = raw.trim();
-    if (t.startsWith('W/')) {
-      if (!weak) return false;
-      t = t.slice(2);
-    }
-    return t === etag;
-  });
-}
-
-function preconditionFailed(rel: string, why: string): AppError {
-  return new AppError('precondition_failed', `Precondition failed for ${displayPath(rel)}: ${why}`);
-}
-
-/** RFC 9110 §13: If-Match (strong comparison) and If-None-Match against the current file (null: none). */
-function checkConditions(cond: WriteConditions, st: Stat | null, rel: string): void {
-  const current = st && !st.isDirectory() ? etagOf(st) : null;
-  if (cond.ifMatch != null && cond.ifMatch !== '') {
-    if (current === null) throw preconditionFailed(rel, 'If-Match, but the file does not exist');
-    if (!etagListMatches(cond.ifMatch, current, false))
-      throw preconditionFailed(rel, `If-Match does not match its ETag ${current}`);
-  }
-  if (cond.ifNoneMatch != null && cond.ifNoneMatch !== '') {
-    if (isStar(cond.ifNoneMatch) ? st !== null : current !== null && etagListMatches(cond.ifNoneMatch, current, true)) {
-      throw preconditionFailed(
-        rel,
-        isStar(cond.ifNoneMatch)
-          ? 'If-None-Match: *, but the file exists'
-          : `If-None-Match matches its ETag ${current}`,
-      );
-    }
-  }
-}
-
 function tooLarge(limit: number): AppError {
   return new AppError('payload_too_large', `File is larger than the upload limit of ${limit} bytes`);
 }
 
 export class FileService {
-  private readonly usage = new Map<string, Usage>();
   /** Per-path queues of the commit step (exclusivePath). */
   private readonly pathLocks = new Map<string, Promise<void>>();
-
-  /** Namespaces whose last measure found them over their quota (exec wrote past it): writes and execs get 507. */
-  private readonly over = new Set<string>();
-  /** Namespaces to measure again at the next watch tick (exec ran there, or they are over). */
-  private readonly watched = new Map<string, NsContext>();
-  private watchTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly namespaces: NamespaceService,
     private readonly events: EventService,
     private readonly locks: NamespaceLocks,
     readonly limits: FileLimits,
-    readonly storage: StorageGuard,
+    /** The namespace's usage against its quota, and the volume's reserve. */
+    readonly quota: NamespaceQuota,
   ) {}
-
-  private get quotaOn(): boolean {
-    return this.limits.quotaBytes > 0 || this.limits.quotaFiles > 0;
-  }
-
-  /**
-   * Before anything that makes a namespace grow (writes, uploads, execs): 507
-   * `storage_full` when the volume is below the server's reserve, 507
-   * `over_quota` while the namespace's measured usage is over its quota (what
-   * exec wrote counts; the limit is soft: exec can pass it, then the
-   * namespace may only shrink until it is below again).
-   */
-  async assertCanGrow(ctx: NsContext, incoming = 0, measure = false): Promise<void> {
-    this.storage.check(incoming);
-    if (!this.quotaOn) return;
-    const key = `${ctx.workspaceId}/${ctx.namespace}`;
-    // Writes measure (cached) anyway for their budget; an exec only looks again when the last measure found it over.
-    if (!measure && !this.over.has(key)) return;
-    const u = await this.usageOf(ctx); // re-measured when stale: deletes may have brought it below
-    if (this.over.has(key)) {
-      const { quotaBytes, quotaFiles } = this.limits;
-      throw new AppError(
-        'over_quota',
-        `The namespace is over its quota (${u.bytes} bytes${quotaBytes ? ` of ${quotaBytes}` : ''}, ${u.files} files${quotaFiles ? ` of ${quotaFiles}` : ''}); delete files to write again`,
-      );
-    }
-  }
-
-  /** An exec ended: its writes are unknown, so the namespace is measured again now (in the background) and at the next tick. */
-  execFinished(ctx: NsContext): void {
-    this.invalidateUsage(ctx);
-    if (!this.quotaOn) return;
-    this.watched.set(`${ctx.workspaceId}/${ctx.namespace}`, ctx);
-    void this.usageOf(ctx).catch(() => {});
-  }
-
-  /** Measures watched namespaces every WATCH_INTERVAL_MS (processes may keep writing after an exec answered). */
-  startWatching(): void {
-    if (this.watchTimer || !this.quotaOn) return;
-    this.watchTimer = setInterval(() => void this.watchTick(), WATCH_INTERVAL_MS);
-    this.watchTimer.unref();
-  }
-
-  stopWatching(): void {
-    if (this.watchTimer) clearInterval(this.watchTimer);
-    this.watchTimer = null;
-  }
-
-  private async watchTick(): Promise<void> {
-    const due = [...this.watched.entries()];
-    this.watched.clear();
-    for (const [key, ctx] of due) {
-      this.invalidateUsage(ctx);
-      await this.usageOf(ctx).catch(() => {});
-      if (this.over.has(key)) this.watched.set(key, ctx);
-    }
-  }
 
   /**
    * The namespace's tree, created on first use when `create`; null when it
@@ -266,7 +131,7 @@ export class FileService {
     const { maxUploadBytes } = this.limits;
     if (declared !== null && maxUploadBytes > 0 && declared > maxUploadBytes) throw tooLarge(maxUploadBytes);
     return this.locks.shared(ctx.workspaceId, ctx.namespace, async () => {
-      await this.assertCanGrow(ctx, declared ?? 0, true);
+      await this.quota.assertCanGrow(ctx, declared ?? 0, true);
       const tree = (await this.tree(ctx, true))!;
       let size = 0;
       let etag = '';
@@ -280,9 +145,9 @@ export class FileService {
           }
           // Checked before the body is read (fail fast), and again just before the rename.
           checkConditions(cond, existing, rel);
-          const budget = await this.quotaBudget(ctx, tree, existing);
-          if (declared !== null && budget.bytes !== null && declared > budget.bytes) throw this.quotaError();
-          if (budget.files === 0 && !existing) throw this.quotaError();
+          const budget = await this.quota.budget(ctx, tree, existing);
+          if (declared !== null && budget.bytes !== null && declared > budget.bytes) throw this.quota.exceededError();
+          if (budget.files === 0 && !existing) throw this.quota.exceededError();
           const limit = Math.min(
             maxUploadBytes > 0 ? maxUploadBytes : Infinity,
             budget.bytes !== null ? budget.bytes : Infinity,
@@ -299,7 +164,9 @@ export class FileService {
               const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
               size += buf.length;
               if (size > limit) {
-                throw size > maxUploadBytes && maxUploadBytes > 0 ? tooLarge(maxUploadBytes) : this.quotaError();
+                throw size > maxUploadBytes && maxUploadBytes > 0
+                  ? tooLarge(maxUploadBytes)
+                  : this.quota.exceededError();
               }
               pending.push(buf);
               pendingBytes += buf.length;
@@ -355,7 +222,7 @@ export class FileService {
       } finally {
         tree.close();
       }
-      this.adjustUsage(ctx, size - (existing?.isFile() ? existing.size : 0), existing ? 0 : 1);
+      this.quota.adjust(ctx, size - (existing?.isFile() ? existing.size : 0), existing ? 0 : 1);
       const path = displayPath(rel);
       await this.events.emit({
         workspaceId: ctx.workspaceId,
@@ -451,7 +318,7 @@ export class FileService {
       } finally {
         tree.close();
       }
-      this.usage.delete(`${ctx.workspaceId}/${ctx.namespace}`);
+      this.quota.invalidateUsage(ctx);
       await this.events.emit({
         workspaceId: ctx.workspaceId,
         namespace: ctx.namespace,
@@ -495,63 +362,6 @@ export class FileService {
     } finally {
       tree.close();
     }
-  }
-
-  /** Usage of a namespace (bytes, regular files), cached briefly. */
-  async usageOf(ctx: NsContext, open?: NamespaceTree): Promise<{ bytes: number; files: number }> {
-    const key = `${ctx.workspaceId}/${ctx.namespace}`;
-    const cached = this.usage.get(key);
-    if (cached && cached.at > Date.now() - this.limits.usageCacheMs) return cached;
-    const tree = open ?? (await this.tree(ctx, false));
-    if (!tree) return { bytes: 0, files: 0 };
-    let u;
-    try {
-      u = await tree.measure(MEASURE_MAX_ENTRIES);
-    } finally {
-      if (!open) tree.close();
-    }
-    const usage = { bytes: u.bytes, files: u.files, at: Date.now() };
-    this.usage.set(key, usage);
-    const { quotaBytes, quotaFiles } = this.limits;
-    if ((quotaBytes > 0 && u.bytes > quotaBytes) || (quotaFiles > 0 && u.files > quotaFiles)) this.over.add(key);
-    else this.over.delete(key);
-    return usage;
-  }
-
-  /** Forget cached usage (after exec or restore changed the tree behind our back). */
-  invalidateUsage(ctx: NsContext): void {
-    this.usage.delete(`${ctx.workspaceId}/${ctx.namespace}`);
-  }
-
-  private adjustUsage(ctx: NsContext, bytes: number, files: number): void {
-    const u = this.usage.get(`${ctx.workspaceId}/${ctx.namespace}`);
-    if (u) {
-      u.bytes += bytes;
-      u.files += files;
-    }
-  }
-
-  private quotaError(): AppError {
-    const { quotaBytes, quotaFiles } = this.limits;
-    return new AppError(
-      'quota_exceeded',
-      `Namespace quota exceeded (limits: ${quotaBytes || 'unlimited'} bytes, ${quotaFiles || 'unlimited'} files)`,
-    );
-  }
-
-  private async quotaBudget(
-    ctx: NsContext,
-    tree: NamespaceTree,
-    existing: Stat | null,
-  ): Promise<{ bytes: number | null; files: number | null }> {
-    const { quotaBytes, quotaFiles } = this.limits;
-    if (!quotaBytes && !quotaFiles) return { bytes: null, files: null };
-    const u = await this.usageOf(ctx, tree);
-    const freed = existing?.isFile() ? existing.size : 0;
-    return {
-      bytes: quotaBytes ? Math.max(0, quotaBytes - u.bytes + freed) : null,
-      files: quotaFiles ? Math.max(0, quotaFiles - u.files) : null,
-    };
   }
 }
 

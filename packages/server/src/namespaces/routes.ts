@@ -43,7 +43,7 @@ export async function namespaceRoutes(app: FastifyInstance, deps: AppDeps): Prom
       if (req.auth.namespace !== null) rows = rows.filter((r) => r.name === req.auth.namespace);
       const namespaces = [];
       for (const r of rows) {
-        const u = await deps.files.usageOf({ workspaceId: req.auth.workspaceId, namespace: r.name });
+        const u = await deps.files.quota.usageOf({ workspaceId: req.auth.workspaceId, namespace: r.name });
         namespaces.push({ ...r, size_bytes: u.bytes, file_count: u.files });
       }
       return { namespaces };

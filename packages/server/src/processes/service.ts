@@ -205,7 +205,7 @@ export class ProcessService {
         if (elsewhere + this.localCount(key) > limits.maxPerNamespace) throw this.namespaceBusy();
       }
       // 507 while the volume is below its reserve or the namespace over its quota, as for exec.
-      await files.assertCanGrow(ctx);
+      await files.quota.assertCanGrow(ctx);
       const nsRoot = await namespaces.ensure(ctx.workspaceId, ctx.namespace);
       // The shared lock only while it starts: a restore waits for starts, then stops what runs.
       const live = await locks.shared(ctx.workspaceId, ctx.namespace, () =>
@@ -408,7 +408,7 @@ export class ProcessService {
     live.stdinOpen = false;
     this.live.delete(row.id);
     this.notify(live);
-    this.deps.files.execFinished({ workspaceId: row.workspace_id, namespace: row.namespace });
+    this.deps.files.quota.execFinished({ workspaceId: row.workspace_id, namespace: row.namespace });
     if (!recorded) return;
     await this.deps.events
       .emit({
@@ -812,7 +812,7 @@ export class ProcessService {
     // What running processes write counts against the namespace quota: have their namespaces measured.
     every(QUOTA_MEASURE_MS, async () => {
       for (const l of this.live.values())
-        this.deps.files.execFinished({ workspaceId: l.row.workspace_id, namespace: l.row.namespace });
+        this.deps.files.quota.execFinished({ workspaceId: l.row.workspace_id, namespace: l.row.namespace });
     });
     void this.sweep().catch((err: unknown) =>
       this.deps.logger.warn({ err }, 'background process retention sweep failed'),

@@ -214,7 +214,7 @@ export class SnapshotService {
     const { db, events, namespaces, locks, blobs, files, config } = this.deps;
     // Staging and blob both take disk: refuse at once when the volume is already below the reserve.
     try {
-      files.storage.check(opts.declaredBytes ?? 0);
+      files.quota.storage.check(opts.declaredBytes ?? 0);
     } catch (err) {
       (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
       throw err;
@@ -368,7 +368,7 @@ export class SnapshotService {
           );
         } finally {
           // Whatever happened, the cached usage may describe another tree now.
-          files.invalidateUsage(ctx);
+          files.quota.invalidateUsage(ctx);
         }
       },
       LOCK_WAIT_MS,

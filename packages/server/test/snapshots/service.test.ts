@@ -16,6 +16,7 @@ import { AuthService } from '../../src/auth/service.js';
 import { WorkspaceService } from '../../src/workspaces/service.js';
 import { NamespaceService } from '../../src/namespaces/service.js';
 import { FileService } from '../../src/files/service.js';
+import { NamespaceQuota } from '../../src/files/quota.js';
 import { StorageGuard } from '../../src/tree/storage.js';
 import { LocalNamespaceLocks } from '../../src/locks/namespace-locks.js';
 import { SnapshotService } from '../../src/snapshots/service.js';
@@ -68,13 +69,9 @@ beforeAll(async () => {
   ws = (await workspaces.create('svc')).workspace_id;
   namespaces = new NamespaceService(store.db, dir, { uid: 0, gid: 0, enabled: false });
   await namespaces.trees.start();
-  files = new FileService(
-    namespaces,
-    events,
-    new LocalNamespaceLocks(),
-    { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, usageCacheMs: 30_000 },
-    new StorageGuard(dir, 0),
-  );
+  const limits = { maxUploadBytes: 0, maxReadBytes: 0, quotaBytes: 0, quotaFiles: 0, usageCacheMs: 30_000 };
+  const quota = new NamespaceQuota(namespaces, limits, new StorageGuard(dir, 0));
+  files = new FileService(namespaces, events, new LocalNamespaceLocks(), limits, quota);
   blobs = new LocalBlobStore(join(dir, 'blobs', 'snapshots'));
   await blobs.init();
 });
