@@ -3,13 +3,14 @@
  * comparison, revocation effective on the next request, and the scope rules
  * of docs/protocol.md.
  */
-import type { CompiledQuery, Transaction } from 'kysely';
-import { prepared, type Db, type SqliteSync } from '../db/index.js';
+import type { Transaction } from 'kysely';
+import type { Db, SqliteSync } from '../db/index.js';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { hashKey, newApiKey, newKeyId, nowIso, safeEqual } from '../ids.js';
 import type { EventService } from '../events/service.js';
 import { validateNamespaceName } from '../namespaces/service.js';
+import { AuthRepository } from './repository.js';
 
 export interface AuthContext {
   workspaceId: string;
@@ -31,15 +32,6 @@ export interface KeyView {
 
 const INVALID = () => new AppError('unauthorized', 'Invalid API key');
 
-interface KeyRow {
-  id: string;
-  workspace_id: string;
-  name: string;
-  scope: 'admin' | 'workspace';
-  namespace: string | null;
-  key_hash: string;
-}
-
 /** How long a key found on SQLite is trusted without another lookup (see AuthService.recent). */
 const RECENT_TTL_MS = 2000;
 const RECENT_MAX = 10_000;
@@ -53,27 +45,16 @@ export class AuthService {
    * PostgreSQL (a cluster: another node may revoke) always looks the key up.
    */
   private readonly recent: Map<string, { ctx: AuthContext; until: number }> | null;
-  /**
-   * The key lookup runs on every request: compiled once (its only parameter is the hash) instead of
-   * being rebuilt and recompiled by the query builder each time.
-   */
-  private readonly lookup: (params: [hash: string]) => CompiledQuery<KeyRow>;
+  private readonly repo: AuthRepository;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly events: EventService,
     /** SQLite: the lookup runs synchronously (see SqliteSync.read for why that is safe here). */
-    private readonly sync: SqliteSync | null = null,
+    sync: SqliteSync | null = null,
   ) {
     this.recent = sync ? new Map() : null;
-    this.lookup = prepared<KeyRow>(
-      db
-        .selectFrom('api_keys')
-        .select(['id', 'workspace_id', 'name', 'scope', 'namespace', 'key_hash'])
-        .where('key_hash', '=', '')
-        .where('revoked_at', 'is', null)
-        .compile(),
-    );
+    this.repo = new AuthRepository(db, sync);
   }
 
   /** Resolves an `Authorization` header to the key's identity, or throws 401. */
@@ -84,8 +65,7 @@ export class AuthService {
     const hash = hashKey(m[1]!);
     const hit = this.recent?.get(hash);
     if (hit && hit.until > Date.now()) return hit.ctx;
-    const q = this.lookup([hash]);
-    const row = this.sync ? this.sync.read(q)[0] : (await this.db.executeQuery(q)).rows[0];
+    const row = await this.repo.findActiveByHash(hash);
     // Security: the index lookup finds the row; the final decision is a constant-time compare.
     if (!row || !safeEqual(row.key_hash, hash)) throw INVALID();
     const ctx: AuthContext = Object.freeze({
@@ -122,20 +102,17 @@ export class AuthService {
       created_at: nowIso(),
     };
     const run = async (t: Transaction<Database>) => {
-      await t
-        .insertInto('api_keys')
-        .values({
-          id: view.key_id,
-          workspace_id: workspaceId,
-          name: view.name,
-          prefix: view.prefix,
-          key_hash: hashKey(apiKey),
-          scope: view.scope,
-          namespace: view.namespace,
-          created_at: view.created_at,
-          revoked_at: null,
-        })
-        .execute();
+      await this.repo.insert(t, {
+        id: view.key_id,
+        workspace_id: workspaceId,
+        name: view.name,
+        prefix: view.prefix,
+        key_hash: hashKey(apiKey),
+        scope: view.scope,
+        namespace: view.namespace,
+        created_at: view.created_at,
+        revoked_at: null,
+      });
       await this.events.emit(
         { workspaceId, namespace: null, type: 'key.created', data: { key_id: view.key_id, name: view.name } },
         t,
@@ -143,21 +120,14 @@ export class AuthService {
     };
     if (trx) await run(trx);
     else {
-      await this.db.transaction().execute(run);
+      await this.repo.transaction(run);
       this.events.bus.publish(workspaceId);
     }
     return { ...view, api_key: apiKey };
   }
 
   async listKeys(workspaceId: string): Promise<KeyView[]> {
-    const rows = await this.db
-      .selectFrom('api_keys')
-      .select(['id', 'name', 'prefix', 'scope', 'namespace', 'created_at'])
-      .where('workspace_id', '=', workspaceId)
-      .where('revoked_at', 'is', null)
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
+    const rows = await this.repo.listActive(workspaceId);
     return rows.map((r) => ({
       key_id: r.id,
       name: r.name,
@@ -169,15 +139,8 @@ export class AuthService {
   }
 
   async revokeKey(workspaceId: string, keyId: string): Promise<{ key_id: string; revoked: true }> {
-    const done = await this.db.transaction().execute(async (t) => {
-      const res = await t
-        .updateTable('api_keys')
-        .set({ revoked_at: nowIso() })
-        .where('workspace_id', '=', workspaceId)
-        .where('id', '=', keyId)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) return false;
+    const done = await this.repo.transaction(async (t) => {
+      if (!(await this.repo.revoke(t, workspaceId, keyId, nowIso()))) return false;
       await this.events.emit({ workspaceId, namespace: null, type: 'key.revoked', data: { key_id: keyId } }, t);
       return true;
     });

@@ -10,6 +10,7 @@ import { AppError } from '../errors.js';
 import { nowIso } from '../ids.js';
 import { treesDirFor } from '../snapshots/tree-swap.js';
 import { TreeStore, type NamespaceTree, type Ownership } from '../tree/index.js';
+import { NamespaceRepository, type NamespaceListRow } from './repository.js';
 
 /** A namespace of a workspace: what every runtime call works in. */
 export interface NsContext {
@@ -40,15 +41,17 @@ export class NamespaceService {
 
   /** Opens namespace trees and owns the private scratch directory (tree/). */
   readonly trees: TreeStore;
+  private readonly repo: NamespaceRepository;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     readonly dataDir: string,
     readonly owner: Ownership,
     /** The namespace byte quota, enforced by the kernel too where the volume allows (tree/hard-quota.ts). */
     quotaBytes = 0,
   ) {
     this.trees = new TreeStore(dataDir, owner, quotaBytes);
+    this.repo = new NamespaceRepository(db);
   }
 
   /**
@@ -120,12 +123,7 @@ export class NamespaceService {
     } finally {
       tree?.close();
     }
-    const now = nowIso();
-    await this.db
-      .insertInto('namespaces')
-      .values({ workspace_id: workspaceId, name: namespace, created_at: now, last_activity_at: now })
-      .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
-      .execute();
+    await this.repo.register(workspaceId, namespace, nowIso());
     this.known.set(key, dir);
     return dir;
   }
@@ -136,31 +134,15 @@ export class NamespaceService {
     const now = Date.now();
     if ((this.lastTouch.get(key) ?? 0) > now - 1000) return;
     this.lastTouch.set(key, now);
-    await this.db
-      .updateTable('namespaces')
-      .set({ last_activity_at: nowIso() })
-      .where('workspace_id', '=', workspaceId)
-      .where('name', '=', namespace)
-      .execute();
+    await this.repo.touch(workspaceId, namespace, nowIso());
   }
 
-  async list(workspaceId: string) {
-    return this.db
-      .selectFrom('namespaces')
-      .select(['name', 'created_at', 'last_activity_at'])
-      .where('workspace_id', '=', workspaceId)
-      .orderBy('name')
-      .execute();
+  async list(workspaceId: string): Promise<NamespaceListRow[]> {
+    return this.repo.list(workspaceId);
   }
 
   async exists(workspaceId: string, namespace: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('namespaces')
-      .select('name')
-      .where('workspace_id', '=', workspaceId)
-      .where('name', '=', namespace)
-      .executeTakeFirst();
-    return row !== undefined;
+    return this.repo.exists(workspaceId, namespace);
   }
 
   /**
@@ -183,11 +165,7 @@ export class NamespaceService {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     this.known.delete(`${workspaceId}/${namespace}`);
-    await this.db
-      .deleteFrom('namespaces')
-      .where('workspace_id', '=', workspaceId)
-      .where('name', '=', namespace)
-      .execute();
+    await this.repo.remove(workspaceId, namespace);
     // Emptied through descriptors (tree/): nothing in it is followed, whatever a tenant process left there.
     // The namespace is already gone; a failure here only leaves debris for the next start.
     await this.trees.removeIn(trees, trashName).catch(() => {});

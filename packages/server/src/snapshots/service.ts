@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
-import type { SnapshotTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { EventService } from '../events/service.js';
 import { isoMs, newSnapshotId } from '../ids.js';
@@ -26,6 +25,7 @@ import type { FileService } from '../files/service.js';
 import type { NsContext } from '../namespaces/service.js';
 import type { NamespaceLocks } from '../locks/namespace-locks.js';
 import type { NamespaceService } from '../namespaces/service.js';
+import { SnapshotRepository, type SnapshotRow } from './repository.js';
 
 export interface SnapshotView {
   snapshot_id: string;
@@ -37,9 +37,6 @@ export interface SnapshotView {
   file_count: number;
   created_at: string;
 }
-
-/** A row of the snapshot index, as stored. */
-type SnapshotRow = SnapshotTable;
 
 export interface SnapshotLogger {
   info(obj: object | string, msg?: string): void;
@@ -114,8 +111,11 @@ export class SnapshotService {
   readonly restoreHooks: Array<(workspaceId: string, namespace: string) => Promise<void>> = [];
   /** Previous trees still being deleted after their restore answered; close() waits for them. */
   private readonly oldTreeRemovals = new Set<Promise<void>>();
+  private readonly repo: SnapshotRepository;
 
-  constructor(private readonly deps: SnapshotDeps) {}
+  constructor(private readonly deps: SnapshotDeps) {
+    this.repo = new SnapshotRepository(deps.db);
+  }
 
   /**
    * Captures the namespace tree; writes and execs of the namespace wait until
@@ -124,7 +124,7 @@ export class SnapshotService {
    * (422 tree_too_deep) rather than captured in part.
    */
   async create(ctx: NsContext, label: string | null): Promise<SnapshotView> {
-    const { db, events, namespaces, locks, blobs } = this.deps;
+    const { events, namespaces, locks, blobs } = this.deps;
     await namespaces.ensure(ctx.workspaceId, ctx.namespace);
     const id = newSnapshotId();
     const blobKey = `${ctx.workspaceId}/${id}.tar.gz`;
@@ -170,8 +170,8 @@ export class SnapshotService {
           created_ms: ms,
         };
         try {
-          await db.transaction().execute(async (trx) => {
-            await trx.insertInto('snapshots').values(r).execute();
+          await this.repo.transaction(async (trx) => {
+            await this.repo.insert(trx, r);
             await events.emit(
               {
                 workspaceId: ctx.workspaceId,
@@ -211,7 +211,7 @@ export class SnapshotService {
    * blob, no row, no namespace.
    */
   async import(ctx: NsContext, input: NodeJS.ReadableStream, opts: SnapshotImportOptions): Promise<SnapshotView> {
-    const { db, events, namespaces, locks, blobs, files, config } = this.deps;
+    const { events, namespaces, locks, blobs, files, config } = this.deps;
     // Staging and blob both take disk: refuse at once when the volume is already below the reserve.
     try {
       files.quota.storage.check(opts.declaredBytes ?? 0);
@@ -269,8 +269,8 @@ export class SnapshotService {
             created_at: isoMs(ms),
             created_ms: ms,
           };
-          await db.transaction().execute(async (trx) => {
-            await trx.insertInto('snapshots').values(r).execute();
+          await this.repo.transaction(async (trx) => {
+            await this.repo.insert(trx, r);
             await events.emit(
               {
                 workspaceId: ctx.workspaceId,
@@ -314,14 +314,7 @@ export class SnapshotService {
 
   /** Newest first. */
   async list(ctx: NsContext): Promise<SnapshotView[]> {
-    const rows = await this.deps.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('workspace_id', '=', ctx.workspaceId)
-      .where('namespace', '=', ctx.namespace)
-      .orderBy('created_ms', 'desc')
-      .orderBy('id', 'desc')
-      .execute();
+    const rows = await this.repo.list(ctx.workspaceId, ctx.namespace);
     return rows.map(view);
   }
 
@@ -391,12 +384,7 @@ export class SnapshotService {
 
   /** Namespace deletion: every snapshot of it goes too (namespaceDeleteHooks). */
   async deleteNamespace(workspaceId: string, namespace: string): Promise<void> {
-    const rows = await this.deps.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('namespace', '=', namespace)
-      .execute();
+    const rows = await this.repo.ofNamespace(workspaceId, namespace);
     for (const r of rows) await this.remove(r, { reason: 'namespace_deleted' });
   }
 
@@ -406,26 +394,15 @@ export class SnapshotService {
    * once: a row deleted by another node is skipped.
    */
   async sweep(now = Date.now()): Promise<{ deleted: number }> {
-    const { db, config } = this.deps;
+    const { config } = this.deps;
     let deleted = 0;
     const { retentionDays, maxPerNamespace } = config.snapshots;
     if (retentionDays > 0) {
-      const expired = await db
-        .selectFrom('snapshots')
-        .selectAll()
-        .where('created_ms', '<', now - retentionDays * DAY_MS)
-        .orderBy('created_ms')
-        .limit(10_000)
-        .execute();
+      const expired = await this.repo.createdBefore(now - retentionDays * DAY_MS, 10_000);
       for (const r of expired) if (await this.remove(r, { reason: 'retention' })) deleted++;
     }
     if (maxPerNamespace > 0) {
-      const crowded = await db
-        .selectFrom('snapshots')
-        .select(['workspace_id', 'namespace'])
-        .groupBy(['workspace_id', 'namespace'])
-        .having((eb) => eb.fn.countAll(), '>', maxPerNamespace)
-        .execute();
+      const crowded = await this.repo.namespacesOver(maxPerNamespace);
       for (const c of crowded) deleted += await this.pruneNamespace(c.workspace_id, c.namespace);
     }
     await this.removeOrphanBlobs(now);
@@ -437,7 +414,7 @@ export class SnapshotService {
    * row points to; after an hour (no create takes that long to commit) it is deleted.
    */
   private async removeOrphanBlobs(now: number): Promise<void> {
-    const { blobs, db, logger } = this.deps;
+    const { blobs, logger } = this.deps;
     if (!blobs.list) return;
     const candidates: Array<{ key: string; id: string }> = [];
     for await (const b of blobs.list()) {
@@ -446,19 +423,7 @@ export class SnapshotService {
     }
     for (let i = 0; i < candidates.length; i += 500) {
       const batch = candidates.slice(i, i + 500);
-      const known = new Set(
-        (
-          await db
-            .selectFrom('snapshots')
-            .select('id')
-            .where(
-              'id',
-              'in',
-              batch.map((c) => c.id),
-            )
-            .execute()
-        ).map((r) => r.id),
-      );
+      const known = await this.repo.existingIds(batch.map((c) => c.id));
       for (const c of batch) {
         if (known.has(c.id)) continue;
         logger.warn({ key: c.key }, 'deleting snapshot blob without a database row');
@@ -498,16 +463,7 @@ export class SnapshotService {
   private async pruneNamespace(workspaceId: string, namespace: string): Promise<number> {
     const max = this.deps.config.snapshots.maxPerNamespace;
     if (max <= 0) return 0;
-    const surplus = await this.deps.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('namespace', '=', namespace)
-      .orderBy('created_ms', 'desc')
-      .orderBy('id', 'desc')
-      .offset(max)
-      .limit(10_000)
-      .execute();
+    const surplus = await this.repo.beyondNewest(workspaceId, namespace, max, 10_000);
     let n = 0;
     for (const r of surplus) if (await this.remove(r, { reason: 'limit' })) n++;
     return n;
@@ -516,15 +472,9 @@ export class SnapshotService {
   private async find(ctx: NsContext, id: string): Promise<SnapshotRow> {
     // Security: the lookup is scoped to the caller's namespace, so another namespace's id is simply "not found".
     if (typeof id !== 'string' || !/^snap-[0-9a-f]{1,64}$/.test(id)) throw notFound(String(id));
-    const row = await this.deps.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('id', '=', id)
-      .where('workspace_id', '=', ctx.workspaceId)
-      .where('namespace', '=', ctx.namespace)
-      .executeTakeFirst();
+    const row = await this.repo.get(ctx.workspaceId, ctx.namespace, id);
     if (!row) throw notFound(id);
-    return row as SnapshotRow;
+    return row;
   }
 
   /**
@@ -532,14 +482,9 @@ export class SnapshotService {
    * row was already gone (another node or request deleted it first).
    */
   private async remove(r: SnapshotRow, extra: { reason?: string }): Promise<boolean> {
-    const { db, events, blobs, logger } = this.deps;
-    const gone = await db.transaction().execute(async (trx) => {
-      const res = await trx
-        .deleteFrom('snapshots')
-        .where('id', '=', r.id)
-        .where('workspace_id', '=', r.workspace_id)
-        .executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) return false;
+    const { events, blobs, logger } = this.deps;
+    const gone = await this.repo.transaction(async (trx) => {
+      if (!(await this.repo.delete(trx, r.workspace_id, r.id))) return false;
       await events.emit(
         {
           workspaceId: r.workspace_id,

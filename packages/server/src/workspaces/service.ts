@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import { newWorkspaceId, nowIso } from '../ids.js';
 import type { EventService } from '../events/service.js';
 import type { AuthService } from '../auth/service.js';
+import { WorkspaceRepository, type WorkspaceRow } from './repository.js';
 
 export interface CreatedWorkspace {
   workspace_id: string;
@@ -16,11 +17,15 @@ export interface CreatedWorkspace {
 }
 
 export class WorkspaceService {
+  private readonly repo: WorkspaceRepository;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly events: EventService,
     private readonly auth: AuthService,
-  ) {}
+  ) {
+    this.repo = new WorkspaceRepository(db);
+  }
 
   async create(
     name: string,
@@ -31,8 +36,8 @@ export class WorkspaceService {
       throw new AppError('validation_failed', 'Workspace name must be 1-128 characters');
     }
     const id = newWorkspaceId();
-    const result = await this.db.transaction().execute(async (t) => {
-      await t.insertInto('workspaces').values({ id, name: trimmed, created_at: nowIso(), last_event_ms: 0 }).execute();
+    const result = await this.repo.transaction(async (t) => {
+      await this.repo.insert(t, { id, name: trimmed, created_at: nowIso(), last_event_ms: 0 });
       await this.events.emit(
         { workspaceId: id, namespace: null, type: 'workspace.created', data: { name: trimmed } },
         t,
@@ -54,14 +59,10 @@ export class WorkspaceService {
   }
 
   async count(): Promise<number> {
-    const r = await this.db
-      .selectFrom('workspaces')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
+    return this.repo.count();
   }
 
-  async get(id: string) {
-    return this.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirst();
+  async get(id: string): Promise<WorkspaceRow | undefined> {
+    return this.repo.get(id);
   }
 }
