@@ -604,6 +604,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       timeoutMs: int('TROVE_EXEC_TIMEOUT_MS', 30_000),
       network: bool('TROVE_EXEC_NETWORK'),
       insecure: bool('TROVE_EXEC_INSECURE'),
+      hostPath: env.PATH || undefined,
       uid: int('TROVE_EXEC_UID', uidDefault),
       gid: int('TROVE_EXEC_GID', gidDefault),
       maxOutputBytes: int('TROVE_EXEC_MAX_OUTPUT_BYTES', 10 * 1024 ** 2),

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { native, type ChangeBatch } from '../native.js';
+import { pidAlive } from '../sandbox/pids.js';
 
 /** One file record of the addon. */
 export interface FileRecord {
@@ -156,15 +157,6 @@ function removeStaleMarkerDirs(dataDir: string, host: string): void {
     const pid = Number(name.slice(prefix.length).split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
     rmSync(join(dataDir, name), { recursive: true, force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -37,6 +37,7 @@ import type { NamespaceService } from '../namespaces/service.js';
 import type { ProcessControl, StdinOutcome } from './control.js';
 import { outputDir, readOutput, removeOutput, streamRange, type OutputSlice } from './output-store.js';
 import { ProcessRepository, type EndFields, type ProcessRow } from './repository.js';
+import { pidAlive } from '../sandbox/pids.js';
 
 export type ProcessState = 'running' | 'exited';
 export type ProcessExitReason = 'exited' | 'signaled' | 'oom' | 'timeout' | 'killed' | 'server_restart' | 'node_lost';
@@ -896,16 +897,6 @@ function validateEnv(env: Record<string, string> | undefined): Record<string, st
   if (bytes > MAX_ENV_BYTES)
     throw new AppError('validation_failed', `env: at most ${MAX_ENV_BYTES} bytes in all (names and quoted values)`);
   return { ...env };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, someone else's.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Waits for `p`, at most `ms`, or until `signal` aborts. */

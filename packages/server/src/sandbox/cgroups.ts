@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { pidAlive } from './pids.js';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
 export type CgroupMode = 'v1' | 'v2' | 'none';
@@ -189,15 +190,6 @@ function isCgroup2(dir: string): boolean {
 }
 
 // ------------------------------------------------------------------ group files
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readProcs(dir: string): number[] {
   try {

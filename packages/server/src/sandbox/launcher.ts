@@ -145,7 +145,11 @@ export class Launcher {
   private readonly spares = new Map<number, (message?: string) => void>();
   private nextId = 1;
 
-  constructor(private readonly log: LauncherLogger) {}
+  constructor(
+    private readonly log: LauncherLogger,
+    /** The launcher process's PATH (the server's own). */
+    private readonly hostPath: string,
+  ) {}
 
   /**
    * Starts trove-enter ahead of its command (launch.ts prespawn); `gone` is called once if it ends before a
@@ -264,7 +268,7 @@ export class Launcher {
     const child = fork(launcherScript(), [], {
       // Not the server's flags (--cpu-prof, --inspect, heap sizes) nor its environment: the launcher needs neither.
       execArgv: [],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      env: { PATH: this.hostPath },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });

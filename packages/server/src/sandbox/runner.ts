@@ -69,6 +69,11 @@ export interface ExecOptions {
   network: boolean;
   /** No sandbox at all: a plain `sh -c` as the server user (TROVE_EXEC_INSECURE=1, development only). */
   insecure: boolean;
+  /**
+   * The server's own PATH: where bwrap is looked for after the system directories, the sandbox launcher's
+   * PATH and an insecure exec's. Default: the sandbox's PATH (SANDBOX_PATH).
+   */
+  hostPath?: string;
   /** Unprivileged ids commands run as when the server is root (default 64000/64000). */
   uid: number;
   gid: number;
@@ -311,7 +316,7 @@ export class SandboxRunner {
     private readonly opts: ExecOptions,
     private readonly log: ExecLogger,
   ) {
-    this.launcher = new Launcher(log);
+    this.launcher = new Launcher(log, opts.hostPath ?? SANDBOX_PATH);
     this.warm = new WarmSandboxes(
       { idleMs: opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS, max: opts.warmMax ?? DEFAULT_WARM_MAX },
       (key, nsRoot) => this.makeWarm(key, nsRoot),
@@ -530,7 +535,7 @@ export class SandboxRunner {
         'set TROVE_EXEC_UID and TROVE_EXEC_GID to an unused unprivileged id such as 64000',
       );
     }
-    const bwrap = findExecutable('bwrap');
+    const bwrap = findExecutable('bwrap', this.opts.hostPath ?? '');
     if (!bwrap)
       return failed('bubblewrap (bwrap) is not installed', 'apt-get install -y bubblewrap (or npm run setup:toolbox)');
     this.enterPath = enterBinary();
@@ -1129,7 +1134,7 @@ export class SandboxRunner {
           file: '/bin/sh',
           args: ['-c', buildScript(req.command, limits, req.sourceInit, commandFile, userEnv(req.env)), 'sh'],
           cwd: dir,
-          env: this.env(req, dir, process.env.PATH || SANDBOX_PATH),
+          env: this.env(req, dir, this.opts.hostPath ?? SANDBOX_PATH),
           bwrap: false,
           cgroup: null,
           seccompPath: null,
@@ -1409,16 +1414,9 @@ function enterBinary(): string | null {
  * Absolute path of an executable: the system directories first (a root
  * server must not run a `bwrap` planted in some PATH entry), then PATH.
  */
-function findExecutable(name: string): string | null {
+function findExecutable(name: string, hostPath: string): string | null {
   // Security: system directories first.
-  const dirs = [
-    '/usr/bin',
-    '/bin',
-    '/usr/sbin',
-    '/sbin',
-    '/usr/local/bin',
-    ...(process.env.PATH ?? '').split(delimiter),
-  ];
+  const dirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin', ...hostPath.split(delimiter)];
   for (const dir of dirs) {
     if (!dir) continue;
     const p = join(dir, name);
