@@ -32,45 +32,32 @@ export class SnapshotRepository {
     return Number(res.numDeletedRows) > 0;
   }
 
-  async get(workspaceId: string, namespace: string, id: string): Promise<SnapshotRow | undefined> {
+  /** Every row of one namespace (the start of the namespace's queries). */
+  private inNamespace(workspaceId: string, namespace: string) {
     return this.db
       .selectFrom('snapshots')
       .selectAll()
-      .where('id', '=', id)
       .where('workspace_id', '=', workspaceId)
-      .where('namespace', '=', namespace)
-      .executeTakeFirst();
+      .where('namespace', '=', namespace);
+  }
+
+  async get(workspaceId: string, namespace: string, id: string): Promise<SnapshotRow | undefined> {
+    return this.inNamespace(workspaceId, namespace).where('id', '=', id).executeTakeFirst();
   }
 
   /** Newest first. */
   async list(workspaceId: string, namespace: string): Promise<SnapshotRow[]> {
-    return this.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('namespace', '=', namespace)
-      .orderBy('created_ms', 'desc')
-      .orderBy('id', 'desc')
-      .execute();
+    return this.inNamespace(workspaceId, namespace).orderBy('created_ms', 'desc').orderBy('id', 'desc').execute();
   }
 
   /** Every row of a namespace (its deletion). */
   async ofNamespace(workspaceId: string, namespace: string): Promise<SnapshotRow[]> {
-    return this.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('namespace', '=', namespace)
-      .execute();
+    return this.inNamespace(workspaceId, namespace).execute();
   }
 
   /** Up to `limit` rows of a namespace past its newest `keep` (the count limit), newest first. */
   async beyondNewest(workspaceId: string, namespace: string, keep: number, limit: number): Promise<SnapshotRow[]> {
-    return this.db
-      .selectFrom('snapshots')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('namespace', '=', namespace)
+    return this.inNamespace(workspaceId, namespace)
       .orderBy('created_ms', 'desc')
       .orderBy('id', 'desc')
       .offset(keep)

@@ -157,37 +157,13 @@ export class SnapshotService {
           await Promise.allSettled([stored, done]);
           tree.close();
         }
-        const ms = Date.now();
-        const r: SnapshotRow = {
-          id,
-          workspace_id: ctx.workspaceId,
-          namespace: ctx.namespace,
-          label,
-          size_bytes: put.sizeBytes,
-          file_count: stats.fileCount,
-          blob_key: blobKey,
-          created_at: isoMs(ms),
-          created_ms: ms,
-        };
         try {
-          await this.repo.transaction(async (trx) => {
-            await this.repo.insert(trx, r);
-            await events.emit(
-              {
-                workspaceId: ctx.workspaceId,
-                namespace: ctx.namespace,
-                type: 'snapshot.created',
-                data: { snapshot_id: id, label },
-              },
-              trx,
-            );
-          });
+          return await this.record(ctx, { id, label, blobKey, sizeBytes: put.sizeBytes, fileCount: stats.fileCount });
         } catch (err) {
           // Without its row the blob is unreachable: do not keep it.
           await blobs.delete(blobKey).catch(() => {});
           throw err;
         }
-        return r;
       },
       LOCK_WAIT_MS,
     );
@@ -257,31 +233,8 @@ export class SnapshotService {
         ctx.namespace,
         async () => {
           await namespaces.ensure(ctx.workspaceId, ctx.namespace);
-          const ms = Date.now();
-          const r: SnapshotRow = {
-            id,
-            workspace_id: ctx.workspaceId,
-            namespace: ctx.namespace,
-            label: opts.label,
-            size_bytes: put.sizeBytes,
-            file_count: stats.fileCount,
-            blob_key: blobKey,
-            created_at: isoMs(ms),
-            created_ms: ms,
-          };
-          await this.repo.transaction(async (trx) => {
-            await this.repo.insert(trx, r);
-            await events.emit(
-              {
-                workspaceId: ctx.workspaceId,
-                namespace: ctx.namespace,
-                type: 'snapshot.created',
-                data: { snapshot_id: id, label: opts.label, imported: true },
-              },
-              trx,
-            );
-          });
-          return r;
+          const stored = { id, label: opts.label, blobKey, sizeBytes: put.sizeBytes, fileCount: stats.fileCount };
+          return this.record(ctx, stored, { imported: true });
         },
         LOCK_WAIT_MS,
       );
@@ -295,6 +248,35 @@ export class SnapshotService {
       this.deps.logger.warn({ err }, 'snapshot count pruning failed'),
     );
     return view(row);
+  }
+
+  /** A stored archive's row and its `snapshot.created` event, in one transaction. */
+  private async record(
+    ctx: NsContext,
+    stored: { id: string; label: string | null; blobKey: string; sizeBytes: number; fileCount: number },
+    extra: Record<string, unknown> = {},
+  ): Promise<SnapshotRow> {
+    const ms = Date.now();
+    const r: SnapshotRow = {
+      id: stored.id,
+      workspace_id: ctx.workspaceId,
+      namespace: ctx.namespace,
+      label: stored.label,
+      size_bytes: stored.sizeBytes,
+      file_count: stored.fileCount,
+      blob_key: stored.blobKey,
+      created_at: isoMs(ms),
+      created_ms: ms,
+    };
+    await this.repo.transaction(async (trx) => {
+      await this.repo.insert(trx, r);
+      const data = { snapshot_id: stored.id, label: stored.label, ...extra };
+      await this.deps.events.emit(
+        { workspaceId: ctx.workspaceId, namespace: ctx.namespace, type: 'snapshot.created', data },
+        trx,
+      );
+    });
+    return r;
   }
 
   /** The snapshot's archive as stored (a gzip'd tar), for download; no lock: a blob never changes once stored. */
