@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomKey, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { pgAvailable, useSharedState } from './support.js';
+import { json, ok } from '../../../../test/helpers/http.js';
 
 const pgState = await pgAvailable();
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
@@ -27,12 +28,6 @@ interface Proc {
   stdout_bytes: number;
 }
 
-const json = (body: unknown): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(body),
-});
-
 describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   const shared = useSharedState('trove-cluster-procs');
   let a: StartedServer;
@@ -46,12 +41,6 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
     headers.set('x-namespace', ns);
     return fetch(node.baseUrl + path, { ...init, headers });
   };
-  async function ok<T>(res: Promise<Response>, status = 200): Promise<T> {
-    const r = await res;
-    const text = await r.text();
-    expect([r.status, text]).toEqual([status, text]);
-    return JSON.parse(text) as T;
-  }
   async function waitExit(node: StartedServer, id: string, ns = 'shared'): Promise<Proc> {
     for (;;) {
       const p = await ok<Proc>(call(node, `/v1/processes/${id}/wait?timeout=20`, {}, ns));
@@ -76,7 +65,7 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
       call(
         a,
         '/v1/processes',
-        json({ command: 'echo from-a; while [ ! -f workspace/go ]; do sleep 0.05; done; echo done' }),
+        json('POST', { command: 'echo from-a; while [ ! -f workspace/go ]; do sleep 0.05; done; echo done' }),
       ),
       201,
     );
@@ -90,7 +79,7 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
     const decoder = new TextDecoder();
     let text = '';
     while (!text.includes('from-a')) text += decoder.decode((await reader.read()).value, { stream: true });
-    await ok(call(b, '/write', json({ path: 'go', content: '' })));
+    await ok(call(b, '/write', json('POST', { path: 'go', content: '' })));
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -134,8 +123,8 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   }
 
   it('stdin written on the other node reaches the process; closing it there ends the process', async () => {
-    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'cat' })), 201);
-    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'hello from b\n' })))).toEqual({
+    const p = await ok<Proc>(call(a, '/v1/processes', json('POST', { command: 'cat' })), 201);
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'hello from b\n' })))).toEqual({
       process_id: p.process_id,
       written: 13,
       stdin_open: true,
@@ -169,8 +158,10 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   });
 
   it('a write and a close with data on the other node; a write to a closed stdin there is the 409 the owning node gives', async () => {
-    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'cat; sleep 600' })), 201);
-    expect(await ok(call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'last\n', close: true })))).toEqual({
+    const p = await ok<Proc>(call(a, '/v1/processes', json('POST', { command: 'cat; sleep 600' })), 201);
+    expect(
+      await ok(call(b, `/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'last\n', close: true }))),
+    ).toEqual({
       process_id: p.process_id,
       written: 5,
       stdin_open: false,
@@ -180,8 +171,8 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
       state: 'running',
       stdin_open: false,
     });
-    const there = await call(b, `/v1/processes/${p.process_id}/stdin`, json({ data: 'more' }));
-    const here = await call(a, `/v1/processes/${p.process_id}/stdin`, json({ data: 'more' }));
+    const there = await call(b, `/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'more' }));
+    const here = await call(a, `/v1/processes/${p.process_id}/stdin`, json('POST', { data: 'more' }));
     const [bodyThere, bodyHere] = [
       (await there.json()) as { code: string; detail: string },
       (await here.json()) as { code: string; detail: string },
@@ -198,13 +189,13 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
       stdin_open: false,
     });
     expect(strayFiles(p.process_id)).toEqual([]);
-    await ok(call(b, `/v1/processes/${p.process_id}/signal`, json({ signal: 'SIGKILL' })));
+    await ok(call(b, `/v1/processes/${p.process_id}/signal`, json('POST', { signal: 'SIGKILL' })));
     await waitExit(b, p.process_id);
   });
 
   it('a signal sent to the other node reaches the owning node', async () => {
-    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'sleep 600' })), 201);
-    expect(await ok(call(b, `/v1/processes/${p.process_id}/signal`, json({ signal: 'SIGTERM' })))).toEqual({
+    const p = await ok<Proc>(call(a, '/v1/processes', json('POST', { command: 'sleep 600' })), 201);
+    expect(await ok(call(b, `/v1/processes/${p.process_id}/signal`, json('POST', { signal: 'SIGTERM' })))).toEqual({
       process_id: p.process_id,
       signal: 'SIGTERM',
       delivered: true,
@@ -213,8 +204,8 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   });
 
   it('a restore on the other node stops the process first', async () => {
-    const snap = await ok<{ snapshot_id: string }>(call(b, '/v1/snapshots', json({}), 'restored'));
-    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'sleep 600' }), 'restored'), 201);
+    const snap = await ok<{ snapshot_id: string }>(call(b, '/v1/snapshots', json('POST', {}), 'restored'));
+    const p = await ok<Proc>(call(a, '/v1/processes', json('POST', { command: 'sleep 600' }), 'restored'), 201);
     await ok(call(b, `/v1/snapshots/${snap.snapshot_id}/restore`, { method: 'POST' }, 'restored'));
     expect(await ok<Proc>(call(b, `/v1/processes/${p.process_id}`, {}, 'restored'))).toMatchObject({
       state: 'exited',
@@ -224,7 +215,7 @@ describe.skipIf(skip !== '')(`background processes on two nodes${skip}`, () => {
   });
 
   it('a node that shuts down records its processes as server_restart; the other node still serves their output', async () => {
-    const p = await ok<Proc>(call(a, '/v1/processes', json({ command: 'echo kept; sleep 600' })), 201);
+    const p = await ok<Proc>(call(a, '/v1/processes', json('POST', { command: 'echo kept; sleep 600' })), 201);
     for (;;) {
       const o = await ok<{ data: string }>(call(b, `/v1/processes/${p.process_id}/output`));
       if (o.data === 'kept\n') break;
@@ -262,7 +253,7 @@ describe.skipIf(skip !== '')(`a node that dies${skip}`, () => {
       headers.set('x-namespace', 'lost');
       return fetch(node.baseUrl + path, { ...init, headers });
     };
-    const res = await call(a, '/v1/processes', json({ command: 'echo before; sleep 600' }));
+    const res = await call(a, '/v1/processes', json('POST', { command: 'echo before; sleep 600' }));
     expect(res.status).toBe(201);
     const p = (await res.json()) as Proc;
     for (;;) {

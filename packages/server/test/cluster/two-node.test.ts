@@ -19,6 +19,7 @@ import {
   type TestDatabase,
 } from '../../../../test/helpers/server.js';
 import { pgAvailable, Receiver, sleep, TcpProxy, viaProxy, waitFor } from './support.js';
+import { json, ok } from '../../../../test/helpers/http.js';
 
 const pgState = await pgAvailable();
 
@@ -30,24 +31,11 @@ interface Evt {
   data: Record<string, unknown>;
 }
 
-const json = (body: unknown): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(body),
-});
-
 function call(node: StartedServer, key: string, path: string, init: RequestInit = {}, namespace?: string) {
   const headers = new Headers(init.headers);
   headers.set('authorization', `Bearer ${key}`);
   if (namespace) headers.set('x-namespace', namespace);
   return fetch(node.baseUrl + path, { ...init, headers });
-}
-
-async function ok<T>(res: Promise<Response> | Response, status = 200): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect(r.status, `${r.url} answered ${r.status}: ${text}`).toBe(status);
-  return JSON.parse(text) as T;
 }
 
 describe.skipIf(!pgState.ok)(
@@ -64,7 +52,7 @@ describe.skipIf(!pgState.ok)(
 
     const eventsPath = () => `/v1/workspaces/${a.workspaceId}/events`;
     const write = (node: StartedServer, ns: string, path: string, content: string) =>
-      ok<{ path: string }>(call(node, runtimeKey, '/write', json({ path, content }), ns));
+      ok<{ path: string }>(call(node, runtimeKey, '/write', json('POST', { path, content }), ns));
     const newest = async (node: StartedServer) =>
       (await ok<{ events: Evt[] }>(call(node, adminKey, `${eventsPath()}?limit=1`))).events[0]!.created_at;
 
@@ -187,7 +175,7 @@ describe.skipIf(!pgState.ok)(
           a,
           adminKey,
           `/v1/workspaces/${a.workspaceId}/keys`,
-          json({ name: 'short-lived', namespace: null, admin: false }),
+          json('POST', { name: 'short-lived', namespace: null, admin: false }),
         ),
         201,
       );
@@ -235,7 +223,7 @@ describe.skipIf(!pgState.ok)(
     it('a snapshot taken on node A restores on node B', async (ctx) => {
       await write(a, 'snap', 'doc.txt', 'version 1');
       await write(a, 'snap', 'keep/me.txt', 'kept');
-      const res = await call(a, runtimeKey, '/v1/snapshots', json({ label: 'v1' }), 'snap');
+      const res = await call(a, runtimeKey, '/v1/snapshots', json('POST', { label: 'v1' }), 'snap');
       if (res.status === 404) return ctx.skip('snapshots are not built yet (POST /v1/snapshots answers 404)');
       const snap = await ok<{ snapshot_id: string }>(res);
       await write(b, 'snap', 'doc.txt', 'version 2');
@@ -286,7 +274,12 @@ describe.skipIf(!pgState.ok)(
               a,
               adminKey,
               `/v1/workspaces/${a.workspaceId}/webhooks`,
-              json({ url: receiver.url(`/r${i}`), events: ['file.written'], namespace: 'hooks', description: null }),
+              json('POST', {
+                url: receiver.url(`/r${i}`),
+                events: ['file.written'],
+                namespace: 'hooks',
+                description: null,
+              }),
             ),
             201,
           );
@@ -411,7 +404,7 @@ describe.skipIf(!pgState.ok)(
 
         for (const [path, init, ns] of [
           ['/v1/me', {}, undefined],
-          ['/write', json({ path: 'x.txt', content: 'x' }), 'down'],
+          ['/write', json('POST', { path: 'x.txt', content: 'x' }), 'down'],
           [`${eventsPath()}?limit=5`, {}, undefined],
         ] as const) {
           const res = await call(c, runtimeKey, path, init, ns);

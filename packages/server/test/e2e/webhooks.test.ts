@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { verifyWebhook, WebhookSignatureError } from '../../../sdk/src/index.js';
 import { eventually, gate, Receiver } from './webhooks-receiver.js';
+import { ok } from '../../../../test/helpers/http.js';
 
 let server: StartedServer;
 let admin: ReturnType<typeof api>;
@@ -55,13 +56,6 @@ interface DeliveryJson {
 
 const base = () => `/v1/workspaces/${server.workspaceId}/webhooks`;
 
-async function json<T>(res: Response | Promise<Response>, status = 200): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect(r.status, text).toBe(status);
-  return JSON.parse(text) as T;
-}
-
 const post = (body: unknown) => ({
   method: 'POST',
   headers: { 'content-type': 'application/json' },
@@ -83,7 +77,7 @@ async function receiver(): Promise<Receiver> {
 const secretsShown: string[] = [];
 
 async function createHook(body: Record<string, unknown>): Promise<WebhookJson> {
-  const created = await json<WebhookJson>(admin(base(), post(body)), 201);
+  const created = await ok<WebhookJson>(admin(base(), post(body)), 201);
   secretsShown.push(created.signing_secret!);
   return created;
 }
@@ -96,12 +90,12 @@ async function write(ns: string, path: string, content = 'x'): Promise<void> {
 
 /** A key.created event (namespace null). */
 async function keyEvent(name = 'k'): Promise<string> {
-  const k = await json<{ key_id: string }>(admin(`/v1/workspaces/${server.workspaceId}/keys`, post({ name })), 201);
+  const k = await ok<{ key_id: string }>(admin(`/v1/workspaces/${server.workspaceId}/keys`, post({ name })), 201);
   return k.key_id;
 }
 
 async function deliveries(id: string, query = ''): Promise<DeliveryJson[]> {
-  return (await json<{ deliveries: DeliveryJson[] }>(admin(`${base()}/${id}/deliveries${query}`))).deliveries;
+  return (await ok<{ deliveries: DeliveryJson[] }>(admin(`${base()}/${id}/deliveries${query}`))).deliveries;
 }
 
 beforeAll(async () => {
@@ -115,8 +109,8 @@ beforeAll(async () => {
 
 afterEach(async () => {
   // Each test starts without endpoints so earlier ones cannot receive its events.
-  const list = await json<{ webhooks: WebhookJson[] }>(admin(base()));
-  for (const w of list.webhooks) await json(admin(`${base()}/${w.webhook_id}`, { method: 'DELETE' }));
+  const list = await ok<{ webhooks: WebhookJson[] }>(admin(base()));
+  for (const w of list.webhooks) await ok(admin(`${base()}/${w.webhook_id}`, { method: 'DELETE' }));
   for (const r of receivers.splice(0)) await r.close();
 });
 
@@ -149,34 +143,34 @@ describe('webhook endpoints API', () => {
     expect(created.signing_secret).toMatch(/^trove-whsec-[A-Za-z0-9]{40}$/);
     expect(created.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
-    const list = await json<{ webhooks: WebhookJson[] }>(admin(base()));
+    const list = await ok<{ webhooks: WebhookJson[] }>(admin(base()));
     expect(list.webhooks).toHaveLength(1);
     expect(list.webhooks[0]).not.toHaveProperty('signing_secret');
     const { signing_secret: _s, ...withoutSecret } = created;
     expect(list.webhooks[0]).toEqual(withoutSecret);
-    expect(await json(admin(`${base()}/${created.webhook_id}`))).toEqual(withoutSecret);
+    expect(await ok(admin(`${base()}/${created.webhook_id}`))).toEqual(withoutSecret);
     expect(JSON.stringify(list)).not.toContain(created.signing_secret);
 
-    const updated = await json<WebhookJson>(
+    const updated = await ok<WebhookJson>(
       admin(`${base()}/${created.webhook_id}`, patch({ events: ['*'], namespace: null, description: null })),
     );
     expect(updated).toMatchObject({ events: ['*'], namespace: null, description: null, enabled: true });
-    const off = await json<WebhookJson>(admin(`${base()}/${created.webhook_id}`, patch({ enabled: false })));
+    const off = await ok<WebhookJson>(admin(`${base()}/${created.webhook_id}`, patch({ enabled: false })));
     expect(off).toMatchObject({
       enabled: false,
       disabled_reason: 'Disabled by an admin; re-enable with PATCH {"enabled": true}',
     });
 
-    expect(await json(admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }))).toEqual({
+    expect(await ok(admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }))).toEqual({
       webhook_id: created.webhook_id,
       deleted: true,
     });
-    const gone = await json<{ detail: string; code: string }>(
+    const gone = await ok<{ detail: string; code: string }>(
       admin(`${base()}/${created.webhook_id}`, { method: 'DELETE' }),
       404,
     );
     expect(gone).toEqual({ detail: `Webhook not found: ${created.webhook_id}`, code: 'webhook_not_found' });
-    expect((await json<{ webhooks: unknown[] }>(admin(base()))).webhooks).toEqual([]);
+    expect((await ok<{ webhooks: unknown[] }>(admin(base()))).webhooks).toEqual([]);
   });
 
   it('defaults events to ["*"] and namespace to null', async () => {
@@ -224,11 +218,11 @@ describe('webhook endpoints API', () => {
       'url: must not contain credentials (user:password@); authenticate deliveries by their signature',
     ],
   ])('refuses %j with %i', async (body, status, code, detail) => {
-    expect(await json(admin(base(), post(body)), status)).toEqual({ detail, code });
+    expect(await ok(admin(base(), post(body)), status)).toEqual({ detail, code });
   });
 
   it('names an unknown event type', async () => {
-    const res = await json<{ detail: string; code: string }>(
+    const res = await ok<{ detail: string; code: string }>(
       admin(base(), post({ url: 'http://127.0.0.1:9/x', events: ['file.writen'] })),
       422,
     );
@@ -239,16 +233,16 @@ describe('webhook endpoints API', () => {
   it('refuses an empty update and malformed JSON', async () => {
     const r = await receiver();
     const h = await createHook({ url: r.url() });
-    expect(await json(admin(`${base()}/${h.webhook_id}`, patch({})), 422)).toEqual({
+    expect(await ok(admin(`${base()}/${h.webhook_id}`, patch({})), 422)).toEqual({
       detail: 'Nothing to update: send at least one of enabled, url, events, namespace, sources, description',
       code: 'validation_failed',
     });
-    const bad = await json<{ code: string }>(
+    const bad = await ok<{ code: string }>(
       admin(base(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"url":' }),
       400,
     );
     expect(bad.code).toBe('bad_request');
-    expect(await json(admin(`${base()}/wh-0000000000000000`, patch({ enabled: true })), 404)).toEqual({
+    expect(await ok(admin(`${base()}/wh-0000000000000000`, patch({ enabled: true })), 404)).toEqual({
       detail: 'Webhook not found: wh-0000000000000000',
       code: 'webhook_not_found',
     });
@@ -273,18 +267,18 @@ describe('webhook endpoints API', () => {
         body === undefined
           ? { method }
           : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-      expect(await json(runtime(path, init), 403), `${method} ${path}`).toEqual({
+      expect(await ok(runtime(path, init), 403), `${method} ${path}`).toEqual({
         detail: 'Workspace keys cannot manage webhooks.',
         code: 'scope_forbidden',
       });
       const other = path.replace(server.workspaceId, 'ws-0000000000000000');
-      expect((await json<{ code: string }>(admin(other, init), 404)).code, `${method} ${other}`).toBe(
+      expect((await ok<{ code: string }>(admin(other, init), 404)).code, `${method} ${other}`).toBe(
         'workspace_not_found',
       );
       expect((await api(server, null)(path, init)).status).toBe(401);
     }
     // Nothing changed: the endpoint is still there and enabled.
-    expect(await json<WebhookJson>(admin(`${base()}/${h.webhook_id}`))).toMatchObject({ enabled: true });
+    expect(await ok<WebhookJson>(admin(`${base()}/${h.webhook_id}`))).toMatchObject({ enabled: true });
   });
 });
 
@@ -406,7 +400,7 @@ describe('delivery', () => {
     // `test` delivers synchronously, outside the endpoint's queue, so it would overtake queued
     // deliveries still on their way: let those arrive first to make the order below defined.
     await all.waitForCount(4);
-    const test = await json<{ ok: boolean; event_id: string }>(
+    const test = await ok<{ ok: boolean; event_id: string }>(
       admin(`${base()}/${hAll.webhook_id}/test`, { method: 'POST' }),
     );
     expect(test.ok).toBe(true);
@@ -438,7 +432,7 @@ describe('delivery', () => {
     const r = await receiver();
     r.respond = () => ({ status: 503 });
     const h = await createHook({ url: r.url(), events: ['key.created'] });
-    const res = await json<{
+    const res = await ok<{
       ok: boolean;
       event_id: string;
       status: number | null;
@@ -455,7 +449,7 @@ describe('delivery', () => {
     expect(res.event_id).toMatch(/^evt-/);
     // Delivered synchronously and not retried.
     expect(r.hits).toHaveLength(1);
-    const d = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${res.delivery_id}`));
+    const d = await ok<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${res.delivery_id}`));
     expect(d).toMatchObject({
       status: 'failed',
       attempts: 1,
@@ -463,7 +457,7 @@ describe('delivery', () => {
       event_type: 'webhook.test',
       next_attempt_at: null,
     });
-    const w = await json<WebhookJson>(admin(`${base()}/${h.webhook_id}`));
+    const w = await ok<WebhookJson>(admin(`${base()}/${h.webhook_id}`));
     expect(w).toMatchObject({
       last_delivery_ok: false,
       last_delivery_status: 503,
@@ -471,7 +465,7 @@ describe('delivery', () => {
       enabled: true,
     });
     // The test event is in the event log too.
-    const ev = await json<{ events: Array<{ id: string; type: string }> }>(
+    const ev = await ok<{ events: Array<{ id: string; type: string }> }>(
       admin(`/v1/workspaces/${server.workspaceId}/events?types=webhook.test&limit=1`),
     );
     expect(ev.events[0]!.id).toBe(res.event_id);
@@ -479,7 +473,7 @@ describe('delivery', () => {
     // An unreachable receiver: status null, still a 200 answer.
     await r.close();
     receivers.splice(receivers.indexOf(r), 1);
-    const down = await json<{ ok: boolean; status: number | null; error: string | null }>(
+    const down = await ok<{ ok: boolean; status: number | null; error: string | null }>(
       admin(`${base()}/${h.webhook_id}/test`, { method: 'POST' }),
     );
     expect(down).toMatchObject({ ok: false, status: null, error: 'Connection refused (ECONNREFUSED)' });
@@ -495,7 +489,7 @@ describe('delivery', () => {
       () => deliveries(h.webhook_id),
       (l) => l[0]?.status === 'delivered',
     );
-    const detail = await json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`));
+    const detail = await ok<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`));
     expect(detail).toMatchObject({
       status: 'delivered',
       attempts: 4,
@@ -524,7 +518,7 @@ describe('delivery', () => {
     // Exactly one 2xx-acknowledged request, all four for the same event.
     expect(new Set(r.hits.map((x) => x.json.id)).size).toBe(1);
     expect(r.hits.length).toBe(4);
-    const w = await json<WebhookJson>(admin(`${base()}/${h.webhook_id}`));
+    const w = await ok<WebhookJson>(admin(`${base()}/${h.webhook_id}`));
     expect(w).toMatchObject({ last_delivery_ok: true, last_delivery_status: 200, consecutive_failures: 0 });
   });
 
@@ -579,22 +573,22 @@ describe('delivery', () => {
       () => deliveries(h.webhook_id),
       (l) => l[0]?.status === 'delivered',
     );
-    const resent = await json<DeliveryJson>(
+    const resent = await ok<DeliveryJson>(
       admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }),
     );
     expect(resent).toMatchObject({ delivery_id: d!.delivery_id, event_id: d!.event_id });
     await r.waitForCount(2);
     expect(r.hits[1]!.json.id).toBe(r.hits[0]!.json.id);
     const after = await eventually(
-      () => json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`)),
+      () => ok<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`)),
       (x) => x.status === 'delivered',
     );
     expect(after).toMatchObject({ status: 'delivered', attempts: 2 });
-    expect(await json(admin(`${base()}/${h.webhook_id}/deliveries/dlv-nope/resend`, { method: 'POST' }), 404)).toEqual({
+    expect(await ok(admin(`${base()}/${h.webhook_id}/deliveries/dlv-nope/resend`, { method: 'POST' }), 404)).toEqual({
       detail: 'Delivery not found: dlv-nope',
       code: 'delivery_not_found',
     });
-    expect(await json(admin(`${base()}/${h.webhook_id}/deliveries/dlv-nope`), 404)).toEqual({
+    expect(await ok(admin(`${base()}/${h.webhook_id}/deliveries/dlv-nope`), 404)).toEqual({
       detail: 'Delivery not found: dlv-nope',
       code: 'delivery_not_found',
     });
@@ -612,7 +606,7 @@ describe('resend while an attempt is in flight', () => {
     await r.waitForCount(1);
     const [d] = await deliveries(h.webhook_id);
     expect(d).toMatchObject({ status: 'pending', attempts: 0 });
-    const resent = await json<DeliveryJson>(
+    const resent = await ok<DeliveryJson>(
       admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}/resend`, { method: 'POST' }),
     );
     expect(resent).toMatchObject({ delivery_id: d!.delivery_id, status: 'pending' });
@@ -620,7 +614,7 @@ describe('resend while an attempt is in flight', () => {
     await r.waitForCount(2);
     expect(r.hits.map((x) => x.json.id)).toEqual([d!.event_id, d!.event_id]);
     const after = await eventually(
-      () => json<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`)),
+      () => ok<DeliveryJson>(admin(`${base()}/${h.webhook_id}/deliveries/${d!.delivery_id}`)),
       (x) => x.status === 'delivered',
     );
     expect(after).toMatchObject({ status: 'delivered', attempts: 2, last_status_code: 200 });
@@ -647,14 +641,14 @@ describe('auto-disable', () => {
     // deliveries could fail and disable the endpoint before the last events are even created.
     const held = gate();
     r.respond = (_hit, i) => (i === 0 ? { status: 500, after: held.promise } : { status: 500 });
-    const h = await json<WebhookJson>(fa(fbase, post({ url: r.url(), events: ['key.created'] })), 201);
-    for (let i = 0; i < 5; i++) await json(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: `d${i}` })), 201);
+    const h = await ok<WebhookJson>(fa(fbase, post({ url: r.url(), events: ['key.created'] })), 201);
+    for (let i = 0; i < 5; i++) await ok(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: `d${i}` })), 201);
     held.open();
 
     let view: WebhookJson;
     const deadline = Date.now() + 20_000;
     for (;;) {
-      view = await json<WebhookJson>(fa(`${fbase}/${h.webhook_id}`));
+      view = await ok<WebhookJson>(fa(`${fbase}/${h.webhook_id}`));
       if (!view.enabled || Date.now() > deadline) break;
       // Each failed attempt reaches the receiver; look again after the next one (or 2 s).
       const seen = r.hits.length;
@@ -669,19 +663,19 @@ describe('auto-disable', () => {
     expect(view.disabled_reason).toBe(
       'Disabled automatically after 3 consecutive failed deliveries (last error: Receiver answered HTTP 500: nope); re-enable with PATCH {"enabled": true}',
     );
-    const logs = (await json<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`)))
+    const logs = (await ok<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`)))
       .deliveries;
     expect(logs.filter((d) => d.status === 'failed')).toHaveLength(3);
     expect(logs.filter((d) => d.status === 'pending')).toHaveLength(2);
     // Disabled: new events are not queued for it, and resend is refused.
-    await json(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: 'while-off' })), 201);
+    await ok(fa(`/v1/workspaces/${fast.workspaceId}/keys`, post({ name: 'while-off' })), 201);
     expect(
-      (await json<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`))).deliveries,
+      (await ok<{ deliveries: DeliveryJson[] }>(fa(`${fbase}/${h.webhook_id}/deliveries?limit=100`))).deliveries,
     ).toHaveLength(5);
     const failed = logs.find((d) => d.status === 'failed')!;
     expect(
       (
-        await json<{ code: string }>(
+        await ok<{ code: string }>(
           fa(`${fbase}/${h.webhook_id}/deliveries/${failed.delivery_id}/resend`, { method: 'POST' }),
           409,
         )
@@ -690,7 +684,7 @@ describe('auto-disable', () => {
 
     // Re-enable with a healthy receiver: the streak resets and the pending backlog goes out.
     r.respond = () => ({ status: 200 });
-    const back = await json<WebhookJson>(fa(`${fbase}/${h.webhook_id}`, patch({ enabled: true })));
+    const back = await ok<WebhookJson>(fa(`${fbase}/${h.webhook_id}`, patch({ enabled: true })));
     expect(back).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_reason: null });
     const before = r.hits.length;
     await r.waitForCount(before + 2);

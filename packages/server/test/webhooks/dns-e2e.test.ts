@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { eventually } from '../e2e/webhooks-receiver.js';
+import { ok } from '../../../../test/helpers/http.js';
 
 let server: StartedServer;
 let admin: ReturnType<typeof api>;
@@ -57,13 +58,6 @@ const send = (method: string, body: unknown) => ({
   body: JSON.stringify(body),
 });
 
-async function json<T>(res: Promise<Response>, status: number): Promise<T> {
-  const r = await res;
-  const text = await r.text();
-  expect(r.status, text).toBe(status);
-  return JSON.parse(text) as T;
-}
-
 /** The resolver's code varies with the machine (ENOTFOUND, or EAI_AGAIN without a reachable resolver). */
 const unresolved = (host: string) =>
   new RegExp(`^DNS lookup of ${host.replace(/\./g, '\\.')} failed \\([A-Z_]+(: [^)]+)?\\)$`);
@@ -86,7 +80,7 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
   let hook: HookJson;
 
   it('creates a webhook whose host does not resolve, and says so', async () => {
-    hook = await json<HookJson>(
+    hook = await ok<HookJson>(
       admin(base(), send('POST', { url: 'https://does-not-exist.invalid/hook', events: ['*'] })),
       201,
     );
@@ -95,14 +89,14 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
     expectUnresolvedWarning(hook.warnings, 'does-not-exist.invalid');
 
     // The endpoint is stored like any other; the warning belongs to the answer only.
-    const got = await json<HookJson>(admin(`${base()}/${hook.webhook_id}`), 200);
+    const got = await ok<HookJson>(admin(`${base()}/${hook.webhook_id}`), 200);
     expect(got).toMatchObject({
       webhook_id: hook.webhook_id,
       url: 'https://does-not-exist.invalid/hook',
       enabled: true,
     });
     expect(got).not.toHaveProperty('warnings');
-    const { webhooks } = await json<{ webhooks: HookJson[] }>(admin(base()), 200);
+    const { webhooks } = await ok<{ webhooks: HookJson[] }>(admin(base()), 200);
     expect(webhooks.map((w) => w.webhook_id)).toContain(hook.webhook_id);
   });
 
@@ -112,22 +106,22 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
     ['http://10.0.0.1/', `url: Refused: 10.0.0.1 is a private network address; ${HINT}`],
     ['http://localhost:8080/hook', null],
   ])('still refuses %s', async (url, detail) => {
-    const before = (await json<{ webhooks: HookJson[] }>(admin(base()), 200)).webhooks.length;
-    const body = await json<{ code: string; detail: string }>(admin(base(), send('POST', { url })), 400);
+    const before = (await ok<{ webhooks: HookJson[] }>(admin(base()), 200)).webhooks.length;
+    const body = await ok<{ code: string; detail: string }>(admin(base(), send('POST', { url })), 400);
     expect(body.code).toBe('bad_request');
     // localhost may resolve to ::1 first on some hosts.
     if (detail === null)
       expect(body.detail).toMatch(/^url: Refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address; /);
     else expect(body.detail).toBe(detail);
-    expect((await json<{ webhooks: HookJson[] }>(admin(base()), 200)).webhooks).toHaveLength(before);
+    expect((await ok<{ webhooks: HookJson[] }>(admin(base()), 200)).webhooks).toHaveLength(before);
   });
 
   it('logs each delivery attempt to the unresolvable host as failed, with the DNS error, and retries it', async () => {
     // Any event fans out to the "*" endpoint: a key.created.
-    await json(admin(`/v1/workspaces/${server.workspaceId}/keys`, send('POST', { name: 'trigger' })), 201);
+    await ok(admin(`/v1/workspaces/${server.workspaceId}/keys`, send('POST', { name: 'trigger' })), 201);
     const list = await eventually(
       async () =>
-        (await json<{ deliveries: DeliveryJson[] }>(admin(`${base()}/${hook.webhook_id}/deliveries`), 200)).deliveries,
+        (await ok<{ deliveries: DeliveryJson[] }>(admin(`${base()}/${hook.webhook_id}/deliveries`), 200)).deliveries,
       (d) => d.length > 0 && d[0]!.attempts >= 2,
     );
     const [d] = list;
@@ -137,19 +131,19 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
     expect(d!.next_attempt_at).not.toBeNull();
     expect(d!.last_error).toMatch(unresolved('does-not-exist.invalid'));
 
-    const detail = await json<DeliveryJson>(admin(`${base()}/${hook.webhook_id}/deliveries/${d!.delivery_id}`), 200);
+    const detail = await ok<DeliveryJson>(admin(`${base()}/${hook.webhook_id}/deliveries/${d!.delivery_id}`), 200);
     expect(detail.attempt_history!.length).toBeGreaterThanOrEqual(2);
     for (const a of detail.attempt_history!) {
       expect(a.status_code).toBeNull();
       expect(a.error).toMatch(unresolved('does-not-exist.invalid'));
       expect(a.next_attempt_at).not.toBeNull();
     }
-    const after = await json<HookJson>(admin(`${base()}/${hook.webhook_id}`), 200);
+    const after = await ok<HookJson>(admin(`${base()}/${hook.webhook_id}`), 200);
     expect(after).toMatchObject({ enabled: true, last_delivery_ok: false, last_delivery_status: null });
   });
 
   it('reports the DNS error from the test call instead of failing it', async () => {
-    const res = await json<{ ok: boolean; status: number | null; error: string }>(
+    const res = await ok<{ ok: boolean; status: number | null; error: string }>(
       admin(`${base()}/${hook.webhook_id}/test`, { method: 'POST' }),
       200,
     );
@@ -159,18 +153,18 @@ describe('webhook URLs and DNS, with the SSRF guard on', () => {
 
   it('accepts a URL change to a host that does not resolve, with the warning; refuses a private one', async () => {
     const url = `${base()}/${hook.webhook_id}`;
-    const moved = await json<HookJson>(admin(url, send('PATCH', { url: 'https://still-not-there.invalid/x' })), 200);
+    const moved = await ok<HookJson>(admin(url, send('PATCH', { url: 'https://still-not-there.invalid/x' })), 200);
     expect(moved.url).toBe('https://still-not-there.invalid/x');
     expectUnresolvedWarning(moved.warnings, 'still-not-there.invalid');
 
-    expect(await json<HookJson>(admin(url, send('PATCH', { description: 'd' })), 200)).not.toHaveProperty('warnings');
+    expect(await ok<HookJson>(admin(url, send('PATCH', { description: 'd' })), 200)).not.toHaveProperty('warnings');
 
-    const refused = await json<{ code: string; detail: string }>(
+    const refused = await ok<{ code: string; detail: string }>(
       admin(url, send('PATCH', { url: 'http://localhost/' })),
       400,
     );
     expect(refused.code).toBe('bad_request');
     expect(refused.detail).toMatch(/^url: Refused: localhost resolves to /);
-    expect((await json<HookJson>(admin(url), 200)).url).toBe('https://still-not-there.invalid/x');
+    expect((await ok<HookJson>(admin(url), 200)).url).toBe('https://still-not-there.invalid/x');
   });
 });
