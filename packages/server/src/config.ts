@@ -214,7 +214,7 @@ export const OPTIONS: Option[] = [
     env: 'TROVE_EXEC_QUEUE_TIMEOUT_MS',
     flag: 'exec-queue-timeout-ms',
     kind: 'int',
-    help: 'Max wait for an exec slot before 429 (default 5000)',
+    help: 'Max wait for an exec slot before 429 (default: --exec-timeout-ms)',
   },
   {
     env: 'TROVE_EXEC_WARM_IDLE_MS',
@@ -619,7 +619,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
         int('TROVE_EXEC_WORKSPACE_CONCURRENCY', Math.ceil(int('TROVE_EXEC_CONCURRENCY', 16) / 2)),
       ),
       globalConcurrency: Math.max(1, int('TROVE_EXEC_CONCURRENCY', 16)),
-      queueTimeoutMs: int('TROVE_EXEC_QUEUE_TIMEOUT_MS', 5000),
+      // A queued exec may wait as long as it may run: a burst drains slowly on a small machine (limiter.ts).
+      queueTimeoutMs: int('TROVE_EXEC_QUEUE_TIMEOUT_MS', int('TROVE_EXEC_TIMEOUT_MS', 30_000)),
       warmIdleMs: Math.max(1000, int('TROVE_EXEC_WARM_IDLE_MS', 5 * 60_000)),
       warmMax: Math.max(1, int('TROVE_EXEC_WARM_MAX', 256)),
       nsMemoryBytes: int('TROVE_NS_MEMORY_BYTES', 2 * 1024 ** 3),

@@ -5,6 +5,15 @@
  * namespace cap alone does not). Excess callers wait in FIFO order for at
  * most `queueTimeoutMs`; a caller that cannot get all its slots in time is
  * refused so the route can answer 429 instead of piling up requests.
+ *
+ * The queue is bounded by count, not by a short wait: a burst of first calls
+ * (100 new namespaces at once) is a queue that drains steadily, just slowly on
+ * a small machine, and refusing its tail after a few seconds only makes the
+ * clients come back later. So the server's default wait is the command's own
+ * wall clock (TROVE_EXEC_TIMEOUT_MS, config.ts): a waiter is refused when
+ * its command could have run to its end meanwhile, or at once when
+ * `maxWaiting` (or its workspace's `maxWaitingPerWorkspace`) are already
+ * waiting, which is what keeps memory and the answer time bounded.
  */
 
 export interface LimiterOptions {

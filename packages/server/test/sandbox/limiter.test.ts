@@ -125,4 +125,58 @@ describe('ExecLimiter', () => {
     (await other)();
     expect(l.active).toBe(0);
   });
+
+  it('lets a burst of first calls far larger than the slots all through when the wait is the exec wall clock, with the queue bounded', async () => {
+    vi.useFakeTimers();
+    // The server's defaults: 16 slots, 8 per workspace, 4 per namespace; waiting up to the exec timeout (30 s).
+    const l = new ExecLimiter({ global: 16, perWorkspace: 8, perNamespace: 4, queueTimeoutMs: 30_000 });
+    // 100 first calls in 100 new namespaces of one workspace, each holding its slot 1 s (a slow machine's
+    // sandbox start): the last ones wait ~12 s, past the old 5 s default, and must still get their slot.
+    let maxQueued = 0;
+    const outcomes = Array.from({ length: 100 }, (_, i) =>
+      l.acquire('ws', `burst-${i}`).then(
+        (release) => {
+          maxQueued = Math.max(maxQueued, l.queued);
+          setTimeout(release, 1000);
+          return 'ok';
+        },
+        (err: unknown) => err,
+      ),
+    );
+    expect(l.active).toBe(8);
+    expect(l.queued).toBe(92);
+    await vi.advanceTimersByTimeAsync(13_000);
+    expect(await Promise.all(outcomes)).toEqual(Array(100).fill('ok'));
+    expect(maxQueued).toBeLessThanOrEqual(92);
+    expect(l.active).toBe(0);
+    expect(l.queued).toBe(0);
+  });
+
+  it('refuses at once (no wait) the waiters past the bounds, per workspace (128) and in all (256)', async () => {
+    vi.useFakeTimers();
+    const l = new ExecLimiter({ global: 16, perWorkspace: 8, perNamespace: 4, queueTimeoutMs: 30_000 });
+    const held: Array<Promise<unknown>> = [];
+    // Workspace a: 8 running, 128 waiting; the next one is refused without waiting.
+    for (let i = 0; i < 8 + 128; i++) held.push(l.acquire('ws-a', `n${i}`).catch((e: unknown) => e));
+    expect(l.active).toBe(8);
+    expect(l.queued).toBe(128);
+    const refusedA = l.acquire('ws-a', 'one-more').catch((e: unknown) => e);
+    // Settled before any timer runs: a refusal past the bound costs the caller no wait.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await refusedA).toMatchObject({ scope: 'workspace' });
+    // Workspace b fills the rest of the global queue (8 running, 128 waiting): 256 waiting in all.
+    for (let i = 0; i < 8 + 128; i++) held.push(l.acquire('ws-b', `n${i}`).catch((e: unknown) => e));
+    expect(l.queued).toBe(256);
+    const refusedC = l.acquire('ws-c', 'n').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await refusedC).toMatchObject({ scope: 'global' });
+    expect(l.queued).toBe(256);
+    // The waiters that were admitted to the queue are refused only once the whole wait has passed.
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(l.queued).toBe(256);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(l.queued).toBe(0);
+    const settled = await Promise.all(held);
+    expect(settled.filter((x) => x instanceof LimiterBusyError)).toHaveLength(256);
+  });
 });
