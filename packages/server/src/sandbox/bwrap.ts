@@ -167,8 +167,9 @@ export class SandboxLayout {
     }
     a.push('--proc', '/proc', '--dev', '/dev');
     const size = String(o.tmpfsBytes);
-    a.push('--perms', '1777', '--size', size, '--tmpfs', '/dev/shm');
-    a.push('--perms', '1777', '--size', size, '--tmpfs', '/tmp');
+    // Bare mount points, read-only with the root: every command gets its own tmpfs on them (trove_enter.c), and
+    // without one of the sandbox's below it needs no unmount first (an unmount waits for the kernel).
+    a.push('--dir', '/dev/shm', '--dir', '/tmp');
     // The privileged tmpfs belongs to root: sticky world-writable lets the exec uid use it.
     parents(SANDBOX_HOME);
     a.push('--perms', o.privileged ? '1777' : '0700', '--size', size, '--tmpfs', SANDBOX_HOME);
