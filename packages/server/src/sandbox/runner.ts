@@ -253,6 +253,8 @@ const DEFAULT_WARM_MAX = 256;
 const ENTER_PROCS = 2;
 /** Spares kept per warm namespace at most (as many as it runs commands at once). */
 const MAX_SPARES = 2;
+/** How far into a command its namespace's next spare starts, unless the command has ended before. */
+const SPARE_DELAY_MS = 15;
 /** close(): how long killed execs get to report before the launcher itself is stopped. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -1067,24 +1069,33 @@ export class SandboxRunner {
         live,
         spare,
       );
-      // The next command's spare is started once this one has ended, not beside it: spawning blocks the
-      // launcher's event loop until the new process has exec'd (1-3 ms on 2 busy cores), which would delay
-      // this command's own end when it is short, and competes with it for the CPU. And after this answer
-      // is on its way: a new spare may need a new cgroup slot (directories and limits written here). A
-      // command of the namespace arriving meanwhile starts trove-enter itself (the same path, only later).
+      // The next command's spare is started once this one has ended, or SPARE_DELAY_MS into it if it runs
+      // longer, not beside its start: spawning blocks the launcher's event loop until the new process has
+      // exec'd (1-3 ms on 2 busy cores), which delays a short command's own end, and competes with it for
+      // the CPU; a longer command hides it, and the spare is then ready for a next command that comes at
+      // once (sequential calls on a busy machine). After a short command, the answer goes out first: a new
+      // spare may need a new cgroup slot (directories and limits written here). A command of the namespace
+      // arriving before its spare starts trove-enter itself (the same path, only later).
+      const key = nsGroupName(req.workspaceId, req.namespace);
+      let spareStarted = false;
+      const startSpare = () => {
+        if (spareStarted) return;
+        spareStarted = true;
+        clearTimeout(spareTimer);
+        // Not for a sandbox stopped meanwhile (a restore or delete may run once this command has ended).
+        if (!lease.alive()) return;
+        try {
+          this.makeSpare(key, lease.info);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'cannot start a spare command process');
+        }
+      };
+      const spareTimer = setTimeout(startSpare, SPARE_DELAY_MS);
       try {
         raw = await running;
       } finally {
-        const key = nsGroupName(req.workspaceId, req.namespace);
-        setImmediate(() => {
-          // Not for a sandbox stopped meanwhile (a restore or delete may run once this command has ended).
-          if (!lease.alive()) return;
-          try {
-            this.makeSpare(key, lease.info);
-          } catch (err) {
-            this.log.warn({ err: (err as Error).message }, 'cannot start a spare command process');
-          }
-        });
+        clearTimeout(spareTimer);
+        setImmediate(startSpare);
       }
     } catch (err) {
       if (slot) void this.pool!.release(slot);
