@@ -170,13 +170,15 @@ print(n)
     expect(forked.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(NS_PROCS - 4 * 5);
     expect(server.output()).not.toMatch(/exec sandbox failed to start/);
     // The calm namespace kept answering: its median exec time under the bombs stayed within a small factor
-    // of its own, measured before and after (the machine may be busy with other work too).
+    // of its own, measured before and after. The bombs keep 8 spinners on the machine's cores; the bombs'
+    // namespace has the calm one's CPU weight, so the calm one keeps its share (about 2× slower on 2 cores),
+    // and the rest of the margin is for a machine busy with other work (the suite's other files).
     const baseline = median([...before, ...after]);
     const loaded = median(during);
     expect(
       loaded / baseline,
       `baseline ${baseline.toFixed(1)} ms, under the bombs ${loaded.toFixed(1)} ms`,
-    ).toBeLessThan(3);
+    ).toBeLessThan(5);
   }, 120_000);
 
   it('a memory hog spread over two execs hits the namespace limit: one is OOM-killed and says so', async () => {
