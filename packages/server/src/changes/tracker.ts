@@ -356,20 +356,18 @@ export class ChangeTracker implements ChangeHooks {
     const { workspaceId, namespace } = owner;
     const ids = owner.kind === 'exec' ? { exec_id: owner.id } : { process_id: owner.id };
     const sizes = sizesOf(this.deps.namespaces, owner, changes.recorded);
-    const pending: Array<Promise<unknown>> = [];
-    const emit = (input: EmitInput) => pending.push(this.deps.events.emit(input));
-    changes.recorded.forEach((c, i) => {
+    const inputs: EmitInput[] = changes.recorded.map((c, i) => {
       const path = displayPath(c.rel);
       const data: Record<string, unknown> =
         c.kind === 'written'
           ? { path, size_bytes: sizes[i] ?? null, source: 'exec', ...ids }
           : { path, source: 'exec', ...ids };
-      emit({ workspaceId, namespace, type: EVENT_OF[c.kind], data });
+      return { workspaceId, namespace, type: EVENT_OF[c.kind], data };
     });
     const truncated = changes.total > changes.recorded.length;
     const incomplete = Boolean(extra.incomplete) || (extra.unresolved ?? 0) > 0;
     if (truncated || incomplete) {
-      emit({
+      inputs.push({
         workspaceId,
         namespace,
         type: 'files.changed',
@@ -388,9 +386,7 @@ export class ChangeTracker implements ChangeHooks {
       });
     }
     // All queued at once, in order: the group commit appends them in a few transactions, in this order.
-    const results = await Promise.allSettled(pending);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await this.deps.events.emitAll(inputs);
   }
 
   get maxPerCommand(): number {

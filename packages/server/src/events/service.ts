@@ -45,9 +45,13 @@ export interface EmitInput {
   data: Record<string, unknown>;
 }
 
-export type AppendHook = (trx: Transaction<Database>, event: StoredEvent) => Promise<void>;
+/**
+ * Runs once in every event transaction, with the events it appended (oldest first): one call for a batch
+ * of a thousand events, so a hook can look up what it needs once rather than once per event.
+ */
+export type AppendHook = (trx: Transaction<Database>, events: readonly StoredEvent[]) => Promise<void>;
 /** The same hook for SqliteSync's synchronous transaction (SQLite only). */
-export type SyncAppendHook = (run: SyncRunner, event: StoredEvent) => void;
+export type SyncAppendHook = (run: SyncRunner, events: readonly StoredEvent[]) => void;
 
 export interface EventQuery {
   namespace?: string | null;
@@ -106,9 +110,36 @@ export function publicEnvelope(e: StoredEvent): EventEnvelope {
 /** An events row before the database numbers it. */
 type EventRow = Omit<EventTable, 'seq'>;
 
-/** Parameters of the prepared insert, in the column order of `columns` in the constructor. */
-function insertParams(r: EventRow): [string, string, string | null, string, string, number, string] {
-  return [r.id, r.workspace_id, r.namespace, r.type, r.created_at, r.created_ms, r.data];
+/** The columns of an events insert, in the order of its parameters (insertParams). */
+const COLUMNS = { id: '', workspace_id: '', namespace: null, type: '', created_at: '', created_ms: 0, data: '' };
+
+/** Appends the parameters of `rows` to `out`, in the column order of COLUMNS. */
+function insertParams(rows: readonly EventRow[], from: number, n: number, out: unknown[]): unknown[] {
+  for (let i = from; i < from + n; i++) {
+    const r = rows[i]!;
+    out.push(r.id, r.workspace_id, r.namespace, r.type, r.created_at, r.created_ms, r.data);
+  }
+  return out;
+}
+
+/**
+ * Most rows one INSERT statement carries (7 parameters each: far below SQLite's 32,766 and PostgreSQL's
+ * 65,535). A batch is cut into chunks of INSERT_CHUNK and then powers of two, so only a few statement
+ * texts exist (each compiled once, and prepared once by SQLite's statement cache).
+ */
+const INSERT_CHUNK = 128;
+
+/** [start, rows] of the INSERT statements for `n` rows: INSERT_CHUNK at a time, then powers of two. */
+function insertChunks(n: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  for (let size = INSERT_CHUNK; size >= 1; size >>= 1) {
+    while (n - at >= size) {
+      out.push([at, size]);
+      at += size;
+    }
+  }
+  return out;
 }
 
 /**
@@ -173,21 +204,12 @@ export class EventService {
    */
   afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
 
-  /** Every mutation appends: these two statements are compiled once (see prepared()). */
+  /** Every mutation appends: these statements are compiled once (see prepared()). */
   private readonly bump: (
     p: [n: number, last: number, n2: number, last2: number, workspaceId: string],
   ) => CompiledQuery<{ last_event_ms: number }>;
-  private readonly insert: (
-    p: [
-      id: string,
-      workspaceId: string,
-      namespace: string | null,
-      type: string,
-      createdAt: string,
-      createdMs: number,
-      data: string,
-    ],
-  ) => CompiledQuery<{ seq: number }>;
+  /** The INSERT of n rows (insertChunks' sizes), by n. */
+  private readonly inserts = new Map<number, (p: readonly unknown[]) => CompiledQuery<{ id: string; seq: number }>>();
 
   private readonly lanes: Lane[];
   /** Group commits so far and the events they appended (diagnostics, tests). */
@@ -210,8 +232,6 @@ export class EventService {
         .returning('last_event_ms')
         .compile(),
     );
-    const columns = { id: '', workspace_id: '', namespace: null, type: '', created_at: '', created_ms: 0, data: '' };
-    this.insert = prepared(db.insertInto('events').values(columns).returning('seq').compile());
     this.lanes = Array.from({ length: sync ? 1 : PG_LANES }, () => ({ queue: [], committing: false }));
   }
 
@@ -251,6 +271,46 @@ export class EventService {
       if (lane.committing) return;
       lane.committing = true;
       void this.commitQueued(lane);
+    });
+  }
+
+  /**
+   * emit() of several events at once (a command's changes): queued together and in this order, so they
+   * are appended in as few group commits as MAX_BATCH allows, in order. Resolves once every one is
+   * committed; if one fails, rejects with the first failure once every one has settled.
+   */
+  emitAll(inputs: readonly EmitInput[]): Promise<StoredEvent[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    return new Promise<StoredEvent[]>((resolve, reject) => {
+      const out: StoredEvent[] = new Array(inputs.length);
+      let left = inputs.length;
+      let failure: { err: unknown } | null = null;
+      const settled = () => {
+        if (--left > 0) return;
+        if (failure) reject(failure.err);
+        else resolve(out);
+      };
+      const started = new Set<Lane>();
+      inputs.forEach((input, i) => {
+        const lane = this.lanes[laneOf(input.workspaceId, this.lanes.length)]!;
+        lane.queue.push({
+          input,
+          resolve: (event) => {
+            out[i] = event;
+            settled();
+          },
+          reject: (err) => {
+            failure ??= { err };
+            settled();
+          },
+        });
+        started.add(lane);
+      });
+      for (const lane of started) {
+        if (lane.committing) continue;
+        lane.committing = true;
+        void this.commitQueued(lane);
+      }
     });
   }
 
@@ -317,62 +377,80 @@ export class EventService {
     for (const [workspaceId, at] of byWorkspace(inputs)) {
       this.number(rows, inputs, at, run(this.bump(this.bumpParams(workspaceId, at.length)))[0]);
     }
-    return rows.map((row) => {
-      if (row instanceof AppError) return row;
-      const event = toEnvelope({ ...row, seq: Number(run(this.insert(insertParams(row)))[0]!.seq) });
-      for (const hook of this.syncHooks) hook(run, event);
-      return event;
-    });
+    const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
+    const returned: Array<{ id: string; seq: number }> = [];
+    for (const [from, n] of insertChunks(valid.length)) {
+      returned.push(...run(this.insertOf(n)(insertParams(valid, from, n, []))));
+    }
+    const { out, appended } = this.stored(rows, valid, returned);
+    for (const hook of this.syncHooks) hook(run, appended);
+    return out;
   }
 
   /**
    * Numbers `inputs` (each workspace's row bumped once, in workspace order),
-   * then inserts them in input order, so within a workspace seq follows
-   * created_at; runs the hooks after each event and afterInsertSql once per
-   * workspace.
+   * then inserts them in input order (a few multi-row statements), so within a
+   * workspace seq follows created_at; runs the hooks once with all of them and
+   * afterInsertSql once per workspace.
    */
   private async appendAsync(t: Transaction<Database>, inputs: EmitInput[]): Promise<Outcome[]> {
     const rows: Array<EventRow | AppError> = new Array(inputs.length);
     for (const [workspaceId, at] of byWorkspace(inputs)) {
       this.number(rows, inputs, at, (await t.executeQuery(this.bump(this.bumpParams(workspaceId, at.length)))).rows[0]);
     }
-    const seqs = await this.insertRows(
-      t,
-      rows.filter((r): r is EventRow => !(r instanceof AppError)),
-    );
-    const out: Outcome[] = [];
-    const lastOf = new Map<string, StoredEvent>();
-    let k = 0;
-    for (const row of rows) {
-      if (row instanceof AppError) {
-        out.push(row);
-        continue;
-      }
-      const event = toEnvelope({ ...row, seq: seqs[k++]! });
-      for (const hook of this.hooks) await hook(t, event);
-      lastOf.set(event.workspace_id, event);
-      out.push(event);
+    const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
+    const returned: Array<{ id: string; seq: number }> = [];
+    for (const [from, n] of insertChunks(valid.length)) {
+      returned.push(...(await t.executeQuery(this.insertOf(n)(insertParams(valid, from, n, [])))).rows);
     }
-    if (this.afterInsertSql) for (const event of lastOf.values()) await this.afterInsertSql(t, event);
+    const { out, appended } = this.stored(rows, valid, returned);
+    for (const hook of this.hooks) await hook(t, appended);
+    if (this.afterInsertSql) {
+      const lastOf = new Map<string, StoredEvent>();
+      for (const event of appended) lastOf.set(event.workspace_id, event);
+      for (const event of lastOf.values()) await this.afterInsertSql(t, event);
+    }
     return out;
   }
 
+  /** The INSERT of `n` event rows, returning each row's id and seq (compiled once per n). */
+  private insertOf(n: number): (p: readonly unknown[]) => CompiledQuery<{ id: string; seq: number }> {
+    let q = this.inserts.get(n);
+    if (!q) {
+      const values = Array.from({ length: n }, () => ({ ...COLUMNS }));
+      q = prepared(this.db.insertInto('events').values(values).returning(['id', 'seq']).compile());
+      this.inserts.set(n, q);
+    }
+    return q;
+  }
+
   /**
-   * Inserts `rows` with one statement (one round trip to PostgreSQL); their
-   * seqs, in the same order.
+   * Each input's outcome, given the rows inserted (`valid`, in input order) and what the inserts returned;
+   * `appended`: the stored events, oldest first.
    */
-  private async insertRows(t: Transaction<Database>, rows: EventRow[]): Promise<number[]> {
-    if (rows.length === 0) return [];
-    if (rows.length === 1) return [Number((await t.executeQuery(this.insert(insertParams(rows[0]!)))).rows[0]!.seq)];
-    const got = await t.insertInto('events').values(rows).returning(['id', 'seq']).execute();
-    const seqOf = new Map(got.map((r) => [r.id, Number(r.seq)]));
-    const seqs = rows.map((r) => seqOf.get(r.id)!);
+  private stored(
+    rows: ReadonlyArray<EventRow | AppError>,
+    valid: readonly EventRow[],
+    returned: ReadonlyArray<{ id: string; seq: number }>,
+  ): { out: Outcome[]; appended: StoredEvent[] } {
+    const seqOf = new Map<string, number>();
+    for (const r of returned) seqOf.set(r.id, Number(r.seq));
     // The database numbers the rows in VALUES order, which the order of events rests on: checked, not
     // assumed (a failure fails the batch before its commit, and each event is appended on its own).
-    for (let i = 1; i < seqs.length; i++) {
-      if (!(seqs[i]! > seqs[i - 1]!)) throw new Error('events numbered out of VALUES order');
+    let prev = 0;
+    for (const r of valid) {
+      const seq = seqOf.get(r.id);
+      if (seq === undefined || !(seq > prev)) throw new Error('events numbered out of VALUES order');
+      prev = seq;
     }
-    return seqs;
+    const appended: StoredEvent[] = [];
+    const out = rows.map((row): Outcome => {
+      if (row instanceof AppError) return row;
+      const event = toEnvelope({ ...row, seq: seqOf.get(row.id)! });
+      appended.push(event);
+      return event;
+    });
+    return { out, appended };
   }
 
   /**

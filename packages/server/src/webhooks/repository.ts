@@ -66,6 +66,70 @@ export interface AttemptOutcome {
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
+/** An enabled endpoint's filter columns, as the outbox reads them. */
+export interface OutboxEndpoint {
+  id: string;
+  events: string;
+  namespace: string | null;
+  sources: string | null;
+}
+
+/** Deliveries per INSERT statement (17 parameters each: within SQLite's and PostgreSQL's limits). */
+const DELIVERY_CHUNK = 1000;
+
+/** The workspaces of `events`, each once. */
+function workspacesOf(events: readonly StoredEvent[]): Set<string> {
+  const out = new Set<string>();
+  for (const e of events) out.add(e.workspace_id);
+  return out;
+}
+
+/** One pending delivery per event and matching endpoint of its workspace, in event order. */
+function deliveriesFor(
+  events: readonly StoredEvent[],
+  endpoints: ReadonlyMap<string, OutboxEndpoint[]>,
+  matcher: (w: OutboxEndpoint) => (event: StoredEvent) => boolean,
+  newId: () => string,
+): WebhookDeliveryTable[] {
+  const tests = new Map<string, Array<{ id: string; test: (event: StoredEvent) => boolean }>>();
+  for (const [ws, list] of endpoints)
+    if (list.length > 0)
+      tests.set(
+        ws,
+        list.map((w) => ({ id: w.id, test: matcher(w) })),
+      );
+  const rows: WebhookDeliveryTable[] = [];
+  if (tests.size === 0) return rows;
+  for (const event of events) {
+    const mine = tests.get(event.workspace_id);
+    if (!mine) continue;
+    const createdMs = Date.parse(event.created_at);
+    for (const w of mine) {
+      if (!w.test(event)) continue;
+      rows.push({
+        id: newId(),
+        workspace_id: event.workspace_id,
+        webhook_id: w.id,
+        event_seq: event.seq,
+        event_id: event.id,
+        event_type: event.type,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_ms: createdMs,
+        lease_owner: null,
+        lease_until_ms: null,
+        last_status_code: null,
+        last_error: null,
+        last_attempt_at: null,
+        delivered_at: null,
+        created_at: event.created_at,
+        created_ms: createdMs,
+      });
+    }
+  }
+  return rows;
+}
+
 function toDeliveryRow(r: Record<string, unknown>): DeliveryRow {
   return {
     ...(r as unknown as DeliveryRow),
@@ -84,9 +148,7 @@ export class WebhookRepo {
   readonly db: WebhooksDb;
 
   /** Runs inside every event's transaction (the outbox): compiled once (see prepared()). */
-  private readonly enabledHooks: (
-    p: [workspaceId: string, enabled: 1],
-  ) => CompiledQuery<{ id: string; events: string; namespace: string | null; sources: string | null }>;
+  private readonly enabledHooks: (p: [workspaceId: string, enabled: 1]) => CompiledQuery<OutboxEndpoint>;
 
   constructor(private readonly store: Store) {
     this.db = store.db.withTables<{ webhook_deliveries: DeliveryWindowColumns }>() as unknown as WebhooksDb;
@@ -186,58 +248,45 @@ export class WebhookRepo {
   // ---- outbox ----------------------------------------------------------------
 
   /**
-   * Runs inside the event's transaction: one pending delivery per enabled,
-   * matching endpoint, so a delivery exists exactly when its event does.
+   * Runs inside the events' transaction: one pending delivery per event and enabled, matching endpoint,
+   * so a delivery exists exactly when its event does. Each workspace's endpoints are read once for all of
+   * its events (a command's thousand changes are one query, not a thousand). Returns the deliveries made.
    */
   async enqueue(
     trx: Transaction<Database>,
-    event: StoredEvent,
-    match: (w: { events: string; namespace: string | null; sources: string | null }) => boolean,
+    events: readonly StoredEvent[],
+    matcher: (w: OutboxEndpoint) => (event: StoredEvent) => boolean,
     newId: () => string,
   ): Promise<number> {
-    const targets = (await trx.executeQuery(this.enabledHooks([event.workspace_id, 1]))).rows.filter(match);
-    if (targets.length > 0) await trx.executeQuery(this.insertDeliveries(event, targets, newId));
-    return targets.length;
+    const endpoints = new Map<string, OutboxEndpoint[]>();
+    for (const ws of workspacesOf(events)) {
+      endpoints.set(ws, (await trx.executeQuery(this.enabledHooks([ws, 1]))).rows);
+    }
+    const rows = deliveriesFor(events, endpoints, matcher, newId);
+    for (let at = 0; at < rows.length; at += DELIVERY_CHUNK) {
+      await trx.executeQuery(this.insertDeliveries(rows.slice(at, at + DELIVERY_CHUNK)));
+    }
+    return rows.length;
   }
 
   /** enqueue() inside a synchronous SQLite transaction (SqliteSync). */
   enqueueSync(
     run: SyncRunner,
-    event: StoredEvent,
-    match: (w: { events: string; namespace: string | null; sources: string | null }) => boolean,
+    events: readonly StoredEvent[],
+    matcher: (w: OutboxEndpoint) => (event: StoredEvent) => boolean,
     newId: () => string,
   ): number {
-    const targets = run(this.enabledHooks([event.workspace_id, 1])).filter(match);
-    if (targets.length > 0) run(this.insertDeliveries(event, targets, newId));
-    return targets.length;
+    const endpoints = new Map<string, OutboxEndpoint[]>();
+    for (const ws of workspacesOf(events)) endpoints.set(ws, run(this.enabledHooks([ws, 1])));
+    const rows = deliveriesFor(events, endpoints, matcher, newId);
+    for (let at = 0; at < rows.length; at += DELIVERY_CHUNK) {
+      run(this.insertDeliveries(rows.slice(at, at + DELIVERY_CHUNK)));
+    }
+    return rows.length;
   }
 
-  private insertDeliveries(event: StoredEvent, targets: Array<{ id: string }>, newId: () => string) {
-    const createdMs = Date.parse(event.created_at);
-    return this.db
-      .insertInto('webhook_deliveries')
-      .values(
-        targets.map((w) => ({
-          id: newId(),
-          workspace_id: event.workspace_id,
-          webhook_id: w.id,
-          event_seq: event.seq,
-          event_id: event.id,
-          event_type: event.type,
-          status: 'pending' as const,
-          attempts: 0,
-          next_attempt_ms: createdMs,
-          lease_owner: null,
-          lease_until_ms: null,
-          last_status_code: null,
-          last_error: null,
-          last_attempt_at: null,
-          delivered_at: null,
-          created_at: event.created_at,
-          created_ms: createdMs,
-        })),
-      )
-      .compile();
+  private insertDeliveries(rows: WebhookDeliveryTable[]) {
+    return this.db.insertInto('webhook_deliveries').values(rows).compile();
   }
 
   // ---- delivery log ----------------------------------------------------------

@@ -13,7 +13,7 @@ import { publicEnvelope } from '../events/service.js';
 import { isoMs, newDeliveryId, newWebhookId, newWebhookSecret, nowIso } from '../ids.js';
 import type { DeliverySender } from './deliver.js';
 import { buildHeaders } from './headers.js';
-import type { AttemptRow, DeliveryRow, WebhookRepo, WebhookRow } from './repository.js';
+import type { AttemptRow, DeliveryRow, OutboxEndpoint, WebhookRepo, WebhookRow } from './repository.js';
 import type { SecretBox } from './secret-box.js';
 import { DestinationRefusedError, ResolutionError, resolveDestination, systemResolver, type Resolver } from './ssrf.js';
 import {
@@ -33,20 +33,14 @@ function fansOut(event: StoredEvent): boolean {
   return event.type !== 'webhook.test';
 }
 
-function endpointMatches(
-  event: StoredEvent,
-): (w: { events: string; namespace: string | null; sources: string | null }) => boolean {
-  return (w) =>
-    matches(
-      {
-        events: JSON.parse(w.events) as string[],
-        namespace: w.namespace,
-        sources: w.sources === null ? null : (JSON.parse(w.sources) as string[]),
-      },
-      event.type,
-      event.namespace,
-      event.data,
-    );
+/** An endpoint's filter, parsed once for all the events of a transaction. */
+function endpointMatcher(w: OutboxEndpoint): (event: StoredEvent) => boolean {
+  const filter = {
+    events: JSON.parse(w.events) as string[],
+    namespace: w.namespace,
+    sources: w.sources === null ? null : (JSON.parse(w.sources) as string[]),
+  };
+  return (event) => matches(filter, event.type, event.namespace, event.data);
 }
 
 export const MAX_WEBHOOKS_PER_WORKSPACE = 100;
@@ -190,14 +184,16 @@ export class WebhookService {
     this.dnsTimeoutMs = d.dnsTimeoutMs ?? CREATE_DNS_TIMEOUT_MS;
   }
 
-  /** The outbox: runs inside every event's transaction (EventService.onAppend). */
-  readonly outboxHook = async (trx: Transaction<Database>, event: StoredEvent): Promise<void> => {
-    if (fansOut(event)) await this.d.repo.enqueue(trx, event, endpointMatches(event), newDeliveryId);
+  /** The outbox: runs inside every event transaction, with its events (EventService.onAppend). */
+  readonly outboxHook = async (trx: Transaction<Database>, events: readonly StoredEvent[]): Promise<void> => {
+    const out = events.filter(fansOut);
+    if (out.length > 0) await this.d.repo.enqueue(trx, out, endpointMatcher, newDeliveryId);
   };
 
   /** outboxHook inside SQLite's synchronous append (SqliteSync). */
-  readonly outboxHookSync = (run: SyncRunner, event: StoredEvent): void => {
-    if (fansOut(event)) this.d.repo.enqueueSync(run, event, endpointMatches(event), newDeliveryId);
+  readonly outboxHookSync = (run: SyncRunner, events: readonly StoredEvent[]): void => {
+    const out = events.filter(fansOut);
+    if (out.length > 0) this.d.repo.enqueueSync(run, out, endpointMatcher, newDeliveryId);
   };
 
   /**

@@ -80,13 +80,13 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
       onWork: () => {},
     });
     events.onAppend(service.outboxHook, service.outboxHookSync);
-    // An event whose data says so fails inside the transaction, after its row and outbox rows were written.
+    // An event whose data says so fails its transaction, after the rows and outbox rows of all its events were written.
     events.onAppend(
-      async (_t, e) => {
-        if (e.data.poison) throw new Error('poisoned event');
+      async (_t, list) => {
+        if (list.some((e) => e.data.poison)) throw new Error('poisoned event');
       },
-      (_run, e) => {
-        if (e.data.poison) throw new Error('poisoned event');
+      (_run, list) => {
+        if (list.some((e) => e.data.poison)) throw new Error('poisoned event');
       },
     );
     for (const id of [ws1, ws2]) {
@@ -211,6 +211,99 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
     for (const e of got) expect(rows.map((r) => r.id)).toContain(e.id);
     expect(rows.filter((r) => r.data.around).map((r) => r.data.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expectOrdered(rows);
+  });
+
+  it('emitAll appends a command-sized burst in order: several rows per INSERT, as few commits as the batch bound allows', async () => {
+    const before = events.stats.commits;
+    // 300 events of one workspace (one lane): a batch of 256 (two INSERTs of 128) and one of 44 (32, 8 and 4 rows).
+    const inputs = Array.from({ length: 300 }, (_, i) => ({
+      workspaceId: ws1,
+      namespace: 'n',
+      type: 'file.written',
+      data: { i, burst: true },
+    }));
+    const got = await events.emitAll(inputs);
+    expect(events.stats.commits - before).toBe(2);
+    expect(got.map((e) => e.data.i)).toEqual(inputs.map((x) => x.data.i));
+    expect(new Set(got.map((e) => e.id)).size).toBe(300);
+    const rows = (await stored(store, ws1)).filter((r) => r.data.burst);
+    expect(rows.map((r) => r.id)).toEqual(got.map((e) => e.id));
+    expect(rows.map((r) => r.seq)).toEqual(got.map((e) => e.seq));
+    expect(rows.map((r) => r.ms)).toEqual(got.map((e) => Date.parse(e.created_at)));
+    expectOrdered(await stored(store, ws1));
+    expect(await events.emitAll([])).toEqual([]);
+  });
+
+  it('emitAll keeps each workspace in order when its events mix workspaces', async () => {
+    const inputs = Array.from({ length: 60 }, (_, i) => ({
+      workspaceId: i % 7 === 3 ? ws2 : ws1,
+      namespace: 'n',
+      type: 'file.written',
+      data: { i, mixedAll: true },
+    }));
+    const got = await events.emitAll(inputs);
+    expect(got.map((e) => [e.workspace_id, e.data.i])).toEqual(inputs.map((x) => [x.workspaceId, x.data.i]));
+    for (const ws of [ws1, ws2]) {
+      const mine = got.filter((e) => e.workspace_id === ws);
+      const rows = (await stored(store, ws)).filter((r) => r.data.mixedAll);
+      expect(rows.map((r) => r.id)).toEqual(mine.map((e) => e.id));
+      expect(rows.map((r) => r.seq)).toEqual(mine.map((e) => e.seq));
+      expectOrdered(await stored(store, ws));
+    }
+  });
+
+  it('emitAll with one failing event: the others are appended in order, and it rejects with that failure', async () => {
+    const inputs = Array.from({ length: 20 }, (_, i) => ({
+      workspaceId: ws2,
+      namespace: 'n',
+      type: 'file.written',
+      data: { i, some: true, poison: i === 7 },
+    }));
+    await expect(events.emitAll(inputs)).rejects.toThrow('poisoned event');
+    const rows = (await stored(store, ws2)).filter((r) => r.data.some);
+    expect(rows.map((r) => r.data.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    expectOrdered(await stored(store, ws2));
+  });
+
+  it("emitAll's outbox: one delivery per event and matching endpoint, in event order, more than one INSERT of them", async () => {
+    // 256 events × 4 endpoints in the first transaction: more deliveries than one INSERT carries.
+    const all = await Promise.all(
+      Array.from({ length: 4 }, () => service.create(ws1, { url: 'http://127.0.0.1:9/hook', events: ['*'] })),
+    );
+    const fromExec = await service.create(ws1, {
+      url: 'http://127.0.0.1:9/hook',
+      events: ['file.written'],
+      namespace: 'n',
+      sources: ['exec'],
+    });
+    try {
+      const inputs = Array.from({ length: 300 }, (_, i) => ({
+        workspaceId: ws1,
+        namespace: i % 3 === 0 ? 'other' : 'n',
+        type: i % 5 === 0 ? 'file.deleted' : 'file.written',
+        data: { i, fanout: true, source: i % 2 === 0 ? 'exec' : 'api' },
+      }));
+      const got = await events.emitAll(inputs);
+      const deliveries = async (id: string) =>
+        (
+          await store.db
+            .selectFrom('webhook_deliveries')
+            .select(['event_id', 'event_seq', 'event_type', 'status'])
+            .where('webhook_id', '=', id)
+            .orderBy('event_seq')
+            .execute()
+        ).map((d) => ({ ...d, event_seq: Number(d.event_seq) }));
+      for (const w of all) {
+        expect(await deliveries(w.webhook_id)).toEqual(
+          got.map((e) => ({ event_id: e.id, event_seq: e.seq, event_type: e.type, status: 'pending' })),
+        );
+      }
+      const wanted = got.filter((e, i) => e.namespace === 'n' && e.type === 'file.written' && i % 2 === 0);
+      expect(wanted.length).toBeGreaterThan(50);
+      expect((await deliveries(fromExec.webhook_id)).map((d) => d.event_id)).toEqual(wanted.map((e) => e.id));
+    } finally {
+      for (const w of [...all, fromExec]) await service.delete(ws1, w.webhook_id);
+    }
   });
 
   it('without a synchronous form of every hook (and always on PostgreSQL): one insert per batch, afterInsertSql once per workspace', async () => {
