@@ -14,6 +14,8 @@
  *   utimensat(dirFd, name, sec, nsec, flags)          → 0 | -errno (atime = mtime)
  *   fstatat(dirFd, name, flags, out: Float64Array)    → 0 | -errno
  *   fstat(fd, out: Float64Array)                      → 0 | -errno
+ *   sizesAt(dirFd, names: string[], out: Float64Array) → 0 (each name's size, lstat-like; -1: not a
+ *                                                       regular file, not one component, or not found)
  *   readlinkat(dirFd, name)                           → Buffer | -errno
  *   getdents(dirFd, buf: Buffer)                      → bytes filled | -errno (linux_dirent64 records)
  *   lseek(fd, offset, whence)                         → offset | -errno (SEEK_DATA / SEEK_HOLE)
@@ -341,6 +343,36 @@ static napi_value Fstatat(napi_env env, napi_callback_info info) {
   free(name);
   if (r == 0) fill_stat(out, &st);
   return num(env, r);
+}
+
+/* fstatat of many names in one call: the sizes of a command's written files, a directory at a time. */
+static napi_value SizesAt(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd;
+  bool is_array = false;
+  uint32_t n = 0;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (argc != 3 || !int_arg(env, argv[0], &fd) || fd < 0 || napi_is_array(env, argv[1], &is_array) != napi_ok ||
+      !is_array || napi_get_array_length(env, argv[1], &n) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || length < n) {
+    return fail(env, "sizesAt(dirFd, names: string[], out: Float64Array(names.length))");
+  }
+  double *out = (double *)data;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    char *name = napi_get_element(env, argv[1], i, &v) == napi_ok ? path_arg(env, v) : NULL;
+    struct stat st;
+    /* Security: a name is one component (no path through the directory's links) and is never followed. */
+    bool one = name && name[0] != 0 && strchr(name, '/') == NULL;
+    out[i] = one && fstatat((int)fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) ? (double)st.st_size : -1;
+    free(name);
+  }
+  return num(env, 0);
 }
 
 static napi_value Fstat(napi_env env, napi_callback_info info) {
@@ -1279,6 +1311,7 @@ NAPI_MODULE_INIT() {
   EXPORT("symlinkat", Symlinkat);
   EXPORT("fstatat", Fstatat);
   EXPORT("fstat", Fstat);
+  EXPORT("sizesAt", SizesAt);
   EXPORT("readlinkat", Readlinkat);
   EXPORT("getdents", Getdents);
   EXPORT("utimensat", Utimensat);

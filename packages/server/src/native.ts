@@ -51,6 +51,7 @@ export interface TroveNative {
   fchownat(dirFd: number, name: string | Buffer, uid: number, gid: number, flags: number): number;
   symlinkat(target: string | Buffer, dirFd: number, name: string | Buffer): number;
   fstatat(dirFd: number, name: string | Buffer, flags: number, out: Float64Array): number;
+  sizesAt(dirFd: number, names: string[], out: Float64Array): number;
   fstat(fd: number, out: Float64Array): number;
   readlinkat(dirFd: number, name: string | Buffer): Buffer | number;
   getdents(dirFd: number, buf: Buffer): number;

@@ -23,7 +23,7 @@ import type { NamespaceService } from '../namespaces/service.js';
 import type { CgroupSlot } from '../sandbox/cgroups.js';
 import { displayPath } from '../tree/paths.js';
 import { closeQuietly } from '../tree/walk.js';
-import { BENEATH, O_DIRECTORY, O_RDONLY, S_IFREG, fstatat, openat2 } from '../tree/sys.js';
+import { BENEATH, O_DIRECTORY, O_RDONLY, openat2, regularSizesAt } from '../tree/sys.js';
 import { Coalescer, type ChangeCounts, type ChangeKind, type PathChange } from './coalescer.js';
 import {
   FAN_CREATE,
@@ -102,6 +102,11 @@ interface Located {
   namespace: string;
   rel: string;
 }
+
+/** Between a workspace's directory and its namespaces' (trees/<ws>/namespaces/<ns>). */
+const NAMESPACES_DIR = '/namespaces/';
+/** An empty, `.` or `..` component: never in a path the kernel reports, and never recorded. */
+const ODD_SEGMENT = /(^|\/)\.{0,2}(\/|$)/;
 
 class NoopUnit implements ChangeUnit {
   attach(): void {}
@@ -313,12 +318,16 @@ export class ChangeTracker implements ChangeHooks {
   locate(rec: FileRecord): Located | null {
     const full = this.fullPath(rec);
     if (full === null || !full.startsWith(this.treesPrefix)) return null;
-    const parts = full.slice(this.treesPrefix.length).split('/');
     // <ws>/namespaces/<ns>/<rel…>: the namespace root itself and the directories above are the server's.
-    if (parts.length < 4 || parts[1] !== 'namespaces') return null;
-    const rel = parts.slice(3).join('/');
-    if (rel === '' || parts.slice(3).some((p) => p === '' || p === '.' || p === '..')) return null;
-    return { workspaceId: parts[0]!, namespace: parts[2]!, rel };
+    // Cut with indexOf rather than split and join: this runs for each of a command's records at its end.
+    const from = this.treesPrefix.length;
+    const ws = full.indexOf('/', from);
+    if (ws < 0 || !full.startsWith(NAMESPACES_DIR, ws)) return null;
+    const ns = full.indexOf('/', ws + NAMESPACES_DIR.length);
+    if (ns < 0) return null;
+    const rel = full.slice(ns + 1);
+    if (rel === '' || ODD_SEGMENT.test(rel)) return null;
+    return { workspaceId: full.slice(from, ws), namespace: full.slice(ws + NAMESPACES_DIR.length, ns), rel };
   }
 
   /** The running command of the namespace that a gone process's record is credited to (the oldest). */
@@ -420,39 +429,43 @@ export function slotKey(slot: CgroupSlot): string {
 
 /**
  * size_bytes of the written files (null: gone since, or not a regular file): each directory opened once
- * beneath the namespace root, its entries looked at by name without following a link.
+ * beneath the namespace root, its entries looked at by name without following a link, all of one
+ * directory in one native call.
  */
 function sizesOf(namespaces: NamespaceService, owner: ChangeOwner, changes: PathChange[]): Array<number | null> {
   const out: Array<number | null> = new Array(changes.length).fill(null);
   if (!changes.some((c) => c.kind === 'written')) return out;
+  // Parent directory → the written entries in it (their positions in `changes` and their names).
+  const dirs = new Map<string, { at: number[]; names: string[] }>();
+  changes.forEach((c, i) => {
+    if (c.kind !== 'written') return;
+    const slash = c.rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : c.rel.slice(0, slash);
+    let dir = dirs.get(parent);
+    if (!dir) dirs.set(parent, (dir = { at: [], names: [] }));
+    dir.at.push(i);
+    dir.names.push(c.rel.slice(slash + 1));
+  });
   const tree = namespaces.openTree(owner.workspaceId, owner.namespace);
   if (!tree) return out;
-  const dirs = new Map<string, number | null>();
   try {
-    changes.forEach((c, i) => {
-      if (c.kind !== 'written') return;
-      const slash = c.rel.lastIndexOf('/');
-      const parent = slash < 0 ? '' : c.rel.slice(0, slash);
-      let fd = dirs.get(parent);
-      if (fd === undefined) {
-        try {
-          // Security: resolved beneath the root descriptor (a link the command left on the way stays inside).
-          fd = openat2(tree.rootFd, parent === '' ? '.' : parent, O_RDONLY | O_DIRECTORY, 0, BENEATH);
-        } catch {
-          fd = null; // gone since, or not a directory any more
-        }
-        dirs.set(parent, fd);
-      }
-      if (fd === null) return;
+    for (const [parent, { at, names }] of dirs) {
+      let fd: number;
       try {
-        const st = fstatat(fd, c.rel.slice(slash + 1));
-        if (st && (st.mode & 0o170000) === S_IFREG) out[i] = st.size;
+        // Security: resolved beneath the root descriptor (a link the command left on the way stays inside).
+        fd = openat2(tree.rootFd, parent === '' ? '.' : parent, O_RDONLY | O_DIRECTORY, 0, BENEATH);
       } catch {
-        /* unreadable: size unknown */
+        continue; // gone since, or not a directory any more
       }
-    });
+      try {
+        regularSizesAt(fd, names).forEach((size, k) => (out[at[k]!] = size));
+      } catch {
+        /* unreadable: sizes unknown */
+      } finally {
+        closeQuietly(fd);
+      }
+    }
   } finally {
-    for (const fd of dirs.values()) if (fd !== null) closeQuietly(fd);
     tree.close();
   }
   return out;

@@ -204,6 +204,16 @@ export function fstatat(dirFd: number, name: string | Buffer, flags = AT_SYMLINK
   return new Stat(out);
 }
 
+/**
+ * The size of each of `names` in `dirFd` when it is a regular file (the last component not followed), else
+ * null (a directory, a symlink, gone, unreadable): one native call for the lot.
+ */
+export function regularSizesAt(dirFd: number, names: string[]): Array<number | null> {
+  const out = new Float64Array(names.length);
+  check(native().sizesAt(dirFd, names, out), 'sizesAt');
+  return Array.from(out, (size) => (size < 0 ? null : size));
+}
+
 export function fstat(fd: number): Stat {
   const out = new Float64Array(13);
   check(native().fstat(fd, out), 'fstat');
