@@ -858,11 +858,10 @@ static void ch_decode(ch_watcher *w, char *buf, ssize_t len, ch_batch *b, int32_
     }
     if (m->fd >= 0) close(m->fd);
     if (!dfh || !name) continue;
-    char *dhex = ch_hex(dfh->f_handle, dfh->handle_bytes, dfh->handle_type);
-    if (!dhex) continue;
     if (m->pid == self) {
       /* The server's own writes (the files API) are recorded by the API; only its markers pass. */
-      if (w->marker_fh && strcmp(dhex, w->marker_fh) == 0) {
+      char *dhex = name[0] == 'm' || name[0] == 'r' ? ch_hex(dfh->f_handle, dfh->handle_bytes, dfh->handle_type) : NULL;
+      if (dhex && w->marker_fh && strcmp(dhex, w->marker_fh) == 0) {
         if ((m->mask & FAN_CREATE) && name[0] == 'm') {
           ch_rec *r = ch_push(b);
           if (r) r->marker = strtoll(name + 1, NULL, 10);
@@ -875,11 +874,11 @@ static void ch_decode(ch_watcher *w, char *buf, ssize_t len, ch_batch *b, int32_
       free(dhex);
       continue;
     }
+    /* Who first: most records on a busy machine are other programs', dropped here before anything is allocated. */
     const char *group = ch_group_of(w, m->pid);
-    if (group && group[0] == 0) {
-      free(dhex);
-      continue; /* another process of this machine */
-    }
+    if (group && group[0] == 0) continue; /* another process of this machine */
+    char *dhex = ch_hex(dfh->f_handle, dfh->handle_bytes, dfh->handle_type);
+    if (!dhex) continue;
     if (m->mask & FAN_ONDIR && m->mask & (FAN_MOVED_FROM | FAN_MOVED_TO)) {
       /* A directory moved: the paths cached below it are stale. */
       ch_dir_forget_all(w);

@@ -383,7 +383,7 @@ export class EventService {
       returned.push(...run(this.insertOf(n)(insertParams(valid, from, n, []))));
     }
     const { out, appended } = this.stored(rows, valid, returned);
-    for (const hook of this.syncHooks) hook(run, appended);
+    if (appended.length > 0) for (const hook of this.syncHooks) hook(run, appended);
     return out;
   }
 
@@ -404,7 +404,7 @@ export class EventService {
       returned.push(...(await t.executeQuery(this.insertOf(n)(insertParams(valid, from, n, [])))).rows);
     }
     const { out, appended } = this.stored(rows, valid, returned);
-    for (const hook of this.hooks) await hook(t, appended);
+    if (appended.length > 0) for (const hook of this.hooks) await hook(t, appended);
     if (this.afterInsertSql) {
       const lastOf = new Map<string, StoredEvent>();
       for (const event of appended) lastOf.set(event.workspace_id, event);

@@ -92,12 +92,10 @@ function deliveriesFor(
   newId: () => string,
 ): WebhookDeliveryTable[] {
   const tests = new Map<string, Array<{ id: string; test: (event: StoredEvent) => boolean }>>();
-  for (const [ws, list] of endpoints)
-    if (list.length > 0)
-      tests.set(
-        ws,
-        list.map((w) => ({ id: w.id, test: matcher(w) })),
-      );
+  for (const [ws, list] of endpoints) {
+    const mine = list.map((w) => ({ id: w.id, test: matcher(w) }));
+    if (mine.length > 0) tests.set(ws, mine);
+  }
   const rows: WebhookDeliveryTable[] = [];
   if (tests.size === 0) return rows;
   for (const event of events) {
