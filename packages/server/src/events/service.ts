@@ -148,6 +148,11 @@ function insertChunks(n: number): Array<[number, number]> {
  */
 const MAX_BATCH = 256;
 /**
+ * Most events of one emitAll() (a command's changes) that one commit appends when they head the queue: the
+ * default cap's 1,000 and the summary are one transaction (one commit, one WAL flush) rather than four.
+ */
+const MAX_BULK = 2048;
+/**
  * PostgreSQL: committers running side by side, each for a fixed share of the
  * workspaces (one workspace's events always go through the same one, in
  * order), so a burst in many workspaces is not one transaction after another.
@@ -157,6 +162,8 @@ const PG_LANES = 4;
 
 interface Queued {
   input: EmitInput;
+  /** emitAll(): how many of its events in this lane, this one included, are still queued from here on. */
+  bulk?: number;
   resolve(event: StoredEvent): void;
   reject(err: unknown): void;
 }
@@ -275,9 +282,10 @@ export class EventService {
   }
 
   /**
-   * emit() of several events at once (a command's changes): queued together and in this order, so they
-   * are appended in as few group commits as MAX_BATCH allows, in order. Resolves once every one is
-   * committed; if one fails, rejects with the first failure once every one has settled.
+   * emit() of several events at once (a command's changes): queued together and in this order, and
+   * appended in one transaction when they head the queue (up to MAX_BULK; else as few as MAX_BATCH allows).
+   * Resolves once every one is committed; if one fails, rejects with the first failure once every one has
+   * settled.
    */
   emitAll(inputs: readonly EmitInput[]): Promise<StoredEvent[]> {
     if (inputs.length === 0) return Promise.resolve([]);
@@ -290,11 +298,17 @@ export class EventService {
         if (failure) reject(failure.err);
         else resolve(out);
       };
+      const laneOfInput = inputs.map((input) => this.lanes[laneOf(input.workspaceId, this.lanes.length)]!);
+      const inLane = new Map<Lane, number>();
+      for (const lane of laneOfInput) inLane.set(lane, (inLane.get(lane) ?? 0) + 1);
       const started = new Set<Lane>();
       inputs.forEach((input, i) => {
-        const lane = this.lanes[laneOf(input.workspaceId, this.lanes.length)]!;
+        const lane = laneOfInput[i]!;
+        const bulk = inLane.get(lane)!;
+        inLane.set(lane, bulk - 1);
         lane.queue.push({
           input,
+          bulk,
           resolve: (event) => {
             out[i] = event;
             settled();
@@ -317,7 +331,10 @@ export class EventService {
   /** A lane's committer: one batch at a time, each holding whatever queued while the previous one committed. */
   private async commitQueued(lane: Lane): Promise<void> {
     try {
-      while (lane.queue.length > 0) await this.commitBatch(lane.queue.splice(0, MAX_BATCH));
+      while (lane.queue.length > 0) {
+        const n = Math.min(MAX_BULK, Math.max(MAX_BATCH, lane.queue[0]!.bulk ?? 0));
+        await this.commitBatch(lane.queue.splice(0, n));
+      }
     } finally {
       lane.committing = false;
     }

@@ -213,24 +213,31 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
     expectOrdered(rows);
   });
 
-  it('emitAll appends a command-sized burst in order: several rows per INSERT, as few commits as the batch bound allows', async () => {
-    const before = events.stats.commits;
-    // 300 events of one workspace (one lane): a batch of 256 (two INSERTs of 128) and one of 44 (32, 8 and 4 rows).
-    const inputs = Array.from({ length: 300 }, (_, i) => ({
-      workspaceId: ws1,
-      namespace: 'n',
-      type: 'file.written',
-      data: { i, burst: true },
-    }));
-    const got = await events.emitAll(inputs);
+  it("emitAll appends a command's burst in one transaction, several rows per INSERT, in order", async () => {
+    const burst = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => ({
+        workspaceId: ws1,
+        namespace: 'n',
+        type: 'file.written',
+        data: { i, [tag]: true },
+      }));
+    const check = async (got: StoredEvent[], tag: string, n: number) => {
+      expect(got.map((e) => e.data.i)).toEqual(Array.from({ length: n }, (_, i) => i));
+      expect(new Set(got.map((e) => e.id)).size).toBe(n);
+      const rows = (await stored(store, ws1)).filter((r) => r.data[tag]);
+      expect(rows.map((r) => r.id)).toEqual(got.map((e) => e.id));
+      expect(rows.map((r) => r.seq)).toEqual(got.map((e) => e.seq));
+      expect(rows.map((r) => r.ms)).toEqual(got.map((e) => Date.parse(e.created_at)));
+      expectOrdered(await stored(store, ws1));
+    };
+    // 300 events (more than a batch of single emits): one commit, INSERTs of 128, 128, 32, 8 and 4 rows.
+    let before = events.stats.commits;
+    await check(await events.emitAll(burst(300, 'burst')), 'burst', 300);
+    expect(events.stats.commits - before).toBe(1);
+    // Beyond the bulk bound (2,048): two commits.
+    before = events.stats.commits;
+    await check(await events.emitAll(burst(2100, 'huge')), 'huge', 2100);
     expect(events.stats.commits - before).toBe(2);
-    expect(got.map((e) => e.data.i)).toEqual(inputs.map((x) => x.data.i));
-    expect(new Set(got.map((e) => e.id)).size).toBe(300);
-    const rows = (await stored(store, ws1)).filter((r) => r.data.burst);
-    expect(rows.map((r) => r.id)).toEqual(got.map((e) => e.id));
-    expect(rows.map((r) => r.seq)).toEqual(got.map((e) => e.seq));
-    expect(rows.map((r) => r.ms)).toEqual(got.map((e) => Date.parse(e.created_at)));
-    expectOrdered(await stored(store, ws1));
     expect(await events.emitAll([])).toEqual([]);
   });
 
@@ -266,7 +273,7 @@ describe.each(dialects)('event group commit on %s', (dialect) => {
   });
 
   it("emitAll's outbox: one delivery per event and matching endpoint, in event order, more than one INSERT of them", async () => {
-    // 256 events × 4 endpoints in the first transaction: more deliveries than one INSERT carries.
+    // 300 events × 4 endpoints in one transaction: 1,200 deliveries, more than one INSERT carries.
     const all = await Promise.all(
       Array.from({ length: 4 }, () => service.create(ws1, { url: 'http://127.0.0.1:9/hook', events: ['*'] })),
     );
