@@ -1,10 +1,13 @@
 /**
  * Changes made by one-shot execs become events (fanotify, real server, real bwrap): exactly the paths a
  * command changed, attributed to it, committed before its exec.completed; the cap and its summary; no
- * event in another namespace; no duplicate for the files API's own writes.
+ * event in another namespace; no duplicate for the files API's own writes; nothing for another program's
+ * writes in the same tree (the addon remembers such a process as outside the slots).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { client, type Envelope } from './support.js';
 
@@ -95,6 +98,38 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
     expect(eb.every((e) => /^workspace\/(b\d+|bd)$/.test(e.data.path as string))).toBe(true);
     for (const e of ea) expect(e.namespace).toBe('chg-iso-a');
     for (const e of eb) expect(e.namespace).toBe('chg-iso-b');
+  });
+
+  it("another program writing in a namespace's tree while a command runs there: only the command's changes are recorded", async () => {
+    const c = client(server, 'chg-host');
+    await c.exec('true');
+    const tree = join(server.dataDir, 'workspaces', server.workspaceId, 'namespaces', 'chg-host');
+    expect(statSync(tree).isDirectory()).toBe(true);
+    // A shell outside every sandbox: 200 writes over about a second (the addon remembers it as in no slot
+    // after the first), then it stays alive until it is killed, so none of its records is of a gone process.
+    const host = spawn(
+      'sh',
+      [
+        '-c',
+        'i=0; while [ $i -lt 200 ]; do echo x > host$((i % 20)).txt; i=$((i + 1)); sleep 0.005; done; exec sleep 60',
+      ],
+      {
+        cwd: tree,
+        stdio: 'ignore',
+      },
+    );
+    try {
+      const r = await c.exec('cd workspace && for i in $(seq 1 30); do echo c > cmd$i; sleep 0.05; done');
+      expect(r.exit_code).toBe(0);
+      await c.exec('true'); // the host's last writes are read past by this command's end marker too
+    } finally {
+      host.kill('SIGKILL');
+    }
+    const changes = (await c.events()).filter((e) => changeTypes.has(e.type));
+    expect(changes.map((e) => [e.type, e.data.path])).toEqual(
+      Array.from({ length: 30 }, (_, i) => ['file.written', `workspace/cmd${i + 1}`]),
+    );
+    expect(readdirSync(tree).filter((n) => n.startsWith('host'))).toHaveLength(20);
   });
 
   it("the files API's own writes and deletes are recorded once (by the API), never by the tracker", async () => {
