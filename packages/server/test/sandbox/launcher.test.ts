@@ -18,6 +18,15 @@ import {
   type Fixture,
 } from './exec-fixture.js';
 
+/** A process's command name, or '' once it has exited (any process may end while the test reads /proc). */
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function ppid(pid: number): number | null {
   try {
     // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after the last ')'.
@@ -71,7 +80,7 @@ describe.skipIf(!bwrapPath)(`exec launcher process${bwrapPath ? '' : ` (${SKIP_R
     // The namespace's warm sandbox (bwrap) is the launcher's child too.
     const bwraps = readdirSync('/proc')
       .filter((d) => /^\d+$/.test(d))
-      .filter((d) => readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'bwrap' && ppid(Number(d)) === launcher);
+      .filter((d) => comm(Number(d)) === 'bwrap' && ppid(Number(d)) === launcher);
     expect(bwraps.length).toBeGreaterThan(0);
     await f.cleanup();
     const r = await running;
