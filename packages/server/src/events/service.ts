@@ -12,14 +12,14 @@
  * caller. Within a workspace, events get seq and created_at in the order their
  * `emit` was called, as one transaction per event gave them.
  */
-import { sql, type CompiledQuery, type Transaction } from 'kysely';
-import type { Database, EventTable } from '../db/schema.js';
-import { prepared, type Db, type SqliteSync, type SyncRunner } from '../db/index.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Db, SqliteSync, SyncRunner } from '../db/index.js';
+import { EventRepository, insertChunks, type EventFilter, type EventRow } from './repository.js';
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
 import { boundEventData, withinBound } from './data-size.js';
-import { sourceLikePatterns } from './source-filter.js';
 
 export const API_VERSION = '2026-04-30';
 
@@ -53,13 +53,8 @@ export type AppendHook = (trx: Transaction<Database>, events: readonly StoredEve
 /** The same hook for SqliteSync's synchronous transaction (SQLite only). */
 export type SyncAppendHook = (run: SyncRunner, events: readonly StoredEvent[]) => void;
 
-export interface EventQuery {
-  namespace?: string | null;
-  types?: string[];
-  /** Only events whose data.source is one of these (source-filter.ts; `api` stands for write, upload, api). */
-  sources?: string[] | null;
-  /** Exclusive lower bound, microseconds since the epoch. */
-  sinceMicros?: number;
+/** A page of the log: the filters, where the previous page ended (next_cursor), and its size. */
+export interface EventQuery extends EventFilter {
   cursor?: string;
   limit: number;
 }
@@ -107,9 +102,6 @@ export function publicEnvelope(e: StoredEvent): EventEnvelope {
   return rest;
 }
 
-/** An events row before the database numbers it. */
-type EventRow = Omit<EventTable, 'seq'>;
-
 /**
  * toEnvelope() of a row this process just appended: its data was bounded on the way in (row()), so it is
  * parsed without checking the bound again, and the row is not copied first (a thousand per command).
@@ -126,38 +118,6 @@ function appendedEvent(row: EventRow, seq: number): StoredEvent {
     created_at: row.created_at,
     data: JSON.parse(row.data) as Record<string, unknown>,
   };
-}
-
-/** The columns of an events insert, in the order of its parameters (insertParams). */
-const COLUMNS = { id: '', workspace_id: '', namespace: null, type: '', created_at: '', created_ms: 0, data: '' };
-
-/** Appends the parameters of `rows` to `out`, in the column order of COLUMNS. */
-function insertParams(rows: readonly EventRow[], from: number, n: number, out: unknown[]): unknown[] {
-  for (let i = from; i < from + n; i++) {
-    const r = rows[i]!;
-    out.push(r.id, r.workspace_id, r.namespace, r.type, r.created_at, r.created_ms, r.data);
-  }
-  return out;
-}
-
-/**
- * Most rows one INSERT statement carries (7 parameters each: far below SQLite's 32,766 and PostgreSQL's
- * 65,535). A batch is cut into chunks of INSERT_CHUNK and then powers of two, so only a few statement
- * texts exist (each compiled once, and prepared once by SQLite's statement cache).
- */
-const INSERT_CHUNK = 128;
-
-/** [start, rows] of the INSERT statements for `n` rows: INSERT_CHUNK at a time, then powers of two. */
-function insertChunks(n: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  let at = 0;
-  for (let size = INSERT_CHUNK; size >= 1; size >>= 1) {
-    while (n - at >= size) {
-      out.push([at, size]);
-      at += size;
-    }
-  }
-  return out;
 }
 
 /**
@@ -229,34 +189,19 @@ export class EventService {
    */
   afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
 
-  /** Every mutation appends: these statements are compiled once (see prepared()). */
-  private readonly bump: (
-    p: [n: number, last: number, n2: number, last2: number, workspaceId: string],
-  ) => CompiledQuery<{ last_event_ms: number }>;
-  /** The INSERT of n rows (insertChunks' sizes), by n. */
-  private readonly inserts = new Map<number, (p: readonly unknown[]) => CompiledQuery<{ id: string; seq: number }>>();
-
   private readonly lanes: Lane[];
   /** Group commits so far and the events they appended (diagnostics, tests). */
   readonly stats = { commits: 0, events: 0 };
 
+  private readonly repo: EventRepository;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     readonly bus: EventBus,
     /** SQLite: append without Kysely's per-statement overhead (Store.sqliteSync). */
     private readonly sync: SqliteSync | null = null,
   ) {
-    // Takes n consecutive milliseconds for n events at once; for n = 1, max(last + 1, now).
-    this.bump = prepared(
-      db
-        .updateTable('workspaces')
-        .set({
-          last_event_ms: sql<number>`case when last_event_ms + ${0} > ${0} then last_event_ms + ${0} else ${0} end`,
-        })
-        .where('id', '=', '')
-        .returning('last_event_ms')
-        .compile(),
-    );
+    this.repo = new EventRepository(db);
     this.lanes = Array.from({ length: sync ? 1 : PG_LANES }, () => ({ queue: [], committing: false }));
   }
 
@@ -399,7 +344,7 @@ export class EventService {
         return out;
       });
     }
-    return this.db.transaction().execute(async (t) => {
+    return this.repo.transaction(async (t) => {
       const out = await this.appendAsync(t, inputs);
       at.commit = true;
       return out;
@@ -410,12 +355,12 @@ export class EventService {
   private appendSync(run: SyncRunner, inputs: EmitInput[]): Outcome[] {
     const rows: Array<EventRow | AppError> = new Array(inputs.length);
     for (const [workspaceId, at] of byWorkspace(inputs)) {
-      this.number(rows, inputs, at, run(this.bump(this.bumpParams(workspaceId, at.length)))[0]);
+      this.number(rows, inputs, at, run(this.repo.bump(workspaceId, at.length))[0]);
     }
     const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
     const returned: Array<{ id: string; seq: number }> = [];
     for (const [from, n] of insertChunks(valid.length)) {
-      returned.push(...run(this.insertOf(n)(insertParams(valid, from, n, []))));
+      returned.push(...run(this.repo.insert(valid, from, n)));
     }
     const { out, appended } = this.stored(rows, valid, returned);
     if (appended.length > 0) for (const hook of this.syncHooks) hook(run, appended);
@@ -431,12 +376,12 @@ export class EventService {
   private async appendAsync(t: Transaction<Database>, inputs: EmitInput[]): Promise<Outcome[]> {
     const rows: Array<EventRow | AppError> = new Array(inputs.length);
     for (const [workspaceId, at] of byWorkspace(inputs)) {
-      this.number(rows, inputs, at, (await t.executeQuery(this.bump(this.bumpParams(workspaceId, at.length)))).rows[0]);
+      this.number(rows, inputs, at, (await t.executeQuery(this.repo.bump(workspaceId, at.length))).rows[0]);
     }
     const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
     const returned: Array<{ id: string; seq: number }> = [];
     for (const [from, n] of insertChunks(valid.length)) {
-      returned.push(...(await t.executeQuery(this.insertOf(n)(insertParams(valid, from, n, [])))).rows);
+      returned.push(...(await t.executeQuery(this.repo.insert(valid, from, n))).rows);
     }
     const { out, appended } = this.stored(rows, valid, returned);
     if (appended.length > 0) for (const hook of this.hooks) await hook(t, appended);
@@ -446,17 +391,6 @@ export class EventService {
       for (const event of lastOf.values()) await this.afterInsertSql(t, event);
     }
     return out;
-  }
-
-  /** The INSERT of `n` event rows, returning each row's id and seq (compiled once per n). */
-  private insertOf(n: number): (p: readonly unknown[]) => CompiledQuery<{ id: string; seq: number }> {
-    let q = this.inserts.get(n);
-    if (!q) {
-      const values = Array.from({ length: n }, () => ({ ...COLUMNS }));
-      q = prepared(this.db.insertInto('events').values(values).returning(['id', 'seq']).compile());
-      this.inserts.set(n, q);
-    }
-    return q;
   }
 
   /**
@@ -486,17 +420,6 @@ export class EventService {
       return event;
     });
     return { out, appended };
-  }
-
-  /**
-   * The workspace row serialises appends per workspace: created_at is strictly
-   * increasing (a tie is bumped by 1 ms) and seq order matches created_at order.
-   * A batch's n events of one workspace take n consecutive milliseconds, as n
-   * appends in a row within the same millisecond would.
-   */
-  private bumpParams(workspaceId: string, n: number): [number, number, number, number, string] {
-    const last = Date.now() + n - 1;
-    return [n, last, n, last, workspaceId];
   }
 
   /** Rows for the events of one workspace at positions `at`, given its bumped row (none: it does not exist). */
@@ -529,46 +452,21 @@ export class EventService {
   }
 
   async list(workspaceId: string, q: EventQuery): Promise<{ events: StoredEvent[]; next_cursor: string | null }> {
-    let query = this.db.selectFrom('events').selectAll().where('workspace_id', '=', workspaceId);
-    if (q.namespace !== undefined && q.namespace !== null) query = query.where('namespace', '=', q.namespace);
-    if (q.types && q.types.length > 0) query = query.where('type', 'in', q.types);
-    if (q.sources && q.sources.length > 0) {
-      const patterns = sourceLikePatterns(q.sources);
-      query = query.where((eb) => eb.or(patterns.map((p) => eb('data', 'like', p))));
-    }
-    if (q.sinceMicros !== undefined) {
-      // created_ms*1000 > since  ⇔  created_ms > floor(since/1000) for integer created_ms.
-      query = query.where('created_ms', '>', Math.floor(q.sinceMicros / 1000));
-    }
-    if (q.cursor) query = query.where('seq', '<', decodeCursor(q.cursor));
-    const rows = await query
-      .orderBy('seq', 'desc')
-      .limit(q.limit + 1)
-      .execute();
+    const cursorSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const rows = await this.repo.page(workspaceId, q, cursorSeq, q.limit + 1);
     const page = rows.slice(0, q.limit).map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
     const more = rows.length > q.limit;
     return { events: page, next_cursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.seq) : null };
   }
 
   /** Newest event seq of a workspace (0 when none); SSE streams start after it. */
-  async latestSeq(workspaceId: string): Promise<number> {
-    const r = await this.db
-      .selectFrom('events')
-      .select((eb) => eb.fn.max('seq').as('m'))
-      .where('workspace_id', '=', workspaceId)
-      .executeTakeFirst();
-    return Number(r?.m ?? 0);
+  latestSeq(workspaceId: string): Promise<number> {
+    return this.repo.latestSeq(workspaceId);
   }
 
   /** Events after `afterSeq`, oldest first (SSE streams). */
   async after(workspaceId: string, afterSeq: number, namespace: string | null, limit = 500): Promise<StoredEvent[]> {
-    let query = this.db
-      .selectFrom('events')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('seq', '>', afterSeq);
-    if (namespace !== null) query = query.where('namespace', '=', namespace);
-    const rows = await query.orderBy('seq', 'asc').limit(limit).execute();
+    const rows = await this.repo.after(workspaceId, afterSeq, namespace, limit);
     return rows.map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
   }
 
