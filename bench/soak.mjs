@@ -13,11 +13,17 @@
  *   - RSS stable: the median RSS of the last 15 % of the run against the median
  *     just after warm-up (20–35 %); growth must stay ≤ max(32 MiB, 25 %).
  *
+ * Latency p99 of write, read and list against issue 20's budgets, each next to
+ * what the machine allows under the same load (lib/load-probe.mjs, run beside
+ * the soak): a bare node:http GET of 4 KiB and a bare durable 4 KiB write.
+ *
  *   node bench/soak.mjs [--minutes 2] [--quick] [--agents 64] [--think-ms 20-200] [--mix exec=0,write=40]
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from './lib/args.mjs';
 import { startServer, repoRoot } from './lib/server.mjs';
 import { makeClient } from './lib/http-client.mjs';
@@ -121,6 +127,25 @@ const started = Date.now();
 const deadline = started + durationMs;
 const rss = sampleRss(server.pid, 1000);
 const cpuStart = cpuTimeMs(server.pid);
+// The machine's own p99s under this load, measured beside the agents for as long as they run.
+const probe = (() => {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./lib/load-probe.mjs', import.meta.url)), String(Math.max(1, durationMs / 1000 - 1))],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  return new Promise((resolve) =>
+    child.once('exit', () => {
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()));
+      } catch {
+        resolve(null);
+      }
+    }),
+  );
+})();
 
 async function agent(a) {
   const ns = `agent-${String(a).padStart(2, '0')}`;
@@ -271,6 +296,7 @@ const progress = setInterval(() => {
 }, 15_000);
 await Promise.all(Array.from({ length: agents }, (_, a) => agent(a)));
 clearInterval(progress);
+const machine = await probe;
 const elapsed = (Date.now() - started) / 1000;
 const cpuUsed = cpuTimeMs(server.pid) - cpuStart;
 const rssRun = rss.stop();
@@ -354,6 +380,11 @@ console.log(
     .map(([op, s]) => `${op} ${fmtNum(s.p50)}/${fmtNum(s.p99)}`)
     .join(', ')}`,
 );
+if (machine) {
+  console.log(
+    `machine under this load, p50/p99 ms: bare durable write ${fmtNum(machine.write.p50)}/${fmtNum(machine.write.p99)}, bare node:http GET ${fmtNum(machine.get.p50)}/${fmtNum(machine.get.p99)}, idle timer lateness ${fmtNum(machine.timer.p50)}/${fmtNum(machine.timer.p99)}`,
+  );
+}
 console.log(`events: ${expectedTotal} expected, ${eventsRead} read back in ${pages} pages, ${lost} lost`);
 console.log(
   `server CPU: ${fmtNum(cpuUsed / Math.max(1, counts.ops))} ms per operation, ${(cpuUsed / 1000 / elapsed).toFixed(2)} cores on average`,
@@ -457,8 +488,49 @@ rows.push(
 );
 rows.push(row({ metric: 'server log: error lines', unit: '', ours: logErrors, target: '= 0', pass: logErrors === 0 }));
 rows.push(row({ metric: 'server log: warning lines', unit: '', ours: logWarnings }));
+// Issue 20's budgets; the machine's own figure under the same load is the baseline (lib/load-probe.mjs).
+const budget = { write: 25, read: 15, list: 15 };
+const reference = { write: machine?.write, read: machine?.get, list: machine?.get };
 for (const op of ['write', 'read', 'list', 'exec', 'events']) {
-  if (lat[op]) rows.push(row({ metric: `${op} latency p99`, unit: 'ms', ours: lat[op].p99 }));
+  if (!lat[op]) continue;
+  const ref = reference[op]?.p99 ?? null;
+  rows.push(
+    row({
+      metric: `${op} latency p99${ref !== null ? (op === 'write' ? ' vs bare durable write' : ' vs bare node:http GET') : ''}`,
+      unit: 'ms',
+      ours: lat[op].p99,
+      baseline: ref,
+      ratio: ref !== null ? ref / lat[op].p99 : null,
+      target: budget[op] ? `≤ ${budget[op]} ms` : null,
+      pass: budget[op] ? lat[op].p99 <= budget[op] : null,
+    }),
+  );
+}
+if (machine) {
+  rows.push(
+    row({
+      metric: 'machine under this load: bare durable 4 KiB write p99',
+      unit: 'ms',
+      ours: machine.write.p99,
+      note: `temp file, write, fsync, rename, fsync of the directory, one at a time (p50 ${fmtNum(machine.write.p50)} ms, max ${fmtNum(machine.write.max)} ms)`,
+    }),
+  );
+  rows.push(
+    row({
+      metric: 'machine under this load: bare node:http GET 4 KiB p99',
+      unit: 'ms',
+      ours: machine.get.p99,
+      note: `lib/node-static.mjs in its own process, one request at a time (p50 ${fmtNum(machine.get.p50)} ms)`,
+    }),
+  );
+  rows.push(
+    row({
+      metric: 'machine under this load: idle 10 ms timer lateness p99',
+      unit: 'ms',
+      ours: machine.timer.p99,
+      note: `max ${fmtNum(machine.timer.max)} ms: how long a process that does nothing waits for a core`,
+    }),
+  );
 }
 
 finish('soak', rows, {
@@ -471,5 +543,6 @@ finish('soak', rows, {
     rss: { start: rssStart, end: rssEnd, peak: rssRun.peak, samples: rssRun.samples },
     fds: { start: fdsStart, end: fdsEnd },
     events: { expected: expectedTotal, read: eventsRead, pages, lost },
+    machine,
   },
 });

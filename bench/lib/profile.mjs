@@ -11,7 +11,11 @@ export function latestProfile(dir) {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .sort();
-  return files.length ? join(dir, files[files.length - 1]) : null;
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: worker threads (the SQLite checkpointer) write their own;
+  // the main thread's (thread 0) is the server's request path.
+  const main = files.filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+  const pick = main.length ? main : files;
+  return pick.length ? join(dir, pick[pick.length - 1]) : null;
 }
 
 function where(cf) {
