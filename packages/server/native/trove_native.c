@@ -69,6 +69,7 @@
 #include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -126,7 +127,7 @@ static bool int_arg(napi_env env, napi_value v, int64_t *out) {
 
 /* ------------------------------------------------------------------ the operations */
 
-enum op_kind { OP_OPENAT2, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FCHOWNAT, OP_SYMLINKAT };
+enum op_kind { OP_OPENAT2, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FCHOWNAT, OP_SYMLINKAT, OP_WRITEV_FSYNC };
 
 typedef struct {
   enum op_kind kind;
@@ -136,6 +137,10 @@ typedef struct {
   int64_t result;
   napi_async_work work;
   napi_ref callback;
+  /* OP_WRITEV_FSYNC: the caller's buffers, referenced until the call completes. */
+  struct iovec *iov;
+  napi_ref *bufs;
+  size_t nbufs;
 } op_t;
 
 static int64_t neg_errno(long rc) { return rc < 0 ? -(int64_t)errno : (int64_t)rc; }
@@ -176,6 +181,45 @@ static void op_run(op_t *op) {
     case OP_SYMLINKAT:
       rc = symlinkat(op->s2, op->fd1, op->s1);
       break;
+    case OP_WRITEV_FSYNC: {
+      /* Every byte at the current position (writev may stop short: the rest, or its error, on the next call),
+         then fsync: one thread-pool job instead of two round trips through the event loop. */
+      struct iovec *iov = op->iov;
+      int cnt = (int)op->nbufs;
+      int64_t total = 0;
+      rc = 0;
+      while (cnt > 0) {
+        ssize_t n = writev(op->fd1, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          rc = -1;
+          break;
+        }
+        total += n;
+        ssize_t wrote = n;
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+          n -= (ssize_t)iov->iov_len;
+          iov++;
+          cnt--;
+        }
+        if (cnt > 0 && wrote == 0) {
+          /* No progress on a non-empty buffer: never spin (a regular file reports ENOSPC instead). */
+          errno = EIO;
+          rc = -1;
+          break;
+        }
+        if (cnt > 0) {
+          iov->iov_base = (char *)iov->iov_base + n;
+          iov->iov_len -= (size_t)n;
+        }
+      }
+      if (rc == 0) {
+        do rc = fsync(op->fd1);
+        while (rc < 0 && errno == EINTR);
+      }
+      if (rc == 0) rc = (long)total;
+      break;
+    }
     default:
       errno = EINVAL;
       rc = -1;
@@ -186,7 +230,16 @@ static void op_run(op_t *op) {
 static void op_free(op_t *op) {
   free(op->s1);
   free(op->s2);
+  free(op->iov);
+  free(op->bufs);
   free(op);
+}
+
+/* Drops the references that kept an OP_WRITEV_FSYNC's buffers alive (main thread). */
+static void op_unref_bufs(napi_env env, op_t *op) {
+  for (size_t i = 0; i < op->nbufs; i++) {
+    if (op->bufs && op->bufs[i]) napi_delete_reference(env, op->bufs[i]);
+  }
 }
 
 /*
@@ -220,6 +273,9 @@ static op_t *parse_op(napi_env env, enum op_kind kind, napi_value *argv, size_t 
       break;
     case OP_SYMLINKAT: /* target, dirFd, name */
       ok = (op->s2 = path_arg(env, argv[0])) && int_arg(env, argv[1], &fd1) && (op->s1 = path_arg(env, argv[2]));
+      break;
+    case OP_WRITEV_FSYNC: /* not parsed here: WritevFsyncAsync reads its own arguments */
+      ok = false;
       break;
   }
   /* AT_FDCWD is never accepted: every call is relative to a descriptor the caller holds. */
@@ -257,6 +313,7 @@ static void async_complete(napi_env env, napi_status status, void *data) {
   arg = num(env, status == napi_ok ? op->result : -ECANCELED);
   napi_delete_reference(env, op->callback);
   napi_delete_async_work(env, op->work);
+  op_unref_bufs(env, op);
   op_free(op);
   napi_call_function(env, global, cb, 1, &arg, NULL);
 }
@@ -294,6 +351,64 @@ SYNC_AND_ASYNC(Renameat2, OP_RENAMEAT2, 5)
 SYNC_AND_ASYNC(Linkat, OP_LINKAT, 5)
 
 static napi_value Fchownat(napi_env env, napi_callback_info info) { return run_sync(env, info, OP_FCHOWNAT, 5); }
+
+/* writevFsyncAsync(fd, buffers, cb): writes every buffer at the current position, then fsyncs; cb(bytes or -errno). */
+static napi_value WritevFsyncAsync(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  int64_t fd = -1;
+  bool is_array = false;
+  napi_valuetype t = napi_undefined;
+  if (argc == 3) {
+    napi_is_array(env, argv[1], &is_array);
+    napi_typeof(env, argv[2], &t);
+  }
+  if (argc != 3 || !int_arg(env, argv[0], &fd) || fd < 0 || fd > INT_MAX || !is_array || t != napi_function)
+    return fail(env, "writevFsyncAsync(fd, buffers, callback)");
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[1], &n);
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) return fail(env, "trove_native: out of memory");
+  op->kind = OP_WRITEV_FSYNC;
+  op->fd1 = (int)fd;
+  op->fd2 = -1;
+  op->iov = calloc(n ? n : 1, sizeof *op->iov);
+  op->bufs = calloc(n ? n : 1, sizeof *op->bufs);
+  if (!op->iov || !op->bufs) {
+    op_free(op);
+    return fail(env, "trove_native: out of memory");
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value b;
+    bool is_buffer = false;
+    void *data = NULL;
+    size_t len = 0;
+    napi_get_element(env, argv[1], i, &b);
+    napi_is_buffer(env, b, &is_buffer);
+    if (!is_buffer || napi_get_buffer_info(env, b, &data, &len) != napi_ok ||
+        napi_create_reference(env, b, 1, &op->bufs[i]) != napi_ok) {
+      op->nbufs = i;
+      op_unref_bufs(env, op);
+      op_free(op);
+      return fail(env, "writevFsyncAsync: buffers must be an array of Buffers");
+    }
+    op->iov[i].iov_base = data;
+    op->iov[i].iov_len = len;
+  }
+  op->nbufs = n;
+  napi_value name;
+  napi_create_string_utf8(env, "trove_native", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, argv[2], 1, &op->callback);
+  if (napi_create_async_work(env, NULL, name, async_execute, async_complete, op, &op->work) != napi_ok ||
+      napi_queue_async_work(env, op->work) != napi_ok) {
+    napi_delete_reference(env, op->callback);
+    op_unref_bufs(env, op);
+    op_free(op);
+    return fail(env, "trove_native: could not queue the call");
+  }
+  return NULL;
+}
 static napi_value Symlinkat(napi_env env, napi_callback_info info) { return run_sync(env, info, OP_SYMLINKAT, 3); }
 
 /* ------------------------------------------------------------------ metadata */
@@ -1321,5 +1436,6 @@ NAPI_MODULE_INIT() {
   EXPORT("changesOpen", ChangesOpen);
   EXPORT("changesMarker", ChangesMarker);
   EXPORT("changesClose", ChangesClose);
+  EXPORT("writevFsyncAsync", WritevFsyncAsync);
   return exports;
 }

@@ -31,6 +31,8 @@ export interface TroveNative {
     newName: string | Buffer,
     flags: number,
   ): number;
+  /** Writes every buffer at the current position, then fsyncs, as one thread-pool job; cb(bytes or -errno). */
+  writevFsyncAsync(fd: number, buffers: Buffer[], cb: (r: number) => void): void;
   renameat2Async(
     oldDirFd: number,
     oldName: string | Buffer,

@@ -26,6 +26,7 @@ import {
   normalizeClientPath,
   type NamespaceTree,
   type Stat,
+  writevFsyncAsync,
 } from '../tree/index.js';
 
 const CONTENT_CAP = 1024 * 1024;
@@ -179,8 +180,8 @@ export class FileService {
             if (declared !== null && size !== declared) {
               throw new AppError('bad_request', `Upload ended after ${size} of ${declared} bytes`);
             }
-            if (pendingBytes > 0) await writeAll(tmp.fd, pending, pendingBytes);
-            await io.fsyncFd(tmp.fd);
+            // The last bytes and the fsync in one thread-pool job (each job waits for the event loop again).
+            await writevFsyncAsync(tmp.fd, pending);
             // The inode keeps its number, size and mtime through the rename: this is the new file's ETag.
             etag = etagOf(fstat(tmp.fd));
             // renameat replaces a file or a symlink at the target instead of following it.

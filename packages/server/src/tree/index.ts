@@ -62,7 +62,7 @@ import { HardQuota, type HardQuotaMode } from './hard-quota.js';
 export { displayPath, normalizeClientPath, splitRel, MAX_NAME_BYTES, MAX_PATH_BYTES } from './paths.js';
 export { closeQuietly, yieldToLoop, type Measured } from './walk.js';
 export type { Stat } from './sys.js';
-export { errCode, fstat } from './sys.js';
+export { errCode, fstat, writevFsyncAsync } from './sys.js';
 
 export interface Ownership {
   uid: number;

@@ -167,6 +167,15 @@ export function renameat2(
   check(native().renameat2(oldDirFd, oldName, newDirFd, newName, flags), 'renameat2');
 }
 
+/**
+ * Writes all of `buffers` at the descriptor's position, then fsyncs it: one thread-pool job, where a write
+ * and an fsync are two, each waiting for the event loop again before the next starts. Resolves to the bytes
+ * written; a short write is continued, and its error (ENOSPC, EDQUOT) reported as the write's.
+ */
+export function writevFsyncAsync(fd: number, buffers: Buffer[]): Promise<number> {
+  return promise('write', (cb) => native().writevFsyncAsync(fd, buffers, cb));
+}
+
 export function renameat2Async(
   oldDirFd: number,
   oldName: string | Buffer,
