@@ -691,6 +691,7 @@ typedef struct {
 #define CH_PID_FOREIGN 2 /* in another server's slot */
 #define CH_PID_OUTSIDE 3 /* in no slot */
 #define CH_PID_GONE 4    /* never stored: the process is gone or exiting */
+#define CH_PID_CHILD 5   /* in no slot, a child of this server: its launcher, whose children (trove-enter) join slots */
 typedef struct {
   int32_t pid;
   uint8_t kind;
@@ -709,7 +710,12 @@ typedef struct {
  */
 #define CH_SLOT_UNKNOWN (-1)
 #define CH_SLOT_FOREIGN (-2)
-#define CH_SLOT_OUTSIDE (-3) /* the parent was in no slot: a host process (or the launcher) */
+#define CH_SLOT_OUTSIDE (-3) /* the parent was in no slot: a host process */
+/*
+ * The parent was this server's launcher: the child is trove-enter (or bwrap). trove-enter joins a slot after
+ * its fork, so where it was when it forked the command's processes is not where it was born.
+ */
+#define CH_SLOT_LAUNCHED (-4)
 #define CH_SLOTS 512
 typedef struct {
   int32_t child, parent;
@@ -845,7 +851,7 @@ static int ch_classify(ch_watcher *w, int32_t pid, const char **group) {
       if (f) f++;
     }
     if (!f || (strtoul(f, NULL, 10) & 0x4)) return CH_PID_GONE;
-    kind = CH_PID_OUTSIDE;
+    kind = strtol(paren + 4, NULL, 10) == (long)getpid() ? CH_PID_CHILD : CH_PID_OUTSIDE;
   }
   /* Without fork reports a reused pid would go unnoticed: then only our own processes are remembered. */
   if (w->proc_fd >= 0) {
@@ -873,15 +879,21 @@ static const char *ch_group_of(ch_watcher *w, int32_t pid) {
     ch_fork *f = &w->forks[(uint32_t)pid % CH_LINEAGE];
     if (f->child != pid || f->parent <= 0) return NULL;
     if (f->slot >= 0) return w->slots[f->slot];
-    /* Forked outside every slot: not a command's process (only trove-enter joins a slot after its fork,
-       and it writes nothing in the trees; everything it starts is forked inside). */
+    /* Forked in another server's slot, or outside every slot by a host process: not a command's process. */
     if (f->slot == CH_SLOT_FOREIGN || f->slot == CH_SLOT_OUTSIDE) return "";
+    /*
+     * Forked by the launcher: trove-enter (or bwrap), itself writing nothing in the trees. Met as an
+     * ancestor, it is trove-enter, which joined its slot after its own fork and before it forked anything;
+     * its child's fork report was read only after it was gone (a short first command, a reader behind), so
+     * which slot is lost with it. Unknown, not outside: the record goes by its namespace.
+     */
+    if (f->slot == CH_SLOT_LAUNCHED) return depth == 0 ? "" : NULL;
     pid = f->parent;
   }
   return NULL;
 }
 
-/* The slot a process alive now is in: its index in `slots`, CH_SLOT_FOREIGN, CH_SLOT_OUTSIDE or CH_SLOT_UNKNOWN. */
+/* The slot a process alive now is in: its index in `slots`, or CH_SLOT_FOREIGN, _OUTSIDE, _LAUNCHED, _UNKNOWN. */
 static int16_t ch_slot_at_fork(ch_watcher *w, int32_t parent) {
   const char *own;
   switch (ch_classify(w, parent, &own)) {
@@ -896,6 +908,8 @@ static int16_t ch_slot_at_fork(ch_watcher *w, int32_t parent) {
     return CH_SLOT_FOREIGN;
   case CH_PID_OUTSIDE:
     return CH_SLOT_OUTSIDE;
+  case CH_PID_CHILD:
+    return CH_SLOT_LAUNCHED;
   default:
     /* Gone, or on its way out (which shows "/" in cgroup v1): unknown, not outside. */
     return CH_SLOT_UNKNOWN;
