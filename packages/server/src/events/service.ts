@@ -69,17 +69,13 @@ export function decodeCursor(cursor: string): number {
   return Number(m[1]);
 }
 
-export function toEnvelope(row: {
-  seq: number;
-  id: string;
-  type: string;
-  workspace_id: string;
-  namespace: string | null;
-  created_at: string;
-  data: string;
-}): StoredEvent {
+/** The columns of a stored event that its envelope shows (`data` as stored: JSON text). */
+type EnvelopeRow = Pick<EventRow, 'id' | 'type' | 'workspace_id' | 'namespace' | 'created_at' | 'data'>;
+
+/** A row's envelope with its data already parsed. */
+function envelope(row: EnvelopeRow, seq: number, data: Record<string, unknown>): StoredEvent {
   return {
-    seq: row.seq,
+    seq,
     id: row.id,
     event_id: row.id,
     type: row.type,
@@ -87,8 +83,12 @@ export function toEnvelope(row: {
     workspace_id: row.workspace_id,
     namespace: row.namespace,
     created_at: row.created_at,
-    data: parseData(row.data),
+    data,
   };
+}
+
+export function toEnvelope(row: EnvelopeRow & { seq: number }): StoredEvent {
+  return envelope(row, row.seq, parseData(row.data));
 }
 
 /** Stored data; a row from before the size bound (data-size.ts) is cut on the way out, as a new one is on the way in. */
@@ -107,17 +107,7 @@ export function publicEnvelope(e: StoredEvent): EventEnvelope {
  * parsed without checking the bound again, and the row is not copied first (a thousand per command).
  */
 function appendedEvent(row: EventRow, seq: number): StoredEvent {
-  return {
-    seq,
-    id: row.id,
-    event_id: row.id,
-    type: row.type,
-    api_version: API_VERSION,
-    workspace_id: row.workspace_id,
-    namespace: row.namespace,
-    created_at: row.created_at,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-  };
+  return envelope(row, seq, JSON.parse(row.data) as Record<string, unknown>);
 }
 
 /**
