@@ -10,7 +10,8 @@
  *   node scripts/setup-toolbox.mjs --for-tests   what `npm test` runs first: the toolbox plus what
  *                                    only the tests use (btrfs-progs for the hard-quota image, Chromium
  *                                    for the dashboard); without root or apt it prints the command and
- *                                    lets the tests go on (those that need a missing tool fail, named)
+ *                                    lets the tests go on (those that need a missing tool are skipped,
+ *                                    and their names say which tool is missing)
  *
  * Debian/Ubuntu only; on other systems it prints the package list to map by hand.
  */
@@ -89,6 +90,8 @@ if (packages.includes('xxd') && !aptHas('xxd')) packages = packages.map((p) => (
 
 const install = ['apt-get', 'install', '-y', '--no-install-recommends', ...packages];
 if (!isRoot) {
+  if (forTests)
+    console.log(`Not installed: ${missing.join(', ')}. The tests that need them are skipped (see their names).`);
   console.log('Run as root to install them:');
   console.log(`  sudo apt-get update && sudo ${install.join(' ')}`);
   process.exit(cannotInstall);

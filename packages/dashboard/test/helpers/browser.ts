@@ -9,6 +9,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { repoRoot } from '../../../../test/helpers/server.js';
 
 export const CHROMIUM = process.env.TROVE_CHROMIUM ?? '/usr/bin/chromium';
+/** Why the browser tests cannot run on this host (null: they can): a notice, not a failure. */
+export const BROWSER_SKIP = existsSync(CHROMIUM)
+  ? null
+  : `SKIPPED: Chromium not found at ${CHROMIUM} (as root npm test installs it; else apt-get install -y chromium, or set TROVE_CHROMIUM)`;
 export const ARTIFACTS = join(repoRoot, 'test-artifacts', 'dashboard');
 export const DIST = join(repoRoot, 'packages', 'dashboard', 'dist');
 
