@@ -42,7 +42,7 @@ function insertParams(rows: readonly EventRow[], from: number, n: number, out: u
 const INSERT_CHUNK = 128;
 
 /** [start, rows] of the INSERT statements for `n` rows: INSERT_CHUNK at a time, then powers of two. */
-export function insertChunks(n: number): Array<[number, number]> {
+function insertChunks(n: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   let at = 0;
   for (let size = INSERT_CHUNK; size >= 1; size >>= 1) {
@@ -59,7 +59,7 @@ export class EventRepository {
     p: [n: number, last: number, n2: number, last2: number, workspaceId: string],
   ) => CompiledQuery<{ last_event_ms: number }>;
   /** The INSERT of n rows (insertChunks' sizes), by n. */
-  private readonly inserts = new Map<number, (p: readonly unknown[]) => CompiledQuery<{ id: string; seq: number }>>();
+  private readonly insertOf = new Map<number, (p: readonly unknown[]) => CompiledQuery<{ id: string; seq: number }>>();
 
   constructor(private readonly db: Db) {
     // Takes n consecutive milliseconds for n events at once; for n = 1, max(last + 1, now).
@@ -91,15 +91,20 @@ export class EventRepository {
     return this.bumpQuery([n, last, n, last, workspaceId]);
   }
 
-  /** The INSERT of `rows[from .. from + n)`, returning each row's id and seq (the statement compiled once per n). */
-  insert(rows: readonly EventRow[], from: number, n: number): CompiledQuery<{ id: string; seq: number }> {
-    let q = this.inserts.get(n);
-    if (!q) {
-      const values = Array.from({ length: n }, () => ({ ...COLUMNS }));
-      q = prepared(this.db.insertInto('events').values(values).returning(['id', 'seq']).compile());
-      this.inserts.set(n, q);
-    }
-    return q(insertParams(rows, from, n, []));
+  /**
+   * The INSERTs of `rows`, in order (insertChunks' sizes), each returning its rows' id and seq; every
+   * statement text is compiled once per size.
+   */
+  inserts(rows: readonly EventRow[]): Array<CompiledQuery<{ id: string; seq: number }>> {
+    return insertChunks(rows.length).map(([from, n]) => {
+      let q = this.insertOf.get(n);
+      if (!q) {
+        const values = Array.from({ length: n }, () => ({ ...COLUMNS }));
+        q = prepared(this.db.insertInto('events').values(values).returning(['id', 'seq']).compile());
+        this.insertOf.set(n, q);
+      }
+      return q(insertParams(rows, from, n, []));
+    });
   }
 
   /** Up to `limit` events, newest first, older than `beforeSeq` when given. */

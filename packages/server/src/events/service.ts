@@ -15,7 +15,7 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Db, SqliteSync, SyncRunner } from '../db/index.js';
-import { EventRepository, insertChunks, type EventFilter, type EventRow } from './repository.js';
+import { EventRepository, type EventFilter, type EventRow } from './repository.js';
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
@@ -87,8 +87,9 @@ function envelope(row: EnvelopeRow, seq: number, data: Record<string, unknown>):
   };
 }
 
-export function toEnvelope(row: EnvelopeRow & { seq: number }): StoredEvent {
-  return envelope(row, row.seq, parseData(row.data));
+/** A stored row's envelope (seq as the driver returns it: a number, or a string for PostgreSQL's bigint). */
+export function toEnvelope(row: EnvelopeRow & { seq: number | string }): StoredEvent {
+  return envelope(row, Number(row.seq), parseData(row.data));
 }
 
 /** Stored data; a row from before the size bound (data-size.ts) is cut on the way out, as a new one is on the way in. */
@@ -349,9 +350,7 @@ export class EventService {
     }
     const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
     const returned: Array<{ id: string; seq: number }> = [];
-    for (const [from, n] of insertChunks(valid.length)) {
-      returned.push(...run(this.repo.insert(valid, from, n)));
-    }
+    for (const q of this.repo.inserts(valid)) returned.push(...run(q));
     const { out, appended } = this.stored(rows, valid, returned);
     if (appended.length > 0) for (const hook of this.syncHooks) hook(run, appended);
     return out;
@@ -370,9 +369,7 @@ export class EventService {
     }
     const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
     const returned: Array<{ id: string; seq: number }> = [];
-    for (const [from, n] of insertChunks(valid.length)) {
-      returned.push(...(await t.executeQuery(this.repo.insert(valid, from, n))).rows);
-    }
+    for (const q of this.repo.inserts(valid)) returned.push(...(await t.executeQuery(q)).rows);
     const { out, appended } = this.stored(rows, valid, returned);
     if (appended.length > 0) for (const hook of this.hooks) await hook(t, appended);
     if (this.afterInsertSql) {
@@ -444,7 +441,7 @@ export class EventService {
   async list(workspaceId: string, q: EventQuery): Promise<{ events: StoredEvent[]; next_cursor: string | null }> {
     const cursorSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
     const rows = await this.repo.page(workspaceId, q, cursorSeq, q.limit + 1);
-    const page = rows.slice(0, q.limit).map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
+    const page = rows.slice(0, q.limit).map(toEnvelope);
     const more = rows.length > q.limit;
     return { events: page, next_cursor: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.seq) : null };
   }
@@ -457,7 +454,7 @@ export class EventService {
   /** Events after `afterSeq`, oldest first (SSE streams). */
   async after(workspaceId: string, afterSeq: number, namespace: string | null, limit = 500): Promise<StoredEvent[]> {
     const rows = await this.repo.after(workspaceId, afterSeq, namespace, limit);
-    return rows.map((r) => toEnvelope({ ...r, seq: Number(r.seq) }));
+    return rows.map(toEnvelope);
   }
 
   /**

@@ -488,7 +488,7 @@ export class WebhookRepo {
       event:
         r.e_id && r.e_workspace_id === r.workspace_id
           ? toEnvelope({
-              seq: Number(r.e_seq),
+              seq: r.e_seq!,
               id: r.e_id,
               type: r.e_type!,
               workspace_id: r.e_workspace_id!,
