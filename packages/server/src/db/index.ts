@@ -41,6 +41,11 @@ pg.types.setTypeParser(20, (v: string) => Number(v));
 
 /** Runs one compiled query on the SQLite connection, synchronously: its rows (none for a statement without RETURNING). */
 export type SyncRunner = <R>(q: CompiledQuery<R>) => R[];
+/**
+ * Runs one INSERT without RETURNING on the SQLite connection, synchronously: the rows it inserted and the
+ * rowid of its last one (SQLite numbers the rows of one multi-row INSERT in VALUES order, one after another).
+ */
+export type SyncInsert = (q: CompiledQuery<never>) => { changes: number; lastRowid: number };
 
 /**
  * SQLite only. better-sqlite3 runs every statement synchronously; Kysely wraps
@@ -51,7 +56,7 @@ export type SyncRunner = <R>(q: CompiledQuery<R>) => R[];
  * append; `fn` must not touch Kysely (that would wait for the held connection).
  */
 export interface SqliteSync {
-  transaction<T>(fn: (run: SyncRunner) => T): Promise<T>;
+  transaction<T>(fn: (run: SyncRunner, insert: SyncInsert) => T): Promise<T>;
   /**
    * Runs one read-only query now, without waiting for Kysely's connection: ~5 µs against ~30 µs.
    * While a Kysely transaction is open on the connection the read sees its uncommitted writes, so
@@ -128,11 +133,15 @@ export async function openStore(opts: {
       stmt.run(q.parameters as unknown[]);
       return [];
     };
+    const insert: SyncInsert = (q) => {
+      const info = cached.prepare(q.sql).run(q.parameters as unknown[]);
+      return { changes: Number(info.changes), lastRowid: Number(info.lastInsertRowid) };
+    };
     // One wrapper for all calls: better-sqlite3 issues BEGIN/COMMIT (ROLLBACK when fn throws) around it.
-    const inTransaction = sqlite.transaction((fn: (r: SyncRunner) => unknown) => fn(run));
+    const inTransaction = sqlite.transaction((fn: (r: SyncRunner, i: SyncInsert) => unknown) => fn(run, insert));
     sqliteSync = {
-      transaction: <T>(fn: (r: SyncRunner) => T) =>
-        kysely.connection().execute(async () => inTransaction(fn as (r: SyncRunner) => unknown) as T),
+      transaction: <T>(fn: (r: SyncRunner, i: SyncInsert) => T) =>
+        kysely.connection().execute(async () => inTransaction(fn as (r: SyncRunner, i: SyncInsert) => unknown) as T),
       read: <R>(q: CompiledQuery<R>) => {
         const stmt = cached.prepare(q.sql);
         if (!stmt.reader) throw new Error(`sqliteSync.read is for queries that return rows: ${q.sql}`);

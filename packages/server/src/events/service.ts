@@ -14,7 +14,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import type { Db, SqliteSync, SyncRunner } from '../db/index.js';
+import type { Db, SqliteSync, SyncInsert, SyncRunner } from '../db/index.js';
 import { EventRepository, type EventFilter, type EventRow } from './repository.js';
 import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
@@ -149,6 +149,23 @@ function laneOf(workspaceId: string, lanes: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < workspaceId.length; i++) h = Math.imul(h ^ workspaceId.charCodeAt(i), 0x01000193);
   return (h >>> 0) % lanes;
+}
+
+/**
+ * The seqs of `valid` (in order) from what the inserts returned. The database numbers the rows in VALUES
+ * order, which the order of events rests on: checked, not assumed (a failure fails the batch before its
+ * commit, and each event is appended on its own).
+ */
+function seqsOf(valid: readonly EventRow[], returned: ReadonlyArray<{ id: string; seq: number }>): number[] {
+  const seqOf = new Map<string, number>();
+  for (const r of returned) seqOf.set(r.id, Number(r.seq));
+  let prev = 0;
+  return valid.map((r) => {
+    const seq = seqOf.get(r.id);
+    if (seq === undefined || !(seq > prev)) throw new Error('events numbered out of VALUES order');
+    prev = seq;
+    return seq;
+  });
 }
 
 /** One event's result in a batch: the stored event, or why that event alone failed. */
@@ -329,8 +346,8 @@ export class EventService {
   /** One transaction for all of `inputs`; `at.commit` is set once only the commit is left. */
   private async appendBatch(inputs: EmitInput[], at: { commit: boolean }): Promise<Outcome[]> {
     if (this.sync && this.syncHooks.length === this.hooks.length && !this.afterInsertSql) {
-      return this.sync.transaction((run) => {
-        const out = this.appendSync(run, inputs);
+      return this.sync.transaction((run, insert) => {
+        const out = this.appendSync(run, insert, inputs);
         at.commit = true;
         return out;
       });
@@ -342,16 +359,33 @@ export class EventService {
     });
   }
 
-  /** appendAsync inside SQLite's synchronous transaction: the same statements without Kysely. */
-  private appendSync(run: SyncRunner, inputs: EmitInput[]): Outcome[] {
+  /**
+   * appendAsync inside SQLite's synchronous transaction: the same statements without Kysely, and without
+   * RETURNING: an INSERT's rows take consecutive seqs in VALUES order, up to the last rowid it reports.
+   */
+  private appendSync(run: SyncRunner, insert: SyncInsert, inputs: EmitInput[]): Outcome[] {
     const rows: Array<EventRow | AppError> = new Array(inputs.length);
     for (const [workspaceId, at] of byWorkspace(inputs)) {
       this.number(rows, inputs, at, run(this.repo.bump(workspaceId, at.length))[0]);
     }
     const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
-    const returned: Array<{ id: string; seq: number }> = [];
-    for (const q of this.repo.inserts(valid)) returned.push(...run(q));
-    const { out, appended } = this.stored(rows, valid, returned);
+    const seqs: number[] = new Array(valid.length);
+    let k = 0;
+    for (const { query, n } of this.repo.plainInserts(valid)) {
+      const { changes, lastRowid } = insert(query);
+      if (changes !== n) throw new Error(`events insert of ${n} rows inserted ${changes}`);
+      for (let seq = lastRowid - n + 1; seq <= lastRowid; seq++) seqs[k++] = seq;
+    }
+    if (valid.length > 0) {
+      // Checked, not assumed: the first and the last row are where the numbering says (a failure fails the
+      // batch before its commit, and each event is appended on its own).
+      const first = seqs[0]!;
+      const last = seqs[seqs.length - 1]!;
+      const found = new Map(run(this.repo.idsAt(first, last)).map((r) => [Number(r.seq), r.id]));
+      if (found.get(first) !== valid[0]!.id || found.get(last) !== valid[valid.length - 1]!.id)
+        throw new Error('events numbered out of VALUES order');
+    }
+    const { out, appended } = this.stored(rows, valid, seqs);
     if (appended.length > 0) for (const hook of this.syncHooks) hook(run, appended);
     return out;
   }
@@ -370,7 +404,7 @@ export class EventService {
     const valid = rows.filter((r): r is EventRow => !(r instanceof AppError));
     const returned: Array<{ id: string; seq: number }> = [];
     for (const q of this.repo.inserts(valid)) returned.push(...(await t.executeQuery(q)).rows);
-    const { out, appended } = this.stored(rows, valid, returned);
+    const { out, appended } = this.stored(rows, valid, seqsOf(valid, returned));
     if (appended.length > 0) for (const hook of this.hooks) await hook(t, appended);
     if (this.afterInsertSql) {
       const lastOf = new Map<string, StoredEvent>();
@@ -381,29 +415,20 @@ export class EventService {
   }
 
   /**
-   * Each input's outcome, given the rows inserted (`valid`, in input order) and what the inserts returned;
-   * `appended`: the stored events, oldest first.
+   * Each input's outcome, given the rows inserted (`valid`, in input order) and their seqs (`seqs[k]` is
+   * `valid[k]`'s); `appended`: the stored events, oldest first.
    */
   private stored(
     rows: ReadonlyArray<EventRow | AppError>,
     valid: readonly EventRow[],
-    returned: ReadonlyArray<{ id: string; seq: number }>,
+    seqs: readonly number[],
   ): { out: Outcome[]; appended: StoredEvent[] } {
-    const seqOf = new Map<string, number>();
-    for (const r of returned) seqOf.set(r.id, Number(r.seq));
-    // The database numbers the rows in VALUES order, which the order of events rests on: checked, not
-    // assumed (a failure fails the batch before its commit, and each event is appended on its own).
-    let prev = 0;
-    for (const r of valid) {
-      const seq = seqOf.get(r.id);
-      if (seq === undefined || !(seq > prev)) throw new Error('events numbered out of VALUES order');
-      prev = seq;
-    }
-    const appended: StoredEvent[] = [];
+    const appended: StoredEvent[] = new Array(valid.length);
+    let k = 0;
     const out = rows.map((row): Outcome => {
       if (row instanceof AppError) return row;
-      const event = appendedEvent(row, seqOf.get(row.id)!);
-      appended.push(event);
+      const event = appendedEvent(row, seqs[k]!);
+      appended[k++] = event;
       return event;
     });
     return { out, appended };
