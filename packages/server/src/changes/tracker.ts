@@ -482,12 +482,40 @@ function changeOf(mask: number): { kind: ChangeKind; created: boolean } | null {
   return null;
 }
 
-/** One command under fanotify: its records as they come, coalesced at its end (or per window). */
+/**
+ * What a unit holds until its end (or the end of a window): the records, and the coalescing of those that
+ * could be placed as they came. A record is coalesced on arrival when it follows the last one (records
+ * come in queue order) and its path was read with it; otherwise (a gone process's record placed late, a
+ * path known only through a directory handle, which a later record may name) the whole batch is coalesced
+ * again at the end from the records in queue order, as before, so the result is the same either way.
+ */
+interface Pending {
+  records: Array<{ seq: number; rec: FileRecord }>;
+  co: Coalescer;
+  unresolved: number;
+  /** Coalesced on arrival so far (false: redo from `records` at the end). */
+  live: boolean;
+  lastSeq: number;
+  dropped: number;
+  overflowed: boolean;
+}
+
+function newPending(): Pending {
+  return {
+    records: [],
+    co: new Coalescer(MAX_HELD),
+    unresolved: 0,
+    live: true,
+    lastSeq: 0,
+    dropped: 0,
+    overflowed: false,
+  };
+}
+
+/** One command under fanotify: its records coalesced as they come, emitted at its end (or per window). */
 class WatchUnit implements ChangeUnit {
   ended = false;
-  overflowed = false;
-  private records: Array<{ seq: number; rec: FileRecord }> = [];
-  private dropped = 0;
+  private pending = newPending();
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
 
@@ -498,23 +526,54 @@ class WatchUnit implements ChangeUnit {
     private readonly windowMs: number | null,
   ) {}
 
+  get overflowed(): boolean {
+    return this.pending.overflowed;
+  }
+
+  set overflowed(v: boolean) {
+    this.pending.overflowed = v;
+  }
+
   attach(slot: CgroupSlot | null): void {
     if (slot && !this.ended) this.tracker.attachSlot(this, slot);
   }
 
   push(seq: number, rec: FileRecord): void {
     if (this.ended) return;
-    if (this.records.length >= MAX_HELD) {
-      this.dropped++;
+    const p = this.pending;
+    if (p.records.length >= MAX_HELD) {
+      p.dropped++;
       return;
     }
-    this.records.push({ seq, rec });
+    p.records.push({ seq, rec });
+    if (p.live) {
+      if (seq > p.lastSeq && rec.path !== null) {
+        p.lastSeq = seq;
+        this.place(p, rec);
+      } else {
+        p.live = false;
+      }
+    }
     if (this.windowMs !== null && this.timer === null) {
       this.timer = setTimeout(() => {
         this.timer = null;
         this.flushWindow();
       }, this.windowMs);
     }
+  }
+
+  /** One record into `p`'s coalescing. */
+  private place(p: Pending, rec: FileRecord): void {
+    const change = changeOf(rec.mask);
+    if (!change) return;
+    const at = this.tracker.locate(rec);
+    if (!at) {
+      p.unresolved++;
+      return;
+    }
+    // Security: a record placed by namespace or slot must still be in this command's namespace.
+    if (at.workspaceId !== this.owner.workspaceId || at.namespace !== this.owner.namespace) return;
+    p.co.add(at.rel, change.kind, change.created);
   }
 
   private flushWindow(): void {
@@ -529,41 +588,27 @@ class WatchUnit implements ChangeUnit {
       });
   }
 
-  private take(): { records: Array<{ seq: number; rec: FileRecord }>; dropped: number; overflowed: boolean } {
-    const out = { records: this.records, dropped: this.dropped, overflowed: this.overflowed };
-    this.records = [];
-    this.dropped = 0;
-    this.overflowed = false;
+  private take(): Pending {
+    const out = this.pending;
+    this.pending = newPending();
     return out;
   }
 
-  private async emitBatch(batch: {
-    records: Array<{ seq: number; rec: FileRecord }>;
-    dropped: number;
-    overflowed: boolean;
-  }): Promise<void> {
+  private async emitBatch(batch: Pending): Promise<void> {
     if (batch.records.length === 0 && batch.dropped === 0 && !batch.overflowed) return;
-    // Records of gone processes placed late (orphans) go back to where they happened.
-    batch.records.sort((a, b) => a.seq - b.seq);
-    const co = new Coalescer(MAX_HELD);
-    let unresolved = 0;
-    for (const { rec } of batch.records) {
-      const change = changeOf(rec.mask);
-      if (!change) continue;
-      const at = this.tracker.locate(rec);
-      if (!at) {
-        unresolved++;
-        continue;
-      }
-      // Security: a record placed by namespace or slot must still be in this command's namespace.
-      if (at.workspaceId !== this.owner.workspaceId || at.namespace !== this.owner.namespace) continue;
-      co.add(at.rel, change.kind, change.created);
+    if (!batch.live) {
+      // Records of gone processes placed late (orphans) go back to where they happened, and paths known
+      // only by a directory handle are looked up now that more handles are known.
+      batch.records.sort((a, b) => a.seq - b.seq);
+      batch.co = new Coalescer(MAX_HELD);
+      batch.unresolved = 0;
+      for (const { rec } of batch.records) this.place(batch, rec);
     }
-    const result = co.result(this.tracker.maxPerCommand);
+    const result = batch.co.result(this.tracker.maxPerCommand);
     await this.tracker.emit(this.owner, result, {
       approximate: result.approximate || batch.dropped > 0,
       incomplete: batch.overflowed || batch.dropped > 0,
-      unresolved,
+      unresolved: batch.unresolved,
     });
   }
 
