@@ -87,22 +87,23 @@ export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<
         const page = await deps.events.list(auth.workspaceId, query);
         return { events: page.events.map(publicEnvelope), next_cursor: page.next_cursor };
       }
-      // Long-poll: subscribe before the first query so nothing slips between.
-      const gone = new AbortController();
-      req.raw.once('close', () => gone.abort());
-      const abort = { signal: AbortSignal.any([gone.signal, deps.events.closingSignal]) };
+      // Long-poll: subscribe before the first query so nothing slips between. One waiter object and one
+      // listener for the client going away: a long-poll is renewed at every event by every tail (waiters.ts).
       const waiter = deps.events.waiter(auth.workspaceId);
+      const gone = () => waiter.end();
+      req.raw.once('close', gone);
       const deadline = Date.now() + waitMs;
       try {
         for (;;) {
           const page = await deps.events.list(auth.workspaceId, query);
           const left = deadline - Date.now();
-          if (page.events.length > 0 || left <= 0 || abort.signal.aborted) {
+          if (page.events.length > 0 || left <= 0 || waiter.ended) {
             return { events: page.events.map(publicEnvelope), next_cursor: page.next_cursor };
           }
-          await waiter.wait(left, abort.signal);
+          await waiter.wait(left);
         }
       } finally {
+        req.raw.off('close', gone);
         waiter.dispose();
       }
     },

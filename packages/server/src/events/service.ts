@@ -20,6 +20,7 @@ import type { EventBus } from './bus.js';
 import { AppError } from '../errors.js';
 import { isoMs, newEventId } from '../ids.js';
 import { boundEventData, withinBound } from './data-size.js';
+import { Waiters, type EventWaiter } from './waiters.js';
 
 export const API_VERSION = '2026-04-30';
 
@@ -57,6 +58,25 @@ export type SyncAppendHook = (run: SyncRunner, events: readonly StoredEvent[]) =
 export interface EventQuery extends EventFilter {
   cursor?: string;
   limit: number;
+}
+
+/** A page of the log: newest first; next_cursor continues with older events (null: no more). */
+export interface EventPage {
+  events: StoredEvent[];
+  next_cursor: string | null;
+}
+
+/** What makes two list() calls the same page. */
+function pageKey(workspaceId: string, q: EventQuery, cursorSeq: number | undefined): string {
+  return JSON.stringify([
+    workspaceId,
+    q.namespace ?? null,
+    q.types ?? [],
+    q.sources ?? [],
+    q.sinceMicros,
+    cursorSeq,
+    q.limit,
+  ]);
 }
 
 export function encodeCursor(seq: number): string {
@@ -198,10 +218,14 @@ export class EventService {
   afterInsertSql: ((trx: Transaction<Database>, event: StoredEvent) => Promise<void>) | null = null;
 
   private readonly lanes: Lane[];
-  /** Group commits so far and the events they appended (diagnostics, tests). */
-  readonly stats = { commits: 0, events: 0 };
+  /** Group commits so far and the events they appended, pages read for list() (diagnostics, tests). */
+  readonly stats = { commits: 0, events: 0, pageReads: 0 };
 
   private readonly repo: EventRepository;
+  /** Page reads not started yet, by pageKey(): list() callers of the same turn share one. */
+  private readonly queuedPages = new Map<string, Promise<EventPage>>();
+  /** Long-polls and streams waiting for events (one bus subscription per workspace). */
+  readonly waiters: Waiters;
 
   constructor(
     db: Db,
@@ -211,18 +235,12 @@ export class EventService {
   ) {
     this.repo = new EventRepository(db);
     this.lanes = Array.from({ length: sync ? 1 : PG_LANES }, () => ({ queue: [], committing: false }));
+    this.waiters = new Waiters(bus);
   }
 
-  private readonly closing = new AbortController();
-
-  /** Aborted when the server shuts down: long-polls answer at once instead of holding the shutdown up. */
-  get closingSignal(): AbortSignal {
-    return this.closing.signal;
-  }
-
-  /** Ends every long-poll wait (they return what they have, usually an empty page). */
+  /** Ends every long-poll wait (they return what they have, usually an empty page), and every later one at once. */
   endWaits(): void {
-    this.closing.abort();
+    this.waiters.closeAll();
   }
 
   /** A hook runs inside every event's transaction; give `syncHook` too, or SQLite falls back to Kysely for appends. */
@@ -463,8 +481,28 @@ export class EventService {
     };
   }
 
-  async list(workspaceId: string, q: EventQuery): Promise<{ events: StoredEvent[]; next_cursor: string | null }> {
+  /**
+   * A page of the log. Identical pages asked for in the same turn of the event loop are read once: the
+   * read starts after that turn (setImmediate), so it sees every event committed before any of its callers
+   * asked, and the long-polls of many tails with the same filters, all woken by the same commit, cost one
+   * query instead of one each. The page's events are shared by those callers: read-only.
+   */
+  list(workspaceId: string, q: EventQuery): Promise<EventPage> {
     const cursorSeq = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const key = pageKey(workspaceId, q, cursorSeq);
+    let page = this.queuedPages.get(key);
+    if (!page) {
+      page = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.queuedPages.delete(key);
+        return this.readPage(workspaceId, q, cursorSeq);
+      });
+      this.queuedPages.set(key, page);
+    }
+    return page;
+  }
+
+  private async readPage(workspaceId: string, q: EventQuery, cursorSeq: number | undefined): Promise<EventPage> {
+    this.stats.pageReads++;
     const rows = await this.repo.page(workspaceId, q, cursorSeq, q.limit + 1);
     const page = rows.slice(0, q.limit).map(toEnvelope);
     const more = rows.length > q.limit;
@@ -483,36 +521,10 @@ export class EventService {
   }
 
   /**
-   * Resolves after the next wake-up for the workspace, `timeoutMs`, or abort.
-   * Subscribe first, then query, so an event that lands in between still wakes.
+   * A wait for the workspace's next events (waiters.ts): subscribed now, so an event committed between this
+   * call and the caller's first query still wakes it. Dispose of it when done.
    */
-  waiter(workspaceId: string): { wait(timeoutMs: number, signal?: AbortSignal): Promise<void>; dispose(): void } {
-    let pending = false;
-    let wake: (() => void) | null = null;
-    const unsubscribe = this.bus.subscribe(workspaceId, () => {
-      pending = true;
-      wake?.();
-    });
-    return {
-      wait: (timeoutMs, signal) =>
-        new Promise<void>((resolve) => {
-          if (pending || signal?.aborted) {
-            pending = false;
-            resolve();
-            return;
-          }
-          const done = () => {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', done);
-            wake = null;
-            pending = false;
-            resolve();
-          };
-          const timer = setTimeout(done, Math.max(0, timeoutMs));
-          signal?.addEventListener('abort', done, { once: true });
-          wake = done;
-        }),
-      dispose: unsubscribe,
-    };
+  waiter(workspaceId: string): EventWaiter {
+    return this.waiters.open(workspaceId);
   }
 }

@@ -541,7 +541,15 @@ export class ProcessService {
    */
   async wait(ctx: NsContext, id: string, timeoutMs: number, abort: AbortSignal): Promise<ProcessView> {
     let row = await this.find(ctx, id);
-    const signal = AbortSignal.any([abort, this.closed.signal]);
+    // Aborted by the client or the server's end. Not AbortSignal.any(): on the long-lived `closed` signal
+    // that keeps a reference per call until shutdown.
+    const linked = new AbortController();
+    const signal = linked.signal;
+    const stop = () => linked.abort();
+    for (const s of [abort, this.closed.signal]) {
+      if (s.aborted) stop();
+      else s.addEventListener('abort', stop, { once: true });
+    }
     const deadline = Date.now() + timeoutMs;
     const waiter = this.deps.events.waiter(ctx.workspaceId);
     try {
@@ -558,6 +566,8 @@ export class ProcessService {
         row = await this.find(ctx, id);
       }
     } finally {
+      abort.removeEventListener('abort', stop);
+      this.closed.signal.removeEventListener('abort', stop);
       waiter.dispose();
     }
     return this.viewOf(row, this.live.get(id));

@@ -100,9 +100,18 @@ export class DeliverySender {
   }): Promise<AttemptResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new Error('attempt timed out')), this.opts.timeoutMs);
-    const signal = input.signal ? AbortSignal.any([timeout.signal, input.signal]) : timeout.signal;
+    // One controller for the attempt, aborted by its timeout or by the caller's signal (shutdown). Not
+    // AbortSignal.any(): on the worker's long-lived signal that keeps a reference per attempt until shutdown.
+    const attempt = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attempt.abort(new Error('attempt timed out'));
+    }, this.opts.timeoutMs);
+    const stop = () => attempt.abort(input.signal?.reason);
+    if (input.signal?.aborted) stop();
+    else input.signal?.addEventListener('abort', stop, { once: true });
+    const signal = attempt.signal;
     try {
       const url = new URL(input.url);
       if (!this.opts.allowPrivate) {
@@ -150,7 +159,6 @@ export class DeliverySender {
         durationMs: elapsed(),
       };
     } catch (err) {
-      const timedOut = timeout.signal.aborted;
       if (!timedOut && input.signal?.aborted) {
         return { ok: false, statusCode: null, error: 'Interrupted by server shutdown', durationMs: elapsed() };
       }
@@ -162,6 +170,7 @@ export class DeliverySender {
       };
     } finally {
       clearTimeout(timer);
+      input.signal?.removeEventListener('abort', stop);
     }
   }
 

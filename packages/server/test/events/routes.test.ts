@@ -23,6 +23,15 @@ async function events(query = ''): Promise<{ events: Evt[]; next_cursor: string 
   return res.json<{ events: Evt[]; next_cursor: string | null }>();
 }
 
+/** Resolves once `cond()` holds (checked every 10 ms); fails after 10 s. */
+async function until(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 beforeAll(async () => {
   t = await startTestApp({ exec: true });
   rt = t.as(t.runtimeKey, 'ev');
@@ -134,6 +143,37 @@ describe('events', () => {
     expect(got.events.map((e) => e.data.path)).toEqual(['workspace/w.txt']);
     expect(done - t0).toBeLessThan(15_000);
     expect(done - wrote).toBeLessThan(2_000);
+  });
+
+  it('many waits with the same filters share one subscription and one read per wake-up, and all get the event', async () => {
+    const since = (await events('?limit=1')).events[0]!.created_at;
+    const { waiters, stats } = t.ctx.events;
+    const query = `?wait=20&types=file.written&namespace=ev&since=${encodeURIComponent(since)}`;
+    const pending = Array.from({ length: 20 }, () => events(query));
+    await until(() => waiters.waiting === 20);
+    expect(waiters.subscriptions).toBe(1);
+    const reads = stats.pageReads;
+    await rt.post('/write', { path: 'shared.txt', content: 's' });
+    const got = await Promise.all(pending);
+    for (const page of got) expect(page.events.map((e) => e.data.path)).toEqual(['workspace/shared.txt']);
+    // Woken by one commit in one turn: one read for all of them (one each before).
+    expect(stats.pageReads - reads).toBe(1);
+    expect(waiters.size).toBe(0);
+  });
+
+  it('a wait whose client goes away stops waiting at once', async () => {
+    const base = await t.listen();
+    const { waiters } = t.ctx.events;
+    const since = (await events('?limit=1')).events[0]!.created_at;
+    const gone = new AbortController();
+    const res = fetch(`${base}${url}?wait=30&since=${encodeURIComponent(since)}`, {
+      headers: { authorization: `Bearer ${t.adminKey}` },
+      signal: gone.signal,
+    }).catch((err: unknown) => err);
+    await until(() => waiters.waiting === 1);
+    gone.abort();
+    expect(await res).toBeInstanceOf(Error);
+    await until(() => waiters.size === 0);
   });
 
   it('wait with nothing new returns an empty page after the wait', async () => {
