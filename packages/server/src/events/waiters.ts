@@ -19,7 +19,10 @@ export interface EventWaiter {
   wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Ends the current wait and every later one at once (the client went away). */
   end(): void;
-  /** end() was called or the server is closing: a caller answers with what it has. */
+  /**
+   * end() was called or the server is closing: a caller answers with what it has and stops waiting (every
+   * wait from then on returns at once, so a loop that kept waiting would spin).
+   */
   readonly ended: boolean;
   /** Stops the wake-ups; call once, when the request is done. */
   dispose(): void;

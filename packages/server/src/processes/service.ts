@@ -562,6 +562,8 @@ export class ProcessService {
         } else {
           // Another node runs it: its process.exited event wakes us (the event bus crosses nodes); a poll backs it up.
           await waiter.wait(Math.min(left, 1_000), signal);
+          // The server is closing: answer with the process as it is (every later wait would return at once).
+          if (waiter.ended) break;
         }
         row = await this.find(ctx, id);
       }

@@ -89,6 +89,8 @@ export class EventStreams {
           continue;
         }
         await waiter.wait(nextPing - now, abort.signal);
+        // The server is closing: end the stream cleanly (every later wait would return at once).
+        if (waiter.ended) break;
       }
     } catch (err) {
       // A client that vanished mid-write, or a database closing under shutdown, just ends the stream.
