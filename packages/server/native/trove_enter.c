@@ -28,6 +28,17 @@
  * The command line of these processes is readable inside the sandbox and must
  * not name host paths: it is `trove-enter` alone.
  *
+ * Claim mode (`claim=1`, a pre-made pool sandbox handed to a namespace): no command. The process checks
+ * the sandbox as above, then waits on the go descriptor for `source=<the namespace directory>`; it clones
+ * that tree (open_tree, in the host's mount namespace: nothing of the sandbox is involved yet), makes the
+ * clone nosuid, nodev and private (mount_setattr), joins the sandbox's mount namespace and attaches it at the
+ * workspace (move_mount), which must still be the bare directory the pool sandbox was made with: a sandbox
+ * claimed once cannot be claimed again. Exit 0 once the tree is in place.
+ *
+ * Late mode (`late=1`, the spare made with a pool sandbox before it is claimed): the supervisor makes the
+ * command's private mounts only once its command arrives, so that its copy of the sandbox's mount table
+ * holds the workspace the claim attached meanwhile.
+ *
  * Descriptors: 0-2 the command's stdio, 3 info (the supervisor's pid, JSON as
  * bubblewrap writes it), 4 go, 5 the seccomp filter, 6 the ready pipe (passed
  * to the command), 7 a command too long for argv (written to a read-only
@@ -73,6 +84,25 @@
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+/* struct mount_attr (linux/mount.h, Linux 5.12), for C libraries that lack it. */
+struct trove_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
 
 #define FD_INFO 3
 #define FD_GO 4
@@ -106,6 +136,9 @@ struct opts {
   const char *cwd;
   int seccomp;
   int stdin_null; /* the command's stdin is /dev/null (no input given), not the pipe */
+  int claim;      /* claim mode: attach `source` at the workspace, run no command */
+  int late;       /* late mode: the private mounts are made once the command arrives */
+  const char *source; /* claim mode: the namespace directory (host path, from the go descriptor) */
   const char *cgroups[MAX_CGROUPS];
   int ncgroups;
   char *env[MAX_ENV + 1];
@@ -197,7 +230,8 @@ static void parse(struct opts *o, char *buf, size_t len, int go) {
     }
     *eq = '\0';
     const char *k = tok, *v = eq + 1;
-    if (go && strcmp(k, "env") != 0 && strcmp(k, "command_file") != 0 && strcmp(k, "stdin_null") != 0) {
+    if (go && strcmp(k, "env") != 0 && strcmp(k, "command_file") != 0 && strcmp(k, "stdin_null") != 0 &&
+        !(o->claim && strcmp(k, "source") == 0)) {
       errno = 0;
       die("option %s is not for the go descriptor", k);
     }
@@ -215,6 +249,9 @@ static void parse(struct opts *o, char *buf, size_t len, int go) {
     else if (!strcmp(k, "cwd")) o->cwd = v;
     else if (!strcmp(k, "seccomp")) o->seccomp = parse_long(k, v) != 0;
     else if (!strcmp(k, "stdin_null")) o->stdin_null = parse_long(k, v) != 0;
+    else if (!strcmp(k, "claim") && !go) o->claim = parse_long(k, v) != 0;
+    else if (!strcmp(k, "late") && !go) o->late = parse_long(k, v) != 0;
+    else if (!strcmp(k, "source") && go) o->source = v;
     else if (!strcmp(k, "cgroup")) {
       if (o->ncgroups == MAX_CGROUPS) die("too many cgroups");
       o->cgroups[o->ncgroups++] = v;
@@ -236,6 +273,7 @@ static void check_sandbox(struct opts *o) {
   if (!o->home || !o->workspace || !o->cwd) die("home, workspace and cwd are required");
   if (strncmp(o->workspace, o->home, strlen(o->home)) != 0 || o->workspace[strlen(o->home)] != '/') die("workspace must be below home");
   if (strspn(o->home_mode, "01234567") != strlen(o->home_mode)) die("bad home_mode");
+  if (o->claim && (o->late || o->ncgroups)) die("a claim runs no command: no late mounts, no cgroup");
 }
 
 /* One read of a small /proc or /sys file (`path` relative to `dirfd`), NUL-terminated; its length, or -1. */
@@ -440,10 +478,18 @@ static int exit_code(int status) {
   return 1;
 }
 
-/* The supervisor: the command's private mounts, its subreaper, its end. Never returns. */
-static void supervise(struct opts *o, const char *filter, size_t filter_len, int userns) {
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
+/* The command's private mount namespace: its own /tmp, /dev/shm and HOME, the workspace bound again in HOME. */
+static void private_mounts(struct opts *o) {
   /* A private mount namespace: the tmpfs below exist for this exec only and vanish with it. */
+  if (o->late) {
+    /* Security: a pool sandbox's spare runs a command only in a claimed sandbox (the workspace a mount of its own). */
+    struct stat home, ws;
+    if (stat(o->home, &home) < 0 || stat(o->workspace, &ws) < 0) die("stat the workspace");
+    if (home.st_dev == ws.st_dev) {
+      errno = 0;
+      die("the sandbox holds no workspace");
+    }
+  }
   if (unshare(CLONE_NEWNS) < 0) die("unshare the mount namespace");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make the mounts private");
   /* Security: a copy of the sandbox's workspace mount (its nosuid/nodev flags with it), nothing else. */
@@ -455,6 +501,12 @@ static void supervise(struct opts *o, const char *filter, size_t filter_len, int
   if (mkdir(o->workspace, 0755) < 0) die("mkdir %s", o->workspace);
   if (syscall(SYS_move_mount, ws, "", AT_FDCWD, o->workspace, MOVE_MOUNT_F_EMPTY_PATH) < 0) die("mount the workspace");
   close(ws);
+}
+
+/* The supervisor: the command's private mounts, its subreaper, its end. Never returns. */
+static void supervise(struct opts *o, const char *filter, size_t filter_len, int userns) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
+  if (!o->late) private_mounts(o);
   /*
    * Everything above is done before the command is known (a spare, started ahead of its command). The
    * command, its environment and where a long command goes arrive now; end-of-file without them: unused.
@@ -463,6 +515,8 @@ static void supervise(struct opts *o, const char *filter, size_t filter_len, int
   char *go = read_all(FD_GO, &go_len, 1 << 20);
   close(FD_GO);
   if (go_len == 0) _exit(0);
+  /* A pool sandbox's spare: the workspace was attached while it waited (claim mode); its copy is taken now. */
+  if (o->late) private_mounts(o);
   parse(o, go, go_len, 1);
   errno = 0;
   if (o->nargv == 0) die("no command");
@@ -516,6 +570,51 @@ static void supervise(struct opts *o, const char *filter, size_t filter_len, int
     if (code >= 0) kill_children();
   }
   _exit(code >= 0 ? code : exit_code(status));
+}
+
+/*
+ * Claim mode: attaches the namespace directory at the pool sandbox's workspace (see the top of this file).
+ * `dirfd` is the sandbox's pid 1 in /proc, `root` its root. Never returns.
+ */
+static void claim(struct opts *o, int dirfd, int root) {
+  errno = 0;
+  if (!o->privileged) die("a claim needs a root server");
+  size_t go_len;
+  char *go = read_all(FD_GO, &go_len, 1 << 20);
+  close(FD_GO);
+  if (go_len == 0) _exit(0); /* dropped before a namespace claimed it */
+  parse(o, go, go_len, 1);
+  errno = 0;
+  if (!o->source || o->source[0] != '/') die("claim: no absolute source");
+  /* In the host's mount namespace: a detached copy of the namespace tree (its submounts with it, as bwrap's --bind). */
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, o->source,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+  if (tree < 0) die("copy the namespace tree");
+  /* Security: no set-id programs or device nodes through it, and no mount events shared with the host's tree. */
+  struct trove_mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  attr.propagation = MS_PRIVATE;
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) die("set nosuid,nodev on the tree");
+  struct stat want;
+  if (fstat(tree, &want) < 0) die("stat the tree");
+  join_ns(dirfd, "mnt", CLONE_NEWNS, 0);
+  if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0) die("enter the sandbox's root");
+  /* Security: only a sandbox nobody claimed: its workspace is still the bare directory of its HOME tmpfs. */
+  struct stat home, ws;
+  if (stat(o->home, &home) < 0 || stat(o->workspace, &ws) < 0) die("stat the sandbox's workspace");
+  if (!S_ISDIR(ws.st_mode) || ws.st_dev != home.st_dev) {
+    errno = 0;
+    die("the sandbox's workspace is taken");
+  }
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, o->workspace, MOVE_MOUNT_F_EMPTY_PATH) < 0) die("attach the namespace tree");
+  close(tree);
+  if (stat(o->workspace, &ws) < 0) die("stat the workspace");
+  if (ws.st_dev != want.st_dev || ws.st_ino != want.st_ino) {
+    errno = 0;
+    die("the workspace is not the namespace tree");
+  }
+  _exit(0);
 }
 
 int main(void) {
@@ -596,6 +695,7 @@ int main(void) {
     errno = 0;
     die("the sandbox (pid %ld) has no root of its own", o.target_pid);
   }
+  if (o.claim) claim(&o, dirfd, root);
 
   /*
    * Unprivileged mode: first the user namespace that owns the sandbox's namespaces (it grants what

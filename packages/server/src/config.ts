@@ -229,6 +229,12 @@ export const OPTIONS: Option[] = [
     help: 'Warm sandboxes kept while idle, least recently used stopped first (default 256)',
   },
   {
+    env: 'TROVE_EXEC_POOL_SIZE',
+    flag: 'exec-pool-size',
+    kind: 'int',
+    help: "Pre-made sandboxes kept ready for namespaces' first commands, root only (default 8; 0 = none)",
+  },
+  {
     env: 'TROVE_NS_MEMORY_BYTES',
     flag: 'ns-memory-bytes',
     kind: 'int',
@@ -623,6 +629,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       queueTimeoutMs: int('TROVE_EXEC_QUEUE_TIMEOUT_MS', int('TROVE_EXEC_TIMEOUT_MS', 30_000)),
       warmIdleMs: Math.max(1000, int('TROVE_EXEC_WARM_IDLE_MS', 5 * 60_000)),
       warmMax: Math.max(1, int('TROVE_EXEC_WARM_MAX', 256)),
+      poolSize: Math.max(0, int('TROVE_EXEC_POOL_SIZE', 8)),
       nsMemoryBytes: int('TROVE_NS_MEMORY_BYTES', 2 * 1024 ** 3),
       nsMaxProcs: int('TROVE_NS_MAX_PROCS', 256),
       nsCpuWeight,

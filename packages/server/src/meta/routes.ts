@@ -72,6 +72,18 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
         idle_ms: { type: 'integer' },
       },
     },
+    sandbox_pool: {
+      type: 'object',
+      description:
+        "Pre-made sandboxes on this node for namespaces' first commands (root only): the configured size (0: off), how many are ready, how many are being made, how many namespaces claimed one, how many claims failed",
+      properties: {
+        size: { type: 'integer' },
+        ready: { type: 'integer' },
+        making: { type: 'integer' },
+        claimed: { type: 'integer' },
+        failed: { type: 'integer' },
+      },
+    },
     change_tracking: {
       type: ['object', 'null'],
       description:
@@ -123,6 +135,7 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
           max: h.exec.warm.max,
           idle_ms: h.exec.warm.idleMs,
         },
+        sandbox_pool: h.exec.pool,
         disk: h.disk,
       };
       if (h.ok) return body;

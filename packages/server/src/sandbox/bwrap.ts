@@ -190,9 +190,11 @@ export class SandboxLayout {
    * A namespace's warm sandbox (see trove_enter.c): bwrap's options travel NUL-separated on FD.args
    * (`--args`), only the holder command stays in argv. The sandbox's pid 1 is a bwrap process, so its
    * /proc/1/cmdline is readable inside: with the options in argv it would show the host paths of the
-   * data dir, the namespace tree and the runtime files. bwrap closes FD.args once read.
+   * data dir, the namespace tree and the runtime files. bwrap closes FD.args once read. `nsRoot` null: a
+   * pool sandbox, made before any namespace needs it, with a bare workspace directory that a claim later
+   * mounts the namespace's tree on (trove_enter.c, claim mode).
    */
-  holderArgsViaFd(nsRoot: string): { argv: string[]; argsData: Buffer } {
+  holderArgsViaFd(nsRoot: string | null): { argv: string[]; argsData: Buffer } {
     const opts = this.options(nsRoot);
     for (const arg of opts) {
       // Security: a NUL would split one argument in two inside bwrap and shift the option stream: refuse.
@@ -205,10 +207,12 @@ export class SandboxLayout {
     };
   }
 
-  private options(nsRoot: string): string[] {
+  private options(nsRoot: string | null): string[] {
     const a = [...this.fixed];
     // Security: the namespace tree is the only host directory the sandbox can write.
-    a.push('--bind', nsRoot, SANDBOX_WORKSPACE);
+    if (nsRoot !== null) a.push('--bind', nsRoot, SANDBOX_WORKSPACE);
+    // A pool sandbox: nothing of the host there until a claim (read-only for the tenant's uid meanwhile).
+    else a.push('--perms', '0755', '--dir', SANDBOX_WORKSPACE);
     // Where trove-enter mounts a command too long for argv (a read-only tmpfs per exec).
     a.push('--dir', '/run', '--dir', SANDBOX_COMMAND_DIR);
     // Security: last mount op: nothing else may be created in the sandbox root (only the tmpfs mounts stay writable).

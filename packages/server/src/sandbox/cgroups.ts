@@ -18,8 +18,17 @@
  * only once it holds no process. Idle namespace groups are removed (LRU).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pidAlive } from './pids.js';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
@@ -488,6 +497,51 @@ export class CgroupPool {
     const slot = g.free.pop() ?? this.createSlot(g);
     g.active++;
     return slot;
+  }
+
+  /**
+   * A pool sandbox's group (`from`, e.g. `pool-<n>`, holding its spare's slot) becomes the namespace group
+   * `to` (nsGroupName()) when its sandbox is claimed: renamed in every hierarchy (a namespace's limits are
+   * the same for all, so nothing else changes), its slots with it. Only cgroup v1 renames groups (v2
+   * refuses), and only when `to` does not exist yet; false otherwise (the caller drops what is in `from`).
+   */
+  adopt(from: string, to: string): boolean {
+    const g = this.groups.get(from);
+    if (this.closed || this.version !== 1 || !g || this.groups.has(to)) return false;
+    const dirs = g.dirs.map((d) => join(dirname(d), to));
+    const done: number[] = [];
+    try {
+      g.dirs.forEach((d, i) => {
+        renameSync(d, dirs[i]!);
+        done.push(i);
+      });
+    } catch (err) {
+      for (const i of done.reverse()) {
+        try {
+          renameSync(dirs[i]!, g.dirs[i]!);
+        } catch {
+          /* left under its new name: removed with the pool's base */
+        }
+      }
+      this.log.warn({ err: (err as Error).message }, 'cannot rename a pool sandbox cgroup');
+      return false;
+    }
+    const moved = (p: string) => {
+      const i = g.dirs.findIndex((d) => p.startsWith(`${d}/`));
+      return i < 0 ? p : join(dirs[i]!, basename(p));
+    };
+    for (const slot of this.all) {
+      if (slot.group !== from) continue;
+      slot.dirs = slot.dirs.map(moved);
+      if (slot.memoryDir) slot.memoryDir = moved(slot.memoryDir);
+      slot.group = to;
+    }
+    this.groups.delete(from);
+    g.name = to;
+    g.dirs = dirs;
+    g.lastUsed = Date.now();
+    this.groups.set(to, g);
+    return true;
   }
 
   private createGroup(name: string): NsGroup {

@@ -107,6 +107,11 @@ export interface ExecOptions {
   /** Idle warm sandboxes kept at most, least recently used stopped first (TROVE_EXEC_WARM_MAX, default 256). */
   warmMax?: number;
   /**
+   * Pre-made generic sandboxes kept ready for namespaces' first commands (TROVE_EXEC_POOL_SIZE, default
+   * DEFAULT_POOL_SIZE; 0 disables). Root only: a non-root server makes every sandbox on its first call's path.
+   */
+  poolSize?: number;
+  /**
    * Background processes the server may run at once (TROVE_PROCESS_MAX_TOTAL): part of the shared
    * RLIMIT_NPROC backstop of the exec uid, which counts their processes too.
    */
@@ -224,6 +229,11 @@ export interface SandboxStatus {
   cgroups: CgroupStatus;
   /** Warm namespace sandboxes: how many run, how many hold no command, and the pool's bounds. */
   warm: { running: number; idle: number; max: number; idleMs: number };
+  /**
+   * Pre-made sandboxes (root only): the configured size (0 when off or not root), how many are ready or
+   * being made, how many namespaces claimed one, and how many claims failed (each such sandbox was stopped).
+   */
+  pool: { size: number; ready: number; making: number; claimed: number; failed: number };
   /** Change tracking of commands (src/changes/); null when the tracker is not wired. */
   changes: ChangeTrackingStatus | null;
 }
@@ -249,6 +259,18 @@ const DEFAULT_WARM_IDLE_MS = 5 * 60_000;
 /** How often the host's /etc entries are compared with the sandboxes' copy. */
 const ETC_CHECK_MS = 60_000;
 const DEFAULT_WARM_MAX = 256;
+/** Pre-made sandboxes kept ready by default (root only): ~0.7 MiB and five small processes each. */
+export const DEFAULT_POOL_SIZE = 8;
+/** Pool sandboxes made at once while refilling (each is ~20 ms of CPU: a refill must not starve the calls). */
+const POOL_MAKING_MAX = 2;
+/** A refill starts this long after the last claim (a burst's claims first, its refills after). */
+const POOL_REFILL_DELAY_MS = 50;
+/** After a pool sandbox failed to start, the next attempt waits this long. */
+const POOL_RETRY_MS = 5_000;
+/** Claims failing in a row before the pool is turned off (the mount API missing, e.g. Linux before 5.12). */
+const POOL_MAX_FAILURES = 3;
+/** A claim (clone the tree, attach it) that takes longer than this has failed. */
+const CLAIM_TIMEOUT_MS = 10_000;
 /** Processes of trove-enter itself in an exec's cgroup (it and the supervisor), on top of the command's own. */
 const ENTER_PROCS = 2;
 /** Spares kept per warm namespace at most (as many as it runs commands at once). */
@@ -272,11 +294,24 @@ interface Running {
   done: Promise<unknown>;
 }
 
+/** A pre-made generic sandbox of the pool (makePoolSandbox), until a namespace claims it. */
+interface PoolSandbox {
+  /** `pool-<n>`: its cgroup group (its spare's slot) and its spares' key until claimed. */
+  name: string;
+  handle: WarmHandle;
+  /** Set once it is up. */
+  info: SandboxInfo | null;
+  /** The /etc it was made with (a newer one retires it). */
+  etcDir: string;
+  /** The prespawned claim process (trove-enter claim mode), once started; null once used or gone. */
+  claimer: number | null;
+}
+
 /** Live exec: what the launcher keeps of the output for the outcome (the client got all of it already). */
 const LIVE_KEEP_BYTES = 64 * 1024;
 
 export class SandboxRunner {
-  private current: Omit<SandboxStatus, 'cgroups' | 'warm' | 'changes'> = {
+  private current: Omit<SandboxStatus, 'cgroups' | 'warm' | 'pool' | 'changes'> = {
     available: false,
     mode: 'unavailable',
     reason: 'exec not initialised yet',
@@ -313,6 +348,15 @@ export class SandboxRunner {
   private changes: ChangeHooks | null = null;
   private lastProbe = 0;
   private probing: Promise<SandboxStatus> | null = null;
+  /** Pre-made sandboxes not claimed yet (being made, or ready: `poolReady`, oldest first). */
+  private readonly poolAll = new Set<PoolSandbox>();
+  private readonly poolReady: PoolSandbox[] = [];
+  private poolNext = 0;
+  private poolStats = { claimed: 0, failed: 0 };
+  /** Claims failed in a row (POOL_MAX_FAILURES turns the pool off). */
+  private poolFailures = 0;
+  private poolOff = false;
+  private poolTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly opts: ExecOptions,
@@ -355,6 +399,12 @@ export class SandboxRunner {
         idle,
         max: this.opts.warmMax ?? DEFAULT_WARM_MAX,
         idleMs: this.opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
+      },
+      pool: {
+        size: this.poolSize(),
+        ready: this.poolReady.length,
+        making: this.poolAll.size - this.poolReady.length,
+        ...this.poolStats,
       },
     };
   }
@@ -486,7 +536,7 @@ export class SandboxRunner {
     // (closing it rejects whatever it still owes, so nothing here waits forever).
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...all.map((r) => r.done), this.warm.stopAll()]),
+      Promise.allSettled([...all.map((r) => r.done), this.warm.stopAll(), this.stopPool()]),
       new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS))),
     ]);
     clearTimeout(timer);
@@ -617,6 +667,7 @@ export class SandboxRunner {
       },
       'exec sandbox ready (bubblewrap)',
     );
+    this.fillPool();
     return this.status();
   }
 
@@ -822,6 +873,14 @@ export class SandboxRunner {
    * the kernel's cgroup v1 migration waits either).
    */
   private makeWarm(key: string, nsRoot: string): WarmHandle {
+    return this.claimPooled(key, nsRoot) ?? this.makeSandbox(key, nsRoot);
+  }
+
+  /**
+   * bwrap over `nsRoot` holding the namespaces and mounts (makeWarm); `nsRoot` null: a pool sandbox with a
+   * bare workspace, whose first spare makes its private mounts only once its command arrives (after the claim).
+   */
+  private makeSandbox(key: string, nsRoot: string | null): WarmHandle {
     this.ensureRuntime();
     const layout = this.layout!;
     let info: SandboxInfo | null = null;
@@ -860,7 +919,7 @@ export class SandboxRunner {
         sandbox: (i) => {
           info = i;
           // The first command's trove-enter starts now, while bwrap builds the sandbox (it waits for it).
-          this.makeSpare(key, i);
+          this.makeSpare(key, i, nsRoot === null);
           settle();
         },
       },
@@ -876,6 +935,213 @@ export class SandboxRunner {
       (err: Error) => rejectReady(err),
     );
     return { ready, done, stop: () => handle.kill('stop') };
+  }
+
+  // ---------------------------------------------------------------- the pool of pre-made sandboxes
+
+  /** The pool's size in effect: 0 when off (configured so, not root, no sandbox, claims failing). */
+  private poolSize(): number {
+    if (!this.isRoot || this.poolOff || this.current.mode !== 'bubblewrap') return 0;
+    return Math.max(0, this.opts.poolSize ?? DEFAULT_POOL_SIZE);
+  }
+
+  /** Makes pool sandboxes until the pool is full, POOL_MAKING_MAX at a time (in the background). */
+  private fillPool(): void {
+    if (this.closing || this.poolTimer) return;
+    const size = this.poolSize();
+    let making = this.poolAll.size - this.poolReady.length;
+    while (this.poolAll.size < size && making < POOL_MAKING_MAX) {
+      try {
+        this.makePoolSandbox();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'cannot make a pool sandbox');
+        this.refillLater(POOL_RETRY_MS);
+        return;
+      }
+      making++;
+    }
+  }
+
+  private refillLater(ms: number): void {
+    if (this.closing || this.poolTimer) return;
+    this.poolTimer = setTimeout(() => {
+      this.poolTimer = null;
+      this.fillPool();
+    }, ms);
+    this.poolTimer.unref();
+  }
+
+  /**
+   * One generic sandbox (no namespace's tree: a bare workspace directory), its spare (late mounts, in the
+   * cgroup group `pool-<n>`) and, once it is up, its claim process waiting for a namespace's directory.
+   */
+  private makePoolSandbox(): void {
+    const name = `pool-${this.poolNext++}`;
+    const handle = this.makeSandbox(name, null);
+    const p: PoolSandbox = { name, handle, info: null, etcDir: this.etc!.dir, claimer: null };
+    this.poolAll.add(p);
+    handle.ready.then(
+      (info) => {
+        if (!this.poolAll.has(p)) return;
+        p.info = info;
+        p.claimer = this.launcher.prespawn(this.claimSpawn(info), (message) => {
+          if (p.claimer === null) return; // taken by a claim
+          p.claimer = null;
+          // Without its claim process it cannot be handed out: stopped, and another made.
+          if (this.poolAll.has(p)) {
+            this.log.warn({ message }, 'a pool sandbox lost its claim process; stopping it');
+            handle.stop();
+          }
+        });
+        this.poolReady.push(p);
+        this.fillPool();
+      },
+      (err: Error) => {
+        if (!this.poolAll.has(p) || this.closing) return;
+        this.log.warn({ err: err.message }, 'a pool sandbox did not start');
+        this.poolAll.delete(p);
+        this.refillLater(POOL_RETRY_MS);
+      },
+    );
+    void handle.done.then(
+      () => this.poolGone(p),
+      () => this.poolGone(p),
+    );
+  }
+
+  /** A pool sandbox ended before a namespace claimed it (stopped, or its holder died). */
+  private poolGone(p: PoolSandbox): void {
+    if (!this.poolAll.delete(p)) return;
+    const at = this.poolReady.indexOf(p);
+    if (at >= 0) this.poolReady.splice(at, 1);
+    if (p.claimer !== null) this.launcher.dropSpare(p.claimer);
+    p.claimer = null;
+    this.fillPool();
+  }
+
+  /** trove-enter in claim mode for the pool sandbox `info` (no cgroup, no command, no seccomp filter). */
+  private claimSpawn(info: SandboxInfo): EnterSpawn {
+    const spawn = this.enterSpawn(info, null);
+    const options = [
+      `bwrap=${info.bwrapPid}`,
+      `target=${info.pid1}`,
+      `mnt=${info.mntNs}`,
+      'privileged=1',
+      `home=${SANDBOX_HOME}`,
+      `workspace=${SANDBOX_WORKSPACE}`,
+      `cwd=${SANDBOX_HOME}`,
+      'claim=1',
+    ];
+    return { ...spawn, argsData: Buffer.from(options.map((o) => `${o}\0`).join(''), 'utf8'), seccompPath: null };
+  }
+
+  /**
+   * A pool sandbox for the namespace `key`, when one is ready: taken from the pool at once (so no other
+   * namespace can have it), its cgroup group renamed to the namespace's (v1; else its spare is dropped), and
+   * the namespace's tree attached at its workspace by its claim process. A claim that fails stops that
+   * sandbox (it never goes back to the pool) and the namespace gets a sandbox made for it as usual.
+   */
+  private claimPooled(key: string, nsRoot: string): WarmHandle | null {
+    if (this.poolSize() === 0) return null;
+    this.ensureRuntime();
+    let p: PoolSandbox | undefined;
+    while ((p = this.poolReady.shift())) {
+      this.poolAll.delete(p);
+      if (p.etcDir === this.etc!.dir && p.claimer !== null && p.info) break;
+      // Made with an older /etc, or it lost its claim process: not handed out.
+      if (p.claimer !== null) this.launcher.dropSpare(p.claimer);
+      p.claimer = null;
+      p.handle.stop();
+    }
+    // Refilled after the claims of a burst, not among them.
+    if (this.poolTimer) clearTimeout(this.poolTimer);
+    this.poolTimer = null;
+    this.refillLater(POOL_REFILL_DELAY_MS);
+    if (!p) return null;
+    const pooled = p;
+    const info = p.info!;
+    const claimer = p.claimer!;
+    p.claimer = null;
+    // Its spare (already in the sandbox, in a slot of `pool-<n>`) becomes the namespace's first command's.
+    const spares = this.spares.get(p.name);
+    this.spares.delete(p.name);
+    if (spares && !this.spares.get(key)?.length && this.pool?.adopt(p.name, key)) this.spares.set(key, spares);
+    else for (const s of spares ?? []) this.launcher.dropSpare(s.id);
+
+    let current: WarmHandle = p.handle;
+    let stopped = false;
+    const claimed = this.claim(info, claimer, nsRoot).then(
+      () => {
+        this.poolFailures = 0;
+        this.poolStats.claimed++;
+        return info;
+      },
+      (err: Error) => {
+        // Security: a sandbox whose claim failed is stopped, never handed out or put back.
+        pooled.handle.stop();
+        for (const s of this.spares.get(key) ?? []) if (s.pid1 === info.pid1) this.launcher.dropSpare(s.id);
+        this.poolStats.failed++;
+        if (++this.poolFailures >= POOL_MAX_FAILURES && !this.poolOff) {
+          this.poolOff = true;
+          this.stopPool().catch(() => {});
+          this.log.warn(
+            { err: err.message },
+            `the sandbox pool is off: ${POOL_MAX_FAILURES} claims failed in a row; sandboxes are made on each namespace's first call`,
+          );
+        } else this.log.warn({ err: err.message }, 'a pool sandbox could not be claimed; it was stopped');
+        if (stopped || this.closing) throw err;
+        current = this.makeSandbox(key, nsRoot);
+        return current.ready;
+      },
+    );
+    void claimed.catch(() => {});
+    return {
+      ready: claimed,
+      done: claimed.then(
+        () => current.done,
+        () => current.done,
+      ),
+      stop: () => {
+        stopped = true;
+        current.stop();
+      },
+    };
+  }
+
+  /** Runs the claim process of a pool sandbox with the namespace directory `nsRoot`; rejects unless it exits 0. */
+  private async claim(info: SandboxInfo, claimer: number, nsRoot: string): Promise<void> {
+    // Security: a NUL would end the option early: refuse (the path is the server's realpath, never a tenant's text).
+    if (nsRoot.includes('\0')) throw new Error('the namespace directory holds a NUL byte');
+    const spawn = this.claimSpawn(info);
+    const run = this.launcher.run(
+      {
+        ...spawn,
+        args: [],
+        goData: Buffer.from(`source=${nsRoot}\0`, 'utf8'),
+        bwrap: false,
+        enter: true,
+        cgroup: null,
+        detached: false,
+        timeoutMs: CLAIM_TIMEOUT_MS,
+        maxOutputBytes: 4096,
+      },
+      {},
+      claimer,
+    );
+    const o = await run.done;
+    if (o.exitCode !== 0 || o.timedOut) {
+      const stderr = CappedOutput.restore('stderr', 4096, o.stderr).text().trim();
+      throw new Error(`claim failed: ${o.timedOut ? 'timed out' : stderr || `exit ${o.exitCode}`}`);
+    }
+  }
+
+  /** Stops every pool sandbox not claimed (shutdown); resolves once they are gone. */
+  private async stopPool(): Promise<void> {
+    if (this.poolTimer) clearTimeout(this.poolTimer);
+    this.poolTimer = null;
+    const all = [...this.poolAll];
+    for (const p of all) p.handle.stop();
+    await Promise.allSettled(all.map((p) => p.handle.done));
   }
 
   /** The namespace's warm sandbox, made (or made again, for a tree that was replaced) when needed. */
@@ -943,7 +1209,7 @@ export class SandboxRunner {
    * spawning it, the cgroup move and entering the sandbox. As many as the namespace runs commands at once,
    * at most MAX_SPARES; they end with their sandbox.
    */
-  private makeSpare(key: string, info: SandboxInfo): void {
+  private makeSpare(key: string, info: SandboxInfo, late = false): void {
     const list = this.spares.get(key) ?? [];
     const want = Math.min(MAX_SPARES, Math.max(1, this.entering.get(key) ?? 0));
     while (!this.closing && list.length < want) {
@@ -957,7 +1223,7 @@ export class SandboxRunner {
       const entry = { id: 0, slot, pid1: info.pid1 };
       list.push(entry);
       this.spares.set(key, list);
-      entry.id = this.launcher.prespawn(this.enterSpawn(info, slot), () => {
+      entry.id = this.launcher.prespawn(this.enterSpawn(info, slot, late), () => {
         const at = list.indexOf(entry);
         if (at >= 0) list.splice(at, 1);
         if (list.length === 0 && this.spares.get(key) === list) this.spares.delete(key);
@@ -978,8 +1244,11 @@ export class SandboxRunner {
     return null;
   }
 
-  /** What trove-enter needs before its command: the sandbox `info` to enter, the cgroup `slot` to join. */
-  private enterSpawn(info: SandboxInfo, slot: CgroupSlot | null): EnterSpawn {
+  /**
+   * What trove-enter needs before its command: the sandbox `info` to enter, the cgroup `slot` to join;
+   * `late`: its private mounts once its command arrives (a pool sandbox's spare, made before the claim).
+   */
+  private enterSpawn(info: SandboxInfo, slot: CgroupSlot | null, late = false): EnterSpawn {
     this.ensureRuntime();
     const options = [
       `bwrap=${info.bwrapPid}`,
@@ -995,6 +1264,7 @@ export class SandboxRunner {
       `home_mode=${this.isRoot ? '1777' : '0700'}`,
       `cwd=${SANDBOX_HOME}`,
       `seccomp=${this.seccompPath ? 1 : 0}`,
+      ...(late ? ['late=1'] : []),
       ...(slot ? slot.dirs.map((d) => `cgroup=${d}`) : []),
     ];
     return {

@@ -104,6 +104,10 @@ export async function createFixture(opts: Partial<ExecOptions> = {}): Promise<Fi
   if (!status.available) {
     throw new Error(`exec sandbox unavailable although bwrap is installed: ${status.reason} — fix: ${status.fix}`);
   }
+  // As root, first calls take a pre-made sandbox when the pool holds one: filled first, so the tests run in claimed ones.
+  if (!(await waitFor(() => svc.status().pool.ready >= svc.status().pool.size, 30_000))) {
+    throw new Error(`the sandbox pool did not fill: ${JSON.stringify(svc.status().pool)}`);
+  }
   return {
     dataDir,
     dbPath,
