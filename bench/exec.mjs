@@ -20,6 +20,10 @@
  * 6. warm sandboxes: 200 namespaces kept warm at once; memory (PSS) and
  *    descriptors each one costs while idle.
  *
+ * The server keeps TROVE_BENCH_POOL_SIZE (default 128) pre-made sandboxes (root only; docs/exec.md,
+ * "The sandbox pool"); rows 2, 3 and 6 start with the pool full, and the result says how many first calls
+ * claimed one. TROVE_BENCH_POOL_SIZE=0 measures sandboxes made on the call's path.
+ *
  * Needs the built server (npm run build) and bubblewrap (docs/exec.md).
  * Follows bench/lib/report.mjs's convention (rows, results file, final JSON line).
  */
@@ -132,6 +136,8 @@ function descendants(pid) {
 const fdCount = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 const rssKiB = (pid) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
+const POOL_SIZE = process.env.TROVE_BENCH_POOL_SIZE ?? '128';
+
 const server = await startServer({
   logLevel: process.env.TROVE_BENCH_LOG_LEVEL ?? 'warn',
   env: {
@@ -140,6 +146,8 @@ const server = await startServer({
     TROVE_EXEC_WORKSPACE_CONCURRENCY: '16',
     // 200 warm sandboxes at once on top of those the rows before made.
     TROVE_EXEC_WARM_MAX: '512',
+    // Pre-made sandboxes (root only): as many as the burst has new namespaces, so each first call claims one.
+    TROVE_EXEC_POOL_SIZE: POOL_SIZE,
   },
 });
 const client = makeClient(server.baseUrl, { connections: 128 });
@@ -179,7 +187,9 @@ try {
     iterations,
   );
 
-  // 2. First exec in a brand-new namespace against a minimal local bwrap.
+  // 2. First exec in a brand-new namespace against a minimal local bwrap (the pool full first: each claims one).
+  await poolFull();
+  const poolBefore = await pool();
   const firstRounds = quick ? 20 : 60;
   const first = await interleaved(
     (i) => exec(`first-${i}`),
@@ -188,7 +198,10 @@ try {
     5,
   );
 
+  const poolFirst = await pool();
   // 3. Burst: 100 new namespaces at once.
+  await poolFull();
+  const poolBurst = await pool();
   const burst = await Promise.all(
     Array.from({ length: 100 }, (_, i) =>
       exec(`burst-${i}`).then(
@@ -197,6 +210,7 @@ try {
       ),
     ),
   );
+  const poolAfterBurst = await pool();
   const burstOk = burst.filter((b) => b.ok);
   const burstTimes = burst.map((b) => b.ms);
 
@@ -223,7 +237,8 @@ try {
   // 5b. 100 MiB to a slow reader: the server must hold the command, not buffer its output.
   const slow = await slowReader(100 * MiB);
 
-  // 6. Warm sandboxes: 200 namespaces at once, what each costs while idle.
+  // 6. Warm sandboxes: 200 namespaces at once, what each costs while idle (the pool full at both ends).
+  await poolFull();
   const before = {
     pss: treePss(launcher),
     launcherFds: fdCount(launcher),
@@ -234,6 +249,7 @@ try {
   const held = [];
   for (let i = 0; i < 200; i++) held.push(`held-${i}`);
   for (let i = 0; i < held.length; i += 20) await Promise.all(held.slice(i, i + 20).map((n) => exec(n)));
+  await poolFull();
   const warmAfter = await health();
   const after = {
     pss: treePss(launcher),
@@ -265,11 +281,19 @@ try {
       api: { p50: quantile(warm.ours, 0.5), p99: quantile(warm.ours, 0.99) },
       sh: { p50: quantile(warm.base, 0.5), p99: quantile(warm.base, 0.99) },
     },
-    first: { api: quantile(first.ours, 0.5), bwrap: quantile(first.base, 0.5) },
+    first: {
+      api: quantile(first.ours, 0.5),
+      bwrap: quantile(first.base, 0.5),
+      // How many of the first calls (warm-up included) took a pre-made sandbox.
+      claimed: poolFirst.claimed - poolBefore.claimed,
+      calls: firstRounds + 5,
+    },
+    pool: { size: Number(POOL_SIZE), failed: poolAfterBurst.failed },
     burst: {
       ok: burstOk.length,
       median: quantile(burstTimes, 0.5),
       p95: quantile(burstTimes, 0.95),
+      claimed: poolAfterBurst.claimed - poolBurst.claimed,
       errors: burst
         .filter((b) => !b.ok)
         .slice(0, 3)
@@ -401,13 +425,30 @@ try {
 }
 
 async function health() {
+  return (await adminHealth()).warm_sandboxes;
+}
+
+async function adminHealth() {
   const res = await client.request({
     method: 'GET',
     path: '/v1/admin/health',
     headers: { authorization: `Bearer ${server.adminKey}` },
   });
-  const j = await expectJson(res);
-  return j.warm_sandboxes;
+  return expectJson(res);
+}
+
+/** The server's pool of pre-made sandboxes (size 0: off, or not root). */
+async function pool() {
+  return (await adminHealth()).sandbox_pool;
+}
+
+/** Waits (at most a minute) until the pool holds its size ready. */
+async function poolFull() {
+  const deadline = Date.now() + 60_000;
+  for (let p = await pool(); p.ready < p.size; p = await pool()) {
+    if (Date.now() > deadline) throw new Error(`the sandbox pool did not fill: ${JSON.stringify(p)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Starts a live exec (SSE) of `command` in the namespace `live`; `onResponse` reads it. */

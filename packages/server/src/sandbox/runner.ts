@@ -263,7 +263,7 @@ const DEFAULT_WARM_MAX = 256;
 export const DEFAULT_POOL_SIZE = 8;
 /** Pool sandboxes made at once while refilling (each is ~20 ms of CPU: a refill must not starve the calls). */
 const POOL_MAKING_MAX = 2;
-/** A refill starts this long after the last claim (a burst's claims first, its refills after). */
+/** A refill starts this long after a claim (a burst's claims first, its refills after). */
 const POOL_REFILL_DELAY_MS = 50;
 /** After a pool sandbox failed to start, the next attempt waits this long. */
 const POOL_RETRY_MS = 5_000;
@@ -982,7 +982,7 @@ export class SandboxRunner {
     this.poolAll.add(p);
     handle.ready.then(
       (info) => {
-        if (!this.poolAll.has(p)) return;
+        if (!this.poolAll.has(p) || this.closing) return;
         p.info = info;
         p.claimer = this.launcher.prespawn(this.claimSpawn(info), (message) => {
           if (p.claimer === null) return; // taken by a claim
@@ -1053,9 +1053,7 @@ export class SandboxRunner {
       p.claimer = null;
       p.handle.stop();
     }
-    // Refilled after the claims of a burst, not among them.
-    if (this.poolTimer) clearTimeout(this.poolTimer);
-    this.poolTimer = null;
+    // Refilled shortly after, not among the claims of a burst (which come within the same few milliseconds).
     this.refillLater(POOL_REFILL_DELAY_MS);
     if (!p) return null;
     const pooled = p;

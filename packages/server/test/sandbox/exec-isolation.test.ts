@@ -51,6 +51,11 @@ describe.skipIf(!bwrapPath)(`exec isolation${bwrapPath ? '' : ` (${SKIP_REASON})
     await f?.cleanup();
   });
 
+  it.skipIf(!isRoot)('runs in a sandbox claimed from the pool (root)', async () => {
+    expect((await f.run('true')).exitCode).toBe(0);
+    expect(f.svc.status().pool).toMatchObject({ claimed: 1, failed: 0 });
+  });
+
   it('cannot read a sibling namespace by its absolute host path', async () => {
     const r = await f.run(`cat ${join(f.nsB, 'secret.txt')}`);
     expect(r.exitCode).toBe(1);

@@ -108,6 +108,8 @@ time.sleep(2)
       mode: 'bubblewrap',
       cgroups: { mode: 'none', parent: null, controllers: [], missing: ['the server does not run as root'] },
       warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
+      // The pool is root only: a server without root makes every sandbox on its first call's path.
+      pool: { size: 0, ready: 0, making: 0, claimed: 0, failed: 0 },
       // No change tracker is wired into a bare SandboxRunner.
       changes: null,
     });

@@ -35,6 +35,10 @@ describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_R
       mode: 'bubblewrap',
       cgroups: expect.objectContaining({ mode: expect.any(String) }),
       warm: { running: expect.any(Number), idle: expect.any(Number), max: 256, idleMs: 300_000 },
+      // Root keeps pre-made sandboxes (the fixture waited for them); not root, none.
+      pool: isRoot
+        ? { size: 8, ready: expect.any(Number), making: expect.any(Number), claimed: expect.any(Number), failed: 0 }
+        : { size: 0, ready: 0, making: 0, claimed: 0, failed: 0 },
       // No change tracker is wired into a bare SandboxRunner.
       changes: null,
     });
@@ -418,6 +422,8 @@ describe('exec insecure mode', () => {
         missing: ['TROVE_EXEC_INSECURE=1: no sandbox, no cgroups'],
       },
       warm: { running: 0, idle: 0, max: 256, idleMs: 300_000 },
+      // No pool without a sandbox.
+      pool: { size: 0, ready: 0, making: 0, claimed: 0, failed: 0 },
       changes: null,
     });
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
