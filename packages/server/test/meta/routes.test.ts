@@ -57,6 +57,7 @@ describe('GET /v1/admin/health', () => {
       'exec',
       'exec_fix',
       'exec_reason',
+      'sandbox_pool',
       'status',
       'version',
       'volume',
@@ -64,6 +65,11 @@ describe('GET /v1/admin/health', () => {
     ]);
     expect(body).toMatchObject({ status: 'ok', database: 'ok', volume: 'ok', version: t.ctx.version });
     expect(body.warm_sandboxes).toEqual({ running: 0, idle: 0, max: 256, idle_ms: 300_000 });
+    const pool = body.sandbox_pool as Record<string, number>;
+    expect(Object.keys(pool).sort()).toEqual(['claimed', 'failed', 'making', 'ready', 'size']);
+    // The pool exists only with the sandbox up as root (then 8 by default), and no claim has happened here.
+    expect(pool.size).toBe(body.exec === 'bubblewrap' && process.getuid?.() === 0 ? 8 : 0);
+    expect(pool).toMatchObject({ claimed: 0, failed: 0 });
     expect(['bubblewrap', 'insecure', 'unavailable']).toContain(body.exec);
     const tracking = body.change_tracking as { mode: string; limits: string[]; max_per_command: number };
     expect(['fanotify', 'scan', 'off']).toContain(tracking.mode);
