@@ -132,6 +132,20 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
     }
   });
 
+  it('does not rename a group on v2 (the kernel refuses): adopt() says so and the slot keeps its path', async () => {
+    const { pool } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 20 }, quiet, { parent });
+    try {
+      const slot = pool!.acquire('pool-0');
+      const dir = slot.dirs[0]!;
+      expect(pool!.adopt('pool-0', nsGroupName('w', 'adopt'))).toBe(false);
+      expect(slot).toMatchObject({ group: 'pool-0', dirs: [dir] });
+      expect(existsSync(dir)).toBe(true);
+      expect(await pool!.release(slot)).toBe(true);
+    } finally {
+      await pool!.close();
+    }
+  });
+
   it('kills a group with cgroup.kill, children forked inside it included', async () => {
     const { pool } = CgroupPool.create({ memoryBytes: 64 * 1024 * 1024, maxProcs: 20 }, quiet, { parent });
     const m = marker();
@@ -246,6 +260,8 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
       svc = new SandboxRunner({ ...testOptions, nsMaxProcs: 40, cgroupParent: parent }, rec.logger);
       const status = await svc.init();
       expect(status.available).toBe(true);
+      // The first call below claims a pre-made sandbox (root): the pool fills first.
+      expect(await waitFor(() => svc.status().pool.ready === svc.status().pool.size, 30_000)).toBe(true);
     });
     afterAll(async () => {
       await svc?.close();
@@ -284,6 +300,8 @@ describe.skipIf(skip !== null)(`cgroup v2 pool${skip ? ` (${skip})` : ''}`, () =
         new RegExp(`^0::/.*/trove-${process.pid}-\\d+/${nsGroupName('w', 'v2')}/slot-\\d+$`, 'm'),
       );
       expect(await waitFor(() => cgroupsEmpty([busy[0]!], true))).toBe(true);
+      // It ran in a claimed sandbox: v2 refuses the rename, so the pool spare was dropped and the slot is the namespace's.
+      expect(svc.status().pool).toMatchObject({ claimed: 1, failed: 0 });
     });
 
     it('kills the whole tree at the wall clock (cgroup.kill) and reports timeout', async () => {
