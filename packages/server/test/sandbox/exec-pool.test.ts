@@ -5,7 +5,7 @@
  * The escape suites (exec-isolation.test.ts, e2e/exec-escape.test.ts) run in claimed sandboxes too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsGroupName } from '../../src/sandbox/cgroups.js';
 import type { SandboxInfo } from '../../src/sandbox/launch.js';
@@ -53,7 +53,13 @@ describe.skipIf(!bwrapPath || !isRoot)(
     const full = () => waitFor(() => f.svc.status().pool.ready === POOL, 30_000);
 
     beforeAll(async () => {
-      f = await createFixture({ poolSize: POOL });
+      // The concurrent calls below all run at once (no exec slot to wait for, however busy the machine is).
+      f = await createFixture({
+        poolSize: POOL,
+        globalConcurrency: 16,
+        perWorkspaceConcurrency: 16,
+        queueTimeoutMs: 60_000,
+      });
     });
     afterAll(async () => {
       await f?.cleanup();
@@ -91,6 +97,29 @@ describe.skipIf(!bwrapPath || !isRoot)(
         sourceInit: false,
       });
       expect(other.stdout).toBe(`cat: ${join(f.nsB, 'secret.txt')}: No such file or directory\nworkspace `);
+    });
+
+    it('a pool sandbox holds no tree until its claim, then exactly the claiming namespace tree', async () => {
+      expect(await full()).toBe(true);
+      /** The sandbox's mounts at the workspace, seen from the host (its pid 1's mount table): their roots. */
+      const workspaceMounts = (pid1: number) =>
+        readFileSync(`/proc/${pid1}/mountinfo`, 'utf8')
+          .split('\n')
+          .map((l) => l.split(' '))
+          .filter((f) => f[4] === '/home/agent/workspace')
+          .map((f) => f[3]);
+      const ready = internals().poolReady.map((p) => p.info!.pid1);
+      expect(ready).toHaveLength(POOL);
+      for (const pid1 of ready) {
+        expect(workspaceMounts(pid1)).toEqual([]);
+        expect(readdirSync(`/proc/${pid1}/root/home/agent/workspace`)).toEqual([]);
+      }
+      const ns = newNamespace();
+      expect((await probe(ns)).name).toBe(ns.name);
+      // The oldest was claimed: the namespace's tree, once; the others still hold nothing.
+      expect(workspaceMounts(ready[0]!)).toEqual([ns.dir]);
+      expect(readdirSync(`/proc/${ready[0]}/root/home/agent/workspace`)).toEqual(['name']);
+      for (const pid1 of ready.slice(1)) expect(workspaceMounts(pid1)).toEqual([]);
     });
 
     it('concurrent first calls in more namespaces than the pool holds: one sandbox each, never shared', async () => {
