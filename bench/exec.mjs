@@ -21,7 +21,7 @@
  *    descriptors each one costs while idle.
  *
  * The server keeps TROVE_BENCH_POOL_SIZE (default 128) pre-made sandboxes (root only; docs/exec.md,
- * "The sandbox pool"); rows 2, 3 and 6 start with the pool full, and the result says how many first calls
+ * "The sandbox pool"); rows 1, 2, 3 and 6 start with the pool full, and the result says how many first calls
  * claimed one. TROVE_BENCH_POOL_SIZE=0 measures sandboxes made on the call's path.
  *
  * Needs the built server (npm run build) and bubblewrap (docs/exec.md).
@@ -180,7 +180,8 @@ try {
     readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('trove-exec-launcher'),
   );
 
-  // 1. Warm namespace against a local `sh -c true`.
+  // 1. Warm namespace against a local `sh -c true` (once the pool is made: its making would take CPU from both).
+  await poolFull();
   const warm = await interleaved(
     () => exec('warm'),
     () => spawnTime('/bin/sh', ['-c', 'true']),

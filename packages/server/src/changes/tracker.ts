@@ -281,7 +281,7 @@ export class ChangeTracker implements ChangeHooks {
       this.learn(rec);
       let unit: WatchUnit | undefined;
       if (rec.group !== null) {
-        unit = this.slotOwner.get(rec.group);
+        unit = this.slotOwner.get(slotKeyOf(rec.group));
         // A slot nobody holds now: a spare waiting for its command, or a command that ended.
         if (!unit) continue;
       } else {
@@ -422,9 +422,21 @@ const EVENT_OF: Record<ChangeKind, string> = {
   dir_deleted: 'dir.deleted',
 };
 
-/** `trove-<pid>-<n>/ns-<hash>/slot-<k>`: the last three components of the slot's group, as the addon reports them. */
+/**
+ * `trove-<pid>-<n>/slot-<k>`: a slot's identity, from the last three components of its group as the addon
+ * reports them (`trove-<pid>-<n>/<group>/slot-<k>`) without the group's name: slot numbers are unique in a
+ * server's groups, and a pool sandbox's group is renamed to its namespace's when claimed (`pool-<n>` →
+ * `ns-<hash>`, cgroups.ts adopt()), so the addon may report a slot under either name (a process it saw
+ * before the rename).
+ */
 export function slotKey(slot: CgroupSlot): string {
-  return slot.dirs[0]!.split('/').slice(-3).join('/');
+  return slotKeyOf(slot.dirs[0]!.split('/').slice(-3).join('/'));
+}
+
+/** slotKey() of a group as the addon reports it. */
+export function slotKeyOf(group: string): string {
+  const parts = group.split('/');
+  return `${parts[0]}/${parts[parts.length - 1]}`;
 }
 
 /**

@@ -259,7 +259,7 @@ const DEFAULT_WARM_IDLE_MS = 5 * 60_000;
 /** How often the host's /etc entries are compared with the sandboxes' copy. */
 const ETC_CHECK_MS = 60_000;
 const DEFAULT_WARM_MAX = 256;
-/** Pre-made sandboxes kept ready by default (root only): ~0.7 MiB and five small processes each. */
+/** Pre-made sandboxes kept ready by default (root only): ~0.7 MiB and six small processes each. */
 export const DEFAULT_POOL_SIZE = 8;
 /** Pool sandboxes made at once while refilling (each is ~20 ms of CPU: a refill must not starve the calls). */
 const POOL_MAKING_MAX = 2;

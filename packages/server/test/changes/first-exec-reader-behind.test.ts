@@ -54,10 +54,14 @@ function comm(pid: number): string {
   }
 }
 
-async function until<T>(what: string, probe: () => T | null | undefined | false, ms = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | null | undefined | false | Promise<T | false>,
+  ms = 30_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = probe();
+    const v = await probe();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
@@ -90,6 +94,15 @@ describe.skipIf(!hasBwrap || !isRoot || !hasFreezer)(
 
     beforeAll(async () => {
       server = await startServer({ env: { TROVE_CHANGES: 'fanotify', TROVE_EXEC_TIMEOUT_MS: '60000' } });
+      // The first exec claims a pre-made sandbox (its spare's slot renamed from `pool-<n>` to the namespace's
+      // group after the addon saw the spare's processes): the pool fills first.
+      await until('the sandbox pool', async () => {
+        const res = await fetch(`${server.baseUrl}/v1/admin/health`, {
+          headers: { authorization: `Bearer ${server.adminKey}` },
+        });
+        const pool = ((await res.json()) as { sandbox_pool: { size: number; ready: number } }).sandbox_pool;
+        return pool.size > 0 && pool.ready === pool.size;
+      });
     });
     afterAll(async () => {
       await server?.close();
