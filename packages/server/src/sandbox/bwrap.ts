@@ -170,6 +170,10 @@ export class SandboxLayout {
     // Bare mount points, read-only with the root: every command gets its own tmpfs on them (trove_enter.c), and
     // without one of the sandbox's below it needs no unmount first (an unmount waits for the kernel).
     a.push('--dir', '/dev/shm', '--dir', '/tmp');
+    // Security: in the user-namespace mode bwrap's /dev tmpfs belongs to the command's own uid (in the root
+    // mode to root): read-only, or a command could leave files there for the namespace's next commands, in
+    // memory that no quota counts. Its devices stay usable (a read-only mount does not stop writes to a device).
+    if (!o.privileged) a.push('--remount-ro', '/dev');
     // The privileged tmpfs belongs to root: sticky world-writable lets the exec uid use it.
     parents(SANDBOX_HOME);
     a.push('--perms', o.privileged ? '1777' : '0700', '--size', size, '--tmpfs', SANDBOX_HOME);

@@ -1425,10 +1425,20 @@ export class SandboxRunner {
         commandFile = join(dir, '.trove-command.sh');
         writeFileSync(commandFile, req.command, { mode: 0o600 });
       }
+      // No RLIMIT_NPROC: without a sandbox's user namespace it counts every process of the server user (the
+      // server, its other commands, the rest of that user's session), so a busy user's commands could not fork;
+      // as root it is not enforced at all.
+      const script = buildScript(
+        req.command,
+        { ...limits, maxProcs: 0 },
+        req.sourceInit,
+        commandFile,
+        userEnv(req.env),
+      );
       return {
         spec: {
           file: '/bin/sh',
-          args: ['-c', buildScript(req.command, limits, req.sourceInit, commandFile, userEnv(req.env)), 'sh'],
+          args: ['-c', script, 'sh'],
           cwd: dir,
           env: this.env(req, dir, this.opts.hostPath ?? SANDBOX_PATH),
           bwrap: false,
