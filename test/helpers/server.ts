@@ -4,12 +4,13 @@
  * Every end-to-end test in the repository uses this one helper.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { rmTree } from './root.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const serverBin = join(repoRoot, 'packages/server/bin/trove-server.cjs');
@@ -197,7 +198,8 @@ export async function startServer(opts: StartOptions = {}): Promise<StartedServe
         pgByDataDir.delete(dataDir);
         await pgState.db.drop();
       }
-      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A restored snapshot can hold read-only directories: rmTree copes when the tests do not run as root.
+      if (!opts.dataDir) await rmTree(dataDir);
     },
   };
   return server;

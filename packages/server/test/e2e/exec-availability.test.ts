@@ -7,9 +7,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 const SKIP = 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
 
 const exec = (rt: ReturnType<typeof api>, command: string, path = '/v1/exec') =>
@@ -64,7 +64,7 @@ describe.skipIf(!hasBwrap)(`exec admission over HTTP${hasBwrap ? '' : ` (${SKIP}
 });
 
 describe.skipIf(!hasBwrap || !isRoot)(
-  `exec when the sandbox cannot be created${hasBwrap && isRoot ? '' : ` (${hasBwrap ? 'SKIPPED: only a root server can be misconfigured to run commands as root' : SKIP})`}`,
+  `exec when the sandbox cannot be created${hasBwrap ? needsRoot('only a root server can be told to run commands as root') : ` (${SKIP})`}`,
   () => {
     it('refuses exec with 503 sandbox_unavailable + Retry-After, logs how to fix it, and keeps serving files', async () => {
       // Commands would run as root: the server refuses rather than run them.

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 
 const started: StartedServer[] = [];
 const mounts: string[] = [];
@@ -100,29 +101,32 @@ describe('storage', () => {
     expect((await c.list()).status).toBe(200);
   });
 
-  it('answers a full volume with 507 storage_full, not 500, and leaves nothing half-written', async () => {
-    const dataDir = smallVolume(16);
-    const s = await startServer({ dataDir, env: { TROVE_MIN_FREE_BYTES: '0' } });
-    started.push(s);
-    const a = client(s, 'filler');
-    const b = client(s, 'bystander');
-    expect((await b.write('keep.txt', 'kept')).status).toBe(200);
-    // An exec fills the volume (dd stops at ENOSPC).
-    const dd = await a.exec('dd if=/dev/zero of=workspace/big bs=1M count=64 2>&1; echo done');
-    // The command ran; recording its event may meet the full disk too (no reserve here): 507, never 500.
-    if (dd.status === 200) expect(dd.body.stdout).toContain('done');
-    else expect(dd).toMatchObject({ status: 507, body: { code: 'storage_full' } });
-    const res = await b.put('more.bin', Buffer.alloc(4 * 1024 * 1024, 1));
-    expect(res.status).toBe(507);
-    expect(res.body.code).toBe('storage_full');
-    // No temp file left, the bystander's file intact, the server still answers.
-    const scratch = join(dataDir, 'tmp');
-    expect(readdirSync(scratch).flatMap((d) => readdirSync(join(scratch, d)))).toEqual([]);
-    expect(await b.read('keep.txt')).toMatchObject({ status: 200, body: { content: 'kept' } });
-    // Space freed: writes work again.
-    expect((await a.del('big')).status).toBe(200);
-    expect((await b.put('more.bin', Buffer.alloc(1024 * 1024, 1))).status).toBe(200);
-  });
+  it.runIf(isRoot)(
+    `answers a full volume with 507 storage_full, not 500, and leaves nothing half-written${needsRoot('mount a small tmpfs')}`,
+    async () => {
+      const dataDir = smallVolume(16);
+      const s = await startServer({ dataDir, env: { TROVE_MIN_FREE_BYTES: '0' } });
+      started.push(s);
+      const a = client(s, 'filler');
+      const b = client(s, 'bystander');
+      expect((await b.write('keep.txt', 'kept')).status).toBe(200);
+      // An exec fills the volume (dd stops at ENOSPC).
+      const dd = await a.exec('dd if=/dev/zero of=workspace/big bs=1M count=64 2>&1; echo done');
+      // The command ran; recording its event may meet the full disk too (no reserve here): 507, never 500.
+      if (dd.status === 200) expect(dd.body.stdout).toContain('done');
+      else expect(dd).toMatchObject({ status: 507, body: { code: 'storage_full' } });
+      const res = await b.put('more.bin', Buffer.alloc(4 * 1024 * 1024, 1));
+      expect(res.status).toBe(507);
+      expect(res.body.code).toBe('storage_full');
+      // No temp file left, the bystander's file intact, the server still answers.
+      const scratch = join(dataDir, 'tmp');
+      expect(readdirSync(scratch).flatMap((d) => readdirSync(join(scratch, d)))).toEqual([]);
+      expect(await b.read('keep.txt')).toMatchObject({ status: 200, body: { content: 'kept' } });
+      // Space freed: writes work again.
+      expect((await a.del('big')).status).toBe(200);
+      expect((await b.put('more.bin', Buffer.alloc(1024 * 1024, 1))).status).toBe(200);
+    },
+  );
 
   it('counts what exec writes against the namespace quota: over it, writes and execs get 507 until files are deleted', async () => {
     const s = await startServer({ env: { TROVE_QUOTA_BYTES: String(1024 * 1024), TROVE_MIN_FREE_BYTES: '0' } });

@@ -11,6 +11,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 
 const MiB = 1024 * 1024;
 const QUOTA = 32 * MiB;
@@ -43,6 +44,7 @@ function call(ns: string, method: string, path: string, body?: unknown, raw?: Bu
 }
 
 beforeAll(async () => {
+  if (!isRoot) return;
   ensureMkfs();
   work = mkdtempSync(join(tmpdir(), 'trove-btrfs-'));
   mnt = join(work, 'mnt');
@@ -61,7 +63,7 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-describe('hard namespace quota on btrfs', () => {
+describe.runIf(isRoot)(`hard namespace quota on btrfs${needsRoot('loop-mount a btrfs image')}`, () => {
   it('says at start that the quota is enforced by the kernel', () => {
     expect(server.output()).toMatch(/Storage: quota 32 MiB per namespace \(--quota-bytes\), hard \(btrfs qgroups\)/);
   });

@@ -5,7 +5,7 @@
  *
  * Streaming answers (SSE) never end under inject(): `listen()` gives the same app a loopback port for those.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -15,6 +15,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { registerSubsystems } from '../../src/subsystems.js';
 import { createTestDatabase, usePg, type TestDatabase } from '../../../../test/helpers/server.js';
+import { rmTree } from '../../../../test/helpers/root.js';
 
 export interface TestAppOptions {
   /** Environment the config is loaded from, on top of the temp data dir (TROVE_DATA_DIR) and a quiet log. */
@@ -106,7 +107,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     await app?.close().catch(() => {});
     await ctx?.close().catch(() => {});
     await db?.drop().catch(() => {});
-    await rm(dataDir, { recursive: true, force: true });
+    await rmTree(dataDir);
     throw err;
   }
 }
@@ -209,7 +210,7 @@ function makeTestApp(s: {
           await ctx.close();
         } finally {
           await s.db?.drop();
-          await rm(s.dataDir, { recursive: true, force: true });
+          await rmTree(s.dataDir);
         }
       })()),
   };

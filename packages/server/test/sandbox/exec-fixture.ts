@@ -20,8 +20,9 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { SandboxRunner, type ExecOptions, type ExecRequest } from '../../src/sandbox/runner.js';
+import { isRoot } from '../../../../test/helpers/root.js';
 
-export const isRoot = process.getuid?.() === 0;
+export { isRoot };
 /** The uid commands run as: 64000 when the tests run as root, else our own. */
 export const execUid = isRoot ? 64000 : process.getuid!();
 export const execGid = isRoot ? 64000 : process.getgid!();

@@ -452,6 +452,18 @@ describe('exec insecure mode', () => {
         sourceInit: false,
       });
       expect(long.stdout).toBe(`${200 * 1024 + 1}\n`);
+      // No RLIMIT_NPROC of its own: it would count every process of the server user (root ignores it anyway).
+      const maxProcesses = (limits: string) => limits.split('\n').find((l) => l.startsWith('Max processes'));
+      const limits = await svc.run({
+        workspaceId: 'w',
+        namespace: 'n',
+        nsRoot: root,
+        command: 'cat /proc/self/limits',
+        sourceInit: false,
+      });
+      const ours = maxProcesses(readFileSync('/proc/self/limits', 'utf8'));
+      expect(ours).toMatch(/^Max processes/);
+      expect(maxProcesses(limits.stdout)).toBe(ours);
       const t = await svc.run({
         workspaceId: 'w',
         namespace: 'n',

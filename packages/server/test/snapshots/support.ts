@@ -6,10 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  chmodSync,
   closeSync,
   constants,
-  lstatSync,
   mkdirSync,
   openSync,
   promises as fsp,
@@ -71,26 +69,8 @@ export async function manifest(root: string, opts: { mtimes?: boolean } = {}): P
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** rm -rf that copes with read-only directories when not running as root. */
-export async function rmTree(path: string): Promise<void> {
-  const fix = (p: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (!st.isDirectory()) return;
-    try {
-      chmodSync(p, 0o700);
-    } catch {
-      /* not ours to fix */
-    }
-    for (const n of readdirSync(p)) fix(join(p, n));
-  };
-  fix(path);
-  await fsp.rm(path, { recursive: true, force: true });
-}
+/** rm -rf that copes with read-only directories (shared by every test that leaves one). */
+export { rmTree } from '../../../../test/helpers/root.js';
 
 /** Deterministic pseudo-random bytes (xorshift), so fixtures are reproducible. */
 export function pseudoRandom(n: number, seed: number): Buffer {

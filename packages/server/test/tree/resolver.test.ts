@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TreeStore, type NamespaceTree } from '../../src/tree/index.js';
+import { isRoot, needsRoot, rmTree, withoutRoot } from '../../../../test/helpers/root.js';
 
 const SECRET = 'outside-secret-7c1f';
 const SECRET_NAME = 'outside-name-7c1f.txt';
@@ -62,7 +63,7 @@ function fingerprint(dir: string): string[] {
 
 function mount(args: string[], at: string): void {
   const r = spawnSync('mount', [...args, at], { encoding: 'utf8' });
-  expect(r.status, `mount ${args.join(' ')} ${at} (these tests run as root): ${r.stderr}`).toBe(0);
+  expect(r.status, `mount ${args.join(' ')} ${at} ${r.stderr}`).toBe(0);
   mounts.push(at);
 }
 
@@ -145,15 +146,19 @@ beforeAll(async () => {
   symlinkSync('/proc/self/cwd', at('proc-cwd'));
   symlinkSync('/proc/thread-self/root', at('proc-thread'));
   symlinkSync('/proc/self/fd/0', at('proc-fd'));
-  mkdirSync(at('procfs'));
-  mount(['-t', 'proc', 'proc'], at('procfs'));
-  symlinkSync(`procfs/self/root${outside}`, at('via-procfs'));
-  // Mounts inside the tree: another file system, and the outside directory itself bound in.
-  mkdirSync(at('tmpfs'));
-  mount(['-t', 'tmpfs', 'none'], at('tmpfs'));
-  writeFileSync(at(`tmpfs/${SECRET_NAME}`), SECRET);
-  mkdirSync(at('holder/bound'), { recursive: true });
-  mount(['--bind', outside], at('holder/bound'));
+  // Mounts and device nodes only root can make (the tests that need them say so when skipped).
+  if (isRoot) {
+    mkdirSync(at('procfs'));
+    mount(['-t', 'proc', 'proc'], at('procfs'));
+    symlinkSync(`procfs/self/root${outside}`, at('via-procfs'));
+    // Mounts inside the tree: another file system, and the outside directory itself bound in.
+    mkdirSync(at('tmpfs'));
+    mount(['-t', 'tmpfs', 'none'], at('tmpfs'));
+    writeFileSync(at(`tmpfs/${SECRET_NAME}`), SECRET);
+    mkdirSync(at('holder/bound'), { recursive: true });
+    mount(['--bind', outside], at('holder/bound'));
+    expect(spawnSync('mknod', [at('null-dev'), 'c', '1', '3']).status, 'mknod').toBe(0);
+  }
   // Special files where a file or a directory is expected.
   expect(spawnSync('mkfifo', [at('fifo')]).status).toBe(0);
   const sock = spawnSync('python3', [
@@ -161,7 +166,6 @@ beforeAll(async () => {
     `import socket;socket.socket(socket.AF_UNIX).bind(${JSON.stringify(at('sock'))})`,
   ]);
   expect(sock.status, sock.stderr?.toString()).toBe(0);
-  expect(spawnSync('mknod', [at('null-dev'), 'c', '1', '3']).status, 'mknod (root)').toBe(0);
 
   store = new TreeStore(data, { uid: 0, gid: 0, enabled: false });
   await store.start();
@@ -181,7 +185,7 @@ afterAll(async () => {
   tree?.close();
   if (base) for (const m of mountsUnderBase()) spawnSync('umount', ['-l', m]);
   await store?.close();
-  if (base) rmSync(base, { recursive: true, force: true });
+  if (base) await rmTree(base);
 });
 
 const OUT = 'path_outside_namespace';
@@ -212,6 +216,9 @@ const LEAVING = [
   'proc-cwd',
   'proc-thread',
   'proc-fd',
+];
+/** Paths that leave the root through a mount inside it (root only). */
+const THROUGH_MOUNTS = [
   'procfs',
   'procfs/self/root',
   'procfs/self/cwd',
@@ -223,23 +230,60 @@ const LEAVING = [
   `holder/bound/${SECRET_NAME}`,
 ];
 
+/** Every resolving operation on each of `paths`: those that do not answer path_outside_namespace. */
+async function notRefused(paths: string[]): Promise<string[]> {
+  const wrong: string[] = [];
+  for (const p of paths) {
+    const got = {
+      openFile: codeOf(() => tree.openFile(p)),
+      openDir: codeOf(() => tree.openDir(p)),
+      'openParent(p/x)': await asyncCodeOf(() => tree.openParent(`${p}/x`, false)),
+      'openParent(p/new/x, create)': await asyncCodeOf(() => tree.openParent(`${p}/new/x`, true)),
+      list: await asyncCodeOf(() => tree.list(p, true, 1000, 20)),
+    };
+    for (const [op, code] of Object.entries(got)) if (code !== OUT) wrong.push(`${op}(${p}) -> ${code}`);
+  }
+  return wrong;
+}
+
+/** What each operation answers on each special file, and what it should answer. */
+async function specialAnswers(names: string[]): Promise<{ got: Record<string, string>; want: Record<string, string> }> {
+  const got: Record<string, string> = {};
+  const want: Record<string, string> = {};
+  for (const s of names) {
+    got[`openFile(${s})`] = codeOf(() => tree.openFile(s));
+    got[`openDir(${s})`] = codeOf(() => tree.openDir(s));
+    got[`openFile(${s}/x)`] = codeOf(() => tree.openFile(`${s}/x`));
+    got[`openParent(${s}/x)`] = await asyncCodeOf(() => tree.openParent(`${s}/x`, false));
+    got[`openParent(${s}/new/x, create)`] = await asyncCodeOf(() => tree.openParent(`${s}/new/x`, true));
+    got[`list(${s})`] = await asyncCodeOf(() => tree.list(s, false, 1000, 20));
+    Object.assign(want, {
+      [`openFile(${s})`]: 'bad_request',
+      [`openDir(${s})`]: 'not_a_directory',
+      [`openFile(${s}/x)`]: 'path_not_found',
+      [`openParent(${s}/x)`]: 'not_a_directory',
+      [`openParent(${s}/new/x, create)`]: 'not_a_directory',
+      [`list(${s})`]: 'not_a_directory',
+    });
+  }
+  return { got, want };
+}
+
 describe('resolving on a hostile tree', () => {
   it('refuses every path that leaves the root as outside the namespace, for every operation', async () => {
     const before = [fingerprint(outside), fingerprint(victim)];
-    const wrong: string[] = [];
-    for (const p of LEAVING) {
-      const got = {
-        openFile: codeOf(() => tree.openFile(p)),
-        openDir: codeOf(() => tree.openDir(p)),
-        'openParent(p/x)': await asyncCodeOf(() => tree.openParent(`${p}/x`, false)),
-        'openParent(p/new/x, create)': await asyncCodeOf(() => tree.openParent(`${p}/new/x`, true)),
-        list: await asyncCodeOf(() => tree.list(p, true, 1000, 20)),
-      };
-      for (const [op, code] of Object.entries(got)) if (code !== OUT) wrong.push(`${op}(${p}) -> ${code}`);
-    }
-    expect(wrong).toEqual([]);
+    expect(await notRefused(LEAVING)).toEqual([]);
     expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
   });
+
+  it.runIf(isRoot)(
+    `refuses every path through a proc, tmpfs or bind mount inside the root${needsRoot('mount')}`,
+    async () => {
+      const before = [fingerprint(outside), fingerprint(victim)];
+      expect(await notRefused(THROUGH_MOUNTS)).toEqual([]);
+      expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
+    },
+  );
 
   it('follows links that stay inside, and finds what is missing inside', async () => {
     symlinkSync('real', join(root, 'in-dir'));
@@ -263,33 +307,21 @@ describe('resolving on a hostile tree', () => {
     }
   });
 
-  it('answers FIFOs, sockets and device nodes as no file and no directory, without blocking or creating', async () => {
+  it('answers FIFOs and sockets as no file and no directory, without blocking or creating', async () => {
     const before = fingerprint(root);
-    const got: Record<string, string> = {};
-    for (const s of ['fifo', 'sock', 'null-dev']) {
-      got[`openFile(${s})`] = codeOf(() => tree.openFile(s));
-      got[`openDir(${s})`] = codeOf(() => tree.openDir(s));
-      got[`openFile(${s}/x)`] = codeOf(() => tree.openFile(`${s}/x`));
-      got[`openParent(${s}/x)`] = await asyncCodeOf(() => tree.openParent(`${s}/x`, false));
-      got[`openParent(${s}/new/x, create)`] = await asyncCodeOf(() => tree.openParent(`${s}/new/x`, true));
-      got[`list(${s})`] = await asyncCodeOf(() => tree.list(s, false, 1000, 20));
-    }
-    const expected: Record<string, string> = {};
-    for (const s of ['fifo', 'sock', 'null-dev']) {
-      Object.assign(expected, {
-        [`openFile(${s})`]: 'bad_request',
-        [`openDir(${s})`]: 'not_a_directory',
-        [`openFile(${s}/x)`]: 'path_not_found',
-        [`openParent(${s}/x)`]: 'not_a_directory',
-        [`openParent(${s}/new/x, create)`]: 'not_a_directory',
-        [`list(${s})`]: 'not_a_directory',
-      });
-    }
-    expect(got).toEqual(expected);
+    const { got, want } = await specialAnswers(['fifo', 'sock']);
+    expect(got).toEqual(want);
     expect(fingerprint(root)).toEqual(before);
   });
 
-  it('lists, measures and walks the whole tree without following a link or crossing a mount', async () => {
+  it.runIf(isRoot)(`answers device nodes the same way${needsRoot('mknod')}`, async () => {
+    const before = fingerprint(root);
+    const { got, want } = await specialAnswers(['null-dev']);
+    expect(got).toEqual(want);
+    expect(fingerprint(root)).toEqual(before);
+  });
+
+  it(`lists, measures and walks the whole tree without following a link or crossing a mount${withoutRoot('mounts')}`, async () => {
     const before = [fingerprint(outside), fingerprint(victim)];
     // What the root really holds on its own file system, links not followed.
     const own = new Set<string>();
@@ -315,16 +347,8 @@ describe('resolving on a hostile tree', () => {
     expect(listed.filter((r) => !own.has(r))).toEqual([]);
     // The mount points are entries of the tree, but nothing on them is.
     expect(listed.filter((r) => /^(tmpfs|procfs|holder\/bound)\//.test(r))).toEqual([]);
-    for (const link of [
-      'abs-dir',
-      'up-dir',
-      'up-far',
-      'in-then-out',
-      'out-then-in',
-      'chain-1',
-      'proc-root',
-      'via-procfs',
-    ]) {
+    const linksOut = ['abs-dir', 'up-dir', 'up-far', 'in-then-out', 'out-then-in', 'chain-1', 'proc-root'];
+    for (const link of isRoot ? [...linksOut, 'via-procfs'] : linksOut) {
       expect(entries.find((e) => e.rel === link)?.isDir, `${link} is shown as a link out: not a directory`).toBe(false);
     }
     expect(JSON.stringify(entries)).not.toContain(SECRET_NAME.replace('.txt', ''));
@@ -355,7 +379,7 @@ describe('resolving on a hostile tree', () => {
     expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
   });
 
-  it('removes links, special files and trees holding them without touching what they lead to', async () => {
+  it(`removes links, special files and trees holding them without touching what they lead to${withoutRoot('device nodes')}`, async () => {
     const before = [fingerprint(outside), fingerprint(victim)];
     const t = (p: string) => join(root, 'doomed', p);
     mkdirSync(t('a/b/c'), { recursive: true });
@@ -363,10 +387,11 @@ describe('resolving on a hostile tree', () => {
     symlinkSync('../../../victim', t('a/b/up'));
     symlinkSync(`/proc/self/root${outside}`, t('a/b/c/proc'));
     expect(spawnSync('mkfifo', [t('a/b/fifo')]).status).toBe(0);
-    expect(spawnSync('mknod', [t('a/dev'), 'c', '1', '3']).status).toBe(0);
+    if (isRoot) expect(spawnSync('mknod', [t('a/dev'), 'c', '1', '3']).status).toBe(0);
     writeFileSync(t('a/b/c/x'), 'x');
     chmodSync(t('a/b'), 0o555);
-    for (const name of ['doomed', 'abs-dir', 'up-dir', 'up-far', 'proc-root', 'fifo', 'sock', 'null-dev']) {
+    const names = ['doomed', 'abs-dir', 'up-dir', 'up-far', 'proc-root', 'fifo', 'sock'];
+    for (const name of isRoot ? [...names, 'null-dev'] : names) {
       const dir = await tree.openParent(name, false);
       try {
         expect(await tree.remove(dir), name).toBe(true);
@@ -378,24 +403,27 @@ describe('resolving on a hostile tree', () => {
     expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
   });
 
-  it('never removes what a mount point inside a removed directory holds', async () => {
-    const before = [fingerprint(outside), fingerprint(victim)];
-    const onTmpfs = readdirSync(join(root, 'tmpfs'));
-    for (const name of ['holder', 'tmpfs']) {
-      const dir = await tree.openParent(name, false);
-      try {
-        await tree.remove(dir).catch(() => {
-          // Refusing is fine (a mount point cannot be removed); removing what is on the mount is not.
-        });
-      } finally {
-        fs.closeSync(dir.fd);
+  it.runIf(isRoot)(
+    `never removes what a mount point inside a removed directory holds${needsRoot('mount')}`,
+    async () => {
+      const before = [fingerprint(outside), fingerprint(victim)];
+      const onTmpfs = readdirSync(join(root, 'tmpfs'));
+      for (const name of ['holder', 'tmpfs']) {
+        const dir = await tree.openParent(name, false);
+        try {
+          await tree.remove(dir).catch(() => {
+            // Refusing is fine (a mount point cannot be removed); removing what is on the mount is not.
+          });
+        } finally {
+          fs.closeSync(dir.fd);
+        }
       }
-    }
-    expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
-    const tmpfsNow = mountsUnderBase().filter((m) => m.endsWith('/tmpfs'));
-    expect(tmpfsNow, 'the tmpfs is still mounted somewhere').toHaveLength(1);
-    expect(readdirSync(tmpfsNow[0]!)).toEqual(onTmpfs);
-  });
+      expect([fingerprint(outside), fingerprint(victim)]).toEqual(before);
+      const tmpfsNow = mountsUnderBase().filter((m) => m.endsWith('/tmpfs'));
+      expect(tmpfsNow, 'the tmpfs is still mounted somewhere').toHaveLength(1);
+      expect(readdirSync(tmpfsNow[0]!)).toEqual(onTmpfs);
+    },
+  );
 });
 
 describe('resolving while a directory is exchanged with a link out', () => {
