@@ -9,14 +9,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 import { client, type Envelope } from './support.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 
 const changeTypes = new Set(['file.written', 'file.deleted', 'dir.created', 'dir.deleted', 'files.changed']);
 
-describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => {
+describe.skipIf(!hasBwrap || !isRoot)(`changes made by execs (fanotify)${needsRoot('fanotify')}`, () => {
   let server: StartedServer;
 
   beforeAll(async () => {
@@ -208,86 +208,89 @@ describe.skipIf(!hasBwrap || !isRoot)('changes made by execs (fanotify)', () => 
   });
 });
 
-describe.skipIf(!hasBwrap || !isRoot)('a command creating, modifying and deleting 500 files each (fanotify)', () => {
-  let server: StartedServer;
+describe.skipIf(!hasBwrap || !isRoot)(
+  `a command creating, modifying and deleting 500 files each (fanotify)${needsRoot('fanotify')}`,
+  () => {
+    let server: StartedServer;
 
-  beforeAll(async () => {
-    // A cap above the 1,501 paths: every change is listed, so the log can be reconciled with the tree.
-    server = await startServer({
-      env: { TROVE_CHANGES: 'fanotify', TROVE_CHANGES_MAX_PER_COMMAND: '2000', TROVE_EXEC_TIMEOUT_MS: '60000' },
+    beforeAll(async () => {
+      // A cap above the 1,501 paths: every change is listed, so the log can be reconciled with the tree.
+      server = await startServer({
+        env: { TROVE_CHANGES: 'fanotify', TROVE_CHANGES_MAX_PER_COMMAND: '2000', TROVE_EXEC_TIMEOUT_MS: '60000' },
+      });
     });
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
+    afterAll(async () => {
+      await server?.close();
+    });
 
-  /** path → size (-1: a directory) of everything in the namespace, through the files API (a listing holds at most 1,000 entries: one per directory). */
-  const tree = async (c: ReturnType<typeof client>) => {
-    const out = new Map<string, number>();
-    const list = async (dir: string) => {
-      const res = await c.raw(`/v1/files?path=${encodeURIComponent(dir)}`);
-      if (res.status === 404) return;
-      const body = (await res.json()) as {
-        entries: Array<{ path: string; is_dir: boolean; size_bytes: number }>;
-        truncated: boolean;
+    /** path → size (-1: a directory) of everything in the namespace, through the files API (a listing holds at most 1,000 entries: one per directory). */
+    const tree = async (c: ReturnType<typeof client>) => {
+      const out = new Map<string, number>();
+      const list = async (dir: string) => {
+        const res = await c.raw(`/v1/files?path=${encodeURIComponent(dir)}`);
+        if (res.status === 404) return;
+        const body = (await res.json()) as {
+          entries: Array<{ path: string; is_dir: boolean; size_bytes: number }>;
+          truncated: boolean;
+        };
+        expect(body.truncated).toBe(false);
+        for (const e of body.entries) {
+          const path = e.path.replace(/\/$/, '');
+          out.set(path, e.is_dir ? -1 : e.size_bytes);
+          if (e.is_dir) await list(`${path}/`);
+        }
       };
-      expect(body.truncated).toBe(false);
-      for (const e of body.entries) {
-        const path = e.path.replace(/\/$/, '');
-        out.set(path, e.is_dir ? -1 : e.size_bytes);
-        if (e.is_dir) await list(`${path}/`);
-      }
+      await list('workspace/');
+      return out;
     };
-    await list('workspace/');
-    return out;
-  };
 
-  it('the log holds exactly those changes, each attributed to the command, reconciled against the tree', async () => {
-    const c = client(server, 'chg-1500');
-    await c.exec(
-      'cd workspace && mkdir -p old/a old/b && for i in $(seq 1 500); do echo "v1 $i" > old/a/f$i; echo "v1 $i" > old/b/f$i; done',
-    );
-    const before = await tree(c);
-    const r = await c.exec(
-      'cd workspace && mkdir new && for i in $(seq 1 500); do echo "n $i" > new/g$i; done; ' +
-        'for i in $(seq 1 500); do echo "v2" >> old/a/f$i; done; for i in $(seq 1 500); do rm old/b/f$i; done; echo done',
-    );
-    expect(r.stdout).toBe('done\n');
-    const after = await tree(c);
-    const events = await c.events();
-    const completed = events.filter((e) => e.type === 'exec.completed');
-    const execId = completed[1]!.data.exec_id;
-    const mine = events.filter((e) => changeTypes.has(e.type) && e.data.exec_id === execId);
-    // Nothing else in the namespace came from that command, and no summary: nothing was cut.
-    expect(
-      events.filter(
-        (e) => changeTypes.has(e.type) && e.data.exec_id !== execId && e.data.exec_id !== completed[0]!.data.exec_id,
-      ),
-    ).toEqual([]);
-    expect(mine.some((e) => e.type === 'files.changed')).toBe(false);
+    it('the log holds exactly those changes, each attributed to the command, reconciled against the tree', async () => {
+      const c = client(server, 'chg-1500');
+      await c.exec(
+        'cd workspace && mkdir -p old/a old/b && for i in $(seq 1 500); do echo "v1 $i" > old/a/f$i; echo "v1 $i" > old/b/f$i; done',
+      );
+      const before = await tree(c);
+      const r = await c.exec(
+        'cd workspace && mkdir new && for i in $(seq 1 500); do echo "n $i" > new/g$i; done; ' +
+          'for i in $(seq 1 500); do echo "v2" >> old/a/f$i; done; for i in $(seq 1 500); do rm old/b/f$i; done; echo done',
+      );
+      expect(r.stdout).toBe('done\n');
+      const after = await tree(c);
+      const events = await c.events();
+      const completed = events.filter((e) => e.type === 'exec.completed');
+      const execId = completed[1]!.data.exec_id;
+      const mine = events.filter((e) => changeTypes.has(e.type) && e.data.exec_id === execId);
+      // Nothing else in the namespace came from that command, and no summary: nothing was cut.
+      expect(
+        events.filter(
+          (e) => changeTypes.has(e.type) && e.data.exec_id !== execId && e.data.exec_id !== completed[0]!.data.exec_id,
+        ),
+      ).toEqual([]);
+      expect(mine.some((e) => e.type === 'files.changed')).toBe(false);
 
-    // The tree's own difference, computed from two listings.
-    const expected = new Map<string, string>();
-    for (const [path, size] of after) {
-      if (!before.has(path)) expected.set(path, size === -1 ? 'dir.created' : 'file.written');
-      else if (before.get(path) !== size) expected.set(path, 'file.written');
-    }
-    for (const [path, size] of before)
-      if (!after.has(path)) expected.set(path, size === -1 ? 'dir.deleted' : 'file.deleted');
-    // Every file rewritten keeps its size + 3 ("v2\n"), so the listing shows all 500 rewrites.
-    expect(expected.size).toBe(1 + 500 + 500 + 500);
-    expect(new Map(mine.map((e) => [e.data.path as string, e.type]))).toEqual(expected);
-    expect(mine).toHaveLength(expected.size); // one event per path
-    for (const e of mine) {
-      expect(e.data.source).toBe('exec');
-      if (e.type === 'file.written') expect(e.data.size_bytes).toBe(after.get(e.data.path as string));
-    }
-    // In the order they happened: the new directory and its files, the rewrites, then the removals.
-    expect(mine[0]!.data.path).toBe('workspace/new');
-    expect(mine[1]!.data.path).toBe('workspace/new/g1');
-    expect(mine[501]!.data.path).toBe('workspace/old/a/f1');
-    expect(mine[1001]).toMatchObject({ type: 'file.deleted', data: { path: 'workspace/old/b/f1' } });
-    // And all of it before the command's exec.completed.
-    expect(events.indexOf(mine.at(-1)!)).toBeLessThan(events.indexOf(completed[1]!));
-  });
-});
+      // The tree's own difference, computed from two listings.
+      const expected = new Map<string, string>();
+      for (const [path, size] of after) {
+        if (!before.has(path)) expected.set(path, size === -1 ? 'dir.created' : 'file.written');
+        else if (before.get(path) !== size) expected.set(path, 'file.written');
+      }
+      for (const [path, size] of before)
+        if (!after.has(path)) expected.set(path, size === -1 ? 'dir.deleted' : 'file.deleted');
+      // Every file rewritten keeps its size + 3 ("v2\n"), so the listing shows all 500 rewrites.
+      expect(expected.size).toBe(1 + 500 + 500 + 500);
+      expect(new Map(mine.map((e) => [e.data.path as string, e.type]))).toEqual(expected);
+      expect(mine).toHaveLength(expected.size); // one event per path
+      for (const e of mine) {
+        expect(e.data.source).toBe('exec');
+        if (e.type === 'file.written') expect(e.data.size_bytes).toBe(after.get(e.data.path as string));
+      }
+      // In the order they happened: the new directory and its files, the rewrites, then the removals.
+      expect(mine[0]!.data.path).toBe('workspace/new');
+      expect(mine[1]!.data.path).toBe('workspace/new/g1');
+      expect(mine[501]!.data.path).toBe('workspace/old/a/f1');
+      expect(mine[1001]).toMatchObject({ type: 'file.deleted', data: { path: 'workspace/old/b/f1' } });
+      // And all of it before the command's exec.completed.
+      expect(events.indexOf(mine.at(-1)!)).toBeLessThan(events.indexOf(completed[1]!));
+    });
+  },
+);

@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 import { client } from './support.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 /** cgroup v2 has no per-thread freezer: the reader cannot be stopped alone there. */
 const FREEZER = '/sys/fs/cgroup/freezer';
 const hasFreezer = existsSync(join(FREEZER, 'tasks'));
@@ -88,7 +88,7 @@ async function freezeThread(tid: number): Promise<{ thaw(): void }> {
 }
 
 describe.skipIf(!hasBwrap || !isRoot || !hasFreezer)(
-  'a first exec whose processes are gone before the reader reads',
+  `a first exec whose processes are gone before the reader reads${needsRoot('fanotify and the cgroup v1 freezer')}`,
   () => {
     let server: StartedServer;
 

@@ -6,12 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 import { client } from './support.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 
-describe.skipIf(!hasBwrap || !isRoot)('changes made by background processes (fanotify)', () => {
+describe.skipIf(!hasBwrap || !isRoot)(`changes made by background processes (fanotify)${needsRoot('fanotify')}`, () => {
   let server: StartedServer;
 
   beforeAll(async () => {

@@ -15,16 +15,16 @@ import {
   type StartedServer,
   type TestDatabase,
 } from '../../../../test/helpers/server.js';
+import { isRoot, needsRoot } from '../../../../test/helpers/root.js';
 import { client } from '../changes/support.js';
 import { pgAvailable } from './support.js';
 
 const pgState = await pgAvailable();
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 const changeTypes = new Set(['file.written', 'file.deleted', 'dir.created', 'dir.deleted', 'files.changed']);
 
 describe.skipIf(!pgState.ok || !hasBwrap || !isRoot)(
-  `two nodes record their own commands' changes${pgState.ok ? '' : ` — SKIPPED: ${pgState.reason}`}`,
+  `two nodes record their own commands' changes${pgState.ok ? needsRoot('fanotify') : ` — SKIPPED: ${pgState.reason}`}`,
   () => {
     let db: TestDatabase;
     let dataDir: string;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
+import { isRoot } from '../../../../test/helpers/root.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
 const SKIP = 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';
@@ -192,7 +193,7 @@ describe.skipIf(!hasBwrap)(`exec over HTTP${hasBwrap ? '' : ` (${SKIP})`}`, () =
     const dir = join(server.dataDir, 'workspaces', server.workspaceId, 'namespaces', 'exec-api');
     const uid = (await (await post('/v1/exec', { command: 'id -u' })).json()) as { stdout: string };
     expect(String(statSync(join(dir, 'owned')).uid)).toBe(uid.stdout.trim());
-    if (process.getuid?.() === 0) expect(statSync(dir).uid).not.toBe(0);
+    if (isRoot) expect(statSync(dir).uid).not.toBe(0);
   });
 
   it('sources workspace/.trove/init.sh before each /v1/exec command', async () => {

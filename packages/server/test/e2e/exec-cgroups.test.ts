@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { api, serverBin, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { nsGroupName } from '../../src/sandbox/cgroups.js';
+import { isRoot } from '../../../../test/helpers/root.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 
 const exec = (s: StartedServer, namespace: string, command: string) =>
   api(

@@ -9,10 +9,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, startServer, type StartedServer } from '../../../../test/helpers/server.js';
 import { nsGroupName, ownCgroupDirs } from '../../src/sandbox/cgroups.js';
+import { isRoot } from '../../../../test/helpers/root.js';
 
 const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
 const own = ownCgroupDirs();
-const canRun = hasBwrap && process.getuid?.() === 0 && Boolean(own.memory && own.pids);
+const canRun = hasBwrap && isRoot && Boolean(own.memory && own.pids);
 const SKIP = hasBwrap
   ? 'SKIPPED: needs root and cgroup v1 memory+pids (the cgroup v2 path is tested in test/sandbox/cgroups-v2.test.ts)'
   : 'SKIPPED: bubblewrap (bwrap) is not installed; run `npm run setup:toolbox`';

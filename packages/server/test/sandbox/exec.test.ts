@@ -19,6 +19,7 @@ import {
   testOptions,
   type Fixture,
 } from './exec-fixture.js';
+import { needsRoot } from '../../../../test/helpers/root.js';
 
 describe.skipIf(!bwrapPath)(`exec runner behaviour${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
   let f: Fixture;
@@ -370,7 +371,7 @@ describe.skipIf(!bwrapPath)(`exec queueing${bwrapPath ? '' : ` (${SKIP_REASON})`
 describe.skipIf(!bwrapPath)(`exec status and shutdown${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
   // Only root can be misconfigured this way; a non-root server always runs commands as itself.
   it.runIf(isRoot)(
-    'refuses with sandbox_unavailable (503, Retry-After) and logs the fix when the sandbox cannot be used',
+    `refuses with sandbox_unavailable (503, Retry-After) and logs the fix when the sandbox cannot be used${needsRoot('only root can be told to run commands as root')}`,
     async () => {
       const { lines, logger } = recordingLogger();
       const svc = new SandboxRunner({ ...testOptions, uid: 0, gid: 0 }, logger);

@@ -19,9 +19,9 @@ import { randomBytes } from 'node:crypto';
 import { restoreArchive } from '../../src/snapshots/archive.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePax, type PaxValues } from '../../src/snapshots/tar-format.js';
 import { archiveDir, manifest, rmTree } from './support.js';
+import { isRoot } from '../../../../test/helpers/root.js';
 
 const ADDON = fileURLToPath(new URL('../../build/Release/trove_native.node', import.meta.url));
-const isRoot = process.getuid?.() === 0;
 const unlimited = { maxBytes: 0, maxFiles: 0, maxEntryBytes: 0 };
 
 interface Listed {

@@ -12,8 +12,8 @@ import { openStore, type Store } from '../../src/db/index.js';
 import { NamespaceService } from '../../src/namespaces/service.js';
 import { recoverInterruptedRestores, TREES_DIR } from '../../src/snapshots/archive.js';
 import { rmTree, transpileSnapshots } from './support.js';
+import { isRoot } from '../../../../test/helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 
