@@ -16,7 +16,7 @@ const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((
 
 const changeTypes = new Set(['file.written', 'file.deleted', 'dir.created', 'dir.deleted', 'files.changed']);
 
-describe.skipIf(!hasBwrap || !isRoot)(`changes made by execs (fanotify)${needsRoot('fanotify')}`, () => {
+describe.skipIf(!hasBwrap || !isRoot)(`changes made by execs, as fanotify reports them${needsRoot('fanotify')}`, () => {
   let server: StartedServer;
 
   beforeAll(async () => {
@@ -209,7 +209,7 @@ describe.skipIf(!hasBwrap || !isRoot)(`changes made by execs (fanotify)${needsRo
 });
 
 describe.skipIf(!hasBwrap || !isRoot)(
-  `a command creating, modifying and deleting 500 files each (fanotify)${needsRoot('fanotify')}`,
+  `a command creating, modifying and deleting 500 files each, as fanotify reports it${needsRoot('fanotify')}`,
   () => {
     let server: StartedServer;
 
