@@ -296,8 +296,17 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
     if (cgroups) killCgroups(cgroups, v2);
     // Security: once bwrap has exited its child may be reaped and its pid reused: never signal pids after that.
     if (exited) return;
-    // Without a cgroup, a warm sandbox's command tree is what hangs below its supervisor (a subreaper).
-    if (l.enter && !cgroups && sandboxPid) killPids(descendants(sandboxPid));
+    // Without a cgroup, a warm sandbox's command tree is what hangs below its supervisor (a subreaper). Swept
+    // again while anything is left: a process forked after a sweep listed its parent (a fork bomb) would
+    // otherwise outlive the supervisor in the namespace's sandbox. Killed processes' children move up to the
+    // supervisor, so the next sweep finds them; the kernel's process cap bounds each round.
+    if (l.enter && !cgroups && sandboxPid) {
+      for (let round = 0; round < KILL_SWEEPS; round++) {
+        const left = descendants(sandboxPid).filter(isLive);
+        if (left.length === 0) break;
+        killPids(left);
+      }
+    }
     try {
       if (sandboxPid) process.kill(sandboxPid, 'SIGKILL');
       else if (l.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -559,6 +568,19 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
     signal,
     unforward,
   };
+}
+
+/** How many times kill() sweeps a warm sandbox's command tree without a cgroup, at most. */
+const KILL_SWEEPS = 100;
+
+/** The process exists and is not a zombie (killed, waiting for its parent to reap it). */
+function isLive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 function killPids(pids: number[]): void {
