@@ -42,12 +42,29 @@ async function withAdmin(fn) {
   }
 }
 
-/** Test databases of a run that was killed before its afterAll hooks ran. */
+/** Whether the process `pid` exists (EPERM: it does, another user's). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * Test databases (`trove_t_<run pid>_<random>`, test/helpers/server.ts) of runs that were killed before their
+ * afterAll hooks ran, and this run's own at its end; a concurrent run's (another checkout, another user) stay.
+ */
 async function dropLeftovers() {
   await withAdmin(async (c) => {
     const { rows } = await c.query("select datname from pg_database where datname like 'trove\\_t\\_%'");
     for (const { datname } of rows) {
-      if (/^trove_t_[0-9a-f]+$/.test(datname)) await c.query(`drop database if exists ${datname} with (force)`);
+      const m = /^trove_t_([0-9]+)_[0-9a-f]+$/.exec(datname);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid !== process.pid && alive(pid)) continue;
+      await c.query(`drop database if exists ${datname} with (force)`);
     }
   });
 }
@@ -90,7 +107,7 @@ const files = databaseTests();
 console.log(`\nPostgreSQL pass: ${files.length} test files of ${SUITES.join(' ')} against ${adminUrl}\n`);
 const run = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...files, ...process.argv.slice(2)], {
   stdio: 'inherit',
-  env: { ...process.env, TROVE_TEST_PG: '1' },
+  env: { ...process.env, TROVE_TEST_PG: '1', TROVE_TEST_PG_RUN: String(process.pid) },
 });
 await dropLeftovers().catch(() => {});
 process.exit(run.status ?? 1);

@@ -77,9 +77,14 @@ async function adminQuery(text: string): Promise<void> {
   }
 }
 
-/** A fresh, empty PostgreSQL database `trove_t_<random>` (for tests that share one between servers). */
+/**
+ * A fresh, empty PostgreSQL database `trove_t_<run>_<random>` (for tests that share one between servers).
+ * `<run>` is the pid of the run that owns it (scripts/test-pg.mjs, or this test process when run alone), so
+ * that a run clears only the leftovers of runs that are gone, never a concurrent run's databases.
+ */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = 'trove_t_' + randomBytes(6).toString('hex');
+  const run = /^[0-9]+$/.test(process.env.TROVE_TEST_PG_RUN ?? '') ? process.env.TROVE_TEST_PG_RUN : process.pid;
+  const name = `trove_t_${run}_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = new URL(pgAdminUrl);
   url.pathname = '/' + name;
