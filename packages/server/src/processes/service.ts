@@ -38,6 +38,7 @@ import type { ProcessControl, StdinOutcome } from './control.js';
 import { outputDir, readOutput, removeOutput, streamRange, type OutputSlice } from './output-store.js';
 import { ProcessRepository, type EndFields, type ProcessRow } from './repository.js';
 import { pidAlive } from '../sandbox/pids.js';
+import { linkedAbort } from '../abort.js';
 
 export type ProcessState = 'running' | 'exited';
 export type ProcessExitReason = 'exited' | 'signaled' | 'oom' | 'timeout' | 'killed' | 'server_restart' | 'node_lost';
@@ -541,15 +542,9 @@ export class ProcessService {
    */
   async wait(ctx: NsContext, id: string, timeoutMs: number, abort: AbortSignal): Promise<ProcessView> {
     let row = await this.find(ctx, id);
-    // Aborted by the client or the server's end. Not AbortSignal.any(): on the long-lived `closed` signal
-    // that keeps a reference per call until shutdown.
-    const linked = new AbortController();
-    const signal = linked.signal;
-    const stop = () => linked.abort();
-    for (const s of [abort, this.closed.signal]) {
-      if (s.aborted) stop();
-      else s.addEventListener('abort', stop, { once: true });
-    }
+    // Aborted by the client or the server's end.
+    const linked = linkedAbort([abort, this.closed.signal]);
+    const signal = linked.controller.signal;
     const deadline = Date.now() + timeoutMs;
     const waiter = this.deps.events.waiter(ctx.workspaceId);
     try {
@@ -568,8 +563,7 @@ export class ProcessService {
         row = await this.find(ctx, id);
       }
     } finally {
-      abort.removeEventListener('abort', stop);
-      this.closed.signal.removeEventListener('abort', stop);
+      linked.dispose();
       waiter.dispose();
     }
     return this.viewOf(row, this.live.get(id));

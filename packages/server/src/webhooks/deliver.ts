@@ -13,6 +13,7 @@ import {
   systemResolver,
   type Resolver,
 } from './ssrf.js';
+import { linkedAbort } from '../abort.js';
 
 export interface AttemptResult {
   ok: boolean;
@@ -100,18 +101,14 @@ export class DeliverySender {
   }): Promise<AttemptResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    // One controller for the attempt, aborted by its timeout or by the caller's signal (shutdown). Not
-    // AbortSignal.any(): on the worker's long-lived signal that keeps a reference per attempt until shutdown.
-    const attempt = new AbortController();
+    // One controller for the attempt, aborted by its timeout or by the caller's signal (shutdown).
+    const attempt = linkedAbort([input.signal]);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      attempt.abort(new Error('attempt timed out'));
+      attempt.controller.abort(new Error('attempt timed out'));
     }, this.opts.timeoutMs);
-    const stop = () => attempt.abort(input.signal?.reason);
-    if (input.signal?.aborted) stop();
-    else input.signal?.addEventListener('abort', stop, { once: true });
-    const signal = attempt.signal;
+    const signal = attempt.controller.signal;
     try {
       const url = new URL(input.url);
       if (!this.opts.allowPrivate) {
@@ -170,7 +167,7 @@ export class DeliverySender {
       };
     } finally {
       clearTimeout(timer);
-      input.signal?.removeEventListener('abort', stop);
+      attempt.dispose();
     }
   }
 
