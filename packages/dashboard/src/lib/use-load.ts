@@ -38,7 +38,7 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
       },
     );
     return () => ctrl.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the caller's deps are spread in, which the rule cannot check
   }, [...deps, tick]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);

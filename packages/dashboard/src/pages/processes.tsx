@@ -50,7 +50,7 @@ export function ProcessesPanel({
     if (!started) return;
     upsert(started);
     setOpen(started.processId);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- runs once per newly started process; upsert is remade every render
   }, [started]);
 
   const processes = list.data ?? [];
