@@ -8,7 +8,7 @@
  *   server's namespace directory; nginx is measured for both as the physical
  *   reference, the floor for both for scale;
  *   PUT /files/{path} 1 MiB durable writes vs node open+writeFile+fsync of the
- *   same files on the same filesystem (and, informational, vs the same atomic
+ *   same files on the same filesystem (and, issue 20: ≥ 0.7× the same atomic
  *   sequence the server promises: temp file, fsync, rename, fsync dir);
  *   PUT 4 KiB durable writes, 16 at a time, vs that atomic sequence.
  *
@@ -250,7 +250,7 @@ try {
   // Each side writes the same body over and over to the same `putFiles` names for `putSeconds`,
   // `concurrency` at a time. Trove's side is driven by wrk, like the GET rows: the node:http client
   // spends ~1 ms of CPU per 1 MiB PUT, as much as the baseline's whole write, on the same two cores.
-  // 1 MiB ×8: against writeFile+fsync (and, informational, the atomic sequence the server promises);
+  // 1 MiB ×8: against writeFile+fsync (and the atomic sequence the server promises: ≥ 0.7×, issue 20);
   // 4 KiB ×16 (agents mostly write small files): against that atomic sequence.
   const putBench = async ({ label, size, concurrency, warmUpSecs }) => {
     const body = randomBytes(size);
@@ -367,13 +367,18 @@ try {
         note: failures ? `${failures} PUTs failed` : undefined,
       }),
     );
+    // Issue 20's target: the durable ceiling is the same atomic sequence the server promises, done locally.
+    const atomicRatio = median(perRound.map((p) => p.ours / p.atomic));
+    const atomicChk = atLeast(atomicRatio, 0.7);
     rows.push(
       row({
         metric: `PUT 1 MiB vs tmp+fsync+rename+fsync dir`,
         unit: 'MiB/s',
         ours: median(perRound.map((p) => p.ours)),
         baseline: median(perRound.map((p) => p.atomic)),
-        ratio: median(perRound.map((p) => p.ours / p.atomic)),
+        ratio: atomicRatio,
+        ...atomicChk,
+        pass: atomicChk.pass && failures === 0,
       }),
     );
     rows.push(row({ metric: 'PUT 1 MiB server CPU per PUT', unit: 'ms', ours: median(perRound.map((p) => p.cpuMs)) }));

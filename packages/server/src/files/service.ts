@@ -158,7 +158,9 @@ export class FileService {
           let committed = false;
           try {
             // Socket chunks are 16–64 KiB; gathering them into one writev per WRITE_BATCH
-            // costs a thread-pool round trip per batch instead of one per chunk.
+            // costs a thread-pool round trip per batch instead of one per chunk. A full batch is written
+            // only once more bytes follow it: the last one always goes with the fsync below (a 1 MiB body
+            // is one thread-pool job, not a write and then an fsync of nothing left).
             let pending: Buffer[] = [];
             let pendingBytes = 0;
             for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -169,13 +171,13 @@ export class FileService {
                   ? tooLarge(maxUploadBytes)
                   : this.quota.exceededError();
               }
-              pending.push(buf);
-              pendingBytes += buf.length;
               if (pendingBytes >= WRITE_BATCH || pending.length >= 256) {
                 await writeAll(tmp.fd, pending, pendingBytes);
                 pending = [];
                 pendingBytes = 0;
               }
+              pending.push(buf);
+              pendingBytes += buf.length;
             }
             if (declared !== null && size !== declared) {
               throw new AppError('bad_request', `Upload ended after ${size} of ${declared} bytes`);

@@ -90,4 +90,33 @@ describe('large files', () => {
     expect(got.digest('hex')).toBe(sent.digest('hex'));
     expect(peak - baseline).toBeLessThan(64 * 1024 * 1024);
   }, 300_000);
+
+  it('keeps every byte of bodies that end on, just before or just after a write batch (1 MiB)', async () => {
+    server ??= await startServer({ env: { TROVE_MAX_READ_BYTES: String(2 * 1024 ** 3) } });
+    const h = { authorization: `Bearer ${server.runtimeKey}`, 'x-namespace': 'batches' };
+    const MiB = 1024 * 1024;
+    for (const size of [MiB - 1, MiB, MiB + 1, 2 * MiB, 2 * MiB + 65536 + 7, 3 * MiB]) {
+      const body = randomBytes(size);
+      // Streamed in 64 KiB pieces (a socket's chunks), not one buffer.
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${server.baseUrl}/files/b-${size}.bin`,
+          { method: 'PUT', headers: { ...h, 'content-length': String(size) } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          },
+        );
+        req.on('error', reject);
+        for (let at = 0; at < size; at += 65536) req.write(body.subarray(at, at + 65536));
+        req.end();
+      });
+      expect(status).toBe(200);
+      const got = Buffer.from(
+        await (await fetch(`${server.baseUrl}/files/b-${size}.bin`, { headers: h })).arrayBuffer(),
+      );
+      expect(got.length).toBe(size);
+      expect(got.equals(body)).toBe(true);
+    }
+  }, 120_000);
 });
