@@ -81,6 +81,11 @@ export interface Config {
     /** The built dashboard to serve at /dashboard/; null: the one built next to the server (packages/dashboard/dist). */
     dashboardDir: string | null;
   };
+  /**
+   * V8's old-generation growth between full collections, in percent (TROVE_HEAP_GROWTH_PERCENT); 0 = V8's own
+   * heuristic, which lets the old generation reach up to 4× what survived the last collection.
+   */
+  heapGrowthPercent: number;
   /** How long a client may take, phase by phase (http/slow-clients.ts). */
   timeouts: {
     /** A request body that sends nothing for this long → 408 `request_timeout`, connection closed. */
@@ -103,10 +108,19 @@ interface Option {
   help: string;
 }
 
-/** Every knob, in one table: env name, flag, type and one-line help. */
 /** Per-namespace byte quota of a new install: generous for agents' work trees, small next to a disk. */
 export const DEFAULT_QUOTA_BYTES = 10 * 1024 ** 3;
 
+/**
+ * Old-generation growth between V8's full collections. V8 bounds it by the heap's size limit, which follows the
+ * machine's memory, not by what the process needs: with memory to spare it lets promoted garbage pile up to 4×
+ * the live heap (~30 MiB live became ~95 MiB before the next collection under bench/scale.mjs). 1.5× keeps the
+ * resident size near the live size for a few more full collections, each a few milliseconds on a heap this
+ * size (bench/README.md, issue 20).
+ */
+export const DEFAULT_HEAP_GROWTH_PERCENT = 50;
+
+/** Every knob, in one table: env name, flag, type and one-line help. */
 export const OPTIONS: Option[] = [
   { env: 'TROVE_HOST', flag: 'host', kind: 'string', help: 'Interface to listen on (default 127.0.0.1)' },
   { env: 'TROVE_PORT', flag: 'port', kind: 'int', help: 'Port (default 8080; 0 = pick a free port)' },
@@ -446,6 +460,12 @@ export const OPTIONS: Option[] = [
     kind: 'string',
     help: 'Serve the dashboard built in this directory (default: packages/dashboard/dist)',
   },
+  {
+    env: 'TROVE_HEAP_GROWTH_PERCENT',
+    flag: 'heap-growth-percent',
+    kind: 'int',
+    help: "How far V8's heap may grow past what survived its last full collection before the next (default 50; 0 = V8's own, up to 300 %)",
+  },
   { env: 'TROVE_PUBLIC_URL', flag: 'public-url', kind: 'string', help: 'URL clients use, for printed login lines' },
   { env: 'TROVE_LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'pino level (default info)' },
 ];
@@ -584,6 +604,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     throw new ConfigError(`TROVE_CHANGES_WINDOW_MS must be 10-60000, got ${changes.windowMs}`);
   if (changes.scanMaxFiles < 1)
     throw new ConfigError(`TROVE_CHANGES_SCAN_MAX_FILES must be at least 1, got ${changes.scanMaxFiles}`);
+  const heapGrowthPercent = int('TROVE_HEAP_GROWTH_PERCENT', DEFAULT_HEAP_GROWTH_PERCENT);
+  if (heapGrowthPercent > 1000)
+    throw new ConfigError(`TROVE_HEAP_GROWTH_PERCENT must be 0-1000, got ${heapGrowthPercent}`);
   const uidDefault = isRoot ? 64000 : (process.getuid?.() ?? 0);
   const gidDefault = isRoot ? 64000 : (process.getgid?.() ?? 0);
   return {
@@ -653,6 +676,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     },
     rateLimit: { perKeyPerMinute: int('TROVE_RATE_LIMIT_PER_MINUTE', 0) },
     http: { sendfile: bool('TROVE_NATIVE_IO', true), dashboardDir: str('TROVE_DASHBOARD_DIR') ?? null },
+    heapGrowthPercent,
     timeouts,
   };
 }

@@ -2,6 +2,7 @@
  * The only module that reads the environment, listens, and handles signals.
  */
 import pino from 'pino';
+import { setFlagsFromString } from 'node:v8';
 import { buildApp } from './app.js';
 import { loadConfig, OPTIONS, type Config } from './config.js';
 import { createContext, type AppContext } from './context.js';
@@ -105,6 +106,15 @@ export async function serve(
   return { ctx, url, close };
 }
 
+/**
+ * The V8 flag for TROVE_HEAP_GROWTH_PERCENT, or null for V8's own heuristic. V8 reads it each time it sets the
+ * next full collection's threshold, so setting it once the process runs takes effect from the next collection;
+ * the flag is the process's, which is why only main() (the server's own process) sets it, never serve().
+ */
+export function heapGrowthFlag(config: Pick<Config, 'heapGrowthPercent'>): string | null {
+  return config.heapGrowthPercent > 0 ? `--heap-growing-percent=${config.heapGrowthPercent}` : null;
+}
+
 /** How long a SIGTERM waits for requests in flight (uploads, execs) before cutting them. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -143,6 +153,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
   if (args[0] === 'serve') args.shift();
   const config = loadConfig(env, args);
+  const heapFlag = heapGrowthFlag(config);
+  if (heapFlag) setFlagsFromString(heapFlag);
   const running = await serve(config);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
