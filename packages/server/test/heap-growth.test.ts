@@ -35,12 +35,12 @@ function run(flag: string | null): { out: string; err: string } {
 }
 
 describe('heap growth setting', () => {
-  it('defaults to 50 %, is read from the environment or the flag, 0 leaves V8 its own heuristic', () => {
-    expect(DEFAULT_HEAP_GROWTH_PERCENT).toBe(50);
-    expect(loadConfig({}).heapGrowthPercent).toBe(50);
+  it('defaults to 150 %, is read from the environment or the flag, 0 leaves V8 its own heuristic', () => {
+    expect(DEFAULT_HEAP_GROWTH_PERCENT).toBe(150);
+    expect(loadConfig({}).heapGrowthPercent).toBe(150);
     expect(loadConfig({ TROVE_HEAP_GROWTH_PERCENT: '100' }).heapGrowthPercent).toBe(100);
     expect(loadConfig({}, ['--heap-growth-percent', '25']).heapGrowthPercent).toBe(25);
-    expect(heapGrowthFlag(loadConfig({}))).toBe('--heap-growing-percent=50');
+    expect(heapGrowthFlag(loadConfig({}))).toBe('--heap-growing-percent=150');
     expect(heapGrowthFlag(loadConfig({ TROVE_HEAP_GROWTH_PERCENT: '0' }))).toBeNull();
     expect(() => loadConfig({ TROVE_HEAP_GROWTH_PERCENT: '1001' })).toThrow(
       'TROVE_HEAP_GROWTH_PERCENT must be 0-1000, got 1001',
@@ -50,7 +50,7 @@ describe('heap growth setting', () => {
   });
 
   it('is a flag this V8 knows, and set at run time it keeps promoted garbage from piling up', () => {
-    const flag = heapGrowthFlag(loadConfig({}))!;
+    const flag = heapGrowthFlag(loadConfig({ TROVE_HEAP_GROWTH_PERCENT: '50' }))!;
     // An unknown flag is not an exception: V8 prints "unrecognized flag" and carries on.
     const bounded = run(flag);
     expect(bounded.err + bounded.out).not.toMatch(/unrecognized|error/i);
