@@ -163,19 +163,23 @@ export class NamespaceQuota {
   }
 
   /**
-   * Usage of a namespace (bytes, regular files), cached briefly (`fresh`: measured now whatever the cache
-   * holds); `open` is its tree when the caller holds it. Callers arriving during a measure share it.
+   * Usage of a namespace (bytes, regular files), cached briefly; `open` is its tree when the caller holds it.
+   * Callers arriving during a measure share it. `fresh`: a walk that starts now or after the one under way
+   * (which may have passed what changed since it began), whatever the cache holds.
    */
   async usageOf(ctx: NsContext, open?: NamespaceTree, fresh = false): Promise<{ bytes: number; files: number }> {
     const key = `${ctx.workspaceId}/${ctx.namespace}`;
     const cached = this.usage.get(key);
     if (!fresh && cached && cached.at > Date.now() - this.limits.usageCacheMs) return cached;
-    let running = this.measuring.get(key);
-    if (!running) {
-      running = this.measure(ctx, key, open).finally(() => this.measuring.delete(key));
-      this.measuring.set(key, running);
-    }
-    return running;
+    const under = this.measuring.get(key);
+    if (under && !fresh) return under;
+    const next: Promise<Usage> = (under ? under.catch(() => {}) : Promise.resolve())
+      .then(() => this.measure(ctx, key, open))
+      .finally(() => {
+        if (this.measuring.get(key) === next) this.measuring.delete(key);
+      });
+    this.measuring.set(key, next);
+    return next;
   }
 
   private async measure(ctx: NsContext, key: string, open?: NamespaceTree): Promise<Usage> {
