@@ -430,13 +430,13 @@ const EVENT_OF: Record<ChangeKind, string> = {
  * before the rename).
  */
 export function slotKey(slot: CgroupSlot): string {
-  return slotKeyOf(slot.dirs[0]!.split('/').slice(-3).join('/'));
+  return slotKeyOf(slot.dirs[0]!);
 }
 
-/** slotKey() of a group as the addon reports it. */
+/** slotKey() of a slot's directory, or of its group as the addon reports it (the same last three components). */
 export function slotKeyOf(group: string): string {
   const parts = group.split('/');
-  return `${parts[0]}/${parts[parts.length - 1]}`;
+  return `${parts[parts.length - 3]}/${parts[parts.length - 1]}`;
 }
 
 /**

@@ -29,7 +29,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { pidAlive } from './pids.js';
+import { pidAlive, procStat } from './pids.js';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
 export type CgroupMode = 'v1' | 'v2' | 'none';
@@ -717,13 +717,7 @@ function enableControllers(dir: string, wanted: readonly Controller[]): { contro
 }
 
 function parentPid(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return 0;
-  }
+  return Number(procStat(pid)?.[1] ?? 0);
 }
 
 function descendsFromUs(pid: number): boolean {

@@ -27,6 +27,7 @@ import {
   type MemoryCounters,
 } from './cgroups.js';
 import { inheritableFdsCached } from './fds.js';
+import { procStat } from './pids.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
 import type { StreamName } from './ring-writer.js';
 
@@ -575,12 +576,8 @@ const KILL_SWEEPS = 100;
 
 /** The process exists and is not a zombie (killed, waiting for its parent to reap it). */
 function isLive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const state = procStat(pid)?.[0];
+  return state !== undefined && state !== 'Z';
 }
 
 function killPids(pids: number[]): void {

@@ -307,6 +307,11 @@ interface PoolSandbox {
   claimer: number | null;
 }
 
+/** Which sandbox trove-enter enters: bwrap's process, the sandbox's pid 1 and its mount namespace. */
+function sandboxOptions(info: SandboxInfo): string[] {
+  return [`bwrap=${info.bwrapPid}`, `target=${info.pid1}`, `mnt=${info.mntNs}`];
+}
+
 /** Live exec: what the launcher keeps of the output for the outcome (the client got all of it already). */
 const LIVE_KEEP_BYTES = 64 * 1024;
 
@@ -1021,18 +1026,18 @@ export class SandboxRunner {
 
   /** trove-enter in claim mode for the pool sandbox `info` (no cgroup, no command, no seccomp filter). */
   private claimSpawn(info: SandboxInfo): EnterSpawn {
-    const spawn = this.enterSpawn(info, null);
-    const options = [
-      `bwrap=${info.bwrapPid}`,
-      `target=${info.pid1}`,
-      `mnt=${info.mntNs}`,
-      'privileged=1',
-      `home=${SANDBOX_HOME}`,
-      `workspace=${SANDBOX_WORKSPACE}`,
-      `cwd=${SANDBOX_HOME}`,
-      'claim=1',
-    ];
-    return { ...spawn, argsData: Buffer.from(options.map((o) => `${o}\0`).join(''), 'utf8'), seccompPath: null };
+    this.ensureRuntime();
+    return this.enterProcess(
+      [
+        ...sandboxOptions(info),
+        'privileged=1',
+        `home=${SANDBOX_HOME}`,
+        `workspace=${SANDBOX_WORKSPACE}`,
+        `cwd=${SANDBOX_HOME}`,
+        'claim=1',
+      ],
+      null,
+    );
   }
 
   /**
@@ -1249,9 +1254,7 @@ export class SandboxRunner {
   private enterSpawn(info: SandboxInfo, slot: CgroupSlot | null, late = false): EnterSpawn {
     this.ensureRuntime();
     const options = [
-      `bwrap=${info.bwrapPid}`,
-      `target=${info.pid1}`,
-      `mnt=${info.mntNs}`,
+      ...sandboxOptions(info),
       `privileged=${this.isRoot ? 1 : 0}`,
       `uid=${this.opts.uid}`,
       `gid=${this.opts.gid}`,
@@ -1265,13 +1268,18 @@ export class SandboxRunner {
       ...(late ? ['late=1'] : []),
       ...(slot ? slot.dirs.map((d) => `cgroup=${d}`) : []),
     ];
+    return this.enterProcess(options, this.seccompPath);
+  }
+
+  /** trove-enter with `options` (NUL-separated on its options descriptor) and the seccomp filter it loads (after ensureRuntime()). */
+  private enterProcess(options: string[], seccompPath: string | null): EnterSpawn {
     return {
       file: this.enterPath!,
       argv0: 'trove-enter',
       // Security: trove-enter (root) gets an empty environment; the command's comes in its options.
       env: {},
       argsData: Buffer.from(options.map((o) => `${o}\0`).join(''), 'utf8'),
-      seccompPath: this.seccompPath,
+      seccompPath,
     };
   }
 
