@@ -26,6 +26,7 @@ const SERVER_PATHS_ONLY: Record<string, string> = {
   'sandbox/runner.ts': "the sandbox runtime dir (passwd, seccomp) and the namespace root's own mode and owner",
   'sandbox/fds.ts': "/proc/self/fd of the server's own process",
   'sandbox/launch.ts': "/dev/null, the runtime dir and /proc (a sandbox's process tree, to signal it)",
+  'sandbox/pids.ts': "/proc/<pid>/stat (a process's state and parent: the kill sweep, cgroup ancestry)",
   'sandbox/launcher-main.ts': "a background process's output directory (server-made, under <data>/processes)",
   'sandbox/ring-writer.ts': "a background process's output ring files (server-made, under <data>/processes)",
   'processes/output-store.ts': "background processes' output ring files (server-made, under <data>/processes)",
