@@ -18,8 +18,12 @@ import {
   type Fixture,
 } from './exec-fixture.js';
 
-/** The sandbox's pid 1 as the command sees it: its start time, which names one sandbox for its whole life. */
-const PID1 = "cut -d' ' -f22 /proc/1/stat";
+/**
+ * One sandbox for its whole life, as the command sees it: its pid 1's start time and its pid namespace. The start
+ * time alone (10 ms ticks) can repeat: pool sandboxes are made two at a time, so two of them may start in the same
+ * tick; two sandboxes alive at once have different namespaces, and one made after another stopped starts later.
+ */
+const PID1 = "echo $(cut -d' ' -f22 /proc/1/stat) $(readlink /proc/self/ns/pid)";
 
 /** Host pids of the warm sandboxes' holders (their `sleep infinity`) whose sandbox binds `nsRoot`. */
 function holdersOf(nsRoot: string): number[] {
