@@ -320,6 +320,10 @@ export class EventService {
   /** A lane's committer: one batch at a time, each holding whatever queued while the previous one committed. */
   private async commitQueued(lane: Lane): Promise<void> {
     try {
+      // Once the event loop's current phase is over: the writes whose fsyncs completed in it (a shared
+      // directory fsync releases every writer waiting for it) have queued their events by then, and go
+      // in this one commit instead of one commit each.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (lane.queue.length > 0) {
         const n = Math.min(MAX_BULK, Math.max(MAX_BATCH, lane.queue[0]!.bulk ?? 0));
         await this.commitBatch(lane.queue.splice(0, n));

@@ -145,6 +145,8 @@ export interface TreeEntry {
 export class TreeStore {
   private scratchFd = -1;
   private scratchDev = -1;
+  private readonly nameTag = randomBytes(6).toString('hex') + '-';
+  private nameCounter = 0;
   private scratchPath = '';
   /** Kernel-enforced namespace byte limits, where the data volume offers them (hard-quota.ts). */
   readonly hardQuota: HardQuota;
@@ -267,9 +269,14 @@ export class TreeStore {
     }
   }
 
-  /** A fresh name in the scratch directory. */
+  /**
+   * A fresh name in the scratch directory: a random tag of this store and a counter. The directory is this
+   * process's own and never visible to tenants, so the names need to be unique, not unguessable (a tag left
+   * by an earlier process with the same pid does not match); drawing random bytes per upload cost ~2 % of a
+   * small write's CPU.
+   */
   freshName(prefix: string): string {
-    return `${prefix}-${randomBytes(9).toString('hex')}`;
+    return `${prefix}-${this.nameTag}${(++this.nameCounter).toString(36)}`;
   }
 }
 
@@ -467,8 +474,9 @@ export class NamespaceTree {
         if (errCode(err) !== 'EEXIST') throw err;
         if (opts.noReplace) throw taken();
       }
-      // Replacing: a name of its own in the same directory for an instant, then renamed over the target.
-      const fresh = `.trove-upload-${this.store.freshName('x')}`;
+      // Replacing: a name of its own in the same directory for an instant, then renamed over the target. In the
+      // tenant's directory: random, so that a command cannot make the write fail by creating the next name first.
+      const fresh = `.trove-upload-${randomBytes(9).toString('hex')}`;
       linkat(tmp.fd, '', dir.fd, fresh, AT_EMPTY_PATH);
       try {
         renameat2(dir.fd, fresh, dir.fd, dir.name);
