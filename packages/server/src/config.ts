@@ -110,6 +110,12 @@ interface Option {
 
 /** Per-namespace byte quota of a new install: generous for agents' work trees, small next to a disk. */
 export const DEFAULT_QUOTA_BYTES = 10 * 1024 ** 3;
+/**
+ * CPU weight of the exec sandboxes' group against the server's own processes (cgroup v2 scale, 100 = even).
+ * Low: when tenant commands saturate the CPU, the API (answering writes, reads, listings) is served first;
+ * the commands still get every core the server leaves idle. bench/README.md, "The API under command load".
+ */
+export const DEFAULT_EXEC_CPU_WEIGHT = 12;
 
 /**
  * Old-generation growth between V8's full collections. V8 bounds it by the heap's size limit, which follows the
@@ -266,6 +272,12 @@ export const OPTIONS: Option[] = [
     flag: 'ns-cpu-weight',
     kind: 'int',
     help: 'CPU weight of each namespace against the others, 1-10000 (default 100: even shares)',
+  },
+  {
+    env: 'TROVE_EXEC_CPU_WEIGHT',
+    flag: 'exec-cpu-weight',
+    kind: 'int',
+    help: "CPU weight of all exec sandboxes together against the server's own processes, 1-10000 (default 12: a busy API keeps its latency while commands saturate the CPU; 100 = even)",
   },
   {
     env: 'TROVE_CGROUP_PARENT',
@@ -570,6 +582,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   const nsCpuWeight = int('TROVE_NS_CPU_WEIGHT', 100);
   if (nsCpuWeight < 1 || nsCpuWeight > 10_000)
     throw new ConfigError(`TROVE_NS_CPU_WEIGHT must be 1-10000, got ${nsCpuWeight}`);
+  const execCpuWeight = int('TROVE_EXEC_CPU_WEIGHT', DEFAULT_EXEC_CPU_WEIGHT);
+  if (execCpuWeight < 1 || execCpuWeight > 10_000)
+    throw new ConfigError(`TROVE_EXEC_CPU_WEIGHT must be 1-10000, got ${execCpuWeight}`);
   const cgroupParent = str('TROVE_CGROUP_PARENT');
   if (cgroupParent !== null && !cgroupParent.startsWith('/')) {
     throw new ConfigError(
@@ -657,6 +672,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       nsMemoryBytes: int('TROVE_NS_MEMORY_BYTES', 2 * 1024 ** 3),
       nsMaxProcs: int('TROVE_NS_MAX_PROCS', 256),
       nsCpuWeight,
+      execCpuWeight,
       cgroupParent,
       backgroundProcesses: processes.maxTotal,
     },

@@ -46,6 +46,11 @@ export interface CgroupLimits {
   nsMaxProcs?: number;
   /** A namespace's CPU weight against the others (v2 scale 1–10000, 100 = even); 0 or absent = the kernel's default. */
   nsCpuWeight?: number;
+  /**
+   * The base group's CPU weight (all exec groups together) against its siblings: on v1 the processes of the
+   * server's own group (each counts as 100), on v2 the server's leaf group. 0 or absent = the kernel's default.
+   */
+  execCpuWeight?: number;
 }
 
 export interface CgroupSetup {
@@ -344,7 +349,27 @@ export class CgroupPool {
     private readonly limits: CgroupLimits,
     private readonly log: Log,
     readonly status: CgroupStatus,
-  ) {}
+  ) {
+    const weight = limits.execCpuWeight;
+    if (!weight) return;
+    for (const root of roots) {
+      if (!root.controllers.includes('cpu')) continue;
+      try {
+        this.writeCpuWeight(root.base, weight);
+      } catch (err) {
+        log.warn(
+          { err: (err as Error).message },
+          "cannot set the exec sandboxes' CPU weight; the kernel's default applies",
+        );
+      }
+    }
+  }
+
+  /** A group's CPU weight (v2 scale 1–10000): `cpu.weight` on v2, `cpu.shares` on v1. */
+  private writeCpuWeight(dir: string, weight: number): void {
+    if (this.version === 2) writeLimit(dir, 'cpu.weight', Math.min(10_000, Math.max(1, weight)));
+    else writeLimit(dir, 'cpu.shares', v1Shares(weight));
+  }
 
   /**
    * Creates the pool, or returns null with the reason when no cgroup can be
@@ -555,10 +580,7 @@ export class CgroupPool {
         for (const c of root.controllers) {
           if (c === 'memory' && l.nsMemoryBytes) this.writeMemoryLimit(dir, l.nsMemoryBytes);
           if (c === 'pids' && l.nsMaxProcs) writeLimit(dir, 'pids.max', l.nsMaxProcs);
-          if (c === 'cpu' && l.nsCpuWeight) {
-            if (this.version === 2) writeLimit(dir, 'cpu.weight', Math.min(10_000, Math.max(1, l.nsCpuWeight)));
-            else writeLimit(dir, 'cpu.shares', v1Shares(l.nsCpuWeight));
-          }
+          if (c === 'cpu' && l.nsCpuWeight) this.writeCpuWeight(dir, l.nsCpuWeight);
         }
         if (this.version === 2) {
           // The per-exec caps below need these controllers handed down (cpu weight is per namespace only).

@@ -97,6 +97,8 @@ export interface ExecOptions {
   nsMaxProcs?: number;
   /** CPU weight of each namespace against the others (cgroup v2 scale 1–10000, 100 = even). */
   nsCpuWeight?: number;
+  /** CPU weight of all sandboxes together against the server's own processes (TROVE_EXEC_CPU_WEIGHT). */
+  execCpuWeight?: number;
   /**
    * A delegated cgroup v2 group to make exec groups under (TROVE_CGROUP_PARENT); absent: cgroup v1
    * when mounted, else the server's own v2 group.
@@ -698,6 +700,7 @@ export class SandboxRunner {
         // The namespace's spares (its next commands' trove-enter, started ahead: two processes each) are not the tenant's.
         nsMaxProcs: o.nsMaxProcs ? o.nsMaxProcs + MAX_SPARES * ENTER_PROCS : 0,
         nsCpuWeight: o.nsCpuWeight ?? 0,
+        execCpuWeight: o.execCpuWeight ?? 0,
       },
       this.log,
       { parent: o.cgroupParent ?? null },

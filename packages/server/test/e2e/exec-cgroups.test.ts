@@ -30,20 +30,33 @@ describe('namespace limit and cgroup settings', () => {
       nsMemoryBytes: 2 * 1024 ** 3,
       nsMaxProcs: 256,
       nsCpuWeight: 100,
+      execCpuWeight: 12,
       cgroupParent: null,
     });
     expect(
       loadConfig({ TROVE_NS_MEMORY_BYTES: '0', TROVE_NS_MAX_PROCS: '64' }, [
         '--ns-cpu-weight',
         '250',
+        '--exec-cpu-weight',
+        '100',
         '--cgroup-parent',
         '/sys/fs/cgroup/trove',
       ]).exec,
-    ).toMatchObject({ nsMemoryBytes: 0, nsMaxProcs: 64, nsCpuWeight: 250, cgroupParent: '/sys/fs/cgroup/trove' });
+    ).toMatchObject({
+      nsMemoryBytes: 0,
+      nsMaxProcs: 64,
+      nsCpuWeight: 250,
+      execCpuWeight: 100,
+      cgroupParent: '/sys/fs/cgroup/trove',
+    });
     expect(() => loadConfig({ TROVE_NS_CPU_WEIGHT: '0' })).toThrow(
       new ConfigError('TROVE_NS_CPU_WEIGHT must be 1-10000, got 0'),
     );
     expect(() => loadConfig({ TROVE_NS_CPU_WEIGHT: '10001' })).toThrow(ConfigError);
+    expect(() => loadConfig({ TROVE_EXEC_CPU_WEIGHT: '0' })).toThrow(
+      new ConfigError('TROVE_EXEC_CPU_WEIGHT must be 1-10000, got 0'),
+    );
+    expect(() => loadConfig({ TROVE_EXEC_CPU_WEIGHT: '10001' })).toThrow(ConfigError);
     expect(() => loadConfig({ TROVE_CGROUP_PARENT: 'trove' })).toThrow(
       new ConfigError(
         'TROVE_CGROUP_PARENT must be an absolute path (a directory in a cgroup2 file system), got "trove"',
@@ -57,6 +70,7 @@ describe('namespace limit and cgroup settings', () => {
       ['ns-memory-bytes', 'TROVE_NS_MEMORY_BYTES'],
       ['ns-max-procs', 'TROVE_NS_MAX_PROCS'],
       ['ns-cpu-weight', 'TROVE_NS_CPU_WEIGHT'],
+      ['exec-cpu-weight', 'TROVE_EXEC_CPU_WEIGHT'],
       ['cgroup-parent', 'TROVE_CGROUP_PARENT'],
       ['exec-warm-idle-ms', 'TROVE_EXEC_WARM_IDLE_MS'],
       ['exec-warm-max', 'TROVE_EXEC_WARM_MAX'],

@@ -162,7 +162,12 @@ describe.skipIf(!bwrapPath)(`exec cgroup lifecycle${bwrapPath ? '' : ` (${SKIP_R
   it.runIf(cgroupsExpected)(
     "runs each exec in a slot of its namespace's group under the server's own cgroup and removes the groups on close",
     async () => {
-      const f = await createFixture({ nsMemoryBytes: 300 * 1024 * 1024, nsMaxProcs: 99, nsCpuWeight: 50 });
+      const f = await createFixture({
+        nsMemoryBytes: 300 * 1024 * 1024,
+        nsMaxProcs: 99,
+        nsCpuWeight: 50,
+        execCpuWeight: 12,
+      });
       const own = ownCgroupDirs();
       const dirs: string[] = [];
       try {
@@ -186,6 +191,8 @@ describe.skipIf(!bwrapPath)(`exec cgroup lifecycle${bwrapPath ? '' : ` (${SKIP_R
         expect(readFileSync(join(ns('pids'), 'pids.max'), 'utf8').trim()).toBe('103');
         // cgroup v1 has shares, not weights: 100 ↔ 1024.
         expect(readFileSync(join(ns('cpu'), 'cpu.shares'), 'utf8').trim()).toBe('512');
+        // All sandboxes together (the base group) against the server's own processes: 12 ↔ 123.
+        expect(readFileSync(join(dirname(ns('cpu')), 'cpu.shares'), 'utf8').trim()).toBe('123');
         // Another namespace: another group, same base.
         const other = await f.svc.run({
           workspaceId: 'ws-test',
