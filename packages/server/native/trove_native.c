@@ -127,14 +127,27 @@ static bool int_arg(napi_env env, napi_value v, int64_t *out) {
 
 /* ------------------------------------------------------------------ the operations */
 
-enum op_kind { OP_OPENAT2, OP_MKDIRAT, OP_UNLINKAT, OP_RENAMEAT2, OP_LINKAT, OP_FCHOWNAT, OP_SYMLINKAT, OP_WRITEV_FSYNC };
+enum op_kind {
+  OP_OPENAT2,
+  OP_MKDIRAT,
+  OP_UNLINKAT,
+  OP_RENAMEAT2,
+  OP_LINKAT,
+  OP_FCHOWNAT,
+  OP_SYMLINKAT,
+  OP_WRITEV_FSYNC,
+  OP_CREATE_WRITEV
+};
 
 typedef struct {
   enum op_kind kind;
   int fd1, fd2;
   char *s1, *s2;
-  int64_t a, b, c, d;
+  int64_t a, b, c, d, e;
   int64_t result;
+  /* OP_CREATE_WRITEV: the descriptor it opened (-1 when it failed), and whether to fsync after the write. */
+  int created;
+  int fsync_after;
   napi_async_work work;
   napi_ref callback;
   /* OP_WRITEV_FSYNC: the caller's buffers, referenced until the call completes. */
@@ -145,23 +158,65 @@ typedef struct {
 
 static int64_t neg_errno(long rc) { return rc < 0 ? -(int64_t)errno : (int64_t)rc; }
 
+/* openat2 with the retries a RESOLVE_BENEATH walk may need. */
+static long open_beneath(int dirfd, const char *path, int64_t flags, int64_t mode, int64_t resolve) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)flags | O_CLOEXEC;
+  how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? (uint64_t)mode : 0;
+  how.resolve = (uint64_t)resolve;
+  /* EAGAIN: a rename raced a ".." step of a RESOLVE_BENEATH walk; the kernel asks for a retry. Bounded: the
+     tenant who renames in a loop only gets its own call refused. */
+  long rc;
+  int tries = 0;
+  do {
+    rc = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  } while (rc < 0 && (errno == EINTR || (errno == EAGAIN && ++tries < 64)));
+  return rc;
+}
+
+/*
+ * Every byte of `iov` at the descriptor's position (writev may stop short: the rest, or its error, on the next
+ * call), then an fsync when `sync`. Returns the bytes written, or -1 with errno set.
+ */
+static long writev_all(int fd, struct iovec *iov, int cnt, int sync) {
+  int64_t total = 0;
+  while (cnt > 0) {
+    ssize_t n = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    total += n;
+    ssize_t wrote = n;
+    while (cnt > 0 && (size_t)n >= iov->iov_len) {
+      n -= (ssize_t)iov->iov_len;
+      iov++;
+      cnt--;
+    }
+    if (cnt > 0 && wrote == 0) {
+      /* No progress on a non-empty buffer: never spin (a regular file reports ENOSPC instead). */
+      errno = EIO;
+      return -1;
+    }
+    if (cnt > 0) {
+      iov->iov_base = (char *)iov->iov_base + n;
+      iov->iov_len -= (size_t)n;
+    }
+  }
+  if (sync) {
+    int rc;
+    do rc = fsync(fd);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) return -1;
+  }
+  return (long)total;
+}
+
 static void op_run(op_t *op) {
   long rc;
   switch (op->kind) {
-    case OP_OPENAT2: {
-      struct open_how how;
-      memset(&how, 0, sizeof how);
-      how.flags = (uint64_t)op->a | O_CLOEXEC;
-      how.mode = ((op->a & O_CREAT) || (op->a & O_TMPFILE) == O_TMPFILE) ? (uint64_t)op->b : 0;
-      how.resolve = (uint64_t)op->c;
-      /* EAGAIN: a rename raced a ".." step of a RESOLVE_BENEATH walk; the kernel asks for a retry. Bounded: the
-         tenant who renames in a loop only gets its own call refused. */
-      int tries = 0;
-      do {
-        rc = syscall(SYS_openat2, op->fd1, op->s1, &how, sizeof how);
-      } while (rc < 0 && (errno == EINTR || (errno == EAGAIN && ++tries < 64)));
+    case OP_OPENAT2:
+      rc = open_beneath(op->fd1, op->s1, op->a, op->b, op->c);
       break;
-    }
     case OP_MKDIRAT:
       rc = mkdirat(op->fd1, op->s1, (mode_t)op->a);
       break;
@@ -181,43 +236,30 @@ static void op_run(op_t *op) {
     case OP_SYMLINKAT:
       rc = symlinkat(op->s2, op->fd1, op->s1);
       break;
-    case OP_WRITEV_FSYNC: {
-      /* Every byte at the current position (writev may stop short: the rest, or its error, on the next call),
-         then fsync: one thread-pool job instead of two round trips through the event loop. */
-      struct iovec *iov = op->iov;
-      int cnt = (int)op->nbufs;
-      int64_t total = 0;
-      rc = 0;
-      while (cnt > 0) {
-        ssize_t n = writev(op->fd1, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          rc = -1;
-          break;
-        }
-        total += n;
-        ssize_t wrote = n;
-        while (cnt > 0 && (size_t)n >= iov->iov_len) {
-          n -= (ssize_t)iov->iov_len;
-          iov++;
-          cnt--;
-        }
-        if (cnt > 0 && wrote == 0) {
-          /* No progress on a non-empty buffer: never spin (a regular file reports ENOSPC instead). */
-          errno = EIO;
-          rc = -1;
-          break;
-        }
-        if (cnt > 0) {
-          iov->iov_base = (char *)iov->iov_base + n;
-          iov->iov_len -= (size_t)n;
-        }
+    case OP_WRITEV_FSYNC:
+      /* The last bytes and the fsync: one thread-pool job instead of two round trips through the event loop. */
+      rc = writev_all(op->fd1, op->iov, (int)op->nbufs, 1);
+      break;
+    case OP_CREATE_WRITEV: {
+      /*
+       * A new file (an upload's temp file): created, given its owner before any byte lands, written, and fsynced
+       * when these are its last bytes; one thread-pool job. On a failure after the open nothing is left behind:
+       * the descriptor is closed and a named file removed (an O_TMPFILE one goes with its descriptor).
+       */
+      op->created = -1;
+      rc = open_beneath(op->fd1, op->s1, op->a, op->b, op->c);
+      if (rc < 0) break;
+      int fd = (int)rc;
+      rc = op->d >= 0 && fchown(fd, (uid_t)op->d, (gid_t)op->e) < 0 ? -1 : 0;
+      if (rc == 0) rc = writev_all(fd, op->iov, (int)op->nbufs, op->fsync_after);
+      if (rc < 0) {
+        int err = errno;
+        close(fd);
+        if ((op->a & O_TMPFILE) != O_TMPFILE) unlinkat(op->fd1, op->s1, 0);
+        errno = err;
+        break;
       }
-      if (rc == 0) {
-        do rc = fsync(op->fd1);
-        while (rc < 0 && errno == EINTR);
-      }
-      if (rc == 0) rc = (long)total;
+      op->created = fd;
       break;
     }
     default:
@@ -274,7 +316,8 @@ static op_t *parse_op(napi_env env, enum op_kind kind, napi_value *argv, size_t 
     case OP_SYMLINKAT: /* target, dirFd, name */
       ok = (op->s2 = path_arg(env, argv[0])) && int_arg(env, argv[1], &fd1) && (op->s1 = path_arg(env, argv[2]));
       break;
-    case OP_WRITEV_FSYNC: /* not parsed here: WritevFsyncAsync reads its own arguments */
+    case OP_WRITEV_FSYNC: /* not parsed here: WritevFsyncAsync and CreateWritevAsync read their own arguments */
+    case OP_CREATE_WRITEV:
       ok = false;
       break;
   }
@@ -307,15 +350,41 @@ static void async_execute(napi_env env, void *data) {
 
 static void async_complete(napi_env env, napi_status status, void *data) {
   op_t *op = (op_t *)data;
-  napi_value cb, global, arg;
+  napi_value cb, global;
   napi_get_reference_value(env, op->callback, &cb);
   napi_get_global(env, &global);
-  arg = num(env, status == napi_ok ? op->result : -ECANCELED);
+  napi_value args[2];
+  args[0] = num(env, status == napi_ok ? op->result : -ECANCELED);
+  size_t nargs = 1;
+  if (op->kind == OP_CREATE_WRITEV) {
+    if (status != napi_ok && op->created >= 0) {
+      /* Cancelled after the file was made (cannot happen once a job runs; never leave it open). */
+      close(op->created);
+      op->created = -1;
+    }
+    args[1] = num(env, op->created);
+    nargs = 2;
+  }
   napi_delete_reference(env, op->callback);
   napi_delete_async_work(env, op->work);
   op_unref_bufs(env, op);
   op_free(op);
-  napi_call_function(env, global, cb, 1, &arg, NULL);
+  napi_call_function(env, global, cb, nargs, args, NULL);
+}
+
+/* Queues `op` on the thread pool with `callback`; NULL (after throwing) when it could not be queued. */
+static napi_value queue_op(napi_env env, op_t *op, napi_value callback) {
+  napi_value name;
+  napi_create_string_utf8(env, "trove_native", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, callback, 1, &op->callback);
+  if (napi_create_async_work(env, NULL, name, async_execute, async_complete, op, &op->work) != napi_ok ||
+      napi_queue_async_work(env, op->work) != napi_ok) {
+    napi_delete_reference(env, op->callback);
+    op_unref_bufs(env, op);
+    op_free(op);
+    return fail(env, "trove_native: could not queue the call");
+  }
+  return NULL;
 }
 
 static napi_value run_async(napi_env env, napi_callback_info info, enum op_kind kind, size_t want) {
@@ -328,16 +397,7 @@ static napi_value run_async(napi_env env, napi_callback_info info, enum op_kind 
   if (t != napi_function) return fail(env, "trove_native: the last argument must be a callback");
   op_t *op = parse_op(env, kind, argv, argc - 1, want);
   if (!op) return NULL;
-  napi_value name;
-  napi_create_string_utf8(env, "trove_native", NAPI_AUTO_LENGTH, &name);
-  napi_create_reference(env, argv[want], 1, &op->callback);
-  if (napi_create_async_work(env, NULL, name, async_execute, async_complete, op, &op->work) != napi_ok ||
-      napi_queue_async_work(env, op->work) != napi_ok) {
-    napi_delete_reference(env, op->callback);
-    op_free(op);
-    return fail(env, "trove_native: could not queue the call");
-  }
-  return NULL;
+  return queue_op(env, op, argv[want]);
 }
 
 #define SYNC_AND_ASYNC(Name, kind, want)                                                                           \
@@ -351,6 +411,42 @@ SYNC_AND_ASYNC(Renameat2, OP_RENAMEAT2, 5)
 SYNC_AND_ASYNC(Linkat, OP_LINKAT, 5)
 
 static napi_value Fchownat(napi_env env, napi_callback_info info) { return run_sync(env, info, OP_FCHOWNAT, 5); }
+
+/*
+ * The Buffers of array `arr` as the op's iovec, each referenced until the call completes. False (after
+ * throwing) when `arr` holds anything else; the op is then freed.
+ */
+static bool take_buffers(napi_env env, napi_value arr, op_t *op, const char *usage) {
+  uint32_t n = 0;
+  napi_get_array_length(env, arr, &n);
+  op->iov = calloc(n ? n : 1, sizeof *op->iov);
+  op->bufs = calloc(n ? n : 1, sizeof *op->bufs);
+  if (!op->iov || !op->bufs) {
+    op_free(op);
+    fail(env, "trove_native: out of memory");
+    return false;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value b;
+    bool is_buffer = false;
+    void *data = NULL;
+    size_t len = 0;
+    napi_get_element(env, arr, i, &b);
+    napi_is_buffer(env, b, &is_buffer);
+    if (!is_buffer || napi_get_buffer_info(env, b, &data, &len) != napi_ok ||
+        napi_create_reference(env, b, 1, &op->bufs[i]) != napi_ok) {
+      op->nbufs = i;
+      op_unref_bufs(env, op);
+      op_free(op);
+      fail(env, usage);
+      return false;
+    }
+    op->iov[i].iov_base = data;
+    op->iov[i].iov_len = len;
+  }
+  op->nbufs = n;
+  return true;
+}
 
 /* writevFsyncAsync(fd, buffers, cb): writes every buffer at the current position, then fsyncs; cb(bytes or -errno). */
 static napi_value WritevFsyncAsync(napi_env env, napi_callback_info info) {
@@ -366,49 +462,50 @@ static napi_value WritevFsyncAsync(napi_env env, napi_callback_info info) {
   }
   if (argc != 3 || !int_arg(env, argv[0], &fd) || fd < 0 || fd > INT_MAX || !is_array || t != napi_function)
     return fail(env, "writevFsyncAsync(fd, buffers, callback)");
-  uint32_t n = 0;
-  napi_get_array_length(env, argv[1], &n);
   op_t *op = calloc(1, sizeof *op);
   if (!op) return fail(env, "trove_native: out of memory");
   op->kind = OP_WRITEV_FSYNC;
   op->fd1 = (int)fd;
   op->fd2 = -1;
-  op->iov = calloc(n ? n : 1, sizeof *op->iov);
-  op->bufs = calloc(n ? n : 1, sizeof *op->bufs);
-  if (!op->iov || !op->bufs) {
-    op_free(op);
-    return fail(env, "trove_native: out of memory");
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value b;
-    bool is_buffer = false;
-    void *data = NULL;
-    size_t len = 0;
-    napi_get_element(env, argv[1], i, &b);
-    napi_is_buffer(env, b, &is_buffer);
-    if (!is_buffer || napi_get_buffer_info(env, b, &data, &len) != napi_ok ||
-        napi_create_reference(env, b, 1, &op->bufs[i]) != napi_ok) {
-      op->nbufs = i;
-      op_unref_bufs(env, op);
-      op_free(op);
-      return fail(env, "writevFsyncAsync: buffers must be an array of Buffers");
-    }
-    op->iov[i].iov_base = data;
-    op->iov[i].iov_len = len;
-  }
-  op->nbufs = n;
-  napi_value name;
-  napi_create_string_utf8(env, "trove_native", NAPI_AUTO_LENGTH, &name);
-  napi_create_reference(env, argv[2], 1, &op->callback);
-  if (napi_create_async_work(env, NULL, name, async_execute, async_complete, op, &op->work) != napi_ok ||
-      napi_queue_async_work(env, op->work) != napi_ok) {
-    napi_delete_reference(env, op->callback);
-    op_unref_bufs(env, op);
-    op_free(op);
-    return fail(env, "trove_native: could not queue the call");
-  }
-  return NULL;
+  if (!take_buffers(env, argv[1], op, "writevFsyncAsync: buffers must be an array of Buffers")) return NULL;
+  return queue_op(env, op, argv[2]);
 }
+
+/*
+ * createWritevAsync(dirFd, name, flags, mode, resolve, uid, gid, buffers, fsync, cb): openat2 of a new file
+ * (flags with O_CREAT|O_EXCL, or O_TMPFILE with name "."), fchown to uid:gid unless uid is -1, every buffer
+ * written, then fsync when `fsync`; cb(bytes or -errno, fd). On an error nothing is left: no descriptor, no name.
+ */
+static napi_value CreateWritevAsync(napi_env env, napi_callback_info info) {
+  const char *usage = "createWritevAsync(dirFd, name, flags, mode, resolve, uid, gid, buffers, fsync, callback)";
+  size_t argc = 10;
+  napi_value argv[10];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc != 10) return fail(env, usage);
+  bool is_array = false, sync = false;
+  napi_valuetype t = napi_undefined;
+  napi_is_array(env, argv[7], &is_array);
+  napi_typeof(env, argv[9], &t);
+  int64_t dirfd = -1;
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) return fail(env, "trove_native: out of memory");
+  op->kind = OP_CREATE_WRITEV;
+  op->created = -1;
+  op->fd2 = -1;
+  if (!int_arg(env, argv[0], &dirfd) || dirfd < 0 || dirfd > INT_MAX || !(op->s1 = path_arg(env, argv[1])) ||
+      !int_arg(env, argv[2], &op->a) || !int_arg(env, argv[3], &op->b) || !int_arg(env, argv[4], &op->c) ||
+      !int_arg(env, argv[5], &op->d) || !int_arg(env, argv[6], &op->e) || op->d < -1 || op->d > UINT32_MAX - 1 ||
+      op->e < -1 || op->e > UINT32_MAX - 1 || !is_array || napi_get_value_bool(env, argv[8], &sync) != napi_ok ||
+      t != napi_function) {
+    op_free(op);
+    return fail(env, usage);
+  }
+  op->fd1 = (int)dirfd;
+  op->fsync_after = sync ? 1 : 0;
+  if (!take_buffers(env, argv[7], op, "createWritevAsync: buffers must be an array of Buffers")) return NULL;
+  return queue_op(env, op, argv[9]);
+}
+
 static napi_value Symlinkat(napi_env env, napi_callback_info info) { return run_sync(env, info, OP_SYMLINKAT, 3); }
 
 /* ------------------------------------------------------------------ metadata */
@@ -1451,5 +1548,6 @@ NAPI_MODULE_INIT() {
   EXPORT("changesMarker", ChangesMarker);
   EXPORT("changesClose", ChangesClose);
   EXPORT("writevFsyncAsync", WritevFsyncAsync);
+  EXPORT("createWritevAsync", CreateWritevAsync);
   return exports;
 }

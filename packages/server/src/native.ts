@@ -33,6 +33,22 @@ export interface TroveNative {
   ): number;
   /** Writes every buffer at the current position, then fsyncs, as one thread-pool job; cb(bytes or -errno). */
   writevFsyncAsync(fd: number, buffers: Buffer[], cb: (r: number) => void): void;
+  /**
+   * Creates a file (openat2), chowns it unless uid is -1, writes every buffer and fsyncs it when `fsync`, as one
+   * thread-pool job; cb(bytes or -errno, its descriptor). On an error nothing is left (no descriptor, no name).
+   */
+  createWritevAsync(
+    dirFd: number,
+    name: string | Buffer,
+    flags: number,
+    mode: number,
+    resolve: number,
+    uid: number,
+    gid: number,
+    buffers: Buffer[],
+    fsync: boolean,
+    cb: (r: number, fd: number) => void,
+  ): void;
   renameat2Async(
     oldDirFd: number,
     oldName: string | Buffer,

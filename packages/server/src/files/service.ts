@@ -26,6 +26,7 @@ import {
   normalizeClientPath,
   type NamespaceTree,
   type Stat,
+  type TempFile,
   writevFsyncAsync,
 } from '../tree/index.js';
 
@@ -153,7 +154,9 @@ export class FileService {
             maxUploadBytes > 0 ? maxUploadBytes : Infinity,
             budget.bytes !== null ? budget.bytes : Infinity,
           );
-          const tmp = await tree.createTemp(dir);
+          // Made with its first bytes (one thread-pool job creates, owns, writes and, for a body of one
+          // batch, fsyncs it): a body that fails before its first batch is full leaves no file at all.
+          let tmp: TempFile | null = null;
           let closed = false;
           let committed = false;
           try {
@@ -172,7 +175,8 @@ export class FileService {
                   : this.quota.exceededError();
               }
               if (pendingBytes >= WRITE_BATCH || pending.length >= 256) {
-                await writeAll(tmp.fd, pending, pendingBytes);
+                if (tmp) await writeAll(tmp.fd, pending, pendingBytes);
+                else tmp = await tree.createTemp(dir, pending, false);
                 pending = [];
                 pendingBytes = 0;
               }
@@ -183,9 +187,11 @@ export class FileService {
               throw new AppError('bad_request', `Upload ended after ${size} of ${declared} bytes`);
             }
             // The last bytes and the fsync in one thread-pool job (each job waits for the event loop again).
-            await writevFsyncAsync(tmp.fd, pending);
+            if (tmp) await writevFsyncAsync(tmp.fd, pending);
+            else tmp = await tree.createTemp(dir, pending, true);
+            const file = tmp;
             // The inode keeps its number, size and mtime through the rename: this is the new file's ETag.
-            etag = etagOf(fstat(tmp.fd));
+            etag = etagOf(fstat(file.fd));
             // renameat replaces a file or a symlink at the target instead of following it.
             let target = dir;
             try {
@@ -194,7 +200,7 @@ export class FileService {
                   const into = target;
                   await this.exclusivePath(`${ctx.workspaceId}/${ctx.namespace}/${rel}`, async () => {
                     checkConditions(cond, tree.statIn(into.fd, into.name), rel);
-                    await tree.commit(tmp, into, { noReplace: isStar(cond.ifNoneMatch) });
+                    await tree.commit(file, into, { noReplace: isStar(cond.ifNoneMatch) });
                   });
                   break;
                 } catch (err) {
@@ -208,7 +214,7 @@ export class FileService {
               committed = true;
               // After the fsync nothing is left to flush: closing is instant, no thread needed.
               closed = true;
-              fs.closeSync(tmp.fd);
+              fs.closeSync(file.fd);
               // The data is durable (fsync above); this makes the new name durable (one fsync shared by
               // the writes landing in this directory meanwhile: dir-sync.ts).
               await dirSyncer.sync(target.fd);
@@ -216,8 +222,8 @@ export class FileService {
               if (target !== dir) closeQuietly(target.fd);
             }
           } finally {
-            if (!closed) io.closeSyncQuietly(tmp.fd);
-            if (!committed) await tree.discard(tmp);
+            if (tmp && !closed) io.closeSyncQuietly(tmp.fd);
+            if (tmp && !committed) await tree.discard(tmp);
           }
         } finally {
           closeQuietly(dir.fd);

@@ -51,7 +51,7 @@ import {
   fstatat,
   mkdirat,
   openat2,
-  openat2Async,
+  createWritevAsync,
   renameat2Async,
   unlinkatAsync,
   type Stat,
@@ -416,34 +416,27 @@ export class NamespaceTree {
   }
 
   /**
-   * Creates an empty temp file for a write into `dir`, owned by the
-   * namespace's uid: in the private scratch directory, or unnamed in `dir`
-   * when renameat could not cross from there (see TempFile). The caller
-   * fills and fsyncs it, then commit()s it into place or discard()s it.
+   * Creates the temp file of a write into `dir`, owned by the namespace's uid, holding `buffers`: in the
+   * private scratch directory, or unnamed in `dir` when renameat could not cross from there (see TempFile).
+   * `last`: these are all of its bytes, and they are fsynced too. One thread-pool job: creating, owning
+   * (before any byte lands: the name never appears with the wrong owner), writing and syncing. The caller
+   * writes the rest (and fsyncs) when not `last`, then commit()s it into place or discard()s it.
    */
-  async createTemp(dir: ParentDir): Promise<TempFile> {
+  async createTemp(dir: ParentDir, buffers: Buffer[], last: boolean): Promise<TempFile> {
     const sameDevice = fstat(dir.fd).dev === this.store.scratchDevice;
     const name = sameDevice ? this.store.freshName('upload') : null;
-    // On the pool: creating a name waits for the directory, which concurrent renames and fsyncs hold.
-    const fd =
-      name !== null
-        ? await openat2Async(
-            this.store.scratch,
-            name,
-            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-            0o644,
-            BENEATH_NO_LINKS,
-          )
-        : await openat2Async(dir.fd, '.', O_TMPFILE | O_WRONLY, 0o644, BENEATH_NO_LINKS);
     const { owner } = this.store;
-    try {
-      // On the descriptor, before any byte lands: the name never appears with the wrong owner.
-      if (owner.enabled) fs.fchownSync(fd, owner.uid, owner.gid);
-    } catch (err) {
-      closeQuietly(fd);
-      await this.discard({ fd, name });
-      throw err;
-    }
+    // On the pool: creating a name waits for the directory, which concurrent renames and fsyncs hold.
+    const fd = await createWritevAsync(
+      name !== null ? this.store.scratch : dir.fd,
+      name ?? '.',
+      name !== null ? O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW : O_TMPFILE | O_WRONLY,
+      0o644,
+      BENEATH_NO_LINKS,
+      owner.enabled ? { uid: owner.uid, gid: owner.gid } : null,
+      buffers,
+      last,
+    );
     return { fd, name };
   }
 

@@ -176,6 +176,37 @@ export function writevFsyncAsync(fd: number, buffers: Buffer[]): Promise<number>
   return promise('write', (cb) => native().writevFsyncAsync(fd, buffers, cb));
 }
 
+/**
+ * Creates a new file beneath `dirFd` (openat2 with `flags`, which hold O_CREAT|O_EXCL, or O_TMPFILE with name
+ * "."), chowns it to uid:gid (uid -1: not), writes all of `buffers` and fsyncs it when `fsync`: one thread-pool
+ * job. Resolves to its descriptor; on an error nothing is left behind (the descriptor closed, a name removed).
+ */
+export function createWritevAsync(
+  dirFd: number,
+  name: string | Buffer,
+  flags: number,
+  mode: number,
+  resolve: number,
+  owner: { uid: number; gid: number } | null,
+  buffers: Buffer[],
+  fsync: boolean,
+): Promise<number> {
+  return new Promise((ok, fail) =>
+    native().createWritevAsync(
+      dirFd,
+      name,
+      flags,
+      mode,
+      resolve,
+      owner ? owner.uid : -1,
+      owner ? owner.gid : -1,
+      buffers,
+      fsync,
+      (rc, fd) => (rc < 0 ? fail(sysError(rc, 'write')) : ok(fd)),
+    ),
+  );
+}
+
 export function renameat2Async(
   oldDirFd: number,
   oldName: string | Buffer,

@@ -201,10 +201,11 @@ describe('upload and content-read file descriptors', () => {
       await missing.arrayBuffer();
     }
     // Clients that vanish half-way: the temp file exists (its descriptor is open) when the
-    // connection drops, so the failure path must close it and remove the file.
+    // connection drops, so the failure path must close it and remove the file. It is made with the body's
+    // first full batch (1 MiB), so more than that is sent.
     const dir = join(nsDir(), 'up');
     for (let i = 0; i < 20; i++) {
-      await abortMidUpload(`/files/up/abandoned-${i}.bin`, 4 * MiB, 256 * 1024, async () => {
+      await abortMidUpload(`/files/up/abandoned-${i}.bin`, 4 * MiB, 1536 * 1024, async () => {
         expect(await until(() => tempFiles().length > 0), 'the upload reached the temp file').toBe(true);
       });
       expect(await until(() => tempFiles().length === 0), 'the temp file of an abandoned upload is removed').toBe(true);

@@ -79,7 +79,9 @@ describe('SIGTERM', () => {
     const s = await startServer();
     started.push(s);
     const chunk = new Uint8Array(64 * 1024).fill(0x61);
-    const chunks = 16;
+    // 2 MiB, held after a little more than 1 MiB: the temp file is made with the body's first full batch (1 MiB).
+    const chunks = 32;
+    const held = 17;
     let sent = 0;
     let release!: () => void;
     const firstSent = new Promise<void>((r) => (release = r));
@@ -88,7 +90,7 @@ describe('SIGTERM', () => {
     const body = new ReadableStream<Uint8Array>({
       async pull(ctl) {
         if (sent === chunks) return ctl.close();
-        if (sent === 1) {
+        if (sent === held) {
           release();
           // Hold the rest until the server has been told to stop.
           await signalled;

@@ -118,6 +118,10 @@ describe('storage', () => {
       const res = await b.put('more.bin', Buffer.alloc(4 * 1024 * 1024, 1));
       expect(res.status).toBe(507);
       expect(res.body.code).toBe('storage_full');
+      // A body of one batch: its temp file is created, written and fsynced in one job, which cleans up after itself.
+      const small = await b.put('small.bin', Buffer.alloc(256 * 1024, 1));
+      expect(small.status).toBe(507);
+      expect(small.body.code).toBe('storage_full');
       // No temp file left, the bystander's file intact, the server still answers.
       const scratch = join(dataDir, 'tmp');
       expect(readdirSync(scratch).flatMap((d) => readdirSync(join(scratch, d)))).toEqual([]);
@@ -161,7 +165,8 @@ describe('storage', () => {
     started.push(s);
     const c = client(s, 'crashy');
     expect((await c.write('.trove-tmp-mine', 'a user file')).status).toBe(200);
-    // An upload that never finishes: its temp file exists when the server is killed.
+    // An upload that never finishes: its temp file exists when the server is killed (it is made with the first
+    // full batch of the body, 1 MiB).
     const req = request(`${s.baseUrl}/files/half.bin`, {
       method: 'PUT',
       headers: {
@@ -171,7 +176,7 @@ describe('storage', () => {
       },
     });
     req.on('error', () => {});
-    req.write(Buffer.alloc(256 * 1024));
+    req.write(Buffer.alloc(1536 * 1024));
     const scratch = join(s.dataDir, 'tmp');
     const temps = () => readdirSync(scratch).flatMap((d) => readdirSync(join(scratch, d)).map((f) => `${d}/${f}`));
     for (let i = 0; i < 500 && temps().length === 0; i++) await new Promise((r) => setTimeout(r, 10));

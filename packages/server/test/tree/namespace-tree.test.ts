@@ -196,11 +196,11 @@ describe('NamespaceTree resolution', () => {
 
   it('writes through a temp file in the private scratch directory and renames it into place', async () => {
     const dir = await tree.openParent('abs-file', false);
-    const tmp = await tree.createTemp(dir);
+    const tmp = await tree.createTemp(dir, [Buffer.from('replaced ')], false);
     expect(tmp.name).toMatch(/^upload-/);
     expect(readdirSync(root).some((n) => n.startsWith('upload-'))).toBe(false);
     expect(readdirSync(store.scratchDir)).toEqual([tmp.name]);
-    fs.writeSync(tmp.fd, 'replaced the link');
+    fs.writeSync(tmp.fd, 'the link');
     await tree.commit(tmp, dir);
     fs.closeSync(tmp.fd);
     fs.closeSync(dir.fd);

@@ -93,10 +93,9 @@ async function asyncCodeOf(fn: () => Promise<unknown>): Promise<string> {
 async function put(rel: string, content: string): Promise<void> {
   const dir = await tree.openParent(rel, true);
   try {
-    const tmp = await tree.createTemp(dir);
+    const tmp = await tree.createTemp(dir, [Buffer.from(content)], true);
     let committed = false;
     try {
-      fs.writeSync(tmp.fd, content);
       await tree.commit(tmp, dir);
       committed = true;
     } finally {
