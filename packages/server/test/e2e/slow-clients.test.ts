@@ -23,7 +23,8 @@ import { startServer, type StartedServer } from '../../../../test/helpers/server
 const IDLE_MS = 2000;
 /** A trickling client's pace: far inside IDLE_MS, so scheduling noise cannot make it look idle. */
 const PACE_MS = 200;
-const MAX_UPLOAD = 1024 * 1024;
+/** Above the first 1 MiB batch of a body, with which an upload's temp file is made (the stalled upload below). */
+const MAX_UPLOAD = 4 * 1024 * 1024;
 const NS = 'slow';
 
 let server: StartedServer;
@@ -174,7 +175,9 @@ describe('body idle timeout', () => {
     const openBefore = openDataFiles();
 
     const conn = await connect();
-    conn.socket.write(head('PUT', '/files/trickle.bin', { ...auth(), 'Content-Length': 1000 }));
+    conn.socket.write(head('PUT', '/files/trickle.bin', { ...auth(), 'Content-Length': 2 * 1024 * 1024 }));
+    // More than the first 1 MiB batch at once: the server creates the temp file with it.
+    conn.socket.write(Buffer.alloc(1536 * 1024, 0x78));
     // A trickle well inside the timeout keeps the upload alive for longer than the timeout...
     const trickleStart = Date.now();
     let lastByte = 0;
