@@ -246,7 +246,6 @@ static void op_run(op_t *op) {
        * when these are its last bytes; one thread-pool job. On a failure after the open nothing is left behind:
        * the descriptor is closed and a named file removed (an O_TMPFILE one goes with its descriptor).
        */
-      op->created = -1;
       rc = open_beneath(op->fd1, op->s1, op->a, op->b, op->c);
       if (rc < 0) break;
       int fd = (int)rc;
@@ -357,11 +356,7 @@ static void async_complete(napi_env env, napi_status status, void *data) {
   args[0] = num(env, status == napi_ok ? op->result : -ECANCELED);
   size_t nargs = 1;
   if (op->kind == OP_CREATE_WRITEV) {
-    if (status != napi_ok && op->created >= 0) {
-      /* Cancelled after the file was made (cannot happen once a job runs; never leave it open). */
-      close(op->created);
-      op->created = -1;
-    }
+    /* -1 unless the job ran and made the file (a cancelled job never ran: created is still as parsed). */
     args[1] = num(env, op->created);
     nargs = 2;
   }

@@ -141,20 +141,19 @@ export async function openStore(opts: {
     const inTransaction = sqlite.transaction((fn: (r: SyncRunner, i: SyncInsert) => unknown) => fn(run, insert));
     sqliteSync = {
       transaction: <T>(fn: (r: SyncRunner, i: SyncInsert) => T) => {
+        const commit = () => inTransaction(fn as (r: SyncRunner, i: SyncInsert) => unknown) as T;
         // No transaction open on the connection: nothing can interleave with this one (it runs to its commit
         // without yielding), so it runs now, without queueing for Kysely's connection (~60 µs of promise
         // hops). A Kysely transaction that is open between two of its statements would see these statements
         // as its own: then this one waits for the connection like any other query.
         if (!sqlite.inTransaction) {
           try {
-            return Promise.resolve(inTransaction(fn as (r: SyncRunner, i: SyncInsert) => unknown) as T);
+            return Promise.resolve(commit());
           } catch (err) {
             return Promise.reject(err as Error);
           }
         }
-        return kysely
-          .connection()
-          .execute(async () => inTransaction(fn as (r: SyncRunner, i: SyncInsert) => unknown) as T);
+        return kysely.connection().execute(async () => commit());
       },
       read: <R>(q: CompiledQuery<R>) => {
         const stmt = cached.prepare(q.sql);
