@@ -9,7 +9,8 @@
       "target_name": "trove-enter",
       "type": "executable",
       "sources": ["native/trove_enter.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"]
     }
   ]
 }

@@ -67,6 +67,9 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -1508,6 +1511,187 @@ static napi_value ChangesClose(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
+/* ------------------------------------------------------------------ process spawning without fork */
+
+/*
+ * spawn(file, argv, env, plan, cwd, setsid): starts `file` with posix_spawn, which glibc runs as clone(CLONE_VM | CLONE_VFORK):
+ * the child borrows this process's memory until it execs, so nothing of a large parent (the exec launcher, a
+ * Node process) is copied, write-protected or faulted back in, as a fork would. plan[i] says what the child's
+ * descriptor i is: SPAWN_PIPE a new socket pair (this process keeps the other end, returned at index i + 1),
+ * SPAWN_NONE closed (descriptors 0-2: /dev/null), or a descriptor of this process to pass on. Every descriptor
+ * not in the plan is closed in the child. Signals: all at
+ * their default, none blocked. `cwd` (a string, or null) is its working directory; `setsid` true starts it in a session
+ * (and process group) of its own. Returns [pid, end of 0, end of 1, ...] (-1 where no pair), or [-errno].
+ */
+#define SPAWN_PIPE -2
+#define SPAWN_NONE -1
+#define SPAWN_MAX_FDS 4096
+#define SPAWN_MAX_STRINGS 1024
+
+static void free_strings(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+/* A JS array of strings as a NULL-terminated array of heap strings (embedded NULs refused), or NULL. */
+static char **string_array(napi_env env, napi_value arr) {
+  bool is;
+  uint32_t n;
+  if (napi_is_array(env, arr, &is) != napi_ok || !is || napi_get_array_length(env, arr, &n) != napi_ok) return NULL;
+  if (n > SPAWN_MAX_STRINGS) return NULL;
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    size_t len;
+    napi_valuetype t;
+    if (napi_get_element(env, arr, i, &e) != napi_ok || napi_typeof(env, e, &t) != napi_ok || t != napi_string ||
+        napi_get_value_string_utf8(env, e, NULL, 0, &len) != napi_ok || !(v[i] = malloc(len + 1))) {
+      free_strings(v);
+      return NULL;
+    }
+    napi_get_value_string_utf8(env, e, v[i], len + 1, &len);
+    if (strlen(v[i]) != len) {
+      free_strings(v);
+      return NULL;
+    }
+  }
+  return v;
+}
+
+static napi_value Spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is, setsid = false;
+  uint32_t nplan = 0;
+  napi_valuetype cwd_type = napi_null;
+  if (argc != 6 || napi_typeof(env, argv[4], &cwd_type) != napi_ok || (cwd_type != napi_null && cwd_type != napi_string) ||
+      napi_get_value_bool(env, argv[5], &setsid) != napi_ok || napi_is_array(env, argv[3], &is) != napi_ok || !is || napi_get_array_length(env, argv[3], &nplan) != napi_ok ||
+      nplan > SPAWN_MAX_FDS) {
+    return fail(env, "spawn(file, argv, env, plan, cwd, setsid)");
+  }
+  int64_t *plan = malloc(sizeof *plan * (nplan + 1));
+  int *mine = malloc(sizeof *mine * (nplan + 1)), *theirs = malloc(sizeof *theirs * (nplan + 1));
+  if (!plan || !mine || !theirs) {
+    free(plan);
+    free(mine);
+    free(theirs);
+    return fail(env, "spawn: out of memory");
+  }
+  for (uint32_t i = 0; i < nplan; i++) {
+    napi_value e;
+    if (napi_get_element(env, argv[3], i, &e) != napi_ok || !int_arg(env, e, &plan[i]) || plan[i] < SPAWN_PIPE || plan[i] > INT_MAX) {
+      free(plan);
+      free(mine);
+      free(theirs);
+      return fail(env, "spawn: plan entries are descriptors, -1 (none) or -2 (a socket pair)");
+    }
+  }
+  char *file = path_arg(env, argv[0]);
+  char *cwd = cwd_type == napi_string ? path_arg(env, argv[4]) : NULL;
+  char **args = string_array(env, argv[1]);
+  char **envp = string_array(env, argv[2]);
+  if (!file || !args || !args[0] || !envp || (cwd_type == napi_string && !cwd)) {
+    free(file);
+    free(cwd);
+    free_strings(args);
+    free_strings(envp);
+    free(plan);
+    free(mine);
+    free(theirs);
+    return fail(env, "spawn: file, argv (at least one) and env must be strings without NUL");
+  }
+  for (uint32_t i = 0; i < nplan; i++) mine[i] = theirs[i] = -1;
+  int err = 0;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  /*
+   * The child's ends are first moved above every number in the plan, so that placing one (dup2 onto i) never
+   * overwrites another not placed yet. All are close-on-exec here: only the dup2'ed copies reach the command.
+   */
+  for (uint32_t i = 0; i < nplan && !err; i++) {
+    int src = -1;
+    if (plan[i] == SPAWN_PIPE) {
+      int sv[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        err = errno;
+        break;
+      }
+      mine[i] = sv[0];
+      src = sv[1];
+    } else if (plan[i] >= 0) {
+      src = (int)plan[i];
+    }
+    if (src < 0) continue;
+    theirs[i] = fcntl(src, F_DUPFD_CLOEXEC, (int)nplan);
+    if (theirs[i] < 0) err = errno;
+    if (plan[i] == SPAWN_PIPE) close(src);
+  }
+  for (uint32_t i = 0; i < nplan && !err; i++) {
+    if (theirs[i] >= 0) err = posix_spawn_file_actions_adddup2(&fa, theirs[i], (int)i);
+    else if (i < 3) err = posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0);
+    else err = posix_spawn_file_actions_addclose(&fa, (int)i);
+  }
+  /* Security: nothing else of this process, not even a descriptor it inherited without close-on-exec. */
+  if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, (int)(nplan < 3 ? 3 : nplan));
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  /*
+   * glibc's sigfillset leaves out its two internal signals (32 and 33), and posix_spawn then leaves them ignored
+   * in the child, across its exec: a program of another C library that uses them would lose them. They are put
+   * back by hand (bits 31 and 32 of glibc's sigset_t), so the child gets every signal at its default.
+   */
+  all.__val[0] |= (1UL << 31) | (1UL << 32);
+  if (!err) err = posix_spawnattr_setsigmask(&attr, &none);
+  if (!err) err = posix_spawnattr_setsigdefault(&attr, &all);
+  if (!err && cwd) err = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  if (!err) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (setsid ? POSIX_SPAWN_SETSID : 0));
+  pid_t pid = -1;
+  if (!err) err = posix_spawn(&pid, file, &fa, &attr, args, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  free(file);
+  free(cwd);
+  free_strings(args);
+  free_strings(envp);
+  for (uint32_t i = 0; i < nplan; i++) {
+    if (theirs[i] >= 0) close(theirs[i]);
+    if (err && mine[i] >= 0) close(mine[i]);
+  }
+  napi_value out;
+  napi_create_array_with_length(env, err ? 1 : nplan + 1, &out);
+  napi_set_element(env, out, 0, num(env, err ? -(int64_t)err : (int64_t)pid));
+  if (!err) {
+    for (uint32_t i = 0; i < nplan; i++) napi_set_element(env, out, i + 1, num(env, mine[i]));
+  }
+  free(plan);
+  free(mine);
+  free(theirs);
+  return out;
+}
+
+/* waitNoHang(pid): -1 while it runs, its wait status once it ended (now reaped), or -2 - errno (not a child). */
+static napi_value WaitNoHang(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t pid;
+  if (argc != 1 || !int_arg(env, argv[0], &pid) || pid <= 0 || pid > INT_MAX) return fail(env, "waitNoHang(pid)");
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid((pid_t)pid, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return num(env, -1);
+  if (r < 0) return num(env, -2 - (int64_t)errno);
+  return num(env, status);
+}
+
 #define EXPORT(name, fn)                                                  \
   do {                                                                    \
     napi_value f;                                                         \
@@ -1544,5 +1728,7 @@ NAPI_MODULE_INIT() {
   EXPORT("changesClose", ChangesClose);
   EXPORT("writevFsyncAsync", WritevFsyncAsync);
   EXPORT("createWritevAsync", CreateWritevAsync);
+  EXPORT("spawn", Spawn);
+  EXPORT("waitNoHang", WaitNoHang);
   return exports;
 }

@@ -13,7 +13,6 @@
  * command (its pipe fills) instead of growing memory. A background process
  * also keeps its stdin open for later writes and takes signals.
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, constants as fsc, openSync, readFileSync, readdirSync } from 'node:fs';
 import { constants as osc } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -26,7 +25,7 @@ import {
   peakReachedLimit,
   type MemoryCounters,
 } from './cgroups.js';
-import { inheritableFdsCached } from './fds.js';
+import { spawnNative, type ChildFd, type NativeChild } from './native-child.js';
 import { procStat } from './pids.js';
 import { CappedOutput, type OutputSnapshot } from './output.js';
 import type { StreamName } from './ring-writer.js';
@@ -180,35 +179,27 @@ export type EnterSpawn = Pick<LaunchSpec, 'file' | 'argv0' | 'env' | 'argsData' 
  * info, command and go pipes are open; launch(spec, sink, child) gives it its command. Throws when it
  * cannot be spawned.
  */
-export function prespawn(e: EnterSpawn): ChildProcess {
-  const leaked = inheritableFdsCached();
-  const stdio: StdioOptions = ['pipe', 'pipe', 'pipe'];
-  const top = Math.max(FD.args, ...leaked);
-  for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
-  for (const fd of [FD.info, FD.go, FD.ready, FD.command, FD.args]) stdio[fd] = 'pipe';
-  let devNull = -1;
+export function prespawn(e: EnterSpawn): NativeChild {
+  // Every descriptor not listed is closed in the child (native-child.ts), one this process inherited included.
+  const stdio: ChildFd[] = ['in', 'out', 'out'];
+  for (let i = 3; i <= FD.args; i++) stdio[i] = 'none';
+  stdio[FD.info] = 'out';
+  stdio[FD.ready] = 'out';
+  for (const fd of [FD.go, FD.command, FD.args]) stdio[fd] = 'in';
   let seccompFd = -1;
   try {
-    if (leaked.length) {
-      // Security: cover descriptors this process inherited without O_CLOEXEC (see launch()).
-      devNull = openSync('/dev/null', fsc.O_RDWR);
-      for (const fd of leaked) stdio[fd] = devNull;
-    }
     if (e.seccompPath) {
       seccompFd = openSync(e.seccompPath, fsc.O_RDONLY);
       stdio[FD.seccomp] = seccompFd;
     }
-    const child = spawn(e.file, [], { env: e.env, stdio, windowsHide: true, argv0: e.argv0 });
-    const pipes = child.stdio as unknown as Array<NodeJS.WritableStream | null | undefined>;
+    const child = spawnNative({ file: e.file, argv: [e.argv0 ?? e.file], env: e.env, stdio });
+    const pipes = child.stdio;
     for (const fd of [FD.args, FD.go, FD.command, 0]) pipes[fd]?.on('error', () => {});
     const args = e.argsData;
     if (args) pipes[FD.args]?.end(Buffer.from(args.buffer, args.byteOffset, args.byteLength));
     else pipes[FD.args]?.end();
-    // An exit before launch() takes it must not be an unhandled 'error'.
-    child.on('error', () => {});
     return child;
   } finally {
-    if (devNull >= 0) closeSync(devNull);
     if (seccompFd >= 0) closeSync(seccompFd);
   }
 }
@@ -217,7 +208,7 @@ export function prespawn(e: EnterSpawn): ChildProcess {
  * Starts `l` (enter mode: gives the prespawned trove-enter `pre`, or one started now, its command) and
  * watches it to its end.
  */
-export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess): Launched {
+export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: NativeChild): Launched {
   const stdout = new CappedOutput('stdout', l.maxOutputBytes);
   const stderr = new CappedOutput('stderr', l.maxOutputBytes);
   const cg = l.enter && l.cgroup && l.cgroup.dirs.length > 0 ? l.cgroup : null;
@@ -226,41 +217,34 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
   const memory = cg?.memoryDir ?? null;
   const memAtStart = memory ? memoryCounters(memory, v2) : null;
 
-  // Security: cover descriptors this process inherited without O_CLOEXEC; bwrap would pass them to the command.
-  const leaked = inheritableFdsCached();
-  const stdio: StdioOptions = [l.stdin !== undefined || l.keepStdinOpen ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-  const top = Math.max(FD.args, ...leaked);
-  for (let i = 3; i <= top; i++) stdio[i] = 'ignore';
-  let devNull = -1;
+  // Security: every descriptor not listed is closed in the child (native-child.ts), one this process inherited
+  // without O_CLOEXEC included: bwrap would pass it on to the command.
+  const stdio: ChildFd[] = [l.stdin !== undefined || l.keepStdinOpen ? 'in' : 'none', 'out', 'out'];
+  for (let i = 3; i <= FD.args; i++) stdio[i] = 'none';
   let seccompFd = -1;
-  let child: ChildProcess;
+  let child: NativeChild;
   const started = performance.now();
   try {
     if (l.enter) {
       child = pre ?? prespawn(l);
     } else {
-      if (leaked.length) {
-        // Our own copy is close-on-exec (libuv opens everything so); the child gets it dup'ed onto each leaked number.
-        devNull = openSync('/dev/null', fsc.O_RDWR);
-        for (const fd of leaked) stdio[fd] = devNull;
-      }
       if (l.bwrap) {
-        stdio[FD.info] = 'pipe';
-        if (l.argsData) stdio[FD.args] = 'pipe';
+        stdio[FD.info] = 'out';
+        if (l.argsData) stdio[FD.args] = 'in';
         if (l.seccompPath) {
           // A fresh open per exec: bwrap reads the filter to EOF, a shared offset would leave the next one empty.
           seccompFd = openSync(l.seccompPath, fsc.O_RDONLY);
           stdio[FD.seccomp] = seccompFd;
         }
       }
-      stdio[FD.ready] = 'pipe';
-      child = spawn(l.file, l.args, {
+      stdio[FD.ready] = 'out';
+      child = spawnNative({
+        file: l.file,
+        argv: [l.argv0 ?? l.file, ...l.args],
         cwd: l.cwd,
         env: l.env,
         stdio,
         detached: l.detached,
-        windowsHide: true,
-        argv0: l.argv0,
       });
     }
   } catch (err) {
@@ -277,7 +261,6 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
       unforward: () => {},
     };
   } finally {
-    if (devNull >= 0) closeSync(devNull);
     if (seccompFd >= 0) closeSync(seccompFd);
   }
 
@@ -416,7 +399,7 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
       stdinOpen = false;
     }
   }
-  const pipes = child.stdio as unknown as Array<(NodeJS.ReadableStream & NodeJS.WritableStream) | null | undefined>;
+  const pipes = child.stdio as ReadonlyArray<(NodeJS.ReadableStream & NodeJS.WritableStream) | null | undefined>;
   const readyPipe = pipes[FD.ready];
   readyPipe?.on('data', () => {
     if (ready) return;
@@ -465,12 +448,7 @@ export function launch(l: LaunchSpec, sink: LaunchSink = {}, pre?: ChildProcess)
     });
   }
 
-  const done = new Promise<LaunchOutcome>((resolve, reject) => {
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      clearTimeout(fallback);
-      reject(err);
-    });
+  const done = new Promise<LaunchOutcome>((resolve) => {
     child.once('exit', () => {
       exited = true;
       stdinOpen = false;

@@ -8,7 +8,7 @@
  * here, straight into its ring files: the server's memory never holds it).
  */
 import { mkdirSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import type { NativeChild } from './native-child.js';
 import { FD } from './bwrap.js';
 import { launch, prespawn, StdinClosedError, type EnterSpawn, type Launched, type LaunchSink } from './launch.js';
 import type { ControlResult, FromLauncher, RingTotals, ToLauncher } from './launcher.js';
@@ -32,10 +32,10 @@ interface Entry {
 
 const running = new Map<number, Entry>();
 /** trove-enter processes started ahead of their command (launch.ts prespawn), by spare id. */
-const spares = new Map<number, { child: ChildProcess; onErr: (c: Buffer) => void }>();
+const spares = new Map<number, { child: NativeChild; onErr: (c: Buffer) => void }>();
 
 function prespawnSpare(spare: number, spawn: EnterSpawn): void {
-  let child: ChildProcess;
+  let child: NativeChild;
   try {
     child = prespawn(spawn);
   } catch (err) {
@@ -57,7 +57,7 @@ function prespawnSpare(spare: number, spawn: EnterSpawn): void {
 }
 
 /** A live spare for a command (it stops being a spare), or undefined. */
-function takeSpare(spare: number | undefined): ChildProcess | undefined {
+function takeSpare(spare: number | undefined): NativeChild | undefined {
   if (spare === undefined) return undefined;
   const s = spares.get(spare);
   spares.delete(spare);

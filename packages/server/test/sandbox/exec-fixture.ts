@@ -161,13 +161,18 @@ export function hostCanSpawn(): boolean {
 const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
 /**
- * Writes the runner's code (src/errors.ts and src/sandbox/*.ts), transpiled
+ * Writes the runner's code (src/errors.ts, src/native.ts and src/sandbox/*.ts), transpiled
  * the way tsc emits it, to `<out>/code/`, so a child node process (another
  * user, or one the test kills) can run it: `import('<out>/code/sandbox/runner.js')`.
  */
 export function transpileSandboxCode(out: string): string {
   const code = join(out, 'code');
-  for (const rel of ['errors.ts', 'ids.ts', ...readdirSync(join(srcDir, 'sandbox')).map((n) => `sandbox/${n}`)]) {
+  for (const rel of [
+    'errors.ts',
+    'ids.ts',
+    'native.ts',
+    ...readdirSync(join(srcDir, 'sandbox')).map((n) => `sandbox/${n}`),
+  ]) {
     if (!rel.endsWith('.ts')) continue;
     const js = ts.transpileModule(readFileSync(join(srcDir, rel), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
@@ -176,11 +181,13 @@ export function transpileSandboxCode(out: string): string {
     writeFileSync(join(code, rel.replace(/\.ts$/, '.js')), js, { mode: 0o644 });
   }
   writeFileSync(join(code, 'package.json'), '{"type":"module"}', { mode: 0o644 });
-  // trove-enter, where exec.ts looks for it (build/Release two levels above sandbox/).
-  const enter = join(out, 'build', 'Release');
-  mkdirSync(enter, { recursive: true, mode: 0o755 });
-  copyFileSync(join(srcDir, '..', 'build', 'Release', 'trove-enter'), join(enter, 'trove-enter'));
-  chmodSync(join(enter, 'trove-enter'), 0o755);
+  // trove-enter and the addon, where runner.ts and native.ts look for them (build/Release beside code/).
+  const release = join(out, 'build', 'Release');
+  mkdirSync(release, { recursive: true, mode: 0o755 });
+  for (const name of ['trove-enter', 'trove_native.node']) {
+    copyFileSync(join(srcDir, '..', 'build', 'Release', name), join(release, name));
+    chmodSync(join(release, name), 0o755);
+  }
   return code;
 }
 
