@@ -265,7 +265,7 @@ const DEFAULT_WARM_MAX = 256;
 export const DEFAULT_POOL_SIZE = 8;
 /** Pool sandboxes made at once while refilling (each is ~20 ms of CPU: a refill must not starve the calls). */
 const POOL_MAKING_MAX = 2;
-/** A refill starts this long after a claim (a burst's claims first, its refills after). */
+/** A refill starts this long after the last claim (a burst's claims first, its refills after). */
 const POOL_REFILL_DELAY_MS = 50;
 /** After a pool sandbox failed to start, the next attempt waits this long. */
 const POOL_RETRY_MS = 5_000;
@@ -953,9 +953,11 @@ export class SandboxRunner {
     return Math.max(0, this.opts.poolSize ?? DEFAULT_POOL_SIZE);
   }
 
-  /** Makes pool sandboxes until the pool is full, POOL_MAKING_MAX at a time (in the background). */
+  /** Makes pool sandboxes until the pool is full, POOL_MAKING_MAX at a time, in the background and while no call waits. */
   private fillPool(): void {
     if (this.closing || this.poolTimer) return;
+    // Not while calls wait for a slot (a burst): each pool sandbox costs ~20 ms of CPU that they would wait for.
+    if (this.limiter.queued > 0) return this.refillLater(POOL_REFILL_DELAY_MS);
     const size = this.poolSize();
     let making = this.poolAll.size - this.poolReady.length;
     while (this.poolAll.size < size && making < POOL_MAKING_MAX) {
@@ -970,7 +972,12 @@ export class SandboxRunner {
     }
   }
 
-  private refillLater(ms: number): void {
+  /** Refills in `ms`; `restart`: from now on, even when a refill was due sooner. */
+  private refillLater(ms: number, restart = false): void {
+    if (restart && this.poolTimer) {
+      clearTimeout(this.poolTimer);
+      this.poolTimer = null;
+    }
     if (this.closing || this.poolTimer) return;
     this.poolTimer = setTimeout(() => {
       this.poolTimer = null;
@@ -1061,8 +1068,8 @@ export class SandboxRunner {
       p.claimer = null;
       p.handle.stop();
     }
-    // Refilled shortly after, not among the claims of a burst (which come within the same few milliseconds).
-    this.refillLater(POOL_REFILL_DELAY_MS);
+    // Refilled once the claims have stopped for a moment: a burst's first calls take the CPU before its refills.
+    this.refillLater(POOL_REFILL_DELAY_MS, true);
     if (!p) return null;
     const pooled = p;
     const info = p.info!;

@@ -192,3 +192,51 @@ describe.skipIf(!bwrapPath || !isRoot)(
     });
   },
 );
+
+describe.skipIf(!bwrapPath || !isRoot)(
+  `sandbox pool refills${!bwrapPath ? ` (${SKIP_REASON})` : !isRoot ? ' (SKIPPED: the pool is root only)' : ''}`,
+  () => {
+    let f: Fixture;
+    beforeAll(async () => {
+      // One exec slot: a second call waits for the first.
+      f = await createFixture({
+        poolSize: 2,
+        globalConcurrency: 1,
+        perWorkspaceConcurrency: 1,
+        queueTimeoutMs: 60_000,
+      });
+    });
+    afterAll(async () => {
+      await f?.cleanup();
+    });
+    const namespace = (name: string) => {
+      const dir = join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', name);
+      mkdirSync(dir, { recursive: true });
+      return { name, dir };
+    };
+    const run = (ns: { name: string; dir: string }, command: string) =>
+      f.svc.run({ workspaceId: 'ws-test', namespace: ns.name, nsRoot: ns.dir, command, sourceInit: false });
+
+    it('makes no pool sandbox while a call waits for a slot, and refills once none waits', async () => {
+      expect(await waitFor(() => f.svc.status().pool.ready === 2, 30_000)).toBe(true);
+      const claimed = f.svc.status().pool.claimed;
+      const a = namespace('holder');
+      const holder = run(a, 'while [ ! -e workspace/gate ]; do sleep 0.05; done; echo released');
+      expect(await waitFor(() => f.svc.status().pool.claimed === claimed + 1)).toBe(true);
+      const waiting = run(namespace('waiting'), 'echo ran');
+      // Ten times the refill's delay after the claim: nothing made while the second call waits.
+      const seen: Array<{ ready: number; making: number }> = [];
+      for (let i = 0; i < 25; i++) {
+        const { ready, making } = f.svc.status().pool;
+        seen.push({ ready, making });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(seen.every((p) => p.ready === 1 && p.making === 0)).toBe(true);
+      writeFileSync(join(a.dir, 'gate'), '');
+      expect((await holder).stdout).toBe('released\n');
+      expect((await waiting).stdout).toBe('ran\n');
+      expect(f.svc.status().pool.claimed).toBe(claimed + 2);
+      expect(await waitFor(() => f.svc.status().pool.ready === 2, 30_000)).toBe(true);
+    });
+  },
+);
