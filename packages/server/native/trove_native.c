@@ -1692,6 +1692,19 @@ static napi_value WaitNoHang(napi_env env, napi_callback_info info) {
   return num(env, status);
 }
 
+/* exitedChild(): the pid of a child that has ended and is not reaped yet (left so: WNOWAIT), 0 if none, or -errno. */
+static napi_value ExitedChild(napi_env env, napi_callback_info info) {
+  (void)info;
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int r;
+  do {
+    r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return num(env, -(int64_t)errno);
+  return num(env, si.si_pid);
+}
+
 #define EXPORT(name, fn)                                                  \
   do {                                                                    \
     napi_value f;                                                         \
@@ -1730,5 +1743,6 @@ NAPI_MODULE_INIT() {
   EXPORT("createWritevAsync", CreateWritevAsync);
   EXPORT("spawn", Spawn);
   EXPORT("waitNoHang", WaitNoHang);
+  EXPORT("exitedChild", ExitedChild);
   return exports;
 }

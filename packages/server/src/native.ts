@@ -100,6 +100,8 @@ export interface TroveNative {
   spawn(file: string, argv: string[], env: string[], plan: number[], cwd: string | null, setsid: boolean): number[];
   /** -1 while `pid` runs, its wait status once it ended (reaped now), or -2 - errno. */
   waitNoHang(pid: number): number;
+  /** A child of this process that ended and is not reaped yet (it stays so), 0 if none, or -errno. */
+  exitedChild(): number;
 }
 
 /**

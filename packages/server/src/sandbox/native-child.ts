@@ -41,13 +41,29 @@ const errnoNames = new Map<number, string>(Object.entries(osc.errno).map(([name,
 const live = new Map<number, NativeChild>();
 let listening = false;
 
+/** Reaps what ended: the ended children one by one (a SIGCHLD may stand for several), not every live one. */
 function reap(): void {
-  for (const [pid, child] of live) {
-    const status = native().waitNoHang(pid);
-    if (status === -1) continue;
-    live.delete(pid);
-    child.ended(status);
+  for (;;) {
+    const pid = native().exitedChild();
+    if (pid <= 0) return;
+    const child = live.get(pid);
+    // Not one of ours (a child node spawned, which node reaps by its pid): look at each of ours instead.
+    if (!child) return reapEach();
+    if (!reapOne(pid, child)) return;
   }
+}
+
+function reapEach(): void {
+  for (const [pid, child] of live) reapOne(pid, child);
+}
+
+/** True once `pid` is reaped (its end reported). */
+function reapOne(pid: number, child: NativeChild): boolean {
+  const status = native().waitNoHang(pid);
+  if (status === -1) return false;
+  live.delete(pid);
+  child.ended(status);
+  return true;
 }
 
 /** Starts `s`; throws (as node's spawn reports through 'error': `spawn <file> ENOENT`) when it cannot. */

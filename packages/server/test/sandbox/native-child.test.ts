@@ -2,7 +2,7 @@
  * The launcher's own spawn (src/sandbox/native-child.ts over the addon's posix_spawn): descriptors, signals,
  * session, working directory, exit reporting and failures, against real processes.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,10 +94,19 @@ describe('spawnNative', () => {
     ).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 
-  it('reaps many children exiting together, beside node children of its own', async () => {
+  it('reaps many children exiting together, beside node children of its own (reaped by node)', async () => {
     const children = Array.from({ length: 40 }, (_, i) => sh(`exit ${i}`));
+    // Node's children end among ours: an ended child that is not ours must not stop ours from being reaped.
+    const nodes = Array.from(
+      { length: 20 },
+      (_, i) =>
+        new Promise<number | null>((resolve) =>
+          spawn('/bin/sh', ['-c', `exit ${i}`]).once('close', (code) => resolve(code)),
+        ),
+    );
     expect(execFileSync('/bin/sh', ['-c', 'echo node'], { encoding: 'utf8' })).toBe('node\n');
     const results = await Promise.all(children.map(finish));
     expect(results.map((r) => r.code)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(await Promise.all(nodes)).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 });
