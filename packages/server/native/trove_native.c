@@ -43,6 +43,7 @@
  *   changesClose(handle)       → 0
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1560,6 +1561,25 @@ static char **string_array(napi_env env, napi_value arr) {
   return v;
 }
 
+/* Adds to `fa` the closing of every descriptor from `lowest` up. */
+static int spawn_close_rest(posix_spawn_file_actions_t *fa, int lowest) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  return posix_spawn_file_actions_addclosefrom_np(fa, lowest);
+#else
+  /* Older C libraries: each descriptor open now (a close of one that is not open is ignored). */
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return errno;
+  int err = 0;
+  struct dirent *e;
+  while (!err && (e = readdir(d))) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd >= lowest) err = posix_spawn_file_actions_addclose(fa, fd);
+  }
+  closedir(d);
+  return err;
+#endif
+}
+
 static napi_value Spawn(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -1637,7 +1657,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     else err = posix_spawn_file_actions_addclose(&fa, (int)i);
   }
   /* Security: nothing else of this process, not even a descriptor it inherited without close-on-exec. */
-  if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, (int)(nplan < 3 ? 3 : nplan));
+  if (!err) err = spawn_close_rest(&fa, (int)(nplan < 3 ? 3 : nplan));
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
