@@ -29,6 +29,8 @@ export interface LimiterOptions {
 
 export type Release = () => void;
 
+const waiterKey = (workspace: string, namespace: string) => `${workspace}\0${namespace}`;
+
 export type LimiterScope = 'global' | 'workspace' | 'namespace';
 
 interface Waiter {
@@ -68,6 +70,12 @@ export class ExecLimiter {
     return this.waiting.length;
   }
 
+  /** True when a call of `namespace` (of `workspace`) waits for a slot. */
+  waitsFor(workspace: string, namespace: string): boolean {
+    const key = waiterKey(workspace, namespace);
+    return this.waiting.some((w) => w.key === key);
+  }
+
   /**
    * Resolves with a release function once a slot is free for `namespace` of
    * `workspace`, or rejects with LimiterBusyError after queueTimeoutMs. All
@@ -76,7 +84,7 @@ export class ExecLimiter {
    */
   acquire(workspace: string, namespace: string): Promise<Release> {
     // NUL cannot occur in either name: the pair maps to one key unambiguously.
-    const key = `${workspace}\0${namespace}`;
+    const key = waiterKey(workspace, namespace);
     // No barging past the queue: drain() runs on every release, so no waiter ever fits while it waits; a free
     // slot now is one no waiter can use (they wait on their own workspace's or namespace's cap).
     if (this.fits(workspace, key)) return Promise.resolve(this.take(workspace, key));

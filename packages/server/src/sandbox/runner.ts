@@ -1370,6 +1370,9 @@ export class SandboxRunner {
         clearTimeout(spareTimer);
         // Not for a sandbox stopped meanwhile (a restore or delete may run once this command has ended).
         if (!lease.alive()) return;
+        // Nor while other namespaces' calls wait for a slot (a burst): the CPU goes to them, and a later command
+        // of this namespace starts its trove-enter on its own path.
+        if (this.limiter.queued > 0 && !this.limiter.waitsFor(req.workspaceId, req.namespace)) return;
         try {
           this.makeSpare(key, lease.info);
         } catch (err) {

@@ -6,7 +6,8 @@
  * replaced on the next command.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { nsGroupName } from '../../src/sandbox/cgroups.js';
 import { join } from 'node:path';
 import {
   SKIP_REASON,
@@ -118,5 +119,51 @@ describe.skipIf(!bwrapPath)(`warm namespace sandboxes${bwrapPath ? '' : ` (${SKI
     process.kill(holder!, 'SIGKILL');
     const r = await f.run('echo again');
     expect(r).toMatchObject({ exitCode: 0, stdout: 'again\n' });
+  });
+});
+
+describe.skipIf(!bwrapPath)(`spares while calls wait${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    // Two exec slots, no pool: which calls run and which wait is decided here.
+    f = await createFixture({ globalConcurrency: 2, perWorkspaceConcurrency: 2, poolSize: 0, queueTimeoutMs: 60_000 });
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+  });
+  const namespace = (name: string) => {
+    const dir = join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', name);
+    mkdirSync(dir, { recursive: true });
+    return { name, dir };
+  };
+  const run = (ns: { name: string; dir: string }, command: string) =>
+    f.svc.run({ workspaceId: 'ws-test', namespace: ns.name, nsRoot: ns.dir, command, sourceInit: false });
+  const sparesOf = (name: string) =>
+    (f.svc as unknown as { spares: Map<string, unknown[]> }).spares.get(nsGroupName('ws-test', name))?.length ?? 0;
+  /** Holds its exec slot (and says so) until the test creates workspace/gate. */
+  const gated = 'touch workspace/started; while [ ! -e workspace/gate ]; do sleep 0.05; done; echo held';
+  const started = (ns: { dir: string }) => waitFor(() => existsSync(join(ns.dir, 'started')), 30_000);
+
+  it('a command ending while other namespaces wait starts no spare; the next command starts its own', async () => {
+    const [a, x, y] = [namespace('a'), namespace('x'), namespace('y')];
+    expect((await run(a, 'true')).exitCode).toBe(0);
+    expect(await waitFor(() => sparesOf('a') === 1)).toBe(true);
+    const holders = [run(x, gated), run(y, gated)];
+    expect(await started(x)).toBe(true);
+    expect(await started(y)).toBe(true);
+    // Both slots taken: these three wait, in this order.
+    const [ra, rb, rc] = [run(a, 'echo a'), run(namespace('b'), 'echo b'), run(namespace('c'), 'echo c')];
+    // y's slot goes to a (which takes its spare), then to b; c still waits (not a's call): no spare for a.
+    writeFileSync(join(y.dir, 'gate'), '');
+    expect((await ra).stdout).toBe('a\n');
+    expect((await rb).stdout).toBe('b\n');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sparesOf('a')).toBe(0);
+    writeFileSync(join(x.dir, 'gate'), '');
+    expect((await Promise.all(holders)).map((r) => r.stdout)).toEqual(['held\n', 'held\n']);
+    expect((await rc).stdout).toBe('c\n');
+    // Nothing waits now: a's next command (its trove-enter started on its path) is followed by a spare again.
+    expect((await run(a, 'echo again')).stdout).toBe('again\n');
+    expect(await waitFor(() => sparesOf('a') === 1)).toBe(true);
   });
 });

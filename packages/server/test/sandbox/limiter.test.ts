@@ -60,6 +60,23 @@ describe('ExecLimiter', () => {
     expect(l.active).toBe(0);
   });
 
+  it('tells whether a call of a namespace waits (what decides a spare after a command ends)', async () => {
+    const l = new ExecLimiter({ global: 1, perWorkspace: 100, perNamespace: 1, queueTimeoutMs: 5000 });
+    const a = await l.acquire('ws', 'a');
+    expect(l.waitsFor('ws', 'a')).toBe(false);
+    const b = l.acquire('ws', 'b');
+    expect([l.queued, l.waitsFor('ws', 'b'), l.waitsFor('ws', 'a'), l.waitsFor('other', 'b')]).toEqual([
+      1,
+      true,
+      false,
+      false,
+    ]);
+    a();
+    const rb = await b;
+    expect([l.queued, l.waitsFor('ws', 'b')]).toEqual([0, false]);
+    rb();
+  });
+
   it('refuses at once when too many callers are already waiting', async () => {
     const l = new ExecLimiter({ global: 1, perWorkspace: 100, perNamespace: 1, queueTimeoutMs: 10_000, maxWaiting: 2 });
     const first = await l.acquire('ws', 'a');
