@@ -84,6 +84,10 @@ export interface Fixture {
   svc: SandboxRunner;
   logs: LogLine[];
   run(command: string, extra?: Partial<ExecRequest>): ReturnType<SandboxRunner['run']>;
+  /** Another namespace of `ws-test`: its directory, made empty if new. */
+  namespace(name: string): { name: string; dir: string };
+  /** `command` in the namespace `ns` (no init script). */
+  runIn(ns: { name: string; dir: string }, command: string): ReturnType<SandboxRunner['run']>;
   cleanup(): Promise<void>;
 }
 
@@ -120,6 +124,13 @@ export async function createFixture(opts: Partial<ExecOptions> = {}): Promise<Fi
     logs: lines,
     run: (command, extra = {}) =>
       svc.run({ workspaceId: 'ws-test', namespace: 'a', nsRoot: nsA, command, sourceInit: true, ...extra }),
+    namespace: (name) => {
+      const dir = join(dataDir, 'workspaces', 'ws-test', 'namespaces', name);
+      mkdirSync(dir, { recursive: true });
+      return { name, dir };
+    },
+    runIn: (ns, command) =>
+      svc.run({ workspaceId: 'ws-test', namespace: ns.name, nsRoot: ns.dir, command, sourceInit: false }),
     cleanup: async () => {
       await svc.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * The escape suites (exec-isolation.test.ts, e2e/exec-escape.test.ts) run in claimed sandboxes too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsGroupName } from '../../src/sandbox/cgroups.js';
 import type { SandboxInfo } from '../../src/sandbox/launch.js';
@@ -30,11 +30,9 @@ describe.skipIf(!bwrapPath || !isRoot)(
     let n = 0;
     /** A new namespace directory holding `name` (its name) only. */
     const newNamespace = () => {
-      const name = `p${n++}`;
-      const dir = join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', name);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'name'), name);
-      return { name, dir };
+      const ns = f.namespace(`p${n++}`);
+      writeFileSync(join(ns.dir, 'name'), ns.name);
+      return ns;
     };
     const probe = async (ns: { name: string; dir: string }) => {
       const r = await f.svc.run({
@@ -209,21 +207,14 @@ describe.skipIf(!bwrapPath || !isRoot)(
     afterAll(async () => {
       await f?.cleanup();
     });
-    const namespace = (name: string) => {
-      const dir = join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', name);
-      mkdirSync(dir, { recursive: true });
-      return { name, dir };
-    };
-    const run = (ns: { name: string; dir: string }, command: string) =>
-      f.svc.run({ workspaceId: 'ws-test', namespace: ns.name, nsRoot: ns.dir, command, sourceInit: false });
 
     it('makes no pool sandbox while a call waits for a slot, and refills once none waits', async () => {
       expect(await waitFor(() => f.svc.status().pool.ready === 2, 30_000)).toBe(true);
       const claimed = f.svc.status().pool.claimed;
-      const a = namespace('holder');
-      const holder = run(a, 'while [ ! -e workspace/gate ]; do sleep 0.05; done; echo released');
+      const a = f.namespace('holder');
+      const holder = f.runIn(a, 'while [ ! -e workspace/gate ]; do sleep 0.05; done; echo released');
       expect(await waitFor(() => f.svc.status().pool.claimed === claimed + 1)).toBe(true);
-      const waiting = run(namespace('waiting'), 'echo ran');
+      const waiting = f.runIn(f.namespace('waiting'), 'echo ran');
       // Ten times the refill's delay after the claim: nothing made while the second call waits.
       const seen: Array<{ ready: number; making: number }> = [];
       for (let i = 0; i < 25; i++) {

@@ -131,13 +131,6 @@ describe.skipIf(!bwrapPath)(`spares while calls wait${bwrapPath ? '' : ` (${SKIP
   afterAll(async () => {
     await f?.cleanup();
   });
-  const namespace = (name: string) => {
-    const dir = join(f.dataDir, 'workspaces', 'ws-test', 'namespaces', name);
-    mkdirSync(dir, { recursive: true });
-    return { name, dir };
-  };
-  const run = (ns: { name: string; dir: string }, command: string) =>
-    f.svc.run({ workspaceId: 'ws-test', namespace: ns.name, nsRoot: ns.dir, command, sourceInit: false });
   const sparesOf = (name: string) =>
     (f.svc as unknown as { spares: Map<string, unknown[]> }).spares.get(nsGroupName('ws-test', name))?.length ?? 0;
   /** Holds its exec slot (and says so) until the test creates workspace/gate. */
@@ -145,14 +138,18 @@ describe.skipIf(!bwrapPath)(`spares while calls wait${bwrapPath ? '' : ` (${SKIP
   const started = (ns: { dir: string }) => waitFor(() => existsSync(join(ns.dir, 'started')), 30_000);
 
   it('a command ending while other namespaces wait starts no spare; the next command starts its own', async () => {
-    const [a, x, y] = [namespace('a'), namespace('x'), namespace('y')];
-    expect((await run(a, 'true')).exitCode).toBe(0);
+    const [a, x, y] = [f.namespace('a'), f.namespace('x'), f.namespace('y')];
+    expect((await f.runIn(a, 'true')).exitCode).toBe(0);
     expect(await waitFor(() => sparesOf('a') === 1)).toBe(true);
-    const holders = [run(x, gated), run(y, gated)];
+    const holders = [f.runIn(x, gated), f.runIn(y, gated)];
     expect(await started(x)).toBe(true);
     expect(await started(y)).toBe(true);
     // Both slots taken: these three wait, in this order.
-    const [ra, rb, rc] = [run(a, 'echo a'), run(namespace('b'), 'echo b'), run(namespace('c'), 'echo c')];
+    const [ra, rb, rc] = [
+      f.runIn(a, 'echo a'),
+      f.runIn(f.namespace('b'), 'echo b'),
+      f.runIn(f.namespace('c'), 'echo c'),
+    ];
     // y's slot goes to a (which takes its spare), then to b; c still waits (not a's call): no spare for a.
     writeFileSync(join(y.dir, 'gate'), '');
     expect((await ra).stdout).toBe('a\n');
@@ -163,7 +160,7 @@ describe.skipIf(!bwrapPath)(`spares while calls wait${bwrapPath ? '' : ` (${SKIP
     expect((await Promise.all(holders)).map((r) => r.stdout)).toEqual(['held\n', 'held\n']);
     expect((await rc).stdout).toBe('c\n');
     // Nothing waits now: a's next command (its trove-enter started on its path) is followed by a spare again.
-    expect((await run(a, 'echo again')).stdout).toBe('again\n');
+    expect((await f.runIn(a, 'echo again')).stdout).toBe('again\n');
     expect(await waitFor(() => sparesOf('a') === 1)).toBe(true);
   });
 });
