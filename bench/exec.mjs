@@ -15,9 +15,9 @@
  * 4. throughput: execs/s of `true` across 10 namespaces, 16 in flight.
  *    Rows 3 and 4 are absolute targets (the issue's); beside them, as their baselines, what this machine
  *    does at best with no sandbox and no server: 100 local `sh -c true` started at once (their median
- *    completion), and local `sh -c true` started and reaped 16 at a time (per second), both through
- *    posix_spawn (the server's own spawn, packages/server/dist/sandbox/native-child.js: node's fork-based
- *    spawn would measure node's fork, not the machine).
+ *    completion), and local `sh -c true` started and reaped 16 at a time (per second), both through the
+ *    addon's vfork-like spawn (the server's own, packages/server/dist/sandbox/native-child.js: node's
+ *    fork-based spawn would measure node's fork, not the machine).
  * 5. live output: `POST /v1/exec` streaming `echo <time>; sleep 1; echo b`:
  *    the delay between the command writing its first line and the client
  *    reading it; and 100 MiB streamed to a slow reader, the server's RSS
@@ -439,7 +439,7 @@ try {
   await server.close();
 }
 
-/** Wall time of one local `sh -c true` started with posix_spawn, to its exit and the end of its output. */
+/** Wall time of one local `sh -c true` started with the addon's spawn, to its exit and the end of its output. */
 function localShell() {
   return new Promise((resolve, reject) => {
     const started = performance.now();

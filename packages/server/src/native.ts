@@ -92,9 +92,9 @@ export interface TroveNative {
   /** Stops the reading thread and closes the group. */
   changesClose(handle: number): number;
   /**
-   * Starts `file` with posix_spawn (clone with CLONE_VM | CLONE_VFORK: nothing of this process is copied).
-   * plan[i] is the child's descriptor i: -2 a new socket pair, -1 none (0-2: /dev/null), else a descriptor of
-   * ours. `cwd`: its working directory (null: ours); `setsid`: a session of its own. [pid, our end of each
+   * Starts `file` in a clone(CLONE_VM | CLONE_VFORK | CLONE_FILES) child: nothing of this process is copied,
+   * its descriptor table included. plan[i] (at most 16) is the child's descriptor i: -2 a new socket pair, -1
+   * none (0-2: /dev/null), else a descriptor of ours. `cwd`: its working directory (null: ours); `setsid`: a session of its own. [pid, our end of each
    * pair (or -1), ...], or [-errno].
    */
   spawn(file: string, argv: string[], env: string[], plan: number[], cwd: string | null, setsid: boolean): number[];

@@ -1,6 +1,7 @@
 /**
  * The launcher's child processes (trove-enter, bwrap, an insecure-mode shell), started by the addon's spawn:
- * posix_spawn, which glibc runs as a vfork-like clone. Node's own spawn forks the launcher, so each start
+ * a vfork-like clone that shares this process's memory and descriptor table until it has a small table of its
+ * own (trove_native.c, "process spawning without fork"). Node's own spawn forks the launcher, so each start
  * copied its page tables and write-protected its memory, and the launcher then took a copy-on-write fault
  * for every page it touched next: 3-4 ms of CPU per command on a VM where page-table updates trap to the
  * hypervisor, more than the command itself. Here nothing of the launcher is copied.

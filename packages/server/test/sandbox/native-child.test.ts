@@ -1,5 +1,5 @@
 /**
- * The launcher's own spawn (src/sandbox/native-child.ts over the addon's posix_spawn): descriptors, signals,
+ * The launcher's own spawn (src/sandbox/native-child.ts over the addon's spawn): descriptors, signals,
  * session, working directory, exit reporting and failures, against real processes.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -56,6 +56,44 @@ describe('spawnNative', () => {
       closeSync(fd);
     }
     expect(readFileSync(file, 'utf8')).toBe('five\n');
+  });
+
+  it('passes a descriptor numbered above hundreds of others, and nothing of those others', async () => {
+    const held = Array.from({ length: 400 }, () => openSync('/dev/null', 'r'));
+    const file = join(dir, 'high');
+    const fd = openSync(file, 'w');
+    try {
+      expect(fd).toBeGreaterThan(400);
+      const child = spawnNative({
+        file: '/bin/sh',
+        argv: ['sh', '-c', 'echo high >&4; ls /proc/self/fd'],
+        env: {},
+        stdio: ['none', 'out', 'none', 'none', fd],
+      });
+      const r = await finish(child);
+      expect(
+        r.out
+          .trim()
+          .split('\n')
+          .map(Number)
+          .sort((a, b) => a - b),
+      ).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      closeSync(fd);
+      for (const h of held) closeSync(h);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('high\n');
+  });
+
+  it('gives a child with a short plan /dev/null on the rest of 0-2, and refuses a plan of more than 16', async () => {
+    const r = await finish(sh('readlink /proc/self/fd/2 >&1', ['none', 'out']));
+    expect(r.out).toBe('/dev/null\n');
+    expect(() =>
+      sh(
+        'true',
+        Array.from({ length: 17 }, () => 'none' as const),
+      ),
+    ).toThrow(/at most 16 entries/);
   });
 
   it('gives the child every signal at its default and none blocked (node ignores SIGPIPE)', async () => {
