@@ -332,8 +332,13 @@ static int same_ns(int fd, const char *name) {
 
 /* Joins `fd` (a namespace of kind `type`) unless this process is in it already; closes it. */
 static void join_fd(int fd, const char *name, int type) {
-  /* Already there (the user namespace when the server is root; the cgroup namespace without --unshare-cgroup). */
-  if (!same_ns(fd, name) && setns(fd, type) < 0) die("join the sandbox's %s namespace", name);
+  /*
+   * Maybe there already: the user namespace when the server is root, the cgroup namespace without
+   * --unshare-cgroup, the network namespace with the network shared. The sandbox's mount, pid, ipc and uts
+   * namespaces are always its own (bwrap.ts): joined without a look.
+   */
+  int maybe_ours = type == CLONE_NEWUSER || type == CLONE_NEWCGROUP || type == CLONE_NEWNET;
+  if (!(maybe_ours && same_ns(fd, name)) && setns(fd, type) < 0) die("join the sandbox's %s namespace", name);
   close(fd);
 }
 
@@ -426,7 +431,10 @@ static void run_command(struct opts *o, const char *filter, size_t filter_len, i
    */
   if (userns >= 0) join_fd(userns, "user", CLONE_NEWUSER);
   if (o->privileged) {
-    /* Security: the bounding set goes first (it needs CAP_SETPCAP), then the ids; no capability can come back. */
+    /*
+     * Security: the bounding set goes first (it needs CAP_SETPCAP), then the ids; no capability can come back.
+     * The supervisor emptied it already: this only checks (reads, no drop left to make).
+     */
     limit_caps_bounding(last);
     if (setgroups(0, NULL) < 0) die("clear the supplementary groups");
     if (setresgid(o->gid, o->gid, o->gid) < 0) die("set the gid");
@@ -506,6 +514,13 @@ static void private_mounts(struct opts *o) {
 /* The supervisor: the command's private mounts, its subreaper, its end. Never returns. */
 static void supervise(struct opts *o, const char *filter, size_t filter_len, int userns) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("set the parent-death signal");
+  int last = last_cap();
+  /*
+   * Security: the bounding set is emptied here, once, for this process and the command it forks (an empty
+   * bounding set takes nothing from the capabilities in use now, only what an exec could give). Each drop is a
+   * credentials change; done before the command is known, it is off the command's path.
+   */
+  if (o->privileged) limit_caps_bounding(last);
   if (!o->late) private_mounts(o);
   /*
    * Everything above is done before the command is known (a spare, started ahead of its command). The
@@ -541,7 +556,6 @@ static void supervise(struct opts *o, const char *filter, size_t filter_len, int
     if (mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) die("make %s read-only", dir);
   }
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) die("become a subreaper");
-  int last = last_cap();
   pid_t cmd = fork();
   if (cmd < 0) die("fork");
   if (cmd == 0) run_command(o, filter, filter_len, last, userns);
