@@ -60,6 +60,12 @@ export interface CgroupSetup {
    * its memory or pids controller is mounted, else the server's own v2 group.
    */
   parent?: string | null;
+  /**
+   * Idle namespace groups kept for reuse (beyond, the least recently used go); default 64. The runner keeps
+   * one per namespace whose sandbox may be warm: removing and remaking a group costs a dozen cgroupfs calls on
+   * the server's thread, for a namespace that is likely to run again.
+   */
+  keepIdle?: number;
 }
 
 /** What the exec cgroups do on this host (SandboxRunner.status().cgroups; the admin health view). */
@@ -107,7 +113,7 @@ interface NsGroup {
 
 const PREFIX = 'trove-';
 const CGROUP2_SUPER_MAGIC = 0x63677270;
-/** Idle namespace groups kept for reuse; beyond this the least recently used go. */
+/** Idle namespace groups kept for reuse by default (CgroupSetup.keepIdle); beyond, the least recently used go. */
 const MAX_IDLE_GROUPS = 64;
 /** An idle namespace group older than this is removed (at the next release of any slot). */
 const IDLE_GROUP_MS = 5 * 60_000;
@@ -349,6 +355,7 @@ export class CgroupPool {
     private readonly limits: CgroupLimits,
     private readonly log: Log,
     readonly status: CgroupStatus,
+    private readonly keepIdle: number,
   ) {
     const weight = limits.execCpuWeight;
     if (!weight) return;
@@ -384,16 +391,23 @@ export class CgroupPool {
   ): { pool: CgroupPool | null; reason?: string; status: CgroupStatus } {
     const instance = instances++;
     const own = ownCgroupDirs();
-    if (!setup.parent && (own.memory || own.pids)) return CgroupPool.createV1(own, instance, limits, log);
+    const keepIdle = Math.max(MAX_IDLE_GROUPS, setup.keepIdle ?? 0);
+    if (!setup.parent && (own.memory || own.pids)) return CgroupPool.createV1(own, instance, limits, log, keepIdle);
     const parent = setup.parent ? resolve(setup.parent) : ownCgroupV2Dir();
     if (!parent) {
       const reason = 'no cgroup v1 memory or pids controller and no cgroup2 hierarchy mounted';
       return { pool: null, reason, status: { mode: 'none', parent: null, controllers: [], missing: [reason] } };
     }
-    return CgroupPool.createV2(parent, !setup.parent, instance, limits, log);
+    return CgroupPool.createV2(parent, !setup.parent, instance, limits, log, keepIdle);
   }
 
-  private static createV1(own: Partial<Record<Controller, string>>, instance: number, limits: CgroupLimits, log: Log) {
+  private static createV1(
+    own: Partial<Record<Controller, string>>,
+    instance: number,
+    limits: CgroupLimits,
+    log: Log,
+    keepIdle: number,
+  ) {
     const missing: string[] = [];
     const roots: Root[] = [];
     for (const c of CONTROLLERS) {
@@ -433,13 +447,20 @@ export class CgroupPool {
       return { pool: null, reason: missing.join('; '), status: { ...status, parent: null, controllers: [] } };
     }
     return {
-      pool: new CgroupPool(1, roots, limits, log, status),
+      pool: new CgroupPool(1, roots, limits, log, status, keepIdle),
       reason: missing.length ? missing.join('; ') : undefined,
       status,
     };
   }
 
-  private static createV2(parent: string, ownGroup: boolean, instance: number, limits: CgroupLimits, log: Log) {
+  private static createV2(
+    parent: string,
+    ownGroup: boolean,
+    instance: number,
+    limits: CgroupLimits,
+    log: Log,
+    keepIdle: number,
+  ) {
     const none = (reason: string) => ({
       pool: null,
       reason,
@@ -491,7 +512,7 @@ export class CgroupPool {
       missing.push('cgroup.kill (Linux 5.14+): execs are killed process by process');
     const status: CgroupStatus = { mode: 'v2', parent, controllers, missing };
     return {
-      pool: new CgroupPool(2, [{ base, controllers }], limits, log, status),
+      pool: new CgroupPool(2, [{ base, controllers }], limits, log, status, keepIdle),
       reason: missing.length ? missing.join('; ') : undefined,
       status,
     };
@@ -686,7 +707,7 @@ export class CgroupPool {
     for (const g of this.groups.values()) if (g.active === 0) idle++;
     for (const g of [...this.groups.values()]) {
       if (g.active > 0) continue;
-      if (idle <= MAX_IDLE_GROUPS && now - g.lastUsed < IDLE_GROUP_MS) continue;
+      if (idle <= this.keepIdle && now - g.lastUsed < IDLE_GROUP_MS) continue;
       this.removeGroup(g);
       idle--;
     }

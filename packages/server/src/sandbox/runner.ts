@@ -703,7 +703,8 @@ export class SandboxRunner {
         execCpuWeight: o.execCpuWeight ?? 0,
       },
       this.log,
-      { parent: o.cgroupParent ?? null },
+      // A group per namespace whose sandbox may be warm (a claimed pool sandbox's included) stays for its next call.
+      { parent: o.cgroupParent ?? null, keepIdle: (o.warmMax ?? DEFAULT_WARM_MAX) + this.poolSize() },
     );
     this.pool = pool;
     this.cgroups = status;

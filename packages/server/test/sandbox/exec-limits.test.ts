@@ -266,6 +266,27 @@ describe(`exec cgroup pool`, () => {
       }
     },
   );
+
+  it.runIf(cgroupsExpected)(
+    'keeps as many idle namespace groups as asked (keepIdle), never fewer than 64',
+    async () => {
+      const limits = { memoryBytes: 64 * 1024 * 1024, maxProcs: 8 };
+      const { pool } = CgroupPool.create(limits, quiet, { keepIdle: 80 });
+      const { pool: small } = CgroupPool.create(limits, quiet, { keepIdle: 10 });
+      try {
+        const groups = (p: CgroupPool) => readdirSync(p.baseDirs[0]!).filter((n) => n.startsWith('ns-'));
+        for (let i = 0; i < 85; i++) await pool!.release(pool!.acquire(`ns-${i}`));
+        expect(groups(pool!)).toHaveLength(80);
+        expect(groups(pool!)).not.toContain('ns-4');
+        expect(groups(pool!)).toContain('ns-5');
+        for (let i = 0; i < 70; i++) await small!.release(small!.acquire(`ns-${i}`));
+        expect(groups(small!)).toHaveLength(64);
+      } finally {
+        await pool!.close();
+        await small!.close();
+      }
+    },
+  );
 });
 
 describe.skipIf(!bwrapPath)(`exec CPU-time limit${bwrapPath ? '' : ` (${SKIP_REASON})`}`, () => {
