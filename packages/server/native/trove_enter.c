@@ -141,6 +141,8 @@ struct opts {
   const char *source; /* claim mode: the namespace directory (host path, from the go descriptor) */
   const char *cgroups[MAX_CGROUPS];
   int ncgroups;
+  const char *peaks[MAX_CGROUPS]; /* cgroup v1 usage peaks of the exec's group, reset once this process is in it */
+  int npeaks;
   char *env[MAX_ENV + 1];
   int nenv;
   char *argv[MAX_ARGV + 1];
@@ -255,6 +257,9 @@ static void parse(struct opts *o, char *buf, size_t len, int go) {
     else if (!strcmp(k, "cgroup")) {
       if (o->ncgroups == MAX_CGROUPS) die("too many cgroups");
       o->cgroups[o->ncgroups++] = v;
+    } else if (!strcmp(k, "peak")) {
+      if (o->npeaks == MAX_CGROUPS) die("too many peaks");
+      o->peaks[o->npeaks++] = v;
     } else if (!strcmp(k, "env")) {
       if (o->nenv == MAX_ENV) die("too many environment variables");
       o->env[o->nenv++] = (char *)v;
@@ -273,7 +278,7 @@ static void check_sandbox(struct opts *o) {
   if (!o->home || !o->workspace || !o->cwd) die("home, workspace and cwd are required");
   if (strncmp(o->workspace, o->home, strlen(o->home)) != 0 || o->workspace[strlen(o->home)] != '/') die("workspace must be below home");
   if (strspn(o->home_mode, "01234567") != strlen(o->home_mode)) die("bad home_mode");
-  if (o->claim && (o->late || o->ncgroups)) die("a claim runs no command: no late mounts, no cgroup");
+  if (o->claim && (o->late || o->ncgroups || o->npeaks)) die("a claim runs no command: no late mounts, no cgroup");
 }
 
 /* One read of a small /proc or /sys file (`path` relative to `dirfd`), NUL-terminated; its length, or -1. */
@@ -655,6 +660,17 @@ int main(void) {
 
   /* Security: into the exec's cgroups before anything else, so every process it makes is counted and killable. */
   for (int i = 0; i < o.ncgroups; i++) join_cgroup(o.cgroups[i]);
+  /*
+   * The group's usage peak from its previous exec goes (the launcher compares the peak with the limit at the
+   * end: "limit reached"). Best effort, as a peak it cannot reset only makes that report less exact.
+   */
+  for (int i = 0; i < o.npeaks; i++) {
+    int fd = open(o.peaks[i], O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && write(fd, "0", 1) < 0) {
+      /* reported by nothing: see above */
+    }
+    if (fd >= 0) close(fd);
+  }
 
   /*
    * Security: the pid could have been reused if the sandbox died. Its bwrap process is the launcher's child

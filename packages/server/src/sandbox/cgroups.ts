@@ -318,14 +318,19 @@ export function peakReachedLimit(memoryDir: string): boolean {
   return Number.isFinite(peak) && Number.isFinite(limit) && peak >= limit - PEAK_MARGIN_BYTES;
 }
 
-function resetPeak(memoryDir: string): void {
-  for (const file of ['memory.max_usage_in_bytes', 'memory.memsw.max_usage_in_bytes']) {
-    try {
-      writeFileSync(join(memoryDir, file), '0');
-    } catch {
-      /* no swap accounting */
-    }
-  }
+let swapAccounting: boolean | undefined;
+
+/**
+ * v1: the usage peaks of the slot group `memoryDir` that peakReachedLimit reads. The exec's `trove-enter`
+ * resets them (writes 0) once it is in the slot, before its command (its own few pages count, as they count
+ * against the limit), off the server's thread. The memory+swap one exists only with swap accounting (a boot
+ * setting: looked at once).
+ */
+export function peakFiles(memoryDir: string): string[] {
+  swapAccounting ??= existsSync(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
+  const files = [join(memoryDir, 'memory.max_usage_in_bytes')];
+  if (swapAccounting) files.push(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
+  return files;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -687,10 +692,7 @@ export class CgroupPool {
     }
     if (ok) {
       if (this.closed || !g) removeDirs(slot.dirs);
-      else {
-        if (this.version === 1 && slot.memoryDir) resetPeak(slot.memoryDir);
-        g.free.push(slot);
-      }
+      else g.free.push(slot);
     }
     if (g) {
       g.active--;

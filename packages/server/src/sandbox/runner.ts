@@ -40,7 +40,7 @@ import {
   etcSignature,
   prepareEtc,
 } from './bwrap.js';
-import { CgroupPool, nsGroupName, type CgroupSlot, type CgroupStatus } from './cgroups.js';
+import { CgroupPool, nsGroupName, peakFiles, type CgroupSlot, type CgroupStatus } from './cgroups.js';
 import { TIMEOUT_EXIT_CODE, type EnterSpawn, type LaunchSpec, type SandboxInfo, type SignalName } from './launch.js';
 import {
   Launcher,
@@ -1278,6 +1278,7 @@ export class SandboxRunner {
       `seccomp=${this.seccompPath ? 1 : 0}`,
       ...(late ? ['late=1'] : []),
       ...(slot ? slot.dirs.map((d) => `cgroup=${d}`) : []),
+      ...(slot && !slot.v2 && slot.memoryDir ? peakFiles(slot.memoryDir).map((f) => `peak=${f}`) : []),
     ];
     return this.enterProcess(options, this.seccompPath);
   }

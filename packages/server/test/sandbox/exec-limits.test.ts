@@ -245,6 +245,27 @@ describe(`exec cgroup pool`, () => {
     },
   );
 
+  it.runIf(cgroupsExpected)("resets a slot's memory peak before its next command (cgroup v1)", async () => {
+    const f = await createFixture();
+    try {
+      const own = ownCgroupDirs();
+      const slotOf = (stdout: string) => /^\d+:memory:(.*)$/m.exec(stdout)?.[1] ?? '';
+      const peak = (slot: string) => Number(readFileSync(join(own.memory!, slot, 'memory.max_usage_in_bytes'), 'utf8'));
+      const big = await f.run('cat /proc/self/cgroup; dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null');
+      expect(big.exitCode).toBe(0);
+      const slot = slotOf(big.stdout);
+      expect(slot).toMatch(/slot-\d+$/);
+      // The same slot comes back within a few commands (a namespace reuses its free slots, the latest first).
+      let again = false;
+      for (let i = 0; i < 6 && !again; i++) again = slotOf((await f.run('cat /proc/self/cgroup')).stdout) === slot;
+      expect(again).toBe(true);
+      // dd's 48 MiB buffer is gone from the peak: what is left is a shell and cat.
+      expect(peak(slot)).toBeLessThan(24 * 1024 * 1024);
+    } finally {
+      await f.cleanup();
+    }
+  });
+
   it.runIf(cgroupsExpected)(
     'keeps a bounded number of idle namespace groups, dropping the least recently used',
     async () => {
