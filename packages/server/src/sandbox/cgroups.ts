@@ -120,9 +120,21 @@ const IDLE_GROUP_MS = 5 * 60_000;
 /** Several pools may live in one process (tests); each gets its own directory. */
 let instances = 0;
 
+/** nsGroupName's answers for the namespaces in use (cleared when full). */
+const groupNames = new Map<string, string>();
+const GROUP_NAMES_KEPT = 4096;
+
 /** The namespace group's directory name: a hash, so no tenant-chosen text ends up in a path. */
 export function nsGroupName(workspaceId: string, namespace: string): string {
-  return `ns-${createHash('sha256').update(`${workspaceId}\0${namespace}`).digest('hex').slice(0, 16)}`;
+  // Asked several times per call (lease, slot, spare, release): the hash is kept for the namespaces in use.
+  const key = `${workspaceId}\0${namespace}`;
+  let name = groupNames.get(key);
+  if (name === undefined) {
+    name = `ns-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+    if (groupNames.size >= GROUP_NAMES_KEPT) groupNames.clear();
+    groupNames.set(key, name);
+  }
+  return name;
 }
 
 // ------------------------------------------------------------------ discovery
