@@ -41,6 +41,24 @@ const errnoNames = new Map<number, string>(Object.entries(osc.errno).map(([name,
 /** Started here and not reaped yet, by pid. */
 const live = new Map<number, NativeChild>();
 let listening = false;
+/**
+ * Keeps the event loop alive while a child runs, as node's own child handles do: a SIGCHLD listener does not,
+ * and a child's paused output socket may not either, so a script waiting only for a child would exit early.
+ */
+let keepAlive: NodeJS.Timeout | null = null;
+
+function track(pid: number, child: NativeChild): void {
+  live.set(pid, child);
+  keepAlive ??= setInterval(() => {}, 2 ** 30);
+}
+
+function untrack(pid: number): void {
+  live.delete(pid);
+  if (live.size === 0 && keepAlive) {
+    clearInterval(keepAlive);
+    keepAlive = null;
+  }
+}
 
 /** Reaps what ended: the ended children one by one (a SIGCHLD may stand for several), not every live one. */
 function reap(): void {
@@ -62,7 +80,7 @@ function reapEach(): void {
 function reapOne(pid: number, child: NativeChild): boolean {
   const status = native().waitNoHang(pid);
   if (status === -1) return false;
-  live.delete(pid);
+  untrack(pid);
   child.ended(status);
   return true;
 }
@@ -89,7 +107,7 @@ export function spawnNative(s: NativeSpawn): NativeChild {
     throw err;
   }
   const child = new NativeChild(pid, out.slice(1), s.stdio);
-  live.set(pid, child);
+  track(pid, child);
   return child;
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnNative, type NativeChild } from '../../src/sandbox/native-child.js';
+import { transpileSandboxCode } from './exec-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'trove-native-child-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -130,6 +131,18 @@ describe('spawnNative', () => {
     expect(() =>
       spawnNative({ file: '/bin/sh', argv: ['sh'], env: {}, stdio: ['none', 'out', 'out'], cwd: join(dir, 'missing') }),
     ).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('keeps a script that waits only for its child alive until the close, as node children do', () => {
+    const code = transpileSandboxCode(join(dir, 'alive'));
+    const script = [
+      `import { spawnNative } from ${JSON.stringify(join(code, 'sandbox/native-child.js'))};`,
+      "const child = spawnNative({ file: '/bin/sh', argv: ['sh', '-c', 'sleep 0.3'], env: {}, stdio: ['none', 'out', 'out'] });",
+      "child.once('close', (code) => console.log('closed', code));",
+    ].join('\n');
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })).toBe(
+      'closed 0\n',
+    );
   });
 
   it('reaps many children exiting together, beside node children of its own (reaped by node)', async () => {
