@@ -14,13 +14,14 @@ export type NamespaceListRow = Pick<NamespaceRow, 'name' | 'created_at' | 'last_
 export class NamespaceRepository {
   constructor(private readonly db: Db) {}
 
-  /** Registers the namespace; a row that already exists is left as it is. */
-  async register(workspaceId: string, name: string, at: string): Promise<void> {
-    await this.db
+  /** Registers the namespace; a row that already exists is left as it is. True when this call made the row. */
+  async register(workspaceId: string, name: string, at: string): Promise<boolean> {
+    const r = await this.db
       .insertInto('namespaces')
       .values({ workspace_id: workspaceId, name, created_at: at, last_activity_at: at })
       .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
   async touch(workspaceId: string, name: string, at: string): Promise<void> {

@@ -123,8 +123,10 @@ export class NamespaceService {
     } finally {
       tree?.close();
     }
-    await this.repo.register(workspaceId, namespace, nowIso());
+    const made = await this.repo.register(workspaceId, namespace, nowIso());
     this.known.set(key, dir);
+    // A row made now holds this activity time already: the touch that follows a first call would write it again.
+    if (made) this.lastTouch.set(key, Date.now());
     return dir;
   }
 

@@ -1,5 +1,6 @@
 /** namespaces/routes.ts: list a workspace's namespaces, delete one (admin key), in-process. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NamespaceService } from '../../src/namespaces/service.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
 const INVALID_NS = {
@@ -94,5 +95,25 @@ describe('DELETE /v1/workspaces/{ws}/namespaces/{ns}', () => {
       { detail: 'Workspace not found: ws-0000000000000000', code: 'workspace_not_found' },
     ]);
     expect((await t.as(t.runtimeKey, 'alpha').get('/files/a.txt')).body).toBe('hello');
+  });
+});
+
+describe('last_activity_at', () => {
+  it("records a namespace's activity: made by its first write, and at the first call of a server that did not make it", async () => {
+    const ns = 'activity';
+    const row = async () =>
+      (await t.as(t.adminKey).get(base)).json<{ namespaces: Listed[] }>().namespaces.find((n) => n.name === ns)!;
+    expect((await t.as(t.runtimeKey, ns).post('/write', { path: 'a', content: '1' })).statusCode).toBe(200);
+    const first = await row();
+    // The row was made with the write's time: nothing wrote it again.
+    expect(first.last_activity_at).toBe(first.created_at);
+    await new Promise((r) => setTimeout(r, 5));
+    // Another server over the same database and volume (a restart): the row exists, so its first call records activity.
+    const again = new NamespaceService(t.ctx.store.db, t.dataDir, { uid: 0, gid: 0, enabled: false });
+    await again.ensure(t.workspaceId, ns);
+    await again.touch(t.workspaceId, ns);
+    const second = await row();
+    expect(second.created_at).toBe(first.created_at);
+    expect(Date.parse(second.last_activity_at)).toBeGreaterThan(Date.parse(first.last_activity_at));
   });
 });
