@@ -1650,13 +1650,13 @@ fail:
   _exit(127);
 }
 
-/* A JS array of strings as a NULL-terminated array of heap strings (embedded NULs refused), or NULL. */
 static void free_strings(char **v) {
   if (!v) return;
   for (char **p = v; *p; p++) free(*p);
   free(v);
 }
 
+/* A JS array of strings as a NULL-terminated array of heap strings (embedded NULs refused), or NULL. */
 static char **string_array(napi_env env, napi_value arr) {
   bool is;
   uint32_t n;

@@ -94,8 +94,8 @@ export interface TroveNative {
   /**
    * Starts `file` in a clone(CLONE_VM | CLONE_VFORK | CLONE_FILES) child: nothing of this process is copied,
    * its descriptor table included. plan[i] (at most 16) is the child's descriptor i: -2 a new socket pair, -1
-   * none (0-2: /dev/null), else a descriptor of ours. `cwd`: its working directory (null: ours); `setsid`: a session of its own. [pid, our end of each
-   * pair (or -1), ...], or [-errno].
+   * none (0-2: /dev/null), else a descriptor of ours. `cwd`: its working directory (null: ours); `setsid`: a
+   * session of its own. [pid, our end of each pair (or -1), ...], or [-errno].
    */
   spawn(file: string, argv: string[], env: string[], plan: number[], cwd: string | null, setsid: boolean): number[];
   /** -1 while `pid` runs, its wait status once it ended (reaped now), or -2 - errno. */

@@ -324,7 +324,7 @@ const PEAK_MARGIN_BYTES = 4 * 1024 * 1024;
  */
 export function peakReachedLimit(memoryDir: string): boolean {
   const num = (file: string) => Number(readWords(join(memoryDir, file))[0] ?? NaN);
-  const memsw = existsSync(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
+  const memsw = swapAccounted(memoryDir);
   const peak = num(memsw ? 'memory.memsw.max_usage_in_bytes' : 'memory.max_usage_in_bytes');
   const limit = num(memsw ? 'memory.memsw.limit_in_bytes' : 'memory.limit_in_bytes');
   return Number.isFinite(peak) && Number.isFinite(limit) && peak >= limit - PEAK_MARGIN_BYTES;
@@ -332,16 +332,20 @@ export function peakReachedLimit(memoryDir: string): boolean {
 
 let swapAccounting: boolean | undefined;
 
+/** v1: whether memory+swap is accounted (its files exist in every memory group): a boot setting, looked at once. */
+function swapAccounted(memoryDir: string): boolean {
+  swapAccounting ??= existsSync(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
+  return swapAccounting;
+}
+
 /**
  * v1: the usage peaks of the slot group `memoryDir` that peakReachedLimit reads. The exec's `trove-enter`
  * resets them (writes 0) once it is in the slot, before its command (its own few pages count, as they count
- * against the limit), off the server's thread. The memory+swap one exists only with swap accounting (a boot
- * setting: looked at once).
+ * against the limit), off the server's thread. The memory+swap one exists only with swap accounting.
  */
 export function peakFiles(memoryDir: string): string[] {
-  swapAccounting ??= existsSync(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
   const files = [join(memoryDir, 'memory.max_usage_in_bytes')];
-  if (swapAccounting) files.push(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
+  if (swapAccounted(memoryDir)) files.push(join(memoryDir, 'memory.memsw.max_usage_in_bytes'));
   return files;
 }
 

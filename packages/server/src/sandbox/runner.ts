@@ -371,7 +371,7 @@ export class SandboxRunner {
   ) {
     this.launcher = new Launcher(log, opts.hostPath ?? SANDBOX_PATH);
     this.warm = new WarmSandboxes(
-      { idleMs: opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS, max: opts.warmMax ?? DEFAULT_WARM_MAX },
+      { idleMs: opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS, max: this.warmMax() },
       (key, nsRoot) => this.makeWarm(key, nsRoot),
     );
     this.limiter = new ExecLimiter({
@@ -404,7 +404,7 @@ export class SandboxRunner {
       warm: {
         running: warm,
         idle,
-        max: this.opts.warmMax ?? DEFAULT_WARM_MAX,
+        max: this.warmMax(),
         idleMs: this.opts.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
       },
       pool: {
@@ -704,7 +704,7 @@ export class SandboxRunner {
       },
       this.log,
       // A group per namespace whose sandbox may be warm (a claimed pool sandbox's included) stays for its next call.
-      { parent: o.cgroupParent ?? null, keepIdle: (o.warmMax ?? DEFAULT_WARM_MAX) + this.poolSize() },
+      { parent: o.cgroupParent ?? null, keepIdle: this.warmMax() + this.poolSize() },
     );
     this.pool = pool;
     this.cgroups = status;
@@ -949,6 +949,11 @@ export class SandboxRunner {
   // ---------------------------------------------------------------- the pool of pre-made sandboxes
 
   /** The pool's size in effect: 0 when off (configured so, not root, no sandbox, claims failing). */
+  /** Warm sandboxes kept at most (LRU beyond). */
+  private warmMax(): number {
+    return this.opts.warmMax ?? DEFAULT_WARM_MAX;
+  }
+
   private poolSize(): number {
     if (!this.isRoot || this.poolOff || this.current.mode !== 'bubblewrap') return 0;
     return Math.max(0, this.opts.poolSize ?? DEFAULT_POOL_SIZE);
